@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# scripts/test.sh -- `make test`: everything needed to run every test suite on
+# a fresh Debian machine, then pg_regress and the pgTAP suites; ends with one
+# line "N passed, N failed".
+set -euo pipefail
+. "$(dirname "$0")/cluster.sh"
+
+recs_ensure_packages
+recs_build_install
+recs_start_cluster
+
+pass=0
+fail=0
+log=$(mktemp)
+trap 'rm -f "$log"; recs_stop_cluster' EXIT
+
+# --- pg_regress: the documented behaviour, readable as a tutorial ---
+recs_log "pg_regress"
+rm -f "$RECS_ROOT/regression.diffs"
+set +e
+make -C "$RECS_ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+n_ok=$(grep -cE '^(ok|test) .*\.\.\. ok|^ok [0-9]+ ' "$log" || true)
+n_bad=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$log" || true)
+if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+pass=$((pass + n_ok))
+fail=$((fail + n_bad))
+if [ -f "$RECS_ROOT/regression.diffs" ]; then
+	recs_log "regression.diffs"
+	cat "$RECS_ROOT/regression.diffs"
+fi
+
+# --- pgTAP: assertions, one database per run ---
+recs_log "pgTAP"
+db=recs_tap
+if [ "$RECS_EXISTING_SERVER" = 1 ]; then db=$PGDATABASE; else
+	dropdb --if-exists "$db" && createdb "$db"
+fi
+psql -X -q -d "$db" -v ON_ERROR_STOP=1 \
+	-c 'CREATE EXTENSION IF NOT EXISTS pgtap' -c 'DROP EXTENSION IF EXISTS recs CASCADE' \
+	-c 'CREATE EXTENSION recs'
+set +e
+pg_prove -v -d "$db" "$RECS_ROOT"/test/pgtap/*.sql 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+n_ok=$(grep -cE '^ok [0-9]+' "$log" || true)
+n_bad=$(grep -cE '^not ok [0-9]+' "$log" || true)
+if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+pass=$((pass + n_ok))
+fail=$((fail + n_bad))
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,290 @@
+/*
+ * ingest.c -- read a watches relation into a cleaned, dense WatchSet
+ *
+ * This is the one path by which watch data enter recs.  It reads the
+ * relation through a cursor (so memory holds only the compact arrays, never
+ * the tuples), then cleans in C, counting every row it drops:
+ *   - NULL learner or course ids;
+ *   - NULL or infinite timestamps;
+ *   - NULL, NaN, infinite or negative watch time;
+ *   - watches shorter than the watch-time threshold;
+ *   - repeated (learner, course) pairs: the earliest qualifying watch is kept.
+ * Ids are mapped to dense indexes (ascending id order) and each learner's
+ * watches are stored contiguously, sorted by (time, course): the CSR layout
+ * every trainer consumes.  Time windows are the trainers' business.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "recs.h"
+
+#define FETCH_ROWS 50000
+
+typedef struct RawWatch
+{
+	int64		learner;
+	int64		course;
+	double		when;
+	float		seconds;
+} RawWatch;
+
+static int
+raw_watch_cmp(const void *a, const void *b)
+{
+	const RawWatch *x = a;
+	const RawWatch *y = b;
+
+	if (x->learner != y->learner)
+		return x->learner < y->learner ? -1 : 1;
+	if (x->when != y->when)
+		return x->when < y->when ? -1 : 1;
+	if (x->course != y->course)
+		return x->course < y->course ? -1 : 1;
+	return 0;
+}
+
+int
+recs_int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+int
+watchset_course_index(const WatchSet *ws, int64 course_id)
+{
+	int			lo = 0,
+				hi = ws->n_courses - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (ws->course_ids[mid] == course_id)
+			return mid;
+		if (ws->course_ids[mid] < course_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* SQL expression giving epoch seconds for a time column of the given type */
+static const char *
+time_expression(Oid type)
+{
+	switch (type)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+		case DATEOID:
+			return "extract(epoch FROM %s)::float8";
+		default:
+			/* numeric columns hold unix seconds */
+			return "%s::float8";
+	}
+}
+
+WatchSet *
+ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
+{
+	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
+	static const Oid time_types[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID,
+	INT8OID, INT4OID, FLOAT8OID, FLOAT4OID, NUMERICOID};
+	static const Oid num_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID,
+	INT8OID, INT4OID, INT2OID};
+	char	   *relname = recs_relation_name(relid);
+	Oid			time_type;
+	StringInfoData sql;
+	WatchSet   *ws = palloc0(sizeof(WatchSet));
+	RawWatch   *raw;
+	int64		nraw = 0,
+				capraw = 65536;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64	   *distinct;
+	int64		ndistinct;
+	int32	   *last_seen;
+	int64		w;
+
+	recs_check_column(relid, cols->learner, "learner column", id_types, lengthof(id_types));
+	recs_check_column(relid, cols->course, "course column", id_types, lengthof(id_types));
+	time_type = recs_check_column(relid, cols->time, "time column",
+								  time_types, lengthof(time_types));
+	if (cols->seconds)
+		recs_check_column(relid, cols->seconds, "watch seconds column",
+						  num_types, lengthof(num_types));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::int8, %s::int8, ",
+					 quote_identifier(cols->learner), quote_identifier(cols->course));
+	appendStringInfo(&sql, time_expression(time_type), quote_identifier(cols->time));
+	if (cols->seconds)
+		appendStringInfo(&sql, ", %s::float8", quote_identifier(cols->seconds));
+	else
+		appendStringInfoString(&sql, ", 0::float8");
+	appendStringInfo(&sql, " FROM %s", relname);
+
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+
+	raw = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RawWatch) * capraw);
+	for (;;)
+	{
+		SPITupleTable *tt;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		tt = SPI_tuptable;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = tt->vals[i];
+			bool		nl,
+						nc,
+						nt,
+						ns;
+			Datum		l = SPI_getbinval(tup, tt->tupdesc, 1, &nl);
+			Datum		c = SPI_getbinval(tup, tt->tupdesc, 2, &nc);
+			Datum		t = SPI_getbinval(tup, tt->tupdesc, 3, &nt);
+			Datum		s = SPI_getbinval(tup, tt->tupdesc, 4, &ns);
+			double		tv,
+						sv;
+
+			ws->n_read++;
+			if (nl || nc)
+			{
+				ws->n_null_id++;
+				continue;
+			}
+			tv = nt ? NAN : DatumGetFloat8(t);
+			if (!isfinite(tv))
+			{
+				ws->n_bad_time++;
+				continue;
+			}
+			sv = ns ? NAN : DatumGetFloat8(s);
+			if (!isfinite(sv) || sv < 0)
+			{
+				ws->n_bad_seconds++;
+				continue;
+			}
+			if (sv < min_seconds)
+			{
+				ws->n_short++;
+				continue;
+			}
+			if (nraw == capraw)
+			{
+				capraw *= 2;
+				raw = repalloc_huge(raw, sizeof(RawWatch) * capraw);
+			}
+			raw[nraw].learner = DatumGetInt64(l);
+			raw[nraw].course = DatumGetInt64(c);
+			raw[nraw].when = tv;
+			raw[nraw].seconds = (float) sv;
+			nraw++;
+		}
+		SPI_freetuptable(tt);
+	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+
+	qsort(raw, nraw, sizeof(RawWatch), raw_watch_cmp);
+	CHECK_FOR_INTERRUPTS();
+
+	/* dense course ids: the sorted distinct course ids */
+	distinct = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(nraw, 1));
+	for (int64 i = 0; i < nraw; i++)
+		distinct[i] = raw[i].course;
+	qsort(distinct, nraw, sizeof(int64), recs_int64_cmp);
+	ndistinct = 0;
+	for (int64 i = 0; i < nraw; i++)
+		if (ndistinct == 0 || distinct[ndistinct - 1] != distinct[i])
+			distinct[ndistinct++] = distinct[i];
+	if (ndistinct > PG_INT32_MAX / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many distinct courses: " INT64_FORMAT, ndistinct)));
+	ws->n_courses = (int) ndistinct;
+	ws->course_ids = palloc(sizeof(int64) * Max(ndistinct, 1));
+	memcpy(ws->course_ids, distinct, sizeof(int64) * ndistinct);
+	pfree(distinct);
+
+	/* learners and the CSR arrays, dropping repeated (learner, course) pairs */
+	ws->learner_ids = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(nraw, 1));
+	ws->offsets = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nraw + 2));
+	ws->course = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nraw, 1));
+	ws->when = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nraw, 1));
+	ws->seconds = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * Max(nraw, 1));
+	last_seen = palloc(sizeof(int32) * Max(ndistinct, 1));
+	for (int64 i = 0; i < ndistinct; i++)
+		last_seen[i] = -1;
+
+	w = 0;
+	ws->n_learners = 0;
+	ws->first_time = nraw ? raw[0].when : 0;
+	ws->last_time = nraw ? raw[0].when : 0;
+	for (int64 i = 0; i < nraw; i++)
+	{
+		int			ci;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (i == 0 || raw[i].learner != raw[i - 1].learner)
+		{
+			ws->learner_ids[ws->n_learners] = raw[i].learner;
+			ws->offsets[ws->n_learners] = w;
+			ws->n_learners++;
+		}
+		ci = watchset_course_index(ws, raw[i].course);
+		if (last_seen[ci] == ws->n_learners - 1)
+		{
+			ws->n_duplicate++;
+			continue;
+		}
+		last_seen[ci] = ws->n_learners - 1;
+		ws->course[w] = ci;
+		ws->when[w] = raw[i].when;
+		ws->seconds[w] = raw[i].seconds;
+		ws->first_time = Min(ws->first_time, raw[i].when);
+		ws->last_time = Max(ws->last_time, raw[i].when);
+		w++;
+	}
+	ws->offsets[ws->n_learners] = w;
+	ws->n_watches = w;
+	pfree(last_seen);
+	pfree(raw);
+	return ws;
+}
+
+/* One NOTICE that accounts for every row read and every row dropped. */
+void
+ingest_report(const WatchSet *ws, const char *what)
+{
+	ereport(NOTICE,
+			(errmsg("%s: read " INT64_FORMAT " watches, kept " INT64_FORMAT
+					" (%d learners, %d courses)",
+					what, ws->n_read, ws->n_watches, ws->n_learners, ws->n_courses),
+			 errdetail("Skipped " INT64_FORMAT " with NULL ids, " INT64_FORMAT
+					   " with NULL or infinite time, " INT64_FORMAT
+					   " with NULL, NaN, infinite or negative watch time, "
+					   INT64_FORMAT " under the watch-time threshold, "
+					   INT64_FORMAT " repeated learner-course pairs.",
+					   ws->n_null_id, ws->n_bad_time, ws->n_bad_seconds,
+					   ws->n_short, ws->n_duplicate)));
+}

@@ -1,0 +1,23 @@
+/*
+ * recs.c -- module entry point of the recs extension
+ *
+ * Serving runs in many backends at once, so no backend may spawn BLAS
+ * worker threads on its own: OpenBLAS is pinned to one thread at load time,
+ * and trainers raise the count only for the duration of a training (see the
+ * threads option of the trainers).
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include <cblas.h>
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	openblas_set_num_threads(1);
+}

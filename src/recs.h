@@ -1,0 +1,101 @@
+/*
+ * recs.h -- declarations shared by every part of the recs extension
+ *
+ * The shape of the extension (see README, "Architecture"):
+ *   user tables --(SPI, as invoker)--> ingest --> trainers --> model store
+ *   model store --> serving cache --> recommend() and friends
+ * This header holds the glue that every trainer and server goes through:
+ * reading user relations (spi_util.c), ingesting watch histories
+ * (ingest.c) and writing models (model_store.c).
+ */
+#ifndef RECS_H
+#define RECS_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+/* ---- spi_util.c: safe SQL against user relations ---- */
+
+/* "schema"."table" for a relation oid, quoted; errors if it does not exist */
+extern char *recs_relation_name(Oid relid);
+
+/*
+ * Check that relation relid has column colname (a user-supplied name, never
+ * spliced unquoted) and that its type is one of the accepted types; returns
+ * the column's type.  Raises a clear error naming the argument otherwise.
+ */
+extern Oid	recs_check_column(Oid relid, const char *colname, const char *argname,
+							  const Oid *accepted, int naccepted);
+
+/* text argument number argno or the given default when it is NULL */
+extern char *recs_text_arg(FunctionCallInfo fcinfo, int argno, const char *dflt);
+
+/*
+ * Bulk-insert rows given as parallel arrays: runs "sql" (which must read
+ * its columns from unnest($1, $2, ...)) once per batch of nrows.  types[i]
+ * are the element types, values[i] the element arrays (Datum per row).
+ */
+extern void recs_insert_columns(const char *sql, int ncols, const Oid *types,
+								Datum *const *values, const bool *const *nulls,
+								int64 nrows);
+
+/* ---- ingest.c: watches, cleaned, with dense ids ---- */
+
+typedef struct WatchColumns
+{
+	const char *learner;		/* bigint */
+	const char *course;			/* bigint */
+	const char *time;			/* timestamptz (or timestamp, date) */
+	const char *seconds;		/* numeric watch time; NULL = no such column */
+} WatchColumns;
+
+typedef struct WatchSet
+{
+	int			n_learners;
+	int			n_courses;
+	int64		n_watches;
+	int64	   *learner_ids;	/* dense index -> learner id, ascending */
+	int64	   *course_ids;		/* dense index -> course id, ascending */
+	/* CSR by learner: watches of learner u are [offsets[u], offsets[u+1]) */
+	int64	   *offsets;
+	int32	   *course;			/* dense course index */
+	double	   *when;			/* epoch seconds; sorted (when, course) per learner */
+	float	   *seconds;		/* watch seconds (0 when no column) */
+	double		first_time;
+	double		last_time;
+	/* what cleaning dropped, reported to the user */
+	int64		n_read;
+	int64		n_null_id;
+	int64		n_bad_seconds;	/* NULL, NaN, infinite or negative watch time */
+	int64		n_bad_time;		/* NULL or infinite timestamps */
+	int64		n_short;		/* under the watch-time threshold */
+	int64		n_duplicate;	/* repeated (learner, course) pairs */
+} WatchSet;
+
+extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
+								double min_seconds);
+extern void ingest_report(const WatchSet *ws, const char *what);
+/* qsort comparator for int64 */
+extern int	recs_int64_cmp(const void *a, const void *b);
+/* dense index of a course id, or -1 */
+extern int	watchset_course_index(const WatchSet *ws, int64 course_id);
+
+/* ---- model_store.c: the recs.model catalog ---- */
+
+/*
+ * Insert the catalog row of a new model version (next version for name),
+ * serialising concurrent trainings of one name.  Returns the model id.
+ */
+extern int64 model_store_create(const char *name, const char *kind,
+								const char *source_json, const char *params_json,
+								double trained_through);
+extern void model_store_set_metrics(int64 model_id, const char *metrics_json);
+extern void model_store_activate(int64 model_id, const char *slot);
+
+/* ---- time helpers ---- */
+extern double recs_timestamptz_to_epoch(TimestampTz ts);
+extern TimestampTz recs_epoch_to_timestamptz(double epoch);
+
+#endif							/* RECS_H */

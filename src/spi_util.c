@@ -1,0 +1,161 @@
+/*
+ * spi_util.c -- reading and writing relations through SPI, safely
+ *
+ * Trainers take user relations as regclass and column names as text.  Every
+ * name that reaches SQL goes through quote_identifier() or
+ * quote_qualified_identifier(); values always travel as parameters.  The
+ * functions run as the invoker, so the caller's privileges and row-level
+ * security apply to everything read here.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "recs.h"
+
+#define INSERT_BATCH_ROWS 20000
+
+char *
+recs_relation_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname;
+	char		relkind;
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	relkind = get_rel_relkind(relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
+		relkind != RELKIND_MATVIEW && relkind != RELKIND_FOREIGN_TABLE &&
+		relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table or view", relname),
+				 errhint("Pass a table, view, materialized view or foreign table.")));
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	return quote_qualified_identifier(nspname, relname);
+}
+
+Oid
+recs_check_column(Oid relid, const char *colname, const char *argname,
+				  const Oid *accepted, int naccepted)
+{
+	AttrNumber	attnum;
+	Oid			type;
+
+	if (colname == NULL || colname[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must name a column", argname)));
+	attnum = get_attnum(relid, colname);
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" does not exist in relation %s",
+						colname, recs_relation_name(relid)),
+				 errhint("Name the column to use with the %s argument.", argname)));
+	type = get_atttype(relid, attnum);
+	if (naccepted == 0)
+		return type;
+	for (int i = 0; i < naccepted; i++)
+		if (accepted[i] == type)
+			return type;
+	{
+		StringInfoData names;
+
+		initStringInfo(&names);
+		for (int i = 0; i < naccepted; i++)
+			appendStringInfo(&names, "%s%s", i ? ", " : "", format_type_be(accepted[i]));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation %s has type %s",
+						colname, recs_relation_name(relid), format_type_be(type)),
+				 errdetail("The %s column must be of type %s.", argname, names.data),
+				 errhint("Cast it in a view and pass the view instead.")));
+	}
+	return InvalidOid;			/* not reached */
+}
+
+char *
+recs_text_arg(FunctionCallInfo fcinfo, int argno, const char *dflt)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return dflt ? pstrdup(dflt) : NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+void
+recs_insert_columns(const char *sql, int ncols, const Oid *types,
+					Datum *const *values, const bool *const *nulls, int64 nrows)
+{
+	Oid		   *argtypes = palloc(sizeof(Oid) * ncols);
+	int16	   *typlen = palloc(sizeof(int16) * ncols);
+	bool	   *typbyval = palloc(sizeof(bool) * ncols);
+	char	   *typalign = palloc(sizeof(char) * ncols);
+	Datum	   *args = palloc(sizeof(Datum) * ncols);
+	SPIPlanPtr	plan;
+	MemoryContext batchcxt;
+	MemoryContext oldcxt;
+
+	for (int c = 0; c < ncols; c++)
+	{
+		argtypes[c] = get_array_type(types[c]);
+		if (!OidIsValid(argtypes[c]))
+			elog(ERROR, "type %u has no array type", types[c]);
+		get_typlenbyvalalign(types[c], &typlen[c], &typbyval[c], &typalign[c]);
+	}
+	plan = SPI_prepare(sql, ncols, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "recs insert batch",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (int64 start = 0; start < nrows; start += INSERT_BATCH_ROWS)
+	{
+		int			n = (int) Min((int64) INSERT_BATCH_ROWS, nrows - start);
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		oldcxt = MemoryContextSwitchTo(batchcxt);
+		for (int c = 0; c < ncols; c++)
+			args[c] = PointerGetDatum(construct_md_array(values[c] + start,
+														 nulls && nulls[c] ? (bool *) nulls[c] + start : NULL,
+														 1, dims, lbs, types[c],
+														 typlen[c], typbyval[c], typalign[c]));
+		MemoryContextSwitchTo(oldcxt);
+		rc = SPI_execute_plan(plan, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT && rc != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "bulk insert failed: %s", SPI_result_code_string(rc));
+		MemoryContextReset(batchcxt);
+	}
+	SPI_freeplan(plan);
+	MemoryContextDelete(batchcxt);
+}
+
+double
+recs_timestamptz_to_epoch(TimestampTz ts)
+{
+	return (double) ts / USECS_PER_SEC +
+		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+}
+
+TimestampTz
+recs_epoch_to_timestamptz(double epoch)
+{
+	return (TimestampTz) ((epoch -
+						   (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+						  * USECS_PER_SEC);
+}
