@@ -1,0 +1,275 @@
+/*
+ * glmix.h -- GLMix response prediction: shared types of the glmix_* files
+ *
+ *   glmix_math.c   pure numerics (logistic loss, per-row statistics, dense
+ *                  Cholesky, one entity's Newton fit, AUC) -- no SPI
+ *   glmix_agg.c    the SQL aggregates (fixed-effect statistics, per-entity
+ *                  fit) with internal state, combine/serial/deserial
+ *   glmix_data.c   reading impressions/learners/courses, the feature
+ *                  dictionaries, the designs and the work relations
+ *   glmix_train.c  recs.train_glmix(): options and coordinate descent
+ *   glmix_model.c  model storage, recs.glmix_score(), recs.explain()
+ *
+ * Sparse rows are CSR: row r holds columns col[ptr[r] .. ptr[r+1]) ascending,
+ * with values val[] (NULL val means every value is 1).
+ */
+#ifndef RECS_GLMIX_H
+#define RECS_GLMIX_H
+
+#include "postgres.h"
+
+#include "utils/array.h"
+
+/* ---- glmix_agg.c: float8[] helpers ---- */
+
+/* a one-dimensional float8[] holding v[0..n) */
+extern ArrayType *glmix_float8_array(const double *v, int n);
+/* the elements of a float8[] (no NULLs allowed; what names it in errors) */
+extern const double *glmix_float8_data(ArrayType *a, int *n, const char *what);
+
+/* ---- glmix_math.c ---- */
+
+/* log(1 + exp(m)) - y m, without overflow */
+extern double glmix_logloss(double m, double y);
+extern double glmix_sigmoid(double m);
+
+/*
+ * Accumulate the weighted logistic loss, gradient and (if hess != NULL) the
+ * upper triangle of the Hessian (row-major d x d) of rows [0, n) at margins
+ * offset[r] + x_r . beta.  Returns the summed weighted loss.
+ */
+extern double glmix_accum_stats(int n, const double *y, const double *w,
+								const double *offset, const int32 *ptr,
+								const int32 *col, const double *val,
+								int d, const double *beta,
+								double *grad, double *hess);
+
+/* in-place Cholesky of a d x d SPD matrix (lower, row-major); false if not PD */
+extern bool glmix_cholesky(double *a, int d);
+/* solve L L' x = b in place given the factor from glmix_cholesky */
+extern void glmix_cholesky_solve(const double *l, int d, double *b);
+
+typedef struct GlmixEntityFit
+{
+	int			iterations;
+	double		objective;
+	double		max_abs_grad;
+} GlmixEntityFit;
+
+/*
+ * One entity's L2-regularised weighted logistic regression with offsets:
+ *   min_b  sum_r w_r l(o_r + z_r.b, y_r) + lambda/2 |b|^2
+ * by Newton's method (Cholesky solve, Armijo backtracking), starting from
+ * beta (in/out).  work must hold d*d + 4*d + 3*n doubles.
+ */
+extern void glmix_entity_newton(int n, const double *y, const double *w,
+								const double *offset, const int32 *ptr,
+								const int32 *col, const double *val, int d,
+								double lambda, double *beta, int max_iter,
+								double tol, double *work, GlmixEntityFit *out);
+
+/* area under the ROC curve (ties count 1/2); NaN when a class is missing */
+extern double glmix_auc(int64 n, const double *score, const double *y);
+/* mean log-loss of probabilities sigmoid(logit), clipped like sklearn */
+extern double glmix_mean_logloss(int64 n, const double *logit, const double *y);
+
+/* ---- the work-relation block: many rows of one design, as bytea ---- */
+
+#define GLMIX_BLOCK_MAGIC 0x474C4D31	/* "GLM1" */
+
+/*
+ * Layout (all offsets MAXALIGNed from the start of the varlena):
+ *   GlmixBlockHeader | y[n] | w[n] | rowid[n] int64 | ptr[n+1] int32 |
+ *   col[nnz] int32 | val[nnz] (absent when binary)
+ * rowid indexes the offsets array passed to the aggregates.
+ */
+typedef struct GlmixBlockHeader
+{
+	int32		vl_len_;
+	uint32		magic;
+	int32		n;
+	int32		dim;
+	int32		nnz;
+	int32		entity;			/* dense entity index, -1 for fixed-effect blocks */
+	int32		binary;			/* 1: val[] omitted, every value is 1 */
+	int32		pad;
+} GlmixBlockHeader;
+
+typedef struct GlmixBlock
+{
+	const GlmixBlockHeader *hdr;
+	const double *y;
+	const double *w;
+	const int64 *rowid;
+	const int32 *ptr;
+	const int32 *col;
+	const double *val;			/* NULL when binary */
+} GlmixBlock;
+
+/*
+ * Build a block from rows rows[0..n) of a CSR design whose arrays are indexed
+ * by row id; the weights are multiplied by wscale (row-cap resampling).
+ */
+extern bytea *glmix_block_build(int n, const int64 *rows, const double *y,
+								const double *w, double wscale,
+								const int32 *ptr, const int32 *col,
+								const double *val, int dim, int entity);
+/* map a (detoasted) block, validating its layout; errors if corrupt */
+extern void glmix_block_map(bytea *b, GlmixBlock *out);
+
+/* ---- glmix_data.c: features, designs, work relations ---- */
+
+typedef enum GlmixColumnKind
+{
+	GLMIX_ONEHOT,				/* text: "col=value" */
+	GLMIX_MULTIHOT,				/* text[]: "col=value" for each element */
+	GLMIX_NUMERIC				/* numeric: "col", standardised */
+} GlmixColumnKind;
+
+/* one feature column of the learners or courses relation */
+typedef struct GlmixColumn
+{
+	char	   *name;
+	GlmixColumnKind kind;
+	int			start;			/* its features are [start, end) of the side's space */
+	int			end;
+	double		mean;			/* numeric: value = (x - mean) / sd, NULL = 0 */
+	double		sd;
+} GlmixColumn;
+
+/* the learners or the courses: each entity's sparse feature vector */
+typedef struct GlmixSide
+{
+	const char *what;			/* "learner" or "course" */
+	int			n;				/* rows of the relation */
+	int64	   *ids;			/* ascending */
+	int32	   *ptr;			/* CSR over the side's feature space */
+	int32	   *col;
+	double	   *val;
+	int			nfeat;
+	char	  **names;			/* nfeat feature names */
+	int			ncols;
+	GlmixColumn *cols;
+} GlmixSide;
+
+/* a learner-column x course-column block of the fixed design */
+typedef struct GlmixCross
+{
+	int			lcol;			/* index into learners' cols */
+	int			ccol;			/* index into courses' cols */
+	int			base;			/* first index in the fixed design */
+} GlmixCross;
+
+/* where the fixed design's parts start; also what scoring needs */
+typedef struct GlmixFixedLayout
+{
+	bool		intercept;
+	int			l_base;			/* learner features */
+	int			c_base;			/* course features */
+	int			ncross;
+	GlmixCross *cross;
+	int			dim;
+} GlmixFixedLayout;
+
+/* a random-effect coordinate */
+typedef struct GlmixRandom
+{
+	char	   *column;			/* learner_id, course_id, segment, ... */
+	bool		learner_side;	/* keyed by a learner (design: course features) */
+	bool		by_id;			/* keyed by the id itself, not an attribute */
+	bool		intercept;
+	double		l2;
+	int			dim;			/* intercept + the other side's features */
+	int			nent;			/* distinct keys */
+	char	  **keys;			/* entity keys as text */
+	int		   *side_entity;	/* attribute-keyed: entity of each side row, -1 none */
+} GlmixRandom;
+
+/* rows of impressions with dense indexes */
+typedef struct GlmixRows
+{
+	int64		n;
+	double	   *y;
+	double	   *w;
+	int64	   *learner_id;
+	int64	   *course_id;
+	int		   *li;				/* index into the learners side, -1 unknown */
+	int		   *ci;				/* index into the courses side, -1 unknown */
+	int64		n_positive;
+	int64		n_watch_weighted;
+} GlmixRows;
+
+typedef struct GlmixReadOptions
+{
+	const char *learner_column;
+	const char *course_column;
+	const char *label;			/* clicked | bookmarked | either */
+	const char *click_column;
+	const char *bookmark_column;
+	const char *seconds_column;
+	const char *weight_column;	/* NULL: none */
+	const char *weighting;		/* none | watch_time */
+} GlmixReadOptions;
+
+extern GlmixSide *glmix_read_side(Oid relid, const char *what, const char *idcol,
+								  char **features, int nfeatures);
+extern int	glmix_side_index(const GlmixSide *side, int64 id);
+extern int	glmix_side_column(const GlmixSide *side, const char *name);
+extern GlmixRows *glmix_read_rows(Oid relid, const GlmixReadOptions *opt,
+								  const GlmixSide *learners, const GlmixSide *courses,
+								  bool training);
+
+/* the fixed design's layout from the sides and the cross list */
+extern void glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept,
+							   const GlmixSide *learners, const GlmixSide *courses);
+extern char *glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
+									  const GlmixSide *courses, int j);
+
+/* CSR design matrices over rows */
+typedef struct GlmixDesign
+{
+	int64		n;
+	int			dim;
+	int32	   *ptr;
+	int32	   *col;
+	double	   *val;
+} GlmixDesign;
+
+/* one fixed-design row from a learner and a course vector (either may be -1) */
+extern int	glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
+							const GlmixSide *courses, int li, int ci,
+							int32 *col, double *val);
+extern int	glmix_fixed_row_max(const GlmixFixedLayout *lay, const GlmixSide *learners,
+								const GlmixSide *courses);
+extern GlmixDesign *glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
+									   const GlmixSide *courses, const GlmixRows *rows);
+/* per-entity design: [1] + the other side's vector */
+extern GlmixDesign *glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
+										const int *other_index, int64 n);
+
+extern char *glmix_work_table(const char *kind, int serial, bool with_entity,
+							  bool parallel);
+
+/* ---- glmix_model.c: a trained model, stored and served ---- */
+
+typedef struct GlmixModel
+{
+	GlmixSide  *learners;		/* feature vectors of every learner/course */
+	GlmixSide  *courses;
+	GlmixFixedLayout lay;
+	double		l2_fixed;
+	double	   *beta;			/* lay.dim */
+	int			nre;
+	GlmixRandom *re;			/* keys sorted (strcmp) when loaded */
+	double	  **coef;			/* per coordinate: nent x dim */
+	int		  **rows;			/* per coordinate: active rows of each entity, 0 = no model */
+	char	 ***names;			/* loaded models: feature names, [0] fixed, [1+k] effect k */
+} GlmixModel;
+
+extern void glmix_store(int64 model_id, const GlmixModel *m);
+
+/* logit of (learner, course) with each coordinate's part in parts[0..nre] */
+extern double glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id,
+								double *parts);
+
+#endif							/* RECS_GLMIX_H */

@@ -1,0 +1,781 @@
+/*
+ * glmix_data.c -- GLMix input: feature dictionaries, impressions, designs,
+ * and the work relations the aggregates scan
+ *
+ * Features are named columns of the learners and courses relations:
+ *   text (varchar, char, boolean)  one-hot, "industry=software";
+ *   text[] (varchar[])             multi-hot, "skills=python" per element;
+ *   numeric (int, float, numeric)  one feature "duration_minutes",
+ *                                  standardised as (x - mean) / sd with the
+ *                                  mean and population sd over the relation's
+ *                                  non-NULL values (sd 0 gives 0).
+ * NULLs contribute nothing.  Each side (learners, courses) becomes a CSR
+ * matrix over its own feature space, built once; the three designs are
+ * assembled from those vectors:
+ *   x(l, c) = [1 | learner features | course features | crosses]
+ *   per-learner-keyed effects: [1 | course features]
+ *   per-course-keyed effects:  [1 | learner features]
+ * A cross "lcol:ccol" is the outer product of a learner column's and a
+ * course column's features ("occupation=doctor & genres=Drama").
+ *
+ * Impressions are read through a cursor into flat arrays; every row is
+ * checked here (NULL ids, labels that are not 0/1, negative or NaN weights
+ * are errors), so the numerics downstream never see bad input.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "recs.h"
+#include "glmix.h"
+
+#define FETCH_ROWS 50000
+#define MAX_SIDE_FEATURES 100000
+
+static int
+cstring_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int
+int32_cmp(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static GlmixColumnKind
+column_kind(Oid relid, const char *col, const char *argname)
+{
+	Oid			type = recs_check_column(relid, col, argname, NULL, 0);
+
+	switch (type)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case BOOLOID:
+			return GLMIX_ONEHOT;
+		case TEXTARRAYOID:
+		case 1015:				/* varchar[] */
+			return GLMIX_MULTIHOT;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return GLMIX_NUMERIC;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature column \"%s\" of relation %s has type %s",
+							col, recs_relation_name(relid), format_type_be(type)),
+					 errdetail("Feature columns must be text (one-hot), text[] (multi-hot) or numeric."),
+					 errhint("Cast it in a view and pass the view instead.")));
+	}
+	return GLMIX_NUMERIC;		/* not reached */
+}
+
+/* the text elements of a text[] datum (NULL elements skipped) */
+static int
+text_elements(Datum d, char ***out)
+{
+	ArrayType  *a = DatumGetArrayTypeP(d);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				k = 0;
+
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	*out = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			(*out)[k++] = TextDatumGetCString(elems[i]);
+	return k;
+}
+
+GlmixSide *
+glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
+				int nfeatures)
+{
+	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
+	GlmixSide  *s = palloc0(sizeof(GlmixSide));
+	StringInfoData sql;
+	char		argname[64];
+	int			rc;
+	SPITupleTable *tt;
+	char	 ***dict;			/* per column: sorted distinct values */
+	int		   *ndict;
+	int64		nnz = 0;
+
+	snprintf(argname, sizeof(argname), "%s id column", what);
+	recs_check_column(relid, idcol, argname, id_types, lengthof(id_types));
+	s->what = what;
+	s->ncols = nfeatures;
+	s->cols = palloc0(sizeof(GlmixColumn) * Max(nfeatures, 1));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::int8", quote_identifier(idcol));
+	snprintf(argname, sizeof(argname), "%s_features", what);
+	for (int c = 0; c < nfeatures; c++)
+	{
+		GlmixColumn *col = &s->cols[c];
+
+		for (int k = 0; k < c; k++)
+			if (strcmp(features[k], features[c]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("feature column \"%s\" is listed twice in %s", features[c], argname)));
+		col->name = pstrdup(features[c]);
+		col->kind = column_kind(relid, features[c], argname);
+		appendStringInfo(&sql, ", %s::%s", quote_identifier(features[c]),
+						 col->kind == GLMIX_ONEHOT ? "text" :
+						 col->kind == GLMIX_MULTIHOT ? "text[]" : "float8");
+	}
+	appendStringInfo(&sql, " FROM %s WHERE %s IS NOT NULL ORDER BY 1",
+					 recs_relation_name(relid), quote_identifier(idcol));
+	rc = SPI_execute(sql.data, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read %ss: %s", what, SPI_result_code_string(rc));
+	tt = SPI_tuptable;
+	s->n = (int) SPI_processed;
+	s->ids = palloc(sizeof(int64) * Max(s->n, 1));
+	for (int i = 0; i < s->n; i++)
+	{
+		bool		isnull;
+
+		s->ids[i] = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		if (i > 0 && s->ids[i] == s->ids[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("%s id %lld appears more than once in %s", what,
+							(long long) s->ids[i], recs_relation_name(relid)),
+					 errhint("Pass a relation with one row per %s.", what)));
+	}
+
+	/* dictionaries and standardisation, column by column */
+	dict = palloc0(sizeof(char **) * Max(nfeatures, 1));
+	ndict = palloc0(sizeof(int) * Max(nfeatures, 1));
+	s->nfeat = 0;
+	for (int c = 0; c < nfeatures; c++)
+	{
+		GlmixColumn *col = &s->cols[c];
+
+		col->start = s->nfeat;
+		if (col->kind == GLMIX_NUMERIC)
+		{
+			double		sum = 0,
+						sum2 = 0;
+			int			cnt = 0;
+
+			for (int i = 0; i < s->n; i++)
+			{
+				bool		isnull;
+				double		x = DatumGetFloat8(SPI_getbinval(tt->vals[i], tt->tupdesc, c + 2, &isnull));
+
+				if (isnull)
+					continue;
+				if (!isfinite(x))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("numeric feature \"%s\" of %s id %lld is not finite",
+									col->name, what, (long long) s->ids[i])));
+				sum += x;
+				sum2 += x * x;
+				cnt++;
+			}
+			col->mean = cnt ? sum / cnt : 0.0;
+			col->sd = cnt ? sqrt(Max(sum2 / cnt - col->mean * col->mean, 0.0)) : 0.0;
+			s->nfeat++;
+		}
+		else
+		{
+			char	  **all = NULL;
+			int			nall = 0,
+						cap = Max(s->n, 16);
+
+			all = palloc(sizeof(char *) * cap);
+			for (int i = 0; i < s->n; i++)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(tt->vals[i], tt->tupdesc, c + 2, &isnull);
+				char	  **el;
+				int			nel;
+
+				if (isnull)
+					continue;
+				if (col->kind == GLMIX_ONEHOT)
+				{
+					el = palloc(sizeof(char *));
+					el[0] = TextDatumGetCString(d);
+					nel = 1;
+				}
+				else
+					nel = text_elements(d, &el);
+				for (int k = 0; k < nel; k++)
+				{
+					if (nall == cap)
+					{
+						cap *= 2;
+						all = repalloc_huge(all, sizeof(char *) * cap);
+					}
+					all[nall++] = el[k];
+				}
+			}
+			if (nall > 0)
+			{
+				int			u = 1;
+
+				qsort(all, nall, sizeof(char *), cstring_cmp);
+				for (int k = 1; k < nall; k++)
+					if (strcmp(all[k], all[u - 1]) != 0)
+						all[u++] = all[k];
+				nall = u;
+			}
+			dict[c] = all;
+			ndict[c] = nall;
+			s->nfeat += nall;
+		}
+		col->end = s->nfeat;
+		if (s->nfeat > MAX_SIDE_FEATURES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("more than %d %s features", MAX_SIDE_FEATURES, what),
+					 errhint("Column \"%s\" has too many distinct values to one-hot encode.", col->name)));
+	}
+	s->names = palloc(sizeof(char *) * Max(s->nfeat, 1));
+	for (int c = 0; c < nfeatures; c++)
+	{
+		GlmixColumn *col = &s->cols[c];
+
+		if (col->kind == GLMIX_NUMERIC)
+			s->names[col->start] = col->name;
+		else
+			for (int k = 0; k < ndict[c]; k++)
+				s->names[col->start + k] = psprintf("%s=%s", col->name, dict[c][k]);
+	}
+
+	/* the CSR vectors: count, then fill */
+	s->ptr = palloc(sizeof(int32) * (s->n + 1));
+	s->ptr[0] = 0;
+	for (int pass = 0; pass < 2; pass++)
+	{
+		if (pass == 1)
+		{
+			s->col = palloc(sizeof(int32) * Max(nnz, 1));
+			s->val = palloc(sizeof(double) * Max(nnz, 1));
+		}
+		nnz = 0;
+		for (int i = 0; i < s->n; i++)
+		{
+			for (int c = 0; c < nfeatures; c++)
+			{
+				GlmixColumn *col = &s->cols[c];
+				bool		isnull;
+				Datum		d = SPI_getbinval(tt->vals[i], tt->tupdesc, c + 2, &isnull);
+
+				if (col->kind == GLMIX_NUMERIC)
+				{
+					if (pass == 1)
+					{
+						s->col[nnz] = col->start;
+						s->val[nnz] = (isnull || col->sd == 0) ? 0.0 :
+							(DatumGetFloat8(d) - col->mean) / col->sd;
+					}
+					nnz++;
+				}
+				else if (!isnull)
+				{
+					char	  **el;
+					int			nel,
+								first = (int) nnz;
+
+					if (col->kind == GLMIX_ONEHOT)
+					{
+						el = palloc(sizeof(char *));
+						el[0] = TextDatumGetCString(d);
+						nel = 1;
+					}
+					else
+						nel = text_elements(d, &el);
+					for (int k = 0; k < nel; k++)
+					{
+						char	  **hit = bsearch(&el[k], dict[c], ndict[c], sizeof(char *), cstring_cmp);
+
+						if (pass == 1)
+						{
+							s->col[nnz] = col->start + (int) (hit - dict[c]);
+							s->val[nnz] = 1.0;
+						}
+						nnz++;
+					}
+					if (pass == 1 && nel > 1)
+					{
+						/* sort this column's indexes, drop repeated elements */
+						int			u = first + 1;
+
+						qsort(s->col + first, nel, sizeof(int32), int32_cmp);
+						for (int k = first + 1; k < first + nel; k++)
+							if (s->col[k] != s->col[u - 1])
+								s->col[u++] = s->col[k];
+						nnz = u;
+					}
+				}
+			}
+			if (pass == 1)
+				s->ptr[i + 1] = (int32) nnz;
+			if (nnz > PG_INT32_MAX / 2)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many %s feature values", what)));
+		}
+	}
+	SPI_freetuptable(tt);
+	return s;
+}
+
+int
+glmix_side_index(const GlmixSide *side, int64 id)
+{
+	int			lo = 0,
+				hi = side->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (side->ids[mid] == id)
+			return mid;
+		if (side->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+int
+glmix_side_column(const GlmixSide *side, const char *name)
+{
+	for (int c = 0; c < side->ncols; c++)
+		if (strcmp(side->cols[c].name, name) == 0)
+			return c;
+	return -1;
+}
+
+/* SQL expression for a label column: boolean or a 0/1 number, as float8 */
+static char *
+label_expression(Oid relid, const char *col, const char *argname)
+{
+	static const Oid types[] = {BOOLOID, INT2OID, INT4OID, INT8OID, FLOAT4OID,
+	FLOAT8OID, NUMERICOID};
+	Oid			t = recs_check_column(relid, col, argname, types, lengthof(types));
+
+	return psprintf(t == BOOLOID ? "%s::int::float8" : "%s::float8", quote_identifier(col));
+}
+
+GlmixRows *
+glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
+				const GlmixSide *courses, bool training)
+{
+	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
+	static const Oid num_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID, INT8OID, INT4OID, INT2OID};
+	char	   *relname = recs_relation_name(relid);
+	GlmixRows  *rows = palloc0(sizeof(GlmixRows));
+	StringInfoData sql;
+	bool		watch_weighted = strcmp(opt->weighting, "watch_time") == 0;
+	bool		use_click = strcmp(opt->label, "clicked") == 0 || strcmp(opt->label, "either") == 0;
+	bool		use_bookmark = strcmp(opt->label, "bookmarked") == 0 || strcmp(opt->label, "either") == 0;
+	int64		cap = 65536;
+	SPIPlanPtr	plan;
+	Portal		portal;
+
+	recs_check_column(relid, opt->learner_column, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, opt->course_column, "course_column", id_types, lengthof(id_types));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::int8, %s::int8, %s, %s",
+					 quote_identifier(opt->learner_column), quote_identifier(opt->course_column),
+					 use_click ? label_expression(relid, opt->click_column, "click_column") : "NULL::float8",
+					 use_bookmark ? label_expression(relid, opt->bookmark_column, "bookmark_column") : "NULL::float8");
+	if (watch_weighted && training)
+	{
+		recs_check_column(relid, opt->seconds_column, "seconds_column", num_types, lengthof(num_types));
+		appendStringInfo(&sql, ", %s::float8", quote_identifier(opt->seconds_column));
+	}
+	else
+		appendStringInfoString(&sql, ", NULL::float8");
+	if (opt->weight_column && training)
+	{
+		recs_check_column(relid, opt->weight_column, "weight_column", num_types, lengthof(num_types));
+		appendStringInfo(&sql, ", %s::float8", quote_identifier(opt->weight_column));
+	}
+	else
+		appendStringInfoString(&sql, ", NULL::float8");
+	appendStringInfo(&sql, " FROM %s", relname);
+
+	rows->y = palloc(sizeof(double) * cap);
+	rows->w = palloc(sizeof(double) * cap);
+	rows->learner_id = palloc(sizeof(int64) * cap);
+	rows->course_id = palloc(sizeof(int64) * cap);
+
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPITupleTable *tt;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		tt = SPI_tuptable;
+		if (rows->n + (int64) SPI_processed > cap)
+		{
+			while (rows->n + (int64) SPI_processed > cap)
+				cap *= 2;
+			if (cap > PG_INT32_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("more than %d impressions", PG_INT32_MAX)));
+			rows->y = repalloc_huge(rows->y, sizeof(double) * cap);
+			rows->w = repalloc_huge(rows->w, sizeof(double) * cap);
+			rows->learner_id = repalloc_huge(rows->learner_id, sizeof(int64) * cap);
+			rows->course_id = repalloc_huge(rows->course_id, sizeof(int64) * cap);
+		}
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = tt->vals[i];
+			TupleDesc	desc = tt->tupdesc;
+			bool		n1,
+						n2,
+						nc,
+						nb,
+						ns,
+						nw;
+			int64		l = DatumGetInt64(SPI_getbinval(tup, desc, 1, &n1));
+			int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 2, &n2));
+			double		click = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &nc));
+			double		bm = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &nb));
+			double		secs = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &ns));
+			double		wcol = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &nw));
+			double		y = 0.0,
+						w = 1.0;
+			int64		r = rows->n;
+
+			if (n1 || n2)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("%s has a row with a NULL %s", relname,
+								n1 ? opt->learner_column : opt->course_column),
+						 errhint("Filter such rows out in a view and pass the view.")));
+			if ((use_click && nc) || (use_bookmark && nb))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("%s has a row with a NULL label", relname),
+						 errdetail("Learner %lld, course %lld.", (long long) l, (long long) c)));
+			if ((use_click && click != 0.0 && click != 1.0) ||
+				(use_bookmark && bm != 0.0 && bm != 1.0))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("label must be boolean or 0/1, not %g",
+								(use_click && click != 0.0 && click != 1.0) ? click : bm),
+						 errdetail("Learner %lld, course %lld in %s.", (long long) l, (long long) c, relname)));
+			if (use_click && click == 1.0)
+				y = 1.0;
+			if (use_bookmark && bm == 1.0)
+				y = 1.0;
+			if (training && watch_weighted && y == 1.0 && !ns)
+			{
+				if (!(secs >= 0) || isinf(secs))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("watch time must be a finite number >= 0, not %g", secs),
+							 errdetail("Learner %lld, course %lld in %s.", (long long) l, (long long) c, relname)));
+				w = 1.0 + log1p(secs / 60.0);
+				rows->n_watch_weighted++;
+			}
+			if (training && opt->weight_column)
+			{
+				if (nw)
+					ereport(ERROR,
+							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							 errmsg("%s has a row with a NULL weight", relname)));
+				if (!(wcol >= 0) || isinf(wcol))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("weight must be a finite number >= 0, not %g", wcol),
+							 errdetail("Learner %lld, course %lld in %s.", (long long) l, (long long) c, relname)));
+				w *= wcol;
+			}
+			rows->y[r] = y;
+			rows->w[r] = w;
+			rows->learner_id[r] = l;
+			rows->course_id[r] = c;
+			rows->n_positive += y > 0;
+			rows->n++;
+		}
+		SPI_freetuptable(tt);
+	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+
+	rows->li = palloc(sizeof(int) * Max(rows->n, 1));
+	rows->ci = palloc(sizeof(int) * Max(rows->n, 1));
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		rows->li[r] = glmix_side_index(learners, rows->learner_id[r]);
+		rows->ci[r] = glmix_side_index(courses, rows->course_id[r]);
+	}
+	return rows;
+}
+
+/* ---- designs ---- */
+
+void
+glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept, const GlmixSide *learners,
+				   const GlmixSide *courses)
+{
+	int64		dim;
+
+	lay->intercept = intercept;
+	lay->l_base = intercept ? 1 : 0;
+	lay->c_base = lay->l_base + learners->nfeat;
+	dim = lay->c_base + courses->nfeat;
+	for (int p = 0; p < lay->ncross; p++)
+	{
+		const GlmixColumn *lc = &learners->cols[lay->cross[p].lcol];
+		const GlmixColumn *cc = &courses->cols[lay->cross[p].ccol];
+
+		lay->cross[p].base = (int) Min(dim, PG_INT32_MAX);
+		dim += (int64) (lc->end - lc->start) * (cc->end - cc->start);
+	}
+	if (dim > 8192)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the fixed effect would have %lld features, more than 8192", (long long) dim),
+				 errdetail("Its Newton solver keeps a dense Hessian."),
+				 errhint("Choose fewer crosses (crosses => '{}' turns them off) or fewer feature columns.")));
+	if (dim == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the fixed effect has no features"),
+				 errhint("Keep its intercept or name feature columns.")));
+	lay->dim = (int) dim;
+}
+
+char *
+glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
+						 const GlmixSide *courses, int j)
+{
+	if (lay->intercept && j == 0)
+		return "(intercept)";
+	if (j < lay->c_base)
+		return learners->names[j - lay->l_base];
+	if (j < lay->c_base + courses->nfeat)
+		return courses->names[j - lay->c_base];
+	for (int p = lay->ncross - 1; p >= 0; p--)
+	{
+		const GlmixCross *x = &lay->cross[p];
+
+		if (j >= x->base)
+		{
+			const GlmixColumn *cc = &courses->cols[x->ccol];
+			const GlmixColumn *lc = &learners->cols[x->lcol];
+			int			width = cc->end - cc->start;
+			int			k = j - x->base;
+
+			return psprintf("%s & %s", learners->names[lc->start + k / width],
+							courses->names[cc->start + k % width]);
+		}
+	}
+	return "?";
+}
+
+int
+glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
+				const GlmixSide *courses, int li, int ci, int32 *col, double *val)
+{
+	int			n = 0;
+	int32		llo = li >= 0 ? learners->ptr[li] : 0,
+				lhi = li >= 0 ? learners->ptr[li + 1] : 0,
+				clo = ci >= 0 ? courses->ptr[ci] : 0,
+				chi = ci >= 0 ? courses->ptr[ci + 1] : 0;
+
+	if (lay->intercept)
+	{
+		if (col)
+		{
+			col[n] = 0;
+			val[n] = 1.0;
+		}
+		n++;
+	}
+	for (int32 k = llo; k < lhi; k++, n++)
+		if (col)
+		{
+			col[n] = lay->l_base + learners->col[k];
+			val[n] = learners->val[k];
+		}
+	for (int32 k = clo; k < chi; k++, n++)
+		if (col)
+		{
+			col[n] = lay->c_base + courses->col[k];
+			val[n] = courses->val[k];
+		}
+	for (int p = 0; p < lay->ncross; p++)
+	{
+		const GlmixCross *x = &lay->cross[p];
+		const GlmixColumn *lc = &learners->cols[x->lcol];
+		const GlmixColumn *cc = &courses->cols[x->ccol];
+		int			width = cc->end - cc->start;
+
+		for (int32 a = llo; a < lhi; a++)
+		{
+			if (learners->col[a] < lc->start || learners->col[a] >= lc->end)
+				continue;
+			for (int32 b = clo; b < chi; b++)
+			{
+				if (courses->col[b] < cc->start || courses->col[b] >= cc->end)
+					continue;
+				if (col)
+				{
+					col[n] = x->base + (learners->col[a] - lc->start) * width +
+						(courses->col[b] - cc->start);
+					val[n] = learners->val[a] * courses->val[b];
+				}
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+GlmixDesign *
+glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
+				   const GlmixSide *courses, const GlmixRows *rows)
+{
+	GlmixDesign *d = palloc0(sizeof(GlmixDesign));
+	int64		nnz = 0;
+
+	d->n = rows->n;
+	d->dim = lay->dim;
+	d->ptr = palloc(sizeof(int32) * (rows->n + 1));
+	d->ptr[0] = 0;
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		nnz += glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r], NULL, NULL);
+		if (nnz > PG_INT32_MAX / 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the fixed design has too many nonzeros"),
+					 errhint("Train on fewer impressions or with fewer crosses.")));
+		d->ptr[r + 1] = (int32) nnz;
+	}
+	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
+	d->val = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		if ((r & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r],
+						d->col + d->ptr[r], d->val + d->ptr[r]);
+	}
+	return d;
+}
+
+GlmixDesign *
+glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
+					const int *other_index, int64 n)
+{
+	GlmixDesign *d = palloc0(sizeof(GlmixDesign));
+	int64		nnz = 0;
+	int			shift = re->intercept ? 1 : 0;
+
+	d->n = n;
+	d->dim = re->dim;
+	d->ptr = palloc(sizeof(int32) * (n + 1));
+	d->ptr[0] = 0;
+	for (int64 r = 0; r < n; r++)
+	{
+		int			o = other_index[r];
+
+		nnz += shift + (o >= 0 ? other->ptr[o + 1] - other->ptr[o] : 0);
+		d->ptr[r + 1] = (int32) nnz;
+	}
+	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
+	d->val = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
+	for (int64 r = 0; r < n; r++)
+	{
+		int			o = other_index[r];
+		int32		at = d->ptr[r];
+
+		if (re->intercept)
+		{
+			d->col[at] = 0;
+			d->val[at++] = 1.0;
+		}
+		if (o >= 0)
+			for (int32 k = other->ptr[o]; k < other->ptr[o + 1]; k++, at++)
+			{
+				d->col[at] = shift + other->col[k];
+				d->val[at] = other->val[k];
+			}
+	}
+	return d;
+}
+
+/* ---- work relations ---- */
+
+/*
+ * A relation of blocks for one training: temporary unless parallel workers
+ * are wanted (they cannot read temporary tables), in which case it is an
+ * unlogged table in schema recs, spread over pages (fillfactor 10) so that
+ * a parallel scan has pages to share out.  Either way it is created in the
+ * training's transaction, so an error removes it with everything else.
+ */
+char *
+glmix_work_table(const char *kind, int serial, bool with_entity, bool parallel)
+{
+	StringInfoData sql;
+	char	   *name;
+	int			rc;
+
+	if (parallel)
+	{
+		Oid			nsp = get_namespace_oid("recs", false);
+
+		if (pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+			parallel = false;
+	}
+	if (parallel)
+		name = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_%s_%d", MyProcPid, kind, serial)));
+	else
+		name = psprintf("pg_temp.%s", quote_identifier(psprintf("glmix_work_%s_%d", kind, serial)));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE %s TABLE %s (%sblock bytea NOT NULL)%s;"
+					 "ALTER TABLE %s ALTER COLUMN block SET STORAGE EXTERNAL",
+					 parallel ? "UNLOGGED" : "TEMP", name,
+					 with_entity ? "entity integer NOT NULL, " : "",
+					 parallel ? " WITH (fillfactor = 10, autovacuum_enabled = false)" : "",
+					 name);
+	rc = SPI_execute(sql.data, false, 0);
+	if (rc != SPI_OK_UTILITY)
+		elog(ERROR, "could not create work table: %s", SPI_result_code_string(rc));
+	return name;
+}

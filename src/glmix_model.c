@@ -1,0 +1,779 @@
+/*
+ * glmix_model.c -- a GLMix model in the store, and serving it:
+ * recs.glmix_score() and recs.explain()
+ *
+ * A model is stored in four tables (see 50_glmix.sql), all keyed by
+ * model_id with ON DELETE CASCADE:
+ *   glmix_coordinate  one row per coordinate: the fixed effect (position
+ *                     0) and each random effect, with its feature names,
+ *                     L2 weight and, for the fixed effect, the crosses;
+ *   glmix_column      the feature columns of each side and where their
+ *                     features sit (so scoring rebuilds x(l, c) exactly);
+ *   glmix_entity      every learner's and course's feature vector, and
+ *                     the attribute keys of attribute-keyed effects;
+ *   glmix_coef        the coefficient vectors: the fixed effect (entity
+ *                     '') and one per entity that got a model.
+ * The view recs.glmix_coefficients unnests them with feature names, which
+ * is what analysts query.
+ *
+ * Serving loads a model once per backend through the serving cache and
+ * scores from memory.  A learner or course the model has no features for
+ * contributes no features; an entity with no model of its own (unknown,
+ * or below min_rows in training) has a random effect of zero, so its score
+ * is the fixed effect plus the other effects.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "recs.h"
+#include "glmix.h"
+#include "serving_cache.h"
+
+#define EXPLAIN_TOP 5
+
+static const char *const kind_names[] = {"onehot", "multihot", "numeric"};
+
+/* ---- store ---- */
+
+static void
+store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner_side)
+{
+	Oid			ctypes[9] = {INT8OID, TEXTOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT4ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+	Datum		cv[9];
+	Datum	   *d1,
+			   *d2,
+			   *d3,
+			   *d4,
+			   *d5;
+	double	   *f1,
+			   *f2;
+	int			rc;
+	int64		nnz = s->ptr[s->n];
+	Datum	   *keys;
+	bool	   *keynulls;
+	int			nkey = Max(m->nre, 0);
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	/* columns */
+	d1 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	d2 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	d3 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	d4 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	d5 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	f1 = palloc(sizeof(double) * Max(s->ncols, 1));
+	f2 = palloc(sizeof(double) * Max(s->ncols, 1));
+	for (int c = 0; c < s->ncols; c++)
+	{
+		d1[c] = Int32GetDatum(c);
+		d2[c] = CStringGetTextDatum(s->cols[c].name);
+		d3[c] = CStringGetTextDatum(kind_names[s->cols[c].kind]);
+		d4[c] = Int32GetDatum(s->cols[c].start);
+		d5[c] = Int32GetDatum(s->cols[c].end - s->cols[c].start);
+		f1[c] = s->cols[c].mean;
+		f2[c] = s->cols[c].sd;
+	}
+	cv[0] = Int64GetDatum(model_id);
+	cv[1] = CStringGetTextDatum(learner_side ? "learner" : "course");
+	cv[2] = PointerGetDatum(construct_array(d1, s->ncols, INT4OID, 4, true, TYPALIGN_INT));
+	cv[3] = PointerGetDatum(construct_array(d2, s->ncols, TEXTOID, -1, false, TYPALIGN_INT));
+	cv[4] = PointerGetDatum(construct_array(d3, s->ncols, TEXTOID, -1, false, TYPALIGN_INT));
+	cv[5] = PointerGetDatum(construct_array(d4, s->ncols, INT4OID, 4, true, TYPALIGN_INT));
+	cv[6] = PointerGetDatum(construct_array(d5, s->ncols, INT4OID, 4, true, TYPALIGN_INT));
+	cv[7] = PointerGetDatum(glmix_float8_array(f1, s->ncols));
+	cv[8] = PointerGetDatum(glmix_float8_array(f2, s->ncols));
+	rc = SPI_execute_with_args("INSERT INTO recs.glmix_column (model_id, side, position, name, kind,"
+							   " first_feature, n_features, mean, sd)"
+							   " SELECT $1, $2, p, n, k, f, c, mu, sd"
+							   " FROM unnest($3, $4, $5, $6, $7, $8, $9) AS u(p, n, k, f, c, mu, sd)",
+							   9, ctypes, cv, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store glmix columns: %s", SPI_result_code_string(rc));
+
+	/* entities: flat arrays sliced per row */
+	{
+		Oid			etypes[8] = {INT8OID, TEXTOID, INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
+		FLOAT8ARRAYOID, TEXTARRAYOID, INT4OID};
+		Datum		ev[8];
+		char		enulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum	   *ids = palloc(sizeof(Datum) * Max(s->n, 1));
+		Datum	   *ptr = palloc(sizeof(Datum) * (s->n + 1));
+		Datum	   *col = palloc(sizeof(Datum) * Max(nnz, 1));
+
+		for (int i = 0; i < s->n; i++)
+			ids[i] = Int64GetDatum(s->ids[i]);
+		for (int i = 0; i <= s->n; i++)
+			ptr[i] = Int32GetDatum(s->ptr[i]);
+		for (int64 k = 0; k < nnz; k++)
+			col[k] = Int32GetDatum(s->col[k]);
+		keys = palloc(sizeof(Datum) * Max((Size) s->n * nkey, 1));
+		keynulls = palloc(sizeof(bool) * Max((Size) s->n * nkey, 1));
+		for (int i = 0; i < s->n; i++)
+			for (int k = 0; k < nkey; k++)
+			{
+				const GlmixRandom *re = &m->re[k];
+				int			e = (!re->by_id && re->learner_side == learner_side) ? re->side_entity[i] : -1;
+
+				keynulls[(Size) i * nkey + k] = e < 0;
+				keys[(Size) i * nkey + k] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
+			}
+		dims[0] = s->n * nkey;
+		ev[0] = Int64GetDatum(model_id);
+		ev[1] = cv[1];
+		ev[2] = PointerGetDatum(construct_array(ids, s->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		ev[3] = PointerGetDatum(construct_array(ptr, s->n + 1, INT4OID, 4, true, TYPALIGN_INT));
+		ev[4] = PointerGetDatum(construct_array(col, (int) nnz, INT4OID, 4, true, TYPALIGN_INT));
+		ev[5] = PointerGetDatum(glmix_float8_array(s->val, (int) nnz));
+		ev[6] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+		ev[7] = Int32GetDatum(nkey);
+		rc = SPI_execute_with_args("INSERT INTO recs.glmix_entity (model_id, side, id, features, \"values\", keys)"
+								   " SELECT $1, $2, id, $5[$4[i] + 1 : $4[i + 1]], $6[$4[i] + 1 : $4[i + 1]],"
+								   " CASE WHEN $8 = 0 THEN NULL ELSE $7[(i - 1) * $8 + 1 : i * $8] END"
+								   " FROM unnest($3) WITH ORDINALITY AS u(id, i)",
+								   8, etypes, ev, enulls, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not store glmix entities: %s", SPI_result_code_string(rc));
+	}
+}
+
+static void
+store_coordinate(int64 model_id, int position, const char *name, const char *keyed_by,
+				 bool by_id, double l2, bool intercept, char **names, int dim,
+				 char **crosses, int ncross, int entities)
+{
+	Oid			types[10] = {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, FLOAT8OID, BOOLOID,
+	TEXTARRAYOID, TEXTARRAYOID, INT4OID};
+	Datum		v[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum	   *nd = palloc(sizeof(Datum) * Max(dim, 1));
+	int			rc;
+
+	for (int j = 0; j < dim; j++)
+		nd[j] = CStringGetTextDatum(names[j]);
+	v[0] = Int64GetDatum(model_id);
+	v[1] = Int32GetDatum(position);
+	v[2] = CStringGetTextDatum(name);
+	v[3] = keyed_by ? CStringGetTextDatum(keyed_by) : (Datum) 0;
+	nulls[3] = keyed_by ? ' ' : 'n';
+	v[4] = BoolGetDatum(by_id);
+	v[5] = Float8GetDatum(l2);
+	v[6] = BoolGetDatum(intercept);
+	v[7] = PointerGetDatum(construct_array(nd, dim, TEXTOID, -1, false, TYPALIGN_INT));
+	if (crosses)
+	{
+		Datum	   *cd = palloc(sizeof(Datum) * Max(ncross, 1));
+
+		for (int p = 0; p < ncross; p++)
+			cd[p] = CStringGetTextDatum(crosses[p]);
+		v[8] = PointerGetDatum(construct_array(cd, ncross, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	else
+		nulls[8] = 'n';
+	v[9] = Int32GetDatum(entities);
+	rc = SPI_execute_with_args("INSERT INTO recs.glmix_coordinate (model_id, position, name, keyed_by,"
+							   " by_id, l2, intercept, features, crosses, entities)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+							   10, types, v, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store glmix coordinate: %s", SPI_result_code_string(rc));
+}
+
+static void
+store_coefs(int64 model_id, const char *coordinate, int n, char **keys, const int *rows,
+			const double *coef, int dim)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT4OID};
+	Datum		v[6];
+	Datum	   *kd = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *rd = palloc(sizeof(Datum) * Max(n, 1));
+	int			rc;
+
+	for (int i = 0; i < n; i++)
+	{
+		kd[i] = CStringGetTextDatum(keys[i]);
+		rd[i] = Int32GetDatum(rows[i]);
+	}
+	v[0] = Int64GetDatum(model_id);
+	v[1] = CStringGetTextDatum(coordinate);
+	v[2] = PointerGetDatum(construct_array(kd, n, TEXTOID, -1, false, TYPALIGN_INT));
+	v[3] = PointerGetDatum(construct_array(rd, n, INT4OID, 4, true, TYPALIGN_INT));
+	v[4] = PointerGetDatum(glmix_float8_array(coef, n * dim));
+	v[5] = Int32GetDatum(dim);
+	rc = SPI_execute_with_args("INSERT INTO recs.glmix_coef (model_id, coordinate, entity, rows, coef)"
+							   " SELECT $1, $2, e, r, $5[(i - 1) * $6 + 1 : i * $6]"
+							   " FROM unnest($3, $4) WITH ORDINALITY AS u(e, r, i)",
+							   6, types, v, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store glmix coefficients: %s", SPI_result_code_string(rc));
+}
+
+void
+glmix_store(int64 model_id, const GlmixModel *m)
+{
+	int			d = m->lay.dim;
+	char	  **names = palloc(sizeof(char *) * d);
+	char	  **crosses = palloc(sizeof(char *) * Max(m->lay.ncross, 1));
+	int			nrows_fixed = 0;
+
+	for (int j = 0; j < d; j++)
+		names[j] = glmix_fixed_feature_name(&m->lay, m->learners, m->courses, j);
+	for (int p = 0; p < m->lay.ncross; p++)
+		crosses[p] = psprintf("%s:%s", m->learners->cols[m->lay.cross[p].lcol].name,
+							  m->courses->cols[m->lay.cross[p].ccol].name);
+	store_coordinate(model_id, 0, "fixed", NULL, false, m->l2_fixed, m->lay.intercept, names, d,
+					 crosses, m->lay.ncross, 1);
+	store_coefs(model_id, "fixed", 1, (char *[]) {""}, &nrows_fixed, m->beta, d);
+
+	for (int k = 0; k < m->nre; k++)
+	{
+		const GlmixRandom *re = &m->re[k];
+		const GlmixSide *other = re->learner_side ? m->courses : m->learners;
+		char	  **rn = palloc(sizeof(char *) * re->dim);
+		int			shift = re->intercept ? 1 : 0;
+		char	  **keys = palloc(sizeof(char *) * Max(re->nent, 1));
+		int		   *rows = palloc(sizeof(int) * Max(re->nent, 1));
+		double	   *coef = palloc(sizeof(double) * Max((Size) re->nent * re->dim, 1));
+		int			n = 0;
+
+		if (re->intercept)
+			rn[0] = "(intercept)";
+		for (int j = 0; j < other->nfeat; j++)
+			rn[shift + j] = other->names[j];
+		for (int e = 0; e < re->nent; e++)
+		{
+			if (m->rows[k][e] == 0)
+				continue;
+			keys[n] = re->keys[e];
+			rows[n] = m->rows[k][e];
+			memcpy(coef + (Size) n * re->dim, m->coef[k] + (Size) e * re->dim,
+				   sizeof(double) * re->dim);
+			n++;
+		}
+		if (strcmp(re->column, "fixed") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a random effect cannot be named \"fixed\"")));
+		store_coordinate(model_id, k + 1, re->column, re->learner_side ? "learner" : "course",
+						 re->by_id, re->l2, re->intercept, rn, re->dim, NULL, 0, n);
+		store_coefs(model_id, re->column, n, keys, rows, coef, re->dim);
+	}
+	store_side(model_id, m, m->learners, true);
+	store_side(model_id, m, m->courses, false);
+}
+
+/* ---- load ---- */
+
+/*
+ * SPI_execute_with_args returns with the SPI procedure context current;
+ * loaders must keep allocating in the serving cache's part context, so
+ * every query goes through here.
+ */
+static int
+load_query(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, true, 0);
+
+	MemoryContextSwitchTo(cxt);
+	return rc;
+}
+
+static int
+int_array(Datum d, int32 **out)
+{
+	ArrayType  *a = DatumGetArrayTypeP(d);
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+
+	*out = palloc(sizeof(int32) * Max(n, 1));
+	memcpy(*out, ARR_DATA_PTR(a), sizeof(int32) * n);
+	return n;
+}
+
+static int
+text_array(Datum d, char ***out)
+{
+	ArrayType  *a = DatumGetArrayTypeP(d);
+	Datum	   *el;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &el, &nulls, &n);
+	*out = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*out)[i] = nulls[i] ? NULL : TextDatumGetCString(el[i]);
+	return n;
+}
+
+static GlmixSide *
+load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
+{
+	GlmixSide  *s = palloc0(sizeof(GlmixSide));
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(model_id), CStringGetTextDatum(side)};
+	int64		nnz = 0,
+				cap = 1024;
+	char	 ***keys;
+
+	s->what = pstrdup(side);
+	if (load_query("SELECT name, kind, first_feature, n_features, mean, sd"
+							  " FROM recs.glmix_column WHERE model_id = $1 AND side = $2 ORDER BY position", 2, types, v) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.glmix_column");
+	s->ncols = (int) SPI_processed;
+	s->cols = palloc0(sizeof(GlmixColumn) * Max(s->ncols, 1));
+	for (int c = 0; c < s->ncols; c++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[c];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *kind = SPI_getvalue(tup, desc, 2);
+
+		s->cols[c].name = SPI_getvalue(tup, desc, 1);
+		s->cols[c].kind = strcmp(kind, "numeric") == 0 ? GLMIX_NUMERIC :
+			strcmp(kind, "multihot") == 0 ? GLMIX_MULTIHOT : GLMIX_ONEHOT;
+		s->cols[c].start = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		s->cols[c].end = s->cols[c].start + DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		s->cols[c].mean = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
+		s->cols[c].sd = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
+		s->nfeat = Max(s->nfeat, s->cols[c].end);
+	}
+	if (load_query("SELECT id, features, \"values\", keys FROM recs.glmix_entity"
+							  " WHERE model_id = $1 AND side = $2 ORDER BY id", 2, types, v) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.glmix_entity");
+	s->n = (int) SPI_processed;
+	s->ids = palloc(sizeof(int64) * Max(s->n, 1));
+	s->ptr = palloc(sizeof(int32) * (s->n + 1));
+	s->col = palloc(sizeof(int32) * cap);
+	s->val = palloc(sizeof(double) * cap);
+	keys = palloc0(sizeof(char **) * Max(nkey, 1));
+	for (int k = 0; k < nkey; k++)
+		keys[k] = palloc0(sizeof(char *) * Max(s->n, 1));
+	s->ptr[0] = 0;
+	for (int i = 0; i < s->n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32	   *f;
+		int			nf = int_array(SPI_getbinval(tup, desc, 2, &isnull), &f);
+		int			nv;
+		const double *vals = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
+											   &nv, "values");
+		Datum		kd = SPI_getbinval(tup, desc, 4, &isnull);
+
+		s->ids[i] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		while (nnz + nf > cap)
+		{
+			cap *= 2;
+			s->col = repalloc_huge(s->col, sizeof(int32) * cap);
+			s->val = repalloc_huge(s->val, sizeof(double) * cap);
+		}
+		memcpy(s->col + nnz, f, sizeof(int32) * nf);
+		memcpy(s->val + nnz, vals, sizeof(double) * Min(nf, nv));
+		nnz += nf;
+		s->ptr[i + 1] = (int32) nnz;
+		if (!isnull)
+		{
+			char	  **kk;
+			int			nk = text_array(kd, &kk);
+
+			for (int k = 0; k < Min(nk, nkey); k++)
+				keys[k][i] = kk[k];
+		}
+	}
+	*keys_out = keys;
+	return s;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int
+key_find(char **keys, int n, const char *key)
+{
+	char	  **hit;
+
+	if (key == NULL)
+		return -1;
+	hit = bsearch(&key, keys, n, sizeof(char *), key_cmp);
+	return hit ? (int) (hit - keys) : -1;
+}
+
+static void *
+load_glmix(int64 model_id, const char *part, void *arg)
+{
+	GlmixModel *m = palloc0(sizeof(GlmixModel));
+	Oid			types[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(model_id)};
+	char	  **crosses = NULL;
+	int			ncross = 0;
+	char	 ***lkeys,
+			 ***ckeys;
+
+	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses"
+							  " FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position", 1, types, v) != SPI_OK_SELECT || SPI_processed == 0)
+		elog(ERROR, "recs model %lld has no glmix coordinates", (long long) model_id);
+	m->nre = (int) SPI_processed - 1;
+	m->re = palloc0(sizeof(GlmixRandom) * Max(m->nre, 1));
+	m->coef = palloc0(sizeof(double *) * Max(m->nre, 1));
+	m->rows = palloc0(sizeof(int *) * Max(m->nre, 1));
+	m->names = palloc0(sizeof(char **) * (m->nre + 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			dim = text_array(SPI_getbinval(tup, desc, 7, &isnull), &m->names[i]);
+
+		if (i == 0)
+		{
+			m->l2_fixed = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
+			m->lay.intercept = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+			m->lay.dim = dim;
+			{
+				Datum		cd = SPI_getbinval(tup, desc, 8, &isnull);
+
+				if (!isnull)
+					ncross = text_array(cd, &crosses);
+			}
+		}
+		else
+		{
+			GlmixRandom *re = &m->re[i - 1];
+
+			re->column = SPI_getvalue(tup, desc, 2);
+			re->learner_side = strcmp(SPI_getvalue(tup, desc, 3), "learner") == 0;
+			re->by_id = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+			re->l2 = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
+			re->intercept = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+			re->dim = dim;
+		}
+	}
+	m->learners = load_side(model_id, "learner", m->nre, &lkeys);
+	m->courses = load_side(model_id, "course", m->nre, &ckeys);
+
+	/* the fixed layout, rebuilt from the column names of the crosses */
+	m->lay.cross = palloc(sizeof(GlmixCross) * Max(ncross, 1));
+	m->lay.ncross = ncross;
+	for (int p = 0; p < ncross; p++)
+	{
+		char	   *colon = strchr(crosses[p], ':');
+
+		m->lay.cross[p].lcol = glmix_side_column(m->learners, pnstrdup(crosses[p], colon - crosses[p]));
+		m->lay.cross[p].ccol = glmix_side_column(m->courses, colon + 1);
+	}
+	{
+		int			stored_dim = m->lay.dim;
+
+		glmix_fixed_layout(&m->lay, m->lay.intercept, m->learners, m->courses);
+		if (m->lay.dim != stored_dim)
+			elog(ERROR, "glmix model %lld: fixed layout has %d features, stored %d",
+				 (long long) model_id, m->lay.dim, stored_dim);
+	}
+
+	/* coefficients */
+	for (int k = -1; k < m->nre; k++)
+	{
+		Oid			t2[2] = {INT8OID, TEXTOID};
+		Datum		v2[2] = {Int64GetDatum(model_id),
+		CStringGetTextDatum(k < 0 ? "fixed" : m->re[k].column)};
+		int			dim = k < 0 ? m->lay.dim : m->re[k].dim;
+		double	   *coef;
+
+		if (load_query("SELECT entity, rows, coef FROM recs.glmix_coef"
+								  " WHERE model_id = $1 AND coordinate = $2 ORDER BY entity COLLATE \"C\"", 2, t2, v2) != SPI_OK_SELECT)
+			elog(ERROR, "could not read recs.glmix_coef");
+		coef = palloc0(sizeof(double) * Max((Size) SPI_processed * dim, 1));
+		if (k >= 0)
+		{
+			m->re[k].nent = (int) SPI_processed;
+			m->re[k].keys = palloc(sizeof(char *) * Max(SPI_processed, 1));
+			m->rows[k] = palloc(sizeof(int) * Max(SPI_processed, 1));
+		}
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int			n;
+			const double *c = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
+												&n, "coef");
+
+			if (n != dim)
+				elog(ERROR, "glmix model %lld: coefficient vector of length %d, expected %d",
+					 (long long) model_id, n, dim);
+			memcpy(coef + (Size) i * dim, c, sizeof(double) * dim);
+			if (k >= 0)
+			{
+				m->re[k].keys[i] = SPI_getvalue(tup, desc, 1);
+				m->rows[k][i] = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			}
+		}
+		if (k < 0)
+			m->beta = coef;
+		else
+		{
+			GlmixRandom *re = &m->re[k];
+			GlmixSide  *side = re->learner_side ? m->learners : m->courses;
+			char	  **sidekeys = re->learner_side ? lkeys[k] : ckeys[k];
+
+			m->coef[k] = coef;
+			if (!re->by_id)
+			{
+				re->side_entity = palloc(sizeof(int) * Max(side->n, 1));
+				for (int i = 0; i < side->n; i++)
+					re->side_entity[i] = key_find(re->keys, re->nent, sidekeys[i]);
+			}
+		}
+	}
+	return m;
+}
+
+static GlmixModel *
+glmix_model_get(int64 model_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(model_id)};
+	bool		isnull;
+	uint32		stamp;
+	char	   *kind;
+
+	if (SPI_execute_with_args("SELECT xmin::text::int8, kind FROM recs.model WHERE model_id = $1",
+							  1, types, v, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.model");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("recs model %lld does not exist", (long long) model_id),
+				 errhint("SELECT * FROM recs.models lists the trained models.")));
+	stamp = (uint32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (strcmp(kind, "glmix") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("recs model %lld is a %s model, not a glmix model", (long long) model_id, kind)));
+	return serving_cache_get(model_id, stamp, "glmix", load_glmix, NULL);
+}
+
+/* ---- scoring ---- */
+
+typedef struct Contribution
+{
+	int			feature;
+	double		value;
+} Contribution;
+
+/*
+ * The logit; parts[k] receives coordinate k's share (0 fixed, 1+k effect
+ * k) when not NULL, and top[k] / ntop[k] its largest feature contributions.
+ */
+static double
+model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts,
+			int *entity, Contribution **top, int *ntop)
+{
+	int			li = glmix_side_index(m->learners, learner_id);
+	int			ci = glmix_side_index(m->courses, course_id);
+	int			n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, NULL, NULL);
+	int32	   *col = palloc(sizeof(int32) * Max(n, 1));
+	double	   *val = palloc(sizeof(double) * Max(n, 1));
+	double		total = 0.0,
+				s = 0.0;
+
+	glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, col, val);
+	for (int k = 0; k < n; k++)
+	{
+		s += val[k] * m->beta[col[k]];
+		if (top)
+		{
+			/* keep the EXPLAIN_TOP largest |contributions| (insertion) */
+			Contribution c = {col[k], val[k] * m->beta[col[k]]};
+			int			j = Min(ntop[0], EXPLAIN_TOP - 1);
+
+			if (ntop[0] < EXPLAIN_TOP)
+				ntop[0]++;
+			else if (fabs(c.value) <= fabs(top[0][j].value))
+				continue;
+			while (j > 0 && fabs(top[0][j - 1].value) < fabs(c.value))
+			{
+				top[0][j] = top[0][j - 1];
+				j--;
+			}
+			top[0][j] = c;
+		}
+	}
+	total += s;
+	if (parts)
+		parts[0] = s;
+	for (int k = 0; k < m->nre; k++)
+	{
+		const GlmixRandom *re = &m->re[k];
+		const GlmixSide *other = re->learner_side ? m->courses : m->learners;
+		int			oi = re->learner_side ? ci : li;
+		int			e;
+		const double *b;
+		int			shift = re->intercept ? 1 : 0;
+
+		if (re->by_id)
+		{
+			char		key[32];
+
+			snprintf(key, sizeof(key), INT64_FORMAT, re->learner_side ? learner_id : course_id);
+			e = key_find(re->keys, re->nent, key);
+		}
+		else
+		{
+			int			si = re->learner_side ? li : ci;
+
+			e = si >= 0 ? re->side_entity[si] : -1;
+		}
+		if (entity)
+			entity[k + 1] = e;
+		s = 0.0;
+		if (e >= 0)
+		{
+			b = m->coef[k] + (Size) e * re->dim;
+			for (int j = -shift; oi >= 0 ? j < other->ptr[oi + 1] - other->ptr[oi] : j < 0; j++)
+			{
+				int			f = j < 0 ? 0 : shift + other->col[other->ptr[oi] + j];
+				double		x = j < 0 ? 1.0 : other->val[other->ptr[oi] + j];
+				double		cv = x * b[f];
+
+				s += cv;
+				if (top)
+				{
+					Contribution c = {f, cv};
+					int			t = Min(ntop[k + 1], EXPLAIN_TOP - 1);
+
+					if (ntop[k + 1] < EXPLAIN_TOP)
+						ntop[k + 1]++;
+					else if (fabs(c.value) <= fabs(top[k + 1][t].value))
+						continue;
+					while (t > 0 && fabs(top[k + 1][t - 1].value) < fabs(c.value))
+					{
+						top[k + 1][t] = top[k + 1][t - 1];
+						t--;
+					}
+					top[k + 1][t] = c;
+				}
+			}
+		}
+		total += s;
+		if (parts)
+			parts[k + 1] = s;
+	}
+	pfree(col);
+	pfree(val);
+	return total;
+}
+
+double
+glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts)
+{
+	return model_logit(m, learner_id, course_id, parts, NULL, NULL, NULL);
+}
+
+PG_FUNCTION_INFO_V1(glmix_score);
+Datum
+glmix_score(PG_FUNCTION_ARGS)
+{
+	GlmixModel *m;
+	double		logit;
+
+	SPI_connect();
+	m = glmix_model_get(PG_GETARG_INT64(0));
+	logit = glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
+	SPI_finish();
+	PG_RETURN_FLOAT8(glmix_sigmoid(logit));
+}
+
+PG_FUNCTION_INFO_V1(glmix_logit);
+Datum
+glmix_logit(PG_FUNCTION_ARGS)
+{
+	GlmixModel *m;
+	double		logit;
+
+	SPI_connect();
+	m = glmix_model_get(PG_GETARG_INT64(0));
+	logit = glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
+	SPI_finish();
+	PG_RETURN_FLOAT8(logit);
+}
+
+PG_FUNCTION_INFO_V1(glmix_explain);
+Datum
+glmix_explain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		learner_id = PG_GETARG_INT64(1);
+	int64		course_id = PG_GETARG_INT64(2);
+	GlmixModel *m;
+	double	   *parts;
+	int		   *entity;
+	Contribution **top;
+	int		   *ntop;
+	double		logit;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	m = glmix_model_get(PG_GETARG_INT64(0));
+	parts = palloc0(sizeof(double) * (m->nre + 1));
+	entity = palloc0(sizeof(int) * (m->nre + 1));
+	ntop = palloc0(sizeof(int) * (m->nre + 1));
+	top = palloc(sizeof(Contribution *) * (m->nre + 1));
+	for (int k = 0; k <= m->nre; k++)
+		top[k] = palloc(sizeof(Contribution) * EXPLAIN_TOP);
+	logit = model_logit(m, learner_id, course_id, parts, entity, top, ntop);
+
+	for (int k = 0; k <= m->nre + 1; k++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		if (k <= m->nre)
+		{
+			Datum	   *names = palloc(sizeof(Datum) * Max(ntop[k], 1));
+			double	   *cv = palloc(sizeof(double) * Max(ntop[k], 1));
+
+			for (int j = 0; j < ntop[k]; j++)
+			{
+				names[j] = CStringGetTextDatum(m->names[k][top[k][j].feature]);
+				cv[j] = top[k][j].value;
+			}
+			values[0] = CStringGetTextDatum(k == 0 ? "fixed" : m->re[k - 1].column);
+			if (k == 0)
+				nulls[1] = true;
+			else if (entity[k] >= 0)
+				values[1] = CStringGetTextDatum(m->re[k - 1].keys[entity[k]]);
+			else
+				nulls[1] = true;
+			values[2] = BoolGetDatum(k == 0 || entity[k] >= 0);
+			values[3] = Float8GetDatum(parts[k]);
+			values[4] = PointerGetDatum(construct_array(names, ntop[k], TEXTOID, -1, false, TYPALIGN_INT));
+			values[5] = PointerGetDatum(glmix_float8_array(cv, ntop[k]));
+		}
+		else
+		{
+			values[0] = CStringGetTextDatum("total");
+			nulls[1] = true;
+			values[2] = BoolGetDatum(true);
+			values[3] = Float8GetDatum(logit);
+			nulls[4] = nulls[5] = true;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

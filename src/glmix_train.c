@@ -1,0 +1,1127 @@
+/*
+ * glmix_train.c -- recs.train_glmix(): GLMix by coordinate descent
+ *
+ * The model (logistic link):
+ *     logit P(y = 1 | l, c) = beta . x(l, c)            fixed effect
+ *                           + gamma_l . z(c)            per-learner effect
+ *                           + delta_c . z(l)            per-course effect
+ *                           (+ one term per further random-effect column)
+ * Training is Photon ML's GAME block coordinate descent: for each of
+ * `passes` passes, each coordinate in turn is refitted, warm-started, with
+ * the sum of the other coordinates' current scores as a fixed offset.
+ *
+ * Phases:
+ *   1. read  -- learners and courses become CSR feature vectors
+ *      (glmix_data.c), impressions flat arrays of (label, weight, learner,
+ *      course); the designs are assembled once in C.
+ *   2. stage -- the designs are cut into blocks (bytea, see glmix.h) and
+ *      written to work relations created in this transaction: one for the
+ *      fixed effect, one per random effect holding each active entity's
+ *      rows (at most max_rows of them, drawn with the seed, their weights
+ *      scaled up to keep the entity's total).  Entities with fewer than
+ *      min_rows rows get no model (their effect is zero).
+ *   3. fit   -- the fixed effect by Newton's method: each iteration is one
+ *      query "SELECT recs.glmix_fixed_stats(block, offsets, beta) FROM
+ *      work", whose gradient and dense Hessian (plus lambda I) give the
+ *      step through a LAPACK Cholesky solve (dpotrf/dpotrs), with Armijo
+ *      backtracking; it stops when the Newton decrement says the objective
+ *      can improve by less than 1e-10 of itself.  A random effect is one
+ *      query "SELECT entity, recs.glmix_entity_fit(block, offsets, start,
+ *      l2) FROM work GROUP BY entity": each group's final function runs
+ *      that entity's Newton fit.  The scores of every coordinate are then
+ *      recomputed in C for the next offsets, the objective and the
+ *      validation AUC, and a NOTICE reports them.
+ *      With threads > 1 the work relations are unlogged tables that
+ *      parallel workers can scan and the planner is told parallelism is
+ *      free, so both aggregates run as Partial/Finalize plans.
+ *   4. store -- glmix_model.c writes the coefficients with their feature
+ *      names and every learner's and course's feature vector.
+ * Everything runs in the caller's transaction: an error or a cancel leaves
+ * the previous model, and no work relation, behind.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include <cblas.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "recs.h"
+#include "glmix.h"
+#include "rng.h"
+
+/* LAPACK (from OpenBLAS), Fortran calling convention */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a,
+					const int *lda, double *b, const int *ldb, int *info);
+
+#define FIXED_BLOCK_ROWS 1024
+#define ENTITY_BLOCK_ROWS 4096
+#define NEWTON_MAX_ITER 100
+#define NEWTON_REL_TOL 1e-10
+#define MAX_RANDOM 8
+
+/* one random-effect coordinate during training */
+typedef struct Coordinate
+{
+	GlmixRandom *re;
+	int		   *row_ent;		/* entity of each training row, -1 none */
+	int		   *val_ent;		/* entity of each validation row */
+	GlmixDesign *Z;
+	GlmixDesign *Zv;
+	double	   *coef;			/* nent x dim */
+	int		   *rows;			/* active rows per entity, 0 = no model */
+	int			nmodels;
+	char	   *work;
+	SPIPlanPtr	plan;
+	double	   *score;
+	double	   *vscore;
+	int64	   *sorted_ids;		/* by-id coordinates: the distinct ids */
+} Coordinate;
+
+typedef struct Training
+{
+	GlmixSide  *learners;
+	GlmixSide  *courses;
+	GlmixRows  *rows;
+	GlmixRows  *vrows;			/* validation, or NULL */
+	GlmixFixedLayout lay;
+	GlmixDesign *X;
+	GlmixDesign *Xv;
+	double		l2_fixed;
+	double	   *beta;
+	double	   *score;
+	double	   *vscore;
+	char	   *work;
+	SPIPlanPtr	plan;
+	int			nre;
+	Coordinate *co;
+	/* scratch for the Newton loop */
+	double	   *g,
+			   *H,
+			   *L,
+			   *step,
+			   *cand;
+} Training;
+
+static double
+seconds_since(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
+static void
+design_scores(const GlmixDesign *X, const int *ent, const double *coef, double *out)
+{
+	for (int64 r = 0; r < X->n; r++)
+	{
+		double		s = 0.0;
+		const double *b;
+
+		if (ent && ent[r] < 0)
+		{
+			out[r] = 0.0;
+			continue;
+		}
+		b = coef + (ent ? (Size) ent[r] * X->dim : 0);
+		for (int32 k = X->ptr[r]; k < X->ptr[r + 1]; k++)
+			s += X->val[k] * b[X->col[k]];
+		out[r] = s;
+	}
+}
+
+/* ---- option parsing ---- */
+
+static char **
+text_array_arg(FunctionCallInfo fcinfo, int argno, int *n)
+{
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	*n = 0;
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	a = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("text array arguments must be one-dimensional")));
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("text array arguments must not contain NULL")));
+		out[i] = TextDatumGetCString(elems[i]);
+	}
+	return out;
+}
+
+/* "lcol:ccol" pairs, or by default every categorical learner column
+ * crossed with every multi-hot course column */
+static void
+parse_crosses(FunctionCallInfo fcinfo, int argno, Training *t)
+{
+	GlmixFixedLayout *lay = &t->lay;
+
+	if (PG_ARGISNULL(argno))
+	{
+		lay->cross = palloc(sizeof(GlmixCross) * Max(t->learners->ncols * t->courses->ncols, 1));
+		lay->ncross = 0;
+		for (int a = 0; a < t->learners->ncols; a++)
+			for (int b = 0; b < t->courses->ncols; b++)
+				if (t->learners->cols[a].kind != GLMIX_NUMERIC &&
+					t->courses->cols[b].kind == GLMIX_MULTIHOT)
+				{
+					lay->cross[lay->ncross].lcol = a;
+					lay->cross[lay->ncross].ccol = b;
+					lay->ncross++;
+				}
+		return;
+	}
+	else
+	{
+		int			n;
+		char	  **pairs = text_array_arg(fcinfo, argno, &n);
+
+		lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
+		lay->ncross = n;
+		for (int i = 0; i < n; i++)
+		{
+			char	   *colon = strchr(pairs[i], ':');
+			char	   *lname = pnstrdup(pairs[i], colon ? colon - pairs[i] : 0);
+
+			if (colon == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("cross \"%s\" is not of the form learner_column:course_column", pairs[i])));
+			lay->cross[i].lcol = glmix_side_column(t->learners, lname);
+			lay->cross[i].ccol = glmix_side_column(t->courses, colon + 1);
+			if (lay->cross[i].lcol < 0 || lay->cross[i].ccol < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("cross \"%s\" names a column that is not a feature column", pairs[i]),
+						 errhint("Cross a column of learner_features with a column of course_features.")));
+		}
+	}
+}
+
+/* attribute-keyed random effect: each side row's key, and the distinct keys */
+static void
+read_attribute_keys(Oid relid, const char *idcol, GlmixSide *side, GlmixRandom *re)
+{
+	StringInfoData sql;
+	char	  **vals = palloc0(sizeof(char *) * Max(side->n, 1));
+	char	  **sorted = palloc(sizeof(char *) * Max(side->n, 1));
+	int			nsorted = 0,
+				u = 0;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::int8, %s::text FROM %s WHERE %s IS NOT NULL",
+					 quote_identifier(idcol), quote_identifier(re->column),
+					 recs_relation_name(relid), quote_identifier(re->column));
+	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read random-effect column \"%s\"", re->column);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		int			k = glmix_side_index(side, id);
+
+		if (k >= 0 && vals[k] == NULL)
+		{
+			vals[k] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			sorted[nsorted++] = vals[k];
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	qsort(sorted, nsorted, sizeof(char *), pg_qsort_strcmp);
+	for (int k = 0; k < nsorted; k++)
+		if (u == 0 || strcmp(sorted[k], sorted[u - 1]) != 0)
+			sorted[u++] = sorted[k];
+	re->nent = u;
+	re->keys = sorted;
+	re->side_entity = palloc(sizeof(int) * Max(side->n, 1));
+	for (int i = 0; i < side->n; i++)
+	{
+		char	  **hit = vals[i] ? bsearch(&vals[i], sorted, u, sizeof(char *), pg_qsort_strcmp) : NULL;
+
+		re->side_entity[i] = hit ? (int) (hit - sorted) : -1;
+	}
+}
+
+static int
+int64_find(const int64 *a, int n, int64 x)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (a[mid] == x)
+			return mid;
+		if (a[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* entity of each row of a row set for coordinate c */
+static int *
+row_entities(const Coordinate *c, const GlmixRows *rows)
+{
+	int		   *ent = palloc(sizeof(int) * Max(rows->n, 1));
+
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		if (c->re->by_id)
+			ent[r] = int64_find(c->sorted_ids, c->re->nent,
+								c->re->learner_side ? rows->learner_id[r] : rows->course_id[r]);
+		else
+		{
+			int			k = c->re->learner_side ? rows->li[r] : rows->ci[r];
+
+			ent[r] = k >= 0 ? c->re->side_entity[k] : -1;
+		}
+	}
+	return ent;
+}
+
+/* ---- staging ---- */
+
+static void
+insert_blocks(const char *table, bool with_entity, int nblocks, Datum *ents, Datum *blocks)
+{
+	char	   *sql;
+	Oid			types[2] = {INT4OID, BYTEAOID};
+	Datum	   *values[2] = {ents, blocks};
+
+	if (nblocks == 0)
+		return;
+	if (with_entity)
+	{
+		sql = psprintf("INSERT INTO %s (entity, block) SELECT * FROM unnest($1, $2)", table);
+		recs_insert_columns(sql, 2, types, values, NULL, nblocks);
+	}
+	else
+	{
+		sql = psprintf("INSERT INTO %s (block) SELECT * FROM unnest($1)", table);
+		recs_insert_columns(sql, 1, types + 1, values + 1, NULL, nblocks);
+	}
+}
+
+static void
+stage_fixed(Training *t, bool parallel)
+{
+	int64		n = t->rows->n;
+	int			nblocks = (int) ((n + FIXED_BLOCK_ROWS - 1) / FIXED_BLOCK_ROWS);
+	Datum	   *blocks = palloc(sizeof(Datum) * Max(nblocks, 1));
+	int64	   *ids = palloc(sizeof(int64) * FIXED_BLOCK_ROWS);
+
+	t->work = glmix_work_table("fixed", 0, false, parallel);
+	for (int b = 0; b < nblocks; b++)
+	{
+		int64		lo = (int64) b * FIXED_BLOCK_ROWS;
+		int			m = (int) Min((int64) FIXED_BLOCK_ROWS, n - lo);
+
+		for (int k = 0; k < m; k++)
+			ids[k] = lo + k;
+		blocks[b] = PointerGetDatum(glmix_block_build(m, ids, t->rows->y, t->rows->w, 1.0,
+													  t->X->ptr, t->X->col, t->X->val,
+													  t->X->dim, -1));
+	}
+	insert_blocks(t->work, false, nblocks, NULL, blocks);
+	for (int b = 0; b < nblocks; b++)
+		pfree(DatumGetPointer(blocks[b]));
+	SPI_execute(psprintf("ANALYZE %s", t->work), false, 0);
+}
+
+static void
+stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
+			 RecsRng *rng, bool parallel)
+{
+	int			E = c->re->nent;
+	int64		n = t->rows->n;
+	int64	   *start = palloc0(sizeof(int64) * (E + 1));
+	int64	   *order = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *fill = palloc(sizeof(int64) * Max(E, 1));
+	Datum	   *ents;
+	Datum	   *blocks;
+	int			nblocks = 0,
+				cap = 1024;
+
+	/* rows grouped by entity (counting sort keeps row order) */
+	for (int64 r = 0; r < n; r++)
+		if (c->row_ent[r] >= 0)
+			start[c->row_ent[r] + 1]++;
+	for (int e = 0; e < E; e++)
+		start[e + 1] += start[e];
+	memcpy(fill, start, sizeof(int64) * E);
+	for (int64 r = 0; r < n; r++)
+		if (c->row_ent[r] >= 0)
+			order[fill[c->row_ent[r]]++] = r;
+
+	c->work = glmix_work_table("re", serial, true, parallel);
+	c->rows = palloc0(sizeof(int) * Max(E, 1));
+	c->nmodels = 0;
+	ents = palloc(sizeof(Datum) * cap);
+	blocks = palloc(sizeof(Datum) * cap);
+	for (int e = 0; e < E; e++)
+	{
+		int64		cnt = start[e + 1] - start[e];
+		int64	   *mine = order + start[e];
+		int64		use = cnt;
+		double		wscale = 1.0;
+
+		if (cnt < min_rows || cnt == 0)
+			continue;
+		if (max_rows > 0 && cnt > max_rows)
+		{
+			/* a seeded uniform sample of max_rows rows (partial Fisher-Yates) */
+			for (int64 k = 0; k < max_rows; k++)
+			{
+				int64		j = k + (int64) rng_below(rng, (uint64) (cnt - k));
+				int64		tmp = mine[k];
+
+				mine[k] = mine[j];
+				mine[j] = tmp;
+			}
+			use = max_rows;
+			wscale = (double) cnt / max_rows;
+		}
+		c->rows[e] = (int) use;
+		c->nmodels++;
+		for (int64 lo = 0; lo < use; lo += ENTITY_BLOCK_ROWS)
+		{
+			int			m = (int) Min((int64) ENTITY_BLOCK_ROWS, use - lo);
+
+			if (nblocks == cap)
+			{
+				cap *= 2;
+				ents = repalloc(ents, sizeof(Datum) * cap);
+				blocks = repalloc(blocks, sizeof(Datum) * cap);
+			}
+			ents[nblocks] = Int32GetDatum(e);
+			blocks[nblocks] = PointerGetDatum(glmix_block_build(m, mine + lo, t->rows->y, t->rows->w,
+																wscale, c->Z->ptr, c->Z->col,
+																c->Z->val, c->Z->dim, e));
+			nblocks++;
+		}
+	}
+	insert_blocks(c->work, true, nblocks, ents, blocks);
+	SPI_execute(psprintf("ANALYZE %s", c->work), false, 0);
+}
+
+/* ---- the fixed effect: Newton over the aggregate ---- */
+
+static double
+fixed_eval(Training *t, Datum offsets, const double *beta, double *g, double *H)
+{
+	int			d = t->lay.dim;
+	Datum		values[2];
+	bool		isnull;
+	int			rc;
+	double		f;
+	ArrayType  *ga,
+			   *ha;
+	int			ng,
+				nh;
+	const double *gd,
+			   *hd;
+
+	values[0] = offsets;
+	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
+	rc = SPI_execute_plan(t->plan, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "fixed-effect aggregate failed: %s", SPI_result_code_string(rc));
+	f = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		elog(ERROR, "fixed-effect aggregate returned no rows");
+	ga = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	ha = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	gd = glmix_float8_data(ga, &ng, "gradient");
+	hd = glmix_float8_data(ha, &nh, "hessian");
+	if (ng != d || nh != d * d)
+		elog(ERROR, "fixed-effect aggregate returned %d/%d values for dimension %d", ng, nh, d);
+	memcpy(g, gd, sizeof(double) * d);
+	memcpy(H, hd, sizeof(double) * d * d);
+	SPI_freetuptable(SPI_tuptable);
+	pfree(DatumGetPointer(values[1]));
+	for (int j = 0; j < d; j++)
+	{
+		f += 0.5 * t->l2_fixed * beta[j] * beta[j];
+		g[j] += t->l2_fixed * beta[j];
+		H[(Size) j * d + j] += t->l2_fixed;
+	}
+	return f;
+}
+
+static int
+fit_fixed(Training *t, const double *offsets)
+{
+	int			d = t->lay.dim;
+	Datum		off = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	double		f;
+	int			evals = 1;
+	const int	one = 1;
+	int			info;
+
+	f = fixed_eval(t, off, t->beta, t->g, t->H);
+	for (int it = 0; it < NEWTON_MAX_ITER; it++)
+	{
+		double		slope = 0.0,
+					step = 1.0;
+		bool		accepted = false;
+
+		CHECK_FOR_INTERRUPTS();
+		memcpy(t->L, t->H, sizeof(double) * d * d);
+		dpotrf_("L", &d, t->L, &d, &info);
+		if (info != 0)
+			elog(ERROR, "fixed-effect Hessian is not positive definite (dpotrf info %d)", info);
+		for (int j = 0; j < d; j++)
+			t->step[j] = -t->g[j];
+		dpotrs_("L", &d, &one, t->L, &d, t->step, &d, &info);
+		if (info != 0)
+			elog(ERROR, "dpotrs failed (info %d)", info);
+		for (int j = 0; j < d; j++)
+			slope += t->g[j] * t->step[j];
+		/* the Newton decrement: what a full step could still gain */
+		if (-slope / 2 <= NEWTON_REL_TOL * Max(1.0, fabs(f)))
+			break;
+		for (int tries = 0; tries < 30; tries++)
+		{
+			double		fc;
+
+			for (int j = 0; j < d; j++)
+				t->cand[j] = t->beta[j] + step * t->step[j];
+			/* evaluating the candidate also gives the next iteration's g, H */
+			fc = fixed_eval(t, off, t->cand, t->g, t->H);
+			evals++;
+			if (fc <= f + 1e-4 * step * slope)
+			{
+				accepted = true;
+				f = fc;
+				memcpy(t->beta, t->cand, sizeof(double) * d);
+				break;
+			}
+			step *= 0.5;
+		}
+		if (!accepted)
+		{
+			/* restore g, H at beta: no decrease is possible, stay put */
+			f = fixed_eval(t, off, t->beta, t->g, t->H);
+			break;
+		}
+	}
+	pfree(DatumGetPointer(off));
+	return evals;
+}
+
+static void
+fit_random(Training *t, Coordinate *c, const double *offsets)
+{
+	int			dim = c->re->dim;
+	Datum		values[3];
+	int			rc;
+
+	values[0] = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	values[1] = PointerGetDatum(glmix_float8_array(c->coef, c->re->nent * dim));
+	values[2] = Float8GetDatum(c->re->l2);
+	rc = SPI_execute_plan(c->plan, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "per-entity aggregate failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			e = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		int			n;
+		const double *coef;
+
+		if (isnull || e < 0 || e >= c->re->nent)
+			continue;
+		coef = glmix_float8_data(DatumGetArrayTypeP(d), &n, "entity coefficients");
+		if (n != dim)
+			elog(ERROR, "entity fit returned %d coefficients, expected %d", n, dim);
+		memcpy(c->coef + (Size) e * dim, coef, sizeof(double) * dim);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	pfree(DatumGetPointer(values[0]));
+	pfree(DatumGetPointer(values[1]));
+}
+
+static double
+objective(Training *t, double *total)
+{
+	int64		n = t->rows->n;
+	double		f = 0.0;
+
+	for (int64 r = 0; r < n; r++)
+	{
+		double		m = t->score[r];
+
+		for (int k = 0; k < t->nre; k++)
+			m += t->co[k].score[r];
+		if (total)
+			total[r] = m;
+		if (t->rows->w[r] != 0.0)
+			f += t->rows->w[r] * glmix_logloss(m, t->rows->y[r]);
+	}
+	for (int j = 0; j < t->lay.dim; j++)
+		f += 0.5 * t->l2_fixed * t->beta[j] * t->beta[j];
+	for (int k = 0; k < t->nre; k++)
+	{
+		Coordinate *c = &t->co[k];
+
+		for (Size j = 0; j < (Size) c->re->nent * c->re->dim; j++)
+			f += 0.5 * c->re->l2 * c->coef[j] * c->coef[j];
+	}
+	return f;
+}
+
+static void
+validation_metrics(Training *t, double *auc, double *logloss)
+{
+	int64		n = t->vrows->n;
+	double	   *total = palloc(sizeof(double) * Max(n, 1));
+
+	for (int64 r = 0; r < n; r++)
+	{
+		double		m = t->vscore[r];
+
+		for (int k = 0; k < t->nre; k++)
+			m += t->co[k].vscore[r];
+		total[r] = m;
+	}
+	*auc = glmix_auc(n, total, t->vrows->y);
+	*logloss = glmix_mean_logloss(n, total, t->vrows->y);
+	pfree(total);
+}
+
+/* ---- the SQL function ---- */
+
+static void
+set_guc(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+static void
+json_key(StringInfo buf, const char *key)
+{
+	if (buf->len > 1)
+		appendStringInfoString(buf, ", ");
+	escape_json(buf, key);
+	appendStringInfoString(buf, ": ");
+}
+
+PG_FUNCTION_INFO_V1(train_glmix);
+Datum
+train_glmix(PG_FUNCTION_ARGS)
+{
+	Oid			impressions,
+				learners_rel,
+				courses_rel,
+				validation;
+	char	  **lfeat,
+			  **cfeat,
+			  **recols;
+	int			nlfeat,
+				ncfeat,
+				nrecols;
+	char	   *name = recs_text_arg(fcinfo, 5, "glmix");
+	GlmixReadOptions ro;
+	int			passes = PG_ARGISNULL(9) ? 3 : PG_GETARG_INT32(9);
+	int			min_rows = PG_ARGISNULL(12) ? 1 : PG_GETARG_INT32(12);
+	int			max_rows = PG_ARGISNULL(13) ? 0 : PG_GETARG_INT32(13);
+	int64		seed = PG_ARGISNULL(15) ? 42 : PG_GETARG_INT64(15);
+	int			threads = PG_ARGISNULL(16) ? 1 : PG_GETARG_INT32(16);
+	bool		activate = PG_ARGISNULL(18) ? false : PG_GETARG_BOOL(18);
+	double		l2[1 + MAX_RANDOM];
+	bool		intercept[1 + MAX_RANDOM];
+	Training	t;
+	RecsRng		rng;
+	instr_time	t0,
+				tc;
+	int64		model_id;
+	int			save_nestlevel;
+	StringInfoData params,
+				source,
+				metrics,
+				history;
+	double		final_obj = 0,
+				vauc = NAN,
+				vll = NAN;
+	double	   *offsets;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	memset(&t, 0, sizeof(t));
+	for (int a = 0; a < 5; a++)
+		if (PG_ARGISNULL(a))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL",
+							(const char *[]) {"impressions", "learners", "courses",
+							"learner_features", "course_features"}[a]),
+					 a >= 3 ? errhint("Pass '{}' for no features.") : 0));
+	impressions = PG_GETARG_OID(0);
+	learners_rel = PG_GETARG_OID(1);
+	courses_rel = PG_GETARG_OID(2);
+	validation = PG_ARGISNULL(17) ? InvalidOid : PG_GETARG_OID(17);
+	lfeat = text_array_arg(fcinfo, 3, &nlfeat);
+	cfeat = text_array_arg(fcinfo, 4, &ncfeat);
+	ro.label = recs_text_arg(fcinfo, 6, "clicked");
+	ro.weighting = recs_text_arg(fcinfo, 7, "none");
+	ro.learner_column = recs_text_arg(fcinfo, 19, "learner_id");
+	ro.course_column = recs_text_arg(fcinfo, 20, "course_id");
+	ro.click_column = recs_text_arg(fcinfo, 21, "clicked");
+	ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
+	ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");
+	ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
+
+	if (strcmp(ro.label, "clicked") != 0 && strcmp(ro.label, "bookmarked") != 0 &&
+		strcmp(ro.label, "either") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label must be 'clicked', 'bookmarked' or 'either', not '%s'", ro.label)));
+	if (strcmp(ro.weighting, "none") != 0 && strcmp(ro.weighting, "watch_time") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("weighting must be 'none' or 'watch_time', not '%s'", ro.weighting)));
+	if (passes < 1 || passes > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("passes must be between 1 and 100")));
+	if (threads < 1 || threads > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("threads must be between 1 and 64")));
+	if (min_rows < 1 || max_rows < 0 || (max_rows > 0 && max_rows < min_rows))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("min_rows must be at least 1 and max_rows at least min_rows")));
+
+	/* random-effect columns: default the learner and course id columns */
+	if (PG_ARGISNULL(10))
+	{
+		recols = palloc(sizeof(char *) * 2);
+		recols[0] = (char *) ro.learner_column;
+		recols[1] = (char *) ro.course_column;
+		nrecols = 2;
+	}
+	else
+		recols = text_array_arg(fcinfo, 10, &nrecols);
+	if (nrecols > MAX_RANDOM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("at most %d random-effect columns", MAX_RANDOM)));
+	for (int k = 0; k <= nrecols; k++)
+	{
+		l2[k] = k == 0 ? 300.0 : 10.0;
+		intercept[k] = true;
+	}
+	if (!PG_ARGISNULL(8))
+	{
+		int			n;
+		const double *v = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(8), &n, "l2");
+
+		if (n != 1 + nrecols)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("l2 needs %d values (the fixed effect, then each random effect), not %d",
+							1 + nrecols, n)));
+		memcpy(l2, v, sizeof(double) * n);
+	}
+	for (int k = 0; k <= nrecols; k++)
+		if (!(l2[k] > 0) || isinf(l2[k]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("l2 weights must be positive and finite"),
+					 errdetail("Without regularisation separable data have no finite fit.")));
+	if (!PG_ARGISNULL(14))
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(14);
+		Datum	   *el;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(a, BOOLOID, 1, true, TYPALIGN_CHAR, &el, &nulls, &n);
+		if (n != 1 + nrecols)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("intercepts needs %d values (the fixed effect, then each random effect), not %d",
+							1 + nrecols, n)));
+		for (int k = 0; k < n; k++)
+			intercept[k] = nulls[k] ? true : DatumGetBool(el[k]);
+	}
+	rng_seed(&rng, (uint64) seed);
+
+	SPI_connect();
+	save_nestlevel = NewGUCNestLevel();
+	if (threads > 1)
+	{
+		set_guc("max_parallel_workers_per_gather", psprintf("%d", threads - 1));
+		set_guc("parallel_setup_cost", "0");
+		set_guc("parallel_tuple_cost", "0");
+		set_guc("min_parallel_table_scan_size", "0");
+	}
+	else
+		set_guc("max_parallel_workers_per_gather", "0");
+
+	/* 1. read */
+	t.learners = glmix_read_side(learners_rel, "learner", ro.learner_column, lfeat, nlfeat);
+	t.courses = glmix_read_side(courses_rel, "course", ro.course_column, cfeat, ncfeat);
+	t.rows = glmix_read_rows(impressions, &ro, t.learners, t.courses, true);
+	if (t.rows->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("%s has no rows to train on", recs_relation_name(impressions))));
+	if (t.rows->n_positive == 0 || t.rows->n_positive == t.rows->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("every impression has the same label"),
+				 errdetail("A response model needs both positive and negative rows.")));
+	if (OidIsValid(validation))
+		t.vrows = glmix_read_rows(validation, &ro, t.learners, t.courses, false);
+	parse_crosses(fcinfo, 11, &t);
+	glmix_fixed_layout(&t.lay, intercept[0], t.learners, t.courses);
+	t.l2_fixed = l2[0];
+	t.X = glmix_fixed_design(&t.lay, t.learners, t.courses, t.rows);
+	if (t.vrows)
+		t.Xv = glmix_fixed_design(&t.lay, t.learners, t.courses, t.vrows);
+
+	t.nre = nrecols;
+	t.co = palloc0(sizeof(Coordinate) * Max(nrecols, 1));
+	for (int k = 0; k < nrecols; k++)
+	{
+		Coordinate *c = &t.co[k];
+		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
+		const GlmixSide *other;
+
+		c->re = re;
+		re->column = recols[k];
+		re->intercept = intercept[k + 1];
+		re->l2 = l2[k + 1];
+		for (int j = 0; j < k; j++)
+			if (strcmp(recols[j], recols[k]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("random-effect column \"%s\" is listed twice", recols[k])));
+		if (strcmp(re->column, ro.learner_column) == 0 || strcmp(re->column, ro.course_column) == 0)
+		{
+			int64	   *ids = palloc(sizeof(int64) * t.rows->n);
+			int			u = 0;
+
+			re->by_id = true;
+			re->learner_side = strcmp(re->column, ro.learner_column) == 0;
+			memcpy(ids, re->learner_side ? t.rows->learner_id : t.rows->course_id,
+				   sizeof(int64) * t.rows->n);
+			qsort(ids, t.rows->n, sizeof(int64), recs_int64_cmp);
+			for (int64 r = 0; r < t.rows->n; r++)
+				if (u == 0 || ids[r] != ids[u - 1])
+					ids[u++] = ids[r];
+			re->nent = u;
+			re->keys = palloc(sizeof(char *) * u);
+			for (int e = 0; e < u; e++)
+				re->keys[e] = psprintf(INT64_FORMAT, ids[e]);
+			c->sorted_ids = ids;
+		}
+		else if (get_attnum(learners_rel, re->column) > 0)
+		{
+			re->learner_side = true;
+			read_attribute_keys(learners_rel, ro.learner_column, t.learners, re);
+		}
+		else if (get_attnum(courses_rel, re->column) > 0)
+		{
+			re->learner_side = false;
+			read_attribute_keys(courses_rel, ro.course_column, t.courses, re);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("random-effect column \"%s\" is not a column of %s or %s", re->column,
+							recs_relation_name(learners_rel), recs_relation_name(courses_rel)),
+					 errhint("Random effects are keyed by the learner or course id, or by an attribute of the learners or courses.")));
+		other = re->learner_side ? t.courses : t.learners;
+		re->dim = (re->intercept ? 1 : 0) + other->nfeat;
+		if (re->dim == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("random effect \"%s\" has no features", re->column),
+					 errhint("Keep its intercept or name feature columns of the other side.")));
+		c->row_ent = row_entities(c, t.rows);
+		c->Z = glmix_random_design(re, other, re->learner_side ? t.rows->ci : t.rows->li, t.rows->n);
+		c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
+		c->score = palloc0(sizeof(double) * t.rows->n);
+		if (t.vrows)
+		{
+			c->val_ent = row_entities(c, t.vrows);
+			c->Zv = glmix_random_design(re, other, re->learner_side ? t.vrows->ci : t.vrows->li,
+										t.vrows->n);
+			c->vscore = palloc0(sizeof(double) * Max(t.vrows->n, 1));
+		}
+	}
+
+	/* 2. stage */
+	stage_fixed(&t, threads > 1);
+	t.plan = SPI_prepare_cursor(psprintf("SELECT (s).loss, (s).gradient, (s).hessian FROM "
+										 "(SELECT recs.glmix_fixed_stats(block, $1, $2) AS s FROM %s) q",
+										 t.work),
+								2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_PARALLEL_OK);
+	if (t.plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	for (int k = 0; k < t.nre; k++)
+	{
+		Coordinate *c = &t.co[k];
+
+		stage_random(&t, c, k, min_rows, max_rows, &rng, threads > 1);
+		c->plan = SPI_prepare_cursor(psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
+											  "FROM %s GROUP BY entity", c->work),
+									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
+									 CURSOR_OPT_PARALLEL_OK);
+		if (c->plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	}
+	{
+		int			d = t.lay.dim;
+
+		t.beta = palloc0(sizeof(double) * d);
+		t.g = palloc(sizeof(double) * d);
+		t.step = palloc(sizeof(double) * d);
+		t.cand = palloc(sizeof(double) * d);
+		t.H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+		t.L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+	}
+	t.score = palloc0(sizeof(double) * t.rows->n);
+	t.vscore = t.vrows ? palloc0(sizeof(double) * Max(t.vrows->n, 1)) : NULL;
+	offsets = palloc(sizeof(double) * t.rows->n);
+	{
+		StringInfoData b;
+
+		initStringInfo(&b);
+		for (int k = 0; k < t.nre; k++)
+			appendStringInfo(&b, "%s%s: %d features, %d of %d entities with a model",
+							 k ? "; " : "Random effects: ", t.co[k].re->column,
+							 t.co[k].re->dim, t.co[k].nmodels, t.co[k].re->nent);
+		ereport(NOTICE,
+				(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
+						"%d learners, %d courses; fixed effect %d features",
+						t.rows->n, t.rows->n_positive, t.learners->n, t.courses->n, t.lay.dim),
+				 errdetail("%s.", t.nre == 0 ? "No random effects" : b.data)));
+	}
+
+	/* 3. fit */
+	initStringInfo(&history);
+	appendStringInfoChar(&history, '[');
+	if (threads > 1)
+		openblas_set_num_threads(threads);
+	PG_TRY();
+	{
+		for (int pass = 1; pass <= passes; pass++)
+		{
+			for (int k = -1; k < t.nre; k++)
+			{
+				char		detail[128];
+				double		obj;
+
+				CHECK_FOR_INTERRUPTS();
+				INSTR_TIME_SET_CURRENT(tc);
+				for (int64 r = 0; r < t.rows->n; r++)
+				{
+					double		o = k == -1 ? 0.0 : t.score[r];
+
+					for (int j = 0; j < t.nre; j++)
+						if (j != k)
+							o += t.co[j].score[r];
+					offsets[r] = o;
+				}
+				if (k == -1)
+				{
+					int			evals = fit_fixed(&t, offsets);
+
+					design_scores(t.X, NULL, t.beta, t.score);
+					if (t.vrows)
+						design_scores(t.Xv, NULL, t.beta, t.vscore);
+					snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
+				}
+				else
+				{
+					Coordinate *c = &t.co[k];
+
+					fit_random(&t, c, offsets);
+					design_scores(c->Z, c->row_ent, c->coef, c->score);
+					if (t.vrows)
+						design_scores(c->Zv, c->val_ent, c->coef, c->vscore);
+					snprintf(detail, sizeof(detail), "%d entity models", c->nmodels);
+				}
+				obj = objective(&t, NULL);
+				if (t.vrows)
+					validation_metrics(&t, &vauc, &vll);
+				ereport(NOTICE,
+						(errmsg("train_glmix pass %d/%d %s: objective %.4f, %s%s, %.3f s",
+								pass, passes, k == -1 ? "fixed" : t.co[k].re->column, obj, detail,
+								t.vrows ? psprintf(", validation AUC %.4f log-loss %.4f", vauc, vll) : "",
+								seconds_since(tc))));
+				final_obj = obj;
+			}
+			appendStringInfo(&history, "%s{\"pass\": %d, \"objective\": %.6f", pass > 1 ? ", " : "",
+							 pass, final_obj);
+			if (t.vrows)
+				appendStringInfo(&history, ", \"validation_auc\": %.6f, \"validation_logloss\": %.6f",
+								 vauc, vll);
+			appendStringInfoChar(&history, '}');
+		}
+	}
+	PG_FINALLY();
+	{
+		openblas_set_num_threads(1);
+	}
+	PG_END_TRY();
+	appendStringInfoChar(&history, ']');
+
+	/* drop the work relations now rather than at commit */
+	SPI_freeplan(t.plan);
+	SPI_execute(psprintf("DROP TABLE %s", t.work), false, 0);
+	for (int k = 0; k < t.nre; k++)
+	{
+		SPI_freeplan(t.co[k].plan);
+		SPI_execute(psprintf("DROP TABLE %s", t.co[k].work), false, 0);
+	}
+	AtEOXact_GUC(true, save_nestlevel);
+
+	/* 4. store */
+	initStringInfo(&source);
+	appendStringInfoChar(&source, '{');
+	json_key(&source, "impressions");
+	escape_json(&source, recs_relation_name(impressions));
+	json_key(&source, "learners");
+	escape_json(&source, recs_relation_name(learners_rel));
+	json_key(&source, "courses");
+	escape_json(&source, recs_relation_name(courses_rel));
+	appendStringInfoChar(&source, '}');
+
+	initStringInfo(&params);
+	appendStringInfoChar(&params, '{');
+	json_key(&params, "label");
+	escape_json(&params, ro.label);
+	json_key(&params, "weighting");
+	escape_json(&params, ro.weighting);
+	json_key(&params, "passes");
+	appendStringInfo(&params, "%d", passes);
+	json_key(&params, "l2");
+	appendStringInfoChar(&params, '[');
+	for (int k = 0; k <= t.nre; k++)
+		appendStringInfo(&params, "%s%g", k ? ", " : "", l2[k]);
+	appendStringInfoChar(&params, ']');
+	json_key(&params, "random_effects");
+	appendStringInfoChar(&params, '[');
+	for (int k = 0; k < t.nre; k++)
+	{
+		if (k)
+			appendStringInfoString(&params, ", ");
+		escape_json(&params, t.co[k].re->column);
+	}
+	appendStringInfoChar(&params, ']');
+	json_key(&params, "crosses");
+	appendStringInfoChar(&params, '[');
+	for (int p = 0; p < t.lay.ncross; p++)
+	{
+		if (p)
+			appendStringInfoString(&params, ", ");
+		escape_json(&params, psprintf("%s:%s", t.learners->cols[t.lay.cross[p].lcol].name,
+									  t.courses->cols[t.lay.cross[p].ccol].name));
+	}
+	appendStringInfoChar(&params, ']');
+	json_key(&params, "min_rows");
+	appendStringInfo(&params, "%d", min_rows);
+	json_key(&params, "max_rows");
+	if (max_rows > 0)
+		appendStringInfo(&params, "%d", max_rows);
+	else
+		appendStringInfoString(&params, "null");
+	json_key(&params, "seed");
+	appendStringInfo(&params, INT64_FORMAT, seed);
+	json_key(&params, "threads");
+	appendStringInfo(&params, "%d", threads);
+	appendStringInfoChar(&params, '}');
+
+	model_id = model_store_create(name, "glmix", source.data, params.data,
+								  recs_timestamptz_to_epoch(GetCurrentTransactionStartTimestamp()));
+	{
+		GlmixModel	m;
+
+		m.learners = t.learners;
+		m.courses = t.courses;
+		m.lay = t.lay;
+		m.l2_fixed = t.l2_fixed;
+		m.beta = t.beta;
+		m.nre = t.nre;
+		m.re = palloc(sizeof(GlmixRandom) * Max(t.nre, 1));
+		m.coef = palloc(sizeof(double *) * Max(t.nre, 1));
+		m.rows = palloc(sizeof(int *) * Max(t.nre, 1));
+		for (int k = 0; k < t.nre; k++)
+		{
+			m.re[k] = *t.co[k].re;
+			m.coef[k] = t.co[k].coef;
+			m.rows[k] = t.co[k].rows;
+		}
+		glmix_store(model_id, &m);
+	}
+
+	initStringInfo(&metrics);
+	appendStringInfoChar(&metrics, '{');
+	json_key(&metrics, "objective");
+	appendStringInfo(&metrics, "%.6f", final_obj);
+	json_key(&metrics, "train_rows");
+	appendStringInfo(&metrics, INT64_FORMAT, t.rows->n);
+	json_key(&metrics, "train_positive");
+	appendStringInfo(&metrics, INT64_FORMAT, t.rows->n_positive);
+	json_key(&metrics, "fixed_features");
+	appendStringInfo(&metrics, "%d", t.lay.dim);
+	json_key(&metrics, "entity_models");
+	appendStringInfoChar(&metrics, '{');
+	for (int k = 0; k < t.nre; k++)
+		appendStringInfo(&metrics, "%s\"%s\": %d", k ? ", " : "", t.co[k].re->column, t.co[k].nmodels);
+	appendStringInfoChar(&metrics, '}');
+	if (t.vrows)
+	{
+		json_key(&metrics, "validation_auc");
+		appendStringInfo(&metrics, "%.6f", vauc);
+		json_key(&metrics, "validation_logloss");
+		appendStringInfo(&metrics, "%.6f", vll);
+	}
+	json_key(&metrics, "passes");
+	appendStringInfoString(&metrics, history.data);
+	json_key(&metrics, "train_seconds");
+	appendStringInfo(&metrics, "%.3f", seconds_since(t0));
+	appendStringInfoChar(&metrics, '}');
+	model_store_set_metrics(model_id, metrics.data);
+	if (activate)
+		model_store_activate(model_id, "default");
+	SPI_finish();
+	PG_RETURN_INT64(model_id);
+}

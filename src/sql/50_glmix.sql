@@ -1,0 +1,238 @@
+-- 50_glmix.sql -- GLMix response prediction: a global fixed effect plus
+-- per-learner and per-course (or per-any-attribute) random effects,
+-- logistic, trained by coordinate descent over two SQL aggregates.
+
+-- ---------------------------------------------------------------------------
+-- The aggregates (usable on their own: the row forms take feature indexes
+-- 1..dim and values; the block forms are what train_glmix runs)
+-- ---------------------------------------------------------------------------
+
+CREATE TYPE recs.glmix_stats AS (
+    rows     bigint,
+    weight   float8,
+    loss     float8,
+    gradient float8[],
+    hessian  float8[]
+);
+COMMENT ON TYPE recs.glmix_stats IS
+    'sums over rows of the weighted logistic loss, its gradient and its Hessian (row-major dim x dim), without the L2 penalty';
+
+CREATE FUNCTION recs._glmix_fixed_row_accum(internal, float8, float8, float8, integer[], float8[], float8[])
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_fixed_row_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_fixed_block_accum(internal, bytea, float8[], float8[])
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_fixed_block_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_fixed_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_fixed_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_fixed_serial(internal)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_fixed_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_fixed_deserial(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_fixed_deserial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_fixed_final(internal)
+RETURNS recs.glmix_stats AS 'MODULE_PATHNAME', 'glmix_fixed_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE recs.glmix_fixed_stats(label float8, weight float8, "offset" float8,
+                                        features integer[], "values" float8[], coefficients float8[]) (
+    SFUNC = recs._glmix_fixed_row_accum,
+    STYPE = internal,
+    FINALFUNC = recs._glmix_fixed_final,
+    COMBINEFUNC = recs._glmix_fixed_combine,
+    SERIALFUNC = recs._glmix_fixed_serial,
+    DESERIALFUNC = recs._glmix_fixed_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs.glmix_fixed_stats(float8, float8, float8, integer[], float8[], float8[]) IS
+    'logistic-regression sufficient statistics at the given coefficients: features are 1-based indexes, values NULL = all 1, weight NULL = 1, offset NULL = 0';
+
+CREATE AGGREGATE recs.glmix_fixed_stats(block bytea, offsets float8[], coefficients float8[]) (
+    SFUNC = recs._glmix_fixed_block_accum,
+    STYPE = internal,
+    FINALFUNC = recs._glmix_fixed_final,
+    COMBINEFUNC = recs._glmix_fixed_combine,
+    SERIALFUNC = recs._glmix_fixed_serial,
+    DESERIALFUNC = recs._glmix_fixed_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs.glmix_fixed_stats(bytea, float8[], float8[]) IS
+    'block form of glmix_fixed_stats over train_glmix''s work relation; offsets indexed by the blocks'' row ids';
+
+CREATE FUNCTION recs._glmix_entity_row_accum(internal, float8, float8, float8, integer[], float8[], integer, float8)
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_entity_row_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_entity_block_accum(internal, bytea, float8[], float8[], float8)
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_entity_block_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_entity_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_entity_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_entity_serial(internal)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_entity_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_entity_deserial(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_entity_deserial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_entity_final(internal)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_entity_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE recs.glmix_entity_fit(label float8, weight float8, "offset" float8,
+                                       features integer[], "values" float8[], dim integer, l2 float8) (
+    SFUNC = recs._glmix_entity_row_accum,
+    STYPE = internal,
+    FINALFUNC = recs._glmix_entity_final,
+    COMBINEFUNC = recs._glmix_entity_combine,
+    SERIALFUNC = recs._glmix_entity_serial,
+    DESERIALFUNC = recs._glmix_entity_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs.glmix_entity_fit(float8, float8, float8, integer[], float8[], integer, float8) IS
+    'with GROUP BY entity: each entity''s L2-regularised weighted logistic regression with offsets (Newton), as float8[dim]';
+
+CREATE AGGREGATE recs.glmix_entity_fit(block bytea, offsets float8[], start float8[], l2 float8) (
+    SFUNC = recs._glmix_entity_block_accum,
+    STYPE = internal,
+    FINALFUNC = recs._glmix_entity_final,
+    COMBINEFUNC = recs._glmix_entity_combine,
+    SERIALFUNC = recs._glmix_entity_serial,
+    DESERIALFUNC = recs._glmix_entity_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs.glmix_entity_fit(bytea, float8[], float8[], float8) IS
+    'block form of glmix_entity_fit over train_glmix''s work relation; start holds every entity''s warm-start coefficients';
+
+-- ---------------------------------------------------------------------------
+-- Model storage
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE recs.glmix_coordinate (
+    model_id  bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    position  integer NOT NULL CHECK (position >= 0),
+    name      text NOT NULL,
+    keyed_by  text CHECK (keyed_by IN ('learner', 'course')),
+    by_id     boolean NOT NULL,
+    l2        float8 NOT NULL CHECK (l2 > 0),
+    intercept boolean NOT NULL,
+    features  text[] NOT NULL,
+    crosses   text[],
+    entities  integer NOT NULL,
+    PRIMARY KEY (model_id, position),
+    UNIQUE (model_id, name)
+);
+COMMENT ON TABLE recs.glmix_coordinate IS
+    'per glmix model: the fixed effect (position 0, name ''fixed'') and each random effect, with the names of its coefficient vector''s features';
+
+CREATE TABLE recs.glmix_column (
+    model_id      bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    side          text NOT NULL CHECK (side IN ('learner', 'course')),
+    position      integer NOT NULL,
+    name          text NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('onehot', 'multihot', 'numeric')),
+    first_feature integer NOT NULL,
+    n_features    integer NOT NULL,
+    mean          float8,
+    sd            float8,
+    PRIMARY KEY (model_id, side, position)
+);
+COMMENT ON TABLE recs.glmix_column IS
+    'per glmix model: the learner and course feature columns, their encoding and (numeric) standardisation';
+
+CREATE TABLE recs.glmix_entity (
+    model_id bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    side     text NOT NULL CHECK (side IN ('learner', 'course')),
+    id       bigint NOT NULL,
+    features integer[] NOT NULL,
+    "values" float8[] NOT NULL,
+    keys     text[],
+    PRIMARY KEY (model_id, side, id)
+);
+COMMENT ON TABLE recs.glmix_entity IS
+    'per glmix model: each learner''s and course''s feature vector (0-based indexes into its side''s features) and its attribute keys';
+
+CREATE TABLE recs.glmix_coef (
+    model_id   bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    coordinate text NOT NULL,
+    entity     text NOT NULL,
+    rows       integer NOT NULL,
+    coef       float8[] NOT NULL,
+    PRIMARY KEY (model_id, coordinate, entity)
+);
+COMMENT ON TABLE recs.glmix_coef IS
+    'per glmix model: coefficient vectors of the fixed effect (entity '''') and of every entity with a model; rows = training rows it was fitted on';
+
+CREATE VIEW recs.glmix_coefficients AS
+SELECT c.model_id, c.coordinate, NULLIF(c.entity, '') AS entity, f.feature, f.coef
+  FROM recs.glmix_coef c
+  JOIN recs.glmix_coordinate k ON k.model_id = c.model_id AND k.name = c.coordinate
+ CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(k.features), pg_catalog.unnest(c.coef)) AS f(feature, coef);
+COMMENT ON VIEW recs.glmix_coefficients IS
+    'every glmix coefficient with its feature name: coordinate ''fixed'' (entity NULL) or a random-effect column and its entity key';
+
+SELECT pg_catalog.pg_extension_config_dump('recs.glmix_coordinate', '');
+SELECT pg_catalog.pg_extension_config_dump('recs.glmix_column', '');
+SELECT pg_catalog.pg_extension_config_dump('recs.glmix_entity', '');
+SELECT pg_catalog.pg_extension_config_dump('recs.glmix_coef', '');
+
+-- ---------------------------------------------------------------------------
+-- Training and serving
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION recs.train_glmix(
+    impressions regclass,
+    learners regclass,
+    courses regclass,
+    learner_features text[],
+    course_features text[],
+    name text DEFAULT 'glmix',
+    label text DEFAULT 'clicked',
+    weighting text DEFAULT 'none',
+    l2 float8[] DEFAULT NULL,
+    passes integer DEFAULT 3,
+    random_effects text[] DEFAULT NULL,
+    crosses text[] DEFAULT NULL,
+    min_rows integer DEFAULT 1,
+    max_rows integer DEFAULT NULL,
+    intercepts boolean[] DEFAULT NULL,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    validation regclass DEFAULT NULL,
+    activate boolean DEFAULT false,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    click_column text DEFAULT 'clicked',
+    bookmark_column text DEFAULT 'bookmarked',
+    seconds_column text DEFAULT 'watch_seconds',
+    weight_column text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_glmix'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
+    float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
+    text, text, text, text, text, text) IS
+    'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
+
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_score'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recs.glmix_score(bigint, bigint, bigint) IS
+    'predicted response probability of a learner for a course under a glmix model; unknown learners/courses get a zero random effect';
+
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id bigint, course_id bigint)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, bigint, bigint) IS
+    'the logit behind recs.glmix_score (sum of the coordinates'' scores)';
+
+CREATE FUNCTION recs.explain(model bigint, learner_id bigint, course_id bigint)
+RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
+               top_features text[], top_contributions float8[])
+AS 'MODULE_PATHNAME', 'glmix_explain'
+LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 4;
+COMMENT ON FUNCTION recs.explain(bigint, bigint, bigint) IS
+    'a glmix score taken apart: each coordinate''s contribution to the logit with its five largest feature contributions, then the total';
