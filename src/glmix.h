@@ -35,9 +35,11 @@ extern double glmix_sigmoid(double m);
 
 /*
  * Accumulate the weighted logistic loss, gradient and (if hess != NULL) the
- * upper triangle of the Hessian (row-major d x d) of rows [0, n) at margins
- * offset[r] + x_r . beta.  Returns the summed weighted loss.
+ * Hessian of rows [0, n) at margins offset[r] + x_r . beta.  The Hessian is
+ * the packed upper triangle, row by row: (i, j >= i) at
+ * GLMIX_PACKED(i, d) + j.  Returns the summed weighted loss.
  */
+#define GLMIX_PACKED(i, d) ((Size) (i) * (d) - (Size) (i) * ((i) + 1) / 2)
 extern double glmix_accum_stats(int n, const double *y, const double *w,
 								const double *offset, const int32 *ptr,
 								const int32 *col, const double *val,
@@ -75,14 +77,22 @@ extern double glmix_mean_logloss(int64 n, const double *logit, const double *y);
 
 /* ---- the work-relation block: many rows of one design, as bytea ---- */
 
-#define GLMIX_BLOCK_MAGIC 0x474C4D31	/* "GLM1" */
+#define GLMIX_BLOCK_MAGIC 0x474C4D32	/* "GLM2" */
+#define GLMIX_BLOCK_BINARY 1			/* val[] omitted: every value is 1 */
+#define GLMIX_BLOCK_CONTIGUOUS 2		/* rowid[] omitted: rows first_row.. */
 
 /*
- * Layout (all offsets MAXALIGNed from the start of the varlena):
- *   GlmixBlockHeader | y[n] | w[n] | rowid[n] int64 | ptr[n+1] int32 |
- *   col[nnz] int32 | val[nnz] (absent when binary)
- * rowid indexes the offsets array passed to the aggregates.
+ * Blocks are kept under the TOAST threshold so that they stay in the heap
+ * page (no TOAST lookups when scanned) and a parallel scan can share them
+ * out by page.  Layout, each part MAXALIGNed from the start of the varlena:
+ *   GlmixBlockHeader | y[n] f8 | w[n] f8 | ptr[n+1] i32 | rowid[n] i32 |
+ *   col[nnz] u16 | val[nnz] f8
+ * rowid (global row numbers) index the offsets array given to the
+ * aggregates; dimensions are at most 65535 so that columns fit in 16 bits.
  */
+#define GLMIX_BLOCK_MAX_BYTES 1984
+#define GLMIX_BLOCK_MAX_DIM 65535
+
 typedef struct GlmixBlockHeader
 {
 	int32		vl_len_;
@@ -91,20 +101,25 @@ typedef struct GlmixBlockHeader
 	int32		dim;
 	int32		nnz;
 	int32		entity;			/* dense entity index, -1 for fixed-effect blocks */
-	int32		binary;			/* 1: val[] omitted, every value is 1 */
+	int32		flags;
 	int32		pad;
+	int64		first_row;
 } GlmixBlockHeader;
 
+/* a block mapped for reading (rowid and col widened) */
 typedef struct GlmixBlock
 {
 	const GlmixBlockHeader *hdr;
 	const double *y;
 	const double *w;
-	const int64 *rowid;
 	const int32 *ptr;
-	const int32 *col;
+	int64	   *rowid;
+	int32	   *col;
 	const double *val;			/* NULL when binary */
 } GlmixBlock;
+
+/* bytes of a block of n rows with nnz features */
+extern Size glmix_block_size(int n, int nnz, bool binary, bool contiguous);
 
 /*
  * Build a block from rows rows[0..n) of a CSR design whose arrays are indexed
@@ -249,6 +264,8 @@ extern GlmixDesign *glmix_random_design(const GlmixRandom *re, const GlmixSide *
 
 extern char *glmix_work_table(const char *kind, int serial, bool with_entity,
 							  bool parallel);
+extern Oid	glmix_work_oid(const char *name);
+extern void glmix_work_insert(Oid relid, int n, const Datum *ents, const Datum *blocks);
 
 /* ---- glmix_model.c: a trained model, stored and served ---- */
 

@@ -61,14 +61,16 @@ glmix_float8_array(const double *v, int n)
 	if (n <= 0)
 		return construct_empty_array(FLOAT8OID);
 	nbytes = add_size(ARR_OVERHEAD_NONULLS(1), mul_size(n, sizeof(double)));
-	a = palloc0(nbytes);
+	a = MemoryContextAllocHuge(CurrentMemoryContext, nbytes);
+	memset(a, 0, ARR_OVERHEAD_NONULLS(1));
 	SET_VARSIZE(a, nbytes);
 	a->ndim = 1;
 	a->dataoffset = 0;
 	a->elemtype = FLOAT8OID;
 	ARR_DIMS(a)[0] = n;
 	ARR_LBOUND(a)[0] = 1;
-	memcpy(ARR_DATA_PTR(a), v, sizeof(double) * n);
+	if (v)
+		memcpy(ARR_DATA_PTR(a), v, sizeof(double) * n);
 	return a;
 }
 
@@ -95,23 +97,32 @@ typedef struct BlockLayout
 {
 	Size		y,
 				w,
-				rowid,
 				ptr,
+				rowid,
 				col,
 				val,
 				total;
 } BlockLayout;
 
 static void
-block_layout(int n, int nnz, bool binary, BlockLayout *l)
+block_layout(int n, int nnz, bool binary, bool contiguous, BlockLayout *l)
 {
 	l->y = MAXALIGN(sizeof(GlmixBlockHeader));
 	l->w = l->y + MAXALIGN(sizeof(double) * n);
-	l->rowid = l->w + MAXALIGN(sizeof(double) * n);
-	l->ptr = l->rowid + MAXALIGN(sizeof(int64) * n);
-	l->col = l->ptr + MAXALIGN(sizeof(int32) * (n + 1));
-	l->val = l->col + MAXALIGN(sizeof(int32) * nnz);
+	l->ptr = l->w + MAXALIGN(sizeof(double) * n);
+	l->rowid = l->ptr + MAXALIGN(sizeof(int32) * (n + 1));
+	l->col = l->rowid + (contiguous ? 0 : MAXALIGN(sizeof(int32) * n));
+	l->val = l->col + MAXALIGN(sizeof(uint16) * nnz);
 	l->total = l->val + (binary ? 0 : sizeof(double) * nnz);
+}
+
+Size
+glmix_block_size(int n, int nnz, bool binary, bool contiguous)
+{
+	BlockLayout l;
+
+	block_layout(n, nnz, binary, contiguous, &l);
+	return l.total;
 }
 
 bytea *
@@ -121,24 +132,29 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 {
 	int			nnz = 0;
 	bool		binary = true;
+	bool		contiguous = true;
 	BlockLayout l;
 	char	   *b;
 	GlmixBlockHeader *h;
 	int32	   *optr;
-	int32	   *ocol;
+	uint16	   *ocol;
 	double	   *oval;
 
+	if (dim > GLMIX_BLOCK_MAX_DIM)
+		elog(ERROR, "block dimension %d exceeds %d", dim, GLMIX_BLOCK_MAX_DIM);
 	for (int k = 0; k < n; k++)
 	{
 		int64		r = rows[k];
 
 		nnz += ptr[r + 1] - ptr[r];
+		if (rows[k] != rows[0] + k || rows[k] > PG_INT32_MAX)
+			contiguous = false;
 		if (val && binary)
 			for (int32 j = ptr[r]; j < ptr[r + 1]; j++)
 				if (val[j] != 1.0)
 					binary = false;
 	}
-	block_layout(n, nnz, binary, &l);
+	block_layout(n, nnz, binary, contiguous, &l);
 	b = palloc0(l.total);
 	SET_VARSIZE(b, l.total);
 	h = (GlmixBlockHeader *) b;
@@ -147,9 +163,10 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 	h->dim = dim;
 	h->nnz = nnz;
 	h->entity = entity;
-	h->binary = binary ? 1 : 0;
+	h->flags = (binary ? GLMIX_BLOCK_BINARY : 0) | (contiguous ? GLMIX_BLOCK_CONTIGUOUS : 0);
+	h->first_row = n > 0 ? rows[0] : 0;
 	optr = (int32 *) (b + l.ptr);
-	ocol = (int32 *) (b + l.col);
+	ocol = (uint16 *) (b + l.col);
 	oval = (double *) (b + l.val);
 	optr[0] = 0;
 	for (int k = 0; k < n; k++)
@@ -159,13 +176,24 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 
 		((double *) (b + l.y))[k] = y[r];
 		((double *) (b + l.w))[k] = w[r] * wscale;
-		((int64 *) (b + l.rowid))[k] = r;
-		memcpy(ocol + optr[k], col + ptr[r], sizeof(int32) * len);
+		if (!contiguous)
+			((int32 *) (b + l.rowid))[k] = (int32) r;
+		for (int32 j = 0; j < len; j++)
+			ocol[optr[k] + j] = (uint16) col[ptr[r] + j];
 		if (!binary)
 			memcpy(oval + optr[k], val + ptr[r], sizeof(double) * len);
 		optr[k + 1] = optr[k] + len;
 	}
 	return (bytea *) b;
+}
+
+static void
+block_corrupt(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid glmix block"),
+			 errdetail("%s", detail)));
 }
 
 void
@@ -174,46 +202,38 @@ glmix_block_map(bytea *b, GlmixBlock *out)
 	const GlmixBlockHeader *h = (const GlmixBlockHeader *) b;
 	BlockLayout l;
 	const char *base = (const char *) b;
+	bool		contiguous;
+	const uint16 *col;
 
 	if (VARSIZE(b) < sizeof(GlmixBlockHeader) || h->magic != GLMIX_BLOCK_MAGIC ||
-		h->n < 0 || h->nnz < 0 || h->dim <= 0 || h->dim > MAX_DIM)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid glmix block"),
-				 errdetail("The bytea does not start with a valid block header.")));
-	block_layout(h->n, h->nnz, h->binary != 0, &l);
+		h->n < 0 || h->nnz < 0 || h->dim <= 0 || h->dim > GLMIX_BLOCK_MAX_DIM)
+		block_corrupt("The bytea does not start with a valid block header.");
+	contiguous = (h->flags & GLMIX_BLOCK_CONTIGUOUS) != 0;
+	block_layout(h->n, h->nnz, (h->flags & GLMIX_BLOCK_BINARY) != 0, contiguous, &l);
 	if (VARSIZE(b) != l.total)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid glmix block"),
-				 errdetail("The block is %u bytes, its header implies %zu.",
-						   (unsigned) VARSIZE(b), l.total)));
+		block_corrupt("The block's length does not match its header.");
 	out->hdr = h;
 	out->y = (const double *) (base + l.y);
 	out->w = (const double *) (base + l.w);
-	out->rowid = (const int64 *) (base + l.rowid);
 	out->ptr = (const int32 *) (base + l.ptr);
-	out->col = (const int32 *) (base + l.col);
-	out->val = h->binary ? NULL : (const double *) (base + l.val);
+	out->val = (h->flags & GLMIX_BLOCK_BINARY) ? NULL : (const double *) (base + l.val);
+	out->rowid = palloc(sizeof(int64) * Max(h->n, 1));
+	out->col = palloc(sizeof(int32) * Max(h->nnz, 1));
+	for (int r = 0; r < h->n; r++)
+		out->rowid[r] = contiguous ? h->first_row + r : ((const int32 *) (base + l.rowid))[r];
+	col = (const uint16 *) (base + l.col);
 	if (out->ptr[0] != 0 || out->ptr[h->n] != h->nnz)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid glmix block"),
-				 errdetail("The row pointers do not span the block.")));
+		block_corrupt("The row pointers do not span the block.");
 	for (int r = 0; r < h->n; r++)
 	{
 		if (out->ptr[r + 1] < out->ptr[r])
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid glmix block"),
-					 errdetail("The row pointers are not ascending.")));
+			block_corrupt("The row pointers are not ascending.");
 		for (int32 k = out->ptr[r]; k < out->ptr[r + 1]; k++)
-			if (out->col[k] < 0 || out->col[k] >= h->dim ||
-				(k > out->ptr[r] && out->col[k] <= out->col[k - 1]))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("invalid glmix block"),
-						 errdetail("Feature indexes must be ascending and within the dimension.")));
+		{
+			out->col[k] = col[k];
+			if (col[k] >= h->dim || (k > out->ptr[r] && col[k] <= col[k - 1]))
+				block_corrupt("Feature indexes must be ascending and within the dimension.");
+		}
 	}
 }
 
@@ -386,8 +406,10 @@ typedef struct FixedState
 	double		loss;
 	double	   *beta;			/* only in transition states */
 	double	   *grad;
-	double	   *hess;			/* upper triangle of a row-major dim x dim */
+	double	   *hess;			/* packed upper triangle, see GLMIX_PACKED */
 } FixedState;
+
+#define PACKED_LEN(d) ((Size) (d) * ((d) + 1) / 2)
 
 static FixedState *
 fixed_state_new(MemoryContext cxt, int dim)
@@ -402,8 +424,8 @@ fixed_state_new(MemoryContext cxt, int dim)
 	s = MemoryContextAllocZero(cxt, sizeof(FixedState));
 	s->dim = dim;
 	s->grad = MemoryContextAllocZero(cxt, sizeof(double) * dim);
-	s->hess = MemoryContextAllocHuge(cxt, mul_size(mul_size(dim, dim), sizeof(double)));
-	memset(s->hess, 0, sizeof(double) * dim * dim);
+	s->hess = MemoryContextAllocHuge(cxt, mul_size(PACKED_LEN(dim), sizeof(double)));
+	memset(s->hess, 0, sizeof(double) * PACKED_LEN(dim));
 	return s;
 }
 
@@ -507,7 +529,7 @@ glmix_fixed_combine(PG_FUNCTION_ARGS)
 		a->weight = b->weight;
 		a->loss = b->loss;
 		memcpy(a->grad, b->grad, sizeof(double) * d);
-		memcpy(a->hess, b->hess, sizeof(double) * d * d);
+		memcpy(a->hess, b->hess, sizeof(double) * PACKED_LEN(d));
 		PG_RETURN_POINTER(a);
 	}
 	if (a->dim != b->dim)
@@ -520,9 +542,8 @@ glmix_fixed_combine(PG_FUNCTION_ARGS)
 	a->loss += b->loss;
 	for (int j = 0; j < d; j++)
 		a->grad[j] += b->grad[j];
-	for (int i = 0; i < d; i++)
-		for (int j = i; j < d; j++)
-			a->hess[(Size) i * d + j] += b->hess[(Size) i * d + j];
+	for (Size k = 0; k < PACKED_LEN(d); k++)
+		a->hess[k] += b->hess[k];
 	PG_RETURN_POINTER(a);
 }
 
@@ -537,7 +558,7 @@ glmix_fixed_serial(PG_FUNCTION_ARGS)
 
 	(void) agg_context(fcinfo, "glmix_fixed_serial");
 	pq_begintypsend(&buf);
-	enlargeStringInfo(&buf, 40 + sizeof(double) * (d + (Size) d * (d + 1) / 2));
+	enlargeStringInfo(&buf, 40 + sizeof(double) * (d + PACKED_LEN(d)));
 	pq_sendint32(&buf, FIXED_STATE_MAGIC);
 	pq_sendint32(&buf, STATE_VERSION);
 	pq_sendint32(&buf, d);
@@ -546,9 +567,8 @@ glmix_fixed_serial(PG_FUNCTION_ARGS)
 	pq_sendfloat8(&buf, s->loss);
 	for (int j = 0; j < d; j++)
 		pq_sendfloat8(&buf, s->grad[j]);
-	for (int i = 0; i < d; i++)
-		for (int j = i; j < d; j++)
-			pq_sendfloat8(&buf, s->hess[(Size) i * d + j]);
+	for (Size k = 0; k < PACKED_LEN(d); k++)
+		pq_sendfloat8(&buf, s->hess[k]);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -574,7 +594,7 @@ glmix_fixed_deserial(PG_FUNCTION_ARGS)
 				 errdetail("Bad magic number or version.")));
 	d = pq_getmsgint(&buf, 4);
 	if (d <= 0 || d > MAX_DIM ||
-		buf.len != 12 + 8 + 16 + 8 * (d + (int64) d * (d + 1) / 2))
+		buf.len != 12 + 8 + 16 + 8 * (d + (int64) PACKED_LEN(d)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid serialized glmix fixed-effect state"),
@@ -585,9 +605,8 @@ glmix_fixed_deserial(PG_FUNCTION_ARGS)
 	s->loss = pq_getmsgfloat8(&buf);
 	for (int j = 0; j < d; j++)
 		s->grad[j] = pq_getmsgfloat8(&buf);
-	for (int i = 0; i < d; i++)
-		for (int j = i; j < d; j++)
-			s->hess[(Size) i * d + j] = pq_getmsgfloat8(&buf);
+	for (Size k = 0; k < PACKED_LEN(d); k++)
+		s->hess[k] = pq_getmsgfloat8(&buf);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(s);
 }
@@ -613,13 +632,42 @@ glmix_fixed_final(PG_FUNCTION_ARGS)
 	h = palloc(mul_size(mul_size(d, d), sizeof(double)));
 	for (int i = 0; i < d; i++)
 		for (int j = i; j < d; j++)
-			h[(Size) i * d + j] = h[(Size) j * d + i] = s->hess[(Size) i * d + j];
+			h[(Size) i * d + j] = h[(Size) j * d + i] = s->hess[GLMIX_PACKED(i, d) + j];
 	values[0] = Int64GetDatum(s->n);
 	values[1] = Float8GetDatum(s->weight);
 	values[2] = Float8GetDatum(s->loss);
 	values[3] = PointerGetDatum(glmix_float8_array(s->grad, d));
 	values[4] = PointerGetDatum(glmix_float8_array(h, d * d));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * The block form's result, for the trainer: one float8[] holding rows,
+ * weight, loss, gradient[d] and the packed upper Hessian -- a single flat
+ * copy instead of a composite with a full d x d matrix.
+ */
+PG_FUNCTION_INFO_V1(glmix_fixed_block_final);
+Datum
+glmix_fixed_block_final(PG_FUNCTION_ARGS)
+{
+	FixedState *s = PG_ARGISNULL(0) ? NULL : (FixedState *) PG_GETARG_POINTER(0);
+	int			d;
+	Size		len;
+	ArrayType  *a;
+	double	   *v;
+
+	if (s == NULL)
+		PG_RETURN_NULL();
+	d = s->dim;
+	len = 3 + d + PACKED_LEN(d);
+	a = glmix_float8_array(NULL, (int) len);
+	v = (double *) ARR_DATA_PTR(a);
+	v[0] = (double) s->n;
+	v[1] = s->weight;
+	v[2] = s->loss;
+	memcpy(v + 3, s->grad, sizeof(double) * d);
+	memcpy(v + 3 + d, s->hess, sizeof(double) * PACKED_LEN(d));
+	PG_RETURN_ARRAYTYPE_P(a);
 }
 
 /* ======================================================================

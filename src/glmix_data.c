@@ -26,6 +26,9 @@
 
 #include <math.h>
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
@@ -743,11 +746,14 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 /* ---- work relations ---- */
 
 /*
- * A relation of blocks for one training: temporary unless parallel workers
- * are wanted (they cannot read temporary tables), in which case it is an
- * unlogged table in schema recs, spread over pages (fillfactor 10) so that
- * a parallel scan has pages to share out.  Either way it is created in the
- * training's transaction, so an error removes it with everything else.
+ * A relation of blocks for one training.  It is an unlogged table in schema
+ * recs when the invoker may create one there: it lives in shared buffers
+ * (a temporary table spills beyond temp_buffers, 8 MB by default) and
+ * parallel workers can scan it (they cannot read temporary tables).
+ * Otherwise it is a temporary table.  Either way it is created in the
+ * training's transaction, so an error removes it with everything else, and
+ * no other session ever sees it.  Blocks stay under the TOAST threshold and
+ * storage is EXTERNAL, so nothing is compressed.
  */
 char *
 glmix_work_table(const char *kind, int serial, bool with_entity, bool parallel)
@@ -768,14 +774,64 @@ glmix_work_table(const char *kind, int serial, bool with_entity, bool parallel)
 	else
 		name = psprintf("pg_temp.%s", quote_identifier(psprintf("glmix_work_%s_%d", kind, serial)));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE %s TABLE %s (%sblock bytea NOT NULL)%s;"
+	appendStringInfo(&sql, "CREATE %s TABLE %s (%sblock bytea NOT NULL) USING heap%s;"
 					 "ALTER TABLE %s ALTER COLUMN block SET STORAGE EXTERNAL",
 					 parallel ? "UNLOGGED" : "TEMP", name,
 					 with_entity ? "entity integer NOT NULL, " : "",
-					 parallel ? " WITH (fillfactor = 10, autovacuum_enabled = false)" : "",
+					 parallel ? " WITH (autovacuum_enabled = false)" : "",
 					 name);
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_UTILITY)
 		elog(ERROR, "could not create work table: %s", SPI_result_code_string(rc));
 	return name;
+}
+
+Oid
+glmix_work_oid(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT $1::regclass::oid", 1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "work table %s not found", name);
+	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Append blocks (and their entities, when ents != NULL) to a work table
+ * this training created: straight heap inserts with a bulk-insert state,
+ * as COPY does -- the table has no indexes, triggers or constraints.
+ */
+void
+glmix_work_insert(Oid relid, int n, const Datum *ents, const Datum *blocks)
+{
+	Relation	rel = table_open(relid, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	BulkInsertState bis = GetBulkInsertState();
+	CommandId	cid = GetCurrentCommandId(true);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		HeapTuple	tup;
+
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (ents)
+		{
+			values[0] = ents[i];
+			values[1] = blocks[i];
+		}
+		else
+			values[0] = blocks[i];
+		tup = heap_form_tuple(desc, values, nulls);
+		heap_insert(rel, tup, cid, 0, bis);
+		heap_freetuple(tup);
+	}
+	FreeBulkInsertState(bis);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
 }

@@ -74,7 +74,7 @@ glmix_accum_stats(int n, const double *y, const double *w, const double *offset,
 			for (int32 k = lo; k < hi; k++)
 			{
 				double		hv = hr * val[k];
-				double	   *hrow = hess ? hess + (Size) col[k] * d : NULL;
+				double	   *hrow = hess ? hess + GLMIX_PACKED(col[k], d) : NULL;
 
 				grad[col[k]] += gr * val[k];
 				if (hrow)
@@ -86,7 +86,7 @@ glmix_accum_stats(int n, const double *y, const double *w, const double *offset,
 		{
 			for (int32 k = lo; k < hi; k++)
 			{
-				double	   *hrow = hess ? hess + (Size) col[k] * d : NULL;
+				double	   *hrow = hess ? hess + GLMIX_PACKED(col[k], d) : NULL;
 
 				grad[col[k]] += gr;
 				if (hrow)
@@ -268,7 +268,12 @@ glmix_entity_newton(int n, const double *y, const double *w, const double *offse
 		}
 		memcpy(m, mc, sizeof(double) * n);
 		f = fc;
-		if (maxmove < tol)
+		/*
+		 * Converged when nothing moves by tol; a full step that moved nothing
+		 * by more than sqrt(tol) leaves the next one at about tol (Newton
+		 * converges quadratically), so stop there too.
+		 */
+		if (maxmove < tol || (t == 1.0 && maxmove < sqrt(tol)))
 			break;
 	}
 	out->iterations = Min(it, max_iter);

@@ -25,7 +25,8 @@
  *      work", whose gradient and dense Hessian (plus lambda I) give the
  *      step through a LAPACK Cholesky solve (dpotrf/dpotrs), with Armijo
  *      backtracking; it stops when the Newton decrement says the objective
- *      can improve by less than 1e-10 of itself.  A random effect is one
+ *      can improve by less than 1e-10 of itself (or, below 1e-6, after one
+ *      last full step: Newton converges quadratically there).  A random effect is one
  *      query "SELECT entity, recs.glmix_entity_fit(block, offsets, start,
  *      l2) FROM work GROUP BY entity": each group's final function runs
  *      that entity's Newton fit.  The scores of every coordinate are then
@@ -70,6 +71,7 @@ extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const doubl
 #define ENTITY_BLOCK_ROWS 4096
 #define NEWTON_MAX_ITER 100
 #define NEWTON_REL_TOL 1e-10
+#define NEWTON_QUAD_TOL 1e-6
 #define MAX_RANDOM 8
 
 /* one random-effect coordinate during training */
@@ -84,6 +86,7 @@ typedef struct Coordinate
 	int		   *rows;			/* active rows per entity, 0 = no model */
 	int			nmodels;
 	char	   *work;
+	int			nblocks;
 	SPIPlanPtr	plan;
 	double	   *score;
 	double	   *vscore;
@@ -104,6 +107,7 @@ typedef struct Training
 	double	   *score;
 	double	   *vscore;
 	char	   *work;
+	int			nblocks;
 	SPIPlanPtr	plan;
 	int			nre;
 	Coordinate *co;
@@ -315,21 +319,67 @@ row_entities(const Coordinate *c, const GlmixRows *rows)
 static void
 insert_blocks(const char *table, bool with_entity, int nblocks, Datum *ents, Datum *blocks)
 {
-	char	   *sql;
-	Oid			types[2] = {INT4OID, BYTEAOID};
-	Datum	   *values[2] = {ents, blocks};
+	glmix_work_insert(glmix_work_oid(table), nblocks, with_entity ? ents : NULL, blocks);
+}
 
-	if (nblocks == 0)
-		return;
-	if (with_entity)
+/* blocks collected for one work relation */
+typedef struct BlockList
+{
+	int			n;
+	int			cap;
+	Datum	   *ents;
+	Datum	   *blocks;
+} BlockList;
+
+/*
+ * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES,
+ * appending them to bl.
+ */
+static void
+cut_blocks(BlockList *bl, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
+		   const GlmixDesign *X, int entity)
+{
+	int64		lo = 0;
+
+	while (lo < n)
 	{
-		sql = psprintf("INSERT INTO %s (entity, block) SELECT * FROM unnest($1, $2)", table);
-		recs_insert_columns(sql, 2, types, values, NULL, nblocks);
-	}
-	else
-	{
-		sql = psprintf("INSERT INTO %s (block) SELECT * FROM unnest($1)", table);
-		recs_insert_columns(sql, 1, types + 1, values + 1, NULL, nblocks);
+		int64		hi = lo;
+		int			nnz = 0;
+		bool		binary = true;
+		bool		contiguous = true;
+
+		/* grow the block while it fits (a lone oversized row goes alone) */
+		while (hi < n)
+		{
+			int64		r = rows[hi];
+			int			len = X->ptr[r + 1] - X->ptr[r];
+			bool		b2 = binary;
+			bool		c2 = contiguous && (hi == lo || rows[hi] == rows[hi - 1] + 1);
+
+			for (int32 k = X->ptr[r]; k < X->ptr[r + 1] && b2; k++)
+				b2 = X->val[k] == 1.0;
+			if (hi > lo &&
+				glmix_block_size((int) (hi - lo + 1), nnz + len, b2, c2) > GLMIX_BLOCK_MAX_BYTES)
+				break;
+			nnz += len;
+			binary = b2;
+			contiguous = c2;
+			hi++;
+		}
+		if (bl->n == bl->cap)
+		{
+			bl->cap = Max(bl->cap * 2, 256);
+			bl->ents = bl->ents ? repalloc_huge(bl->ents, sizeof(Datum) * bl->cap) :
+				palloc(sizeof(Datum) * bl->cap);
+			bl->blocks = bl->blocks ? repalloc_huge(bl->blocks, sizeof(Datum) * bl->cap) :
+				palloc(sizeof(Datum) * bl->cap);
+		}
+		bl->ents[bl->n] = Int32GetDatum(entity);
+		bl->blocks[bl->n] = PointerGetDatum(glmix_block_build((int) (hi - lo), rows + lo, data->y,
+															  data->w, wscale, X->ptr, X->col,
+															  X->val, X->dim, entity));
+		bl->n++;
+		lo = hi;
 	}
 }
 
@@ -337,26 +387,15 @@ static void
 stage_fixed(Training *t, bool parallel)
 {
 	int64		n = t->rows->n;
-	int			nblocks = (int) ((n + FIXED_BLOCK_ROWS - 1) / FIXED_BLOCK_ROWS);
-	Datum	   *blocks = palloc(sizeof(Datum) * Max(nblocks, 1));
-	int64	   *ids = palloc(sizeof(int64) * FIXED_BLOCK_ROWS);
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	BlockList	bl = {0};
 
 	t->work = glmix_work_table("fixed", 0, false, parallel);
-	for (int b = 0; b < nblocks; b++)
-	{
-		int64		lo = (int64) b * FIXED_BLOCK_ROWS;
-		int			m = (int) Min((int64) FIXED_BLOCK_ROWS, n - lo);
-
-		for (int k = 0; k < m; k++)
-			ids[k] = lo + k;
-		blocks[b] = PointerGetDatum(glmix_block_build(m, ids, t->rows->y, t->rows->w, 1.0,
-													  t->X->ptr, t->X->col, t->X->val,
-													  t->X->dim, -1));
-	}
-	insert_blocks(t->work, false, nblocks, NULL, blocks);
-	for (int b = 0; b < nblocks; b++)
-		pfree(DatumGetPointer(blocks[b]));
-	SPI_execute(psprintf("ANALYZE %s", t->work), false, 0);
+	for (int64 r = 0; r < n; r++)
+		ids[r] = r;
+	cut_blocks(&bl, ids, n, t->rows, 1.0, t->X, -1);
+	insert_blocks(t->work, false, bl.n, bl.ents, bl.blocks);
+	t->nblocks = bl.n;
 }
 
 static void
@@ -368,10 +407,7 @@ stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
 	int64	   *start = palloc0(sizeof(int64) * (E + 1));
 	int64	   *order = palloc(sizeof(int64) * Max(n, 1));
 	int64	   *fill = palloc(sizeof(int64) * Max(E, 1));
-	Datum	   *ents;
-	Datum	   *blocks;
-	int			nblocks = 0,
-				cap = 1024;
+	BlockList	bl = {0};
 
 	/* rows grouped by entity (counting sort keeps row order) */
 	for (int64 r = 0; r < n; r++)
@@ -387,8 +423,6 @@ stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
 	c->work = glmix_work_table("re", serial, true, parallel);
 	c->rows = palloc0(sizeof(int) * Max(E, 1));
 	c->nmodels = 0;
-	ents = palloc(sizeof(Datum) * cap);
-	blocks = palloc(sizeof(Datum) * cap);
 	for (int e = 0; e < E; e++)
 	{
 		int64		cnt = start[e + 1] - start[e];
@@ -411,28 +445,14 @@ stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
 			}
 			use = max_rows;
 			wscale = (double) cnt / max_rows;
+			qsort(mine, use, sizeof(int64), recs_int64_cmp);
 		}
 		c->rows[e] = (int) use;
 		c->nmodels++;
-		for (int64 lo = 0; lo < use; lo += ENTITY_BLOCK_ROWS)
-		{
-			int			m = (int) Min((int64) ENTITY_BLOCK_ROWS, use - lo);
-
-			if (nblocks == cap)
-			{
-				cap *= 2;
-				ents = repalloc(ents, sizeof(Datum) * cap);
-				blocks = repalloc(blocks, sizeof(Datum) * cap);
-			}
-			ents[nblocks] = Int32GetDatum(e);
-			blocks[nblocks] = PointerGetDatum(glmix_block_build(m, mine + lo, t->rows->y, t->rows->w,
-																wscale, c->Z->ptr, c->Z->col,
-																c->Z->val, c->Z->dim, e));
-			nblocks++;
-		}
+		cut_blocks(&bl, mine, use, t->rows, wscale, c->Z, e);
 	}
-	insert_blocks(c->work, true, nblocks, ents, blocks);
-	SPI_execute(psprintf("ANALYZE %s", c->work), false, 0);
+	c->nblocks = bl.n;
+	insert_blocks(c->work, true, bl.n, bl.ents, bl.blocks);
 }
 
 /* ---- the fixed effect: Newton over the aggregate ---- */
@@ -445,29 +465,26 @@ fixed_eval(Training *t, Datum offsets, const double *beta, double *g, double *H)
 	bool		isnull;
 	int			rc;
 	double		f;
-	ArrayType  *ga,
-			   *ha;
-	int			ng,
-				nh;
-	const double *gd,
-			   *hd;
+	int			nv;
+	const double *v;
+	const double *hp;
 
 	values[0] = offsets;
 	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
 	rc = SPI_execute_plan(t->plan, values, NULL, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "fixed-effect aggregate failed: %s", SPI_result_code_string(rc));
-	f = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull)
-		elog(ERROR, "fixed-effect aggregate returned no rows");
-	ga = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	ha = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	gd = glmix_float8_data(ga, &ng, "gradient");
-	hd = glmix_float8_data(ha, &nh, "hessian");
-	if (ng != d || nh != d * d)
-		elog(ERROR, "fixed-effect aggregate returned %d/%d values for dimension %d", ng, nh, d);
-	memcpy(g, gd, sizeof(double) * d);
-	memcpy(H, hd, sizeof(double) * d * d);
+	v = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull)),
+						  &nv, "statistics");
+	if (isnull || nv != 3 + d + d * (d + 1) / 2)
+		elog(ERROR, "fixed-effect aggregate returned %d values for dimension %d", nv, d);
+	f = v[2];
+	memcpy(g, v + 3, sizeof(double) * d);
+	/* row-major upper triangle = the column-major lower one dpotrf reads */
+	hp = v + 3 + d;
+	for (int i = 0; i < d; i++)
+		memcpy(H + (Size) i * d + i, hp + GLMIX_PACKED(i, d) + i, sizeof(double) * (d - i));
 	SPI_freetuptable(SPI_tuptable);
 	pfree(DatumGetPointer(values[1]));
 	for (int j = 0; j < d; j++)
@@ -508,9 +525,21 @@ fit_fixed(Training *t, const double *offsets)
 			elog(ERROR, "dpotrs failed (info %d)", info);
 		for (int j = 0; j < d; j++)
 			slope += t->g[j] * t->step[j];
-		/* the Newton decrement: what a full step could still gain */
+		/*
+		 * The Newton decrement -g.step is twice what a full step could still
+		 * gain.  Below NEWTON_REL_TOL of the objective: converged.  Below
+		 * NEWTON_QUAD_TOL we are deep in the quadratic region, where the
+		 * full step is safe and leaves a gap of the order of the decrement
+		 * squared: take it without paying for another aggregate pass.
+		 */
 		if (-slope / 2 <= NEWTON_REL_TOL * Max(1.0, fabs(f)))
 			break;
+		if (-slope / 2 <= NEWTON_QUAD_TOL * Max(1.0, fabs(f)))
+		{
+			for (int j = 0; j < d; j++)
+				t->beta[j] += t->step[j];
+			break;
+		}
 		for (int tries = 0; tries < 30; tries++)
 		{
 			double		fc;
@@ -887,22 +916,21 @@ train_glmix(PG_FUNCTION_ARGS)
 	}
 
 	/* 2. stage */
-	stage_fixed(&t, threads > 1);
-	t.plan = SPI_prepare_cursor(psprintf("SELECT (s).loss, (s).gradient, (s).hessian FROM "
-										 "(SELECT recs.glmix_fixed_stats(block, $1, $2) AS s FROM %s) q",
+	stage_fixed(&t, true);
+	t.plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
 										 t.work),
-								2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_PARALLEL_OK);
+								2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
 	if (t.plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int k = 0; k < t.nre; k++)
 	{
 		Coordinate *c = &t.co[k];
 
-		stage_random(&t, c, k, min_rows, max_rows, &rng, threads > 1);
+		stage_random(&t, c, k, min_rows, max_rows, &rng, true);
 		c->plan = SPI_prepare_cursor(psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
 											  "FROM %s GROUP BY entity", c->work),
 									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
-									 CURSOR_OPT_PARALLEL_OK);
+									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
 		if (c->plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	}

@@ -49,17 +49,21 @@ CREATE AGGREGATE recs.glmix_fixed_stats(label float8, weight float8, "offset" fl
 COMMENT ON AGGREGATE recs.glmix_fixed_stats(float8, float8, float8, integer[], float8[], float8[]) IS
     'logistic-regression sufficient statistics at the given coefficients: features are 1-based indexes, values NULL = all 1, weight NULL = 1, offset NULL = 0';
 
-CREATE AGGREGATE recs.glmix_fixed_stats(block bytea, offsets float8[], coefficients float8[]) (
+CREATE FUNCTION recs._glmix_fixed_block_final(internal)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_fixed_block_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE recs.glmix_fixed_block_stats(block bytea, offsets float8[], coefficients float8[]) (
     SFUNC = recs._glmix_fixed_block_accum,
     STYPE = internal,
-    FINALFUNC = recs._glmix_fixed_final,
+    FINALFUNC = recs._glmix_fixed_block_final,
     COMBINEFUNC = recs._glmix_fixed_combine,
     SERIALFUNC = recs._glmix_fixed_serial,
     DESERIALFUNC = recs._glmix_fixed_deserial,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE recs.glmix_fixed_stats(bytea, float8[], float8[]) IS
-    'block form of glmix_fixed_stats over train_glmix''s work relation; offsets indexed by the blocks'' row ids';
+COMMENT ON AGGREGATE recs.glmix_fixed_block_stats(bytea, float8[], float8[]) IS
+    'glmix_fixed_stats over train_glmix''s blocks, as one float8[]: rows, weight, loss, gradient, packed upper Hessian';
 
 CREATE FUNCTION recs._glmix_entity_row_accum(internal, float8, float8, float8, integer[], float8[], integer, float8)
 RETURNS internal AS 'MODULE_PATHNAME', 'glmix_entity_row_accum'
