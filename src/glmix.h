@@ -247,7 +247,7 @@ typedef struct GlmixDesign
 	int			dim;
 	int32	   *ptr;
 	int32	   *col;
-	double	   *val;
+	double	   *val;			/* NULL: every value is 1 */
 } GlmixDesign;
 
 /* one fixed-design row from a learner and a course vector (either may be -1) */

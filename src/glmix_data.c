@@ -43,7 +43,7 @@
 #include "recs.h"
 #include "glmix.h"
 
-#define FETCH_ROWS 50000
+#define FETCH_ROWS 8192
 #define MAX_SIDE_FEATURES 100000
 
 static int
@@ -623,24 +623,25 @@ glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 	if (lay->intercept)
 	{
 		if (col)
-		{
 			col[n] = 0;
+		if (val)
 			val[n] = 1.0;
-		}
 		n++;
 	}
 	for (int32 k = llo; k < lhi; k++, n++)
+	{
 		if (col)
-		{
 			col[n] = lay->l_base + learners->col[k];
+		if (val)
 			val[n] = learners->val[k];
-		}
+	}
 	for (int32 k = clo; k < chi; k++, n++)
+	{
 		if (col)
-		{
 			col[n] = lay->c_base + courses->col[k];
+		if (val)
 			val[n] = courses->val[k];
-		}
+	}
 	for (int p = 0; p < lay->ncross; p++)
 	{
 		const GlmixCross *x = &lay->cross[p];
@@ -657,16 +658,25 @@ glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 				if (courses->col[b] < cc->start || courses->col[b] >= cc->end)
 					continue;
 				if (col)
-				{
 					col[n] = x->base + (learners->col[a] - lc->start) * width +
 						(courses->col[b] - cc->start);
+				if (val)
 					val[n] = learners->val[a] * courses->val[b];
-				}
 				n++;
 			}
 		}
 	}
 	return n;
+}
+
+/* every feature value is 1 when no column is numeric */
+static bool
+side_binary(const GlmixSide *s)
+{
+	for (int c = 0; c < s->ncols; c++)
+		if (s->cols[c].kind == GLMIX_NUMERIC)
+			return false;
+	return true;
 }
 
 GlmixDesign *
@@ -691,13 +701,14 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 		d->ptr[r + 1] = (int32) nnz;
 	}
 	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
-	d->val = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
+	d->val = side_binary(learners) && side_binary(courses) ? NULL :
+		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
 	for (int64 r = 0; r < rows->n; r++)
 	{
 		if ((r & 65535) == 0)
 			CHECK_FOR_INTERRUPTS();
 		glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r],
-						d->col + d->ptr[r], d->val + d->ptr[r]);
+						d->col + d->ptr[r], d->val ? d->val + d->ptr[r] : NULL);
 	}
 	return d;
 }
@@ -722,7 +733,8 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 		d->ptr[r + 1] = (int32) nnz;
 	}
 	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
-	d->val = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
+	d->val = side_binary(other) ? NULL :
+		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
 	for (int64 r = 0; r < n; r++)
 	{
 		int			o = other_index[r];
@@ -730,14 +742,16 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 
 		if (re->intercept)
 		{
-			d->col[at] = 0;
-			d->val[at++] = 1.0;
+			if (d->val)
+				d->val[at] = 1.0;
+			d->col[at++] = 0;
 		}
 		if (o >= 0)
 			for (int32 k = other->ptr[o]; k < other->ptr[o + 1]; k++, at++)
 			{
 				d->col[at] = shift + other->col[k];
-				d->val[at] = other->val[k];
+				if (d->val)
+					d->val[at] = other->val[k];
 			}
 	}
 	return d;

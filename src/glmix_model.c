@@ -368,7 +368,8 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 		int			nv;
 		const double *vals = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
 											   &nv, "values");
-		Datum		kd = SPI_getbinval(tup, desc, 4, &isnull);
+		bool		keynull;
+		Datum		kd = SPI_getbinval(tup, desc, 4, &keynull);
 
 		s->ids[i] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		while (nnz + nf > cap)
@@ -381,7 +382,7 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 		memcpy(s->val + nnz, vals, sizeof(double) * Min(nf, nv));
 		nnz += nf;
 		s->ptr[i + 1] = (int32) nnz;
-		if (!isnull)
+		if (!keynull)
 		{
 			char	  **kk;
 			int			nk = text_array(kd, &kk);

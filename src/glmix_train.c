@@ -143,8 +143,12 @@ design_scores(const GlmixDesign *X, const int *ent, const double *coef, double *
 			continue;
 		}
 		b = coef + (ent ? (Size) ent[r] * X->dim : 0);
-		for (int32 k = X->ptr[r]; k < X->ptr[r + 1]; k++)
-			s += X->val[k] * b[X->col[k]];
+		if (X->val)
+			for (int32 k = X->ptr[r]; k < X->ptr[r + 1]; k++)
+				s += X->val[k] * b[X->col[k]];
+		else
+			for (int32 k = X->ptr[r]; k < X->ptr[r + 1]; k++)
+				s += b[X->col[k]];
 		out[r] = s;
 	}
 }
@@ -356,7 +360,7 @@ cut_blocks(BlockList *bl, const int64 *rows, int64 n, const GlmixRows *data, dou
 			bool		b2 = binary;
 			bool		c2 = contiguous && (hi == lo || rows[hi] == rows[hi - 1] + 1);
 
-			for (int32 k = X->ptr[r]; k < X->ptr[r + 1] && b2; k++)
+			for (int32 k = X->ptr[r]; X->val && k < X->ptr[r + 1] && b2; k++)
 				b2 = X->val[k] == 1.0;
 			if (hi > lo &&
 				glmix_block_size((int) (hi - lo + 1), nnz + len, b2, c2) > GLMIX_BLOCK_MAX_BYTES)

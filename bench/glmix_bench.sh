@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# bench/glmix_bench.sh -- GLMix in recs against the Python GLMix peer, same split, one run.
+#
+#   bench/glmix_bench.sh [SPLIT_DIR] [THREADS]
+#
+# SPLIT_DIR defaults to ../shared/data/ml-100k-splits (relative to the repository);
+# THREADS (default 1) is recs' threads option (the peer runs with its default, 2).
+#
+# Part 1, the click task of PROTOCOL.md section c: loads clicks_train, clicks_test,
+# learners and courses into a throwaway cluster, trains recs.train_glmix with the
+# peer's features (learner gender/age_bucket/occupation one-hot, course genres
+# multi-hot and decade one-hot, learner x genre crosses), L2 300/10/10 and 3 passes
+# -- fixed only, fixed + per-learner, fixed + per-learner + per-course -- scores
+# clicks_test with recs.glmix_logit, computes AUC and log-loss exactly as the
+# protocol says (sklearn roc_auc_score / log_loss), runs glmix_py.py on the same
+# split, and prints both side by side with the speed ratio.
+#
+# Part 2, watch-time weighting on the sample data (the LinkedIn blog's figure 6):
+# the same model trained with weighting 'none' and 'watch_time' on the first 80%
+# of the sample impressions; on the later 20%, how well each ranks long-watch
+# clicks above short-watch ones.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../scripts/cluster.sh"
+SPLIT=${1:-$here/../../shared/data/ml-100k-splits}
+SPLIT=$(cd "$SPLIT" && pwd)
+THREADS=${2:-1}
+PEER=${GLMIX_PEER:-$here/../../shared/peers/glmix_py.py}
+PY=/usr/bin/python3
+out=$(mktemp -d)
+trap 'rm -rf "$out"; recs_stop_cluster' EXIT
+
+recs_ensure_packages
+recs_build_install
+recs_start_cluster
+db=recs_glmix_bench
+if [ "$RECS_EXISTING_SERVER" = 0 ]; then createdb "$db"; else db=$PGDATABASE; fi
+q() { psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+q -c 'DROP EXTENSION IF EXISTS recs CASCADE' -c 'CREATE EXTENSION recs'
+
+recs_log "loading $SPLIT"
+q <<SQL
+DROP SCHEMA IF EXISTS ml CASCADE;
+CREATE SCHEMA ml;
+CREATE TABLE ml.clicks_train (learner_id bigint, course_id bigint, ts bigint, label integer);
+CREATE TABLE ml.clicks_test (LIKE ml.clicks_train);
+CREATE TABLE ml.learners (learner_id bigint PRIMARY KEY, gender text, age_bucket text, occupation text);
+CREATE TABLE ml.courses_tsv (course_id bigint PRIMARY KEY, decade text, genres text);
+\copy ml.clicks_train FROM '$SPLIT/clicks_train.tsv' WITH (FORMAT csv, DELIMITER E'\t', HEADER true, QUOTE E'\x01')
+\copy ml.clicks_test FROM '$SPLIT/clicks_test.tsv' WITH (FORMAT csv, DELIMITER E'\t', HEADER true, QUOTE E'\x01')
+\copy ml.learners FROM '$SPLIT/learners.tsv' WITH (FORMAT csv, DELIMITER E'\t', HEADER true, QUOTE E'\x01')
+\copy ml.courses_tsv FROM '$SPLIT/courses.tsv' WITH (FORMAT csv, DELIMITER E'\t', HEADER true, QUOTE E'\x01')
+-- the genres list becomes a multi-hot text[] column
+CREATE TABLE ml.courses AS
+SELECT course_id, decade, string_to_array(genres, ',') AS genres FROM ml.courses_tsv;
+VACUUM ANALYZE;
+SQL
+
+# one training: name, random effects, passes -> prints "model_id seconds"
+train() {
+	local name=$1 re=$2 passes=$3
+	q -At 2>"$out/$name.log" <<SQL | awk '/^Time:/ {t=$2/1000} /^[0-9]+$/ {id=$1} END {print id, t}'
+\timing on
+SELECT recs.train_glmix('ml.clicks_train', 'ml.learners', 'ml.courses',
+    '{gender,age_bucket,occupation}', '{genres,decade}',
+    name => '$name', click_column => 'label', random_effects => '$re',
+    l2 => (SELECT array_agg(x) FROM unnest('{300,10,10}'::float8[]) WITH ORDINALITY u(x, i)
+            WHERE i <= 1 + cardinality('$re'::text[])),
+    passes => $passes, threads => $THREADS);
+SQL
+}
+
+uptime_before=$(cut -d' ' -f1-3 /proc/loadavg)
+recs_log "training recs (threads $THREADS)"
+read -r m_fixed t_fixed < <(train fixed '{}' 1)
+read -r m_learner t_learner < <(train fixed_learner '{learner_id}' 3)
+read -r m_full t_full < <(train fixed_learner_course '{learner_id,course_id}' 3)
+grep -h "NOTICE" "$out"/fixed_learner_course.log | sed 's/^psql:<stdin>:[0-9]*: //' >&2 || true
+
+for m in fixed:$m_fixed fixed_learner:$m_learner fixed_learner_course:$m_full; do
+	q -c "\\copy (SELECT t.label, recs.glmix_logit(${m#*:}, t.learner_id, t.course_id),
+	          EXISTS (SELECT 1 FROM ml.clicks_train r WHERE r.learner_id = t.learner_id)
+	          FROM ml.clicks_test t) TO '$out/${m%%:*}.scores' WITH (FORMAT csv)"
+done
+
+recs_log "running the peer: $PEER"
+(cd "$(dirname "$PEER")" && $PY "$PEER" --split-dir "$SPLIT" --no-sklearn) >"$out/peer.json" 2>"$out/peer.log"
+uptime_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+$PY - "$out" "$t_fixed" "$t_learner" "$t_full" "$THREADS" "$uptime_before" "$uptime_after" <<'PY'
+import json, sys
+import numpy as np
+from scipy.special import expit
+from sklearn.metrics import log_loss, roc_auc_score
+out, tf, tl, tfull, threads, load0, load1 = sys.argv[1:]
+times = {"fixed": float(tf), "fixed_learner": float(tl), "fixed_learner_course": float(tfull)}
+peer = json.loads(open(f"{out}/peer.json").read().strip().splitlines()[-1])
+print()
+print(f"GLMix click task ({peer['n_train']} train / {peer['n_test']} test rows), "
+      f"L2 300/10/10, 3 passes; recs threads={threads}, peer threads={peer['threads']}")
+print(f"load average before {load0}, after {load1}")
+hdr = ("model", "AUC recs", "AUC peer", "logloss recs", "logloss peer",
+       "AUC warm recs", "AUC warm peer", "train s recs", "train s peer", "speed-up")
+print("| " + " | ".join(hdr) + " |")
+print("|" + "---|" * len(hdr))
+for key in ("fixed", "fixed_learner", "fixed_learner_course"):
+    d = np.genfromtxt(f"{out}/{key}.scores", delimiter=",", dtype=None, encoding=None)
+    y = np.array([r[0] for r in d], dtype=float)
+    z = np.array([r[1] for r in d], dtype=float)
+    warm = np.array([r[2] in ("t", True) for r in d])
+    p = expit(z)
+    auc, ll = roc_auc_score(y, p), log_loss(y, p)
+    aucw = roc_auc_score(y[warm], p[warm])
+    pr = peer[key]
+    print(f"| {key} | {auc:.4f} | {pr['auc']:.4f} | {ll:.4f} | {pr['logloss']:.4f} | "
+          f"{aucw:.4f} | {pr['auc_warm_learner']:.4f} | {times[key]:.3f} | {pr['train_s']:.3f} | "
+          f"{pr['train_s'] / times[key]:.1f}x |")
+print("recs train s = wall time of the whole SELECT recs.train_glmix(...) (read, stage, fit, store);")
+print("peer train s = glmix_py.py's train_s (coordinate setup + fit, data already in memory).")
+PY
+
+# ---- part 2: watch-time weighting on the sample data -------------------------------
+recs_log "watch-time weighting on the sample data"
+q -At <<'SQL' >/dev/null
+SELECT count(*) FROM recs.generate_sample('wt', 2000, 300, 42);
+CREATE TABLE wt.cut AS
+SELECT percentile_disc(0.8) WITHIN GROUP (ORDER BY shown_at) AS t FROM wt.impressions;
+CREATE VIEW wt.train AS SELECT i.* FROM wt.impressions i, wt.cut WHERE i.shown_at < cut.t;
+CREATE VIEW wt.test AS SELECT i.* FROM wt.impressions i, wt.cut WHERE i.shown_at >= cut.t;
+SQL
+for w in none watch_time; do
+	q -At -c "SET client_min_messages = warning" -c "SELECT recs.train_glmix('wt.train', 'wt.learners', 'wt.courses',
+	    '{industry,segment,skills}', '{topic,difficulty,skills,duration_minutes}',
+	    name => 'wt_$w', weighting => '$w', crosses => '{industry:topic,skills:skills}')" >/dev/null
+done
+q -At <<'SQL'
+\pset footer off
+-- test clicks, scored by both models; a long watch is >= 50% of the course
+CREATE TEMP TABLE s AS
+SELECT t.watch_seconds / 60 AS minutes,
+       t.watch_seconds >= 0.5 * c.duration_minutes * 60 AS long_watch,
+       recs.glmix_logit(recs.model_id('wt_none'), t.learner_id, t.course_id) AS s_none,
+       recs.glmix_logit(recs.model_id('wt_watch_time'), t.learner_id, t.course_id) AS s_wt
+  FROM wt.test t JOIN wt.courses c USING (course_id)
+ WHERE t.clicked AND t.watch_seconds IS NOT NULL;
+\echo
+\echo Watch-time weighting (sample data, 2000 learners x 300 courses, seed 42; train = first 80% of impressions by time)
+SELECT format('test clicks: %s, long-watch (>= 50%% of the course): %s', count(*), count(*) FILTER (WHERE long_watch)) FROM s;
+-- AUC of "long-watch click ranks above short-watch click" (Mann-Whitney, ties 1/2)
+WITH r AS (
+  SELECT long_watch, rank() OVER (ORDER BY s_none) AS r1, rank() OVER (ORDER BY s_wt) AS r2,
+         count(*) OVER (PARTITION BY s_none) AS t1, count(*) OVER (PARTITION BY s_wt) AS t2 FROM s),
+m AS (SELECT count(*) FILTER (WHERE long_watch) AS np, count(*) FILTER (WHERE NOT long_watch) AS nn,
+             sum(r1 + (t1 - 1) / 2.0) FILTER (WHERE long_watch) AS sr1,
+             sum(r2 + (t2 - 1) / 2.0) FILTER (WHERE long_watch) AS sr2 FROM r)
+SELECT format('long-vs-short-watch click AUC: weighting none %s, watch_time %s',
+              round((sr1 - np * (np + 1) / 2.0) / (np * nn), 4),
+              round((sr2 - np * (np + 1) / 2.0) / (np * nn), 4)) FROM m;
+\echo
+\echo mean watch minutes of test clicks by score decile (10 = highest predicted click probability)
+\echo decile  none               watch_time
+WITH d AS (SELECT minutes, ntile(10) OVER (ORDER BY s_none) AS d1, ntile(10) OVER (ORDER BY s_wt) AS d2 FROM s),
+a AS (SELECT d1 AS dec, avg(minutes) AS m1 FROM d GROUP BY d1),
+b AS (SELECT d2 AS dec, avg(minutes) AS m2 FROM d GROUP BY d2)
+SELECT format('%6s  %-18s %s', a.dec,
+              rpad(repeat('#', round(m1)::int), 12) || to_char(m1, '990.0'),
+              rpad(repeat('#', round(m2)::int), 12) || to_char(m2, '990.0'))
+  FROM a JOIN b USING (dec) ORDER BY dec;
+SQL
