@@ -62,7 +62,7 @@ typedef struct GlmixEntityFit
  * One entity's L2-regularised weighted logistic regression with offsets:
  *   min_b  sum_r w_r l(o_r + z_r.b, y_r) + lambda/2 |b|^2
  * by Newton's method (Cholesky solve, Armijo backtracking), starting from
- * beta (in/out).  work must hold d*d + 4*d + 3*n doubles.
+ * beta (in/out).  work must hold d*d + 4*d + 5*n doubles.
  */
 extern void glmix_entity_newton(int n, const double *y, const double *w,
 								const double *offset, const int32 *ptr,
@@ -102,6 +102,8 @@ typedef struct GlmixBlockHeader
 	int32		nnz;
 	int32		entity;			/* dense entity index, -1 for fixed-effect blocks */
 	int32		flags;
+	int32		entity_rows;	/* all rows of the entity (a capacity hint) */
+	int32		entity_nnz;
 	int32		pad;
 	int64		first_row;
 } GlmixBlockHeader;
@@ -128,7 +130,8 @@ extern Size glmix_block_size(int n, int nnz, bool binary, bool contiguous);
 extern bytea *glmix_block_build(int n, const int64 *rows, const double *y,
 								const double *w, double wscale,
 								const int32 *ptr, const int32 *col,
-								const double *val, int dim, int entity);
+								const double *val, int dim, int entity,
+								int entity_rows, int entity_nnz);
 /* map a (detoasted) block, validating its layout; errors if corrupt */
 extern void glmix_block_map(bytea *b, GlmixBlock *out);
 

@@ -128,7 +128,8 @@ glmix_block_size(int n, int nnz, bool binary, bool contiguous)
 bytea *
 glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 				  double wscale, const int32 *ptr, const int32 *col,
-				  const double *val, int dim, int entity)
+				  const double *val, int dim, int entity, int entity_rows,
+				  int entity_nnz)
 {
 	int			nnz = 0;
 	bool		binary = true;
@@ -165,6 +166,8 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 	h->entity = entity;
 	h->flags = (binary ? GLMIX_BLOCK_BINARY : 0) | (contiguous ? GLMIX_BLOCK_CONTIGUOUS : 0);
 	h->first_row = n > 0 ? rows[0] : 0;
+	h->entity_rows = entity_rows;
+	h->entity_nnz = entity_nnz;
 	optr = (int32 *) (b + l.ptr);
 	ocol = (uint16 *) (b + l.col);
 	oval = (double *) (b + l.val);
@@ -820,6 +823,14 @@ glmix_entity_block_accum(PG_FUNCTION_ARGS)
 	if (s == NULL)
 	{
 		s = entity_state_new(aggcontext, blk.hdr->dim, lambda, blk.hdr->entity);
+		/* room for all of the entity's rows at once (hints from the trainer) */
+		if (blk.hdr->entity_rows > 0 && blk.hdr->entity_rows < 100000000 &&
+			blk.hdr->entity_nnz > 0 && blk.hdr->entity_nnz < 1000000000)
+		{
+			old = MemoryContextSwitchTo(aggcontext);
+			entity_reserve(s, blk.hdr->entity_rows, blk.hdr->entity_nnz);
+			MemoryContextSwitchTo(old);
+		}
 		if (!PG_ARGISNULL(3))
 		{
 			int			nw;
@@ -1017,7 +1028,7 @@ glmix_entity_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	beta = palloc(sizeof(double) * s->dim);
 	memcpy(beta, s->warm, sizeof(double) * s->dim);
-	work = palloc(sizeof(double) * ((Size) s->dim * s->dim + 4 * (Size) s->dim + 3 * (Size) s->n));
+	work = palloc(sizeof(double) * ((Size) s->dim * s->dim + 4 * (Size) s->dim + 5 * (Size) s->n));
 	glmix_entity_newton(s->n, s->y, s->w, s->o, s->ptr, s->col, s->val, s->dim,
 						s->lambda, beta, ENTITY_MAX_ITER, ENTITY_TOL, work, &fit);
 	PG_RETURN_ARRAYTYPE_P(glmix_float8_array(beta, s->dim));

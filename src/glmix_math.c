@@ -41,6 +41,16 @@ glmix_sigmoid(double m)
 	}
 }
 
+/* the loss and p = sigmoid(m) from one exp() */
+static inline double
+loss_and_p(double m, double y, double *p)
+{
+	double		e = exp(-fabs(m));
+
+	*p = m >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+	return (m > 0 ? m : 0.0) + log1p(e) - y * m;
+}
+
 double
 glmix_accum_stats(int n, const double *y, const double *w, const double *offset,
 				  const int32 *ptr, const int32 *col, const double *val,
@@ -65,8 +75,7 @@ glmix_accum_stats(int n, const double *y, const double *w, const double *offset,
 		else
 			for (int32 k = lo; k < hi; k++)
 				m += beta[col[k]];
-		loss += w[r] * glmix_logloss(m, y[r]);
-		p = glmix_sigmoid(m);
+		loss += w[r] * loss_and_p(m, y[r], &p);
 		gr = w[r] * (p - y[r]);
 		hr = w[r] * p * (1.0 - p);
 		if (val)
@@ -164,15 +173,20 @@ row_dots(int n, const int32 *ptr, const int32 *col, const double *val,
 	}
 }
 
+/* the objective at margins m; p[r] receives sigmoid(m[r]) */
 static double
 entity_objective(int n, const double *y, const double *w, const double *m,
-				 int d, const double *beta, double lambda)
+				 int d, const double *beta, double lambda, double *p)
 {
 	double		f = 0.0;
 
 	for (int r = 0; r < n; r++)
+	{
+		double		l = loss_and_p(m[r], y[r], &p[r]);
+
 		if (w[r] != 0.0)
-			f += w[r] * glmix_logloss(m[r], y[r]);
+			f += w[r] * l;
+	}
 	for (int j = 0; j < d; j++)
 		f += 0.5 * lambda * beta[j] * beta[j];
 	return f;
@@ -191,6 +205,8 @@ glmix_entity_newton(int n, const double *y, const double *w, const double *offse
 	double	   *m = cand + 2 * d;
 	double	   *zs = m + n;
 	double	   *mc = zs + n;
+	double	   *p = mc + n;
+	double	   *pc = p + n;
 	double		f,
 				maxg = 0.0;
 	int			it;
@@ -198,7 +214,7 @@ glmix_entity_newton(int n, const double *y, const double *w, const double *offse
 	row_dots(n, ptr, col, val, beta, m);
 	for (int r = 0; r < n; r++)
 		m[r] += offset ? offset[r] : 0.0;
-	f = entity_objective(n, y, w, m, d, beta, lambda);
+	f = entity_objective(n, y, w, m, d, beta, lambda, p);
 
 	for (it = 1; it <= max_iter; it++)
 	{
@@ -212,9 +228,8 @@ glmix_entity_newton(int n, const double *y, const double *w, const double *offse
 		memset(g, 0, sizeof(double) * d);
 		for (int r = 0; r < n; r++)
 		{
-			double		p = glmix_sigmoid(m[r]);
-			double		gr = w[r] * (p - y[r]);
-			double		hr = w[r] * p * (1.0 - p);
+			double		gr = w[r] * (p[r] - y[r]);
+			double		hr = w[r] * p[r] * (1.0 - p[r]);
 
 			for (int32 k = ptr[r]; k < ptr[r + 1]; k++)
 			{
@@ -251,7 +266,7 @@ glmix_entity_newton(int n, const double *y, const double *w, const double *offse
 				cand[j] = beta[j] + t * step[j];
 			for (int r = 0; r < n; r++)
 				mc[r] = m[r] + t * zs[r];
-			fc = entity_objective(n, y, w, mc, d, cand, lambda);
+			fc = entity_objective(n, y, w, mc, d, cand, lambda, pc);
 			if (fc <= f + 1e-4 * t * slope)
 			{
 				accepted = true;
@@ -267,6 +282,7 @@ glmix_entity_newton(int n, const double *y, const double *w, const double *offse
 			beta[j] = cand[j];
 		}
 		memcpy(m, mc, sizeof(double) * n);
+		memcpy(p, pc, sizeof(double) * n);
 		f = fc;
 		/*
 		 * Converged when nothing moves by tol; a full step that moved nothing

@@ -42,6 +42,7 @@
  */
 #include "postgres.h"
 
+#include <malloc.h>
 #include <math.h>
 
 #include <cblas.h>
@@ -344,6 +345,11 @@ cut_blocks(BlockList *bl, const int64 *rows, int64 n, const GlmixRows *data, dou
 		   const GlmixDesign *X, int entity)
 {
 	int64		lo = 0;
+	int64		total_nnz = 0;
+
+	if (entity >= 0)
+		for (int64 k = 0; k < n; k++)
+			total_nnz += X->ptr[rows[k] + 1] - X->ptr[rows[k]];
 
 	while (lo < n)
 	{
@@ -381,7 +387,9 @@ cut_blocks(BlockList *bl, const int64 *rows, int64 n, const GlmixRows *data, dou
 		bl->ents[bl->n] = Int32GetDatum(entity);
 		bl->blocks[bl->n] = PointerGetDatum(glmix_block_build((int) (hi - lo), rows + lo, data->y,
 															  data->w, wscale, X->ptr, X->col,
-															  X->val, X->dim, entity));
+															  X->val, X->dim, entity,
+															  entity >= 0 ? (int) n : 0,
+															  (int) Min(total_nnz, PG_INT32_MAX)));
 		bl->n++;
 		lo = hi;
 	}
@@ -813,6 +821,15 @@ train_glmix(PG_FUNCTION_ARGS)
 	}
 	rng_seed(&rng, (uint64) seed);
 
+	/*
+	 * Every aggregate pass allocates and frees a few MB (states, results);
+	 * glibc would hand that memory back to the kernel each time and page
+	 * fault it in again, which costs more than the arithmetic.  Keep freed
+	 * memory in the heap for the duration of the training.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+
 	SPI_connect();
 	save_nestlevel = NewGUCNestLevel();
 	if (threads > 1)
@@ -1155,5 +1172,8 @@ train_glmix(PG_FUNCTION_ARGS)
 	if (activate)
 		model_store_activate(model_id, "default");
 	SPI_finish();
+	/* glibc's defaults again (an error on the way leaves memory cached, no more) */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	PG_RETURN_INT64(model_id);
 }
