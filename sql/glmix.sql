@@ -61,5 +61,13 @@ SELECT recs.train_glmix('s.train', 's.learners', 's.courses', '{industry}', '{to
 SELECT recs.train_glmix('s.train', 's.learners', 's.courses', '{industry}', '{topic}', l2 => '{300,10}');
 SELECT recs.glmix_score(12345, 1, 1);
 \set VERBOSITY default
-SELECT recs.drop_model(:m);
+-- serving: an activated glmix model answers recs.recommend(), leaving out the
+-- courses the learner clicked in the training data
+SELECT recs.activate(:m) = :m AS activated;
+SELECT rank, course_id, round(score::numeric, 4) AS score FROM recs.recommend(100001, 3);
+SELECT count(*) AS clicked_courses_recommended
+  FROM recs.recommend(100001, 1000) r
+  JOIN recs.model_learner ml ON ml.model_id = :m AND ml.learner_id = 100001
+ WHERE r.course_id = ANY (ml.watched);
+SELECT recs.drop_model(:m, force => true);
 SELECT count(*) AS parts_left FROM recs.glmix_coef WHERE model_id = :m;

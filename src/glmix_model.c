@@ -36,6 +36,7 @@
 
 #include "recs.h"
 #include "glmix.h"
+#include "serving.h"
 #include "serving_cache.h"
 
 #define EXPLAIN_TOP 5
@@ -683,6 +684,68 @@ double
 glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts)
 {
 	return model_logit(m, learner_id, course_id, parts, NULL, NULL, NULL);
+}
+
+static int
+recommendation_cmp(const void *a, const void *b)
+{
+	const Recommendation *x = a;
+	const Recommendation *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->course_id < y->course_id ? -1 : (x->course_id > y->course_id ? 1 : 0);
+}
+
+static bool
+sorted_contains(const int64 *a, int n, int64 x)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (a[mid] == x)
+			return true;
+		if (a[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
+/*
+ * recommend() for a glmix model: every course the model has features for,
+ * scored for the learner, best first (ties by course id), skipping the
+ * courses the learner responded to in training.  An unknown learner is
+ * ranked by the fixed and per-course effects alone.
+ */
+int
+glmix_recommend(const ServingModel *sm, const ServingLearner *l, int64 learner_id,
+				int k, Recommendation *out)
+{
+	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
+	const GlmixSide *courses = m->courses;
+	Recommendation *all = palloc(sizeof(Recommendation) * Max(courses->n, 1));
+	int			n = 0;
+
+	for (int i = 0; i < courses->n; i++)
+	{
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (l->known && sorted_contains(l->watched, l->nwatched, courses->ids[i]))
+			continue;
+		all[n].course_id = courses->ids[i];
+		all[n].score = glmix_sigmoid(glmix_model_logit(m, learner_id, courses->ids[i], NULL));
+		n++;
+	}
+	qsort(all, n, sizeof(Recommendation), recommendation_cmp);
+	n = Min(n, k);
+	memcpy(out, all, sizeof(Recommendation) * n);
+	return n;
 }
 
 PG_FUNCTION_INFO_V1(glmix_score);

@@ -662,6 +662,46 @@ validation_metrics(Training *t, double *auc, double *logloss)
 	pfree(total);
 }
 
+/*
+ * recs.model_learner: each training learner with the courses they responded
+ * to (positive rows), which recommend() leaves out, and their language when
+ * the learners relation has a text column "language".
+ */
+static void
+store_model_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
+					 const char *learner_column)
+{
+	Datum	   *l = palloc(sizeof(Datum) * Max(rows->n, 1));
+	Datum	   *c = palloc(sizeof(Datum) * Max(rows->n, 1));
+	Datum	   *y = palloc(sizeof(Datum) * Max(rows->n, 1));
+	Oid			types[4] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID, BOOLARRAYOID};
+	Datum		values[4];
+	AttrNumber	lang = get_attnum(learners_rel, "language");
+	bool		has_lang = lang > 0 && (get_atttype(learners_rel, lang) == TEXTOID ||
+										get_atttype(learners_rel, lang) == VARCHAROID);
+	char	   *sql;
+
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		l[r] = Int64GetDatum(rows->learner_id[r]);
+		c[r] = Int64GetDatum(rows->course_id[r]);
+		y[r] = BoolGetDatum(rows->y[r] > 0);
+	}
+	values[0] = Int64GetDatum(model_id);
+	values[1] = PointerGetDatum(construct_array(l, (int) rows->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(c, (int) rows->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(y, (int) rows->n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	sql = psprintf("INSERT INTO recs.model_learner (model_id, learner_id, language, watched)"
+				   " SELECT $1, u.l, %s, coalesce(array_agg(DISTINCT u.c ORDER BY u.c) FILTER (WHERE u.y), '{}')"
+				   " FROM unnest($2, $3, $4) AS u(l, c, y)%s GROUP BY u.l%s",
+				   has_lang ? "x.language::text" : "NULL",
+				   has_lang ? psprintf(" LEFT JOIN %s x ON x.%s = u.l", recs_relation_name(learners_rel),
+									   quote_identifier(learner_column)) : "",
+				   has_lang ? ", x.language" : "");
+	if (SPI_execute_with_args(sql, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write recs.model_learner");
+}
+
 /* ---- the SQL function ---- */
 
 static void
@@ -1140,6 +1180,7 @@ train_glmix(PG_FUNCTION_ARGS)
 		}
 		glmix_store(model_id, &m);
 	}
+	store_model_learners(model_id, t.rows, learners_rel, ro.learner_column);
 
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');

@@ -24,6 +24,7 @@
 #include "utils/lsyscache.h"
 
 #include "recs.h"
+#include "glmix.h"
 #include "serving.h"
 #include "serving_cache.h"
 
@@ -225,6 +226,11 @@ recommend(PG_FUNCTION_ARGS)
 	{
 		recs = palloc(sizeof(Recommendation) * k);
 		n = popularity_recommend(&model, &learner, k, recs);
+	}
+	else if (strcmp(model.kind, "glmix") == 0)
+	{
+		recs = palloc(sizeof(Recommendation) * k);
+		n = glmix_recommend(&model, &learner, learner_id, k, recs);
 	}
 	else
 		elog(ERROR, "recs model %lld has unsupported kind \"%s\"",
