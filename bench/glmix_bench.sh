@@ -18,13 +18,14 @@
 # Part 2, watch-time weighting on the sample data (the LinkedIn blog's figure 6):
 # the same model trained with weighting 'none' and 'watch_time' on the first 80%
 # of the sample impressions; on the later 20%, how well each ranks long-watch
-# clicks above short-watch ones.
+# clicks above short-watch ones.  GLMIX_BENCH_PARTS=1 or 2 runs one part only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../scripts/cluster.sh"
 SPLIT=${1:-$here/../../shared/data/ml-100k-splits}
 SPLIT=$(cd "$SPLIT" && pwd)
 THREADS=${2:-1}
+PARTS=${GLMIX_BENCH_PARTS:-12}	# "1": click task only, "2": watch-time figure only
 PEER=${GLMIX_PEER:-$here/../../shared/peers/glmix_py.py}
 PY=/usr/bin/python3
 out=$(mktemp -d)
@@ -38,6 +39,7 @@ if [ "$RECS_EXISTING_SERVER" = 0 ]; then createdb "$db"; else db=$PGDATABASE; fi
 q() { psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 q -c 'DROP EXTENSION IF EXISTS recs CASCADE' -c 'CREATE EXTENSION recs'
 
+if [[ $PARTS == *1* ]]; then
 recs_log "loading $SPLIT"
 q <<SQL
 DROP SCHEMA IF EXISTS ml CASCADE;
@@ -119,7 +121,10 @@ print("recs train s = wall time of the whole SELECT recs.train_glmix(...) (read,
 print("peer train s = glmix_py.py's train_s (coordinate setup + fit, data already in memory).")
 PY
 
+fi
+
 # ---- part 2: watch-time weighting on the sample data -------------------------------
+if [[ $PARTS == *2* ]]; then
 recs_log "watch-time weighting on the sample data"
 q -At <<'SQL' >/dev/null
 SELECT count(*) FROM recs.generate_sample('wt', 2000, 300, 42);
@@ -153,17 +158,22 @@ WITH r AS (
 m AS (SELECT count(*) FILTER (WHERE long_watch) AS np, count(*) FILTER (WHERE NOT long_watch) AS nn,
              sum(r1 + (t1 - 1) / 2.0) FILTER (WHERE long_watch) AS sr1,
              sum(r2 + (t2 - 1) / 2.0) FILTER (WHERE long_watch) AS sr2 FROM r)
-SELECT format('long-vs-short-watch click AUC: weighting none %s, watch_time %s',
+SELECT format('long-vs-short-watch click AUC (how well the score ranks long-watch clicks above short ones): weighting none %s, watch_time %s',
               round((sr1 - np * (np + 1) / 2.0) / (np * nn), 4),
               round((sr2 - np * (np + 1) / 2.0) / (np * nn), 4)) FROM m;
+SELECT format('mean watch minutes of the top-decile clicks: weighting none %s, watch_time %s (%s%%)',
+              round(a::numeric, 1), round(b::numeric, 1), to_char(100 * (b / a - 1), 'SG990'))
+  FROM (SELECT avg(minutes) FILTER (WHERE d1 = 10) AS a, avg(minutes) FILTER (WHERE d2 = 10) AS b
+          FROM (SELECT minutes, ntile(10) OVER (ORDER BY s_none) AS d1, ntile(10) OVER (ORDER BY s_wt) AS d2 FROM s) q) z;
 \echo
 \echo mean watch minutes of test clicks by score decile (10 = highest predicted click probability)
-\echo decile  none               watch_time
+\echo 'decile  weighting none (# = 3 min)   weighting watch_time'
 WITH d AS (SELECT minutes, ntile(10) OVER (ORDER BY s_none) AS d1, ntile(10) OVER (ORDER BY s_wt) AS d2 FROM s),
 a AS (SELECT d1 AS dec, avg(minutes) AS m1 FROM d GROUP BY d1),
 b AS (SELECT d2 AS dec, avg(minutes) AS m2 FROM d GROUP BY d2)
-SELECT format('%6s  %-18s %s', a.dec,
-              rpad(repeat('#', round(m1)::int), 12) || to_char(m1, '990.0'),
-              rpad(repeat('#', round(m2)::int), 12) || to_char(m2, '990.0'))
+SELECT format('%6s  %s  %s', a.dec,
+              rpad(repeat('#', round(m1 / 3)::int), 18) || to_char(m1, '990.0'),
+              rpad(repeat('#', round(m2 / 3)::int), 18) || to_char(m2, '990.0'))
   FROM a JOIN b USING (dec) ORDER BY dec;
 SQL
+fi
