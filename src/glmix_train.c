@@ -667,37 +667,71 @@ validation_metrics(Training *t, double *auc, double *logloss)
  * to (positive rows), which recommend() leaves out, and their language when
  * the learners relation has a text column "language".
  */
+typedef struct IdPair
+{
+	int64		l;
+	int64		c;
+} IdPair;
+
+static int
+idpair_cmp(const void *a, const void *b)
+{
+	const IdPair *x = a;
+	const IdPair *y = b;
+
+	if (x->l != y->l)
+		return x->l < y->l ? -1 : 1;
+	return x->c < y->c ? -1 : (x->c > y->c ? 1 : 0);
+}
+
 static void
 store_model_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 					 const char *learner_column)
 {
-	Datum	   *l = palloc(sizeof(Datum) * Max(rows->n, 1));
-	Datum	   *c = palloc(sizeof(Datum) * Max(rows->n, 1));
-	Datum	   *y = palloc(sizeof(Datum) * Max(rows->n, 1));
-	Oid			types[4] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID, BOOLARRAYOID};
+	IdPair	   *pairs = palloc(sizeof(IdPair) * Max(rows->n, 1));
+	Datum	   *ids = palloc(sizeof(Datum) * Max(rows->n, 1));
+	Datum	   *ptr = palloc(sizeof(Datum) * (rows->n + 1));
+	Datum	   *courses = palloc(sizeof(Datum) * Max(rows->n, 1));
+	int64		np = 0,
+				nl = 0,
+				nc = 0;
+	Oid			types[4] = {INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
 	Datum		values[4];
 	AttrNumber	lang = get_attnum(learners_rel, "language");
 	bool		has_lang = lang > 0 && (get_atttype(learners_rel, lang) == TEXTOID ||
 										get_atttype(learners_rel, lang) == VARCHAROID);
 	char	   *sql;
 
+	/* (learner, positive course) pairs; negatives keep the learner with no course */
 	for (int64 r = 0; r < rows->n; r++)
 	{
-		l[r] = Int64GetDatum(rows->learner_id[r]);
-		c[r] = Int64GetDatum(rows->course_id[r]);
-		y[r] = BoolGetDatum(rows->y[r] > 0);
+		pairs[np].l = rows->learner_id[r];
+		pairs[np].c = rows->y[r] > 0 ? rows->course_id[r] : PG_INT64_MIN;
+		np++;
 	}
+	qsort(pairs, np, sizeof(IdPair), idpair_cmp);
+	for (int64 k = 0; k < np; k++)
+	{
+		if (k == 0 || pairs[k].l != pairs[k - 1].l)
+		{
+			ids[nl] = Int64GetDatum(pairs[k].l);
+			ptr[nl++] = Int32GetDatum((int32) nc);
+		}
+		if (pairs[k].c != PG_INT64_MIN && (k == 0 || pairs[k].l != pairs[k - 1].l ||
+										   pairs[k].c != pairs[k - 1].c))
+			courses[nc++] = Int64GetDatum(pairs[k].c);
+	}
+	ptr[nl] = Int32GetDatum((int32) nc);
 	values[0] = Int64GetDatum(model_id);
-	values[1] = PointerGetDatum(construct_array(l, (int) rows->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(c, (int) rows->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(y, (int) rows->n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(construct_array(ids, (int) nl, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(ptr, (int) nl + 1, INT4OID, 4, true, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(courses, (int) nc, INT8OID, 8, true, TYPALIGN_DOUBLE));
 	sql = psprintf("INSERT INTO recs.model_learner (model_id, learner_id, language, watched)"
-				   " SELECT $1, u.l, %s, coalesce(array_agg(DISTINCT u.c ORDER BY u.c) FILTER (WHERE u.y), '{}')"
-				   " FROM unnest($2, $3, $4) AS u(l, c, y)%s GROUP BY u.l%s",
+				   " SELECT $1, u.l, %s, coalesce($4[$3[u.i] + 1 : $3[u.i + 1]], '{}')"
+				   " FROM unnest($2) WITH ORDINALITY AS u(l, i)%s",
 				   has_lang ? "x.language::text" : "NULL",
 				   has_lang ? psprintf(" LEFT JOIN %s x ON x.%s = u.l", recs_relation_name(learners_rel),
-									   quote_identifier(learner_column)) : "",
-				   has_lang ? ", x.language" : "");
+									   quote_identifier(learner_column)) : "");
 	if (SPI_execute_with_args(sql, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write recs.model_learner");
 }
