@@ -192,8 +192,8 @@ entity_objective(int n, const double *y, const double *w, const double *m,
 	return f;
 }
 
-void
-glmix_entity_newton(int n, const double *y, const double *w, const double *offset,
+static void
+entity_newton_dense(int n, const double *y, const double *w, const double *offset,
 					const int32 *ptr, const int32 *col, const double *val, int d,
 					double lambda, double *beta, int max_iter, double tol,
 					double *work, GlmixEntityFit *out)
@@ -295,6 +295,58 @@ glmix_entity_newton(int n, const double *y, const double *w, const double *offse
 	out->iterations = Min(it, max_iter);
 	out->objective = f;
 	out->max_abs_grad = maxg;
+}
+
+/*
+ * A feature that none of the entity's rows has only meets the penalty: its
+ * row and column of the Hessian are lambda times the identity and its
+ * optimum is exactly 0.  So Newton runs on the features the entity has
+ * (mapped in ascending order, which keeps each row's indexes sorted) --
+ * for a learner who saw a few genres that is a much smaller system.
+ */
+void
+glmix_entity_newton(int n, const double *y, const double *w, const double *offset,
+					const int32 *ptr, const int32 *col, const double *val, int d,
+					double lambda, double *beta, int max_iter, double tol,
+					double *work, GlmixEntityFit *out)
+{
+	int32		nnz = ptr[n];
+	int		   *map = palloc(sizeof(int) * d);
+	int32	   *lcol = palloc(sizeof(int32) * Max(nnz, 1));
+	double	   *lbeta = palloc(sizeof(double) * d);
+	int			da = 0;
+
+	for (int j = 0; j < d; j++)
+		map[j] = -1;
+	for (int32 k = 0; k < nnz; k++)
+		map[col[k]] = 0;
+	for (int j = 0; j < d; j++)
+		if (map[j] == 0)
+		{
+			map[j] = da;
+			lbeta[da++] = beta[j];
+		}
+	if (da == d)
+	{
+		entity_newton_dense(n, y, w, offset, ptr, col, val, d, lambda, beta,
+							max_iter, tol, work, out);
+		pfree(map);
+		pfree(lcol);
+		pfree(lbeta);
+		return;
+	}
+	for (int32 k = 0; k < nnz; k++)
+		lcol[k] = map[col[k]];
+	if (da > 0)
+		entity_newton_dense(n, y, w, offset, ptr, lcol, val, da, lambda, lbeta,
+							max_iter, tol, work, out);
+	else
+		memset(out, 0, sizeof(*out));
+	for (int j = 0; j < d; j++)
+		beta[j] = map[j] >= 0 ? lbeta[map[j]] : 0.0;
+	pfree(map);
+	pfree(lcol);
+	pfree(lbeta);
 }
 
 typedef struct ScoreLabel
