@@ -745,6 +745,24 @@ set_guc(const char *name, const char *value)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
+/*
+ * Training keeps its designs, blocks and (dense) fixed-effect Hessians in
+ * memory; refuse early, with a hint, when that would exceed 16 times
+ * maintenance_work_mem (1 GB by default).
+ */
+static void
+check_memory(double bytes, const char *what)
+{
+	double		budget = 16.0 * maintenance_work_mem * 1024.0;
+
+	if (bytes > budget)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("train_glmix would need about %.0f MB for %s", bytes / (1024.0 * 1024.0), what),
+				 errdetail("The limit is 16 x maintenance_work_mem = %.0f MB.", budget / (1024.0 * 1024.0)),
+				 errhint("Raise maintenance_work_mem, or train on fewer impressions, features or crosses.")));
+}
+
 static void
 json_key(StringInfo buf, const char *key)
 {
@@ -780,6 +798,8 @@ train_glmix(PG_FUNCTION_ARGS)
 	bool		intercept[1 + MAX_RANDOM];
 	Training	t;
 	RecsRng		rng;
+	double		phase[4];		/* read, stage, fit, store seconds */
+	instr_time	tp;
 	instr_time	t0,
 				tc;
 	int64		model_id;
@@ -917,6 +937,7 @@ train_glmix(PG_FUNCTION_ARGS)
 		set_guc("max_parallel_workers_per_gather", "0");
 
 	/* 1. read */
+	INSTR_TIME_SET_CURRENT(tp);
 	t.learners = glmix_read_side(learners_rel, "learner", ro.learner_column, lfeat, nlfeat);
 	t.courses = glmix_read_side(courses_rel, "course", ro.course_column, cfeat, ncfeat);
 	t.rows = glmix_read_rows(impressions, &ro, t.learners, t.courses, true);
@@ -934,7 +955,18 @@ train_glmix(PG_FUNCTION_ARGS)
 	parse_crosses(fcinfo, 11, &t);
 	glmix_fixed_layout(&t.lay, intercept[0], t.learners, t.courses);
 	t.l2_fixed = l2[0];
+	/* rows, then four dense d x d matrices (state, result, H, its factor) */
+	check_memory(t.rows->n * 96.0 + 4.0 * 8.0 * t.lay.dim * t.lay.dim, "the rows and the fixed-effect Hessian");
+	if (t.lay.dim > 2048)
+		ereport(NOTICE,
+				(errmsg("train_glmix: the fixed effect has %d features", t.lay.dim),
+				 errdetail("Every Newton step accumulates and factors a dense %d x %d Hessian.",
+						   t.lay.dim, t.lay.dim),
+				 errhint("Fewer crosses (for example crosses => '{industry:topic}') make training much faster.")));
 	t.X = glmix_fixed_design(&t.lay, t.learners, t.courses, t.rows);
+	/* the design, its blocks and the per-entity copies, about three times over */
+	check_memory(t.rows->n * 96.0 + 3.0 * 12.0 * t.X->ptr[t.X->n] + 4.0 * 8.0 * t.lay.dim * t.lay.dim,
+				 "the designs");
 	if (t.vrows)
 		t.Xv = glmix_fixed_design(&t.lay, t.learners, t.courses, t.vrows);
 
@@ -1010,6 +1042,8 @@ train_glmix(PG_FUNCTION_ARGS)
 		}
 	}
 
+	phase[0] = seconds_since(tp);
+	INSTR_TIME_SET_CURRENT(tp);
 	/* 2. stage */
 	stage_fixed(&t, true);
 	t.plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
@@ -1057,6 +1091,8 @@ train_glmix(PG_FUNCTION_ARGS)
 				 errdetail("%s.", t.nre == 0 ? "No random effects" : b.data)));
 	}
 
+	phase[1] = seconds_since(tp);
+	INSTR_TIME_SET_CURRENT(tp);
 	/* 3. fit */
 	initStringInfo(&history);
 	appendStringInfoChar(&history, '[');
@@ -1136,6 +1172,8 @@ train_glmix(PG_FUNCTION_ARGS)
 	}
 	AtEOXact_GUC(true, save_nestlevel);
 
+	phase[2] = seconds_since(tp);
+	INSTR_TIME_SET_CURRENT(tp);
 	/* 4. store */
 	initStringInfo(&source);
 	appendStringInfoChar(&source, '{');
@@ -1240,6 +1278,10 @@ train_glmix(PG_FUNCTION_ARGS)
 	}
 	json_key(&metrics, "passes");
 	appendStringInfoString(&metrics, history.data);
+	phase[3] = seconds_since(tp);
+	json_key(&metrics, "seconds");
+	appendStringInfo(&metrics, "{\"read\": %.3f, \"stage\": %.3f, \"fit\": %.3f, \"store\": %.3f}",
+					 phase[0], phase[1], phase[2], phase[3]);
 	json_key(&metrics, "train_seconds");
 	appendStringInfo(&metrics, "%.3f", seconds_since(t0));
 	appendStringInfoChar(&metrics, '}');
