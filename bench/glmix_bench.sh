@@ -79,6 +79,7 @@ read -r m_learner t_learner < <(train fixed_learner '{learner_id}' 3)
 read -r m_full t_full < <(train fixed_learner_course '{learner_id,course_id}' 3)
 grep -h "NOTICE" "$out"/fixed_learner_course.log | sed 's/^psql:<stdin>:[0-9]*: //' >&2 || true
 
+q -At -c "SELECT name || ' ' || (metrics->'seconds')::text FROM recs.model WHERE kind = 'glmix'" >"$out/phases.txt"
 for m in fixed:$m_fixed fixed_learner:$m_learner fixed_learner_course:$m_full; do
 	q -c "\\copy (SELECT t.label, recs.glmix_logit(${m#*:}, t.learner_id, t.course_id),
 	          EXISTS (SELECT 1 FROM ml.clicks_train r WHERE r.learner_id = t.learner_id)
@@ -118,7 +119,11 @@ for key in ("fixed", "fixed_learner", "fixed_learner_course"):
           f"{aucw:.4f} | {pr['auc_warm_learner']:.4f} | {times[key]:.3f} | {pr['train_s']:.3f} | "
           f"{pr['train_s'] / times[key]:.1f}x |")
 print("recs train s = wall time of the whole SELECT recs.train_glmix(...) (read, stage, fit, store);")
-print("peer train s = glmix_py.py's train_s (coordinate setup + fit, data already in memory).")
+print("peer train s = glmix_py.py's train_s (coordinate setup + fit, data already in memory;")
+print(f"  its file reading and feature building, setup_s = {peer['setup_s']:.3f} s, come on top).")
+print("recs phases (s): " + "; ".join(
+    f"{l.split(' ', 1)[0]} {', '.join(f'{k} {v:.3f}' for k, v in json.loads(l.split(' ', 1)[1]).items())}"
+    for l in open(f"{out}/phases.txt").read().split(chr(10)) if l.strip()))
 PY
 
 fi

@@ -1,7 +1,7 @@
 -- test/pgtap/glmix.sql -- GLMix: known answers, aggregates (serial = parallel),
 -- per-entity bounds, weights, scoring, and bad input with its SQLSTATE.
 BEGIN;
-SELECT plan(44);
+SELECT plan(46);
 SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------------------
@@ -170,6 +170,15 @@ SELECT recs.train_glmix('s.impressions', 's.learners', 's.courses', '{industry}'
                         random_effects => '{segment}', passes => 1) AS seg \gset
 SELECT is((SELECT count(*) FROM recs.glmix_coef WHERE model_id = :seg AND coordinate = 'segment'), 3::bigint,
           'random effect on segment: one model per segment');
+-- intercepts off per coordinate
+SELECT recs.train_glmix('s.impressions', 's.learners', 's.courses', '{industry}', '{topic}', name => 'noint',
+                        intercepts => '{false,true,false}', passes => 1) AS noint \gset
+SELECT is((SELECT array_agg(name ORDER BY position) FROM recs.glmix_coordinate
+            WHERE model_id = :noint AND features[1] = '(intercept)'), ARRAY['learner_id'],
+          'intercepts => {false,true,false}: only the per-learner effect has an intercept');
+SELECT is((SELECT cardinality(features) FROM recs.glmix_coordinate WHERE model_id = :noint AND name = 'fixed'),
+          (SELECT count(DISTINCT industry) + count(DISTINCT topic) FROM s.learners, s.courses)::int,
+          '... and the fixed effect is main effects only (crosses default to none without multi-hot columns)');
 -- explain: one row per coordinate plus the total, which is the logit
 SELECT is((SELECT count(*) FROM recs.explain(:full, 100002, 7)), 4::bigint, 'explain: 3 coordinates + total');
 SELECT ok(abs((SELECT sum(contribution) FILTER (WHERE coordinate <> 'total') - sum(contribution) FILTER (WHERE coordinate = 'total')
