@@ -82,15 +82,15 @@ extern double glmix_mean_logloss(int64 n, const double *logit, const double *y);
 #define GLMIX_BLOCK_CONTIGUOUS 2		/* rowid[] omitted: rows first_row.. */
 
 /*
- * Blocks are kept under the TOAST threshold so that they stay in the heap
- * page (no TOAST lookups when scanned) and a parallel scan can share them
- * out by page.  Layout, each part MAXALIGNed from the start of the varlena:
+ * A block fits in one heap page and its column has STORAGE PLAIN, so it is
+ * stored inline (no TOAST lookups when scanned, no compression) and a
+ * parallel scan shares blocks out page by page.  Layout, each part MAXALIGNed from the start of the varlena:
  *   GlmixBlockHeader | y[n] f8 | w[n] f8 | ptr[n+1] i32 | rowid[n] i32 |
  *   col[nnz] u16 | val[nnz] f8
  * rowid (global row numbers) index the offsets array given to the
  * aggregates; dimensions are at most 65535 so that columns fit in 16 bits.
  */
-#define GLMIX_BLOCK_MAX_BYTES 1984
+#define GLMIX_BLOCK_MAX_BYTES 8000
 #define GLMIX_BLOCK_MAX_DIM 65535
 
 typedef struct GlmixBlockHeader
@@ -268,7 +268,11 @@ extern GlmixDesign *glmix_random_design(const GlmixRandom *re, const GlmixSide *
 extern char *glmix_work_table(const char *kind, int serial, bool with_entity,
 							  bool parallel);
 extern Oid	glmix_work_oid(const char *name);
-extern void glmix_work_insert(Oid relid, int n, const Datum *ents, const Datum *blocks);
+
+typedef struct GlmixWorkWriter GlmixWorkWriter;
+extern GlmixWorkWriter *glmix_work_open(Oid relid);
+extern void glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block);
+extern void glmix_work_close(GlmixWorkWriter *w);
 
 /* ---- glmix_model.c: a trained model, stored and served ---- */
 

@@ -766,8 +766,8 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
  * parallel workers can scan it (they cannot read temporary tables).
  * Otherwise it is a temporary table.  Either way it is created in the
  * training's transaction, so an error removes it with everything else, and
- * no other session ever sees it.  Blocks stay under the TOAST threshold and
- * storage is EXTERNAL, so nothing is compressed.
+ * no other session ever sees it.  A block fits in a page and the column's
+ * storage is PLAIN: nothing is compressed or moved out of line.
  */
 char *
 glmix_work_table(const char *kind, int serial, bool with_entity, bool parallel)
@@ -789,7 +789,7 @@ glmix_work_table(const char *kind, int serial, bool with_entity, bool parallel)
 		name = psprintf("pg_temp.%s", quote_identifier(psprintf("glmix_work_%s_%d", kind, serial)));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE %s TABLE %s (%sblock bytea NOT NULL) USING heap%s;"
-					 "ALTER TABLE %s ALTER COLUMN block SET STORAGE EXTERNAL",
+					 "ALTER TABLE %s ALTER COLUMN block SET STORAGE PLAIN",
 					 parallel ? "UNLOGGED" : "TEMP", name,
 					 with_entity ? "entity integer NOT NULL, " : "",
 					 parallel ? " WITH (autovacuum_enabled = false)" : "",
@@ -814,38 +814,56 @@ glmix_work_oid(const char *name)
 }
 
 /*
- * Append blocks (and their entities, when ents != NULL) to a work table
- * this training created: straight heap inserts with a bulk-insert state,
- * as COPY does -- the table has no indexes, triggers or constraints.
+ * Appending blocks to a work table this training created: straight heap
+ * inserts with a bulk-insert state, as COPY does -- the table has no
+ * indexes, triggers or constraints.  Blocks are written as they are built,
+ * so memory holds one at a time.
  */
-void
-glmix_work_insert(Oid relid, int n, const Datum *ents, const Datum *blocks)
+struct GlmixWorkWriter
 {
-	Relation	rel = table_open(relid, RowExclusiveLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	BulkInsertState bis = GetBulkInsertState();
-	CommandId	cid = GetCurrentCommandId(true);
+	Relation	rel;
+	BulkInsertState bis;
+	CommandId	cid;
+	int64		n;
+};
 
-	for (int i = 0; i < n; i++)
+GlmixWorkWriter *
+glmix_work_open(Oid relid)
+{
+	GlmixWorkWriter *w = palloc0(sizeof(GlmixWorkWriter));
+
+	w->rel = table_open(relid, RowExclusiveLock);
+	w->bis = GetBulkInsertState();
+	w->cid = GetCurrentCommandId(true);
+	return w;
+}
+
+void
+glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	HeapTuple	tup;
+
+	if ((w->n++ & 1023) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (desc->natts == 2)
 	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-		HeapTuple	tup;
-
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (ents)
-		{
-			values[0] = ents[i];
-			values[1] = blocks[i];
-		}
-		else
-			values[0] = blocks[i];
-		tup = heap_form_tuple(desc, values, nulls);
-		heap_insert(rel, tup, cid, 0, bis);
-		heap_freetuple(tup);
+		values[0] = Int32GetDatum(entity);
+		values[1] = PointerGetDatum(block);
 	}
-	FreeBulkInsertState(bis);
-	table_close(rel, NoLock);
+	else
+		values[0] = PointerGetDatum(block);
+	tup = heap_form_tuple(desc, values, nulls);
+	heap_insert(w->rel, tup, w->cid, 0, w->bis);
+	heap_freetuple(tup);
+}
+
+void
+glmix_work_close(GlmixWorkWriter *w)
+{
+	FreeBulkInsertState(w->bis);
+	table_close(w->rel, NoLock);
 	CommandCounterIncrement();
 }

@@ -321,31 +321,17 @@ row_entities(const Coordinate *c, const GlmixRows *rows)
 
 /* ---- staging ---- */
 
-static void
-insert_blocks(const char *table, bool with_entity, int nblocks, Datum *ents, Datum *blocks)
-{
-	glmix_work_insert(glmix_work_oid(table), nblocks, with_entity ? ents : NULL, blocks);
-}
-
-/* blocks collected for one work relation */
-typedef struct BlockList
-{
-	int			n;
-	int			cap;
-	Datum	   *ents;
-	Datum	   *blocks;
-} BlockList;
-
 /*
- * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES,
- * appending them to bl.
+ * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES
+ * and write them out; returns how many.
  */
-static void
-cut_blocks(BlockList *bl, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
+static int
+cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
 		   const GlmixDesign *X, int entity)
 {
 	int64		lo = 0;
 	int64		total_nnz = 0;
+	int			nblocks = 0;
 
 	if (entity >= 0)
 		for (int64 k = 0; k < n; k++)
@@ -376,23 +362,25 @@ cut_blocks(BlockList *bl, const int64 *rows, int64 n, const GlmixRows *data, dou
 			contiguous = c2;
 			hi++;
 		}
-		if (bl->n == bl->cap)
+		if (hi == lo + 1 &&
+			glmix_block_size(1, nnz, binary, true) > GLMIX_BLOCK_MAX_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("an impression has %d features, more than one block can hold", nnz),
+					 errhint("Use fewer crosses or multi-hot elements.")));
 		{
-			bl->cap = Max(bl->cap * 2, 256);
-			bl->ents = bl->ents ? repalloc_huge(bl->ents, sizeof(Datum) * bl->cap) :
-				palloc(sizeof(Datum) * bl->cap);
-			bl->blocks = bl->blocks ? repalloc_huge(bl->blocks, sizeof(Datum) * bl->cap) :
-				palloc(sizeof(Datum) * bl->cap);
+			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, data->y, data->w, wscale,
+											  X->ptr, X->col, X->val, X->dim, entity,
+											  entity >= 0 ? (int) n : 0,
+											  (int) Min(total_nnz, PG_INT32_MAX));
+
+			glmix_work_put(ww, entity, b);
+			pfree(b);
+			nblocks++;
 		}
-		bl->ents[bl->n] = Int32GetDatum(entity);
-		bl->blocks[bl->n] = PointerGetDatum(glmix_block_build((int) (hi - lo), rows + lo, data->y,
-															  data->w, wscale, X->ptr, X->col,
-															  X->val, X->dim, entity,
-															  entity >= 0 ? (int) n : 0,
-															  (int) Min(total_nnz, PG_INT32_MAX)));
-		bl->n++;
 		lo = hi;
 	}
+	return nblocks;
 }
 
 static void
@@ -400,14 +388,14 @@ stage_fixed(Training *t, bool parallel)
 {
 	int64		n = t->rows->n;
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
-	BlockList	bl = {0};
+	GlmixWorkWriter *ww;
 
 	t->work = glmix_work_table("fixed", 0, false, parallel);
 	for (int64 r = 0; r < n; r++)
 		ids[r] = r;
-	cut_blocks(&bl, ids, n, t->rows, 1.0, t->X, -1);
-	insert_blocks(t->work, false, bl.n, bl.ents, bl.blocks);
-	t->nblocks = bl.n;
+	ww = glmix_work_open(glmix_work_oid(t->work));
+	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1);
+	glmix_work_close(ww);
 }
 
 static void
@@ -419,7 +407,7 @@ stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
 	int64	   *start = palloc0(sizeof(int64) * (E + 1));
 	int64	   *order = palloc(sizeof(int64) * Max(n, 1));
 	int64	   *fill = palloc(sizeof(int64) * Max(E, 1));
-	BlockList	bl = {0};
+	GlmixWorkWriter *ww;
 
 	/* rows grouped by entity (counting sort keeps row order) */
 	for (int64 r = 0; r < n; r++)
@@ -433,6 +421,8 @@ stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
 			order[fill[c->row_ent[r]]++] = r;
 
 	c->work = glmix_work_table("re", serial, true, parallel);
+	ww = glmix_work_open(glmix_work_oid(c->work));
+	c->nblocks = 0;
 	c->rows = palloc0(sizeof(int) * Max(E, 1));
 	c->nmodels = 0;
 	for (int e = 0; e < E; e++)
@@ -461,10 +451,9 @@ stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
 		}
 		c->rows[e] = (int) use;
 		c->nmodels++;
-		cut_blocks(&bl, mine, use, t->rows, wscale, c->Z, e);
+		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e);
 	}
-	c->nblocks = bl.n;
-	insert_blocks(c->work, true, bl.n, bl.ents, bl.blocks);
+	glmix_work_close(ww);
 }
 
 /* ---- the fixed effect: Newton over the aggregate ---- */
