@@ -9,7 +9,9 @@
  *     score(g, c) = (watchers_g(c) + alpha * watchers(c) / active)
  *                   / (active_g + alpha)
  *
- * where active_g counts the learners of group g with a watch in the window.
+ * where watchers_g(c) counts the learners of group g whose first qualifying
+ * watch of c falls in the window (new watchers: what is trending), and
+ * active_g the learners of group g with such a watch of any course.
  * The NULL group is everyone (unknown learners, learners with no language).
  * Stored per model in recs.course_popularity; each learner's language and
  * watched courses go to recs.model_learner for serving.
@@ -156,6 +158,10 @@ train_popularity(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("min_watch_seconds must be zero or positive")));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
 	if (!(alpha >= 0) || !isfinite(alpha))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -126,14 +126,14 @@ typedef struct PopularityList
 
 /* part "pop:<language>" or "pop:" for everyone */
 static void *
-load_popularity(int64 model_id, const char *part, void *arg)
+load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 {
 	const char *language = arg;
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(model_id),
 	language ? CStringGetTextDatum(language) : (Datum) 0};
 	char		nulls[2] = {' ', language ? ' ' : 'n'};
-	PopularityList *pl = palloc0(sizeof(PopularityList));
+	PopularityList *pl;
 	int			rc;
 
 	rc = SPI_execute_with_args("SELECT course_id, score FROM recs.course_popularity "
@@ -142,6 +142,8 @@ load_popularity(int64 model_id, const char *part, void *arg)
 							   2, types, values, nulls, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.course_popularity: %s", SPI_result_code_string(rc));
+	MemoryContextSwitchTo(cxt);
+	pl = palloc0(sizeof(PopularityList));
 	pl->n = (int) SPI_processed;
 	pl->course_id = palloc(sizeof(int64) * Max(pl->n, 1));
 	pl->score = palloc(sizeof(double) * Max(pl->n, 1));

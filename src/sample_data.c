@@ -308,6 +308,17 @@ columns_add_row(Columns *cols)
 }
 
 static void
+add_watch(Columns *wc, int64 learner_id, int64 course_id, double when, double secs)
+{
+	int64		r = columns_add_row(wc);
+
+	wc->values[0][r] = Int64GetDatum(learner_id);
+	wc->values[1][r] = Int64GetDatum(course_id);
+	wc->values[2][r] = TimestampTzGetDatum(recs_epoch_to_timestamptz(floor(when)));
+	wc->values[3][r] = Float8GetDatum(round(secs));
+}
+
+static void
 run_sql(const char *sql)
 {
 	int			rc = SPI_execute(sql, false, 0);
@@ -492,8 +503,14 @@ generate_sample_data(PG_FUNCTION_ARGS)
 			double		t = times[w];
 			int			ci = -1;
 			double		secs;
-			int64		r;
 
+			if (nchosen > 0 && rng_uniform(&rng) < 0.04)
+			{
+				/* a re-watch of an earlier course: a repeated pair */
+				ci = chosen[rng_below(&rng, nchosen)];
+				add_watch(&wc, 100001 + u, ci + 1, t, cs[ci].duration_min * 30.0 * rng_uniform(&rng));
+				continue;
+			}
 			if (rng_uniform(&rng) < 0.12)
 			{
 				/* a noise watch: any course, abandoned within a minute */
@@ -548,11 +565,7 @@ generate_sample_data(PG_FUNCTION_ARGS)
 			}
 			watched[ci] = true;
 			chosen[nchosen++] = ci;
-			r = columns_add_row(&wc);
-			wc.values[0][r] = Int64GetDatum(100001 + u);
-			wc.values[1][r] = Int64GetDatum(ci + 1);
-			wc.values[2][r] = TimestampTzGetDatum(recs_epoch_to_timestamptz(floor(t)));
-			wc.values[3][r] = Float8GetDatum(round(secs));
+			add_watch(&wc, 100001 + u, ci + 1, t, secs);
 		}
 
 		/* impressions: half from the learner's topics, half from everywhere */
