@@ -152,6 +152,27 @@ pool_draw(RecsRng *rng, const CoursePool *pool)
 	return pool->course[lo];
 }
 
+/* "machine-learning" -> "Machine learning", "sql" -> "SQL", "ux-design" -> "UX design" */
+static void
+skill_title(StringInfo buf, const char *skill)
+{
+	const char *dash = strchr(skill, '-');
+	size_t		first = dash ? (size_t) (dash - skill) : strlen(skill);
+
+	for (size_t i = 0; skill[i]; i++)
+	{
+		char		ch = skill[i];
+
+		if (ch == '-')
+			ch = ' ';
+		else if (i < first && first <= 3)
+			ch = pg_toupper((unsigned char) ch);	/* acronyms: SQL, AWS, SEO, UX */
+		else if (i == 0)
+			ch = pg_toupper((unsigned char) ch);
+		appendStringInfoChar(buf, ch);
+	}
+}
+
 static void
 skills_text(StringInfo buf, const int *skills, int n)
 {
@@ -429,10 +450,8 @@ generate_sample_data(PG_FUNCTION_ARGS)
 		int			s0 = c->skills[0];
 
 		resetStringInfo(&buf);
-		appendStringInfo(&buf, "%c%s %s",
-						 pg_toupper((unsigned char) topic_skills[s0 / 4][s0 % 4][0]),
-						 topic_skills[s0 / 4][s0 % 4] + 1,
-						 level_forms[c->level][i % 3]);
+		skill_title(&buf, topic_skills[s0 / 4][s0 % 4]);
+		appendStringInfo(&buf, " %s", level_forms[c->level][i % 3]);
 		if (c->lang != 0)
 			appendStringInfo(&buf, " (%s)", lang_names[c->lang]);
 		cc.values[0][r] = Int64GetDatum(i + 1);
