@@ -110,7 +110,7 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	WatchSet   *ws = palloc0(sizeof(WatchSet));
 	RawWatch   *raw;
 	int64		nraw = 0,
-				capraw = 65536;
+				capraw = 4096;
 	SPIPlanPtr	plan;
 	Portal		portal;
 	int64	   *distinct;
@@ -190,6 +190,8 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 			}
 			if (nraw == capraw)
 			{
+				/* the raw rows now, and the cleaned CSR arrays later */
+				recs_check_memory(2.0 * capraw * (sizeof(RawWatch) + 32), "reading the watches");
 				capraw *= 2;
 				raw = repalloc_huge(raw, sizeof(RawWatch) * capraw);
 			}

@@ -94,6 +94,12 @@ extern int64 model_store_create(const char *name, const char *kind,
 extern void model_store_set_metrics(int64 model_id, const char *metrics_json);
 extern void model_store_activate(int64 model_id, const char *slot);
 
+/* ---- memory_budget.c: recs.memory_limit ---- */
+extern void recs_define_memory_guc(void);
+extern Size recs_memory_budget(void);
+/* error with a hint when an allocation estimate exceeds the budget */
+extern void recs_check_memory(double bytes, const char *what);
+
 /* ---- time helpers ---- */
 extern double recs_timestamptz_to_epoch(TimestampTz ts);
 extern TimestampTz recs_epoch_to_timestamptz(double epoch);

@@ -2,7 +2,7 @@
 -- privileges and hostile identifiers
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(15);
+SELECT plan(17);
 
 CREATE TABLE public.raw_w (learner_id bigint, course_id bigint, watched_at timestamptz, watch_seconds float8);
 INSERT INTO public.raw_w VALUES
@@ -64,6 +64,16 @@ SELECT throws_ok($$SELECT recs.train_popularity('public.raw_w')$$, '42501', NULL
                  'a role without SELECT on the watches gets permission denied');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM recs.model), 2, 'failed trainings left no model behind');
+
+-- the memory budget: recs.memory_limit, checked before allocating
+CREATE TABLE public.many_w AS
+  SELECT g % 500 AS learner_id, g % 97 AS course_id, '2025-01-01'::timestamptz + g * interval '1 minute' AS watched_at,
+         100.0::float8 AS watch_seconds FROM generate_series(1, 20000) g;
+SET LOCAL recs.memory_limit = '200kB';
+SELECT throws_ok($$SELECT recs.train_popularity('public.many_w')$$, '54000', NULL,
+                 'a training over recs.memory_limit stops with an error before allocating');
+RESET recs.memory_limit;
+SELECT lives_ok($$SELECT recs.train_popularity('public.many_w')$$, 'the default budget (maintenance_work_mem) is enough');
 
 SELECT * FROM finish();
 ROLLBACK;
