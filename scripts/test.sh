@@ -14,9 +14,10 @@ fail=0
 log=$(mktemp)
 trap 'rm -f "$log"; recs_stop_cluster' EXIT
 
-# --- pg_regress: the documented behaviour, readable as a tutorial ---
-recs_log "pg_regress"
-rm -f "$RECS_ROOT/regression.diffs"
+# --- pg_regress (the documented behaviour, readable as a tutorial) and
+# --- pg_isolation_regress (concurrent sessions) ---
+recs_log "pg_regress and isolation"
+rm -f "$RECS_ROOT/regression.diffs" "$RECS_ROOT/test/isolation/output/regression.diffs"
 set +e
 make -C "$RECS_ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
@@ -26,10 +27,12 @@ n_bad=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$log" || true)
 if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
 pass=$((pass + n_ok))
 fail=$((fail + n_bad))
-if [ -f "$RECS_ROOT/regression.diffs" ]; then
-	recs_log "regression.diffs"
-	cat "$RECS_ROOT/regression.diffs"
-fi
+for diffs in "$RECS_ROOT/regression.diffs" "$RECS_ROOT/test/isolation/output/regression.diffs"; do
+	if [ -f "$diffs" ]; then
+		recs_log "$diffs"
+		cat "$diffs"
+	fi
+done
 
 # --- pgTAP: assertions, one database per run ---
 recs_log "pgTAP"
