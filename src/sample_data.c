@@ -156,8 +156,13 @@ pool_draw(RecsRng *rng, const CoursePool *pool)
 static void
 skill_title(StringInfo buf, const char *skill)
 {
+	static const char *const acronyms[] = {"sql", "aws", "seo", "ux"};
 	const char *dash = strchr(skill, '-');
 	size_t		first = dash ? (size_t) (dash - skill) : strlen(skill);
+	bool		acronym = false;
+
+	for (int i = 0; i < lengthof(acronyms); i++)
+		acronym |= (strlen(acronyms[i]) == first && strncmp(skill, acronyms[i], first) == 0);
 
 	for (size_t i = 0; skill[i]; i++)
 	{
@@ -165,7 +170,7 @@ skill_title(StringInfo buf, const char *skill)
 
 		if (ch == '-')
 			ch = ' ';
-		else if (i < first && first <= 3)
+		else if (i < first && acronym)
 			ch = pg_toupper((unsigned char) ch);	/* acronyms: SQL, AWS, SEO, UX */
 		else if (i == 0)
 			ch = pg_toupper((unsigned char) ch);
