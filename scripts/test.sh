@@ -40,18 +40,22 @@ db=recs_tap
 if [ "$RECS_EXISTING_SERVER" = 1 ]; then db=$PGDATABASE; else
 	dropdb --if-exists "$db" && createdb "$db"
 fi
-psql -X -q -d "$db" -v ON_ERROR_STOP=1 \
+if psql -X -q -d "$db" -v ON_ERROR_STOP=1 \
 	-c 'CREATE EXTENSION IF NOT EXISTS pgtap' -c 'DROP EXTENSION IF EXISTS recs CASCADE' \
-	-c 'CREATE EXTENSION recs'
-set +e
-pg_prove -v -d "$db" "$RECS_ROOT"/test/pgtap/*.sql 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-set -e
-n_ok=$(grep -cE '^ok [0-9]+' "$log" || true)
-n_bad=$(grep -cE '^not ok [0-9]+' "$log" || true)
-if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
-pass=$((pass + n_ok))
-fail=$((fail + n_bad))
+	-c 'CREATE EXTENSION recs'; then
+	set +e
+	pg_prove -v -d "$db" "$RECS_ROOT"/test/pgtap/*.sql 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	n_ok=$(grep -cE '^ok [0-9]+' "$log" || true)
+	n_bad=$(grep -cE '^not ok [0-9]+' "$log" || true)
+	if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+	pass=$((pass + n_ok))
+	fail=$((fail + n_bad))
+else
+	recs_log "could not create the extensions for pgTAP"
+	fail=$((fail + 1))
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -279,6 +279,9 @@ train_popularity(PG_FUNCTION_ARGS)
 
 		for (int g = 0; g < ngroups; g++)
 		{
+			/* a group with nobody active in the window is served the everyone list */
+			if (active[g] == 0)
+				continue;
 			for (int c = 0; c < ws->n_courses; c++)
 			{
 				int			wg = watchers[(Size) g * ws->n_courses + c];

@@ -1,7 +1,7 @@
 -- popularity.sql -- known answers for the popularity model and recommend()
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(17);
+SELECT plan(26);
 
 CREATE TEMP TABLE w (learner_id bigint, course_id bigint, watched_at timestamptz, watch_seconds float8);
 INSERT INTO w VALUES
@@ -43,6 +43,21 @@ SELECT is((SELECT watched FROM recs.model_learner WHERE learner_id = 1), '{10,20
           'learner state keeps the watched courses, sorted');
 SELECT is((SELECT count(*)::int FROM recs.model_learner), 5, 'learners from watches and from the learners table');
 
+-- options: keep watched courses, exclude some, restrict to candidates
+SELECT results_eq($$SELECT course_id FROM recs.recommend(2, exclude_watched => false)$$,
+  $$VALUES (10::bigint), (20), (30)$$, 'exclude_watched => false keeps watched courses');
+SELECT results_eq($$SELECT course_id FROM recs.recommend(99, exclude => '{10, 777, NULL}')$$,
+  $$VALUES (20::bigint), (30)$$, 'an exclude list (unknown ids and NULLs are ignored)');
+SELECT results_eq($$SELECT rank, course_id FROM recs.recommend(99, candidates => '{30, 20, 777}')$$,
+  $$VALUES (1, 20::bigint), (2, 30)$$, 'candidates restrict the ranking, ranks stay 1..n');
+SELECT results_eq($$SELECT course_id FROM recs.recommend(1, candidates => '{10, 20}')$$,
+  $$SELECT NULL::bigint WHERE false$$, 'candidates the learner all watched leave nothing');
+SELECT results_eq($$SELECT course_id FROM recs.recommend(99, 1, candidates => '{30, 20}', exclude => '{20}')$$,
+  $$VALUES (30::bigint)$$, 'exclusions apply within the candidates, and k still limits');
+SELECT throws_ok($$SELECT * FROM recs.recommend(1, model => -5)$$, '42704', NULL, 'an unknown model');
+SELECT throws_ok($$SELECT * FROM recs.recommend(1, k => 0)$$, '22023', 'k must be at least 1, not 0', 'k = 0');
+SELECT throws_ok($$SELECT * FROM recs.recommend(1, k => NULL)$$, '22004', NULL, 'k NULL');
+
 -- the window: only watches in the last window_days before through count
 SELECT lives_ok($$SELECT recs.train_popularity('w', 'l', smoothing => 0, window_days => 2.5, name => 'tiny')$$,
                 'retrains with a narrow window');
@@ -64,6 +79,8 @@ SELECT is((SELECT count(*)::int FROM recs.course_popularity p JOIN recs.model m 
 -- activation: an older version can serve again
 SELECT results_eq($$SELECT recs.activate(recs.model_id('tiny')) = recs.model_id('tiny')$$, $$VALUES (true)$$,
                   'recs.model_id finds the latest version');
+SELECT results_eq($$SELECT course_id FROM recs.recommend(99, model => (SELECT min(model_id) FROM recs.model))$$,
+  $$VALUES (10::bigint), (20), (30)$$, 'a specific model serves without activation');
 
 SELECT * FROM finish();
 ROLLBACK;
