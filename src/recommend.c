@@ -103,10 +103,14 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	bool	   *nulls;
 	int			n;
 
+	MemoryContext callercxt = CurrentMemoryContext;
+
 	memset(out, 0, sizeof(*out));
 	rc = SPI_execute_with_args("SELECT language, watched FROM recs.model_learner "
 							   "WHERE model_id = $1 AND learner_id = $2",
 							   2, types, values, NULL, true, 1);
+	/* SPI leaves its own context current: the result belongs to the caller's */
+	MemoryContextSwitchTo(callercxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model_learner: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
