@@ -57,5 +57,17 @@ else
 	fail=$((fail + 1))
 fi
 
+# --- shell suites (TAP): whole-server scenarios such as dump and restore ---
+recs_log "shell suites"
+set +e
+prove -v "$RECS_ROOT"/test/shell/*.sh 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+n_ok=$(grep -cE '^ok [0-9]+' "$log" || true)
+n_bad=$(grep -cE '^not ok [0-9]+' "$log" || true)
+if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+pass=$((pass + n_ok))
+fail=$((fail + n_bad))
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
