@@ -93,26 +93,6 @@ read_learner_languages(Oid relid, const char *idcol, const char *langcol)
 	return ll;
 }
 
-static int
-find_id(const int64 *ids, int n, int64 id)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (ids[mid] == id)
-			return mid;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 PG_FUNCTION_INFO_V1(train_popularity);
 Datum
 train_popularity(PG_FUNCTION_ARGS)
@@ -195,7 +175,7 @@ train_popularity(PG_FUNCTION_ARGS)
 	learner_lang = palloc(sizeof(int) * Max(ws->n_learners, 1));
 	for (int u = 0; u < ws->n_learners; u++)
 	{
-		int			i = ll ? find_id(ll->ids, ll->n, ws->learner_ids[u]) : -1;
+		int			i = ll ? recs_find_int64(ll->ids, ll->n, ws->learner_ids[u]) : -1;
 
 		learner_lang[u] = i >= 0 ? ll->lang[i] : -1;
 	}

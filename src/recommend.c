@@ -33,15 +33,25 @@
 
 /* ---- model resolution and learner state ---- */
 
+/* fill a ServingModel from a (model_id, xmin, kind) row of the last SPI query */
+static void
+model_from_row(ServingModel *out)
+{
+	HeapTuple	tup = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+
+	out->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	out->stamp = (uint32) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	strlcpy(out->kind, SPI_getvalue(tup, desc, 3), sizeof(out->kind));
+}
+
 void
 serving_active_model(const char *slot, ServingModel *out)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(slot)};
-	bool		isnull;
 	int			rc;
-	HeapTuple	tup;
-	TupleDesc	desc;
 
 	rc = SPI_execute_with_args("SELECT m.model_id, m.xmin::text::int8, m.kind "
 							   "FROM recs.deployment d JOIN recs.model m USING (model_id) "
@@ -55,11 +65,7 @@ serving_active_model(const char *slot, ServingModel *out)
 				 errmsg("no recs model is active in slot \"%s\"", slot),
 				 errhint("Train one, e.g. SELECT recs.train_popularity('my.watches', 'my.learners'), "
 						 "or activate one with recs.activate(model_id).")));
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	out->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	out->stamp = (uint32) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	strlcpy(out->kind, SPI_getvalue(tup, desc, 3), sizeof(out->kind));
+	model_from_row(out);
 }
 
 void
@@ -67,10 +73,7 @@ serving_model_by_id(int64 model_id, ServingModel *out)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
-	bool		isnull;
 	int			rc;
-	HeapTuple	tup;
-	TupleDesc	desc;
 
 	rc = SPI_execute_with_args("SELECT m.model_id, m.xmin::text::int8, m.kind "
 							   "FROM recs.model m WHERE m.model_id = $1",
@@ -82,11 +85,7 @@ serving_model_by_id(int64 model_id, ServingModel *out)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("recs model " INT64_FORMAT " does not exist", model_id),
 				 errhint("SELECT * FROM recs.models lists the trained models.")));
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	out->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	out->stamp = (uint32) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	strlcpy(out->kind, SPI_getvalue(tup, desc, 3), sizeof(out->kind));
+	model_from_row(out);
 }
 
 void
@@ -144,21 +143,7 @@ serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScor
 int
 course_scores_index(const CourseScores *cs, int64 course_id)
 {
-	int			lo = 0,
-				hi = cs->n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (cs->course_id[mid] == course_id)
-			return mid;
-		if (cs->course_id[mid] < course_id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return recs_find_int64(cs->course_id, cs->n, course_id);
 }
 
 /* mark (or with value false, unmark) the catalogue entries of an id array */

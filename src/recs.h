@@ -79,6 +79,8 @@ extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
 extern void ingest_report(const WatchSet *ws, const char *what);
 /* qsort comparator for int64 */
 extern int	recs_int64_cmp(const void *a, const void *b);
+/* index of key in the ascending array a[0..n), or -1 */
+extern int	recs_find_int64(const int64 *a, int n, int64 key);
 /* dense index of a course id, or -1 */
 extern int	watchset_course_index(const WatchSet *ws, int64 course_id);
 
