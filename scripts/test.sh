@@ -61,7 +61,7 @@ fi
 
 # --- shell suites (TAP): whole-server scenarios such as dump and restore ---
 recs_log "shell suites"
-run_suite "$TAP_OK" "$TAP_NOT_OK" prove -v "$RECS_ROOT"/test/shell/*.sh
+run_suite "$TAP_OK" "$TAP_NOT_OK" prove -v "$RECS_ROOT"/test/shell/*.sh "$RECS_ROOT"/test/fuzz/run.sh
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -122,7 +122,7 @@ eval_full(const CourseScores *cs, const ServingLearner *l, const TestRow *rows, 
 		  int k, bool *covered, EvalTotals *tot)
 {
 	bool	   *skip = palloc0(sizeof(bool) * Max(cs->n, 1));
-	int		   *top = palloc(sizeof(int) * Max(k, 1));
+	int		   *top = palloc(sizeof(int) * Max(Min(k, cs->n), 1));
 	int			ntop;
 	int			hits = 0;
 	double		dcg = 0.0;
@@ -136,7 +136,7 @@ eval_full(const CourseScores *cs, const ServingLearner *l, const TestRow *rows, 
 		if (c >= 0)
 			skip[c] = true;
 	}
-	ntop = topk_select(cs->score, skip, cs->n, k, top);
+	ntop = topk_select(cs->score, skip, cs->n, Min(k, cs->n), top);
 	for (int r = 0; r < ntop; r++)
 	{
 		int64		cid = cs->course_id[top[r]];
