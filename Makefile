@@ -13,6 +13,10 @@ EXTRA_CLEAN = recs--$(EXTVERSION).sql
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=recs
 
+# isolation suites: concurrent sessions (test/isolation/specs/NAME.spec)
+ISOLATION      = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output --load-extension=recs
+
 PG_CPPFLAGS = -Wall -Werror -Wmissing-prototypes -I$(srcdir)/src
 SHLIB_LINK  = -lopenblas -lm
 

@@ -14,22 +14,35 @@ fail=0
 log=$(mktemp)
 trap 'rm -f "$log"; recs_stop_cluster' EXIT
 
-# --- pg_regress: the documented behaviour, readable as a tutorial ---
-recs_log "pg_regress"
-rm -f "$RECS_ROOT/regression.diffs"
-set +e
-make -C "$RECS_ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-set -e
-n_ok=$(grep -cE '^(ok|test) .*\.\.\. ok|^ok [0-9]+ ' "$log" || true)
-n_bad=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$log" || true)
-if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
-pass=$((pass + n_ok))
-fail=$((fail + n_bad))
-if [ -f "$RECS_ROOT/regression.diffs" ]; then
-	recs_log "regression.diffs"
-	cat "$RECS_ROOT/regression.diffs"
-fi
+# run_suite PASS_RE FAIL_RE command...: run a suite, show its output, and add
+# its passed and failed counts (a failing command with no failure line counts one)
+run_suite() {
+	local pass_re=$1 fail_re=$2 rc n_ok n_bad
+	shift 2
+	set +e
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	n_ok=$(grep -cE "$pass_re" "$log" || true)
+	n_bad=$(grep -cE "$fail_re" "$log" || true)
+	if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+	pass=$((pass + n_ok))
+	fail=$((fail + n_bad))
+}
+TAP_OK='^ok [0-9]+'
+TAP_NOT_OK='^not ok [0-9]+'
+
+# --- pg_regress (the documented behaviour, readable as a tutorial) and
+# --- pg_isolation_regress (concurrent sessions) ---
+recs_log "pg_regress and isolation"
+rm -f "$RECS_ROOT/regression.diffs" "$RECS_ROOT/test/isolation/output/regression.diffs"
+run_suite '\.\.\. ok' '\.\.\. FAILED' make -C "$RECS_ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck
+for diffs in "$RECS_ROOT/regression.diffs" "$RECS_ROOT/test/isolation/output/regression.diffs"; do
+	if [ -f "$diffs" ]; then
+		recs_log "$diffs"
+		cat "$diffs"
+	fi
+done
 
 # --- pgTAP: assertions, one database per run ---
 recs_log "pgTAP"
@@ -37,18 +50,18 @@ db=recs_tap
 if [ "$RECS_EXISTING_SERVER" = 1 ]; then db=$PGDATABASE; else
 	dropdb --if-exists "$db" && createdb "$db"
 fi
-psql -X -q -d "$db" -v ON_ERROR_STOP=1 \
+if psql -X -q -d "$db" -v ON_ERROR_STOP=1 \
 	-c 'CREATE EXTENSION IF NOT EXISTS pgtap' -c 'DROP EXTENSION IF EXISTS recs CASCADE' \
-	-c 'CREATE EXTENSION recs'
-set +e
-pg_prove -v -d "$db" "$RECS_ROOT"/test/pgtap/*.sql 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-set -e
-n_ok=$(grep -cE '^ok [0-9]+' "$log" || true)
-n_bad=$(grep -cE '^not ok [0-9]+' "$log" || true)
-if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
-pass=$((pass + n_ok))
-fail=$((fail + n_bad))
+	-c 'CREATE EXTENSION recs'; then
+	run_suite "$TAP_OK" "$TAP_NOT_OK" pg_prove -v -d "$db" "$RECS_ROOT"/test/pgtap/*.sql
+else
+	recs_log "could not create the extensions for pgTAP"
+	fail=$((fail + 1))
+fi
+
+# --- shell suites (TAP): whole-server scenarios such as dump and restore ---
+recs_log "shell suites"
+run_suite "$TAP_OK" "$TAP_NOT_OK" prove -v "$RECS_ROOT"/test/shell/*.sh "$RECS_ROOT"/test/fuzz/run.sh
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -292,14 +292,6 @@ typedef struct GlmixModel
 
 extern void glmix_store(int64 model_id, const GlmixModel *m);
 
-struct ServingModel;
-struct ServingLearner;
-struct Recommendation;
-
-/* recommend() for kind 'glmix': top k courses by predicted response */
-extern int	glmix_recommend(const struct ServingModel *sm, const struct ServingLearner *l,
-							int64 learner_id, int k, struct Recommendation *out);
-
 /* logit of (learner, course) with each coordinate's part in parts[0..nre] */
 extern double glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id,
 								double *parts);

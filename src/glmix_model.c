@@ -276,7 +276,7 @@ glmix_store(int64 model_id, const GlmixModel *m)
 
 /*
  * SPI_execute_with_args returns with the SPI procedure context current;
- * loaders must keep allocating in the serving cache's part context, so
+ * the loader must keep allocating in the serving cache's part context, so
  * every query goes through here.
  */
 static int
@@ -414,9 +414,9 @@ key_find(char **keys, int n, const char *key)
 }
 
 static void *
-load_glmix(int64 model_id, const char *part, void *arg)
+load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 {
-	GlmixModel *m = palloc0(sizeof(GlmixModel));
+	GlmixModel *m;
 	Oid			types[1] = {INT8OID};
 	Datum		v[1] = {Int64GetDatum(model_id)};
 	char	  **crosses = NULL;
@@ -424,8 +424,12 @@ load_glmix(int64 model_id, const char *part, void *arg)
 	char	 ***lkeys,
 			 ***ckeys;
 
+	/* everything below allocates in cxt; load_query() keeps it current */
+	MemoryContextSwitchTo(cxt);
+	m = palloc0(sizeof(GlmixModel));
 	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses"
-							  " FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position", 1, types, v) != SPI_OK_SELECT || SPI_processed == 0)
+				   " FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position",
+				   1, types, v) != SPI_OK_SELECT || SPI_processed == 0)
 		elog(ERROR, "recs model %lld has no glmix coordinates", (long long) model_id);
 	m->nre = (int) SPI_processed - 1;
 	m->re = palloc0(sizeof(GlmixRandom) * Max(m->nre, 1));
@@ -686,66 +690,26 @@ glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double
 	return model_logit(m, learner_id, course_id, parts, NULL, NULL, NULL);
 }
 
-static int
-recommendation_cmp(const void *a, const void *b)
-{
-	const Recommendation *x = a;
-	const Recommendation *y = b;
-
-	if (x->score != y->score)
-		return x->score > y->score ? -1 : 1;
-	return x->course_id < y->course_id ? -1 : (x->course_id > y->course_id ? 1 : 0);
-}
-
-static bool
-sorted_contains(const int64 *a, int n, int64 x)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (a[mid] == x)
-			return true;
-		if (a[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
 /*
- * recommend() for a glmix model: every course the model has features for,
- * scored for the learner, best first (ties by course id), skipping the
- * courses the learner responded to in training.  An unknown learner is
- * ranked by the fixed and per-course effects alone.
+ * Serving (recommend() and evaluate() through serving_score_courses): the
+ * predicted response of the learner to every course the model has features
+ * for.  An unknown learner is scored by the fixed and per-course effects.
  */
-int
-glmix_recommend(const ServingModel *sm, const ServingLearner *l, int64 learner_id,
-				int k, Recommendation *out)
+void
+glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScores *out)
 {
 	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
 	const GlmixSide *courses = m->courses;
-	Recommendation *all = palloc(sizeof(Recommendation) * Max(courses->n, 1));
-	int			n = 0;
 
+	out->n = courses->n;
+	out->course_id = courses->ids;
+	out->score = palloc(sizeof(double) * Max(courses->n, 1));
 	for (int i = 0; i < courses->n; i++)
 	{
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (l->known && sorted_contains(l->watched, l->nwatched, courses->ids[i]))
-			continue;
-		all[n].course_id = courses->ids[i];
-		all[n].score = glmix_sigmoid(glmix_model_logit(m, learner_id, courses->ids[i], NULL));
-		n++;
+		out->score[i] = glmix_sigmoid(glmix_model_logit(m, l->learner_id, courses->ids[i], NULL));
 	}
-	qsort(all, n, sizeof(Recommendation), recommendation_cmp);
-	n = Min(n, k);
-	memcpy(out, all, sizeof(Recommendation) * n);
-	return n;
 }
 
 PG_FUNCTION_INFO_V1(glmix_score);

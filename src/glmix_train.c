@@ -734,24 +734,6 @@ set_guc(const char *name, const char *value)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
-/*
- * Training keeps its designs, blocks and (dense) fixed-effect Hessians in
- * memory; refuse early, with a hint, when that would exceed 16 times
- * maintenance_work_mem (1 GB by default).
- */
-static void
-check_memory(double bytes, const char *what)
-{
-	double		budget = 16.0 * maintenance_work_mem * 1024.0;
-
-	if (bytes > budget)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("train_glmix would need about %.0f MB for %s", bytes / (1024.0 * 1024.0), what),
-				 errdetail("The limit is 16 x maintenance_work_mem = %.0f MB.", budget / (1024.0 * 1024.0)),
-				 errhint("Raise maintenance_work_mem, or train on fewer impressions, features or crosses.")));
-}
-
 static void
 json_key(StringInfo buf, const char *key)
 {
@@ -944,8 +926,14 @@ train_glmix(PG_FUNCTION_ARGS)
 	parse_crosses(fcinfo, 11, &t);
 	glmix_fixed_layout(&t.lay, intercept[0], t.learners, t.courses);
 	t.l2_fixed = l2[0];
-	/* rows, then four dense d x d matrices (state, result, H, its factor) */
-	check_memory(t.rows->n * 96.0 + 4.0 * 8.0 * t.lay.dim * t.lay.dim, "the rows and the fixed-effect Hessian");
+	/*
+	 * What training holds at once, for recs_check_memory(): about 100 bytes
+	 * per row (labels, weights, ids, indexes, scores, offsets), four dense
+	 * d x d matrices (aggregate state, its result, H and its factor), then
+	 * the designs (4 bytes per nonzero, 12 with values).
+	 */
+	recs_check_memory(t.rows->n * 100.0 + 4.0 * 8.0 * t.lay.dim * t.lay.dim,
+					  "train_glmix (rows and fixed-effect Hessian)");
 	if (t.lay.dim > 2048)
 		ereport(NOTICE,
 				(errmsg("train_glmix: the fixed effect has %d features", t.lay.dim),
@@ -953,9 +941,10 @@ train_glmix(PG_FUNCTION_ARGS)
 						   t.lay.dim, t.lay.dim),
 				 errhint("Fewer crosses (for example crosses => '{industry:topic}') make training much faster.")));
 	t.X = glmix_fixed_design(&t.lay, t.learners, t.courses, t.rows);
-	/* the design, its blocks and the per-entity copies, about three times over */
-	check_memory(t.rows->n * 96.0 + 3.0 * 12.0 * t.X->ptr[t.X->n] + 4.0 * 8.0 * t.lay.dim * t.lay.dim,
-				 "the designs");
+	recs_check_memory(t.rows->n * (100.0 + 8.0 * nrecols) +
+					  (t.X->val ? 12.0 : 4.0) * t.X->ptr[t.X->n] * (1 + (t.vrows != NULL)) +
+					  4.0 * 8.0 * t.lay.dim * t.lay.dim,
+					  "train_glmix (rows, designs and fixed-effect Hessian)");
 	if (t.vrows)
 		t.Xv = glmix_fixed_design(&t.lay, t.learners, t.courses, t.vrows);
 

@@ -61,23 +61,29 @@ recs_int64_cmp(const void *a, const void *b)
 }
 
 int
-watchset_course_index(const WatchSet *ws, int64 course_id)
+recs_find_int64(const int64 *a, int n, int64 key)
 {
 	int			lo = 0,
-				hi = ws->n_courses - 1;
+				hi = n - 1;
 
 	while (lo <= hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (ws->course_ids[mid] == course_id)
+		if (a[mid] == key)
 			return mid;
-		if (ws->course_ids[mid] < course_id)
+		if (a[mid] < key)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
 	}
 	return -1;
+}
+
+int
+watchset_course_index(const WatchSet *ws, int64 course_id)
+{
+	return recs_find_int64(ws->course_ids, ws->n_courses, course_id);
 }
 
 /* SQL expression giving epoch seconds for a time column of the given type */
@@ -110,7 +116,7 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	WatchSet   *ws = palloc0(sizeof(WatchSet));
 	RawWatch   *raw;
 	int64		nraw = 0,
-				capraw = 65536;
+				capraw = 4096;
 	SPIPlanPtr	plan;
 	Portal		portal;
 	int64	   *distinct;
@@ -190,6 +196,8 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 			}
 			if (nraw == capraw)
 			{
+				/* the raw rows now, and the cleaned CSR arrays later */
+				recs_check_memory(2.0 * capraw * (sizeof(RawWatch) + 32), "reading the watches");
 				capraw *= 2;
 				raw = repalloc_huge(raw, sizeof(RawWatch) * capraw);
 			}

@@ -9,7 +9,9 @@
  *     score(g, c) = (watchers_g(c) + alpha * watchers(c) / active)
  *                   / (active_g + alpha)
  *
- * where active_g counts the learners of group g with a watch in the window.
+ * where watchers_g(c) counts the learners of group g whose first qualifying
+ * watch of c falls in the window (new watchers: what is trending), and
+ * active_g the learners of group g with such a watch of any course.
  * The NULL group is everyone (unknown learners, learners with no language).
  * Stored per model in recs.course_popularity; each learner's language and
  * watched courses go to recs.model_learner for serving.
@@ -91,26 +93,6 @@ read_learner_languages(Oid relid, const char *idcol, const char *langcol)
 	return ll;
 }
 
-static int
-find_id(const int64 *ids, int n, int64 id)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (ids[mid] == id)
-			return mid;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 PG_FUNCTION_INFO_V1(train_popularity);
 Datum
 train_popularity(PG_FUNCTION_ARGS)
@@ -156,6 +138,10 @@ train_popularity(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("min_watch_seconds must be zero or positive")));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
 	if (!(alpha >= 0) || !isfinite(alpha))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -189,7 +175,7 @@ train_popularity(PG_FUNCTION_ARGS)
 	learner_lang = palloc(sizeof(int) * Max(ws->n_learners, 1));
 	for (int u = 0; u < ws->n_learners; u++)
 	{
-		int			i = ll ? find_id(ll->ids, ll->n, ws->learner_ids[u]) : -1;
+		int			i = ll ? recs_find_int64(ll->ids, ll->n, ws->learner_ids[u]) : -1;
 
 		learner_lang[u] = i >= 0 ? ll->lang[i] : -1;
 	}
@@ -273,6 +259,9 @@ train_popularity(PG_FUNCTION_ARGS)
 
 		for (int g = 0; g < ngroups; g++)
 		{
+			/* a group with nobody active in the window is served the everyone list */
+			if (active[g] == 0)
+				continue;
 			for (int c = 0; c < ws->n_courses; c++)
 			{
 				int			wg = watchers[(Size) g * ws->n_courses + c];

@@ -7,11 +7,14 @@
  * come from the per-backend serving cache, so a call never scans a model
  * table.  The result is materialised in one pass.
  *
- * Behaviour that callers rely on (documented in README):
+ * Every model kind provides scores over its course catalogue
+ * (serving_score_courses); recommend() applies the caller's eligibility
+ * rules -- only the candidates, none excluded, nothing already watched --
+ * and keeps the k best with a bounded heap (topk.c), ties to the smaller
+ * course id.  Behaviour that callers rely on (documented in README):
  *   - NULL learner_id or k, and k < 1, are errors;
- *   - k larger than the catalogue returns the whole ranked catalogue;
- *   - courses the learner watched (as of the model's training) are excluded;
- *   - a learner the model does not know gets the everyone-popularity list.
+ *   - k larger than the eligible catalogue returns all of it;
+ *   - a learner the model does not know is served as a cold start.
  */
 #include "postgres.h"
 
@@ -27,21 +30,29 @@
 #include "glmix.h"
 #include "serving.h"
 #include "serving_cache.h"
-
-/* ceiling on k: larger requests are served as "everything" */
-#define MAX_K 1000000
+#include "topk.h"
 
 /* ---- model resolution and learner state ---- */
+
+/* fill a ServingModel from a (model_id, xmin, kind) row of the last SPI query */
+static void
+model_from_row(ServingModel *out)
+{
+	HeapTuple	tup = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+
+	out->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	out->stamp = (uint32) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	strlcpy(out->kind, SPI_getvalue(tup, desc, 3), sizeof(out->kind));
+}
 
 void
 serving_active_model(const char *slot, ServingModel *out)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(slot)};
-	bool		isnull;
 	int			rc;
-	HeapTuple	tup;
-	TupleDesc	desc;
 
 	rc = SPI_execute_with_args("SELECT m.model_id, m.xmin::text::int8, m.kind "
 							   "FROM recs.deployment d JOIN recs.model m USING (model_id) "
@@ -55,11 +66,27 @@ serving_active_model(const char *slot, ServingModel *out)
 				 errmsg("no recs model is active in slot \"%s\"", slot),
 				 errhint("Train one, e.g. SELECT recs.train_popularity('my.watches', 'my.learners'), "
 						 "or activate one with recs.activate(model_id).")));
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	out->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	out->stamp = (uint32) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	strlcpy(out->kind, SPI_getvalue(tup, desc, 3), sizeof(out->kind));
+	model_from_row(out);
+}
+
+void
+serving_model_by_id(int64 model_id, ServingModel *out)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT m.model_id, m.xmin::text::int8, m.kind "
+							   "FROM recs.model m WHERE m.model_id = $1",
+							   1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("recs model " INT64_FORMAT " does not exist", model_id),
+				 errhint("SELECT * FROM recs.models lists the trained models.")));
+	model_from_row(out);
 }
 
 void
@@ -76,10 +103,15 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	bool	   *nulls;
 	int			n;
 
+	MemoryContext callercxt = CurrentMemoryContext;
+
 	memset(out, 0, sizeof(*out));
+	out->learner_id = learner_id;
 	rc = SPI_execute_with_args("SELECT language, watched FROM recs.model_learner "
 							   "WHERE model_id = $1 AND learner_id = $2",
 							   2, types, values, NULL, true, 1);
+	/* SPI leaves its own context current: the result belongs to the caller's */
+	MemoryContextSwitchTo(callercxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model_learner: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -96,93 +128,47 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 		out->watched[i] = DatumGetInt64(elems[i]);
 }
 
-static bool
-watched_contains(const ServingLearner *l, int64 course_id)
+/* ---- scoring, by model kind ---- */
+
+void
+serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
 {
-	int			lo = 0,
-				hi = l->nwatched - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (l->watched[mid] == course_id)
-			return true;
-		if (l->watched[mid] < course_id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
-/* ---- popularity ---- */
-
-typedef struct PopularityList
-{
-	int			n;
-	int64	   *course_id;		/* by score descending, then course id */
-	double	   *score;
-} PopularityList;
-
-/* part "pop:<language>" or "pop:" for everyone */
-static void *
-load_popularity(int64 model_id, const char *part, void *arg)
-{
-	const char *language = arg;
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(model_id),
-	language ? CStringGetTextDatum(language) : (Datum) 0};
-	char		nulls[2] = {' ', language ? ' ' : 'n'};
-	PopularityList *pl = palloc0(sizeof(PopularityList));
-	int			rc;
-
-	rc = SPI_execute_with_args("SELECT course_id, score FROM recs.course_popularity "
-							   "WHERE model_id = $1 AND language IS NOT DISTINCT FROM $2 "
-							   "ORDER BY score DESC, course_id",
-							   2, types, values, nulls, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read recs.course_popularity: %s", SPI_result_code_string(rc));
-	pl->n = (int) SPI_processed;
-	pl->course_id = palloc(sizeof(int64) * Max(pl->n, 1));
-	pl->score = palloc(sizeof(double) * Max(pl->n, 1));
-	for (int i = 0; i < pl->n; i++)
-	{
-		bool		isnull;
-		HeapTuple	tup = SPI_tuptable->vals[i];
-
-		pl->course_id[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		pl->score[i] = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	return pl;
+	if (strcmp(m->kind, "popularity") == 0)
+		popularity_score_courses(m, l, out);
+	else if (strcmp(m->kind, "glmix") == 0)
+		glmix_score_courses(m, l, out);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("recs model " INT64_FORMAT " is a %s model, which cannot rank courses on its own",
+						m->model_id, m->kind)));
 }
 
 int
-popularity_recommend(const ServingModel *m, const ServingLearner *l, int k,
-					 Recommendation *out)
+course_scores_index(const CourseScores *cs, int64 course_id)
 {
-	PopularityList *pl = NULL;
-	char		part[64];
-	int			n = 0;
+	return recs_find_int64(cs->course_id, cs->n, course_id);
+}
 
-	if (l->language)
-	{
-		snprintf(part, sizeof(part), "pop:%.50s", l->language);
-		pl = serving_cache_get(m->model_id, m->stamp, part, load_popularity, l->language);
-	}
-	/* no language, or a language with no learners in the window */
-	if (pl == NULL || pl->n == 0)
-		pl = serving_cache_get(m->model_id, m->stamp, "pop:", load_popularity, NULL);
+/* mark (or with value false, unmark) the catalogue entries of an id array */
+static void
+mark_ids(const CourseScores *cs, ArrayType *ids, bool *skip, bool value)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
 
-	for (int i = 0; i < pl->n && n < k; i++)
+	deconstruct_array(ids, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
 	{
-		if (watched_contains(l, pl->course_id[i]))
+		int			c;
+
+		if (nulls[i])
 			continue;
-		out[n].course_id = pl->course_id[i];
-		out[n].score = pl->score[i];
-		n++;
+		c = course_scores_index(cs, DatumGetInt64(elems[i]));
+		if (c >= 0)
+			skip[c] = value;
 	}
-	return n;
 }
 
 /* ---- the SQL function ---- */
@@ -194,9 +180,12 @@ recommend(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		learner_id;
 	int32		k;
+	bool		exclude_watched = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
 	ServingModel model;
 	ServingLearner learner;
-	Recommendation *recs;
+	CourseScores cs;
+	bool	   *skip;
+	int		   *top;
 	int			n;
 
 	if (PG_ARGISNULL(0))
@@ -214,27 +203,36 @@ recommend(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must be at least 1, not %d", k)));
-	k = Min(k, MAX_K);
 
 	InitMaterializedSRF(fcinfo, 0);
 
 	SPI_connect();
-	serving_active_model("default", &model);
-	serving_learner(&model, learner_id, &learner);
-
-	if (strcmp(model.kind, "popularity") == 0)
-	{
-		recs = palloc(sizeof(Recommendation) * k);
-		n = popularity_recommend(&model, &learner, k, recs);
-	}
-	else if (strcmp(model.kind, "glmix") == 0)
-	{
-		recs = palloc(sizeof(Recommendation) * k);
-		n = glmix_recommend(&model, &learner, learner_id, k, recs);
-	}
+	if (PG_ARGISNULL(5))
+		serving_active_model("default", &model);
 	else
-		elog(ERROR, "recs model %lld has unsupported kind \"%s\"",
-			 (long long) model.model_id, model.kind);
+		serving_model_by_id(PG_GETARG_INT64(5), &model);
+	serving_learner(&model, learner_id, &learner);
+	serving_score_courses(&model, &learner, &cs);
+
+	/* eligibility: the candidates first, then the exclusions */
+	skip = palloc(sizeof(bool) * Max(cs.n, 1));
+	memset(skip, !PG_ARGISNULL(4), sizeof(bool) * Max(cs.n, 1));
+	if (!PG_ARGISNULL(4))
+		mark_ids(&cs, PG_GETARG_ARRAYTYPE_P(4), skip, false);
+	if (!PG_ARGISNULL(3))
+		mark_ids(&cs, PG_GETARG_ARRAYTYPE_P(3), skip, true);
+	if (exclude_watched)
+		for (int i = 0; i < learner.nwatched; i++)
+		{
+			int			c = course_scores_index(&cs, learner.watched[i]);
+
+			if (c >= 0)
+				skip[c] = true;
+		}
+
+	k = Min(k, cs.n);
+	top = palloc(sizeof(int) * Max(k, 1));
+	n = topk_select(cs.score, skip, cs.n, k, top);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -242,8 +240,8 @@ recommend(PG_FUNCTION_ARGS)
 		bool		nulls[3] = {false, false, false};
 
 		values[0] = Int32GetDatum(i + 1);
-		values[1] = Int64GetDatum(recs[i].course_id);
-		values[2] = Float8GetDatum(recs[i].score);
+		values[1] = Int64GetDatum(cs.course_id[top[i]]);
+		values[2] = Float8GetDatum(cs.score[top[i]]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();

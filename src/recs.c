@@ -12,6 +12,10 @@
 
 #include <cblas.h>
 
+#include "utils/guc.h"
+
+#include "recs.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
@@ -20,4 +24,6 @@ void
 _PG_init(void)
 {
 	openblas_set_num_threads(1);
+	recs_define_memory_guc();
+	MarkGUCPrefixReserved("recs");
 }

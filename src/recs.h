@@ -79,6 +79,8 @@ extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
 extern void ingest_report(const WatchSet *ws, const char *what);
 /* qsort comparator for int64 */
 extern int	recs_int64_cmp(const void *a, const void *b);
+/* index of key in the ascending array a[0..n), or -1 */
+extern int	recs_find_int64(const int64 *a, int n, int64 key);
 /* dense index of a course id, or -1 */
 extern int	watchset_course_index(const WatchSet *ws, int64 course_id);
 
@@ -93,6 +95,12 @@ extern int64 model_store_create(const char *name, const char *kind,
 								double trained_through);
 extern void model_store_set_metrics(int64 model_id, const char *metrics_json);
 extern void model_store_activate(int64 model_id, const char *slot);
+
+/* ---- memory_budget.c: recs.memory_limit ---- */
+extern void recs_define_memory_guc(void);
+extern Size recs_memory_budget(void);
+/* error with a hint when an allocation estimate exceeds the budget */
+extern void recs_check_memory(double bytes, const char *what);
 
 /* ---- time helpers ---- */
 extern double recs_timestamptz_to_epoch(TimestampTz ts);

@@ -152,6 +152,32 @@ pool_draw(RecsRng *rng, const CoursePool *pool)
 	return pool->course[lo];
 }
 
+/* "machine-learning" -> "Machine learning", "sql" -> "SQL", "ux-design" -> "UX design" */
+static void
+skill_title(StringInfo buf, const char *skill)
+{
+	static const char *const acronyms[] = {"sql", "aws", "seo", "ux"};
+	const char *dash = strchr(skill, '-');
+	size_t		first = dash ? (size_t) (dash - skill) : strlen(skill);
+	bool		acronym = false;
+
+	for (int i = 0; i < lengthof(acronyms); i++)
+		acronym |= (strlen(acronyms[i]) == first && strncmp(skill, acronyms[i], first) == 0);
+
+	for (size_t i = 0; skill[i]; i++)
+	{
+		char		ch = skill[i];
+
+		if (ch == '-')
+			ch = ' ';
+		else if (i < first && acronym)
+			ch = pg_toupper((unsigned char) ch);	/* acronyms: SQL, AWS, SEO, UX */
+		else if (i == 0)
+			ch = pg_toupper((unsigned char) ch);
+		appendStringInfoChar(buf, ch);
+	}
+}
+
 static void
 skills_text(StringInfo buf, const int *skills, int n)
 {
@@ -308,6 +334,17 @@ columns_add_row(Columns *cols)
 }
 
 static void
+add_watch(Columns *wc, int64 learner_id, int64 course_id, double when, double secs)
+{
+	int64		r = columns_add_row(wc);
+
+	wc->values[0][r] = Int64GetDatum(learner_id);
+	wc->values[1][r] = Int64GetDatum(course_id);
+	wc->values[2][r] = TimestampTzGetDatum(recs_epoch_to_timestamptz(floor(when)));
+	wc->values[3][r] = Float8GetDatum(round(secs));
+}
+
+static void
 run_sql(const char *sql)
 {
 	int			rc = SPI_execute(sql, false, 0);
@@ -418,10 +455,8 @@ generate_sample_data(PG_FUNCTION_ARGS)
 		int			s0 = c->skills[0];
 
 		resetStringInfo(&buf);
-		appendStringInfo(&buf, "%c%s %s",
-						 pg_toupper((unsigned char) topic_skills[s0 / 4][s0 % 4][0]),
-						 topic_skills[s0 / 4][s0 % 4] + 1,
-						 level_forms[c->level][i % 3]);
+		skill_title(&buf, topic_skills[s0 / 4][s0 % 4]);
+		appendStringInfo(&buf, " %s", level_forms[c->level][i % 3]);
 		if (c->lang != 0)
 			appendStringInfo(&buf, " (%s)", lang_names[c->lang]);
 		cc.values[0][r] = Int64GetDatum(i + 1);
@@ -492,8 +527,14 @@ generate_sample_data(PG_FUNCTION_ARGS)
 			double		t = times[w];
 			int			ci = -1;
 			double		secs;
-			int64		r;
 
+			if (nchosen > 0 && rng_uniform(&rng) < 0.04)
+			{
+				/* a re-watch of an earlier course: a repeated pair */
+				ci = chosen[rng_below(&rng, nchosen)];
+				add_watch(&wc, 100001 + u, ci + 1, t, cs[ci].duration_min * 30.0 * rng_uniform(&rng));
+				continue;
+			}
 			if (rng_uniform(&rng) < 0.12)
 			{
 				/* a noise watch: any course, abandoned within a minute */
@@ -548,11 +589,7 @@ generate_sample_data(PG_FUNCTION_ARGS)
 			}
 			watched[ci] = true;
 			chosen[nchosen++] = ci;
-			r = columns_add_row(&wc);
-			wc.values[0][r] = Int64GetDatum(100001 + u);
-			wc.values[1][r] = Int64GetDatum(ci + 1);
-			wc.values[2][r] = TimestampTzGetDatum(recs_epoch_to_timestamptz(floor(t)));
-			wc.values[3][r] = Float8GetDatum(round(secs));
+			add_watch(&wc, 100001 + u, ci + 1, t, secs);
 		}
 
 		/* impressions: half from the learner's topics, half from everywhere */

@@ -17,10 +17,13 @@ typedef struct ServingModel
 
 /* the model deployed in slot; errors with a hint when there is none */
 extern void serving_active_model(const char *slot, ServingModel *out);
+/* a model by id; errors when it does not exist */
+extern void serving_model_by_id(int64 model_id, ServingModel *out);
 
 /* a learner as the model knows them */
 typedef struct ServingLearner
 {
+	int64		learner_id;
 	bool		known;
 	char	   *language;		/* NULL when unknown */
 	int			nwatched;
@@ -29,18 +32,29 @@ typedef struct ServingLearner
 
 extern void serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out);
 
-/* one recommendation */
-typedef struct Recommendation
-{
-	int64		course_id;
-	double		score;
-} Recommendation;
-
 /*
- * Top k popular courses for the learner's language, skipping the courses the
- * learner watched; returns how many were found (at most k).
+ * A model's scores for one learner over the model's course catalogue.
+ * course_id is ascending and belongs to the serving cache; score is
+ * allocated by the scorer in the caller's memory context.  NaN means the
+ * model cannot rank that course for this learner.
  */
-extern int	popularity_recommend(const ServingModel *m, const ServingLearner *l,
-								 int k, Recommendation *out);
+typedef struct CourseScores
+{
+	int			n;
+	const int64 *course_id;
+	double	   *score;
+} CourseScores;
+
+/* scores of every course for the learner, by the model's kind */
+extern void serving_score_courses(const ServingModel *m, const ServingLearner *l,
+								  CourseScores *out);
+/* index of course_id in the scores' catalogue, or -1 */
+extern int	course_scores_index(const CourseScores *cs, int64 course_id);
+
+/* per kind (popularity_serve.c, glmix_model.c, ...) */
+extern void popularity_score_courses(const ServingModel *m, const ServingLearner *l,
+									 CourseScores *out);
+extern void glmix_score_courses(const ServingModel *m, const ServingLearner *l,
+								CourseScores *out);
 
 #endif							/* RECS_SERVING_H */

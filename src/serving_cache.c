@@ -62,8 +62,8 @@ serving_cache_get(int64 model_id, uint32 stamp, const char *part,
 	/* load under the transaction's context: an error frees it with the rest */
 	partcxt = AllocSetContextCreate(CurrentMemoryContext, "recs model part",
 									ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(partcxt);
-	data = load(model_id, part, arg);
+	oldcxt = CurrentMemoryContext;
+	data = load(model_id, part, arg, partcxt);
 	MemoryContextSwitchTo(oldcxt);
 
 	/* fully loaded: evict the victim and keep the new part */

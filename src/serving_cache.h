@@ -13,8 +13,14 @@
 
 #include "postgres.h"
 
-/* builds the part in CurrentMemoryContext and returns it */
-typedef void *(*ServingLoadFn) (int64 model_id, const char *part, void *arg);
+/*
+ * Builds the part and returns it; everything the part holds must be
+ * allocated in cxt.  Beware: every SPI call leaves CurrentMemoryContext set
+ * to the SPI procedure context, so allocate with MemoryContextAlloc(cxt, ...)
+ * or switch to cxt after the last SPI call.
+ */
+typedef void *(*ServingLoadFn) (int64 model_id, const char *part, void *arg,
+								MemoryContext cxt);
 
 /*
  * stamp is the xmin of the model's catalog row: should a model id ever be

@@ -80,3 +80,36 @@ SELECT m.model_id, m.name, m.version, m.kind, m.status, m.created_at,
   FROM recs.model m;
 COMMENT ON VIEW recs.models IS
     'trained models with the deployment slots they serve, their parameters and metrics';
+
+-- Access for other roles.  The extension's tables belong to the role that
+-- created it; serving needs SELECT on them, training also needs to write.
+CREATE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA recs TO %s', grantee);
+    IF training THEN
+        EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
+    'let a role call recommend() and read models (training => true: also train, activate and drop models)';
+
+CREATE FUNCTION recs.revoke_access(grantee regrole)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
+END
+$$;
+COMMENT ON FUNCTION recs.revoke_access(regrole) IS
+    'take back what recs.grant_access gave a role';

@@ -1,4 +1,4 @@
--- 30_popularity.sql -- the popularity-by-language model and recommend().
+-- 30_popularity.sql -- the popularity-by-language model.
 
 CREATE FUNCTION recs.train_popularity(
     watches regclass,
@@ -20,10 +20,3 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_popularity(regclass, regclass, text, float8, float8,
     timestamptz, boolean, float8, text, text, text, text, text) IS
     'train a popularity-by-language model from a watches relation; returns the model id';
-
-CREATE FUNCTION recs.recommend(learner_id bigint, k integer DEFAULT 10)
-RETURNS TABLE (rank integer, course_id bigint, score float8)
-AS 'MODULE_PATHNAME', 'recommend'
-LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION recs.recommend(bigint, integer) IS
-    'top k courses for a learner from the active model, excluding courses already watched';

@@ -1,0 +1,338 @@
+/*
+ * evaluate.c -- recs.evaluate(): offline ranking metrics of a model
+ *
+ * Two protocols over a test relation of (learner, course) rows:
+ *   full     every course of the model's catalogue the learner has not
+ *            watched is a candidate; per learner with test courses T:
+ *            Recall@k = |top-k ∩ T| / |T|, NDCG@k = DCG@k / IDCG(min(k, |T|)),
+ *            reciprocal rank of the best-ranked test course; catalogue
+ *            coverage of all top-k lists.  Means over learners.
+ *   sampled  each row also names negative courses (bigint[]); the positive
+ *            is ranked among itself and its negatives: HR@k and NDCG@k,
+ *            means over rows (the NCF leave-one-out protocol).
+ * Scores come from the same serving path as recommend(), so what is
+ * measured is what is served.  The result is returned and also stored in
+ * the model's metrics under "evaluation".
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "metrics.h"
+#include "recs.h"
+#include "serving.h"
+#include "topk.h"
+
+typedef struct TestRow
+{
+	int64		learner;
+	int64		course;
+	int			nneg;
+	int64	   *neg;
+} TestRow;
+
+typedef struct EvalTotals
+{
+	int64		units;			/* learners (full) or rows (sampled) */
+	double		hits;			/* HR (sampled) or recall (full) sum */
+	double		ndcg;
+	double		rr;
+	int64		unscored;		/* test courses the model cannot rank */
+} EvalTotals;
+
+static TestRow *
+read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol, int64 *nrows)
+{
+	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
+	static const Oid neg_types[] = {INT8ARRAYOID, INT4ARRAYOID};
+	StringInfoData sql;
+	TestRow    *rows;
+	int			rc;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	recs_check_column(relid, lcol, "learner column", id_types, lengthof(id_types));
+	recs_check_column(relid, ccol, "course column", id_types, lengthof(id_types));
+	if (ncol)
+		recs_check_column(relid, ncol, "negatives column", neg_types, lengthof(neg_types));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::int8, %s::int8", quote_identifier(lcol), quote_identifier(ccol));
+	if (ncol)
+		appendStringInfo(&sql, ", %s::int8[]", quote_identifier(ncol));
+	appendStringInfo(&sql, " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1, 2",
+					 recs_relation_name(relid), quote_identifier(lcol), quote_identifier(ccol));
+	rc = SPI_execute(sql.data, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the test relation: %s", SPI_result_code_string(rc));
+	MemoryContextSwitchTo(cxt);
+	*nrows = SPI_processed;
+	rows = MemoryContextAllocHuge(cxt, sizeof(TestRow) * Max(*nrows, 1));
+	for (int64 i = 0; i < *nrows; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		rows[i].learner = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		rows[i].course = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		rows[i].nneg = 0;
+		rows[i].neg = NULL;
+		if (ncol)
+		{
+			Datum		d = SPI_getbinval(tup, desc, 3, &isnull);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("negatives of learner " INT64_FORMAT " are NULL", rows[i].learner)));
+			deconstruct_array(DatumGetArrayTypeP(d), INT8OID, 8, true, TYPALIGN_DOUBLE,
+							  &elems, &nulls, &n);
+			rows[i].neg = palloc(sizeof(int64) * Max(n, 1));
+			for (int j = 0; j < n; j++)
+				if (!nulls[j])
+					rows[i].neg[rows[i].nneg++] = DatumGetInt64(elems[j]);
+		}
+	}
+	return rows;
+}
+
+static double
+score_of(const CourseScores *cs, int64 course_id)
+{
+	int			c = course_scores_index(cs, course_id);
+
+	return c >= 0 ? cs->score[c] : NAN;
+}
+
+/* one learner, full ranking over the unwatched catalogue */
+static void
+eval_full(const CourseScores *cs, const ServingLearner *l, const TestRow *rows, int nrows,
+		  int k, bool *covered, EvalTotals *tot)
+{
+	bool	   *skip = palloc0(sizeof(bool) * Max(cs->n, 1));
+	int		   *top = palloc(sizeof(int) * Max(Min(k, cs->n), 1));
+	int			ntop;
+	int			hits = 0;
+	double		dcg = 0.0;
+	int			best = -1;		/* index into rows of the best-ranked test course */
+	double		best_score = NAN;
+
+	for (int i = 0; i < l->nwatched; i++)
+	{
+		int			c = course_scores_index(cs, l->watched[i]);
+
+		if (c >= 0)
+			skip[c] = true;
+	}
+	ntop = topk_select(cs->score, skip, cs->n, Min(k, cs->n), top);
+	for (int r = 0; r < ntop; r++)
+	{
+		int64		cid = cs->course_id[top[r]];
+
+		covered[top[r]] = true;
+		for (int t = 0; t < nrows; t++)
+			if (rows[t].course == cid)
+			{
+				hits++;
+				dcg += metrics_gain(r + 1);
+				break;
+			}
+	}
+	tot->hits += (double) hits / nrows;
+	tot->ndcg += dcg / metrics_ideal_dcg(nrows, k);
+
+	/* reciprocal rank of the best-ranked test course among the candidates */
+	for (int t = 0; t < nrows; t++)
+	{
+		int			c = course_scores_index(cs, rows[t].course);
+		double		s = c >= 0 ? cs->score[c] : NAN;
+
+		if (c < 0 || isnan(s))
+			tot->unscored++;
+		if (c >= 0 && skip[c])
+			continue;
+		if (best < 0 || metrics_ranks_before(s, rows[t].course, best_score, rows[best].course))
+		{
+			best = t;
+			best_score = s;
+		}
+	}
+	if (best >= 0 && !isnan(best_score))
+	{
+		int64		rank = 1;
+
+		for (int c = 0; c < cs->n; c++)
+			if (!skip[c] && metrics_ranks_before(cs->score[c], cs->course_id[c],
+												 best_score, rows[best].course))
+				rank++;
+		tot->rr += 1.0 / rank;
+	}
+	tot->units++;
+}
+
+/* rows of one learner, each positive ranked among its negatives */
+static void
+eval_sampled(const CourseScores *cs, const TestRow *rows, int nrows, int k, EvalTotals *tot)
+{
+	for (int t = 0; t < nrows; t++)
+	{
+		const TestRow *row = &rows[t];
+		double	   *neg = palloc(sizeof(double) * Max(row->nneg, 1));
+		double		pos = score_of(cs, row->course);
+		int			rank;
+
+		for (int j = 0; j < row->nneg; j++)
+			neg[j] = score_of(cs, row->neg[j]);
+		if (isnan(pos))
+			tot->unscored++;
+		rank = metrics_sampled_rank(pos, row->course, neg, row->neg, row->nneg);
+		if (rank <= k)
+		{
+			tot->hits += 1.0;
+			tot->ndcg += metrics_gain(rank);
+		}
+		tot->units++;
+	}
+}
+
+PG_FUNCTION_INFO_V1(evaluate_model);
+Datum
+evaluate_model(PG_FUNCTION_ARGS)
+{
+	int64		model_id;
+	Oid			test;
+	int32		k = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
+	char	   *protocol = recs_text_arg(fcinfo, 3, "full");
+	char	   *lcol = recs_text_arg(fcinfo, 4, "learner_id");
+	char	   *ccol = recs_text_arg(fcinfo, 5, "course_id");
+	char	   *ncol = recs_text_arg(fcinfo, 6, "negatives");
+	bool		sampled;
+	ServingModel model;
+	TestRow    *rows;
+	int64		nrows;
+	EvalTotals	tot = {0};
+	bool	   *covered = NULL;
+	int			catalogue = 0;
+	MemoryContext learnercxt;
+	MemoryContext oldcxt;
+	StringInfoData json;
+	StringInfoData key;
+	Jsonb	   *result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model and test relation must not be NULL")));
+	model_id = PG_GETARG_INT64(0);
+	test = PG_GETARG_OID(1);
+	if (k < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be at least 1, not %d", k)));
+	if (strcmp(protocol, "full") == 0)
+		sampled = false;
+	else if (strcmp(protocol, "sampled") == 0)
+		sampled = true;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown evaluation protocol \"%s\"", protocol),
+				 errhint("Use 'full' (rank the whole catalogue) or 'sampled' (rank each positive among its negatives).")));
+
+	SPI_connect();
+	serving_model_by_id(model_id, &model);
+	rows = read_test_rows(test, lcol, ccol, sampled ? ncol : NULL, &nrows);
+	if (nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("test relation %s has no rows", recs_relation_name(test))));
+
+	learnercxt = AllocSetContextCreate(CurrentMemoryContext, "recs evaluate learner",
+									   ALLOCSET_DEFAULT_SIZES);
+	for (int64 start = 0; start < nrows;)
+	{
+		int64		end = start;
+		ServingLearner learner;
+		CourseScores cs;
+
+		CHECK_FOR_INTERRUPTS();
+		while (end < nrows && rows[end].learner == rows[start].learner)
+			end++;
+		oldcxt = MemoryContextSwitchTo(learnercxt);
+		serving_learner(&model, rows[start].learner, &learner);
+		serving_score_courses(&model, &learner, &cs);
+		if (covered == NULL)
+		{
+			catalogue = cs.n;
+			covered = MemoryContextAllocZero(oldcxt, sizeof(bool) * Max(cs.n, 1));
+		}
+		if (sampled)
+			eval_sampled(&cs, &rows[start], (int) (end - start), k, &tot);
+		else
+			eval_full(&cs, &learner, &rows[start], (int) (end - start), k, covered, &tot);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(learnercxt);
+		start = end;
+	}
+
+	initStringInfo(&json);
+	if (sampled)
+		appendStringInfo(&json,
+						 "{\"protocol\": \"sampled\", \"k\": %d, \"rows\": " INT64_FORMAT
+						 ", \"hr\": %.6f, \"ndcg\": %.6f, \"unscored_positives\": " INT64_FORMAT "}",
+						 k, tot.units, tot.hits / tot.units, tot.ndcg / tot.units, tot.unscored);
+	else
+	{
+		int			ncovered = 0;
+
+		for (int c = 0; c < catalogue; c++)
+			ncovered += covered[c];
+		appendStringInfo(&json,
+						 "{\"protocol\": \"full\", \"k\": %d, \"learners\": " INT64_FORMAT
+						 ", \"recall\": %.6f, \"ndcg\": %.6f, \"mrr\": %.6f, \"coverage\": %.6f"
+						 ", \"unscored_test_courses\": " INT64_FORMAT "}",
+						 k, tot.units, tot.hits / tot.units, tot.ndcg / tot.units,
+						 tot.rr / tot.units, catalogue ? (double) ncovered / catalogue : 0.0,
+						 tot.unscored);
+	}
+
+	/* remember it with the model */
+	initStringInfo(&key);
+	appendStringInfo(&key, "%s@%d %s", protocol, k, recs_relation_name(test));
+	{
+		StringInfoData upd;
+
+		initStringInfo(&upd);
+		appendStringInfoString(&upd, "{\"evaluation\": {");
+		escape_json(&upd, key.data);
+		appendStringInfo(&upd, ": %s}}", json.data);
+		{
+			Oid			types[2] = {INT8OID, TEXTOID};
+			Datum		values[2] = {Int64GetDatum(model_id), CStringGetTextDatum(upd.data)};
+			int			rc;
+
+			rc = SPI_execute_with_args("UPDATE recs.model SET metrics = metrics || "
+									   "jsonb_build_object('evaluation', "
+									   "COALESCE(metrics->'evaluation', '{}') || ($2::jsonb->'evaluation')) "
+									   "WHERE model_id = $1",
+									   2, types, values, NULL, false, 0);
+			if (rc != SPI_OK_UPDATE)
+				elog(ERROR, "could not store the evaluation: %s", SPI_result_code_string(rc));
+		}
+	}
+	SPI_finish();
+	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
+	PG_RETURN_JSONB_P(result);
+}

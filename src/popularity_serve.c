@@ -1,0 +1,134 @@
+/*
+ * popularity_serve.c -- scoring with a popularity model
+ *
+ * The whole model (a few scores per course and language) is loaded once
+ * per backend as one cached part: the catalogue of ranked courses and one
+ * score array per language group, aligned with it.  A learner's scores are
+ * the array of their language, or the everyone array.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "serving.h"
+#include "serving_cache.h"
+
+typedef struct PopularityModel
+{
+	int			ncourses;
+	int64	   *course_id;		/* ascending */
+	int			nlangs;
+	char	  **language;		/* nlangs names; the everyone group is last, NULL */
+	double	  **score;			/* [nlangs + 1][ncourses] */
+} PopularityModel;
+
+static void *
+load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	PopularityModel *pm;
+	SPITupleTable *tt;
+	uint64		nrows;
+	int			rc;
+
+	/* everyone's rows (language NULL) first, each group by course id */
+	rc = SPI_execute_with_args("SELECT language, course_id, score FROM recs.course_popularity "
+							   "WHERE model_id = $1 ORDER BY language NULLS FIRST, course_id",
+							   1, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.course_popularity: %s", SPI_result_code_string(rc));
+	tt = SPI_tuptable;
+	nrows = SPI_processed;
+
+	MemoryContextSwitchTo(cxt);
+	pm = palloc0(sizeof(PopularityModel));
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+
+		SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+		if (!isnull)
+			break;
+		pm->ncourses++;
+	}
+	pm->course_id = palloc(sizeof(int64) * Max(pm->ncourses, 1));
+	pm->language = palloc(sizeof(char *) * (nrows / Max(pm->ncourses, 1) + 1));
+	pm->score = palloc(sizeof(double *) * (nrows / Max(pm->ncourses, 1) + 1));
+	pm->score[0] = palloc(sizeof(double) * Max(pm->ncourses, 1));
+
+	/* group 0 while loading is everyone; it moves to the end below */
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = tt->vals[i];
+		bool		isnull;
+		int64		cid = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
+		double		sc = DatumGetFloat8(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+
+		if (i < (uint64) pm->ncourses)
+		{
+			pm->course_id[i] = cid;
+			pm->score[0][i] = sc;
+		}
+		else
+		{
+			char	   *lang = TextDatumGetCString(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+			int			g = pm->nlangs;
+			int			lo = 0,
+						hi = pm->ncourses - 1;
+
+			if (g == 0 || strcmp(pm->language[g - 1], lang) != 0)
+			{
+				pm->language[g] = lang;
+				pm->score[g + 1] = palloc(sizeof(double) * pm->ncourses);
+				for (int c = 0; c < pm->ncourses; c++)
+					pm->score[g + 1][c] = NAN;
+				pm->nlangs++;
+			}
+			/* every group ranks the same courses; find this one's slot */
+			while (lo < hi)
+			{
+				int			mid = (lo + hi) / 2;
+
+				if (pm->course_id[mid] < cid)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (pm->ncourses > 0 && pm->course_id[lo] == cid)
+				pm->score[pm->nlangs][lo] = sc;
+		}
+	}
+	/* languages at 0..nlangs-1, everyone at nlangs */
+	{
+		double	   *everyone = pm->score[0];
+
+		memmove(pm->score, pm->score + 1, sizeof(double *) * pm->nlangs);
+		pm->score[pm->nlangs] = everyone;
+	}
+	return pm;
+}
+
+void
+popularity_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
+{
+	PopularityModel *pm = serving_cache_get(m->model_id, m->stamp, "popularity",
+											load_popularity, NULL);
+	const double *src = pm->score[pm->nlangs];
+
+	if (l->language)
+		for (int g = 0; g < pm->nlangs; g++)
+			if (strcmp(pm->language[g], l->language) == 0)
+			{
+				src = pm->score[g];
+				break;
+			}
+	out->n = pm->ncourses;
+	out->course_id = pm->course_id;
+	out->score = palloc(sizeof(double) * Max(pm->ncourses, 1));
+	memcpy(out->score, src, sizeof(double) * pm->ncourses);
+}

@@ -1,0 +1,47 @@
+-- catalog.sql -- the extension's objects, their properties and pg_dump registration
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(20);
+
+SELECT has_schema('recs');
+SELECT has_table('recs', 'model', 'model catalog');
+SELECT has_table('recs', 'deployment', 'deployment slots');
+SELECT has_table('recs', 'model_learner', 'per-model learner state');
+SELECT has_table('recs', 'course_popularity', 'popularity scores');
+SELECT has_view('recs', 'models', 'models view');
+SELECT has_function('recs', 'recommend', ARRAY['bigint', 'integer', 'boolean', 'bigint[]', 'bigint[]', 'bigint']);
+SELECT has_function('recs', 'train_popularity', 'train_popularity exists');
+SELECT has_function('recs', 'generate_sample', 'generate_sample exists');
+SELECT has_function('recs', 'activate', ARRAY['bigint', 'text']);
+SELECT has_function('recs', 'drop_model', ARRAY['bigint', 'boolean']);
+
+SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint)'::regprocedure),
+          's', 'recommend is PARALLEL SAFE');
+SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint)'::regprocedure),
+          's', 'recommend is STABLE');
+SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'recs' AND p.prosecdef), 0,
+          'no function runs as its owner: user tables are read with the caller''s rights');
+
+SELECT ok((SELECT bool_and(c::regclass::text IN (SELECT unnest(extconfig)::regclass::text
+                                                   FROM pg_extension WHERE extname = 'recs'))
+             FROM unnest(ARRAY['recs.model', 'recs.model_model_id_seq', 'recs.deployment',
+                               'recs.model_learner', 'recs.course_popularity']) c),
+          'pg_dump keeps the catalog, the deployment, and the popularity model parts');
+SELECT ok((SELECT bool_and(r::text IN (SELECT unnest(extconfig)::regclass::text
+                                         FROM pg_extension WHERE extname = 'recs'))
+             FROM pg_constraint c JOIN LATERAL (SELECT c.conrelid::regclass AS r) x ON true
+            WHERE c.confrelid = 'recs.model'::regclass AND c.contype = 'f'),
+          'every table referencing recs.model is dumped with its rows');
+
+SELECT throws_ok($$INSERT INTO recs.model (name, kind, version) VALUES ('x', 'bogus', 1)$$,
+                 '23514', NULL, 'model kinds are checked');
+SELECT throws_ok($$INSERT INTO recs.model (name, kind, version) VALUES ('', 'ncf', 1)$$,
+                 '23514', NULL, 'model names are not empty');
+SELECT throws_ok($$INSERT INTO recs.model (name, kind, version) VALUES ('x', 'ncf', 1), ('x', 'ncf', 1)$$,
+                 '23505', NULL, 'a name has each version once');
+SELECT throws_ok($$INSERT INTO recs.deployment (slot, model_id) VALUES ('default', -1)$$,
+                 '23503', NULL, 'a deployment names an existing model');
+
+SELECT * FROM finish();
+ROLLBACK;
