@@ -141,7 +141,7 @@ SQL
 for w in none watch_time; do
 	q -At -c "SET client_min_messages = warning" -c "SELECT recs.train_glmix('wt.train', 'wt.learners', 'wt.courses',
 	    '{industry,segment,skills}', '{topic,difficulty,skills,duration_minutes}',
-	    name => 'wt_$w', weighting => '$w', crosses => '{industry:topic,skills:skills}')" >/dev/null
+	    name => 'wt_$w', weighting => '$w', crosses => '{industry:topic}')" >/dev/null
 done
 q -At <<'SQL'
 \pset footer off
