@@ -685,14 +685,41 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 {
 	GlmixDesign *d = palloc0(sizeof(GlmixDesign));
 	int64		nnz = 0;
+	int			np = lay->ncross;
+	int		   *lcnt = palloc0(sizeof(int) * Max((Size) learners->n * np, 1));
+	int		   *ccnt = palloc0(sizeof(int) * Max((Size) courses->n * np, 1));
 
+	/*
+	 * A row's length depends only on how many features its learner and
+	 * course have in each crossed column: count those once per entity.
+	 */
+	for (int p = 0; p < np; p++)
+	{
+		const GlmixColumn *lc = &learners->cols[lay->cross[p].lcol];
+		const GlmixColumn *cc = &courses->cols[lay->cross[p].ccol];
+
+		for (int i = 0; i < learners->n; i++)
+			for (int32 k = learners->ptr[i]; k < learners->ptr[i + 1]; k++)
+				lcnt[(Size) i * np + p] += learners->col[k] >= lc->start && learners->col[k] < lc->end;
+		for (int i = 0; i < courses->n; i++)
+			for (int32 k = courses->ptr[i]; k < courses->ptr[i + 1]; k++)
+				ccnt[(Size) i * np + p] += courses->col[k] >= cc->start && courses->col[k] < cc->end;
+	}
 	d->n = rows->n;
 	d->dim = lay->dim;
 	d->ptr = palloc(sizeof(int32) * (rows->n + 1));
 	d->ptr[0] = 0;
 	for (int64 r = 0; r < rows->n; r++)
 	{
-		nnz += glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r], NULL, NULL);
+		int			li = rows->li[r],
+					ci = rows->ci[r];
+
+		nnz += (lay->intercept ? 1 : 0) +
+			(li >= 0 ? learners->ptr[li + 1] - learners->ptr[li] : 0) +
+			(ci >= 0 ? courses->ptr[ci + 1] - courses->ptr[ci] : 0);
+		if (li >= 0 && ci >= 0)
+			for (int p = 0; p < np; p++)
+				nnz += lcnt[(Size) li * np + p] * ccnt[(Size) ci * np + p];
 		if (nnz > PG_INT32_MAX / 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -707,8 +734,10 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 	{
 		if ((r & 65535) == 0)
 			CHECK_FOR_INTERRUPTS();
-		glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r],
-						d->col + d->ptr[r], d->val ? d->val + d->ptr[r] : NULL);
+		if (glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r],
+							d->col + d->ptr[r], d->val ? d->val + d->ptr[r] : NULL) !=
+			d->ptr[r + 1] - d->ptr[r])
+			elog(ERROR, "fixed design row " INT64_FORMAT " has an unexpected length", r);
 	}
 	return d;
 }
