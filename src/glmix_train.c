@@ -1074,7 +1074,12 @@ train_glmix(PG_FUNCTION_ARGS)
 	/* 3. fit */
 	initStringInfo(&history);
 	appendStringInfoChar(&history, '[');
-	if (threads > 1)
+	/*
+	 * LAPACK threads pay off only for big factorisations: below 2048
+	 * features a single thread is faster than waking a pool (and much
+	 * faster on a busy machine).
+	 */
+	if (threads > 1 && t.lay.dim >= 2048)
 		openblas_set_num_threads(threads);
 	PG_TRY();
 	{
