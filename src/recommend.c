@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 
 #include "recs.h"
+#include "blend.h"
 #include "glmix.h"
 #include "serving.h"
 #include "serving_cache.h"
@@ -137,6 +138,8 @@ serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScor
 		popularity_score_courses(m, l, out);
 	else if (strcmp(m->kind, "glmix") == 0)
 		glmix_score_courses(m, l, out);
+	else if (strcmp(m->kind, "blend") == 0)
+		blend_score_courses(m, l, out);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
