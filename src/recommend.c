@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "ncf.h"
 #include "recs.h"
 #include "serving.h"
 #include "serving_cache.h"
@@ -225,6 +226,11 @@ recommend(PG_FUNCTION_ARGS)
 	{
 		recs = palloc(sizeof(Recommendation) * k);
 		n = popularity_recommend(&model, &learner, k, recs);
+	}
+	else if (strcmp(model.kind, "ncf") == 0)
+	{
+		recs = palloc(sizeof(Recommendation) * k);
+		n = ncf_recommend(&model, learner_id, &learner, k, recs);
 	}
 	else
 		elog(ERROR, "recs model %lld has unsupported kind \"%s\"",
