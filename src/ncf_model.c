@@ -26,6 +26,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -328,7 +329,122 @@ store_model_learners(int64 model_id, const NcfData *d, const int64 *learner_ids,
 	MemoryContextDelete(cxt);
 }
 
-/* ---- the SQL function ---- */
+/* ---- phase 1: watches and the catalogue ---- */
+
+typedef struct NcfInput
+{
+	WatchSet   *ws;
+	double		through;		/* end of the data */
+	int			n_items;
+	int64	   *item_ids;		/* item index -> course id, ascending */
+	int			n_learners;
+	int64	   *learner_ids;
+	int64	   *offsets;		/* per learner, time-sorted watches up to through */
+	int32	   *items;
+	double	   *when;
+} NcfInput;
+
+/*
+ * Ingest watches (then cut at through, if given) and build the catalogue:
+ * the watched courses plus those of the courses relation, if any.
+ */
+static void
+ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses,
+		  bool through_given, double through_arg, const char *what, NcfInput *in)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	WatchSet   *ws;
+	int			n_extra = 0;
+	int64	   *extra_ids = NULL;
+	int32	   *item_of_course;
+	int			n_items;
+
+	ws = ingest_watches(watches, cols, min_seconds);
+	MemoryContextSwitchTo(cxt); /* SPI calls return in SPI's context */
+	ingest_report(ws, what);
+	if (ws->n_watches == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("no watches left to train on"),
+				 errdetail("Read " INT64_FORMAT " rows; cleaning dropped all of them.", ws->n_read),
+				 errhint("Check min_watch_seconds and the column arguments.")));
+	in->ws = ws;
+	in->through = through_given ? through_arg : ws->last_time;
+
+	/* the catalogue: watched courses and the courses relation, ascending */
+	if (OidIsValid(courses))
+	{
+		extra_ids = read_course_ids(courses, cols->course, &n_extra);
+		MemoryContextSwitchTo(cxt);
+	}
+	in->item_ids = palloc(sizeof(int64) * (ws->n_courses + n_extra + 1));
+	item_of_course = palloc(sizeof(int32) * Max(ws->n_courses, 1));
+	{
+		int			a = 0,
+					b = 0;
+
+		n_items = 0;
+		while (a < ws->n_courses || b < n_extra)
+		{
+			int64		id;
+
+			if (b >= n_extra || (a < ws->n_courses && ws->course_ids[a] <= extra_ids[b]))
+				id = ws->course_ids[a];
+			else
+				id = extra_ids[b];
+			if (a < ws->n_courses && ws->course_ids[a] == id)
+				item_of_course[a++] = n_items;
+			if (b < n_extra && extra_ids[b] == id)
+				b++;
+			in->item_ids[n_items++] = id;
+		}
+	}
+	in->n_items = n_items;
+
+	/* watches up to `through`: a prefix of each learner's time-sorted list */
+	in->offsets = palloc(sizeof(int64) * (ws->n_learners + 1));
+	in->learner_ids = palloc(sizeof(int64) * Max(ws->n_learners, 1));
+	in->items = MemoryContextAllocHuge(cxt, sizeof(int32) * ws->n_watches);
+	in->when = MemoryContextAllocHuge(cxt, sizeof(double) * ws->n_watches);
+	in->n_learners = 0;
+	in->offsets[0] = 0;
+	for (int u = 0; u < ws->n_learners; u++)
+	{
+		int64		start = in->offsets[in->n_learners],
+					n = start;
+
+		for (int64 w = ws->offsets[u]; w < ws->offsets[u + 1] && ws->when[w] <= in->through; w++)
+		{
+			in->items[n] = item_of_course[ws->course[w]];
+			in->when[n] = ws->when[w];
+			n++;
+		}
+		if (n > start)
+		{
+			in->learner_ids[in->n_learners++] = ws->learner_ids[u];
+			in->offsets[in->n_learners] = n;
+		}
+	}
+	if (in->n_learners == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("no watches up to %s", timestamptz_to_str(recs_epoch_to_timestamptz(in->through))),
+				 errhint("Move through later, or leave it NULL to use all watches.")));
+}
+
+static double
+timestamp_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	double		t = recs_timestamptz_to_epoch(PG_GETARG_TIMESTAMPTZ(argno));
+
+	if (!isfinite(t) || TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(argno)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite timestamp", name)));
+	return t;
+}
+
+/* ---- the SQL functions ---- */
 
 PG_FUNCTION_INFO_V1(train_ncf);
 Datum
@@ -345,13 +461,11 @@ train_ncf(PG_FUNCTION_ARGS)
 	NcfConfig	cfg;
 	int			topn;
 	WatchColumns cols;
+	NcfInput	in;
 	WatchSet   *ws;
 	double		through;
-	int			n_extra = 0;
-	int64	   *extra_ids = NULL;
 	int			n_items;
 	int64	   *item_ids;
-	int32	   *item_of_course;
 	int64	   *offsets;
 	int32	   *items;
 	double	   *when;
@@ -409,90 +523,18 @@ train_ncf(PG_FUNCTION_ARGS)
 	oldcxt = MemoryContextSwitchTo(phasecxt);
 
 	/* ---- 1. ingest ---- */
-	ws = ingest_watches(watches, &cols, min_seconds);
-	MemoryContextSwitchTo(phasecxt);	/* SPI calls return in SPI's context */
-	ingest_report(ws, "train_ncf");
-	if (ws->n_watches == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA),
-				 errmsg("no watches left to train on"),
-				 errdetail("Read " INT64_FORMAT " rows; cleaning dropped all of them.", ws->n_read),
-				 errhint("Check min_watch_seconds and the column arguments.")));
-	through = ws->last_time;
-	if (through_given)
-	{
-		through = recs_timestamptz_to_epoch(PG_GETARG_TIMESTAMPTZ(6));
-		if (!isfinite(through))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("through must be a finite timestamp")));
-	}
-	cfg.labels_from = -INFINITY;
-	if (labels_given)
-	{
-		cfg.labels_from = recs_timestamptz_to_epoch(PG_GETARG_TIMESTAMPTZ(5));
-		if (!isfinite(cfg.labels_from))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("labels_from must be a finite timestamp")));
-	}
-
-	/* the catalogue: watched courses and the courses relation, ascending */
-	if (OidIsValid(courses))
-		extra_ids = read_course_ids(courses, cols.course, &n_extra);
-	MemoryContextSwitchTo(phasecxt);
-	item_ids = palloc(sizeof(int64) * (ws->n_courses + n_extra + 1));
-	item_of_course = palloc(sizeof(int32) * Max(ws->n_courses, 1));
-	{
-		int			a = 0,
-					b = 0;
-
-		n_items = 0;
-		while (a < ws->n_courses || b < n_extra)
-		{
-			int64		id;
-
-			if (b >= n_extra || (a < ws->n_courses && ws->course_ids[a] <= extra_ids[b]))
-				id = ws->course_ids[a];
-			else
-				id = extra_ids[b];
-			if (a < ws->n_courses && ws->course_ids[a] == id)
-				item_of_course[a++] = n_items;
-			if (b < n_extra && extra_ids[b] == id)
-				b++;
-			item_ids[n_items++] = id;
-		}
-	}
-
-	/* watches up to `through`: a prefix of each learner's time-sorted list */
-	offsets = palloc(sizeof(int64) * (ws->n_learners + 1));
-	learner_ids = palloc(sizeof(int64) * Max(ws->n_learners, 1));
-	items = MemoryContextAllocHuge(phasecxt, sizeof(int32) * ws->n_watches);
-	when = MemoryContextAllocHuge(phasecxt, sizeof(double) * ws->n_watches);
-	n_learners = 0;
-	offsets[0] = 0;
-	for (int u = 0; u < ws->n_learners; u++)
-	{
-		int64		start = offsets[n_learners],
-					n = start;
-
-		for (int64 w = ws->offsets[u]; w < ws->offsets[u + 1] && ws->when[w] <= through; w++)
-		{
-			items[n] = item_of_course[ws->course[w]];
-			when[n] = ws->when[w];
-			n++;
-		}
-		if (n > start)
-		{
-			learner_ids[n_learners++] = ws->learner_ids[u];
-			offsets[n_learners] = n;
-		}
-	}
-	if (n_learners == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA),
-				 errmsg("no watches up to %s", timestamptz_to_str(recs_epoch_to_timestamptz(through))),
-				 errhint("Move through later, or leave it NULL to use all watches.")));
+	ncf_input(watches, &cols, min_seconds, courses, through_given,
+			  through_given ? timestamp_arg(fcinfo, 6, "through") : 0, "train_ncf", &in);
+	ws = in.ws;
+	through = in.through;
+	n_items = in.n_items;
+	item_ids = in.item_ids;
+	n_learners = in.n_learners;
+	learner_ids = in.learner_ids;
+	offsets = in.offsets;
+	items = in.items;
+	when = in.when;
+	cfg.labels_from = labels_given ? timestamp_arg(fcinfo, 5, "labels_from") : -INFINITY;
 
 	/* ---- 2. inputs ---- */
 	memset(&data, 0, sizeof(data));
@@ -639,4 +681,67 @@ train_ncf(PG_FUNCTION_ARGS)
 	MemoryContextDelete(phasecxt);
 	SPI_finish();
 	PG_RETURN_INT64(model_id);
+}
+
+/*
+ * recs._ncf_training_contexts(): the positives and learner-tower contexts the
+ * trainer would use, computed by the same code (ncf_data_prepare).  For
+ * tests: no context may hold a watch at or after its label's time.
+ */
+PG_FUNCTION_INFO_V1(ncf_training_contexts);
+Datum
+ncf_training_contexts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			watches = PG_GETARG_OID(0);
+	double		window_days = float_arg(fcinfo, 1, 365.0, 0.0, true, "window_days");
+	double		min_seconds = float_arg(fcinfo, 2, 60.0, 0.0, false, "min_watch_seconds");
+	WatchColumns cols;
+	NcfInput	in;
+	NcfConfig	cfg;
+	NcfData		data;
+
+	cols.learner = recs_text_arg(fcinfo, 4, "learner_id");
+	cols.course = recs_text_arg(fcinfo, 5, "course_id");
+	cols.time = recs_text_arg(fcinfo, 6, "watched_at");
+	cols.seconds = recs_text_arg(fcinfo, 7, NULL);
+	if (cols.seconds == NULL)
+		min_seconds = 0;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.window_seconds = window_days * SECONDS_PER_DAY;
+	cfg.labels_from = PG_ARGISNULL(3) ? -INFINITY : timestamp_arg(fcinfo, 3, "labels_from");
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	ncf_input(watches, &cols, min_seconds, InvalidOid, false, 0, "_ncf_training_contexts", &in);
+	memset(&data, 0, sizeof(data));
+	data.n_learners = in.n_learners;
+	data.n_items = in.n_items;
+	data.offsets = in.offsets;
+	data.items = in.items;
+	data.when = in.when;
+	ncf_data_prepare(&data, &cfg);
+	for (int64 p = 0; p < data.n_pos; p++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		Datum	   *ctx = palloc(sizeof(Datum) * Max(data.ctx_len[p], 1));
+		int64		w;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < data.ctx_len[p]; j++)
+			ctx[j] = Int64GetDatum(in.item_ids[data.items[data.ctx_start[p] + j]]);
+		/* the label's own watch: the first of its learner with this item at/after the context */
+		w = data.ctx_start[p] + data.ctx_len[p];
+		while (data.items[w] != data.pos_item[p])
+			w++;
+		values[0] = Int64GetDatum(in.learner_ids[data.pos_learner[p]]);
+		values[1] = Int64GetDatum(in.item_ids[data.pos_item[p]]);
+		values[2] = TimestampTzGetDatum(recs_epoch_to_timestamptz(data.when[w]));
+		values[3] = PointerGetDatum(construct_array(ctx, data.ctx_len[p], INT8OID, 8, true, TYPALIGN_DOUBLE));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(ctx);
+	}
+	SPI_finish();
+	return (Datum) 0;
 }

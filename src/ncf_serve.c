@@ -139,7 +139,7 @@ load_learner_tower(int64 model_id, const char *part, void *arg)
 	NcfLearnerTower *lt = palloc0(sizeof(NcfLearnerTower));
 	MemoryContext partcxt = CurrentMemoryContext;
 	int			rc;
-	int64		zero = 0;
+	int64		empty[2] = {0, 0};
 
 	rc = SPI_execute_with_args("SELECT layer, n_in, n_out, weight, bias FROM recs.ncf_layer"
 							   " WHERE model_id = $1 AND tower = 'learner' ORDER BY layer",
@@ -172,7 +172,7 @@ load_learner_tower(int64 model_id, const char *part, void *arg)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	lt->cold = palloc(sizeof(float) * lt->t.width[lt->t.nlayers]);
-	ncf_tower_forward(&lt->t, 1, &zero, NULL, NULL, lt->cold);
+	ncf_tower_forward(&lt->t, 1, empty, NULL, NULL, lt->cold);
 	return lt;
 }
 

@@ -179,6 +179,7 @@ typedef struct Trainer
 	int			ninst;
 	int32	   *batch_pos;		/* group -> positive */
 	int32	   *batch_item;		/* instance -> course */
+	int32		stamp;			/* batch number, marks touched rows */
 	double	   *loss_part;		/* per thread, a cache line apart */
 	float	   *gacc;			/* per thread, one W0 row of gradient */
 	int64		gacc_stride;
@@ -189,11 +190,14 @@ typedef struct Trainer
 	int32	   *perm;
 } Trainer;
 
+/* n floats starting on a cache line (rows of W0 are then lines apart) */
 static float *
 alloc_floats(int64 n)
 {
-	return MemoryContextAllocHuge(CurrentMemoryContext,
-								  mul_size(sizeof(float), (Size) Max(n, 1) + CACHELINE_FLOATS));
+	char	   *p = MemoryContextAllocHuge(CurrentMemoryContext,
+										   mul_size(sizeof(float), (Size) Max(n, 1) + CACHELINE_FLOATS));
+
+	return (float *) TYPEALIGN(64, p);
 }
 
 static float *
@@ -277,6 +281,7 @@ tower_state_init(Trainer *tr, TowerState *s, int rows, RecsRng *rng)
 }
 
 static double now_seconds(void);
+static void build_transpose(Trainer *tr, int k);
 
 /* ---------------------------------------------------------------- phases */
 
@@ -405,6 +410,12 @@ phase_forward_backward(Trainer *tr, int th)
 	int			nlast = L->t.nlayers - 1;
 	float		inv_n = 1.0f / tr->ninst;
 	double		loss = 0;
+
+	/* the transposes for phase B: the learner's by thread 0, the course's by the last */
+	if (th == 0)
+		build_transpose(tr, NCF_LEARNER);
+	if (th == tr->nthreads - 1)
+		build_transpose(tr, NCF_COURSE);
 
 	split_range(tr->ngroups, tr->nthreads, th, 1, &g0, &g1);
 	if (g0 >= g1)
@@ -791,25 +802,12 @@ transpose_use(TowerState *s, int32 row, int32 stamp)
 	s->tptr[s->slot[row] + 1]++;
 }
 
+/* counts to offsets; the entry arrays were sized by prepare_batch */
 static void
 transpose_alloc(TowerState *s)
 {
-	int64		n;
-
 	for (int t = 0; t < s->ntouched; t++)
 		s->tptr[t + 1] += s->tptr[t];
-	n = s->tptr[s->ntouched];
-	if (n > s->tcap)
-	{
-		s->tcap = Max(n, 2 * s->tcap);
-		if (s->tsrc)
-		{
-			pfree(s->tsrc);
-			pfree(s->tval);
-		}
-		s->tsrc = MemoryContextAllocHuge(GetMemoryChunkContext(s->touched), sizeof(int32) * s->tcap);
-		s->tval = MemoryContextAllocHuge(GetMemoryChunkContext(s->touched), sizeof(float) * s->tcap);
-	}
 }
 
 /* entry e of row slot[row]: tptr[] is used as the fill cursor, then restored */
@@ -837,53 +835,95 @@ prepare_batch(Trainer *tr, int64 first, int ngroups, int32 stamp)
 	const NcfSparse *S = &d->cowatch;
 	int			P = tr->per_group;
 	int			neg = P - 1;
-	TowerState *L = &tr->tw[NCF_LEARNER];
-	TowerState *C = &tr->tw[NCF_COURSE];
 
 	tr->ngroups = ngroups;
 	tr->ninst = ngroups * P;
-	L->ntouched = 0;
-	C->ntouched = 0;
-	L->tptr[0] = 0;
-	C->tptr[0] = 0;
+	tr->stamp = stamp;
 	for (int g = 0; g < ngroups; g++)
 	{
 		int32		p = tr->perm[first + g];
-		const int32 *ctx = d->items + d->ctx_start[p];
 
 		tr->batch_pos[g] = p;
 		tr->batch_item[g * P] = d->pos_item[p];
 		for (int r = 0; r < neg; r++)
 			tr->batch_item[g * P + 1 + r] = tr->negs[(int64) p * neg + r];
-		for (int j = 0; j < d->ctx_len[p]; j++)
-			transpose_use(L, ctx[j], stamp);
 	}
-	for (int i = 0; i < tr->ninst; i++)
+	/* entries of the transposes: grow the arrays here, in the backend's thread */
+	for (int k = 0; k < 2; k++)
 	{
-		int32		c = tr->batch_item[i];
+		TowerState *s = &tr->tw[k];
+		int64		n = 0;
 
-		for (int64 j = S->rowptr[c]; j < S->rowptr[c + 1]; j++)
-			transpose_use(C, S->col[j], stamp);
+		if (k == NCF_LEARNER)
+			for (int g = 0; g < ngroups; g++)
+				n += d->ctx_len[tr->batch_pos[g]];
+		else
+			for (int i = 0; i < tr->ninst; i++)
+				n += S->rowptr[tr->batch_item[i] + 1] - S->rowptr[tr->batch_item[i]];
+		if (n > s->tcap)
+		{
+			s->tcap = Max(n, 2 * s->tcap);
+			if (s->tsrc)
+			{
+				pfree(s->tsrc);
+				pfree(s->tval);
+			}
+			s->tsrc = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * s->tcap);
+			s->tval = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * s->tcap);
+		}
 	}
-	transpose_alloc(L);
-	transpose_alloc(C);
-	for (int g = 0; g < ngroups; g++)
+}
+
+/* the batch's inputs of tower k, transposed (run by one thread per tower) */
+static void
+build_transpose(Trainer *tr, int k)
+{
+	const NcfData *d = tr->d;
+	const NcfSparse *S = &d->cowatch;
+	TowerState *s = &tr->tw[k];
+	int32		stamp = tr->stamp;
+
+	s->ntouched = 0;
+	s->tptr[0] = 0;
+	if (k == NCF_LEARNER)
 	{
-		int32		p = tr->batch_pos[g];
-		const int32 *ctx = d->items + d->ctx_start[p];
+		for (int g = 0; g < tr->ngroups; g++)
+		{
+			int32		p = tr->batch_pos[g];
+			const int32 *ctx = d->items + d->ctx_start[p];
 
-		for (int j = 0; j < d->ctx_len[p]; j++)
-			transpose_put(L, ctx[j], g, 1.0f);
+			for (int j = 0; j < d->ctx_len[p]; j++)
+				transpose_use(s, ctx[j], stamp);
+		}
+		transpose_alloc(s);
+		for (int g = 0; g < tr->ngroups; g++)
+		{
+			int32		p = tr->batch_pos[g];
+			const int32 *ctx = d->items + d->ctx_start[p];
+
+			for (int j = 0; j < d->ctx_len[p]; j++)
+				transpose_put(s, ctx[j], g, 1.0f);
+		}
 	}
-	for (int i = 0; i < tr->ninst; i++)
+	else
 	{
-		int32		c = tr->batch_item[i];
+		for (int i = 0; i < tr->ninst; i++)
+		{
+			int32		c = tr->batch_item[i];
 
-		for (int64 j = S->rowptr[c]; j < S->rowptr[c + 1]; j++)
-			transpose_put(C, S->col[j], i, S->val[j]);
+			for (int64 j = S->rowptr[c]; j < S->rowptr[c + 1]; j++)
+				transpose_use(s, S->col[j], stamp);
+		}
+		transpose_alloc(s);
+		for (int i = 0; i < tr->ninst; i++)
+		{
+			int32		c = tr->batch_item[i];
+
+			for (int64 j = S->rowptr[c]; j < S->rowptr[c + 1]; j++)
+				transpose_put(s, S->col[j], i, S->val[j]);
+		}
 	}
-	transpose_restore(L);
-	transpose_restore(C);
+	transpose_restore(s);
 }
 
 void

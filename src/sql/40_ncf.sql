@@ -103,3 +103,21 @@ AS 'MODULE_PATHNAME', 'ncf_embed_learner'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION recs.embed_learner(bigint, bigint[]) IS
     'a learner embedding computed by an NCF model''s learner tower from a list of watched courses';
+
+-- private functions ---------------------------------------------------------
+
+CREATE FUNCTION recs._ncf_training_contexts(
+    watches regclass,
+    window_days float8 DEFAULT 365,
+    min_watch_seconds float8 DEFAULT 60,
+    labels_from timestamptz DEFAULT NULL,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds')
+RETURNS TABLE (learner_id bigint, course_id bigint, label_time timestamptz, context bigint[])
+AS 'MODULE_PATHNAME', 'ncf_training_contexts'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs._ncf_training_contexts(regclass, float8, float8, timestamptz,
+    text, text, text, text) IS
+    'private, for tests: each training positive of train_ncf and its learner-tower context, from the trainer''s own code';
