@@ -67,12 +67,22 @@ def load(psql, data):
 EPOCH_RE = re.compile(r"epoch (\d+)/(\d+): loss ([0-9.]+), (\d+) examples/s")
 
 
+def machine_busy_s():
+    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def train(psql, table, name, args):
     sql = (f"SELECT recs.train_ncf('ml.{table}', '{name}', courses => 'ml.courses', seconds_column => NULL,"
            f" window_days => 365, layers => '{{256,128}}', dim => 64, epochs => {args.epochs},"
            f" negatives => 4, learning_rate => 0.001, batch_size => 256, neighbours => 50,"
            f" seed => {args.seed}, threads => {args.threads})")
+    busy0 = machine_busy_s()
     out, err, dt = psql.run(sql)
+    busy = machine_busy_s() - busy0
     rates, losses = [], []
     for line in err.splitlines():
         m = EPOCH_RE.search(line)
@@ -82,10 +92,31 @@ def train(psql, table, name, args):
             log(f"  [{name}] {line.split('NOTICE:  ')[-1]}")
     model = int(out.strip())
     metrics = json.loads(psql.rows(f"SELECT metrics FROM recs.model WHERE model_id = {model}")[0][0])
+    # CPU that neither the training threads nor the (single-threaded) rest of the call used
+    foreign = busy - metrics["train_cpu_seconds"] - (dt - metrics["train_seconds"])
     return model, {"wall_s": round(dt, 2), "train_s": metrics["train_seconds"],
+                   "train_cpu_s": metrics["train_cpu_seconds"], "foreign_cpu_s": round(max(foreign, 0), 1),
                    "examples_per_s": metrics["examples_per_second"],
                    "examples_per_s_median_epoch": statistics.median(rates) if rates else None,
+                   "examples_per_s_best_epoch": max(rates) if rates else None,
                    "final_loss": losses[-1] if losses else None}
+
+
+def check_cowatch(psql, model, data, table):
+    """Compare recs.ncf_cowatch with the peers' evalcommon.cowatch_cosine_topk (k = 50)."""
+    sys.path.insert(0, PEER_DIR)
+    import threadsetup  # noqa: F401  (pins numpy's threads before it loads)
+    threadsetup.setup_threads(default=1)
+    import evalcommon as ec
+    ids = ec.IdMap.from_split_dir(data)
+    train = ec.load_interactions(data, table + ".tsv", ids)
+    S = ec.cowatch_cosine_topk(train, ids.n_learners, ids.n_courses, k=50).tocoo()
+    ref = {(int(ids.course_ids[i]), int(ids.course_ids[j])): float(v) for i, j, v in zip(S.row, S.col, S.data)}
+    got = {(int(c), int(n)): float(v) for c, n, v in psql.rows(
+        f"SELECT course_id, neighbour_id, similarity FROM recs.ncf_cowatch WHERE model_id = {model}")}
+    same_pairs = set(ref) == set(got)
+    max_diff = max((abs(ref[k] - got[k]) for k in ref if k in got), default=0.0)
+    return {"pairs": len(got), "peer_pairs": len(ref), "same_pairs": same_pairs, "max_abs_diff": max_diff}
 
 
 def eval_loo(psql, model):
@@ -154,6 +185,48 @@ def latency(psql, n_learners=300):
     return {"median_ms": round(med, 3), "p95_ms": round(p95, 3)}
 
 
+def latency_scaling(psql, sizes=(2000, 20000, 100000), dim=64, n_learners=200):
+    """recommend() latency on synthetic NCF models of growing catalogues (random embeddings:
+    serving does not care how they were trained)."""
+    res = {}
+    for n in sizes:
+        m = int(psql.rows(f"""
+            INSERT INTO recs.model (name, kind, version) VALUES ('synthetic_{n}', 'ncf', 1)
+            RETURNING model_id""")[0][0])
+        psql.run(f"""
+            SELECT setseed(0.5);
+            INSERT INTO recs.ncf_course (model_id, course_id, input_row, watchers, embedding)
+            SELECT {m}, i, i - 1, 1, ARRAY(SELECT (random() - 0.5)::real FROM generate_series(1, {dim}) WHERE i > 0)
+              FROM generate_series(1, {n}) i;
+            INSERT INTO recs.ncf_learner (model_id, learner_id, embedding)
+            SELECT {m}, l, ARRAY(SELECT (random() - 0.5)::real FROM generate_series(1, {dim}) WHERE l > 0)
+              FROM generate_series(1, {n_learners}) l;
+            INSERT INTO recs.model_learner (model_id, learner_id, watched)
+            SELECT {m}, l, ARRAY(SELECT DISTINCT (1 + (random() * ({n} - 1))::int)::bigint
+                                   FROM generate_series(1, 30) WHERE l > 0 ORDER BY 1)
+              FROM generate_series(1, {n_learners}) l;
+            SELECT recs.activate({m});""")
+        out = psql.rows(f"""
+            DO $$
+            DECLARE t0 timestamptz; d float8[] := '{{}}'; l bigint;
+            BEGIN
+              PERFORM * FROM recs.recommend(1, 10);          -- load the course embeddings
+              FOR l IN 1..{n_learners} LOOP
+                t0 := clock_timestamp();
+                PERFORM * FROM recs.recommend(l, 10);
+                d := d || extract(epoch FROM clock_timestamp() - t0)::float8 * 1000;
+              END LOOP;
+              PERFORM set_config('bench.lat', (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x)
+                     || ' ' || percentile_cont(0.95) WITHIN GROUP (ORDER BY x) FROM unnest(d) x), false);
+            END $$;
+            SELECT current_setting('bench.lat');""")
+        med, p95 = map(float, out[-1][0].split())
+        res[n] = {"median_ms": round(med, 3), "p95_ms": round(p95, 3)}
+        log(f"[latency] {n} courses: median {med:.3f} ms, p95 {p95:.3f} ms")
+        psql.run(f"DELETE FROM recs.deployment WHERE model_id = {m}; DELETE FROM recs.model WHERE model_id = {m}")
+    return res
+
+
 def run_peer(args):
     cmd = ["/usr/bin/python3", os.path.join(PEER_DIR, "ncf_torch.py"), "--split-dir", args.data,
            "--epochs", str(args.epochs), "--threads", str(args.threads), "--splits", args.splits]
@@ -183,6 +256,8 @@ def main():
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--splits", default="loo,time")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--latency", action="store_true",
+                    help="also time recommend() on synthetic catalogues of 2k, 20k and 100k courses")
     args = ap.parse_args()
     psql = Psql(args.db)
     load(psql, args.data)
@@ -191,6 +266,7 @@ def main():
     if "loo" in splits:
         m, info = train(psql, "loo_train", "ncf_loo", args)
         info.update(eval_loo(psql, m))
+        info["cowatch_vs_peer"] = check_cowatch(psql, m, args.data, "loo_train")
         res["loo"] = info
         log(f"[recs loo] {info}")
     if "time" in splits:
@@ -199,6 +275,8 @@ def main():
         info["recommend_latency"] = latency(psql)
         res["time"] = info
         log(f"[recs time] {info}")
+    if args.latency:
+        res["latency_scaling"] = latency_scaling(psql)
     peer = None if args.skip_peer else run_peer(args)
     res["peer"] = peer
 
@@ -216,15 +294,26 @@ def main():
         row("LOO HR@10", res["loo"]["hr10"], pl.get("hr10"))
         row("LOO NDCG@10", res["loo"]["ndcg10"], pl.get("ndcg10"))
         row("LOO train examples/s", float(res["loo"]["examples_per_s"]), pl.get("train_examples_per_s"), 0)
+        row("LOO examples/s, median epoch", res["loo"]["examples_per_s_median_epoch"],
+            pl.get("train_examples_per_s_clean"), 0)
+        row("LOO foreign CPU s", res["loo"]["foreign_cpu_s"], pl.get("foreign_cpu_s_during_train"), 1)
         row("LOO train s", float(res["loo"]["train_s"]), pl.get("train_s"), 1)
+        cw = res["loo"]["cowatch_vs_peer"]
+        print(f"co-watch top-50 (loo_train): {cw['pairs']} pairs, same (course, neighbour) pairs as the "
+              f"peer's evalcommon: {cw['same_pairs']}, max |difference| {cw['max_abs_diff']:.2e}")
     if "time" in res:
         pt = p.get("time", {})
         row("time Recall@10", res["time"]["recall10"], pt.get("recall10"))
         row("time NDCG@10", res["time"]["ndcg10"], pt.get("ndcg10"))
         row("time train examples/s", float(res["time"]["examples_per_s"]), pt.get("train_examples_per_s"), 0)
+        row("time examples/s, median epoch", res["time"]["examples_per_s_median_epoch"],
+            pt.get("train_examples_per_s_clean"), 0)
+        row("time foreign CPU s", res["time"]["foreign_cpu_s"], pt.get("foreign_cpu_s_during_train"), 1)
         row("time train s", float(res["time"]["train_s"]), pt.get("train_s"), 1)
         print(f"recommend(learner, 10) latency: median {res['time']['recommend_latency']['median_ms']} ms, "
               f"p95 {res['time']['recommend_latency']['p95_ms']} ms (1,682 courses)")
+    for n, v in res.get("latency_scaling", {}).items():
+        print(f"recommend(learner, 10) latency, synthetic {n:,} courses x 64-d: median {v['median_ms']} ms, p95 {v['p95_ms']} ms")
     print("reference (peers/README): ItemPop HR@10 0.3171 / Recall@10 0.0605; "
           "ItemKNN HR@10 0.5027 / Recall@10 0.0563")
     print(json.dumps(res))

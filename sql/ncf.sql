@@ -77,6 +77,15 @@ SELECT count(*) AS neighbours, bool_and(course_id <> 1) AS excludes_self,
        bool_and(similarity BETWEEN -1.0001 AND 1.0001) AS cosine
   FROM recs.similar_courses(1, 5);
 
+-- course_map(): the course embeddings projected on their two principal
+-- components; course_map_svg() draws them, coloured by a column.
+SELECT count(*) AS courses, abs(avg(x)) < 1e-5 AS centred, var_samp(x) >= var_samp(y) AS widest_first,
+       abs(corr(x, y)) < 1e-4 AS uncorrelated
+  FROM recs.course_map(:model_id);
+SELECT left(svg, 4) AS starts, right(svg, 6) AS ends,
+       (length(svg) - length(replace(svg, '<title>', ''))) / length('<title>') AS dots
+  FROM (SELECT recs.course_map_svg(:model_id, 's.courses', 'language') AS svg) m;
+
 -- Errors
 \set VERBOSITY terse
 SELECT * FROM recs.recommend(1, 0);
@@ -86,4 +95,5 @@ SELECT recs.train_ncf('s.watches', epochs => 0);
 SELECT recs.train_ncf('s.watches', layers => '{}');
 SELECT recs.train_ncf('s.courses');
 SELECT recs.train_ncf('s.watches', min_watch_seconds => 1e9);
+SELECT recs.course_map_svg(:model_id, 's.courses', 'colour');
 \set VERBOSITY default

@@ -21,6 +21,7 @@
 #define NCF_MAX_LAYERS 8		/* sparse layer + hidden layers + embedding layer */
 #define NCF_LEARNER 0
 #define NCF_COURSE 1
+#define NCF_MAX_DIM_MAP 4096	/* course_map: largest embedding dimension */
 
 /* ---- ncf_cowatch.c ---- */
 
@@ -166,6 +167,19 @@ extern void ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model,
 					  NcfEpochLog *log);
 
 /* ---- ncf_serve.c ---- */
+
+/* a model's course embeddings, as the serving cache holds them */
+typedef struct NcfCourses
+{
+	int			n;
+	int			dim;
+	int64	   *ids;			/* ascending = sparse-layer input rows */
+	float	   *emb;			/* n x dim */
+	float	   *unit;			/* n x dim, rows scaled to length 1 (0 stays 0) */
+} NcfCourses;
+
+/* the cached courses of an NCF model (SPI connected); errors if not NCF */
+extern const NcfCourses *ncf_model_courses(int64 model_id);
 
 /* recommend() for an NCF model: the k best unwatched courses */
 extern int	ncf_recommend(const ServingModel *m, int64 learner_id,

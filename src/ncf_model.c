@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/resource.h>
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -39,6 +40,17 @@
 #define EMBED_INSERT_ROWS 20000
 #define MAX_WIDTH 8192
 #define MAX_EPOCHS 100000
+
+/* user + system CPU seconds of this process, all threads */
+static double
+process_cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+		ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+}
 
 /* ---- argument checks ---- */
 
@@ -482,6 +494,7 @@ train_ncf(PG_FUNCTION_ARGS)
 	int32	   *watchers;
 	int32	   *input_row;
 	double		train_seconds = 0;
+	double		cpu_seconds;
 	MemoryContext phasecxt,
 				oldcxt;
 	StringInfoData src,
@@ -571,7 +584,9 @@ train_ncf(PG_FUNCTION_ARGS)
 
 	/* ---- 3. train ---- */
 	elog_ = palloc0(sizeof(NcfEpochLog) * cfg.epochs);
+	cpu_seconds = -process_cpu_seconds();
 	ncf_train(&data, &cfg, &model, elog_);
+	cpu_seconds += process_cpu_seconds();
 	for (int e = 0; e < cfg.epochs; e++)
 		train_seconds += elog_[e].seconds;
 
@@ -657,10 +672,11 @@ train_ncf(PG_FUNCTION_ARGS)
 					 ", \"learners\": %d, \"courses\": %d, \"positives\": " INT64_FORMAT
 					 ", \"instances_per_epoch\": " INT64_FORMAT ", \"mean_context\": %.2f"
 					 ", \"cowatch_pairs\": " INT64_FORMAT ", \"train_seconds\": %.3f"
+					 ", \"train_cpu_seconds\": %.3f"
 					 ", \"examples_per_second\": %.1f, \"loss\": [",
 					 ws->n_read, offsets[n_learners], n_learners, n_items, data.n_pos,
 					 data.n_pos * (1 + cfg.negatives), data.mean_ctx, data.cowatch.nnz,
-					 train_seconds,
+					 train_seconds, cpu_seconds,
 					 (double) data.n_pos * (1 + cfg.negatives) * cfg.epochs / Max(train_seconds, 1e-9));
 	for (int e = 0; e < cfg.epochs; e++)
 		appendStringInfo(&metrics, "%s%.5f", e ? ", " : "", elog_[e].loss);

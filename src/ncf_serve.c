@@ -40,15 +40,6 @@
 
 #define MAX_K 1000000
 
-typedef struct NcfCourses
-{
-	int			n;
-	int			dim;
-	int64	   *ids;			/* ascending = sparse-layer input rows */
-	float	   *emb;			/* n x dim */
-	float	   *unit;			/* n x dim, rows scaled to length 1 (0 stays 0) */
-} NcfCourses;
-
 typedef struct NcfLearnerTower
 {
 	NcfTower	t;
@@ -221,6 +212,16 @@ static NcfLearnerTower *
 get_learner_tower(const ServingModel *m)
 {
 	return serving_cache_get(m->model_id, m->stamp, "ncf:learner", load_learner_tower, NULL);
+}
+
+const NcfCourses *
+ncf_model_courses(int64 model_id)
+{
+	ServingModel m;
+
+	ncf_model_by_id(model_id, &m);
+	require_ncf(&m);
+	return get_courses(&m);
 }
 
 /* the learner's stored embedding into out (dim floats); false if unknown */

@@ -104,6 +104,91 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION recs.embed_learner(bigint, bigint[]) IS
     'a learner embedding computed by an NCF model''s learner tower from a list of watched courses';
 
+CREATE FUNCTION recs.course_map(model bigint)
+RETURNS TABLE (course_id bigint, x float8, y float8)
+AS 'MODULE_PATHNAME', 'ncf_course_map'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recs.course_map(bigint) IS
+    'a 2-D map of an NCF model''s course embeddings: their projection on the two leading principal components';
+
+CREATE FUNCTION recs.course_map_svg(
+    model bigint,
+    courses regclass,
+    color_column text DEFAULT 'language',
+    width integer DEFAULT 760,
+    height integer DEFAULT 560,
+    course_column text DEFAULT 'course_id')
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    palette constant text[] := ARRAY['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
+                                     '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+    col text;
+    svg text;
+BEGIN
+    IF model IS NULL OR courses IS NULL OR color_column IS NULL OR course_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'model, courses, color_column and course_column must not be NULL';
+    END IF;
+    IF width IS NULL OR height IS NULL OR width < 200 OR height < 150 OR width > 10000 OR height > 10000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'width and height must be between 200x150 and 10000x10000 pixels';
+    END IF;
+    FOREACH col IN ARRAY ARRAY[color_column, course_column] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = courses
+                          AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+                MESSAGE = format('column "%s" does not exist in relation %s', col, courses),
+                HINT = 'Name the column to colour by with color_column, the course id column with course_column.';
+        END IF;
+    END LOOP;
+    EXECUTE format($q$
+        WITH m AS (SELECT * FROM recs.course_map($1)),
+             c AS (SELECT DISTINCT ON (1) %1$I::bigint AS course_id, %2$I::text AS grp
+                     FROM %3$s WHERE %1$I IS NOT NULL ORDER BY 1, 2),
+             p AS (SELECT m.course_id, m.x, m.y, coalesce(c.grp, '(none)') AS grp
+                     FROM m LEFT JOIN c USING (course_id)),
+             g AS (SELECT grp, count(*) AS n,
+                          row_number() OVER (ORDER BY count(*) DESC, grp) AS k
+                     FROM p GROUP BY grp),
+             b AS (SELECT min(x) AS x0, greatest(max(x) - min(x), 1e-12) AS dx,
+                          max(y) AS y1, greatest(max(y) - min(y), 1e-12) AS dy FROM p),
+             esc AS (SELECT p.*, g.k,
+                            replace(replace(replace(p.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') AS label
+                       FROM p JOIN g USING (grp))
+        SELECT format('<svg xmlns="http://www.w3.org/2000/svg" width="%%s" height="%%s" viewBox="0 0 %%s %%s" font-family="sans-serif" font-size="12">',
+                      $2, $3, $2, $3)
+            || '<rect width="100%%" height="100%%" fill="white"/>'
+            || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="3.5" fill="%%s" fill-opacity="0.8"><title>course %%s (%%s)</title></circle>',
+                                         round((30 + (e.x - b.x0) / b.dx * ($2 - 200))::numeric, 1),
+                                         round((30 + (b.y1 - e.y) / b.dy * ($3 - 60))::numeric, 1),
+                                         CASE WHEN e.k <= 10 THEN $4[e.k] ELSE '#c7c7c7' END,
+                                         e.course_id, e.label), '' ORDER BY e.course_id)
+                  FROM esc e, b)
+            || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="5" fill="%%s"/><text x="%%s" y="%%s">%%s (%%s)</text>',
+                                         $2 - 150, 30 + 20 * (g.k - 1),
+                                         $4[g.k], $2 - 140, 34 + 20 * (g.k - 1),
+                                         replace(replace(replace(g.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), g.n),
+                                  '' ORDER BY g.k)
+                  FROM g WHERE g.k <= 10)
+            || (SELECT CASE WHEN count(*) > 0
+                            THEN format('<circle cx="%%s" cy="%%s" r="5" fill="#c7c7c7"/><text x="%%s" y="%%s">other (%%s)</text>',
+                                        $2 - 150, 230, $2 - 140, 234, sum(g.n))
+                            ELSE '' END
+                  FROM g WHERE g.k > 10)
+            || format('<text x="30" y="%%s" fill="#555">PCA of the course embeddings of NCF model %%s, coloured by %%s</text>',
+                      $3 - 10, $1, %4$L)
+            || '</svg>'
+        $q$, course_column, color_column, courses, color_column)
+        INTO svg USING model, width, height, palette;
+    RETURN svg;
+END
+$fn$;
+COMMENT ON FUNCTION recs.course_map_svg(bigint, regclass, text, integer, integer, text) IS
+    'an SVG scatter plot of recs.course_map(model), each course coloured by a column of the courses relation';
+
 -- private functions ---------------------------------------------------------
 
 CREATE FUNCTION recs._ncf_training_contexts(

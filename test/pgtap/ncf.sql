@@ -1,6 +1,6 @@
 -- test/pgtap/ncf.sql -- the two-tower NCF model: invariants, errors, quality.
 BEGIN;
-SELECT plan(31);
+SELECT plan(33);
 SET LOCAL client_min_messages = warning;
 
 SELECT count(*) AS n_nt FROM recs.generate_sample('nt', 300, 60, 7) \gset
@@ -98,6 +98,14 @@ SELECT is((SELECT count(*) FROM recs.model_learner ml, LATERAL recs.recommend(ml
           0::bigint, 'recommend never returns a watched course');
 SELECT is((SELECT count(*) FROM recs.recommend(-42, 10)), 10::bigint,
           'an unknown learner gets recommendations');
+
+-- course_map: the first axis carries at least the variance of any embedding coordinate
+SELECT ok((SELECT var_samp(x) FROM recs.course_map(:m1)) + 1e-9 >=
+          (SELECT max(v) FROM (SELECT var_samp(e.embedding[i]) AS v
+                                 FROM recs.ncf_course e, generate_series(1, 8) i
+                                WHERE e.model_id = :m1 GROUP BY i) x),
+          'course_map''s first axis is the direction of largest variance');
+SELECT is((SELECT count(*) FROM recs.course_map(:m1)), 60::bigint, 'course_map has every course');
 
 -- ---------------------------------------------------------------- bad arguments
 SELECT throws_ok($$SELECT * FROM recs.recommend(1, 0)$$, '22023', NULL, 'k = 0');
