@@ -29,6 +29,7 @@
 #include "recs.h"
 #include "blend.h"
 #include "glmix.h"
+#include "ncf.h"
 #include "serving.h"
 #include "serving_cache.h"
 #include "topk.h"
@@ -140,6 +141,8 @@ serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScor
 		glmix_score_courses(m, l, out);
 	else if (strcmp(m->kind, "blend") == 0)
 		blend_score_courses(m, l, out);
+	else if (strcmp(m->kind, "ncf") == 0)
+		ncf_score_courses(m, l, out);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
