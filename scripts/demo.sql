@@ -1,25 +1,79 @@
--- demo.sql -- the main job on sample data: generate, train, recommend.
+-- demo.sql -- the main job on sample data: generate a platform, train the
+-- popularity, neural CF and GLMix models on the past, blend them on the
+-- following weeks, then recommend, explain, find similar courses, evaluate
+-- on the last month, and draw the course map.
 \set ON_ERROR_STOP on
 \pset footer off
+SET client_min_messages = notice;
+SET recs.memory_limit = '1GB';   -- trainings check their estimate against this budget
 CREATE EXTENSION IF NOT EXISTS recs;
 
 \echo
-\echo '== 1. sample learning platform (2,000 learners, 300 courses, two years)'
+\echo '== 1. sample learning platform (2,000 learners, 300 courses, two years to 2026-01-01)'
 SELECT * FROM recs.generate_sample('demo', learners => 2000, courses => 300, seed => 42, replace => true);
+-- components learn from everything before November; the blend from November;
+-- the evaluation is December
+CREATE OR REPLACE VIEW demo.watches_train AS SELECT * FROM demo.watches WHERE watched_at < '2025-11-01';
+CREATE OR REPLACE VIEW demo.impressions_train AS SELECT * FROM demo.impressions WHERE shown_at < '2025-11-01';
+CREATE OR REPLACE VIEW demo.impressions_blend AS SELECT * FROM demo.impressions WHERE shown_at < '2025-12-01';
+CREATE OR REPLACE VIEW demo.december AS
+  SELECT DISTINCT w.learner_id, w.course_id FROM demo.watches w
+   WHERE w.watched_at >= '2025-12-01' AND w.watch_seconds >= 60
+     AND NOT EXISTS (SELECT 1 FROM demo.watches t WHERE t.learner_id = w.learner_id
+                        AND t.course_id = w.course_id AND t.watched_at < '2025-12-01');
 
 \echo
-\echo '== 2. train the popularity-by-language model (last 90 days)'
-SELECT recs.train_popularity('demo.watches', 'demo.learners', name => 'demo_popularity') AS model_id;
-SELECT model_id, name, version, kind, deployed_in, trained_through,
-       metrics->'watches_used' AS watches_used, metrics->'active_learners' AS active_learners
-  FROM recs.models;
+\echo '== 2. train: popularity by language, two-tower neural CF, GLMix (NOTICEs show progress)'
+SELECT recs.train_popularity('demo.watches_train', 'demo.learners', name => 'demo_popularity') AS pop \gset
+SELECT recs.train_ncf('demo.watches_train', 'demo_ncf', courses => 'demo.courses', epochs => 12,
+                      seed => 7, threads => 2) AS ncf \gset
+SELECT recs.train_glmix('demo.impressions_train', 'demo.learners', 'demo.courses',
+                        '{language,industry,segment,skills}', '{language,topic,difficulty,skills,duration_minutes}',
+                        name => 'demo_glmix', crosses => '{industry:topic,skills:skills,language:language}',
+                        weighting => 'watch_time') AS glmix \gset
 
 \echo
-\echo '== 3. top 5 for a few learners in different languages'
-SELECT l.learner_id, l.language, l.segment, r.rank, r.course_id, c.title,
-       round(r.score::numeric, 3) AS score
-  FROM (SELECT DISTINCT ON (language) * FROM demo.learners
-         WHERE language IN ('en', 'es', 'ja') ORDER BY language, learner_id) l,
+\echo '== 3. blend them per learner and per segment on November''s impressions'
+SELECT recs.train_blend(ARRAY[:ncf, :glmix, :pop], 'demo.impressions_blend', 'demo.learners',
+                        name => 'demo_blend', random_effects => '{learner_id,segment}') AS blend \gset
+SELECT c.entity AS segment, round(c.coefs[2]::numeric, 3) AS ncf_weight,
+       round(c.coefs[3]::numeric, 3) AS glmix_weight, round(c.coefs[4]::numeric, 3) AS popularity_weight
+  FROM recs.blend_coef c WHERE c.model_id = :blend AND (c.entity IS NULL OR c.coordinate = 'segment')
+ ORDER BY c.entity NULLS FIRST;
+SELECT model_id, name, version, kind, deployed_in FROM recs.models ORDER BY model_id;
+
+\echo
+\echo '== 4. top 5 for three learners (the active model: the blend)'
+SELECT l.learner_id, l.language, l.segment, r.rank, c.title, c.topic, round(r.score::numeric, 3) AS score
+  FROM (SELECT * FROM demo.learners WHERE learner_id IN (100001, 100018, 100008)) l,
        recs.recommend(l.learner_id, 5) r
   JOIN demo.courses c USING (course_id)
- ORDER BY l.language, r.rank;
+ ORDER BY l.learner_id, r.rank;
+
+\echo
+\echo '== 5. why is the first course recommended to learner 100001? (GLMix explanation)'
+SELECT coordinate, entity, round(contribution::numeric, 3) AS contribution, top_features[1:3] AS top_features
+  FROM recs.explain(:glmix, 100001, (SELECT course_id FROM recs.recommend(100001, 1)));
+
+\echo
+\echo '== 6. courses similar to course 1 (nearest neighbours of the NCF course embeddings)'
+SELECT (SELECT title FROM demo.courses WHERE course_id = 1) AS course;
+SELECT s.rank, c.title, c.topic, c.language, round(s.similarity::numeric, 3) AS similarity
+  FROM recs.similar_courses(1, 5, model => :ncf) s JOIN demo.courses c USING (course_id) ORDER BY s.rank;
+
+\echo
+\echo '== 7. December, unseen by every model: Recall@10, NDCG@10, MRR, coverage'
+SELECT m.name, m.kind,
+       round((e->>'recall')::numeric, 3) AS recall_at_10, round((e->>'ndcg')::numeric, 3) AS ndcg_at_10,
+       round((e->>'mrr')::numeric, 3) AS mrr, round((e->>'coverage')::numeric, 3) AS coverage,
+       e->'learners' AS learners
+  FROM recs.model m, recs.evaluate(m.model_id, 'demo.december', 10) e
+ WHERE m.model_id IN (:pop, :ncf, :glmix, :blend) ORDER BY m.model_id;
+
+\echo
+\echo '== 8. the course map (PCA of the NCF course embeddings) coloured by topic'
+\o course_map.svg
+SELECT recs.course_map_svg(:ncf, 'demo.courses', 'topic');
+\o
+SELECT count(*) AS courses_on_map FROM recs.course_map(:ncf);
+\echo 'course map written to course_map.svg'

@@ -603,6 +603,32 @@ fit_random(Training *t, Coordinate *c, const double *offsets)
 	pfree(DatumGetPointer(values[1]));
 }
 
+/*
+ * The end of the training data: the latest shown_at of the impressions, when
+ * they have that conventional column (blends train after it); NaN (unknown)
+ * otherwise.
+ */
+static double
+impressions_end(Oid relid)
+{
+	AttrNumber	att = get_attnum(relid, "shown_at");
+	StringInfoData sql;
+	bool		isnull;
+	Datum		d;
+	int			rc;
+
+	if (att == InvalidAttrNumber)
+		return NAN;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT max(extract(epoch FROM shown_at))::float8 FROM %s",
+					 recs_relation_name(relid));
+	rc = SPI_execute(sql.data, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		return NAN;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? NAN : DatumGetFloat8(d);
+}
+
 static double
 objective(Training *t, double *total)
 {
@@ -1214,7 +1240,7 @@ train_glmix(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&params, '}');
 
 	model_id = model_store_create(name, "glmix", source.data, params.data,
-								  recs_timestamptz_to_epoch(GetCurrentTransactionStartTimestamp()));
+								  impressions_end(impressions));
 	{
 		GlmixModel	m;
 

@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -52,7 +54,11 @@ model_store_create(const char *name, const char *kind, const char *source_json,
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 				 errhint("Choose another name, or drop the other model's versions with recs.drop_model().")));
 
-	values[2] = TimestampTzGetDatum(recs_epoch_to_timestamptz(trained_through));
+	/* NaN: the end of the training data is not known */
+	if (isnan(trained_through) || isinf(trained_through))
+		nulls[2] = 'n';
+	else
+		values[2] = TimestampTzGetDatum(recs_epoch_to_timestamptz(trained_through));
 	values[3] = CStringGetTextDatum(source_json ? source_json : "{}");
 	values[4] = CStringGetTextDatum(params_json ? params_json : "{}");
 	rc = SPI_execute_with_args("INSERT INTO recs.model "
