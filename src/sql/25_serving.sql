@@ -12,3 +12,31 @@ AS 'MODULE_PATHNAME', 'recommend'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint) IS
     'top k courses for a learner from the active (or the given) model, excluding courses already watched';
+
+-- Everyone's recommendations in one query, for ETL jobs.  A plain lateral
+-- join over the learners the model knows, so the planner may run it in
+-- parallel workers (recommend() is PARALLEL SAFE and each worker keeps its
+-- own model cache).
+CREATE FUNCTION recs.recommend_all(
+    k integer DEFAULT 10,
+    model bigint DEFAULT NULL,
+    exclude_watched boolean DEFAULT true,
+    learners bigint[] DEFAULT NULL)
+RETURNS TABLE (learner_id bigint, rank integer, course_id bigint, score float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.learner_id, r.rank, r.course_id, r.score
+      FROM (SELECT ml.learner_id
+              FROM recs.model_learner ml
+             WHERE ml.model_id = COALESCE(recommend_all.model,
+                     (SELECT d.model_id FROM recs.deployment d WHERE d.slot = 'default'))
+               AND (recommend_all.learners IS NULL OR ml.learner_id = ANY (recommend_all.learners))
+            UNION
+            SELECT u.id FROM unnest(recommend_all.learners) u(id) WHERE u.id IS NOT NULL) l,
+           LATERAL recs.recommend(l.learner_id, recommend_all.k,
+                                  exclude_watched => recommend_all.exclude_watched,
+                                  model => recommend_all.model) r
+$$;
+COMMENT ON FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[]) IS
+    'top k for every learner the model knows (or for the given learners), for batch jobs';

@@ -1,0 +1,86 @@
+-- 70_pipeline.sql -- the nightly pipeline in one call.
+
+CREATE FUNCTION recs.train_all(
+    watches regclass,
+    impressions regclass,
+    learners regclass,
+    courses regclass,
+    learner_features text[] DEFAULT '{language,industry,segment}',
+    course_features text[] DEFAULT '{language,topic,difficulty}',
+    crosses text[] DEFAULT '{industry:topic,language:language,segment:difficulty}',
+    name text DEFAULT 'recs',
+    blend_days integer DEFAULT 28,
+    through timestamptz DEFAULT NULL,
+    blend_effects text[] DEFAULT '{learner_id}',
+    epochs integer DEFAULT 20,
+    threads integer DEFAULT 1,
+    activate boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t_end timestamptz;
+    t_cut timestamptz;
+    t0 timestamptz := clock_timestamp();
+    t1 timestamptz;
+    pop bigint;
+    ncf bigint;
+    glmix bigint;
+    blend bigint;
+BEGIN
+    IF watches IS NULL OR impressions IS NULL OR learners IS NULL OR courses IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'watches, impressions, learners and courses must not be NULL';
+    END IF;
+    IF blend_days IS NULL OR blend_days < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('blend_days must be at least 1, not %s', blend_days);
+    END IF;
+    EXECUTE format('SELECT max(watched_at) FROM %s', watches) INTO t_end;
+    t_end := COALESCE(through, t_end);
+    IF t_end IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data', MESSAGE = format('%s has no watches', watches);
+    END IF;
+    t_cut := t_end - make_interval(days => blend_days);
+
+    -- the components learn from everything before the cut, the blend from
+    -- the impressions after it: no component sees the blend's labels
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_watches AS SELECT * FROM %s WHERE watched_at < %L',
+                   watches, t_cut);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_impressions AS SELECT * FROM %s WHERE shown_at < %L',
+                   impressions, t_cut);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend AS SELECT * FROM %s WHERE shown_at <= %L',
+                   impressions, t_end);
+    RAISE NOTICE 'train_all: components on data before %, blend on impressions from then to %', t_cut, t_end;
+
+    t1 := clock_timestamp();
+    pop := recs.train_popularity('pg_temp.recs_pipeline_watches', learners, name => name || '_popularity',
+                                 activate => false);
+    RAISE NOTICE 'train_all 1/4: popularity model % in % s', pop, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+    t1 := clock_timestamp();
+    ncf := recs.train_ncf('pg_temp.recs_pipeline_watches', name => name || '_ncf', courses => courses,
+                          epochs => epochs, threads => threads, activate => false);
+    RAISE NOTICE 'train_all 2/4: neural CF model % in % s', ncf, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+    t1 := clock_timestamp();
+    glmix := recs.train_glmix('pg_temp.recs_pipeline_impressions', learners, courses, learner_features,
+                              course_features, name => name || '_glmix', crosses => crosses,
+                              threads => threads, activate => false);
+    RAISE NOTICE 'train_all 3/4: GLMix model % in % s', glmix, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+    t1 := clock_timestamp();
+    blend := recs.train_blend(ARRAY[ncf, glmix, pop], 'pg_temp.recs_pipeline_blend', learners,
+                              name => name || '_blend', random_effects => blend_effects, since => t_cut,
+                              activate => false);
+    RAISE NOTICE 'train_all 4/4: blend model % in % s', blend, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+    IF activate THEN
+        PERFORM recs.activate(blend);
+    END IF;
+    DROP VIEW recs_pipeline_blend, recs_pipeline_impressions, recs_pipeline_watches;
+    RAISE NOTICE 'train_all: done in % s%', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1),
+        CASE WHEN activate THEN format(', blend %s active', blend) ELSE '' END;
+    RETURN blend;
+END
+$$;
+COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
+    timestamptz, text[], integer, integer, boolean) IS
+    'the nightly pipeline: popularity, neural CF and GLMix before the last blend_days, the blend after, then activation';

@@ -1,0 +1,45 @@
+-- pipeline.sql -- train_all (the nightly pipeline) and recommend_all (batch serving)
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(12);
+
+SELECT count(*) FROM recs.generate_sample('pl', 400, 50, 13);
+SELECT lives_ok($$SELECT recs.train_all('pl.watches', 'pl.impressions', 'pl.learners', 'pl.courses',
+                                        name => 'nightly', blend_days => 30, epochs => 3,
+                                        blend_effects => '{learner_id,segment}')$$,
+                'the whole pipeline runs in one call');
+SELECT set_eq($$SELECT name || ':' || kind FROM recs.models$$,
+              ARRAY['nightly_popularity:popularity', 'nightly_ncf:ncf', 'nightly_glmix:glmix', 'nightly_blend:blend'],
+              'four models: popularity, neural CF, GLMix, blend');
+SELECT is((SELECT name FROM recs.models WHERE 'default' = ANY (deployed_in)), 'nightly_blend', 'the blend serves');
+SELECT is((SELECT array_agg(component_id ORDER BY position) FROM recs.blend_component
+            WHERE model_id = recs.model_id('nightly_blend')),
+          ARRAY[recs.model_id('nightly_ncf'), recs.model_id('nightly_glmix'), recs.model_id('nightly_popularity')],
+          'the blend is over the three component models');
+SELECT ok((SELECT max(trained_through) FROM recs.model WHERE name <> 'nightly_blend')
+            < (SELECT max(watched_at) FROM pl.watches) - interval '30 days' + interval '1 second',
+          'no component saw the last 30 days');
+SELECT is((SELECT (params->>'since')::timestamptz FROM recs.model WHERE name = 'nightly_blend'),
+          (SELECT max(watched_at) FROM pl.watches) - interval '30 days',
+          'the blend learns from the last 30 days only');
+SELECT throws_ok($$SELECT recs.train_all('pl.watches', 'pl.impressions', 'pl.learners', 'pl.courses', blend_days => 0)$$,
+                 '22023', NULL, 'blend_days must be positive');
+
+-- batch serving
+SELECT is((SELECT count(*)::int FROM recs.recommend_all(5)),
+          (SELECT sum(n)::int FROM (SELECT count(*) AS n FROM recs.model_learner ml,
+                                        recs.recommend(ml.learner_id, 5) r
+                                     WHERE ml.model_id = recs.model_id('nightly_blend')) x),
+          'recommend_all returns what recommend returns for every known learner');
+SELECT is((SELECT count(DISTINCT learner_id)::int FROM recs.recommend_all(5)),
+          (SELECT count(*)::int FROM recs.model_learner WHERE model_id = recs.model_id('nightly_blend')),
+          'one list per learner the model knows');
+SELECT results_eq($$SELECT learner_id, rank, course_id FROM recs.recommend_all(3, learners => '{999999}')$$,
+                  $$SELECT 999999::bigint, rank, course_id FROM recs.recommend(999999, 3)$$,
+                  'named learners, known or not');
+SELECT results_eq($$SELECT count(*)::int FROM recs.recommend_all(2, model => recs.model_id('nightly_ncf'), learners => '{100001}')$$,
+                  $$VALUES (2)$$, 'a specific model');
+SELECT is((SELECT proparallel::text FROM pg_proc WHERE proname = 'recommend_all'), 's', 'recommend_all is PARALLEL SAFE');
+
+SELECT * FROM finish();
+ROLLBACK;
