@@ -2,7 +2,7 @@
 -- consistency with its components, personalisation, errors
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT count(*) FROM recs.generate_sample('bl', 600, 80, 21);
 CREATE VIEW bl.w_early AS SELECT * FROM bl.watches WHERE watched_at < '2025-09-01';
@@ -59,6 +59,16 @@ SELECT ok((SELECT count(*) FROM check_scores) > 50 AND (SELECT max(abs(expected 
 
 SELECT results_eq(format('SELECT count(*)::int FROM recs.recommend(999999, 5, model => %s)', :bl), 'VALUES (5)',
                   'an unknown learner is served from the global weights');
+
+-- explanation: the parts add up to the served score
+SELECT r.course_id AS top_course, r.score AS top_score FROM recs.recommend(100007, 1, model => :bl) r \gset
+SELECT ok(abs((SELECT contribution FROM recs.explain_recommendation(100007, :top_course, :bl) WHERE part = 'total') - :top_score) < 1e-9,
+          'explain_recommendation: the total is the served score');
+SELECT ok(abs((SELECT sum(contribution) FROM recs.explain_recommendation(100007, :top_course, :bl) WHERE part <> 'total') - :top_score) < 1e-9
+          AND (SELECT count(*) FROM recs.explain_recommendation(100007, :top_course, :bl)) = 4,
+          'explain_recommendation: intercept + one part per component add up to it');
+SELECT ok((SELECT cardinality(detail) > 2 FROM recs.explain_recommendation(100007, :top_course, :bl) WHERE kind = 'glmix'),
+          'explain_recommendation: the GLMix part names the features behind it');
 
 -- errors
 SELECT throws_ok(format($$SELECT recs.train_blend(ARRAY[%s], 'bl.impressions', since => '2030-01-01')$$, :pop),
