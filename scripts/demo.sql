@@ -51,9 +51,12 @@ SELECT l.learner_id, l.language, l.segment, r.rank, c.title, c.topic, round(r.sc
  ORDER BY l.learner_id, r.rank;
 
 \echo
-\echo '== 5. why is the first course recommended to learner 100001? (GLMix explanation)'
-SELECT coordinate, entity, round(contribution::numeric, 3) AS contribution, top_features[1:3] AS top_features
-  FROM recs.explain(:glmix, 100001, (SELECT course_id FROM recs.recommend(100001, 1)));
+\echo '== 5. why is the first course recommended to learner 100001? (the blend taken apart)'
+SELECT (SELECT title FROM demo.courses WHERE course_id = r.course_id) AS course
+  FROM recs.recommend(100001, 1) r;
+SELECT part, kind, round(score::numeric, 3) AS score, round(weight::numeric, 3) AS weight,
+       round(contribution::numeric, 3) AS contribution, detail
+  FROM recs.explain_recommendation(100001, (SELECT course_id FROM recs.recommend(100001, 1)));
 
 \echo
 \echo '== 6. courses similar to course 1 (nearest neighbours of the NCF course embeddings)'
