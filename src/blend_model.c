@@ -315,6 +315,8 @@ blend_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores
 		CourseScores cs;
 
 		serving_learner(&bc->model, l->learner_id, &sl);
+		sl.nrecent = l->nrecent;
+		sl.recent = l->recent;
 		serving_score_courses(&bc->model, &sl, &cs);
 		if (j == 0)
 		{

@@ -268,12 +268,55 @@ int32_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The learner tower applied to a watch list (two id lists, merged; unknown
+ * ids ignored, duplicates once): the embedding of a new learner, or of a
+ * known one with watches the model has not seen.  out holds dim floats.
+ */
+static void
+embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int nb, float *out)
+{
+	NcfCourses *c = get_courses(m);
+	NcfLearnerTower *lt = get_learner_tower(m);
+	int32	   *rows = palloc(sizeof(int32) * Max(na + nb, 1));
+	int			nrows = 0;
+	int64		rowptr[2];
+
+	if (lt->t.width[0] != c->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("NCF model " INT64_FORMAT " has %d sparse inputs for %d courses",
+						m->model_id, lt->t.width[0], c->n)));
+	for (int i = 0; i < na + nb; i++)
+	{
+		int			idx = course_index(c, i < na ? a[i] : b[i - na]);
+
+		if (idx >= 0)
+			rows[nrows++] = idx;
+	}
+	if (nrows > 1)
+	{
+		int			w = 1;
+
+		qsort(rows, nrows, sizeof(int32), int32_cmp);
+		for (int i = 1; i < nrows; i++)
+			if (rows[i] != rows[w - 1])
+				rows[w++] = rows[i];
+		nrows = w;
+	}
+	rowptr[0] = 0;
+	rowptr[1] = nrows;
+	ncf_tower_forward(&lt->t, 1, rowptr, rows, NULL, out);
+}
+
 /* ---- scoring for recommend(), evaluate() and blends ---- */
 
 /*
  * Scores of every course of the model for the learner: the dot product of
- * the learner's embedding (stored, or the cold-start embedding of an empty
- * history) with each course embedding, one sgemv.
+ * the learner's embedding with each course embedding, one sgemv.  The
+ * embedding is the stored one, or the cold-start embedding of an empty
+ * history -- or, when the caller reports watches since training, the
+ * learner tower applied to the known watches plus those (no retraining).
  */
 void
 ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
@@ -282,7 +325,10 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	float	   *u = palloc(sizeof(float) * c->dim);
 	float	   *scores = palloc(sizeof(float) * c->n);
 
-	learner_embedding(m, l->learner_id, u, c->dim);
+	if (l->nrecent > 0)
+		embed_courses(m, l->watched, l->nwatched, l->recent, l->nrecent, u);
+	else
+		learner_embedding(m, l->learner_id, u, c->dim);
 	cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n, c->dim, 1.0f, c->emb, c->dim,
 				u, 1, 0.0f, scores, 1);
 	out->n = c->n;
@@ -411,14 +457,11 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 	int64		model_id = PG_GETARG_INT64(0);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	ServingModel m;
-	NcfCourses *c;
-	NcfLearnerTower *lt;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	int32	   *rows;
-	int			nrows = 0;
-	int64		rowptr[2];
+	int64	   *ids;
+	int			nids = 0;
 	float	   *e;
 	Datum	   *out;
 	int			dim;
@@ -429,45 +472,18 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("course_ids must be a one-dimensional array")));
 	deconstruct_array(arr, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	ids = palloc(sizeof(int64) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			ids[nids++] = DatumGetInt64(elems[i]);
 
 	SPI_connect();
 	serving_model_by_id(model_id, &m);
 	require_ncf(&m);
-	c = get_courses(&m);
-	lt = get_learner_tower(&m);
-	if (lt->t.width[0] != c->n)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("NCF model " INT64_FORMAT " has %d sparse inputs for %d courses",
-						model_id, lt->t.width[0], c->n)));
-	/* multi-hot: known courses, each once, in input-row order */
-	rows = palloc(sizeof(int32) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		int			idx;
-
-		if (nulls[i])
-			continue;
-		idx = course_index(c, DatumGetInt64(elems[i]));
-		if (idx >= 0)
-			rows[nrows++] = idx;
-	}
-	if (nrows > 1)
-	{
-		int			w = 1;
-
-		qsort(rows, nrows, sizeof(int32), int32_cmp);
-		for (int i = 1; i < nrows; i++)
-			if (rows[i] != rows[w - 1])
-				rows[w++] = rows[i];
-		nrows = w;
-	}
-	dim = lt->t.width[lt->t.nlayers];
+	dim = get_courses(&m)->dim;
 	e = palloc(sizeof(float) * dim);
+	embed_courses(&m, ids, nids, NULL, 0, e);
 	out = SPI_palloc(sizeof(Datum) * dim);	/* survives SPI_finish */
-	rowptr[0] = 0;
-	rowptr[1] = nrows;
-	ncf_tower_forward(&lt->t, 1, rowptr, rows, NULL, e);
 	for (int i = 0; i < dim; i++)
 		out[i] = Float4GetDatum(e[i]);
 	SPI_finish();

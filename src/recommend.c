@@ -218,6 +218,19 @@ recommend(PG_FUNCTION_ARGS)
 	else
 		serving_model_by_id(PG_GETARG_INT64(5), &model);
 	serving_learner(&model, learner_id, &learner);
+	if (!PG_ARGISNULL(6))
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nr;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(6), INT8OID, 8, true, TYPALIGN_DOUBLE,
+						  &elems, &nulls, &nr);
+		learner.recent = palloc(sizeof(int64) * Max(nr, 1));
+		for (int i = 0; i < nr; i++)
+			if (!nulls[i])
+				learner.recent[learner.nrecent++] = DatumGetInt64(elems[i]);
+	}
 	serving_score_courses(&model, &learner, &cs);
 
 	/* eligibility: the candidates first, then the exclusions */
@@ -228,9 +241,10 @@ recommend(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(3))
 		mark_ids(&cs, PG_GETARG_ARRAYTYPE_P(3), skip, true);
 	if (exclude_watched)
-		for (int i = 0; i < learner.nwatched; i++)
+		for (int i = 0; i < learner.nwatched + learner.nrecent; i++)
 		{
-			int			c = course_scores_index(&cs, learner.watched[i]);
+			int			c = course_scores_index(&cs, i < learner.nwatched ? learner.watched[i]
+												: learner.recent[i - learner.nwatched]);
 
 			if (c >= 0)
 				skip[c] = true;

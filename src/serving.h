@@ -28,6 +28,8 @@ typedef struct ServingLearner
 	char	   *language;		/* NULL when unknown */
 	int			nwatched;
 	int64	   *watched;		/* ascending course ids */
+	int			nrecent;		/* watches the caller reports since training */
+	int64	   *recent;			/* (recommend's recent argument); may be 0 */
 } ServingLearner;
 
 extern void serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out);

@@ -6,11 +6,12 @@ CREATE FUNCTION recs.recommend(
     exclude_watched boolean DEFAULT true,
     exclude bigint[] DEFAULT NULL,
     candidates bigint[] DEFAULT NULL,
-    model bigint DEFAULT NULL)
+    model bigint DEFAULT NULL,
+    recent bigint[] DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id bigint, score float8)
 AS 'MODULE_PATHNAME', 'recommend'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint) IS
+COMMENT ON FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]) IS
     'top k courses for a learner from the active (or the given) model, excluding courses already watched';
 
 -- Everyone's recommendations in one query, for ETL jobs.  A plain lateral

@@ -9,15 +9,15 @@ SELECT has_table('recs', 'deployment', 'deployment slots');
 SELECT has_table('recs', 'model_learner', 'per-model learner state');
 SELECT has_table('recs', 'course_popularity', 'popularity scores');
 SELECT has_view('recs', 'models', 'models view');
-SELECT has_function('recs', 'recommend', ARRAY['bigint', 'integer', 'boolean', 'bigint[]', 'bigint[]', 'bigint']);
+SELECT has_function('recs', 'recommend', ARRAY['bigint', 'integer', 'boolean', 'bigint[]', 'bigint[]', 'bigint', 'bigint[]']);
 SELECT has_function('recs', 'train_popularity', 'train_popularity exists');
 SELECT has_function('recs', 'generate_sample', 'generate_sample exists');
 SELECT has_function('recs', 'activate', ARRAY['bigint', 'text']);
 SELECT has_function('recs', 'drop_model', ARRAY['bigint', 'boolean']);
 
-SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint)'::regprocedure),
+SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])'::regprocedure),
           's', 'recommend is PARALLEL SAFE');
-SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint)'::regprocedure),
+SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])'::regprocedure),
           's', 'recommend is STABLE');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'recs' AND p.prosecdef), 0,
