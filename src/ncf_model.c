@@ -9,7 +9,7 @@
  *               nobody watched yet still get an embedding and can be ranked);
  *   2. inputs   co-watch similarity rows and the positives with their
  *               contexts (ncf_cowatch.c, ncf_train.c), a memory estimate
- *               checked against maintenance_work_mem before the big
+ *               checked against recs.memory_limit before the big
  *               allocations;
  *   3. train    ncf_train(), NOTICE per epoch;
  *   4. store    the model row, both towers' layers, course embeddings,
@@ -486,8 +486,7 @@ train_ncf(PG_FUNCTION_ARGS)
 	NcfData		data;
 	NcfModel	model;
 	NcfEpochLog *elog_;
-	Size		need,
-				budget;
+	Size		need;
 	int64		model_id;
 	float	   *course_emb,
 			   *learner_emb;
@@ -565,15 +564,7 @@ train_ncf(PG_FUNCTION_ARGS)
 					 errmsg("no watches at or after labels_from to use as labels"),
 					 errhint("Move labels_from earlier, or leave it NULL to use every watch.")));
 		need = ncf_train_memory(&data, &cfg);
-		budget = (Size) maintenance_work_mem * 1024;
-		if (need > budget)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("training this NCF model needs about %zu MB, over the %zu MB of maintenance_work_mem",
-							need >> 20, budget >> 20),
-					 errdetail("%d courses, layers of %d units, " INT64_FORMAT " positives.",
-							   n_items, cfg.hidden[0], data.n_pos),
-					 errhint("Raise maintenance_work_mem, or narrow the first layer.")));
+		recs_check_memory((double) need, "training this NCF model");
 		ereport(NOTICE,
 				(errmsg("train_ncf: " INT64_FORMAT " positives x %d instances, mean context %.1f courses, %d courses, %.1f neighbours per course",
 						data.n_pos, 1 + cfg.negatives, data.mean_ctx, n_items,

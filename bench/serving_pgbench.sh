@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# bench/serving_pgbench.sh -- recommend() under load: pgbench with 2 clients
+# calling recs.recommend(random learner, 10) against neural CF models over
+# catalogues of 2k, 20k and 100k generated courses, next to the bound of
+# reading the course-embedding matrix once per call (what serving would cost
+# without the per-backend model cache).
+#
+# Usage: bash bench/serving_pgbench.sh [SECONDS per run, default 15] [SIZES, default "2000 20000 100000"]
+# Needs nothing but the sample generator: no external data.
+set -euo pipefail
+. "$(dirname "$0")/../scripts/cluster.sh"
+secs=${1:-15}
+sizes=${2:-"2000 20000 100000"}
+learners=5000
+
+recs_ensure_packages
+recs_build_install
+recs_start_cluster
+export PGDATABASE=recs_pgbench
+createdb "$PGDATABASE"
+psql -X -q -c "CREATE EXTENSION recs"
+bindir=$("$PG_CONFIG" --bindir)
+work=$(mktemp -d)
+trap 'rm -rf "$work"; recs_stop_cluster' EXIT
+
+cat >"$work/recommend.sql" <<SQL
+\set lid random(100001, $((100000 + learners)))
+SELECT count(*) FROM recs.recommend(:lid, 10);
+SQL
+
+echo "uptime: $(uptime)"
+printf '| courses | recommend tps | median ms | p95 ms | p99 ms | read-embeddings tps | median ms | speed-up |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
+for n in $sizes; do
+	psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SET client_min_messages = warning;
+SET recs.memory_limit = '4GB';
+SELECT count(*) FROM recs.generate_sample('b$n', $learners, $n, 1);
+SELECT recs.train_ncf('b$n.watches', 'bench_$n', courses => 'b$n.courses', layers => '{64}', dim => 64,
+                      epochs => 1, threads => 2);
+SQL
+	model=$(psql -X -A -t -c "SELECT recs.model_id('bench_$n')")
+	cat >"$work/bound.sql" <<SQL
+SELECT count(*) FROM recs.ncf_course WHERE model_id = $model AND embedding[1] IS NOT NULL;
+SQL
+	run() { # script -> "tps median p95 p99"
+		rm -f "$work"/pgbench_log.*
+		(cd "$work" && "$bindir/pgbench" -n -c 2 -j 2 -T "$secs" -f "$1" -l --log-prefix=pgbench_log >"$work/out" 2>&1) \
+			|| { cat "$work/out" >&2; return 1; }
+		tps=$(grep -E '^tps' "$work/out" | head -1 | awk '{print $3}')
+		cat "$work"/pgbench_log.* | awk '{print $3 / 1000.0}' | sort -n >"$work/lat"
+		cnt=$(wc -l <"$work/lat")
+		pct() { sed -n "$(( (cnt * $1 + 99) / 100 ))p" "$work/lat"; }
+		echo "$tps $(pct 50) $(pct 95) $(pct 99)"
+	}
+	read -r rt rm r95 r99 <<<"$(run "$work/recommend.sql")"
+	read -r bt bm _ _ <<<"$(run "$work/bound.sql")"
+	printf '| %s | %.0f | %.3f | %.3f | %.3f | %.0f | %.3f | %.1fx |\n' "$n" "$rt" "$rm" "$r95" "$r99" "$bt" "$bm" \
+		"$(echo "$rt / $bt" | bc -l)"
+	psql -X -q -c "SET client_min_messages = warning" -c "SELECT recs.drop_model(recs.model_id('bench_$n'), force => true)" \
+		-c "DROP SCHEMA b$n CASCADE" >/dev/null
+done
+echo "pgbench -c 2 -j 2 -T $secs; learners drawn uniformly from $learners; k = 10; OpenBLAS pinned to 1 thread in every backend"
