@@ -7,7 +7,8 @@
  *                  fit) with internal state, combine/serial/deserial
  *   glmix_data.c   reading impressions/learners/courses, the feature
  *                  dictionaries, the designs and the work relations
- *   glmix_train.c  recs.train_glmix(): options and coordinate descent
+ *   glmix_fit.c    staging and the per-coordinate fits of coordinate descent
+ *   glmix_train.c  recs.train_glmix(): options, phases, metrics
  *   glmix_model.c  model storage, recs.glmix_score(), recs.explain()
  *
  * Sparse rows are CSR: row r holds columns col[ptr[r] .. ptr[r+1]) ascending,
@@ -18,7 +19,10 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "utils/array.h"
+
+#include "rng.h"
 
 /* ---- glmix_agg.c: float8[] helpers ---- */
 
@@ -257,8 +261,6 @@ typedef struct GlmixDesign
 extern int	glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 							const GlmixSide *courses, int li, int ci,
 							int32 *col, double *val);
-extern int	glmix_fixed_row_max(const GlmixFixedLayout *lay, const GlmixSide *learners,
-								const GlmixSide *courses);
 extern GlmixDesign *glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 									   const GlmixSide *courses, const GlmixRows *rows);
 /* per-entity design: [1] + the other side's vector */
@@ -273,6 +275,70 @@ typedef struct GlmixWorkWriter GlmixWorkWriter;
 extern GlmixWorkWriter *glmix_work_open(Oid relid);
 extern void glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block);
 extern void glmix_work_close(GlmixWorkWriter *w);
+
+/* ---- glmix_fit.c: the coordinate-descent engine ---- */
+
+/* one random-effect coordinate during training */
+typedef struct GlmixCoordinate
+{
+	GlmixRandom *re;
+	int		   *row_ent;		/* entity of each training row, -1 none */
+	int		   *val_ent;		/* entity of each validation row */
+	GlmixDesign *Z;
+	GlmixDesign *Zv;
+	double	   *coef;			/* nent x dim */
+	int		   *rows;			/* active rows per entity, 0 = no model */
+	int			nmodels;
+	char	   *work;
+	int			nblocks;
+	SPIPlanPtr	plan;
+	double	   *score;
+	double	   *vscore;
+	int64	   *sorted_ids;		/* by-id coordinates: the distinct ids */
+} GlmixCoordinate;
+
+/* one training: data, designs, the fixed effect and the random effects */
+typedef struct GlmixTraining
+{
+	GlmixSide  *learners;
+	GlmixSide  *courses;
+	GlmixRows  *rows;
+	GlmixRows  *vrows;			/* validation, or NULL */
+	GlmixFixedLayout lay;
+	GlmixDesign *X;
+	GlmixDesign *Xv;
+	double		l2_fixed;
+	double	   *beta;
+	double	   *score;
+	double	   *vscore;
+	char	   *work;
+	int			nblocks;
+	SPIPlanPtr	plan;
+	int			nre;
+	GlmixCoordinate *co;
+	/* scratch for the Newton loop */
+	double	   *g,
+			   *H,
+			   *L,
+			   *step,
+			   *cand;
+} GlmixTraining;
+
+
+/* work relations: the fixed design's blocks; a coordinate's entity blocks */
+extern void glmix_stage_fixed(GlmixTraining *t, bool parallel);
+extern void glmix_stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows,
+							   int max_rows, RecsRng *rng, bool parallel);
+/* refit the fixed effect (Newton, warm) given the offsets; returns aggregate passes */
+extern int	glmix_fit_fixed(GlmixTraining *t, const double *offsets);
+/* refit every entity of a random effect (warm) given the offsets */
+extern void glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets);
+/* out[r] = X_r . coef (ent: per-row entity into coef, NULL for one vector) */
+extern void glmix_design_scores(const GlmixDesign *X, const int *ent, const double *coef,
+								double *out);
+/* the training objective; total[r] receives each row's logit when not NULL */
+extern double glmix_objective(GlmixTraining *t, double *total);
+extern void glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss);
 
 /* ---- glmix_model.c: a trained model, stored and served ---- */
 

@@ -354,21 +354,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 int
 glmix_side_index(const GlmixSide *side, int64 id)
 {
-	int			lo = 0,
-				hi = side->n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (side->ids[mid] == id)
-			return mid;
-		if (side->ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return recs_find_int64(side->ids, side->n, id);
 }
 
 int

@@ -6,7 +6,7 @@
  *                           + gamma_l . z(c)            per-learner effect
  *                           + delta_c . z(l)            per-course effect
  *                           (+ one term per further random-effect column)
- * Training is Photon ML's GAME block coordinate descent: for each of
+ * GlmixTraining is Photon ML's GAME block coordinate descent: for each of
  * `passes` passes, each coordinate in turn is refitted, warm-started, with
  * the sum of the other coordinates' current scores as a fixed offset.
  *
@@ -63,62 +63,7 @@
 #include "glmix.h"
 #include "rng.h"
 
-/* LAPACK (from OpenBLAS), Fortran calling convention */
-extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
-extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a,
-					const int *lda, double *b, const int *ldb, int *info);
-
-#define FIXED_BLOCK_ROWS 1024
-#define ENTITY_BLOCK_ROWS 4096
-#define NEWTON_MAX_ITER 100
-#define NEWTON_REL_TOL 1e-10
-#define NEWTON_QUAD_TOL 1e-6
 #define MAX_RANDOM 8
-
-/* one random-effect coordinate during training */
-typedef struct Coordinate
-{
-	GlmixRandom *re;
-	int		   *row_ent;		/* entity of each training row, -1 none */
-	int		   *val_ent;		/* entity of each validation row */
-	GlmixDesign *Z;
-	GlmixDesign *Zv;
-	double	   *coef;			/* nent x dim */
-	int		   *rows;			/* active rows per entity, 0 = no model */
-	int			nmodels;
-	char	   *work;
-	int			nblocks;
-	SPIPlanPtr	plan;
-	double	   *score;
-	double	   *vscore;
-	int64	   *sorted_ids;		/* by-id coordinates: the distinct ids */
-} Coordinate;
-
-typedef struct Training
-{
-	GlmixSide  *learners;
-	GlmixSide  *courses;
-	GlmixRows  *rows;
-	GlmixRows  *vrows;			/* validation, or NULL */
-	GlmixFixedLayout lay;
-	GlmixDesign *X;
-	GlmixDesign *Xv;
-	double		l2_fixed;
-	double	   *beta;
-	double	   *score;
-	double	   *vscore;
-	char	   *work;
-	int			nblocks;
-	SPIPlanPtr	plan;
-	int			nre;
-	Coordinate *co;
-	/* scratch for the Newton loop */
-	double	   *g,
-			   *H,
-			   *L,
-			   *step,
-			   *cand;
-} Training;
 
 static double
 seconds_since(instr_time start)
@@ -128,30 +73,6 @@ seconds_since(instr_time start)
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, start);
 	return INSTR_TIME_GET_DOUBLE(now);
-}
-
-static void
-design_scores(const GlmixDesign *X, const int *ent, const double *coef, double *out)
-{
-	for (int64 r = 0; r < X->n; r++)
-	{
-		double		s = 0.0;
-		const double *b;
-
-		if (ent && ent[r] < 0)
-		{
-			out[r] = 0.0;
-			continue;
-		}
-		b = coef + (ent ? (Size) ent[r] * X->dim : 0);
-		if (X->val)
-			for (int32 k = X->ptr[r]; k < X->ptr[r + 1]; k++)
-				s += X->val[k] * b[X->col[k]];
-		else
-			for (int32 k = X->ptr[r]; k < X->ptr[r + 1]; k++)
-				s += b[X->col[k]];
-		out[r] = s;
-	}
 }
 
 /* ---- option parsing ---- */
@@ -188,7 +109,7 @@ text_array_arg(FunctionCallInfo fcinfo, int argno, int *n)
 /* "lcol:ccol" pairs, or by default every categorical learner column
  * crossed with every multi-hot course column */
 static void
-parse_crosses(FunctionCallInfo fcinfo, int argno, Training *t)
+parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 {
 	GlmixFixedLayout *lay = &t->lay;
 
@@ -278,36 +199,16 @@ read_attribute_keys(Oid relid, const char *idcol, GlmixSide *side, GlmixRandom *
 	}
 }
 
-static int
-int64_find(const int64 *a, int n, int64 x)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (a[mid] == x)
-			return mid;
-		if (a[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 /* entity of each row of a row set for coordinate c */
 static int *
-row_entities(const Coordinate *c, const GlmixRows *rows)
+row_entities(const GlmixCoordinate *c, const GlmixRows *rows)
 {
 	int		   *ent = palloc(sizeof(int) * Max(rows->n, 1));
 
 	for (int64 r = 0; r < rows->n; r++)
 	{
 		if (c->re->by_id)
-			ent[r] = int64_find(c->sorted_ids, c->re->nent,
+			ent[r] = recs_find_int64(c->sorted_ids, c->re->nent,
 								c->re->learner_side ? rows->learner_id[r] : rows->course_id[r]);
 		else
 		{
@@ -317,338 +218,6 @@ row_entities(const Coordinate *c, const GlmixRows *rows)
 		}
 	}
 	return ent;
-}
-
-/* ---- staging ---- */
-
-/*
- * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES
- * and write them out; returns how many.
- */
-static int
-cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
-		   const GlmixDesign *X, int entity)
-{
-	int64		lo = 0;
-	int64		total_nnz = 0;
-	int			nblocks = 0;
-
-	if (entity >= 0)
-		for (int64 k = 0; k < n; k++)
-			total_nnz += X->ptr[rows[k] + 1] - X->ptr[rows[k]];
-
-	while (lo < n)
-	{
-		int64		hi = lo;
-		int			nnz = 0;
-		bool		binary = true;
-		bool		contiguous = true;
-
-		/* grow the block while it fits (a lone oversized row goes alone) */
-		while (hi < n)
-		{
-			int64		r = rows[hi];
-			int			len = X->ptr[r + 1] - X->ptr[r];
-			bool		b2 = binary;
-			bool		c2 = contiguous && (hi == lo || rows[hi] == rows[hi - 1] + 1);
-
-			for (int32 k = X->ptr[r]; X->val && k < X->ptr[r + 1] && b2; k++)
-				b2 = X->val[k] == 1.0;
-			if (hi > lo &&
-				glmix_block_size((int) (hi - lo + 1), nnz + len, b2, c2) > GLMIX_BLOCK_MAX_BYTES)
-				break;
-			nnz += len;
-			binary = b2;
-			contiguous = c2;
-			hi++;
-		}
-		if (hi == lo + 1 &&
-			glmix_block_size(1, nnz, binary, true) > GLMIX_BLOCK_MAX_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("an impression has %d features, more than one block can hold", nnz),
-					 errhint("Use fewer crosses or multi-hot elements.")));
-		{
-			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, data->y, data->w, wscale,
-											  X->ptr, X->col, X->val, X->dim, entity,
-											  entity >= 0 ? (int) n : 0,
-											  (int) Min(total_nnz, PG_INT32_MAX));
-
-			glmix_work_put(ww, entity, b);
-			pfree(b);
-			nblocks++;
-		}
-		lo = hi;
-	}
-	return nblocks;
-}
-
-static void
-stage_fixed(Training *t, bool parallel)
-{
-	int64		n = t->rows->n;
-	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
-	GlmixWorkWriter *ww;
-
-	t->work = glmix_work_table("fixed", 0, false, parallel);
-	for (int64 r = 0; r < n; r++)
-		ids[r] = r;
-	ww = glmix_work_open(glmix_work_oid(t->work));
-	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1);
-	glmix_work_close(ww);
-}
-
-static void
-stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
-			 RecsRng *rng, bool parallel)
-{
-	int			E = c->re->nent;
-	int64		n = t->rows->n;
-	int64	   *start = palloc0(sizeof(int64) * (E + 1));
-	int64	   *order = palloc(sizeof(int64) * Max(n, 1));
-	int64	   *fill = palloc(sizeof(int64) * Max(E, 1));
-	GlmixWorkWriter *ww;
-
-	/* rows grouped by entity (counting sort keeps row order) */
-	for (int64 r = 0; r < n; r++)
-		if (c->row_ent[r] >= 0)
-			start[c->row_ent[r] + 1]++;
-	for (int e = 0; e < E; e++)
-		start[e + 1] += start[e];
-	memcpy(fill, start, sizeof(int64) * E);
-	for (int64 r = 0; r < n; r++)
-		if (c->row_ent[r] >= 0)
-			order[fill[c->row_ent[r]]++] = r;
-
-	c->work = glmix_work_table("re", serial, true, parallel);
-	ww = glmix_work_open(glmix_work_oid(c->work));
-	c->nblocks = 0;
-	c->rows = palloc0(sizeof(int) * Max(E, 1));
-	c->nmodels = 0;
-	for (int e = 0; e < E; e++)
-	{
-		int64		cnt = start[e + 1] - start[e];
-		int64	   *mine = order + start[e];
-		int64		use = cnt;
-		double		wscale = 1.0;
-
-		if (cnt < min_rows || cnt == 0)
-			continue;
-		if (max_rows > 0 && cnt > max_rows)
-		{
-			/* a seeded uniform sample of max_rows rows (partial Fisher-Yates) */
-			for (int64 k = 0; k < max_rows; k++)
-			{
-				int64		j = k + (int64) rng_below(rng, (uint64) (cnt - k));
-				int64		tmp = mine[k];
-
-				mine[k] = mine[j];
-				mine[j] = tmp;
-			}
-			use = max_rows;
-			wscale = (double) cnt / max_rows;
-			qsort(mine, use, sizeof(int64), recs_int64_cmp);
-		}
-		c->rows[e] = (int) use;
-		c->nmodels++;
-		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e);
-	}
-	glmix_work_close(ww);
-}
-
-/* ---- the fixed effect: Newton over the aggregate ---- */
-
-static double
-fixed_eval(Training *t, Datum offsets, const double *beta, double *g, double *H)
-{
-	int			d = t->lay.dim;
-	Datum		values[2];
-	bool		isnull;
-	int			rc;
-	double		f;
-	int			nv;
-	const double *v;
-	const double *hp;
-
-	values[0] = offsets;
-	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
-	rc = SPI_execute_plan(t->plan, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "fixed-effect aggregate failed: %s", SPI_result_code_string(rc));
-	v = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 1, &isnull)),
-						  &nv, "statistics");
-	if (isnull || nv != 3 + d + d * (d + 1) / 2)
-		elog(ERROR, "fixed-effect aggregate returned %d values for dimension %d", nv, d);
-	f = v[2];
-	memcpy(g, v + 3, sizeof(double) * d);
-	/* row-major upper triangle = the column-major lower one dpotrf reads */
-	hp = v + 3 + d;
-	for (int i = 0; i < d; i++)
-		memcpy(H + (Size) i * d + i, hp + GLMIX_PACKED(i, d) + i, sizeof(double) * (d - i));
-	SPI_freetuptable(SPI_tuptable);
-	pfree(DatumGetPointer(values[1]));
-	for (int j = 0; j < d; j++)
-	{
-		f += 0.5 * t->l2_fixed * beta[j] * beta[j];
-		g[j] += t->l2_fixed * beta[j];
-		H[(Size) j * d + j] += t->l2_fixed;
-	}
-	return f;
-}
-
-static int
-fit_fixed(Training *t, const double *offsets)
-{
-	int			d = t->lay.dim;
-	Datum		off = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
-	double		f;
-	int			evals = 1;
-	const int	one = 1;
-	int			info;
-
-	f = fixed_eval(t, off, t->beta, t->g, t->H);
-	for (int it = 0; it < NEWTON_MAX_ITER; it++)
-	{
-		double		slope = 0.0,
-					step = 1.0;
-		bool		accepted = false;
-
-		CHECK_FOR_INTERRUPTS();
-		memcpy(t->L, t->H, sizeof(double) * d * d);
-		dpotrf_("L", &d, t->L, &d, &info);
-		if (info != 0)
-			elog(ERROR, "fixed-effect Hessian is not positive definite (dpotrf info %d)", info);
-		for (int j = 0; j < d; j++)
-			t->step[j] = -t->g[j];
-		dpotrs_("L", &d, &one, t->L, &d, t->step, &d, &info);
-		if (info != 0)
-			elog(ERROR, "dpotrs failed (info %d)", info);
-		for (int j = 0; j < d; j++)
-			slope += t->g[j] * t->step[j];
-		/*
-		 * The Newton decrement -g.step is twice what a full step could still
-		 * gain.  Below NEWTON_REL_TOL of the objective: converged.  Below
-		 * NEWTON_QUAD_TOL we are deep in the quadratic region, where the
-		 * full step is safe and leaves a gap of the order of the decrement
-		 * squared: take it without paying for another aggregate pass.
-		 */
-		if (-slope / 2 <= NEWTON_REL_TOL * Max(1.0, fabs(f)))
-			break;
-		if (-slope / 2 <= NEWTON_QUAD_TOL * Max(1.0, fabs(f)))
-		{
-			for (int j = 0; j < d; j++)
-				t->beta[j] += t->step[j];
-			break;
-		}
-		for (int tries = 0; tries < 30; tries++)
-		{
-			double		fc;
-
-			for (int j = 0; j < d; j++)
-				t->cand[j] = t->beta[j] + step * t->step[j];
-			/* evaluating the candidate also gives the next iteration's g, H */
-			fc = fixed_eval(t, off, t->cand, t->g, t->H);
-			evals++;
-			if (fc <= f + 1e-4 * step * slope)
-			{
-				accepted = true;
-				f = fc;
-				memcpy(t->beta, t->cand, sizeof(double) * d);
-				break;
-			}
-			step *= 0.5;
-		}
-		if (!accepted)
-		{
-			/* restore g, H at beta: no decrease is possible, stay put */
-			f = fixed_eval(t, off, t->beta, t->g, t->H);
-			break;
-		}
-	}
-	pfree(DatumGetPointer(off));
-	return evals;
-}
-
-static void
-fit_random(Training *t, Coordinate *c, const double *offsets)
-{
-	int			dim = c->re->dim;
-	Datum		values[3];
-	int			rc;
-
-	values[0] = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
-	values[1] = PointerGetDatum(glmix_float8_array(c->coef, c->re->nent * dim));
-	values[2] = Float8GetDatum(c->re->l2);
-	rc = SPI_execute_plan(c->plan, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "per-entity aggregate failed: %s", SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int			e = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
-		int			n;
-		const double *coef;
-
-		if (isnull || e < 0 || e >= c->re->nent)
-			continue;
-		coef = glmix_float8_data(DatumGetArrayTypeP(d), &n, "entity coefficients");
-		if (n != dim)
-			elog(ERROR, "entity fit returned %d coefficients, expected %d", n, dim);
-		memcpy(c->coef + (Size) e * dim, coef, sizeof(double) * dim);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	pfree(DatumGetPointer(values[0]));
-	pfree(DatumGetPointer(values[1]));
-}
-
-static double
-objective(Training *t, double *total)
-{
-	int64		n = t->rows->n;
-	double		f = 0.0;
-
-	for (int64 r = 0; r < n; r++)
-	{
-		double		m = t->score[r];
-
-		for (int k = 0; k < t->nre; k++)
-			m += t->co[k].score[r];
-		if (total)
-			total[r] = m;
-		if (t->rows->w[r] != 0.0)
-			f += t->rows->w[r] * glmix_logloss(m, t->rows->y[r]);
-	}
-	for (int j = 0; j < t->lay.dim; j++)
-		f += 0.5 * t->l2_fixed * t->beta[j] * t->beta[j];
-	for (int k = 0; k < t->nre; k++)
-	{
-		Coordinate *c = &t->co[k];
-
-		for (Size j = 0; j < (Size) c->re->nent * c->re->dim; j++)
-			f += 0.5 * c->re->l2 * c->coef[j] * c->coef[j];
-	}
-	return f;
-}
-
-static void
-validation_metrics(Training *t, double *auc, double *logloss)
-{
-	int64		n = t->vrows->n;
-	double	   *total = palloc(sizeof(double) * Max(n, 1));
-
-	for (int64 r = 0; r < n; r++)
-	{
-		double		m = t->vscore[r];
-
-		for (int k = 0; k < t->nre; k++)
-			m += t->co[k].vscore[r];
-		total[r] = m;
-	}
-	*auc = glmix_auc(n, total, t->vrows->y);
-	*logloss = glmix_mean_logloss(n, total, t->vrows->y);
-	pfree(total);
 }
 
 /*
@@ -767,7 +336,7 @@ train_glmix(PG_FUNCTION_ARGS)
 	bool		activate = PG_ARGISNULL(18) ? false : PG_GETARG_BOOL(18);
 	double		l2[1 + MAX_RANDOM];
 	bool		intercept[1 + MAX_RANDOM];
-	Training	t;
+	GlmixTraining	t;
 	RecsRng		rng;
 	double		phase[4];		/* read, stage, fit, store seconds */
 	instr_time	tp;
@@ -949,10 +518,10 @@ train_glmix(PG_FUNCTION_ARGS)
 		t.Xv = glmix_fixed_design(&t.lay, t.learners, t.courses, t.vrows);
 
 	t.nre = nrecols;
-	t.co = palloc0(sizeof(Coordinate) * Max(nrecols, 1));
+	t.co = palloc0(sizeof(GlmixCoordinate) * Max(nrecols, 1));
 	for (int k = 0; k < nrecols; k++)
 	{
-		Coordinate *c = &t.co[k];
+		GlmixCoordinate *c = &t.co[k];
 		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
 		const GlmixSide *other;
 
@@ -1023,7 +592,7 @@ train_glmix(PG_FUNCTION_ARGS)
 	phase[0] = seconds_since(tp);
 	INSTR_TIME_SET_CURRENT(tp);
 	/* 2. stage */
-	stage_fixed(&t, true);
+	glmix_stage_fixed(&t, true);
 	t.plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
 										 t.work),
 								2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
@@ -1031,9 +600,9 @@ train_glmix(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int k = 0; k < t.nre; k++)
 	{
-		Coordinate *c = &t.co[k];
+		GlmixCoordinate *c = &t.co[k];
 
-		stage_random(&t, c, k, min_rows, max_rows, &rng, true);
+		glmix_stage_random(&t, c, k, min_rows, max_rows, &rng, true);
 		c->plan = SPI_prepare_cursor(psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
 											  "FROM %s GROUP BY entity", c->work),
 									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
@@ -1103,26 +672,26 @@ train_glmix(PG_FUNCTION_ARGS)
 				}
 				if (k == -1)
 				{
-					int			evals = fit_fixed(&t, offsets);
+					int			evals = glmix_fit_fixed(&t, offsets);
 
-					design_scores(t.X, NULL, t.beta, t.score);
+					glmix_design_scores(t.X, NULL, t.beta, t.score);
 					if (t.vrows)
-						design_scores(t.Xv, NULL, t.beta, t.vscore);
+						glmix_design_scores(t.Xv, NULL, t.beta, t.vscore);
 					snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
 				}
 				else
 				{
-					Coordinate *c = &t.co[k];
+					GlmixCoordinate *c = &t.co[k];
 
-					fit_random(&t, c, offsets);
-					design_scores(c->Z, c->row_ent, c->coef, c->score);
+					glmix_fit_random(&t, c, offsets);
+					glmix_design_scores(c->Z, c->row_ent, c->coef, c->score);
 					if (t.vrows)
-						design_scores(c->Zv, c->val_ent, c->coef, c->vscore);
+						glmix_design_scores(c->Zv, c->val_ent, c->coef, c->vscore);
 					snprintf(detail, sizeof(detail), "%d entity models", c->nmodels);
 				}
-				obj = objective(&t, NULL);
+				obj = glmix_objective(&t, NULL);
 				if (t.vrows)
-					validation_metrics(&t, &vauc, &vll);
+					glmix_validation_metrics(&t, &vauc, &vll);
 				ereport(NOTICE,
 						(errmsg("train_glmix pass %d/%d %s: objective %.4f, %s%s, %.3f s",
 								pass, passes, k == -1 ? "fixed" : t.co[k].re->column, obj, detail,
