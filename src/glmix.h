@@ -3,8 +3,9 @@
  *
  *   glmix_math.c   pure numerics (logistic loss, per-row statistics, dense
  *                  Cholesky, one entity's Newton fit, AUC) -- no SPI
- *   glmix_agg.c    the SQL aggregates (fixed-effect statistics, per-entity
- *                  fit) with internal state, combine/serial/deserial
+ *   glmix_block.c  the block format, float8[] helpers, aggregate arguments
+ *   glmix_agg_fixed.c   recs.glmix_fixed_stats (Newton's statistics)
+ *   glmix_agg_entity.c  recs.glmix_entity_fit (GROUP BY entity fits)
  *   glmix_data.c   reading impressions/learners/courses, the feature
  *                  dictionaries, the designs and the work relations
  *   glmix_fit.c    staging and the per-coordinate fits of coordinate descent
@@ -20,11 +21,12 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/array.h"
 
 #include "rng.h"
 
-/* ---- glmix_agg.c: float8[] helpers ---- */
+/* ---- glmix_block.c: float8[] helpers ---- */
 
 /* a one-dimensional float8[] holding v[0..n) */
 extern ArrayType *glmix_float8_array(const double *v, int n);
@@ -138,6 +140,27 @@ extern bytea *glmix_block_build(int n, const int64 *rows, const double *y,
 								int entity_rows, int entity_nnz);
 /* map a (detoasted) block, validating its layout; errors if corrupt */
 extern void glmix_block_map(bytea *b, GlmixBlock *out);
+
+/* ---- glmix_block.c: validated aggregate arguments ---- */
+
+/* one row of a row-form aggregate (indexes 0-based, sorted, merged) */
+typedef struct GlmixUserRow
+{
+	double		y;
+	double		w;
+	double		offset;
+	int			nnz;
+	int32	   *col;			/* 0-based */
+	double	   *val;
+} GlmixUserRow;
+
+extern MemoryContext glmix_agg_context(FunctionCallInfo fcinfo, const char *fn);
+/* y, w, offset, idx int4[], val float8[] from argument argno on */
+extern void glmix_user_row(FunctionCallInfo fcinfo, int argno, int dim, GlmixUserRow *row);
+/* a block argument, detoasted and 8-byte aligned */
+extern bytea *glmix_block_arg(FunctionCallInfo fcinfo, int argno);
+/* the offsets of a block's rows from an offsets array argument (NULL: zeros) */
+extern double *glmix_block_offsets(FunctionCallInfo fcinfo, int argno, const GlmixBlock *blk);
 
 /* ---- glmix_data.c: features, designs, work relations ---- */
 
