@@ -6,37 +6,30 @@
  *                           + gamma_l . z(c)            per-learner effect
  *                           + delta_c . z(l)            per-course effect
  *                           (+ one term per further random-effect column)
- * GlmixTraining is Photon ML's GAME block coordinate descent: for each of
+ * Training is Photon ML's GAME block coordinate descent: for each of
  * `passes` passes, each coordinate in turn is refitted, warm-started, with
  * the sum of the other coordinates' current scores as a fixed offset.
  *
- * Phases:
+ * Phases (each timed into the model's metrics->'seconds'):
  *   1. read  -- learners and courses become CSR feature vectors
  *      (glmix_data.c), impressions flat arrays of (label, weight, learner,
- *      course); the designs are assembled once in C.
- *   2. stage -- the designs are cut into blocks (bytea, see glmix.h) and
- *      written to work relations created in this transaction: one for the
- *      fixed effect, one per random effect holding each active entity's
+ *      course); the designs are assembled once, in C.
+ *   2. stage -- the designs are cut into page-sized blocks and written to
+ *      work relations created in this transaction (glmix_fit.c): one for
+ *      the fixed effect, one per random effect holding each active entity's
  *      rows (at most max_rows of them, drawn with the seed, their weights
  *      scaled up to keep the entity's total).  Entities with fewer than
- *      min_rows rows get no model (their effect is zero).
- *   3. fit   -- the fixed effect by Newton's method: each iteration is one
- *      query "SELECT recs.glmix_fixed_stats(block, offsets, beta) FROM
- *      work", whose gradient and dense Hessian (plus lambda I) give the
- *      step through a LAPACK Cholesky solve (dpotrf/dpotrs), with Armijo
- *      backtracking; it stops when the Newton decrement says the objective
- *      can improve by less than 1e-10 of itself (or, below 1e-6, after one
- *      last full step: Newton converges quadratically there).  A random effect is one
- *      query "SELECT entity, recs.glmix_entity_fit(block, offsets, start,
- *      l2) FROM work GROUP BY entity": each group's final function runs
- *      that entity's Newton fit.  The scores of every coordinate are then
- *      recomputed in C for the next offsets, the objective and the
- *      validation AUC, and a NOTICE reports them.
- *      With threads > 1 the work relations are unlogged tables that
- *      parallel workers can scan and the planner is told parallelism is
- *      free, so both aggregates run as Partial/Finalize plans.
+ *      min_rows rows get no model: their effect is zero.
+ *   3. fit   -- per pass and coordinate: the offsets, one fit through the
+ *      coordinate's aggregate (Newton over recs.glmix_fixed_block_stats for
+ *      the fixed effect, one GROUP BY entity query over
+ *      recs.glmix_entity_fit for a random effect), the scores recomputed in
+ *      C, and a NOTICE with the objective (and the validation AUC).  With
+ *      threads > 1 the planner is told parallelism is free, so both
+ *      aggregates may run as Partial/Finalize plans.
  *   4. store -- glmix_model.c writes the coefficients with their feature
- *      names and every learner's and course's feature vector.
+ *      names and every learner's and course's feature vector; the
+ *      learners' responded-to courses go to recs.model_learner.
  * Everything runs in the caller's transaction: an error or a cancel leaves
  * the previous model, and no work relation, behind.
  */
