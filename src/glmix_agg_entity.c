@@ -50,6 +50,11 @@ typedef struct EntityState
 	double	   *val;
 } EntityState;
 
+/*
+ * A per-entity state: the rows gathered so far, the L2 weight and the
+ * starting coefficients.  lambda > 0 is required, not just advised: it is
+ * what keeps one-class entities and separable data finite.
+ */
 static EntityState *
 entity_state_new(MemoryContext cxt, int dim, double lambda, int entity)
 {
@@ -81,6 +86,7 @@ entity_state_new(MemoryContext cxt, int dim, double lambda, int entity)
 	return s;
 }
 
+/* room for more rows and nonzeros, growing geometrically */
 static void
 entity_reserve(EntityState *s, int64 more_rows, int64 more_nnz)
 {
@@ -215,6 +221,7 @@ glmix_entity_block_accum(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(glmix_entity_combine);
+/* concatenate two entities' row lists (same dimension, L2 weight and entity) */
 Datum
 glmix_entity_combine(PG_FUNCTION_ARGS)
 {
@@ -292,6 +299,7 @@ glmix_entity_serial(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(glmix_entity_deserial);
+/* the inverse of glmix_entity_serial, checking magic, version, length and indexes */
 Datum
 glmix_entity_deserial(PG_FUNCTION_ARGS)
 {
@@ -370,6 +378,10 @@ glmix_entity_deserial(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(glmix_entity_final);
+/*
+ * The fit itself: Newton from the starting coefficients on the gathered
+ * rows.  It does not modify the state, so calling it twice is harmless.
+ */
 Datum
 glmix_entity_final(PG_FUNCTION_ARGS)
 {

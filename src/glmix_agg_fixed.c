@@ -44,6 +44,7 @@ typedef struct FixedState
 
 #define PACKED_LEN(d) ((Size) (d) * ((d) + 1) / 2)
 
+/* a zeroed state in the aggregate context; the dimension is checked here */
 static FixedState *
 fixed_state_new(MemoryContext cxt, int dim)
 {
@@ -139,6 +140,11 @@ glmix_fixed_block_accum(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(glmix_fixed_combine);
+/*
+ * Sum two partial states.  A NULL side (a worker that saw no rows) is
+ * skipped; the first non-NULL state is copied into the aggregate context,
+ * because the second one may live in a shorter-lived context.
+ */
 Datum
 glmix_fixed_combine(PG_FUNCTION_ARGS)
 {
@@ -206,6 +212,7 @@ glmix_fixed_serial(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(glmix_fixed_deserial);
+/* the inverse of glmix_fixed_serial, rejecting a wrong magic, version or length */
 Datum
 glmix_fixed_deserial(PG_FUNCTION_ARGS)
 {

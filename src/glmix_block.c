@@ -80,6 +80,7 @@ typedef struct BlockLayout
 				total;
 } BlockLayout;
 
+/* offsets of a block's parts, each MAXALIGNed from the varlena start */
 static void
 block_layout(int n, int nnz, bool binary, bool contiguous, BlockLayout *l)
 {
@@ -355,6 +356,7 @@ glmix_user_row(FunctionCallInfo fcinfo, int argno, int dim, GlmixUserRow *row)
 	}
 }
 
+/* the aggregate memory context, or an error when called outside an aggregate */
 MemoryContext
 glmix_agg_context(FunctionCallInfo fcinfo, const char *fn)
 {

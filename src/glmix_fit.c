@@ -125,6 +125,7 @@ cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *dat
 	return nblocks;
 }
 
+/* the fixed effect's work relation: every row, in row order (contiguous blocks) */
 void
 glmix_stage_fixed(GlmixTraining *t, bool parallel)
 {
@@ -140,6 +141,11 @@ glmix_stage_fixed(GlmixTraining *t, bool parallel)
 	glmix_work_close(ww);
 }
 
+/*
+ * A random effect's work relation: each entity's rows, grouped by a
+ * counting sort that keeps row order.  Entities under min_rows are left
+ * out; above max_rows a seeded sample is kept and up-weighted.
+ */
 void
 glmix_stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int max_rows,
 			 RecsRng *rng, bool parallel)
@@ -239,6 +245,11 @@ fixed_eval(GlmixTraining *t, Datum offsets, const double *beta, double *g, doubl
 	return f;
 }
 
+/*
+ * Newton's method for the fixed effect from the current beta (the warm
+ * start).  Each evaluation at a candidate also yields the next iteration's
+ * gradient and Hessian, so an accepted step costs one aggregate pass.
+ */
 int
 glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 {
@@ -312,6 +323,11 @@ glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 	return evals;
 }
 
+/*
+ * One GROUP BY query fits every active entity of a random effect, warm
+ * started from its current coefficients; entities the query does not
+ * return (no model) keep zeros.
+ */
 void
 glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets)
 {
@@ -374,6 +390,7 @@ glmix_objective(GlmixTraining *t, double *total)
 	return f;
 }
 
+/* AUC and log-loss of the current model on the validation rows */
 void
 glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss)
 {

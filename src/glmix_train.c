@@ -331,6 +331,7 @@ typedef struct TrainOptions
 	bool		intercept[1 + MAX_RANDOM];
 } TrainOptions;
 
+/* the arguments of train_glmix, with defaults, checked before any work */
 static void
 read_options(FunctionCallInfo fcinfo, TrainOptions *o)
 {
@@ -731,6 +732,7 @@ source_json(const TrainOptions *o)
 	return b.data;
 }
 
+/* the hyper-parameters as trained, for recs.model.params */
 static char *
 params_json(const GlmixTraining *t, const TrainOptions *o)
 {
@@ -810,6 +812,10 @@ store_phase(int64 model_id, const GlmixTraining *t, const TrainOptions *o)
 }
 
 PG_FUNCTION_INFO_V1(train_glmix);
+/*
+ * recs.train_glmix(): options, then the four phases, then the catalog row
+ * and metrics; returns the model id.
+ */
 Datum
 train_glmix(PG_FUNCTION_ARGS)
 {
