@@ -506,6 +506,12 @@ setup_random_effect(GlmixTraining *t, const TrainOptions *o, int k)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("random effect \"%s\" has no features", re->column),
 				 errhint("Keep its intercept or name feature columns of the other side.")));
+	if (re->dim > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("random effect \"%s\" would have %d features, more than 1024", re->column, re->dim),
+				 errdetail("Each entity's Newton step factors a dense matrix of that size."),
+				 errhint("Name fewer %s feature columns.", re->learner_side ? "course" : "learner")));
 	c->row_ent = row_entities(c, t->rows);
 	c->Z = glmix_random_design(re, other, re->learner_side ? t->rows->ci : t->rows->li, t->rows->n);
 	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
