@@ -359,8 +359,8 @@ extern void glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double 
 /* out[r] = X_r . coef (ent: per-row entity into coef, NULL for one vector) */
 extern void glmix_design_scores(const GlmixDesign *X, const int *ent, const double *coef,
 								double *out);
-/* the training objective; total[r] receives each row's logit when not NULL */
-extern double glmix_objective(GlmixTraining *t, double *total);
+/* the training objective; *mean_loss gets the weighted mean log-loss */
+extern double glmix_objective(GlmixTraining *t, double *mean_loss);
 extern void glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss);
 
 /* ---- glmix_model.c: a trained model, stored and served ---- */

@@ -362,10 +362,11 @@ glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets)
 }
 
 double
-glmix_objective(GlmixTraining *t, double *total)
+glmix_objective(GlmixTraining *t, double *mean_loss)
 {
 	int64		n = t->rows->n;
-	double		f = 0.0;
+	double		f = 0.0,
+				wsum = 0.0;
 
 	for (int64 r = 0; r < n; r++)
 	{
@@ -373,11 +374,12 @@ glmix_objective(GlmixTraining *t, double *total)
 
 		for (int k = 0; k < t->nre; k++)
 			m += t->co[k].score[r];
-		if (total)
-			total[r] = m;
 		if (t->rows->w[r] != 0.0)
 			f += t->rows->w[r] * glmix_logloss(m, t->rows->y[r]);
+		wsum += t->rows->w[r];
 	}
+	if (mean_loss)
+		*mean_loss = wsum > 0 ? f / wsum : NAN;
 	for (int j = 0; j < t->lay.dim; j++)
 		f += 0.5 * t->l2_fixed * t->beta[j] * t->beta[j];
 	for (int k = 0; k < t->nre; k++)

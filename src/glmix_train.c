@@ -650,7 +650,8 @@ fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *v
 			for (int k = -1; k < t->nre; k++)
 			{
 				char		detail[128];
-				double		obj;
+				double		obj,
+							loss;
 				instr_time	tc;
 
 				CHECK_FOR_INTERRUPTS();
@@ -684,12 +685,12 @@ fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *v
 						glmix_design_scores(c->Zv, c->val_ent, c->coef, c->vscore);
 					snprintf(detail, sizeof(detail), "%d entity models", c->nmodels);
 				}
-				obj = glmix_objective(t, NULL);
+				obj = glmix_objective(t, &loss);
 				if (t->vrows)
 					glmix_validation_metrics(t, vauc, vll);
 				ereport(NOTICE,
-						(errmsg("train_glmix pass %d/%d %s: objective %.4f, %s%s, %.3f s",
-								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, detail,
+						(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s%s, %.3f s",
+								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss, detail,
 								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
 								seconds_since(tc))));
 				final_obj = obj;
