@@ -23,6 +23,9 @@ SHLIB_LINK  = -lopenblas -lm
 # no LLVM bitcode: the JIT buys nothing for SPI-driven C, and it would need clang
 override with_llvm = no
 
+# rebuild objects when a header they include changes
+override autodepend = yes
+
 # Debian's server build, or whatever pg_config is first on PATH
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

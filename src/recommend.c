@@ -27,7 +27,9 @@
 #include "utils/lsyscache.h"
 
 #include "recs.h"
+#include "blend.h"
 #include "glmix.h"
+#include "ncf.h"
 #include "serving.h"
 #include "serving_cache.h"
 #include "topk.h"
@@ -137,6 +139,10 @@ serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScor
 		popularity_score_courses(m, l, out);
 	else if (strcmp(m->kind, "glmix") == 0)
 		glmix_score_courses(m, l, out);
+	else if (strcmp(m->kind, "blend") == 0)
+		blend_score_courses(m, l, out);
+	else if (strcmp(m->kind, "ncf") == 0)
+		ncf_score_courses(m, l, out);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

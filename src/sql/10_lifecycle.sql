@@ -56,6 +56,14 @@ BEGIN
             ERRCODE = 'undefined_object',
             MESSAGE = format('recs model %s does not exist', drop_model.model_id);
     END IF;
+    IF EXISTS (SELECT 1 FROM recs.blend_component b WHERE b.component_id = drop_model.model_id) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'object_in_use',
+            MESSAGE = format('recs model %s is a component of blend model %s', drop_model.model_id,
+                             (SELECT min(b.model_id) FROM recs.blend_component b
+                               WHERE b.component_id = drop_model.model_id)),
+            HINT = 'Drop the blend first.';
+    END IF;
     IF EXISTS (SELECT 1 FROM recs.deployment d WHERE d.model_id = drop_model.model_id) THEN
         IF NOT force THEN
             RAISE EXCEPTION USING

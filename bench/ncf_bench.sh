@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# bench/ncf_bench.sh -- NCF: recs against the PyTorch two-tower peer on ML-100K.
+#
+# Loads the ml-100k-splits TSV files into a throwaway cluster, trains recs on
+# loo_train and on time_train with the peer's hyper-parameters, evaluates
+# exactly as PROTOCOL.md says, runs ../shared/peers/ncf_torch.py with the same
+# settings, and prints both side by side.  MovieLens data never enter the
+# repository: the split directory is an argument.
+#
+#   bash bench/ncf_bench.sh [SPLIT_DIR] [--epochs N] [--threads N] [--skip-peer]
+set -euo pipefail
+. "$(dirname "$0")/../scripts/cluster.sh"
+
+data=$RECS_ROOT/../shared/data/ml-100k-splits
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then data=$1; shift; fi
+data=$(cd "$data" && pwd)
+
+recs_ensure_packages
+recs_build_install
+recs_start_cluster
+trap 'recs_stop_cluster' EXIT
+db=recs_bench
+if [ "$RECS_EXISTING_SERVER" = 1 ]; then db=$PGDATABASE; else
+	dropdb --if-exists "$db" && createdb "$db"
+fi
+uptime
+/usr/bin/python3 "$RECS_ROOT/bench/ncf_eval.py" --db "$db" --data "$data" "$@"

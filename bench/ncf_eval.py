@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""NCF benchmark driver: recs (through psql) and the PyTorch peer on the ML-100K splits.
+
+Run by bench/ncf_bench.sh, which starts a throwaway cluster and exports PGHOST/PGPORT/PGUSER.
+Metrics follow ../shared/data/ml-100k-splits/PROTOCOL.md:
+  LOO   : rank = 1 + #{neg: s > s_pos} + #{neg: s == s_pos and neg < pos}; HR@10, NDCG@10
+  time  : top 10 of all courses minus the learner's time_train courses, ORDER BY score DESC,
+          course_id (this is what recs.recommend() serves); Recall@10, NDCG@10 over 90 learners
+recs scores come from recs.score() (LOO) and recs.recommend() (time split), i.e. the served model.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+PEER_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers"))
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+class Psql:
+    def __init__(self, db):
+        self.db = db
+
+    def run(self, sql, echo_notices=False):
+        t0 = time.perf_counter()
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                            "-d", self.db, "-c", sql], capture_output=True, text=True)
+        dt = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise RuntimeError(f"psql failed: {p.stderr}\nSQL: {sql[:500]}")
+        if echo_notices:
+            for line in p.stderr.splitlines():
+                log("  " + line)
+        return p.stdout, p.stderr, dt
+
+    def rows(self, sql):
+        out, _, _ = self.run(sql)
+        return [line.split("\t") for line in out.splitlines() if line]
+
+
+def load(psql, data):
+    log(f"loading {data}")
+    psql.run("CREATE EXTENSION IF NOT EXISTS recs; DROP SCHEMA IF EXISTS ml CASCADE; CREATE SCHEMA ml;")
+    ddl = {
+        "loo_train": "learner_id bigint, course_id bigint, watched_at bigint, rating int",
+        "loo_test": "learner_id bigint, course_id bigint, watched_at bigint, rating int",
+        "loo_test_negatives": "learner_id bigint, negatives text",
+        "time_train": "learner_id bigint, course_id bigint, watched_at bigint, rating int",
+        "time_test": "learner_id bigint, course_id bigint, watched_at bigint, rating int",
+        "courses": "course_id bigint, decade text, genres text",
+    }
+    for name, cols in ddl.items():
+        psql.run(f"CREATE TABLE ml.{name} ({cols})")
+        path = os.path.join(data, name + ".tsv")
+        psql.run(f"\\copy ml.{name} FROM '{path}' WITH (FORMAT csv, DELIMITER E'\\t', HEADER true, QUOTE E'\\x01')")
+    psql.run("ANALYZE")
+
+
+EPOCH_RE = re.compile(r"epoch (\d+)/(\d+): loss ([0-9.]+), (\d+) examples/s")
+
+
+def machine_busy_s():
+    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def train(psql, table, name, args):
+    sql = (f"SELECT recs.train_ncf('ml.{table}', '{name}', courses => 'ml.courses', seconds_column => NULL,"
+           f" window_days => 365, layers => '{{256,128}}', dim => 64, epochs => {args.epochs},"
+           f" negatives => 4, learning_rate => 0.001, batch_size => 256, neighbours => 50,"
+           f" seed => {args.seed}, threads => {args.threads})")
+    busy0 = machine_busy_s()
+    out, err, dt = psql.run(sql)
+    busy = machine_busy_s() - busy0
+    rates, losses = [], []
+    for line in err.splitlines():
+        m = EPOCH_RE.search(line)
+        if m:
+            losses.append(float(m.group(3)))
+            rates.append(float(m.group(4)))
+            log(f"  [{name}] {line.split('NOTICE:  ')[-1]}")
+    model = int(out.strip())
+    metrics = json.loads(psql.rows(f"SELECT metrics FROM recs.model WHERE model_id = {model}")[0][0])
+    # CPU that neither the training threads nor the (single-threaded) rest of the call used
+    foreign = busy - metrics["train_cpu_seconds"] - (dt - metrics["train_seconds"])
+    return model, {"wall_s": round(dt, 2), "train_s": metrics["train_seconds"],
+                   "train_cpu_s": metrics["train_cpu_seconds"], "foreign_cpu_s": round(max(foreign, 0), 1),
+                   "examples_per_s": metrics["examples_per_second"],
+                   "examples_per_s_median_epoch": statistics.median(rates) if rates else None,
+                   "examples_per_s_best_epoch": max(rates) if rates else None,
+                   "final_loss": losses[-1] if losses else None}
+
+
+def check_cowatch(psql, model, data, table):
+    """Compare recs.ncf_cowatch with the peers' evalcommon.cowatch_cosine_topk (k = 50)."""
+    sys.path.insert(0, PEER_DIR)
+    import threadsetup  # noqa: F401  (pins numpy's threads before it loads)
+    threadsetup.setup_threads(default=1)
+    import evalcommon as ec
+    ids = ec.IdMap.from_split_dir(data)
+    train = ec.load_interactions(data, table + ".tsv", ids)
+    S = ec.cowatch_cosine_topk(train, ids.n_learners, ids.n_courses, k=50).tocoo()
+    ref = {(int(ids.course_ids[i]), int(ids.course_ids[j])): float(v) for i, j, v in zip(S.row, S.col, S.data)}
+    got = {(int(c), int(n)): float(v) for c, n, v in psql.rows(
+        f"SELECT course_id, neighbour_id, similarity FROM recs.ncf_cowatch WHERE model_id = {model}")}
+    same_pairs = set(ref) == set(got)
+    max_diff = max((abs(ref[k] - got[k]) for k in ref if k in got), default=0.0)
+    return {"pairs": len(got), "peer_pairs": len(ref), "same_pairs": same_pairs, "max_abs_diff": max_diff}
+
+
+def eval_loo(psql, model):
+    rows = psql.rows(f"""
+        WITH cand AS (
+            SELECT t.learner_id, t.course_id AS pos, n.c AS course_id
+              FROM ml.loo_test t JOIN ml.loo_test_negatives g USING (learner_id),
+                   unnest(pg_catalog.string_to_array(g.negatives, ',')::bigint[]) AS n(c)
+            UNION ALL
+            SELECT learner_id, course_id, course_id FROM ml.loo_test)
+        SELECT learner_id, pos, course_id, recs.score({model}, learner_id, course_id)::float4::float8
+          FROM cand""")
+    by = {}
+    for lid, pos, cid, s in rows:
+        by.setdefault(int(lid), []).append((int(pos), int(cid), float(s)))
+    hits, ndcg = 0.0, 0.0
+    for lid, lst in by.items():
+        pos = lst[0][0]
+        sp = [s for p, c, s in lst if c == pos][0]
+        rank = 1 + sum(1 for p, c, s in lst if c != pos and (s > sp or (s == sp and c < pos)))
+        if rank <= 10:
+            hits += 1
+            ndcg += 1 / math.log2(rank + 1)
+    n = len(by)
+    return {"hr10": round(hits / n, 4), "ndcg10": round(ndcg / n, 4), "learners": n}
+
+
+def eval_time(psql):
+    rows = psql.rows("""
+        SELECT l.learner_id, r.rank, r.course_id
+          FROM (SELECT DISTINCT learner_id FROM ml.time_test) l, recs.recommend(l.learner_id, 10) r""")
+    tops = {}
+    for lid, rank, cid in rows:
+        tops.setdefault(int(lid), {})[int(rank)] = int(cid)
+    test = {}
+    for lid, cid in psql.rows("SELECT learner_id, course_id FROM ml.time_test"):
+        test.setdefault(int(lid), set()).add(int(cid))
+    disc = [1 / math.log2(r + 1) for r in range(1, 11)]
+    recalls, ndcgs = [], []
+    for lid, T in test.items():
+        top = [tops[lid][r] for r in sorted(tops.get(lid, {}))]
+        rel = [1.0 if c in T else 0.0 for c in top]
+        recalls.append(sum(rel) / len(T))
+        ndcgs.append(sum(r * d for r, d in zip(rel, disc)) / sum(disc[:min(10, len(T))]))
+    return {"recall10": round(statistics.mean(recalls), 4), "ndcg10": round(statistics.mean(ndcgs), 4),
+            "learners": len(test)}
+
+
+def latency(psql, n_learners=300):
+    """Median and p95 of recommend(learner, 10) in one session, warm cache."""
+    out = psql.rows(f"""
+        DO $$
+        DECLARE t0 timestamptz; d float8[] := '{{}}'; l bigint;
+        BEGIN
+          PERFORM * FROM recs.recommend(1, 10);          -- warm the serving cache
+          FOR l IN SELECT DISTINCT learner_id FROM ml.time_train ORDER BY 1 LIMIT {n_learners} LOOP
+            t0 := clock_timestamp();
+            PERFORM * FROM recs.recommend(l, 10);
+            d := d || extract(epoch FROM clock_timestamp() - t0)::float8 * 1000;
+          END LOOP;
+          PERFORM set_config('bench.lat', (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x)
+                 || ' ' || percentile_cont(0.95) WITHIN GROUP (ORDER BY x) FROM unnest(d) x), false);
+        END $$;
+        SELECT current_setting('bench.lat');""")
+    med, p95 = map(float, out[-1][0].split())
+    return {"median_ms": round(med, 3), "p95_ms": round(p95, 3)}
+
+
+def latency_scaling(psql, sizes=(2000, 20000, 100000), dim=64, n_learners=200):
+    """recommend() latency on synthetic NCF models of growing catalogues (random embeddings:
+    serving does not care how they were trained)."""
+    res = {}
+    for n in sizes:
+        m = int(psql.rows(f"""
+            INSERT INTO recs.model (name, kind, version) VALUES ('synthetic_{n}', 'ncf', 1)
+            RETURNING model_id""")[0][0])
+        psql.run(f"""
+            SELECT setseed(0.5);
+            INSERT INTO recs.ncf_course (model_id, course_id, input_row, watchers, embedding)
+            SELECT {m}, i, i - 1, 1, ARRAY(SELECT (random() - 0.5)::real FROM generate_series(1, {dim}) WHERE i > 0)
+              FROM generate_series(1, {n}) i;
+            INSERT INTO recs.ncf_learner (model_id, learner_id, embedding)
+            SELECT {m}, l, ARRAY(SELECT (random() - 0.5)::real FROM generate_series(1, {dim}) WHERE l > 0)
+              FROM generate_series(1, {n_learners}) l;
+            INSERT INTO recs.model_learner (model_id, learner_id, watched)
+            SELECT {m}, l, ARRAY(SELECT DISTINCT (1 + (random() * ({n} - 1))::int)::bigint
+                                   FROM generate_series(1, 30) WHERE l > 0 ORDER BY 1)
+              FROM generate_series(1, {n_learners}) l;
+            SELECT recs.activate({m});""")
+        out = psql.rows(f"""
+            DO $$
+            DECLARE t0 timestamptz; d float8[] := '{{}}'; l bigint;
+            BEGIN
+              PERFORM * FROM recs.recommend(1, 10);          -- load the course embeddings
+              FOR l IN 1..{n_learners} LOOP
+                t0 := clock_timestamp();
+                PERFORM * FROM recs.recommend(l, 10);
+                d := d || extract(epoch FROM clock_timestamp() - t0)::float8 * 1000;
+              END LOOP;
+              PERFORM set_config('bench.lat', (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x)
+                     || ' ' || percentile_cont(0.95) WITHIN GROUP (ORDER BY x) FROM unnest(d) x), false);
+            END $$;
+            SELECT current_setting('bench.lat');""")
+        med, p95 = map(float, out[-1][0].split())
+        res[n] = {"median_ms": round(med, 3), "p95_ms": round(p95, 3)}
+        log(f"[latency] {n} courses: median {med:.3f} ms, p95 {p95:.3f} ms")
+        psql.run(f"DELETE FROM recs.deployment WHERE model_id = {m}; DELETE FROM recs.model WHERE model_id = {m}")
+    return res
+
+
+def run_peer(args):
+    cmd = ["/usr/bin/python3", os.path.join(PEER_DIR, "ncf_torch.py"), "--split-dir", args.data,
+           "--epochs", str(args.epochs), "--threads", str(args.threads), "--splits", args.splits]
+    log("running the peer: " + " ".join(cmd))
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("peer failed: " + p.stderr[-2000:])
+    for line in p.stderr.splitlines():
+        if "epoch" in line or "HR@" in line or "Recall@" in line:
+            log("  " + line)
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res["wall_s"] = round(time.perf_counter() - t0, 1)
+    return res
+
+
+def fmt(x, nd=4):
+    return "-" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=2020)
+    ap.add_argument("--splits", default="loo,time")
+    ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--latency", action="store_true",
+                    help="also time recommend() on synthetic catalogues of 2k, 20k and 100k courses")
+    args = ap.parse_args()
+    psql = Psql(args.db)
+    load(psql, args.data)
+    splits = args.splits.split(",")
+    res = {"epochs": args.epochs, "threads": args.threads}
+    if "loo" in splits:
+        m, info = train(psql, "loo_train", "ncf_loo", args)
+        info.update(eval_loo(psql, m))
+        info["cowatch_vs_peer"] = check_cowatch(psql, m, args.data, "loo_train")
+        res["loo"] = info
+        log(f"[recs loo] {info}")
+    if "time" in splits:
+        m, info = train(psql, "time_train", "ncf_time", args)
+        info.update(eval_time(psql))
+        info["recommend_latency"] = latency(psql)
+        res["time"] = info
+        log(f"[recs time] {info}")
+    if args.latency:
+        res["latency_scaling"] = latency_scaling(psql)
+    peer = None if args.skip_peer else run_peer(args)
+    res["peer"] = peer
+
+    print()
+    print(f"NCF two-tower 256-128-64, {args.epochs} epochs, {args.threads} threads, batch 256, lr 1e-3, 4 negatives")
+    print(f"{'figure':<34}{'recs':>12}{'peer':>12}{'recs/peer':>11}")
+
+    def row(label, a, b, nd=4):
+        ratio = (a / b) if (a is not None and b) else None
+        print(f"{label:<34}{fmt(a, nd):>12}{fmt(b, nd):>12}{fmt(ratio, 2):>11}")
+
+    p = peer or {}
+    if "loo" in res:
+        pl = p.get("loo", {})
+        row("LOO HR@10", res["loo"]["hr10"], pl.get("hr10"))
+        row("LOO NDCG@10", res["loo"]["ndcg10"], pl.get("ndcg10"))
+        row("LOO train examples/s", float(res["loo"]["examples_per_s"]), pl.get("train_examples_per_s"), 0)
+        row("LOO examples/s, median epoch", res["loo"]["examples_per_s_median_epoch"],
+            pl.get("train_examples_per_s_clean"), 0)
+        row("LOO foreign CPU s", res["loo"]["foreign_cpu_s"], pl.get("foreign_cpu_s_during_train"), 1)
+        row("LOO train s", float(res["loo"]["train_s"]), pl.get("train_s"), 1)
+        cw = res["loo"]["cowatch_vs_peer"]
+        print(f"co-watch top-50 (loo_train): {cw['pairs']} pairs, same (course, neighbour) pairs as the "
+              f"peer's evalcommon: {cw['same_pairs']}, max |difference| {cw['max_abs_diff']:.2e}")
+    if "time" in res:
+        pt = p.get("time", {})
+        row("time Recall@10", res["time"]["recall10"], pt.get("recall10"))
+        row("time NDCG@10", res["time"]["ndcg10"], pt.get("ndcg10"))
+        row("time train examples/s", float(res["time"]["examples_per_s"]), pt.get("train_examples_per_s"), 0)
+        row("time examples/s, median epoch", res["time"]["examples_per_s_median_epoch"],
+            pt.get("train_examples_per_s_clean"), 0)
+        row("time foreign CPU s", res["time"]["foreign_cpu_s"], pt.get("foreign_cpu_s_during_train"), 1)
+        row("time train s", float(res["time"]["train_s"]), pt.get("train_s"), 1)
+        print(f"recommend(learner, 10) latency: median {res['time']['recommend_latency']['median_ms']} ms, "
+              f"p95 {res['time']['recommend_latency']['p95_ms']} ms (1,682 courses)")
+    for n, v in res.get("latency_scaling", {}).items():
+        print(f"recommend(learner, 10) latency, synthetic {n:,} courses x 64-d: median {v['median_ms']} ms, p95 {v['p95_ms']} ms")
+    print("reference (peers/README): ItemPop HR@10 0.3171 / Recall@10 0.0605; "
+          "ItemKNN HR@10 0.5027 / Recall@10 0.0563")
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

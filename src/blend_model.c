@@ -1,0 +1,346 @@
+/*
+ * blend_model.c -- storing a blend and scoring courses with it
+ *
+ * Serving a blend scores every course with each component (through the
+ * components' own serving paths and caches), standardises the scores as in
+ * training, and adds the global effect and the learner's random effects.
+ * The blend's catalogue is its first component's.  Coefficients keyed by
+ * anything but the learner (segments: few entities) are cached with the
+ * blend; a learner's own coefficients are one indexed lookup per call.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "blend.h"
+#include "glmix.h"
+#include "recs.h"
+#include "serving_cache.h"
+
+void
+blend_store_components(int64 model_id, const BlendModel *bm)
+{
+	for (int j = 0; j < bm->ncomponents; j++)
+	{
+		Oid			types[6] = {INT8OID, INT4OID, INT8OID, TEXTOID, FLOAT8OID, FLOAT8OID};
+		Datum		values[6] = {
+			Int64GetDatum(model_id), Int32GetDatum(j + 1),
+			Int64GetDatum(bm->component[j].model.model_id),
+			CStringGetTextDatum(bm->component[j].logit_of_probability ? "logit" : "identity"),
+			Float8GetDatum(bm->component[j].mean), Float8GetDatum(bm->component[j].sd)
+		};
+		int			rc = SPI_execute_with_args("INSERT INTO recs.blend_component "
+											   "VALUES ($1, $2, $3, $4, $5, $6)",
+											   6, types, values, NULL, false, 0);
+
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not store blend components: %s", SPI_result_code_string(rc));
+	}
+}
+
+void
+blend_store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *lcol,
+					 int neffects, const char **cols)
+{
+	Oid			types[2] = {INT8OID, INT8ARRAYOID};
+	Datum		values[2];
+	Datum	   *ids = palloc(sizeof(Datum) * bm->ncomponents);
+	int			rc;
+	StringInfoData sql;
+	bool		keyed = false;
+
+	for (int j = 0; j < bm->ncomponents; j++)
+		ids[j] = Int64GetDatum(bm->component[j].model.model_id);
+	values[0] = Int64GetDatum(model_id);
+	values[1] = PointerGetDatum(construct_array(ids, bm->ncomponents, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	/* a learner's language and watched courses: what any component knows */
+	rc = SPI_execute_with_args("INSERT INTO recs.model_learner (model_id, learner_id, language, watched) "
+							   "SELECT $1, m.learner_id, "
+							   "(array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1], "
+							   "ARRAY(SELECT DISTINCT e FROM recs.model_learner m2, unnest(m2.watched) e "
+							   "      WHERE m2.learner_id = m.learner_id AND m2.model_id = ANY ($2) ORDER BY e) "
+							   "FROM recs.model_learner m WHERE m.model_id = ANY ($2) GROUP BY m.learner_id",
+							   2, types, values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store blend learners: %s", SPI_result_code_string(rc));
+
+	/* keys of the effects that are not keyed by the learner id */
+	if (!OidIsValid(learners))
+		return;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO recs.blend_learner (model_id, learner_id, keys) "
+					 "SELECT DISTINCT ON (2) $1, %s::int8, ARRAY[", quote_identifier(lcol));
+	for (int i = 0; i < neffects; i++)
+	{
+		if (strcmp(cols[i], lcol) == 0)
+			appendStringInfo(&sql, "%sNULL::text", i ? ", " : "");
+		else
+		{
+			appendStringInfo(&sql, "%s%s::text", i ? ", " : "", quote_identifier(cols[i]));
+			keyed = true;
+		}
+	}
+	if (!keyed)
+		return;
+	appendStringInfo(&sql, "] FROM %s WHERE %s IS NOT NULL ORDER BY 2",
+					 recs_relation_name(learners), quote_identifier(lcol));
+	rc = SPI_execute_with_args(sql.data, 1, types, values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store blend learner keys: %s", SPI_result_code_string(rc));
+}
+
+/* ---- serving ---- */
+
+typedef struct BlendEntityCoefs
+{
+	int			n;
+	char	  **key;			/* sorted */
+	double	   *coef;			/* n x dim */
+} BlendEntityCoefs;
+
+typedef struct BlendServing
+{
+	BlendModel	bm;
+	int			dim;
+	double	   *global;
+	int			neffects;
+	char	  **effect;			/* coordinate names, in fitting order */
+	bool	   *by_learner;		/* keyed by the learner id: looked up per call */
+	BlendEntityCoefs *coefs;	/* cached coefficients of the other effects */
+} BlendServing;
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void *
+load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	BlendServing *bs;
+	int			rc;
+	char	   *lcol;
+	SPITupleTable *tt;
+	uint64		n;
+
+	rc = SPI_execute_with_args("SELECT component_id, transform, mean, sd FROM recs.blend_component "
+							   "WHERE model_id = $1 ORDER BY position", 1, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.blend_component: %s", SPI_result_code_string(rc));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	MemoryContextSwitchTo(cxt);
+	bs = palloc0(sizeof(BlendServing));
+	bs->bm.ncomponents = (int) Min(n, BLEND_MAX_COMPONENTS);
+	for (int j = 0; j < bs->bm.ncomponents; j++)
+	{
+		bool		isnull;
+		HeapTuple	tup = tt->vals[j];
+		char	   *transform = SPI_getvalue(tup, tt->tupdesc, 2);
+
+		bs->bm.component[j].model.model_id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+		bs->bm.component[j].logit_of_probability = strcmp(transform, "logit") == 0;
+		bs->bm.component[j].mean = DatumGetFloat8(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+		bs->bm.component[j].sd = DatumGetFloat8(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
+	}
+	for (int j = 0; j < bs->bm.ncomponents; j++)
+	{
+		ServingModel sm;
+
+		serving_model_by_id(bs->bm.component[j].model.model_id, &sm);
+		MemoryContextSwitchTo(cxt);
+		bs->bm.component[j].model = sm;
+	}
+	bs->dim = bs->bm.ncomponents + 1;
+
+	rc = SPI_execute_with_args("SELECT params->>'learner_column', "
+							   "ARRAY(SELECT jsonb_array_elements_text(params->'random_effects')) "
+							   "FROM recs.model WHERE model_id = $1", 1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the blend's parameters");
+	MemoryContextSwitchTo(cxt);
+	lcol = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	{
+		bool		isnull;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			ne;
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
+		bs->neffects = ne;
+		bs->effect = palloc(sizeof(char *) * Max(ne, 1));
+		bs->by_learner = palloc(sizeof(bool) * Max(ne, 1));
+		bs->coefs = palloc0(sizeof(BlendEntityCoefs) * Max(ne, 1));
+		for (int i = 0; i < ne; i++)
+		{
+			bs->effect[i] = TextDatumGetCString(elems[i]);
+			bs->by_learner[i] = lcol && strcmp(bs->effect[i], lcol) == 0;
+		}
+	}
+
+	/* the global effect and the cached (non-learner) effects */
+	rc = SPI_execute_with_args("SELECT coordinate, entity, coefs FROM recs.blend_coef "
+							   "WHERE model_id = $1 ORDER BY coordinate, entity NULLS FIRST",
+							   1, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.blend_coef: %s", SPI_result_code_string(rc));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	MemoryContextSwitchTo(cxt);
+	bs->global = palloc0(sizeof(double) * bs->dim);
+	for (int i = 0; i < bs->neffects; i++)
+	{
+		bs->coefs[i].key = palloc(sizeof(char *) * Max(n, 1));
+		bs->coefs[i].coef = palloc(sizeof(double) * Max(n, 1) * bs->dim);
+	}
+	for (uint64 r = 0; r < n; r++)
+	{
+		HeapTuple	tup = tt->vals[r];
+		char	   *coord = SPI_getvalue(tup, tt->tupdesc, 1);
+		char	   *entity = SPI_getvalue(tup, tt->tupdesc, 2);
+		bool		isnull;
+		int			nc;
+		const double *c = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(tup, tt->tupdesc, 3, &isnull)),
+											&nc, "blend coefficients");
+
+		if (nc != bs->dim)
+			elog(ERROR, "blend coefficients have %d values, expected %d", nc, bs->dim);
+		if (entity == NULL)
+		{
+			memcpy(bs->global, c, sizeof(double) * bs->dim);
+			continue;
+		}
+		for (int i = 0; i < bs->neffects; i++)
+			if (!bs->by_learner[i] && strcmp(bs->effect[i], coord) == 0)
+			{
+				BlendEntityCoefs *ec = &bs->coefs[i];
+
+				ec->key[ec->n] = entity;
+				memcpy(&ec->coef[(Size) ec->n * bs->dim], c, sizeof(double) * bs->dim);
+				ec->n++;
+			}
+	}
+	return bs;
+}
+
+/* this learner's coefficients, summed over every random effect (dim values) */
+static void
+learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, double *sum)
+{
+	Oid			types[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		values[3] = {Int64GetDatum(m->model_id), Int64GetDatum(learner_id), (Datum) 0};
+	char	  **keys = NULL;
+	int			nkeys = 0;
+	MemoryContext callercxt = CurrentMemoryContext;
+	int			rc;
+
+	memset(sum, 0, sizeof(double) * bs->dim);
+	rc = SPI_execute_with_args("SELECT keys FROM recs.blend_learner WHERE model_id = $1 AND learner_id = $2",
+							   2, types, values, NULL, true, 1);
+	MemoryContextSwitchTo(callercxt);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum	   *elems;
+		bool	   *nulls;
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nkeys);
+		keys = palloc(sizeof(char *) * Max(nkeys, 1));
+		for (int i = 0; i < nkeys; i++)
+			keys[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	}
+
+	for (int i = 0; i < bs->neffects; i++)
+	{
+		if (bs->by_learner[i])
+		{
+			values[2] = CStringGetTextDatum(psprintf(INT64_FORMAT, learner_id));
+			rc = SPI_execute_with_args("SELECT coefs FROM recs.blend_coef "
+									   "WHERE model_id = $1 AND coordinate = $3 AND entity = $2::text",
+									   3, (Oid[]) {INT8OID, TEXTOID, TEXTOID},
+									   (Datum[]) {Int64GetDatum(m->model_id), values[2],
+										   CStringGetTextDatum(bs->effect[i])},
+									   NULL, true, 1);
+			MemoryContextSwitchTo(callercxt);
+			if (rc == SPI_OK_SELECT && SPI_processed == 1)
+			{
+				bool		isnull;
+				int			nc;
+				const double *c = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+																					 SPI_tuptable->tupdesc, 1, &isnull)),
+													&nc, "blend coefficients");
+
+				for (int j = 0; j < Min(nc, bs->dim); j++)
+					sum[j] += c[j];
+			}
+		}
+		else if (keys && i < nkeys && keys[i])
+		{
+			const BlendEntityCoefs *ec = &bs->coefs[i];
+			char	  **hit = bsearch(&keys[i], ec->key, ec->n, sizeof(char *), key_cmp);
+
+			if (hit)
+				for (int j = 0; j < bs->dim; j++)
+					sum[j] += ec->coef[(Size) (hit - ec->key) * bs->dim + j];
+		}
+	}
+}
+
+void
+blend_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
+{
+	BlendServing *bs = serving_cache_get(m->model_id, m->stamp, "blend", load_blend, NULL);
+	double	   *coef = palloc(sizeof(double) * bs->dim);
+
+	learner_coefs(m, bs, l->learner_id, coef);
+	for (int j = 0; j < bs->dim; j++)
+		coef[j] += bs->global[j];
+
+	for (int j = 0; j < bs->bm.ncomponents; j++)
+	{
+		const BlendComponent *bc = &bs->bm.component[j];
+		ServingLearner sl;
+		CourseScores cs;
+
+		serving_learner(&bc->model, l->learner_id, &sl);
+		serving_score_courses(&bc->model, &sl, &cs);
+		if (j == 0)
+		{
+			int64	   *ids = palloc(sizeof(int64) * Max(cs.n, 1));
+
+			/* a copy: the component's cache entry may be evicted by the others */
+			memcpy(ids, cs.course_id, sizeof(int64) * cs.n);
+			out->n = cs.n;
+			out->course_id = ids;
+			out->score = palloc(sizeof(double) * Max(cs.n, 1));
+			for (int c = 0; c < cs.n; c++)
+				out->score[c] = coef[0];
+		}
+		for (int c = 0; c < out->n; c++)
+		{
+			int			k = j == 0 ? c : course_scores_index(&cs, out->course_id[c]);
+			double		s = k >= 0 ? cs.score[k] : NAN;
+			double		z;
+
+			if (!isnan(s) && bc->logit_of_probability)
+			{
+				s = Min(Max(s, 1e-12), 1.0 - 1e-12);
+				s = log(s / (1.0 - s));
+			}
+			z = isnan(s) ? 0.0 : (s - bc->mean) / bc->sd;
+			out->score[c] += coef[j + 1] * z;
+		}
+	}
+}

@@ -1,0 +1,719 @@
+/*
+ * blend_train.c -- recs.train_blend(): a personalised blend of model scores
+ *
+ * The blend is itself a small GLMix.  Its features are the component
+ * models' scores for a (learner, course) pair -- each standardised over the
+ * training rows, a GLMix probability taken on the logit scale -- plus an
+ * intercept:
+ *
+ *     z(l, c) = [1, (s_1(l, c) - mean_1) / sd_1, ..., (s_J - mean_J) / sd_J]
+ *     logit P(response) = beta . z  +  sum over random effects e: gamma_e(key_e(l)) . z
+ *
+ * so every learner (or every segment, or any learners column) gets its own
+ * weights for the components, shrunk towards the global weights by L2.  A
+ * component that cannot score a pair (an unknown course) contributes 0,
+ * its mean.  It is fitted by coordinate descent exactly like GLMix: the
+ * global effect, then each random effect, each with the others' scores as
+ * offsets, by the same per-entity Newton solver (glmix_math.c).
+ *
+ * The blend is trained on impressions shown after the components' training
+ * data (since defaults to the latest trained_through of the components), so
+ * no component has seen the labels the blend learns from.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+
+#include "blend.h"
+#include "glmix.h"
+#include "recs.h"
+#include "serving.h"
+
+
+typedef struct BlendRows
+{
+	int64		n;
+	int64	   *learner;
+	int64	   *course;
+	double	   *y;
+	double	   *w;
+	double	   *z;				/* n x dim, row-major, z[r*dim] = 1 */
+} BlendRows;
+
+/* one random-effect coordinate: rows grouped by entity */
+typedef struct BlendEffect
+{
+	char	   *column;
+	int			nentities;
+	char	  **key;			/* entity keys, sorted */
+	int64	   *order;			/* row indexes grouped by entity */
+	int64	   *start;			/* nentities + 1 */
+	double	   *coef;			/* nentities x dim */
+	double	   *score;			/* per row: this effect's current contribution */
+} BlendEffect;
+
+static double
+component_feature(const BlendComponent *c, double s)
+{
+	if (isnan(s))
+		return NAN;
+	if (c->logit_of_probability)
+	{
+		s = Min(Max(s, 1e-12), 1.0 - 1e-12);
+		s = log(s / (1.0 - s));
+	}
+	return s;
+}
+
+/* read labelled impressions shown after since, sorted by learner */
+static void
+read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
+		  const char *label_sql, double since, BlendRows *rows)
+{
+	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
+	StringInfoData sql;
+	Oid			types[1] = {FLOAT8OID};
+	Datum		values[1] = {Float8GetDatum(since)};
+	int			rc;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	recs_check_column(relid, lcol, "learner column", id_types, lengthof(id_types));
+	recs_check_column(relid, ccol, "course column", id_types, lengthof(id_types));
+	recs_check_column(relid, tcol, "time column", NULL, 0);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT %s::int8, %s::int8, (%s)::float8 FROM %s "
+					 "WHERE %s IS NOT NULL AND %s IS NOT NULL AND (%s) IS NOT NULL "
+					 "AND extract(epoch FROM %s) > $1 ORDER BY 1, 2",
+					 quote_identifier(lcol), quote_identifier(ccol), label_sql,
+					 recs_relation_name(relid), quote_identifier(lcol),
+					 quote_identifier(ccol), label_sql, quote_identifier(tcol));
+	rc = SPI_execute_with_args(sql.data, 1, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read impressions: %s", SPI_result_code_string(rc));
+	MemoryContextSwitchTo(cxt);
+	rows->n = (int64) SPI_processed;
+	rows->learner = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(rows->n, 1));
+	rows->course = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(rows->n, 1));
+	rows->y = MemoryContextAllocHuge(cxt, sizeof(double) * Max(rows->n, 1));
+	rows->w = MemoryContextAllocHuge(cxt, sizeof(double) * Max(rows->n, 1));
+	for (int64 i = 0; i < rows->n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		double		y;
+
+		rows->learner[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		rows->course[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		y = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		if (y != 0.0 && y != 1.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("labels must be 0 or 1, found %g", y)));
+		rows->y[i] = y;
+		rows->w[i] = 1.0;
+	}
+}
+
+/* the component scores of every row, learner by learner */
+static void
+score_rows(BlendModel *bm, BlendRows *rows)
+{
+	int			dim = bm->ncomponents + 1;
+	MemoryContext learnercxt = AllocSetContextCreate(CurrentMemoryContext, "recs blend learner",
+													 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	rows->z = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(rows->n, 1) * dim);
+	for (int64 s = 0; s < rows->n;)
+	{
+		int64		e = s;
+
+		CHECK_FOR_INTERRUPTS();
+		while (e < rows->n && rows->learner[e] == rows->learner[s])
+			e++;
+		MemoryContextSwitchTo(learnercxt);
+		for (int j = 0; j < bm->ncomponents; j++)
+		{
+			ServingLearner sl;
+			CourseScores cs;
+
+			serving_learner(&bm->component[j].model, rows->learner[s], &sl);
+			serving_score_courses(&bm->component[j].model, &sl, &cs);
+			for (int64 r = s; r < e; r++)
+			{
+				int			c = course_scores_index(&cs, rows->course[r]);
+
+				rows->z[r * dim + 1 + j] =
+					component_feature(&bm->component[j], c >= 0 ? cs.score[c] : NAN);
+			}
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(learnercxt);
+		for (int64 r = s; r < e; r++)
+			rows->z[r * dim] = 1.0;
+		s = e;
+	}
+	MemoryContextDelete(learnercxt);
+
+	/* standardise; what a component cannot score sits at its mean (0) */
+	for (int j = 0; j < bm->ncomponents; j++)
+	{
+		double		sum = 0,
+					sum2 = 0;
+		int64		cnt = 0;
+
+		for (int64 r = 0; r < rows->n; r++)
+		{
+			double		v = rows->z[r * dim + 1 + j];
+
+			if (!isnan(v))
+			{
+				sum += v;
+				sum2 += v * v;
+				cnt++;
+			}
+		}
+		bm->component[j].mean = cnt ? sum / cnt : 0.0;
+		bm->component[j].sd = cnt ? sqrt(Max(sum2 / cnt - bm->component[j].mean * bm->component[j].mean, 0.0)) : 0.0;
+		if (!(bm->component[j].sd > 1e-12))
+			bm->component[j].sd = 1.0;
+		for (int64 r = 0; r < rows->n; r++)
+		{
+			double	   *v = &rows->z[r * dim + 1 + j];
+
+			*v = isnan(*v) ? 0.0 : (*v - bm->component[j].mean) / bm->component[j].sd;
+		}
+	}
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* group the rows by the learners' values of a column (or by learner id) */
+static void
+group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *lcol,
+			 bool by_learner)
+{
+	char	  **rowkey = palloc(sizeof(char *) * Max(rows->n, 1));
+	int64		nkeyed = 0;
+
+	if (by_learner)
+	{
+		for (int64 r = 0; r < rows->n; r++)
+			rowkey[r] = psprintf(INT64_FORMAT, rows->learner[r]);
+	}
+	else
+	{
+		/* learner id -> key, read once */
+		StringInfoData sql;
+		int			rc;
+		int			nl;
+		int64	   *ids;
+		char	  **vals;
+		MemoryContext cxt = CurrentMemoryContext;
+
+		if (!OidIsValid(learners))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("random effect \"%s\" needs the learners relation", eff->column),
+					 errhint("Pass learners => the relation that has the column.")));
+		recs_check_column(learners, eff->column, "random effect column", NULL, 0);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT DISTINCT ON (1) %s::int8, %s::text FROM %s "
+						 "WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1",
+						 quote_identifier(lcol), quote_identifier(eff->column),
+						 recs_relation_name(learners), quote_identifier(lcol),
+						 quote_identifier(eff->column));
+		rc = SPI_execute(sql.data, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "could not read learners: %s", SPI_result_code_string(rc));
+		MemoryContextSwitchTo(cxt);
+		nl = (int) SPI_processed;
+		ids = palloc(sizeof(int64) * Max(nl, 1));
+		vals = palloc(sizeof(char *) * Max(nl, 1));
+		for (int i = 0; i < nl; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			vals[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		}
+		for (int64 r = 0; r < rows->n; r++)
+		{
+			int			i = recs_find_int64(ids, nl, rows->learner[r]);
+
+			rowkey[r] = i >= 0 ? vals[i] : NULL;
+		}
+	}
+
+	/* distinct keys, sorted */
+	eff->key = palloc(sizeof(char *) * Max(rows->n, 1));
+	for (int64 r = 0; r < rows->n; r++)
+		if (rowkey[r])
+			eff->key[nkeyed++] = rowkey[r];
+	qsort(eff->key, nkeyed, sizeof(char *), key_cmp);
+	eff->nentities = 0;
+	for (int64 i = 0; i < nkeyed; i++)
+		if (eff->nentities == 0 || strcmp(eff->key[eff->nentities - 1], eff->key[i]) != 0)
+			eff->key[eff->nentities++] = eff->key[i];
+
+	/* counting sort of the rows by entity */
+	eff->start = palloc0(sizeof(int64) * (eff->nentities + 1));
+	eff->order = palloc(sizeof(int64) * Max(nkeyed, 1));
+	{
+		int		   *ent = palloc(sizeof(int) * Max(rows->n, 1));
+		int64	   *fill;
+
+		for (int64 r = 0; r < rows->n; r++)
+		{
+			char	  **hit = rowkey[r] ? bsearch(&rowkey[r], eff->key, eff->nentities,
+												   sizeof(char *), key_cmp) : NULL;
+
+			ent[r] = hit ? (int) (hit - eff->key) : -1;
+			if (ent[r] >= 0)
+				eff->start[ent[r] + 1]++;
+		}
+		for (int e = 0; e < eff->nentities; e++)
+			eff->start[e + 1] += eff->start[e];
+		fill = palloc(sizeof(int64) * Max(eff->nentities, 1));
+		memcpy(fill, eff->start, sizeof(int64) * eff->nentities);
+		for (int64 r = 0; r < rows->n; r++)
+			if (ent[r] >= 0)
+				eff->order[fill[ent[r]]++] = r;
+	}
+}
+
+/* fit one coordinate: rows idx[0..n) with offsets, coefficients beta (in/out) */
+static void
+fit_block(const BlendRows *rows, int dim, const int64 *idx, int64 n, const double *offset,
+		  double lambda, double *beta, double *scratch, int32 *ptr, int32 *col)
+{
+	double	   *y = scratch;
+	double	   *w = y + n;
+	double	   *o = w + n;
+	double	   *val = o + n;
+	double	   *work = val + n * dim;
+	GlmixEntityFit fit;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		int64		r = idx ? idx[i] : i;
+
+		y[i] = rows->y[r];
+		w[i] = rows->w[r];
+		o[i] = offset[r];
+		memcpy(&val[i * dim], &rows->z[r * dim], sizeof(double) * dim);
+	}
+	glmix_entity_newton((int) n, y, w, o, ptr, col, val, dim, lambda, beta, 50, 1e-8, work, &fit);
+}
+
+/* a float8[] literal of v[0..n), exact to the last bit */
+static Datum
+coefs_text(const double *v, int n)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int j = 0; j < n; j++)
+		appendStringInfo(&buf, "%s%.17g", j ? "," : "", v[j]);
+	appendStringInfoChar(&buf, '}');
+	return CStringGetTextDatum(buf.data);
+}
+
+static double
+total_loss(const BlendRows *rows, const double *margin)
+{
+	double		loss = 0;
+
+	for (int64 r = 0; r < rows->n; r++)
+		loss += rows->w[r] * glmix_logloss(margin[r], rows->y[r]);
+	return loss;
+}
+
+PG_FUNCTION_INFO_V1(train_blend);
+Datum
+train_blend(PG_FUNCTION_ARGS)
+{
+	ArrayType  *components;
+	Oid			impressions;
+	Oid			learners = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
+	char	   *name = recs_text_arg(fcinfo, 3, "blend");
+	ArrayType  *effects_arg = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+	char	   *label = recs_text_arg(fcinfo, 6, "clicked");
+	ArrayType  *l2_arg = PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7);
+	int32		passes = PG_ARGISNULL(8) ? 2 : PG_GETARG_INT32(8);
+	bool		activate = PG_ARGISNULL(9) ? true : PG_GETARG_BOOL(9);
+	char	   *lcol = recs_text_arg(fcinfo, 10, "learner_id");
+	char	   *ccol = recs_text_arg(fcinfo, 11, "course_id");
+	char	   *tcol = recs_text_arg(fcinfo, 12, "shown_at");
+	char	   *clickcol = recs_text_arg(fcinfo, 13, "clicked");
+	char	   *bookcol = recs_text_arg(fcinfo, 14, "bookmarked");
+	BlendModel	bm;
+	BlendEffect effects[BLEND_MAX_EFFECTS];
+	int			neffects = 0;
+	double		l2[1 + BLEND_MAX_EFFECTS];
+	double		since;
+	double		trained_through = -INFINITY;
+	StringInfoData label_sql;
+	BlendRows	rows;
+	int			dim;
+	double	   *global;
+	double	   *margin;
+	double	   *offset;
+	double	   *scratch;
+	int32	   *ptr;
+	int32	   *col;
+	int64		maxrows;
+	int64		model_id;
+	StringInfoData json;
+	TimestampTz t0 = GetCurrentTimestamp();
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("components and impressions must not be NULL")));
+	components = PG_GETARG_ARRAYTYPE_P(0);
+	impressions = PG_GETARG_OID(1);
+	if (passes < 1 || passes > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("passes must be between 1 and 100, not %d", passes)));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
+
+	initStringInfo(&label_sql);
+	if (strcmp(label, "clicked") == 0)
+		appendStringInfo(&label_sql, "%s::int", quote_identifier(clickcol));
+	else if (strcmp(label, "bookmarked") == 0)
+		appendStringInfo(&label_sql, "%s::int", quote_identifier(bookcol));
+	else if (strcmp(label, "either") == 0)
+		appendStringInfo(&label_sql, "(%s OR %s)::int", quote_identifier(clickcol),
+						 quote_identifier(bookcol));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label must be 'clicked', 'bookmarked' or 'either', not '%s'", label)));
+
+	SPI_connect();
+
+	/* the components */
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(components, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+		if (n < 1 || n > BLEND_MAX_COMPONENTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a blend needs 1 to %d component models, not %d", BLEND_MAX_COMPONENTS, n)));
+		memset(&bm, 0, sizeof(bm));
+		bm.ncomponents = n;
+		for (int j = 0; j < n; j++)
+		{
+			Oid			types[1] = {INT8OID};
+			int			rc;
+			bool		isnull;
+			Datum		tt;
+
+			if (nulls[j])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("component model ids must not be NULL")));
+			serving_model_by_id(DatumGetInt64(elems[j]), &bm.component[j].model);
+			if (strcmp(bm.component[j].model.kind, "blend") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("recs model " INT64_FORMAT " is a blend; blends of blends are not supported",
+								bm.component[j].model.model_id)));
+			for (int i = 0; i < j; i++)
+				if (bm.component[i].model.model_id == bm.component[j].model.model_id)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("recs model " INT64_FORMAT " is named twice",
+									bm.component[j].model.model_id)));
+			bm.component[j].logit_of_probability = strcmp(bm.component[j].model.kind, "glmix") == 0;
+			rc = SPI_execute_with_args("SELECT extract(epoch FROM trained_through)::float8 FROM recs.model WHERE model_id = $1",
+									   1, types, &elems[j], NULL, true, 1);
+			if (rc == SPI_OK_SELECT && SPI_processed == 1)
+			{
+				tt = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+				if (!isnull)
+					trained_through = Max(trained_through, DatumGetFloat8(tt));
+			}
+		}
+	}
+	since = PG_ARGISNULL(5) ? trained_through : recs_timestamptz_to_epoch(PG_GETARG_TIMESTAMPTZ(5));
+	if (!isfinite(since))
+		since = -INFINITY;
+
+	/* random-effect coordinates and their L2 weights */
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n = 0;
+
+		if (effects_arg)
+			deconstruct_array(effects_arg, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		else
+		{
+			elems = palloc(sizeof(Datum));
+			nulls = palloc0(sizeof(bool));
+			elems[0] = CStringGetTextDatum(lcol);
+			n = 1;
+		}
+		if (n > BLEND_MAX_EFFECTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("at most %d random effects, not %d", BLEND_MAX_EFFECTS, n)));
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("random effect names must not be NULL")));
+			memset(&effects[i], 0, sizeof(BlendEffect));
+			effects[i].column = TextDatumGetCString(elems[i]);
+		}
+		neffects = n;
+	}
+	for (int i = 0; i <= neffects; i++)
+		l2[i] = i == 0 ? 1.0 : 10.0;
+	if (l2_arg)
+	{
+		int			n;
+		const double *v = glmix_float8_data(l2_arg, &n, "l2");
+
+		if (n != neffects + 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("l2 needs %d values (the global effect, then each random effect), not %d",
+							neffects + 1, n)));
+		for (int i = 0; i < n; i++)
+		{
+			if (!(v[i] > 0) || !isfinite(v[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("l2 weights must be positive and finite")));
+			l2[i] = v[i];
+		}
+	}
+
+	read_rows(impressions, lcol, ccol, tcol, label_sql.data, since, &rows);
+	if (rows.n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("no impressions after the components' training data"),
+				 errdetail("The blend trains on impressions shown after %s.",
+						   isfinite(since) ? timestamptz_to_str(recs_epoch_to_timestamptz(since)) : "-infinity"),
+				 errhint("Train the components on earlier data, or pass since => an earlier time.")));
+	dim = bm.ncomponents + 1;
+	recs_check_memory((double) rows.n * (dim + 8) * sizeof(double) * 2, "training the blend");
+	score_rows(&bm, &rows);
+	{
+		bool		pos = false,
+					neg = false;
+
+		for (int64 r = 0; r < rows.n; r++)
+			if (rows.y[r] > 0.5)
+				pos = true;
+			else
+				neg = true;
+		if (!pos || !neg)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the blend's impressions all have the same label"),
+					 errhint("A blend needs both responses and non-responses.")));
+	}
+	for (int i = 0; i < neffects; i++)
+	{
+		group_effect(&effects[i], &rows, learners, lcol, strcmp(effects[i].column, lcol) == 0);
+		effects[i].coef = palloc0(sizeof(double) * Max(effects[i].nentities, 1) * dim);
+		effects[i].score = palloc0(sizeof(double) * rows.n);
+	}
+
+	/* coordinate descent */
+	global = palloc0(sizeof(double) * dim);
+	margin = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * rows.n);
+	offset = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * rows.n);
+	maxrows = rows.n;
+	scratch = MemoryContextAllocHuge(CurrentMemoryContext,
+									 sizeof(double) * (maxrows * (3 + dim) + dim * dim + 4 * dim + 5 * maxrows));
+	ptr = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * (maxrows + 1));
+	col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * maxrows * dim);
+	for (int64 r = 0; r <= maxrows; r++)
+		ptr[r] = (int32) (r * dim);
+	for (int64 k = 0; k < maxrows * dim; k++)
+		col[k] = (int32) (k % dim);
+
+	for (int pass = 1; pass <= passes; pass++)
+	{
+		for (int coord = 0; coord <= neffects; coord++)
+		{
+			TimestampTz c0 = GetCurrentTimestamp();
+			double		loss;
+
+			CHECK_FOR_INTERRUPTS();
+			/* offsets: every other coordinate's current score */
+			for (int64 r = 0; r < rows.n; r++)
+			{
+				double		o = 0;
+
+				if (coord != 0)
+					for (int j = 0; j < dim; j++)
+						o += global[j] * rows.z[r * dim + j];
+				for (int i = 0; i < neffects; i++)
+					if (i + 1 != coord)
+						o += effects[i].score[r];
+				offset[r] = o;
+			}
+			if (coord == 0)
+				fit_block(&rows, dim, NULL, rows.n, offset, l2[0], global, scratch, ptr, col);
+			else
+			{
+				BlendEffect *eff = &effects[coord - 1];
+
+				for (int e = 0; e < eff->nentities; e++)
+				{
+					int64		n = eff->start[e + 1] - eff->start[e];
+					const int64 *idx = &eff->order[eff->start[e]];
+					double	   *beta = &eff->coef[(Size) e * dim];
+
+					if ((e & 255) == 0)
+						CHECK_FOR_INTERRUPTS();
+					fit_block(&rows, dim, idx, n, offset, l2[coord], beta, scratch, ptr, col);
+					for (int64 i = 0; i < n; i++)
+					{
+						double		s = 0;
+
+						for (int j = 0; j < dim; j++)
+							s += beta[j] * rows.z[idx[i] * dim + j];
+						eff->score[idx[i]] = s;
+					}
+				}
+			}
+			for (int64 r = 0; r < rows.n; r++)
+			{
+				double		m = 0;
+
+				for (int j = 0; j < dim; j++)
+					m += global[j] * rows.z[r * dim + j];
+				for (int i = 0; i < neffects; i++)
+					m += effects[i].score[r];
+				margin[r] = m;
+			}
+			loss = total_loss(&rows, margin) / rows.n;
+			ereport(NOTICE,
+					(errmsg("train_blend pass %d/%d %s: mean log-loss %.5f, %.3f s",
+							pass, passes, coord == 0 ? "global" : effects[coord - 1].column,
+							loss, (GetCurrentTimestamp() - c0) / 1e6)));
+		}
+	}
+
+	/* store */
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"impressions\": ");
+	escape_json(&json, recs_relation_name(impressions));
+	appendStringInfoString(&json, ", \"components\": [");
+	for (int j = 0; j < bm.ncomponents; j++)
+		appendStringInfo(&json, "%s" INT64_FORMAT, j ? ", " : "", bm.component[j].model.model_id);
+	appendStringInfoString(&json, "]}");
+	{
+		StringInfoData params;
+
+		initStringInfo(&params);
+		appendStringInfoString(&params, "{\"learner_column\": ");
+		escape_json(&params, lcol);
+		appendStringInfoString(&params, ", \"label\": ");
+		escape_json(&params, label);
+		appendStringInfo(&params, ", \"passes\": %d, \"since\": ", passes);
+		escape_json(&params, isfinite(since) ? timestamptz_to_str(recs_epoch_to_timestamptz(since)) : "-infinity");
+		appendStringInfoString(&params, ", \"random_effects\": [");
+		for (int i = 0; i < neffects; i++)
+		{
+			if (i)
+				appendStringInfoString(&params, ", ");
+			escape_json(&params, effects[i].column);
+		}
+		appendStringInfoString(&params, "], \"l2\": [");
+		for (int i = 0; i <= neffects; i++)
+			appendStringInfo(&params, "%s%g", i ? ", " : "", l2[i]);
+		appendStringInfoString(&params, "]}");
+		model_id = model_store_create(name, "blend", json.data, params.data,
+									  isfinite(trained_through) ? trained_through : 0);
+	}
+	blend_store_components(model_id, &bm);
+	{
+		Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+		int64		ncoef = 1;
+
+		for (int i = 0; i < neffects; i++)
+			ncoef += effects[i].nentities;
+		{
+			Datum	   *mid = palloc(sizeof(Datum) * ncoef);
+			Datum	   *coord = palloc(sizeof(Datum) * ncoef);
+			Datum	   *ent = palloc(sizeof(Datum) * ncoef);
+			bool	   *entnull = palloc0(sizeof(bool) * ncoef);
+			Datum	   *coefs = palloc(sizeof(Datum) * ncoef);
+			Datum	   *vals[4] = {mid, coord, ent, coefs};
+			const bool *nulls[4] = {NULL, NULL, entnull, NULL};
+			int64		k = 0;
+
+			mid[k] = Int64GetDatum(model_id);
+			coord[k] = CStringGetTextDatum("global");
+			entnull[k] = true;
+			ent[k] = (Datum) 0;
+			coefs[k] = coefs_text(global, dim);
+			k++;
+			for (int i = 0; i < neffects; i++)
+				for (int e = 0; e < effects[i].nentities; e++)
+				{
+					mid[k] = Int64GetDatum(model_id);
+					coord[k] = CStringGetTextDatum(effects[i].column);
+					ent[k] = CStringGetTextDatum(effects[i].key[e]);
+					coefs[k] = coefs_text(&effects[i].coef[(Size) e * dim], dim);
+					k++;
+				}
+			recs_insert_columns("INSERT INTO recs.blend_coef (model_id, coordinate, entity, coefs) "
+								"SELECT a, b, c, d::float8[] FROM unnest($1, $2, $3, $4) AS u(a, b, c, d)",
+								4, types, vals, nulls, k);
+		}
+	}
+	{
+		char	  **cols = palloc(sizeof(char *) * Max(neffects, 1));
+
+		for (int i = 0; i < neffects; i++)
+			cols[i] = effects[i].column;
+		blend_store_learners(model_id, &bm, learners, lcol, neffects, (const char **) cols);
+	}
+
+	resetStringInfo(&json);
+	appendStringInfo(&json, "{\"impressions_used\": " INT64_FORMAT ", \"train_logloss\": %.6f, "
+					 "\"train_auc\": %.6f, \"seconds\": %.3f, \"global\": [",
+					 rows.n, total_loss(&rows, margin) / rows.n,
+					 glmix_auc(rows.n, margin, rows.y), (GetCurrentTimestamp() - t0) / 1e6);
+	for (int j = 0; j < dim; j++)
+		appendStringInfo(&json, "%s%.6f", j ? ", " : "", global[j]);
+	appendStringInfoString(&json, "]}");
+	model_store_set_metrics(model_id, json.data);
+	if (activate)
+		model_store_activate(model_id, "default");
+	SPI_finish();
+	PG_RETURN_INT64(model_id);
+}

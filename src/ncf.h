@@ -1,0 +1,188 @@
+/*
+ * ncf.h -- the two-tower neural collaborative filtering model (NCF)
+ *
+ * Subsystem layout:
+ *   ncf_cowatch.c  sparse co-watch cosine similarity, top-N per course
+ *   ncf_kernels.c  SIMD row kernels (sparse rows, ReLU, Adam)
+ *   ncf_net.c      tower shapes, initialisation, batched forward pass
+ *   ncf_train.c    training data (contexts, negatives) and the training loop
+ *   ncf_model.c    recs.train_ncf(): ingest, train, store (the PG glue)
+ *   ncf_serve.c    recommend() branch, score, similar_courses, embed_learner
+ *   ncf_map.c      course_map(): 2-D PCA of course embeddings, SVG rendering
+ * The first four are pure numerics: no SPI, no catalog access.
+ */
+#ifndef RECS_NCF_H
+#define RECS_NCF_H
+
+#include "postgres.h"
+
+#include "serving.h"
+
+#define NCF_MAX_LAYERS 8		/* sparse layer + hidden layers + embedding layer */
+#define NCF_LEARNER 0
+#define NCF_COURSE 1
+#define NCF_MAX_DIM_MAP 4096	/* course_map: largest embedding dimension */
+
+/* ---- ncf_cowatch.c ---- */
+
+/* compressed sparse rows; val may be NULL (all ones) */
+typedef struct NcfSparse
+{
+	int			nrows;
+	int64		nnz;
+	int64	   *rowptr;			/* nrows + 1 */
+	int32	   *col;
+	float	   *val;
+} NcfSparse;
+
+/*
+ * Co-watch cosine similarity of a binary learner x item matrix R given as
+ * CSR (offsets/items, items of a learner distinct): co = R'R, sim(i,j) =
+ * co(i,j) / sqrt(co(i,i) co(j,j)); row i keeps its topn largest positive
+ * sim(i,j), j != i, ties to the smaller j; columns of a row ascending.
+ */
+extern void ncf_cowatch(int n_learners, int n_items, const int64 *offsets,
+						const int32 *items, int topn, NcfSparse *out);
+
+/* ---- ncf_kernels.c: y[0..n) op= ... ---- */
+
+extern void ncf_vec_add(float *restrict y, const float *restrict x, int n);
+extern void ncf_vec_axpy(float *restrict y, float a, const float *restrict x, int n);
+extern void ncf_vec_bias_relu(float *restrict y, const float *restrict b, int n, bool relu);
+extern void ncf_vec_relu_mask(float *restrict dy, const float *restrict y, int n);
+extern float ncf_vec_dot(const float *x, const float *y, int n);
+
+typedef struct NcfAdam
+{
+	float		lr;				/* bias-corrected step: lr * sqrt(1-b2^t) / (1-b1^t) */
+	float		beta1;
+	float		beta2;
+	float		eps;			/* eps * sqrt(1-b2^t), so that eps applies to v-hat */
+	float		l2;
+} NcfAdam;
+
+/* one Adam step on n parameters; g is zeroed */
+extern void ncf_adam(float *restrict w, float *restrict m, float *restrict v,
+					 float *restrict g, int64 n, const NcfAdam *a);
+/* the same, with g = sum of nparts gradient vectors spaced stride apart, all zeroed */
+extern void ncf_adam_sum(float *restrict w, float *restrict m, float *restrict v,
+						 float *g, int64 stride, int nparts, int64 n, const NcfAdam *a);
+
+/* ---- ncf_net.c ---- */
+
+/*
+ * A tower: layer 0 is the sparse layer (n_items -> width[1]), layers
+ * 1..nlayers-1 are dense; ReLU after every layer but the last, whose output
+ * is the embedding.  w[l] is width[l] x width[l+1], row-major.
+ */
+typedef struct NcfTower
+{
+	int			nlayers;
+	int			width[NCF_MAX_LAYERS + 1];
+	float	   *w[NCF_MAX_LAYERS];
+	float	   *b[NCF_MAX_LAYERS];
+} NcfTower;
+
+/* shape of both towers: hidden widths then the embedding dimension */
+extern void ncf_tower_shape(NcfTower *t, int n_items, int nhidden,
+							const int *hidden, int dim);
+/* parameters of the dense part (biases of all layers + dense weights) */
+extern int64 ncf_tower_dense_size(const NcfTower *t);
+/* point t's biases and dense weights into flat (dense_size floats) */
+extern void ncf_tower_bind_dense(NcfTower *t, float *flat);
+/* nn.Linear's initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+struct RecsRng;
+extern void ncf_tower_init(NcfTower *t, struct RecsRng *rng);
+
+/*
+ * Embeddings of nrows sparse inputs (CSR over item indexes; val NULL = 1)
+ * into out (nrows x dim), rows processed in chunks through cblas_sgemm.
+ */
+extern void ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
+							  const int32 *col, const float *val, float *out);
+
+/* ---- ncf_train.c ---- */
+
+typedef struct NcfConfig
+{
+	int			nhidden;
+	int			hidden[NCF_MAX_LAYERS];
+	int			dim;
+	int			epochs;
+	int			negatives;
+	int			batch_size;		/* instances per batch (positives x (1 + negatives)) */
+	float		learning_rate;
+	float		l2;
+	uint64		seed;
+	int			threads;
+	double		window_seconds; /* learner context look-back */
+	double		labels_from;	/* positives are watches at or after this time */
+} NcfConfig;
+
+/*
+ * Training data: per learner, watches sorted by time (items[offsets[u] ..
+ * offsets[u+1]) with times when[]), item indexes 0..n_items-1.
+ */
+typedef struct NcfData
+{
+	int			n_learners;
+	int			n_items;
+	const int64 *offsets;
+	const int32 *items;
+	const double *when;
+	/* built by ncf_data_prepare */
+	int32	   *seen;			/* per learner, items sorted ascending (same offsets) */
+	int64		n_pos;
+	int32	   *pos_learner;
+	int32	   *pos_item;
+	int64	   *ctx_start;		/* context = items[ctx_start .. ctx_start + ctx_len) */
+	int32	   *ctx_len;
+	int64		n_empty_ctx;
+	double		mean_ctx;
+	NcfSparse	cowatch;		/* course-tower inputs */
+} NcfData;
+
+/* positives and their contexts (watches in [t - window, t), strictly before t) */
+extern void ncf_data_prepare(NcfData *d, const NcfConfig *cfg);
+/* bytes the trainer will allocate, to check against a budget first */
+extern Size ncf_train_memory(const NcfData *d, const NcfConfig *cfg);
+
+typedef struct NcfModel
+{
+	NcfTower	tower[2];		/* NCF_LEARNER, NCF_COURSE */
+} NcfModel;
+
+typedef struct NcfEpochLog
+{
+	double		loss;
+	double		seconds;
+} NcfEpochLog;
+
+/*
+ * Train both towers; allocates the model in CurrentMemoryContext.  Prints a
+ * NOTICE per epoch, checks for interrupts per batch.  log has cfg->epochs
+ * entries.
+ */
+extern void ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model,
+					  NcfEpochLog *log);
+
+/* ---- ncf_serve.c ---- */
+
+/* a model's course embeddings, as the serving cache holds them */
+typedef struct NcfCourses
+{
+	int			n;
+	int			dim;
+	int64	   *ids;			/* ascending = sparse-layer input rows */
+	float	   *emb;			/* n x dim */
+	float	   *unit;			/* n x dim, rows scaled to length 1 (0 stays 0) */
+} NcfCourses;
+
+/* the cached courses of an NCF model (SPI connected); errors if not NCF */
+extern const NcfCourses *ncf_model_courses(int64 model_id);
+
+/* recommend() for an NCF model: the k best unwatched courses */
+extern void ncf_score_courses(const ServingModel *m, const ServingLearner *l,
+							  CourseScores *out);
+
+#endif							/* RECS_NCF_H */

@@ -1,0 +1,219 @@
+/*
+ * ncf_kernels.c -- the NCF trainer's inner loops over rows of floats
+ *
+ * Everything the trainer does outside cblas_sgemm is a loop over a row of
+ * a few hundred floats: summing the weight rows of a sparse input, adding a
+ * bias and applying ReLU, scattering gradients back, one Adam step.  These
+ * loops carry the sparse layers, so they are compiled for the CPU they run
+ * on: target_clones builds an AVX-512, an AVX2 and a baseline version of
+ * each and the dynamic loader picks one (PGXS builds for baseline x86-64).
+ * Adam needs a vector square root, which GCC only emits without errno
+ * semantics, so it is written with intrinsics and dispatched by hand.
+ *
+ * Results depend on the version picked (FMA rounds once), so a model is
+ * reproducible for a seed on one machine type, not bit-identical across
+ * CPU generations.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "ncf.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#define NCF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define NCF_X86 1
+#include <immintrin.h>
+#else
+#define NCF_CLONES
+#endif
+
+NCF_CLONES void
+ncf_vec_add(float *restrict y, const float *restrict x, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
+NCF_CLONES void
+ncf_vec_axpy(float *restrict y, float a, const float *restrict x, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
+NCF_CLONES void
+ncf_vec_bias_relu(float *restrict y, const float *restrict b, int n, bool relu)
+{
+	if (relu)
+		for (int i = 0; i < n; i++)
+		{
+			float		z = y[i] + b[i];
+
+			y[i] = z > 0.0f ? z : 0.0f;
+		}
+	else
+		for (int i = 0; i < n; i++)
+			y[i] += b[i];
+}
+
+/* gradient through ReLU: zero where the activation was clipped */
+NCF_CLONES void
+ncf_vec_relu_mask(float *restrict dy, const float *restrict y, int n)
+{
+	for (int i = 0; i < n; i++)
+		dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+float
+ncf_vec_dot(const float *x, const float *y, int n)
+{
+	float		s0 = 0,
+				s1 = 0,
+				s2 = 0,
+				s3 = 0;
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		s0 += x[i] * y[i];
+		s1 += x[i + 1] * y[i + 1];
+		s2 += x[i + 2] * y[i + 2];
+		s3 += x[i + 3] * y[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += x[i] * y[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+/* ---- Adam ---- */
+
+static void
+adam_scalar(float *restrict w, float *restrict m, float *restrict v,
+			float *g, int64 stride, int nparts, int64 n, const NcfAdam *a)
+{
+	for (int64 i = 0; i < n; i++)
+	{
+		float		gi = g[i];
+
+		g[i] = 0;
+		for (int p = 1; p < nparts; p++)
+		{
+			gi += g[p * stride + i];
+			g[p * stride + i] = 0;
+		}
+		gi += a->l2 * w[i];
+		m[i] = a->beta1 * m[i] + (1 - a->beta1) * gi;
+		v[i] = a->beta2 * v[i] + (1 - a->beta2) * gi * gi;
+		w[i] -= a->lr * m[i] / (sqrtf(v[i]) + a->eps);
+	}
+}
+
+#ifdef NCF_X86
+__attribute__((target("avx512f")))
+static void
+adam_avx512(float *restrict w, float *restrict m, float *restrict v,
+			float *g, int64 stride, int nparts, int64 n, const NcfAdam *a)
+{
+	__m512		b1 = _mm512_set1_ps(a->beta1),
+				c1 = _mm512_set1_ps(1 - a->beta1),
+				b2 = _mm512_set1_ps(a->beta2),
+				c2 = _mm512_set1_ps(1 - a->beta2),
+				lr = _mm512_set1_ps(a->lr),
+				eps = _mm512_set1_ps(a->eps),
+				l2 = _mm512_set1_ps(a->l2),
+				zero = _mm512_setzero_ps();
+	int64		i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		__m512		gi = _mm512_loadu_ps(g + i);
+		__m512		wi = _mm512_loadu_ps(w + i);
+		__m512		mi,
+					vi;
+
+		_mm512_storeu_ps(g + i, zero);
+		for (int p = 1; p < nparts; p++)
+		{
+			gi = _mm512_add_ps(gi, _mm512_loadu_ps(g + p * stride + i));
+			_mm512_storeu_ps(g + p * stride + i, zero);
+		}
+		gi = _mm512_fmadd_ps(l2, wi, gi);
+		mi = _mm512_fmadd_ps(b1, _mm512_loadu_ps(m + i), _mm512_mul_ps(c1, gi));
+		vi = _mm512_fmadd_ps(b2, _mm512_loadu_ps(v + i), _mm512_mul_ps(c2, _mm512_mul_ps(gi, gi)));
+		_mm512_storeu_ps(m + i, mi);
+		_mm512_storeu_ps(v + i, vi);
+		wi = _mm512_sub_ps(wi, _mm512_div_ps(_mm512_mul_ps(lr, mi),
+											 _mm512_add_ps(_mm512_sqrt_ps(vi), eps)));
+		_mm512_storeu_ps(w + i, wi);
+	}
+	if (i < n)
+	{
+		/* the tail: shift the part vectors' origin along with the others */
+		adam_scalar(w + i, m + i, v + i, g + i, stride, nparts, n - i, a);
+	}
+}
+
+__attribute__((target("avx2,fma")))
+static void
+adam_avx2(float *restrict w, float *restrict m, float *restrict v,
+		  float *g, int64 stride, int nparts, int64 n, const NcfAdam *a)
+{
+	__m256		b1 = _mm256_set1_ps(a->beta1),
+				c1 = _mm256_set1_ps(1 - a->beta1),
+				b2 = _mm256_set1_ps(a->beta2),
+				c2 = _mm256_set1_ps(1 - a->beta2),
+				lr = _mm256_set1_ps(a->lr),
+				eps = _mm256_set1_ps(a->eps),
+				l2 = _mm256_set1_ps(a->l2),
+				zero = _mm256_setzero_ps();
+	int64		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		gi = _mm256_loadu_ps(g + i);
+		__m256		wi = _mm256_loadu_ps(w + i);
+		__m256		mi,
+					vi;
+
+		_mm256_storeu_ps(g + i, zero);
+		for (int p = 1; p < nparts; p++)
+		{
+			gi = _mm256_add_ps(gi, _mm256_loadu_ps(g + p * stride + i));
+			_mm256_storeu_ps(g + p * stride + i, zero);
+		}
+		gi = _mm256_fmadd_ps(l2, wi, gi);
+		mi = _mm256_fmadd_ps(b1, _mm256_loadu_ps(m + i), _mm256_mul_ps(c1, gi));
+		vi = _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i), _mm256_mul_ps(c2, _mm256_mul_ps(gi, gi)));
+		_mm256_storeu_ps(m + i, mi);
+		_mm256_storeu_ps(v + i, vi);
+		wi = _mm256_sub_ps(wi, _mm256_div_ps(_mm256_mul_ps(lr, mi),
+											 _mm256_add_ps(_mm256_sqrt_ps(vi), eps)));
+		_mm256_storeu_ps(w + i, wi);
+	}
+	if (i < n)
+		adam_scalar(w + i, m + i, v + i, g + i, stride, nparts, n - i, a);
+}
+#endif
+
+void
+ncf_adam_sum(float *restrict w, float *restrict m, float *restrict v,
+			 float *g, int64 stride, int nparts, int64 n, const NcfAdam *a)
+{
+#ifdef NCF_X86
+	if (__builtin_cpu_supports("avx512f"))
+		adam_avx512(w, m, v, g, stride, nparts, n, a);
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		adam_avx2(w, m, v, g, stride, nparts, n, a);
+	else
+#endif
+		adam_scalar(w, m, v, g, stride, nparts, n, a);
+}
+
+void
+ncf_adam(float *restrict w, float *restrict m, float *restrict v,
+		 float *restrict g, int64 n, const NcfAdam *a)
+{
+	ncf_adam_sum(w, m, v, g, 0, 1, n, a);
+}

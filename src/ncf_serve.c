@@ -1,0 +1,476 @@
+/*
+ * ncf_serve.c -- serving an NCF model: recommend(), score(), similar_courses(),
+ * embed_learner()
+ *
+ * A learner's score for a course is the dot product of their embeddings
+ * (the logit the model was trained on; the sigmoid would not change the
+ * order).  Course embeddings are loaded once per backend through the
+ * serving cache ("ncf:courses", with unit-length copies for cosine
+ * similarity); so is the learner tower ("ncf:learner"), needed to embed a
+ * watch list on the fly.  A learner's stored embedding is one indexed
+ * lookup per call, so a model's learners never need to fit in memory.
+ *
+ * Unknown learners.  An NCF model has no popularity list of its own, but
+ * its learner tower has one natural answer for someone with no history:
+ * the embedding of the empty context (the tower's biases pushed through
+ * the layers).  Every learner's first watch was trained with exactly that
+ * input, so it ranks courses by how likely they are to be a first watch --
+ * a learned popularity.  recommend() and score() use it for learners the
+ * model does not know.
+ *
+ * Top k is a bounded heap over the scores (O(n log k), no full sort); ties
+ * go to the smaller course id, as ORDER BY score DESC, course_id would.
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <cblas.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "recs.h"
+#include "ncf.h"
+#include "serving.h"
+#include "serving_cache.h"
+#include "topk.h"
+
+#define MAX_K 1000000
+
+typedef struct NcfLearnerTower
+{
+	NcfTower	t;
+	float	   *cold;			/* embedding of the empty context */
+} NcfLearnerTower;
+
+/* ---- loading ---- */
+
+static float *
+array_floats(Datum d, int expect, const char *what)
+{
+	ArrayType  *a = DatumGetArrayTypeP(d);
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	float	   *out;
+
+	if (ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT4OID || (expect >= 0 && n != expect))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed %s in an NCF model", what),
+				 errdetail("Expected %d floats, found %d.", expect, n)));
+	out = palloc(sizeof(float) * Max(n, 1));
+	memcpy(out, ARR_DATA_PTR(a), sizeof(float) * n);
+	if ((Pointer) a != DatumGetPointer(d))
+		pfree(a);				/* a detoasted copy: do not keep it in a cached part */
+	return out;
+}
+
+static void *
+load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	NcfCourses *c = MemoryContextAllocZero(cxt, sizeof(NcfCourses));
+	MemoryContext partcxt = cxt;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT course_id, embedding FROM recs.ncf_course"
+							   " WHERE model_id = $1 ORDER BY course_id",
+							   1, types, values, NULL, true, 0);
+	/* SPI returns in its procedure context; the part must live in ours */
+	MemoryContextSwitchTo(partcxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.ncf_course: %s", SPI_result_code_string(rc));
+	c->n = (int) SPI_processed;
+	if (c->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("NCF model " INT64_FORMAT " has no course embeddings", model_id)));
+	c->ids = palloc(sizeof(int64) * c->n);
+	for (int i = 0; i < c->n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		float	   *e;
+
+		c->ids[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		e = array_floats(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull),
+						 i == 0 ? -1 : c->dim, "course embedding");
+		if (i == 0)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+
+			c->dim = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+			c->emb = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(float), mul_size(c->n, c->dim)));
+			c->unit = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(float), mul_size(c->n, c->dim)));
+		}
+		memcpy(c->emb + (Size) i * c->dim, e, sizeof(float) * c->dim);
+		pfree(e);
+	}
+	for (int i = 0; i < c->n; i++)
+	{
+		const float *e = c->emb + (Size) i * c->dim;
+		float	   *u = c->unit + (Size) i * c->dim;
+		double		norm = sqrt((double) ncf_vec_dot(e, e, c->dim));
+
+		for (int j = 0; j < c->dim; j++)
+			u[j] = norm > 0 ? (float) (e[j] / norm) : 0.0f;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return c;
+}
+
+static void *
+load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	NcfLearnerTower *lt = MemoryContextAllocZero(cxt, sizeof(NcfLearnerTower));
+	MemoryContext partcxt = cxt;
+	int			rc;
+	int64		empty[2] = {0, 0};
+
+	rc = SPI_execute_with_args("SELECT layer, n_in, n_out, weight, bias FROM recs.ncf_layer"
+							   " WHERE model_id = $1 AND tower = 'learner' ORDER BY layer",
+							   1, types, values, NULL, true, 0);
+	MemoryContextSwitchTo(partcxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.ncf_layer: %s", SPI_result_code_string(rc));
+	if (SPI_processed < 1 || SPI_processed > NCF_MAX_LAYERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("NCF model " INT64_FORMAT " has no learner tower", model_id)));
+	lt->t.nlayers = (int) SPI_processed;
+	for (int l = 0; l < lt->t.nlayers; l++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[l];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			layer = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		int			n_in = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		int			n_out = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+
+		if (layer != l || (l > 0 && n_in != lt->t.width[l]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("NCF model " INT64_FORMAT " has inconsistent learner-tower layers", model_id)));
+		lt->t.width[l] = n_in;
+		lt->t.width[l + 1] = n_out;
+		lt->t.w[l] = array_floats(SPI_getbinval(tup, desc, 4, &isnull), n_in * n_out, "layer weight");
+		lt->t.b[l] = array_floats(SPI_getbinval(tup, desc, 5, &isnull), n_out, "layer bias");
+	}
+	SPI_freetuptable(SPI_tuptable);
+	lt->cold = palloc(sizeof(float) * lt->t.width[lt->t.nlayers]);
+	ncf_tower_forward(&lt->t, 1, empty, NULL, NULL, lt->cold);
+	return lt;
+}
+
+/* ---- model resolution ---- */
+
+static void
+require_ncf(const ServingModel *m)
+{
+	if (strcmp(m->kind, "ncf") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("recs model " INT64_FORMAT " is a %s model, not an NCF model",
+						m->model_id, m->kind),
+				 errhint("Pass the id of a model trained by recs.train_ncf().")));
+}
+
+static NcfCourses *
+get_courses(const ServingModel *m)
+{
+	return serving_cache_get(m->model_id, m->stamp, "ncf:courses", load_courses, NULL);
+}
+
+static NcfLearnerTower *
+get_learner_tower(const ServingModel *m)
+{
+	return serving_cache_get(m->model_id, m->stamp, "ncf:learner", load_learner_tower, NULL);
+}
+
+const NcfCourses *
+ncf_model_courses(int64 model_id)
+{
+	ServingModel m;
+
+	serving_model_by_id(model_id, &m);
+	require_ncf(&m);
+	return get_courses(&m);
+}
+
+/* the learner's stored embedding into out (dim floats); false if unknown */
+static bool
+stored_learner_embedding(const ServingModel *m, int64 learner_id, float *out, int dim)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(m->model_id), Int64GetDatum(learner_id)};
+	bool		isnull;
+	float	   *e;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT embedding FROM recs.ncf_learner"
+							   " WHERE model_id = $1 AND learner_id = $2",
+							   2, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.ncf_learner: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return false;
+	e = array_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+					 dim, "learner embedding");
+	memcpy(out, e, sizeof(float) * dim);
+	pfree(e);
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+static void
+learner_embedding(const ServingModel *m, int64 learner_id, float *out, int dim)
+{
+	if (!stored_learner_embedding(m, learner_id, out, dim))
+	{
+		NcfLearnerTower *lt = get_learner_tower(m);
+
+		memcpy(out, lt->cold, sizeof(float) * dim);
+	}
+}
+
+static int
+course_index(const NcfCourses *c, int64 id)
+{
+	int			lo = 0,
+				hi = c->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (c->ids[mid] == id)
+			return mid;
+		if (c->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+static int
+int32_cmp(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* ---- scoring for recommend(), evaluate() and blends ---- */
+
+/*
+ * Scores of every course of the model for the learner: the dot product of
+ * the learner's embedding (stored, or the cold-start embedding of an empty
+ * history) with each course embedding, one sgemv.
+ */
+void
+ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
+{
+	NcfCourses *c = get_courses(m);
+	float	   *u = palloc(sizeof(float) * c->dim);
+	float	   *scores = palloc(sizeof(float) * c->n);
+
+	learner_embedding(m, l->learner_id, u, c->dim);
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n, c->dim, 1.0f, c->emb, c->dim,
+				u, 1, 0.0f, scores, 1);
+	out->n = c->n;
+	out->course_id = c->ids;
+	out->score = palloc(sizeof(double) * c->n);
+	for (int i = 0; i < c->n; i++)
+		out->score[i] = scores[i];
+}
+
+/* ---- SQL functions ---- */
+
+PG_FUNCTION_INFO_V1(ncf_score);
+Datum
+ncf_score(PG_FUNCTION_ARGS)
+{
+	int64		model_id = PG_GETARG_INT64(0);
+	int64		learner_id = PG_GETARG_INT64(1);
+	int64		course_id = PG_GETARG_INT64(2);
+	ServingModel m;
+	NcfCourses *c;
+	float	   *u;
+	int			idx;
+	double		s;
+
+	SPI_connect();
+	serving_model_by_id(model_id, &m);
+	require_ncf(&m);
+	c = get_courses(&m);
+	idx = course_index(c, course_id);
+	if (idx < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("course " INT64_FORMAT " is not in NCF model " INT64_FORMAT, course_id, model_id),
+				 errhint("Pass the courses relation to recs.train_ncf() so that unwatched courses get embeddings.")));
+	u = palloc(sizeof(float) * c->dim);
+	learner_embedding(&m, learner_id, u, c->dim);
+	s = ncf_vec_dot(u, c->emb + (Size) idx * c->dim, c->dim);
+	SPI_finish();
+	PG_RETURN_FLOAT8(s);
+}
+
+PG_FUNCTION_INFO_V1(ncf_similar_courses);
+Datum
+ncf_similar_courses(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		course_id;
+	int32		k;
+	ServingModel m;
+	NcfCourses *c;
+	int			idx;
+	float	   *scores;
+	double	   *dscores;
+	bool	   *skip;
+	int		   *best;
+	int			n;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("course_id must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k must not be NULL")));
+	course_id = PG_GETARG_INT64(0);
+	k = PG_GETARG_INT32(1);
+	if (k < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be at least 1, not %d", k)));
+	k = Min(k, MAX_K);
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	if (PG_ARGISNULL(2))
+	{
+		serving_active_model("default", &m);
+		if (strcmp(m.kind, "ncf") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("the active recs model " INT64_FORMAT " is a %s model, not an NCF model",
+							m.model_id, m.kind),
+					 errhint("Pass the model argument: similar_courses(course_id, k, model => ...).")));
+	}
+	else
+	{
+		serving_model_by_id(PG_GETARG_INT64(2), &m);
+		require_ncf(&m);
+	}
+	c = get_courses(&m);
+	idx = course_index(c, course_id);
+	if (idx < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("course " INT64_FORMAT " is not in NCF model " INT64_FORMAT, course_id, m.model_id)));
+	scores = palloc(sizeof(float) * c->n);
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n, c->dim, 1.0f, c->unit, c->dim,
+				c->unit + (Size) idx * c->dim, 1, 0.0f, scores, 1);
+	dscores = palloc(sizeof(double) * c->n);
+	skip = palloc0(sizeof(bool) * c->n);
+	for (int i = 0; i < c->n; i++)
+		dscores[i] = scores[i];
+	skip[idx] = true;			/* never the course itself */
+	k = Min(k, c->n - 1);
+	best = palloc(sizeof(int) * Max(k, 1));
+	n = topk_select(dscores, skip, c->n, k, best);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = Int64GetDatum(c->ids[best[i]]);
+		values[2] = Float8GetDatum(scores[best[i]]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(ncf_embed_learner);
+Datum
+ncf_embed_learner(PG_FUNCTION_ARGS)
+{
+	int64		model_id = PG_GETARG_INT64(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	ServingModel m;
+	NcfCourses *c;
+	NcfLearnerTower *lt;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int32	   *rows;
+	int			nrows = 0;
+	int64		rowptr[2];
+	float	   *e;
+	Datum	   *out;
+	int			dim;
+	ArrayType  *result;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("course_ids must be a one-dimensional array")));
+	deconstruct_array(arr, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+
+	SPI_connect();
+	serving_model_by_id(model_id, &m);
+	require_ncf(&m);
+	c = get_courses(&m);
+	lt = get_learner_tower(&m);
+	if (lt->t.width[0] != c->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("NCF model " INT64_FORMAT " has %d sparse inputs for %d courses",
+						model_id, lt->t.width[0], c->n)));
+	/* multi-hot: known courses, each once, in input-row order */
+	rows = palloc(sizeof(int32) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		int			idx;
+
+		if (nulls[i])
+			continue;
+		idx = course_index(c, DatumGetInt64(elems[i]));
+		if (idx >= 0)
+			rows[nrows++] = idx;
+	}
+	if (nrows > 1)
+	{
+		int			w = 1;
+
+		qsort(rows, nrows, sizeof(int32), int32_cmp);
+		for (int i = 1; i < nrows; i++)
+			if (rows[i] != rows[w - 1])
+				rows[w++] = rows[i];
+		nrows = w;
+	}
+	dim = lt->t.width[lt->t.nlayers];
+	e = palloc(sizeof(float) * dim);
+	out = SPI_palloc(sizeof(Datum) * dim);	/* survives SPI_finish */
+	rowptr[0] = 0;
+	rowptr[1] = nrows;
+	ncf_tower_forward(&lt->t, 1, rowptr, rows, NULL, e);
+	for (int i = 0; i < dim; i++)
+		out[i] = Float4GetDatum(e[i]);
+	SPI_finish();
+	result = construct_array(out, dim, FLOAT4OID, 4, true, TYPALIGN_INT);
+	PG_RETURN_ARRAYTYPE_P(result);
+}

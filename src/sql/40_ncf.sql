@@ -1,0 +1,208 @@
+-- 40_ncf.sql -- the two-tower neural collaborative filtering model (NCF):
+-- its part tables, training, and serving functions.
+
+-- Tower parameters.  Layer 0 is the sparse layer: its weight has one row of
+-- n_out floats per input course, in the order of recs.ncf_course.input_row.
+CREATE TABLE recs.ncf_layer (
+    model_id bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    tower    text NOT NULL CHECK (tower IN ('learner', 'course')),
+    layer    integer NOT NULL CHECK (layer >= 0),
+    n_in     integer NOT NULL CHECK (n_in > 0),
+    n_out    integer NOT NULL CHECK (n_out > 0),
+    weight   real[] NOT NULL,
+    bias     real[] NOT NULL,
+    PRIMARY KEY (model_id, tower, layer)
+);
+COMMENT ON TABLE recs.ncf_layer IS
+    'per NCF model: the weights (n_in x n_out, row-major) and biases of each layer of both towers; layer 0 is the sparse layer';
+
+CREATE TABLE recs.ncf_course (
+    model_id  bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    course_id bigint NOT NULL,
+    input_row integer NOT NULL CHECK (input_row >= 0),
+    watchers  integer NOT NULL CHECK (watchers >= 0),
+    embedding real[] NOT NULL,
+    PRIMARY KEY (model_id, course_id)
+);
+COMMENT ON TABLE recs.ncf_course IS
+    'per NCF model: each course''s embedding (the course tower''s output), its row in the sparse layers and its number of training watchers';
+
+CREATE TABLE recs.ncf_learner (
+    model_id   bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    learner_id bigint NOT NULL,
+    embedding  real[] NOT NULL,
+    PRIMARY KEY (model_id, learner_id)
+);
+COMMENT ON TABLE recs.ncf_learner IS
+    'per NCF model: each learner''s embedding, from the learner tower over their watches in the window ending at the end of the training data';
+
+CREATE TABLE recs.ncf_cowatch (
+    model_id     bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    course_id    bigint NOT NULL,
+    neighbour_id bigint NOT NULL,
+    similarity   real NOT NULL CHECK (similarity > 0 AND similarity <= 1.0001),
+    PRIMARY KEY (model_id, course_id, neighbour_id)
+);
+COMMENT ON TABLE recs.ncf_cowatch IS
+    'per NCF model: the course tower''s input, the top-N co-watch cosine similarities of each course (training watches only)';
+
+SELECT pg_catalog.pg_extension_config_dump('recs.ncf_layer', '');
+SELECT pg_catalog.pg_extension_config_dump('recs.ncf_course', '');
+SELECT pg_catalog.pg_extension_config_dump('recs.ncf_learner', '');
+SELECT pg_catalog.pg_extension_config_dump('recs.ncf_cowatch', '');
+
+CREATE FUNCTION recs.train_ncf(
+    watches regclass,
+    name text DEFAULT 'ncf',
+    courses regclass DEFAULT NULL,
+    min_watch_seconds float8 DEFAULT 60,
+    window_days float8 DEFAULT 365,
+    labels_from timestamptz DEFAULT NULL,
+    through timestamptz DEFAULT NULL,
+    layers integer[] DEFAULT '{256,128}',
+    dim integer DEFAULT 64,
+    epochs integer DEFAULT 20,
+    negatives integer DEFAULT 4,
+    learning_rate float8 DEFAULT 0.001,
+    batch_size integer DEFAULT 256,
+    l2 float8 DEFAULT 0,
+    neighbours integer DEFAULT 50,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_ncf'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text) IS
+    'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';
+
+CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'ncf_score'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recs.score(bigint, bigint, bigint) IS
+    'an NCF model''s score (logit) of a course for a learner: the dot product of their embeddings';
+
+CREATE FUNCTION recs.similar_courses(course_id bigint, k integer DEFAULT 10,
+    model bigint DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id bigint, similarity float8)
+AS 'MODULE_PATHNAME', 'ncf_similar_courses'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION recs.similar_courses(bigint, integer, bigint) IS
+    'the k courses whose NCF embeddings are closest (cosine) to a course''s, itself excluded; default model: the active one';
+
+CREATE FUNCTION recs.embed_learner(model bigint, course_ids bigint[])
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'ncf_embed_learner'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recs.embed_learner(bigint, bigint[]) IS
+    'a learner embedding computed by an NCF model''s learner tower from a list of watched courses';
+
+CREATE FUNCTION recs.course_map(model bigint)
+RETURNS TABLE (course_id bigint, x float8, y float8)
+AS 'MODULE_PATHNAME', 'ncf_course_map'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recs.course_map(bigint) IS
+    'a 2-D map of an NCF model''s course embeddings: their projection on the two leading principal components';
+
+CREATE FUNCTION recs.course_map_svg(
+    model bigint,
+    courses regclass,
+    color_column text DEFAULT 'language',
+    width integer DEFAULT 760,
+    height integer DEFAULT 560,
+    course_column text DEFAULT 'course_id')
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    palette constant text[] := ARRAY['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
+                                     '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+    col text;
+    svg text;
+BEGIN
+    IF model IS NULL OR courses IS NULL OR color_column IS NULL OR course_column IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'model, courses, color_column and course_column must not be NULL';
+    END IF;
+    IF width IS NULL OR height IS NULL OR width < 200 OR height < 150 OR width > 10000 OR height > 10000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'width and height must be between 200x150 and 10000x10000 pixels';
+    END IF;
+    FOREACH col IN ARRAY ARRAY[color_column, course_column] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = courses
+                          AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+                MESSAGE = format('column "%s" does not exist in relation %s', col, courses),
+                HINT = 'Name the column to colour by with color_column, the course id column with course_column.';
+        END IF;
+    END LOOP;
+    EXECUTE format($q$
+        WITH m AS (SELECT * FROM recs.course_map($1)),
+             c AS (SELECT DISTINCT ON (1) %1$I::bigint AS course_id, %2$I::text AS grp
+                     FROM %3$s WHERE %1$I IS NOT NULL ORDER BY 1, 2),
+             p AS (SELECT m.course_id, m.x, m.y, coalesce(c.grp, '(none)') AS grp
+                     FROM m LEFT JOIN c USING (course_id)),
+             g AS (SELECT grp, count(*) AS n,
+                          row_number() OVER (ORDER BY count(*) DESC, grp) AS k
+                     FROM p GROUP BY grp),
+             b AS (SELECT min(x) AS x0, greatest(max(x) - min(x), 1e-12) AS dx,
+                          max(y) AS y1, greatest(max(y) - min(y), 1e-12) AS dy FROM p),
+             esc AS (SELECT p.*, g.k,
+                            replace(replace(replace(p.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') AS label
+                       FROM p JOIN g USING (grp))
+        SELECT format('<svg xmlns="http://www.w3.org/2000/svg" width="%%s" height="%%s" viewBox="0 0 %%s %%s" font-family="sans-serif" font-size="12">',
+                      $2, $3, $2, $3)
+            || '<rect width="100%%" height="100%%" fill="white"/>'
+            || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="3.5" fill="%%s" fill-opacity="0.8"><title>course %%s (%%s)</title></circle>',
+                                         round((30 + (e.x - b.x0) / b.dx * ($2 - 200))::numeric, 1),
+                                         round((30 + (b.y1 - e.y) / b.dy * ($3 - 60))::numeric, 1),
+                                         CASE WHEN e.k <= 10 THEN $4[e.k] ELSE '#c7c7c7' END,
+                                         e.course_id, e.label), '' ORDER BY e.course_id)
+                  FROM esc e, b)
+            || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="5" fill="%%s"/><text x="%%s" y="%%s">%%s (%%s)</text>',
+                                         $2 - 150, 30 + 20 * (g.k - 1),
+                                         $4[g.k], $2 - 140, 34 + 20 * (g.k - 1),
+                                         replace(replace(replace(g.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), g.n),
+                                  '' ORDER BY g.k)
+                  FROM g WHERE g.k <= 10)
+            || (SELECT CASE WHEN count(*) > 0
+                            THEN format('<circle cx="%%s" cy="%%s" r="5" fill="#c7c7c7"/><text x="%%s" y="%%s">other (%%s)</text>',
+                                        $2 - 150, 230, $2 - 140, 234, sum(g.n))
+                            ELSE '' END
+                  FROM g WHERE g.k > 10)
+            || format('<text x="30" y="%%s" fill="#555">PCA of the course embeddings of NCF model %%s, coloured by %%s</text>',
+                      $3 - 10, $1, %4$L)
+            || '</svg>'
+        $q$, course_column, color_column, courses, color_column)
+        INTO svg USING model, width, height, palette;
+    RETURN svg;
+END
+$fn$;
+COMMENT ON FUNCTION recs.course_map_svg(bigint, regclass, text, integer, integer, text) IS
+    'an SVG scatter plot of recs.course_map(model), each course coloured by a column of the courses relation';
+
+-- private functions ---------------------------------------------------------
+
+CREATE FUNCTION recs._ncf_training_contexts(
+    watches regclass,
+    window_days float8 DEFAULT 365,
+    min_watch_seconds float8 DEFAULT 60,
+    labels_from timestamptz DEFAULT NULL,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds')
+RETURNS TABLE (learner_id bigint, course_id bigint, label_time timestamptz, context bigint[])
+AS 'MODULE_PATHNAME', 'ncf_training_contexts'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs._ncf_training_contexts(regclass, float8, float8, timestamptz,
+    text, text, text, text) IS
+    'private, for tests: each training positive of train_ncf and its learner-tower context, from the trainer''s own code';
