@@ -359,7 +359,7 @@ read_options(FunctionCallInfo fcinfo, TrainOptions *o)
 	o->seed = PG_ARGISNULL(15) ? 42 : PG_GETARG_INT64(15);
 	o->threads = PG_ARGISNULL(16) ? 1 : PG_GETARG_INT32(16);
 	o->validation = PG_ARGISNULL(17) ? InvalidOid : PG_GETARG_OID(17);
-	o->activate = PG_ARGISNULL(18) ? false : PG_GETARG_BOOL(18);
+	o->activate = PG_ARGISNULL(18) ? true : PG_GETARG_BOOL(18);
 	o->ro.learner_column = recs_text_arg(fcinfo, 19, "learner_id");
 	o->ro.course_column = recs_text_arg(fcinfo, 20, "course_id");
 	o->ro.click_column = recs_text_arg(fcinfo, 21, "clicked");

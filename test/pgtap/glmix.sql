@@ -211,7 +211,7 @@ SELECT ok((SELECT params->>'weighting' = 'watch_time' AND (metrics->>'train_posi
 SELECT ok((SELECT array['recs.glmix_coordinate'::regclass::oid, 'recs.glmix_column'::regclass::oid,
                         'recs.glmix_entity'::regclass::oid, 'recs.glmix_coef'::regclass::oid] <@ extconfig
              FROM pg_extension WHERE extname = 'recs'), 'model tables are dumped by pg_dump');
-SELECT recs.drop_model(:wt);
+SELECT recs.drop_model(:wt, force => true);
 SELECT is((SELECT count(*) FROM recs.glmix_coef WHERE model_id = :wt) + (SELECT count(*) FROM recs.glmix_entity WHERE model_id = :wt),
           0::bigint, 'drop_model removes every part');
 SELECT is((SELECT count(*) FROM pg_class WHERE relname LIKE 'glmix_work%'), 0::bigint, 'no work tables are left behind');
