@@ -818,15 +818,13 @@ store_phase(int64 model_id, const GlmixTraining *t, const TrainOptions *o)
 	store_model_learners(model_id, t->rows, o->learners, o->ro.learner_column);
 }
 
-PG_FUNCTION_INFO_V1(train_glmix);
 /*
- * recs.train_glmix(): options, then the four phases, then the catalog row
- * and metrics; returns the model id.
+ * The four phases, then the catalog row and metrics; returns the model id.
  */
-Datum
-train_glmix(PG_FUNCTION_ARGS)
+static int64
+run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
 {
-	TrainOptions o;
+	TrainOptions o = *op;
 	GlmixTraining t;
 	double		phase[4];		/* read, stage, fit, store seconds */
 	instr_time	t0,
@@ -841,17 +839,6 @@ train_glmix(PG_FUNCTION_ARGS)
 
 	INSTR_TIME_SET_CURRENT(t0);
 	memset(&t, 0, sizeof(t));
-	read_options(fcinfo, &o);
-
-	/*
-	 * Every aggregate pass allocates and frees a few MB (states, results);
-	 * glibc would hand that memory back to the kernel each time and page
-	 * fault it in again, which costs more than the arithmetic.  Keep freed
-	 * memory in the heap for the duration of the training.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
-
 	SPI_connect();
 	/* parallel plans only when asked for, and then without cost hurdles */
 	save_nestlevel = NewGUCNestLevel();
@@ -924,8 +911,37 @@ train_glmix(PG_FUNCTION_ARGS)
 	if (o.activate)
 		model_store_activate(model_id, "default");
 	SPI_finish();
-	/* glibc's defaults again (an error on the way leaves memory cached, no more) */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	return model_id;
+}
+
+/* recs.train_glmix(): options checked, then run_training() with glibc tuned */
+PG_FUNCTION_INFO_V1(train_glmix);
+Datum
+train_glmix(PG_FUNCTION_ARGS)
+{
+	TrainOptions o;
+	volatile int64 model_id = 0;
+
+	read_options(fcinfo, &o);
+
+	/*
+	 * Every aggregate pass allocates and frees a few MB (states, results);
+	 * glibc would hand that memory back to the kernel each time and page
+	 * fault it in again, which costs more than the arithmetic.  Keep freed
+	 * memory in the heap for the duration of the training, and restore
+	 * glibc's defaults however it ends.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+	PG_TRY();
+	{
+		model_id = run_training(fcinfo, &o);
+	}
+	PG_FINALLY();
+	{
+		mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+		mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	}
+	PG_END_TRY();
 	PG_RETURN_INT64(model_id);
 }
