@@ -170,6 +170,19 @@ SELECT format('mean watch minutes of the top-decile clicks: weighting none %s, w
               round(a::numeric, 1), round(b::numeric, 1), to_char(100 * (b / a - 1), 'SG990'))
   FROM (SELECT avg(minutes) FILTER (WHERE d1 = 10) AS a, avg(minutes) FILTER (WHERE d2 = 10) AS b
           FROM (SELECT minutes, ntile(10) OVER (ORDER BY s_none) AS d1, ntile(10) OVER (ORDER BY s_wt) AS d2 FROM s) q) z;
+-- per course: mean predicted response over its test impressions, and the mean watched
+-- fraction of its test clicks (courses with at least 5 test clicks)
+CREATE TEMP TABLE c AS
+SELECT t.course_id,
+       avg(recs.glmix_logit(recs.model_id('wt_none'), t.learner_id, t.course_id)) AS s_none,
+       avg(recs.glmix_logit(recs.model_id('wt_watch_time'), t.learner_id, t.course_id)) AS s_wt,
+       (avg(t.watch_seconds / (60.0 * co.duration_minutes)) FILTER (WHERE t.clicked))::numeric AS frac
+  FROM wt.test t JOIN wt.courses co USING (course_id)
+ GROUP BY 1 HAVING count(*) FILTER (WHERE t.clicked AND t.watch_seconds IS NOT NULL) >= 5;
+SELECT format('courses ranked by mean predicted response, mean watched fraction of their clicks: top 30 with weighting none %s, watch_time %s (all %s courses: %s)',
+              round((SELECT avg(frac) FROM (SELECT frac FROM c ORDER BY s_none DESC, course_id LIMIT 30) a), 3),
+              round((SELECT avg(frac) FROM (SELECT frac FROM c ORDER BY s_wt DESC, course_id LIMIT 30) b), 3),
+              (SELECT count(*) FROM c), round((SELECT avg(frac) FROM c), 3));
 \echo
 \echo mean watch minutes of test clicks by score decile (10 = highest predicted click probability)
 \echo 'decile  weighting none (# = 3 min)   weighting watch_time'

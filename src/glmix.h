@@ -3,11 +3,13 @@
  *
  *   glmix_math.c   pure numerics (logistic loss, per-row statistics, dense
  *                  Cholesky, one entity's Newton fit, AUC) -- no SPI
- *   glmix_agg.c    the SQL aggregates (fixed-effect statistics, per-entity
- *                  fit) with internal state, combine/serial/deserial
+ *   glmix_block.c  the block format, float8[] helpers, aggregate arguments
+ *   glmix_agg_fixed.c   recs.glmix_fixed_stats (Newton's statistics)
+ *   glmix_agg_entity.c  recs.glmix_entity_fit (GROUP BY entity fits)
  *   glmix_data.c   reading impressions/learners/courses, the feature
  *                  dictionaries, the designs and the work relations
- *   glmix_train.c  recs.train_glmix(): options and coordinate descent
+ *   glmix_fit.c    staging and the per-coordinate fits of coordinate descent
+ *   glmix_train.c  recs.train_glmix(): options, phases, metrics
  *   glmix_model.c  model storage, recs.glmix_score(), recs.explain()
  *
  * Sparse rows are CSR: row r holds columns col[ptr[r] .. ptr[r+1]) ascending,
@@ -18,9 +20,13 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/array.h"
 
-/* ---- glmix_agg.c: float8[] helpers ---- */
+#include "rng.h"
+
+/* ---- glmix_block.c: float8[] helpers ---- */
 
 /* a one-dimensional float8[] holding v[0..n) */
 extern ArrayType *glmix_float8_array(const double *v, int n);
@@ -134,6 +140,27 @@ extern bytea *glmix_block_build(int n, const int64 *rows, const double *y,
 								int entity_rows, int entity_nnz);
 /* map a (detoasted) block, validating its layout; errors if corrupt */
 extern void glmix_block_map(bytea *b, GlmixBlock *out);
+
+/* ---- glmix_block.c: validated aggregate arguments ---- */
+
+/* one row of a row-form aggregate (indexes 0-based, sorted, merged) */
+typedef struct GlmixUserRow
+{
+	double		y;
+	double		w;
+	double		offset;
+	int			nnz;
+	int32	   *col;			/* 0-based */
+	double	   *val;
+} GlmixUserRow;
+
+extern MemoryContext glmix_agg_context(FunctionCallInfo fcinfo, const char *fn);
+/* y, w, offset, idx int4[], val float8[] from argument argno on */
+extern void glmix_user_row(FunctionCallInfo fcinfo, int argno, int dim, GlmixUserRow *row);
+/* a block argument, detoasted and 8-byte aligned */
+extern bytea *glmix_block_arg(FunctionCallInfo fcinfo, int argno);
+/* the offsets of a block's rows from an offsets array argument (NULL: zeros) */
+extern double *glmix_block_offsets(FunctionCallInfo fcinfo, int argno, const GlmixBlock *blk);
 
 /* ---- glmix_data.c: features, designs, work relations ---- */
 
@@ -257,8 +284,6 @@ typedef struct GlmixDesign
 extern int	glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 							const GlmixSide *courses, int li, int ci,
 							int32 *col, double *val);
-extern int	glmix_fixed_row_max(const GlmixFixedLayout *lay, const GlmixSide *learners,
-								const GlmixSide *courses);
 extern GlmixDesign *glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 									   const GlmixSide *courses, const GlmixRows *rows);
 /* per-entity design: [1] + the other side's vector */
@@ -273,6 +298,70 @@ typedef struct GlmixWorkWriter GlmixWorkWriter;
 extern GlmixWorkWriter *glmix_work_open(Oid relid);
 extern void glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block);
 extern void glmix_work_close(GlmixWorkWriter *w);
+
+/* ---- glmix_fit.c: the coordinate-descent engine ---- */
+
+/* one random-effect coordinate during training */
+typedef struct GlmixCoordinate
+{
+	GlmixRandom *re;
+	int		   *row_ent;		/* entity of each training row, -1 none */
+	int		   *val_ent;		/* entity of each validation row */
+	GlmixDesign *Z;
+	GlmixDesign *Zv;
+	double	   *coef;			/* nent x dim */
+	int		   *rows;			/* active rows per entity, 0 = no model */
+	int			nmodels;
+	char	   *work;
+	int			nblocks;
+	SPIPlanPtr	plan;
+	double	   *score;
+	double	   *vscore;
+	int64	   *sorted_ids;		/* by-id coordinates: the distinct ids */
+} GlmixCoordinate;
+
+/* one training: data, designs, the fixed effect and the random effects */
+typedef struct GlmixTraining
+{
+	GlmixSide  *learners;
+	GlmixSide  *courses;
+	GlmixRows  *rows;
+	GlmixRows  *vrows;			/* validation, or NULL */
+	GlmixFixedLayout lay;
+	GlmixDesign *X;
+	GlmixDesign *Xv;
+	double		l2_fixed;
+	double	   *beta;
+	double	   *score;
+	double	   *vscore;
+	char	   *work;
+	int			nblocks;
+	SPIPlanPtr	plan;
+	int			nre;
+	GlmixCoordinate *co;
+	/* scratch for the Newton loop */
+	double	   *g,
+			   *H,
+			   *L,
+			   *step,
+			   *cand;
+} GlmixTraining;
+
+
+/* work relations: the fixed design's blocks; a coordinate's entity blocks */
+extern void glmix_stage_fixed(GlmixTraining *t, bool parallel);
+extern void glmix_stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows,
+							   int max_rows, RecsRng *rng, bool parallel);
+/* refit the fixed effect (Newton, warm) given the offsets; returns aggregate passes */
+extern int	glmix_fit_fixed(GlmixTraining *t, const double *offsets);
+/* refit every entity of a random effect (warm) given the offsets */
+extern void glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets);
+/* out[r] = X_r . coef (ent: per-row entity into coef, NULL for one vector) */
+extern void glmix_design_scores(const GlmixDesign *X, const int *ent, const double *coef,
+								double *out);
+/* the training objective; *mean_loss gets the weighted mean log-loss */
+extern double glmix_objective(GlmixTraining *t, double *mean_loss);
+extern void glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss);
 
 /* ---- glmix_model.c: a trained model, stored and served ---- */
 

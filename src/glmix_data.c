@@ -61,6 +61,7 @@ int32_cmp(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
+/* how a feature column is encoded, from its type; other types are an error */
 static GlmixColumnKind
 column_kind(Oid relid, const char *col, const char *argname)
 {
@@ -112,6 +113,13 @@ text_elements(Datum d, char ***out)
 	return k;
 }
 
+/*
+ * Read the id and feature columns of a learners or courses relation in one
+ * query, build each categorical column's dictionary (sorted distinct
+ * values, so feature numbers do not depend on row order), the numeric
+ * columns' mean and sd, and then every entity's CSR vector.  Duplicate ids
+ * are an error: which row's features would count is otherwise arbitrary.
+ */
 GlmixSide *
 glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 				int nfeatures)
@@ -354,21 +362,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 int
 glmix_side_index(const GlmixSide *side, int64 id)
 {
-	int			lo = 0,
-				hi = side->n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (side->ids[mid] == id)
-			return mid;
-		if (side->ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return recs_find_int64(side->ids, side->n, id);
 }
 
 int
@@ -391,6 +385,11 @@ label_expression(Oid relid, const char *col, const char *argname)
 	return psprintf(t == BOOLOID ? "%s::int::float8" : "%s::float8", quote_identifier(col));
 }
 
+/*
+ * Read an impressions relation into flat arrays through a cursor (memory
+ * holds the arrays, not the tuples), checking every row; training=false
+ * (the validation slice) ignores weights and watch time.
+ */
 GlmixRows *
 glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
 				const GlmixSide *courses, bool training)
@@ -582,6 +581,7 @@ glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept, const GlmixSide *learn
 	lay->dim = (int) dim;
 }
 
+/* the name of feature j of x(l, c); a cross is "a=x & b=y" */
 char *
 glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
 						 const GlmixSide *courses, int j)
@@ -610,6 +610,12 @@ glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
 	return "?";
 }
 
+/*
+ * Assemble x(l, c) for one learner and course (either may be -1, i.e.
+ * unknown) from their side vectors; with col == NULL only count.  Indexes
+ * come out ascending, which the Hessian accumulation relies on.  Training
+ * and serving both build rows here, so they cannot disagree.
+ */
 int
 glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 				const GlmixSide *courses, int li, int ci, int32 *col, double *val)
@@ -742,6 +748,10 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 	return d;
 }
 
+/*
+ * z for every row of a random effect: [1 | the other side's features]; a
+ * learner-keyed effect acts on the course's features and vice versa.
+ */
 GlmixDesign *
 glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 					const int *other_index, int64 n)
@@ -829,6 +839,7 @@ glmix_work_table(const char *kind, int serial, bool with_entity, bool parallel)
 	return name;
 }
 
+/* the OID of a work table just created through SPI */
 Oid
 glmix_work_oid(const char *name)
 {

@@ -107,6 +107,7 @@ glmix_accum_stats(int n, const double *y, const double *w, const double *offset,
 	return loss;
 }
 
+/* the Cholesky factor L (lower, row-major) of a small SPD matrix, in place */
 bool
 glmix_cholesky(double *a, int d)
 {
@@ -192,6 +193,7 @@ entity_objective(int n, const double *y, const double *w, const double *m,
 	return f;
 }
 
+/* Newton's method on all d features (see glmix_entity_newton) */
 static void
 entity_newton_dense(int n, const double *y, const double *w, const double *offset,
 					const int32 *ptr, const int32 *col, const double *val, int d,
@@ -364,6 +366,10 @@ score_cmp(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
+/*
+ * AUC as the Mann-Whitney U statistic: sort by score, average the ranks of
+ * tied scores, sum the positives' ranks.  Equals sklearn's roc_auc_score.
+ */
 double
 glmix_auc(int64 n, const double *score, const double *y)
 {
@@ -407,6 +413,7 @@ glmix_auc(int64 n, const double *score, const double *y)
 	return (rank_sum - npos * (npos + 1) / 2.0) / (npos * nneg);
 }
 
+/* mean log-loss with p clipped to [1e-15, 1 - 1e-15], as sklearn's log_loss */
 double
 glmix_mean_logloss(int64 n, const double *logit, const double *y)
 {

@@ -147,6 +147,7 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 	}
 }
 
+/* one glmix_coordinate row: what the coefficient vectors of a coordinate mean */
 static void
 store_coordinate(int64 model_id, int position, const char *name, const char *keyed_by,
 				 bool by_id, double l2, bool intercept, char **names, int dim,
@@ -189,6 +190,7 @@ store_coordinate(int64 model_id, int position, const char *name, const char *key
 		elog(ERROR, "could not store glmix coordinate: %s", SPI_result_code_string(rc));
 }
 
+/* a coordinate's coefficient vectors (n entities x dim, flat) in one INSERT */
 static void
 store_coefs(int64 model_id, const char *coordinate, int n, char **keys, const int *rows,
 			const double *coef, int dim)
@@ -218,6 +220,11 @@ store_coefs(int64 model_id, const char *coordinate, int n, char **keys, const in
 		elog(ERROR, "could not store glmix coefficients: %s", SPI_result_code_string(rc));
 }
 
+/*
+ * Write a trained model's parts.  Only entities with a model of their own
+ * get a glmix_coef row; the others are absent, which serving reads as a
+ * random effect of zero.
+ */
 void
 glmix_store(int64 model_id, const GlmixModel *m)
 {
@@ -315,6 +322,7 @@ text_array(Datum d, char ***out)
 	return n;
 }
 
+/* rebuild a side (columns, vectors, attribute keys) from the store */
 static GlmixSide *
 load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 {
@@ -413,6 +421,12 @@ key_find(char **keys, int n, const char *key)
 	return hit ? (int) (hit - keys) : -1;
 }
 
+/*
+ * Serving cache loader: the whole model as training left it, rebuilt from
+ * the tables (the fixed layout from the stored column ranges and cross
+ * names, checked against the stored dimension).  Entity keys are sorted in
+ * C collation so lookups are binary searches.
+ */
 static void *
 load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 {
@@ -547,6 +561,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	return m;
 }
 
+/* the model, checked to exist and to be a glmix model, from the serving cache */
 static GlmixModel *
 glmix_model_get(int64 model_id)
 {

@@ -10,33 +10,26 @@
  * `passes` passes, each coordinate in turn is refitted, warm-started, with
  * the sum of the other coordinates' current scores as a fixed offset.
  *
- * Phases:
+ * Phases (each timed into the model's metrics->'seconds'):
  *   1. read  -- learners and courses become CSR feature vectors
  *      (glmix_data.c), impressions flat arrays of (label, weight, learner,
- *      course); the designs are assembled once in C.
- *   2. stage -- the designs are cut into blocks (bytea, see glmix.h) and
- *      written to work relations created in this transaction: one for the
- *      fixed effect, one per random effect holding each active entity's
+ *      course); the designs are assembled once, in C.
+ *   2. stage -- the designs are cut into page-sized blocks and written to
+ *      work relations created in this transaction (glmix_fit.c): one for
+ *      the fixed effect, one per random effect holding each active entity's
  *      rows (at most max_rows of them, drawn with the seed, their weights
  *      scaled up to keep the entity's total).  Entities with fewer than
- *      min_rows rows get no model (their effect is zero).
- *   3. fit   -- the fixed effect by Newton's method: each iteration is one
- *      query "SELECT recs.glmix_fixed_stats(block, offsets, beta) FROM
- *      work", whose gradient and dense Hessian (plus lambda I) give the
- *      step through a LAPACK Cholesky solve (dpotrf/dpotrs), with Armijo
- *      backtracking; it stops when the Newton decrement says the objective
- *      can improve by less than 1e-10 of itself (or, below 1e-6, after one
- *      last full step: Newton converges quadratically there).  A random effect is one
- *      query "SELECT entity, recs.glmix_entity_fit(block, offsets, start,
- *      l2) FROM work GROUP BY entity": each group's final function runs
- *      that entity's Newton fit.  The scores of every coordinate are then
- *      recomputed in C for the next offsets, the objective and the
- *      validation AUC, and a NOTICE reports them.
- *      With threads > 1 the work relations are unlogged tables that
- *      parallel workers can scan and the planner is told parallelism is
- *      free, so both aggregates run as Partial/Finalize plans.
+ *      min_rows rows get no model: their effect is zero.
+ *   3. fit   -- per pass and coordinate: the offsets, one fit through the
+ *      coordinate's aggregate (Newton over recs.glmix_fixed_block_stats for
+ *      the fixed effect, one GROUP BY entity query over
+ *      recs.glmix_entity_fit for a random effect), the scores recomputed in
+ *      C, and a NOTICE with the objective (and the validation AUC).  With
+ *      threads > 1 the planner is told parallelism is free, so both
+ *      aggregates may run as Partial/Finalize plans.
  *   4. store -- glmix_model.c writes the coefficients with their feature
- *      names and every learner's and course's feature vector.
+ *      names and every learner's and course's feature vector; the
+ *      learners' responded-to courses go to recs.model_learner.
  * Everything runs in the caller's transaction: an error or a cancel leaves
  * the previous model, and no work relation, behind.
  */
@@ -63,62 +56,7 @@
 #include "glmix.h"
 #include "rng.h"
 
-/* LAPACK (from OpenBLAS), Fortran calling convention */
-extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
-extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a,
-					const int *lda, double *b, const int *ldb, int *info);
-
-#define FIXED_BLOCK_ROWS 1024
-#define ENTITY_BLOCK_ROWS 4096
-#define NEWTON_MAX_ITER 100
-#define NEWTON_REL_TOL 1e-10
-#define NEWTON_QUAD_TOL 1e-6
 #define MAX_RANDOM 8
-
-/* one random-effect coordinate during training */
-typedef struct Coordinate
-{
-	GlmixRandom *re;
-	int		   *row_ent;		/* entity of each training row, -1 none */
-	int		   *val_ent;		/* entity of each validation row */
-	GlmixDesign *Z;
-	GlmixDesign *Zv;
-	double	   *coef;			/* nent x dim */
-	int		   *rows;			/* active rows per entity, 0 = no model */
-	int			nmodels;
-	char	   *work;
-	int			nblocks;
-	SPIPlanPtr	plan;
-	double	   *score;
-	double	   *vscore;
-	int64	   *sorted_ids;		/* by-id coordinates: the distinct ids */
-} Coordinate;
-
-typedef struct Training
-{
-	GlmixSide  *learners;
-	GlmixSide  *courses;
-	GlmixRows  *rows;
-	GlmixRows  *vrows;			/* validation, or NULL */
-	GlmixFixedLayout lay;
-	GlmixDesign *X;
-	GlmixDesign *Xv;
-	double		l2_fixed;
-	double	   *beta;
-	double	   *score;
-	double	   *vscore;
-	char	   *work;
-	int			nblocks;
-	SPIPlanPtr	plan;
-	int			nre;
-	Coordinate *co;
-	/* scratch for the Newton loop */
-	double	   *g,
-			   *H,
-			   *L,
-			   *step,
-			   *cand;
-} Training;
 
 static double
 seconds_since(instr_time start)
@@ -128,30 +66,6 @@ seconds_since(instr_time start)
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, start);
 	return INSTR_TIME_GET_DOUBLE(now);
-}
-
-static void
-design_scores(const GlmixDesign *X, const int *ent, const double *coef, double *out)
-{
-	for (int64 r = 0; r < X->n; r++)
-	{
-		double		s = 0.0;
-		const double *b;
-
-		if (ent && ent[r] < 0)
-		{
-			out[r] = 0.0;
-			continue;
-		}
-		b = coef + (ent ? (Size) ent[r] * X->dim : 0);
-		if (X->val)
-			for (int32 k = X->ptr[r]; k < X->ptr[r + 1]; k++)
-				s += X->val[k] * b[X->col[k]];
-		else
-			for (int32 k = X->ptr[r]; k < X->ptr[r + 1]; k++)
-				s += b[X->col[k]];
-		out[r] = s;
-	}
 }
 
 /* ---- option parsing ---- */
@@ -188,7 +102,7 @@ text_array_arg(FunctionCallInfo fcinfo, int argno, int *n)
 /* "lcol:ccol" pairs, or by default every categorical learner column
  * crossed with every multi-hot course column */
 static void
-parse_crosses(FunctionCallInfo fcinfo, int argno, Training *t)
+parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 {
 	GlmixFixedLayout *lay = &t->lay;
 
@@ -278,36 +192,16 @@ read_attribute_keys(Oid relid, const char *idcol, GlmixSide *side, GlmixRandom *
 	}
 }
 
-static int
-int64_find(const int64 *a, int n, int64 x)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (a[mid] == x)
-			return mid;
-		if (a[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 /* entity of each row of a row set for coordinate c */
 static int *
-row_entities(const Coordinate *c, const GlmixRows *rows)
+row_entities(const GlmixCoordinate *c, const GlmixRows *rows)
 {
 	int		   *ent = palloc(sizeof(int) * Max(rows->n, 1));
 
 	for (int64 r = 0; r < rows->n; r++)
 	{
 		if (c->re->by_id)
-			ent[r] = int64_find(c->sorted_ids, c->re->nent,
+			ent[r] = recs_find_int64(c->sorted_ids, c->re->nent,
 								c->re->learner_side ? rows->learner_id[r] : rows->course_id[r]);
 		else
 		{
@@ -317,364 +211,6 @@ row_entities(const Coordinate *c, const GlmixRows *rows)
 		}
 	}
 	return ent;
-}
-
-/* ---- staging ---- */
-
-/*
- * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES
- * and write them out; returns how many.
- */
-static int
-cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
-		   const GlmixDesign *X, int entity)
-{
-	int64		lo = 0;
-	int64		total_nnz = 0;
-	int			nblocks = 0;
-
-	if (entity >= 0)
-		for (int64 k = 0; k < n; k++)
-			total_nnz += X->ptr[rows[k] + 1] - X->ptr[rows[k]];
-
-	while (lo < n)
-	{
-		int64		hi = lo;
-		int			nnz = 0;
-		bool		binary = true;
-		bool		contiguous = true;
-
-		/* grow the block while it fits (a lone oversized row goes alone) */
-		while (hi < n)
-		{
-			int64		r = rows[hi];
-			int			len = X->ptr[r + 1] - X->ptr[r];
-			bool		b2 = binary;
-			bool		c2 = contiguous && (hi == lo || rows[hi] == rows[hi - 1] + 1);
-
-			for (int32 k = X->ptr[r]; X->val && k < X->ptr[r + 1] && b2; k++)
-				b2 = X->val[k] == 1.0;
-			if (hi > lo &&
-				glmix_block_size((int) (hi - lo + 1), nnz + len, b2, c2) > GLMIX_BLOCK_MAX_BYTES)
-				break;
-			nnz += len;
-			binary = b2;
-			contiguous = c2;
-			hi++;
-		}
-		if (hi == lo + 1 &&
-			glmix_block_size(1, nnz, binary, true) > GLMIX_BLOCK_MAX_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("an impression has %d features, more than one block can hold", nnz),
-					 errhint("Use fewer crosses or multi-hot elements.")));
-		{
-			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, data->y, data->w, wscale,
-											  X->ptr, X->col, X->val, X->dim, entity,
-											  entity >= 0 ? (int) n : 0,
-											  (int) Min(total_nnz, PG_INT32_MAX));
-
-			glmix_work_put(ww, entity, b);
-			pfree(b);
-			nblocks++;
-		}
-		lo = hi;
-	}
-	return nblocks;
-}
-
-static void
-stage_fixed(Training *t, bool parallel)
-{
-	int64		n = t->rows->n;
-	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
-	GlmixWorkWriter *ww;
-
-	t->work = glmix_work_table("fixed", 0, false, parallel);
-	for (int64 r = 0; r < n; r++)
-		ids[r] = r;
-	ww = glmix_work_open(glmix_work_oid(t->work));
-	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1);
-	glmix_work_close(ww);
-}
-
-static void
-stage_random(Training *t, Coordinate *c, int serial, int min_rows, int max_rows,
-			 RecsRng *rng, bool parallel)
-{
-	int			E = c->re->nent;
-	int64		n = t->rows->n;
-	int64	   *start = palloc0(sizeof(int64) * (E + 1));
-	int64	   *order = palloc(sizeof(int64) * Max(n, 1));
-	int64	   *fill = palloc(sizeof(int64) * Max(E, 1));
-	GlmixWorkWriter *ww;
-
-	/* rows grouped by entity (counting sort keeps row order) */
-	for (int64 r = 0; r < n; r++)
-		if (c->row_ent[r] >= 0)
-			start[c->row_ent[r] + 1]++;
-	for (int e = 0; e < E; e++)
-		start[e + 1] += start[e];
-	memcpy(fill, start, sizeof(int64) * E);
-	for (int64 r = 0; r < n; r++)
-		if (c->row_ent[r] >= 0)
-			order[fill[c->row_ent[r]]++] = r;
-
-	c->work = glmix_work_table("re", serial, true, parallel);
-	ww = glmix_work_open(glmix_work_oid(c->work));
-	c->nblocks = 0;
-	c->rows = palloc0(sizeof(int) * Max(E, 1));
-	c->nmodels = 0;
-	for (int e = 0; e < E; e++)
-	{
-		int64		cnt = start[e + 1] - start[e];
-		int64	   *mine = order + start[e];
-		int64		use = cnt;
-		double		wscale = 1.0;
-
-		if (cnt < min_rows || cnt == 0)
-			continue;
-		if (max_rows > 0 && cnt > max_rows)
-		{
-			/* a seeded uniform sample of max_rows rows (partial Fisher-Yates) */
-			for (int64 k = 0; k < max_rows; k++)
-			{
-				int64		j = k + (int64) rng_below(rng, (uint64) (cnt - k));
-				int64		tmp = mine[k];
-
-				mine[k] = mine[j];
-				mine[j] = tmp;
-			}
-			use = max_rows;
-			wscale = (double) cnt / max_rows;
-			qsort(mine, use, sizeof(int64), recs_int64_cmp);
-		}
-		c->rows[e] = (int) use;
-		c->nmodels++;
-		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e);
-	}
-	glmix_work_close(ww);
-}
-
-/* ---- the fixed effect: Newton over the aggregate ---- */
-
-static double
-fixed_eval(Training *t, Datum offsets, const double *beta, double *g, double *H)
-{
-	int			d = t->lay.dim;
-	Datum		values[2];
-	bool		isnull;
-	int			rc;
-	double		f;
-	int			nv;
-	const double *v;
-	const double *hp;
-
-	values[0] = offsets;
-	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
-	rc = SPI_execute_plan(t->plan, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "fixed-effect aggregate failed: %s", SPI_result_code_string(rc));
-	v = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 1, &isnull)),
-						  &nv, "statistics");
-	if (isnull || nv != 3 + d + d * (d + 1) / 2)
-		elog(ERROR, "fixed-effect aggregate returned %d values for dimension %d", nv, d);
-	f = v[2];
-	memcpy(g, v + 3, sizeof(double) * d);
-	/* row-major upper triangle = the column-major lower one dpotrf reads */
-	hp = v + 3 + d;
-	for (int i = 0; i < d; i++)
-		memcpy(H + (Size) i * d + i, hp + GLMIX_PACKED(i, d) + i, sizeof(double) * (d - i));
-	SPI_freetuptable(SPI_tuptable);
-	pfree(DatumGetPointer(values[1]));
-	for (int j = 0; j < d; j++)
-	{
-		f += 0.5 * t->l2_fixed * beta[j] * beta[j];
-		g[j] += t->l2_fixed * beta[j];
-		H[(Size) j * d + j] += t->l2_fixed;
-	}
-	return f;
-}
-
-static int
-fit_fixed(Training *t, const double *offsets)
-{
-	int			d = t->lay.dim;
-	Datum		off = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
-	double		f;
-	int			evals = 1;
-	const int	one = 1;
-	int			info;
-
-	f = fixed_eval(t, off, t->beta, t->g, t->H);
-	for (int it = 0; it < NEWTON_MAX_ITER; it++)
-	{
-		double		slope = 0.0,
-					step = 1.0;
-		bool		accepted = false;
-
-		CHECK_FOR_INTERRUPTS();
-		memcpy(t->L, t->H, sizeof(double) * d * d);
-		dpotrf_("L", &d, t->L, &d, &info);
-		if (info != 0)
-			elog(ERROR, "fixed-effect Hessian is not positive definite (dpotrf info %d)", info);
-		for (int j = 0; j < d; j++)
-			t->step[j] = -t->g[j];
-		dpotrs_("L", &d, &one, t->L, &d, t->step, &d, &info);
-		if (info != 0)
-			elog(ERROR, "dpotrs failed (info %d)", info);
-		for (int j = 0; j < d; j++)
-			slope += t->g[j] * t->step[j];
-		/*
-		 * The Newton decrement -g.step is twice what a full step could still
-		 * gain.  Below NEWTON_REL_TOL of the objective: converged.  Below
-		 * NEWTON_QUAD_TOL we are deep in the quadratic region, where the
-		 * full step is safe and leaves a gap of the order of the decrement
-		 * squared: take it without paying for another aggregate pass.
-		 */
-		if (-slope / 2 <= NEWTON_REL_TOL * Max(1.0, fabs(f)))
-			break;
-		if (-slope / 2 <= NEWTON_QUAD_TOL * Max(1.0, fabs(f)))
-		{
-			for (int j = 0; j < d; j++)
-				t->beta[j] += t->step[j];
-			break;
-		}
-		for (int tries = 0; tries < 30; tries++)
-		{
-			double		fc;
-
-			for (int j = 0; j < d; j++)
-				t->cand[j] = t->beta[j] + step * t->step[j];
-			/* evaluating the candidate also gives the next iteration's g, H */
-			fc = fixed_eval(t, off, t->cand, t->g, t->H);
-			evals++;
-			if (fc <= f + 1e-4 * step * slope)
-			{
-				accepted = true;
-				f = fc;
-				memcpy(t->beta, t->cand, sizeof(double) * d);
-				break;
-			}
-			step *= 0.5;
-		}
-		if (!accepted)
-		{
-			/* restore g, H at beta: no decrease is possible, stay put */
-			f = fixed_eval(t, off, t->beta, t->g, t->H);
-			break;
-		}
-	}
-	pfree(DatumGetPointer(off));
-	return evals;
-}
-
-static void
-fit_random(Training *t, Coordinate *c, const double *offsets)
-{
-	int			dim = c->re->dim;
-	Datum		values[3];
-	int			rc;
-
-	values[0] = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
-	values[1] = PointerGetDatum(glmix_float8_array(c->coef, c->re->nent * dim));
-	values[2] = Float8GetDatum(c->re->l2);
-	rc = SPI_execute_plan(c->plan, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "per-entity aggregate failed: %s", SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int			e = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
-		int			n;
-		const double *coef;
-
-		if (isnull || e < 0 || e >= c->re->nent)
-			continue;
-		coef = glmix_float8_data(DatumGetArrayTypeP(d), &n, "entity coefficients");
-		if (n != dim)
-			elog(ERROR, "entity fit returned %d coefficients, expected %d", n, dim);
-		memcpy(c->coef + (Size) e * dim, coef, sizeof(double) * dim);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	pfree(DatumGetPointer(values[0]));
-	pfree(DatumGetPointer(values[1]));
-}
-
-/*
- * The end of the training data: the latest shown_at of the impressions, when
- * they have that conventional column (blends train after it); NaN (unknown)
- * otherwise.
- */
-static double
-impressions_end(Oid relid)
-{
-	AttrNumber	att = get_attnum(relid, "shown_at");
-	StringInfoData sql;
-	bool		isnull;
-	Datum		d;
-	int			rc;
-
-	if (att == InvalidAttrNumber)
-		return NAN;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT max(extract(epoch FROM shown_at))::float8 FROM %s",
-					 recs_relation_name(relid));
-	rc = SPI_execute(sql.data, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		return NAN;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? NAN : DatumGetFloat8(d);
-}
-
-static double
-objective(Training *t, double *total)
-{
-	int64		n = t->rows->n;
-	double		f = 0.0;
-
-	for (int64 r = 0; r < n; r++)
-	{
-		double		m = t->score[r];
-
-		for (int k = 0; k < t->nre; k++)
-			m += t->co[k].score[r];
-		if (total)
-			total[r] = m;
-		if (t->rows->w[r] != 0.0)
-			f += t->rows->w[r] * glmix_logloss(m, t->rows->y[r]);
-	}
-	for (int j = 0; j < t->lay.dim; j++)
-		f += 0.5 * t->l2_fixed * t->beta[j] * t->beta[j];
-	for (int k = 0; k < t->nre; k++)
-	{
-		Coordinate *c = &t->co[k];
-
-		for (Size j = 0; j < (Size) c->re->nent * c->re->dim; j++)
-			f += 0.5 * c->re->l2 * c->coef[j] * c->coef[j];
-	}
-	return f;
-}
-
-static void
-validation_metrics(Training *t, double *auc, double *logloss)
-{
-	int64		n = t->vrows->n;
-	double	   *total = palloc(sizeof(double) * Max(n, 1));
-
-	for (int64 r = 0; r < n; r++)
-	{
-		double		m = t->vscore[r];
-
-		for (int k = 0; k < t->nre; k++)
-			m += t->co[k].vscore[r];
-		total[r] = m;
-	}
-	*auc = glmix_auc(n, total, t->vrows->y);
-	*logloss = glmix_mean_logloss(n, total, t->vrows->y);
-	pfree(total);
 }
 
 /*
@@ -769,297 +305,297 @@ json_key(StringInfo buf, const char *key)
 	appendStringInfoString(buf, ": ");
 }
 
-PG_FUNCTION_INFO_V1(train_glmix);
-Datum
-train_glmix(PG_FUNCTION_ARGS)
+
+/* train_glmix's arguments, checked */
+typedef struct TrainOptions
 {
-	Oid			impressions,
-				learners_rel,
-				courses_rel,
-				validation;
-	char	  **lfeat,
-			  **cfeat,
-			  **recols;
-	int			nlfeat,
-				ncfeat,
-				nrecols;
-	char	   *name = recs_text_arg(fcinfo, 5, "glmix");
+	Oid			impressions;
+	Oid			learners;
+	Oid			courses;
+	Oid			validation;		/* InvalidOid: none */
+	char	  **lfeat;
+	int			nlfeat;
+	char	  **cfeat;
+	int			ncfeat;
+	char	   *name;
 	GlmixReadOptions ro;
-	int			passes = PG_ARGISNULL(9) ? 3 : PG_GETARG_INT32(9);
-	int			min_rows = PG_ARGISNULL(12) ? 1 : PG_GETARG_INT32(12);
-	int			max_rows = PG_ARGISNULL(13) ? 0 : PG_GETARG_INT32(13);
-	int64		seed = PG_ARGISNULL(15) ? 42 : PG_GETARG_INT64(15);
-	int			threads = PG_ARGISNULL(16) ? 1 : PG_GETARG_INT32(16);
-	bool		activate = PG_ARGISNULL(18) ? false : PG_GETARG_BOOL(18);
+	int			passes;
+	char	  **recols;
+	int			nrecols;
+	int			min_rows;
+	int			max_rows;		/* 0: no cap */
+	int64		seed;
+	int			threads;
+	bool		activate;
 	double		l2[1 + MAX_RANDOM];
 	bool		intercept[1 + MAX_RANDOM];
-	Training	t;
-	RecsRng		rng;
-	double		phase[4];		/* read, stage, fit, store seconds */
-	instr_time	tp;
-	instr_time	t0,
-				tc;
-	int64		model_id;
-	int			save_nestlevel;
-	StringInfoData params,
-				source,
-				metrics,
-				history;
-	double		final_obj = 0,
-				vauc = NAN,
-				vll = NAN;
-	double	   *offsets;
+} TrainOptions;
 
-	INSTR_TIME_SET_CURRENT(t0);
-	memset(&t, 0, sizeof(t));
+/* the arguments of train_glmix, with defaults, checked before any work */
+static void
+read_options(FunctionCallInfo fcinfo, TrainOptions *o)
+{
+	static const char *const required[] = {"impressions", "learners", "courses",
+	"learner_features", "course_features"};
+
+	memset(o, 0, sizeof(*o));
 	for (int a = 0; a < 5; a++)
 		if (PG_ARGISNULL(a))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be NULL",
-							(const char *[]) {"impressions", "learners", "courses",
-							"learner_features", "course_features"}[a]),
+					 errmsg("%s must not be NULL", required[a]),
 					 a >= 3 ? errhint("Pass '{}' for no features.") : 0));
-	impressions = PG_GETARG_OID(0);
-	learners_rel = PG_GETARG_OID(1);
-	courses_rel = PG_GETARG_OID(2);
-	validation = PG_ARGISNULL(17) ? InvalidOid : PG_GETARG_OID(17);
-	lfeat = text_array_arg(fcinfo, 3, &nlfeat);
-	cfeat = text_array_arg(fcinfo, 4, &ncfeat);
-	ro.label = recs_text_arg(fcinfo, 6, "clicked");
-	ro.weighting = recs_text_arg(fcinfo, 7, "none");
-	ro.learner_column = recs_text_arg(fcinfo, 19, "learner_id");
-	ro.course_column = recs_text_arg(fcinfo, 20, "course_id");
-	ro.click_column = recs_text_arg(fcinfo, 21, "clicked");
-	ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
-	ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");
-	ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
+	o->impressions = PG_GETARG_OID(0);
+	o->learners = PG_GETARG_OID(1);
+	o->courses = PG_GETARG_OID(2);
+	o->lfeat = text_array_arg(fcinfo, 3, &o->nlfeat);
+	o->cfeat = text_array_arg(fcinfo, 4, &o->ncfeat);
+	o->name = recs_text_arg(fcinfo, 5, "glmix");
+	o->ro.label = recs_text_arg(fcinfo, 6, "clicked");
+	o->ro.weighting = recs_text_arg(fcinfo, 7, "none");
+	o->passes = PG_ARGISNULL(9) ? 3 : PG_GETARG_INT32(9);
+	o->min_rows = PG_ARGISNULL(12) ? 1 : PG_GETARG_INT32(12);
+	o->max_rows = PG_ARGISNULL(13) ? 0 : PG_GETARG_INT32(13);
+	o->seed = PG_ARGISNULL(15) ? 42 : PG_GETARG_INT64(15);
+	o->threads = PG_ARGISNULL(16) ? 1 : PG_GETARG_INT32(16);
+	o->validation = PG_ARGISNULL(17) ? InvalidOid : PG_GETARG_OID(17);
+	o->activate = PG_ARGISNULL(18) ? true : PG_GETARG_BOOL(18);
+	o->ro.learner_column = recs_text_arg(fcinfo, 19, "learner_id");
+	o->ro.course_column = recs_text_arg(fcinfo, 20, "course_id");
+	o->ro.click_column = recs_text_arg(fcinfo, 21, "clicked");
+	o->ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
+	o->ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");
+	o->ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
 
-	if (strcmp(ro.label, "clicked") != 0 && strcmp(ro.label, "bookmarked") != 0 &&
-		strcmp(ro.label, "either") != 0)
+	if (strcmp(o->ro.label, "clicked") != 0 && strcmp(o->ro.label, "bookmarked") != 0 &&
+		strcmp(o->ro.label, "either") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("label must be 'clicked', 'bookmarked' or 'either', not '%s'", ro.label)));
-	if (strcmp(ro.weighting, "none") != 0 && strcmp(ro.weighting, "watch_time") != 0)
+				 errmsg("label must be 'clicked', 'bookmarked' or 'either', not '%s'", o->ro.label)));
+	if (strcmp(o->ro.weighting, "none") != 0 && strcmp(o->ro.weighting, "watch_time") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("weighting must be 'none' or 'watch_time', not '%s'", ro.weighting)));
-	if (passes < 1 || passes > 100)
+				 errmsg("weighting must be 'none' or 'watch_time', not '%s'", o->ro.weighting)));
+	if (o->passes < 1 || o->passes > 100)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("passes must be between 1 and 100")));
-	if (threads < 1 || threads > 64)
+	if (o->threads < 1 || o->threads > 64)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("threads must be between 1 and 64")));
-	if (min_rows < 1 || max_rows < 0 || (max_rows > 0 && max_rows < min_rows))
+	if (o->min_rows < 1 || o->max_rows < 0 || (o->max_rows > 0 && o->max_rows < o->min_rows))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("min_rows must be at least 1 and max_rows at least min_rows")));
 
-	/* random-effect columns: default the learner and course id columns */
+	/* random-effect columns: by default the learner and course id columns */
 	if (PG_ARGISNULL(10))
 	{
-		recols = palloc(sizeof(char *) * 2);
-		recols[0] = (char *) ro.learner_column;
-		recols[1] = (char *) ro.course_column;
-		nrecols = 2;
+		o->recols = palloc(sizeof(char *) * 2);
+		o->recols[0] = (char *) o->ro.learner_column;
+		o->recols[1] = (char *) o->ro.course_column;
+		o->nrecols = 2;
 	}
 	else
-		recols = text_array_arg(fcinfo, 10, &nrecols);
-	if (nrecols > MAX_RANDOM)
+		o->recols = text_array_arg(fcinfo, 10, &o->nrecols);
+	if (o->nrecols > MAX_RANDOM)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("at most %d random-effect columns", MAX_RANDOM)));
-	for (int k = 0; k <= nrecols; k++)
+	for (int k = 0; k <= o->nrecols; k++)
 	{
-		l2[k] = k == 0 ? 300.0 : 10.0;
-		intercept[k] = true;
+		/* the peer's defaults, chosen on the ML-100K validation split */
+		o->l2[k] = k == 0 ? 300.0 : 10.0;
+		o->intercept[k] = true;
 	}
 	if (!PG_ARGISNULL(8))
 	{
 		int			n;
 		const double *v = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(8), &n, "l2");
 
-		if (n != 1 + nrecols)
+		if (n != 1 + o->nrecols)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("l2 needs %d values (the fixed effect, then each random effect), not %d",
-							1 + nrecols, n)));
-		memcpy(l2, v, sizeof(double) * n);
+							1 + o->nrecols, n)));
+		memcpy(o->l2, v, sizeof(double) * n);
 	}
-	for (int k = 0; k <= nrecols; k++)
-		if (!(l2[k] > 0) || isinf(l2[k]))
+	for (int k = 0; k <= o->nrecols; k++)
+		if (!(o->l2[k] > 0) || isinf(o->l2[k]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("l2 weights must be positive and finite"),
 					 errdetail("Without regularisation separable data have no finite fit.")));
 	if (!PG_ARGISNULL(14))
 	{
-		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(14);
 		Datum	   *el;
 		bool	   *nulls;
 		int			n;
 
-		deconstruct_array(a, BOOLOID, 1, true, TYPALIGN_CHAR, &el, &nulls, &n);
-		if (n != 1 + nrecols)
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(14), BOOLOID, 1, true, TYPALIGN_CHAR,
+						  &el, &nulls, &n);
+		if (n != 1 + o->nrecols)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("intercepts needs %d values (the fixed effect, then each random effect), not %d",
-							1 + nrecols, n)));
+							1 + o->nrecols, n)));
 		for (int k = 0; k < n; k++)
-			intercept[k] = nulls[k] ? true : DatumGetBool(el[k]);
+			o->intercept[k] = nulls[k] ? true : DatumGetBool(el[k]);
 	}
-	rng_seed(&rng, (uint64) seed);
+}
 
-	/*
-	 * Every aggregate pass allocates and frees a few MB (states, results);
-	 * glibc would hand that memory back to the kernel each time and page
-	 * fault it in again, which costs more than the arithmetic.  Keep freed
-	 * memory in the heap for the duration of the training.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+/* the entities of random effect k: distinct ids, or an attribute's values */
+static void
+setup_random_effect(GlmixTraining *t, const TrainOptions *o, int k)
+{
+	GlmixCoordinate *c = &t->co[k];
+	GlmixRandom *re = palloc0(sizeof(GlmixRandom));
+	const GlmixSide *other;
 
-	SPI_connect();
-	save_nestlevel = NewGUCNestLevel();
-	if (threads > 1)
+	c->re = re;
+	re->column = o->recols[k];
+	re->intercept = o->intercept[k + 1];
+	re->l2 = o->l2[k + 1];
+	for (int j = 0; j < k; j++)
+		if (strcmp(o->recols[j], o->recols[k]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("random-effect column \"%s\" is listed twice", o->recols[k])));
+	if (strcmp(re->column, o->ro.learner_column) == 0 || strcmp(re->column, o->ro.course_column) == 0)
 	{
-		set_guc("max_parallel_workers_per_gather", psprintf("%d", threads - 1));
-		set_guc("parallel_setup_cost", "0");
-		set_guc("parallel_tuple_cost", "0");
-		set_guc("min_parallel_table_scan_size", "0");
+		int64	   *ids = palloc(sizeof(int64) * t->rows->n);
+		int			u = 0;
+
+		re->by_id = true;
+		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0;
+		memcpy(ids, re->learner_side ? t->rows->learner_id : t->rows->course_id,
+			   sizeof(int64) * t->rows->n);
+		qsort(ids, t->rows->n, sizeof(int64), recs_int64_cmp);
+		for (int64 r = 0; r < t->rows->n; r++)
+			if (u == 0 || ids[r] != ids[u - 1])
+				ids[u++] = ids[r];
+		re->nent = u;
+		re->keys = palloc(sizeof(char *) * Max(u, 1));
+		for (int e = 0; e < u; e++)
+			re->keys[e] = psprintf(INT64_FORMAT, ids[e]);
+		c->sorted_ids = ids;
+	}
+	else if (get_attnum(o->learners, re->column) > 0)
+	{
+		re->learner_side = true;
+		read_attribute_keys(o->learners, o->ro.learner_column, t->learners, re);
+	}
+	else if (get_attnum(o->courses, re->column) > 0)
+	{
+		re->learner_side = false;
+		read_attribute_keys(o->courses, o->ro.course_column, t->courses, re);
 	}
 	else
-		set_guc("max_parallel_workers_per_gather", "0");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("random-effect column \"%s\" is not a column of %s or %s", re->column,
+						recs_relation_name(o->learners), recs_relation_name(o->courses)),
+				 errhint("Random effects are keyed by the learner or course id, or by an attribute of the learners or courses.")));
 
-	/* 1. read */
-	INSTR_TIME_SET_CURRENT(tp);
-	t.learners = glmix_read_side(learners_rel, "learner", ro.learner_column, lfeat, nlfeat);
-	t.courses = glmix_read_side(courses_rel, "course", ro.course_column, cfeat, ncfeat);
-	t.rows = glmix_read_rows(impressions, &ro, t.learners, t.courses, true);
-	if (t.rows->n == 0)
+	/* a learner-keyed effect acts on course features, and vice versa */
+	other = re->learner_side ? t->courses : t->learners;
+	re->dim = (re->intercept ? 1 : 0) + other->nfeat;
+	if (re->dim == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("random effect \"%s\" has no features", re->column),
+				 errhint("Keep its intercept or name feature columns of the other side.")));
+	if (re->dim > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("random effect \"%s\" would have %d features, more than 1024", re->column, re->dim),
+				 errdetail("Each entity's Newton step factors a dense matrix of that size."),
+				 errhint("Name fewer %s feature columns.", re->learner_side ? "course" : "learner")));
+	c->row_ent = row_entities(c, t->rows);
+	c->Z = glmix_random_design(re, other, re->learner_side ? t->rows->ci : t->rows->li, t->rows->n);
+	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
+	c->score = palloc0(sizeof(double) * t->rows->n);
+	if (t->vrows)
+	{
+		c->val_ent = row_entities(c, t->vrows);
+		c->Zv = glmix_random_design(re, other, re->learner_side ? t->vrows->ci : t->vrows->li,
+									t->vrows->n);
+		c->vscore = palloc0(sizeof(double) * Max(t->vrows->n, 1));
+	}
+}
+
+/* phase 1: the data and the designs */
+static void
+read_phase(FunctionCallInfo fcinfo, GlmixTraining *t, const TrainOptions *o)
+{
+	t->learners = glmix_read_side(o->learners, "learner", o->ro.learner_column, o->lfeat, o->nlfeat);
+	t->courses = glmix_read_side(o->courses, "course", o->ro.course_column, o->cfeat, o->ncfeat);
+	t->rows = glmix_read_rows(o->impressions, &o->ro, t->learners, t->courses, true);
+	if (t->rows->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
-				 errmsg("%s has no rows to train on", recs_relation_name(impressions))));
-	if (t.rows->n_positive == 0 || t.rows->n_positive == t.rows->n)
+				 errmsg("%s has no rows to train on", recs_relation_name(o->impressions))));
+	if (t->rows->n_positive == 0 || t->rows->n_positive == t->rows->n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("every impression has the same label"),
 				 errdetail("A response model needs both positive and negative rows.")));
-	if (OidIsValid(validation))
-		t.vrows = glmix_read_rows(validation, &ro, t.learners, t.courses, false);
-	parse_crosses(fcinfo, 11, &t);
-	glmix_fixed_layout(&t.lay, intercept[0], t.learners, t.courses);
-	t.l2_fixed = l2[0];
+	if (OidIsValid(o->validation))
+		t->vrows = glmix_read_rows(o->validation, &o->ro, t->learners, t->courses, false);
+	parse_crosses(fcinfo, 11, t);
+	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
+	t->l2_fixed = o->l2[0];
+
 	/*
 	 * What training holds at once, for recs_check_memory(): about 100 bytes
 	 * per row (labels, weights, ids, indexes, scores, offsets), four dense
 	 * d x d matrices (aggregate state, its result, H and its factor), then
 	 * the designs (4 bytes per nonzero, 12 with values).
 	 */
-	recs_check_memory(t.rows->n * 100.0 + 4.0 * 8.0 * t.lay.dim * t.lay.dim,
+	recs_check_memory(t->rows->n * 100.0 + 4.0 * 8.0 * t->lay.dim * t->lay.dim,
 					  "train_glmix (rows and fixed-effect Hessian)");
-	if (t.lay.dim > 2048)
+	if (t->lay.dim > 2048)
 		ereport(NOTICE,
-				(errmsg("train_glmix: the fixed effect has %d features", t.lay.dim),
+				(errmsg("train_glmix: the fixed effect has %d features", t->lay.dim),
 				 errdetail("Every Newton step accumulates and factors a dense %d x %d Hessian.",
-						   t.lay.dim, t.lay.dim),
+						   t->lay.dim, t->lay.dim),
 				 errhint("Fewer crosses (for example crosses => '{industry:topic}') make training much faster.")));
-	t.X = glmix_fixed_design(&t.lay, t.learners, t.courses, t.rows);
-	recs_check_memory(t.rows->n * (100.0 + 8.0 * nrecols) +
-					  (t.X->val ? 12.0 : 4.0) * t.X->ptr[t.X->n] * (1 + (t.vrows != NULL)) +
-					  4.0 * 8.0 * t.lay.dim * t.lay.dim,
+	t->X = glmix_fixed_design(&t->lay, t->learners, t->courses, t->rows);
+	recs_check_memory(t->rows->n * (100.0 + 8.0 * o->nrecols) +
+					  (t->X->val ? 12.0 : 4.0) * t->X->ptr[t->X->n] * (1 + (t->vrows != NULL)) +
+					  4.0 * 8.0 * t->lay.dim * t->lay.dim,
 					  "train_glmix (rows, designs and fixed-effect Hessian)");
-	if (t.vrows)
-		t.Xv = glmix_fixed_design(&t.lay, t.learners, t.courses, t.vrows);
+	if (t->vrows)
+		t->Xv = glmix_fixed_design(&t->lay, t->learners, t->courses, t->vrows);
 
-	t.nre = nrecols;
-	t.co = palloc0(sizeof(Coordinate) * Max(nrecols, 1));
-	for (int k = 0; k < nrecols; k++)
-	{
-		Coordinate *c = &t.co[k];
-		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
-		const GlmixSide *other;
+	t->nre = o->nrecols;
+	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
+	for (int k = 0; k < o->nrecols; k++)
+		setup_random_effect(t, o, k);
+}
 
-		c->re = re;
-		re->column = recols[k];
-		re->intercept = intercept[k + 1];
-		re->l2 = l2[k + 1];
-		for (int j = 0; j < k; j++)
-			if (strcmp(recols[j], recols[k]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("random-effect column \"%s\" is listed twice", recols[k])));
-		if (strcmp(re->column, ro.learner_column) == 0 || strcmp(re->column, ro.course_column) == 0)
-		{
-			int64	   *ids = palloc(sizeof(int64) * t.rows->n);
-			int			u = 0;
+/* phase 2: the work relations, their plans, and the solver's buffers */
+static void
+stage_phase(GlmixTraining *t, const TrainOptions *o)
+{
+	RecsRng		rng;
+	int			d = t->lay.dim;
+	StringInfoData b;
 
-			re->by_id = true;
-			re->learner_side = strcmp(re->column, ro.learner_column) == 0;
-			memcpy(ids, re->learner_side ? t.rows->learner_id : t.rows->course_id,
-				   sizeof(int64) * t.rows->n);
-			qsort(ids, t.rows->n, sizeof(int64), recs_int64_cmp);
-			for (int64 r = 0; r < t.rows->n; r++)
-				if (u == 0 || ids[r] != ids[u - 1])
-					ids[u++] = ids[r];
-			re->nent = u;
-			re->keys = palloc(sizeof(char *) * u);
-			for (int e = 0; e < u; e++)
-				re->keys[e] = psprintf(INT64_FORMAT, ids[e]);
-			c->sorted_ids = ids;
-		}
-		else if (get_attnum(learners_rel, re->column) > 0)
-		{
-			re->learner_side = true;
-			read_attribute_keys(learners_rel, ro.learner_column, t.learners, re);
-		}
-		else if (get_attnum(courses_rel, re->column) > 0)
-		{
-			re->learner_side = false;
-			read_attribute_keys(courses_rel, ro.course_column, t.courses, re);
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("random-effect column \"%s\" is not a column of %s or %s", re->column,
-							recs_relation_name(learners_rel), recs_relation_name(courses_rel)),
-					 errhint("Random effects are keyed by the learner or course id, or by an attribute of the learners or courses.")));
-		other = re->learner_side ? t.courses : t.learners;
-		re->dim = (re->intercept ? 1 : 0) + other->nfeat;
-		if (re->dim == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("random effect \"%s\" has no features", re->column),
-					 errhint("Keep its intercept or name feature columns of the other side.")));
-		c->row_ent = row_entities(c, t.rows);
-		c->Z = glmix_random_design(re, other, re->learner_side ? t.rows->ci : t.rows->li, t.rows->n);
-		c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
-		c->score = palloc0(sizeof(double) * t.rows->n);
-		if (t.vrows)
-		{
-			c->val_ent = row_entities(c, t.vrows);
-			c->Zv = glmix_random_design(re, other, re->learner_side ? t.vrows->ci : t.vrows->li,
-										t.vrows->n);
-			c->vscore = palloc0(sizeof(double) * Max(t.vrows->n, 1));
-		}
-	}
-
-	phase[0] = seconds_since(tp);
-	INSTR_TIME_SET_CURRENT(tp);
-	/* 2. stage */
-	stage_fixed(&t, true);
-	t.plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
-										 t.work),
-								2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
-	if (t.plan == NULL)
+	rng_seed(&rng, (uint64) o->seed);
+	glmix_stage_fixed(t, true);
+	t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
+										  t->work),
+								 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+								 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+	if (t->plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	for (int k = 0; k < t.nre; k++)
+	for (int k = 0; k < t->nre; k++)
 	{
-		Coordinate *c = &t.co[k];
+		GlmixCoordinate *c = &t->co[k];
 
-		stage_random(&t, c, k, min_rows, max_rows, &rng, true);
+		glmix_stage_random(t, c, k, o->min_rows, o->max_rows, &rng, true);
 		c->plan = SPI_prepare_cursor(psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
 											  "FROM %s GROUP BY entity", c->work),
 									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
@@ -1067,101 +603,104 @@ train_glmix(PG_FUNCTION_ARGS)
 		if (c->plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	}
-	{
-		int			d = t.lay.dim;
+	t->beta = palloc0(sizeof(double) * d);
+	t->g = palloc(sizeof(double) * d);
+	t->step = palloc(sizeof(double) * d);
+	t->cand = palloc(sizeof(double) * d);
+	t->H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+	t->L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+	t->score = palloc0(sizeof(double) * t->rows->n);
+	t->vscore = t->vrows ? palloc0(sizeof(double) * Max(t->vrows->n, 1)) : NULL;
 
-		t.beta = palloc0(sizeof(double) * d);
-		t.g = palloc(sizeof(double) * d);
-		t.step = palloc(sizeof(double) * d);
-		t.cand = palloc(sizeof(double) * d);
-		t.H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
-		t.L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
-	}
-	t.score = palloc0(sizeof(double) * t.rows->n);
-	t.vscore = t.vrows ? palloc0(sizeof(double) * Max(t.vrows->n, 1)) : NULL;
-	offsets = palloc(sizeof(double) * t.rows->n);
-	{
-		StringInfoData b;
+	initStringInfo(&b);
+	for (int k = 0; k < t->nre; k++)
+		appendStringInfo(&b, "%s%s: %d features, %d of %d entities with a model",
+						 k ? "; " : "Random effects: ", t->co[k].re->column,
+						 t->co[k].re->dim, t->co[k].nmodels, t->co[k].re->nent);
+	ereport(NOTICE,
+			(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
+					"%d learners, %d courses; fixed effect %d features",
+					t->rows->n, t->rows->n_positive, t->learners->n, t->courses->n, t->lay.dim),
+			 errdetail("%s.", t->nre == 0 ? "No random effects" : b.data)));
+}
 
-		initStringInfo(&b);
-		for (int k = 0; k < t.nre; k++)
-			appendStringInfo(&b, "%s%s: %d features, %d of %d entities with a model",
-							 k ? "; " : "Random effects: ", t.co[k].re->column,
-							 t.co[k].re->dim, t.co[k].nmodels, t.co[k].re->nent);
-		ereport(NOTICE,
-				(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
-						"%d learners, %d courses; fixed effect %d features",
-						t.rows->n, t.rows->n_positive, t.learners->n, t.courses->n, t.lay.dim),
-				 errdetail("%s.", t.nre == 0 ? "No random effects" : b.data)));
-	}
+/*
+ * phase 3: coordinate descent.  Appends each pass to history (JSON) and
+ * returns the final objective; *vauc and *vll get the validation figures.
+ */
+static double
+fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *vauc, double *vll)
+{
+	double	   *offsets = palloc(sizeof(double) * t->rows->n);
+	double		final_obj = 0.0;
 
-	phase[1] = seconds_since(tp);
-	INSTR_TIME_SET_CURRENT(tp);
-	/* 3. fit */
-	initStringInfo(&history);
-	appendStringInfoChar(&history, '[');
+	appendStringInfoChar(history, '[');
 	/*
 	 * LAPACK threads pay off only for big factorisations: below 2048
 	 * features a single thread is faster than waking a pool (and much
 	 * faster on a busy machine).
 	 */
-	if (threads > 1 && t.lay.dim >= 2048)
-		openblas_set_num_threads(threads);
+	if (o->threads > 1 && t->lay.dim >= 2048)
+		openblas_set_num_threads(o->threads);
 	PG_TRY();
 	{
-		for (int pass = 1; pass <= passes; pass++)
+		for (int pass = 1; pass <= o->passes; pass++)
 		{
-			for (int k = -1; k < t.nre; k++)
+			/* k = -1 is the fixed effect, then the random effects in order */
+			for (int k = -1; k < t->nre; k++)
 			{
 				char		detail[128];
-				double		obj;
+				double		obj,
+							loss;
+				instr_time	tc;
 
 				CHECK_FOR_INTERRUPTS();
 				INSTR_TIME_SET_CURRENT(tc);
-				for (int64 r = 0; r < t.rows->n; r++)
+				/* this coordinate's offsets: every other coordinate's scores */
+				for (int64 r = 0; r < t->rows->n; r++)
 				{
-					double		o = k == -1 ? 0.0 : t.score[r];
+					double		off = k == -1 ? 0.0 : t->score[r];
 
-					for (int j = 0; j < t.nre; j++)
+					for (int j = 0; j < t->nre; j++)
 						if (j != k)
-							o += t.co[j].score[r];
-					offsets[r] = o;
+							off += t->co[j].score[r];
+					offsets[r] = off;
 				}
 				if (k == -1)
 				{
-					int			evals = fit_fixed(&t, offsets);
+					int			evals = glmix_fit_fixed(t, offsets);
 
-					design_scores(t.X, NULL, t.beta, t.score);
-					if (t.vrows)
-						design_scores(t.Xv, NULL, t.beta, t.vscore);
+					glmix_design_scores(t->X, NULL, t->beta, t->score);
+					if (t->vrows)
+						glmix_design_scores(t->Xv, NULL, t->beta, t->vscore);
 					snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
 				}
 				else
 				{
-					Coordinate *c = &t.co[k];
+					GlmixCoordinate *c = &t->co[k];
 
-					fit_random(&t, c, offsets);
-					design_scores(c->Z, c->row_ent, c->coef, c->score);
-					if (t.vrows)
-						design_scores(c->Zv, c->val_ent, c->coef, c->vscore);
+					glmix_fit_random(t, c, offsets);
+					glmix_design_scores(c->Z, c->row_ent, c->coef, c->score);
+					if (t->vrows)
+						glmix_design_scores(c->Zv, c->val_ent, c->coef, c->vscore);
 					snprintf(detail, sizeof(detail), "%d entity models", c->nmodels);
 				}
-				obj = objective(&t, NULL);
-				if (t.vrows)
-					validation_metrics(&t, &vauc, &vll);
+				obj = glmix_objective(t, &loss);
+				if (t->vrows)
+					glmix_validation_metrics(t, vauc, vll);
 				ereport(NOTICE,
-						(errmsg("train_glmix pass %d/%d %s: objective %.4f, %s%s, %.3f s",
-								pass, passes, k == -1 ? "fixed" : t.co[k].re->column, obj, detail,
-								t.vrows ? psprintf(", validation AUC %.4f log-loss %.4f", vauc, vll) : "",
+						(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s%s, %.3f s",
+								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss, detail,
+								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
 								seconds_since(tc))));
 				final_obj = obj;
 			}
-			appendStringInfo(&history, "%s{\"pass\": %d, \"objective\": %.6f", pass > 1 ? ", " : "",
+			appendStringInfo(history, "%s{\"pass\": %d, \"objective\": %.6f", pass > 1 ? ", " : "",
 							 pass, final_obj);
-			if (t.vrows)
-				appendStringInfo(&history, ", \"validation_auc\": %.6f, \"validation_logloss\": %.6f",
-								 vauc, vll);
-			appendStringInfoChar(&history, '}');
+			if (t->vrows)
+				appendStringInfo(history, ", \"validation_auc\": %.6f, \"validation_logloss\": %.6f",
+								 *vauc, *vll);
+			appendStringInfoChar(history, '}');
 		}
 	}
 	PG_FINALLY();
@@ -1169,99 +708,195 @@ train_glmix(PG_FUNCTION_ARGS)
 		openblas_set_num_threads(1);
 	}
 	PG_END_TRY();
-	appendStringInfoChar(&history, ']');
+	appendStringInfoChar(history, ']');
 
 	/* drop the work relations now rather than at commit */
-	SPI_freeplan(t.plan);
-	SPI_execute(psprintf("DROP TABLE %s", t.work), false, 0);
-	for (int k = 0; k < t.nre; k++)
+	SPI_freeplan(t->plan);
+	SPI_execute(psprintf("DROP TABLE %s", t->work), false, 0);
+	for (int k = 0; k < t->nre; k++)
 	{
-		SPI_freeplan(t.co[k].plan);
-		SPI_execute(psprintf("DROP TABLE %s", t.co[k].work), false, 0);
+		SPI_freeplan(t->co[k].plan);
+		SPI_execute(psprintf("DROP TABLE %s", t->co[k].work), false, 0);
 	}
-	AtEOXact_GUC(true, save_nestlevel);
+	pfree(offsets);
+	return final_obj;
+}
 
-	phase[2] = seconds_since(tp);
-	INSTR_TIME_SET_CURRENT(tp);
-	/* 4. store */
-	initStringInfo(&source);
-	appendStringInfoChar(&source, '{');
-	json_key(&source, "impressions");
-	escape_json(&source, recs_relation_name(impressions));
-	json_key(&source, "learners");
-	escape_json(&source, recs_relation_name(learners_rel));
-	json_key(&source, "courses");
-	escape_json(&source, recs_relation_name(courses_rel));
-	appendStringInfoChar(&source, '}');
+static char *
+source_json(const TrainOptions *o)
+{
+	StringInfoData b;
 
-	initStringInfo(&params);
-	appendStringInfoChar(&params, '{');
-	json_key(&params, "label");
-	escape_json(&params, ro.label);
-	json_key(&params, "weighting");
-	escape_json(&params, ro.weighting);
-	json_key(&params, "passes");
-	appendStringInfo(&params, "%d", passes);
-	json_key(&params, "l2");
-	appendStringInfoChar(&params, '[');
-	for (int k = 0; k <= t.nre; k++)
-		appendStringInfo(&params, "%s%g", k ? ", " : "", l2[k]);
-	appendStringInfoChar(&params, ']');
-	json_key(&params, "random_effects");
-	appendStringInfoChar(&params, '[');
-	for (int k = 0; k < t.nre; k++)
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	json_key(&b, "impressions");
+	escape_json(&b, recs_relation_name(o->impressions));
+	json_key(&b, "learners");
+	escape_json(&b, recs_relation_name(o->learners));
+	json_key(&b, "courses");
+	escape_json(&b, recs_relation_name(o->courses));
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+/* the hyper-parameters as trained, for recs.model.params */
+static char *
+params_json(const GlmixTraining *t, const TrainOptions *o)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	json_key(&b, "label");
+	escape_json(&b, o->ro.label);
+	json_key(&b, "weighting");
+	escape_json(&b, o->ro.weighting);
+	json_key(&b, "passes");
+	appendStringInfo(&b, "%d", o->passes);
+	json_key(&b, "l2");
+	appendStringInfoChar(&b, '[');
+	for (int k = 0; k <= t->nre; k++)
+		appendStringInfo(&b, "%s%g", k ? ", " : "", o->l2[k]);
+	appendStringInfoChar(&b, ']');
+	json_key(&b, "random_effects");
+	appendStringInfoChar(&b, '[');
+	for (int k = 0; k < t->nre; k++)
 	{
 		if (k)
-			appendStringInfoString(&params, ", ");
-		escape_json(&params, t.co[k].re->column);
+			appendStringInfoString(&b, ", ");
+		escape_json(&b, t->co[k].re->column);
 	}
-	appendStringInfoChar(&params, ']');
-	json_key(&params, "crosses");
-	appendStringInfoChar(&params, '[');
-	for (int p = 0; p < t.lay.ncross; p++)
+	appendStringInfoChar(&b, ']');
+	json_key(&b, "crosses");
+	appendStringInfoChar(&b, '[');
+	for (int p = 0; p < t->lay.ncross; p++)
 	{
 		if (p)
-			appendStringInfoString(&params, ", ");
-		escape_json(&params, psprintf("%s:%s", t.learners->cols[t.lay.cross[p].lcol].name,
-									  t.courses->cols[t.lay.cross[p].ccol].name));
+			appendStringInfoString(&b, ", ");
+		escape_json(&b, psprintf("%s:%s", t->learners->cols[t->lay.cross[p].lcol].name,
+								 t->courses->cols[t->lay.cross[p].ccol].name));
 	}
-	appendStringInfoChar(&params, ']');
-	json_key(&params, "min_rows");
-	appendStringInfo(&params, "%d", min_rows);
-	json_key(&params, "max_rows");
-	if (max_rows > 0)
-		appendStringInfo(&params, "%d", max_rows);
+	appendStringInfoChar(&b, ']');
+	json_key(&b, "min_rows");
+	appendStringInfo(&b, "%d", o->min_rows);
+	json_key(&b, "max_rows");
+	if (o->max_rows > 0)
+		appendStringInfo(&b, "%d", o->max_rows);
 	else
-		appendStringInfoString(&params, "null");
-	json_key(&params, "seed");
-	appendStringInfo(&params, INT64_FORMAT, seed);
-	json_key(&params, "threads");
-	appendStringInfo(&params, "%d", threads);
-	appendStringInfoChar(&params, '}');
+		appendStringInfoString(&b, "null");
+	json_key(&b, "seed");
+	appendStringInfo(&b, INT64_FORMAT, o->seed);
+	json_key(&b, "threads");
+	appendStringInfo(&b, "%d", o->threads);
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
 
-	model_id = model_store_create(name, "glmix", source.data, params.data,
-								  impressions_end(impressions));
+/* phase 4: the model's parts, and the learners' responded-to courses */
+/*
+ * The end of the training data: the latest shown_at of the impressions, when
+ * they have that conventional column (blends train after it); NaN (unknown)
+ * otherwise.
+ */
+static double
+impressions_end(Oid relid)
+{
+	AttrNumber	att = get_attnum(relid, "shown_at");
+	StringInfoData sql;
+	bool		isnull;
+	Datum		d;
+	int			rc;
+
+	if (att == InvalidAttrNumber)
+		return NAN;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT max(extract(epoch FROM shown_at))::float8 FROM %s",
+					 recs_relation_name(relid));
+	rc = SPI_execute(sql.data, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		return NAN;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? NAN : DatumGetFloat8(d);
+}
+
+static void
+store_phase(int64 model_id, const GlmixTraining *t, const TrainOptions *o)
+{
+	GlmixModel	m;
+
+	m.learners = t->learners;
+	m.courses = t->courses;
+	m.lay = t->lay;
+	m.l2_fixed = t->l2_fixed;
+	m.beta = t->beta;
+	m.nre = t->nre;
+	m.re = palloc(sizeof(GlmixRandom) * Max(t->nre, 1));
+	m.coef = palloc(sizeof(double *) * Max(t->nre, 1));
+	m.rows = palloc(sizeof(int *) * Max(t->nre, 1));
+	m.names = NULL;
+	for (int k = 0; k < t->nre; k++)
 	{
-		GlmixModel	m;
-
-		m.learners = t.learners;
-		m.courses = t.courses;
-		m.lay = t.lay;
-		m.l2_fixed = t.l2_fixed;
-		m.beta = t.beta;
-		m.nre = t.nre;
-		m.re = palloc(sizeof(GlmixRandom) * Max(t.nre, 1));
-		m.coef = palloc(sizeof(double *) * Max(t.nre, 1));
-		m.rows = palloc(sizeof(int *) * Max(t.nre, 1));
-		for (int k = 0; k < t.nre; k++)
-		{
-			m.re[k] = *t.co[k].re;
-			m.coef[k] = t.co[k].coef;
-			m.rows[k] = t.co[k].rows;
-		}
-		glmix_store(model_id, &m);
+		m.re[k] = *t->co[k].re;
+		m.coef[k] = t->co[k].coef;
+		m.rows[k] = t->co[k].rows;
 	}
-	store_model_learners(model_id, t.rows, learners_rel, ro.learner_column);
+	glmix_store(model_id, &m);
+	store_model_learners(model_id, t->rows, o->learners, o->ro.learner_column);
+}
+
+/*
+ * The four phases, then the catalog row and metrics; returns the model id.
+ */
+static int64
+run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
+{
+	TrainOptions o = *op;
+	GlmixTraining t;
+	double		phase[4];		/* read, stage, fit, store seconds */
+	instr_time	t0,
+				tp;
+	int64		model_id;
+	int			save_nestlevel;
+	StringInfoData metrics,
+				history;
+	double		final_obj,
+				vauc = NAN,
+				vll = NAN;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	memset(&t, 0, sizeof(t));
+	SPI_connect();
+	/* parallel plans only when asked for, and then without cost hurdles */
+	save_nestlevel = NewGUCNestLevel();
+	if (o.threads > 1)
+	{
+		set_guc("max_parallel_workers_per_gather", psprintf("%d", o.threads - 1));
+		set_guc("parallel_setup_cost", "0");
+		set_guc("parallel_tuple_cost", "0");
+		set_guc("min_parallel_table_scan_size", "0");
+	}
+	else
+		set_guc("max_parallel_workers_per_gather", "0");
+
+	INSTR_TIME_SET_CURRENT(tp);
+	read_phase(fcinfo, &t, &o);
+	phase[0] = seconds_since(tp);
+
+	INSTR_TIME_SET_CURRENT(tp);
+	stage_phase(&t, &o);
+	phase[1] = seconds_since(tp);
+
+	INSTR_TIME_SET_CURRENT(tp);
+	initStringInfo(&history);
+	final_obj = fit_phase(&t, &o, &history, &vauc, &vll);
+	AtEOXact_GUC(true, save_nestlevel);
+	phase[2] = seconds_since(tp);
+
+	INSTR_TIME_SET_CURRENT(tp);
+	model_id = model_store_create(o.name, "glmix", source_json(&o), params_json(&t, &o),
+								  impressions_end(o.impressions));
+	store_phase(model_id, &t, &o);
+	phase[3] = seconds_since(tp);
 
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');
@@ -1276,7 +911,12 @@ train_glmix(PG_FUNCTION_ARGS)
 	json_key(&metrics, "entity_models");
 	appendStringInfoChar(&metrics, '{');
 	for (int k = 0; k < t.nre; k++)
-		appendStringInfo(&metrics, "%s\"%s\": %d", k ? ", " : "", t.co[k].re->column, t.co[k].nmodels);
+	{
+		if (k)
+			appendStringInfoString(&metrics, ", ");
+		escape_json(&metrics, t.co[k].re->column);
+		appendStringInfo(&metrics, ": %d", t.co[k].nmodels);
+	}
 	appendStringInfoChar(&metrics, '}');
 	if (t.vrows)
 	{
@@ -1287,7 +927,6 @@ train_glmix(PG_FUNCTION_ARGS)
 	}
 	json_key(&metrics, "passes");
 	appendStringInfoString(&metrics, history.data);
-	phase[3] = seconds_since(tp);
 	json_key(&metrics, "seconds");
 	appendStringInfo(&metrics, "{\"read\": %.3f, \"stage\": %.3f, \"fit\": %.3f, \"store\": %.3f}",
 					 phase[0], phase[1], phase[2], phase[3]);
@@ -1295,11 +934,40 @@ train_glmix(PG_FUNCTION_ARGS)
 	appendStringInfo(&metrics, "%.3f", seconds_since(t0));
 	appendStringInfoChar(&metrics, '}');
 	model_store_set_metrics(model_id, metrics.data);
-	if (activate)
+	if (o.activate)
 		model_store_activate(model_id, "default");
 	SPI_finish();
-	/* glibc's defaults again (an error on the way leaves memory cached, no more) */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	return model_id;
+}
+
+/* recs.train_glmix(): options checked, then run_training() with glibc tuned */
+PG_FUNCTION_INFO_V1(train_glmix);
+Datum
+train_glmix(PG_FUNCTION_ARGS)
+{
+	TrainOptions o;
+	volatile int64 model_id = 0;
+
+	read_options(fcinfo, &o);
+
+	/*
+	 * Every aggregate pass allocates and frees a few MB (states, results);
+	 * glibc would hand that memory back to the kernel each time and page
+	 * fault it in again, which costs more than the arithmetic.  Keep freed
+	 * memory in the heap for the duration of the training, and restore
+	 * glibc's defaults however it ends.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+	PG_TRY();
+	{
+		model_id = run_training(fcinfo, &o);
+	}
+	PG_FINALLY();
+	{
+		mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+		mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	}
+	PG_END_TRY();
 	PG_RETURN_INT64(model_id);
 }

@@ -204,7 +204,7 @@ CREATE FUNCTION recs.train_glmix(
     seed bigint DEFAULT 42,
     threads integer DEFAULT 1,
     validation regclass DEFAULT NULL,
-    activate boolean DEFAULT false,
+    activate boolean DEFAULT true,
     learner_column text DEFAULT 'learner_id',
     course_column text DEFAULT 'course_id',
     click_column text DEFAULT 'clicked',

@@ -1,7 +1,7 @@
 -- test/pgtap/glmix.sql -- GLMix: known answers, aggregates (serial = parallel),
 -- per-entity bounds, weights, scoring, and bad input with its SQLSTATE.
 BEGIN;
-SELECT plan(46);
+SELECT plan(48);
 SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------------------
@@ -170,6 +170,19 @@ SELECT recs.train_glmix('s.impressions', 's.learners', 's.courses', '{industry}'
                         random_effects => '{segment}', passes => 1) AS seg \gset
 SELECT is((SELECT count(*) FROM recs.glmix_coef WHERE model_id = :seg AND coordinate = 'segment'), 3::bigint,
           'random effect on segment: one model per segment');
+-- numeric features: standardised with the relation's mean and population sd
+SELECT recs.train_glmix('s.impressions', 's.learners', 's.courses', '{industry}', '{duration_minutes}',
+                        name => 'numeric', random_effects => '{}', passes => 1) AS num \gset
+SELECT ok((SELECT abs(c.mean - a.m) < 1e-9 AND abs(c.sd - a.sd) < 1e-9
+             FROM recs.glmix_column c,
+                  (SELECT avg(duration_minutes)::float8 AS m, stddev_pop(duration_minutes)::float8 AS sd FROM s.courses) a
+            WHERE c.model_id = :num AND c.name = 'duration_minutes' AND c.kind = 'numeric'),
+          'numeric feature: mean and population sd of the courses relation');
+SELECT ok((SELECT abs(e."values"[1] - (c.duration_minutes - a.m) / a.sd) < 1e-9
+             FROM recs.glmix_entity e JOIN s.courses c ON c.course_id = e.id,
+                  (SELECT avg(duration_minutes)::float8 AS m, stddev_pop(duration_minutes)::float8 AS sd FROM s.courses) a
+            WHERE e.model_id = :num AND e.side = 'course' AND e.id = 7),
+          'numeric feature: a course''s value is (x - mean) / sd');
 -- intercepts off per coordinate
 SELECT recs.train_glmix('s.impressions', 's.learners', 's.courses', '{industry}', '{topic}', name => 'noint',
                         intercepts => '{false,true,false}', passes => 1) AS noint \gset
@@ -198,7 +211,7 @@ SELECT ok((SELECT params->>'weighting' = 'watch_time' AND (metrics->>'train_posi
 SELECT ok((SELECT array['recs.glmix_coordinate'::regclass::oid, 'recs.glmix_column'::regclass::oid,
                         'recs.glmix_entity'::regclass::oid, 'recs.glmix_coef'::regclass::oid] <@ extconfig
              FROM pg_extension WHERE extname = 'recs'), 'model tables are dumped by pg_dump');
-SELECT recs.drop_model(:wt);
+SELECT recs.drop_model(:wt, force => true);
 SELECT is((SELECT count(*) FROM recs.glmix_coef WHERE model_id = :wt) + (SELECT count(*) FROM recs.glmix_entity WHERE model_id = :wt),
           0::bigint, 'drop_model removes every part');
 SELECT is((SELECT count(*) FROM pg_class WHERE relname LIKE 'glmix_work%'), 0::bigint, 'no work tables are left behind');
