@@ -407,6 +407,20 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(2))
 	{
 		serving_active_model("default", &m);
+		if (strcmp(m.kind, "blend") == 0)
+		{
+			/* a blend serves: use its neural CF component */
+			Oid			types[1] = {INT8OID};
+			Datum		values[1] = {Int64GetDatum(m.model_id)};
+			bool		isnull;
+
+			if (SPI_execute_with_args("SELECT bc.component_id FROM recs.blend_component bc"
+									  " JOIN recs.model x ON x.model_id = bc.component_id"
+									  " WHERE bc.model_id = $1 AND x.kind = 'ncf' ORDER BY bc.position LIMIT 1",
+									  1, types, values, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+				serving_model_by_id(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull)), &m);
+		}
 		if (strcmp(m.kind, "ncf") != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),

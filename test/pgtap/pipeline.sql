@@ -1,7 +1,7 @@
 -- pipeline.sql -- train_all (the nightly pipeline) and recommend_all (batch serving)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(12);
+SELECT plan(13);
 
 SELECT count(*) FROM recs.generate_sample('pl', 400, 50, 13);
 SELECT lives_ok($$SELECT recs.train_all('pl.watches', 'pl.impressions', 'pl.learners', 'pl.courses',
@@ -40,6 +40,9 @@ SELECT results_eq($$SELECT learner_id, rank, course_id FROM recs.recommend_all(3
 SELECT results_eq($$SELECT count(*)::int FROM recs.recommend_all(2, model => recs.model_id('nightly_ncf'), learners => '{100001}')$$,
                   $$VALUES (2)$$, 'a specific model');
 SELECT is((SELECT proparallel::text FROM pg_proc WHERE proname = 'recommend_all'), 's', 'recommend_all is PARALLEL SAFE');
+SELECT results_eq($$SELECT course_id FROM recs.similar_courses(1, 5)$$,
+                  $$SELECT course_id FROM recs.similar_courses(1, 5, model => recs.model_id('nightly_ncf'))$$,
+                  'with a blend active, similar_courses uses its neural CF component');
 
 SELECT * FROM finish();
 ROLLBACK;
