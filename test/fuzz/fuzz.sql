@@ -66,6 +66,17 @@ BEGIN
     END LOOP;
     CREATE TABLE recs_fuzz.l AS SELECT DISTINCT learner_id, recs_fuzz.pick('en', 'fr', NULL, '') AS language FROM recs_fuzz.w;
     CREATE TABLE recs_fuzz.empty (LIKE recs_fuzz.w);
+    DROP TABLE IF EXISTS recs_fuzz.imp CASCADE;
+    DROP TABLE IF EXISTS recs_fuzz.c CASCADE;
+    CREATE TABLE recs_fuzz.imp AS
+      SELECT learner_id, course_id, watched_at AS shown_at,
+             CASE WHEN random() < 0.05 THEN NULL ELSE random() < 0.5 END AS clicked,
+             random() < 0.1 AS bookmarked, watch_seconds
+        FROM recs_fuzz.w;
+    CREATE TABLE recs_fuzz.c AS
+      SELECT DISTINCT course_id, recs_fuzz.pick('a', 'b', NULL) AS topic,
+             ARRAY[recs_fuzz.pick('x', 'y', NULL)] AS tags, (random() * 10)::numeric AS hours
+        FROM recs_fuzz.w;
     CREATE OR REPLACE VIEW recs_fuzz.v AS SELECT * FROM recs_fuzz.w WHERE random() < 0.7;
 END $$;
 
@@ -74,7 +85,9 @@ CREATE OR REPLACE FUNCTION recs_fuzz.random_call() RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     f text := recs_fuzz.pick('train', 'train', 'recommend', 'recommend', 'recommend', 'evaluate',
-                             'activate', 'drop', 'model_id', 'sample', 'grant');
+                             'activate', 'drop', 'model_id', 'sample', 'grant',
+                             'ncf', 'ncf', 'similar', 'embed', 'score', 'glmix', 'glmix', 'blend', 'explain');
+    small text := recs_fuzz.pick('NULL', '0', '-1', '1', '2', '8');
     args text[] := '{}';
 BEGIN
     IF f = 'train' THEN
@@ -100,6 +113,57 @@ BEGIN
         IF random() < 0.3 THEN args := args || ('candidates => ' || recs_fuzz.val('ids')); END IF;
         IF random() < 0.3 THEN args := args || ('model => ' || recs_fuzz.val('id')); END IF;
         RETURN format('SELECT count(*) FROM recs.recommend(%s)', array_to_string(args, ', '));
+    ELSIF f = 'ncf' THEN
+        args := ARRAY[recs_fuzz.val('rel')];
+        IF random() < 0.5 THEN args := args || ('courses => ' || recs_fuzz.pick('NULL', '''recs_fuzz.w''', '''recs_fuzz.l''')); END IF;
+        args := args || ('epochs => ' || recs_fuzz.pick('NULL', '0', '-1', '1', '2'));
+        args := args || ('layers => ' || recs_fuzz.pick('NULL', '''{}''', '''{8}''', '''{0}''', '''{-1}''', '''{8,4}''', '''{NULL}''', '''{4096}'''));
+        args := args || ('dim => ' || recs_fuzz.pick('NULL', '0', '-1', '1', '4', '100000'));
+        IF random() < 0.3 THEN args := args || ('negatives => ' || small); END IF;
+        IF random() < 0.3 THEN args := args || ('batch_size => ' || small); END IF;
+        IF random() < 0.3 THEN args := args || ('learning_rate => ' || recs_fuzz.val('float')); END IF;
+        IF random() < 0.3 THEN args := args || ('window_days => ' || recs_fuzz.val('float')); END IF;
+        IF random() < 0.3 THEN args := args || ('neighbours => ' || small); END IF;
+        IF random() < 0.3 THEN args := args || ('threads => ' || recs_fuzz.pick('NULL', '0', '-1', '1', '2', '1000')); END IF;
+        IF random() < 0.2 THEN args := args || ('labels_from => ' || recs_fuzz.val('time')); END IF;
+        IF random() < 0.2 THEN args := args || ('through => ' || recs_fuzz.val('time')); END IF;
+        IF random() < 0.15 THEN args := args || ('learner_column => ' || recs_fuzz.val('col')); END IF;
+        RETURN format('SELECT recs.train_ncf(%s)', array_to_string(args, ', '));
+    ELSIF f = 'similar' THEN
+        RETURN format('SELECT count(*) FROM recs.similar_courses(%s, %s, model => %s)', recs_fuzz.val('id'),
+                      recs_fuzz.val('int'), recs_fuzz.pick('NULL', recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model WHERE kind = ''ncf'')'));
+    ELSIF f = 'embed' THEN
+        RETURN format('SELECT recs.embed_learner(%s, %s)', recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model WHERE kind = ''ncf'')'),
+                      recs_fuzz.val('ids'));
+    ELSIF f = 'score' THEN
+        RETURN format('SELECT recs.%s(%s, %s, %s)', recs_fuzz.pick('score', 'glmix_score', 'glmix_logit'),
+                      recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model)'),
+                      recs_fuzz.val('id'), recs_fuzz.val('id'));
+    ELSIF f = 'explain' THEN
+        RETURN format('SELECT count(*) FROM recs.%s', recs_fuzz.pick(
+            format('explain(%s, %s, %s)', recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model WHERE kind = ''glmix'')'),
+                   recs_fuzz.val('id'), recs_fuzz.val('id')),
+            format('explain_recommendation(%s, %s, %s)', recs_fuzz.val('id'), recs_fuzz.val('id'),
+                   recs_fuzz.pick('NULL', recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model)'))));
+    ELSIF f = 'glmix' THEN
+        RETURN format('SELECT recs.train_glmix(%s, %s, %s, %s, %s, label => %s, weighting => %s, l2 => %s, passes => %s, min_rows => %s)',
+                      recs_fuzz.pick('''recs_fuzz.imp''', '''recs_fuzz.imp''', '''recs_fuzz.w''', 'NULL'),
+                      recs_fuzz.pick('''recs_fuzz.l''', '''recs_fuzz.w''', 'NULL'),
+                      recs_fuzz.pick('''recs_fuzz.c''', '''recs_fuzz.l''', 'NULL'),
+                      recs_fuzz.pick('''{language}''', '''{}''', '''{nope}''', 'NULL', '''{language,language}''', '''{learner_id}'''),
+                      recs_fuzz.pick('''{topic}''', '''{}''', '''{nope}''', 'NULL', '''{tags}''', '''{hours}'''),
+                      recs_fuzz.pick('''clicked''', '''bookmarked''', '''either''', '''x''', 'NULL'),
+                      recs_fuzz.pick('''none''', '''watch_time''', '''x''', 'NULL'),
+                      recs_fuzz.pick('NULL', '''{1,1,1}''', '''{0,1,1}''', '''{-1,1,1}''', '''{1}''', '''{NaN,1,1}'''),
+                      small, small);
+    ELSIF f = 'blend' THEN
+        RETURN format('SELECT recs.train_blend(%s, %s, %s, random_effects => %s, l2 => %s, passes => %s)',
+                      recs_fuzz.pick('ARRAY(SELECT model_id FROM recs.model ORDER BY random() LIMIT 2)', '''{}''', '''{NULL}''', 'NULL',
+                                     'ARRAY(SELECT model_id FROM recs.model WHERE kind <> ''blend'' LIMIT 3)'),
+                      recs_fuzz.pick('''recs_fuzz.imp''', '''recs_fuzz.w''', 'NULL'),
+                      recs_fuzz.pick('''recs_fuzz.l''', 'NULL'),
+                      recs_fuzz.pick('NULL', '''{learner_id}''', '''{language}''', '''{}''', '''{nope}''', '''{NULL}'''),
+                      recs_fuzz.pick('NULL', '''{1,1}''', '''{1}''', '''{0,1}'''), small);
     ELSIF f = 'evaluate' THEN
         RETURN format('SELECT recs.evaluate((SELECT max(model_id) FROM recs.model), %s, %s, %s)',
                       recs_fuzz.val('rel'), recs_fuzz.val('int'), recs_fuzz.pick('''full''', '''sampled''', '''x''', 'NULL'));
