@@ -92,6 +92,11 @@ def train(psql, table, name, args):
             log(f"  [{name}] {line.split('NOTICE:  ')[-1]}")
     model = int(out.strip())
     metrics = json.loads(psql.rows(f"SELECT metrics FROM recs.model WHERE model_id = {model}")[0][0])
+    # epochs measured on an otherwise idle machine, the peers' rule (threadsetup.clean_epoch_summary)
+    n_inst = metrics["instances_per_epoch"]
+    clean = sorted(t for t, f in zip(metrics["epoch_seconds"], metrics["epoch_foreign_cpu_seconds"])
+                   if f is not None and f <= 0.05 * t)
+    clean_rate = round(n_inst / statistics.median(clean), 1) if clean else None
     # CPU that neither the training threads nor the (single-threaded) rest of the call used
     foreign = busy - metrics["train_cpu_seconds"] - (dt - metrics["train_seconds"])
     return model, {"wall_s": round(dt, 2), "train_s": metrics["train_seconds"],
@@ -99,6 +104,7 @@ def train(psql, table, name, args):
                    "examples_per_s": metrics["examples_per_second"],
                    "examples_per_s_median_epoch": statistics.median(rates) if rates else None,
                    "examples_per_s_best_epoch": max(rates) if rates else None,
+                   "clean_epochs": len(clean), "examples_per_s_clean": clean_rate,
                    "final_loss": losses[-1] if losses else None}
 
 
@@ -244,7 +250,9 @@ def run_peer(args):
 
 
 def fmt(x, nd=4):
-    return "-" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+    if x is None:
+        return "-"
+    return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
 
 
 def main():
@@ -285,7 +293,7 @@ def main():
     print(f"{'figure':<34}{'recs':>12}{'peer':>12}{'recs/peer':>11}")
 
     def row(label, a, b, nd=4):
-        ratio = (a / b) if (a is not None and b) else None
+        ratio = (float(a) / b) if (a is not None and b) else None
         print(f"{label:<34}{fmt(a, nd):>12}{fmt(b, nd):>12}{fmt(ratio, 2):>11}")
 
     p = peer or {}
@@ -294,8 +302,9 @@ def main():
         row("LOO HR@10", res["loo"]["hr10"], pl.get("hr10"))
         row("LOO NDCG@10", res["loo"]["ndcg10"], pl.get("ndcg10"))
         row("LOO train examples/s", float(res["loo"]["examples_per_s"]), pl.get("train_examples_per_s"), 0)
-        row("LOO examples/s, median epoch", res["loo"]["examples_per_s_median_epoch"],
+        row("LOO examples/s, clean epochs", res["loo"]["examples_per_s_clean"],
             pl.get("train_examples_per_s_clean"), 0)
+        row("LOO clean epochs", res["loo"]["clean_epochs"], pl.get("clean_epochs"), 0)
         row("LOO foreign CPU s", res["loo"]["foreign_cpu_s"], pl.get("foreign_cpu_s_during_train"), 1)
         row("LOO train s", float(res["loo"]["train_s"]), pl.get("train_s"), 1)
         cw = res["loo"]["cowatch_vs_peer"]
@@ -306,8 +315,9 @@ def main():
         row("time Recall@10", res["time"]["recall10"], pt.get("recall10"))
         row("time NDCG@10", res["time"]["ndcg10"], pt.get("ndcg10"))
         row("time train examples/s", float(res["time"]["examples_per_s"]), pt.get("train_examples_per_s"), 0)
-        row("time examples/s, median epoch", res["time"]["examples_per_s_median_epoch"],
+        row("time examples/s, clean epochs", res["time"]["examples_per_s_clean"],
             pt.get("train_examples_per_s_clean"), 0)
+        row("time clean epochs", res["time"]["clean_epochs"], pt.get("clean_epochs"), 0)
         row("time foreign CPU s", res["time"]["foreign_cpu_s"], pt.get("foreign_cpu_s_during_train"), 1)
         row("time train s", float(res["time"]["train_s"]), pt.get("train_s"), 1)
         print(f"recommend(learner, 10) latency: median {res['time']['recommend_latency']['median_ms']} ms, "

@@ -156,6 +156,7 @@ typedef struct NcfEpochLog
 {
 	double		loss;
 	double		seconds;
+	double		foreign_cpu;	/* CPU seconds other processes used meanwhile, NaN if unknown */
 } NcfEpochLog;
 
 /*

@@ -674,6 +674,14 @@ train_ncf(PG_FUNCTION_ARGS)
 	appendStringInfoString(&metrics, "], \"epoch_seconds\": [");
 	for (int e = 0; e < cfg.epochs; e++)
 		appendStringInfo(&metrics, "%s%.3f", e ? ", " : "", elog_[e].seconds);
+	appendStringInfoString(&metrics, "], \"epoch_foreign_cpu_seconds\": [");
+	for (int e = 0; e < cfg.epochs; e++)
+	{
+		if (isnan(elog_[e].foreign_cpu))
+			appendStringInfo(&metrics, "%snull", e ? ", " : "");
+		else
+			appendStringInfo(&metrics, "%s%.2f", e ? ", " : "", elog_[e].foreign_cpu);
+	}
 	appendStringInfo(&metrics,
 					 "], \"skipped\": {\"null_id\": " INT64_FORMAT ", \"bad_time\": " INT64_FORMAT
 					 ", \"bad_watch_seconds\": " INT64_FORMAT ", \"short\": " INT64_FORMAT

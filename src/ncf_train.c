@@ -53,7 +53,11 @@
 #include <immintrin.h>
 #endif
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/memutils.h"
 
 #include "ncf.h"
@@ -742,6 +746,36 @@ now_seconds(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/*
+ * CPU seconds used on the whole machine minus those of this process: what
+ * other processes took while we trained (a timing is trustworthy when it is
+ * near zero).  Linux /proc/stat, as the Python peers measure it; NaN where
+ * it cannot be read.
+ */
+static double
+machine_minus_self_cpu(void)
+{
+	FILE	   *f = AllocateFile("/proc/stat", "r");
+	unsigned long long v[8] = {0};
+	struct rusage ru;
+	double		busy;
+	long		hz = sysconf(_SC_CLK_TCK);
+
+	if (f == NULL)
+		return NAN;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8 || hz <= 0)
+	{
+		FreeFile(f);
+		return NAN;
+	}
+	FreeFile(f);
+	busy = (double) (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz;
+	getrusage(RUSAGE_SELF, &ru);
+	return busy - (ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+				   ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6);
+}
+
 static bool
 seen_contains(const int32 *set, int64 n, int32 item)
 {
@@ -991,6 +1025,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 		for (int epoch = 0; epoch < cfg->epochs; epoch++)
 		{
 			double		t0 = now_seconds();
+			double		foreign0 = machine_minus_self_cpu();
 			double		prep_s = 0;
 			double		loss = 0;
 			double		elapsed,
@@ -1034,6 +1069,11 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			elapsed = now_seconds() - t_start;
 			log[epoch].loss = loss / ((double) d->n_pos * tr->per_group);
 			log[epoch].seconds = secs;
+			{
+				double		f = machine_minus_self_cpu() - foreign0;
+
+				log[epoch].foreign_cpu = isnan(f) ? NAN : Max(f, 0.0);
+			}
 			ereport(DEBUG1,
 					(errmsg("train_ncf: busy seconds: phase A %.2f / %.2f, phase B %.2f / %.2f, prepare %.2f",
 							tr->busy[0][0], tr->busy[1][0], tr->busy[0][1], tr->busy[1][1], prep_s)));
@@ -1041,7 +1081,8 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 					(errmsg("train_ncf: epoch %d/%d: loss %.4f, %.0f examples/s, elapsed %.1f s, about %.1f s left",
 							epoch + 1, cfg->epochs, log[epoch].loss,
 							(double) d->n_pos * tr->per_group / Max(secs, 1e-9),
-							elapsed, elapsed / (epoch + 1) * (cfg->epochs - epoch - 1))));
+							elapsed, elapsed / (epoch + 1) * (cfg->epochs - epoch - 1)),
+					 errdetail("Other processes used %.1f CPU seconds meanwhile.", log[epoch].foreign_cpu)));
 		}
 	}
 	PG_FINALLY();

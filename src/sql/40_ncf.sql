@@ -162,20 +162,20 @@ BEGIN
                       $2, $3, $2, $3)
             || '<rect width="100%%" height="100%%" fill="white"/>'
             || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="3.5" fill="%%s" fill-opacity="0.8"><title>course %%s (%%s)</title></circle>',
-                                         round((30 + (e.x - b.x0) / b.dx * ($2 - 200))::numeric, 1),
+                                         round((30 + (e.x - b.x0) / b.dx * ($2 - 250))::numeric, 1),
                                          round((30 + (b.y1 - e.y) / b.dy * ($3 - 60))::numeric, 1),
                                          CASE WHEN e.k <= 10 THEN $4[e.k] ELSE '#c7c7c7' END,
                                          e.course_id, e.label), '' ORDER BY e.course_id)
                   FROM esc e, b)
             || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="5" fill="%%s"/><text x="%%s" y="%%s">%%s (%%s)</text>',
-                                         $2 - 150, 30 + 20 * (g.k - 1),
-                                         $4[g.k], $2 - 140, 34 + 20 * (g.k - 1),
+                                         $2 - 195, 30 + 20 * (g.k - 1),
+                                         $4[g.k], $2 - 185, 34 + 20 * (g.k - 1),
                                          replace(replace(replace(g.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), g.n),
                                   '' ORDER BY g.k)
                   FROM g WHERE g.k <= 10)
             || (SELECT CASE WHEN count(*) > 0
                             THEN format('<circle cx="%%s" cy="%%s" r="5" fill="#c7c7c7"/><text x="%%s" y="%%s">other (%%s)</text>',
-                                        $2 - 150, 230, $2 - 140, 234, sum(g.n))
+                                        $2 - 195, 230, $2 - 185, 234, sum(g.n))
                             ELSE '' END
                   FROM g WHERE g.k > 10)
             || format('<text x="30" y="%%s" fill="#555">PCA of the course embeddings of NCF model %%s, coloured by %%s</text>',
