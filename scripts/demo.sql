@@ -75,8 +75,12 @@ SELECT m.name, m.kind,
 
 \echo
 \echo '== 8. the course map (PCA of the NCF course embeddings) coloured by topic'
+\pset format unaligned
+\pset tuples_only on
 \o course_map.svg
 SELECT recs.course_map_svg(:ncf, 'demo.courses', 'topic');
 \o
+\pset format aligned
+\pset tuples_only off
 SELECT count(*) AS courses_on_map FROM recs.course_map(:ncf);
 \echo 'course map written to course_map.svg'

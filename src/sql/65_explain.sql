@@ -103,3 +103,12 @@ END
 $$;
 COMMENT ON FUNCTION recs.explain_recommendation(bigint, bigint, bigint) IS
     'why a course is recommended: for a blend, each component''s score, weight (global + learner + segment) and contribution, with the GLMix features behind it; the total is the served score';
+
+CREATE FUNCTION recs.explain(learner_id bigint, course_id bigint)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id) $$;
+COMMENT ON FUNCTION recs.explain(bigint, bigint) IS
+    'why the active model recommends a course to a learner (recs.explain_recommendation for the active model)';

@@ -2,7 +2,7 @@
 -- consistency with its components, personalisation, errors
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(19);
+SELECT plan(20);
 
 SELECT count(*) FROM recs.generate_sample('bl', 600, 80, 21);
 CREATE VIEW bl.w_early AS SELECT * FROM bl.watches WHERE watched_at < '2025-09-01';
@@ -69,6 +69,11 @@ SELECT ok(abs((SELECT sum(contribution) FROM recs.explain_recommendation(100007,
           'explain_recommendation: intercept + one part per component add up to it');
 SELECT ok((SELECT cardinality(detail) > 2 FROM recs.explain_recommendation(100007, :top_course, :bl) WHERE kind = 'glmix'),
           'explain_recommendation: the GLMix part names the features behind it');
+
+SELECT recs.activate(:bl);
+SELECT results_eq(format('SELECT part, contribution FROM recs.explain(100007, %s)', :top_course),
+                  format('SELECT part, contribution FROM recs.explain_recommendation(100007, %s, %s)', :top_course, :bl),
+                  'recs.explain(learner, course) explains the active model');
 
 -- errors
 SELECT throws_ok(format($$SELECT recs.train_blend(ARRAY[%s], 'bl.impressions', since => '2030-01-01')$$, :pop),
