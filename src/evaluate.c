@@ -10,6 +10,9 @@
  *   sampled  each row also names negative courses (bigint[]); the positive
  *            is ranked among itself and its negatives: HR@k and NDCG@k,
  *            means over rows (the NCF leave-one-out protocol).
+ *   response each row has a 0/1 label (a click): AUC and log-loss of the
+ *            model's response probability (a GLMix probability; the
+ *            sigmoid of an NCF or blend score; a popularity share as is).
  * Scores come from the same serving path as recommend(), so what is
  * measured is what is served.  The result is returned and also stored in
  * the model's metrics under "evaluation".
@@ -28,6 +31,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "glmix.h"
 #include "metrics.h"
 #include "recs.h"
 #include "serving.h"
@@ -37,6 +41,7 @@ typedef struct TestRow
 {
 	int64		learner;
 	int64		course;
+	double		label;			/* response protocol */
 	int			nneg;
 	int64	   *neg;
 } TestRow;
@@ -51,7 +56,8 @@ typedef struct EvalTotals
 } EvalTotals;
 
 static TestRow *
-read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol, int64 *nrows)
+read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol,
+			   const char *ycol, int64 *nrows)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	static const Oid neg_types[] = {INT8ARRAYOID, INT4ARRAYOID};
@@ -68,8 +74,16 @@ read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol, 
 	appendStringInfo(&sql, "SELECT %s::int8, %s::int8", quote_identifier(lcol), quote_identifier(ccol));
 	if (ncol)
 		appendStringInfo(&sql, ", %s::int8[]", quote_identifier(ncol));
-	appendStringInfo(&sql, " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1, 2",
-					 recs_relation_name(relid), quote_identifier(lcol), quote_identifier(ccol));
+	if (ycol)
+	{
+		static const Oid label_types[] = {BOOLOID, INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID};
+		Oid			t = recs_check_column(relid, ycol, "label column", label_types, lengthof(label_types));
+
+		appendStringInfo(&sql, t == BOOLOID ? ", %s::int::float8" : ", %s::float8", quote_identifier(ycol));
+	}
+	appendStringInfo(&sql, " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL%s%s%s ORDER BY 1, 2",
+					 recs_relation_name(relid), quote_identifier(lcol), quote_identifier(ccol),
+					 ycol ? " AND " : "", ycol ? quote_identifier(ycol) : "", ycol ? " IS NOT NULL" : "");
 	rc = SPI_execute(sql.data, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the test relation: %s", SPI_result_code_string(rc));
@@ -86,6 +100,15 @@ read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol, 
 		rows[i].course = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 		rows[i].nneg = 0;
 		rows[i].neg = NULL;
+		rows[i].label = 0;
+		if (ycol)
+		{
+			rows[i].label = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+			if (rows[i].label != 0.0 && rows[i].label != 1.0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("labels must be 0 or 1 (or boolean), found %g", rows[i].label)));
+		}
 		if (ncol)
 		{
 			Datum		d = SPI_getbinval(tup, desc, 3, &isnull);
@@ -207,6 +230,33 @@ eval_sampled(const CourseScores *cs, const TestRow *rows, int nrows, int k, Eval
 	}
 }
 
+/* rows of one learner: the model's logit of a response, NaN when unscored */
+static void
+eval_response(const ServingModel *m, const CourseScores *cs, const TestRow *rows, int nrows,
+			  double *logit, double *y, int64 *n, EvalTotals *tot)
+{
+	for (int t = 0; t < nrows; t++)
+	{
+		double		s = score_of(cs, rows[t].course);
+
+		if (isnan(s))
+		{
+			tot->unscored++;
+			continue;
+		}
+		/* probabilities (GLMix, popularity shares) to logits; scores already are */
+		if (strcmp(m->kind, "glmix") == 0 || strcmp(m->kind, "popularity") == 0)
+		{
+			s = Min(Max(s, 1e-15), 1.0 - 1e-15);
+			s = log(s / (1.0 - s));
+		}
+		logit[*n] = s;
+		y[*n] = rows[t].label;
+		(*n)++;
+	}
+	tot->units += nrows;
+}
+
 PG_FUNCTION_INFO_V1(evaluate_model);
 Datum
 evaluate_model(PG_FUNCTION_ARGS)
@@ -218,7 +268,12 @@ evaluate_model(PG_FUNCTION_ARGS)
 	char	   *lcol = recs_text_arg(fcinfo, 4, "learner_id");
 	char	   *ccol = recs_text_arg(fcinfo, 5, "course_id");
 	char	   *ncol = recs_text_arg(fcinfo, 6, "negatives");
+	char	   *ycol = recs_text_arg(fcinfo, 7, "clicked");
 	bool		sampled;
+	bool		response = false;
+	double	   *rlogit = NULL;
+	double	   *ry = NULL;
+	int64		rn = 0;
 	ServingModel model;
 	TestRow    *rows;
 	int64		nrows;
@@ -245,20 +300,31 @@ evaluate_model(PG_FUNCTION_ARGS)
 		sampled = false;
 	else if (strcmp(protocol, "sampled") == 0)
 		sampled = true;
+	else if (strcmp(protocol, "response") == 0)
+	{
+		sampled = false;
+		response = true;
+	}
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown evaluation protocol \"%s\"", protocol),
-				 errhint("Use 'full' (rank the whole catalogue) or 'sampled' (rank each positive among its negatives).")));
+				 errhint("Use 'full' (rank the whole catalogue), 'sampled' (rank each positive among its negatives) "
+						 "or 'response' (AUC and log-loss of labelled pairs).")));
 
 	SPI_connect();
 	serving_model_by_id(model_id, &model);
-	rows = read_test_rows(test, lcol, ccol, sampled ? ncol : NULL, &nrows);
+	rows = read_test_rows(test, lcol, ccol, sampled ? ncol : NULL, response ? ycol : NULL, &nrows);
 	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
 				 errmsg("test relation %s has no rows", recs_relation_name(test))));
 
+	if (response)
+	{
+		rlogit = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nrows);
+		ry = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nrows);
+	}
 	learnercxt = AllocSetContextCreate(CurrentMemoryContext, "recs evaluate learner",
 									   ALLOCSET_DEFAULT_SIZES);
 	for (int64 start = 0; start < nrows;)
@@ -278,7 +344,9 @@ evaluate_model(PG_FUNCTION_ARGS)
 			catalogue = cs.n;
 			covered = MemoryContextAllocZero(oldcxt, sizeof(bool) * Max(cs.n, 1));
 		}
-		if (sampled)
+		if (response)
+			eval_response(&model, &cs, &rows[start], (int) (end - start), rlogit, ry, &rn, &tot);
+		else if (sampled)
 			eval_sampled(&cs, &rows[start], (int) (end - start), k, &tot);
 		else
 			eval_full(&cs, &learner, &rows[start], (int) (end - start), k, covered, &tot);
@@ -288,7 +356,20 @@ evaluate_model(PG_FUNCTION_ARGS)
 	}
 
 	initStringInfo(&json);
-	if (sampled)
+	if (response)
+	{
+		double		auc = glmix_auc(rn, rlogit, ry);
+		double		ll = glmix_mean_logloss(rn, rlogit, ry);
+
+		appendStringInfo(&json, "{\"protocol\": \"response\", \"rows\": " INT64_FORMAT
+						 ", \"scored\": " INT64_FORMAT ", \"auc\": ", tot.units, rn);
+		if (isnan(auc))
+			appendStringInfoString(&json, "null");
+		else
+			appendStringInfo(&json, "%.6f", auc);
+		appendStringInfo(&json, ", \"logloss\": %.6f}", ll);
+	}
+	else if (sampled)
 		appendStringInfo(&json,
 						 "{\"protocol\": \"sampled\", \"k\": %d, \"rows\": " INT64_FORMAT
 						 ", \"hr\": %.6f, \"ndcg\": %.6f, \"unscored_positives\": " INT64_FORMAT "}",

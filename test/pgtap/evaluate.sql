@@ -1,7 +1,7 @@
 -- evaluate.sql -- recs.evaluate() on hand-checked cases
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(11);
+SELECT plan(14);
 
 CREATE TEMP TABLE w (learner_id bigint, course_id bigint, watched_at timestamptz, watch_seconds float8);
 INSERT INTO w VALUES (1, 10, '2025-06-01', 120), (1, 20, '2025-06-02', 120), (2, 10, '2025-06-03', 120),
@@ -40,6 +40,19 @@ SELECT is((recs.evaluate(:m, 't_s', 2, 'sampled')) - 'protocol' - 'k',
                              'unscored_positives', 1),
           'ties go to the smaller id; an unscored positive ranks below every scored negative');
 
+-- response: AUC and log-loss of labelled pairs (an unknown learner: everyone's shares)
+CREATE TEMP TABLE t_r (learner_id bigint, course_id bigint, clicked boolean);
+INSERT INTO t_r VALUES (99, 10, true), (99, 30, false), (99, 20, false), (99, 40, true);
+-- scores 10: .5, 30: .25, 20: .5 -> the positive beats one negative and ties one: AUC .75
+SELECT is(recs.evaluate(:m, 't_r', protocol => 'response'),
+          jsonb_build_object('protocol', 'response', 'rows', 4, 'scored', 3, 'auc', 0.75,
+                             'logloss', round(((2 * ln(2) + ln(4 / 3.0)) / 3)::numeric, 6)),
+          'response: AUC with ties counted half, log-loss of the shares, unscored course left out');
+CREATE TEMP TABLE t_r2 AS SELECT learner_id, course_id, clicked::int * 2 AS clicked FROM t_r;
+SELECT throws_ok(format('SELECT recs.evaluate(%s, %L, protocol => %L)', :m, 't_r2', 'response'), '22023', NULL,
+                 'labels must be 0 or 1');
+SELECT throws_ok(format('SELECT recs.evaluate(%s, %L, protocol => %L, label_column => %L)', :m, 't_r', 'response', 'nope'),
+                 '42703', NULL, 'a missing label column');
 SELECT throws_ok($$SELECT recs.evaluate(1, 't_s', protocol => 'bogus')$$, '22023', NULL, 'unknown protocol');
 SELECT throws_ok($$SELECT recs.evaluate(-1, 't_s')$$, '42704', NULL, 'unknown model');
 SELECT throws_ok(format('SELECT recs.evaluate(%s, %L, 0)', :m, 't_s'), '22023', NULL, 'k = 0');
