@@ -285,6 +285,7 @@ evaluate_model(PG_FUNCTION_ARGS)
 	StringInfoData json;
 	StringInfoData key;
 	Jsonb	   *result;
+	MemoryContext callercxt = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -355,6 +356,8 @@ evaluate_model(PG_FUNCTION_ARGS)
 		start = end;
 	}
 
+	/* the result must outlive SPI_finish */
+	MemoryContextSwitchTo(callercxt);
 	initStringInfo(&json);
 	if (response)
 	{
