@@ -5,12 +5,12 @@
 SET client_min_messages = warning;
 
 -- A small generated learning platform: 300 learners, 60 courses.
-SELECT table_name, row_count FROM recs.generate_sample('ns', 300, 60, 7);
+SELECT table_name, row_count FROM recs.generate_sample('ncf_demo', 300, 60, 7);
 
 -- Train an NCF model.  The courses relation makes every course rankable,
 -- even one that nobody watched.  Small towers keep the example fast:
 -- a sparse layer of 32 units, a dense layer of 16, embeddings of 8.
-SELECT recs.train_ncf('ns.watches', 'tutorial', courses => 'ns.courses',
+SELECT recs.train_ncf('ncf_demo.watches', 'tutorial', courses => 'ncf_demo.courses',
                       layers => '{32,16}', dim => 8, epochs => 5, seed => 1) AS model_id
 \gset
 
@@ -69,7 +69,7 @@ SELECT max(abs(a - b)) < 1e-5 AS same_embedding
   JOIN recs.ncf_learner nl USING (model_id, learner_id),
        unnest(recs.embed_learner(:model_id, ml.watched), nl.embedding) AS t(a, b)
  WHERE ml.model_id = :model_id
-   AND ml.learner_id = (SELECT w.learner_id FROM ns.watches w GROUP BY 1
+   AND ml.learner_id = (SELECT w.learner_id FROM ncf_demo.watches w GROUP BY 1
                          HAVING min(w.watched_at) > '2025-02-01' ORDER BY 1 LIMIT 1);
 
 -- similar_courses(): nearest course embeddings by cosine, itself excluded.
@@ -84,16 +84,21 @@ SELECT count(*) AS courses, abs(avg(x)) < 1e-5 AS centred, var_samp(x) >= var_sa
   FROM recs.course_map(:model_id);
 SELECT left(svg, 4) AS starts, right(svg, 6) AS ends,
        (length(svg) - length(replace(svg, '<title>', ''))) / length('<title>') AS dots
-  FROM (SELECT recs.course_map_svg(:model_id, 'ns.courses', 'language') AS svg) m;
+  FROM (SELECT recs.course_map_svg(:model_id, 'ncf_demo.courses', 'language') AS svg) m;
 
 -- Errors
 \set VERBOSITY terse
 SELECT * FROM recs.recommend(1, 0);
 SELECT * FROM recs.similar_courses(1, 0);
 SELECT recs.score(0, 1, 1);
-SELECT recs.train_ncf('ns.watches', epochs => 0);
-SELECT recs.train_ncf('ns.watches', layers => '{}');
-SELECT recs.train_ncf('ns.courses');
-SELECT recs.train_ncf('ns.watches', min_watch_seconds => 1e9);
-SELECT recs.course_map_svg(:model_id, 'ns.courses', 'colour');
+SELECT recs.train_ncf('ncf_demo.watches', epochs => 0);
+SELECT recs.train_ncf('ncf_demo.watches', layers => '{}');
+SELECT recs.train_ncf('ncf_demo.courses');
+SELECT recs.train_ncf('ncf_demo.watches', min_watch_seconds => 1e9);
+SELECT recs.course_map_svg(:model_id, 'ncf_demo.courses', 'colour');
 \set VERBOSITY default
+
+-- Clean up: drop the model (undeploying it) and the sample tables.
+SELECT recs.drop_model(:model_id, force => true);
+SELECT count(*) AS ncf_rows_left FROM recs.ncf_course WHERE model_id = :model_id;
+DROP SCHEMA ncf_demo CASCADE;
