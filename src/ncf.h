@@ -185,5 +185,6 @@ extern const NcfCourses *ncf_model_courses(int64 model_id);
 /* recommend() for an NCF model: the k best unwatched courses */
 extern void ncf_score_courses(const ServingModel *m, const ServingLearner *l,
 							  CourseScores *out);
+extern double ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id);
 
 #endif							/* RECS_NCF_H */

@@ -340,34 +340,23 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 
 /* ---- SQL functions ---- */
 
-PG_FUNCTION_INFO_V1(ncf_score);
-Datum
-ncf_score(PG_FUNCTION_ARGS)
+/* the model's score of one pair: one dot product (recs.score's NCF path) */
+double
+ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 {
-	int64		model_id = PG_GETARG_INT64(0);
-	int64		learner_id = PG_GETARG_INT64(1);
-	int64		course_id = PG_GETARG_INT64(2);
-	ServingModel m;
-	NcfCourses *c;
+	NcfCourses *c = get_courses(m);
 	float	   *u;
 	int			idx;
-	double		s;
 
-	SPI_connect();
-	serving_model_by_id(model_id, &m);
-	require_ncf(&m);
-	c = get_courses(&m);
 	idx = course_index(c, course_id);
 	if (idx < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("course " INT64_FORMAT " is not in NCF model " INT64_FORMAT, course_id, model_id),
+				 errmsg("course " INT64_FORMAT " is not in NCF model " INT64_FORMAT, course_id, m->model_id),
 				 errhint("Pass the courses relation to recs.train_ncf() so that unwatched courses get embeddings.")));
 	u = palloc(sizeof(float) * c->dim);
-	learner_embedding(&m, learner_id, u, c->dim);
-	s = ncf_vec_dot(u, c->emb + (Size) idx * c->dim, c->dim);
-	SPI_finish();
-	PG_RETURN_FLOAT8(s);
+	learner_embedding(m, learner_id, u, c->dim);
+	return ncf_vec_dot(u, c->emb + (Size) idx * c->dim, c->dim);
 }
 
 PG_FUNCTION_INFO_V1(ncf_similar_courses);

@@ -18,6 +18,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -154,6 +156,44 @@ int
 course_scores_index(const CourseScores *cs, int64 course_id)
 {
 	return recs_find_int64(cs->course_id, cs->n, course_id);
+}
+
+/*
+ * recs.score(model, learner, course): the model's score of one pair, the
+ * number recommend() ranks by -- an NCF dot product, a GLMix probability, a
+ * popularity share, a blend's logit.  A course the model cannot score is an
+ * error.
+ */
+PG_FUNCTION_INFO_V1(score_pair);
+Datum
+score_pair(PG_FUNCTION_ARGS)
+{
+	int64		course_id = PG_GETARG_INT64(2);
+	ServingModel m;
+	double		s;
+
+	SPI_connect();
+	serving_model_by_id(PG_GETARG_INT64(0), &m);
+	if (strcmp(m.kind, "ncf") == 0)
+		s = ncf_score_pair(&m, PG_GETARG_INT64(1), course_id);
+	else
+	{
+		ServingLearner l;
+		CourseScores cs;
+		int			c;
+
+		serving_learner(&m, PG_GETARG_INT64(1), &l);
+		serving_score_courses(&m, &l, &cs);
+		c = course_scores_index(&cs, course_id);
+		if (c < 0 || isnan(cs.score[c]))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("course " INT64_FORMAT " is not scored by recs model " INT64_FORMAT,
+							course_id, m.model_id)));
+		s = cs.score[c];
+	}
+	SPI_finish();
+	PG_RETURN_FLOAT8(s);
 }
 
 /* mark (or with value false, unmark) the catalogue entries of an id array */

@@ -84,10 +84,10 @@ COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, tim
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint)
 RETURNS float8
-AS 'MODULE_PATHNAME', 'ncf_score'
+AS 'MODULE_PATHNAME', 'score_pair'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION recs.score(bigint, bigint, bigint) IS
-    'an NCF model''s score (logit) of a course for a learner: the dot product of their embeddings';
+    'a model''s score of one (learner, course) pair, the number recommend() ranks by: NCF dot product, GLMix probability, popularity share, blend logit';
 
 CREATE FUNCTION recs.similar_courses(course_id bigint, k integer DEFAULT 10,
     model bigint DEFAULT NULL)

@@ -1,7 +1,7 @@
 -- test/pgtap/glmix.sql -- GLMix: known answers, aggregates (serial = parallel),
 -- per-entity bounds, weights, scoring, and bad input with its SQLSTATE.
 BEGIN;
-SELECT plan(48);
+SELECT plan(49);
 SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------------------
@@ -246,5 +246,7 @@ SELECT throws_ok($$SELECT recs.glmix_score(-1, 1, 1)$$, '42704', NULL, 'scoring 
 SELECT throws_ok($$SELECT recs.glmix_fixed_stats(y, 1, 0, f[1:1], NULL, CASE WHEN learner_id = 1 THEN '{0,0}'::float8[] ELSE '{0,0,0,0,0}' END) FROM k.design$$,
                  '22023', NULL, 'coefficient vectors of different lengths in one aggregate are rejected');
 
+SELECT ok(abs(recs.score(:full, 100002, 7) - recs.glmix_score(:full, 100002, 7)) < 1e-12,
+          'recs.score of a GLMix model is its response probability');
 SELECT * FROM finish();
 ROLLBACK;
