@@ -25,13 +25,14 @@
  * backward pass down to the sparse layers' outputs, with each thread's
  * dense-weight gradient kept apart.  Phase B (parallel over parameters):
  * Adam on the dense parameters, summing the per-thread gradients in thread
- * order; the sparse layers' gradients are scattered into a gradient matrix
- * split by columns between threads (no two threads write one float, and
- * every float sums the batch rows in the same order whatever the thread
- * count), followed by Adam on the rows the batch touched only ("lazy" or
- * sparse Adam, as TensorFlow's LazyAdam: an untouched row keeps its
- * moments; the step count and bias correction are global).  The result is
- * deterministic for a seed and a thread count.
+ * order; for the sparse layers, the batch's inputs are transposed (W0 row ->
+ * the batch rows that used it), each used row's gradient is gathered in
+ * batch order into a small buffer and Adam is applied to the row at once
+ * ("lazy" or sparse Adam, as TensorFlow's LazyAdam: an untouched row keeps
+ * its moments; the step count and bias correction are global).  Each thread
+ * owns a fixed range of W0 rows, rebalanced by use once per epoch, so a
+ * row's moments stay in one core's cache.  The result is deterministic for
+ * a seed and a thread count (the sparse part even for any thread count).
  *
  * Threads.  threads - 1 POSIX threads run only the numeric phases: no
  * palloc, no elog, no PostgreSQL calls of any kind, all signals blocked.
@@ -169,6 +170,8 @@ typedef struct TowerState
 	int32	   *tsrc;			/* batch row */
 	float	   *tval;			/* input value (1 for the learner tower) */
 	int64		tcap;
+	int64	   *usage;			/* n_items: entries + 4 per batch using the row, this epoch */
+	int32		own[NCF_MAX_THREADS + 1];	/* phase B: thread t updates rows [own[t], own[t+1]) */
 } TowerState;
 
 typedef struct Trainer
@@ -282,6 +285,9 @@ tower_state_init(Trainer *tr, TowerState *s, int rows, RecsRng *rng)
 	s->tcap = 0;
 	s->tsrc = NULL;
 	s->tval = NULL;
+	s->usage = palloc0(sizeof(int64) * d->n_items);
+	for (int t = 0; t <= tr->nthreads; t++)
+		s->own[t] = (int32) ((int64) d->n_items * t / tr->nthreads);
 }
 
 static double now_seconds(void);
@@ -466,32 +472,31 @@ phase_forward_backward(Trainer *tr, int th)
 }
 
 /*
- * Rows [t0, t1) of the touched list of one tower: each row's gradient is
- * gathered from the batch rows that used it (in batch order), then Adam.
- * Every W0 row, and its moments, is read and written once per batch.
+ * The touched rows of one tower that thread th owns (W0 rows [lo, hi)): each
+ * row's gradient is gathered from the batch rows that used it (in batch
+ * order), then Adam.  Every W0 row, and its moments, is read and written
+ * once per batch, always by the same thread: the moments never move between
+ * the threads' caches.
  */
 static void
-sparse_update(Trainer *tr, int k, int t0, int t1, float *gacc)
+sparse_update(Trainer *tr, int k, int th, float *gacc)
 {
 	TowerState *s = &tr->tw[k];
 	int			w1 = s->t.width[1];
+	int32		lo = s->own[th],
+				hi = s->own[th + 1];
+	int			prev = -1;
 
-	for (int t = t0; t < t1; t++)
+	for (int t = 0; t <= s->ntouched; t++)
 	{
-		Size		off = (Size) s->touched[t] * w1;
+		int32		row = t < s->ntouched ? s->touched[t] : -1;
 
-		for (int64 e = s->tptr[t]; e < s->tptr[t + 1]; e++)
+		if (t < s->ntouched && (row < lo || row >= hi))
+			continue;
+		/* prefetch this row's parameters, then update the previous one */
+		if (row >= 0)
 		{
-			const float *dy = s->dact[0] + (Size) s->tsrc[e] * w1;
-
-			if (k == NCF_LEARNER)
-				ncf_vec_add(gacc, dy, w1);
-			else
-				ncf_vec_axpy(gacc, s->tval[e], dy, w1);
-		}
-		if (t + 1 < t1)
-		{
-			Size		next = (Size) s->touched[t + 1] * w1;
+			Size		next = (Size) row * w1;
 
 			for (int c = 0; c < w1; c += CACHELINE_FLOATS)
 			{
@@ -500,50 +505,53 @@ sparse_update(Trainer *tr, int k, int t0, int t1, float *gacc)
 				__builtin_prefetch(s->w0_v + next + c, 1);
 			}
 		}
-		ncf_adam(s->t.w[0] + off, s->w0_m + off, s->w0_v + off, gacc, w1, &tr->adam);
+		if (prev >= 0)
+		{
+			Size		off = (Size) s->touched[prev] * w1;
+
+			for (int64 e = s->tptr[prev]; e < s->tptr[prev + 1]; e++)
+			{
+				const float *dy = s->dact[0] + (Size) s->tsrc[e] * w1;
+
+				if (k == NCF_LEARNER)
+					ncf_vec_add(gacc, dy, w1);
+				else
+					ncf_vec_axpy(gacc, s->tval[e], dy, w1);
+			}
+			ncf_adam(s->t.w[0] + off, s->w0_m + off, s->w0_v + off, gacc, w1, &tr->adam);
+		}
+		prev = t;
 	}
 }
 
-/* the touched rows of [0, n) whose cumulative cost falls in part th of parts */
+/*
+ * Row ownership for phase B: split W0's rows so that the threads get equal
+ * shares of last epoch's use (entries + a fixed cost per touched row).
+ */
 static void
-split_touched(const TowerState *s, int parts, int th, int *lo, int *hi)
+rebalance_rows(Trainer *tr)
 {
-	int64		total = s->tptr[s->ntouched] + 4 * (int64) s->ntouched;
-	int64		a = total * th / parts,
-				b = total * (th + 1) / parts;
-	int			t = 0;
-
-	/* cost of rows [0, t) = tptr[t] + 4 t: monotone, so binary search */
+	for (int k = 0; k < 2; k++)
 	{
-		int			l = 0,
-					h = s->ntouched;
+		TowerState *s = &tr->tw[k];
+		int			n = tr->d->n_items;
+		double		total = 0,
+					acc = 0;
+		int			th = 1;
 
-		while (l < h)
+		for (int i = 0; i < n; i++)
+			total += (double) s->usage[i];
+		s->own[0] = 0;
+		for (int i = 0; i < n && th < tr->nthreads; i++)
 		{
-			int			m = (l + h) / 2;
-
-			if (s->tptr[m] + 4 * (int64) m < a)
-				l = m + 1;
-			else
-				h = m;
+			acc += (double) s->usage[i];
+			if (acc >= total * th / tr->nthreads)
+				s->own[th++] = i + 1;
 		}
-		t = l;
-	}
-	*lo = t;
-	{
-		int			l = t,
-					h = s->ntouched;
-
-		while (l < h)
-		{
-			int			m = (l + h) / 2;
-
-			if (s->tptr[m] + 4 * (int64) m < b)
-				l = m + 1;
-			else
-				h = m;
-		}
-		*hi = th == parts - 1 ? s->ntouched : l;
+		while (th < tr->nthreads)
+			s->own[th++] = n;
+		s->own[tr->nthreads] = n;
+		memset(s->usage, 0, sizeof(int64) * n);
 	}
 }
 
@@ -560,14 +568,7 @@ phase_update(Trainer *tr, int th)
 		if (a < b)
 			ncf_adam_sum(s->dense + a, s->dense_m + a, s->dense_v + a, s->dense_g + a,
 						 s->dense_n, tr->nthreads, b - a, &tr->adam);
-		{
-			int			lo,
-						hi;
-
-			split_touched(s, tr->nthreads, th, &lo, &hi);
-			if (lo < hi)
-				sparse_update(tr, k, lo, hi, tr->gacc + (Size) th * tr->gacc_stride);
-		}
+		sparse_update(tr, k, th, tr->gacc + (Size) th * tr->gacc_stride);
 	}
 }
 
@@ -958,6 +959,8 @@ build_transpose(Trainer *tr, int k)
 		}
 	}
 	transpose_restore(s);
+	for (int t = 0; t < s->ntouched; t++)
+		s->usage[s->touched[t]] += s->tptr[t + 1] - s->tptr[t] + 4;
 }
 
 void
@@ -1065,6 +1068,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 					loss += tr->loss_part[t * 8];
 				pool_run(&pool, 1);
 			}
+			rebalance_rows(tr);
 			secs = now_seconds() - t0;
 			elapsed = now_seconds() - t_start;
 			log[epoch].loss = loss / ((double) d->n_pos * tr->per_group);
