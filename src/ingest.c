@@ -22,6 +22,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 
 #include "recs.h"
@@ -278,6 +279,23 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	pfree(last_seen);
 	pfree(raw);
 	return ws;
+}
+
+/* the column names as JSON members: "learner": ..., "watch_seconds": ... */
+void
+ingest_columns_json(StringInfo buf, const WatchColumns *cols)
+{
+	appendStringInfoString(buf, "\"learner\": ");
+	escape_json(buf, cols->learner);
+	appendStringInfoString(buf, ", \"course\": ");
+	escape_json(buf, cols->course);
+	appendStringInfoString(buf, ", \"time\": ");
+	escape_json(buf, cols->time);
+	appendStringInfoString(buf, ", \"watch_seconds\": ");
+	if (cols->seconds)
+		escape_json(buf, cols->seconds);
+	else
+		appendStringInfoString(buf, "null");
 }
 
 /* One NOTICE that accounts for every row read and every row dropped. */

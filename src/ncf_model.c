@@ -635,17 +635,8 @@ train_ncf(PG_FUNCTION_ARGS)
 		escape_json(&params, timestamptz_to_str(recs_epoch_to_timestamptz(cfg.labels_from)));
 	else
 		appendStringInfoString(&params, "null");
-	appendStringInfoString(&params, ", \"columns\": {\"learner\": ");
-	escape_json(&params, cols.learner);
-	appendStringInfoString(&params, ", \"course\": ");
-	escape_json(&params, cols.course);
-	appendStringInfoString(&params, ", \"time\": ");
-	escape_json(&params, cols.time);
-	appendStringInfoString(&params, ", \"watch_seconds\": ");
-	if (cols.seconds)
-		escape_json(&params, cols.seconds);
-	else
-		appendStringInfoString(&params, "null");
+	appendStringInfoString(&params, ", \"columns\": {");
+	ingest_columns_json(&params, &cols);
 	appendStringInfoString(&params, "}}");
 
 	model_id = model_store_create(name, "ncf", src.data, params.data, through);

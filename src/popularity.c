@@ -227,14 +227,8 @@ train_popularity(PG_FUNCTION_ARGS)
 		initStringInfo(&params);
 		appendStringInfo(&params,
 						 "{\"window_days\": %g, \"min_watch_seconds\": %g, \"smoothing\": %g, "
-						 "\"columns\": {\"learner\": ", window_days, min_seconds, alpha);
-		escape_json(&params, cols.learner);
-		appendStringInfoString(&params, ", \"course\": ");
-		escape_json(&params, cols.course);
-		appendStringInfoString(&params, ", \"time\": ");
-		escape_json(&params, cols.time);
-		appendStringInfoString(&params, ", \"watch_seconds\": ");
-		escape_json(&params, cols.seconds);
+						 "\"columns\": {", window_days, min_seconds, alpha);
+		ingest_columns_json(&params, &cols);
 		appendStringInfoString(&params, ", \"language\": ");
 		escape_json(&params, langcol);
 		appendStringInfoString(&params, "}}");

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/timestamp.h"
 
 /* ---- spi_util.c: safe SQL against user relations ---- */
@@ -77,6 +78,8 @@ typedef struct WatchSet
 extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
 								double min_seconds);
 extern void ingest_report(const WatchSet *ws, const char *what);
+/* the column names as JSON object members, for a model's params */
+extern void ingest_columns_json(StringInfo buf, const WatchColumns *cols);
 /* qsort comparator for int64 */
 extern int	recs_int64_cmp(const void *a, const void *b);
 /* index of key in the ascending array a[0..n), or -1 */
