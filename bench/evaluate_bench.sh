@@ -13,8 +13,10 @@
 # Part 2, the blend: a blend must learn on data its components have not
 # seen, so the components are trained again on the training data before an
 # inner cut (the 85th percentile of time_train), the blend on clicks_train
-# rows after it (label = rating >= 4, the click task's definition), and the
-# blend and its components are evaluated on the same test files.
+# rows after it (label = rating >= 4, the click task's definition) -- and a
+# ranking blend on the time_train watches after it with 4 sampled negatives
+# per watch -- and the blends and their components are evaluated on the same
+# test files.
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
 SPLIT=$(cd "${1:-$RECS_ROOT/../shared/data/ml-100k-splits}" && pwd)
@@ -90,6 +92,8 @@ incf=$(train incf "$(ncf_sql ml.watches_inner ncf_inner)")
 iglm=$(train iglmix "$(glmix_sql ml.impressions_inner glmix_inner)")
 blend=$(train blend "SELECT recs.train_blend(ARRAY[$incf, $iglm, $ipop], 'ml.impressions', 'ml.learners',
                       name => 'blend', activate => false)")
+rblend=$(train rblend "SELECT recs.train_blend(ARRAY[$incf, $iglm, $ipop], 'ml.watches', 'ml.learners',
+                      name => 'ranking_blend', time_column => 'watched_at', negatives => 4, activate => false)")
 
 # peers, same split files, same run
 /usr/bin/python3 "$PEERS/baselines.py" --split-dir "$SPLIT" --models pop,knn --splits time --threads 2 \
@@ -129,6 +133,7 @@ echo "|---|---|---|---|---|---|---|"
 row "ItemPop before the cut" "$ipop" ipop
 row "NCF before the cut" "$incf" incf
 row "GLMix before the cut" "$iglm" iglmix
-row "blend (global + per learner)" "$blend" blend
+row "blend on clicks (global + per learner)" "$blend" blend
+row "blend on watches + 4 sampled negatives" "$rblend" rblend
 echo
 echo "uptime after: $(uptime)"

@@ -36,6 +36,7 @@
 #include "blend.h"
 #include "glmix.h"
 #include "recs.h"
+#include "rng.h"
 #include "serving.h"
 
 
@@ -121,6 +122,109 @@ read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
 					 errmsg("labels must be 0 or 1, found %g", y)));
 		rows->y[i] = y;
 		rows->w[i] = 1.0;
+	}
+}
+
+/*
+ * A ranking blend: the rows are watches (all positives), and each gets
+ * `negatives` courses of the first component's catalogue that the learner
+ * has not watched, drawn uniformly with a seeded generator, as label-0 rows
+ * -- the training scheme of the neural CF model itself.
+ */
+static void
+add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, uint64 seed)
+{
+	ServingLearner nobody;
+	CourseScores cs;
+	int64		n = rows->n;
+	int64		total = n * (1 + negatives);
+	int64		k = n;
+	RecsRng		rng;
+	MemoryContext cxt = CurrentMemoryContext;
+	int64	   *catalogue;
+	int			ncat;
+
+	memset(&nobody, 0, sizeof(nobody));
+	nobody.learner_id = PG_INT64_MIN;
+	serving_score_courses(&bm->component[0].model, &nobody, &cs);
+	MemoryContextSwitchTo(cxt);
+	ncat = cs.n;
+	catalogue = palloc(sizeof(int64) * Max(ncat, 1));
+	memcpy(catalogue, cs.course_id, sizeof(int64) * ncat);
+	if (ncat < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the first component ranks %d courses, too few to sample negatives", ncat)));
+
+	rows->learner = repalloc_huge(rows->learner, sizeof(int64) * total);
+	rows->course = repalloc_huge(rows->course, sizeof(int64) * total);
+	rows->y = repalloc_huge(rows->y, sizeof(double) * total);
+	rows->w = repalloc_huge(rows->w, sizeof(double) * total);
+	rng_seed(&rng, seed);
+	for (int64 s = 0; s < n;)
+	{
+		int64		e = s;
+		ServingLearner sl;
+
+		CHECK_FOR_INTERRUPTS();
+		while (e < n && rows->learner[e] == rows->learner[s])
+			e++;
+		serving_learner(&bm->component[0].model, rows->learner[s], &sl);
+		MemoryContextSwitchTo(cxt);
+		for (int64 r = s; r < e; r++)
+			for (int j = 0; j < negatives; j++)
+			{
+				int64		c;
+				bool		seen;
+				int			tries = 0;
+
+				/* rows of a learner are sorted by course; watched ids are sorted */
+				do
+				{
+					c = catalogue[rng_below(&rng, ncat)];
+					seen = recs_find_int64(sl.watched, sl.nwatched, c) >= 0 ||
+						recs_find_int64(&rows->course[s], (int) (e - s), c) >= 0;
+				} while (seen && ++tries < 50);
+				rows->learner[k] = rows->learner[s];
+				rows->course[k] = c;
+				rows->y[k] = 0.0;
+				rows->w[k] = 1.0;
+				k++;
+			}
+		s = e;
+	}
+	rows->n = k;
+	/* keep the rows grouped by learner, as scoring expects */
+	{
+		int64	   *order = palloc(sizeof(int64) * k);
+		int64	   *l2 = MemoryContextAllocHuge(cxt, sizeof(int64) * k);
+		int64	   *c2 = MemoryContextAllocHuge(cxt, sizeof(int64) * k);
+		double	   *y2 = MemoryContextAllocHuge(cxt, sizeof(double) * k);
+		int64		pos = 0;
+		int64		neg = n;
+
+		/* positives of a learner, then that learner's negatives */
+		for (int64 s = 0; s < n;)
+		{
+			int64		e = s;
+
+			while (e < n && rows->learner[e] == rows->learner[s])
+				e++;
+			for (int64 r = s; r < e; r++)
+				order[pos++] = r;
+			for (int64 r = 0; r < (e - s) * negatives; r++)
+				order[pos++] = neg++;
+			s = e;
+		}
+		for (int64 i = 0; i < k; i++)
+		{
+			l2[i] = rows->learner[order[i]];
+			c2[i] = rows->course[order[i]];
+			y2[i] = rows->y[order[i]];
+		}
+		rows->learner = l2;
+		rows->course = c2;
+		rows->y = y2;
 	}
 }
 
@@ -362,6 +466,8 @@ train_blend(PG_FUNCTION_ARGS)
 	char	   *tcol = recs_text_arg(fcinfo, 12, "shown_at");
 	char	   *clickcol = recs_text_arg(fcinfo, 13, "clicked");
 	char	   *bookcol = recs_text_arg(fcinfo, 14, "bookmarked");
+	int32		negatives = PG_ARGISNULL(15) ? 0 : PG_GETARG_INT32(15);
+	int64		seed = PG_ARGISNULL(16) ? 42 : PG_GETARG_INT64(16);
 	BlendModel	bm;
 	BlendEffect effects[BLEND_MAX_EFFECTS];
 	int			neffects = 0;
@@ -397,8 +503,14 @@ train_blend(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
 
+	if (negatives < 0 || negatives > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("negatives must be between 0 and 100, not %d", negatives)));
 	initStringInfo(&label_sql);
-	if (strcmp(label, "clicked") == 0)
+	if (negatives > 0)
+		appendStringInfoString(&label_sql, "1");	/* every row is a positive: watches */
+	else if (strcmp(label, "clicked") == 0)
 		appendStringInfo(&label_sql, "%s::int", quote_identifier(clickcol));
 	else if (strcmp(label, "bookmarked") == 0)
 		appendStringInfo(&label_sql, "%s::int", quote_identifier(bookcol));
@@ -524,7 +636,10 @@ train_blend(PG_FUNCTION_ARGS)
 						   isfinite(since) ? timestamptz_to_str(recs_epoch_to_timestamptz(since)) : "-infinity"),
 				 errhint("Train the components on earlier data, or pass since => an earlier time.")));
 	dim = bm.ncomponents + 1;
-	recs_check_memory((double) rows.n * (dim + 8) * sizeof(double) * 2, "training the blend");
+	recs_check_memory((double) rows.n * (1 + negatives) * (dim + 8) * sizeof(double) * 2,
+					  "training the blend");
+	if (negatives > 0)
+		add_sampled_negatives(&bm, &rows, negatives, (uint64) seed);
 	score_rows(&bm, &rows);
 	{
 		bool		pos = false,
@@ -642,7 +757,7 @@ train_blend(PG_FUNCTION_ARGS)
 		escape_json(&params, lcol);
 		appendStringInfoString(&params, ", \"label\": ");
 		escape_json(&params, label);
-		appendStringInfo(&params, ", \"passes\": %d, \"since\": ", passes);
+		appendStringInfo(&params, ", \"passes\": %d, \"negatives\": %d, \"since\": ", passes, negatives);
 		escape_json(&params, isfinite(since) ? timestamptz_to_str(recs_epoch_to_timestamptz(since)) : "-infinity");
 		appendStringInfoString(&params, ", \"random_effects\": [");
 		for (int i = 0; i < neffects; i++)

@@ -50,10 +50,12 @@ CREATE FUNCTION recs.train_blend(
     course_column text DEFAULT 'course_id',
     time_column text DEFAULT 'shown_at',
     click_column text DEFAULT 'clicked',
-    bookmark_column text DEFAULT 'bookmarked')
+    bookmark_column text DEFAULT 'bookmarked',
+    negatives integer DEFAULT 0,
+    seed bigint DEFAULT 42)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_blend'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_blend(bigint[], regclass, regclass, text, text[], timestamptz, text,
-    float8[], integer, boolean, text, text, text, text, text) IS
+    float8[], integer, boolean, text, text, text, text, text, integer, bigint) IS
     'train a personalised blend (a GLMix over component model scores) on impressions after the components'' training data';

@@ -2,7 +2,7 @@
 -- consistency with its components, personalisation, errors
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(20);
+SELECT plan(22);
 
 SELECT count(*) FROM recs.generate_sample('bl', 600, 80, 21);
 CREATE VIEW bl.w_early AS SELECT * FROM bl.watches WHERE watched_at < '2025-09-01';
@@ -74,6 +74,19 @@ SELECT recs.activate(:bl);
 SELECT results_eq(format('SELECT part, contribution FROM recs.explain(100007, %s)', :top_course),
                   format('SELECT part, contribution FROM recs.explain_recommendation(100007, %s, %s)', :top_course, :bl),
                   'recs.explain(learner, course) explains the active model');
+
+-- a ranking blend: watches as positives, sampled unwatched courses as negatives
+SELECT recs.train_blend(ARRAY[:pop, :gl], 'bl.watches', name => 'bl_rank', time_column => 'watched_at',
+                        negatives => 3, activate => false) AS rk \gset
+SELECT is((SELECT (metrics->>'impressions_used')::int FROM recs.model WHERE model_id = :rk),
+          (SELECT 4 * count(*)::int FROM bl.watches
+            WHERE watched_at > (SELECT (params->>'since')::timestamptz FROM recs.model WHERE model_id = :rk)),
+          'negatives => 3: every watch after the components'' data plus three sampled negatives');
+SELECT recs.train_blend(ARRAY[:pop, :gl], 'bl.watches', name => 'bl_rank', time_column => 'watched_at',
+                        negatives => 3, activate => false) AS rk2 \gset
+SELECT is((SELECT coefs FROM recs.blend_coef WHERE model_id = :rk2 AND entity IS NULL),
+          (SELECT coefs FROM recs.blend_coef WHERE model_id = :rk AND entity IS NULL),
+          'the same seed samples the same negatives: identical weights');
 
 -- errors
 SELECT throws_ok(format($$SELECT recs.train_blend(ARRAY[%s], 'bl.impressions', since => '2030-01-01')$$, :pop),
