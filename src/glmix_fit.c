@@ -271,7 +271,11 @@ glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 		memcpy(t->L, t->H, sizeof(double) * d * d);
 		dpotrf_("L", &d, t->L, &d, &info);
 		if (info != 0)
-			elog(ERROR, "fixed-effect Hessian is not positive definite (dpotrf info %d)", info);
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the fixed effect's Hessian is not positive definite"),
+					 errdetail("LAPACK dpotrf stopped at column %d.", info),
+					 errhint("Raise the fixed effect's L2 weight (the first value of l2).")));
 		for (int j = 0; j < d; j++)
 			t->step[j] = -t->g[j];
 		dpotrs_("L", &d, &one, t->L, &d, t->step, &d, &info);

@@ -1087,6 +1087,13 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 							(double) d->n_pos * tr->per_group / Max(secs, 1e-9),
 							elapsed, elapsed / (epoch + 1) * (cfg->epochs - epoch - 1)),
 					 errdetail("Other processes used %.1f CPU seconds meanwhile.", log[epoch].foreign_cpu)));
+			/* a diverging training must not store NaN embeddings */
+			if (!isfinite(log[epoch].loss))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("train_ncf diverged: the loss is not finite after epoch %d", epoch + 1),
+						 errdetail("No model was stored; the previous models are unchanged."),
+						 errhint("Lower learning_rate (it was %g).", cfg->learning_rate)));
 		}
 	}
 	PG_FINALLY();
