@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "recs.h"
+#include "serving_cache.h"
 
 PG_MODULE_MAGIC;
 
@@ -25,5 +26,6 @@ _PG_init(void)
 {
 	openblas_set_num_threads(1);
 	recs_define_memory_guc();
+	serving_cache_define_guc();
 	MarkGUCPrefixReserved("recs");
 }

@@ -2,11 +2,16 @@
  * serving_cache.c -- a small LRU of loaded model parts, one per backend
  *
  * See serving_cache.h for why entries never go stale.  The cache holds at
- * most SERVING_CACHE_SLOTS parts; the least recently used one is dropped
- * (its memory context deleted) to make room.
+ * most SERVING_CACHE_SLOTS parts and at most recs.cache_size bytes; the
+ * least recently used parts are dropped (their memory contexts deleted) to
+ * make room, so a backend's memory stays bounded however many models are
+ * trained while it serves.
  */
 #include "postgres.h"
 
+#include <limits.h>
+
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "serving_cache.h"
@@ -27,6 +32,34 @@ typedef struct CacheSlot
 static MemoryContext cache_cxt = NULL;
 static CacheSlot slots[SERVING_CACHE_SLOTS];
 static uint64 use_clock = 0;
+static int	cache_size_kb = 262144;
+
+void
+serving_cache_define_guc(void)
+{
+	DefineCustomIntVariable("recs.cache_size",
+							"Memory each backend may use to cache loaded models for serving.",
+							"The least recently used model parts are dropped beyond it.",
+							&cache_size_kb,
+							262144, 1024, INT_MAX,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+}
+
+/*
+ * Drop a part from the cache.  Its memory lives on until the end of the
+ * transaction: a caller in the middle of scoring (a blend holds its own part
+ * while its components load theirs) may still be reading it.
+ */
+static void
+drop_slot(CacheSlot *s)
+{
+	MemoryContextSetParent(s->cxt, TopTransactionContext);
+	s->model_id = 0;
+	s->cxt = NULL;
+	s->data = NULL;
+	s->last_used = 0;
+}
 
 void *
 serving_cache_get(int64 model_id, uint32 stamp, const char *part,
@@ -66,9 +99,25 @@ serving_cache_get(int64 model_id, uint32 stamp, const char *part,
 	data = load(model_id, part, arg, partcxt);
 	MemoryContextSwitchTo(oldcxt);
 
-	/* fully loaded: evict the victim and keep the new part */
+	/* fully loaded: make room (slots and bytes), then keep the new part */
 	if (victim->model_id != 0)
-		MemoryContextDelete(victim->cxt);
+		drop_slot(victim);
+	for (;;)
+	{
+		Size		used = MemoryContextMemAllocated(partcxt, true);
+		CacheSlot  *lru = NULL;
+
+		for (int i = 0; i < SERVING_CACHE_SLOTS; i++)
+			if (slots[i].model_id != 0)
+			{
+				used += MemoryContextMemAllocated(slots[i].cxt, true);
+				if (lru == NULL || slots[i].last_used < lru->last_used)
+					lru = &slots[i];
+			}
+		if (used <= (Size) cache_size_kb * 1024 || lru == NULL)
+			break;
+		drop_slot(lru);
+	}
 	MemoryContextSetParent(partcxt, cache_cxt);
 	victim->model_id = model_id;
 	victim->stamp = stamp;

@@ -29,4 +29,7 @@ typedef void *(*ServingLoadFn) (int64 model_id, const char *part, void *arg,
 extern void *serving_cache_get(int64 model_id, uint32 stamp, const char *part,
 							   ServingLoadFn load, void *arg);
 
+/* recs.cache_size, defined at load time */
+extern void serving_cache_define_guc(void);
+
 #endif							/* RECS_SERVING_CACHE_H */
