@@ -66,7 +66,7 @@ train() {
 	t0=$(date +%s.%N)
 	id=$(q -At -c "SET client_min_messages = warning" -c "SET recs.memory_limit = '2GB'" -c "$2" | tail -1)
 	t1=$(date +%s.%N)
-	echo "$t1 - $t0" | bc -l >"$out/$1.s"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }' >"$out/$1.s"
 	echo "$id"
 }
 glmix_sql() { # relation name

@@ -56,7 +56,7 @@ SQL
 	read -r rt rm r95 r99 <<<"$(run "$work/recommend.sql")"
 	read -r bt bm _ _ <<<"$(run "$work/bound.sql")"
 	printf '| %s | %.0f | %.3f | %.3f | %.3f | %.0f | %.3f | %.1fx |\n' "$n" "$rt" "$rm" "$r95" "$r99" "$bt" "$bm" \
-		"$(echo "$rt / $bt" | bc -l)"
+		"$(awk -v a="$rt" -v b="$bt" 'BEGIN { print a / b }')"
 	psql -X -q -c "SET client_min_messages = warning" -c "SELECT recs.drop_model(recs.model_id('bench_$n'), force => true)" \
 		-c "DROP SCHEMA b$n CASCADE" >/dev/null
 done

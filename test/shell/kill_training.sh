@@ -38,8 +38,9 @@ for trainer in "SELECT recs.train_ncf('k.watches', 'victim_ncf', epochs => 200, 
 		q -c "SELECT pg_cancel_backend($pid)" >/dev/null
 		wait "$bg" || true
 		t1=$(date +%s.%N)
-		secs=$(echo "$t1 - $t0" | bc -l)
-		if grep -q "canceling statement due to user request" /tmp/recs_kill_bg.out && [ "$(echo "$secs < 2" | bc -l)" = 1 ]; then
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+		if grep -q "canceling statement due to user request" /tmp/recs_kill_bg.out \
+			&& awk -v s="$secs" 'BEGIN { exit !(s < 2) }'; then
 			echo "ok $n - pg_cancel_backend stops $tag within 2 s ($(printf '%.2f' "$secs") s)"
 		else
 			echo "not ok $n - pg_cancel_backend stops $tag within 2 s ($(printf '%.2f' "$secs") s)"; sed 's/^/# /' /tmp/recs_kill_bg.out
