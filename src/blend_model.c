@@ -116,12 +116,6 @@ typedef struct BlendServing
 	BlendEntityCoefs *coefs;	/* cached coefficients of the other effects */
 } BlendServing;
 
-static int
-key_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 static void *
 load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 {
@@ -289,7 +283,7 @@ learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, d
 		else if (keys && i < nkeys && keys[i])
 		{
 			const BlendEntityCoefs *ec = &bs->coefs[i];
-			char	  **hit = bsearch(&keys[i], ec->key, ec->n, sizeof(char *), key_cmp);
+			char	  **hit = bsearch(&keys[i], ec->key, ec->n, sizeof(char *), pg_qsort_strcmp);
 
 			if (hit)
 				for (int j = 0; j < bs->dim; j++)

@@ -300,12 +300,6 @@ score_rows(BlendModel *bm, BlendRows *rows)
 	}
 }
 
-static int
-key_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* group the rows by the learners' values of a column (or by learner id) */
 static void
 group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *lcol,
@@ -368,7 +362,7 @@ group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *
 	for (int64 r = 0; r < rows->n; r++)
 		if (rowkey[r])
 			eff->key[nkeyed++] = rowkey[r];
-	qsort(eff->key, nkeyed, sizeof(char *), key_cmp);
+	qsort(eff->key, nkeyed, sizeof(char *), pg_qsort_strcmp);
 	eff->nentities = 0;
 	for (int64 i = 0; i < nkeyed; i++)
 		if (eff->nentities == 0 || strcmp(eff->key[eff->nentities - 1], eff->key[i]) != 0)
@@ -384,7 +378,7 @@ group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *
 		for (int64 r = 0; r < rows->n; r++)
 		{
 			char	  **hit = rowkey[r] ? bsearch(&rowkey[r], eff->key, eff->nentities,
-												   sizeof(char *), key_cmp) : NULL;
+												   sizeof(char *), pg_qsort_strcmp) : NULL;
 
 			ent[r] = hit ? (int) (hit - eff->key) : -1;
 			if (ent[r] >= 0)

@@ -47,12 +47,6 @@
 #define MAX_SIDE_FEATURES 100000
 
 static int
-cstring_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static int
 int32_cmp(const void *a, const void *b)
 {
 	int32		x = *(const int32 *) a,
@@ -251,7 +245,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 			{
 				int			u = 1;
 
-				qsort(all, nall, sizeof(char *), cstring_cmp);
+				qsort(all, nall, sizeof(char *), pg_qsort_strcmp);
 				for (int k = 1; k < nall; k++)
 					if (strcmp(all[k], all[u - 1]) != 0)
 						all[u++] = all[k];
@@ -325,7 +319,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 						nel = text_elements(d, &el);
 					for (int k = 0; k < nel; k++)
 					{
-						char	  **hit = bsearch(&el[k], dict[c], ndict[c], sizeof(char *), cstring_cmp);
+						char	  **hit = bsearch(&el[k], dict[c], ndict[c], sizeof(char *), pg_qsort_strcmp);
 
 						if (pass == 1)
 						{

@@ -405,19 +405,13 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 }
 
 static int
-key_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static int
 key_find(char **keys, int n, const char *key)
 {
 	char	  **hit;
 
 	if (key == NULL)
 		return -1;
-	hit = bsearch(&key, keys, n, sizeof(char *), key_cmp);
+	hit = bsearch(&key, keys, n, sizeof(char *), pg_qsort_strcmp);
 	return hit ? (int) (hit - keys) : -1;
 }
 

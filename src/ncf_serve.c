@@ -242,21 +242,7 @@ learner_embedding(const ServingModel *m, int64 learner_id, float *out, int dim)
 static int
 course_index(const NcfCourses *c, int64 id)
 {
-	int			lo = 0,
-				hi = c->n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (c->ids[mid] == id)
-			return mid;
-		if (c->ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return recs_find_int64(c->ids, c->n, id);
 }
 
 static int
