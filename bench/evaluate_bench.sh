@@ -13,10 +13,11 @@
 # Part 2, the blend: a blend must learn on data its components have not
 # seen, so the components are trained again on the training data before an
 # inner cut (the 85th percentile of time_train), the blend on clicks_train
-# rows after it (label = rating >= 4, the click task's definition) -- and a
-# ranking blend on the time_train watches after it with 4 sampled negatives
-# per watch -- and the blends and their components are evaluated on the same
-# test files.
+# rows after it (label = rating >= 4, the click task's definition) -- and
+# two ranking blends of NCF and GLMix on the time_train watches after it
+# with 20 sampled negatives per watch: one ranking the whole catalogue, one
+# re-ranking NCF's 200 best courses (negatives drawn from them) -- and the
+# blends and their components are evaluated on the same test files.
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
 SPLIT=$(cd "${1:-$RECS_ROOT/../shared/data/ml-100k-splits}" && pwd)
@@ -92,8 +93,12 @@ incf=$(train incf "$(ncf_sql ml.watches_inner ncf_inner)")
 iglm=$(train iglmix "$(glmix_sql ml.impressions_inner glmix_inner)")
 blend=$(train blend "SELECT recs.train_blend(ARRAY[$incf, $iglm, $ipop], 'ml.impressions', 'ml.learners',
                       name => 'blend', activate => false)")
-rblend=$(train rblend "SELECT recs.train_blend(ARRAY[$incf, $iglm, $ipop], 'ml.watches', 'ml.learners',
-                      name => 'ranking_blend', time_column => 'watched_at', negatives => 4, activate => false)")
+rblend=$(train rblend "SELECT recs.train_blend(ARRAY[$incf, $iglm], 'ml.watches', 'ml.learners',
+                      name => 'ranking_blend', time_column => 'watched_at', negatives => 20, rerank_top => 200,
+                      l2 => '{1,1000}', activate => false)")
+ublend=$(train ublend "SELECT recs.train_blend(ARRAY[$incf, $iglm], 'ml.watches', 'ml.learners',
+                      name => 'ranking_blend_whole', time_column => 'watched_at', negatives => 20,
+                      l2 => '{1,1000}', activate => false)")
 
 # peers, same split files, same run
 /usr/bin/python3 "$PEERS/baselines.py" --split-dir "$SPLIT" --models pop,knn --splits time --threads 2 \
@@ -134,6 +139,7 @@ row "ItemPop before the cut" "$ipop" ipop
 row "NCF before the cut" "$incf" incf
 row "GLMix before the cut" "$iglm" iglmix
 row "blend on clicks (global + per learner)" "$blend" blend
-row "blend on watches + 4 sampled negatives" "$rblend" rblend
+row "blend of NCF + GLMix on watches, ranking the whole catalogue" "$ublend" ublend
+row "blend of NCF + GLMix on watches, re-ranking NCF's top 200" "$rblend" rblend
 echo
 echo "uptime after: $(uptime)"

@@ -49,25 +49,43 @@ void
 blend_store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *lcol,
 					 int neffects, const char **cols)
 {
-	Oid			types[2] = {INT8OID, INT8ARRAYOID};
-	Datum		values[2];
+	Oid			types[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[3];
 	Datum	   *ids = palloc(sizeof(Datum) * bm->ncomponents);
+	Datum	   *watch_ids = palloc(sizeof(Datum) * bm->ncomponents);
+	int			nwatch = 0;
 	int			rc;
 	StringInfoData sql;
 	bool		keyed = false;
 
 	for (int j = 0; j < bm->ncomponents; j++)
+	{
 		ids[j] = Int64GetDatum(bm->component[j].model.model_id);
+		/* GLMix keeps the courses a learner responded to, not watches */
+		if (!bm->component[j].logit_of_probability)
+			watch_ids[nwatch++] = ids[j];
+	}
+	if (nwatch == 0)
+	{
+		memcpy(watch_ids, ids, sizeof(Datum) * bm->ncomponents);
+		nwatch = bm->ncomponents;
+	}
 	values[0] = Int64GetDatum(model_id);
 	values[1] = PointerGetDatum(construct_array(ids, bm->ncomponents, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	/* a learner's language and watched courses: what any component knows */
+	values[2] = PointerGetDatum(construct_array(watch_ids, nwatch, INT8OID, 8, true, TYPALIGN_DOUBLE));
+
+	/*
+	 * A learner: known to any component; their language from any; their
+	 * watched courses from the components that learn from watches (all of
+	 * them when none does).
+	 */
 	rc = SPI_execute_with_args("INSERT INTO recs.model_learner (model_id, learner_id, language, watched) "
 							   "SELECT $1, m.learner_id, "
 							   "(array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1], "
 							   "ARRAY(SELECT DISTINCT e FROM recs.model_learner m2, unnest(m2.watched) e "
-							   "      WHERE m2.learner_id = m.learner_id AND m2.model_id = ANY ($2) ORDER BY e) "
+							   "      WHERE m2.learner_id = m.learner_id AND m2.model_id = ANY ($3) ORDER BY e) "
 							   "FROM recs.model_learner m WHERE m.model_id = ANY ($2) GROUP BY m.learner_id",
-							   2, types, values, NULL, false, 0);
+							   3, types, values, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not store blend learners: %s", SPI_result_code_string(rc));
 
@@ -114,6 +132,7 @@ typedef struct BlendServing
 	char	  **effect;			/* coordinate names, in fitting order */
 	bool	   *by_learner;		/* keyed by the learner id: looked up per call */
 	BlendEntityCoefs *coefs;	/* cached coefficients of the other effects */
+	int			rerank_top;		/* > 0: re-ranks the first component's best courses */
 } BlendServing;
 
 static void *
@@ -158,12 +177,18 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	bs->dim = bs->bm.ncomponents + 1;
 
 	rc = SPI_execute_with_args("SELECT params->>'learner_column', "
-							   "ARRAY(SELECT jsonb_array_elements_text(params->'random_effects')) "
+							   "ARRAY(SELECT jsonb_array_elements_text(params->'random_effects')), "
+							   "coalesce((params->>'rerank_top')::int4, 0) "
 							   "FROM recs.model WHERE model_id = $1", 1, types, values, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the blend's parameters");
 	MemoryContextSwitchTo(cxt);
 	lcol = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	{
+		bool		isnull;
+
+		bs->rerank_top = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	}
 	{
 		bool		isnull;
 		Datum	   *elems;
@@ -323,6 +348,14 @@ blend_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores
 			out->score = palloc(sizeof(double) * Max(cs.n, 1));
 			for (int c = 0; c < cs.n; c++)
 				out->score[c] = coef[0];
+			if (bs->rerank_top > 0)
+			{
+				double	   *gen = palloc(sizeof(double) * Max(cs.n, 1));
+
+				memcpy(gen, cs.score, sizeof(double) * cs.n);
+				out->generator = gen;
+				out->pool = bs->rerank_top;
+			}
 		}
 		for (int c = 0; c < out->n; c++)
 		{

@@ -38,6 +38,7 @@
 #include "recs.h"
 #include "rng.h"
 #include "serving.h"
+#include "topk.h"
 
 
 typedef struct BlendRows
@@ -127,12 +128,15 @@ read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
 
 /*
  * A ranking blend: the rows are watches (all positives), and each gets
- * `negatives` courses of the first component's catalogue that the learner
- * has not watched, drawn uniformly with a seeded generator, as label-0 rows
- * -- the training scheme of the neural CF model itself.
+ * `negatives` courses the learner has not watched as label-0 rows, drawn
+ * with a seeded generator from the whole catalogue of the first component
+ * (pool = 0), or -- for a blend that re-ranks the first component's `pool`
+ * best unwatched courses (rerank_top) -- from those candidates, with the
+ * positives outside them weighted 0, so that training sees what serving
+ * ranks (serving_top_k).
  */
 static void
-add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, uint64 seed)
+add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, int pool, uint64 seed)
 {
 	ServingLearner nobody;
 	CourseScores cs;
@@ -141,8 +145,12 @@ add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, uint64 see
 	int64		k = n;
 	RecsRng		rng;
 	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext learnercxt;
 	int64	   *catalogue;
 	int			ncat;
+	int64	   *candidates;
+	int		   *top;
+	bool	   *skip;
 
 	memset(&nobody, 0, sizeof(nobody));
 	nobody.learner_id = PG_INT64_MIN;
@@ -155,6 +163,11 @@ add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, uint64 see
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the first component ranks %d courses, too few to sample negatives", ncat)));
+	pool = (pool <= 0 || pool > ncat) ? 0 : pool;
+	candidates = palloc(sizeof(int64) * Max(pool, 1));
+	top = palloc(sizeof(int) * Max(pool, 1));
+	skip = palloc(sizeof(bool) * ncat);
+	learnercxt = AllocSetContextCreate(cxt, "recs blend negatives", ALLOCSET_DEFAULT_SIZES);
 
 	rows->learner = repalloc_huge(rows->learner, sizeof(int64) * total);
 	rows->course = repalloc_huge(rows->course, sizeof(int64) * total);
@@ -165,11 +178,45 @@ add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, uint64 see
 	{
 		int64		e = s;
 		ServingLearner sl;
+		const int64 *from = catalogue;
+		int			nfrom = ncat;
 
 		CHECK_FOR_INTERRUPTS();
 		while (e < n && rows->learner[e] == rows->learner[s])
 			e++;
+		MemoryContextSwitchTo(learnercxt);
 		serving_learner(&bm->component[0].model, rows->learner[s], &sl);
+		MemoryContextSwitchTo(learnercxt);
+		if (pool > 0)
+		{
+			int			ntop;
+
+			/* the candidates serving re-ranks: the best unwatched courses */
+			serving_score_courses(&bm->component[0].model, &sl, &cs);
+			MemoryContextSwitchTo(learnercxt);
+			for (int i = 0; i < cs.n && i < ncat; i++)
+				skip[i] = recs_find_int64(sl.watched, sl.nwatched, cs.course_id[i]) >= 0;
+			ntop = topk_select(cs.score, skip, Min(cs.n, ncat), pool, top);
+			nfrom = 0;
+			for (int i = 0; i < ntop; i++)
+				if (recs_find_int64(&rows->course[s], (int) (e - s), cs.course_id[top[i]]) < 0)
+					candidates[nfrom++] = cs.course_id[top[i]];
+			for (int64 r = s; r < e; r++)
+			{
+				bool		in = false;
+
+				for (int i = 0; i < ntop && !in; i++)
+					in = cs.course_id[top[i]] == rows->course[r];
+				if (!in)
+					rows->w[r] = 0.0;
+			}
+			from = candidates;
+			if (nfrom == 0)
+			{
+				from = catalogue;
+				nfrom = ncat;
+			}
+		}
 		MemoryContextSwitchTo(cxt);
 		for (int64 r = s; r < e; r++)
 			for (int j = 0; j < negatives; j++)
@@ -181,16 +228,17 @@ add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, uint64 see
 				/* rows of a learner are sorted by course; watched ids are sorted */
 				do
 				{
-					c = catalogue[rng_below(&rng, ncat)];
+					c = from[rng_below(&rng, nfrom)];
 					seen = recs_find_int64(sl.watched, sl.nwatched, c) >= 0 ||
 						recs_find_int64(&rows->course[s], (int) (e - s), c) >= 0;
 				} while (seen && ++tries < 50);
 				rows->learner[k] = rows->learner[s];
 				rows->course[k] = c;
 				rows->y[k] = 0.0;
-				rows->w[k] = 1.0;
+				rows->w[k] = rows->w[r];
 				k++;
 			}
+		MemoryContextReset(learnercxt);
 		s = e;
 	}
 	rows->n = k;
@@ -200,6 +248,7 @@ add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, uint64 see
 		int64	   *l2 = MemoryContextAllocHuge(cxt, sizeof(int64) * k);
 		int64	   *c2 = MemoryContextAllocHuge(cxt, sizeof(int64) * k);
 		double	   *y2 = MemoryContextAllocHuge(cxt, sizeof(double) * k);
+		double	   *w2 = MemoryContextAllocHuge(cxt, sizeof(double) * k);
 		int64		pos = 0;
 		int64		neg = n;
 
@@ -221,10 +270,12 @@ add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, uint64 see
 			l2[i] = rows->learner[order[i]];
 			c2[i] = rows->course[order[i]];
 			y2[i] = rows->y[order[i]];
+			w2[i] = rows->w[order[i]];
 		}
 		rows->learner = l2;
 		rows->course = c2;
 		rows->y = y2;
+		rows->w = w2;
 	}
 }
 
@@ -462,6 +513,8 @@ train_blend(PG_FUNCTION_ARGS)
 	char	   *bookcol = recs_text_arg(fcinfo, 14, "bookmarked");
 	int32		negatives = PG_ARGISNULL(15) ? 0 : PG_GETARG_INT32(15);
 	int64		seed = PG_ARGISNULL(16) ? 42 : PG_GETARG_INT64(16);
+	/* rerank_top is new in 0.2.0: a 0.1.0 definition passes 17 arguments */
+	int32		rerank_top = (PG_NARGS() <= 17 || PG_ARGISNULL(17)) ? 0 : PG_GETARG_INT32(17);
 	BlendModel	bm;
 	BlendEffect effects[BLEND_MAX_EFFECTS];
 	int			neffects = 0;
@@ -501,6 +554,10 @@ train_blend(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("negatives must be between 0 and 100, not %d", negatives)));
+	if (rerank_top < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rerank_top must be 0 (rank the whole catalogue) or positive, not %d", rerank_top)));
 	initStringInfo(&label_sql);
 	if (negatives > 0)
 		appendStringInfoString(&label_sql, "1");	/* every row is a positive: watches */
@@ -633,7 +690,7 @@ train_blend(PG_FUNCTION_ARGS)
 	recs_check_memory((double) rows.n * (1 + negatives) * (dim + 8) * sizeof(double) * 2,
 					  "training the blend");
 	if (negatives > 0)
-		add_sampled_negatives(&bm, &rows, negatives, (uint64) seed);
+		add_sampled_negatives(&bm, &rows, negatives, rerank_top, (uint64) seed);
 	score_rows(&bm, &rows);
 	{
 		bool		pos = false,
@@ -751,7 +808,8 @@ train_blend(PG_FUNCTION_ARGS)
 		escape_json(&params, lcol);
 		appendStringInfoString(&params, ", \"label\": ");
 		escape_json(&params, label);
-		appendStringInfo(&params, ", \"passes\": %d, \"negatives\": %d, \"since\": ", passes, negatives);
+		appendStringInfo(&params, ", \"passes\": %d, \"negatives\": %d, \"rerank_top\": %d, \"since\": ",
+					 passes, negatives, rerank_top);
 		escape_json(&params, isfinite(since) ? timestamptz_to_str(recs_epoch_to_timestamptz(since)) : "-infinity");
 		appendStringInfoString(&params, ", \"random_effects\": [");
 		for (int i = 0; i < neffects; i++)

@@ -159,7 +159,7 @@ eval_full(const CourseScores *cs, const ServingLearner *l, const TestRow *rows, 
 		if (c >= 0)
 			skip[c] = true;
 	}
-	ntop = topk_select(cs->score, skip, cs->n, Min(k, cs->n), top);
+	ntop = serving_top_k(cs, skip, Min(k, cs->n), top);
 	for (int r = 0; r < ntop; r++)
 	{
 		int64		cid = cs->course_id[top[r]];

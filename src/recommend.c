@@ -119,7 +119,10 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model_learner: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
 		return;
+	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	out->known = true;
@@ -130,6 +133,8 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	out->watched = palloc(sizeof(int64) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 		out->watched[i] = DatumGetInt64(elems[i]);
+	/* callers loop over many learners inside one SPI connection */
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* ---- scoring, by model kind ---- */
@@ -137,6 +142,7 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 void
 serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
 {
+	memset(out, 0, sizeof(*out));
 	if (strcmp(m->kind, "popularity") == 0)
 		popularity_score_courses(m, l, out);
 	else if (strcmp(m->kind, "glmix") == 0)
@@ -150,6 +156,35 @@ serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScor
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("recs model " INT64_FORMAT " is a %s model, which cannot rank courses on its own",
 						m->model_id, m->kind)));
+}
+
+int
+serving_top_k(const CourseScores *cs, const bool *skip, int k, int *out)
+{
+	int		   *cand;
+	bool	   *outside;
+	int			ncand;
+	int			n;
+
+	k = Min(k, cs->n);
+	if (cs->pool <= 0 || cs->generator == NULL)
+		return topk_select(cs->score, skip, cs->n, k, out);
+
+	/* the pool: the generator's best eligible courses */
+	cand = palloc(sizeof(int) * Max(Min(cs->pool, cs->n), 1));
+	ncand = topk_select(cs->generator, skip, cs->n, Min(cs->pool, cs->n), cand);
+	outside = palloc(sizeof(bool) * Max(cs->n, 1));
+	memset(outside, true, sizeof(bool) * cs->n);
+	for (int i = 0; i < ncand; i++)
+		outside[cand[i]] = false;
+	n = topk_select(cs->score, outside, cs->n, Min(k, ncand), out);
+	if (n >= k)
+		return n;
+
+	/* then everything else eligible */
+	for (int i = 0; i < cs->n; i++)
+		outside[i] = !outside[i] || (skip && skip[i]);
+	return n + topk_select(cs->score, outside, cs->n, k - n, out + n);
 }
 
 int
@@ -292,7 +327,7 @@ recommend(PG_FUNCTION_ARGS)
 
 	k = Min(k, cs.n);
 	top = palloc(sizeof(int) * Max(k, 1));
-	n = topk_select(cs.score, skip, cs.n, k, top);
+	n = serving_top_k(&cs, skip, k, top);
 
 	for (int i = 0; i < n; i++)
 	{

@@ -45,11 +45,23 @@ typedef struct CourseScores
 	int			n;
 	const int64 *course_id;
 	double	   *score;
+	/*
+	 * A re-ranking blend: the first `pool` eligible courses by `generator`
+	 * (its first component's scores) rank first, then the rest, each part by
+	 * score.  pool = 0 (every other model): by score alone.
+	 */
+	int			pool;
+	const double *generator;
 } CourseScores;
 
 /* scores of every course for the learner, by the model's kind */
 extern void serving_score_courses(const ServingModel *m, const ServingLearner *l,
 								  CourseScores *out);
+/*
+ * The serving order: indexes of the k best eligible courses (skip[i] false),
+ * best first -- what recommend() returns and evaluate() measures.
+ */
+extern int	serving_top_k(const CourseScores *cs, const bool *skip, int k, int *out);
 /* index of course_id in the scores' catalogue, or -1 */
 extern int	course_scores_index(const CourseScores *cs, int64 course_id);
 

@@ -52,10 +52,11 @@ CREATE FUNCTION recs.train_blend(
     click_column text DEFAULT 'clicked',
     bookmark_column text DEFAULT 'bookmarked',
     negatives integer DEFAULT 0,
-    seed bigint DEFAULT 42)
+    seed bigint DEFAULT 42,
+    rerank_top integer DEFAULT 0)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_blend'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_blend(bigint[], regclass, regclass, text, text[], timestamptz, text,
-    float8[], integer, boolean, text, text, text, text, text, integer, bigint) IS
+    float8[], integer, boolean, text, text, text, text, text, integer, bigint, integer) IS
     'train a personalised blend (a GLMix over component model scores) on impressions after the components'' training data';
