@@ -2,11 +2,12 @@
 # points (make demo, make test) that set up a fresh Debian machine themselves.
 
 EXTENSION   = recs
-EXTVERSION  = 0.1.0
+EXTVERSION  = 0.2.0
 MODULE_big  = recs
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built  = recs--$(EXTVERSION).sql
-DATA        = $(filter-out recs--$(EXTVERSION).sql,$(wildcard recs--*--*.sql))
+# earlier versions' install scripts (frozen) and the update scripts between them
+DATA        = $(sort $(wildcard upgrade/recs--*.sql))
 EXTRA_CLEAN = recs--$(EXTVERSION).sql
 
 # pg_regress suites: every sql/NAME.sql, in name order

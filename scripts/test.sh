@@ -44,15 +44,16 @@ for diffs in "$RECS_ROOT/regression.diffs" "$RECS_ROOT/test/isolation/output/reg
 	fi
 done
 
-# --- pgTAP: assertions, one database per run ---
-recs_log "pgTAP"
+# --- pgTAP: assertions, one database per run, on an extension installed as
+# --- 0.1.0 and updated (pg_regress above runs on a fresh install) ---
+recs_log "pgTAP (on recs installed as 0.1.0, then ALTER EXTENSION recs UPDATE)"
 db=recs_tap
 if [ "$RECS_EXISTING_SERVER" = 1 ]; then db=$PGDATABASE; else
 	dropdb --if-exists "$db" && createdb "$db"
 fi
 if psql -X -q -d "$db" -v ON_ERROR_STOP=1 \
 	-c 'CREATE EXTENSION IF NOT EXISTS pgtap' -c 'DROP EXTENSION IF EXISTS recs CASCADE' \
-	-c 'CREATE EXTENSION recs'; then
+	-c "CREATE EXTENSION recs VERSION '0.1.0'" -c 'ALTER EXTENSION recs UPDATE'; then
 	run_suite "$TAP_OK" "$TAP_NOT_OK" pg_prove -v -d "$db" "$RECS_ROOT"/test/pgtap/*.sql
 else
 	recs_log "could not create the extensions for pgTAP"
