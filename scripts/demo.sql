@@ -1,7 +1,8 @@
 -- demo.sql -- the main job on sample data: generate a platform, train the
 -- popularity, neural CF and GLMix models on the past, blend them on the
--- following weeks, then recommend, explain, find similar courses, evaluate
--- on the last month, and draw the course map.
+-- following weeks (a click blend, and a ranking blend that re-ranks the
+-- neural CF model's best courses and serves), then recommend, explain, find
+-- similar courses, evaluate on the last month, and draw the course map.
 \set ON_ERROR_STOP on
 \pset footer off
 SET client_min_messages = notice;
@@ -16,6 +17,7 @@ SELECT * FROM recs.generate_sample('demo', learners => 2000, courses => 300, see
 CREATE OR REPLACE VIEW demo.watches_train AS SELECT * FROM demo.watches WHERE watched_at < '2025-11-01';
 CREATE OR REPLACE VIEW demo.impressions_train AS SELECT * FROM demo.impressions WHERE shown_at < '2025-11-01';
 CREATE OR REPLACE VIEW demo.impressions_blend AS SELECT * FROM demo.impressions WHERE shown_at < '2025-12-01';
+CREATE OR REPLACE VIEW demo.watches_blend AS SELECT * FROM demo.watches WHERE watched_at < '2025-12-01';
 CREATE OR REPLACE VIEW demo.december AS
   SELECT DISTINCT w.learner_id, w.course_id FROM demo.watches w
    WHERE w.watched_at >= '2025-12-01' AND w.watch_seconds >= 60
@@ -33,17 +35,22 @@ SELECT recs.train_glmix('demo.impressions_train', 'demo.learners', 'demo.courses
                         weighting => 'watch_time') AS glmix \gset
 
 \echo
-\echo '== 3. blend them per learner and per segment on November''s impressions'
+\echo '== 3. blend them per learner and per segment on November''s impressions (clicks),'
+\echo '==    and re-rank NCF''s 50 best courses per learner with a blend trained on November''s watches'
 SELECT recs.train_blend(ARRAY[:ncf, :glmix, :pop], 'demo.impressions_blend', 'demo.learners',
-                        name => 'demo_blend', random_effects => '{learner_id,segment}') AS blend \gset
+                        name => 'demo_click_blend', random_effects => '{learner_id,segment}',
+                        activate => false) AS click_blend \gset
+SELECT recs.train_blend(ARRAY[:ncf, :glmix], 'demo.watches_blend', 'demo.learners', name => 'demo_blend',
+                        time_column => 'watched_at', negatives => 20, rerank_top => 50,
+                        l2 => '{1,1000}') AS blend \gset
 SELECT c.entity AS segment, round(c.coefs[2]::numeric, 3) AS ncf_weight,
        round(c.coefs[3]::numeric, 3) AS glmix_weight, round(c.coefs[4]::numeric, 3) AS popularity_weight
-  FROM recs.blend_coef c WHERE c.model_id = :blend AND (c.entity IS NULL OR c.coordinate = 'segment')
+  FROM recs.blend_coef c WHERE c.model_id = :click_blend AND (c.entity IS NULL OR c.coordinate = 'segment')
  ORDER BY c.entity NULLS FIRST;
 SELECT model_id, name, version, kind, deployed_in FROM recs.models ORDER BY model_id;
 
 \echo
-\echo '== 4. top 5 for three learners (the active model: the blend)'
+\echo '== 4. top 5 for three learners (the active model: the re-ranking blend)'
 SELECT l.learner_id, l.language, l.segment, r.rank, c.title, c.topic, round(r.score::numeric, 3) AS score
   FROM (SELECT * FROM demo.learners WHERE learner_id IN (100001, 100018, 100008)) l,
        recs.recommend(l.learner_id, 5) r
@@ -71,7 +78,7 @@ SELECT m.name, m.kind,
        round((e->>'mrr')::numeric, 3) AS mrr, round((e->>'coverage')::numeric, 3) AS coverage,
        e->'learners' AS learners
   FROM recs.model m, recs.evaluate(m.model_id, 'demo.december', 10) e
- WHERE m.model_id IN (:pop, :ncf, :glmix, :blend) ORDER BY m.model_id;
+ WHERE m.model_id IN (:pop, :ncf, :glmix, :click_blend, :blend) ORDER BY m.model_id;
 
 \echo
 \echo '== 8. the course map (PCA of the NCF course embeddings) coloured by topic'
