@@ -466,7 +466,26 @@ fit_block(const BlendRows *rows, int dim, const int64 *idx, int64 n, const doubl
 		o[i] = offset[r];
 		memcpy(&val[i * dim], &rows->z[r * dim], sizeof(double) * dim);
 	}
-	glmix_entity_newton((int) n, y, w, o, ptr, col, val, dim, lambda, beta, 50, 1e-8, work, &fit);
+	if (n * dim < 1000000)
+	{
+		glmix_entity_newton((int) n, y, w, o, ptr, col, val, dim, lambda, beta, 50, 1e-8, work, &fit);
+		return;
+	}
+
+	/* a big block (the global effect): one Newton step at a time, cancellable */
+	for (int it = 0; it < 50; it++)
+	{
+		double		before[BLEND_MAX_COMPONENTS + 1];
+		double		moved = 0.0;
+
+		CHECK_FOR_INTERRUPTS();
+		memcpy(before, beta, sizeof(double) * dim);
+		glmix_entity_newton((int) n, y, w, o, ptr, col, val, dim, lambda, beta, 1, 1e-8, work, &fit);
+		for (int j = 0; j < dim; j++)
+			moved = Max(moved, fabs(beta[j] - before[j]));
+		if (moved < 1e-8)
+			break;
+	}
 }
 
 /* a float8[] literal of v[0..n), exact to the last bit */
