@@ -566,8 +566,13 @@ train_blend(PG_FUNCTION_ARGS)
 		}
 	}
 	since = PG_ARGISNULL(5) ? trained_through : recs_timestamptz_to_epoch(PG_GETARG_TIMESTAMPTZ(5));
+	if (since == INFINITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("since must be a finite timestamp or -infinity"),
+				 errdetail("The blend trains on the impressions shown after since.")));
 	if (!isfinite(since))
-		since = -INFINITY;
+		since = -INFINITY;		/* no component has a trained_through: everything */
 
 	/* random-effect coordinates and their L2 weights */
 	{

@@ -393,11 +393,11 @@ generate_sample_data(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("days must be between 30 and 3650, not %d", days)));
-	if (!isfinite(end))
+	start = end - days * DAY;
+	if (!isfinite(end) || TIMESTAMP_NOT_FINITE(recs_epoch_to_timestamptz(start)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("end_at must be a finite timestamp")));
-	start = end - days * DAY;
+				 errmsg("end_at must be a finite timestamp at least %d days after the earliest one", days)));
 	qs = quote_identifier(schema);
 
 	SPI_connect();

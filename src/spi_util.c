@@ -9,9 +9,12 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -145,17 +148,35 @@ recs_insert_columns(const char *sql, int ncols, const Oid *types,
 	MemoryContextDelete(batchcxt);
 }
 
+/*
+ * Unix seconds of a timestamptz.  The infinities stay infinite (they are
+ * INT64 extremes inside, which would otherwise read as dates 292,000 years
+ * away), so that callers' isfinite() checks see them.
+ */
 double
 recs_timestamptz_to_epoch(TimestampTz ts)
 {
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+		return -INFINITY;
+	if (TIMESTAMP_IS_NOEND(ts))
+		return INFINITY;
 	return (double) ts / USECS_PER_SEC +
 		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 }
 
+/* the inverse; beyond timestamptz's range (or NaN) it gives -infinity or infinity */
 TimestampTz
 recs_epoch_to_timestamptz(double epoch)
 {
-	return (TimestampTz) ((epoch -
-						   (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
-						  * USECS_PER_SEC);
+	double		usecs = (epoch - (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+		* USECS_PER_SEC;
+	TimestampTz ts;
+
+	if (isnan(usecs) || usecs < (double) MIN_TIMESTAMP)
+		TIMESTAMP_NOBEGIN(ts);
+	else if (usecs >= (double) END_TIMESTAMP)
+		TIMESTAMP_NOEND(ts);
+	else
+		ts = (TimestampTz) usecs;
+	return ts;
 }
