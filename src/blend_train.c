@@ -87,9 +87,9 @@ read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
 	int			rc;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	recs_check_column(relid, lcol, "learner column", id_types, lengthof(id_types));
-	recs_check_column(relid, ccol, "course column", id_types, lengthof(id_types));
-	recs_check_column(relid, tcol, "time column", NULL, 0);
+	recs_check_column(relid, lcol, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, ccol, "course_column", id_types, lengthof(id_types));
+	recs_check_column(relid, tcol, "time_column", NULL, 0);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT %s::int8, %s::int8, (%s)::float8 FROM %s "
@@ -328,7 +328,7 @@ group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("random effect \"%s\" needs the learners relation", eff->column),
 					 errhint("Pass learners => the relation that has the column.")));
-		recs_check_column(learners, eff->column, "random effect column", NULL, 0);
+		recs_check_column(learners, eff->column, "random_effects", NULL, 0);
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "SELECT DISTINCT ON (1) %s::int8, %s::text FROM %s "
 						 "WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1",

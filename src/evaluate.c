@@ -66,10 +66,10 @@ read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol,
 	int			rc;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	recs_check_column(relid, lcol, "learner column", id_types, lengthof(id_types));
-	recs_check_column(relid, ccol, "course column", id_types, lengthof(id_types));
+	recs_check_column(relid, lcol, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, ccol, "course_column", id_types, lengthof(id_types));
 	if (ncol)
-		recs_check_column(relid, ncol, "negatives column", neg_types, lengthof(neg_types));
+		recs_check_column(relid, ncol, "negatives_column", neg_types, lengthof(neg_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s::int8, %s::int8", quote_identifier(lcol), quote_identifier(ccol));
 	if (ncol)
@@ -77,7 +77,7 @@ read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol,
 	if (ycol)
 	{
 		static const Oid label_types[] = {BOOLOID, INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID};
-		Oid			t = recs_check_column(relid, ycol, "label column", label_types, lengthof(label_types));
+		Oid			t = recs_check_column(relid, ycol, "label_column", label_types, lengthof(label_types));
 
 		appendStringInfo(&sql, t == BOOLOID ? ", %s::int::float8" : ", %s::float8", quote_identifier(ycol));
 	}

@@ -125,12 +125,12 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	int32	   *last_seen;
 	int64		w;
 
-	recs_check_column(relid, cols->learner, "learner column", id_types, lengthof(id_types));
-	recs_check_column(relid, cols->course, "course column", id_types, lengthof(id_types));
-	time_type = recs_check_column(relid, cols->time, "time column",
+	recs_check_column(relid, cols->learner, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, cols->course, "course_column", id_types, lengthof(id_types));
+	time_type = recs_check_column(relid, cols->time, "time_column",
 								  time_types, lengthof(time_types));
 	if (cols->seconds)
-		recs_check_column(relid, cols->seconds, "watch seconds column",
+		recs_check_column(relid, cols->seconds, "seconds_column",
 						  num_types, lengthof(num_types));
 
 	initStringInfo(&sql);

@@ -128,7 +128,7 @@ read_course_ids(Oid relid, const char *col, int *n)
 	int64	   *ids;
 	int			rc;
 
-	recs_check_column(relid, col, "course column", id_types, lengthof(id_types));
+	recs_check_column(relid, col, "course_column", id_types, lengthof(id_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT DISTINCT %s::int8 FROM %s WHERE %s IS NOT NULL ORDER BY 1",
 					 quote_identifier(col), recs_relation_name(relid), quote_identifier(col));

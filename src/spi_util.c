@@ -83,7 +83,7 @@ recs_check_column(Oid relid, const char *colname, const char *argname,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"%s\" of relation %s has type %s",
 						colname, recs_relation_name(relid), format_type_be(type)),
-				 errdetail("The %s column must be of type %s.", argname, names.data),
+				 errdetail("%s must name a column of type %s.", argname, names.data),
 				 errhint("Cast it in a view and pass the view instead.")));
 	}
 	return InvalidOid;			/* not reached */
