@@ -103,12 +103,22 @@ time_expression(Oid type)
 	}
 }
 
+/* the types a time column may have: times, or numbers of unix seconds */
+static const Oid time_types[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID,
+INT8OID, INT4OID, FLOAT8OID, FLOAT4OID, NUMERICOID};
+
+char *
+ingest_time_column(Oid relid, const char *col, const char *argname)
+{
+	Oid			type = recs_check_column(relid, col, argname, time_types, lengthof(time_types));
+
+	return psprintf(time_expression(type), quote_identifier(col));
+}
+
 WatchSet *
 ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
-	static const Oid time_types[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID,
-	INT8OID, INT4OID, FLOAT8OID, FLOAT4OID, NUMERICOID};
 	static const Oid num_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID,
 	INT8OID, INT4OID, INT2OID};
 	char	   *relname = recs_relation_name(relid);
