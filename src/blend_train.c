@@ -535,7 +535,7 @@ train_blend(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("components and impressions must not be NULL")));
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "components" : "impressions")));
 	components = PG_GETARG_ARRAYTYPE_P(0);
 	impressions = PG_GETARG_OID(1);
 	if (passes < 1 || passes > 100)

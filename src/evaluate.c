@@ -290,7 +290,7 @@ evaluate_model(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model and test relation must not be NULL")));
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "model" : "test")));
 	model_id = PG_GETARG_INT64(0);
 	test = PG_GETARG_OID(1);
 	if (k < 1)
