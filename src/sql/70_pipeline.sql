@@ -28,12 +28,26 @@ DECLARE
     ncf bigint;
     glmix bigint;
     blend bigint;
+    arg text;
 BEGIN
-    IF watches IS NULL OR impressions IS NULL OR learners IS NULL OR courses IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
-            MESSAGE = 'watches, impressions, learners and courses must not be NULL';
-    END IF;
-    IF blend_days IS NULL OR blend_days < 1 THEN
+    FOREACH arg IN ARRAY ARRAY['watches', 'impressions', 'learners', 'courses'] LOOP
+        IF (arg = 'watches' AND watches IS NULL) OR (arg = 'impressions' AND impressions IS NULL)
+           OR (arg = 'learners' AND learners IS NULL) OR (arg = 'courses' AND courses IS NULL) THEN
+            RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = format('%s must not be NULL', arg);
+        END IF;
+    END LOOP;
+    -- an option passed as NULL takes its default, as in the trainers (keep
+    -- these in step with the signature)
+    learner_features := COALESCE(learner_features, '{language,industry,segment}');
+    course_features := COALESCE(course_features, '{language,topic,difficulty}');
+    crosses := COALESCE(crosses, '{industry:topic,language:language,segment:difficulty}');
+    name := COALESCE(name, 'recs');
+    blend_days := COALESCE(blend_days, 28);
+    blend_effects := COALESCE(blend_effects, '{learner_id}');
+    epochs := COALESCE(epochs, 20);
+    threads := COALESCE(threads, 1);
+    activate := COALESCE(activate, true);
+    IF blend_days < 1 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('blend_days must be at least 1, not %s', blend_days);
     END IF;
