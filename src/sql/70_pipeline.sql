@@ -29,6 +29,9 @@ DECLARE
     glmix bigint;
     blend bigint;
     arg text;
+    rel regclass;
+    col text;
+    typ regtype;
 BEGIN
     FOREACH arg IN ARRAY ARRAY['watches', 'impressions', 'learners', 'courses'] LOOP
         IF (arg = 'watches' AND watches IS NULL) OR (arg = 'impressions' AND impressions IS NULL)
@@ -47,14 +50,43 @@ BEGIN
     epochs := COALESCE(epochs, 20);
     threads := COALESCE(threads, 1);
     activate := COALESCE(activate, true);
+    IF name = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'model name must not be empty',
+            HINT = 'train_all names its models <name>_popularity, <name>_ncf, <name>_glmix and <name>_blend.';
+    END IF;
     IF blend_days < 1 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('blend_days must be at least 1, not %s', blend_days);
     END IF;
-    EXECUTE format('SELECT max(watched_at) FROM %s', watches) INTO t_end;
+    IF blend_days > 36500 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('blend_days must be at most 36500 (a century), not %s', blend_days);
+    END IF;
+    IF NOT isfinite(through) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'through must be a finite timestamp';
+    END IF;
+    -- the pipeline filters on the conventional time columns itself
+    FOREACH arg IN ARRAY ARRAY['watches', 'impressions'] LOOP
+        rel := CASE arg WHEN 'watches' THEN watches ELSE impressions END;
+        col := CASE arg WHEN 'watches' THEN 'watched_at' ELSE 'shown_at' END;
+        SELECT a.atttypid INTO typ FROM pg_attribute a
+         WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF typ IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+                MESSAGE = format('column "%s" does not exist in relation %s', col, rel),
+                HINT = format('train_all reads the %s by their conventional time column %s; rename yours in a view.', arg, col);
+        ELSIF typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+            RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
+                MESSAGE = format('column "%s" of relation %s has type %s', col, rel, typ),
+                DETAIL = format('train_all needs %s to be a timestamp with time zone, timestamp or date.', col),
+                HINT = 'Cast it in a view and pass the view instead.';
+        END IF;
+    END LOOP;
+    EXECUTE format('SELECT max(watched_at) FROM %s WHERE isfinite(watched_at)', watches) INTO t_end;
     t_end := COALESCE(through, t_end);
     IF t_end IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'no_data', MESSAGE = format('%s has no watches', watches);
+        RAISE EXCEPTION USING ERRCODE = '02000', MESSAGE = format('%s has no watches', watches),
+            DETAIL = 'No row has a finite watched_at.';
     END IF;
     t_cut := t_end - make_interval(days => blend_days);
 
