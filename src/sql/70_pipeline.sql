@@ -32,6 +32,10 @@ DECLARE
     rel regclass;
     col text;
     typ regtype;
+    st text;
+    msg text;
+    det text;
+    hnt text;
 BEGIN
     FOREACH arg IN ARRAY ARRAY['watches', 'impressions', 'learners', 'courses'] LOOP
         IF (arg = 'watches' AND watches IS NULL) OR (arg = 'impressions' AND impressions IS NULL)
@@ -100,24 +104,49 @@ BEGIN
                    impressions, t_end);
     RAISE NOTICE 'train_all: components on data before %, blend on impressions from then to %', t_cut, t_end;
 
-    t1 := clock_timestamp();
-    pop := recs.train_popularity('pg_temp.recs_pipeline_watches', learners, name => name || '_popularity',
-                                 activate => false);
-    RAISE NOTICE 'train_all 1/4: popularity model % in % s', pop, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
-    t1 := clock_timestamp();
-    ncf := recs.train_ncf('pg_temp.recs_pipeline_watches', name => name || '_ncf', courses => courses,
-                          epochs => epochs, threads => threads, activate => false);
-    RAISE NOTICE 'train_all 2/4: neural CF model % in % s', ncf, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
-    t1 := clock_timestamp();
-    glmix := recs.train_glmix('pg_temp.recs_pipeline_impressions', learners, courses, learner_features,
-                              course_features, name => name || '_glmix', crosses => crosses,
-                              threads => threads, activate => false);
-    RAISE NOTICE 'train_all 3/4: GLMix model % in % s', glmix, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
-    t1 := clock_timestamp();
-    blend := recs.train_blend(ARRAY[ncf, glmix, pop], 'pg_temp.recs_pipeline_blend', learners,
-                              name => name || '_blend', random_effects => blend_effects, since => t_cut,
-                              activate => false);
-    RAISE NOTICE 'train_all 4/4: blend model % in % s', blend, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+    BEGIN
+        t1 := clock_timestamp();
+        pop := recs.train_popularity('pg_temp.recs_pipeline_watches', learners, name => name || '_popularity',
+                                     activate => false);
+        RAISE NOTICE 'train_all 1/4: popularity model % in % s', pop, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+        t1 := clock_timestamp();
+        ncf := recs.train_ncf('pg_temp.recs_pipeline_watches', name => name || '_ncf', courses => courses,
+                              epochs => epochs, threads => threads, activate => false);
+        RAISE NOTICE 'train_all 2/4: neural CF model % in % s', ncf, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+        t1 := clock_timestamp();
+        glmix := recs.train_glmix('pg_temp.recs_pipeline_impressions', learners, courses, learner_features,
+                                  course_features, name => name || '_glmix', crosses => crosses,
+                                  threads => threads, activate => false);
+        RAISE NOTICE 'train_all 3/4: GLMix model % in % s', glmix, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+        t1 := clock_timestamp();
+        blend := recs.train_blend(ARRAY[ncf, glmix, pop], 'pg_temp.recs_pipeline_blend', learners,
+                                  name => name || '_blend', random_effects => blend_effects, since => t_cut,
+                                  activate => false);
+        RAISE NOTICE 'train_all 4/4: blend model % in % s', blend, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
+    EXCEPTION WHEN OTHERS THEN
+        -- the trainers saw the pipeline's temporary views: name the caller's relations instead
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                hnt = PG_EXCEPTION_HINT;
+        msg := recs._pipeline_names(msg, watches, impressions);
+        det := recs._pipeline_names(det, watches, impressions);
+        hnt := recs._pipeline_names(hnt, watches, impressions);
+        IF det = '' AND hnt = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg;
+        ELSIF det = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, HINT = hnt;
+        ELSIF hnt = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det;
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det, HINT = hnt;
+        END IF;
+    END;
+    -- the models' provenance: the caller's relations, not the dropped views
+    UPDATE recs.model m
+       SET source = (SELECT jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value) = 'string'
+                                                         THEN to_jsonb(recs._pipeline_names(e.value #>> '{}', watches, impressions))
+                                                         ELSE e.value END)
+                       FROM jsonb_each(m.source) e)
+     WHERE m.model_id IN (pop, ncf, glmix, blend);
     IF activate THEN
         PERFORM recs.activate(blend);
     END IF;
@@ -130,3 +159,18 @@ $$;
 COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
     timestamptz, text[], integer, integer, boolean) IS
     'the nightly pipeline: popularity, neural CF and GLMix before the last blend_days, the blend after, then activation';
+
+-- private functions ---------------------------------------------------------
+
+CREATE FUNCTION recs._pipeline_names(t text, watches regclass, impressions regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT regexp_replace(regexp_replace(regexp_replace(t,
+             'pg_temp(_[0-9]+)?\.recs_pipeline_watches', watches::text, 'g'),
+             'pg_temp(_[0-9]+)?\.recs_pipeline_impressions', impressions::text, 'g'),
+             'pg_temp(_[0-9]+)?\.recs_pipeline_blend', impressions::text, 'g')
+$$;
+COMMENT ON FUNCTION recs._pipeline_names(text, regclass, regclass) IS
+    'private, for train_all: a text with the pipeline''s temporary views replaced by the caller''s relations';
