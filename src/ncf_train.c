@@ -797,6 +797,29 @@ seen_contains(const int32 *set, int64 n, int32 item)
 	return false;
 }
 
+/*
+ * The k-th (from 0) course of 0 .. n_items-1 that is not in the sorted set:
+ * below set[i] there are set[i] - i unwatched courses, so it is k + i for
+ * the first i whose set[i] - i exceeds k.
+ */
+static int32
+nth_unwatched(const int32 *set, int64 nset, int64 k)
+{
+	int64		lo = 0,
+				hi = nset;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (set[mid] - mid > k)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return (int32) (k + lo);
+}
+
 static void
 draw_negatives(Trainer *tr, RecsRng *rng)
 {
@@ -808,16 +831,32 @@ draw_negatives(Trainer *tr, RecsRng *rng)
 		int			u = d->pos_learner[p];
 		const int32 *set = d->seen + d->offsets[u];
 		int64		nset = d->offsets[u + 1] - d->offsets[u];
+		int64		unwatched = d->n_items - nset;
+
+		/*
+		 * Rejection sampling takes n_items / unwatched draws a negative: a
+		 * learner who watched nearly the whole catalogue (a crawler, a test
+		 * account) would cost up to 1000 draws and binary searches each.
+		 * With fewer than an eighth of the courses unwatched, draw one of
+		 * them directly (the same uniform law); with none left, any course.
+		 */
+		bool		direct = unwatched * 8 < d->n_items;
 
 		for (int r = 0; r < neg; r++)
 		{
 			int32		c;
-			int			tries = 0;
 
-			/* a learner who watched everything gets watched courses: no choice */
-			do
-				c = (int32) rng_below(rng, d->n_items);
-			while (seen_contains(set, nset, c) && ++tries < 1000);
+			if (direct)
+				c = unwatched > 0 ? nth_unwatched(set, nset, (int64) rng_below(rng, unwatched))
+					: (int32) rng_below(rng, d->n_items);
+			else
+			{
+				int			tries = 0;
+
+				do
+					c = (int32) rng_below(rng, d->n_items);
+				while (seen_contains(set, nset, c) && ++tries < 1000);
+			}
 			tr->negs[p * neg + r] = c;
 		}
 	}
