@@ -116,6 +116,7 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	d->ctx_start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(n, 1));
 	d->ctx_len = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(n, 1));
 	d->n_empty_ctx = 0;
+	d->n_capped_ctx = 0;
 	n = 0;
 	for (int u = 0; u < d->n_learners; u++)
 	{
@@ -133,6 +134,11 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 			/* context: lo <= k < hi with t - window <= when[k] < t */
 			a = lower_bound_time(d->when, lo, w + 1, t - cfg->window_seconds);
 			b = lower_bound_time(d->when, a, w + 1, t);
+			if (b - a > NCF_MAX_CONTEXT)
+			{
+				a = b - NCF_MAX_CONTEXT;
+				d->n_capped_ctx++;
+			}
 			d->pos_learner[n] = u;
 			d->pos_item[n] = d->items[w];
 			d->ctx_start[n] = a;
