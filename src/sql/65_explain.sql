@@ -34,6 +34,8 @@ BEGIN
     IF m_kind IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('recs model %s does not exist', m);
     END IF;
+    -- a course the model does not score is an error, as in recs.score()
+    PERFORM recs.score(m, learner_id, course_id);
 
     IF m_kind <> 'blend' THEN
         SELECT r.score INTO s FROM recs.recommend(learner_id, 1, exclude_watched => false,
