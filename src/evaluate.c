@@ -366,11 +366,15 @@ evaluate_model(PG_FUNCTION_ARGS)
 
 		appendStringInfo(&json, "{\"protocol\": \"response\", \"rows\": " INT64_FORMAT
 						 ", \"scored\": " INT64_FORMAT ", \"auc\": ", tot.units, rn);
+		/* no scored pair (or one label only): the figure is undefined, null */
 		if (isnan(auc))
 			appendStringInfoString(&json, "null");
 		else
 			appendStringInfo(&json, "%.6f", auc);
-		appendStringInfo(&json, ", \"logloss\": %.6f}", ll);
+		if (isfinite(ll))
+			appendStringInfo(&json, ", \"logloss\": %.6f}", ll);
+		else
+			appendStringInfoString(&json, ", \"logloss\": null}");
 	}
 	else if (sampled)
 		appendStringInfo(&json,
