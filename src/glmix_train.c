@@ -394,10 +394,13 @@ read_options(FunctionCallInfo fcinfo, TrainOptions *o)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("threads must be between 1 and 64")));
-	if (o->min_rows < 1 || o->max_rows < 0 || (o->max_rows > 0 && o->max_rows < o->min_rows))
+	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
+	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("min_rows must be at least 1 and max_rows at least min_rows")));
+				 errmsg("min_rows must be at least 1 and max_rows at least min_rows"),
+				 errdetail("min_rows is %d, max_rows %d.", o->min_rows, o->max_rows),
+				 errhint("Leave max_rows NULL for no cap.")));
 
 	/* random-effect columns: by default the learner and course id columns */
 	if (PG_ARGISNULL(10))
