@@ -166,6 +166,18 @@ eval_full(const CourseScores *cs, const ServingLearner *l, const TestRow *rows, 
 	double		dcg = 0.0;
 	int			best = -1;		/* index into rows of the best-ranked test course */
 	double		best_score = NAN;
+	TestRow    *uniq = palloc(sizeof(TestRow) * Max(nrows, 1));
+	int			n = 0;
+
+	/*
+	 * The learner's test courses T are a set: a repeated row counts once, or
+	 * |T| would count it twice and a hit once.  Rows come sorted by course.
+	 */
+	for (int t = 0; t < nrows; t++)
+		if (t == 0 || rows[t].course != rows[t - 1].course)
+			uniq[n++] = rows[t];
+	rows = uniq;
+	nrows = n;
 
 	for (int i = 0; i < l->nwatched; i++)
 	{
