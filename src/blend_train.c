@@ -44,6 +44,10 @@
 typedef struct BlendRows
 {
 	int64		n;
+	int64		read;			/* rows shown after since (or with no time) */
+	int64		null_id;		/* of them, skipped: a NULL learner or course id */
+	int64		null_label;		/* a NULL label */
+	int64		bad_time;		/* a NULL, infinite or NaN time */
 	int64	   *learner;
 	int64	   *course;
 	double	   *y;
@@ -76,54 +80,100 @@ component_feature(const BlendComponent *c, double s)
 	return s;
 }
 
-/* read labelled impressions shown after since, sorted by learner */
+/* a label column checked (boolean, or a number that must be 0 or 1), as SQL */
+static void
+label_expression(StringInfo buf, Oid relid, const char *col, const char *argname)
+{
+	static const Oid label_types[] = {BOOLOID, INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID};
+	Oid			type = recs_check_column(relid, col, argname, label_types, lengthof(label_types));
+
+	appendStringInfo(buf, type == BOOLOID ? "%s::int" : "%s", quote_identifier(col));
+}
+
+/*
+ * read labelled impressions shown after since, sorted by learner; rows with
+ * a NULL id or label, or a time that is NULL, NaN or infinite, are skipped
+ * and counted
+ */
 static void
 read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
 		  const char *label_sql, double since, BlendRows *rows)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	StringInfoData sql;
+	char	   *texpr;
 	Oid			types[1] = {FLOAT8OID};
 	Datum		values[1] = {Float8GetDatum(since)};
 	int			rc;
+	int64		k = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	recs_check_column(relid, lcol, "learner column", id_types, lengthof(id_types));
-	recs_check_column(relid, ccol, "course column", id_types, lengthof(id_types));
-	recs_check_column(relid, tcol, "time column", NULL, 0);
+	recs_check_column(relid, lcol, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, ccol, "course_column", id_types, lengthof(id_types));
+	texpr = ingest_time_column(relid, tcol, "time_column");
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT %s::int8, %s::int8, (%s)::float8 FROM %s "
-					 "WHERE %s IS NOT NULL AND %s IS NOT NULL AND (%s) IS NOT NULL "
-					 "AND extract(epoch FROM %s) > $1 ORDER BY 1, 2",
-					 quote_identifier(lcol), quote_identifier(ccol), label_sql,
-					 recs_relation_name(relid), quote_identifier(lcol),
-					 quote_identifier(ccol), label_sql, quote_identifier(tcol));
+					 "SELECT %s::int8, %s::int8, (%s)::float8, %s FROM %s "
+					 "WHERE %s > $1 OR %s IS NULL ORDER BY 1, 2",
+					 quote_identifier(lcol), quote_identifier(ccol), label_sql, texpr,
+					 recs_relation_name(relid), texpr, texpr);
 	rc = SPI_execute_with_args(sql.data, 1, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read impressions: %s", SPI_result_code_string(rc));
 	MemoryContextSwitchTo(cxt);
-	rows->n = (int64) SPI_processed;
-	rows->learner = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(rows->n, 1));
-	rows->course = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(rows->n, 1));
-	rows->y = MemoryContextAllocHuge(cxt, sizeof(double) * Max(rows->n, 1));
-	rows->w = MemoryContextAllocHuge(cxt, sizeof(double) * Max(rows->n, 1));
-	for (int64 i = 0; i < rows->n; i++)
+	memset(rows, 0, sizeof(BlendRows));
+	rows->read = (int64) SPI_processed;
+	rows->learner = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(rows->read, 1));
+	rows->course = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(rows->read, 1));
+	rows->y = MemoryContextAllocHuge(cxt, sizeof(double) * Max(rows->read, 1));
+	rows->w = MemoryContextAllocHuge(cxt, sizeof(double) * Max(rows->read, 1));
+	for (int64 i = 0; i < rows->read; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-		double		y;
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		lnull,
+					cnull,
+					ynull,
+					tnull;
+		int64		l = DatumGetInt64(SPI_getbinval(tup, desc, 1, &lnull));
+		int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 2, &cnull));
+		double		y = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &ynull));
+		double		t = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &tnull));
 
-		rows->learner[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		rows->course[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-		y = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		if (tnull || !isfinite(t))
+		{
+			rows->bad_time++;
+			continue;
+		}
+		if (lnull || cnull)
+		{
+			rows->null_id++;
+			continue;
+		}
+		if (ynull)
+		{
+			rows->null_label++;
+			continue;
+		}
 		if (y != 0.0 && y != 1.0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("labels must be 0 or 1, found %g", y)));
-		rows->y[i] = y;
-		rows->w[i] = 1.0;
+					 errmsg("labels must be 0 or 1, found %g", y),
+					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.",
+							   l, c, recs_relation_name(relid))));
+		rows->learner[k] = l;
+		rows->course[k] = c;
+		rows->y[k] = y;
+		rows->w[k] = 1.0;
+		k++;
 	}
+	rows->n = k;
+	if (k < rows->read)
+		ereport(NOTICE,
+				(errmsg("train_blend: read " INT64_FORMAT " rows, kept " INT64_FORMAT, rows->read, k),
+				 errdetail("Skipped " INT64_FORMAT " with a NULL learner or course id, " INT64_FORMAT
+						   " with a NULL label, " INT64_FORMAT " with a NULL, NaN or infinite time.",
+						   rows->null_id, rows->null_label, rows->bad_time)));
 }
 
 /*
@@ -379,7 +429,7 @@ group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("random effect \"%s\" needs the learners relation", eff->column),
 					 errhint("Pass learners => the relation that has the column.")));
-		recs_check_column(learners, eff->column, "random effect column", NULL, 0);
+		recs_check_column(learners, eff->column, "random_effects", NULL, 0);
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "SELECT DISTINCT ON (1) %s::int8, %s::text FROM %s "
 						 "WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1",
@@ -557,7 +607,7 @@ train_blend(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("components and impressions must not be NULL")));
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "components" : "impressions")));
 	components = PG_GETARG_ARRAYTYPE_P(0);
 	impressions = PG_GETARG_OID(1);
 	if (passes < 1 || passes > 100)
@@ -581,12 +631,18 @@ train_blend(PG_FUNCTION_ARGS)
 	if (negatives > 0)
 		appendStringInfoString(&label_sql, "1");	/* every row is a positive: watches */
 	else if (strcmp(label, "clicked") == 0)
-		appendStringInfo(&label_sql, "%s::int", quote_identifier(clickcol));
+		label_expression(&label_sql, impressions, clickcol, "click_column");
 	else if (strcmp(label, "bookmarked") == 0)
-		appendStringInfo(&label_sql, "%s::int", quote_identifier(bookcol));
+		label_expression(&label_sql, impressions, bookcol, "bookmark_column");
 	else if (strcmp(label, "either") == 0)
+	{
+		static const Oid bool_type[] = {BOOLOID};
+
+		recs_check_column(impressions, clickcol, "click_column", bool_type, 1);
+		recs_check_column(impressions, bookcol, "bookmark_column", bool_type, 1);
 		appendStringInfo(&label_sql, "(%s OR %s)::int", quote_identifier(clickcol),
 						 quote_identifier(bookcol));
+	}
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -642,8 +698,13 @@ train_blend(PG_FUNCTION_ARGS)
 		}
 	}
 	since = PG_ARGISNULL(5) ? trained_through : recs_timestamptz_to_epoch(PG_GETARG_TIMESTAMPTZ(5));
+	if (since == INFINITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("since must be a finite timestamp or -infinity"),
+				 errdetail("The blend trains on the impressions shown after since.")));
 	if (!isfinite(since))
-		since = -INFINITY;
+		since = -INFINITY;		/* no component has a trained_through: everything */
 
 	/* random-effect coordinates and their L2 weights */
 	{
@@ -890,7 +951,10 @@ train_blend(PG_FUNCTION_ARGS)
 	}
 
 	resetStringInfo(&json);
-	appendStringInfo(&json, "{\"impressions_used\": " INT64_FORMAT ", \"train_logloss\": %.6f, "
+	appendStringInfo(&json, "{\"impressions_read\": " INT64_FORMAT ", \"skipped\": {\"null_id\": " INT64_FORMAT
+					 ", \"null_label\": " INT64_FORMAT ", \"bad_time\": " INT64_FORMAT "}, ",
+					 rows.read, rows.null_id, rows.null_label, rows.bad_time);
+	appendStringInfo(&json, "\"impressions_used\": " INT64_FORMAT ", \"train_logloss\": %.6f, "
 					 "\"train_auc\": %.6f, \"seconds\": %.3f, \"global\": [",
 					 rows.n, total_loss(&rows, margin) / rows.n,
 					 glmix_auc(rows.n, margin, rows.y), (GetCurrentTimestamp() - t0) / 1e6);

@@ -55,9 +55,13 @@ typedef struct EvalTotals
 	int64		unscored;		/* test courses the model cannot rank */
 } EvalTotals;
 
+/*
+ * the test rows sorted by learner; rows with a NULL learner, course or
+ * label are left out and counted in *skipped
+ */
 static TestRow *
 read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol,
-			   const char *ycol, int64 *nrows)
+			   const char *ycol, int64 *nrows, int64 *skipped)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	static const Oid neg_types[] = {INT8ARRAYOID, INT4ARRAYOID};
@@ -66,10 +70,10 @@ read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol,
 	int			rc;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	recs_check_column(relid, lcol, "learner column", id_types, lengthof(id_types));
-	recs_check_column(relid, ccol, "course column", id_types, lengthof(id_types));
+	recs_check_column(relid, lcol, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, ccol, "course_column", id_types, lengthof(id_types));
 	if (ncol)
-		recs_check_column(relid, ncol, "negatives column", neg_types, lengthof(neg_types));
+		recs_check_column(relid, ncol, "negatives_column", neg_types, lengthof(neg_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s::int8, %s::int8", quote_identifier(lcol), quote_identifier(ccol));
 	if (ncol)
@@ -77,27 +81,38 @@ read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol,
 	if (ycol)
 	{
 		static const Oid label_types[] = {BOOLOID, INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID};
-		Oid			t = recs_check_column(relid, ycol, "label column", label_types, lengthof(label_types));
+		Oid			t = recs_check_column(relid, ycol, "label_column", label_types, lengthof(label_types));
 
 		appendStringInfo(&sql, t == BOOLOID ? ", %s::int::float8" : ", %s::float8", quote_identifier(ycol));
 	}
-	appendStringInfo(&sql, " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL%s%s%s ORDER BY 1, 2",
-					 recs_relation_name(relid), quote_identifier(lcol), quote_identifier(ccol),
-					 ycol ? " AND " : "", ycol ? quote_identifier(ycol) : "", ycol ? " IS NOT NULL" : "");
+	appendStringInfo(&sql, " FROM %s ORDER BY 1, 2", recs_relation_name(relid));
 	rc = SPI_execute(sql.data, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the test relation: %s", SPI_result_code_string(rc));
 	MemoryContextSwitchTo(cxt);
-	*nrows = SPI_processed;
-	rows = MemoryContextAllocHuge(cxt, sizeof(TestRow) * Max(*nrows, 1));
-	for (int64 i = 0; i < *nrows; i++)
+	*nrows = 0;
+	*skipped = 0;
+	rows = MemoryContextAllocHuge(cxt, sizeof(TestRow) * Max(SPI_processed, 1));
+	for (uint64 t = 0; t < SPI_processed; t++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
+		HeapTuple	tup = SPI_tuptable->vals[t];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
+		bool		isnull,
+					lnull,
+					cnull,
+					ynull = false;
+		int64		i = *nrows;
 
-		rows[i].learner = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		rows[i].course = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		rows[i].learner = DatumGetInt64(SPI_getbinval(tup, desc, 1, &lnull));
+		rows[i].course = DatumGetInt64(SPI_getbinval(tup, desc, 2, &cnull));
+		if (ycol)
+			(void) SPI_getbinval(tup, desc, 3, &ynull);
+		if (lnull || cnull || ynull)
+		{
+			(*skipped)++;
+			continue;
+		}
+		(*nrows)++;
 		rows[i].nneg = 0;
 		rows[i].neg = NULL;
 		rows[i].label = 0;
@@ -151,6 +166,18 @@ eval_full(const CourseScores *cs, const ServingLearner *l, const TestRow *rows, 
 	double		dcg = 0.0;
 	int			best = -1;		/* index into rows of the best-ranked test course */
 	double		best_score = NAN;
+	TestRow    *uniq = palloc(sizeof(TestRow) * Max(nrows, 1));
+	int			n = 0;
+
+	/*
+	 * The learner's test courses T are a set: a repeated row counts once, or
+	 * |T| would count it twice and a hit once.  Rows come sorted by course.
+	 */
+	for (int t = 0; t < nrows; t++)
+		if (t == 0 || rows[t].course != rows[t - 1].course)
+			uniq[n++] = rows[t];
+	rows = uniq;
+	nrows = n;
 
 	for (int i = 0; i < l->nwatched; i++)
 	{
@@ -285,12 +312,13 @@ evaluate_model(PG_FUNCTION_ARGS)
 	StringInfoData json;
 	StringInfoData key;
 	Jsonb	   *result;
+	int64		skipped;
 	MemoryContext callercxt = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model and test relation must not be NULL")));
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "model" : "test")));
 	model_id = PG_GETARG_INT64(0);
 	test = PG_GETARG_OID(1);
 	if (k < 1)
@@ -315,11 +343,14 @@ evaluate_model(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	serving_model_by_id(model_id, &model);
-	rows = read_test_rows(test, lcol, ccol, sampled ? ncol : NULL, response ? ycol : NULL, &nrows);
+	rows = read_test_rows(test, lcol, ccol, sampled ? ncol : NULL, response ? ycol : NULL, &nrows, &skipped);
 	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
-				 errmsg("test relation %s has no rows", recs_relation_name(test))));
+				 errmsg("test relation %s has no rows", recs_relation_name(test)),
+				 skipped ? errdetail_plural(INT64_FORMAT " row with a NULL learner, course or label was skipped.",
+											INT64_FORMAT " rows with a NULL learner, course or label were skipped.",
+											skipped, skipped) : 0));
 
 	if (response)
 	{
@@ -366,11 +397,15 @@ evaluate_model(PG_FUNCTION_ARGS)
 
 		appendStringInfo(&json, "{\"protocol\": \"response\", \"rows\": " INT64_FORMAT
 						 ", \"scored\": " INT64_FORMAT ", \"auc\": ", tot.units, rn);
+		/* no scored pair (or one label only): the figure is undefined, null */
 		if (isnan(auc))
 			appendStringInfoString(&json, "null");
 		else
 			appendStringInfo(&json, "%.6f", auc);
-		appendStringInfo(&json, ", \"logloss\": %.6f}", ll);
+		if (isfinite(ll))
+			appendStringInfo(&json, ", \"logloss\": %.6f}", ll);
+		else
+			appendStringInfoString(&json, ", \"logloss\": null}");
 	}
 	else if (sampled)
 		appendStringInfo(&json,
@@ -390,6 +425,13 @@ evaluate_model(PG_FUNCTION_ARGS)
 						 k, tot.units, tot.hits / tot.units, tot.ndcg / tot.units,
 						 tot.rr / tot.units, catalogue ? (double) ncovered / catalogue : 0.0,
 						 tot.unscored);
+	}
+
+	/* rows left out for a NULL id or label: counted, when there are any */
+	if (skipped > 0)
+	{
+		json.len--;				/* reopen the object */
+		appendStringInfo(&json, ", \"skipped_rows\": " INT64_FORMAT "}", skipped);
 	}
 
 	/* remember it with the model */

@@ -147,7 +147,7 @@ glmix_entity_row_accum(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(6) || PG_ARGISNULL(7))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dimension and L2 weight must not be NULL")));
+				 errmsg("%s must not be NULL", PG_ARGISNULL(6) ? "dim" : "l2")));
 	if (s == NULL)
 		s = entity_state_new(aggcontext, PG_GETARG_INT32(6), PG_GETARG_FLOAT8(7), -1);
 	else if (s->dim != PG_GETARG_INT32(6) || s->lambda != PG_GETARG_FLOAT8(7))
@@ -177,7 +177,7 @@ glmix_entity_block_accum(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("L2 weight must not be NULL")));
+				 errmsg("l2 must not be NULL")));
 	lambda = PG_GETARG_FLOAT8(4);
 	glmix_block_map(glmix_block_arg(fcinfo, 1), &blk);
 	if (s == NULL)

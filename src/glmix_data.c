@@ -128,7 +128,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	int		   *ndict;
 	int64		nnz = 0;
 
-	snprintf(argname, sizeof(argname), "%s id column", what);
+	snprintf(argname, sizeof(argname), "%s_column", what);
 	recs_check_column(relid, idcol, argname, id_types, lengthof(id_types));
 	s->what = what;
 	s->ncols = nfeatures;

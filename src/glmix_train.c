@@ -305,6 +305,16 @@ json_key(StringInfo buf, const char *key)
 	appendStringInfoString(buf, ": ");
 }
 
+/* a number for JSON: null when it is not finite (jsonb refuses NaN) */
+static void
+json_number(StringInfo buf, double x)
+{
+	if (isfinite(x))
+		appendStringInfo(buf, "%.6f", x);
+	else
+		appendStringInfoString(buf, "null");
+}
+
 
 /* train_glmix's arguments, checked */
 typedef struct TrainOptions
@@ -384,10 +394,13 @@ read_options(FunctionCallInfo fcinfo, TrainOptions *o)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("threads must be between 1 and 64")));
-	if (o->min_rows < 1 || o->max_rows < 0 || (o->max_rows > 0 && o->max_rows < o->min_rows))
+	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
+	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("min_rows must be at least 1 and max_rows at least min_rows")));
+				 errmsg("min_rows must be at least 1 and max_rows at least min_rows"),
+				 errdetail("min_rows is %d, max_rows %d.", o->min_rows, o->max_rows),
+				 errhint("Leave max_rows NULL for no cap.")));
 
 	/* random-effect columns: by default the learner and course id columns */
 	if (PG_ARGISNULL(10))
@@ -542,7 +555,18 @@ read_phase(FunctionCallInfo fcinfo, GlmixTraining *t, const TrainOptions *o)
 				 errmsg("every impression has the same label"),
 				 errdetail("A response model needs both positive and negative rows.")));
 	if (OidIsValid(o->validation))
+	{
 		t->vrows = glmix_read_rows(o->validation, &o->ro, t->learners, t->courses, false);
+		if (t->vrows->n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA),
+					 errmsg("validation relation %s has no rows", recs_relation_name(o->validation)),
+					 errhint("Pass validation => NULL to train without one.")));
+		if (t->vrows->n_positive == 0 || t->vrows->n_positive == t->vrows->n)
+			ereport(NOTICE,
+					(errmsg("train_glmix: every validation row has the same label"),
+					 errdetail("The validation AUC is undefined; it is reported as NaN and stored as null.")));
+	}
 	parse_crosses(fcinfo, 11, t);
 	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
 	t->l2_fixed = o->l2[0];
@@ -698,8 +722,12 @@ fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *v
 			appendStringInfo(history, "%s{\"pass\": %d, \"objective\": %.6f", pass > 1 ? ", " : "",
 							 pass, final_obj);
 			if (t->vrows)
-				appendStringInfo(history, ", \"validation_auc\": %.6f, \"validation_logloss\": %.6f",
-								 *vauc, *vll);
+			{
+				appendStringInfoString(history, ", \"validation_auc\": ");
+				json_number(history, *vauc);
+				appendStringInfoString(history, ", \"validation_logloss\": ");
+				json_number(history, *vll);
+			}
 			appendStringInfoChar(history, '}');
 		}
 	}
@@ -921,9 +949,9 @@ run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
 	if (t.vrows)
 	{
 		json_key(&metrics, "validation_auc");
-		appendStringInfo(&metrics, "%.6f", vauc);
+		json_number(&metrics, vauc);
 		json_key(&metrics, "validation_logloss");
-		appendStringInfo(&metrics, "%.6f", vll);
+		json_number(&metrics, vll);
 	}
 	json_key(&metrics, "passes");
 	appendStringInfoString(&metrics, history.data);

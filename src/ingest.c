@@ -103,12 +103,22 @@ time_expression(Oid type)
 	}
 }
 
+/* the types a time column may have: times, or numbers of unix seconds */
+static const Oid time_types[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID,
+INT8OID, INT4OID, FLOAT8OID, FLOAT4OID, NUMERICOID};
+
+char *
+ingest_time_column(Oid relid, const char *col, const char *argname)
+{
+	Oid			type = recs_check_column(relid, col, argname, time_types, lengthof(time_types));
+
+	return psprintf(time_expression(type), quote_identifier(col));
+}
+
 WatchSet *
 ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
-	static const Oid time_types[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID,
-	INT8OID, INT4OID, FLOAT8OID, FLOAT4OID, NUMERICOID};
 	static const Oid num_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID,
 	INT8OID, INT4OID, INT2OID};
 	char	   *relname = recs_relation_name(relid);
@@ -125,12 +135,12 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	int32	   *last_seen;
 	int64		w;
 
-	recs_check_column(relid, cols->learner, "learner column", id_types, lengthof(id_types));
-	recs_check_column(relid, cols->course, "course column", id_types, lengthof(id_types));
-	time_type = recs_check_column(relid, cols->time, "time column",
+	recs_check_column(relid, cols->learner, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, cols->course, "course_column", id_types, lengthof(id_types));
+	time_type = recs_check_column(relid, cols->time, "time_column",
 								  time_types, lengthof(time_types));
 	if (cols->seconds)
-		recs_check_column(relid, cols->seconds, "watch seconds column",
+		recs_check_column(relid, cols->seconds, "seconds_column",
 						  num_types, lengthof(num_types));
 
 	initStringInfo(&sql);

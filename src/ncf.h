@@ -23,6 +23,16 @@
 #define NCF_COURSE 1
 #define NCF_MAX_DIM_MAP 4096	/* course_map: largest embedding dimension */
 
+/*
+ * A learner's context, and their row of the co-watch matrix, are at most
+ * their latest NCF_MAX_CONTEXT watches.  The learner tower's work for a
+ * positive is its context's length and the co-watch work a learner's
+ * watches squared: without a cap a crawler's 100,000 watches would make
+ * training quadratic in them.  Real histories are far shorter (ML-100K's
+ * longest is 737), so the cap changes nothing for them.
+ */
+#define NCF_MAX_CONTEXT 1000
+
 /* ---- ncf_cowatch.c ---- */
 
 /* compressed sparse rows; val may be NULL (all ones) */
@@ -40,6 +50,8 @@ typedef struct NcfSparse
  * CSR (offsets/items, items of a learner distinct): co = R'R, sim(i,j) =
  * co(i,j) / sqrt(co(i,i) co(j,j)); row i keeps its topn largest positive
  * sim(i,j), j != i, ties to the smaller j; columns of a row ascending.
+ * A learner's row of R is their last NCF_MAX_CONTEXT items (items in time
+ * order).
  */
 extern void ncf_cowatch(int n_learners, int n_items, const int64 *offsets,
 						const int32 *items, int topn, NcfSparse *out);
@@ -138,11 +150,15 @@ typedef struct NcfData
 	int64	   *ctx_start;		/* context = items[ctx_start .. ctx_start + ctx_len) */
 	int32	   *ctx_len;
 	int64		n_empty_ctx;
+	int64		n_capped_ctx;	/* contexts cut to their latest NCF_MAX_CONTEXT watches */
 	double		mean_ctx;
 	NcfSparse	cowatch;		/* course-tower inputs */
 } NcfData;
 
-/* positives and their contexts (watches in [t - window, t), strictly before t) */
+/*
+ * positives and their contexts (watches in [t - window, t), strictly before
+ * t, at most the latest NCF_MAX_CONTEXT)
+ */
 extern void ncf_data_prepare(NcfData *d, const NcfConfig *cfg);
 /* bytes the trainer will allocate, to check against a budget first */
 extern Size ncf_train_memory(const NcfData *d, const NcfConfig *cfg);

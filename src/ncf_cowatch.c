@@ -17,6 +17,10 @@
  * root is the worst entry kept, so a row costs O(touched * log N).  The
  * similarity is computed in double as co / (sqrt(co_ii) * sqrt(co_jj)), the
  * same expression a numpy reference evaluates, so ties are ties there too.
+ *
+ * A learner's row of R is their latest NCF_MAX_CONTEXT watches (the items
+ * of a learner come in time order): one crawler with 100,000 watches would
+ * otherwise cost 10^10 additions here.
  */
 #include "postgres.h"
 
@@ -88,11 +92,18 @@ sim_col_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* where learner u's row of R starts: their latest NCF_MAX_CONTEXT items */
+static inline int64
+row_start(const int64 *offsets, int u)
+{
+	return Max(offsets[u], offsets[u + 1] - NCF_MAX_CONTEXT);
+}
+
 void
 ncf_cowatch(int n_learners, int n_items, const int64 *offsets,
 			const int32 *items, int topn, NcfSparse *out)
 {
-	int64		nnz_in = offsets[n_learners];
+	int64		nnz_in;
 	int64	   *iptr;			/* item -> learners (transpose of R) */
 	int32	   *ilearner;
 	int32	   *count;			/* co(i, i): learners per item */
@@ -103,17 +114,19 @@ ncf_cowatch(int n_learners, int n_items, const int64 *offsets,
 
 	/* transpose: learners of each item, ascending */
 	iptr = palloc0(sizeof(int64) * (n_items + 1));
-	for (int64 w = 0; w < nnz_in; w++)
-		iptr[items[w] + 1]++;
+	for (int u = 0; u < n_learners; u++)
+		for (int64 w = row_start(offsets, u); w < offsets[u + 1]; w++)
+			iptr[items[w] + 1]++;
 	for (int i = 0; i < n_items; i++)
 		iptr[i + 1] += iptr[i];
+	nnz_in = iptr[n_items];
 	ilearner = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz_in, 1));
 	{
 		int64	   *fill = palloc(sizeof(int64) * Max(n_items, 1));
 
 		memcpy(fill, iptr, sizeof(int64) * n_items);
 		for (int u = 0; u < n_learners; u++)
-			for (int64 w = offsets[u]; w < offsets[u + 1]; w++)
+			for (int64 w = row_start(offsets, u); w < offsets[u + 1]; w++)
 				ilearner[fill[items[w]]++] = u;
 		pfree(fill);
 	}
@@ -145,7 +158,7 @@ ncf_cowatch(int n_learners, int n_items, const int64 *offsets,
 		{
 			int			u = ilearner[a];
 
-			for (int64 w = offsets[u]; w < offsets[u + 1]; w++)
+			for (int64 w = row_start(offsets, u); w < offsets[u + 1]; w++)
 			{
 				int32		j = items[w];
 

@@ -128,7 +128,7 @@ read_course_ids(Oid relid, const char *col, int *n)
 	int64	   *ids;
 	int			rc;
 
-	recs_check_column(relid, col, "course column", id_types, lengthof(id_types));
+	recs_check_column(relid, col, "course_column", id_types, lengthof(id_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT DISTINCT %s::int8 FROM %s WHERE %s IS NOT NULL ORDER BY 1",
 					 quote_identifier(col), recs_relation_name(relid), quote_identifier(col));
@@ -569,8 +569,9 @@ train_ncf(PG_FUNCTION_ARGS)
 				(errmsg("train_ncf: " INT64_FORMAT " positives x %d instances, mean context %.1f courses, %d courses, %.1f neighbours per course",
 						data.n_pos, 1 + cfg.negatives, data.mean_ctx, n_items,
 						(double) data.cowatch.nnz / Max(n_items, 1)),
-				 errdetail(INT64_FORMAT " positives have an empty context; about %zu MB for training.",
-						   data.n_empty_ctx, Max(need >> 20, 1))));
+				 errdetail(INT64_FORMAT " positives have an empty context, " INT64_FORMAT
+						   " a context cut to the latest %d watches; about %zu MB for training.",
+						   data.n_empty_ctx, data.n_capped_ctx, NCF_MAX_CONTEXT, Max(need >> 20, 1))));
 	}
 
 	/* ---- 3. train ---- */
@@ -586,7 +587,10 @@ train_ncf(PG_FUNCTION_ARGS)
 	ncf_tower_forward(&model.tower[NCF_COURSE], n_items, data.cowatch.rowptr,
 					  data.cowatch.col, data.cowatch.val, course_emb);
 	{
-		/* each learner's context at the end of the data: [through - window, through] */
+		/*
+		 * each learner's context at the end of the data: [through - window,
+		 * through], at most the latest NCF_MAX_CONTEXT watches as in training
+		 */
 		int64	   *rowptr = palloc(sizeof(int64) * (n_learners + 1));
 		int32	   *ctx = MemoryContextAllocHuge(phasecxt, sizeof(int32) * Max(offsets[n_learners], 1));
 
@@ -595,7 +599,7 @@ train_ncf(PG_FUNCTION_ARGS)
 		{
 			int64		n = rowptr[u];
 
-			for (int64 w = offsets[u]; w < offsets[u + 1]; w++)
+			for (int64 w = Max(offsets[u], offsets[u + 1] - NCF_MAX_CONTEXT); w < offsets[u + 1]; w++)
 				if (when[w] >= through - cfg.window_seconds)
 					ctx[n++] = items[w];
 			rowptr[u + 1] = n;
@@ -653,11 +657,12 @@ train_ncf(PG_FUNCTION_ARGS)
 					 "{\"watches_read\": " INT64_FORMAT ", \"watches_used\": " INT64_FORMAT
 					 ", \"learners\": %d, \"courses\": %d, \"positives\": " INT64_FORMAT
 					 ", \"instances_per_epoch\": " INT64_FORMAT ", \"mean_context\": %.2f"
+					 ", \"capped_contexts\": " INT64_FORMAT
 					 ", \"cowatch_pairs\": " INT64_FORMAT ", \"train_seconds\": %.3f"
 					 ", \"train_cpu_seconds\": %.3f"
 					 ", \"examples_per_second\": %.1f, \"loss\": [",
 					 ws->n_read, offsets[n_learners], n_learners, n_items, data.n_pos,
-					 data.n_pos * (1 + cfg.negatives), data.mean_ctx, data.cowatch.nnz,
+					 data.n_pos * (1 + cfg.negatives), data.mean_ctx, data.n_capped_ctx, data.cowatch.nnz,
 					 train_seconds, cpu_seconds,
 					 (double) data.n_pos * (1 + cfg.negatives) * cfg.epochs / Max(train_seconds, 1e-9));
 	for (int e = 0; e < cfg.epochs; e++)

@@ -116,6 +116,7 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	d->ctx_start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(n, 1));
 	d->ctx_len = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(n, 1));
 	d->n_empty_ctx = 0;
+	d->n_capped_ctx = 0;
 	n = 0;
 	for (int u = 0; u < d->n_learners; u++)
 	{
@@ -133,6 +134,11 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 			/* context: lo <= k < hi with t - window <= when[k] < t */
 			a = lower_bound_time(d->when, lo, w + 1, t - cfg->window_seconds);
 			b = lower_bound_time(d->when, a, w + 1, t);
+			if (b - a > NCF_MAX_CONTEXT)
+			{
+				a = b - NCF_MAX_CONTEXT;
+				d->n_capped_ctx++;
+			}
 			d->pos_learner[n] = u;
 			d->pos_item[n] = d->items[w];
 			d->ctx_start[n] = a;
@@ -797,6 +803,29 @@ seen_contains(const int32 *set, int64 n, int32 item)
 	return false;
 }
 
+/*
+ * The k-th (from 0) course of 0 .. n_items-1 that is not in the sorted set:
+ * below set[i] there are set[i] - i unwatched courses, so it is k + i for
+ * the first i whose set[i] - i exceeds k.
+ */
+static int32
+nth_unwatched(const int32 *set, int64 nset, int64 k)
+{
+	int64		lo = 0,
+				hi = nset;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (set[mid] - mid > k)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return (int32) (k + lo);
+}
+
 static void
 draw_negatives(Trainer *tr, RecsRng *rng)
 {
@@ -808,16 +837,32 @@ draw_negatives(Trainer *tr, RecsRng *rng)
 		int			u = d->pos_learner[p];
 		const int32 *set = d->seen + d->offsets[u];
 		int64		nset = d->offsets[u + 1] - d->offsets[u];
+		int64		unwatched = d->n_items - nset;
+
+		/*
+		 * Rejection sampling takes n_items / unwatched draws a negative: a
+		 * learner who watched nearly the whole catalogue (a crawler, a test
+		 * account) would cost up to 1000 draws and binary searches each.
+		 * With fewer than an eighth of the courses unwatched, draw one of
+		 * them directly (the same uniform law); with none left, any course.
+		 */
+		bool		direct = unwatched * 8 < d->n_items;
 
 		for (int r = 0; r < neg; r++)
 		{
 			int32		c;
-			int			tries = 0;
 
-			/* a learner who watched everything gets watched courses: no choice */
-			do
-				c = (int32) rng_below(rng, d->n_items);
-			while (seen_contains(set, nset, c) && ++tries < 1000);
+			if (direct)
+				c = unwatched > 0 ? nth_unwatched(set, nset, (int64) rng_below(rng, unwatched))
+					: (int32) rng_below(rng, d->n_items);
+			else
+			{
+				int			tries = 0;
+
+				do
+					c = (int32) rng_below(rng, d->n_items);
+				while (seen_contains(set, nset, c) && ++tries < 1000);
+			}
 			tr->negs[p * neg + r] = c;
 		}
 	}

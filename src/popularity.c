@@ -65,8 +65,8 @@ read_learner_languages(Oid relid, const char *idcol, const char *langcol)
 	StringInfoData sql;
 	int			rc;
 
-	recs_check_column(relid, idcol, "learner column", id_types, lengthof(id_types));
-	recs_check_column(relid, langcol, "language column", text_types, lengthof(text_types));
+	recs_check_column(relid, idcol, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, langcol, "language_column", text_types, lengthof(text_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT DISTINCT ON (1) %s::int8, %s::text FROM %s"

@@ -78,6 +78,8 @@ typedef struct WatchSet
 extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
 								double min_seconds);
 extern void ingest_report(const WatchSet *ws, const char *what);
+/* a time column of relid checked (42703/42804), as SQL giving unix seconds */
+extern char *ingest_time_column(Oid relid, const char *col, const char *argname);
 /* the column names as JSON object members, for a model's params */
 extern void ingest_columns_json(StringInfo buf, const WatchColumns *cols);
 /* qsort comparator for int64 */

@@ -357,6 +357,7 @@ PG_FUNCTION_INFO_V1(generate_sample_data);
 Datum
 generate_sample_data(PG_FUNCTION_ARGS)
 {
+	static const char *const argnames[] = {"target_schema", "learners", "courses", "seed", "days", "end_at"};
 	char	   *schema;
 	int32		nlearners = PG_GETARG_INT32(1);
 	int32		ncourses = PG_GETARG_INT32(2);
@@ -378,11 +379,11 @@ generate_sample_data(PG_FUNCTION_ARGS)
 	bool	   *watched;
 	double	   *times;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) ||
-		PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments of recs.generate_sample must not be NULL")));
+	for (int a = 0; a < lengthof(argnames); a++)
+		if (PG_ARGISNULL(a))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", argnames[a])));
 	schema = NameStr(*PG_GETARG_NAME(0));
 	if (nlearners < 1 || nlearners > 10000000 || ncourses < 12 || ncourses > 1000000)
 		ereport(ERROR,
@@ -393,11 +394,11 @@ generate_sample_data(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("days must be between 30 and 3650, not %d", days)));
-	if (!isfinite(end))
+	start = end - days * DAY;
+	if (!isfinite(end) || TIMESTAMP_NOT_FINITE(recs_epoch_to_timestamptz(start)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("end_at must be a finite timestamp")));
-	start = end - days * DAY;
+				 errmsg("end_at must be a finite timestamp at least %d days after the earliest one", days)));
 	qs = quote_identifier(schema);
 
 	SPI_connect();

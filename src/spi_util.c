@@ -9,9 +9,12 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -80,7 +83,7 @@ recs_check_column(Oid relid, const char *colname, const char *argname,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"%s\" of relation %s has type %s",
 						colname, recs_relation_name(relid), format_type_be(type)),
-				 errdetail("The %s column must be of type %s.", argname, names.data),
+				 errdetail("%s must name a column of type %s.", argname, names.data),
 				 errhint("Cast it in a view and pass the view instead.")));
 	}
 	return InvalidOid;			/* not reached */
@@ -145,17 +148,35 @@ recs_insert_columns(const char *sql, int ncols, const Oid *types,
 	MemoryContextDelete(batchcxt);
 }
 
+/*
+ * Unix seconds of a timestamptz.  The infinities stay infinite (they are
+ * INT64 extremes inside, which would otherwise read as dates 292,000 years
+ * away), so that callers' isfinite() checks see them.
+ */
 double
 recs_timestamptz_to_epoch(TimestampTz ts)
 {
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+		return -INFINITY;
+	if (TIMESTAMP_IS_NOEND(ts))
+		return INFINITY;
 	return (double) ts / USECS_PER_SEC +
 		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 }
 
+/* the inverse; beyond timestamptz's range (or NaN) it gives -infinity or infinity */
 TimestampTz
 recs_epoch_to_timestamptz(double epoch)
 {
-	return (TimestampTz) ((epoch -
-						   (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
-						  * USECS_PER_SEC);
+	double		usecs = (epoch - (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+		* USECS_PER_SEC;
+	TimestampTz ts;
+
+	if (isnan(usecs) || usecs < (double) MIN_TIMESTAMP)
+		TIMESTAMP_NOBEGIN(ts);
+	else if (usecs >= (double) END_TIMESTAMP)
+		TIMESTAMP_NOEND(ts);
+	else
+		ts = (TimestampTz) usecs;
+	return ts;
 }

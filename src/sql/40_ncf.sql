@@ -128,11 +128,14 @@ DECLARE
     col text;
     svg text;
 BEGIN
-    IF model IS NULL OR courses IS NULL OR color_column IS NULL OR course_column IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
-            MESSAGE = 'model, courses, color_column and course_column must not be NULL';
-    END IF;
-    IF width IS NULL OR height IS NULL OR width < 200 OR height < 150 OR width > 10000 OR height > 10000 THEN
+    FOREACH col IN ARRAY ARRAY['model', 'courses', 'color_column', 'width', 'height', 'course_column'] LOOP
+        IF (col = 'model' AND model IS NULL) OR (col = 'courses' AND courses IS NULL)
+           OR (col = 'color_column' AND color_column IS NULL) OR (col = 'width' AND width IS NULL)
+           OR (col = 'height' AND height IS NULL) OR (col = 'course_column' AND course_column IS NULL) THEN
+            RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = format('%s must not be NULL', col);
+        END IF;
+    END LOOP;
+    IF width < 200 OR height < 150 OR width > 10000 OR height > 10000 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'width and height must be between 200x150 and 10000x10000 pixels';
     END IF;

@@ -21,7 +21,7 @@ DECLARE
 BEGIN
     IF learner_id IS NULL OR course_id IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
-            MESSAGE = 'learner_id and course_id must not be NULL';
+            MESSAGE = format('%s must not be NULL', CASE WHEN learner_id IS NULL THEN 'learner_id' ELSE 'course_id' END);
     END IF;
     IF m IS NULL THEN
         SELECT d.model_id INTO m FROM recs.deployment d WHERE d.slot = 'default';
@@ -34,6 +34,8 @@ BEGIN
     IF m_kind IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('recs model %s does not exist', m);
     END IF;
+    -- a course the model does not score is an error, as in recs.score()
+    PERFORM recs.score(m, learner_id, course_id);
 
     IF m_kind <> 'blend' THEN
         SELECT r.score INTO s FROM recs.recommend(learner_id, 1, exclude_watched => false,
