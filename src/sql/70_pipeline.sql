@@ -14,7 +14,8 @@ CREATE FUNCTION recs.train_all(
     blend_effects text[] DEFAULT '{learner_id}',
     epochs integer DEFAULT 20,
     threads integer DEFAULT 1,
-    activate boolean DEFAULT true)
+    activate boolean DEFAULT true,
+    rerank_top integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -54,6 +55,11 @@ BEGIN
     epochs := COALESCE(epochs, 20);
     threads := COALESCE(threads, 1);
     activate := COALESCE(activate, true);
+    IF rerank_top < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('rerank_top must be positive, not %s', rerank_top),
+            HINT = 'Leave it NULL for a click blend of the three models.';
+    END IF;
     IF name = '' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'model name must not be empty',
             HINT = 'train_all names its models <name>_popularity, <name>_ncf, <name>_glmix and <name>_blend.';
@@ -102,7 +108,10 @@ BEGIN
                    impressions, t_cut);
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend AS SELECT * FROM %s WHERE shown_at <= %L',
                    impressions, t_end);
-    RAISE NOTICE 'train_all: components on data before %, blend on impressions from then to %', t_cut, t_end;
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend_watches AS SELECT * FROM %s WHERE watched_at <= %L',
+                   watches, t_end);
+    RAISE NOTICE 'train_all: components on data before %, blend on % from then to %', t_cut,
+        CASE WHEN rerank_top IS NULL THEN 'impressions' ELSE 'watches' END, t_end;
 
     BEGIN
         t1 := clock_timestamp();
@@ -119,9 +128,19 @@ BEGIN
                                   threads => threads, activate => false);
         RAISE NOTICE 'train_all 3/4: GLMix model % in % s', glmix, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
         t1 := clock_timestamp();
-        blend := recs.train_blend(ARRAY[ncf, glmix, pop], 'pg_temp.recs_pipeline_blend', learners,
-                                  name => name || '_blend', random_effects => blend_effects, since => t_cut,
-                                  activate => false);
+        IF rerank_top IS NULL THEN
+            -- a click blend of the three on the impressions
+            blend := recs.train_blend(ARRAY[ncf, glmix, pop], 'pg_temp.recs_pipeline_blend', learners,
+                                      name => name || '_blend', random_effects => blend_effects, since => t_cut,
+                                      activate => false);
+        ELSE
+            -- a ranking blend re-ranking NCF's best courses, on the watches
+            blend := recs.train_blend(ARRAY[ncf, glmix], 'pg_temp.recs_pipeline_blend_watches', learners,
+                                      name => name || '_blend', random_effects => blend_effects, since => t_cut,
+                                      time_column => 'watched_at', negatives => 20, rerank_top => rerank_top,
+                                      l2 => array_prepend(1.0::float8, array_fill(1000.0::float8, ARRAY[cardinality(blend_effects)])),
+                                      activate => false);
+        END IF;
         RAISE NOTICE 'train_all 4/4: blend model % in % s', blend, round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1);
     EXCEPTION WHEN OTHERS THEN
         -- the trainers saw the pipeline's temporary views: name the caller's relations instead
@@ -150,15 +169,15 @@ BEGIN
     IF activate THEN
         PERFORM recs.activate(blend);
     END IF;
-    DROP VIEW recs_pipeline_blend, recs_pipeline_impressions, recs_pipeline_watches;
+    DROP VIEW recs_pipeline_blend, recs_pipeline_blend_watches, recs_pipeline_impressions, recs_pipeline_watches;
     RAISE NOTICE 'train_all: done in % s%', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1),
         CASE WHEN activate THEN format(', blend %s active', blend) ELSE '' END;
     RETURN blend;
 END
 $$;
 COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
-    timestamptz, text[], integer, integer, boolean) IS
-    'the nightly pipeline: popularity, neural CF and GLMix before the last blend_days, the blend after, then activation';
+    timestamptz, text[], integer, integer, boolean, integer) IS
+    'the nightly pipeline: popularity, neural CF and GLMix before the last blend_days, the blend after (on clicks, or re-ranking NCF''s best courses with rerank_top), then activation';
 
 -- private functions ---------------------------------------------------------
 
@@ -167,7 +186,8 @@ RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT regexp_replace(regexp_replace(regexp_replace(t,
+    SELECT regexp_replace(regexp_replace(regexp_replace(regexp_replace(t,
+             'pg_temp(_[0-9]+)?\.recs_pipeline_blend_watches', watches::text, 'g'),
              'pg_temp(_[0-9]+)?\.recs_pipeline_watches', watches::text, 'g'),
              'pg_temp(_[0-9]+)?\.recs_pipeline_impressions', impressions::text, 'g'),
              'pg_temp(_[0-9]+)?\.recs_pipeline_blend', impressions::text, 'g')

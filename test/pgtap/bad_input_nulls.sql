@@ -195,6 +195,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_blend', 'bookmark_column', NULL, 'default', 'bookmarked'),
 ('train_blend', 'negatives', NULL, 'default', '0'),
 ('train_blend', 'seed', NULL, 'default', '42'),
+('train_blend', 'rerank_top', NULL, 'default', '0'),
 -- the pipeline
 ('train_all', 'watches', $$'bn.watches'$$, '22004', 'watches must not be NULL'),
 ('train_all', 'impressions', $$'bn.impressions'$$, '22004', 'impressions must not be NULL'),
@@ -209,7 +210,8 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_all', 'blend_effects', NULL, 'default', '{learner_id}'),
 ('train_all', 'epochs', '1', 'default', '20'),
 ('train_all', 'threads', NULL, 'default', '1'),
-('train_all', 'activate', NULL, 'default', 'true');
+('train_all', 'activate', NULL, 'default', 'true'),
+('train_all', 'rerank_top', NULL, 'default', 'NULL: a click blend');
 
 -- the public functions' arguments, from the catalog
 CREATE TEMP VIEW null_args AS

@@ -1,7 +1,7 @@
 -- pipeline.sql -- train_all (the nightly pipeline) and recommend_all (batch serving)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(13);
+SELECT plan(17);
 
 SELECT count(*) FROM recs.generate_sample('pl', 400, 50, 13);
 SELECT lives_ok($$SELECT recs.train_all('pl.watches', 'pl.impressions', 'pl.learners', 'pl.courses',
@@ -24,6 +24,21 @@ SELECT is((SELECT (params->>'since')::timestamptz FROM recs.model WHERE name = '
           'the blend learns from the last 30 days only');
 SELECT throws_ok($$SELECT recs.train_all('pl.watches', 'pl.impressions', 'pl.learners', 'pl.courses', blend_days => 0)$$,
                  '22023', NULL, 'blend_days must be positive');
+
+-- the pipeline with a ranking blend re-ranking NCF's best courses
+SELECT recs.train_all('pl.watches', 'pl.impressions', 'pl.learners', 'pl.courses', name => 'ranked',
+                      blend_days => 30, epochs => 3, rerank_top => 10, activate => false) AS ranked \gset
+SELECT is((SELECT array_agg(component_id ORDER BY position) FROM recs.blend_component WHERE model_id = :ranked),
+          ARRAY[recs.model_id('ranked_ncf'), recs.model_id('ranked_glmix')],
+          'rerank_top: a blend of NCF and GLMix');
+SELECT is((SELECT params->>'rerank_top' || '/' || (params->>'negatives') || '/' || (source->>'impressions')
+             FROM recs.model WHERE model_id = :ranked),
+          '10/20/pl.watches', 'trained on the watches with 20 negatives, re-ranking NCF''s 10 best');
+SELECT set_eq(format('SELECT course_id FROM recs.recommend(100001, 10, model => %s)', :ranked),
+              format('SELECT course_id FROM recs.recommend(100001, 10, model => %s)', recs.model_id('ranked_ncf')),
+              'its top 10 are NCF''s top 10, re-ordered');
+SELECT throws_ok($$SELECT recs.train_all('pl.watches', 'pl.impressions', 'pl.learners', 'pl.courses', rerank_top => 0)$$,
+                 '22023', 'rerank_top must be positive, not 0', 'rerank_top must be positive');
 
 -- batch serving
 SELECT is((SELECT count(*)::int FROM recs.recommend_all(5)),
