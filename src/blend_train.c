@@ -406,13 +406,15 @@ static void
 group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *lcol,
 			 bool by_learner)
 {
-	char	  **rowkey = palloc(sizeof(char *) * Max(rows->n, 1));
+	char	  **rowkey = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(char *) * Max(rows->n, 1));
 	int64		nkeyed = 0;
 
 	if (by_learner)
 	{
+		/* rows come grouped by learner: one key string per learner */
 		for (int64 r = 0; r < rows->n; r++)
-			rowkey[r] = psprintf(INT64_FORMAT, rows->learner[r]);
+			rowkey[r] = (r > 0 && rows->learner[r] == rows->learner[r - 1]) ? rowkey[r - 1] :
+				psprintf(INT64_FORMAT, rows->learner[r]);
 	}
 	else
 	{
@@ -458,10 +460,10 @@ group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *
 		}
 	}
 
-	/* distinct keys, sorted */
-	eff->key = palloc(sizeof(char *) * Max(rows->n, 1));
+	/* distinct keys, sorted (a run of rows shares one key string) */
+	eff->key = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(char *) * Max(rows->n, 1));
 	for (int64 r = 0; r < rows->n; r++)
-		if (rowkey[r])
+		if (rowkey[r] && (r == 0 || rowkey[r] != rowkey[r - 1]))
 			eff->key[nkeyed++] = rowkey[r];
 	qsort(eff->key, nkeyed, sizeof(char *), pg_qsort_strcmp);
 	eff->nentities = 0;
@@ -471,16 +473,24 @@ group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *
 
 	/* counting sort of the rows by entity */
 	eff->start = palloc0(sizeof(int64) * (eff->nentities + 1));
-	eff->order = palloc(sizeof(int64) * Max(nkeyed, 1));
+	eff->order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(rows->n, 1));
 	{
-		int		   *ent = palloc(sizeof(int) * Max(rows->n, 1));
+		int		   *ent = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * Max(rows->n, 1));
 		int64	   *fill;
 
 		for (int64 r = 0; r < rows->n; r++)
 		{
-			char	  **hit = rowkey[r] ? bsearch(&rowkey[r], eff->key, eff->nentities,
-												   sizeof(char *), pg_qsort_strcmp) : NULL;
+			char	  **hit;
 
+			if (r > 0 && rowkey[r] == rowkey[r - 1])
+			{
+				ent[r] = ent[r - 1];
+				if (ent[r] >= 0)
+					eff->start[ent[r] + 1]++;
+				continue;
+			}
+			hit = rowkey[r] ? bsearch(&rowkey[r], eff->key, eff->nentities,
+									  sizeof(char *), pg_qsort_strcmp) : NULL;
 			ent[r] = hit ? (int) (hit - eff->key) : -1;
 			if (ent[r] >= 0)
 				eff->start[ent[r] + 1]++;

@@ -227,7 +227,8 @@ typedef struct GlmixRandom
 	int			dim;			/* intercept + the other side's features */
 	int			nent;			/* distinct keys */
 	char	  **keys;			/* entity keys as text */
-	int		   *side_entity;	/* attribute-keyed: entity of each side row, -1 none */
+	int		   *side_entity;	/* entity of each side row, -1 none (serving: every effect;
+								 * training: attribute-keyed effects only) */
 } GlmixRandom;
 
 /* rows of impressions with dense indexes */

@@ -544,11 +544,15 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			char	  **sidekeys = re->learner_side ? lkeys[k] : ckeys[k];
 
 			m->coef[k] = coef;
-			if (!re->by_id)
+			/* each side row's entity, so that scoring needs no key lookups */
+			re->side_entity = palloc(sizeof(int) * Max(side->n, 1));
+			for (int i = 0; i < side->n; i++)
 			{
-				re->side_entity = palloc(sizeof(int) * Max(side->n, 1));
-				for (int i = 0; i < side->n; i++)
-					re->side_entity[i] = key_find(re->keys, re->nent, sidekeys[i]);
+				char		idkey[32];
+
+				if (re->by_id)
+					snprintf(idkey, sizeof(idkey), INT64_FORMAT, side->ids[i]);
+				re->side_entity[i] = key_find(re->keys, re->nent, re->by_id ? idkey : sidekeys[i]);
 			}
 		}
 	}
@@ -590,6 +594,10 @@ typedef struct Contribution
 	double		value;
 } Contribution;
 
+static double model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id,
+							 int64 course_id, double *parts, int *entity,
+							 Contribution **top, int *ntop);
+
 /*
  * The logit; parts[k] receives coordinate k's share (0 fixed, 1+k effect
  * k) when not NULL, and top[k] / ntop[k] its largest feature contributions.
@@ -598,8 +606,16 @@ static double
 model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts,
 			int *entity, Contribution **top, int *ntop)
 {
-	int			li = glmix_side_index(m->learners, learner_id);
-	int			ci = glmix_side_index(m->courses, course_id);
+	return model_logit_at(m, glmix_side_index(m->learners, learner_id),
+						  glmix_side_index(m->courses, course_id),
+						  learner_id, course_id, parts, entity, top, ntop);
+}
+
+/* the same, with the pair's side rows li and ci already found (-1: none) */
+static double
+model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 course_id,
+			   double *parts, int *entity, Contribution **top, int *ntop)
+{
 	int			n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, NULL, NULL);
 	int32	   *col = palloc(sizeof(int32) * Max(n, 1));
 	double	   *val = palloc(sizeof(double) * Max(n, 1));
@@ -640,19 +656,20 @@ model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *part
 		const double *b;
 		int			shift = re->intercept ? 1 : 0;
 
-		if (re->by_id)
+		int			si = re->learner_side ? li : ci;
+
+		if (si >= 0)
+			e = re->side_entity[si];
+		else if (re->by_id)
 		{
+			/* an id without a features row can still have its own model */
 			char		key[32];
 
 			snprintf(key, sizeof(key), INT64_FORMAT, re->learner_side ? learner_id : course_id);
 			e = key_find(re->keys, re->nent, key);
 		}
 		else
-		{
-			int			si = re->learner_side ? li : ci;
-
-			e = si >= 0 ? re->side_entity[si] : -1;
-		}
+			e = -1;
 		if (entity)
 			entity[k + 1] = e;
 		s = 0.0;
@@ -709,15 +726,18 @@ glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScore
 {
 	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
 	const GlmixSide *courses = m->courses;
+	int			li;
 
 	out->n = courses->n;
 	out->course_id = courses->ids;
 	out->score = palloc(sizeof(double) * Max(courses->n, 1));
+	li = glmix_side_index(m->learners, l->learner_id);
 	for (int i = 0; i < courses->n; i++)
 	{
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
-		out->score[i] = glmix_sigmoid(glmix_model_logit(m, l->learner_id, courses->ids[i], NULL));
+		out->score[i] = glmix_sigmoid(model_logit_at(m, li, i, l->learner_id, courses->ids[i],
+													 NULL, NULL, NULL, NULL));
 	}
 }
 

@@ -57,11 +57,11 @@ serving_active_model(const char *slot, ServingModel *out)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(slot)};
 	int			rc;
+	static SPIPlanPtr plan = NULL;
 
-	rc = SPI_execute_with_args("SELECT m.model_id, m.xmin::text::int8, m.kind "
-							   "FROM recs.deployment d JOIN recs.model m USING (model_id) "
-							   "WHERE d.slot = $1",
-							   1, types, values, NULL, true, 1);
+	rc = recs_execute_kept_plan(&plan, "SELECT m.model_id, m.xmin::text::int8, m.kind "
+								"FROM recs.deployment d JOIN recs.model m USING (model_id) "
+								"WHERE d.slot = $1", 1, types, values, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.deployment: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -79,10 +79,10 @@ serving_model_by_id(int64 model_id, ServingModel *out)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	int			rc;
+	static SPIPlanPtr plan = NULL;
 
-	rc = SPI_execute_with_args("SELECT m.model_id, m.xmin::text::int8, m.kind "
-							   "FROM recs.model m WHERE m.model_id = $1",
-							   1, types, values, NULL, true, 1);
+	rc = recs_execute_kept_plan(&plan, "SELECT m.model_id, m.xmin::text::int8, m.kind "
+								"FROM recs.model m WHERE m.model_id = $1", 1, types, values, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -98,6 +98,7 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 {
 	Oid			types[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(m->model_id), Int64GetDatum(learner_id)};
+	static SPIPlanPtr plan = NULL;
 	bool		isnull;
 	int			rc;
 	HeapTuple	tup;
@@ -111,9 +112,8 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 
 	memset(out, 0, sizeof(*out));
 	out->learner_id = learner_id;
-	rc = SPI_execute_with_args("SELECT language, watched FROM recs.model_learner "
-							   "WHERE model_id = $1 AND learner_id = $2",
-							   2, types, values, NULL, true, 1);
+	rc = recs_execute_kept_plan(&plan, "SELECT language, watched FROM recs.model_learner "
+								"WHERE model_id = $1 AND learner_id = $2", 2, types, values, 1);
 	/* SPI leaves its own context current: the result belongs to the caller's */
 	MemoryContextSwitchTo(callercxt);
 	if (rc != SPI_OK_SELECT)

@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
@@ -41,6 +42,14 @@ extern char *recs_text_arg(FunctionCallInfo fcinfo, int argno, const char *dflt)
 extern void recs_insert_columns(const char *sql, int ncols, const Oid *types,
 								Datum *const *values, const bool *const *nulls,
 								int64 nrows);
+
+/*
+ * SPI_execute_with_args for a fixed query of recs' own tables, run many times
+ * per backend (serving): the plan is prepared on first use into *plan and
+ * kept (the plan cache revalidates it after DDL or a search_path change).
+ */
+extern int	recs_execute_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
+								   Oid *types, Datum *values, long count);
 
 /* ---- ingest.c: watches, cleaned, with dense ids ---- */
 
