@@ -1,5 +1,6 @@
-# Makefile -- PGXS build of the recs extension, plus the two one-command entry
-# points (make demo, make test) that set up a fresh Debian machine themselves.
+# Makefile -- PGXS build of the recs extension, plus the one-command entry
+# points (make demo, make test, make memcheck) that set up a fresh Debian
+# machine themselves.
 
 EXTENSION   = recs
 EXTVERSION  = 0.2.0
@@ -21,6 +22,27 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output --l
 PG_CPPFLAGS = -Wall -Werror -Wmissing-prototypes -I$(srcdir)/src
 SHLIB_LINK  = -lopenblas -lm
 
+# make RECS_SANITIZE=1: an UndefinedBehaviorSanitizer build for
+# scripts/memcheck.sh, never for production.  Every report aborts the backend
+# (no recovery); float-to-integer overflow is checked too, and -fno-wrapv lets
+# UBSan see signed overflow in recs's own code, which must not rely on wrapping.
+# libubsan is linked into recs.so, so the server needs no preloading.
+ifeq ($(RECS_SANITIZE),1)
+PG_CFLAGS  += -fsanitize=undefined,float-cast-overflow -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer -fno-wrapv
+SHLIB_LINK += -fsanitize=undefined,float-cast-overflow
+endif
+
+# The objects remember which of the two builds made them: switching between a
+# sanitized and a normal build rebuilds everything instead of mixing objects.
+# (The stamp is made while reading the Makefile: PGXS's .SECONDARY would let a
+# missing stamp pass as an intermediate file and rebuild nothing.)
+RECS_BUILD_KIND := .build-$(if $(filter 1,$(RECS_SANITIZE)),sanitize,normal)
+ifeq ($(wildcard $(RECS_BUILD_KIND)),)
+$(shell rm -f .build-sanitize .build-normal; touch $(RECS_BUILD_KIND))
+endif
+EXTRA_CLEAN += .build-sanitize .build-normal
+
 # no LLVM bitcode: the JIT buys nothing for SPI-driven C, and it would need clang
 override with_llvm = no
 
@@ -38,8 +60,12 @@ endif
 recs--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
-.PHONY: demo test
+$(OBJS): $(RECS_BUILD_KIND)
+
+.PHONY: demo test memcheck
 demo:
 	bash scripts/demo.sh
 test:
 	bash scripts/test.sh
+memcheck:
+	bash scripts/memcheck.sh

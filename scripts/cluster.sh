@@ -7,6 +7,8 @@
 #   PGHOST + PGDATABASE  when both are set, use that server instead of a
 #                        throwaway cluster (the extension must be installable there)
 #   RECS_SKIP_INSTALL=1  do not run apt-get or make install (packagers, CI images)
+#   RECS_POSTGRES        the server executable pg_ctl starts (default: the
+#                        installation's postgres; memcheck.sh gives a valgrind wrapper)
 
 RECS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -77,6 +79,7 @@ recs_start_cluster() {
 		|| { cat "$RECS_TMP/initdb.log" >&2; return 1; }
 	export PGPORT=$((20000 + $$ % 10000))
 	recs_as_owner "$bindir/pg_ctl" -D "$RECS_TMP/data" -l "$RECS_TMP/server.log" -w \
+		${RECS_POSTGRES:+-p "$RECS_POSTGRES"} \
 		-o "-c listen_addresses='' -k $RECS_TMP -p $PGPORT -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
 		start >/dev/null || { cat "$RECS_TMP/server.log" >&2; return 1; }
 	export PGHOST=$RECS_TMP PGUSER=postgres

@@ -25,7 +25,7 @@ q -c "SET client_min_messages = warning" \
 total=0; found=0
 for b in $(seq 1 "$batches"); do
 	s=$(awk -v b="$b" -v s="$seed" 'BEGIN { printf "%.6f", ((s * 7919 + b * 104729) % 1999) / 1999.0 - 0.5 }')
-	if out=$(q -c "SET client_min_messages = error" -c "SET statement_timeout = '60s'" \
+	if out=$(q -c "SET client_min_messages = error" -c "SET statement_timeout = '${RECS_FUZZ_TIMEOUT:-60s}'" \
 			-c "SELECT tried, ok, expected_errors, findings, finding_text FROM recs_fuzz.run($s, $calls)" 2>&1); then
 		IFS='|' read -r tried okc experr findings text <<<"$(echo "$out" | head -1)"
 		total=$((total + tried)); found=$((found + findings))
