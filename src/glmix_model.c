@@ -101,15 +101,22 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not store glmix columns: %s", SPI_result_code_string(rc));
 
-	/* entities: flat arrays sliced per row */
+	/*
+	 * entities: the feature vectors are flat arrays sliced per row (int4 and
+	 * float8 without NULLs: a slice is found in O(1)); the attribute keys
+	 * travel as one text[] per key position, unnested together with the ids.
+	 * Slicing one flat text[] per row would walk it from its start on every
+	 * row -- quadratic, hours for a million learners.
+	 */
 	{
-		Oid			etypes[8] = {INT8OID, TEXTOID, INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
-		FLOAT8ARRAYOID, TEXTARRAYOID, INT4OID};
-		Datum		ev[8];
-		char		enulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		int			nargs = 6 + nkey;
+		Oid		   *etypes = palloc(sizeof(Oid) * nargs);
+		Datum	   *ev = palloc(sizeof(Datum) * nargs);
 		Datum	   *ids = palloc(sizeof(Datum) * Max(s->n, 1));
 		Datum	   *ptr = palloc(sizeof(Datum) * (s->n + 1));
-		Datum	   *col = palloc(sizeof(Datum) * Max(nnz, 1));
+		Datum	   *col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * Max(nnz, 1));
+		StringInfoData sql;
+		StringInfoData cols;
 
 		for (int i = 0; i < s->n; i++)
 			ids[i] = Int64GetDatum(s->ids[i]);
@@ -117,31 +124,53 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 			ptr[i] = Int32GetDatum(s->ptr[i]);
 		for (int64 k = 0; k < nnz; k++)
 			col[k] = Int32GetDatum(s->col[k]);
-		keys = palloc(sizeof(Datum) * Max((Size) s->n * nkey, 1));
-		keynulls = palloc(sizeof(bool) * Max((Size) s->n * nkey, 1));
-		for (int i = 0; i < s->n; i++)
-			for (int k = 0; k < nkey; k++)
-			{
-				const GlmixRandom *re = &m->re[k];
-				int			e = (!re->by_id && re->learner_side == learner_side) ? re->side_entity[i] : -1;
-
-				keynulls[(Size) i * nkey + k] = e < 0;
-				keys[(Size) i * nkey + k] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
-			}
-		dims[0] = s->n * nkey;
+		etypes[0] = INT8OID;
+		etypes[1] = TEXTOID;
+		etypes[2] = INT8ARRAYOID;
+		etypes[3] = INT4ARRAYOID;
+		etypes[4] = INT4ARRAYOID;
+		etypes[5] = FLOAT8ARRAYOID;
 		ev[0] = Int64GetDatum(model_id);
 		ev[1] = cv[1];
 		ev[2] = PointerGetDatum(construct_array(ids, s->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		ev[3] = PointerGetDatum(construct_array(ptr, s->n + 1, INT4OID, 4, true, TYPALIGN_INT));
 		ev[4] = PointerGetDatum(construct_array(col, (int) nnz, INT4OID, 4, true, TYPALIGN_INT));
 		ev[5] = PointerGetDatum(glmix_float8_array(s->val, (int) nnz));
-		ev[6] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-		ev[7] = Int32GetDatum(nkey);
-		rc = SPI_execute_with_args("INSERT INTO recs.glmix_entity (model_id, side, id, features, \"values\", keys)"
-								   " SELECT $1, $2, id, $5[$4[i] + 1 : $4[i + 1]], $6[$4[i] + 1 : $4[i + 1]],"
-								   " CASE WHEN $8 = 0 THEN NULL ELSE $7[(i - 1) * $8 + 1 : i * $8] END"
-								   " FROM unnest($3) WITH ORDINALITY AS u(id, i)",
-								   8, etypes, ev, enulls, false, 0);
+
+		keys = palloc(sizeof(Datum) * Max(s->n, 1));
+		keynulls = palloc(sizeof(bool) * Max(s->n, 1));
+		dims[0] = s->n;
+		initStringInfo(&cols);
+		for (int k = 0; k < nkey; k++)
+		{
+			const GlmixRandom *re = &m->re[k];
+
+			for (int i = 0; i < s->n; i++)
+			{
+				int			e = (!re->by_id && re->learner_side == learner_side) ? re->side_entity[i] : -1;
+
+				keynulls[i] = e < 0;
+				keys[i] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
+			}
+			etypes[6 + k] = TEXTARRAYOID;
+			ev[6 + k] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID,
+														   -1, false, TYPALIGN_INT));
+			appendStringInfo(&cols, ", k%d", k);
+		}
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql,
+							   "INSERT INTO recs.glmix_entity (model_id, side, id, features, \"values\", keys)"
+							   " SELECT $1, $2, u.id, $5[$4[u.i] + 1 : $4[u.i + 1]], $6[$4[u.i] + 1 : $4[u.i + 1]], ");
+		if (nkey == 0)
+			appendStringInfoString(&sql, "NULL::text[]");
+		else
+			appendStringInfo(&sql, "ARRAY[%s]", cols.data + 2);
+		appendStringInfoString(&sql, " FROM unnest($3");
+		for (int k = 0; k < nkey; k++)
+			appendStringInfo(&sql, ", $%d", 7 + k);
+		appendStringInfo(&sql, ") WITH ORDINALITY AS u(id%s, i)", cols.data);
+		rc = SPI_execute_with_args(sql.data, nargs, etypes, ev, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not store glmix entities: %s", SPI_result_code_string(rc));
 	}
