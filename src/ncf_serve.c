@@ -212,14 +212,20 @@ stored_learner_embedding(const ServingModel *m, int64 learner_id, float *out, in
 	bool		isnull;
 	float	   *e;
 	int			rc;
+	MemoryContext callercxt = CurrentMemoryContext;
 
 	rc = SPI_execute_with_args("SELECT embedding FROM recs.ncf_learner"
 							   " WHERE model_id = $1 AND learner_id = $2",
 							   2, types, values, NULL, true, 1);
+	/* SPI leaves its procedure context current: scoring allocates in the caller's */
+	MemoryContextSwitchTo(callercxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.ncf_learner: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
 		return false;
+	}
 	e = array_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
 					 dim, "learner embedding");
 	memcpy(out, e, sizeof(float) * dim);

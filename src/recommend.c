@@ -118,8 +118,17 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	MemoryContextSwitchTo(callercxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model_learner: %s", SPI_result_code_string(rc));
+
+	/*
+	 * The result is copied out and freed: callers that loop over learners
+	 * in one SPI connection (a blend's training, evaluate) would otherwise
+	 * keep one result per call until SPI_finish.
+	 */
 	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
 		return;
+	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	out->known = true;
@@ -130,6 +139,7 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	out->watched = palloc(sizeof(int64) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 		out->watched[i] = DatumGetInt64(elems[i]);
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* ---- scoring, by model kind ---- */
