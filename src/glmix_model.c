@@ -750,6 +750,18 @@ glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScore
 	}
 }
 
+/* the scores glmix_score_courses() gives the listed courses only (NaN: not in the model) */
+void
+glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
+				   const int64 *course_ids, double *out)
+{
+	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
+
+	for (int i = 0; i < n; i++)
+		out[i] = glmix_side_index(m->courses, course_ids[i]) >= 0
+			? glmix_sigmoid(glmix_model_logit(m, l->learner_id, course_ids[i], NULL)) : NAN;
+}
+
 PG_FUNCTION_INFO_V1(glmix_score);
 Datum
 glmix_score(PG_FUNCTION_ARGS)

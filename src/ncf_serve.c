@@ -330,6 +330,30 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 		out->score[i] = scores[i];
 }
 
+/*
+ * The scores ncf_score_courses() gives the listed courses only (NaN for a
+ * course not in the model): one dot product each instead of the catalogue.
+ */
+void
+ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+				 const int64 *course_ids, double *out)
+{
+	NcfCourses *c = get_courses(m);
+	float	   *u = palloc(sizeof(float) * c->dim);
+
+	if (l->nrecent > 0)
+		embed_courses(m, l->watched, l->nwatched, l->recent, l->nrecent, u);
+	else
+		learner_embedding(m, l->learner_id, u, c->dim);
+	for (int i = 0; i < n; i++)
+	{
+		int			idx = course_index(c, course_ids[i]);
+
+		out[i] = idx >= 0 ? ncf_vec_dot(u, c->emb + (Size) idx * c->dim, c->dim) : NAN;
+	}
+	pfree(u);
+}
+
 /* ---- SQL functions ---- */
 
 /* the model's score of one pair: one dot product (recs.score's NCF path) */

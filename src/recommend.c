@@ -162,6 +162,29 @@ serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScor
 						m->model_id, m->kind)));
 }
 
+void
+serving_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+					 const int64 *course_ids, double *out)
+{
+	if (strcmp(m->kind, "glmix") == 0)
+		glmix_score_listed(m, l, n, course_ids, out);
+	else if (strcmp(m->kind, "ncf") == 0)
+		ncf_score_listed(m, l, n, course_ids, out);
+	else
+	{
+		CourseScores cs;
+
+		serving_score_courses(m, l, &cs);
+		for (int i = 0; i < n; i++)
+		{
+			int			c = course_scores_index(&cs, course_ids[i]);
+
+			out[i] = c >= 0 ? cs.score[c] : NAN;
+		}
+		pfree(cs.score);
+	}
+}
+
 int
 course_scores_index(const CourseScores *cs, int64 course_id)
 {

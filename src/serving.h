@@ -50,6 +50,13 @@ typedef struct CourseScores
 /* scores of every course for the learner, by the model's kind */
 extern void serving_score_courses(const ServingModel *m, const ServingLearner *l,
 								  CourseScores *out);
+/*
+ * What serving_score_courses() gives the listed courses (NaN for a course
+ * the model cannot rank), at the cost of those courses where the kind
+ * allows: a blend's training needs a few courses per learner.
+ */
+extern void serving_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+								 const int64 *course_ids, double *out);
 /* index of course_id in the scores' catalogue, or -1 */
 extern int	course_scores_index(const CourseScores *cs, int64 course_id);
 
@@ -58,5 +65,7 @@ extern void popularity_score_courses(const ServingModel *m, const ServingLearner
 									 CourseScores *out);
 extern void glmix_score_courses(const ServingModel *m, const ServingLearner *l,
 								CourseScores *out);
+extern void glmix_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+							   const int64 *course_ids, double *out);
 
 #endif							/* RECS_SERVING_H */
