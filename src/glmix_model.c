@@ -384,6 +384,7 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 		s->cols[c].sd = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
 		s->nfeat = Max(s->nfeat, s->cols[c].end);
 	}
+	SPI_freetuptable(SPI_tuptable);
 	if (load_query("SELECT id, features, \"values\", keys FROM recs.glmix_entity"
 							  " WHERE model_id = $1 AND side = $2 ORDER BY id", 2, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_entity");
@@ -418,6 +419,7 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 		}
 		memcpy(s->col + nnz, f, sizeof(int32) * nf);
 		memcpy(s->val + nnz, vals, sizeof(double) * Min(nf, nv));
+		pfree(f);
 		nnz += nf;
 		s->ptr[i + 1] = (int32) nnz;
 		if (!keynull)
@@ -429,6 +431,8 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 				keys[k][i] = kk[k];
 		}
 	}
+	/* copied out: the model part keeps only its own arrays */
+	SPI_freetuptable(SPI_tuptable);
 	*keys_out = keys;
 	return s;
 }
@@ -564,6 +568,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 				m->rows[k][i] = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 			}
 		}
+		SPI_freetuptable(SPI_tuptable);
 		if (k < 0)
 			m->beta = coef;
 		else
