@@ -578,10 +578,22 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			char	  **sidekeys = re->learner_side ? lkeys[k] : ckeys[k];
 
 			m->coef[k] = coef;
-			if (!re->by_id)
+
+			/*
+			 * Every side row's entity, for id-keyed effects too: scoring a
+			 * learner's catalogue then needs no key lookup per course.
+			 */
+			re->side_entity = palloc(sizeof(int) * Max(side->n, 1));
+			for (int i = 0; i < side->n; i++)
 			{
-				re->side_entity = palloc(sizeof(int) * Max(side->n, 1));
-				for (int i = 0; i < side->n; i++)
+				if (re->by_id)
+				{
+					char		key[32];
+
+					snprintf(key, sizeof(key), INT64_FORMAT, side->ids[i]);
+					re->side_entity[i] = key_find(re->keys, re->nent, key);
+				}
+				else
 					re->side_entity[i] = key_find(re->keys, re->nent, sidekeys[i]);
 			}
 		}
@@ -629,14 +641,14 @@ typedef struct Contribution
  * k) when not NULL, and top[k] / ntop[k] its largest feature contributions.
  */
 static double
-model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts,
-			int *entity, Contribution **top, int *ntop)
+model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 course_id,
+			   double *parts, int *entity, Contribution **top, int *ntop)
 {
-	int			li = glmix_side_index(m->learners, learner_id);
-	int			ci = glmix_side_index(m->courses, course_id);
 	int			n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, NULL, NULL);
-	int32	   *col = palloc(sizeof(int32) * Max(n, 1));
-	double	   *val = palloc(sizeof(double) * Max(n, 1));
+	int32		colbuf[256];
+	double		valbuf[256];
+	int32	   *col = n <= lengthof(colbuf) ? colbuf : palloc(sizeof(int32) * n);
+	double	   *val = n <= lengthof(valbuf) ? valbuf : palloc(sizeof(double) * n);
 	double		total = 0.0,
 				s = 0.0;
 
@@ -674,19 +686,20 @@ model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *part
 		const double *b;
 		int			shift = re->intercept ? 1 : 0;
 
-		if (re->by_id)
+		int			si = re->learner_side ? li : ci;
+
+		if (si >= 0 && re->side_entity)
+			e = re->side_entity[si];
+		else if (re->by_id)
 		{
+			/* an id the side relation does not list can still have a model */
 			char		key[32];
 
 			snprintf(key, sizeof(key), INT64_FORMAT, re->learner_side ? learner_id : course_id);
 			e = key_find(re->keys, re->nent, key);
 		}
 		else
-		{
-			int			si = re->learner_side ? li : ci;
-
-			e = si >= 0 ? re->side_entity[si] : -1;
-		}
+			e = -1;
 		if (entity)
 			entity[k + 1] = e;
 		s = 0.0;
@@ -722,9 +735,20 @@ model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *part
 		if (parts)
 			parts[k + 1] = s;
 	}
-	pfree(col);
-	pfree(val);
+	if (col != colbuf)
+		pfree(col);
+	if (val != valbuf)
+		pfree(val);
 	return total;
+}
+
+static double
+model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts,
+			int *entity, Contribution **top, int *ntop)
+{
+	return model_logit_at(m, glmix_side_index(m->learners, learner_id),
+						  glmix_side_index(m->courses, course_id), learner_id, course_id,
+						  parts, entity, top, ntop);
 }
 
 double
@@ -744,14 +768,18 @@ glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScore
 	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
 	const GlmixSide *courses = m->courses;
 
+	int			li = glmix_side_index(m->learners, l->learner_id);
+
 	out->n = courses->n;
 	out->course_id = courses->ids;
 	out->score = palloc(sizeof(double) * Max(courses->n, 1));
+	/* course i is row i of the courses side: the learner is looked up once */
 	for (int i = 0; i < courses->n; i++)
 	{
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
-		out->score[i] = glmix_sigmoid(glmix_model_logit(m, l->learner_id, courses->ids[i], NULL));
+		out->score[i] = glmix_sigmoid(model_logit_at(m, li, i, l->learner_id, courses->ids[i],
+													 NULL, NULL, NULL, NULL));
 	}
 }
 
@@ -761,10 +789,15 @@ glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
 				   const int64 *course_ids, double *out)
 {
 	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
+	int			li = glmix_side_index(m->learners, l->learner_id);
 
 	for (int i = 0; i < n; i++)
-		out[i] = glmix_side_index(m->courses, course_ids[i]) >= 0
-			? glmix_sigmoid(glmix_model_logit(m, l->learner_id, course_ids[i], NULL)) : NAN;
+	{
+		int			ci = glmix_side_index(m->courses, course_ids[i]);
+
+		out[i] = ci >= 0 ? glmix_sigmoid(model_logit_at(m, li, ci, l->learner_id, course_ids[i],
+														NULL, NULL, NULL, NULL)) : NAN;
+	}
 }
 
 PG_FUNCTION_INFO_V1(glmix_score);
