@@ -280,6 +280,9 @@ learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, d
 		for (int i = 0; i < nkeys; i++)
 			keys[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
 	}
+	/* copied out: a loop over learners in one SPI connection must not keep it */
+	if (rc == SPI_OK_SELECT)
+		SPI_freetuptable(SPI_tuptable);
 
 	for (int i = 0; i < bs->neffects; i++)
 	{
@@ -304,6 +307,8 @@ learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, d
 				for (int j = 0; j < Min(nc, bs->dim); j++)
 					sum[j] += c[j];
 			}
+			if (rc == SPI_OK_SELECT)
+				SPI_freetuptable(SPI_tuptable);
 		}
 		else if (keys && i < nkeys && keys[i])
 		{

@@ -350,17 +350,13 @@ score_rows(BlendModel *bm, BlendRows *rows)
 		for (int j = 0; j < bm->ncomponents; j++)
 		{
 			ServingLearner sl;
-			CourseScores cs;
+			double	   *score = palloc(sizeof(double) * (e - s));
 
+			/* the learner's rows only: a few courses, not the catalogue */
 			serving_learner(&bm->component[j].model, rows->learner[s], &sl);
-			serving_score_courses(&bm->component[j].model, &sl, &cs);
+			serving_score_listed(&bm->component[j].model, &sl, (int) (e - s), rows->course + s, score);
 			for (int64 r = s; r < e; r++)
-			{
-				int			c = course_scores_index(&cs, rows->course[r]);
-
-				rows->z[r * dim + 1 + j] =
-					component_feature(&bm->component[j], c >= 0 ? cs.score[c] : NAN);
-			}
+				rows->z[r * dim + 1 + j] = component_feature(&bm->component[j], score[r - s]);
 		}
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(learnercxt);

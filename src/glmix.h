@@ -261,6 +261,16 @@ extern GlmixSide *glmix_read_side(Oid relid, const char *what, const char *idcol
 								  char **features, int nfeatures);
 extern int	glmix_side_index(const GlmixSide *side, int64 id);
 extern int	glmix_side_column(const GlmixSide *side, const char *name);
+/*
+ * Bytes a training holds per impression besides the designs' nonzeros: the
+ * row arrays (label, weight, ids, side indexes: 40), the fixed effect's
+ * scores and the offsets with their array copy (24), the designs' row
+ * pointers, with room to spare.  Each random effect adds GLMIX_RE_ROW_BYTES
+ * (its row entities, scores and design row pointers).
+ */
+#define GLMIX_ROW_BYTES 100.0
+#define GLMIX_RE_ROW_BYTES 16.0
+
 extern GlmixRows *glmix_read_rows(Oid relid, const GlmixReadOptions *opt,
 								  const GlmixSide *learners, const GlmixSide *courses,
 								  bool training);
@@ -285,6 +295,7 @@ typedef struct GlmixDesign
 extern int	glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 							const GlmixSide *courses, int li, int ci,
 							int32 *col, double *val);
+extern bool glmix_side_binary(const GlmixSide *s);
 extern GlmixDesign *glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 									   const GlmixSide *courses, const GlmixRows *rows);
 /* per-entity design: [1] + the other side's vector */

@@ -397,6 +397,7 @@ glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learner
 	bool		use_click = strcmp(opt->label, "clicked") == 0 || strcmp(opt->label, "either") == 0;
 	bool		use_bookmark = strcmp(opt->label, "bookmarked") == 0 || strcmp(opt->label, "either") == 0;
 	int64		cap = 65536;
+	double		est_rows = 0;
 	SPIPlanPtr	plan;
 	Portal		portal;
 
@@ -432,6 +433,9 @@ glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learner
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	/* the planner's row count: only for the budget's hint */
+	if (list_length(portal->stmts) == 1 && IsA(linitial(portal->stmts), PlannedStmt))
+		est_rows = linitial_node(PlannedStmt, portal->stmts)->planTree->plan_rows;
 	for (;;)
 	{
 		SPITupleTable *tt;
@@ -443,6 +447,15 @@ glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learner
 		tt = SPI_tuptable;
 		if (rows->n + (int64) SPI_processed > cap)
 		{
+			/*
+			 * Training holds at least GLMIX_ROW_BYTES per row (the exact
+			 * check follows once the designs are known): stop early rather
+			 * than after reading everything.  The doubled arrays take 64
+			 * bytes per row read so far, within that.
+			 */
+			recs_check_memory_growth((double) (rows->n + SPI_processed) * GLMIX_ROW_BYTES,
+									 est_rows * GLMIX_ROW_BYTES,
+									 training ? "reading the impressions" : "reading the validation rows");
 			while (rows->n + (int64) SPI_processed > cap)
 				cap *= 2;
 			if (cap > PG_INT32_MAX)
@@ -531,6 +544,14 @@ glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learner
 	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
 
+	/* give back the doubling's slack: up to half of these arrays */
+	if (rows->n > 0 && rows->n < cap)
+	{
+		rows->y = repalloc_huge(rows->y, sizeof(double) * rows->n);
+		rows->w = repalloc_huge(rows->w, sizeof(double) * rows->n);
+		rows->learner_id = repalloc_huge(rows->learner_id, sizeof(int64) * rows->n);
+		rows->course_id = repalloc_huge(rows->course_id, sizeof(int64) * rows->n);
+	}
 	rows->li = palloc(sizeof(int) * Max(rows->n, 1));
 	rows->ci = palloc(sizeof(int) * Max(rows->n, 1));
 	for (int64 r = 0; r < rows->n; r++)
@@ -670,8 +691,8 @@ glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 }
 
 /* every feature value is 1 when no column is numeric */
-static bool
-side_binary(const GlmixSide *s)
+bool
+glmix_side_binary(const GlmixSide *s)
 {
 	for (int c = 0; c < s->ncols; c++)
 		if (s->cols[c].kind == GLMIX_NUMERIC)
@@ -728,7 +749,7 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 		d->ptr[r + 1] = (int32) nnz;
 	}
 	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
-	d->val = side_binary(learners) && side_binary(courses) ? NULL :
+	d->val = glmix_side_binary(learners) && glmix_side_binary(courses) ? NULL :
 		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
 	for (int64 r = 0; r < rows->n; r++)
 	{
@@ -766,7 +787,7 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 		d->ptr[r + 1] = (int32) nnz;
 	}
 	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
-	d->val = side_binary(other) ? NULL :
+	d->val = glmix_side_binary(other) ? NULL :
 		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
 	for (int64 r = 0; r < n; r++)
 	{

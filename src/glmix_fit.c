@@ -139,6 +139,7 @@ glmix_stage_fixed(GlmixTraining *t, bool parallel)
 	ww = glmix_work_open(glmix_work_oid(t->work));
 	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1);
 	glmix_work_close(ww);
+	pfree(ids);
 }
 
 /*
@@ -202,6 +203,9 @@ glmix_stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_row
 		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e);
 	}
 	glmix_work_close(ww);
+	pfree(start);
+	pfree(order);
+	pfree(fill);
 }
 
 /* ---- the fixed effect: Newton over the aggregate ---- */

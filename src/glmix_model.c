@@ -101,15 +101,22 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not store glmix columns: %s", SPI_result_code_string(rc));
 
-	/* entities: flat arrays sliced per row */
+	/*
+	 * entities: the feature vectors are flat arrays sliced per row (int4 and
+	 * float8 without NULLs: a slice is found in O(1)); the attribute keys
+	 * travel as one text[] per key position, unnested together with the ids.
+	 * Slicing one flat text[] per row would walk it from its start on every
+	 * row -- quadratic, hours for a million learners.
+	 */
 	{
-		Oid			etypes[8] = {INT8OID, TEXTOID, INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
-		FLOAT8ARRAYOID, TEXTARRAYOID, INT4OID};
-		Datum		ev[8];
-		char		enulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		int			nargs = 6 + nkey;
+		Oid		   *etypes = palloc(sizeof(Oid) * nargs);
+		Datum	   *ev = palloc(sizeof(Datum) * nargs);
 		Datum	   *ids = palloc(sizeof(Datum) * Max(s->n, 1));
 		Datum	   *ptr = palloc(sizeof(Datum) * (s->n + 1));
-		Datum	   *col = palloc(sizeof(Datum) * Max(nnz, 1));
+		Datum	   *col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * Max(nnz, 1));
+		StringInfoData sql;
+		StringInfoData cols;
 
 		for (int i = 0; i < s->n; i++)
 			ids[i] = Int64GetDatum(s->ids[i]);
@@ -117,31 +124,53 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 			ptr[i] = Int32GetDatum(s->ptr[i]);
 		for (int64 k = 0; k < nnz; k++)
 			col[k] = Int32GetDatum(s->col[k]);
-		keys = palloc(sizeof(Datum) * Max((Size) s->n * nkey, 1));
-		keynulls = palloc(sizeof(bool) * Max((Size) s->n * nkey, 1));
-		for (int i = 0; i < s->n; i++)
-			for (int k = 0; k < nkey; k++)
-			{
-				const GlmixRandom *re = &m->re[k];
-				int			e = (!re->by_id && re->learner_side == learner_side) ? re->side_entity[i] : -1;
-
-				keynulls[(Size) i * nkey + k] = e < 0;
-				keys[(Size) i * nkey + k] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
-			}
-		dims[0] = s->n * nkey;
+		etypes[0] = INT8OID;
+		etypes[1] = TEXTOID;
+		etypes[2] = INT8ARRAYOID;
+		etypes[3] = INT4ARRAYOID;
+		etypes[4] = INT4ARRAYOID;
+		etypes[5] = FLOAT8ARRAYOID;
 		ev[0] = Int64GetDatum(model_id);
 		ev[1] = cv[1];
 		ev[2] = PointerGetDatum(construct_array(ids, s->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		ev[3] = PointerGetDatum(construct_array(ptr, s->n + 1, INT4OID, 4, true, TYPALIGN_INT));
 		ev[4] = PointerGetDatum(construct_array(col, (int) nnz, INT4OID, 4, true, TYPALIGN_INT));
 		ev[5] = PointerGetDatum(glmix_float8_array(s->val, (int) nnz));
-		ev[6] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-		ev[7] = Int32GetDatum(nkey);
-		rc = SPI_execute_with_args("INSERT INTO recs.glmix_entity (model_id, side, id, features, \"values\", keys)"
-								   " SELECT $1, $2, id, $5[$4[i] + 1 : $4[i + 1]], $6[$4[i] + 1 : $4[i + 1]],"
-								   " CASE WHEN $8 = 0 THEN NULL ELSE $7[(i - 1) * $8 + 1 : i * $8] END"
-								   " FROM unnest($3) WITH ORDINALITY AS u(id, i)",
-								   8, etypes, ev, enulls, false, 0);
+
+		keys = palloc(sizeof(Datum) * Max(s->n, 1));
+		keynulls = palloc(sizeof(bool) * Max(s->n, 1));
+		dims[0] = s->n;
+		initStringInfo(&cols);
+		for (int k = 0; k < nkey; k++)
+		{
+			const GlmixRandom *re = &m->re[k];
+
+			for (int i = 0; i < s->n; i++)
+			{
+				int			e = (!re->by_id && re->learner_side == learner_side) ? re->side_entity[i] : -1;
+
+				keynulls[i] = e < 0;
+				keys[i] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
+			}
+			etypes[6 + k] = TEXTARRAYOID;
+			ev[6 + k] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID,
+														   -1, false, TYPALIGN_INT));
+			appendStringInfo(&cols, ", k%d", k);
+		}
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql,
+							   "INSERT INTO recs.glmix_entity (model_id, side, id, features, \"values\", keys)"
+							   " SELECT $1, $2, u.id, $5[$4[u.i] + 1 : $4[u.i + 1]], $6[$4[u.i] + 1 : $4[u.i + 1]], ");
+		if (nkey == 0)
+			appendStringInfoString(&sql, "NULL::text[]");
+		else
+			appendStringInfo(&sql, "ARRAY[%s]", cols.data + 2);
+		appendStringInfoString(&sql, " FROM unnest($3");
+		for (int k = 0; k < nkey; k++)
+			appendStringInfo(&sql, ", $%d", 7 + k);
+		appendStringInfo(&sql, ") WITH ORDINALITY AS u(id%s, i)", cols.data);
+		rc = SPI_execute_with_args(sql.data, nargs, etypes, ev, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not store glmix entities: %s", SPI_result_code_string(rc));
 	}
@@ -355,6 +384,7 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 		s->cols[c].sd = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
 		s->nfeat = Max(s->nfeat, s->cols[c].end);
 	}
+	SPI_freetuptable(SPI_tuptable);
 	if (load_query("SELECT id, features, \"values\", keys FROM recs.glmix_entity"
 							  " WHERE model_id = $1 AND side = $2 ORDER BY id", 2, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_entity");
@@ -389,6 +419,7 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 		}
 		memcpy(s->col + nnz, f, sizeof(int32) * nf);
 		memcpy(s->val + nnz, vals, sizeof(double) * Min(nf, nv));
+		pfree(f);
 		nnz += nf;
 		s->ptr[i + 1] = (int32) nnz;
 		if (!keynull)
@@ -400,6 +431,8 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 				keys[k][i] = kk[k];
 		}
 	}
+	/* copied out: the model part keeps only its own arrays */
+	SPI_freetuptable(SPI_tuptable);
 	*keys_out = keys;
 	return s;
 }
@@ -535,6 +568,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 				m->rows[k][i] = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 			}
 		}
+		SPI_freetuptable(SPI_tuptable);
 		if (k < 0)
 			m->beta = coef;
 		else
@@ -544,15 +578,23 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			char	  **sidekeys = re->learner_side ? lkeys[k] : ckeys[k];
 
 			m->coef[k] = coef;
-			/* each side row's entity, so that scoring needs no key lookups */
+
+			/*
+			 * Every side row's entity, for id-keyed effects too: scoring a
+			 * learner's catalogue then needs no key lookup per course.
+			 */
 			re->side_entity = palloc(sizeof(int) * Max(side->n, 1));
 			for (int i = 0; i < side->n; i++)
 			{
-				char		idkey[32];
-
 				if (re->by_id)
-					snprintf(idkey, sizeof(idkey), INT64_FORMAT, side->ids[i]);
-				re->side_entity[i] = key_find(re->keys, re->nent, re->by_id ? idkey : sidekeys[i]);
+				{
+					char		key[32];
+
+					snprintf(key, sizeof(key), INT64_FORMAT, side->ids[i]);
+					re->side_entity[i] = key_find(re->keys, re->nent, key);
+				}
+				else
+					re->side_entity[i] = key_find(re->keys, re->nent, sidekeys[i]);
 			}
 		}
 	}
@@ -594,31 +636,19 @@ typedef struct Contribution
 	double		value;
 } Contribution;
 
-static double model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id,
-							 int64 course_id, double *parts, int *entity,
-							 Contribution **top, int *ntop);
-
 /*
  * The logit; parts[k] receives coordinate k's share (0 fixed, 1+k effect
  * k) when not NULL, and top[k] / ntop[k] its largest feature contributions.
  */
 static double
-model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts,
-			int *entity, Contribution **top, int *ntop)
-{
-	return model_logit_at(m, glmix_side_index(m->learners, learner_id),
-						  glmix_side_index(m->courses, course_id),
-						  learner_id, course_id, parts, entity, top, ntop);
-}
-
-/* the same, with the pair's side rows li and ci already found (-1: none) */
-static double
 model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 course_id,
 			   double *parts, int *entity, Contribution **top, int *ntop)
 {
 	int			n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, NULL, NULL);
-	int32	   *col = palloc(sizeof(int32) * Max(n, 1));
-	double	   *val = palloc(sizeof(double) * Max(n, 1));
+	int32		colbuf[256];
+	double		valbuf[256];
+	int32	   *col = n <= lengthof(colbuf) ? colbuf : palloc(sizeof(int32) * n);
+	double	   *val = n <= lengthof(valbuf) ? valbuf : palloc(sizeof(double) * n);
 	double		total = 0.0,
 				s = 0.0;
 
@@ -658,11 +688,11 @@ model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 cour
 
 		int			si = re->learner_side ? li : ci;
 
-		if (si >= 0)
+		if (si >= 0 && re->side_entity)
 			e = re->side_entity[si];
 		else if (re->by_id)
 		{
-			/* an id without a features row can still have its own model */
+			/* an id the side relation does not list can still have a model */
 			char		key[32];
 
 			snprintf(key, sizeof(key), INT64_FORMAT, re->learner_side ? learner_id : course_id);
@@ -705,9 +735,20 @@ model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 cour
 		if (parts)
 			parts[k + 1] = s;
 	}
-	pfree(col);
-	pfree(val);
+	if (col != colbuf)
+		pfree(col);
+	if (val != valbuf)
+		pfree(val);
 	return total;
+}
+
+static double
+model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts,
+			int *entity, Contribution **top, int *ntop)
+{
+	return model_logit_at(m, glmix_side_index(m->learners, learner_id),
+						  glmix_side_index(m->courses, course_id), learner_id, course_id,
+						  parts, entity, top, ntop);
 }
 
 double
@@ -726,18 +767,36 @@ glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScore
 {
 	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
 	const GlmixSide *courses = m->courses;
-	int			li;
+
+	int			li = glmix_side_index(m->learners, l->learner_id);
 
 	out->n = courses->n;
 	out->course_id = courses->ids;
 	out->score = palloc(sizeof(double) * Max(courses->n, 1));
-	li = glmix_side_index(m->learners, l->learner_id);
+	/* course i is row i of the courses side: the learner is looked up once */
 	for (int i = 0; i < courses->n; i++)
 	{
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 		out->score[i] = glmix_sigmoid(model_logit_at(m, li, i, l->learner_id, courses->ids[i],
 													 NULL, NULL, NULL, NULL));
+	}
+}
+
+/* the scores glmix_score_courses() gives the listed courses only (NaN: not in the model) */
+void
+glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
+				   const int64 *course_ids, double *out)
+{
+	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
+	int			li = glmix_side_index(m->learners, l->learner_id);
+
+	for (int i = 0; i < n; i++)
+	{
+		int			ci = glmix_side_index(m->courses, course_ids[i]);
+
+		out[i] = ci >= 0 ? glmix_sigmoid(model_logit_at(m, li, ci, l->learner_id, course_ids[i],
+														NULL, NULL, NULL, NULL)) : NAN;
 	}
 }
 

@@ -536,6 +536,104 @@ setup_random_effect(GlmixTraining *t, const TrainOptions *o, int k)
 									t->vrows->n);
 		c->vscore = palloc0(sizeof(double) * Max(t->vrows->n, 1));
 	}
+	/* the rows know their entities now; the keys keep the ids */
+	if (c->sorted_ids)
+	{
+		pfree(c->sorted_ids);
+		c->sorted_ids = NULL;
+	}
+}
+
+static void
+free_design(GlmixDesign *d)
+{
+	if (d == NULL)
+		return;
+	pfree(d->ptr);
+	pfree(d->col);
+	if (d->val)
+		pfree(d->val);
+	pfree(d);
+}
+
+/*
+ * After the fit: the designs, scores and row entities are done with.  The
+ * store's own arrays (about 40 bytes per row) then reuse their memory, so
+ * the budget checked before training also covers the store.
+ */
+static void
+release_fit_data(GlmixTraining *t)
+{
+	free_design(t->X);
+	free_design(t->Xv);
+	t->X = t->Xv = NULL;
+	pfree(t->score);
+	t->score = NULL;
+	for (int k = 0; k < t->nre; k++)
+	{
+		GlmixCoordinate *c = &t->co[k];
+
+		free_design(c->Z);
+		free_design(c->Zv);
+		c->Z = c->Zv = NULL;
+		pfree(c->row_ent);
+		pfree(c->score);
+		c->row_ent = NULL;
+		c->score = NULL;
+	}
+}
+
+/*
+ * Bytes the training holds for one row set: GLMIX_ROW_BYTES per row, the
+ * nonzeros of its fixed design X, and per random effect its row arrays, the
+ * nonzeros of its design z = [1 | the other side's features of the row] and,
+ * for the training rows, its entities.
+ */
+static double
+training_bytes(const GlmixTraining *t, const TrainOptions *o, const GlmixRows *rows,
+			   const GlmixDesign *X)
+{
+	double		per_nnz = glmix_side_binary(t->learners) && glmix_side_binary(t->courses) ? 4.0 : 12.0;
+	double		lnnz = 0,
+				cnnz = 0,
+				bytes;
+
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		int			li = rows->li[r],
+					ci = rows->ci[r];
+
+		lnnz += li >= 0 ? t->learners->ptr[li + 1] - t->learners->ptr[li] : 0;
+		cnnz += ci >= 0 ? t->courses->ptr[ci + 1] - t->courses->ptr[ci] : 0;
+	}
+	bytes = rows->n * GLMIX_ROW_BYTES + per_nnz * X->ptr[X->n];
+	for (int k = 0; k < o->nrecols; k++)
+	{
+		const char *col = o->recols[k];
+		bool		on_learners = strcmp(col, o->ro.learner_column) == 0 ||
+			(strcmp(col, o->ro.course_column) != 0 && get_attnum(o->learners, col) > 0);
+
+		/* a learner-keyed effect acts on the course's features, and vice versa */
+		double		z_nnz = rows->n + (on_learners ? cnnz : lnnz);
+		bool		z_binary = glmix_side_binary(on_learners ? t->courses : t->learners);
+
+		bytes += rows->n * GLMIX_RE_ROW_BYTES + (z_binary ? 4.0 : 12.0) * z_nnz;
+
+		/*
+		 * An id-keyed effect has about one entity per learner (course): its
+		 * coefficients, their array copy for the GROUP BY query and the
+		 * query's result rows.  Attribute-keyed effects have few entities.
+		 */
+		if (X == t->X && (strcmp(col, o->ro.learner_column) == 0 ||
+						  strcmp(col, o->ro.course_column) == 0))
+		{
+			int			dim = (o->intercept[k + 1] ? 1 : 0) +
+				(on_learners ? t->courses->nfeat : t->learners->nfeat);
+
+			bytes += (on_learners ? t->learners->n : t->courses->n) * (24.0 * dim + 256.0);
+		}
+	}
+	return bytes;
 }
 
 /* phase 1: the data and the designs */
@@ -572,12 +670,12 @@ read_phase(FunctionCallInfo fcinfo, GlmixTraining *t, const TrainOptions *o)
 	t->l2_fixed = o->l2[0];
 
 	/*
-	 * What training holds at once, for recs_check_memory(): about 100 bytes
-	 * per row (labels, weights, ids, indexes, scores, offsets), four dense
-	 * d x d matrices (aggregate state, its result, H and its factor), then
-	 * the designs (4 bytes per nonzero, 12 with values).
+	 * What training holds at once, for recs_check_memory(): the per-row
+	 * arrays (glmix.h), four dense d x d matrices (aggregate state, its
+	 * result, H and its factor), then the designs' nonzeros (4 bytes each,
+	 * 12 with values).  The staging and the store reuse what the fit frees.
 	 */
-	recs_check_memory(t->rows->n * 100.0 + 4.0 * 8.0 * t->lay.dim * t->lay.dim,
+	recs_check_memory(t->rows->n * GLMIX_ROW_BYTES + 4.0 * 8.0 * t->lay.dim * t->lay.dim,
 					  "train_glmix (rows and fixed-effect Hessian)");
 	if (t->lay.dim > 2048)
 		ereport(NOTICE,
@@ -586,12 +684,12 @@ read_phase(FunctionCallInfo fcinfo, GlmixTraining *t, const TrainOptions *o)
 						   t->lay.dim, t->lay.dim),
 				 errhint("Fewer crosses (for example crosses => '{industry:topic}') make training much faster.")));
 	t->X = glmix_fixed_design(&t->lay, t->learners, t->courses, t->rows);
-	recs_check_memory(t->rows->n * (100.0 + 8.0 * o->nrecols) +
-					  (t->X->val ? 12.0 : 4.0) * t->X->ptr[t->X->n] * (1 + (t->vrows != NULL)) +
-					  4.0 * 8.0 * t->lay.dim * t->lay.dim,
-					  "train_glmix (rows, designs and fixed-effect Hessian)");
 	if (t->vrows)
 		t->Xv = glmix_fixed_design(&t->lay, t->learners, t->courses, t->vrows);
+	recs_check_memory(training_bytes(t, o, t->rows, t->X) +
+					  (t->vrows ? training_bytes(t, o, t->vrows, t->Xv) : 0) +
+					  4.0 * 8.0 * t->lay.dim * t->lay.dim,
+					  "train_glmix (rows, designs and fixed-effect Hessian)");
 
 	t->nre = o->nrecols;
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
@@ -918,6 +1016,7 @@ run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
 	initStringInfo(&history);
 	final_obj = fit_phase(&t, &o, &history, &vauc, &vll);
 	AtEOXact_GUC(true, save_nestlevel);
+	release_fit_data(&t);
 	phase[2] = seconds_since(tp);
 
 	INSTR_TIME_SET_CURRENT(tp);

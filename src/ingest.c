@@ -134,6 +134,7 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	int64		ndistinct;
 	int32	   *last_seen;
 	int64		w;
+	double		est_rows = 0;
 
 	recs_check_column(relid, cols->learner, "learner_column", id_types, lengthof(id_types));
 	recs_check_column(relid, cols->course, "course_column", id_types, lengthof(id_types));
@@ -157,6 +158,9 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	/* the planner's row count: only for the budget's hint, never trusted to size arrays */
+	if (list_length(portal->stmts) == 1 && IsA(linitial(portal->stmts), PlannedStmt))
+		est_rows = linitial_node(PlannedStmt, portal->stmts)->planTree->plan_rows;
 
 	raw = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RawWatch) * capraw);
 	for (;;)
@@ -207,8 +211,13 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 			}
 			if (nraw == capraw)
 			{
-				/* the raw rows now, and the cleaned CSR arrays later */
-				recs_check_memory(2.0 * capraw * (sizeof(RawWatch) + 32), "reading the watches");
+				/*
+				 * the raw rows now, and the cleaned CSR arrays later; at most
+				 * twice that per row for the whole relation (the last doubling)
+				 */
+				recs_check_memory_growth(2.0 * capraw * (sizeof(RawWatch) + 32),
+										 2.0 * est_rows * (sizeof(RawWatch) + 32),
+										 "reading the watches");
 				capraw *= 2;
 				raw = repalloc_huge(raw, sizeof(RawWatch) * capraw);
 			}

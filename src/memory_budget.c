@@ -40,17 +40,36 @@ recs_memory_budget(void)
 	return (Size) kb * 1024;
 }
 
+/*
+ * Error when the next allocation step, `bytes`, exceeds the budget.  `full`
+ * is what the whole job is expected to need when the steps grow with input
+ * not read yet (0 when unknown): the hint then names a budget that fits the
+ * whole job, not only the step that failed.
+ */
 void
-recs_check_memory(double bytes, const char *what)
+recs_check_memory_growth(double bytes, double full, const char *what)
 {
 	Size		budget = recs_memory_budget();
+	double		mb = 1024.0 * 1024.0;
 
+	/* what was checked, for whoever measures a training (bench/scale.sh) */
+	ereport(DEBUG1,
+			(errmsg_internal("recs.memory_limit check: %s: about %.0f MB of %zu MB",
+							 what, bytes / mb, budget / (1024 * 1024))));
 	if (bytes > (double) budget)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s needs about %.0f MB, more than the %zu MB recs may use",
-						what, bytes / (1024.0 * 1024.0), budget / (1024 * 1024)),
+						what, bytes / mb, budget / (1024 * 1024)),
+				 full > bytes ?
+				 errdetail("All of the input needs about %.0f MB.", full / mb) : 0,
 				 errhint("Raise the budget, e.g. SET recs.memory_limit = '%.0fMB' "
 						 "(it defaults to maintenance_work_mem).",
-						 ceil(bytes * 1.25 / (1024.0 * 1024.0)))));
+						 ceil(Max(bytes, full) * 1.25 / mb))));
+}
+
+void
+recs_check_memory(double bytes, const char *what)
+{
+	recs_check_memory_growth(bytes, 0, what);
 }

@@ -202,5 +202,7 @@ extern const NcfCourses *ncf_model_courses(int64 model_id);
 extern void ncf_score_courses(const ServingModel *m, const ServingLearner *l,
 							  CourseScores *out);
 extern double ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id);
+extern void ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+							 const int64 *course_ids, double *out);
 
 #endif							/* RECS_NCF_H */

@@ -563,7 +563,10 @@ train_ncf(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NO_DATA),
 					 errmsg("no watches at or after labels_from to use as labels"),
 					 errhint("Move labels_from earlier, or leave it NULL to use every watch.")));
-		need = ncf_train_memory(&data, &cfg);
+		/* the training's own arrays, and the watches and co-watch matrix it reads */
+		need = add_size(ncf_train_memory(&data, &cfg),
+						add_size(mul_size(ws->n_watches + ws->n_duplicate, 32),
+								 mul_size(data.cowatch.nnz, sizeof(int32) + sizeof(float))));
 		recs_check_memory((double) need, "training this NCF model");
 		ereport(NOTICE,
 				(errmsg("train_ncf: " INT64_FORMAT " positives x %d instances, mean context %.1f courses, %d courses, %.1f neighbours per course",

@@ -212,14 +212,20 @@ stored_learner_embedding(const ServingModel *m, int64 learner_id, float *out, in
 	bool		isnull;
 	float	   *e;
 	int			rc;
+	MemoryContext callercxt = CurrentMemoryContext;
 
 	rc = SPI_execute_with_args("SELECT embedding FROM recs.ncf_learner"
 							   " WHERE model_id = $1 AND learner_id = $2",
 							   2, types, values, NULL, true, 1);
+	/* SPI leaves its procedure context current: scoring allocates in the caller's */
+	MemoryContextSwitchTo(callercxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.ncf_learner: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
 		return false;
+	}
 	e = array_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
 					 dim, "learner embedding");
 	memcpy(out, e, sizeof(float) * dim);
@@ -322,6 +328,30 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	out->score = palloc(sizeof(double) * c->n);
 	for (int i = 0; i < c->n; i++)
 		out->score[i] = scores[i];
+}
+
+/*
+ * The scores ncf_score_courses() gives the listed courses only (NaN for a
+ * course not in the model): one dot product each instead of the catalogue.
+ */
+void
+ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+				 const int64 *course_ids, double *out)
+{
+	NcfCourses *c = get_courses(m);
+	float	   *u = palloc(sizeof(float) * c->dim);
+
+	if (l->nrecent > 0)
+		embed_courses(m, l->watched, l->nwatched, l->recent, l->nrecent, u);
+	else
+		learner_embedding(m, l->learner_id, u, c->dim);
+	for (int i = 0; i < n; i++)
+	{
+		int			idx = course_index(c, course_ids[i]);
+
+		out[i] = idx >= 0 ? ncf_vec_dot(u, c->emb + (Size) idx * c->dim, c->dim) : NAN;
+	}
+	pfree(u);
 }
 
 /* ---- SQL functions ---- */

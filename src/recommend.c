@@ -118,6 +118,12 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	MemoryContextSwitchTo(callercxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model_learner: %s", SPI_result_code_string(rc));
+
+	/*
+	 * The result is copied out and freed: callers that loop over learners
+	 * in one SPI connection (a blend's training, evaluate) would otherwise
+	 * keep one result per call until SPI_finish.
+	 */
 	if (SPI_processed == 0)
 	{
 		SPI_freetuptable(SPI_tuptable);
@@ -133,7 +139,6 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	out->watched = palloc(sizeof(int64) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 		out->watched[i] = DatumGetInt64(elems[i]);
-	/* callers loop over many learners inside one SPI connection */
 	SPI_freetuptable(SPI_tuptable);
 }
 
@@ -156,6 +161,29 @@ serving_score_courses(const ServingModel *m, const ServingLearner *l, CourseScor
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("recs model " INT64_FORMAT " is a %s model, which cannot rank courses on its own",
 						m->model_id, m->kind)));
+}
+
+void
+serving_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+					 const int64 *course_ids, double *out)
+{
+	if (strcmp(m->kind, "glmix") == 0)
+		glmix_score_listed(m, l, n, course_ids, out);
+	else if (strcmp(m->kind, "ncf") == 0)
+		ncf_score_listed(m, l, n, course_ids, out);
+	else
+	{
+		CourseScores cs;
+
+		serving_score_courses(m, l, &cs);
+		for (int i = 0; i < n; i++)
+		{
+			int			c = course_scores_index(&cs, course_ids[i]);
+
+			out[i] = c >= 0 ? cs.score[c] : NAN;
+		}
+		pfree(cs.score);
+	}
 }
 
 int

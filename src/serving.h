@@ -58,6 +58,13 @@ typedef struct CourseScores
 extern void serving_score_courses(const ServingModel *m, const ServingLearner *l,
 								  CourseScores *out);
 /*
+ * What serving_score_courses() gives the listed courses (NaN for a course
+ * the model cannot rank), at the cost of those courses where the kind
+ * allows: a blend's training needs a few courses per learner.
+ */
+extern void serving_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+								 const int64 *course_ids, double *out);
+/*
  * The serving order: indexes of the k best eligible courses (skip[i] false),
  * best first -- what recommend() returns and evaluate() measures.
  */
@@ -70,5 +77,7 @@ extern void popularity_score_courses(const ServingModel *m, const ServingLearner
 									 CourseScores *out);
 extern void glmix_score_courses(const ServingModel *m, const ServingLearner *l,
 								CourseScores *out);
+extern void glmix_score_listed(const ServingModel *m, const ServingLearner *l, int n,
+							   const int64 *course_ids, double *out);
 
 #endif							/* RECS_SERVING_H */

@@ -3,14 +3,21 @@
  *
  * See serving_cache.h for why entries never go stale.  The cache holds at
  * most SERVING_CACHE_SLOTS parts and at most recs.cache_size bytes; the
- * least recently used parts are dropped (their memory contexts deleted) to
- * make room, so a backend's memory stays bounded however many models are
- * trained while it serves.
+ * least recently used parts are dropped to make room, so a backend's memory
+ * stays bounded however many models are trained while it serves.
+ *
+ * A dropped part lives on until the end of the transaction (a caller may
+ * still be reading it), and until then it is still found: a statement
+ * that loops over learners with more parts than the cache holds -- a
+ * blend's training, evaluate, a blend served many times in one
+ * transaction -- then loads each part once, instead of reloading a dropped
+ * part on every call and keeping every copy until commit.
  */
 #include "postgres.h"
 
 #include <limits.h>
 
+#include "storage/proc.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -34,6 +41,44 @@ static CacheSlot slots[SERVING_CACHE_SLOTS];
 static uint64 use_clock = 0;
 static int	cache_size_kb = 262144;
 
+/*
+ * Parts dropped in the current transaction, their memory under
+ * TopTransactionContext.  An entry is valid only while lxid is the current
+ * local transaction id: afterwards its memory is gone, and it is never
+ * touched again.
+ */
+typedef struct RetiredPart
+{
+	LocalTransactionId lxid;
+	int64		model_id;
+	uint32		stamp;
+	char		part[PART_NAME_LEN];
+	void	   *data;
+} RetiredPart;
+
+static RetiredPart retired[SERVING_CACHE_SLOTS];
+static int	retired_next = 0;
+
+/* parts already reported as larger than recs.cache_size (a ring) */
+static struct
+{
+	int64		model_id;
+	char		part[PART_NAME_LEN];
+}			noticed[SERVING_CACHE_SLOTS];
+static int	noticed_next = 0;
+
+static bool
+notice_once(int64 model_id, const char *part)
+{
+	for (int i = 0; i < SERVING_CACHE_SLOTS; i++)
+		if (noticed[i].model_id == model_id && strcmp(noticed[i].part, part) == 0)
+			return false;
+	noticed[noticed_next].model_id = model_id;
+	strlcpy(noticed[noticed_next].part, part, PART_NAME_LEN);
+	noticed_next = (noticed_next + 1) % SERVING_CACHE_SLOTS;
+	return true;
+}
+
 void
 serving_cache_define_guc(void)
 {
@@ -41,7 +86,7 @@ serving_cache_define_guc(void)
 							"Memory each backend may use to cache loaded models for serving.",
 							"The least recently used model parts are dropped beyond it.",
 							&cache_size_kb,
-							262144, 1024, INT_MAX,
+							262144, 64, INT_MAX,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 }
@@ -54,6 +99,14 @@ serving_cache_define_guc(void)
 static void
 drop_slot(CacheSlot *s)
 {
+	RetiredPart *r = &retired[retired_next];
+
+	retired_next = (retired_next + 1) % SERVING_CACHE_SLOTS;
+	r->lxid = MyProc->lxid;
+	r->model_id = s->model_id;
+	r->stamp = s->stamp;
+	strlcpy(r->part, s->part, PART_NAME_LEN);
+	r->data = s->data;
 	MemoryContextSetParent(s->cxt, TopTransactionContext);
 	s->model_id = 0;
 	s->cxt = NULL;
@@ -88,6 +141,16 @@ serving_cache_get(int64 model_id, uint32 stamp, const char *part,
 			victim = s;
 	}
 
+	/* dropped earlier in this transaction: still in memory, use it */
+	for (int i = 0; i < SERVING_CACHE_SLOTS; i++)
+	{
+		RetiredPart *r = &retired[i];
+
+		if (r->data != NULL && r->lxid == MyProc->lxid && r->model_id == model_id &&
+			r->stamp == stamp && strcmp(r->part, part) == 0)
+			return r->data;
+	}
+
 	if (cache_cxt == NULL)
 		cache_cxt = AllocSetContextCreate(TopMemoryContext, "recs serving cache",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -117,6 +180,19 @@ serving_cache_get(int64 model_id, uint32 stamp, const char *part,
 		if (used <= (Size) cache_size_kb * 1024 || lru == NULL)
 			break;
 		drop_slot(lru);
+	}
+	/* once per backend and part: a part the cache cannot hold is reloaded often */
+	if (MemoryContextMemAllocated(partcxt, true) > (Size) cache_size_kb * 1024 &&
+		notice_once(model_id, part))
+	{
+		Size		kb = (MemoryContextMemAllocated(partcxt, true) + 1023) / 1024;
+
+		ereport(NOTICE,
+				(errmsg("recs model %lld part \"%s\" takes %zu kB, more than recs.cache_size (%d kB)",
+						(long long) model_id, part, kb, cache_size_kb),
+				 errdetail("It stays cached only until another model part is loaded; then it is loaded again when needed."),
+				 errhint("Raise recs.cache_size, e.g. SET recs.cache_size = '%zuMB'.",
+						 (2 * kb + 1023) / 1024)));
 	}
 	MemoryContextSetParent(partcxt, cache_cxt);
 	victim->model_id = model_id;

@@ -2,7 +2,7 @@
 -- consistency with its components, personalisation, errors
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(23);
 
 SELECT count(*) FROM recs.generate_sample('bl', 600, 80, 21);
 CREATE VIEW bl.w_early AS SELECT * FROM bl.watches WHERE watched_at < '2025-09-01';
@@ -98,6 +98,15 @@ SELECT throws_ok(format($$SELECT recs.train_blend(ARRAY[%s], 'bl.impressions')$$
 SELECT throws_ok($$SELECT recs.train_blend(ARRAY[-7], 'bl.impressions')$$, '42704', NULL, 'an unknown component');
 SELECT throws_ok(format($$SELECT recs.drop_model(%s)$$, :pop), '55006', NULL,
                  'a component cannot be dropped while a blend uses it');
+
+-- a cache smaller than the parts the blend serves from: each part is loaded
+-- once per transaction, and the answers do not change
+CREATE TEMP TABLE served_big_cache AS
+  SELECT l, r.* FROM generate_series(100001, 100060) l, recs.recommend(l, 5, model => :bl) r;
+SET LOCAL recs.cache_size = '64kB';
+SELECT set_eq(format('SELECT l, r.* FROM generate_series(100001, 100060) l, recs.recommend(l, 5, model => %s) r', :bl),
+              'SELECT * FROM served_big_cache', 'a blend serves the same from a cache smaller than its parts');
+RESET recs.cache_size;
 
 SELECT * FROM finish();
 ROLLBACK;

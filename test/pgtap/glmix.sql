@@ -1,7 +1,7 @@
 -- test/pgtap/glmix.sql -- GLMix: known answers, aggregates (serial = parallel),
 -- per-entity bounds, weights, scoring, and bad input with its SQLSTATE.
 BEGIN;
-SELECT plan(49);
+SELECT plan(50);
 SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------------------
@@ -245,6 +245,11 @@ SELECT throws_ok($$SELECT recs.glmix_fixed_block_stats('\x0102030405060708'::byt
 SELECT throws_ok($$SELECT recs.glmix_score(-1, 1, 1)$$, '42704', NULL, 'scoring a missing model fails');
 SELECT throws_ok($$SELECT recs.glmix_fixed_stats(y, 1, 0, f[1:1], NULL, CASE WHEN learner_id = 1 THEN '{0,0}'::float8[] ELSE '{0,0,0,0,0}' END) FROM k.design$$,
                  '22023', NULL, 'coefficient vectors of different lengths in one aggregate are rejected');
+
+SET LOCAL recs.memory_limit = '100kB';
+SELECT throws_ok($$SELECT recs.train_glmix('s.impressions', 's.learners', 's.courses', '{industry}', '{topic}')$$,
+                 '54000', NULL, 'a training over recs.memory_limit stops before building its designs');
+RESET recs.memory_limit;
 
 SELECT ok(abs(recs.score(:full, 100002, 7) - recs.glmix_score(:full, 100002, 7)) < 1e-12,
           'recs.score of a GLMix model is its response probability');

@@ -2,7 +2,7 @@
 -- privileges and hostile identifiers
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(17);
+SELECT plan(19);
 
 CREATE TABLE public.raw_w (learner_id bigint, course_id bigint, watched_at timestamptz, watch_seconds float8);
 INSERT INTO public.raw_w VALUES
@@ -72,6 +72,22 @@ CREATE TABLE public.many_w AS
 SET LOCAL recs.memory_limit = '200kB';
 SELECT throws_ok($$SELECT recs.train_popularity('public.many_w')$$, '54000', NULL,
                  'a training over recs.memory_limit stops with an error before allocating');
+-- the hint names a budget for all of the input (the planner's row count),
+-- not only for the step that failed
+CREATE TEMP TABLE budget_hint (hint text, detail text);
+DO $$
+DECLARE h text; d text;
+BEGIN
+  PERFORM recs.train_popularity('public.many_w');
+EXCEPTION WHEN program_limit_exceeded THEN
+  GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT, d = PG_EXCEPTION_DETAIL;
+  INSERT INTO budget_hint VALUES (substring(h FROM $r$memory_limit = '([0-9]+MB)'$r$), d);
+END
+$$;
+SELECT matches((SELECT detail FROM budget_hint), '^All of the input needs about [0-9]+ MB\.$',
+               'the error says what all of the input needs');
+SELECT set_config('recs.memory_limit', (SELECT hint FROM budget_hint), true);
+SELECT lives_ok($$SELECT recs.train_popularity('public.many_w')$$, 'the budget the hint names is enough');
 RESET recs.memory_limit;
 SELECT lives_ok($$SELECT recs.train_popularity('public.many_w')$$, 'the default budget (maintenance_work_mem) is enough');
 
