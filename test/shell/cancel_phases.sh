@@ -12,7 +12,7 @@ dropdb --if-exists "$db" >/dev/null 2>&1 || true
 createdb "$db"
 out=$(mktemp)
 trap 'rm -f "$out"; dropdb --if-exists "$db" >/dev/null 2>&1 || true' EXIT
-q -c "SET client_min_messages = warning" -c "CREATE EXTENSION recs" \
+q -c "SET client_min_messages = warning" -c "SET recs.memory_limit = '2GB'" -c "CREATE EXTENSION recs" \
   -c "SELECT count(*) FROM recs.generate_sample('k', 20000, 500, 3)" \
   -c "CREATE VIEW k.early_watches AS SELECT * FROM k.watches WHERE watched_at < '2025-10-01'" \
   -c "CREATE VIEW k.early_impressions AS SELECT * FROM k.impressions WHERE shown_at < '2025-10-01'" \
