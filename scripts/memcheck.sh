@@ -11,6 +11,10 @@
 #   RECS_UBSAN_SUITES         suites of the UBSan pass (default: all of make test)
 #   RECS_VALGRIND_SUITES      suites of the valgrind pass (default: regress pgtap shell
 #                             fuzz, with a smaller fuzz run); "" skips the pass
+#   RECS_PGTAP_SKIP           pgTAP files the valgrind pass leaves out (default "ncf
+#                             pipeline": their NCF trainings take over 15 minutes
+#                             each under valgrind; pg_regress's ncf and pipeline
+#                             run the same code); "" runs them all
 #   RECS_VALGRIND_OPTS        extra valgrind options, e.g. --track-origins=yes
 set -euo pipefail
 . "$(dirname "$0")/cluster.sh"
@@ -75,6 +79,7 @@ if [ -n "$valgrind_suites" ]; then
 	export RECS_POSTGRES=$RECS_ROOT/scripts/valgrind_postgres.sh RECS_VALGRIND_DIR=$out/valgrind
 	export PGCTLTIMEOUT=900 PGISOLATIONTIMEOUT=3600 OPENBLAS_NUM_THREADS=1
 	export PGOPTIONS="${PGOPTIONS:-} -c jit=off"
+	export RECS_PGTAP_SKIP=${RECS_PGTAP_SKIP-ncf pipeline}
 	export RECS_FUZZ_BATCHES=${RECS_FUZZ_BATCHES:-2} RECS_FUZZ_CALLS=${RECS_FUZZ_CALLS:-60}
 	export RECS_FUZZ_TIMEOUT=${RECS_FUZZ_TIMEOUT:-30min} RECS_CANCEL_LIMIT=${RECS_CANCEL_LIMIT:-60}
 	RECS_SANITIZE=0 run_pass valgrind "$valgrind_suites"
