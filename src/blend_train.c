@@ -251,13 +251,15 @@ add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, int pool, 
 			for (int i = 0; i < ntop; i++)
 				if (recs_find_int64(&rows->course[s], (int) (e - s), cs.course_id[top[i]]) < 0)
 					candidates[nfrom++] = cs.course_id[top[i]];
+			/* skip[] now marks what is outside the candidates */
+			memset(skip, true, sizeof(bool) * Min(cs.n, ncat));
+			for (int i = 0; i < ntop; i++)
+				skip[top[i]] = false;
 			for (int64 r = s; r < e; r++)
 			{
-				bool		in = false;
+				int			c = course_scores_index(&cs, rows->course[r]);
 
-				for (int i = 0; i < ntop && !in; i++)
-					in = cs.course_id[top[i]] == rows->course[r];
-				if (!in)
+				if (c < 0 || c >= ncat || skip[c])
 					rows->w[r] = 0.0;
 			}
 			from = candidates;
