@@ -99,7 +99,7 @@ SQL
 # notes: the largest estimate recs checked against recs.memory_limit, and
 # what the step's NOTICEs say
 budget_note() {
-	grep -oE 'recs\.memory_limit check: .* about [0-9]+ MB' "$1" |
+	grep -oE 'recs\.memory_limit check: .* about [0-9.]+ MB' "$1" |
 		awk '{v = $(NF - 1) + 0; if (v > m) m = v} END {if (m) printf "largest estimate checked %d MB; ", m}'
 }
 gen_note() {

@@ -28,6 +28,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/plannodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -38,6 +39,7 @@
 #include "recs.h"
 #include "rng.h"
 #include "serving.h"
+#include "serving_cache.h"
 #include "topk.h"
 
 
@@ -48,6 +50,7 @@ typedef struct BlendRows
 	int64		null_id;		/* of them, skipped: a NULL learner or course id */
 	int64		null_label;		/* a NULL label */
 	int64		bad_time;		/* a NULL, infinite or NaN time */
+	int64		nlearners;		/* distinct learners of the rows read */
 	int64	   *learner;
 	int64	   *course;
 	double	   *y;
@@ -95,17 +98,85 @@ label_expression(StringInfo buf, Oid relid, const char *col, const char *argname
  * a NULL id or label, or a time that is NULL, NaN or infinite, are skipped
  * and counted
  */
+/*
+ * What training the blend holds at its peak, for recs.memory_limit: the
+ * component models it serves (loaded before reading), then per row after
+ * sampling the row arrays (learner, course, y, w), the design matrix z,
+ * margins and offsets, the fit's scratch and sparse index, and per random
+ * effect the row order, score and key; per learner and effect its key
+ * string, coefficients and what storing them builds (BLEND_ENTITY_BYTES).
+ */
+#define BLEND_ENTITY_BYTES 512
+#define BLEND_FETCH_ROWS 8192
+
+typedef struct BlendBudget
+{
+	double		components;		/* bytes of the loaded component models */
+	int			negatives;
+	int			dim;
+	int			neffects;
+} BlendBudget;
+
+static double
+blend_training_bytes(const BlendBudget *b, double read, double learners)
+{
+	double		per_row = 4 * 8.0 + 8.0 * b->dim + 2 * 8.0 + 8.0 * (8 + b->dim) +
+		4.0 * (1 + b->dim) + b->neffects * 3 * 8.0;
+
+	return b->components + read * (1 + b->negatives) * per_row +
+		learners * b->neffects * BLEND_ENTITY_BYTES;
+}
+
+/*
+ * Load every component's model into this backend's cache (scoring an
+ * unknown learner touches every part) and return the bytes they hold.
+ */
+static double
+load_components(BlendModel *bm)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "recs blend components",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = CurrentMemoryContext;
+	double		bytes = 0;
+
+	for (int j = 0; j < bm->ncomponents; j++)
+	{
+		ServingLearner nobody;
+		CourseScores cs;
+
+		memset(&nobody, 0, sizeof(nobody));
+		nobody.learner_id = PG_INT64_MIN;
+		MemoryContextSwitchTo(cxt);
+		serving_score_courses(&bm->component[j].model, &nobody, &cs);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(cxt);
+		bytes += serving_cache_model_bytes(bm->component[j].model.model_id);
+	}
+	MemoryContextDelete(cxt);
+	return bytes;
+}
+
+/*
+ * Read the impressions shown after since, sorted by learner and course,
+ * through a cursor into the row arrays (with room for the sampled
+ * negatives added later); the arrays double as they fill, each time
+ * within the budget.
+ */
 static void
 read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
-		  const char *label_sql, double since, BlendRows *rows)
+		  const char *label_sql, double since, const BlendBudget *budget, BlendRows *rows)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	StringInfoData sql;
 	char	   *texpr;
 	Oid			types[1] = {FLOAT8OID};
 	Datum		values[1] = {Float8GetDatum(since)};
-	int			rc;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	double		est_rows = 0;
+	int64		cap = 1024;
 	int64		k = 0;
+	int64		nlearners = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	recs_check_column(relid, lcol, "learner_column", id_types, lengthof(id_types));
@@ -117,57 +188,93 @@ read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
 					 "WHERE %s > $1 OR %s IS NULL ORDER BY 1, 2",
 					 quote_identifier(lcol), quote_identifier(ccol), label_sql, texpr,
 					 recs_relation_name(relid), texpr, texpr);
-	rc = SPI_execute_with_args(sql.data, 1, types, values, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read impressions: %s", SPI_result_code_string(rc));
+	plan = SPI_prepare_cursor(sql.data, 1, types, CURSOR_OPT_NO_SCROLL);	/* read once, forwards */
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, values, NULL, true);
+	/* the planner's row count: only for the budget's hint, never trusted to size arrays */
+	if (list_length(portal->stmts) == 1 && IsA(linitial(portal->stmts), PlannedStmt))
+		est_rows = linitial_node(PlannedStmt, portal->stmts)->planTree->plan_rows;
+
 	MemoryContextSwitchTo(cxt);
 	memset(rows, 0, sizeof(BlendRows));
-	rows->read = (int64) SPI_processed;
-	rows->learner = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(rows->read, 1));
-	rows->course = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(rows->read, 1));
-	rows->y = MemoryContextAllocHuge(cxt, sizeof(double) * Max(rows->read, 1));
-	rows->w = MemoryContextAllocHuge(cxt, sizeof(double) * Max(rows->read, 1));
-	for (int64 i = 0; i < rows->read; i++)
+	rows->learner = MemoryContextAllocHuge(cxt, sizeof(int64) * cap);
+	rows->course = MemoryContextAllocHuge(cxt, sizeof(int64) * cap);
+	rows->y = MemoryContextAllocHuge(cxt, sizeof(double) * cap);
+	rows->w = MemoryContextAllocHuge(cxt, sizeof(double) * cap);
+	for (;;)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		lnull,
-					cnull,
-					ynull,
-					tnull;
-		int64		l = DatumGetInt64(SPI_getbinval(tup, desc, 1, &lnull));
-		int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 2, &cnull));
-		double		y = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &ynull));
-		double		t = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &tnull));
+		SPITupleTable *tt;
 
-		if (tnull || !isfinite(t))
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, BLEND_FETCH_ROWS);
+		MemoryContextSwitchTo(cxt);
+		if (SPI_processed == 0)
+			break;
+		tt = SPI_tuptable;
+		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			rows->bad_time++;
-			continue;
+			HeapTuple	tup = tt->vals[i];
+			TupleDesc	desc = tt->tupdesc;
+			bool		lnull,
+						cnull,
+						ynull,
+						tnull;
+			int64		l = DatumGetInt64(SPI_getbinval(tup, desc, 1, &lnull));
+			int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 2, &cnull));
+			double		y = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &ynull));
+			double		t = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &tnull));
+
+			rows->read++;
+			if (tnull || !isfinite(t))
+			{
+				rows->bad_time++;
+				continue;
+			}
+			if (lnull || cnull)
+			{
+				rows->null_id++;
+				continue;
+			}
+			if (ynull)
+			{
+				rows->null_label++;
+				continue;
+			}
+			if (y != 0.0 && y != 1.0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("labels must be 0 or 1, found %g", y),
+						 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.",
+								   l, c, recs_relation_name(relid))));
+			if (k == cap)
+			{
+				double		per_learner = (double) k / Max(nlearners, 1);
+
+				recs_check_memory_growth(blend_training_bytes(budget, 2.0 * cap, 2.0 * nlearners),
+										 blend_training_bytes(budget, est_rows, est_rows / per_learner),
+										 "training the blend");
+				cap *= 2;
+				rows->learner = repalloc_huge(rows->learner, sizeof(int64) * cap);
+				rows->course = repalloc_huge(rows->course, sizeof(int64) * cap);
+				rows->y = repalloc_huge(rows->y, sizeof(double) * cap);
+				rows->w = repalloc_huge(rows->w, sizeof(double) * cap);
+			}
+			if (k == 0 || rows->learner[k - 1] != l)
+				nlearners++;
+			rows->learner[k] = l;
+			rows->course[k] = c;
+			rows->y[k] = y;
+			rows->w[k] = 1.0;
+			k++;
 		}
-		if (lnull || cnull)
-		{
-			rows->null_id++;
-			continue;
-		}
-		if (ynull)
-		{
-			rows->null_label++;
-			continue;
-		}
-		if (y != 0.0 && y != 1.0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("labels must be 0 or 1, found %g", y),
-					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.",
-							   l, c, recs_relation_name(relid))));
-		rows->learner[k] = l;
-		rows->course[k] = c;
-		rows->y[k] = y;
-		rows->w[k] = 1.0;
-		k++;
+		SPI_freetuptable(tt);
 	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+	MemoryContextSwitchTo(cxt);
 	rows->n = k;
+	rows->nlearners = nlearners;
 	if (k < rows->read)
 		ereport(NOTICE,
 				(errmsg("train_blend: read " INT64_FORMAT " rows, kept " INT64_FORMAT, rows->read, k),
@@ -324,6 +431,11 @@ add_sampled_negatives(BlendModel *bm, BlendRows *rows, int negatives, int pool, 
 			y2[i] = rows->y[order[i]];
 			w2[i] = rows->w[order[i]];
 		}
+		pfree(order);
+		pfree(rows->learner);
+		pfree(rows->course);
+		pfree(rows->y);
+		pfree(rows->w);
 		rows->learner = l2;
 		rows->course = c2;
 		rows->y = y2;
@@ -500,7 +612,10 @@ group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *
 		for (int64 r = 0; r < rows->n; r++)
 			if (ent[r] >= 0)
 				eff->order[fill[ent[r]]++] = r;
+		pfree(fill);
+		pfree(ent);
 	}
+	pfree(rowkey);
 }
 
 /* fit one coordinate: rows idx[0..n) with offsets, coefficients beta (in/out) */
@@ -600,6 +715,7 @@ train_blend(PG_FUNCTION_ARGS)
 	double		trained_through = -INFINITY;
 	StringInfoData label_sql;
 	BlendRows	rows;
+	BlendBudget budget;
 	int			dim;
 	double	   *global;
 	double	   *margin;
@@ -695,7 +811,7 @@ train_blend(PG_FUNCTION_ARGS)
 							 errmsg("recs model " INT64_FORMAT " is named twice",
 									bm.component[j].model.model_id)));
 			bm.component[j].logit_of_probability = strcmp(bm.component[j].model.kind, "glmix") == 0;
-			rc = SPI_execute_with_args("SELECT extract(epoch FROM trained_through)::float8 FROM recs.model WHERE model_id = $1",
+			rc = SPI_execute_with_args("SELECT date_part('epoch', trained_through) FROM recs.model WHERE model_id = $1",
 									   1, types, &elems[j], NULL, true, 1);
 			if (rc == SPI_OK_SELECT && SPI_processed == 1)
 			{
@@ -766,7 +882,12 @@ train_blend(PG_FUNCTION_ARGS)
 		}
 	}
 
-	read_rows(impressions, lcol, ccol, tcol, label_sql.data, since, &rows);
+	dim = bm.ncomponents + 1;
+	budget.negatives = negatives;
+	budget.dim = dim;
+	budget.neffects = neffects;
+	budget.components = load_components(&bm);
+	read_rows(impressions, lcol, ccol, tcol, label_sql.data, since, &budget, &rows);
 	if (rows.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
@@ -774,9 +895,9 @@ train_blend(PG_FUNCTION_ARGS)
 				 errdetail("The blend trains on impressions shown after %s.",
 						   isfinite(since) ? timestamptz_to_str(recs_epoch_to_timestamptz(since)) : "-infinity"),
 				 errhint("Train the components on earlier data, or pass since => an earlier time.")));
-	dim = bm.ncomponents + 1;
-	recs_check_memory((double) rows.n * (1 + negatives) * (dim + 8) * sizeof(double) * 2,
-					  "training the blend");
+	recs_check_memory(blend_training_bytes(&budget, rows.n, rows.nlearners),
+					  psprintf("training the blend with its component models (%.1f MB)",
+							   budget.components / (1024.0 * 1024.0)));
 	if (negatives > 0)
 		add_sampled_negatives(&bm, &rows, negatives, rerank_top, (uint64) seed);
 	score_rows(&bm, &rows);

@@ -429,7 +429,7 @@ glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learner
 	rows->learner_id = palloc(sizeof(int64) * cap);
 	rows->course_id = palloc(sizeof(int64) * cap);
 
-	plan = SPI_prepare(sql.data, 0, NULL);
+	plan = SPI_prepare_cursor(sql.data, 0, NULL, CURSOR_OPT_NO_SCROLL);	/* read once, forwards */
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);

@@ -936,7 +936,7 @@ impressions_end(Oid relid)
 	if (att == InvalidAttrNumber)
 		return NAN;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT max(extract(epoch FROM shown_at))::float8 FROM %s",
+	appendStringInfo(&sql, "SELECT max(date_part('epoch', shown_at)) FROM %s",
 					 recs_relation_name(relid));
 	rc = SPI_execute(sql.data, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)

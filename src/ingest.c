@@ -96,7 +96,8 @@ time_expression(Oid type)
 		case TIMESTAMPTZOID:
 		case TIMESTAMPOID:
 		case DATEOID:
-			return "extract(epoch FROM %s)::float8";
+			/* float8 directly: extract() computes a numeric, 2-3x slower */
+			return "date_part('epoch', %s)";
 		default:
 			/* numeric columns hold unix seconds */
 			return "%s::float8";
@@ -154,7 +155,7 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 		appendStringInfoString(&sql, ", 0::float8");
 	appendStringInfo(&sql, " FROM %s", relname);
 
-	plan = SPI_prepare(sql.data, 0, NULL);
+	plan = SPI_prepare_cursor(sql.data, 0, NULL, CURSOR_OPT_NO_SCROLL);	/* read once, forwards */
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);

@@ -46,21 +46,29 @@ recs_memory_budget(void)
  * not read yet (0 when unknown): the hint then names a budget that fits the
  * whole job, not only the step that failed.
  */
+/* megabytes to show: whole above 10 MB, one decimal below (small budgets in tests) */
+static int
+mb_digits(double mb)
+{
+	return mb >= 10.0 ? 0 : 1;
+}
+
 void
 recs_check_memory_growth(double bytes, double full, const char *what)
 {
-	Size		budget = recs_memory_budget();
 	double		mb = 1024.0 * 1024.0;
+	double		need = bytes / mb;
+	double		budget = recs_memory_budget() / mb;
 
 	/* what was checked, for whoever measures a training (bench/scale.sh) */
 	ereport(DEBUG1,
-			(errmsg_internal("recs.memory_limit check: %s: about %.0f MB of %zu MB",
-							 what, bytes / mb, budget / (1024 * 1024))));
-	if (bytes > (double) budget)
+			(errmsg_internal("recs.memory_limit check: %s: about %.*f MB of %.*f MB",
+							 what, mb_digits(need), need, mb_digits(budget), budget)));
+	if (need > budget)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s needs about %.0f MB, more than the %zu MB recs may use",
-						what, bytes / mb, budget / (1024 * 1024)),
+				 errmsg("%s needs about %.*f MB, more than the %.*f MB recs may use",
+						what, mb_digits(need), need, mb_digits(budget), budget),
 				 full > bytes ?
 				 errdetail("All of the input needs about %.0f MB.", full / mb) : 0,
 				 errhint("Raise the budget, e.g. SET recs.memory_limit = '%.0fMB' "

@@ -53,6 +53,7 @@ typedef struct RetiredPart
 	int64		model_id;
 	uint32		stamp;
 	char		part[PART_NAME_LEN];
+	Size		bytes;
 	void	   *data;
 } RetiredPart;
 
@@ -107,6 +108,7 @@ drop_slot(CacheSlot *s)
 	r->stamp = s->stamp;
 	strlcpy(r->part, s->part, PART_NAME_LEN);
 	r->data = s->data;
+	r->bytes = MemoryContextMemAllocated(s->cxt, true);
 	MemoryContextSetParent(s->cxt, TopTransactionContext);
 	s->model_id = 0;
 	s->cxt = NULL;
@@ -202,4 +204,26 @@ serving_cache_get(int64 model_id, uint32 stamp, const char *part,
 	victim->cxt = partcxt;
 	victim->data = data;
 	return data;
+}
+
+/*
+ * The memory a model's loaded parts hold in this backend: the cached ones
+ * and those dropped earlier in this transaction (alive until it ends).  A
+ * training that serves other models (a blend's components) counts it
+ * against recs.memory_limit.
+ */
+Size
+serving_cache_model_bytes(int64 model_id)
+{
+	Size		bytes = 0;
+
+	for (int i = 0; i < SERVING_CACHE_SLOTS; i++)
+	{
+		if (slots[i].model_id == model_id)
+			bytes += MemoryContextMemAllocated(slots[i].cxt, true);
+		if (retired[i].data != NULL && retired[i].lxid == MyProc->lxid &&
+			retired[i].model_id == model_id)
+			bytes += retired[i].bytes;
+	}
+	return bytes;
 }

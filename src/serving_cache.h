@@ -29,6 +29,9 @@ typedef void *(*ServingLoadFn) (int64 model_id, const char *part, void *arg,
 extern void *serving_cache_get(int64 model_id, uint32 stamp, const char *part,
 							   ServingLoadFn load, void *arg);
 
+/* bytes of the model's parts now in this backend's memory */
+extern Size serving_cache_model_bytes(int64 model_id);
+
 /* recs.cache_size, defined at load time */
 extern void serving_cache_define_guc(void);
 

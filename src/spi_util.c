@@ -14,6 +14,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -21,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "recs.h"
 
@@ -166,19 +168,27 @@ recs_insert_columns(const char *sql, int ncols, const Oid *types,
 }
 
 /*
- * Unix seconds of a timestamptz.  The infinities stay infinite (they are
- * INT64 extremes inside, which would otherwise read as dates 292,000 years
- * away), so that callers' isfinite() checks see them.
+ * Unix seconds of a timestamptz, bit for bit what date_part('epoch', ts)
+ * gives -- the expression training reads times with (ingest_time_column)
+ * -- so that a time compared with a bound passed as an argument is never
+ * off by a rounding.  The infinities stay infinite (they are INT64 extremes
+ * inside, which would otherwise read as dates 292,000 years away), so that
+ * callers' isfinite() checks see them.
  */
 double
 recs_timestamptz_to_epoch(TimestampTz ts)
 {
+	Timestamp	epoch = SetEpochTimestamp();
+	int64		usecs;
+
 	if (TIMESTAMP_IS_NOBEGIN(ts))
 		return -INFINITY;
 	if (TIMESTAMP_IS_NOEND(ts))
 		return INFINITY;
-	return (double) ts / USECS_PER_SEC +
-		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	/* microseconds since 1970 (exact), then one rounding, as date_part does */
+	if (!pg_sub_s64_overflow(ts, epoch, &usecs))
+		return (double) usecs / USECS_PER_SEC;
+	return ((double) ts - (double) epoch) / USECS_PER_SEC;
 }
 
 /* the inverse; beyond timestamptz's range (or NaN) it gives -infinity or infinity */
@@ -194,6 +204,6 @@ recs_epoch_to_timestamptz(double epoch)
 	else if (usecs >= (double) END_TIMESTAMP)
 		TIMESTAMP_NOEND(ts);
 	else
-		ts = (TimestampTz) usecs;
+		ts = (TimestampTz) rint(usecs);	/* the nearest microsecond: exact for the above */
 	return ts;
 }

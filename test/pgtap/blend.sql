@@ -2,7 +2,7 @@
 -- consistency with its components, personalisation, errors
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(23);
+SELECT plan(25);
 
 SELECT count(*) FROM recs.generate_sample('bl', 600, 80, 21);
 CREATE VIEW bl.w_early AS SELECT * FROM bl.watches WHERE watched_at < '2025-09-01';
@@ -98,6 +98,22 @@ SELECT throws_ok(format($$SELECT recs.train_blend(ARRAY[%s], 'bl.impressions')$$
 SELECT throws_ok($$SELECT recs.train_blend(ARRAY[-7], 'bl.impressions')$$, '42704', NULL, 'an unknown component');
 SELECT throws_ok(format($$SELECT recs.drop_model(%s)$$, :pop), '55006', NULL,
                  'a component cannot be dropped while a blend uses it');
+
+-- the memory budget counts the component models the blend loads, not only
+-- its own arrays: ten impressions need a few kB, popularity and GLMix loaded
+-- about 0.7 MB
+CREATE VIEW bl.imp_few AS
+  (SELECT * FROM bl.impressions WHERE shown_at > '2025-09-01' AND clicked ORDER BY shown_at, learner_id, course_id LIMIT 5)
+  UNION ALL
+  (SELECT * FROM bl.impressions WHERE shown_at > '2025-09-01' AND NOT clicked ORDER BY shown_at, learner_id, course_id LIMIT 5);
+SET LOCAL recs.memory_limit = '256kB';
+SELECT throws_like(format($$SELECT recs.train_blend(ARRAY[%s, %s], 'bl.imp_few', name => 'bl_few')$$, :pop, :gl),
+                   'training the blend with its component models (0._ MB) needs about 0._ MB, more than the 0.2 MB recs may use',
+                   'a blend over recs.memory_limit with its components stops (54000) before reading more');
+SET LOCAL recs.memory_limit = '4MB';
+SELECT lives_ok(format($$SELECT recs.train_blend(ARRAY[%s, %s], 'bl.imp_few', name => 'bl_few', activate => false)$$, :pop, :gl),
+                'the same blend trains within a budget that holds its components');
+RESET recs.memory_limit;
 
 -- a cache smaller than the parts the blend serves from: each part is loaded
 -- once per transaction, and the answers do not change
