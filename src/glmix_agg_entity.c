@@ -124,12 +124,15 @@ entity_add_row(EntityState *s, double y, double w, double o, int nnz,
 	s->y[s->n] = y;
 	s->w[s->n] = w;
 	s->o[s->n] = o;
-	memcpy(s->col + s->nnz, col, sizeof(int32) * nnz);
-	if (val)
-		memcpy(s->val + s->nnz, val, sizeof(double) * nnz);
-	else
-		for (int k = 0; k < nnz; k++)
-			s->val[s->nnz + k] = 1.0;
+	if (nnz > 0)				/* a row without features may pass no arrays */
+	{
+		memcpy(s->col + s->nnz, col, sizeof(int32) * nnz);
+		if (val)
+			memcpy(s->val + s->nnz, val, sizeof(double) * nnz);
+		else
+			for (int k = 0; k < nnz; k++)
+				s->val[s->nnz + k] = 1.0;
+	}
 	s->nnz += nnz;
 	s->n++;
 	s->ptr[s->n] = s->nnz;

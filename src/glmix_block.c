@@ -300,6 +300,8 @@ glmix_user_row(FunctionCallInfo fcinfo, int argno, int dim, GlmixUserRow *row)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("offset must be finite")));
 	row->nnz = 0;
+	row->col = NULL;			/* no features: the accumulators read neither */
+	row->val = NULL;
 	if (PG_ARGISNULL(argno + 3))
 		return;
 	ia = PG_GETARG_ARRAYTYPE_P(argno + 3);
