@@ -94,11 +94,6 @@ label_expression(StringInfo buf, Oid relid, const char *col, const char *argname
 }
 
 /*
- * read labelled impressions shown after since, sorted by learner; rows with
- * a NULL id or label, or a time that is NULL, NaN or infinite, are skipped
- * and counted
- */
-/*
  * What training the blend holds at its peak, for recs.memory_limit: the
  * component models it serves (loaded before reading), then per row after
  * sampling the row arrays (learner, course, y, w), the design matrix z,
@@ -157,10 +152,10 @@ load_components(BlendModel *bm)
 }
 
 /*
- * Read the impressions shown after since, sorted by learner and course,
- * through a cursor into the row arrays (with room for the sampled
- * negatives added later); the arrays double as they fill, each time
- * within the budget.
+ * Read the labelled impressions shown after since, sorted by learner and
+ * course, through a cursor into the row arrays, which double as they fill,
+ * each time within the budget.  Rows with a NULL id or label, or a time
+ * that is NULL, NaN or infinite, are skipped and counted.
  */
 static void
 read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
