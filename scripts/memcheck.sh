@@ -78,7 +78,9 @@ if [ -n "$valgrind_suites" ]; then
 	RECS_SANITIZE=0 recs_build_install
 	export RECS_POSTGRES=$RECS_ROOT/scripts/valgrind_postgres.sh RECS_VALGRIND_DIR=$out/valgrind
 	export PGCTLTIMEOUT=900 PGISOLATIONTIMEOUT=3600 OPENBLAS_NUM_THREADS=1
-	export PGOPTIONS="${PGOPTIONS:-} -c jit=off"
+	# pgTAP's timing limits (seconds for what takes milliseconds) scale by
+	# recs_test.time_factor
+	export PGOPTIONS="${PGOPTIONS:-} -c jit=off -c recs_test.time_factor=50"
 	export RECS_PGTAP_SKIP=${RECS_PGTAP_SKIP-ncf pipeline}
 	export RECS_FUZZ_BATCHES=${RECS_FUZZ_BATCHES:-2} RECS_FUZZ_CALLS=${RECS_FUZZ_CALLS:-60}
 	export RECS_FUZZ_TIMEOUT=${RECS_FUZZ_TIMEOUT:-30min} RECS_CANCEL_LIMIT=${RECS_CANCEL_LIMIT:-60}
