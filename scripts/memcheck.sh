@@ -12,9 +12,11 @@
 #   RECS_VALGRIND_SUITES      suites of the valgrind pass (default: regress pgtap shell
 #                             fuzz, with a smaller fuzz run); "" skips the pass
 #   RECS_PGTAP_SKIP           pgTAP files the valgrind pass leaves out (default "ncf
-#                             pipeline": their NCF trainings take over 15 minutes
-#                             each under valgrind; pg_regress's ncf and pipeline
-#                             run the same code); "" runs them all
+#                             pipeline blend_rerank": their 20-epoch NCF trainings
+#                             take from 15 minutes to over an hour each under
+#                             valgrind; pg_regress's ncf and pipeline and the
+#                             other suites' re-ranking blends run the same code);
+#                             "" runs them all
 #   RECS_VALGRIND_OPTS        extra valgrind options, e.g. --track-origins=yes
 set -euo pipefail
 . "$(dirname "$0")/cluster.sh"
@@ -81,7 +83,7 @@ if [ -n "$valgrind_suites" ]; then
 	# pgTAP's timing limits (seconds for what takes milliseconds) scale by
 	# recs_test.time_factor
 	export PGOPTIONS="${PGOPTIONS:-} -c jit=off -c recs_test.time_factor=50"
-	export RECS_PGTAP_SKIP=${RECS_PGTAP_SKIP-ncf pipeline}
+	export RECS_PGTAP_SKIP=${RECS_PGTAP_SKIP-ncf pipeline blend_rerank}
 	export RECS_FUZZ_BATCHES=${RECS_FUZZ_BATCHES:-2} RECS_FUZZ_CALLS=${RECS_FUZZ_CALLS:-60}
 	export RECS_FUZZ_TIMEOUT=${RECS_FUZZ_TIMEOUT:-30min} RECS_CANCEL_LIMIT=${RECS_CANCEL_LIMIT:-60}
 	RECS_SANITIZE=0 run_pass valgrind "$valgrind_suites"
