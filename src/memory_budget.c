@@ -40,12 +40,6 @@ recs_memory_budget(void)
 	return (Size) kb * 1024;
 }
 
-/*
- * Error when the next allocation step, `bytes`, exceeds the budget.  `full`
- * is what the whole job is expected to need when the steps grow with input
- * not read yet (0 when unknown): the hint then names a budget that fits the
- * whole job, not only the step that failed.
- */
 /* megabytes to show: whole above 10 MB, one decimal below (small budgets in tests) */
 static int
 mb_digits(double mb)
@@ -53,6 +47,12 @@ mb_digits(double mb)
 	return mb >= 10.0 ? 0 : 1;
 }
 
+/*
+ * Error when the next allocation step, `bytes`, exceeds the budget.  `full`
+ * is what the whole job is expected to need when the steps grow with input
+ * not read yet (0 when unknown): the hint then names a budget that fits the
+ * whole job, not only the step that failed.
+ */
 void
 recs_check_memory_growth(double bytes, double full, const char *what)
 {
