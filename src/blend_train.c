@@ -28,7 +28,6 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "nodes/plannodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -166,9 +165,8 @@ read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
 	char	   *texpr;
 	Oid			types[1] = {FLOAT8OID};
 	Datum		values[1] = {Float8GetDatum(since)};
-	SPIPlanPtr	plan;
 	Portal		portal;
-	double		est_rows = 0;
+	double		est_rows;
 	int64		cap = 1024;
 	int64		k = 0;
 	int64		nlearners = 0;
@@ -183,13 +181,7 @@ read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
 					 "WHERE %s > $1 OR %s IS NULL ORDER BY 1, 2",
 					 quote_identifier(lcol), quote_identifier(ccol), label_sql, texpr,
 					 recs_relation_name(relid), texpr, texpr);
-	plan = SPI_prepare_cursor(sql.data, 1, types, CURSOR_OPT_NO_SCROLL);	/* read once, forwards */
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, values, NULL, true);
-	/* the planner's row count: only for the budget's hint, never trusted to size arrays */
-	if (list_length(portal->stmts) == 1 && IsA(linitial(portal->stmts), PlannedStmt))
-		est_rows = linitial_node(PlannedStmt, portal->stmts)->planTree->plan_rows;
+	portal = recs_open_read_cursor(sql.data, 1, types, values, &est_rows);
 
 	MemoryContextSwitchTo(cxt);
 	memset(rows, 0, sizeof(BlendRows));
@@ -266,7 +258,6 @@ read_rows(Oid relid, const char *lcol, const char *ccol, const char *tcol,
 		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
 	MemoryContextSwitchTo(cxt);
 	rows->n = k;
 	rows->nlearners = nlearners;

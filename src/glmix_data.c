@@ -397,8 +397,7 @@ glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learner
 	bool		use_click = strcmp(opt->label, "clicked") == 0 || strcmp(opt->label, "either") == 0;
 	bool		use_bookmark = strcmp(opt->label, "bookmarked") == 0 || strcmp(opt->label, "either") == 0;
 	int64		cap = 65536;
-	double		est_rows = 0;
-	SPIPlanPtr	plan;
+	double		est_rows;
 	Portal		portal;
 
 	recs_check_column(relid, opt->learner_column, "learner_column", id_types, lengthof(id_types));
@@ -429,13 +428,7 @@ glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learner
 	rows->learner_id = palloc(sizeof(int64) * cap);
 	rows->course_id = palloc(sizeof(int64) * cap);
 
-	plan = SPI_prepare_cursor(sql.data, 0, NULL, CURSOR_OPT_NO_SCROLL);	/* read once, forwards */
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	/* the planner's row count: only for the budget's hint */
-	if (list_length(portal->stmts) == 1 && IsA(linitial(portal->stmts), PlannedStmt))
-		est_rows = linitial_node(PlannedStmt, portal->stmts)->planTree->plan_rows;
+	portal = recs_open_read_cursor(sql.data, 0, NULL, NULL, &est_rows);
 	for (;;)
 	{
 		SPITupleTable *tt;
@@ -542,7 +535,6 @@ glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learner
 		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
 
 	/* give back the doubling's slack: up to half of these arrays */
 	if (rows->n > 0 && rows->n < cap)

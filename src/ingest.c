@@ -129,13 +129,12 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	RawWatch   *raw;
 	int64		nraw = 0,
 				capraw = 4096;
-	SPIPlanPtr	plan;
 	Portal		portal;
 	int64	   *distinct;
 	int64		ndistinct;
 	int32	   *last_seen;
 	int64		w;
-	double		est_rows = 0;
+	double		est_rows;
 
 	recs_check_column(relid, cols->learner, "learner_column", id_types, lengthof(id_types));
 	recs_check_column(relid, cols->course, "course_column", id_types, lengthof(id_types));
@@ -155,13 +154,7 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 		appendStringInfoString(&sql, ", 0::float8");
 	appendStringInfo(&sql, " FROM %s", relname);
 
-	plan = SPI_prepare_cursor(sql.data, 0, NULL, CURSOR_OPT_NO_SCROLL);	/* read once, forwards */
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	/* the planner's row count: only for the budget's hint, never trusted to size arrays */
-	if (list_length(portal->stmts) == 1 && IsA(linitial(portal->stmts), PlannedStmt))
-		est_rows = linitial_node(PlannedStmt, portal->stmts)->planTree->plan_rows;
+	portal = recs_open_read_cursor(sql.data, 0, NULL, NULL, &est_rows);
 
 	raw = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RawWatch) * capraw);
 	for (;;)
@@ -231,7 +224,6 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
 
 	qsort(raw, nraw, sizeof(RawWatch), raw_watch_cmp);
 	CHECK_FOR_INTERRUPTS();

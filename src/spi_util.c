@@ -18,6 +18,7 @@
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/plannodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -165,6 +166,24 @@ recs_insert_columns(const char *sql, int ncols, const Oid *types,
 	}
 	SPI_freeplan(plan);
 	MemoryContextDelete(batchcxt);
+}
+
+/*
+ * Open a read-only, forward-only cursor over sql for reading a relation once
+ * in batches (SPI_cursor_fetch; close with SPI_cursor_close).  *est_rows is
+ * the planner's row count: for a memory budget's hint only, never to size
+ * arrays.
+ */
+Portal
+recs_open_read_cursor(const char *sql, int nargs, Oid *types, Datum *values, double *est_rows)
+{
+	Portal		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, NULL,
+												   true, CURSOR_OPT_NO_SCROLL);
+
+	*est_rows = 0;
+	if (list_length(portal->stmts) == 1 && IsA(linitial(portal->stmts), PlannedStmt))
+		*est_rows = linitial_node(PlannedStmt, portal->stmts)->planTree->plan_rows;
+	return portal;
 }
 
 /*
