@@ -75,7 +75,7 @@ fi
 # --- shell suites (TAP): whole-server scenarios such as dump and restore ---
 tap_scripts=()
 if want shell; then tap_scripts+=("$RECS_ROOT"/test/shell/*.sh); fi
-if want fuzz; then tap_scripts+=("$RECS_ROOT"/test/fuzz/run.sh); fi
+if want fuzz; then tap_scripts+=("$RECS_ROOT"/test/fuzz/*.sh); fi
 if [ ${#tap_scripts[@]} -gt 0 ]; then
 	recs_log "shell suites"
 	run_suite "$TAP_OK" "$TAP_NOT_OK" prove -v "${tap_scripts[@]}"
