@@ -3,7 +3,7 @@
 # machine themselves.
 
 EXTENSION   = recs
-EXTVERSION  = 0.2.0
+EXTVERSION  = 0.2.1
 MODULE_big  = recs
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built  = recs--$(EXTVERSION).sql

@@ -675,6 +675,7 @@ PG_FUNCTION_INFO_V1(train_blend);
 Datum
 train_blend(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	ArrayType  *components;
 	Oid			impressions;
 	Oid			learners = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
@@ -758,7 +759,7 @@ train_blend(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("label must be 'clicked', 'bookmarked' or 'either', not '%s'", label)));
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 
 	/* the components */
 	{
@@ -1079,6 +1080,6 @@ train_blend(PG_FUNCTION_ARGS)
 	model_store_set_metrics(model_id, json.data);
 	if (activate)
 		model_store_activate(model_id, "default");
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	PG_RETURN_INT64(model_id);
 }

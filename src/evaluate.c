@@ -288,6 +288,7 @@ PG_FUNCTION_INFO_V1(evaluate_model);
 Datum
 evaluate_model(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	int64		model_id;
 	Oid			test;
 	int32		k = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
@@ -341,7 +342,7 @@ evaluate_model(PG_FUNCTION_ARGS)
 				 errhint("Use 'full' (rank the whole catalogue), 'sampled' (rank each positive among its negatives) "
 						 "or 'response' (AUC and log-loss of labelled pairs).")));
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	serving_model_by_id(model_id, &model);
 	rows = read_test_rows(test, lcol, ccol, sampled ? ncol : NULL, response ? ycol : NULL, &nrows, &skipped);
 	if (nrows == 0)
@@ -458,7 +459,7 @@ evaluate_model(PG_FUNCTION_ARGS)
 				elog(ERROR, "could not store the evaluation: %s", SPI_result_code_string(rc));
 		}
 	}
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
 	PG_RETURN_JSONB_P(result);
 }

@@ -16,7 +16,11 @@
  *   per-learner-keyed effects: [1 | course features]
  *   per-course-keyed effects:  [1 | learner features]
  * A cross "lcol:ccol" is the outer product of a learner column's and a
- * course column's features ("occupation=doctor & genres=Drama").
+ * course column's features ("occupation=doctor & genres=Drama").  A column
+ * name or value that holds one of the separators (=, &, parentheses, a
+ * double quote) or white space at either end, or is empty, is printed in
+ * double quotes with inner quotes doubled ('language="en & topic=ai"'), so
+ * no two features print alike.
  *
  * Impressions are read through a cursor into flat arrays; every row is
  * checked here (NULL ids, labels that are not 0/1, negative or NaN weights
@@ -24,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
 #include "access/heapam.h"
@@ -53,6 +58,31 @@ int32_cmp(const void *a, const void *b)
 				y = *(const int32 *) b;
 
 	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * A column name or value as it appears in a feature name: bare when that is
+ * unambiguous, else double-quoted with inner quotes doubled (see the header).
+ */
+static const char *
+feature_name_part(const char *s)
+{
+	size_t		len = strlen(s);
+	StringInfoData buf;
+
+	if (len > 0 && strpbrk(s, "=&()\"") == NULL &&
+		!isspace((unsigned char) s[0]) && !isspace((unsigned char) s[len - 1]))
+		return s;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '"');
+	for (const char *p = s; *p; p++)
+	{
+		if (*p == '"')
+			appendStringInfoChar(&buf, '"');
+		appendStringInfoChar(&buf, *p);
+	}
+	appendStringInfoChar(&buf, '"');
+	return buf.data;
 }
 
 /* how a feature column is encoded, from its type; other types are an error */
@@ -266,12 +296,14 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	for (int c = 0; c < nfeatures; c++)
 	{
 		GlmixColumn *col = &s->cols[c];
+		const char *colname = feature_name_part(col->name);
 
 		if (col->kind == GLMIX_NUMERIC)
-			s->names[col->start] = col->name;
+			s->names[col->start] = pstrdup(colname);
 		else
 			for (int k = 0; k < ndict[c]; k++)
-				s->names[col->start + k] = psprintf("%s=%s", col->name, dict[c][k]);
+				s->names[col->start + k] = psprintf("%s=%s", colname,
+													feature_name_part(dict[c][k]));
 	}
 
 	/* the CSR vectors: count, then fill */

@@ -605,27 +605,14 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 static GlmixModel *
 glmix_model_get(int64 model_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		v[1] = {Int64GetDatum(model_id)};
-	bool		isnull;
-	uint32		stamp;
-	char	   *kind;
+	ServingModel m;
 
-	if (SPI_execute_with_args("SELECT xmin::text::int8, kind FROM recs.model WHERE model_id = $1",
-							  1, types, v, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read recs.model");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("recs model %lld does not exist", (long long) model_id),
-				 errhint("SELECT * FROM recs.models lists the trained models.")));
-	stamp = (uint32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (strcmp(kind, "glmix") != 0)
+	serving_model_by_id(model_id, &m);
+	if (strcmp(m.kind, "glmix") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("recs model %lld is a %s model, not a glmix model", (long long) model_id, kind)));
-	return serving_cache_get(model_id, stamp, "glmix", load_glmix, NULL);
+				 errmsg("recs model %lld is a %s model, not a glmix model", (long long) model_id, m.kind)));
+	return serving_cache_get(m.model_id, m.stamp, "glmix", load_glmix, NULL);
 }
 
 /* ---- scoring ---- */
@@ -804,13 +791,14 @@ PG_FUNCTION_INFO_V1(glmix_score);
 Datum
 glmix_score(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	GlmixModel *m;
 	double		logit;
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	m = glmix_model_get(PG_GETARG_INT64(0));
 	logit = glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	PG_RETURN_FLOAT8(glmix_sigmoid(logit));
 }
 
@@ -818,13 +806,14 @@ PG_FUNCTION_INFO_V1(glmix_logit);
 Datum
 glmix_logit(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	GlmixModel *m;
 	double		logit;
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	m = glmix_model_get(PG_GETARG_INT64(0));
 	logit = glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	PG_RETURN_FLOAT8(logit);
 }
 
@@ -832,6 +821,7 @@ PG_FUNCTION_INFO_V1(glmix_explain);
 Datum
 glmix_explain(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		learner_id = PG_GETARG_INT64(1);
 	int64		course_id = PG_GETARG_INT64(2);
@@ -843,7 +833,7 @@ glmix_explain(PG_FUNCTION_ARGS)
 	double		logit;
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	m = glmix_model_get(PG_GETARG_INT64(0));
 	parts = palloc0(sizeof(double) * (m->nre + 1));
 	entity = palloc0(sizeof(int) * (m->nre + 1));
@@ -890,6 +880,6 @@ glmix_explain(PG_FUNCTION_ARGS)
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }

@@ -976,6 +976,7 @@ store_phase(int64 model_id, const GlmixTraining *t, const TrainOptions *o)
 static int64
 run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
 {
+	int			spi_level;
 	TrainOptions o = *op;
 	GlmixTraining t;
 	double		phase[4];		/* read, stage, fit, store seconds */
@@ -991,7 +992,7 @@ run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
 
 	INSTR_TIME_SET_CURRENT(t0);
 	memset(&t, 0, sizeof(t));
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	/* parallel plans only when asked for, and then without cost hurdles */
 	save_nestlevel = NewGUCNestLevel();
 	if (o.threads > 1)
@@ -1063,7 +1064,7 @@ run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
 	model_store_set_metrics(model_id, metrics.data);
 	if (o.activate)
 		model_store_activate(model_id, "default");
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	return model_id;
 }
 

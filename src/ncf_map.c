@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 
 #include "ncf.h"
+#include "recs.h"
 
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a,
 				   const int *lda, double *w, double *work, const int *lwork,
@@ -27,6 +28,7 @@ PG_FUNCTION_INFO_V1(ncf_course_map);
 Datum
 ncf_course_map(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		model_id = PG_GETARG_INT64(0);
 	const NcfCourses *c;
@@ -42,7 +44,7 @@ ncf_course_map(PG_FUNCTION_ARGS)
 	double	   *axis[2];
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	c = ncf_model_courses(model_id);
 	d = c->dim;
 	n = c->n;
@@ -119,6 +121,6 @@ ncf_course_map(PG_FUNCTION_ARGS)
 		values[2] = Float8GetDatum(xy[1]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }

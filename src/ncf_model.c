@@ -462,6 +462,7 @@ PG_FUNCTION_INFO_V1(train_ncf);
 Datum
 train_ncf(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	Oid			watches;
 	char	   *name = recs_text_arg(fcinfo, 1, "ncf");
 	Oid			courses = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
@@ -529,7 +530,7 @@ train_ncf(PG_FUNCTION_ARGS)
 	if (cols.seconds == NULL)
 		min_seconds = 0;		/* no watch-time column: no threshold */
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	phasecxt = AllocSetContextCreate(CurrentMemoryContext, "ncf ingest",
 									 ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(phasecxt);
@@ -693,7 +694,7 @@ train_ncf(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(phasecxt);
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	PG_RETURN_INT64(model_id);
 }
 
@@ -706,6 +707,7 @@ PG_FUNCTION_INFO_V1(ncf_training_contexts);
 Datum
 ncf_training_contexts(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			watches = PG_GETARG_OID(0);
 	double		window_days = float_arg(fcinfo, 1, 365.0, 0.0, true, "window_days");
@@ -726,7 +728,7 @@ ncf_training_contexts(PG_FUNCTION_ARGS)
 	cfg.labels_from = PG_ARGISNULL(3) ? -INFINITY : timestamp_arg(fcinfo, 3, "labels_from");
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	ncf_input(watches, &cols, min_seconds, InvalidOid, false, 0, "_ncf_training_contexts", &in);
 	memset(&data, 0, sizeof(data));
 	data.n_learners = in.n_learners;
@@ -756,6 +758,6 @@ ncf_training_contexts(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		pfree(ctx);
 	}
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }

@@ -379,6 +379,7 @@ PG_FUNCTION_INFO_V1(ncf_similar_courses);
 Datum
 ncf_similar_courses(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		course_id;
 	int32		k;
@@ -408,7 +409,7 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 	k = Min(k, MAX_K);
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	if (PG_ARGISNULL(2))
 	{
 		serving_active_model("default", &m);
@@ -465,7 +466,7 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 		values[2] = Float8GetDatum(scores[best[i]]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }
 
@@ -473,6 +474,7 @@ PG_FUNCTION_INFO_V1(ncf_embed_learner);
 Datum
 ncf_embed_learner(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	int64		model_id = PG_GETARG_INT64(0);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	ServingModel m;
@@ -496,7 +498,7 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 		if (!nulls[i])
 			ids[nids++] = DatumGetInt64(elems[i]);
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	serving_model_by_id(model_id, &m);
 	require_ncf(&m);
 	dim = get_courses(&m)->dim;
@@ -505,7 +507,7 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 	out = SPI_palloc(sizeof(Datum) * dim);	/* survives SPI_finish */
 	for (int i = 0; i < dim; i++)
 		out[i] = Float4GetDatum(e[i]);
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	result = construct_array(out, dim, FLOAT4OID, 4, true, TYPALIGN_INT);
 	PG_RETURN_ARRAYTYPE_P(result);
 }

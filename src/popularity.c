@@ -97,6 +97,7 @@ PG_FUNCTION_INFO_V1(train_popularity);
 Datum
 train_popularity(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	Oid			watches;
 	Oid			learners = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
 	char	   *name = recs_text_arg(fcinfo, 2, "popularity");
@@ -147,7 +148,7 @@ train_popularity(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("smoothing must be zero or positive")));
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	ws = ingest_watches(watches, &cols, min_seconds);
 	ingest_report(ws, "train_popularity");
 	if (ws->n_watches == 0)
@@ -359,6 +360,6 @@ train_popularity(PG_FUNCTION_ARGS)
 	model_store_set_metrics(model_id, json.data);
 	if (activate)
 		model_store_activate(model_id, "default");
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	PG_RETURN_INT64(model_id);
 }

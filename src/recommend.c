@@ -20,6 +20,7 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -38,7 +39,7 @@
 
 /* ---- model resolution and learner state ---- */
 
-/* fill a ServingModel from a (model_id, xmin, kind) row of the last SPI query */
+/* fill a ServingModel from a (model_id, cache_token, kind) row of the last SPI query */
 static void
 model_from_row(ServingModel *out)
 {
@@ -47,8 +48,22 @@ model_from_row(ServingModel *out)
 	bool		isnull;
 
 	out->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	out->stamp = (uint32) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	out->stamp = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 	strlcpy(out->kind, SPI_getvalue(tup, desc, 3), sizeof(out->kind));
+}
+
+/*
+ * Whether recs.model has cache_token (0.2.1 on).  The library also serves an
+ * extension not yet updated from 0.2.0 or 0.1.0; there the row's xmin keys
+ * the cache, as it did then.
+ */
+static bool
+model_has_cache_token(void)
+{
+	Oid			nsp = get_namespace_oid("recs", false);
+	Oid			relid = get_relname_relid("model", nsp);
+
+	return OidIsValid(relid) && get_attnum(relid, "cache_token") != InvalidAttrNumber;
 }
 
 void
@@ -59,9 +74,16 @@ serving_active_model(const char *slot, ServingModel *out)
 	int			rc;
 	static SPIPlanPtr plan = NULL;
 
-	rc = recs_execute_kept_plan(&plan, "SELECT m.model_id, m.xmin::text::int8, m.kind "
-								"FROM recs.deployment d JOIN recs.model m USING (model_id) "
-								"WHERE d.slot = $1", 1, types, values, 1);
+	static SPIPlanPtr plan_before_021 = NULL;
+
+	if (model_has_cache_token())
+		rc = recs_execute_kept_plan(&plan, "SELECT m.model_id, m.cache_token, m.kind "
+									"FROM recs.deployment d JOIN recs.model m USING (model_id) "
+									"WHERE d.slot = $1", 1, types, values, 1);
+	else
+		rc = recs_execute_kept_plan(&plan_before_021, "SELECT m.model_id, m.xmin::text::int8, m.kind "
+									"FROM recs.deployment d JOIN recs.model m USING (model_id) "
+									"WHERE d.slot = $1", 1, types, values, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.deployment: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -81,8 +103,14 @@ serving_model_by_id(int64 model_id, ServingModel *out)
 	int			rc;
 	static SPIPlanPtr plan = NULL;
 
-	rc = recs_execute_kept_plan(&plan, "SELECT m.model_id, m.xmin::text::int8, m.kind "
-								"FROM recs.model m WHERE m.model_id = $1", 1, types, values, 1);
+	static SPIPlanPtr plan_before_021 = NULL;
+
+	if (model_has_cache_token())
+		rc = recs_execute_kept_plan(&plan, "SELECT m.model_id, m.cache_token, m.kind "
+									"FROM recs.model m WHERE m.model_id = $1", 1, types, values, 1);
+	else
+		rc = recs_execute_kept_plan(&plan_before_021, "SELECT m.model_id, m.xmin::text::int8, m.kind "
+									"FROM recs.model m WHERE m.model_id = $1", 1, types, values, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -231,11 +259,12 @@ PG_FUNCTION_INFO_V1(score_pair);
 Datum
 score_pair(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	int64		course_id = PG_GETARG_INT64(2);
 	ServingModel m;
 	double		s;
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	serving_model_by_id(PG_GETARG_INT64(0), &m);
 	if (strcmp(m.kind, "ncf") == 0)
 		s = ncf_score_pair(&m, PG_GETARG_INT64(1), course_id);
@@ -255,7 +284,7 @@ score_pair(PG_FUNCTION_ARGS)
 							course_id, m.model_id)));
 		s = cs.score[c];
 	}
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	PG_RETURN_FLOAT8(s);
 }
 
@@ -286,6 +315,7 @@ PG_FUNCTION_INFO_V1(recommend);
 Datum
 recommend(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		learner_id;
 	int32		k;
@@ -315,7 +345,7 @@ recommend(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	if (PG_ARGISNULL(5))
 		serving_active_model("default", &model);
 	else
@@ -367,6 +397,6 @@ recommend(PG_FUNCTION_ARGS)
 		values[2] = Float8GetDatum(cs.score[top[i]]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }

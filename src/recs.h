@@ -20,6 +20,16 @@
 
 /* ---- spi_util.c: safe SQL against user relations ---- */
 
+/*
+ * SPI_connect, then search_path = pg_catalog, pg_temp until recs_spi_finish
+ * (given what recs_spi_connect returned): every SQL-callable function that
+ * runs SQL brackets it with these, so no object in a schema of the caller's
+ * path can stand in for a built-in function, operator or type.  An error
+ * unwinds both with the (sub)transaction.
+ */
+extern int	recs_spi_connect(void);
+extern void recs_spi_finish(int level);
+
 /* "schema"."table" for a relation oid, quoted; errors if it does not exist */
 extern char *recs_relation_name(Oid relid);
 

@@ -357,6 +357,7 @@ PG_FUNCTION_INFO_V1(generate_sample_data);
 Datum
 generate_sample_data(PG_FUNCTION_ARGS)
 {
+	int			spi_level;
 	static const char *const argnames[] = {"target_schema", "learners", "courses", "seed", "days", "end_at"};
 	char	   *schema;
 	int32		nlearners = PG_GETARG_INT32(1);
@@ -401,7 +402,7 @@ generate_sample_data(PG_FUNCTION_ARGS)
 				 errmsg("end_at must be a finite timestamp at least %d days after the earliest one", days)));
 	qs = quote_identifier(schema);
 
-	SPI_connect();
+	spi_level = recs_spi_connect();
 	initStringInfo(&sql);
 	initStringInfo(&buf);
 	appendStringInfo(&sql,
@@ -655,6 +656,6 @@ generate_sample_data(PG_FUNCTION_ARGS)
 					 "ANALYZE %s.watches; ANALYZE %s.impressions;",
 					 qs, qs, qs, qs, qs, qs);
 	run_sql(sql.data);
-	SPI_finish();
+	recs_spi_finish(spi_level);
 	PG_RETURN_VOID();
 }

@@ -11,7 +11,7 @@
 typedef struct ServingModel
 {
 	int64		model_id;
-	uint32		stamp;			/* xmin of the catalog row, see serving_cache.h */
+	uint64		stamp;			/* recs.model.cache_token, see serving_cache.h */
 	char		kind[16];
 } ServingModel;
 

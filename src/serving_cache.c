@@ -29,7 +29,7 @@
 typedef struct CacheSlot
 {
 	int64		model_id;		/* 0 = empty */
-	uint32		stamp;
+	uint64		stamp;
 	char		part[PART_NAME_LEN];
 	uint64		last_used;
 	MemoryContext cxt;
@@ -51,7 +51,7 @@ typedef struct RetiredPart
 {
 	LocalTransactionId lxid;
 	int64		model_id;
-	uint32		stamp;
+	uint64		stamp;
 	char		part[PART_NAME_LEN];
 	Size		bytes;
 	void	   *data;
@@ -117,7 +117,7 @@ drop_slot(CacheSlot *s)
 }
 
 void *
-serving_cache_get(int64 model_id, uint32 stamp, const char *part,
+serving_cache_get(int64 model_id, uint64 stamp, const char *part,
 				  ServingLoadFn load, void *arg)
 {
 	CacheSlot  *victim = &slots[0];

@@ -23,10 +23,12 @@ typedef void *(*ServingLoadFn) (int64 model_id, const char *part, void *arg,
 								MemoryContext cxt);
 
 /*
- * stamp is the xmin of the model's catalog row: should a model id ever be
- * reused (a restored dump, a reset sequence), the stamp tells them apart.
+ * stamp is the model's cache_token, a random number drawn when its catalog
+ * row is inserted: should a model id ever be reused (a reset sequence, a
+ * restored dump, even several models under one id in one transaction, which
+ * would all share one xmin), the token tells the versions apart.
  */
-extern void *serving_cache_get(int64 model_id, uint32 stamp, const char *part,
+extern void *serving_cache_get(int64 model_id, uint64 stamp, const char *part,
 							   ServingLoadFn load, void *arg);
 
 /* bytes of the model's parts now in this backend's memory */

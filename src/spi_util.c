@@ -21,6 +21,7 @@
 #include "nodes/plannodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -28,6 +29,37 @@
 #include "recs.h"
 
 #define INSERT_BATCH_ROWS 20000
+
+/*
+ * The search_path of every statement recs runs.  pg_catalog first and
+ * pg_temp last, as PostgreSQL's guidance for SECURITY DEFINER functions and
+ * extension scripts asks: no schema a user can create objects in is searched
+ * for functions, operators or types, so no look-alike planted in the
+ * caller's path runs inside a training or serving call (the CVE-2018-1058
+ * class).  recs' own objects are always named with their schema, and user
+ * relations arrive as regclass, resolved in the caller's path before the call.
+ */
+#define RECS_SEARCH_PATH "pg_catalog, pg_temp"
+
+int
+recs_spi_connect(void)
+{
+	int			level;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	level = NewGUCNestLevel();
+	(void) set_config_option("search_path", RECS_SEARCH_PATH, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+void
+recs_spi_finish(int level)
+{
+	AtEOXact_GUC(true, level);
+	SPI_finish();
+}
 
 int
 recs_execute_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,

@@ -19,6 +19,10 @@ CREATE TABLE recs.model (
     source          jsonb NOT NULL DEFAULT '{}',
     params          jsonb NOT NULL DEFAULT '{}',
     metrics         jsonb NOT NULL DEFAULT '{}',
+    -- the serving cache's key with model_id: drawn per row, so two models
+    -- that ever share an id (a reset sequence, a restore, one transaction
+    -- that drops and retrains) are never taken for each other
+    cache_token     bigint NOT NULL DEFAULT (pg_catalog.random() * 9.2e18)::bigint,
     UNIQUE (name, version)
 );
 COMMENT ON TABLE recs.model IS

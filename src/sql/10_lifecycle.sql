@@ -90,7 +90,9 @@ COMMENT ON VIEW recs.models IS
     'trained models with the deployment slots they serve, their parameters and metrics';
 
 -- Access for other roles.  The extension's tables belong to the role that
--- created it; serving needs SELECT on them, training also needs to write.
+-- created it; serving needs SELECT on them, training also needs to write,
+-- and to run the block forms of the GLMix aggregates, which only
+-- train_glmix's own queries call (EXECUTE on them is revoked from PUBLIC).
 CREATE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT
@@ -102,6 +104,8 @@ BEGIN
     IF training THEN
         EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
         EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
     END IF;
 END
 $$;
@@ -116,6 +120,8 @@ AS $$
 BEGIN
     EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
 END
 $$;

@@ -109,6 +109,29 @@ CREATE AGGREGATE recs.glmix_entity_fit(block bytea, offsets float8[], start floa
 COMMENT ON AGGREGATE recs.glmix_entity_fit(bytea, float8[], float8[], float8) IS
     'block form of glmix_entity_fit over train_glmix''s work relation; start holds every entity''s warm-start coefficients';
 
+-- Nobody but the extension's owner calls the support functions: the
+-- aggregates run them with their owner's rights.  The block forms serve
+-- train_glmix's own queries only; recs.grant_access(role, training => true)
+-- lets a training role run them.  Every one of them still validates its
+-- input completely, since a superuser may call them with anything.
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_fixed_row_accum(internal, float8, float8, float8, integer[], float8[], float8[]),
+    recs._glmix_fixed_block_accum(internal, bytea, float8[], float8[]),
+    recs._glmix_fixed_combine(internal, internal),
+    recs._glmix_fixed_serial(internal),
+    recs._glmix_fixed_deserial(bytea, internal),
+    recs._glmix_fixed_final(internal),
+    recs._glmix_fixed_block_final(internal),
+    recs._glmix_entity_row_accum(internal, float8, float8, float8, integer[], float8[], integer, float8),
+    recs._glmix_entity_block_accum(internal, bytea, float8[], float8[], float8),
+    recs._glmix_entity_combine(internal, internal),
+    recs._glmix_entity_serial(internal),
+    recs._glmix_entity_deserial(bytea, internal),
+    recs._glmix_entity_final(internal),
+    recs.glmix_fixed_block_stats(bytea, float8[], float8[]),
+    recs.glmix_entity_fit(bytea, float8[], float8[], float8)
+FROM PUBLIC;
+
 -- ---------------------------------------------------------------------------
 -- Model storage
 -- ---------------------------------------------------------------------------
