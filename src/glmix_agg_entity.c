@@ -10,6 +10,18 @@
  * Partial states are row lists, so COMBINEFUNC concatenates and the
  * aggregate is PARALLEL SAFE; under a parallel plan the fits themselves run
  * where the groups are finalised (the leader).
+ *
+ * Every argument is treated as hostile (the block form is callable by any
+ * role with USAGE on recs): blocks go through glmix_block_map(); dim must
+ * be 1..ENTITY_MAX_DIM (54000) and l2 positive and finite (22023); the
+ * block's entity must index the start array, an entities x dim matrix
+ * (2202E), whose slice must be finite (22023); every block of a group must
+ * agree on entity, dimension and l2 (22023).  A block's size hints reserve
+ * at most ENTITY_HINT_MAX_ROWS/NNZ up front, so a forged header cannot ask
+ * for gigabytes.  Deserial checks the exact length for the claimed counts
+ * before allocating, then every field against what the transition
+ * functions accept (XX001), so a state that passes is one they could have
+ * built; states carry a magic that combine/serial/final check.
  */
 #include "postgres.h"
 

@@ -12,6 +12,18 @@
  * push it down tomorrow.  States live in the aggregate memory context
  * (AggCheckCallContext); serial/deserial write and check a versioned
  * layout; combine accepts a NULL side and rejects other dimensions.
+ *
+ * Every argument is treated as hostile (the block form is callable by any
+ * role with USAGE on recs): blocks go through glmix_block_map(); the
+ * coefficient vector must be non-empty (22023), at most MAX_DIM long
+ * (54000), finite (22023) and of the block's dimension (22023); offsets
+ * must cover and be finite for the block's rows (2202E/22023).  Deserial
+ * checks magic, version and the exact length for the claimed dimension
+ * before allocating anything, then the row count and weight (XX001).
+ * States carry a magic that combine/serial/final check.  SQL itself cannot
+ * call the support functions (no SQL value has type internal); run outside
+ * an aggregate anyway (a superuser's alias), the transition and combine
+ * functions raise 0A000 and deserial works in the caller's context.
  */
 #include "postgres.h"
 

@@ -5,11 +5,36 @@
  * A block is many rows of one design in one bytea (layout in glmix.h),
  * sized to stay inside a heap page: the trainer's work relations hold
  * blocks, so an aggregate pays executor overhead per block rather than per
- * row.  Mapping a block validates it completely (magic, length, row
- * pointers, ascending in-range feature indexes): a corrupt or hand-made
- * bytea is an error, never a crash.  The row forms of the aggregates take
- * (label, weight, offset, feature indexes, values); glmix_user_row()
- * checks and normalises one such row (sorted, repeats merged).
+ * row.
+ *
+ * Blocks are hostile input.  The block aggregates are callable by anyone
+ * with USAGE on schema recs, so a block may be hand-made; in 0.2.0 the
+ * row pointers were checked one row late and a block with ptr = {0, 65000,
+ * 13000} overwrote the heap.  glmix_block_map() now validates everything
+ * before it reads through anything, in this order:
+ *   - the header: length between the header size and GLMIX_BLOCK_MAX_BYTES
+ *     (every trainer block fits a page), magic, no unknown flags, zero
+ *     padding, dim in 1..65535, n and nnz >= 0 and bounded by the length (so
+ *     the layout arithmetic cannot overflow), nnz <= n * dim, entity >= -1,
+ *     size hints 0 or covering the block, first_row >= 0 with
+ *     first_row + n - 1 <= INT32_MAX;
+ *   - the exact length the header implies;
+ *   - every row pointer: ptr[0] = 0, non-decreasing, at most dim apart,
+ *     within 0..nnz, ptr[n] = nnz;
+ *   - labels in [0, 1] and weights finite and >= 0 (what the row forms
+ *     accept), row ids >= 0 and the first one equal to first_row;
+ *   - columns strictly ascending below dim in each row, values finite.
+ * Every violation is ERRCODE_DATA_CORRUPTED (XX001) with an errdetail that
+ * names the rule.  Ordinary arguments (offsets, coefficients, starts, l2)
+ * get 22023/2202E/22004/54000 from the checkers here and in glmix_agg_*.c;
+ * offsets are checked finite only for the rows a block reads, because the
+ * array is the whole training's.  The checks are one pass over n + nnz
+ * values, which does not show beside the Hessian work (see the report of
+ * the sec-blocks branch for the timing).
+ *
+ * The row forms of the aggregates take (label, weight, offset, feature
+ * indexes, values); glmix_user_row() checks and normalises one such row
+ * (sorted, repeats merged, a merged value that overflows rejected).
  */
 #include "postgres.h"
 

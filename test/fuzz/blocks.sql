@@ -1,9 +1,9 @@
 -- blocks.sql -- a structure-aware fuzzer of the GLMix aggregates' hostile
 -- inputs: train_glmix's bytea blocks, the aggregates' serialized states and
 -- the row forms' arrays.  Creates schema blocks_fuzz (needs a superuser: it
--- declares non-STRICT aliases of the deserial functions, the only way to
--- hand them bytes, since the STRICT declarations in recs never call them with
--- the NULL internal argument SQL can pass).
+-- declares int8-typed aliases of the aggregates' support functions, the only
+-- way to hand the deserial functions bytes, since no SQL value has type
+-- internal; test/pgtap/hostile_blocks.sql uses its builders too).
 --
 -- The generators build VALID blocks and states the way glmix_block_build and
 -- the serial functions write them (blocks: host-endian header and parts
