@@ -146,8 +146,13 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 	uint16	   *ocol;
 	double	   *oval;
 
+	/* a training with that many features reaches here: a user error */
 	if (dim > GLMIX_BLOCK_MAX_DIM)
-		elog(ERROR, "block dimension %d exceeds %d", dim, GLMIX_BLOCK_MAX_DIM);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a design of %d features is more than the %d a block can index",
+						dim, GLMIX_BLOCK_MAX_DIM),
+				 errhint("Use fewer feature columns or crosses, or key the effect by a coarser column.")));
 	for (int k = 0; k < n; k++)
 	{
 		int64		r = rows[k];
