@@ -113,6 +113,8 @@ entity_state_arg(FunctionCallInfo fcinfo, int argno)
 	if (PG_ARGISNULL(argno))
 		return NULL;
 	s = (EntityState *) PG_GETARG_POINTER(argno);
+	if (s == NULL)
+		return NULL;
 	if (s->magic != ENTITY_STATE_MAGIC || s->dim <= 0 || s->dim > ENTITY_MAX_DIM)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -209,8 +211,12 @@ glmix_entity_block_accum(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	double		lambda;
 
-	if (PG_ARGISNULL(1))
+	if (PG_ARGISNULL(1))		/* a NULL block adds no rows */
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(s);
+	}
 	if (PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -95,6 +95,8 @@ fixed_state_arg(FunctionCallInfo fcinfo, int argno)
 	if (PG_ARGISNULL(argno))
 		return NULL;
 	s = (FixedState *) PG_GETARG_POINTER(argno);
+	if (s == NULL)
+		return NULL;
 	if (s->magic != FIXED_STATE_MAGIC || s->dim <= 0 || s->dim > MAX_DIM)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),

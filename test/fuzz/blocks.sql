@@ -424,7 +424,8 @@ BEGIN
         BEGIN
             IF kind IN (0, 1) THEN              -- the fixed block aggregate
                 d := fdim[i];
-                b := CASE WHEN mutated THEN blocks_fuzz.mutate(fb[i], false, d) ELSE fb[i] END;
+                b := CASE WHEN random() < 0.02 THEN NULL
+                          WHEN mutated THEN blocks_fuzz.mutate(fb[i], false, d) ELSE fb[i] END;
                 off := CASE WHEN random() < 0.9 THEN blocks_fuzz.vec(fn[i], 0.02)
                             WHEN random() < 0.5 THEN NULL ELSE blocks_fuzz.vec(floor(random() * 4)::int, 0.2) END;
                 coef := blocks_fuzz.vec(CASE WHEN random() < 0.9 THEN d
@@ -438,7 +439,8 @@ BEGIN
                 END IF;
             ELSIF kind IN (2, 3) THEN           -- the entity block aggregate
                 d := edim[i];
-                b := CASE WHEN mutated THEN blocks_fuzz.mutate(eb[i], false, d) ELSE eb[i] END;
+                b := CASE WHEN random() < 0.02 THEN NULL
+                          WHEN mutated THEN blocks_fuzz.mutate(eb[i], false, d) ELSE eb[i] END;
                 off := CASE WHEN random() < 0.9 THEN blocks_fuzz.vec(enr[i], 0.02) ELSE NULL END;
                 start := CASE WHEN random() < 0.1 THEN NULL
                               ELSE blocks_fuzz.vec((een[i] + 1) * d - (random() < 0.1)::int, 0.02) END;

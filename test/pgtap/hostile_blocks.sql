@@ -7,7 +7,7 @@
 -- when a later one still catches the block.  Blocks are built byte by byte by
 -- blocks_fuzz.block() from test/fuzz/blocks.sql (layout in src/glmix.h).
 BEGIN;
-SELECT plan(147);
+SELECT plan(149);
 SET LOCAL client_min_messages = warning;
 \ir ../fuzz/blocks.sql
 
@@ -205,6 +205,9 @@ SELECT throws_ok($$SELECT recs.glmix_entity_fit(b, NULL, NULL, 1)
 SELECT throws_ok($$SELECT recs.glmix_fixed_block_stats(b, NULL, '{0,0,0}')
                      FROM (VALUES (hb.blk()), (hb.blk(dim => 4))) v(b)$$,
                  '22023', 'block of dimension 4 with 3 coefficients', 'blocks of two dimensions in one aggregate');
+SELECT is(recs.glmix_entity_fit(NULL::bytea, NULL, NULL, 1), NULL, 'a NULL block alone: no fit, no crash');
+SELECT is((SELECT recs.glmix_entity_fit(b, NULL, NULL, 1) IS NOT NULL FROM (VALUES (NULL::bytea), (hb.blk())) v(b)), true,
+          'a NULL block before a valid one is skipped');
 SELECT is((SELECT hb.entity(hb.blk(entity => 0, erows => 2000000000, ennz => 2000000000)) IS NOT NULL), true,
           'huge size hints reserve a bounded amount and the fit runs');
 
