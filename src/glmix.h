@@ -138,7 +138,12 @@ extern bytea *glmix_block_build(int n, const int64 *rows, const double *y,
 								const int32 *ptr, const int32 *col,
 								const double *val, int dim, int entity,
 								int entity_rows, int entity_nnz);
-/* map a (detoasted) block, validating its layout; errors if corrupt */
+/*
+ * Map a (detoasted, 8-byte aligned) block, validating all of it -- header,
+ * length, row pointers, labels, weights, row ids, columns, values -- before
+ * anything is read through it; a violation is ERRCODE_DATA_CORRUPTED.
+ * Blocks are hostile input: the block aggregates are callable by any role.
+ */
 extern void glmix_block_map(bytea *b, GlmixBlock *out);
 
 /* ---- glmix_block.c: validated aggregate arguments ---- */

@@ -10,6 +10,18 @@
  * Partial states are row lists, so COMBINEFUNC concatenates and the
  * aggregate is PARALLEL SAFE; under a parallel plan the fits themselves run
  * where the groups are finalised (the leader).
+ *
+ * Every argument is treated as hostile (the block form is callable by any
+ * role with USAGE on recs): blocks go through glmix_block_map(); dim must
+ * be 1..ENTITY_MAX_DIM (54000) and l2 positive and finite (22023); the
+ * block's entity must index the start array, an entities x dim matrix
+ * (2202E), whose slice must be finite (22023); every block of a group must
+ * agree on entity, dimension and l2 (22023).  A block's size hints reserve
+ * at most ENTITY_HINT_MAX_ROWS/NNZ up front, so a forged header cannot ask
+ * for gigabytes.  Deserial checks the exact length for the claimed counts
+ * before allocating, then every field against what the transition
+ * functions accept (XX001), so a state that passes is one they could have
+ * built; states carry a magic that combine/serial/final check.
  */
 #include "postgres.h"
 
@@ -19,6 +31,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -30,9 +43,13 @@
 #define ENTITY_MAX_DIM 1024
 #define ENTITY_MAX_ITER 50
 #define ENTITY_TOL 1e-8
+/* at most this much is reserved up front from a block's (unverifiable) hints */
+#define ENTITY_HINT_MAX_ROWS 65536
+#define ENTITY_HINT_MAX_NNZ (1 << 20)
 
 typedef struct EntityState
 {
+	uint32		magic;			/* ENTITY_STATE_MAGIC: catches a foreign internal */
 	int32		dim;
 	int32		entity;			/* from blocks; -1 for user rows */
 	double		lambda;
@@ -70,6 +87,7 @@ entity_state_new(MemoryContext cxt, int dim, double lambda, int entity)
 				 errmsg("the L2 weight of a per-entity model must be positive, not %g", lambda),
 				 errdetail("Without it an entity whose rows are all one class has no finite fit.")));
 	s = MemoryContextAllocZero(cxt, sizeof(EntityState));
+	s->magic = ENTITY_STATE_MAGIC;
 	s->dim = dim;
 	s->lambda = lambda;
 	s->entity = entity;
@@ -83,6 +101,24 @@ entity_state_new(MemoryContext cxt, int dim, double lambda, int entity)
 	s->col = MemoryContextAlloc(cxt, sizeof(int32) * s->capnnz);
 	s->val = MemoryContextAlloc(cxt, sizeof(double) * s->capnnz);
 	s->ptr[0] = 0;
+	return s;
+}
+
+/* the state argument argno, or NULL; see fixed_state_arg in glmix_agg_fixed.c */
+static EntityState *
+entity_state_arg(FunctionCallInfo fcinfo, int argno)
+{
+	EntityState *s;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	s = (EntityState *) PG_GETARG_POINTER(argno);
+	if (s == NULL)
+		return NULL;
+	if (s->magic != ENTITY_STATE_MAGIC || s->dim <= 0 || s->dim > ENTITY_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("not a glmix per-entity state")));
 	return s;
 }
 
@@ -143,7 +179,7 @@ Datum
 glmix_entity_row_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext = glmix_agg_context(fcinfo, "glmix_entity_row_accum");
-	EntityState *s = PG_ARGISNULL(0) ? NULL : (EntityState *) PG_GETARG_POINTER(0);
+	EntityState *s = entity_state_arg(fcinfo, 0);
 	GlmixUserRow		row;
 	MemoryContext old;
 
@@ -169,14 +205,18 @@ Datum
 glmix_entity_block_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext = glmix_agg_context(fcinfo, "glmix_entity_block_accum");
-	EntityState *s = PG_ARGISNULL(0) ? NULL : (EntityState *) PG_GETARG_POINTER(0);
+	EntityState *s = entity_state_arg(fcinfo, 0);
 	GlmixBlock	blk;
 	double	   *offsets;
 	MemoryContext old;
 	double		lambda;
 
-	if (PG_ARGISNULL(1))
+	if (PG_ARGISNULL(1))		/* a NULL block adds no rows */
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(s);
+	}
 	if (PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -186,12 +226,17 @@ glmix_entity_block_accum(PG_FUNCTION_ARGS)
 	if (s == NULL)
 	{
 		s = entity_state_new(aggcontext, blk.hdr->dim, lambda, blk.hdr->entity);
-		/* room for all of the entity's rows at once (hints from the trainer) */
-		if (blk.hdr->entity_rows > 0 && blk.hdr->entity_rows < 100000000 &&
-			blk.hdr->entity_nnz > 0 && blk.hdr->entity_nnz < 1000000000)
+
+		/*
+		 * Room for all of the entity's rows at once (hints from the trainer).
+		 * A hand-made header can claim anything, so at most a few MB are
+		 * reserved on its word; a larger entity grows geometrically.
+		 */
+		if (blk.hdr->entity_rows > 0 && blk.hdr->entity_nnz > 0)
 		{
 			old = MemoryContextSwitchTo(aggcontext);
-			entity_reserve(s, blk.hdr->entity_rows, blk.hdr->entity_nnz);
+			entity_reserve(s, Min(blk.hdr->entity_rows, ENTITY_HINT_MAX_ROWS),
+						   Min(blk.hdr->entity_nnz, ENTITY_HINT_MAX_NNZ));
 			MemoryContextSwitchTo(old);
 		}
 		if (!PG_ARGISNULL(3))
@@ -201,10 +246,21 @@ glmix_entity_block_accum(PG_FUNCTION_ARGS)
 												   "starting coefficients");
 			int64		at = (int64) blk.hdr->entity * blk.hdr->dim;
 
+			/* the block's entity indexes start, an entities x dim matrix */
 			if (blk.hdr->entity < 0 || at + blk.hdr->dim > nw)
 				ereport(ERROR,
 						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-						 errmsg("no starting coefficients for entity %d", blk.hdr->entity)));
+						 errmsg("no starting coefficients for entity %d", blk.hdr->entity),
+						 errdetail("start holds %d values; entity %d of dimension %d needs "
+								   INT64_FORMAT ".", nw, blk.hdr->entity, blk.hdr->dim,
+								   at + blk.hdr->dim)));
+			for (int j = 0; j < blk.hdr->dim; j++)
+				if (!isfinite(warm[at + j]))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("starting coefficients must be finite"),
+							 errdetail("Entity %d has %g at position %d.",
+									   blk.hdr->entity, warm[at + j], j + 1)));
 			memcpy(s->warm, warm + at, sizeof(double) * blk.hdr->dim);
 			s->has_warm = true;
 		}
@@ -229,8 +285,8 @@ Datum
 glmix_entity_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext = glmix_agg_context(fcinfo, "glmix_entity_combine");
-	EntityState *a = PG_ARGISNULL(0) ? NULL : (EntityState *) PG_GETARG_POINTER(0);
-	EntityState *b = PG_ARGISNULL(1) ? NULL : (EntityState *) PG_GETARG_POINTER(1);
+	EntityState *a = entity_state_arg(fcinfo, 0);
+	EntityState *b = entity_state_arg(fcinfo, 1);
 	MemoryContext old;
 
 	if (b == NULL)
@@ -265,16 +321,18 @@ glmix_entity_combine(PG_FUNCTION_ARGS)
 
 /*
  * serial layout: magic, version, dim, entity, has_warm, n, nnz, lambda,
- * warm[dim], then per row y, w, o, nnz, (col, val) * nnz
+ * warm[dim], then per row y, w, o, nnz, (col, val) * nnz.  Like the fixed
+ * effect's, it only reads the state and does not insist on an aggregate.
  */
 PG_FUNCTION_INFO_V1(glmix_entity_serial);
 Datum
 glmix_entity_serial(PG_FUNCTION_ARGS)
 {
-	EntityState *s = (EntityState *) PG_GETARG_POINTER(0);
+	EntityState *s = entity_state_arg(fcinfo, 0);
 	StringInfoData buf;
 
-	(void) glmix_agg_context(fcinfo, "glmix_entity_serial");
+	if (s == NULL)				/* declared STRICT; a NULL here is a misuse */
+		PG_RETURN_NULL();
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, ENTITY_STATE_MAGIC);
 	pq_sendint32(&buf, STATE_VERSION);
@@ -301,13 +359,28 @@ glmix_entity_serial(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+#define ENTITY_CORRUPT(...) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_DATA_CORRUPTED), \
+			 errmsg("invalid serialized glmix per-entity state"), \
+			 errdetail(__VA_ARGS__)))
+
 PG_FUNCTION_INFO_V1(glmix_entity_deserial);
-/* the inverse of glmix_entity_serial, checking magic, version, length and indexes */
+/*
+ * The inverse of glmix_entity_serial.  The counts are checked against the
+ * exact length before anything is allocated, then every field against what
+ * the transition functions accept (so a state that passes is one they could
+ * have built): lambda > 0 and finite, entity >= -1, has_warm 0 or 1, finite
+ * starting coefficients, labels in [0, 1], finite weights >= 0, finite
+ * offsets, per row at most dim features with ascending indexes below dim
+ * and finite values, and row features adding up to nnz.  Like the fixed
+ * effect's deserial it works outside an aggregate (see there).
+ */
 Datum
 glmix_entity_deserial(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcontext = glmix_agg_context(fcinfo, "glmix_entity_deserial");
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	MemoryContext aggcontext;
+	bytea	   *b;
 	StringInfoData buf;
 	EntityState *s;
 	int32		dim,
@@ -318,55 +391,69 @@ glmix_entity_deserial(PG_FUNCTION_ARGS)
 	double		lambda;
 	MemoryContext old;
 
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		aggcontext = CurrentMemoryContext;
+	b = PG_GETARG_BYTEA_PP(0);
 	buf.data = VARDATA_ANY(b);
 	buf.len = VARSIZE_ANY_EXHDR(b);
 	buf.maxlen = buf.len;
 	buf.cursor = 0;
 	if (buf.len < 36 || pq_getmsgint(&buf, 4) != ENTITY_STATE_MAGIC ||
 		pq_getmsgint(&buf, 4) != STATE_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid serialized glmix per-entity state"),
-				 errdetail("Bad magic number or version.")));
-	dim = pq_getmsgint(&buf, 4);
-	entity = pq_getmsgint(&buf, 4);
-	has_warm = pq_getmsgint(&buf, 4);
-	n = pq_getmsgint(&buf, 4);
-	nnz = pq_getmsgint(&buf, 4);
+		ENTITY_CORRUPT("Bad magic number or version.");
+	dim = (int32) pq_getmsgint(&buf, 4);
+	entity = (int32) pq_getmsgint(&buf, 4);
+	has_warm = (int32) pq_getmsgint(&buf, 4);
+	n = (int32) pq_getmsgint(&buf, 4);
+	nnz = (int32) pq_getmsgint(&buf, 4);
 	lambda = pq_getmsgfloat8(&buf);
 	if (dim <= 0 || dim > ENTITY_MAX_DIM || n < 0 || nnz < 0 ||
 		buf.len != 36 + 8 * (int64) dim + 28 * (int64) n + 12 * (int64) nnz)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid serialized glmix per-entity state"),
-				 errdetail("Length %d does not match %d rows with %d features.", buf.len, n, nnz)));
+		ENTITY_CORRUPT("Length %d does not match %d rows with %d features of dimension %d.",
+					   buf.len, n, nnz, dim);
+	if ((int64) nnz > (int64) n * dim)
+		ENTITY_CORRUPT("%d features do not fit %d rows of dimension %d.", nnz, n, dim);
+	if (!(lambda > 0) || isinf(lambda) || entity < -1 || (has_warm != 0 && has_warm != 1))
+		ENTITY_CORRUPT("L2 weight %g, entity %d, warm-start flag %d.", lambda, entity, has_warm);
 	s = entity_state_new(aggcontext, dim, lambda, entity);
 	s->has_warm = has_warm != 0;
 	for (int j = 0; j < dim; j++)
+	{
 		s->warm[j] = pq_getmsgfloat8(&buf);
+		if (!isfinite(s->warm[j]))
+			ENTITY_CORRUPT("Starting coefficient %d is not finite.", j + 1);
+	}
 	old = MemoryContextSwitchTo(aggcontext);
 	entity_reserve(s, n, nnz);
+	MemoryContextSwitchTo(old);
 	for (int r = 0; r < n; r++)
 	{
 		double		y = pq_getmsgfloat8(&buf);
 		double		w = pq_getmsgfloat8(&buf);
 		double		o = pq_getmsgfloat8(&buf);
-		int32		k = pq_getmsgint(&buf, 4);
+		int32		k = (int32) pq_getmsgint(&buf, 4);
+		int32		prev = -1;
 
-		if (k < 0 || s->nnz + k > nnz)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("invalid serialized glmix per-entity state"),
-					 errdetail("Row %d claims more features than the state holds.", r)));
+		if ((r & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
+		if (!(y >= 0.0 && y <= 1.0) || !(w >= 0.0) || isinf(w) || !isfinite(o))
+			ENTITY_CORRUPT("Row %d has label %g, weight %g, offset %g.", r, y, w, o);
+		if (k < 0 || k > dim || k > nnz - s->nnz)
+			ENTITY_CORRUPT("Row %d claims %d features; %d of %d are left, dimension %d.",
+						   r, k, nnz - s->nnz, nnz, dim);
 		for (int j = 0; j < k; j++)
 		{
-			s->col[s->nnz + j] = pq_getmsgint(&buf, 4);
-			s->val[s->nnz + j] = pq_getmsgfloat8(&buf);
-			if (s->col[s->nnz + j] < 0 || s->col[s->nnz + j] >= dim)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("invalid serialized glmix per-entity state"),
-						 errdetail("Feature index out of range.")));
+			int32		c = (int32) pq_getmsgint(&buf, 4);
+			double		v = pq_getmsgfloat8(&buf);
+
+			if (c <= prev || c >= dim || !isfinite(v))
+				ENTITY_CORRUPT("Row %d has feature %d = %g after %d; indexes must ascend below %d, values be finite.",
+							   r, c, v, prev, dim);
+			prev = c;
+			s->col[s->nnz + j] = c;
+			s->val[s->nnz + j] = v;
 		}
 		s->y[s->n] = y;
 		s->w[s->n] = w;
@@ -375,7 +462,8 @@ glmix_entity_deserial(PG_FUNCTION_ARGS)
 		s->n++;
 		s->ptr[s->n] = s->nnz;
 	}
-	MemoryContextSwitchTo(old);
+	if (s->nnz != nnz)
+		ENTITY_CORRUPT("The rows hold %d features, the header says %d.", s->nnz, nnz);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(s);
 }
@@ -388,7 +476,7 @@ PG_FUNCTION_INFO_V1(glmix_entity_final);
 Datum
 glmix_entity_final(PG_FUNCTION_ARGS)
 {
-	EntityState *s = PG_ARGISNULL(0) ? NULL : (EntityState *) PG_GETARG_POINTER(0);
+	EntityState *s = entity_state_arg(fcinfo, 0);
 	double	   *beta;
 	double	   *work;
 	GlmixEntityFit fit;
@@ -397,7 +485,12 @@ glmix_entity_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	beta = palloc(sizeof(double) * s->dim);
 	memcpy(beta, s->warm, sizeof(double) * s->dim);
-	work = palloc(sizeof(double) * ((Size) s->dim * s->dim + 4 * (Size) s->dim + 5 * (Size) s->n));
+	/* n < 2^30 (entity_reserve): the product fits Size, not always palloc */
+	work = MemoryContextAllocHuge(CurrentMemoryContext,
+								  mul_size(sizeof(double),
+										   add_size(add_size(mul_size(s->dim, s->dim),
+															 mul_size(4, s->dim)),
+													mul_size(5, s->n))));
 	glmix_entity_newton(s->n, s->y, s->w, s->o, s->ptr, s->col, s->val, s->dim,
 						s->lambda, beta, ENTITY_MAX_ITER, ENTITY_TOL, work, &fit);
 	PG_RETURN_ARRAYTYPE_P(glmix_float8_array(beta, s->dim));

@@ -12,6 +12,18 @@
  * push it down tomorrow.  States live in the aggregate memory context
  * (AggCheckCallContext); serial/deserial write and check a versioned
  * layout; combine accepts a NULL side and rejects other dimensions.
+ *
+ * Every argument is treated as hostile (the block form is callable by any
+ * role with USAGE on recs): blocks go through glmix_block_map(); the
+ * coefficient vector must be non-empty (22023), at most MAX_DIM long
+ * (54000), finite (22023) and of the block's dimension (22023); offsets
+ * must cover and be finite for the block's rows (2202E/22023).  Deserial
+ * checks magic, version and the exact length for the claimed dimension
+ * before allocating anything, then the row count and weight (XX001).
+ * States carry a magic that combine/serial/final check.  SQL itself cannot
+ * call the support functions (no SQL value has type internal); run outside
+ * an aggregate anyway (a superuser's alias), the transition and combine
+ * functions raise 0A000 and deserial works in the caller's context.
  */
 #include "postgres.h"
 
@@ -33,6 +45,7 @@
 
 typedef struct FixedState
 {
+	uint32		magic;			/* FIXED_STATE_MAGIC: catches a foreign internal */
 	int32		dim;
 	int64		n;
 	double		weight;
@@ -50,16 +63,44 @@ fixed_state_new(MemoryContext cxt, int dim)
 {
 	FixedState *s;
 
-	if (dim <= 0 || dim > MAX_DIM)
+	if (dim <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the coefficient vector must not be empty"),
+				 errhint("Pass a zero vector of the design's dimension for the first iteration.")));
+	if (dim > MAX_DIM)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("fixed-effect dimension %d is outside 1..%d", dim, MAX_DIM),
 				 errhint("The Hessian is dense: reduce the crosses or the feature columns.")));
 	s = MemoryContextAllocZero(cxt, sizeof(FixedState));
+	s->magic = FIXED_STATE_MAGIC;
 	s->dim = dim;
 	s->grad = MemoryContextAllocZero(cxt, sizeof(double) * dim);
 	s->hess = MemoryContextAllocHuge(cxt, mul_size(PACKED_LEN(dim), sizeof(double)));
 	memset(s->hess, 0, sizeof(double) * PACKED_LEN(dim));
+	return s;
+}
+
+/*
+ * The state argument argno, or NULL.  Only this file's functions make these
+ * states and only superusers can declare an aggregate over internal, so a
+ * foreign pointer is a bug, not an attack; the magic check is cheap insurance.
+ */
+static FixedState *
+fixed_state_arg(FunctionCallInfo fcinfo, int argno)
+{
+	FixedState *s;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	s = (FixedState *) PG_GETARG_POINTER(argno);
+	if (s == NULL)
+		return NULL;
+	if (s->magic != FIXED_STATE_MAGIC || s->dim <= 0 || s->dim > MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("not a glmix fixed-effect state")));
 	return s;
 }
 
@@ -68,7 +109,7 @@ static FixedState *
 fixed_state_for(FunctionCallInfo fcinfo, int beta_argno, const char *fn)
 {
 	MemoryContext aggcontext = glmix_agg_context(fcinfo, fn);
-	FixedState *s = PG_ARGISNULL(0) ? NULL : (FixedState *) PG_GETARG_POINTER(0);
+	FixedState *s = fixed_state_arg(fcinfo, 0);
 	int			d;
 	const double *beta;
 
@@ -80,14 +121,14 @@ fixed_state_for(FunctionCallInfo fcinfo, int beta_argno, const char *fn)
 	beta = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(beta_argno), &d, "coefficients");
 	if (s == NULL)
 	{
-		s = fixed_state_new(aggcontext, d);
-		s->beta = MemoryContextAlloc(aggcontext, sizeof(double) * d);
-		memcpy(s->beta, beta, sizeof(double) * d);
 		for (int j = 0; j < d; j++)
 			if (!isfinite(beta[j]))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("coefficients must be finite")));
+		s = fixed_state_new(aggcontext, d);
+		s->beta = MemoryContextAlloc(aggcontext, sizeof(double) * d);
+		memcpy(s->beta, beta, sizeof(double) * d);
 	}
 	else if (d != s->dim)
 		ereport(ERROR,
@@ -149,8 +190,8 @@ Datum
 glmix_fixed_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext = glmix_agg_context(fcinfo, "glmix_fixed_combine");
-	FixedState *a = PG_ARGISNULL(0) ? NULL : (FixedState *) PG_GETARG_POINTER(0);
-	FixedState *b = PG_ARGISNULL(1) ? NULL : (FixedState *) PG_GETARG_POINTER(1);
+	FixedState *a = fixed_state_arg(fcinfo, 0);
+	FixedState *b = fixed_state_arg(fcinfo, 1);
 	int			d;
 
 	if (b == NULL)
@@ -186,16 +227,22 @@ glmix_fixed_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-/* serial layout: magic, version, dim, n, weight, loss, grad[d], upper(hess) */
+/*
+ * serial layout: magic, version, dim, n, weight, loss, grad[d], upper(hess)
+ * (network byte order).  Serial only reads a state, so it does not insist
+ * on an aggregate context; the fuzzer round-trips states through it.
+ */
 PG_FUNCTION_INFO_V1(glmix_fixed_serial);
 Datum
 glmix_fixed_serial(PG_FUNCTION_ARGS)
 {
-	FixedState *s = (FixedState *) PG_GETARG_POINTER(0);
-	int			d = s->dim;
+	FixedState *s = fixed_state_arg(fcinfo, 0);
+	int			d;
 	StringInfoData buf;
 
-	(void) glmix_agg_context(fcinfo, "glmix_fixed_serial");
+	if (s == NULL)				/* declared STRICT; a NULL here is a misuse */
+		PG_RETURN_NULL();
+	d = s->dim;
 	pq_begintypsend(&buf);
 	enlargeStringInfo(&buf, 40 + sizeof(double) * (d + PACKED_LEN(d)));
 	pq_sendint32(&buf, FIXED_STATE_MAGIC);
@@ -212,15 +259,32 @@ glmix_fixed_serial(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(glmix_fixed_deserial);
-/* the inverse of glmix_fixed_serial, rejecting a wrong magic, version or length */
+/*
+ * The inverse of glmix_fixed_serial.  Everything is checked before a byte
+ * is allocated: magic, version, then the dimension against the exact length
+ * (so a 16-byte bytea cannot ask for a 268 MB Hessian), then the counts.
+ * Loss, gradient and Hessian may legitimately hold infinities (overflowing
+ * margins), so only the row count and the weight are range-checked.  The
+ * state goes to the aggregate context, or the caller's outside one: the
+ * STRICT declaration keeps SQL from calling this with a usable state, but
+ * the fuzzer calls it through a non-STRICT alias.
+ */
 Datum
 glmix_fixed_deserial(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcontext = glmix_agg_context(fcinfo, "glmix_fixed_deserial");
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	MemoryContext aggcontext;
+	bytea	   *b;
 	StringInfoData buf;
 	FixedState *s;
 	int			d;
+	int64		n;
+	double		weight;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		aggcontext = CurrentMemoryContext;
+	b = PG_GETARG_BYTEA_PP(0);
 
 	buf.data = VARDATA_ANY(b);
 	buf.len = VARSIZE_ANY_EXHDR(b);
@@ -232,16 +296,23 @@ glmix_fixed_deserial(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid serialized glmix fixed-effect state"),
 				 errdetail("Bad magic number or version.")));
-	d = pq_getmsgint(&buf, 4);
+	d = (int32) pq_getmsgint(&buf, 4);
 	if (d <= 0 || d > MAX_DIM ||
 		buf.len != 12 + 8 + 16 + 8 * (d + (int64) PACKED_LEN(d)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid serialized glmix fixed-effect state"),
 				 errdetail("Length %d does not match dimension %d.", buf.len, d)));
+	n = pq_getmsgint64(&buf);
+	weight = pq_getmsgfloat8(&buf);
+	if (n < 0 || !(weight >= 0.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid serialized glmix fixed-effect state"),
+				 errdetail("Row count " INT64_FORMAT " and weight %g; both must be >= 0.", n, weight)));
 	s = fixed_state_new(aggcontext, d);
-	s->n = pq_getmsgint64(&buf);
-	s->weight = pq_getmsgfloat8(&buf);
+	s->n = n;
+	s->weight = weight;
 	s->loss = pq_getmsgfloat8(&buf);
 	for (int j = 0; j < d; j++)
 		s->grad[j] = pq_getmsgfloat8(&buf);
@@ -256,7 +327,7 @@ PG_FUNCTION_INFO_V1(glmix_fixed_final);
 Datum
 glmix_fixed_final(PG_FUNCTION_ARGS)
 {
-	FixedState *s = PG_ARGISNULL(0) ? NULL : (FixedState *) PG_GETARG_POINTER(0);
+	FixedState *s = fixed_state_arg(fcinfo, 0);
 	TupleDesc	tupdesc;
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
@@ -290,7 +361,7 @@ PG_FUNCTION_INFO_V1(glmix_fixed_block_final);
 Datum
 glmix_fixed_block_final(PG_FUNCTION_ARGS)
 {
-	FixedState *s = PG_ARGISNULL(0) ? NULL : (FixedState *) PG_GETARG_POINTER(0);
+	FixedState *s = fixed_state_arg(fcinfo, 0);
 	int			d;
 	Size		len;
 	ArrayType  *a;
