@@ -259,6 +259,9 @@ BEGIN
         SELECT course_id INTO course FROM recs.course_popularity
          WHERE model_id = models[1] AND language IS NULL ORDER BY random() LIMIT 1;
         mut := recs_mfuzz.mutate(m, tbl, rid);
+        IF current_setting('recs_mfuzz.verbose', true) = 'on' THEN
+            RAISE WARNING 'case %: % (model %, %, rid %, learner %, course %)', c, mut.sql, m, tbl, rid, learner, course;
+        END IF;
         stage := 'mutate';
         t0 := clock_timestamp();
         BEGIN
