@@ -566,7 +566,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		entities[i] = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
 		if (i == 0)
 		{
-			Datum		cd = SPI_getbinval(tup, desc, 8, &isnull);
+			bool		crossnull;
+			Datum		cd = SPI_getbinval(tup, desc, 8, &crossnull);
 
 			if (strcmp(name, "fixed") != 0 || keyed_by != NULL)
 				model_row_corrupt(&row, "the first coordinate is \"%s\" keyed by %s, "
@@ -575,7 +576,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			m->l2_fixed = l2;
 			m->lay.intercept = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 			m->lay.dim = dim;
-			if (!isnull)
+			if (!crossnull)
 				ncross = load_texts(&row, "crosses", cd, false, &crosses);
 		}
 		else

@@ -5,7 +5,7 @@
 -- subtransaction, so the corruption is rolled back before the next case.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(78);
+SELECT plan(79);
 
 SELECT count(*) FROM recs.generate_sample('cm', 200, 30, 5);
 CREATE VIEW cm.w_early AS SELECT * FROM cm.watches WHERE watched_at < '2025-09-01';
@@ -202,6 +202,10 @@ SELECT pg_temp.corrupt_ok(:gl, format($$UPDATE recs.glmix_coordinate SET keyed_b
                                         WHERE model_id = %s AND position = 1$$, :gl),
        format('SELECT recs.glmix_score(%s, %s, 1)', :gl, :lrn),
        'glmix_coordinate: a random effect keyed by nothing');
+SELECT lives_ok(format($$SELECT pg_temp.corrupt(%s, 'UPDATE recs.glmix_coordinate SET crosses = NULL
+                                                    WHERE model_id = %s AND position = 0', 'SELECT recs.glmix_score(%s, %s, 1)')$$,
+                       :gl, :gl, :gl, :lrn),
+                'glmix_coordinate: NULL crosses (none) serve, as the model has none (the fuzzer''s crash)');
 SELECT pg_temp.corrupt_ok(:gl, format($$UPDATE recs.glmix_coordinate SET crosses = '{nocolon}'
                                         WHERE model_id = %s AND position = 0$$, :gl),
        format('SELECT recs.glmix_score(%s, %s, 1)', :gl, :lrn),
