@@ -14,6 +14,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -23,6 +24,7 @@
 #include "glmix.h"
 #include "recs.h"
 #include "serving_cache.h"
+#include "serving_check.h"
 
 void
 blend_store_components(int64 model_id, const BlendModel *bm)
@@ -135,6 +137,18 @@ typedef struct BlendServing
 	int			rerank_top;		/* > 0: re-ranks the first component's best courses */
 } BlendServing;
 
+/*
+ * Serving cache loader of "blend".  Validated: recs.blend_component holds
+ * 1..BLEND_MAX_COMPONENTS rows at positions 1, 2, ..., each a distinct
+ * popularity, NCF or GLMix model (never a blend: serving would recurse),
+ * a GLMix entering as its logit and the others as they are, with a finite
+ * mean and a finite positive sd; recs.model's params give random_effects
+ * as at most BLEND_MAX_EFFECTS distinct names without NULLs and
+ * rerank_top >= 0; recs.blend_coef holds exactly one global vector (entity
+ * NULL), every vector has one finite coefficient per component plus the
+ * intercept.  The learners' own rows are checked as they are read
+ * (learner_coefs()).
+ */
 static void *
 load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 {
@@ -145,8 +159,10 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	char	   *lcol;
 	SPITupleTable *tt;
 	uint64		n;
+	int			nglobal = 0;
+	ModelRow	row = MODEL_ROW(model_id, "recs.blend_component");
 
-	rc = SPI_execute_with_args("SELECT component_id, transform, mean, sd FROM recs.blend_component "
+	rc = SPI_execute_with_args("SELECT component_id, transform, mean, sd, position FROM recs.blend_component "
 							   "WHERE model_id = $1 ORDER BY position", 1, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.blend_component: %s", SPI_result_code_string(rc));
@@ -154,28 +170,55 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	n = SPI_processed;
 	MemoryContextSwitchTo(cxt);
 	bs = palloc0(sizeof(BlendServing));
-	bs->bm.ncomponents = (int) Min(n, BLEND_MAX_COMPONENTS);
+	if (n < 1 || n > BLEND_MAX_COMPONENTS)
+		model_row_corrupt(&row, "the blend has " UINT64_FORMAT " components, not 1..%d",
+						  n, BLEND_MAX_COMPONENTS);
+	bs->bm.ncomponents = (int) n;
 	for (int j = 0; j < bs->bm.ncomponents; j++)
 	{
 		bool		isnull;
 		HeapTuple	tup = tt->vals[j];
 		char	   *transform = SPI_getvalue(tup, tt->tupdesc, 2);
+		BlendComponent *bc = &bs->bm.component[j];
 
-		bs->bm.component[j].model.model_id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
-		bs->bm.component[j].logit_of_probability = strcmp(transform, "logit") == 0;
-		bs->bm.component[j].mean = DatumGetFloat8(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
-		bs->bm.component[j].sd = DatumGetFloat8(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
+		model_row_key_int(&row, 0, "position", DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 5, &isnull)));
+		check_model_equal(&row, "position", row.key[0].num, j + 1, "one more than the components before it");
+		bc->model.model_id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+		bc->logit_of_probability = strcmp(transform, "logit") == 0;
+		bc->mean = DatumGetFloat8(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+		bc->sd = DatumGetFloat8(SPI_getbinval(tup, tt->tupdesc, 4, &isnull));
+		check_model_finite(&row, "mean", bc->mean);
+		if (!(bc->sd > 0) || !isfinite(bc->sd))
+			model_row_corrupt(&row, "sd is %g, not a positive finite number", bc->sd);
+		for (int i = 0; i < j; i++)
+			if (bs->bm.component[i].model.model_id == bc->model.model_id)
+				model_row_corrupt(&row, "component %lld is also at position %d",
+								  (long long) bc->model.model_id, i + 1);
 	}
 	for (int j = 0; j < bs->bm.ncomponents; j++)
 	{
 		ServingModel sm;
+		BlendComponent *bc = &bs->bm.component[j];
+		bool		glmix;
 
-		serving_model_by_id(bs->bm.component[j].model.model_id, &sm);
+		serving_model_by_id(bc->model.model_id, &sm);
 		MemoryContextSwitchTo(cxt);
-		bs->bm.component[j].model = sm;
+		model_row_key_int(&row, 0, "position", j + 1);
+		if (strcmp(sm.kind, "popularity") != 0 && strcmp(sm.kind, "ncf") != 0 &&
+			strcmp(sm.kind, "glmix") != 0)
+			model_row_corrupt(&row, "component %lld is a %s model, which a blend cannot have",
+							  (long long) sm.model_id, sm.kind);
+		glmix = strcmp(sm.kind, "glmix") == 0;
+		if (bc->logit_of_probability != glmix)
+			model_row_corrupt(&row, "component %lld, a %s model, has transform %s",
+							  (long long) sm.model_id, sm.kind,
+							  bc->logit_of_probability ? "logit" : "identity");
+		bc->model = sm;
 	}
 	bs->dim = bs->bm.ncomponents + 1;
 
+	row = MODEL_ROW(model_id, "recs.model");
+	model_row_key_text(&row, 0, "params", "random_effects");
 	rc = SPI_execute_with_args("SELECT params->>'learner_column', "
 							   "ARRAY(SELECT jsonb_array_elements_text(params->'random_effects')), "
 							   "coalesce((params->>'rerank_top')::int4, 0) "
@@ -188,6 +231,11 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		bool		isnull;
 
 		bs->rerank_top = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		if (bs->rerank_top < 0)
+		{
+			model_row_key_text(&row, 0, "params", "rerank_top");
+			model_row_corrupt(&row, "rerank_top is %d, negative", bs->rerank_top);
+		}
 	}
 	{
 		bool		isnull;
@@ -197,20 +245,31 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 
 		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
 						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
+		if (ne > BLEND_MAX_EFFECTS)
+			model_row_corrupt(&row, "the blend has %d random effects, more than %d",
+							  ne, BLEND_MAX_EFFECTS);
 		bs->neffects = ne;
 		bs->effect = palloc(sizeof(char *) * Max(ne, 1));
 		bs->by_learner = palloc(sizeof(bool) * Max(ne, 1));
 		bs->coefs = palloc0(sizeof(BlendEntityCoefs) * Max(ne, 1));
 		for (int i = 0; i < ne; i++)
 		{
+			if (nulls[i])
+				model_row_corrupt(&row, "element %d of random_effects is null", i + 1);
 			bs->effect[i] = TextDatumGetCString(elems[i]);
 			bs->by_learner[i] = lcol && strcmp(bs->effect[i], lcol) == 0;
+			for (int j = 0; j < i; j++)
+				if (strcmp(bs->effect[j], bs->effect[i]) == 0)
+					model_row_corrupt(&row, "random effect \"%s\" is listed twice", bs->effect[i]);
 		}
 	}
 
-	/* the global effect and the cached (non-learner) effects */
+	/*
+	 * the global effect and the cached (non-learner) effects; entities in C
+	 * collation, the order of the bsearch (strcmp) that finds them
+	 */
 	rc = SPI_execute_with_args("SELECT coordinate, entity, coefs FROM recs.blend_coef "
-							   "WHERE model_id = $1 ORDER BY coordinate, entity NULLS FIRST",
+							   "WHERE model_id = $1 ORDER BY coordinate, entity COLLATE \"C\" NULLS FIRST",
 							   1, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.blend_coef: %s", SPI_result_code_string(rc));
@@ -221,23 +280,29 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	for (int i = 0; i < bs->neffects; i++)
 	{
 		bs->coefs[i].key = palloc(sizeof(char *) * Max(n, 1));
-		bs->coefs[i].coef = palloc(sizeof(double) * Max(n, 1) * bs->dim);
+		bs->coefs[i].coef = MemoryContextAllocHuge(CurrentMemoryContext,
+												   mul_size(sizeof(double), mul_size(Max(n, 1), bs->dim)));
 	}
+	row = MODEL_ROW(model_id, "recs.blend_coef");
 	for (uint64 r = 0; r < n; r++)
 	{
 		HeapTuple	tup = tt->vals[r];
 		char	   *coord = SPI_getvalue(tup, tt->tupdesc, 1);
 		char	   *entity = SPI_getvalue(tup, tt->tupdesc, 2);
 		bool		isnull;
-		int			nc;
-		const double *c = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(tup, tt->tupdesc, 3, &isnull)),
-											&nc, "blend coefficients");
+		const double *c;
 
-		if (nc != bs->dim)
-			elog(ERROR, "blend coefficients have %d values, expected %d", nc, bs->dim);
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		model_row_key_text(&row, 0, "coordinate", coord);
+		model_row_key_text(&row, 1, "entity", entity);
+		c = check_model_float8s(&row, "coefs",
+								DatumGetArrayTypeP(SPI_getbinval(tup, tt->tupdesc, 3, &isnull)),
+								bs->dim, "one more than the number of components", NULL);
 		if (entity == NULL)
 		{
 			memcpy(bs->global, c, sizeof(double) * bs->dim);
+			nglobal++;
 			continue;
 		}
 		for (int i = 0; i < bs->neffects; i++)
@@ -250,6 +315,9 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 				ec->n++;
 			}
 	}
+	if (nglobal != 1)
+		model_row_corrupt(&row, "the blend has %d global coefficient vectors (entity NULL), not one",
+						  nglobal);
 	return bs;
 }
 
@@ -274,8 +342,15 @@ learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, d
 		Datum	   *elems;
 		bool	   *nulls;
 
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
-						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nkeys);
+		ArrayType  *a = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		ModelRow	row = MODEL_ROW(m->model_id, "recs.blend_learner");
+
+		model_row_key_int(&row, 0, "learner_id", learner_id);
+		if (ARR_NDIM(a) > 1)
+			model_row_corrupt(&row, "keys has %d dimensions, expected one", ARR_NDIM(a));
+		deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nkeys);
+		check_model_equal(&row, "the length of keys", nkeys, bs->neffects,
+						  "the number of random effects");
 		keys = palloc(sizeof(char *) * Max(nkeys, 1));
 		for (int i = 0; i < nkeys; i++)
 			keys[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
@@ -299,12 +374,16 @@ learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, d
 			if (rc == SPI_OK_SELECT && SPI_processed == 1)
 			{
 				bool		isnull;
-				int			nc;
-				const double *c = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-																					 SPI_tuptable->tupdesc, 1, &isnull)),
-													&nc, "blend coefficients");
+				ModelRow	row = MODEL_ROW(m->model_id, "recs.blend_coef");
+				const double *c;
 
-				for (int j = 0; j < Min(nc, bs->dim); j++)
+				model_row_key_text(&row, 0, "coordinate", bs->effect[i]);
+				model_row_key_int(&row, 1, "entity", learner_id);
+				c = check_model_float8s(&row, "coefs",
+										DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+																		 SPI_tuptable->tupdesc, 1, &isnull)),
+										bs->dim, "one more than the number of components", NULL);
+				for (int j = 0; j < bs->dim; j++)
 					sum[j] += c[j];
 			}
 			if (rc == SPI_OK_SELECT)

@@ -38,6 +38,7 @@
 #include "glmix.h"
 #include "serving.h"
 #include "serving_cache.h"
+#include "serving_check.h"
 
 #define EXPLAIN_TOP 5
 
@@ -325,35 +326,46 @@ load_query(const char *sql, int nargs, Oid *types, Datum *values)
 	return rc;
 }
 
-static int
-int_array(Datum d, int32 **out)
-{
-	ArrayType  *a = DatumGetArrayTypeP(d);
-	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+/*
+ * The largest fixed effect glmix_fixed_layout() builds (its Newton solver
+ * keeps a dense Hessian); each side's features are part of it, so they
+ * are bounded by it too.
+ */
+#define GLMIX_MAX_FIXED_DIM 8192
 
-	*out = palloc(sizeof(int32) * Max(n, 1));
-	memcpy(*out, ARR_DATA_PTR(a), sizeof(int32) * n);
-	return n;
-}
-
+/* a checked text[] column as C strings (NULL elements are errors unless nulls_ok) */
 static int
-text_array(Datum d, char ***out)
+load_texts(const ModelRow *row, const char *col, Datum d, bool nulls_ok, char ***out)
 {
 	ArrayType  *a = DatumGetArrayTypeP(d);
 	Datum	   *el;
 	bool	   *nulls;
 	int			n;
 
+	if (ARR_NDIM(a) > 1)
+		model_row_corrupt(row, "%s has %d dimensions, expected one", col, ARR_NDIM(a));
 	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &el, &nulls, &n);
 	*out = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i] && !nulls_ok)
+			model_row_corrupt(row, "element %d of %s is NULL", i + 1, col);
 		(*out)[i] = nulls[i] ? NULL : TextDatumGetCString(el[i]);
+	}
 	return n;
 }
 
-/* rebuild a side (columns, vectors, attribute keys) from the store */
+/*
+ * Rebuild a side (columns, vectors, attribute keys) from the store.
+ * Validated: glmix_column positions 0, 1, ... with each column's features
+ * following the previous column's (first_feature = the running total,
+ * n_features >= 0), at most GLMIX_MAX_FIXED_DIM features in all;
+ * glmix_entity's features strictly ascending in 0..nfeat-1, "values" as
+ * many finite floats, keys NULL or one per random effect, non-NULL only at
+ * the effects keyed by an attribute of this side.
+ */
 static GlmixSide *
-load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
+load_side(int64 model_id, const char *side, const GlmixRandom *re, int nre, char ****keys_out)
 {
 	GlmixSide  *s = palloc0(sizeof(GlmixSide));
 	Oid			types[2] = {INT8OID, TEXTOID};
@@ -361,10 +373,13 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 	int64		nnz = 0,
 				cap = 1024;
 	char	 ***keys;
+	bool		learner_side = strcmp(side, "learner") == 0;
+	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_column");
 
 	s->what = pstrdup(side);
-	if (load_query("SELECT name, kind, first_feature, n_features, mean, sd"
-							  " FROM recs.glmix_column WHERE model_id = $1 AND side = $2 ORDER BY position", 2, types, v) != SPI_OK_SELECT)
+	if (load_query("SELECT name, kind, first_feature, n_features, mean, sd, position"
+				   " FROM recs.glmix_column WHERE model_id = $1 AND side = $2 ORDER BY position",
+				   2, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_column");
 	s->ncols = (int) SPI_processed;
 	s->cols = palloc0(sizeof(GlmixColumn) * Max(s->ncols, 1));
@@ -374,27 +389,40 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		char	   *kind = SPI_getvalue(tup, desc, 2);
+		int			first = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		int			nf = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 
+		model_row_key_text(&row, 0, "side", side);
+		model_row_key_int(&row, 1, "position", DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull)));
+		check_model_equal(&row, "position", row.key[1].num, c, "the number of columns before it");
+		check_model_equal(&row, "first_feature", first, s->nfeat,
+						  "the number of features of the columns before it");
+		check_model_range(&row, "n_features", nf, 0, GLMIX_MAX_FIXED_DIM - s->nfeat);
 		s->cols[c].name = SPI_getvalue(tup, desc, 1);
 		s->cols[c].kind = strcmp(kind, "numeric") == 0 ? GLMIX_NUMERIC :
 			strcmp(kind, "multihot") == 0 ? GLMIX_MULTIHOT : GLMIX_ONEHOT;
-		s->cols[c].start = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		s->cols[c].end = s->cols[c].start + DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		s->cols[c].start = first;
+		s->cols[c].end = first + nf;
 		s->cols[c].mean = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
 		s->cols[c].sd = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
-		s->nfeat = Max(s->nfeat, s->cols[c].end);
+		s->nfeat = s->cols[c].end;
 	}
 	SPI_freetuptable(SPI_tuptable);
+
+	row = MODEL_ROW(model_id, "recs.glmix_entity");
 	if (load_query("SELECT id, features, \"values\", keys FROM recs.glmix_entity"
-							  " WHERE model_id = $1 AND side = $2 ORDER BY id", 2, types, v) != SPI_OK_SELECT)
+				   " WHERE model_id = $1 AND side = $2 ORDER BY id", 2, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_entity");
+	if (SPI_processed > PG_INT32_MAX - 1)
+		model_row_corrupt(&row, "the %s side has " UINT64_FORMAT " rows, more than %d",
+						  side, SPI_processed, PG_INT32_MAX - 1);
 	s->n = (int) SPI_processed;
 	s->ids = palloc(sizeof(int64) * Max(s->n, 1));
 	s->ptr = palloc(sizeof(int32) * (s->n + 1));
 	s->col = palloc(sizeof(int32) * cap);
 	s->val = palloc(sizeof(double) * cap);
-	keys = palloc0(sizeof(char **) * Max(nkey, 1));
-	for (int k = 0; k < nkey; k++)
+	keys = palloc0(sizeof(char **) * Max(nre, 1));
+	for (int k = 0; k < nre; k++)
 		keys[k] = palloc0(sizeof(char *) * Max(s->n, 1));
 	s->ptr[0] = 0;
 	for (int i = 0; i < s->n; i++)
@@ -402,15 +430,26 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int32	   *f;
-		int			nf = int_array(SPI_getbinval(tup, desc, 2, &isnull), &f);
-		int			nv;
-		const double *vals = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
-											   &nv, "values");
+		Datum		fd = SPI_getbinval(tup, desc, 2, &isnull);
+		Datum		vd = SPI_getbinval(tup, desc, 3, &isnull);
+		ArrayType  *fa = DatumGetArrayTypeP(fd);
+		ArrayType  *va = DatumGetArrayTypeP(vd);
+		int			nf;
+		const int32 *f;
+		const double *vals;
 		bool		keynull;
 		Datum		kd = SPI_getbinval(tup, desc, 4, &keynull);
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		s->ids[i] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		model_row_key_text(&row, 0, "side", side);
+		model_row_key_int(&row, 1, "id", s->ids[i]);
+		f = check_model_indexes(&row, "features", fa, s->nfeat, &nf);
+		vals = check_model_float8s(&row, "values", va, nf, "the length of features", NULL);
+		if (nnz + nf > PG_INT32_MAX)
+			model_row_corrupt(&row, "the %s side has more than %d features in all",
+							  side, PG_INT32_MAX);
 		while (nnz + nf > cap)
 		{
 			cap *= 2;
@@ -418,20 +457,33 @@ load_side(int64 model_id, const char *side, int nkey, char ****keys_out)
 			s->val = repalloc_huge(s->val, sizeof(double) * cap);
 		}
 		memcpy(s->col + nnz, f, sizeof(int32) * nf);
-		memcpy(s->val + nnz, vals, sizeof(double) * Min(nf, nv));
-		pfree(f);
+		memcpy(s->val + nnz, vals, sizeof(double) * nf);
+		/* detoasted copies: the model part keeps only its own arrays */
+		if ((Pointer) fa != DatumGetPointer(fd))
+			pfree(fa);
+		if ((Pointer) va != DatumGetPointer(vd))
+			pfree(va);
 		nnz += nf;
 		s->ptr[i + 1] = (int32) nnz;
 		if (!keynull)
 		{
 			char	  **kk;
-			int			nk = text_array(kd, &kk);
+			int			nk = load_texts(&row, "keys", kd, true, &kk);
 
-			for (int k = 0; k < Min(nk, nkey); k++)
+			check_model_equal(&row, "the length of keys", nk, nre,
+							  "the number of random effects");
+			for (int k = 0; k < nre; k++)
+			{
+				bool		attribute = !re[k].by_id && re[k].learner_side == learner_side;
+
+				if (kk[k] != NULL && !attribute)
+					model_row_corrupt(&row, "element %d of keys is set, but random effect \"%s\" "
+									  "is not keyed by an attribute of the %s", k + 1,
+									  re[k].column, side);
 				keys[k][i] = kk[k];
+			}
 		}
 	}
-	/* copied out: the model part keeps only its own arrays */
 	SPI_freetuptable(SPI_tuptable);
 	*keys_out = keys;
 	return s;
@@ -451,8 +503,18 @@ key_find(char **keys, int n, const char *key)
 /*
  * Serving cache loader: the whole model as training left it, rebuilt from
  * the tables (the fixed layout from the stored column ranges and cross
- * names, checked against the stored dimension).  Entity keys are sorted in
- * C collation so lookups are binary searches.
+ * names).  Entity keys are sorted in C collation so lookups are binary
+ * searches.  Validated, besides the sides (load_side): glmix_coordinate
+ * positions 0, 1, ... with the fixed effect first (named "fixed", keyed by
+ * nothing) and every random effect keyed by a side; feature names without
+ * NULLs; crosses of the form "learner column:course column" naming
+ * existing columns; the fixed dimension (intercept, both sides' features,
+ * the crosses' blocks) equal to its stored feature names and at most
+ * GLMIX_MAX_FIXED_DIM; a random effect's dimension equal to its intercept
+ * plus the other side's features; l2 finite and positive; glmix_coef
+ * holding exactly one fixed vector (entity '') and, per random effect,
+ * as many vectors as its coordinate's entities, each of the coordinate's
+ * dimension and finite.
  */
 static void *
 load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
@@ -464,85 +526,132 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	int			ncross = 0;
 	char	 ***lkeys,
 			 ***ckeys;
+	int		   *entities;
+	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_coordinate");
 
 	/* everything below allocates in cxt; load_query() keeps it current */
 	MemoryContextSwitchTo(cxt);
 	m = palloc0(sizeof(GlmixModel));
-	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses"
+	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses, entities"
 				   " FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position",
-				   1, types, v) != SPI_OK_SELECT || SPI_processed == 0)
-		elog(ERROR, "recs model %lld has no glmix coordinates", (long long) model_id);
+				   1, types, v) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.glmix_coordinate");
+	if (SPI_processed == 0)
+		model_row_corrupt(&row, "the glmix model has no coordinates");
+	if (SPI_processed > 1 + GLMIX_MAX_FIXED_DIM)
+		model_row_corrupt(&row, "the glmix model has " UINT64_FORMAT " coordinates, more than %d",
+						  SPI_processed, 1 + GLMIX_MAX_FIXED_DIM);
 	m->nre = (int) SPI_processed - 1;
 	m->re = palloc0(sizeof(GlmixRandom) * Max(m->nre, 1));
 	m->coef = palloc0(sizeof(double *) * Max(m->nre, 1));
 	m->rows = palloc0(sizeof(int *) * Max(m->nre, 1));
 	m->names = palloc0(sizeof(char **) * (m->nre + 1));
+	entities = palloc0(sizeof(int) * (m->nre + 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int			dim = text_array(SPI_getbinval(tup, desc, 7, &isnull), &m->names[i]);
+		char	   *name = SPI_getvalue(tup, desc, 2);
+		char	   *keyed_by = SPI_getvalue(tup, desc, 3);
+		int			dim;
+		double		l2 = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
 
+		model_row_key_int(&row, 0, "position", DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)));
+		check_model_equal(&row, "position", row.key[0].num, (int64) i,
+						  "the number of coordinates before it");
+		dim = load_texts(&row, "features", SPI_getbinval(tup, desc, 7, &isnull), false, &m->names[i]);
+		if (!(l2 > 0) || !isfinite(l2))
+			model_row_corrupt(&row, "l2 is %g, not a positive finite number", l2);
+		entities[i] = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
 		if (i == 0)
 		{
-			m->l2_fixed = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
+			bool		crossnull;
+			Datum		cd = SPI_getbinval(tup, desc, 8, &crossnull);
+
+			if (strcmp(name, "fixed") != 0 || keyed_by != NULL)
+				model_row_corrupt(&row, "the first coordinate is \"%s\" keyed by %s, "
+								  "not the fixed effect", name, keyed_by ? keyed_by : "nothing");
+			check_model_range(&row, "the number of features", dim, 1, GLMIX_MAX_FIXED_DIM);
+			m->l2_fixed = l2;
 			m->lay.intercept = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 			m->lay.dim = dim;
-			{
-				Datum		cd = SPI_getbinval(tup, desc, 8, &isnull);
-
-				if (!isnull)
-					ncross = text_array(cd, &crosses);
-			}
+			if (!crossnull)
+				ncross = load_texts(&row, "crosses", cd, false, &crosses);
 		}
 		else
 		{
 			GlmixRandom *re = &m->re[i - 1];
 
-			re->column = SPI_getvalue(tup, desc, 2);
-			re->learner_side = strcmp(SPI_getvalue(tup, desc, 3), "learner") == 0;
+			if (keyed_by == NULL || strcmp(name, "fixed") == 0)
+				model_row_corrupt(&row, "random effect \"%s\" is keyed by %s", name,
+								  keyed_by ? keyed_by : "nothing");
+			re->column = name;
+			re->learner_side = strcmp(keyed_by, "learner") == 0;
 			re->by_id = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-			re->l2 = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &isnull));
+			re->l2 = l2;
 			re->intercept = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 			re->dim = dim;
 		}
 	}
-	m->learners = load_side(model_id, "learner", m->nre, &lkeys);
-	m->courses = load_side(model_id, "course", m->nre, &ckeys);
+	SPI_freetuptable(SPI_tuptable);
+	m->learners = load_side(model_id, "learner", m->re, m->nre, &lkeys);
+	m->courses = load_side(model_id, "course", m->re, m->nre, &ckeys);
 
 	/* the fixed layout, rebuilt from the column names of the crosses */
+	row = MODEL_ROW(model_id, "recs.glmix_coordinate");
+	model_row_key_int(&row, 0, "position", 0);
 	m->lay.cross = palloc(sizeof(GlmixCross) * Max(ncross, 1));
 	m->lay.ncross = ncross;
-	for (int p = 0; p < ncross; p++)
 	{
-		char	   *colon = strchr(crosses[p], ':');
+		int64		dim = (m->lay.intercept ? 1 : 0) + m->learners->nfeat + m->courses->nfeat;
 
-		m->lay.cross[p].lcol = glmix_side_column(m->learners, pnstrdup(crosses[p], colon - crosses[p]));
-		m->lay.cross[p].ccol = glmix_side_column(m->courses, colon + 1);
-	}
-	{
-		int			stored_dim = m->lay.dim;
+		for (int p = 0; p < ncross; p++)
+		{
+			char	   *colon = strchr(crosses[p], ':');
+			GlmixCross *x = &m->lay.cross[p];
 
+			x->lcol = colon ? glmix_side_column(m->learners, pnstrdup(crosses[p], colon - crosses[p])) : -1;
+			x->ccol = colon ? glmix_side_column(m->courses, colon + 1) : -1;
+			if (x->lcol < 0 || x->ccol < 0)
+				model_row_corrupt(&row, "element %d of crosses, \"%s\", does not name a learner "
+								  "column and a course column", p + 1, crosses[p]);
+			dim += (int64) (m->learners->cols[x->lcol].end - m->learners->cols[x->lcol].start) *
+				(m->courses->cols[x->ccol].end - m->courses->cols[x->ccol].start);
+		}
+		check_model_equal(&row, "the number of features", m->lay.dim, dim,
+						  "the dimension of the intercept, both sides' features and the crosses");
 		glmix_fixed_layout(&m->lay, m->lay.intercept, m->learners, m->courses);
-		if (m->lay.dim != stored_dim)
-			elog(ERROR, "glmix model %lld: fixed layout has %d features, stored %d",
-				 (long long) model_id, m->lay.dim, stored_dim);
+	}
+	for (int k = 0; k < m->nre; k++)
+	{
+		const GlmixSide *other = m->re[k].learner_side ? m->courses : m->learners;
+
+		model_row_key_int(&row, 0, "position", k + 1);
+		check_model_equal(&row, "the number of features", m->re[k].dim,
+						  (m->re[k].intercept ? 1 : 0) + other->nfeat,
+						  "the intercept and the other side's features");
 	}
 
 	/* coefficients */
 	for (int k = -1; k < m->nre; k++)
 	{
 		Oid			t2[2] = {INT8OID, TEXTOID};
-		Datum		v2[2] = {Int64GetDatum(model_id),
-		CStringGetTextDatum(k < 0 ? "fixed" : m->re[k].column)};
+		const char *coordinate = k < 0 ? "fixed" : m->re[k].column;
+		Datum		v2[2] = {Int64GetDatum(model_id), CStringGetTextDatum(coordinate)};
 		int			dim = k < 0 ? m->lay.dim : m->re[k].dim;
 		double	   *coef;
 
 		if (load_query("SELECT entity, rows, coef FROM recs.glmix_coef"
-								  " WHERE model_id = $1 AND coordinate = $2 ORDER BY entity COLLATE \"C\"", 2, t2, v2) != SPI_OK_SELECT)
+					   " WHERE model_id = $1 AND coordinate = $2 ORDER BY entity COLLATE \"C\"",
+					   2, t2, v2) != SPI_OK_SELECT)
 			elog(ERROR, "could not read recs.glmix_coef");
-		coef = palloc0(sizeof(double) * Max((Size) SPI_processed * dim, 1));
+		row = MODEL_ROW(model_id, "recs.glmix_coef");
+		model_row_key_text(&row, 0, "coordinate", coordinate);
+		check_model_equal(&row, "the number of coefficient vectors", (int64) SPI_processed,
+						  entities[k + 1], "the coordinate's entities");
+		coef = MemoryContextAllocHuge(CurrentMemoryContext,
+									  mul_size(sizeof(double), Max(mul_size(SPI_processed, dim), 1)));
 		if (k >= 0)
 		{
 			m->re[k].nent = (int) SPI_processed;
@@ -554,17 +663,23 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			int			n;
-			const double *c = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
-												&n, "coef");
+			char	   *entity = SPI_getvalue(tup, desc, 1);
+			Datum		cd = SPI_getbinval(tup, desc, 3, &isnull);
+			ArrayType  *ca = DatumGetArrayTypeP(cd);
+			const double *c;
 
-			if (n != dim)
-				elog(ERROR, "glmix model %lld: coefficient vector of length %d, expected %d",
-					 (long long) model_id, n, dim);
+			if ((i & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			model_row_key_text(&row, 1, "entity", entity);
+			if (k < 0 && entity[0] != '\0')
+				model_row_corrupt(&row, "the fixed effect's vector has entity \"%s\", not ''", entity);
+			c = check_model_float8s(&row, "coef", ca, dim, "the coordinate's number of features", NULL);
 			memcpy(coef + (Size) i * dim, c, sizeof(double) * dim);
+			if ((Pointer) ca != DatumGetPointer(cd))
+				pfree(ca);
 			if (k >= 0)
 			{
-				m->re[k].keys[i] = SPI_getvalue(tup, desc, 1);
+				m->re[k].keys[i] = entity;
 				m->rows[k][i] = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 			}
 		}

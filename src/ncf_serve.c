@@ -37,6 +37,7 @@
 #include "ncf.h"
 #include "serving.h"
 #include "serving_cache.h"
+#include "serving_check.h"
 #include "topk.h"
 
 #define MAX_K 1000000
@@ -49,25 +50,39 @@ typedef struct NcfLearnerTower
 
 /* ---- loading ---- */
 
+/*
+ * The largest width of a dense layer and of an embedding: far above any
+ * trained model (train_ncf's defaults are 256 and 64), low enough that a
+ * corrupt width can never size an allocation.
+ */
+#define NCF_MAX_WIDTH 65536
+
+/* a copy of a checked real[] column (see serving_check.h) in the current context */
 static float *
-array_floats(Datum d, int expect, const char *what)
+model_floats(const ModelRow *row, const char *col, Datum d, int64 expect,
+			 const char *expect_what, int *n_out)
 {
 	ArrayType  *a = DatumGetArrayTypeP(d);
-	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
-	float	   *out;
+	int			n;
+	const float *v = check_model_float4s(row, col, a, expect, expect_what, &n);
+	float	   *out = palloc(sizeof(float) * Max(n, 1));
 
-	if (ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT4OID || (expect >= 0 && n != expect))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("malformed %s in an NCF model", what),
-				 errdetail("Expected %d floats, found %d.", expect, n)));
-	out = palloc(sizeof(float) * Max(n, 1));
-	memcpy(out, ARR_DATA_PTR(a), sizeof(float) * n);
+	memcpy(out, v, sizeof(float) * n);
 	if ((Pointer) a != DatumGetPointer(d))
 		pfree(a);				/* a detoasted copy: do not keep it in a cached part */
+	if (n_out)
+		*n_out = n;
 	return out;
 }
 
+/*
+ * Serving cache loader of "ncf:courses": every course's embedding, by
+ * course id.  Validated: at least one course; every embedding one-
+ * dimensional, without NULLs, finite and of one width (the first row's,
+ * 1..NCF_MAX_WIDTH); input_row equal to the course's rank by id (the
+ * sparse layers' row order that serving relies on).  How the embeddings
+ * fit the learner tower is checked where both are used (tower_fits()).
+ */
 static void *
 load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 {
@@ -75,35 +90,43 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	NcfCourses *c = MemoryContextAllocZero(cxt, sizeof(NcfCourses));
 	MemoryContext partcxt = cxt;
+	ModelRow	row = MODEL_ROW(model_id, "recs.ncf_course");
 	int			rc;
 
-	rc = SPI_execute_with_args("SELECT course_id, embedding FROM recs.ncf_course"
+	rc = SPI_execute_with_args("SELECT course_id, embedding, input_row FROM recs.ncf_course"
 							   " WHERE model_id = $1 ORDER BY course_id",
 							   1, types, values, NULL, true, 0);
 	/* SPI returns in its procedure context; the part must live in ours */
 	MemoryContextSwitchTo(partcxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.ncf_course: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		model_row_corrupt(&row, "the NCF model has no course embeddings");
+	if (SPI_processed > PG_INT32_MAX)
+		model_row_corrupt(&row, "the model has " UINT64_FORMAT " courses, more than %d",
+						  SPI_processed, PG_INT32_MAX);
 	c->n = (int) SPI_processed;
-	if (c->n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("NCF model " INT64_FORMAT " has no course embeddings", model_id)));
 	c->ids = palloc(sizeof(int64) * c->n);
 	for (int i = 0; i < c->n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
 		float	   *e;
+		int			n;
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		c->ids[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		e = array_floats(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull),
-						 i == 0 ? -1 : c->dim, "course embedding");
+		model_row_key_int(&row, 0, "course_id", c->ids[i]);
+		check_model_equal(&row, "input_row",
+						  DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull)),
+						  i, "the course's rank by course_id");
+		e = model_floats(&row, "embedding", SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull),
+						 i == 0 ? -1 : c->dim, "the first course's embedding width", &n);
 		if (i == 0)
 		{
-			ArrayType  *a = DatumGetArrayTypeP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-
-			c->dim = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+			check_model_range(&row, "the embedding width", n, 1, NCF_MAX_WIDTH);
+			c->dim = n;
 			c->emb = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(float), mul_size(c->n, c->dim)));
 			c->unit = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(float), mul_size(c->n, c->dim)));
 		}
@@ -123,6 +146,17 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	return c;
 }
 
+/*
+ * Serving cache loader of "ncf:learner": the learner tower, to embed a
+ * watch list (cold starts, recommend's recent argument, embed_learner).
+ * Validated, for both towers: layers numbered 0, 1, ... with 2 to
+ * NCF_MAX_LAYERS of them (a sparse layer and at least one dense layer),
+ * n_in of each layer equal to n_out of the one before, dense widths in
+ * 1..NCF_MAX_WIDTH, both towers' sparse inputs equal and their outputs
+ * equal; for the learner tower, which serving runs, weight holding
+ * n_in * n_out and bias n_out finite floats (the course tower's array
+ * lengths only: its embeddings are stored, it never runs).
+ */
 static void *
 load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 {
@@ -130,42 +164,94 @@ load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cx
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	NcfLearnerTower *lt = MemoryContextAllocZero(cxt, sizeof(NcfLearnerTower));
 	MemoryContext partcxt = cxt;
+	ModelRow	row = MODEL_ROW(model_id, "recs.ncf_layer");
 	int			rc;
 	int64		empty[2] = {0, 0};
+	int			nlayers[2] = {0, 0};
+	int			width[2][NCF_MAX_LAYERS + 1];
 
-	rc = SPI_execute_with_args("SELECT layer, n_in, n_out, weight, bias FROM recs.ncf_layer"
-							   " WHERE model_id = $1 AND tower = 'learner' ORDER BY layer",
+	/* the learner tower's rows first, each tower's layers in order */
+	rc = SPI_execute_with_args("SELECT tower, layer, n_in, n_out,"
+							   " CASE WHEN tower = 'learner' THEN weight END,"
+							   " CASE WHEN tower = 'learner' THEN bias END,"
+							   " cardinality(weight), cardinality(bias)"
+							   " FROM recs.ncf_layer WHERE model_id = $1"
+							   " ORDER BY tower = 'learner' DESC, tower, layer",
 							   1, types, values, NULL, true, 0);
 	MemoryContextSwitchTo(partcxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.ncf_layer: %s", SPI_result_code_string(rc));
-	if (SPI_processed < 1 || SPI_processed > NCF_MAX_LAYERS)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("NCF model " INT64_FORMAT " has no learner tower", model_id)));
-	lt->t.nlayers = (int) SPI_processed;
-	for (int l = 0; l < lt->t.nlayers; l++)
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[l];
+		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int			layer = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		int			n_in = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		int			n_out = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		char	   *tower = SPI_getvalue(tup, desc, 1);
+		int			t = strcmp(tower, "learner") == 0 ? NCF_LEARNER : NCF_COURSE;
+		int			layer = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		int			n_in = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		int			n_out = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		int			l = nlayers[t];
 
-		if (layer != l || (l > 0 && n_in != lt->t.width[l]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("NCF model " INT64_FORMAT " has inconsistent learner-tower layers", model_id)));
-		lt->t.width[l] = n_in;
-		lt->t.width[l + 1] = n_out;
-		lt->t.w[l] = array_floats(SPI_getbinval(tup, desc, 4, &isnull), n_in * n_out, "layer weight");
-		lt->t.b[l] = array_floats(SPI_getbinval(tup, desc, 5, &isnull), n_out, "layer bias");
+		model_row_key_text(&row, 0, "tower", tower);
+		model_row_key_int(&row, 1, "layer", layer);
+		if (l >= NCF_MAX_LAYERS)
+			model_row_corrupt(&row, "the %s tower has more than %d layers", tower, NCF_MAX_LAYERS);
+		check_model_equal(&row, "layer", layer, l, "the number of layers before it");
+		check_model_range(&row, "n_in", n_in, 1, l == 0 ? PG_INT32_MAX : NCF_MAX_WIDTH);
+		check_model_range(&row, "n_out", n_out, 1, NCF_MAX_WIDTH);
+		if (l > 0)
+			check_model_equal(&row, "n_in", n_in, width[t][l], "n_out of the layer before");
+		width[t][l] = n_in;
+		width[t][l + 1] = n_out;
+		if (t == NCF_LEARNER)
+		{
+			lt->t.w[l] = model_floats(&row, "weight", SPI_getbinval(tup, desc, 5, &isnull),
+									  (int64) n_in * n_out, "n_in * n_out", NULL);
+			lt->t.b[l] = model_floats(&row, "bias", SPI_getbinval(tup, desc, 6, &isnull),
+									  n_out, "n_out", NULL);
+		}
+		else
+		{
+			check_model_equal(&row, "the length of weight",
+							  DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull)),
+							  (int64) n_in * n_out, "n_in * n_out");
+			check_model_equal(&row, "the length of bias",
+							  DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull)), n_out, "n_out");
+		}
+		nlayers[t]++;
 	}
+	row = MODEL_ROW(model_id, "recs.ncf_layer");
+	for (int t = 0; t < 2; t++)
+		if (nlayers[t] < 2)
+			model_row_corrupt(&row, "the %s tower has %d layers, fewer than 2",
+							  t == NCF_LEARNER ? "learner" : "course", nlayers[t]);
+	check_model_equal(&row, "the course tower's n_in of layer 0", width[NCF_COURSE][0],
+					  width[NCF_LEARNER][0], "the learner tower's");
+	check_model_equal(&row, "the course tower's output width", width[NCF_COURSE][nlayers[NCF_COURSE]],
+					  width[NCF_LEARNER][nlayers[NCF_LEARNER]], "the learner tower's");
+	lt->t.nlayers = nlayers[NCF_LEARNER];
+	memcpy(lt->t.width, width[NCF_LEARNER], sizeof(int) * (lt->t.nlayers + 1));
 	SPI_freetuptable(SPI_tuptable);
 	lt->cold = palloc(sizeof(float) * lt->t.width[lt->t.nlayers]);
 	ncf_tower_forward(&lt->t, 1, empty, NULL, NULL, lt->cold);
 	return lt;
+}
+
+/*
+ * The learner tower and the course embeddings are separate cached parts,
+ * each valid on its own; before running the tower, check that they belong
+ * together: one sparse input per course, an output as wide as an embedding.
+ */
+static void
+tower_fits(const ServingModel *m, const NcfLearnerTower *lt, const NcfCourses *c)
+{
+	ModelRow	row = MODEL_ROW(m->model_id, "recs.ncf_layer");
+
+	check_model_equal(&row, "n_in of the learner tower's layer 0", lt->t.width[0], c->n,
+					  "the number of rows of recs.ncf_course");
+	check_model_equal(&row, "the learner tower's output width", lt->t.width[lt->t.nlayers],
+					  c->dim, "the width of the course embeddings");
 }
 
 /* ---- model resolution ---- */
@@ -226,8 +312,14 @@ stored_learner_embedding(const ServingModel *m, int64 learner_id, float *out, in
 		SPI_freetuptable(SPI_tuptable);
 		return false;
 	}
-	e = array_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-					 dim, "learner embedding");
+	{
+		ModelRow	row = MODEL_ROW(m->model_id, "recs.ncf_learner");
+
+		model_row_key_int(&row, 0, "learner_id", learner_id);
+		e = model_floats(&row, "embedding",
+						 SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+						 dim, "the width of the course embeddings", NULL);
+	}
 	memcpy(out, e, sizeof(float) * dim);
 	pfree(e);
 	SPI_freetuptable(SPI_tuptable);
@@ -241,6 +333,7 @@ learner_embedding(const ServingModel *m, int64 learner_id, float *out, int dim)
 	{
 		NcfLearnerTower *lt = get_learner_tower(m);
 
+		tower_fits(m, lt, get_courses(m));
 		memcpy(out, lt->cold, sizeof(float) * dim);
 	}
 }
@@ -274,11 +367,7 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 	int			nrows = 0;
 	int64		rowptr[2];
 
-	if (lt->t.width[0] != c->n)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("NCF model " INT64_FORMAT " has %d sparse inputs for %d courses",
-						m->model_id, lt->t.width[0], c->n)));
+	tower_fits(m, lt, c);
 	for (int i = 0; i < na + nb; i++)
 	{
 		int			idx = course_index(c, i < na ? a[i] : b[i - na]);

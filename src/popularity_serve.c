@@ -12,10 +12,12 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "serving.h"
 #include "serving_cache.h"
+#include "serving_check.h"
 
 typedef struct PopularityModel
 {
@@ -26,6 +28,13 @@ typedef struct PopularityModel
 	double	  **score;			/* [nlangs + 1][ncourses] */
 } PopularityModel;
 
+/*
+ * Serving cache loader of "popularity".  Validated: the everyone group
+ * (language NULL) has at least one course; every score is finite; every
+ * language group scores only courses of the everyone group (the
+ * catalogue), each once.  A group may leave out courses: they score NaN,
+ * "cannot rank", for its learners.
+ */
 static void *
 load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 {
@@ -35,10 +44,12 @@ load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	SPITupleTable *tt;
 	uint64		nrows;
 	int			rc;
+	int			ngroups = 0;
+	ModelRow	row = MODEL_ROW(model_id, "recs.course_popularity");
 
 	/* everyone's rows (language NULL) first, each group by course id */
 	rc = SPI_execute_with_args("SELECT language, course_id, score FROM recs.course_popularity "
-							   "WHERE model_id = $1 ORDER BY language NULLS FIRST, course_id",
+							   "WHERE model_id = $1 ORDER BY language COLLATE \"C\" NULLS FIRST, course_id",
 							   1, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.course_popularity: %s", SPI_result_code_string(rc));
@@ -47,6 +58,9 @@ load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 
 	MemoryContextSwitchTo(cxt);
 	pm = palloc0(sizeof(PopularityModel));
+	if (nrows > PG_INT32_MAX)
+		model_row_corrupt(&row, "the model has " UINT64_FORMAT " rows, more than %d",
+						  nrows, PG_INT32_MAX);
 	for (uint64 i = 0; i < nrows; i++)
 	{
 		bool		isnull;
@@ -56,10 +70,18 @@ load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			break;
 		pm->ncourses++;
 	}
-	pm->course_id = palloc(sizeof(int64) * Max(pm->ncourses, 1));
-	pm->language = palloc(sizeof(char *) * (nrows / Max(pm->ncourses, 1) + 1));
-	pm->score = palloc(sizeof(double *) * (nrows / Max(pm->ncourses, 1) + 1));
-	pm->score[0] = palloc(sizeof(double) * Max(pm->ncourses, 1));
+	if (pm->ncourses == 0)
+		model_row_corrupt(&row, "the popularity model has no rows for everyone (language NULL)");
+	/* the language groups, counted: the arrays below are sized by them */
+	for (uint64 i = pm->ncourses; i < nrows; i++)
+		if (i == (uint64) pm->ncourses ||
+			strcmp(SPI_getvalue(tt->vals[i], tt->tupdesc, 1),
+				   SPI_getvalue(tt->vals[i - 1], tt->tupdesc, 1)) != 0)
+			ngroups++;
+	pm->course_id = palloc(sizeof(int64) * pm->ncourses);
+	pm->language = palloc(sizeof(char *) * (ngroups + 1));
+	pm->score = palloc(sizeof(double *) * (ngroups + 1));
+	pm->score[0] = palloc(sizeof(double) * pm->ncourses);
 
 	/* group 0 while loading is everyone; it moves to the end below */
 	for (uint64 i = 0; i < nrows; i++)
@@ -69,6 +91,12 @@ load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		int64		cid = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
 		double		sc = DatumGetFloat8(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		model_row_key_text(&row, 0, "language", i < (uint64) pm->ncourses ? NULL :
+						   SPI_getvalue(tup, tt->tupdesc, 1));
+		model_row_key_int(&row, 1, "course_id", cid);
+		check_model_finite(&row, "score", sc);
 		if (i < (uint64) pm->ncourses)
 		{
 			pm->course_id[i] = cid;
@@ -83,13 +111,14 @@ load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 
 			if (g == 0 || strcmp(pm->language[g - 1], lang) != 0)
 			{
+				Assert(g < ngroups);
 				pm->language[g] = lang;
 				pm->score[g + 1] = palloc(sizeof(double) * pm->ncourses);
 				for (int c = 0; c < pm->ncourses; c++)
 					pm->score[g + 1][c] = NAN;
 				pm->nlangs++;
 			}
-			/* every group ranks the same courses; find this one's slot */
+			/* every group ranks courses of the catalogue; find this one's slot */
 			while (lo < hi)
 			{
 				int			mid = (lo + hi) / 2;
@@ -99,8 +128,12 @@ load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 				else
 					hi = mid;
 			}
-			if (pm->ncourses > 0 && pm->course_id[lo] == cid)
-				pm->score[pm->nlangs][lo] = sc;
+			if (pm->course_id[lo] != cid)
+				model_row_corrupt(&row, "course %lld is not in the everyone group (language NULL)",
+								  (long long) cid);
+			if (!isnan(pm->score[pm->nlangs][lo]))
+				model_row_corrupt(&row, "course %lld appears twice in its group", (long long) cid);
+			pm->score[pm->nlangs][lo] = sc;
 		}
 	}
 	/* languages at 0..nlangs-1, everyone at nlangs */

@@ -35,6 +35,7 @@
 #include "ncf.h"
 #include "serving.h"
 #include "serving_cache.h"
+#include "serving_check.h"
 #include "topk.h"
 
 /* ---- model resolution and learner state ---- */
@@ -121,6 +122,11 @@ serving_model_by_id(int64 model_id, ServingModel *out)
 	model_from_row(out);
 }
 
+/*
+ * A learner's stored state (recs.model_learner), read per call.  Validated:
+ * watched is a one-dimensional array without NULLs; its course ids need
+ * not be in the model (serving looks each one up).
+ */
 void
 serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 {
@@ -162,6 +168,12 @@ serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
 	out->known = true;
 	out->language = SPI_getvalue(tup, desc, 1);
 	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull));
+	{
+		ModelRow	row = MODEL_ROW(m->model_id, "recs.model_learner");
+
+		model_row_key_int(&row, 0, "learner_id", learner_id);
+		check_model_array(&row, "watched", arr, INT8OID, -1, NULL);
+	}
 	deconstruct_array(arr, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
 	out->nwatched = n;
 	out->watched = palloc(sizeof(int64) * Max(n, 1));
