@@ -21,11 +21,13 @@ CREATE SCHEMA IF NOT EXISTS recs_mfuzz;
 CREATE OR REPLACE FUNCTION recs_mfuzz.pick(VARIADIC choices text[]) RETURNS text
 LANGUAGE sql VOLATILE AS $$ SELECT choices[1 + floor(random() * array_length(choices, 1))::int] $$;
 
--- force the reload of model m: the serving cache is keyed by the version of
--- its recs.model row, and a blend caches its components' versions too
+-- force the reload of model m: the serving cache is keyed by the model's
+-- cache_token, and a blend caches its components' tokens too.  A fresh
+-- random token each time: a token seen in an earlier (rolled back) case may
+-- still key a part in this backend's cache
 CREATE OR REPLACE FUNCTION recs_mfuzz.touch(m bigint) RETURNS void
 LANGUAGE sql VOLATILE AS $$
-    UPDATE recs.model SET name = name
+    UPDATE recs.model SET cache_token = (random() * 9.2e18)::bigint
      WHERE model_id = m
         OR model_id IN (SELECT bc.model_id FROM recs.blend_component bc WHERE bc.component_id = m)
 $$;

@@ -28,7 +28,7 @@ CREATE FUNCTION pg_temp.corrupt(m bigint, fix text, serve text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE fix;
-    UPDATE recs.model SET name = name WHERE model_id = m;
+    UPDATE recs.model SET cache_token = (random() * 9.2e18)::bigint WHERE model_id = m;
     EXECUTE serve;
 END $$;
 -- a throws_ok of corrupt(): SQLSTATE XX001 and the message naming the model
