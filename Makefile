@@ -5,7 +5,9 @@
 EXTENSION   = recs
 EXTVERSION  = 0.2.1
 MODULE_big  = recs
-OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+# the C sources, one folder a subsystem (src/README.md says which is which)
+SRC_DIRS    = $(sort $(dir $(wildcard src/*/*.c)))
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 DATA_built  = recs--$(EXTVERSION).sql
 # earlier versions' install scripts (frozen) and the update scripts between them
 DATA        = $(sort $(wildcard upgrade/recs--*.sql))
@@ -19,7 +21,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=recs
 ISOLATION      = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output --load-extension=recs
 
-PG_CPPFLAGS = -Wall -Werror -Wmissing-prototypes -I$(srcdir)/src
+PG_CPPFLAGS = -Wall -Werror -Wmissing-prototypes $(patsubst %/,-I$(srcdir)/%,$(SRC_DIRS))
 SHLIB_LINK  = -lopenblas -lm
 
 # make RECS_SANITIZE=1: an UndefinedBehaviorSanitizer build for
@@ -56,8 +58,8 @@ ifneq ($(PGXS),)
 include $(PGXS)
 endif
 
-# The install script has one source: the ordered fragments in src/sql/.
-recs--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
+# The install script has one source: the ordered fragments in src/install/.
+recs--$(EXTVERSION).sql: $(sort $(wildcard src/install/*.sql))
 	cat $^ > $@
 
 $(OBJS): $(RECS_BUILD_KIND)

@@ -7,7 +7,7 @@
 --
 -- The generators build VALID blocks and states the way glmix_block_build and
 -- the serial functions write them (blocks: host-endian header and parts
--- MAXALIGNed, layout in src/glmix.h; states: network byte order).  Each valid
+-- MAXALIGNed, layout in src/glmix/glmix.h; states: network byte order).  Each valid
 -- one must be accepted (and a block's statistics must match the row form's on
 -- the same rows); then blocks_fuzz.run() mutates them -- bit flips, bytes,
 -- header fields, row pointers, columns, row ids and doubles overwritten with

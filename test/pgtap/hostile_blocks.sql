@@ -5,7 +5,7 @@
 -- corrupt block is checked for its SQLSTATE (throws_ok) and for the errdetail
 -- of the check that must fire, so a check that goes missing fails here even
 -- when a later one still catches the block.  Blocks are built byte by byte by
--- blocks_fuzz.block() from test/fuzz/blocks.sql (layout in src/glmix.h).
+-- blocks_fuzz.block() from test/fuzz/blocks.sql (layout in src/glmix/glmix.h).
 BEGIN;
 SELECT plan(149);
 SET LOCAL client_min_messages = warning;

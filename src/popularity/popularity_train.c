@@ -1,5 +1,5 @@
 /*
- * popularity.c -- recs.train_popularity(): the popularity-by-language model
+ * popularity_train.c -- recs.train_popularity(): the popularity-by-language model
  *
  * The first recommender, and later the cold-start fallback: for each
  * language group, the share of its active learners who watched a course in

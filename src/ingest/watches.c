@@ -1,5 +1,5 @@
 /*
- * ingest.c -- read a watches relation into a cleaned, dense WatchSet
+ * watches.c -- read a watches relation into a cleaned, dense WatchSet
  *
  * This is the one path by which watch data enter recs.  It reads the
  * relation through a cursor (so memory holds only the compact arrays, never

@@ -1,14 +1,14 @@
 /*
- * ncf_model.c -- recs.train_ncf(): from a watches relation to a stored NCF model
+ * ncf_train.c -- recs.train_ncf(): from a watches relation to a stored NCF model
  *
  * Phases, each in its own memory context under the caller's:
- *   1. ingest   the one watches path (ingest.c): cleaned, deduplicated,
+ *   1. ingest   the one watches path (src/ingest/watches.c): cleaned, deduplicated,
  *               dense ids, per-learner time-sorted CSR; then the `through`
  *               cut and the course catalogue (watched courses, plus every
  *               course of the optional courses relation, so that courses
  *               nobody watched yet still get an embedding and can be ranked);
  *   2. inputs   co-watch similarity rows and the positives with their
- *               contexts (ncf_cowatch.c, ncf_train.c), a memory estimate
+ *               contexts (ncf_cowatch.c, ncf_fit.c), a memory estimate
  *               checked against recs.memory_limit before the big
  *               allocations;
  *   3. train    ncf_train(), NOTICE per epoch;

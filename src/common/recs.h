@@ -6,7 +6,7 @@
  *   model store --> serving cache --> recommend() and friends
  * This header holds the glue that every trainer and server goes through:
  * reading user relations (spi_util.c), ingesting watch histories
- * (ingest.c) and writing models (model_store.c).
+ * (src/ingest/watches.c) and writing models (model_store.c).
  */
 #ifndef RECS_H
 #define RECS_H
@@ -67,7 +67,7 @@ extern Portal recs_open_read_cursor(const char *sql, int nargs, Oid *types, Datu
 extern int	recs_execute_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
 								   Oid *types, Datum *values, long count);
 
-/* ---- ingest.c: watches, cleaned, with dense ids ---- */
+/* ---- src/ingest/watches.c: watches, cleaned, with dense ids ---- */
 
 typedef struct WatchColumns
 {

@@ -2,7 +2,7 @@
 -- and the per-model tables shared by all model kinds.
 --
 -- Source fragment of the install script: the Makefile concatenates
--- src/sql/*.sql in name order into recs--<version>.sql.
+-- src/install/*.sql in name order into recs--<version>.sql.
 
 \echo Use "CREATE EXTENSION recs" to load this file. \quit
 

@@ -1,5 +1,5 @@
 /*
- * ncf_train.c -- training data and the training loop of the two-tower model
+ * ncf_fit.c -- training data and the training loop of the two-tower model
  *
  * Data.  Every watch at or after labels_from is a positive example; its
  * learner-tower input is the multi-hot of the learner's watches in

@@ -5,8 +5,8 @@
  *   ncf_cowatch.c  sparse co-watch cosine similarity, top-N per course
  *   ncf_kernels.c  SIMD row kernels (sparse rows, ReLU, Adam)
  *   ncf_net.c      tower shapes, initialisation, batched forward pass
- *   ncf_train.c    training data (contexts, negatives) and the training loop
- *   ncf_model.c    recs.train_ncf(): ingest, train, store (the PG glue)
+ *   ncf_fit.c      training data (contexts, negatives) and the training loop
+ *   ncf_train.c    recs.train_ncf(): ingest, train, store (the PG glue)
  *   ncf_serve.c    recommend() branch, score, similar_courses, embed_learner
  *   ncf_map.c      course_map(): 2-D PCA of course embeddings, SVG rendering
  * The first four are pure numerics: no SPI, no catalog access.
@@ -113,7 +113,7 @@ extern void ncf_tower_init(NcfTower *t, struct RecsRng *rng);
 extern void ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 							  const int32 *col, const float *val, float *out);
 
-/* ---- ncf_train.c ---- */
+/* ---- ncf_fit.c ---- */
 
 typedef struct NcfConfig
 {
