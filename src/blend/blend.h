@@ -30,7 +30,7 @@ extern void blend_store_components(int64 model_id, const BlendModel *bm);
 /* recs.model_learner (union of the components') and the learners' effect keys */
 extern void blend_store_learners(int64 model_id, const BlendModel *bm, Oid learners,
 								 const char *lcol, int neffects, const char **cols);
-extern void blend_score_courses(const ServingModel *m, const ServingLearner *l,
-								CourseScores *out);
+/* the serving routines of blends (blend_model.c) */
+extern const ServingKind blend_kind;
 
 #endif							/* RECS_BLEND_H */

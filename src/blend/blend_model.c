@@ -25,6 +25,7 @@
 #include "recs.h"
 #include "serving_cache.h"
 #include "serving_check.h"
+#include "serving_rows.h"
 
 void
 blend_store_components(int64 model_id, const BlendModel *bm)
@@ -199,17 +200,16 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	{
 		ServingModel sm;
 		BlendComponent *bc = &bs->bm.component[j];
-		bool		glmix;
+		bool		logit;
 
 		serving_model_by_id(bc->model.model_id, &sm);
 		MemoryContextSwitchTo(cxt);
 		model_row_key_int(&row, 0, "position", j + 1);
-		if (strcmp(sm.kind, "popularity") != 0 && strcmp(sm.kind, "ncf") != 0 &&
-			strcmp(sm.kind, "glmix") != 0)
+		if (sm.routine->blend_transform == NULL)
 			model_row_corrupt(&row, "component %lld is a %s model, which a blend cannot have",
 							  (long long) sm.model_id, sm.kind);
-		glmix = strcmp(sm.kind, "glmix") == 0;
-		if (bc->logit_of_probability != glmix)
+		logit = strcmp(sm.routine->blend_transform, "logit") == 0;
+		if (bc->logit_of_probability != logit)
 			model_row_corrupt(&row, "component %lld, a %s model, has transform %s",
 							  (long long) sm.model_id, sm.kind,
 							  bc->logit_of_probability ? "logit" : "identity");
@@ -325,24 +325,21 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 static void
 learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, double *sum)
 {
-	Oid			types[3] = {INT8OID, INT8OID, TEXTOID};
-	Datum		values[3] = {Int64GetDatum(m->model_id), Int64GetDatum(learner_id), (Datum) 0};
+	static const char *const key_cols[1] = {"keys"};
+	static const char *const coef_cols[1] = {"coefs"};
+	ServingKey	lkeys[2] = {{"model_id", INT8OID, Int64GetDatum(m->model_id)},
+	{"learner_id", INT8OID, Int64GetDatum(learner_id)}};
 	char	  **keys = NULL;
 	int			nkeys = 0;
-	MemoryContext callercxt = CurrentMemoryContext;
-	int			rc;
+	Datum		value;
+	bool		isnull;
 
 	memset(sum, 0, sizeof(double) * bs->dim);
-	rc = SPI_execute_with_args("SELECT keys FROM recs.blend_learner WHERE model_id = $1 AND learner_id = $2",
-							   2, types, values, NULL, true, 1);
-	MemoryContextSwitchTo(callercxt);
-	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	if (serving_fetch_row("blend_learner", 2, lkeys, 1, key_cols, &value, &isnull, NULL) && !isnull)
 	{
-		bool		isnull;
 		Datum	   *elems;
 		bool	   *nulls;
-
-		ArrayType  *a = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		ArrayType  *a = DatumGetArrayTypeP(value);
 		ModelRow	row = MODEL_ROW(m->model_id, "recs.blend_learner");
 
 		model_row_key_int(&row, 0, "learner_id", learner_id);
@@ -355,39 +352,29 @@ learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, d
 		for (int i = 0; i < nkeys; i++)
 			keys[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
 	}
-	/* copied out: a loop over learners in one SPI connection must not keep it */
-	if (rc == SPI_OK_SELECT)
-		SPI_freetuptable(SPI_tuptable);
 
 	for (int i = 0; i < bs->neffects; i++)
 	{
 		if (bs->by_learner[i])
 		{
-			values[2] = CStringGetTextDatum(psprintf(INT64_FORMAT, learner_id));
-			rc = SPI_execute_with_args("SELECT coefs FROM recs.blend_coef "
-									   "WHERE model_id = $1 AND coordinate = $3 AND entity = $2::text",
-									   3, (Oid[]) {INT8OID, TEXTOID, TEXTOID},
-									   (Datum[]) {Int64GetDatum(m->model_id), values[2],
-										   CStringGetTextDatum(bs->effect[i])},
-									   NULL, true, 1);
-			MemoryContextSwitchTo(callercxt);
-			if (rc == SPI_OK_SELECT && SPI_processed == 1)
+			ServingKey	ckeys[3] = {{"model_id", INT8OID, Int64GetDatum(m->model_id)},
+				{"coordinate", TEXTOID, CStringGetTextDatum(bs->effect[i])},
+			{"entity", TEXTOID, CStringGetTextDatum(psprintf(INT64_FORMAT, learner_id))}};
+
+			if (serving_fetch_row("blend_coef", 3, ckeys, 1, coef_cols, &value, &isnull, NULL))
 			{
-				bool		isnull;
 				ModelRow	row = MODEL_ROW(m->model_id, "recs.blend_coef");
 				const double *c;
 
 				model_row_key_text(&row, 0, "coordinate", bs->effect[i]);
 				model_row_key_int(&row, 1, "entity", learner_id);
-				c = check_model_float8s(&row, "coefs",
-										DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-																		 SPI_tuptable->tupdesc, 1, &isnull)),
+				if (isnull)
+					model_row_corrupt(&row, "coefs is NULL");
+				c = check_model_float8s(&row, "coefs", DatumGetArrayTypeP(value),
 										bs->dim, "one more than the number of components", NULL);
 				for (int j = 0; j < bs->dim; j++)
 					sum[j] += c[j];
 			}
-			if (rc == SPI_OK_SELECT)
-				SPI_freetuptable(SPI_tuptable);
 		}
 		else if (keys && i < nkeys && keys[i])
 		{
@@ -401,7 +388,7 @@ learner_coefs(const ServingModel *m, const BlendServing *bs, int64 learner_id, d
 	}
 }
 
-void
+static void
 blend_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
 {
 	BlendServing *bs = serving_cache_get(m->model_id, m->stamp, "blend", load_blend, NULL);
@@ -457,3 +444,25 @@ blend_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores
 		}
 	}
 }
+
+/* the first component, by position, that has course embeddings */
+static bool
+blend_embeddings(const ServingModel *m, ServingModel *out)
+{
+	BlendServing *bs = serving_cache_get(m->model_id, m->stamp, "blend", load_blend, NULL);
+
+	for (int j = 0; j < bs->bm.ncomponents; j++)
+		if (serving_embeddings(&bs->bm.component[j].model, out))
+			return true;
+	return false;
+}
+
+/* a logit over the components' scores; never itself a component */
+const ServingKind blend_kind = {
+	.name = "blend",
+	.probability = false,
+	.blend_transform = NULL,
+	.history_is_watches = true,
+	.score_courses = blend_score_courses,
+	.embeddings = blend_embeddings,
+};

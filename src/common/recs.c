@@ -15,6 +15,11 @@
 #include "utils/guc.h"
 
 #include "recs.h"
+#include "blend.h"
+#include "glmix.h"
+#include "ncf.h"
+#include "popularity.h"
+#include "serving.h"
 #include "serving_cache.h"
 
 PG_MODULE_MAGIC;
@@ -27,5 +32,10 @@ _PG_init(void)
 	openblas_set_num_threads(1);
 	recs_define_memory_guc();
 	serving_cache_define_guc();
+	/* the model kinds serving knows (serving.h) */
+	serving_register_kind(&popularity_kind);
+	serving_register_kind(&ncf_kind);
+	serving_register_kind(&glmix_kind);
+	serving_register_kind(&blend_kind);
 	MarkGUCPrefixReserved("recs");
 }

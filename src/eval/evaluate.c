@@ -272,7 +272,7 @@ eval_response(const ServingModel *m, const CourseScores *cs, const TestRow *rows
 			continue;
 		}
 		/* probabilities (GLMix, popularity shares) to logits; scores already are */
-		if (strcmp(m->kind, "glmix") == 0 || strcmp(m->kind, "popularity") == 0)
+		if (m->routine->probability)
 		{
 			s = Min(Max(s, 1e-15), 1.0 - 1e-15);
 			s = log(s / (1.0 - s));

@@ -402,4 +402,7 @@ extern void glmix_store(int64 model_id, const GlmixModel *m);
 extern double glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id,
 								double *parts);
 
+/* ---- glmix_model.c: the serving routines of GLMix models ---- */
+extern const struct ServingKind glmix_kind;
+
 #endif							/* RECS_GLMIX_H */

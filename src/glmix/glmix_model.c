@@ -723,7 +723,7 @@ glmix_model_get(int64 model_id)
 	ServingModel m;
 
 	serving_model_by_id(model_id, &m);
-	if (strcmp(m.kind, "glmix") != 0)
+	if (m.routine != &glmix_kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("recs model %lld is a %s model, not a glmix model", (long long) model_id, m.kind)));
@@ -864,7 +864,7 @@ glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double
  * predicted response of the learner to every course the model has features
  * for.  An unknown learner is scored by the fixed and per-course effects.
  */
-void
+static void
 glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScores *out)
 {
 	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
@@ -886,7 +886,7 @@ glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScore
 }
 
 /* the scores glmix_score_courses() gives the listed courses only (NaN: not in the model) */
-void
+static void
 glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
 				   const int64 *course_ids, double *out)
 {
@@ -998,3 +998,16 @@ glmix_explain(PG_FUNCTION_ARGS)
 	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }
+
+/*
+ * Probabilities of a response; a blend takes their logit.  recs.model_learner
+ * holds the courses a learner responded to, not watches.
+ */
+const ServingKind glmix_kind = {
+	.name = "glmix",
+	.probability = true,
+	.blend_transform = "logit",
+	.history_is_watches = false,
+	.score_courses = glmix_score_courses,
+	.score_listed = glmix_score_listed,
+};

@@ -63,6 +63,9 @@ extern void ncf_vec_axpy(float *restrict y, float a, const float *restrict x, in
 extern void ncf_vec_bias_relu(float *restrict y, const float *restrict b, int n, bool relu);
 extern void ncf_vec_relu_mask(float *restrict dy, const float *restrict y, int n);
 extern float ncf_vec_dot(const float *x, const float *y, int n);
+/* out[i] = rows[i] . u over n row-major rows of d floats (serving's scores) */
+extern void ncf_dot_rows(const float *restrict rows, int64 n, int d,
+						 const float *restrict u, float *restrict out);
 
 typedef struct NcfAdam
 {
@@ -195,14 +198,10 @@ typedef struct NcfCourses
 	float	   *unit;			/* n x dim, rows scaled to length 1 (0 stays 0) */
 } NcfCourses;
 
-/* the cached courses of an NCF model (SPI connected); errors if not NCF */
+/* the cached courses of an NCF model; errors if it is not one */
 extern const NcfCourses *ncf_model_courses(int64 model_id);
 
-/* recommend() for an NCF model: the k best unwatched courses */
-extern void ncf_score_courses(const ServingModel *m, const ServingLearner *l,
-							  CourseScores *out);
-extern double ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id);
-extern void ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
-							 const int64 *course_ids, double *out);
+/* the serving routines of NCF models (ncf_serve.c) */
+extern const ServingKind ncf_kind;
 
 #endif							/* RECS_NCF_H */

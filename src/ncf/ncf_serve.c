@@ -24,7 +24,6 @@
 #include "postgres.h"
 
 #include <math.h>
-#include <cblas.h>
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -38,6 +37,7 @@
 #include "serving.h"
 #include "serving_cache.h"
 #include "serving_check.h"
+#include "serving_rows.h"
 #include "topk.h"
 
 #define MAX_K 1000000
@@ -259,7 +259,7 @@ tower_fits(const ServingModel *m, const NcfLearnerTower *lt, const NcfCourses *c
 static void
 require_ncf(const ServingModel *m)
 {
-	if (strcmp(m->kind, "ncf") != 0)
+	if (m->routine != &ncf_kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("recs model " INT64_FORMAT " is a %s model, not an NCF model",
@@ -293,36 +293,20 @@ ncf_model_courses(int64 model_id)
 static bool
 stored_learner_embedding(const ServingModel *m, int64 learner_id, float *out, int dim)
 {
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(m->model_id), Int64GetDatum(learner_id)};
+	static const char *const cols[1] = {"embedding"};
+	ServingKey	keys[2] = {{"model_id", INT8OID, Int64GetDatum(m->model_id)},
+	{"learner_id", INT8OID, Int64GetDatum(learner_id)}};
+	Datum		value;
 	bool		isnull;
 	float	   *e;
-	int			rc;
-	MemoryContext callercxt = CurrentMemoryContext;
+	ModelRow	row = MODEL_ROW(m->model_id, "recs.ncf_learner");
 
-	rc = SPI_execute_with_args("SELECT embedding FROM recs.ncf_learner"
-							   " WHERE model_id = $1 AND learner_id = $2",
-							   2, types, values, NULL, true, 1);
-	/* SPI leaves its procedure context current: scoring allocates in the caller's */
-	MemoryContextSwitchTo(callercxt);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read recs.ncf_learner: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-	{
-		SPI_freetuptable(SPI_tuptable);
+	if (!serving_fetch_row("ncf_learner", 2, keys, 1, cols, &value, &isnull, NULL))
 		return false;
-	}
-	{
-		ModelRow	row = MODEL_ROW(m->model_id, "recs.ncf_learner");
-
-		model_row_key_int(&row, 0, "learner_id", learner_id);
-		e = model_floats(&row, "embedding",
-						 SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-						 dim, "the width of the course embeddings", NULL);
-	}
+	model_row_key_int(&row, 0, "learner_id", learner_id);
+	e = model_floats(&row, "embedding", value, dim, "the width of the course embeddings", NULL);
 	memcpy(out, e, sizeof(float) * dim);
 	pfree(e);
-	SPI_freetuptable(SPI_tuptable);
 	return true;
 }
 
@@ -399,7 +383,7 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
  * history -- or, when the caller reports watches since training, the
  * learner tower applied to the known watches plus those (no retraining).
  */
-void
+static void
 ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
 {
 	NcfCourses *c = get_courses(m);
@@ -410,8 +394,7 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 		embed_courses(m, l->watched, l->nwatched, l->recent, l->nrecent, u);
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
-	cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n, c->dim, 1.0f, c->emb, c->dim,
-				u, 1, 0.0f, scores, 1);
+	ncf_dot_rows(c->emb, c->n, c->dim, u, scores);
 	out->n = c->n;
 	out->course_id = c->ids;
 	out->score = palloc(sizeof(double) * c->n);
@@ -423,7 +406,7 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
  * The scores ncf_score_courses() gives the listed courses only (NaN for a
  * course not in the model): one dot product each instead of the catalogue.
  */
-void
+static void
 ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 				 const int64 *course_ids, double *out)
 {
@@ -438,7 +421,11 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 	{
 		int			idx = course_index(c, course_ids[i]);
 
-		out[i] = idx >= 0 ? ncf_vec_dot(u, c->emb + (Size) idx * c->dim, c->dim) : NAN;
+		float		s;
+
+		if (idx >= 0)
+			ncf_dot_rows(c->emb + (Size) idx * c->dim, 1, c->dim, u, &s);
+		out[i] = idx >= 0 ? s : NAN;
 	}
 	pfree(u);
 }
@@ -446,11 +433,12 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 /* ---- SQL functions ---- */
 
 /* the model's score of one pair: one dot product (recs.score's NCF path) */
-double
+static double
 ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 {
 	NcfCourses *c = get_courses(m);
 	float	   *u;
+	float		s;
 	int			idx;
 
 	idx = course_index(c, course_id);
@@ -461,7 +449,8 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 				 errhint("Pass the courses relation to recs.train_ncf() so that unwatched courses get embeddings.")));
 	u = palloc(sizeof(float) * c->dim);
 	learner_embedding(m, learner_id, u, c->dim);
-	return ncf_vec_dot(u, c->emb + (Size) idx * c->dim, c->dim);
+	ncf_dot_rows(c->emb + (Size) idx * c->dim, 1, c->dim, u, &s);
+	return s;
 }
 
 PG_FUNCTION_INFO_V1(ncf_similar_courses);
@@ -501,22 +490,13 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 	spi_level = recs_spi_connect();
 	if (PG_ARGISNULL(2))
 	{
-		serving_active_model("default", &m);
-		if (strcmp(m.kind, "blend") == 0)
-		{
-			/* a blend serves: use its neural CF component */
-			Oid			types[1] = {INT8OID};
-			Datum		values[1] = {Int64GetDatum(m.model_id)};
-			bool		isnull;
+		ServingModel active;
 
-			if (SPI_execute_with_args("SELECT bc.component_id FROM recs.blend_component bc"
-									  " JOIN recs.model x ON x.model_id = bc.component_id"
-									  " WHERE bc.model_id = $1 AND x.kind = 'ncf' ORDER BY bc.position LIMIT 1",
-									  1, types, values, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-				serving_model_by_id(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 1, &isnull)), &m);
-		}
-		if (strcmp(m.kind, "ncf") != 0)
+		/* the active model, or the model whose embeddings stand for it */
+		serving_active_model("default", &active);
+		if (!serving_embeddings(&active, &m))
+			m = active;
+		if (m.routine != &ncf_kind)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("the active recs model " INT64_FORMAT " is a %s model, not an NCF model",
@@ -535,8 +515,7 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("course " INT64_FORMAT " is not in NCF model " INT64_FORMAT, course_id, m.model_id)));
 	scores = palloc(sizeof(float) * c->n);
-	cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n, c->dim, 1.0f, c->unit, c->dim,
-				c->unit + (Size) idx * c->dim, 1, 0.0f, scores, 1);
+	ncf_dot_rows(c->unit, c->n, c->dim, c->unit + (Size) idx * c->dim, scores);
 	dscores = palloc(sizeof(double) * c->n);
 	skip = palloc0(sizeof(bool) * c->n);
 	for (int i = 0; i < c->n; i++)
@@ -600,3 +579,23 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 	result = construct_array(out, dim, FLOAT4OID, 4, true, TYPALIGN_INT);
 	PG_RETURN_ARRAYTYPE_P(result);
 }
+
+/* an NCF model's course embeddings are its own */
+static bool
+ncf_embeddings(const ServingModel *m, ServingModel *out)
+{
+	*out = *m;
+	return true;
+}
+
+/* dot products of embeddings: unbounded logits, of watches */
+const ServingKind ncf_kind = {
+	.name = "ncf",
+	.probability = false,
+	.blend_transform = "identity",
+	.history_is_watches = true,
+	.score_courses = ncf_score_courses,
+	.score_listed = ncf_score_listed,
+	.score_pair = ncf_score_pair,
+	.embeddings = ncf_embeddings,
+};

@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "popularity.h"
 #include "serving.h"
 #include "serving_cache.h"
 #include "serving_check.h"
@@ -146,7 +147,7 @@ load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	return pm;
 }
 
-void
+static void
 popularity_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
 {
 	PopularityModel *pm = serving_cache_get(m->model_id, m->stamp, "popularity",
@@ -165,3 +166,12 @@ popularity_score_courses(const ServingModel *m, const ServingLearner *l, CourseS
 	out->score = palloc(sizeof(double) * Max(pm->ncourses, 1));
 	memcpy(out->score, src, sizeof(double) * pm->ncourses);
 }
+
+/* shares of a language group's learners: probabilities, of watches */
+const ServingKind popularity_kind = {
+	.name = "popularity",
+	.probability = true,
+	.blend_transform = "identity",
+	.history_is_watches = true,
+	.score_courses = popularity_score_courses,
+};

@@ -1,18 +1,28 @@
 /*
- * serving.h -- what serving functions share: resolving the model to serve,
- * a learner's stored state, and popularity scoring (the fallback of every
- * model kind).
+ * serving.h -- the serving core: a table of model kinds, the model and
+ * learner a call serves, and the scores every kind gives
+ *
+ * Each model kind registers a ServingKind at module load (recs.c), the way
+ * an index access method hands PostgreSQL its IndexAmRoutine: its scorers,
+ * what its scores mean and what its stored learner history is.  Serving
+ * code never asks for a kind by name: it resolves a model once
+ * (serving_model_by_id, serving_active_model) and calls through
+ * model->routine.  The kinds' own files implement the routines; this core
+ * knows none of them, so no file of the core depends on a kind.
  */
 #ifndef RECS_SERVING_H
 #define RECS_SERVING_H
 
 #include "postgres.h"
 
+struct ServingKind;
+
 typedef struct ServingModel
 {
 	int64		model_id;
 	uint64		stamp;			/* recs.model.cache_token, see serving_cache.h */
-	char		kind[16];
+	char		kind[16];		/* recs.model.kind, for messages */
+	const struct ServingKind *routine;
 } ServingModel;
 
 /* the model deployed in slot; errors with a hint when there is none */
@@ -69,15 +79,66 @@ extern void serving_score_listed(const ServingModel *m, const ServingLearner *l,
  * best first -- what recommend() returns and evaluate() measures.
  */
 extern int	serving_top_k(const CourseScores *cs, const bool *skip, int k, int *out);
+/* recs.score's number: the kind's pair score; errors when it has none */
+extern double serving_score_pair(const ServingModel *m, int64 learner_id, int64 course_id);
+/* the model whose course embeddings serve similar_courses and maps, or false */
+extern bool serving_embeddings(const ServingModel *m, ServingModel *out);
 /* index of course_id in the scores' catalogue, or -1 */
 extern int	course_scores_index(const CourseScores *cs, int64 course_id);
 
-/* per kind (popularity_serve.c, glmix_model.c, ...) */
-extern void popularity_score_courses(const ServingModel *m, const ServingLearner *l,
-									 CourseScores *out);
-extern void glmix_score_courses(const ServingModel *m, const ServingLearner *l,
-								CourseScores *out);
-extern void glmix_score_listed(const ServingModel *m, const ServingLearner *l, int n,
-							   const int64 *course_ids, double *out);
+/*
+ * A kind's routines.  Scorers allocate their results in the caller's memory
+ * context; model parts come from the serving cache.
+ */
+typedef struct ServingKind
+{
+	const char *name;			/* recs.model.kind */
+
+	/*
+	 * Its scores are probabilities (evaluate's response protocol takes their
+	 * logit); otherwise they are logits or other unbounded scores.
+	 */
+	bool		probability;
+
+	/*
+	 * How a blend takes its scores: "logit" (of a probability) or
+	 * "identity"; NULL when the kind cannot be a blend's component.
+	 */
+	const char *blend_transform;
+
+	/*
+	 * Its recs.model_learner histories are watches (what recommend()
+	 * excludes); GLMix keeps the courses a learner responded to instead.
+	 */
+	bool		history_is_watches;
+
+	/* scores of the model's whole course catalogue; NULL: cannot rank alone */
+	void		(*score_courses) (const ServingModel *m, const ServingLearner *l,
+								  CourseScores *out);
+
+	/*
+	 * Scores of the listed courses (NaN for a course it cannot score), at
+	 * the cost of those courses; NULL: taken from score_courses.
+	 */
+	void		(*score_listed) (const ServingModel *m, const ServingLearner *l, int n,
+								 const int64 *course_ids, double *out);
+
+	/*
+	 * The model's score of one pair (recs.score), erroring when the course
+	 * is not scored; NULL: taken from score_listed for a stored learner.
+	 */
+	double		(*score_pair) (const ServingModel *m, int64 learner_id, int64 course_id);
+
+	/*
+	 * The model whose course embeddings stand for this one's (similar
+	 * courses, maps): itself for NCF, a blend's NCF component; false if none.
+	 */
+	bool		(*embeddings) (const ServingModel *m, ServingModel *out);
+} ServingKind;
+
+/* ---- serving_kinds.c: the registry ---- */
+extern void serving_register_kind(const ServingKind *kind);
+/* the registered kind of that name, or NULL */
+extern const ServingKind *serving_kind_by_name(const char *name);
 
 #endif							/* RECS_SERVING_H */

@@ -21,6 +21,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "recs.h"
 #include "serving_cache.h"
 
 #define SERVING_CACHE_SLOTS 32
@@ -161,7 +162,13 @@ serving_cache_get(int64 model_id, uint64 stamp, const char *part,
 	partcxt = AllocSetContextCreate(CurrentMemoryContext, "recs model part",
 									ALLOCSET_DEFAULT_SIZES);
 	oldcxt = CurrentMemoryContext;
-	data = load(model_id, part, arg, partcxt);
+	{
+		/* loaders read the model's tables: SQL, with recs' search_path */
+		int			spi_level = recs_spi_connect();
+
+		data = load(model_id, part, arg, partcxt);
+		recs_spi_finish(spi_level);
+	}
 	MemoryContextSwitchTo(oldcxt);
 
 	/* fully loaded: make room (slots and bytes), then keep the new part */

@@ -15,7 +15,9 @@
 
 /*
  * Builds the part and returns it; everything the part holds must be
- * allocated in cxt.  Beware: every SPI call leaves CurrentMemoryContext set
+ * allocated in cxt.  It runs inside its own SPI connection (with recs'
+ * search_path, see recs_spi_connect), so it may read the model's tables
+ * whether or not its caller is connected.  Beware: every SPI call leaves CurrentMemoryContext set
  * to the SPI procedure context, so allocate with MemoryContextAlloc(cxt, ...)
  * or switch to cxt after the last SPI call.
  */

@@ -42,11 +42,15 @@ int
 topk_select(const double *score, const bool *skip, int n, int k, int *out)
 {
 	int			size = 0;
+	double		floor = -INFINITY;	/* the root's score once the heap is full */
 
 	if (k <= 0)
 		return 0;
 	for (int i = 0; i < n; i++)
 	{
+		/* most entries lose to the root: one compare (NaN fails it too) */
+		if (size == k && !(score[i] >= floor))
+			continue;
 		if ((skip && skip[i]) || isnan(score[i]))
 			continue;
 		if (size < k)
@@ -69,11 +73,14 @@ topk_select(const double *score, const bool *skip, int n, int k, int *out)
 				}
 				pos = parent;
 			}
+			if (size == k)
+				floor = score[out[0]];
 		}
 		else if (topk_better(score[i], i, score[out[0]], out[0]))
 		{
 			out[0] = i;
 			sift_down(out, size, score, 0);
+			floor = score[out[0]];
 		}
 	}
 	/* heap sort in place: repeatedly move the worst to the end */

@@ -1,0 +1,96 @@
+/*
+ * serving_model.c -- what a serving call resolves first: the model (by id
+ * or by deployment slot) with its kind's routines, and the learner's stored
+ * state
+ *
+ * Each is one unique-index lookup (serving_rows.c) under the statement's
+ * snapshot: an activation, a dropped model or a restored dump is seen by
+ * the next call after commit, and a call reads one consistent state.  The
+ * cache key of a model is its cache_token; a catalog not yet updated from
+ * 0.1.0 or 0.2.0 has none, and the row's xmin keys the cache as it did.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "serving.h"
+#include "serving_check.h"
+#include "serving_rows.h"
+
+void
+serving_model_by_id(int64 model_id, ServingModel *out)
+{
+	static const char *const cols[2] = {"kind", "cache_token"};
+	ServingKey	key = {"model_id", INT8OID, Int64GetDatum(model_id)};
+	Datum		values[2];
+	bool		nulls[2];
+	TransactionId xmin;
+	char	   *kind;
+
+	if (!serving_fetch_row("model", 1, &key, 2, cols, values, nulls, &xmin))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("recs model " INT64_FORMAT " does not exist", model_id),
+				 errhint("SELECT * FROM recs.models lists the trained models.")));
+	kind = TextDatumGetCString(values[0]);
+	out->model_id = model_id;
+	out->stamp = nulls[1] ? (uint64) xmin : (uint64) DatumGetInt64(values[1]);
+	strlcpy(out->kind, kind, sizeof(out->kind));
+	out->routine = serving_kind_by_name(kind);
+	if (out->routine == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("recs model " INT64_FORMAT " is of unknown kind \"%s\"", model_id, kind)));
+}
+
+void
+serving_active_model(const char *slot, ServingModel *out)
+{
+	static const char *const cols[1] = {"model_id"};
+	ServingKey	key = {"slot", TEXTOID, CStringGetTextDatum(slot)};
+	Datum		values[1];
+	bool		nulls[1];
+
+	if (!serving_fetch_row("deployment", 1, &key, 1, cols, values, nulls, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no recs model is active in slot \"%s\"", slot),
+				 errhint("Train one, e.g. SELECT recs.train_popularity('my.watches', 'my.learners'), "
+						 "or activate one with recs.activate(model_id).")));
+	serving_model_by_id(DatumGetInt64(values[0]), out);
+}
+
+/*
+ * A learner's stored state (recs.model_learner), read per call.  Validated:
+ * watched is a one-dimensional array without NULLs; its course ids need
+ * not be in the model (serving looks each one up).
+ */
+void
+serving_learner(const ServingModel *m, int64 learner_id, ServingLearner *out)
+{
+	static const char *const cols[2] = {"language", "watched"};
+	ServingKey	keys[2] = {{"model_id", INT8OID, Int64GetDatum(m->model_id)},
+	{"learner_id", INT8OID, Int64GetDatum(learner_id)}};
+	Datum		values[2];
+	bool		nulls[2];
+	ArrayType  *arr;
+	ModelRow	row = MODEL_ROW(m->model_id, "recs.model_learner");
+
+	memset(out, 0, sizeof(*out));
+	out->learner_id = learner_id;
+	if (!serving_fetch_row("model_learner", 2, keys, 2, cols, values, nulls, NULL))
+		return;
+	out->known = true;
+	out->language = nulls[0] ? NULL : TextDatumGetCString(values[0]);
+	model_row_key_int(&row, 0, "learner_id", learner_id);
+	if (nulls[1])
+		model_row_corrupt(&row, "watched is NULL");
+	arr = DatumGetArrayTypeP(values[1]);
+	check_model_array(&row, "watched", arr, INT8OID, -1, NULL);
+	out->nwatched = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	out->watched = palloc(sizeof(int64) * Max(out->nwatched, 1));
+	if (out->nwatched > 0)
+		memcpy(out->watched, ARR_DATA_PTR(arr), sizeof(int64) * out->nwatched);
+}
