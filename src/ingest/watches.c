@@ -22,10 +22,10 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/memutils.h"
 
 #include "recs.h"
+#include "watches.h"
 
 #define FETCH_ROWS 50000
 
@@ -295,19 +295,12 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 
 /* the column names as JSON members: "learner": ..., "watch_seconds": ... */
 void
-ingest_columns_json(StringInfo buf, const WatchColumns *cols)
+ingest_columns_json(JsonOut *j, const WatchColumns *cols)
 {
-	appendStringInfoString(buf, "\"learner\": ");
-	escape_json(buf, cols->learner);
-	appendStringInfoString(buf, ", \"course\": ");
-	escape_json(buf, cols->course);
-	appendStringInfoString(buf, ", \"time\": ");
-	escape_json(buf, cols->time);
-	appendStringInfoString(buf, ", \"watch_seconds\": ");
-	if (cols->seconds)
-		escape_json(buf, cols->seconds);
-	else
-		appendStringInfoString(buf, "null");
+	json_out_string(j, "learner", cols->learner);
+	json_out_string(j, "course", cols->course);
+	json_out_string(j, "time", cols->time);
+	json_out_string(j, "watch_seconds", cols->seconds);
 }
 
 /* One NOTICE that accounts for every row read and every row dropped. */
