@@ -65,9 +65,10 @@ extern Portal recs_open_read_cursor(const char *sql, int nargs, Oid *types, Datu
 extern int	recs_execute_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
 								   Oid *types, Datum *values, long count);
 
-/* ---- sorted int64 ids (src/ingest/watches.c) ---- */
-/* qsort comparator for int64 */
+/* ---- sorted ids (src/ingest/watches.c) ---- */
+/* qsort comparators for int64 and int32 */
 extern int	recs_int64_cmp(const void *a, const void *b);
+extern int	recs_int32_cmp(const void *a, const void *b);
 /* index of key in the ascending array a[0..n), or -1 */
 extern int	recs_find_int64(const int64 *a, int n, int64 key);
 

@@ -51,15 +51,6 @@
 
 #define MAX_SIDE_FEATURES 100000
 
-static int
-int32_cmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a,
-				y = *(const int32 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /*
  * A column name or value as it appears in a feature name: bare when that is
  * unambiguous, else double-quoted with inner quotes doubled (see the header).
@@ -365,7 +356,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 						/* sort this column's indexes, drop repeated elements */
 						int			u = first + 1;
 
-						qsort(s->col + first, nel, sizeof(int32), int32_cmp);
+						qsort(s->col + first, nel, sizeof(int32), recs_int32_cmp);
 						for (int k = first + 1; k < first + nel; k++)
 							if (s->col[k] != s->col[u - 1])
 								s->col[u++] = s->col[k];

@@ -62,6 +62,15 @@ recs_int64_cmp(const void *a, const void *b)
 }
 
 int
+recs_int32_cmp(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+int
 recs_find_int64(const int64 *a, int n, int64 key)
 {
 	int			lo = 0,
@@ -303,7 +312,23 @@ ingest_columns_json(JsonOut *j, const WatchColumns *cols)
 	json_out_string(j, "watch_seconds", cols->seconds);
 }
 
-/* One NOTICE that accounts for every row read and every row dropped. */
+/* the counts of what cleaning dropped, as the member "skipped" of j's open object */
+void
+ingest_skipped_json(JsonOut *j, const WatchSet *ws)
+{
+	json_out_object(j, "skipped");
+	json_out_int(j, "null_id", ws->n_null_id);
+	json_out_int(j, "bad_time", ws->n_bad_time);
+	json_out_int(j, "bad_watch_seconds", ws->n_bad_seconds);
+	json_out_int(j, "short", ws->n_short);
+	json_out_int(j, "duplicate", ws->n_duplicate);
+	json_out_end(j);
+}
+
+/*
+ * One NOTICE that accounts for every row read and every row dropped; an
+ * error when nothing is left to train on.
+ */
 void
 ingest_report(const WatchSet *ws, const char *what)
 {
@@ -318,4 +343,10 @@ ingest_report(const WatchSet *ws, const char *what)
 					   INT64_FORMAT " repeated learner-course pairs.",
 					   ws->n_null_id, ws->n_bad_time, ws->n_bad_seconds,
 					   ws->n_short, ws->n_duplicate)));
+	if (ws->n_watches == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("no watches left to train on"),
+				 errdetail("Read " INT64_FORMAT " rows; cleaning dropped all of them.", ws->n_read),
+				 errhint("Check min_watch_seconds and the column arguments.")));
 }

@@ -44,7 +44,10 @@ typedef struct WatchSet
 
 extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
 								double min_seconds);
+/* a NOTICE with what was read and dropped; an error (02000) when nothing is left */
 extern void ingest_report(const WatchSet *ws, const char *what);
+/* what cleaning dropped, as the member "skipped" of j's open object */
+extern void ingest_skipped_json(JsonOut *j, const WatchSet *ws);
 /* a time column of relid checked (42703/42804), as SQL giving unix seconds */
 extern char *ingest_time_column(Oid relid, const char *col, const char *argname);
 /* the column names as members of j's open object, for a model's params */

@@ -65,12 +65,6 @@ ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses
 	ws = ingest_watches(watches, cols, min_seconds);
 	MemoryContextSwitchTo(cxt); /* SPI calls return in SPI's context */
 	ingest_report(ws, what);
-	if (ws->n_watches == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA),
-				 errmsg("no watches left to train on"),
-				 errdetail("Read " INT64_FORMAT " rows; cleaning dropped all of them.", ws->n_read),
-				 errhint("Check min_watch_seconds and the column arguments.")));
 	in->ws = ws;
 	in->through = isnan(through) ? ws->last_time : through;
 

@@ -57,6 +57,7 @@
 
 #include "ncf.h"
 #include "ncf_pool.h"
+#include "recs.h"
 #include "rng.h"
 #include "timing.h"
 #define CACHELINE_FLOATS 16
@@ -78,15 +79,6 @@ lower_bound_time(const double *when, int64 lo, int64 hi, double t)
 	return lo;
 }
 
-static int
-int32_cmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
-
 void
 ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 {
@@ -98,7 +90,7 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	memcpy(d->seen, d->items, sizeof(int32) * nw);
 	for (int u = 0; u < d->n_learners; u++)
 		qsort(d->seen + d->offsets[u], d->offsets[u + 1] - d->offsets[u],
-			  sizeof(int32), int32_cmp);
+			  sizeof(int32), recs_int32_cmp);
 
 	for (int64 w = 0; w < nw; w++)
 		if (d->when[w] >= cfg->labels_from)

@@ -285,12 +285,7 @@ metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const
 	for (int e = 0; e < cfg->epochs; e++)
 		json_out_number(&j, NULL, run->epochs[e].foreign_cpu, "%.2f");
 	json_out_end(&j);
-	json_out_object(&j, "skipped");
-	json_out_int(&j, "null_id", ws->n_null_id);
-	json_out_int(&j, "bad_time", ws->n_bad_time);
-	json_out_int(&j, "bad_watch_seconds", ws->n_bad_seconds);
-	json_out_int(&j, "short", ws->n_short);
-	json_out_int(&j, "duplicate", ws->n_duplicate);
+	ingest_skipped_json(&j, ws);
 	return json_out_finish(&j);
 }
 

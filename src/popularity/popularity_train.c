@@ -133,12 +133,7 @@ metrics_json(const WatchSet *ws, int nlearners, int active)
 	json_out_int(&j, "learners", nlearners);
 	json_out_int(&j, "courses", ws->n_courses);
 	json_out_int(&j, "active_learners", active);
-	json_out_object(&j, "skipped");
-	json_out_int(&j, "null_id", ws->n_null_id);
-	json_out_int(&j, "bad_time", ws->n_bad_time);
-	json_out_int(&j, "bad_watch_seconds", ws->n_bad_seconds);
-	json_out_int(&j, "short", ws->n_short);
-	json_out_int(&j, "duplicate", ws->n_duplicate);
+	ingest_skipped_json(&j, ws);
 	return json_out_finish(&j);
 }
 
@@ -159,12 +154,6 @@ train_popularity(PG_FUNCTION_ARGS)
 	spi_level = recs_spi_connect();
 	ws = ingest_watches(o.watches, &o.cols, o.min_seconds);
 	ingest_report(ws, "train_popularity");
-	if (ws->n_watches == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA),
-				 errmsg("no watches left to train on"),
-				 errdetail("Read " INT64_FORMAT " rows; cleaning dropped all of them.", ws->n_read),
-				 errhint("Check min_watch_seconds and the column arguments.")));
 	through = isnan(o.through) ? ws->last_time : o.through;
 	if (OidIsValid(o.learners))
 		ll = read_learner_languages(o.learners, o.cols.learner, o.langcol);
