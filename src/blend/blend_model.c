@@ -1,5 +1,5 @@
 /*
- * blend_model.c -- storing a blend and scoring courses with it
+ * blend_model.c -- scoring courses with a blend (blend_store.c stores it)
  *
  * Serving a blend scores every course with each component (through the
  * components' own serving paths and caches), standardises the scores as in
@@ -26,96 +26,6 @@
 #include "serving_cache.h"
 #include "serving_check.h"
 #include "serving_rows.h"
-
-void
-blend_store_components(int64 model_id, const BlendModel *bm)
-{
-	for (int j = 0; j < bm->ncomponents; j++)
-	{
-		Oid			types[6] = {INT8OID, INT4OID, INT8OID, TEXTOID, FLOAT8OID, FLOAT8OID};
-		Datum		values[6] = {
-			Int64GetDatum(model_id), Int32GetDatum(j + 1),
-			Int64GetDatum(bm->component[j].model.model_id),
-			CStringGetTextDatum(bm->component[j].logit_of_probability ? "logit" : "identity"),
-			Float8GetDatum(bm->component[j].mean), Float8GetDatum(bm->component[j].sd)
-		};
-		int			rc = SPI_execute_with_args("INSERT INTO recs.blend_component "
-											   "VALUES ($1, $2, $3, $4, $5, $6)",
-											   6, types, values, NULL, false, 0);
-
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "could not store blend components: %s", SPI_result_code_string(rc));
-	}
-}
-
-void
-blend_store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *lcol,
-					 int neffects, const char **cols)
-{
-	Oid			types[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[3];
-	Datum	   *ids = palloc(sizeof(Datum) * bm->ncomponents);
-	Datum	   *watch_ids = palloc(sizeof(Datum) * bm->ncomponents);
-	int			nwatch = 0;
-	int			rc;
-	StringInfoData sql;
-	bool		keyed = false;
-
-	for (int j = 0; j < bm->ncomponents; j++)
-	{
-		ids[j] = Int64GetDatum(bm->component[j].model.model_id);
-		/* GLMix keeps the courses a learner responded to, not watches */
-		if (!bm->component[j].logit_of_probability)
-			watch_ids[nwatch++] = ids[j];
-	}
-	if (nwatch == 0)
-	{
-		memcpy(watch_ids, ids, sizeof(Datum) * bm->ncomponents);
-		nwatch = bm->ncomponents;
-	}
-	values[0] = Int64GetDatum(model_id);
-	values[1] = PointerGetDatum(construct_array(ids, bm->ncomponents, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(watch_ids, nwatch, INT8OID, 8, true, TYPALIGN_DOUBLE));
-
-	/*
-	 * A learner: known to any component; their language from any; their
-	 * watched courses from the components that learn from watches (all of
-	 * them when none does).
-	 */
-	rc = SPI_execute_with_args("INSERT INTO recs.model_learner (model_id, learner_id, language, watched) "
-							   "SELECT $1, m.learner_id, "
-							   "(array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1], "
-							   "ARRAY(SELECT DISTINCT e FROM recs.model_learner m2, unnest(m2.watched) e "
-							   "      WHERE m2.learner_id = m.learner_id AND m2.model_id = ANY ($3) ORDER BY e) "
-							   "FROM recs.model_learner m WHERE m.model_id = ANY ($2) GROUP BY m.learner_id",
-							   3, types, values, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not store blend learners: %s", SPI_result_code_string(rc));
-
-	/* keys of the effects that are not keyed by the learner id */
-	if (!OidIsValid(learners))
-		return;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO recs.blend_learner (model_id, learner_id, keys) "
-					 "SELECT DISTINCT ON (2) $1, %s::int8, ARRAY[", quote_identifier(lcol));
-	for (int i = 0; i < neffects; i++)
-	{
-		if (strcmp(cols[i], lcol) == 0)
-			appendStringInfo(&sql, "%sNULL::text", i ? ", " : "");
-		else
-		{
-			appendStringInfo(&sql, "%s%s::text", i ? ", " : "", quote_identifier(cols[i]));
-			keyed = true;
-		}
-	}
-	if (!keyed)
-		return;
-	appendStringInfo(&sql, "] FROM %s WHERE %s IS NOT NULL ORDER BY 2",
-					 recs_relation_name(learners), quote_identifier(lcol));
-	rc = SPI_execute_with_args(sql.data, 1, types, values, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not store blend learner keys: %s", SPI_result_code_string(rc));
-}
 
 /* ---- serving ---- */
 

@@ -5,8 +5,9 @@
  *   user tables --(SPI, as invoker)--> ingest --> trainers --> model store
  *   model store --> serving cache --> recommend() and friends
  * This header holds the glue that every trainer and server goes through:
- * reading user relations (spi_util.c), ingesting watch histories
- * (src/ingest/watches.c) and writing models (model_store.c).
+ * reading user relations (spi_util.c) and writing models (model_store.c).
+ * The ingest readers have headers of their own (watches.h, impressions.h),
+ * as do the entry points' helpers (options.h, json_out.h, timing.h).
  */
 #ifndef RECS_H
 #define RECS_H
@@ -41,9 +42,6 @@ extern char *recs_relation_name(Oid relid);
 extern Oid	recs_check_column(Oid relid, const char *colname, const char *argname,
 							  const Oid *accepted, int naccepted);
 
-/* text argument number argno or the given default when it is NULL */
-extern char *recs_text_arg(FunctionCallInfo fcinfo, int argno, const char *dflt);
-
 /*
  * Bulk-insert rows given as parallel arrays: runs "sql" (which must read
  * its columns from unnest($1, $2, ...)) once per batch of nrows.  types[i]
@@ -67,52 +65,12 @@ extern Portal recs_open_read_cursor(const char *sql, int nargs, Oid *types, Datu
 extern int	recs_execute_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
 								   Oid *types, Datum *values, long count);
 
-/* ---- src/ingest/watches.c: watches, cleaned, with dense ids ---- */
-
-typedef struct WatchColumns
-{
-	const char *learner;		/* bigint */
-	const char *course;			/* bigint */
-	const char *time;			/* timestamptz (or timestamp, date) */
-	const char *seconds;		/* numeric watch time; NULL = no such column */
-} WatchColumns;
-
-typedef struct WatchSet
-{
-	int			n_learners;
-	int			n_courses;
-	int64		n_watches;
-	int64	   *learner_ids;	/* dense index -> learner id, ascending */
-	int64	   *course_ids;		/* dense index -> course id, ascending */
-	/* CSR by learner: watches of learner u are [offsets[u], offsets[u+1]) */
-	int64	   *offsets;
-	int32	   *course;			/* dense course index */
-	double	   *when;			/* epoch seconds; sorted (when, course) per learner */
-	float	   *seconds;		/* watch seconds (0 when no column) */
-	double		first_time;
-	double		last_time;
-	/* what cleaning dropped, reported to the user */
-	int64		n_read;
-	int64		n_null_id;
-	int64		n_bad_seconds;	/* NULL, NaN, infinite or negative watch time */
-	int64		n_bad_time;		/* NULL or infinite timestamps */
-	int64		n_short;		/* under the watch-time threshold */
-	int64		n_duplicate;	/* repeated (learner, course) pairs */
-} WatchSet;
-
-extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
-								double min_seconds);
-extern void ingest_report(const WatchSet *ws, const char *what);
-/* a time column of relid checked (42703/42804), as SQL giving unix seconds */
-extern char *ingest_time_column(Oid relid, const char *col, const char *argname);
-/* the column names as JSON object members, for a model's params */
-extern void ingest_columns_json(StringInfo buf, const WatchColumns *cols);
-/* qsort comparator for int64 */
+/* ---- sorted ids (src/ingest/watches.c) ---- */
+/* qsort comparators for int64 and int32 */
 extern int	recs_int64_cmp(const void *a, const void *b);
+extern int	recs_int32_cmp(const void *a, const void *b);
 /* index of key in the ascending array a[0..n), or -1 */
 extern int	recs_find_int64(const int64 *a, int n, int64 key);
-/* dense index of a course id, or -1 */
-extern int	watchset_course_index(const WatchSet *ws, int64 course_id);
 
 /* ---- model_store.c: the recs.model catalog ---- */
 

@@ -141,14 +141,6 @@ recs_check_column(Oid relid, const char *colname, const char *argname,
 	return InvalidOid;			/* not reached */
 }
 
-char *
-recs_text_arg(FunctionCallInfo fcinfo, int argno, const char *dflt)
-{
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return dflt ? pstrdup(dflt) : NULL;
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
 void
 recs_insert_columns(const char *sql, int ncols, const Oid *types,
 					Datum *const *values, const bool *const *nulls, int64 nrows)

@@ -32,7 +32,10 @@
 #include "utils/memutils.h"
 
 #include "glmix.h"
+#include "impressions.h"
+#include "json_out.h"
 #include "metrics.h"
+#include "options.h"
 #include "recs.h"
 #include "serving.h"
 #include "topk.h"
@@ -56,92 +59,34 @@ typedef struct EvalTotals
 } EvalTotals;
 
 /*
- * the test rows sorted by learner; rows with a NULL learner, course or
- * label are left out and counted in *skipped
+ * The test rows sorted by learner and course, through the one impressions
+ * reader: rows with a NULL learner, course or label are left out and
+ * counted in *skipped.
  */
 static TestRow *
 read_test_rows(Oid relid, const char *lcol, const char *ccol, const char *ncol,
 			   const char *ycol, int64 *nrows, int64 *skipped)
 {
-	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
-	static const Oid neg_types[] = {INT8ARRAYOID, INT4ARRAYOID};
-	StringInfoData sql;
+	ImpressionSpec spec;
+	ImpressionSet *set;
 	TestRow    *rows;
-	int			rc;
-	MemoryContext cxt = CurrentMemoryContext;
 
-	recs_check_column(relid, lcol, "learner_column", id_types, lengthof(id_types));
-	recs_check_column(relid, ccol, "course_column", id_types, lengthof(id_types));
-	if (ncol)
-		recs_check_column(relid, ncol, "negatives_column", neg_types, lengthof(neg_types));
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8, %s::int8", quote_identifier(lcol), quote_identifier(ccol));
-	if (ncol)
-		appendStringInfo(&sql, ", %s::int8[]", quote_identifier(ncol));
+	impressions_spec_init(&spec, lcol, ccol);
 	if (ycol)
+		impressions_spec_label(&spec, ycol, "label_column");
+	spec.negatives = ncol;
+	spec.sorted = true;
+	set = ingest_impressions(relid, &spec);
+	*nrows = set->n;
+	*skipped = impressions_skipped(set);
+	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(TestRow) * Max(set->n, 1));
+	for (int64 i = 0; i < set->n; i++)
 	{
-		static const Oid label_types[] = {BOOLOID, INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID};
-		Oid			t = recs_check_column(relid, ycol, "label_column", label_types, lengthof(label_types));
-
-		appendStringInfo(&sql, t == BOOLOID ? ", %s::int::float8" : ", %s::float8", quote_identifier(ycol));
-	}
-	appendStringInfo(&sql, " FROM %s ORDER BY 1, 2", recs_relation_name(relid));
-	rc = SPI_execute(sql.data, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the test relation: %s", SPI_result_code_string(rc));
-	MemoryContextSwitchTo(cxt);
-	*nrows = 0;
-	*skipped = 0;
-	rows = MemoryContextAllocHuge(cxt, sizeof(TestRow) * Max(SPI_processed, 1));
-	for (uint64 t = 0; t < SPI_processed; t++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[t];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull,
-					lnull,
-					cnull,
-					ynull = false;
-		int64		i = *nrows;
-
-		rows[i].learner = DatumGetInt64(SPI_getbinval(tup, desc, 1, &lnull));
-		rows[i].course = DatumGetInt64(SPI_getbinval(tup, desc, 2, &cnull));
-		if (ycol)
-			(void) SPI_getbinval(tup, desc, 3, &ynull);
-		if (lnull || cnull || ynull)
-		{
-			(*skipped)++;
-			continue;
-		}
-		(*nrows)++;
-		rows[i].nneg = 0;
-		rows[i].neg = NULL;
-		rows[i].label = 0;
-		if (ycol)
-		{
-			rows[i].label = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
-			if (rows[i].label != 0.0 && rows[i].label != 1.0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("labels must be 0 or 1 (or boolean), found %g", rows[i].label)));
-		}
-		if (ncol)
-		{
-			Datum		d = SPI_getbinval(tup, desc, 3, &isnull);
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n;
-
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("negatives of learner " INT64_FORMAT " are NULL", rows[i].learner)));
-			deconstruct_array(DatumGetArrayTypeP(d), INT8OID, 8, true, TYPALIGN_DOUBLE,
-							  &elems, &nulls, &n);
-			rows[i].neg = palloc(sizeof(int64) * Max(n, 1));
-			for (int j = 0; j < n; j++)
-				if (!nulls[j])
-					rows[i].neg[rows[i].nneg++] = DatumGetInt64(elems[j]);
-		}
+		rows[i].learner = set->learner_id[i];
+		rows[i].course = set->course_id[i];
+		rows[i].label = ycol ? set->y[i] : 0;
+		rows[i].nneg = ncol ? (int) (set->neg_start[i + 1] - set->neg_start[i]) : 0;
+		rows[i].neg = ncol ? &set->neg[set->neg_start[i]] : NULL;
 	}
 	return rows;
 }
@@ -284,79 +229,74 @@ eval_response(const ServingModel *m, const CourseScores *cs, const TestRow *rows
 	tot->units += nrows;
 }
 
-PG_FUNCTION_INFO_V1(evaluate_model);
-Datum
-evaluate_model(PG_FUNCTION_ARGS)
+/* evaluate's arguments, checked */
+typedef struct EvalOptions
 {
-	int			spi_level;
 	int64		model_id;
 	Oid			test;
-	int32		k = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
-	char	   *protocol = recs_text_arg(fcinfo, 3, "full");
-	char	   *lcol = recs_text_arg(fcinfo, 4, "learner_id");
-	char	   *ccol = recs_text_arg(fcinfo, 5, "course_id");
-	char	   *ncol = recs_text_arg(fcinfo, 6, "negatives");
-	char	   *ycol = recs_text_arg(fcinfo, 7, "clicked");
+	int32		k;
+	char	   *protocol;		/* full | sampled | response */
 	bool		sampled;
-	bool		response = false;
-	double	   *rlogit = NULL;
-	double	   *ry = NULL;
-	int64		rn = 0;
-	ServingModel model;
-	TestRow    *rows;
-	int64		nrows;
-	EvalTotals	tot = {0};
-	bool	   *covered = NULL;
-	int			catalogue = 0;
-	MemoryContext learnercxt;
-	MemoryContext oldcxt;
-	StringInfoData json;
-	StringInfoData key;
-	Jsonb	   *result;
-	int64		skipped;
-	MemoryContext callercxt = CurrentMemoryContext;
+	bool		response;
+	char	   *lcol;
+	char	   *ccol;
+	char	   *ncol;
+	char	   *ycol;
+} EvalOptions;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "model" : "test")));
-	model_id = PG_GETARG_INT64(0);
-	test = PG_GETARG_OID(1);
-	if (k < 1)
+/* what the pass over the learners gathers */
+typedef struct EvalResult
+{
+	EvalTotals	tot;
+	double	   *rlogit;			/* response: per scored row */
+	double	   *ry;
+	int64		rn;
+	bool	   *covered;		/* full: catalogue courses in some top-k */
+	int			catalogue;
+} EvalResult;
+
+static void
+eval_parse_options(FunctionCallInfo fcinfo, EvalOptions *o)
+{
+	static const char *const argnames[] = {"model", "test"};
+
+	for (int a = 0; a < 2; a++)
+		recs_require_arg(fcinfo, a, argnames[a]);
+	o->model_id = PG_GETARG_INT64(0);
+	o->test = PG_GETARG_OID(1);
+	o->k = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
+	o->protocol = recs_text_arg(fcinfo, 3, "full");
+	o->lcol = recs_text_arg(fcinfo, 4, "learner_id");
+	o->ccol = recs_text_arg(fcinfo, 5, "course_id");
+	o->ncol = recs_text_arg(fcinfo, 6, "negatives");
+	o->ycol = recs_text_arg(fcinfo, 7, "clicked");
+	if (o->k < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be at least 1, not %d", k)));
-	if (strcmp(protocol, "full") == 0)
-		sampled = false;
-	else if (strcmp(protocol, "sampled") == 0)
-		sampled = true;
-	else if (strcmp(protocol, "response") == 0)
-	{
-		sampled = false;
-		response = true;
-	}
-	else
+				 errmsg("k must be at least 1, not %d", o->k)));
+	o->sampled = strcmp(o->protocol, "sampled") == 0;
+	o->response = strcmp(o->protocol, "response") == 0;
+	if (!o->sampled && !o->response && strcmp(o->protocol, "full") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown evaluation protocol \"%s\"", protocol),
+				 errmsg("unknown evaluation protocol \"%s\"", o->protocol),
 				 errhint("Use 'full' (rank the whole catalogue), 'sampled' (rank each positive among its negatives) "
 						 "or 'response' (AUC and log-loss of labelled pairs).")));
+}
 
-	spi_level = recs_spi_connect();
-	serving_model_by_id(model_id, &model);
-	rows = read_test_rows(test, lcol, ccol, sampled ? ncol : NULL, response ? ycol : NULL, &nrows, &skipped);
-	if (nrows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA),
-				 errmsg("test relation %s has no rows", recs_relation_name(test)),
-				 skipped ? errdetail_plural(INT64_FORMAT " row with a NULL learner, course or label was skipped.",
-											INT64_FORMAT " rows with a NULL learner, course or label were skipped.",
-											skipped, skipped) : 0));
+/* every learner's test rows scored by the model, through the serving path */
+static void
+eval_learners(const EvalOptions *o, ServingModel *model, const TestRow *rows, int64 nrows,
+			  EvalResult *res)
+{
+	MemoryContext learnercxt;
+	MemoryContext oldcxt;
 
-	if (response)
+	memset(res, 0, sizeof(*res));
+	if (o->response)
 	{
-		rlogit = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nrows);
-		ry = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nrows);
+		res->rlogit = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nrows);
+		res->ry = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nrows);
 	}
 	learnercxt = AllocSetContextCreate(CurrentMemoryContext, "recs evaluate learner",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -370,96 +310,127 @@ evaluate_model(PG_FUNCTION_ARGS)
 		while (end < nrows && rows[end].learner == rows[start].learner)
 			end++;
 		oldcxt = MemoryContextSwitchTo(learnercxt);
-		serving_learner(&model, rows[start].learner, &learner);
-		serving_score_courses(&model, &learner, &cs);
-		if (covered == NULL)
+		serving_learner(model, rows[start].learner, &learner);
+		serving_score_courses(model, &learner, &cs);
+		if (res->covered == NULL)
 		{
-			catalogue = cs.n;
-			covered = MemoryContextAllocZero(oldcxt, sizeof(bool) * Max(cs.n, 1));
+			res->catalogue = cs.n;
+			res->covered = MemoryContextAllocZero(oldcxt, sizeof(bool) * Max(cs.n, 1));
 		}
-		if (response)
-			eval_response(&model, &cs, &rows[start], (int) (end - start), rlogit, ry, &rn, &tot);
-		else if (sampled)
-			eval_sampled(&cs, &rows[start], (int) (end - start), k, &tot);
+		if (o->response)
+			eval_response(model, &cs, &rows[start], (int) (end - start), res->rlogit, res->ry,
+						  &res->rn, &res->tot);
+		else if (o->sampled)
+			eval_sampled(&cs, &rows[start], (int) (end - start), o->k, &res->tot);
 		else
-			eval_full(&cs, &learner, &rows[start], (int) (end - start), k, covered, &tot);
+			eval_full(&cs, &learner, &rows[start], (int) (end - start), o->k, res->covered,
+					  &res->tot);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(learnercxt);
 		start = end;
 	}
+	MemoryContextDelete(learnercxt);
+}
 
-	/* the result must outlive SPI_finish */
-	MemoryContextSwitchTo(callercxt);
-	initStringInfo(&json);
-	if (response)
+/* the metrics as JSON; undefined figures (no scored pair, one label) are null */
+static char *
+eval_result_json(const EvalOptions *o, const EvalResult *res, int64 skipped)
+{
+	const EvalTotals *tot = &res->tot;
+	JsonOut		j;
+
+	json_out_begin(&j);
+	json_out_string(&j, "protocol", o->protocol);
+	if (o->response)
 	{
-		double		auc = glmix_auc(rn, rlogit, ry);
-		double		ll = glmix_mean_logloss(rn, rlogit, ry);
-
-		appendStringInfo(&json, "{\"protocol\": \"response\", \"rows\": " INT64_FORMAT
-						 ", \"scored\": " INT64_FORMAT ", \"auc\": ", tot.units, rn);
-		/* no scored pair (or one label only): the figure is undefined, null */
-		if (isnan(auc))
-			appendStringInfoString(&json, "null");
-		else
-			appendStringInfo(&json, "%.6f", auc);
-		if (isfinite(ll))
-			appendStringInfo(&json, ", \"logloss\": %.6f}", ll);
-		else
-			appendStringInfoString(&json, ", \"logloss\": null}");
+		json_out_int(&j, "rows", tot->units);
+		json_out_int(&j, "scored", res->rn);
+		json_out_number(&j, "auc", glmix_auc(res->rn, res->rlogit, res->ry), "%.6f");
+		json_out_number(&j, "logloss", glmix_mean_logloss(res->rn, res->rlogit, res->ry), "%.6f");
 	}
-	else if (sampled)
-		appendStringInfo(&json,
-						 "{\"protocol\": \"sampled\", \"k\": %d, \"rows\": " INT64_FORMAT
-						 ", \"hr\": %.6f, \"ndcg\": %.6f, \"unscored_positives\": " INT64_FORMAT "}",
-						 k, tot.units, tot.hits / tot.units, tot.ndcg / tot.units, tot.unscored);
+	else if (o->sampled)
+	{
+		json_out_int(&j, "k", o->k);
+		json_out_int(&j, "rows", tot->units);
+		json_out_number(&j, "hr", tot->hits / tot->units, "%.6f");
+		json_out_number(&j, "ndcg", tot->ndcg / tot->units, "%.6f");
+		json_out_int(&j, "unscored_positives", tot->unscored);
+	}
 	else
 	{
 		int			ncovered = 0;
 
-		for (int c = 0; c < catalogue; c++)
-			ncovered += covered[c];
-		appendStringInfo(&json,
-						 "{\"protocol\": \"full\", \"k\": %d, \"learners\": " INT64_FORMAT
-						 ", \"recall\": %.6f, \"ndcg\": %.6f, \"mrr\": %.6f, \"coverage\": %.6f"
-						 ", \"unscored_test_courses\": " INT64_FORMAT "}",
-						 k, tot.units, tot.hits / tot.units, tot.ndcg / tot.units,
-						 tot.rr / tot.units, catalogue ? (double) ncovered / catalogue : 0.0,
-						 tot.unscored);
+		for (int c = 0; c < res->catalogue; c++)
+			ncovered += res->covered[c];
+		json_out_int(&j, "k", o->k);
+		json_out_int(&j, "learners", tot->units);
+		json_out_number(&j, "recall", tot->hits / tot->units, "%.6f");
+		json_out_number(&j, "ndcg", tot->ndcg / tot->units, "%.6f");
+		json_out_number(&j, "mrr", tot->rr / tot->units, "%.6f");
+		json_out_number(&j, "coverage", res->catalogue ? (double) ncovered / res->catalogue : 0.0, "%.6f");
+		json_out_int(&j, "unscored_test_courses", tot->unscored);
 	}
-
 	/* rows left out for a NULL id or label: counted, when there are any */
 	if (skipped > 0)
-	{
-		json.len--;				/* reopen the object */
-		appendStringInfo(&json, ", \"skipped_rows\": " INT64_FORMAT "}", skipped);
-	}
+		json_out_int(&j, "skipped_rows", skipped);
+	return json_out_finish(&j);
+}
 
-	/* remember it with the model */
-	initStringInfo(&key);
-	appendStringInfo(&key, "%s@%d %s", protocol, k, recs_relation_name(test));
-	{
-		StringInfoData upd;
+/* remember the result with the model, under "protocol@k relation" */
+static void
+eval_store(const EvalOptions *o, const char *result)
+{
+	JsonOut		j;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	int			rc;
 
-		initStringInfo(&upd);
-		appendStringInfoString(&upd, "{\"evaluation\": {");
-		escape_json(&upd, key.data);
-		appendStringInfo(&upd, ": %s}}", json.data);
-		{
-			Oid			types[2] = {INT8OID, TEXTOID};
-			Datum		values[2] = {Int64GetDatum(model_id), CStringGetTextDatum(upd.data)};
-			int			rc;
+	json_out_begin(&j);
+	json_out_object(&j, "evaluation");
+	json_out_raw(&j, psprintf("%s@%d %s", o->protocol, o->k, recs_relation_name(o->test)), result);
+	values[0] = Int64GetDatum(o->model_id);
+	values[1] = CStringGetTextDatum(json_out_finish(&j));
+	rc = SPI_execute_with_args("UPDATE recs.model SET metrics = metrics || "
+							   "jsonb_build_object('evaluation', "
+							   "COALESCE(metrics->'evaluation', '{}') || ($2::jsonb->'evaluation')) "
+							   "WHERE model_id = $1",
+							   2, types, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not store the evaluation: %s", SPI_result_code_string(rc));
+}
 
-			rc = SPI_execute_with_args("UPDATE recs.model SET metrics = metrics || "
-									   "jsonb_build_object('evaluation', "
-									   "COALESCE(metrics->'evaluation', '{}') || ($2::jsonb->'evaluation')) "
-									   "WHERE model_id = $1",
-									   2, types, values, NULL, false, 0);
-			if (rc != SPI_OK_UPDATE)
-				elog(ERROR, "could not store the evaluation: %s", SPI_result_code_string(rc));
-		}
-	}
+PG_FUNCTION_INFO_V1(evaluate_model);
+Datum
+evaluate_model(PG_FUNCTION_ARGS)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	EvalOptions o;
+	ServingModel model;
+	TestRow    *rows;
+	int64		nrows;
+	int64		skipped;
+	EvalResult	res;
+	char	   *result;
+	int			spi_level;
+
+	eval_parse_options(fcinfo, &o);
+	spi_level = recs_spi_connect();
+	serving_model_by_id(o.model_id, &model);
+	rows = read_test_rows(o.test, o.lcol, o.ccol, o.sampled ? o.ncol : NULL,
+						  o.response ? o.ycol : NULL, &nrows, &skipped);
+	if (nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("test relation %s has no rows", recs_relation_name(o.test)),
+				 skipped ? errdetail_plural(INT64_FORMAT " row with a NULL learner, course or label was skipped.",
+											INT64_FORMAT " rows with a NULL learner, course or label were skipped.",
+											skipped, skipped) : 0));
+	eval_learners(&o, &model, rows, nrows, &res);
+
+	/* the result must outlive SPI_finish */
+	MemoryContextSwitchTo(callercxt);
+	result = eval_result_json(&o, &res, skipped);
+	eval_store(&o, result);
 	recs_spi_finish(spi_level);
-	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
-	PG_RETURN_JSONB_P(result);
+	PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result))));
 }

@@ -396,7 +396,15 @@ typedef struct GlmixModel
 	char	 ***names;			/* loaded models: feature names, [0] fixed, [1+k] effect k */
 } GlmixModel;
 
+/* ---- glmix_store.c: the model tables ---- */
 extern void glmix_store(int64 model_id, const GlmixModel *m);
+/*
+ * recs.model_learner: each training learner with the courses they responded
+ * to (positive rows), and their language when the learners relation has a
+ * text column "language"
+ */
+extern void glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
+								 const char *learner_column);
 
 /* logit of (learner, course) with each coordinate's part in parts[0..nre] */
 extern double glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id,

@@ -22,9 +22,9 @@
  * double quotes with inner quotes doubled ('language="en & topic=ai"'), so
  * no two features print alike.
  *
- * Impressions are read through a cursor into flat arrays; every row is
- * checked here (NULL ids, labels that are not 0/1, negative or NaN weights
- * are errors), so the numerics downstream never see bad input.
+ * Impressions are read by the one impressions reader (ingest/impressions.c)
+ * in its strict mode: NULL ids and labels, labels that are not 0/1, negative
+ * or NaN weights are errors, so the numerics downstream never see bad input.
  */
 #include "postgres.h"
 
@@ -47,18 +47,9 @@
 
 #include "recs.h"
 #include "glmix.h"
+#include "impressions.h"
 
-#define FETCH_ROWS 8192
 #define MAX_SIDE_FEATURES 100000
-
-static int
-int32_cmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a,
-				y = *(const int32 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
 
 /*
  * A column name or value as it appears in a feature name: bare when that is
@@ -365,7 +356,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 						/* sort this column's indexes, drop repeated elements */
 						int			u = first + 1;
 
-						qsort(s->col + first, nel, sizeof(int32), int32_cmp);
+						qsort(s->col + first, nel, sizeof(int32), recs_int32_cmp);
 						for (int k = first + 1; k < first + nel; k++)
 							if (s->col[k] != s->col[u - 1])
 								s->col[u++] = s->col[k];
@@ -400,182 +391,57 @@ glmix_side_column(const GlmixSide *side, const char *name)
 	return -1;
 }
 
-/* SQL expression for a label column: boolean or a 0/1 number, as float8 */
-static char *
-label_expression(Oid relid, const char *col, const char *argname)
+/* the reader's growth check: GLMIX_ROW_BYTES per row kept so far */
+static void
+check_growth(void *arg, int64 rows, int64 new_cap, int64 learners, double est_rows)
 {
-	static const Oid types[] = {BOOLOID, INT2OID, INT4OID, INT8OID, FLOAT4OID,
-	FLOAT8OID, NUMERICOID};
-	Oid			t = recs_check_column(relid, col, argname, types, lengthof(types));
-
-	return psprintf(t == BOOLOID ? "%s::int::float8" : "%s::float8", quote_identifier(col));
+	/*
+	 * Training holds at least GLMIX_ROW_BYTES per row (the exact check
+	 * follows once the designs are known): stop early rather than after
+	 * reading everything.  The doubled arrays take 48 bytes per row read so
+	 * far, within that.
+	 */
+	recs_check_memory_growth((double) (rows + 1) * GLMIX_ROW_BYTES, est_rows * GLMIX_ROW_BYTES,
+							 (const char *) arg);
 }
 
 /*
- * Read an impressions relation into flat arrays through a cursor (memory
- * holds the arrays, not the tuples), checking every row; training=false
- * (the validation slice) ignores weights and watch time.
+ * Read an impressions relation through the one reader (ingest/impressions.c)
+ * with every row checked: GLMix fits every row it is given, so a NULL id
+ * or label is an error.  training=false (the validation slice) ignores
+ * weights and watch time.  Each row's learner and course are then looked
+ * up in the sides.
  */
 GlmixRows *
 glmix_read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
 				const GlmixSide *courses, bool training)
 {
-	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
-	static const Oid num_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID, INT8OID, INT4OID, INT2OID};
-	char	   *relname = recs_relation_name(relid);
 	GlmixRows  *rows = palloc0(sizeof(GlmixRows));
-	StringInfoData sql;
-	bool		watch_weighted = strcmp(opt->weighting, "watch_time") == 0;
-	bool		use_click = strcmp(opt->label, "clicked") == 0 || strcmp(opt->label, "either") == 0;
-	bool		use_bookmark = strcmp(opt->label, "bookmarked") == 0 || strcmp(opt->label, "either") == 0;
-	int64		cap = 65536;
-	double		est_rows;
-	Portal		portal;
+	ImpressionSpec spec;
+	ImpressionSet *set;
 
-	recs_check_column(relid, opt->learner_column, "learner_column", id_types, lengthof(id_types));
-	recs_check_column(relid, opt->course_column, "course_column", id_types, lengthof(id_types));
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8, %s::int8, %s, %s",
-					 quote_identifier(opt->learner_column), quote_identifier(opt->course_column),
-					 use_click ? label_expression(relid, opt->click_column, "click_column") : "NULL::float8",
-					 use_bookmark ? label_expression(relid, opt->bookmark_column, "bookmark_column") : "NULL::float8");
-	if (watch_weighted && training)
-	{
-		recs_check_column(relid, opt->seconds_column, "seconds_column", num_types, lengthof(num_types));
-		appendStringInfo(&sql, ", %s::float8", quote_identifier(opt->seconds_column));
-	}
-	else
-		appendStringInfoString(&sql, ", NULL::float8");
-	if (opt->weight_column && training)
-	{
-		recs_check_column(relid, opt->weight_column, "weight_column", num_types, lengthof(num_types));
-		appendStringInfo(&sql, ", %s::float8", quote_identifier(opt->weight_column));
-	}
-	else
-		appendStringInfoString(&sql, ", NULL::float8");
-	appendStringInfo(&sql, " FROM %s", relname);
+	impressions_spec_init(&spec, opt->learner_column, opt->course_column);
+	if (strcmp(opt->label, "bookmarked") != 0)
+		impressions_spec_label(&spec, opt->click_column, "click_column");
+	if (strcmp(opt->label, "clicked") != 0)
+		impressions_spec_label(&spec, opt->bookmark_column, "bookmark_column");
+	if (training && strcmp(opt->weighting, "watch_time") == 0)
+		spec.seconds = opt->seconds_column;
+	if (training)
+		spec.weight = opt->weight_column;
+	spec.strict = true;
+	spec.initial_rows = 65536;
+	spec.budget = check_growth;
+	spec.budget_arg = training ? "reading the impressions" : "reading the validation rows";
+	set = ingest_impressions(relid, &spec);
 
-	rows->y = palloc(sizeof(double) * cap);
-	rows->w = palloc(sizeof(double) * cap);
-	rows->learner_id = palloc(sizeof(int64) * cap);
-	rows->course_id = palloc(sizeof(int64) * cap);
-
-	portal = recs_open_read_cursor(sql.data, 0, NULL, NULL, &est_rows);
-	for (;;)
-	{
-		SPITupleTable *tt;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		tt = SPI_tuptable;
-		if (rows->n + (int64) SPI_processed > cap)
-		{
-			/*
-			 * Training holds at least GLMIX_ROW_BYTES per row (the exact
-			 * check follows once the designs are known): stop early rather
-			 * than after reading everything.  The doubled arrays take 64
-			 * bytes per row read so far, within that.
-			 */
-			recs_check_memory_growth((double) (rows->n + SPI_processed) * GLMIX_ROW_BYTES,
-									 est_rows * GLMIX_ROW_BYTES,
-									 training ? "reading the impressions" : "reading the validation rows");
-			while (rows->n + (int64) SPI_processed > cap)
-				cap *= 2;
-			if (cap > PG_INT32_MAX)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("more than %d impressions", PG_INT32_MAX)));
-			rows->y = repalloc_huge(rows->y, sizeof(double) * cap);
-			rows->w = repalloc_huge(rows->w, sizeof(double) * cap);
-			rows->learner_id = repalloc_huge(rows->learner_id, sizeof(int64) * cap);
-			rows->course_id = repalloc_huge(rows->course_id, sizeof(int64) * cap);
-		}
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = tt->vals[i];
-			TupleDesc	desc = tt->tupdesc;
-			bool		n1,
-						n2,
-						nc,
-						nb,
-						ns,
-						nw;
-			int64		l = DatumGetInt64(SPI_getbinval(tup, desc, 1, &n1));
-			int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 2, &n2));
-			double		click = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &nc));
-			double		bm = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &nb));
-			double		secs = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &ns));
-			double		wcol = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &nw));
-			double		y = 0.0,
-						w = 1.0;
-			int64		r = rows->n;
-
-			if (n1 || n2)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("%s has a row with a NULL %s", relname,
-								n1 ? opt->learner_column : opt->course_column),
-						 errhint("Filter such rows out in a view and pass the view.")));
-			if ((use_click && nc) || (use_bookmark && nb))
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("%s has a row with a NULL label", relname),
-						 errdetail("Learner %lld, course %lld.", (long long) l, (long long) c)));
-			if ((use_click && click != 0.0 && click != 1.0) ||
-				(use_bookmark && bm != 0.0 && bm != 1.0))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("label must be boolean or 0/1, not %g",
-								(use_click && click != 0.0 && click != 1.0) ? click : bm),
-						 errdetail("Learner %lld, course %lld in %s.", (long long) l, (long long) c, relname)));
-			if (use_click && click == 1.0)
-				y = 1.0;
-			if (use_bookmark && bm == 1.0)
-				y = 1.0;
-			if (training && watch_weighted && y == 1.0 && !ns)
-			{
-				if (!(secs >= 0) || isinf(secs))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("watch time must be a finite number >= 0, not %g", secs),
-							 errdetail("Learner %lld, course %lld in %s.", (long long) l, (long long) c, relname)));
-				w = 1.0 + log1p(secs / 60.0);
-				rows->n_watch_weighted++;
-			}
-			if (training && opt->weight_column)
-			{
-				if (nw)
-					ereport(ERROR,
-							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							 errmsg("%s has a row with a NULL weight", relname)));
-				if (!(wcol >= 0) || isinf(wcol))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("weight must be a finite number >= 0, not %g", wcol),
-							 errdetail("Learner %lld, course %lld in %s.", (long long) l, (long long) c, relname)));
-				w *= wcol;
-			}
-			rows->y[r] = y;
-			rows->w[r] = w;
-			rows->learner_id[r] = l;
-			rows->course_id[r] = c;
-			rows->n_positive += y > 0;
-			rows->n++;
-		}
-		SPI_freetuptable(tt);
-	}
-	SPI_cursor_close(portal);
-
-	/* give back the doubling's slack: up to half of these arrays */
-	if (rows->n > 0 && rows->n < cap)
-	{
-		rows->y = repalloc_huge(rows->y, sizeof(double) * rows->n);
-		rows->w = repalloc_huge(rows->w, sizeof(double) * rows->n);
-		rows->learner_id = repalloc_huge(rows->learner_id, sizeof(int64) * rows->n);
-		rows->course_id = repalloc_huge(rows->course_id, sizeof(int64) * rows->n);
-	}
+	rows->n = set->n;
+	rows->y = set->y;
+	rows->w = set->w;
+	rows->learner_id = set->learner_id;
+	rows->course_id = set->course_id;
+	rows->n_positive = set->n_positive;
+	rows->n_watch_weighted = set->n_watch_weighted;
 	rows->li = palloc(sizeof(int) * Max(rows->n, 1));
 	rows->ci = palloc(sizeof(int) * Max(rows->n, 1));
 	for (int64 r = 0; r < rows->n; r++)

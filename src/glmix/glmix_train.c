@@ -44,60 +44,20 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "recs.h"
 #include "glmix.h"
+#include "json_out.h"
+#include "options.h"
+#include "recs.h"
 #include "rng.h"
+#include "timing.h"
 
 #define MAX_RANDOM 8
-
-static double
-seconds_since(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
-/* ---- option parsing ---- */
-
-static char **
-text_array_arg(FunctionCallInfo fcinfo, int argno, int *n)
-{
-	ArrayType  *a;
-	Datum	   *elems;
-	bool	   *nulls;
-	char	  **out;
-
-	*n = 0;
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	a = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("text array arguments must be one-dimensional")));
-	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
-	out = palloc(sizeof(char *) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("text array arguments must not contain NULL")));
-		out[i] = TextDatumGetCString(elems[i]);
-	}
-	return out;
-}
 
 /* "lcol:ccol" pairs, or by default every categorical learner column
  * crossed with every multi-hot course column */
@@ -124,7 +84,7 @@ parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 	else
 	{
 		int			n;
-		char	  **pairs = text_array_arg(fcinfo, argno, &n);
+		char	  **pairs = recs_text_array_arg(fcinfo, argno, &n);
 
 		lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
 		lay->ncross = n;
@@ -213,80 +173,6 @@ row_entities(const GlmixCoordinate *c, const GlmixRows *rows)
 	return ent;
 }
 
-/*
- * recs.model_learner: each training learner with the courses they responded
- * to (positive rows), which recommend() leaves out, and their language when
- * the learners relation has a text column "language".
- */
-typedef struct IdPair
-{
-	int64		l;
-	int64		c;
-} IdPair;
-
-static int
-idpair_cmp(const void *a, const void *b)
-{
-	const IdPair *x = a;
-	const IdPair *y = b;
-
-	if (x->l != y->l)
-		return x->l < y->l ? -1 : 1;
-	return x->c < y->c ? -1 : (x->c > y->c ? 1 : 0);
-}
-
-static void
-store_model_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
-					 const char *learner_column)
-{
-	IdPair	   *pairs = palloc(sizeof(IdPair) * Max(rows->n, 1));
-	Datum	   *ids = palloc(sizeof(Datum) * Max(rows->n, 1));
-	Datum	   *ptr = palloc(sizeof(Datum) * (rows->n + 1));
-	Datum	   *courses = palloc(sizeof(Datum) * Max(rows->n, 1));
-	int64		np = 0,
-				nl = 0,
-				nc = 0;
-	Oid			types[4] = {INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
-	Datum		values[4];
-	AttrNumber	lang = get_attnum(learners_rel, "language");
-	bool		has_lang = lang > 0 && (get_atttype(learners_rel, lang) == TEXTOID ||
-										get_atttype(learners_rel, lang) == VARCHAROID);
-	char	   *sql;
-
-	/* (learner, positive course) pairs; negatives keep the learner with no course */
-	for (int64 r = 0; r < rows->n; r++)
-	{
-		pairs[np].l = rows->learner_id[r];
-		pairs[np].c = rows->y[r] > 0 ? rows->course_id[r] : PG_INT64_MIN;
-		np++;
-	}
-	qsort(pairs, np, sizeof(IdPair), idpair_cmp);
-	for (int64 k = 0; k < np; k++)
-	{
-		if (k == 0 || pairs[k].l != pairs[k - 1].l)
-		{
-			ids[nl] = Int64GetDatum(pairs[k].l);
-			ptr[nl++] = Int32GetDatum((int32) nc);
-		}
-		if (pairs[k].c != PG_INT64_MIN && (k == 0 || pairs[k].l != pairs[k - 1].l ||
-										   pairs[k].c != pairs[k - 1].c))
-			courses[nc++] = Int64GetDatum(pairs[k].c);
-	}
-	ptr[nl] = Int32GetDatum((int32) nc);
-	values[0] = Int64GetDatum(model_id);
-	values[1] = PointerGetDatum(construct_array(ids, (int) nl, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(ptr, (int) nl + 1, INT4OID, 4, true, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(courses, (int) nc, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	sql = psprintf("INSERT INTO recs.model_learner (model_id, learner_id, language, watched)"
-				   " SELECT $1, u.l, %s, coalesce($4[$3[u.i] + 1 : $3[u.i + 1]], '{}')"
-				   " FROM unnest($2) WITH ORDINALITY AS u(l, i)%s",
-				   has_lang ? "x.language::text" : "NULL",
-				   has_lang ? psprintf(" LEFT JOIN %s x ON x.%s = u.l", recs_relation_name(learners_rel),
-									   quote_identifier(learner_column)) : "");
-	if (SPI_execute_with_args(sql, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write recs.model_learner");
-}
-
 /* ---- the SQL function ---- */
 
 static void
@@ -296,25 +182,8 @@ set_guc(const char *name, const char *value)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
-static void
-json_key(StringInfo buf, const char *key)
-{
-	if (buf->len > 1)
-		appendStringInfoString(buf, ", ");
-	escape_json(buf, key);
-	appendStringInfoString(buf, ": ");
-}
-
-/* a number for JSON: null when it is not finite (jsonb refuses NaN) */
-static void
-json_number(StringInfo buf, double x)
-{
-	if (isfinite(x))
-		appendStringInfo(buf, "%.6f", x);
-	else
-		appendStringInfoString(buf, "null");
-}
-
+static const char *const label_choices[] = {"clicked", "bookmarked", "either"};
+static const char *const weighting_choices[] = {"none", "watch_time"};
 
 /* train_glmix's arguments, checked */
 typedef struct TrainOptions
@@ -358,42 +227,26 @@ read_options(FunctionCallInfo fcinfo, TrainOptions *o)
 	o->impressions = PG_GETARG_OID(0);
 	o->learners = PG_GETARG_OID(1);
 	o->courses = PG_GETARG_OID(2);
-	o->lfeat = text_array_arg(fcinfo, 3, &o->nlfeat);
-	o->cfeat = text_array_arg(fcinfo, 4, &o->ncfeat);
+	o->lfeat = recs_text_array_arg(fcinfo, 3, &o->nlfeat);
+	o->cfeat = recs_text_array_arg(fcinfo, 4, &o->ncfeat);
 	o->name = recs_text_arg(fcinfo, 5, "glmix");
-	o->ro.label = recs_text_arg(fcinfo, 6, "clicked");
-	o->ro.weighting = recs_text_arg(fcinfo, 7, "none");
-	o->passes = PG_ARGISNULL(9) ? 3 : PG_GETARG_INT32(9);
+	(void) recs_choice_arg(fcinfo, 6, "clicked", label_choices, lengthof(label_choices),
+						   "label", (char **) &o->ro.label);
+	(void) recs_choice_arg(fcinfo, 7, "none", weighting_choices, lengthof(weighting_choices),
+						   "weighting", (char **) &o->ro.weighting);
+	o->passes = recs_int_arg(fcinfo, 9, 3, 1, 100, "passes");
+	o->threads = recs_int_arg(fcinfo, 16, 1, 1, 64, "threads");
 	o->min_rows = PG_ARGISNULL(12) ? 1 : PG_GETARG_INT32(12);
 	o->max_rows = PG_ARGISNULL(13) ? 0 : PG_GETARG_INT32(13);
-	o->seed = PG_ARGISNULL(15) ? 42 : PG_GETARG_INT64(15);
-	o->threads = PG_ARGISNULL(16) ? 1 : PG_GETARG_INT32(16);
+	o->seed = recs_int64_arg(fcinfo, 15, 42);
 	o->validation = PG_ARGISNULL(17) ? InvalidOid : PG_GETARG_OID(17);
-	o->activate = PG_ARGISNULL(18) ? true : PG_GETARG_BOOL(18);
+	o->activate = recs_bool_arg(fcinfo, 18, true);
 	o->ro.learner_column = recs_text_arg(fcinfo, 19, "learner_id");
 	o->ro.course_column = recs_text_arg(fcinfo, 20, "course_id");
 	o->ro.click_column = recs_text_arg(fcinfo, 21, "clicked");
 	o->ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
 	o->ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");
 	o->ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
-
-	if (strcmp(o->ro.label, "clicked") != 0 && strcmp(o->ro.label, "bookmarked") != 0 &&
-		strcmp(o->ro.label, "either") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("label must be 'clicked', 'bookmarked' or 'either', not '%s'", o->ro.label)));
-	if (strcmp(o->ro.weighting, "none") != 0 && strcmp(o->ro.weighting, "watch_time") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("weighting must be 'none' or 'watch_time', not '%s'", o->ro.weighting)));
-	if (o->passes < 1 || o->passes > 100)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("passes must be between 1 and 100")));
-	if (o->threads < 1 || o->threads > 64)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("threads must be between 1 and 64")));
 	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
 	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
@@ -411,7 +264,7 @@ read_options(FunctionCallInfo fcinfo, TrainOptions *o)
 		o->nrecols = 2;
 	}
 	else
-		o->recols = text_array_arg(fcinfo, 10, &o->nrecols);
+		o->recols = recs_text_array_arg(fcinfo, 10, &o->nrecols);
 	if (o->nrecols > MAX_RANDOM)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -746,17 +599,24 @@ stage_phase(GlmixTraining *t, const TrainOptions *o)
 			 errdetail("%s.", t->nre == 0 ? "No random effects" : b.data)));
 }
 
+/* the objective and validation figures after each pass */
+typedef struct PassLog
+{
+	double		objective;
+	double		vauc;
+	double		vll;
+} PassLog;
+
 /*
- * phase 3: coordinate descent.  Appends each pass to history (JSON) and
+ * phase 3: coordinate descent.  Logs each pass in history[0..passes) and
  * returns the final objective; *vauc and *vll get the validation figures.
  */
 static double
-fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *vauc, double *vll)
+fit_phase(GlmixTraining *t, const TrainOptions *o, PassLog *history, double *vauc, double *vll)
 {
 	double	   *offsets = palloc(sizeof(double) * t->rows->n);
 	double		final_obj = 0.0;
 
-	appendStringInfoChar(history, '[');
 	/*
 	 * LAPACK threads pay off only for big factorisations: below 2048
 	 * features a single thread is faster than waking a pool (and much
@@ -774,10 +634,9 @@ fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *v
 				char		detail[128];
 				double		obj,
 							loss;
-				instr_time	tc;
+				double		tc = recs_clock_seconds();
 
 				CHECK_FOR_INTERRUPTS();
-				INSTR_TIME_SET_CURRENT(tc);
 				/* this coordinate's offsets: every other coordinate's scores */
 				for (int64 r = 0; r < t->rows->n; r++)
 				{
@@ -814,19 +673,12 @@ fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *v
 						(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s%s, %.3f s",
 								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss, detail,
 								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
-								seconds_since(tc))));
+								recs_clock_seconds() - tc)));
 				final_obj = obj;
 			}
-			appendStringInfo(history, "%s{\"pass\": %d, \"objective\": %.6f", pass > 1 ? ", " : "",
-							 pass, final_obj);
-			if (t->vrows)
-			{
-				appendStringInfoString(history, ", \"validation_auc\": ");
-				json_number(history, *vauc);
-				appendStringInfoString(history, ", \"validation_logloss\": ");
-				json_number(history, *vll);
-			}
-			appendStringInfoChar(history, '}');
+			history[pass - 1].objective = final_obj;
+			history[pass - 1].vauc = *vauc;
+			history[pass - 1].vll = *vll;
 		}
 	}
 	PG_FINALLY();
@@ -834,7 +686,6 @@ fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *v
 		openblas_set_num_threads(1);
 	}
 	PG_END_TRY();
-	appendStringInfoChar(history, ']');
 
 	/* drop the work relations now rather than at commit */
 	SPI_freeplan(t->plan);
@@ -851,71 +702,89 @@ fit_phase(GlmixTraining *t, const TrainOptions *o, StringInfo history, double *v
 static char *
 source_json(const TrainOptions *o)
 {
-	StringInfoData b;
+	JsonOut		j;
 
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
-	json_key(&b, "impressions");
-	escape_json(&b, recs_relation_name(o->impressions));
-	json_key(&b, "learners");
-	escape_json(&b, recs_relation_name(o->learners));
-	json_key(&b, "courses");
-	escape_json(&b, recs_relation_name(o->courses));
-	appendStringInfoChar(&b, '}');
-	return b.data;
+	json_out_begin(&j);
+	json_out_string(&j, "impressions", recs_relation_name(o->impressions));
+	json_out_string(&j, "learners", recs_relation_name(o->learners));
+	json_out_string(&j, "courses", recs_relation_name(o->courses));
+	return json_out_finish(&j);
 }
 
 /* the hyper-parameters as trained, for recs.model.params */
 static char *
 params_json(const GlmixTraining *t, const TrainOptions *o)
 {
-	StringInfoData b;
+	JsonOut		j;
 
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
-	json_key(&b, "label");
-	escape_json(&b, o->ro.label);
-	json_key(&b, "weighting");
-	escape_json(&b, o->ro.weighting);
-	json_key(&b, "passes");
-	appendStringInfo(&b, "%d", o->passes);
-	json_key(&b, "l2");
-	appendStringInfoChar(&b, '[');
-	for (int k = 0; k <= t->nre; k++)
-		appendStringInfo(&b, "%s%g", k ? ", " : "", o->l2[k]);
-	appendStringInfoChar(&b, ']');
-	json_key(&b, "random_effects");
-	appendStringInfoChar(&b, '[');
+	json_out_begin(&j);
+	json_out_string(&j, "label", o->ro.label);
+	json_out_string(&j, "weighting", o->ro.weighting);
+	json_out_int(&j, "passes", o->passes);
+	json_out_numbers(&j, "l2", o->l2, t->nre + 1, "%g");
+	json_out_array(&j, "random_effects");
 	for (int k = 0; k < t->nre; k++)
-	{
-		if (k)
-			appendStringInfoString(&b, ", ");
-		escape_json(&b, t->co[k].re->column);
-	}
-	appendStringInfoChar(&b, ']');
-	json_key(&b, "crosses");
-	appendStringInfoChar(&b, '[');
+		json_out_string(&j, NULL, t->co[k].re->column);
+	json_out_end(&j);
+	json_out_array(&j, "crosses");
 	for (int p = 0; p < t->lay.ncross; p++)
-	{
-		if (p)
-			appendStringInfoString(&b, ", ");
-		escape_json(&b, psprintf("%s:%s", t->learners->cols[t->lay.cross[p].lcol].name,
-								 t->courses->cols[t->lay.cross[p].ccol].name));
-	}
-	appendStringInfoChar(&b, ']');
-	json_key(&b, "min_rows");
-	appendStringInfo(&b, "%d", o->min_rows);
-	json_key(&b, "max_rows");
+		json_out_string(&j, NULL, psprintf("%s:%s", t->learners->cols[t->lay.cross[p].lcol].name,
+											t->courses->cols[t->lay.cross[p].ccol].name));
+	json_out_end(&j);
+	json_out_int(&j, "min_rows", o->min_rows);
 	if (o->max_rows > 0)
-		appendStringInfo(&b, "%d", o->max_rows);
+		json_out_int(&j, "max_rows", o->max_rows);
 	else
-		appendStringInfoString(&b, "null");
-	json_key(&b, "seed");
-	appendStringInfo(&b, INT64_FORMAT, o->seed);
-	json_key(&b, "threads");
-	appendStringInfo(&b, "%d", o->threads);
-	appendStringInfoChar(&b, '}');
-	return b.data;
+		json_out_null(&j, "max_rows");
+	json_out_int(&j, "seed", o->seed);
+	json_out_int(&j, "threads", o->threads);
+	return json_out_finish(&j);
+}
+
+/* what the training did, for recs.model.metrics */
+static char *
+metrics_json(const GlmixTraining *t, const TrainOptions *o, double final_obj,
+			 const PassLog *history, double vauc, double vll, const double *phase,
+			 double train_seconds)
+{
+	JsonOut		j;
+
+	json_out_begin(&j);
+	json_out_number(&j, "objective", final_obj, "%.6f");
+	json_out_int(&j, "train_rows", t->rows->n);
+	json_out_int(&j, "train_positive", t->rows->n_positive);
+	json_out_int(&j, "fixed_features", t->lay.dim);
+	json_out_object(&j, "entity_models");
+	for (int k = 0; k < t->nre; k++)
+		json_out_int(&j, t->co[k].re->column, t->co[k].nmodels);
+	json_out_end(&j);
+	if (t->vrows)
+	{
+		json_out_number(&j, "validation_auc", vauc, "%.6f");
+		json_out_number(&j, "validation_logloss", vll, "%.6f");
+	}
+	json_out_array(&j, "passes");
+	for (int p = 0; p < o->passes; p++)
+	{
+		json_out_object(&j, NULL);
+		json_out_int(&j, "pass", p + 1);
+		json_out_number(&j, "objective", history[p].objective, "%.6f");
+		if (t->vrows)
+		{
+			json_out_number(&j, "validation_auc", history[p].vauc, "%.6f");
+			json_out_number(&j, "validation_logloss", history[p].vll, "%.6f");
+		}
+		json_out_end(&j);
+	}
+	json_out_end(&j);
+	json_out_object(&j, "seconds");
+	json_out_number(&j, "read", phase[0], "%.3f");
+	json_out_number(&j, "stage", phase[1], "%.3f");
+	json_out_number(&j, "fit", phase[2], "%.3f");
+	json_out_number(&j, "store", phase[3], "%.3f");
+	json_out_end(&j);
+	json_out_number(&j, "train_seconds", train_seconds, "%.3f");
+	return json_out_finish(&j);
 }
 
 /* phase 4: the model's parts, and the learners' responded-to courses */
@@ -967,7 +836,7 @@ store_phase(int64 model_id, const GlmixTraining *t, const TrainOptions *o)
 		m.rows[k] = t->co[k].rows;
 	}
 	glmix_store(model_id, &m);
-	store_model_learners(model_id, t->rows, o->learners, o->ro.learner_column);
+	glmix_store_learners(model_id, t->rows, o->learners, o->ro.learner_column);
 }
 
 /*
@@ -980,17 +849,15 @@ run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
 	TrainOptions o = *op;
 	GlmixTraining t;
 	double		phase[4];		/* read, stage, fit, store seconds */
-	instr_time	t0,
+	double		t0 = recs_clock_seconds(),
 				tp;
 	int64		model_id;
 	int			save_nestlevel;
-	StringInfoData metrics,
-				history;
+	PassLog    *history = palloc0(sizeof(PassLog) * o.passes);
 	double		final_obj,
 				vauc = NAN,
 				vll = NAN;
 
-	INSTR_TIME_SET_CURRENT(t0);
 	memset(&t, 0, sizeof(t));
 	spi_level = recs_spi_connect();
 	/* parallel plans only when asked for, and then without cost hurdles */
@@ -1005,63 +872,28 @@ run_training(FunctionCallInfo fcinfo, const TrainOptions *op)
 	else
 		set_guc("max_parallel_workers_per_gather", "0");
 
-	INSTR_TIME_SET_CURRENT(tp);
+	tp = recs_clock_seconds();
 	read_phase(fcinfo, &t, &o);
-	phase[0] = seconds_since(tp);
+	phase[0] = recs_clock_seconds() - tp;
 
-	INSTR_TIME_SET_CURRENT(tp);
+	tp = recs_clock_seconds();
 	stage_phase(&t, &o);
-	phase[1] = seconds_since(tp);
+	phase[1] = recs_clock_seconds() - tp;
 
-	INSTR_TIME_SET_CURRENT(tp);
-	initStringInfo(&history);
-	final_obj = fit_phase(&t, &o, &history, &vauc, &vll);
+	tp = recs_clock_seconds();
+	final_obj = fit_phase(&t, &o, history, &vauc, &vll);
 	AtEOXact_GUC(true, save_nestlevel);
 	release_fit_data(&t);
-	phase[2] = seconds_since(tp);
+	phase[2] = recs_clock_seconds() - tp;
 
-	INSTR_TIME_SET_CURRENT(tp);
+	tp = recs_clock_seconds();
 	model_id = model_store_create(o.name, "glmix", source_json(&o), params_json(&t, &o),
 								  impressions_end(o.impressions));
 	store_phase(model_id, &t, &o);
-	phase[3] = seconds_since(tp);
+	phase[3] = recs_clock_seconds() - tp;
 
-	initStringInfo(&metrics);
-	appendStringInfoChar(&metrics, '{');
-	json_key(&metrics, "objective");
-	appendStringInfo(&metrics, "%.6f", final_obj);
-	json_key(&metrics, "train_rows");
-	appendStringInfo(&metrics, INT64_FORMAT, t.rows->n);
-	json_key(&metrics, "train_positive");
-	appendStringInfo(&metrics, INT64_FORMAT, t.rows->n_positive);
-	json_key(&metrics, "fixed_features");
-	appendStringInfo(&metrics, "%d", t.lay.dim);
-	json_key(&metrics, "entity_models");
-	appendStringInfoChar(&metrics, '{');
-	for (int k = 0; k < t.nre; k++)
-	{
-		if (k)
-			appendStringInfoString(&metrics, ", ");
-		escape_json(&metrics, t.co[k].re->column);
-		appendStringInfo(&metrics, ": %d", t.co[k].nmodels);
-	}
-	appendStringInfoChar(&metrics, '}');
-	if (t.vrows)
-	{
-		json_key(&metrics, "validation_auc");
-		json_number(&metrics, vauc);
-		json_key(&metrics, "validation_logloss");
-		json_number(&metrics, vll);
-	}
-	json_key(&metrics, "passes");
-	appendStringInfoString(&metrics, history.data);
-	json_key(&metrics, "seconds");
-	appendStringInfo(&metrics, "{\"read\": %.3f, \"stage\": %.3f, \"fit\": %.3f, \"store\": %.3f}",
-					 phase[0], phase[1], phase[2], phase[3]);
-	json_key(&metrics, "train_seconds");
-	appendStringInfo(&metrics, "%.3f", seconds_since(t0));
-	appendStringInfoChar(&metrics, '}');
-	model_store_set_metrics(model_id, metrics.data);
+	model_store_set_metrics(model_id, metrics_json(&t, &o, final_obj, history, vauc, vll, phase,
+												   recs_clock_seconds() - t0));
 	if (o.activate)
 		model_store_activate(model_id, "default");
 	recs_spi_finish(spi_level);

@@ -22,10 +22,10 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/memutils.h"
 
 #include "recs.h"
+#include "watches.h"
 
 #define FETCH_ROWS 50000
 
@@ -59,6 +59,15 @@ recs_int64_cmp(const void *a, const void *b)
 	int64		y = *(const int64 *) b;
 
 	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+int
+recs_int32_cmp(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
 }
 
 int
@@ -295,22 +304,31 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 
 /* the column names as JSON members: "learner": ..., "watch_seconds": ... */
 void
-ingest_columns_json(StringInfo buf, const WatchColumns *cols)
+ingest_columns_json(JsonOut *j, const WatchColumns *cols)
 {
-	appendStringInfoString(buf, "\"learner\": ");
-	escape_json(buf, cols->learner);
-	appendStringInfoString(buf, ", \"course\": ");
-	escape_json(buf, cols->course);
-	appendStringInfoString(buf, ", \"time\": ");
-	escape_json(buf, cols->time);
-	appendStringInfoString(buf, ", \"watch_seconds\": ");
-	if (cols->seconds)
-		escape_json(buf, cols->seconds);
-	else
-		appendStringInfoString(buf, "null");
+	json_out_string(j, "learner", cols->learner);
+	json_out_string(j, "course", cols->course);
+	json_out_string(j, "time", cols->time);
+	json_out_string(j, "watch_seconds", cols->seconds);
 }
 
-/* One NOTICE that accounts for every row read and every row dropped. */
+/* the counts of what cleaning dropped, as the member "skipped" of j's open object */
+void
+ingest_skipped_json(JsonOut *j, const WatchSet *ws)
+{
+	json_out_object(j, "skipped");
+	json_out_int(j, "null_id", ws->n_null_id);
+	json_out_int(j, "bad_time", ws->n_bad_time);
+	json_out_int(j, "bad_watch_seconds", ws->n_bad_seconds);
+	json_out_int(j, "short", ws->n_short);
+	json_out_int(j, "duplicate", ws->n_duplicate);
+	json_out_end(j);
+}
+
+/*
+ * One NOTICE that accounts for every row read and every row dropped; an
+ * error when nothing is left to train on.
+ */
 void
 ingest_report(const WatchSet *ws, const char *what)
 {
@@ -325,4 +343,10 @@ ingest_report(const WatchSet *ws, const char *what)
 					   INT64_FORMAT " repeated learner-course pairs.",
 					   ws->n_null_id, ws->n_bad_time, ws->n_bad_seconds,
 					   ws->n_short, ws->n_duplicate)));
+	if (ws->n_watches == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("no watches left to train on"),
+				 errdetail("Read " INT64_FORMAT " rows; cleaning dropped all of them.", ws->n_read),
+				 errhint("Check min_watch_seconds and the column arguments.")));
 }

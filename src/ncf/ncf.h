@@ -6,10 +6,14 @@
  *   ncf_kernels.c  SIMD row kernels (sparse rows, ReLU, Adam)
  *   ncf_net.c      tower shapes, initialisation, batched forward pass
  *   ncf_fit.c      training data (contexts, negatives) and the training loop
- *   ncf_train.c    recs.train_ncf(): ingest, train, store (the PG glue)
+ *   ncf_pool.c     the training loop's worker threads
+ *   ncf_data.c     the watches and the course catalogue a training reads
+ *   ncf_train.c    recs.train_ncf(): options, then data -> fit -> store
+ *   ncf_store.c    writing a trained model to the model tables
  *   ncf_serve.c    recommend() branch, score, similar_courses, embed_learner
  *   ncf_map.c      course_map(): 2-D PCA of course embeddings, SVG rendering
- * The first four are pure numerics: no SPI, no catalog access.
+ * ncf_cowatch, ncf_kernels, ncf_net, ncf_fit and ncf_pool are pure
+ * numerics: no SPI, no catalog access.
  */
 #ifndef RECS_NCF_H
 #define RECS_NCF_H
@@ -17,6 +21,7 @@
 #include "postgres.h"
 
 #include "serving.h"
+#include "watches.h"
 
 #define NCF_MAX_LAYERS 8		/* sparse layer + hidden layers + embedding layer */
 #define NCF_LEARNER 0
@@ -185,6 +190,69 @@ typedef struct NcfEpochLog
  */
 extern void ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model,
 					  NcfEpochLog *log);
+
+/* ---- ncf_data.c: the watches and the catalogue (SPI) ---- */
+
+typedef struct NcfInput
+{
+	WatchSet   *ws;
+	double		through;		/* end of the data */
+	int			n_items;
+	int64	   *item_ids;		/* item index -> course id, ascending */
+	int			n_learners;
+	int64	   *learner_ids;
+	int64	   *offsets;		/* per learner, time-sorted watches up to through */
+	int32	   *items;
+	double	   *when;
+} NcfInput;
+
+/*
+ * Ingest watches (then cut at through, unless NaN) and build the catalogue:
+ * the watched courses plus those of the courses relation, if any.
+ */
+extern void ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses,
+					  double through, const char *what, NcfInput *in);
+/* the training data over in's watches: co-watch rows, positives, contexts */
+extern void ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
+								NcfData *data);
+/*
+ * ncf_net.c: each learner's context at the end of the data ([through - window,
+ * through], at most the latest NCF_MAX_CONTEXT watches) through the learner
+ * tower, and every item's co-watch row through the course tower.
+ */
+extern void ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *cfg,
+								 const NcfModel *model, float **course_emb, float **learner_emb);
+
+/* ---- ncf_store.c: the model tables ---- */
+
+/* train_ncf's arguments, checked (ncf_train.c) */
+typedef struct NcfOptions
+{
+	Oid			watches;
+	Oid			courses;		/* InvalidOid: none */
+	char	   *name;
+	double		min_seconds;
+	double		window_days;
+	bool		labels_given;
+	double		through;		/* NaN: not given */
+	int			topn;			/* co-watch neighbours */
+	bool		activate;
+	WatchColumns cols;
+	NcfConfig	cfg;
+} NcfOptions;
+
+/* what the training loop measured */
+typedef struct NcfRunLog
+{
+	NcfEpochLog *epochs;		/* cfg.epochs */
+	double		train_seconds;
+	double		cpu_seconds;
+} NcfRunLog;
+
+/* the catalog row, layers, embeddings, co-watch rows, learners and metrics */
+extern int64 ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data,
+					   const NcfModel *model, const NcfRunLog *run,
+					   const float *course_emb, const float *learner_emb);
 
 /* ---- ncf_serve.c ---- */
 

@@ -34,8 +34,9 @@
  * row's moments stay in one core's cache.  The result is deterministic for
  * a seed and a thread count (the sparse part even for any thread count).
  *
- * Threads.  threads - 1 POSIX threads run only the numeric phases: no
- * palloc, no elog, no PostgreSQL calls of any kind, all signals blocked.
+ * Threads.  threads - 1 POSIX threads (the pool of ncf_pool.c) run only the
+ * numeric phases: no palloc, no elog, no PostgreSQL calls of any kind, all
+ * signals blocked.
  * The backend's own thread is thread 0; it alone checks for interrupts,
  * between batches, and on any error stops and joins the workers before the
  * error propagates.  Two fork-joins per batch spin briefly, then sleep.
@@ -45,27 +46,20 @@
 #include "postgres.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <cblas.h>
-#include <time.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include "miscadmin.h"
-#include "storage/fd.h"
 #include "utils/memutils.h"
 
 #include "ncf.h"
+#include "ncf_pool.h"
+#include "recs.h"
 #include "rng.h"
-
-#define NCF_MAX_THREADS 64
-#define POOL_SPIN 20000
+#include "timing.h"
 #define CACHELINE_FLOATS 16
 
 /* ---------------------------------------------------------------- data */
@@ -85,15 +79,6 @@ lower_bound_time(const double *when, int64 lo, int64 hi, double t)
 	return lo;
 }
 
-static int
-int32_cmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
-
 void
 ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 {
@@ -105,7 +90,7 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	memcpy(d->seen, d->items, sizeof(int32) * nw);
 	for (int u = 0; u < d->n_learners; u++)
 		qsort(d->seen + d->offsets[u], d->offsets[u + 1] - d->offsets[u],
-			  sizeof(int32), int32_cmp);
+			  sizeof(int32), recs_int32_cmp);
 
 	for (int64 w = 0; w < nw; w++)
 		if (d->when[w] >= cfg->labels_from)
@@ -296,7 +281,6 @@ tower_state_init(Trainer *tr, TowerState *s, int rows, RecsRng *rng)
 		s->own[t] = (int32) ((int64) d->n_items * t / tr->nthreads);
 }
 
-static double now_seconds(void);
 static void build_transpose(Trainer *tr, int k);
 
 /* ---------------------------------------------------------------- phases */
@@ -588,200 +572,17 @@ run_phase(void *arg, int th, int phase)
 	_mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
 	{
-		double		t0 = now_seconds();
+		double		t0 = recs_clock_seconds();
 
 		if (phase == 0)
 			phase_forward_backward(tr, th);
 		else
 			phase_update(tr, th);
-		tr->busy[th][phase] += now_seconds() - t0;
+		tr->busy[th][phase] += recs_clock_seconds() - t0;
 	}
-}
-
-/* ---------------------------------------------------------------- threads */
-
-typedef struct NcfPool
-{
-	int			nthreads;
-	int			nstarted;
-	pthread_t	tid[NCF_MAX_THREADS];
-	pthread_mutex_t mu;
-	pthread_cond_t start_cv;
-	pthread_cond_t done_cv;
-	int			gen;
-	int			pending;
-	int			phase;
-	bool		quit;
-	void		(*fn) (void *arg, int th, int phase);
-	void	   *arg;
-} NcfPool;
-
-typedef struct PoolWorker
-{
-	NcfPool    *pool;
-	int			th;
-} PoolWorker;
-
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__)
-	_mm_pause();
-#endif
-}
-
-static void *
-pool_worker(void *p)
-{
-	PoolWorker *w = p;
-	NcfPool    *pool = w->pool;
-	int			seen = 0;
-
-	for (;;)
-	{
-		int			g = seen;
-
-		for (int spin = 0; spin < POOL_SPIN; spin++)
-		{
-			g = __atomic_load_n(&pool->gen, __ATOMIC_ACQUIRE);
-			if (g != seen)
-				break;
-			cpu_relax();
-		}
-		if (g == seen)
-		{
-			pthread_mutex_lock(&pool->mu);
-			while ((g = __atomic_load_n(&pool->gen, __ATOMIC_ACQUIRE)) == seen)
-				pthread_cond_wait(&pool->start_cv, &pool->mu);
-			pthread_mutex_unlock(&pool->mu);
-		}
-		seen = g;
-		if (__atomic_load_n(&pool->quit, __ATOMIC_ACQUIRE))
-			return NULL;
-		pool->fn(pool->arg, w->th, pool->phase);
-		if (__atomic_sub_fetch(&pool->pending, 1, __ATOMIC_ACQ_REL) == 0)
-		{
-			pthread_mutex_lock(&pool->mu);
-			pthread_cond_signal(&pool->done_cv);
-			pthread_mutex_unlock(&pool->mu);
-		}
-	}
-}
-
-static void
-pool_run(NcfPool *pool, int phase)
-{
-	int			spin;
-
-	if (pool->nstarted == 0)
-	{
-		pool->fn(pool->arg, 0, phase);
-		return;
-	}
-	pool->phase = phase;
-	__atomic_store_n(&pool->pending, pool->nstarted, __ATOMIC_RELEASE);
-	pthread_mutex_lock(&pool->mu);
-	__atomic_add_fetch(&pool->gen, 1, __ATOMIC_ACQ_REL);
-	pthread_cond_broadcast(&pool->start_cv);
-	pthread_mutex_unlock(&pool->mu);
-
-	pool->fn(pool->arg, 0, phase);
-
-	for (spin = 0; spin < POOL_SPIN; spin++)
-	{
-		if (__atomic_load_n(&pool->pending, __ATOMIC_ACQUIRE) == 0)
-			return;
-		cpu_relax();
-	}
-	pthread_mutex_lock(&pool->mu);
-	while (__atomic_load_n(&pool->pending, __ATOMIC_ACQUIRE) != 0)
-		pthread_cond_wait(&pool->done_cv, &pool->mu);
-	pthread_mutex_unlock(&pool->mu);
-}
-
-static void
-pool_start(NcfPool *pool, PoolWorker *workers, int nthreads,
-		   void (*fn) (void *, int, int), void *arg)
-{
-	sigset_t	all,
-				old;
-
-	memset(pool, 0, sizeof(*pool));
-	pool->nthreads = nthreads;
-	pool->fn = fn;
-	pool->arg = arg;
-	pthread_mutex_init(&pool->mu, NULL);
-	pthread_cond_init(&pool->start_cv, NULL);
-	pthread_cond_init(&pool->done_cv, NULL);
-	/* workers inherit a fully blocked signal mask: signals go to the backend */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (int t = 1; t < nthreads; t++)
-	{
-		workers[t].pool = pool;
-		workers[t].th = t;
-		if (pthread_create(&pool->tid[t], NULL, pool_worker, &workers[t]) != 0)
-			break;
-		pool->nstarted++;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-static void
-pool_stop(NcfPool *pool)
-{
-	if (pool->nstarted == 0)
-		return;
-	pthread_mutex_lock(&pool->mu);
-	__atomic_store_n(&pool->quit, true, __ATOMIC_RELEASE);
-	__atomic_add_fetch(&pool->gen, 1, __ATOMIC_ACQ_REL);
-	pthread_cond_broadcast(&pool->start_cv);
-	pthread_mutex_unlock(&pool->mu);
-	for (int t = 1; t <= pool->nstarted; t++)
-		pthread_join(pool->tid[t], NULL);
-	pool->nstarted = 0;
 }
 
 /* ---------------------------------------------------------------- loop */
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/*
- * CPU seconds used on the whole machine minus those of this process: what
- * other processes took while we trained (a timing is trustworthy when it is
- * near zero).  Linux /proc/stat, as the Python peers measure it; NaN where
- * it cannot be read.
- */
-static double
-machine_minus_self_cpu(void)
-{
-	FILE	   *f = AllocateFile("/proc/stat", "r");
-	unsigned long long v[8] = {0};
-	struct rusage ru;
-	double		busy;
-	long		hz = sysconf(_SC_CLK_TCK);
-
-	if (f == NULL)
-		return NAN;
-	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
-			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8 || hz <= 0)
-	{
-		FreeFile(f);
-		return NAN;
-	}
-	FreeFile(f);
-	busy = (double) (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz;
-	getrusage(RUSAGE_SELF, &ru);
-	return busy - (ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
-				   ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6);
-}
 
 static bool
 seen_contains(const int32 *set, int64 n, int32 item)
@@ -1019,9 +820,9 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	int			G;
 	int64		nbatches;
 	int64		step = 0;
-	double		t_start = now_seconds();
+	double		t_start = recs_clock_seconds();
 	NcfPool		pool;
-	PoolWorker	workers[NCF_MAX_THREADS];
+	NcfPoolWorker workers[NCF_MAX_THREADS];
 	volatile bool started = false;
 #if defined(__x86_64__)
 	unsigned int saved_csr = _mm_getcsr();
@@ -1057,13 +858,13 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 
 	PG_TRY();
 	{
-		pool_start(&pool, workers, tr->nthreads, run_phase, tr);
+		ncf_pool_start(&pool, workers, tr->nthreads, run_phase, tr);
 		started = true;
 		if (pool.nstarted < tr->nthreads - 1)
 		{
 			int			nstarted = pool.nstarted;
 
-			pool_stop(&pool);
+			ncf_pool_stop(&pool);
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 					 errmsg("could not start %d training threads", tr->nthreads - 1),
@@ -1072,8 +873,8 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 		}
 		for (int epoch = 0; epoch < cfg->epochs; epoch++)
 		{
-			double		t0 = now_seconds();
-			double		foreign0 = machine_minus_self_cpu();
+			double		t0 = recs_clock_seconds();
+			double		foreign0 = recs_foreign_cpu_seconds();
 			double		prep_s = 0;
 			double		loss = 0;
 			double		elapsed,
@@ -1103,23 +904,23 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 				tr->adam.lr = (float) (cfg->learning_rate * sqrt(bc2) / bc1);
 				tr->adam.eps = (float) (1e-8 * sqrt(bc2));
 				{
-					double		tp = now_seconds();
+					double		tp = recs_clock_seconds();
 
 					prepare_batch(tr, first, ng, (int32) (step & 0x7FFFFFFF));
-					prep_s += now_seconds() - tp;
+					prep_s += recs_clock_seconds() - tp;
 				}
-				pool_run(&pool, 0);
+				ncf_pool_run(&pool, 0);
 				for (int t = 0; t < tr->nthreads; t++)
 					loss += tr->loss_part[t * 8];
-				pool_run(&pool, 1);
+				ncf_pool_run(&pool, 1);
 			}
 			rebalance_rows(tr);
-			secs = now_seconds() - t0;
-			elapsed = now_seconds() - t_start;
+			secs = recs_clock_seconds() - t0;
+			elapsed = recs_clock_seconds() - t_start;
 			log[epoch].loss = loss / ((double) d->n_pos * tr->per_group);
 			log[epoch].seconds = secs;
 			{
-				double		f = machine_minus_self_cpu() - foreign0;
+				double		f = recs_foreign_cpu_seconds() - foreign0;
 
 				log[epoch].foreign_cpu = isnan(f) ? NAN : Max(f, 0.0);
 			}
@@ -1144,7 +945,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	PG_FINALLY();
 	{
 		if (started)
-			pool_stop(&pool);
+			ncf_pool_stop(&pool);
 #if defined(__x86_64__)
 		_mm_setcsr(saved_csr);
 #endif

@@ -15,11 +15,16 @@
  * Parameters other than W0 (every bias and every dense weight) live in one
  * flat array per tower so that the trainer can run Adam over them in one
  * sweep; W0 is separate because it is the big, sparsely updated one.
+ *
+ * After training, ncf_final_embeddings runs both towers once more over every
+ * course and every learner's latest context: the embeddings a model stores.
  */
 #include "postgres.h"
 
 #include <math.h>
 #include <cblas.h>
+
+#include "utils/memutils.h"
 
 #include "ncf.h"
 #include "rng.h"
@@ -135,4 +140,35 @@ ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 	}
 	pfree(buf[0]);
 	pfree(buf[1]);
+}
+
+void
+ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *cfg,
+					 const NcfModel *model, float **course_emb, float **learner_emb)
+{
+	int			n_learners = in->n_learners;
+	const int64 *offsets = in->offsets;
+	int64	   *rowptr = palloc(sizeof(int64) * (n_learners + 1));
+	int32	   *ctx = MemoryContextAllocHuge(CurrentMemoryContext,
+											 sizeof(int32) * Max(offsets[n_learners], 1));
+
+	*course_emb = MemoryContextAllocHuge(CurrentMemoryContext,
+										 mul_size(sizeof(float), mul_size(in->n_items, cfg->dim)));
+	ncf_tower_forward(&model->tower[NCF_COURSE], in->n_items, data->cowatch.rowptr,
+					  data->cowatch.col, data->cowatch.val, *course_emb);
+	rowptr[0] = 0;
+	for (int u = 0; u < n_learners; u++)
+	{
+		int64		n = rowptr[u];
+
+		for (int64 w = Max(offsets[u], offsets[u + 1] - NCF_MAX_CONTEXT); w < offsets[u + 1]; w++)
+			if (in->when[w] >= in->through - cfg->window_seconds)
+				ctx[n++] = in->items[w];
+		rowptr[u + 1] = n;
+	}
+	*learner_emb = MemoryContextAllocHuge(CurrentMemoryContext,
+										  mul_size(sizeof(float), mul_size(n_learners, cfg->dim)));
+	ncf_tower_forward(&model->tower[NCF_LEARNER], n_learners, rowptr, ctx, NULL, *learner_emb);
+	pfree(rowptr);
+	pfree(ctx);
 }

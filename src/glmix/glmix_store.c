@@ -1,0 +1,371 @@
+/*
+ * glmix_store.c -- writing a trained GLMix model to the model tables
+ *
+ * A model is stored in four tables (see 50_glmix.sql), all keyed by
+ * model_id with ON DELETE CASCADE:
+ *   glmix_coordinate  one row per coordinate: the fixed effect (position
+ *                     0) and each random effect, with its feature names,
+ *                     L2 weight and, for the fixed effect, the crosses;
+ *   glmix_column      the feature columns of each side and where their
+ *                     features sit (so scoring rebuilds x(l, c) exactly);
+ *   glmix_entity      every learner's and course's feature vector, and
+ *                     the attribute keys of attribute-keyed effects;
+ *   glmix_coef        the coefficient vectors: the fixed effect (entity
+ *                     '') and one per entity that got a model.
+ * and recs.model_learner holds each training learner's responded-to
+ * courses.  glmix_model.c loads and serves what is written here.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "glmix.h"
+#include "recs.h"
+
+static const char *const kind_names[] = {"onehot", "multihot", "numeric"};
+
+static void
+store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner_side)
+{
+	Oid			ctypes[9] = {INT8OID, TEXTOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT4ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+	Datum		cv[9];
+	Datum	   *d1,
+			   *d2,
+			   *d3,
+			   *d4,
+			   *d5;
+	double	   *f1,
+			   *f2;
+	int			rc;
+	int64		nnz = s->ptr[s->n];
+	Datum	   *keys;
+	bool	   *keynulls;
+	int			nkey = Max(m->nre, 0);
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	/* columns */
+	d1 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	d2 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	d3 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	d4 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	d5 = palloc(sizeof(Datum) * Max(s->ncols, 1));
+	f1 = palloc(sizeof(double) * Max(s->ncols, 1));
+	f2 = palloc(sizeof(double) * Max(s->ncols, 1));
+	for (int c = 0; c < s->ncols; c++)
+	{
+		d1[c] = Int32GetDatum(c);
+		d2[c] = CStringGetTextDatum(s->cols[c].name);
+		d3[c] = CStringGetTextDatum(kind_names[s->cols[c].kind]);
+		d4[c] = Int32GetDatum(s->cols[c].start);
+		d5[c] = Int32GetDatum(s->cols[c].end - s->cols[c].start);
+		f1[c] = s->cols[c].mean;
+		f2[c] = s->cols[c].sd;
+	}
+	cv[0] = Int64GetDatum(model_id);
+	cv[1] = CStringGetTextDatum(learner_side ? "learner" : "course");
+	cv[2] = PointerGetDatum(construct_array(d1, s->ncols, INT4OID, 4, true, TYPALIGN_INT));
+	cv[3] = PointerGetDatum(construct_array(d2, s->ncols, TEXTOID, -1, false, TYPALIGN_INT));
+	cv[4] = PointerGetDatum(construct_array(d3, s->ncols, TEXTOID, -1, false, TYPALIGN_INT));
+	cv[5] = PointerGetDatum(construct_array(d4, s->ncols, INT4OID, 4, true, TYPALIGN_INT));
+	cv[6] = PointerGetDatum(construct_array(d5, s->ncols, INT4OID, 4, true, TYPALIGN_INT));
+	cv[7] = PointerGetDatum(glmix_float8_array(f1, s->ncols));
+	cv[8] = PointerGetDatum(glmix_float8_array(f2, s->ncols));
+	rc = SPI_execute_with_args("INSERT INTO recs.glmix_column (model_id, side, position, name, kind,"
+							   " first_feature, n_features, mean, sd)"
+							   " SELECT $1, $2, p, n, k, f, c, mu, sd"
+							   " FROM unnest($3, $4, $5, $6, $7, $8, $9) AS u(p, n, k, f, c, mu, sd)",
+							   9, ctypes, cv, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store glmix columns: %s", SPI_result_code_string(rc));
+
+	/*
+	 * entities: the feature vectors are flat arrays sliced per row (int4 and
+	 * float8 without NULLs: a slice is found in O(1)); the attribute keys
+	 * travel as one text[] per key position, unnested together with the ids.
+	 * Slicing one flat text[] per row would walk it from its start on every
+	 * row -- quadratic, hours for a million learners.
+	 */
+	{
+		int			nargs = 6 + nkey;
+		Oid		   *etypes = palloc(sizeof(Oid) * nargs);
+		Datum	   *ev = palloc(sizeof(Datum) * nargs);
+		Datum	   *ids = palloc(sizeof(Datum) * Max(s->n, 1));
+		Datum	   *ptr = palloc(sizeof(Datum) * (s->n + 1));
+		Datum	   *col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * Max(nnz, 1));
+		StringInfoData sql;
+		StringInfoData cols;
+
+		for (int i = 0; i < s->n; i++)
+			ids[i] = Int64GetDatum(s->ids[i]);
+		for (int i = 0; i <= s->n; i++)
+			ptr[i] = Int32GetDatum(s->ptr[i]);
+		for (int64 k = 0; k < nnz; k++)
+			col[k] = Int32GetDatum(s->col[k]);
+		etypes[0] = INT8OID;
+		etypes[1] = TEXTOID;
+		etypes[2] = INT8ARRAYOID;
+		etypes[3] = INT4ARRAYOID;
+		etypes[4] = INT4ARRAYOID;
+		etypes[5] = FLOAT8ARRAYOID;
+		ev[0] = Int64GetDatum(model_id);
+		ev[1] = cv[1];
+		ev[2] = PointerGetDatum(construct_array(ids, s->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		ev[3] = PointerGetDatum(construct_array(ptr, s->n + 1, INT4OID, 4, true, TYPALIGN_INT));
+		ev[4] = PointerGetDatum(construct_array(col, (int) nnz, INT4OID, 4, true, TYPALIGN_INT));
+		ev[5] = PointerGetDatum(glmix_float8_array(s->val, (int) nnz));
+
+		keys = palloc(sizeof(Datum) * Max(s->n, 1));
+		keynulls = palloc(sizeof(bool) * Max(s->n, 1));
+		dims[0] = s->n;
+		initStringInfo(&cols);
+		for (int k = 0; k < nkey; k++)
+		{
+			const GlmixRandom *re = &m->re[k];
+
+			for (int i = 0; i < s->n; i++)
+			{
+				int			e = (!re->by_id && re->learner_side == learner_side) ? re->side_entity[i] : -1;
+
+				keynulls[i] = e < 0;
+				keys[i] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
+			}
+			etypes[6 + k] = TEXTARRAYOID;
+			ev[6 + k] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID,
+														   -1, false, TYPALIGN_INT));
+			appendStringInfo(&cols, ", k%d", k);
+		}
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql,
+							   "INSERT INTO recs.glmix_entity (model_id, side, id, features, \"values\", keys)"
+							   " SELECT $1, $2, u.id, $5[$4[u.i] + 1 : $4[u.i + 1]], $6[$4[u.i] + 1 : $4[u.i + 1]], ");
+		if (nkey == 0)
+			appendStringInfoString(&sql, "NULL::text[]");
+		else
+			appendStringInfo(&sql, "ARRAY[%s]", cols.data + 2);
+		appendStringInfoString(&sql, " FROM unnest($3");
+		for (int k = 0; k < nkey; k++)
+			appendStringInfo(&sql, ", $%d", 7 + k);
+		appendStringInfo(&sql, ") WITH ORDINALITY AS u(id%s, i)", cols.data);
+		rc = SPI_execute_with_args(sql.data, nargs, etypes, ev, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not store glmix entities: %s", SPI_result_code_string(rc));
+	}
+}
+
+/* one glmix_coordinate row: what the coefficient vectors of a coordinate mean */
+static void
+store_coordinate(int64 model_id, int position, const char *name, const char *keyed_by,
+				 bool by_id, double l2, bool intercept, char **names, int dim,
+				 char **crosses, int ncross, int entities)
+{
+	Oid			types[10] = {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, FLOAT8OID, BOOLOID,
+	TEXTARRAYOID, TEXTARRAYOID, INT4OID};
+	Datum		v[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum	   *nd = palloc(sizeof(Datum) * Max(dim, 1));
+	int			rc;
+
+	for (int j = 0; j < dim; j++)
+		nd[j] = CStringGetTextDatum(names[j]);
+	v[0] = Int64GetDatum(model_id);
+	v[1] = Int32GetDatum(position);
+	v[2] = CStringGetTextDatum(name);
+	v[3] = keyed_by ? CStringGetTextDatum(keyed_by) : (Datum) 0;
+	nulls[3] = keyed_by ? ' ' : 'n';
+	v[4] = BoolGetDatum(by_id);
+	v[5] = Float8GetDatum(l2);
+	v[6] = BoolGetDatum(intercept);
+	v[7] = PointerGetDatum(construct_array(nd, dim, TEXTOID, -1, false, TYPALIGN_INT));
+	if (crosses)
+	{
+		Datum	   *cd = palloc(sizeof(Datum) * Max(ncross, 1));
+
+		for (int p = 0; p < ncross; p++)
+			cd[p] = CStringGetTextDatum(crosses[p]);
+		v[8] = PointerGetDatum(construct_array(cd, ncross, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	else
+		nulls[8] = 'n';
+	v[9] = Int32GetDatum(entities);
+	rc = SPI_execute_with_args("INSERT INTO recs.glmix_coordinate (model_id, position, name, keyed_by,"
+							   " by_id, l2, intercept, features, crosses, entities)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+							   10, types, v, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store glmix coordinate: %s", SPI_result_code_string(rc));
+}
+
+/* a coordinate's coefficient vectors (n entities x dim, flat) in one INSERT */
+static void
+store_coefs(int64 model_id, const char *coordinate, int n, char **keys, const int *rows,
+			const double *coef, int dim)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT4OID};
+	Datum		v[6];
+	Datum	   *kd = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *rd = palloc(sizeof(Datum) * Max(n, 1));
+	int			rc;
+
+	for (int i = 0; i < n; i++)
+	{
+		kd[i] = CStringGetTextDatum(keys[i]);
+		rd[i] = Int32GetDatum(rows[i]);
+	}
+	v[0] = Int64GetDatum(model_id);
+	v[1] = CStringGetTextDatum(coordinate);
+	v[2] = PointerGetDatum(construct_array(kd, n, TEXTOID, -1, false, TYPALIGN_INT));
+	v[3] = PointerGetDatum(construct_array(rd, n, INT4OID, 4, true, TYPALIGN_INT));
+	v[4] = PointerGetDatum(glmix_float8_array(coef, n * dim));
+	v[5] = Int32GetDatum(dim);
+	rc = SPI_execute_with_args("INSERT INTO recs.glmix_coef (model_id, coordinate, entity, rows, coef)"
+							   " SELECT $1, $2, e, r, $5[(i - 1) * $6 + 1 : i * $6]"
+							   " FROM unnest($3, $4) WITH ORDINALITY AS u(e, r, i)",
+							   6, types, v, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store glmix coefficients: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Write a trained model's parts.  Only entities with a model of their own
+ * get a glmix_coef row; the others are absent, which serving reads as a
+ * random effect of zero.
+ */
+void
+glmix_store(int64 model_id, const GlmixModel *m)
+{
+	int			d = m->lay.dim;
+	char	  **names = palloc(sizeof(char *) * d);
+	char	  **crosses = palloc(sizeof(char *) * Max(m->lay.ncross, 1));
+	int			nrows_fixed = 0;
+
+	for (int j = 0; j < d; j++)
+		names[j] = glmix_fixed_feature_name(&m->lay, m->learners, m->courses, j);
+	for (int p = 0; p < m->lay.ncross; p++)
+		crosses[p] = psprintf("%s:%s", m->learners->cols[m->lay.cross[p].lcol].name,
+							  m->courses->cols[m->lay.cross[p].ccol].name);
+	store_coordinate(model_id, 0, "fixed", NULL, false, m->l2_fixed, m->lay.intercept, names, d,
+					 crosses, m->lay.ncross, 1);
+	store_coefs(model_id, "fixed", 1, (char *[]) {""}, &nrows_fixed, m->beta, d);
+
+	for (int k = 0; k < m->nre; k++)
+	{
+		const GlmixRandom *re = &m->re[k];
+		const GlmixSide *other = re->learner_side ? m->courses : m->learners;
+		char	  **rn = palloc(sizeof(char *) * re->dim);
+		int			shift = re->intercept ? 1 : 0;
+		char	  **keys = palloc(sizeof(char *) * Max(re->nent, 1));
+		int		   *rows = palloc(sizeof(int) * Max(re->nent, 1));
+		double	   *coef = palloc(sizeof(double) * Max((Size) re->nent * re->dim, 1));
+		int			n = 0;
+
+		if (re->intercept)
+			rn[0] = "(intercept)";
+		for (int j = 0; j < other->nfeat; j++)
+			rn[shift + j] = other->names[j];
+		for (int e = 0; e < re->nent; e++)
+		{
+			if (m->rows[k][e] == 0)
+				continue;
+			keys[n] = re->keys[e];
+			rows[n] = m->rows[k][e];
+			memcpy(coef + (Size) n * re->dim, m->coef[k] + (Size) e * re->dim,
+				   sizeof(double) * re->dim);
+			n++;
+		}
+		if (strcmp(re->column, "fixed") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a random effect cannot be named \"fixed\"")));
+		store_coordinate(model_id, k + 1, re->column, re->learner_side ? "learner" : "course",
+						 re->by_id, re->l2, re->intercept, rn, re->dim, NULL, 0, n);
+		store_coefs(model_id, re->column, n, keys, rows, coef, re->dim);
+	}
+	store_side(model_id, m, m->learners, true);
+	store_side(model_id, m, m->courses, false);
+}
+
+/*
+ * recs.model_learner: each training learner with the courses they responded
+ * to (positive rows), which recommend() leaves out, and their language when
+ * the learners relation has a text column "language".
+ */
+typedef struct IdPair
+{
+	int64		l;
+	int64		c;
+} IdPair;
+
+static int
+idpair_cmp(const void *a, const void *b)
+{
+	const IdPair *x = a;
+	const IdPair *y = b;
+
+	if (x->l != y->l)
+		return x->l < y->l ? -1 : 1;
+	return x->c < y->c ? -1 : (x->c > y->c ? 1 : 0);
+}
+
+void
+glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
+					 const char *learner_column)
+{
+	IdPair	   *pairs = palloc(sizeof(IdPair) * Max(rows->n, 1));
+	Datum	   *ids = palloc(sizeof(Datum) * Max(rows->n, 1));
+	Datum	   *ptr = palloc(sizeof(Datum) * (rows->n + 1));
+	Datum	   *courses = palloc(sizeof(Datum) * Max(rows->n, 1));
+	int64		np = 0,
+				nl = 0,
+				nc = 0;
+	Oid			types[4] = {INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
+	AttrNumber	lang = get_attnum(learners_rel, "language");
+	bool		has_lang = lang > 0 && (get_atttype(learners_rel, lang) == TEXTOID ||
+										get_atttype(learners_rel, lang) == VARCHAROID);
+	char	   *sql;
+
+	/* (learner, positive course) pairs; negatives keep the learner with no course */
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		pairs[np].l = rows->learner_id[r];
+		pairs[np].c = rows->y[r] > 0 ? rows->course_id[r] : PG_INT64_MIN;
+		np++;
+	}
+	qsort(pairs, np, sizeof(IdPair), idpair_cmp);
+	for (int64 k = 0; k < np; k++)
+	{
+		if (k == 0 || pairs[k].l != pairs[k - 1].l)
+		{
+			ids[nl] = Int64GetDatum(pairs[k].l);
+			ptr[nl++] = Int32GetDatum((int32) nc);
+		}
+		if (pairs[k].c != PG_INT64_MIN && (k == 0 || pairs[k].l != pairs[k - 1].l ||
+										   pairs[k].c != pairs[k - 1].c))
+			courses[nc++] = Int64GetDatum(pairs[k].c);
+	}
+	ptr[nl] = Int32GetDatum((int32) nc);
+	values[0] = Int64GetDatum(model_id);
+	values[1] = PointerGetDatum(construct_array(ids, (int) nl, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(ptr, (int) nl + 1, INT4OID, 4, true, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(courses, (int) nc, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	sql = psprintf("INSERT INTO recs.model_learner (model_id, learner_id, language, watched)"
+				   " SELECT $1, u.l, %s, coalesce($4[$3[u.i] + 1 : $3[u.i + 1]], '{}')"
+				   " FROM unnest($2) WITH ORDINALITY AS u(l, i)%s",
+				   has_lang ? "x.language::text" : "NULL",
+				   has_lang ? psprintf(" LEFT JOIN %s x ON x.%s = u.l", recs_relation_name(learners_rel),
+									   quote_identifier(learner_column)) : "");
+	if (SPI_execute_with_args(sql, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write recs.model_learner");
+}
+

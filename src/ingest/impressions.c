@@ -1,0 +1,392 @@
+/*
+ * impressions.c -- read an impressions relation into flat row arrays
+ *
+ * This is the one path by which labelled (learner, course) rows enter recs:
+ * GLMix's impressions and validation rows, the blend's impressions (or its
+ * watches, all positives), and evaluate's test rows.  The relation is read
+ * through a forward-only cursor in batches, so memory holds the arrays,
+ * never the tuples; the arrays double as they fill, each time after the
+ * caller's recs.memory_limit check (ImpressionSpec.budget).
+ *
+ * Columns.  Ids are smallint, integer or bigint.  A label is boolean or a
+ * number that must be 0 or 1 (a 0.7 is refused, not rounded); with two
+ * label columns (label => 'either') the label is their OR, by SQL's rules:
+ * 1 when either is 1, NULL when neither is 1 and one is NULL, else 0.  With
+ * no label column every row is a positive.  The optional time column
+ * (timestamps, or numbers of unix seconds) keeps only the rows shown after
+ * `since`; watch seconds and weights are numbers; negatives a bigint[].
+ *
+ * Cleaning, in this order, each row counted once:
+ *   - a NULL, NaN or infinite time: skipped, counted in n_bad_time;
+ *   - a NULL learner or course id: skipped, n_null_id;
+ *   - a NULL label: skipped, n_null_label.
+ * With spec->strict (GLMix, which fits every row it is given) each of these
+ * is an error instead (22004).  Always errors (22023 or 22004), since they
+ * mean the data are not what the column claims: a label other than 0 or 1,
+ * a NULL negatives array, a NULL weight, and a watch time or weight that is
+ * negative, NaN or infinite.
+ *
+ * Weights.  A row weighs 1; a positive with a watch time s (seconds column)
+ * 1 + ln(1 + s / 60); the weight column multiplies either.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "impressions.h"
+#include "recs.h"
+#include "watches.h"
+
+#define FETCH_ROWS 8192
+
+static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
+static const Oid number_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID, INT8OID, INT4OID, INT2OID};
+
+/* where each column sits in the query's result (0: not read) */
+typedef struct ReadPlan
+{
+	int			label[IMPRESSIONS_MAX_LABELS];
+	int			time;
+	int			seconds;
+	int			weight;
+	int			negatives;
+} ReadPlan;
+
+void
+impressions_spec_init(ImpressionSpec *spec, const char *learner, const char *course)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->learner = learner;
+	spec->course = course;
+	spec->since = -INFINITY;
+	spec->initial_rows = 1024;
+}
+
+void
+impressions_spec_label(ImpressionSpec *spec, const char *column, const char *argname)
+{
+	if (spec->nlabels >= IMPRESSIONS_MAX_LABELS)
+		elog(ERROR, "too many label columns");
+	spec->label[spec->nlabels] = column;
+	spec->label_arg[spec->nlabels] = argname;
+	spec->nlabels++;
+}
+
+/* a label column checked (boolean, or a number that must be 0 or 1), as float8 SQL */
+static char *
+label_expression(Oid relid, const char *col, const char *argname)
+{
+	static const Oid label_types[] = {BOOLOID, INT2OID, INT4OID, INT8OID, FLOAT4OID,
+	FLOAT8OID, NUMERICOID};
+	Oid			type = recs_check_column(relid, col, argname, label_types, lengthof(label_types));
+
+	return psprintf(type == BOOLOID ? "%s::int::float8" : "%s::float8", quote_identifier(col));
+}
+
+/* the query, its columns checked; plan says where each optional column is */
+static char *
+build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
+{
+	StringInfoData sql;
+	int			att = 2;
+
+	memset(plan, 0, sizeof(*plan));
+	recs_check_column(relid, spec->learner, "learner_column", id_types, lengthof(id_types));
+	recs_check_column(relid, spec->course, "course_column", id_types, lengthof(id_types));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s::int8, %s::int8",
+					 quote_identifier(spec->learner), quote_identifier(spec->course));
+	for (int i = 0; i < spec->nlabels; i++)
+	{
+		appendStringInfo(&sql, ", %s", label_expression(relid, spec->label[i], spec->label_arg[i]));
+		plan->label[i] = ++att;
+	}
+	*texpr = NULL;
+	if (spec->time)
+	{
+		*texpr = ingest_time_column(relid, spec->time, "time_column");
+		appendStringInfo(&sql, ", (%s)::float8", *texpr);
+		plan->time = ++att;
+	}
+	if (spec->seconds)
+	{
+		recs_check_column(relid, spec->seconds, "seconds_column", number_types, lengthof(number_types));
+		appendStringInfo(&sql, ", %s::float8", quote_identifier(spec->seconds));
+		plan->seconds = ++att;
+	}
+	if (spec->weight)
+	{
+		recs_check_column(relid, spec->weight, "weight_column", number_types, lengthof(number_types));
+		appendStringInfo(&sql, ", %s::float8", quote_identifier(spec->weight));
+		plan->weight = ++att;
+	}
+	if (spec->negatives)
+	{
+		static const Oid neg_types[] = {INT8ARRAYOID, INT4ARRAYOID};
+
+		recs_check_column(relid, spec->negatives, "negatives_column", neg_types, lengthof(neg_types));
+		appendStringInfo(&sql, ", %s::int8[]", quote_identifier(spec->negatives));
+		plan->negatives = ++att;
+	}
+	appendStringInfo(&sql, " FROM %s", recs_relation_name(relid));
+	if (spec->time)
+		appendStringInfo(&sql, " WHERE %s > $1 OR %s IS NULL", *texpr, *texpr);
+	if (spec->sorted)
+		appendStringInfoString(&sql, " ORDER BY 1, 2");
+	return sql.data;
+}
+
+/* a row that cleaning drops: counted, or with spec->strict an error */
+static void
+drop_row(const ImpressionSpec *spec, const char *relname, int64 *counter, const char *what)
+{
+	if (spec->strict)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s has a row with %s", relname, what),
+				 errhint("Filter such rows out in a view and pass the view.")));
+	(*counter)++;
+}
+
+static void
+bad_value(const char *what, double v, int64 l, int64 c, const char *relname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be a finite number >= 0, not %g", what, v),
+			 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.", l, c, relname)));
+}
+
+/* the row arrays, grown to cap rows */
+static void
+grow_rows(ImpressionSet *set, const ImpressionSpec *spec, int64 cap)
+{
+	set->learner_id = repalloc_huge(set->learner_id, sizeof(int64) * cap);
+	set->course_id = repalloc_huge(set->course_id, sizeof(int64) * cap);
+	set->y = repalloc_huge(set->y, sizeof(double) * cap);
+	set->w = repalloc_huge(set->w, sizeof(double) * cap);
+	if (spec->negatives)
+		set->neg_start = repalloc_huge(set->neg_start, sizeof(int64) * (cap + 1));
+}
+
+/* row r's negatives from an int8[] datum, appended to set->neg */
+static void
+add_negatives(ImpressionSet *set, int64 r, Datum d, int64 *negcap)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int64		k = set->neg_start[r];
+
+	deconstruct_array(DatumGetArrayTypeP(d), INT8OID, 8, true, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	if (k + n > *negcap)
+	{
+		while (k + n > *negcap)
+			*negcap *= 2;
+		set->neg = repalloc_huge(set->neg, sizeof(int64) * *negcap);
+	}
+	for (int j = 0; j < n; j++)
+		if (!nulls[j])
+			set->neg[k++] = DatumGetInt64(elems[j]);
+	set->neg_start[r + 1] = k;
+	pfree(elems);
+	pfree(nulls);
+}
+
+/*
+ * One fetched row into the arrays at index set->n, or counted as skipped;
+ * false when skipped.
+ */
+static bool
+read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
+		 HeapTuple tup, TupleDesc desc, const char *relname, int64 *negcap)
+{
+	bool		lnull,
+				cnull,
+				isnull;
+	int64		l = DatumGetInt64(SPI_getbinval(tup, desc, 1, &lnull));
+	int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 2, &cnull));
+	double		y = spec->nlabels > 0 ? 0.0 : 1.0;
+	bool		ynull = false;
+	double		w = 1.0;
+	int64		r = set->n;
+
+	if (plan->time)
+	{
+		double		t = DatumGetFloat8(SPI_getbinval(tup, desc, plan->time, &isnull));
+
+		if (isnull || !isfinite(t))
+		{
+			drop_row(spec, relname, &set->n_bad_time, "a NULL, NaN or infinite time");
+			return false;
+		}
+	}
+	if (lnull || cnull)
+	{
+		drop_row(spec, relname, &set->n_null_id,
+				 psprintf("a NULL %s", lnull ? spec->learner : spec->course));
+		return false;
+	}
+	for (int i = 0; i < spec->nlabels; i++)
+	{
+		double		v = DatumGetFloat8(SPI_getbinval(tup, desc, plan->label[i], &isnull));
+
+		if (isnull)
+		{
+			ynull = true;
+			continue;
+		}
+		if (v != 0.0 && v != 1.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("labels must be 0 or 1, found %g", v),
+					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.", l, c, relname)));
+		if (v == 1.0)
+			y = 1.0;
+	}
+	if (ynull && y != 1.0)
+	{
+		if (spec->strict)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s has a row with a NULL label", relname),
+					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT ".", l, c)));
+		set->n_null_label++;
+		return false;
+	}
+	if (plan->seconds && y == 1.0)
+	{
+		double		s = DatumGetFloat8(SPI_getbinval(tup, desc, plan->seconds, &isnull));
+
+		if (!isnull)
+		{
+			if (!(s >= 0) || isinf(s))
+				bad_value("watch time", s, l, c, relname);
+			w = 1.0 + log1p(s / 60.0);
+			set->n_watch_weighted++;
+		}
+	}
+	if (plan->weight)
+	{
+		double		v = DatumGetFloat8(SPI_getbinval(tup, desc, plan->weight, &isnull));
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s has a row with a NULL weight", relname)));
+		if (!(v >= 0) || isinf(v))
+			bad_value("weight", v, l, c, relname);
+		w *= v;
+	}
+	if (plan->negatives)
+	{
+		Datum		d = SPI_getbinval(tup, desc, plan->negatives, &isnull);
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("negatives of learner " INT64_FORMAT " are NULL", l)));
+		add_negatives(set, r, d, negcap);
+	}
+	if (r == 0 || set->learner_id[r - 1] != l)
+		set->n_learners++;
+	set->learner_id[r] = l;
+	set->course_id[r] = c;
+	set->y[r] = y;
+	set->w[r] = w;
+	set->n_positive += y > 0;
+	set->n++;
+	return true;
+}
+
+ImpressionSet *
+ingest_impressions(Oid relid, const ImpressionSpec *spec)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *relname = recs_relation_name(relid);
+	ImpressionSet *set = palloc0(sizeof(ImpressionSet));
+	ReadPlan	plan;
+	char	   *texpr;
+	char	   *sql = build_query(relid, spec, &plan, &texpr);
+	Oid			types[1] = {FLOAT8OID};
+	Datum		values[1] = {Float8GetDatum(spec->since)};
+	int64		cap = Max(spec->initial_rows, 16);
+	int64		negcap = 1024;
+	double		est_rows;
+	Portal		portal;
+
+	portal = recs_open_read_cursor(sql, spec->time ? 1 : 0, types, values, &est_rows);
+	MemoryContextSwitchTo(cxt);
+	set->learner_id = MemoryContextAllocHuge(cxt, sizeof(int64) * cap);
+	set->course_id = MemoryContextAllocHuge(cxt, sizeof(int64) * cap);
+	set->y = MemoryContextAllocHuge(cxt, sizeof(double) * cap);
+	set->w = MemoryContextAllocHuge(cxt, sizeof(double) * cap);
+	if (spec->negatives)
+	{
+		set->neg_start = MemoryContextAllocHuge(cxt, sizeof(int64) * (cap + 1));
+		set->neg_start[0] = 0;
+		set->neg = MemoryContextAllocHuge(cxt, sizeof(int64) * negcap);
+	}
+	for (;;)
+	{
+		SPITupleTable *tt;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		MemoryContextSwitchTo(cxt);
+		if (SPI_processed == 0)
+			break;
+		tt = SPI_tuptable;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			if (set->n == cap)
+			{
+				if (spec->budget)
+					spec->budget(spec->budget_arg, set->n, 2 * cap, set->n_learners, est_rows);
+				cap *= 2;
+				if (cap > PG_INT32_MAX)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("more than %d impressions", PG_INT32_MAX)));
+				grow_rows(set, spec, cap);
+			}
+			set->n_read++;
+			read_row(set, spec, &plan, tt->vals[i], tt->tupdesc, relname, &negcap);
+		}
+		SPI_freetuptable(tt);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
+
+	/* give back the doubling's slack: up to half of these arrays */
+	if (set->n > 0 && set->n < cap)
+		grow_rows(set, spec, set->n);
+	return set;
+}
+
+int64
+impressions_skipped(const ImpressionSet *set)
+{
+	return set->n_null_id + set->n_null_label + set->n_bad_time;
+}
+
+void
+impressions_report(const ImpressionSet *set, const char *what)
+{
+	if (impressions_skipped(set) == 0)
+		return;
+	ereport(NOTICE,
+			(errmsg("%s: read " INT64_FORMAT " rows, kept " INT64_FORMAT, what, set->n_read, set->n),
+			 errdetail("Skipped " INT64_FORMAT " with a NULL learner or course id, " INT64_FORMAT
+					   " with a NULL label, " INT64_FORMAT " with a NULL, NaN or infinite time.",
+					   set->n_null_id, set->n_null_label, set->n_bad_time)));
+}

@@ -1,0 +1,75 @@
+/*
+ * impressions.h -- the one reader of impressions (labelled learner-course rows)
+ *
+ * GLMix, the blend and evaluate read their impressions, validation and test
+ * relations through ingest_impressions(); impressions.c says what it
+ * accepts, skips, counts and refuses.
+ */
+#ifndef RECS_IMPRESSIONS_H
+#define RECS_IMPRESSIONS_H
+
+#include "postgres.h"
+
+#define IMPRESSIONS_MAX_LABELS 2
+
+/*
+ * Called before the row arrays grow to new_cap rows (after `rows` rows of
+ * `learners` distinct learners were kept; est_rows is the planner's count
+ * of the relation): the caller's recs.memory_limit check.
+ */
+typedef void (*ImpressionBudgetFn) (void *arg, int64 rows, int64 new_cap, int64 learners,
+									double est_rows);
+
+/* what to read, and how */
+typedef struct ImpressionSpec
+{
+	const char *learner;		/* learner id column (argument learner_column) */
+	const char *course;			/* course id column (course_column) */
+	/* label columns, OR-ed; none: every row is a positive */
+	int			nlabels;
+	const char *label[IMPRESSIONS_MAX_LABELS];
+	const char *label_arg[IMPRESSIONS_MAX_LABELS];	/* argument names, for errors */
+	const char *time;			/* NULL, or read only the rows shown after since */
+	double		since;
+	const char *seconds;		/* NULL, or weight positives by their watch time */
+	const char *weight;			/* NULL, or a weight column */
+	const char *negatives;		/* NULL, or a bigint[] column of negative courses */
+	bool		strict;			/* a row that would be skipped is an error */
+	bool		sorted;			/* rows in (learner, course) order */
+	int64		initial_rows;	/* first size of the row arrays */
+	ImpressionBudgetFn budget;	/* NULL: no check */
+	void	   *budget_arg;
+} ImpressionSpec;
+
+typedef struct ImpressionSet
+{
+	int64		n;				/* rows kept */
+	int64	   *learner_id;
+	int64	   *course_id;
+	double	   *y;				/* 0 or 1 */
+	double	   *w;				/* weight (1 without seconds and weight columns) */
+	/* with a negatives column: row r's are neg[neg_start[r] .. neg_start[r + 1]) */
+	int64	   *neg_start;
+	int64	   *neg;
+	int64		n_positive;
+	int64		n_watch_weighted;	/* positives weighted by watch time */
+	int64		n_learners;		/* distinct learners (when sorted; else runs) */
+	/* counts of the cleaning, reported to the user */
+	int64		n_read;
+	int64		n_null_id;
+	int64		n_null_label;
+	int64		n_bad_time;
+} ImpressionSet;
+
+/* an ImpressionSpec with the defaults: no labels, no time, skip, unsorted */
+extern void impressions_spec_init(ImpressionSpec *spec, const char *learner, const char *course);
+/* add a label column (at most IMPRESSIONS_MAX_LABELS, OR-ed) */
+extern void impressions_spec_label(ImpressionSpec *spec, const char *column, const char *argname);
+
+extern ImpressionSet *ingest_impressions(Oid relid, const ImpressionSpec *spec);
+/* the rows skipped: NULL ids, NULL labels and bad times */
+extern int64 impressions_skipped(const ImpressionSet *set);
+/* a NOTICE "what: read N rows, kept K" with the reasons, when rows were skipped */
+extern void impressions_report(const ImpressionSet *set, const char *what);
+
+#endif							/* RECS_IMPRESSIONS_H */

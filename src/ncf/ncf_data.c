@@ -1,0 +1,162 @@
+/*
+ * ncf_data.c -- what an NCF training reads: watches and the course catalogue
+ *
+ * The watches come through the one watches path (ingest/watches.c):
+ * cleaned, deduplicated, dense ids, per-learner time-sorted CSR.  Then the
+ * `through` cut (a prefix of each learner's list) and the catalogue: the
+ * watched courses plus every course of the optional courses relation, so
+ * that courses nobody watched yet still get an embedding and can be ranked.
+ * From those, the training data: co-watch similarity rows (ncf_cowatch.c)
+ * and the positives with their contexts (ncf_fit.c), with a memory
+ * estimate checked against recs.memory_limit before the big allocations.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "ncf.h"
+#include "recs.h"
+
+/* sorted distinct course ids of the courses relation */
+static int64 *
+read_course_ids(Oid relid, const char *col, int *n)
+{
+	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
+	StringInfoData sql;
+	int64	   *ids;
+	int			rc;
+
+	recs_check_column(relid, col, "course_column", id_types, lengthof(id_types));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT DISTINCT %s::int8 FROM %s WHERE %s IS NOT NULL ORDER BY 1",
+					 quote_identifier(col), recs_relation_name(relid), quote_identifier(col));
+	rc = SPI_execute(sql.data, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read courses: %s", SPI_result_code_string(rc));
+	*n = (int) SPI_processed;
+	ids = palloc(sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return ids;
+}
+
+void
+ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses,
+		  double through, const char *what, NcfInput *in)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	WatchSet   *ws;
+	int			n_extra = 0;
+	int64	   *extra_ids = NULL;
+	int32	   *item_of_course;
+	int			n_items;
+
+	ws = ingest_watches(watches, cols, min_seconds);
+	MemoryContextSwitchTo(cxt); /* SPI calls return in SPI's context */
+	ingest_report(ws, what);
+	in->ws = ws;
+	in->through = isnan(through) ? ws->last_time : through;
+
+	/* the catalogue: watched courses and the courses relation, ascending */
+	if (OidIsValid(courses))
+	{
+		extra_ids = read_course_ids(courses, cols->course, &n_extra);
+		MemoryContextSwitchTo(cxt);
+	}
+	in->item_ids = palloc(sizeof(int64) * (ws->n_courses + n_extra + 1));
+	item_of_course = palloc(sizeof(int32) * Max(ws->n_courses, 1));
+	{
+		int			a = 0,
+					b = 0;
+
+		n_items = 0;
+		while (a < ws->n_courses || b < n_extra)
+		{
+			int64		id;
+
+			if (b >= n_extra || (a < ws->n_courses && ws->course_ids[a] <= extra_ids[b]))
+				id = ws->course_ids[a];
+			else
+				id = extra_ids[b];
+			if (a < ws->n_courses && ws->course_ids[a] == id)
+				item_of_course[a++] = n_items;
+			if (b < n_extra && extra_ids[b] == id)
+				b++;
+			in->item_ids[n_items++] = id;
+		}
+	}
+	in->n_items = n_items;
+
+	/* watches up to `through`: a prefix of each learner's time-sorted list */
+	in->offsets = palloc(sizeof(int64) * (ws->n_learners + 1));
+	in->learner_ids = palloc(sizeof(int64) * Max(ws->n_learners, 1));
+	in->items = MemoryContextAllocHuge(cxt, sizeof(int32) * ws->n_watches);
+	in->when = MemoryContextAllocHuge(cxt, sizeof(double) * ws->n_watches);
+	in->n_learners = 0;
+	in->offsets[0] = 0;
+	for (int u = 0; u < ws->n_learners; u++)
+	{
+		int64		start = in->offsets[in->n_learners],
+					n = start;
+
+		for (int64 w = ws->offsets[u]; w < ws->offsets[u + 1] && ws->when[w] <= in->through; w++)
+		{
+			in->items[n] = item_of_course[ws->course[w]];
+			in->when[n] = ws->when[w];
+			n++;
+		}
+		if (n > start)
+		{
+			in->learner_ids[in->n_learners++] = ws->learner_ids[u];
+			in->offsets[in->n_learners] = n;
+		}
+	}
+	if (in->n_learners == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("no watches up to %s", timestamptz_to_str(recs_epoch_to_timestamptz(in->through))),
+				 errhint("Move through later, or leave it NULL to use all watches.")));
+}
+
+void
+ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn, NcfData *data)
+{
+	Size		need;
+
+	memset(data, 0, sizeof(*data));
+	data->n_learners = in->n_learners;
+	data->n_items = in->n_items;
+	data->offsets = in->offsets;
+	data->items = in->items;
+	data->when = in->when;
+	ncf_cowatch(in->n_learners, in->n_items, in->offsets, in->items, topn, &data->cowatch);
+	ncf_data_prepare(data, cfg);
+	if (data->n_pos == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("no watches at or after labels_from to use as labels"),
+				 errhint("Move labels_from earlier, or leave it NULL to use every watch.")));
+	/* the training's own arrays, and the watches and co-watch matrix it reads */
+	need = add_size(ncf_train_memory(data, cfg),
+					add_size(mul_size(in->ws->n_watches + in->ws->n_duplicate, 32),
+							 mul_size(data->cowatch.nnz, sizeof(int32) + sizeof(float))));
+	recs_check_memory((double) need, "training this NCF model");
+	ereport(NOTICE,
+			(errmsg("train_ncf: " INT64_FORMAT " positives x %d instances, mean context %.1f courses, %d courses, %.1f neighbours per course",
+					data->n_pos, 1 + cfg->negatives, data->mean_ctx, in->n_items,
+					(double) data->cowatch.nnz / Max(in->n_items, 1)),
+			 errdetail(INT64_FORMAT " positives have an empty context, " INT64_FORMAT
+					   " a context cut to the latest %d watches; about %zu MB for training.",
+					   data->n_empty_ctx, data->n_capped_ctx, NCF_MAX_CONTEXT, Max(need >> 20, 1))));
+}

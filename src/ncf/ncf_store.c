@@ -1,0 +1,320 @@
+/*
+ * ncf_store.c -- writing a trained NCF model to the model tables
+ *
+ * One recs.model row (source relations, hyper-parameters, and the metrics:
+ * rows read and skipped, positives, loss and seconds per epoch), then the
+ * parts: recs.ncf_layer (both towers, layer by layer), recs.ncf_course and
+ * recs.ncf_learner (embeddings, in chunks of EMBED_INSERT_ROWS rows, each
+ * chunk one statement slicing a flat real[] per row in SQL),
+ * recs.ncf_cowatch (the course tower's inputs) and recs.model_learner
+ * (each learner's watched courses, ascending).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "json_out.h"
+#include "ncf.h"
+#include "recs.h"
+
+#define EMBED_INSERT_ROWS 20000
+
+static ArrayType *
+float_array(const float *x, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	ArrayType  *a;
+
+	for (int i = 0; i < n; i++)
+		d[i] = Float4GetDatum(x[i]);
+	a = construct_array(d, n, FLOAT4OID, 4, true, TYPALIGN_INT);
+	pfree(d);
+	return a;
+}
+
+static void
+store_layers(int64 model_id, const NcfModel *m)
+{
+	static const char *const names[2] = {"learner", "course"};
+	Oid			types[7] = {INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID, FLOAT4ARRAYOID, FLOAT4ARRAYOID};
+	SPIPlanPtr	plan;
+
+	plan = SPI_prepare("INSERT INTO recs.ncf_layer (model_id, tower, layer, n_in, n_out, weight, bias)"
+					   " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	for (int k = 0; k < 2; k++)
+	{
+		const NcfTower *t = &m->tower[k];
+
+		for (int l = 0; l < t->nlayers; l++)
+		{
+			int64		nw = (int64) t->width[l] * t->width[l + 1];
+			Datum		values[7];
+			int			rc;
+
+			CHECK_FOR_INTERRUPTS();
+			if (nw > (int64) (MaxAllocSize / sizeof(float)) - 64)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("layer %d of the %s tower is too large to store", l, names[k])));
+			values[0] = Int64GetDatum(model_id);
+			values[1] = CStringGetTextDatum(names[k]);
+			values[2] = Int32GetDatum(l);
+			values[3] = Int32GetDatum(t->width[l]);
+			values[4] = Int32GetDatum(t->width[l + 1]);
+			values[5] = PointerGetDatum(float_array(t->w[l], (int) nw));
+			values[6] = PointerGetDatum(float_array(t->b[l], t->width[l + 1]));
+			rc = SPI_execute_plan(plan, values, NULL, false, 0);
+			if (rc != SPI_OK_INSERT)
+				elog(ERROR, "could not insert into recs.ncf_layer: %s", SPI_result_code_string(rc));
+		}
+	}
+	SPI_freeplan(plan);
+}
+
+/*
+ * Rows (model_id, id, embedding) from a flat n x dim matrix: one statement
+ * per chunk, slicing the chunk's flat real[] per row in SQL.
+ */
+static void
+store_embeddings(const char *table, const char *idcol, const char *extra_cols,
+				 const char *extra_exprs, int64 model_id, const int64 *ids,
+				 const int32 *extra1, const int32 *extra2, const float *emb,
+				 int64 n, int dim)
+{
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	Oid			types[6] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID};
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ncf store",
+											  ALLOCSET_DEFAULT_SIZES);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "INSERT INTO recs.%s (model_id, %s%s, embedding)"
+					 " SELECT $1, u.id%s, $3[(u.o - 1) * $4 + 1 : u.o * $4]::real[]"
+					 " FROM unnest($2, $5, $6) WITH ORDINALITY AS u(id, x1, x2, o)",
+					 table, idcol, extra_cols, extra_exprs);
+	plan = SPI_prepare(sql.data, 6, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	for (int64 start = 0; start < n; start += EMBED_INSERT_ROWS)
+	{
+		int			nb = (int) Min((int64) EMBED_INSERT_ROWS, n - start);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		Datum	   *idd = palloc(sizeof(Datum) * nb);
+		Datum	   *x1 = palloc(sizeof(Datum) * nb);
+		Datum	   *x2 = palloc(sizeof(Datum) * nb);
+		Datum		values[6];
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < nb; i++)
+		{
+			idd[i] = Int64GetDatum(ids[start + i]);
+			x1[i] = Int32GetDatum(extra1 ? extra1[start + i] : 0);
+			x2[i] = Int32GetDatum(extra2 ? extra2[start + i] : 0);
+		}
+		values[0] = Int64GetDatum(model_id);
+		values[1] = PointerGetDatum(construct_array(idd, nb, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		values[2] = PointerGetDatum(float_array(emb + start * dim, nb * dim));
+		values[3] = Int32GetDatum(dim);
+		values[4] = PointerGetDatum(construct_array(x1, nb, INT4OID, 4, true, TYPALIGN_INT));
+		values[5] = PointerGetDatum(construct_array(x2, nb, INT4OID, 4, true, TYPALIGN_INT));
+		MemoryContextSwitchTo(old);
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into recs.%s: %s", table, SPI_result_code_string(rc));
+		MemoryContextReset(cxt);
+	}
+	SPI_freeplan(plan);
+	MemoryContextDelete(cxt);
+}
+
+static void
+store_cowatch(int64 model_id, const NcfSparse *s, const int64 *item_ids)
+{
+	Datum	   *mid = palloc(sizeof(Datum) * Max(s->nnz, 1));
+	Datum	   *cid = palloc(sizeof(Datum) * Max(s->nnz, 1));
+	Datum	   *nid = palloc(sizeof(Datum) * Max(s->nnz, 1));
+	Datum	   *sim = palloc(sizeof(Datum) * Max(s->nnz, 1));
+	Datum	   *vals[4] = {mid, cid, nid, sim};
+	Oid			types[4] = {INT8OID, INT8OID, INT8OID, FLOAT4OID};
+	int64		n = 0;
+
+	for (int i = 0; i < s->nrows; i++)
+		for (int64 j = s->rowptr[i]; j < s->rowptr[i + 1]; j++)
+		{
+			mid[n] = Int64GetDatum(model_id);
+			cid[n] = Int64GetDatum(item_ids[i]);
+			nid[n] = Int64GetDatum(item_ids[s->col[j]]);
+			sim[n] = Float4GetDatum(s->val[j]);
+			n++;
+		}
+	recs_insert_columns("INSERT INTO recs.ncf_cowatch (model_id, course_id, neighbour_id, similarity)"
+						" SELECT * FROM unnest($1, $2, $3, $4)", 4, types, vals, NULL, n);
+}
+
+/* recs.model_learner: each learner's watched course ids, ascending */
+static void
+store_model_learners(int64 model_id, const NcfData *d, const int64 *learner_ids,
+					 const int64 *item_ids)
+{
+	int64		nw = d->offsets[d->n_learners];
+	SPIPlanPtr	plan;
+	Oid			types[5] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ncf store",
+											  ALLOCSET_DEFAULT_SIZES);
+
+	plan = SPI_prepare("INSERT INTO recs.model_learner (model_id, learner_id, watched)"
+					   " SELECT $1, u.id, $3[u.s : u.e] FROM unnest($2, $4, $5) AS u(id, s, e)",
+					   5, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	(void) nw;
+	for (int u0 = 0; u0 < d->n_learners; u0 += EMBED_INSERT_ROWS)
+	{
+		int			nb = Min(EMBED_INSERT_ROWS, d->n_learners - u0);
+		int64		w0 = d->offsets[u0],
+					w1 = d->offsets[u0 + nb];
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		Datum	   *ids = palloc(sizeof(Datum) * nb);
+		Datum	   *st = palloc(sizeof(Datum) * nb);
+		Datum	   *en = palloc(sizeof(Datum) * nb);
+		Datum	   *cs = palloc(sizeof(Datum) * Max(w1 - w0, 1));
+		Datum		values[5];
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (w1 - w0 > PG_INT32_MAX / 2)
+			elog(ERROR, "too many watches in one insert batch");
+		for (int i = 0; i < nb; i++)
+		{
+			ids[i] = Int64GetDatum(learner_ids[u0 + i]);
+			st[i] = Int32GetDatum((int32) (d->offsets[u0 + i] - w0 + 1));
+			en[i] = Int32GetDatum((int32) (d->offsets[u0 + i + 1] - w0));
+		}
+		for (int64 w = w0; w < w1; w++)
+			cs[w - w0] = Int64GetDatum(item_ids[d->seen[w]]);
+		values[0] = Int64GetDatum(model_id);
+		values[1] = PointerGetDatum(construct_array(ids, nb, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		values[2] = PointerGetDatum(construct_array(cs, (int) (w1 - w0), INT8OID, 8, true, TYPALIGN_DOUBLE));
+		values[3] = PointerGetDatum(construct_array(st, nb, INT4OID, 4, true, TYPALIGN_INT));
+		values[4] = PointerGetDatum(construct_array(en, nb, INT4OID, 4, true, TYPALIGN_INT));
+		MemoryContextSwitchTo(old);
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into recs.model_learner: %s", SPI_result_code_string(rc));
+		MemoryContextReset(cxt);
+	}
+	SPI_freeplan(plan);
+	MemoryContextDelete(cxt);
+}
+
+/* the hyper-parameters as trained, for recs.model.params */
+static char *
+params_json(const NcfOptions *o)
+{
+	const NcfConfig *cfg = &o->cfg;
+	JsonOut		j;
+
+	json_out_begin(&j);
+	json_out_array(&j, "layers");
+	for (int l = 0; l < cfg->nhidden; l++)
+		json_out_int(&j, NULL, cfg->hidden[l]);
+	json_out_end(&j);
+	json_out_int(&j, "dim", cfg->dim);
+	json_out_int(&j, "epochs", cfg->epochs);
+	json_out_int(&j, "negatives", cfg->negatives);
+	json_out_number(&j, "learning_rate", cfg->learning_rate, "%g");
+	json_out_int(&j, "batch_size", cfg->batch_size);
+	json_out_number(&j, "l2", cfg->l2, "%g");
+	json_out_int(&j, "neighbours", o->topn);
+	json_out_raw(&j, "seed", psprintf(UINT64_FORMAT, cfg->seed));
+	json_out_int(&j, "threads", cfg->threads);
+	json_out_number(&j, "window_days", o->window_days, "%g");
+	json_out_number(&j, "min_watch_seconds", o->min_seconds, "%g");
+	json_out_string(&j, "optimizer", "adam, lazy on the sparse layers");
+	json_out_string(&j, "labels_from", o->labels_given ?
+					timestamptz_to_str(recs_epoch_to_timestamptz(cfg->labels_from)) : NULL);
+	json_out_object(&j, "columns");
+	ingest_columns_json(&j, &o->cols);
+	return json_out_finish(&j);
+}
+
+/* what the training read, used and measured, for recs.model.metrics */
+static char *
+metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const NcfRunLog *run)
+{
+	const NcfConfig *cfg = &o->cfg;
+	const WatchSet *ws = in->ws;
+	int64		instances = data->n_pos * (1 + cfg->negatives);
+	JsonOut		j;
+
+	json_out_begin(&j);
+	json_out_int(&j, "watches_read", ws->n_read);
+	json_out_int(&j, "watches_used", in->offsets[in->n_learners]);
+	json_out_int(&j, "learners", in->n_learners);
+	json_out_int(&j, "courses", in->n_items);
+	json_out_int(&j, "positives", data->n_pos);
+	json_out_int(&j, "instances_per_epoch", instances);
+	json_out_number(&j, "mean_context", data->mean_ctx, "%.2f");
+	json_out_int(&j, "capped_contexts", data->n_capped_ctx);
+	json_out_int(&j, "cowatch_pairs", data->cowatch.nnz);
+	json_out_number(&j, "train_seconds", run->train_seconds, "%.3f");
+	json_out_number(&j, "train_cpu_seconds", run->cpu_seconds, "%.3f");
+	json_out_number(&j, "examples_per_second",
+					(double) instances * cfg->epochs / Max(run->train_seconds, 1e-9), "%.1f");
+	json_out_array(&j, "loss");
+	for (int e = 0; e < cfg->epochs; e++)
+		json_out_number(&j, NULL, run->epochs[e].loss, "%.5f");
+	json_out_end(&j);
+	json_out_array(&j, "epoch_seconds");
+	for (int e = 0; e < cfg->epochs; e++)
+		json_out_number(&j, NULL, run->epochs[e].seconds, "%.3f");
+	json_out_end(&j);
+	json_out_array(&j, "epoch_foreign_cpu_seconds");
+	for (int e = 0; e < cfg->epochs; e++)
+		json_out_number(&j, NULL, run->epochs[e].foreign_cpu, "%.2f");
+	json_out_end(&j);
+	ingest_skipped_json(&j, ws);
+	return json_out_finish(&j);
+}
+
+int64
+ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const NcfModel *model,
+		  const NcfRunLog *run, const float *course_emb, const float *learner_emb)
+{
+	int32	   *watchers = palloc0(sizeof(int32) * Max(in->n_items, 1));
+	int32	   *input_row = palloc(sizeof(int32) * Max(in->n_items, 1));
+	int64		model_id;
+	JsonOut		j;
+
+	for (int64 w = 0; w < in->offsets[in->n_learners]; w++)
+		watchers[in->items[w]]++;
+	for (int i = 0; i < in->n_items; i++)
+		input_row[i] = i;
+
+	json_out_begin(&j);
+	json_out_string(&j, "watches", recs_relation_name(o->watches));
+	if (OidIsValid(o->courses))
+		json_out_string(&j, "courses", recs_relation_name(o->courses));
+	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o), in->through);
+	store_layers(model_id, model);
+	store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", u.x1, u.x2",
+					 model_id, in->item_ids, input_row, watchers, course_emb, in->n_items, o->cfg.dim);
+	store_embeddings("ncf_learner", "learner_id", "", "",
+					 model_id, in->learner_ids, NULL, NULL, learner_emb, in->n_learners, o->cfg.dim);
+	store_cowatch(model_id, &data->cowatch, in->item_ids);
+	store_model_learners(model_id, data, in->learner_ids, in->item_ids);
+	model_store_set_metrics(model_id, metrics_json(o, in, data, run));
+	return model_id;
+}
