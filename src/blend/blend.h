@@ -4,7 +4,7 @@
  * blend_train.c is the SQL entry (options, then data -> fit -> store);
  * blend_data.c builds the training rows (impressions, sampled negatives,
  * component scores, effect groups); blend_fit.c fits them (no SPI);
- * blend_store.c writes the model; blend_model.c serves it.
+ * blend_store.c writes the model; blend_serve.c serves it.
  */
 #ifndef RECS_BLEND_H
 #define RECS_BLEND_H
@@ -110,7 +110,7 @@ extern double blend_total_loss(const BlendRows *rows, const double *margin);
 extern int64 blend_store(const BlendOptions *o, const BlendModel *bm, const BlendRows *rows,
 						 const BlendEffect *effects, const double *global,
 						 const double *margin, double started);
-/* the serving routines of blends (blend_model.c) */
+/* the serving routines of blends (blend_serve.c) */
 extern const ServingKind blend_kind;
 
 #endif							/* RECS_BLEND_H */

@@ -10,7 +10,7 @@
  *                  dictionaries, the designs and the work relations
  *   glmix_fit.c    staging and the per-coordinate fits of coordinate descent
  *   glmix_train.c  recs.train_glmix(): options, phases, metrics
- *   glmix_model.c  model storage, recs.glmix_score(), recs.explain()
+ *   glmix_serve.c  model storage, recs.glmix_score(), recs.explain()
  *
  * Sparse rows are CSR: row r holds columns col[ptr[r] .. ptr[r+1]) ascending,
  * with values val[] (NULL val means every value is 1).
@@ -380,7 +380,7 @@ extern void glmix_design_scores(const GlmixDesign *X, const int *ent, const doub
 extern double glmix_objective(GlmixTraining *t, double *mean_loss);
 extern void glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss);
 
-/* ---- glmix_model.c: a trained model, stored and served ---- */
+/* ---- glmix_serve.c: a trained model, stored and served ---- */
 
 typedef struct GlmixModel
 {
@@ -410,7 +410,7 @@ extern void glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid lear
 extern double glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id,
 								double *parts);
 
-/* ---- glmix_model.c: the serving routines of GLMix models ---- */
+/* ---- glmix_serve.c: the serving routines of GLMix models ---- */
 extern const struct ServingKind glmix_kind;
 
 #endif							/* RECS_GLMIX_H */

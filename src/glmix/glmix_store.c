@@ -13,7 +13,7 @@
  *   glmix_coef        the coefficient vectors: the fixed effect (entity
  *                     '') and one per entity that got a model.
  * and recs.model_learner holds each training learner's responded-to
- * courses.  glmix_model.c loads and serves what is written here.
+ * courses.  glmix_serve.c loads and serves what is written here.
  */
 #include "postgres.h"
 

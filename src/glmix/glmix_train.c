@@ -27,7 +27,7 @@
  *      C, and a NOTICE with the objective (and the validation AUC).  With
  *      threads > 1 the planner is told parallelism is free, so both
  *      aggregates may run as Partial/Finalize plans.
- *   4. store -- glmix_model.c writes the coefficients with their feature
+ *   4. store -- glmix_serve.c writes the coefficients with their feature
  *      names and every learner's and course's feature vector; the
  *      learners' responded-to courses go to recs.model_learner.
  * Everything runs in the caller's transaction: an error or a cancel leaves

@@ -1,5 +1,5 @@
 /*
- * blend_model.c -- scoring courses with a blend (blend_store.c stores it)
+ * blend_serve.c -- scoring courses with a blend (blend_store.c stores it)
  *
  * Serving a blend scores every course with each component (through the
  * components' own serving paths and caches), standardises the scores as in

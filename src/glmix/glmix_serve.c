@@ -1,5 +1,5 @@
 /*
- * glmix_model.c -- serving a GLMix model (glmix_store.c writes it):
+ * glmix_serve.c -- serving a GLMix model (glmix_store.c writes it):
  * recs.glmix_score() and recs.explain()
  *
  * A model is stored in four tables (see 50_glmix.sql), all keyed by
