@@ -142,6 +142,7 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		for (int j = 0; j < c->dim; j++)
 			u[j] = norm > 0 ? (float) (e[j] / norm) : 0.0f;
 	}
+	c->blocked = ncf_block_rows(c->emb, c->n, c->dim);
 	SPI_freetuptable(SPI_tuptable);
 	return c;
 }
@@ -388,13 +389,14 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 {
 	NcfCourses *c = get_courses(m);
 	float	   *u = palloc(sizeof(float) * c->dim);
-	float	   *scores = palloc(sizeof(float) * c->n);
+	int64		nblocks = (c->n + NCF_BLOCK - 1) / NCF_BLOCK;
+	float	   *scores = palloc(sizeof(float) * nblocks * NCF_BLOCK);
 
 	if (l->nrecent > 0)
 		embed_courses(m, l->watched, l->nwatched, l->recent, l->nrecent, u);
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
-	ncf_dot_rows(c->emb, c->n, c->dim, u, scores);
+	ncf_dot_blocked(c->blocked, nblocks, c->dim, u, scores);
 	out->n = c->n;
 	out->course_id = c->ids;
 	out->score = palloc(sizeof(double) * c->n);
@@ -421,11 +423,7 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 	{
 		int			idx = course_index(c, course_ids[i]);
 
-		float		s;
-
-		if (idx >= 0)
-			ncf_dot_rows(c->emb + (Size) idx * c->dim, 1, c->dim, u, &s);
-		out[i] = idx >= 0 ? s : NAN;
+		out[i] = idx >= 0 ? ncf_dot_blocked_one(c->blocked, idx, c->dim, u) : NAN;
 	}
 	pfree(u);
 }
@@ -438,7 +436,6 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 {
 	NcfCourses *c = get_courses(m);
 	float	   *u;
-	float		s;
 	int			idx;
 
 	idx = course_index(c, course_id);
@@ -449,8 +446,7 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 				 errhint("Pass the courses relation to recs.train_ncf() so that unwatched courses get embeddings.")));
 	u = palloc(sizeof(float) * c->dim);
 	learner_embedding(m, learner_id, u, c->dim);
-	ncf_dot_rows(c->emb + (Size) idx * c->dim, 1, c->dim, u, &s);
-	return s;
+	return ncf_dot_blocked_one(c->blocked, idx, c->dim, u);
 }
 
 PG_FUNCTION_INFO_V1(ncf_similar_courses);
