@@ -1,6 +1,6 @@
 # Makefile -- PGXS build of the recs extension, plus the one-command entry
-# points (make demo, make test, make memcheck) that set up a fresh Debian
-# machine themselves.
+# points (make demo, make test, make test-pg17, make memcheck) that set up a
+# fresh Debian machine themselves.
 
 EXTENSION   = recs
 EXTVERSION  = 0.2.1
@@ -64,10 +64,13 @@ recs--$(EXTVERSION).sql: $(sort $(wildcard src/install/*.sql))
 
 $(OBJS): $(RECS_BUILD_KIND)
 
-.PHONY: demo test memcheck
+.PHONY: demo test test-pg17 memcheck
 demo:
 	bash scripts/demo.sh
 test:
 	bash scripts/test.sh
+# the same suite against PostgreSQL 17, in a Debian 13 chroot (as root)
+test-pg17:
+	bash scripts/test_pg17.sh
 memcheck:
 	bash scripts/memcheck.sh

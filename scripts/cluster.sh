@@ -3,7 +3,11 @@
 # throwaway PostgreSQL cluster that is always stopped on exit.
 #
 # Source it; it defines functions only.  Environment:
-#   PG_CONFIG            pg_config to build against (default: Debian's 15)
+#   PG_CONFIG            pg_config to build against (default: Debian's, of
+#                        RECS_PG_MAJOR)
+#   RECS_PG_MAJOR        the PostgreSQL major version whose Debian packages are
+#                        installed (default: read from PG_CONFIG's path or
+#                        version when set, else 15)
 #   PGHOST + PGDATABASE  when both are set, use that server instead of a
 #                        throwaway cluster (the extension must be installable there)
 #   RECS_SKIP_INSTALL=1  do not run apt-get or make install (packagers, CI images)
@@ -11,8 +15,17 @@
 #                        installation's postgres; memcheck.sh gives a valgrind wrapper)
 
 RECS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-RECS_PACKAGES="make gcc libc6-dev postgresql-15 postgresql-server-dev-15 libopenblas-dev postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
+if [ -z "${RECS_PG_MAJOR:-}" ]; then
+	if [[ ${PG_CONFIG:-} =~ postgresql/([0-9]+)/bin/pg_config$ ]]; then
+		RECS_PG_MAJOR=${BASH_REMATCH[1]}
+	elif [ -n "${PG_CONFIG:-}" ] && [[ $("$PG_CONFIG" --version 2>/dev/null) =~ ^PostgreSQL\ ([0-9]+) ]]; then
+		RECS_PG_MAJOR=${BASH_REMATCH[1]}
+	else
+		RECS_PG_MAJOR=15
+	fi
+fi
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$RECS_PG_MAJOR/bin/pg_config}
+RECS_PACKAGES="make gcc libc6-dev postgresql-$RECS_PG_MAJOR postgresql-server-dev-$RECS_PG_MAJOR libopenblas-dev postgresql-$RECS_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl"
 
 recs_log() { printf '== %s\n' "$*" >&2; }
 

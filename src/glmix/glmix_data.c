@@ -48,6 +48,7 @@
 #include "recs.h"
 #include "glmix.h"
 #include "impressions.h"
+#include "compat.h"
 
 #define MAX_SIDE_FEATURES 100000
 

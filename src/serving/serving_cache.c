@@ -23,6 +23,7 @@
 
 #include "recs.h"
 #include "serving_cache.h"
+#include "compat.h"
 
 #define SERVING_CACHE_SLOTS 32
 #define PART_NAME_LEN 64
@@ -104,7 +105,7 @@ drop_slot(CacheSlot *s)
 	RetiredPart *r = &retired[retired_next];
 
 	retired_next = (retired_next + 1) % SERVING_CACHE_SLOTS;
-	r->lxid = MyProc->lxid;
+	r->lxid = recs_current_lxid();
 	r->model_id = s->model_id;
 	r->stamp = s->stamp;
 	strlcpy(r->part, s->part, PART_NAME_LEN);
@@ -149,7 +150,7 @@ serving_cache_get(int64 model_id, uint64 stamp, const char *part,
 	{
 		RetiredPart *r = &retired[i];
 
-		if (r->data != NULL && r->lxid == MyProc->lxid && r->model_id == model_id &&
+		if (r->data != NULL && r->lxid == recs_current_lxid() && r->model_id == model_id &&
 			r->stamp == stamp && strcmp(r->part, part) == 0)
 			return r->data;
 	}
@@ -228,7 +229,7 @@ serving_cache_model_bytes(int64 model_id)
 	{
 		if (slots[i].model_id == model_id)
 			bytes += MemoryContextMemAllocated(slots[i].cxt, true);
-		if (retired[i].data != NULL && retired[i].lxid == MyProc->lxid &&
+		if (retired[i].data != NULL && retired[i].lxid == recs_current_lxid() &&
 			retired[i].model_id == model_id)
 			bytes += retired[i].bytes;
 	}
