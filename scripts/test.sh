@@ -41,7 +41,8 @@ want() { [[ $suites == *" $1 "* ]]; }
 if want regress; then
 	recs_log "pg_regress and isolation"
 	rm -f "$RECS_ROOT/regression.diffs" "$RECS_ROOT/test/isolation/output/regression.diffs"
-	run_suite '\.\.\. ok' '\.\.\. FAILED' make -C "$RECS_ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck
+	# PostgreSQL 15 prints "test NAME ... ok", 16 and later TAP ("ok 1 - NAME")
+	run_suite '\.\.\. ok|^ok [0-9]+ ' '\.\.\. FAILED|^not ok [0-9]+ ' make -C "$RECS_ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck
 	for diffs in "$RECS_ROOT/regression.diffs" "$RECS_ROOT/test/isolation/output/regression.diffs"; do
 		if [ -f "$diffs" ]; then
 			recs_log "$diffs"
