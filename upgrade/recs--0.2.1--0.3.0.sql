@@ -4,7 +4,8 @@
 -- run as the extension's owner (SECURITY DEFINER, fixed search_path) and
 -- EXECUTE on them is no longer PUBLIC; recs.grant_access(role) gives
 -- EXECUTE on them and SELECT on recs.models only.  recs.forget_learner()
--- deletes a learner from every model.  The update moves existing grants to
+-- deletes a learner from every model; recs.course_embeddings and
+-- recs.learner_embeddings return a model's embeddings as rows (for pgvector).  The update moves existing grants to
 -- the new policy: every role with USAGE on schema recs gets EXECUTE on the
 -- serving functions, and a serving-only role (one that may not write
 -- recs.model) loses SELECT on the model tables.  The shared library also
@@ -14,6 +15,55 @@
 
 DROP FUNCTION recs.grant_access(regrole, boolean);
 DROP FUNCTION recs.revoke_access(regrole);
+
+CREATE FUNCTION recs.course_embeddings(model bigint DEFAULT NULL)
+RETURNS TABLE (course_id bigint, embedding real[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m bigint := model;
+    k text;
+BEGIN
+    IF m IS NULL THEN
+        SELECT d.model_id INTO m FROM recs.deployment d WHERE d.slot = 'default';
+        IF m IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+                MESSAGE = 'no recs model is active in slot "default"';
+        END IF;
+    END IF;
+    SELECT x.kind INTO k FROM recs.model x WHERE x.model_id = m;
+    IF k IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('recs model %s does not exist', m);
+    END IF;
+    IF k = 'blend' THEN
+        -- a blend's course embeddings are those of its first NCF component
+        SELECT bc.component_id INTO m FROM recs.blend_component bc JOIN recs.model x ON x.model_id = bc.component_id
+         WHERE bc.model_id = m AND x.kind = 'ncf' ORDER BY bc.position LIMIT 1;
+        k := CASE WHEN m IS NULL THEN 'blend' ELSE 'ncf' END;
+    END IF;
+    IF k <> 'ncf' THEN
+        RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+            MESSAGE = format('recs model %s is a %s model, which has no course embeddings', coalesce(m, model), k),
+            HINT = 'Pass an NCF model, or a blend with an NCF component.';
+    END IF;
+    RETURN QUERY SELECT c.course_id, c.embedding FROM recs.ncf_course c WHERE c.model_id = m ORDER BY c.course_id;
+END
+$$;
+COMMENT ON FUNCTION recs.course_embeddings(bigint) IS
+    'every course''s embedding of an NCF model (a blend: its NCF component; NULL: the active model), for joins or a pgvector index (embedding::vector)';
+
+-- learners' embeddings are personal data: read with the caller's rights
+CREATE FUNCTION recs.learner_embeddings(model bigint)
+RETURNS TABLE (learner_id bigint, embedding real[])
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.learner_id, l.embedding FROM recs.ncf_learner l WHERE l.model_id = learner_embeddings.model
+     ORDER BY l.learner_id
+$$;
+COMMENT ON FUNCTION recs.learner_embeddings(bigint) IS
+    'every learner''s embedding of an NCF model, with the caller''s rights (a training role)';
 
 ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[])
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
@@ -28,6 +78,7 @@ ALTER FUNCTION recs.explain(bigint, bigint, bigint) SECURITY DEFINER SET search_
 ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint) SECURITY DEFINER;
 ALTER FUNCTION recs.explain(bigint, bigint) SECURITY DEFINER;
 ALTER FUNCTION recs.model_id(text) SECURITY DEFINER;
+ALTER FUNCTION recs.course_embeddings(bigint) SECURITY DEFINER;
 
 REVOKE EXECUTE ON FUNCTION
     recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]),
@@ -41,7 +92,8 @@ REVOKE EXECUTE ON FUNCTION
     recs.explain(bigint, bigint, bigint),
     recs.explain_recommendation(bigint, bigint, bigint),
     recs.explain(bigint, bigint),
-    recs.model_id(text)
+    recs.model_id(text),
+    recs.course_embeddings(bigint)
 FROM PUBLIC;
 
 -- the serving functions, for grant_access and revoke_access
@@ -56,7 +108,7 @@ AS $$
         || 'recs.course_map(bigint), recs.glmix_score(bigint, bigint, bigint), '
         || 'recs.glmix_logit(bigint, bigint, bigint), recs.explain(bigint, bigint, bigint), '
         || 'recs.explain_recommendation(bigint, bigint, bigint), recs.explain(bigint, bigint), '
-        || 'recs.model_id(text)'
+        || 'recs.model_id(text), recs.course_embeddings(bigint)'
 $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';
@@ -97,7 +149,6 @@ END
 $$;
 COMMENT ON FUNCTION recs.revoke_access(regrole) IS
     'take back what recs.grant_access gave a role';
-
 
 -- What a model keeps of one learner is in rows keyed by their id: their
 -- history (model_learner), their NCF embedding, their GLMix features and

@@ -24,6 +24,7 @@ ALTER FUNCTION recs.explain(bigint, bigint, bigint) SECURITY DEFINER SET search_
 ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint) SECURITY DEFINER;
 ALTER FUNCTION recs.explain(bigint, bigint) SECURITY DEFINER;
 ALTER FUNCTION recs.model_id(text) SECURITY DEFINER;
+ALTER FUNCTION recs.course_embeddings(bigint) SECURITY DEFINER;
 
 REVOKE EXECUTE ON FUNCTION
     recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]),
@@ -37,7 +38,8 @@ REVOKE EXECUTE ON FUNCTION
     recs.explain(bigint, bigint, bigint),
     recs.explain_recommendation(bigint, bigint, bigint),
     recs.explain(bigint, bigint),
-    recs.model_id(text)
+    recs.model_id(text),
+    recs.course_embeddings(bigint)
 FROM PUBLIC;
 
 -- the serving functions, for grant_access and revoke_access
@@ -52,7 +54,7 @@ AS $$
         || 'recs.course_map(bigint), recs.glmix_score(bigint, bigint, bigint), '
         || 'recs.glmix_logit(bigint, bigint, bigint), recs.explain(bigint, bigint, bigint), '
         || 'recs.explain_recommendation(bigint, bigint, bigint), recs.explain(bigint, bigint), '
-        || 'recs.model_id(text)'
+        || 'recs.model_id(text), recs.course_embeddings(bigint)'
 $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';

@@ -27,7 +27,7 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespac
                     'recs.course_map(bigint)', 'recs.glmix_score(bigint,bigint,bigint)',
                     'recs.glmix_logit(bigint,bigint,bigint)', 'recs.explain(bigint,bigint,bigint)',
                     'recs.explain_recommendation(bigint,bigint,bigint)', 'recs.explain(bigint,bigint)',
-                    'recs.model_id(text)'],
+                    'recs.model_id(text)', 'recs.course_embeddings(bigint)'],
               'only the serving functions run as their owner: none reads a user relation');
 
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
