@@ -21,6 +21,7 @@
 #include "popularity.h"
 #include "serving.h"
 #include "serving_cache.h"
+#include "serving_memo.h"
 
 PG_MODULE_MAGIC;
 
@@ -32,6 +33,7 @@ _PG_init(void)
 	openblas_set_num_threads(1);
 	recs_define_memory_guc();
 	serving_cache_define_guc();
+	serving_memo_define_guc();
 	/* the model kinds serving knows (serving.h) */
 	serving_register_kind(&popularity_kind);
 	serving_register_kind(&ncf_kind);

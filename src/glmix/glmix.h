@@ -6,11 +6,15 @@
  *   glmix_block.c  the block format, float8[] helpers, aggregate arguments
  *   glmix_agg_fixed.c   recs.glmix_fixed_stats (Newton's statistics)
  *   glmix_agg_entity.c  recs.glmix_entity_fit (GROUP BY entity fits)
- *   glmix_data.c   reading impressions/learners/courses, the feature
- *                  dictionaries, the designs and the work relations
- *   glmix_fit.c    staging and the per-coordinate fits of coordinate descent
- *   glmix_train.c  recs.train_glmix(): options, phases, metrics
- *   glmix_serve.c  model storage, recs.glmix_score(), recs.explain()
+ *   glmix_features.c    feature dictionaries, the sides' feature vectors
+ *   glmix_design.c      the fixed design's layout and rows, design matrices
+ *   glmix_work.c        the work relations: DDL and block inserts
+ *   glmix_train.c  recs.train_glmix(): options, then the phases:
+ *   glmix_data.c   1. read: impressions, sides, designs, random effects
+ *   glmix_stage.c  2. stage: the designs' blocks into work relations
+ *   glmix_fit.c    3. fit: the per-coordinate fits of coordinate descent
+ *   glmix_store.c  4. store: the model tables
+ *   glmix_serve.c  loading a stored model, recs.glmix_score(), recs.explain()
  *
  * Sparse rows are CSR: row r holds columns col[ptr[r] .. ptr[r+1]) ascending,
  * with values val[] (NULL val means every value is 1).
@@ -167,7 +171,7 @@ extern bytea *glmix_block_arg(FunctionCallInfo fcinfo, int argno);
 /* the offsets of a block's rows from an offsets array argument (NULL: zeros) */
 extern double *glmix_block_offsets(FunctionCallInfo fcinfo, int argno, const GlmixBlock *blk);
 
-/* ---- glmix_data.c: features, designs, work relations ---- */
+/* ---- glmix_features.c: the feature encoding (training and serving) ---- */
 
 typedef enum GlmixColumnKind
 {
@@ -201,6 +205,16 @@ typedef struct GlmixSide
 	int			ncols;
 	GlmixColumn *cols;
 } GlmixSide;
+
+/* a learner-column x course-column block of the fixed design */
+extern GlmixSide *glmix_read_side(Oid relid, const char *what, const char *idcol,
+								  char **features, int nfeatures);
+extern int	glmix_side_index(const GlmixSide *side, int64 id);
+extern int	glmix_side_column(const GlmixSide *side, const char *name);
+/* every feature value is 1 when no column is numeric */
+extern bool glmix_side_binary(const GlmixSide *s);
+
+/* ---- glmix_design.c: the fixed design's layout and rows, the design matrices ---- */
 
 /* a learner-column x course-column block of the fixed design */
 typedef struct GlmixCross
@@ -250,6 +264,47 @@ typedef struct GlmixRows
 	int64		n_watch_weighted;
 } GlmixRows;
 
+/* CSR design matrices over rows */
+typedef struct GlmixDesign
+{
+	int64		n;
+	int			dim;
+	int32	   *ptr;
+	int32	   *col;
+	double	   *val;			/* NULL: every value is 1 */
+} GlmixDesign;
+
+/* the fixed design's layout from the sides and the cross list */
+extern void glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept,
+							   const GlmixSide *learners, const GlmixSide *courses);
+extern char *glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
+									  const GlmixSide *courses, int j);
+/* one fixed-design row from a learner and a course vector (either may be -1) */
+extern int	glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
+							const GlmixSide *courses, int li, int ci,
+							int32 *col, double *val);
+extern GlmixDesign *glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
+									   const GlmixSide *courses, const GlmixRows *rows);
+/* per-entity design: [1] + the other side's vector */
+extern GlmixDesign *glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
+										const int *other_index, int64 n);
+extern void glmix_free_design(GlmixDesign *d);
+
+/* ---- glmix_work.c: the work relations ---- */
+
+extern char *glmix_work_table(const char *kind, int serial, bool with_entity,
+							  bool parallel);
+extern Oid	glmix_work_oid(const char *name);
+
+typedef struct GlmixWorkWriter GlmixWorkWriter;
+extern GlmixWorkWriter *glmix_work_open(Oid relid);
+extern void glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block);
+extern void glmix_work_close(GlmixWorkWriter *w);
+
+/* ---- glmix_train.c: the options, and the state the phases share ---- */
+
+#define GLMIX_MAX_RANDOM 8
+
 typedef struct GlmixReadOptions
 {
 	const char *learner_column;
@@ -262,61 +317,38 @@ typedef struct GlmixReadOptions
 	const char *weighting;		/* none | watch_time */
 } GlmixReadOptions;
 
-extern GlmixSide *glmix_read_side(Oid relid, const char *what, const char *idcol,
-								  char **features, int nfeatures);
-extern int	glmix_side_index(const GlmixSide *side, int64 id);
-extern int	glmix_side_column(const GlmixSide *side, const char *name);
-/*
- * Bytes a training holds per impression besides the designs' nonzeros: the
- * row arrays (label, weight, ids, side indexes: 40), the fixed effect's
- * scores and the offsets with their array copy (24), the designs' row
- * pointers, with room to spare.  Each random effect adds GLMIX_RE_ROW_BYTES
- * (its row entities, scores and design row pointers).
- */
-#define GLMIX_ROW_BYTES 100.0
-#define GLMIX_RE_ROW_BYTES 16.0
-
-extern GlmixRows *glmix_read_rows(Oid relid, const GlmixReadOptions *opt,
-								  const GlmixSide *learners, const GlmixSide *courses,
-								  bool training);
-
-/* the fixed design's layout from the sides and the cross list */
-extern void glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept,
-							   const GlmixSide *learners, const GlmixSide *courses);
-extern char *glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
-									  const GlmixSide *courses, int j);
-
-/* CSR design matrices over rows */
-typedef struct GlmixDesign
+/* train_glmix's arguments, checked */
+typedef struct GlmixOptions
 {
-	int64		n;
-	int			dim;
-	int32	   *ptr;
-	int32	   *col;
-	double	   *val;			/* NULL: every value is 1 */
-} GlmixDesign;
+	Oid			impressions;
+	Oid			learners;
+	Oid			courses;
+	Oid			validation;		/* InvalidOid: none */
+	char	  **lfeat;
+	int			nlfeat;
+	char	  **cfeat;
+	int			ncfeat;
+	char	   *name;
+	GlmixReadOptions ro;
+	int			passes;
+	char	  **recols;
+	int			nrecols;
+	int			min_rows;
+	int			max_rows;		/* 0: no cap */
+	int64		seed;
+	int			threads;
+	bool		activate;
+	double		l2[1 + GLMIX_MAX_RANDOM];
+	bool		intercept[1 + GLMIX_MAX_RANDOM];
+} GlmixOptions;
 
-/* one fixed-design row from a learner and a course vector (either may be -1) */
-extern int	glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
-							const GlmixSide *courses, int li, int ci,
-							int32 *col, double *val);
-extern bool glmix_side_binary(const GlmixSide *s);
-extern GlmixDesign *glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
-									   const GlmixSide *courses, const GlmixRows *rows);
-/* per-entity design: [1] + the other side's vector */
-extern GlmixDesign *glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
-										const int *other_index, int64 n);
-
-extern char *glmix_work_table(const char *kind, int serial, bool with_entity,
-							  bool parallel);
-extern Oid	glmix_work_oid(const char *name);
-
-typedef struct GlmixWorkWriter GlmixWorkWriter;
-extern GlmixWorkWriter *glmix_work_open(Oid relid);
-extern void glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block);
-extern void glmix_work_close(GlmixWorkWriter *w);
-
-/* ---- glmix_fit.c: the coordinate-descent engine ---- */
+/* the objective and validation figures after each pass */
+typedef struct GlmixPassLog
+{
+	double		objective;
+	double		vauc;
+	double		vll;
+} GlmixPassLog;
 
 /* one random-effect coordinate during training */
 typedef struct GlmixCoordinate
@@ -365,22 +397,41 @@ typedef struct GlmixTraining
 } GlmixTraining;
 
 
-/* work relations: the fixed design's blocks; a coordinate's entity blocks */
-extern void glmix_stage_fixed(GlmixTraining *t, bool parallel);
-extern void glmix_stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows,
-							   int max_rows, RecsRng *rng, bool parallel);
-/* refit the fixed effect (Newton, warm) given the offsets; returns aggregate passes */
-extern int	glmix_fit_fixed(GlmixTraining *t, const double *offsets);
-/* refit every entity of a random effect (warm) given the offsets */
-extern void glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets);
-/* out[r] = X_r . coef (ent: per-row entity into coef, NULL for one vector) */
-extern void glmix_design_scores(const GlmixDesign *X, const int *ent, const double *coef,
-								double *out);
-/* the training objective; *mean_loss gets the weighted mean log-loss */
-extern double glmix_objective(GlmixTraining *t, double *mean_loss);
-extern void glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss);
+/* ---- glmix_data.c: phase 1, the data and the designs ---- */
 
-/* ---- glmix_serve.c: a trained model, stored and served ---- */
+/*
+ * Bytes a training holds per impression besides the designs' nonzeros: the
+ * row arrays (label, weight, ids, side indexes: 40), the fixed effect's
+ * scores and the offsets with their array copy (24), the designs' row
+ * pointers, with room to spare.  Each random effect adds GLMIX_RE_ROW_BYTES
+ * (its row entities, scores and design row pointers).
+ */
+#define GLMIX_ROW_BYTES 100.0
+#define GLMIX_RE_ROW_BYTES 16.0
+
+/* the sides, the impressions and the validation rows */
+extern void glmix_read_data(GlmixTraining *t, const GlmixOptions *o);
+/* the fixed layout (t->lay.cross set), the designs and the random effects */
+extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
+/* the latest shown_at of the impressions, NaN if unknown */
+extern double glmix_impressions_end(Oid relid);
+
+/* ---- glmix_stage.c: phase 2, the work relations and their plans ---- */
+
+extern void glmix_stage(GlmixTraining *t, const GlmixOptions *o);
+
+/* ---- glmix_fit.c: phase 3, coordinate descent ---- */
+
+/*
+ * The passes; logs each in history[0..passes) and returns the final
+ * objective; *vauc and *vll get the validation figures.
+ */
+extern double glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history,
+						double *vauc, double *vll);
+/* after the fit: free the designs, scores and row entities */
+extern void glmix_release_fit_data(GlmixTraining *t);
+
+/* ---- glmix_serve.c: a trained model, as stored and served ---- */
 
 typedef struct GlmixModel
 {
@@ -396,21 +447,22 @@ typedef struct GlmixModel
 	char	 ***names;			/* loaded models: feature names, [0] fixed, [1+k] effect k */
 } GlmixModel;
 
-/* ---- glmix_store.c: the model tables ---- */
-extern void glmix_store(int64 model_id, const GlmixModel *m);
+/* ---- glmix_store.c: phase 4, the model tables ---- */
+
 /*
- * recs.model_learner: each training learner with the courses they responded
+ * The coefficients, feature names, columns and feature vectors, and in
+ * recs.model_learner each training learner with the courses they responded
  * to (positive rows), and their language when the learners relation has a
  * text column "language"
  */
-extern void glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
-								 const char *learner_column);
+extern void glmix_store_training(int64 model_id, const GlmixTraining *t, const GlmixOptions *o);
+
+/* ---- glmix_serve.c: scoring and the serving routines of GLMix models ---- */
 
 /* logit of (learner, course) with each coordinate's part in parts[0..nre] */
 extern double glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id,
 								double *parts);
 
-/* ---- glmix_serve.c: the serving routines of GLMix models ---- */
 extern const struct ServingKind glmix_kind;
 
 #endif							/* RECS_GLMIX_H */

@@ -1,15 +1,13 @@
 /*
- * glmix_fit.c -- the coordinate-descent engine of GLMix: staging the
- * designs into work relations, fitting each coordinate through its
- * aggregate, and the objective
+ * glmix_fit.c -- phase 3 of train_glmix: the passes of coordinate descent,
+ * fitting each coordinate through its aggregate, and the objective
  *
- * train_glmix() (glmix_train.c) reads the data and owns the options; this
- * file is what one pass does with them.  Staging cuts each design into
- * page-sized blocks (glmix.h) and writes them to the work relations as it
- * goes.  The fixed effect is fitted by Newton's method, one aggregate query
- * per iteration: recs.glmix_fixed_block_stats returns the loss, gradient
- * and packed upper Hessian, the step comes from a LAPACK Cholesky solve,
- * and Armijo backtracking guards it.  A random effect is one GROUP BY
+ * train_glmix() (glmix_train.c) owns the options; glmix_data.c reads the
+ * data and glmix_stage.c writes the designs to work relations.  This file
+ * is what the passes do with them.  The fixed effect is fitted by Newton's
+ * method, one aggregate query per iteration: recs.glmix_fixed_block_stats
+ * returns the loss, gradient and packed upper Hessian, the step comes from
+ * a LAPACK Cholesky solve, and Armijo backtracking guards it.  A random effect is one GROUP BY
  * entity query whose final function fits each entity (glmix_math.c).
  * Offsets (the other coordinates' scores) and coefficients are parameters
  * of generic plans, so nothing in the work relations changes between
@@ -19,6 +17,8 @@
 
 #include <math.h>
 
+#include <cblas.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -26,7 +26,7 @@
 
 #include "recs.h"
 #include "glmix.h"
-#include "rng.h"
+#include "timing.h"
 
 /* LAPACK (from OpenBLAS), Fortran calling convention */
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
@@ -37,7 +37,8 @@ extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const doubl
 #define NEWTON_REL_TOL 1e-10
 #define NEWTON_QUAD_TOL 1e-6
 
-void
+/* out[r] = X_r . coef (ent: per-row entity into coef, NULL for one vector) */
+static void
 glmix_design_scores(const GlmixDesign *X, const int *ent, const double *coef, double *out)
 {
 	for (int64 r = 0; r < X->n; r++)
@@ -59,153 +60,6 @@ glmix_design_scores(const GlmixDesign *X, const int *ent, const double *coef, do
 				s += b[X->col[k]];
 		out[r] = s;
 	}
-}
-
-/* ---- staging ---- */
-
-/*
- * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES
- * and write them out; returns how many.
- */
-static int
-cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
-		   const GlmixDesign *X, int entity)
-{
-	int64		lo = 0;
-	int64		total_nnz = 0;
-	int			nblocks = 0;
-
-	if (entity >= 0)
-		for (int64 k = 0; k < n; k++)
-			total_nnz += X->ptr[rows[k] + 1] - X->ptr[rows[k]];
-
-	while (lo < n)
-	{
-		int64		hi = lo;
-		int			nnz = 0;
-		bool		binary = true;
-		bool		contiguous = true;
-
-		/* grow the block while it fits (a lone oversized row goes alone) */
-		while (hi < n)
-		{
-			int64		r = rows[hi];
-			int			len = X->ptr[r + 1] - X->ptr[r];
-			bool		b2 = binary;
-			bool		c2 = contiguous && (hi == lo || rows[hi] == rows[hi - 1] + 1);
-
-			for (int32 k = X->ptr[r]; X->val && k < X->ptr[r + 1] && b2; k++)
-				b2 = X->val[k] == 1.0;
-			if (hi > lo &&
-				glmix_block_size((int) (hi - lo + 1), nnz + len, b2, c2) > GLMIX_BLOCK_MAX_BYTES)
-				break;
-			nnz += len;
-			binary = b2;
-			contiguous = c2;
-			hi++;
-		}
-		if (hi == lo + 1 &&
-			glmix_block_size(1, nnz, binary, true) > GLMIX_BLOCK_MAX_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("an impression has %d features, more than one block can hold", nnz),
-					 errhint("Use fewer crosses or multi-hot elements.")));
-		{
-			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, data->y, data->w, wscale,
-											  X->ptr, X->col, X->val, X->dim, entity,
-											  entity >= 0 ? (int) n : 0,
-											  (int) Min(total_nnz, PG_INT32_MAX));
-
-			glmix_work_put(ww, entity, b);
-			pfree(b);
-			nblocks++;
-		}
-		lo = hi;
-	}
-	return nblocks;
-}
-
-/* the fixed effect's work relation: every row, in row order (contiguous blocks) */
-void
-glmix_stage_fixed(GlmixTraining *t, bool parallel)
-{
-	int64		n = t->rows->n;
-	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
-	GlmixWorkWriter *ww;
-
-	t->work = glmix_work_table("fixed", 0, false, parallel);
-	for (int64 r = 0; r < n; r++)
-		ids[r] = r;
-	ww = glmix_work_open(glmix_work_oid(t->work));
-	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1);
-	glmix_work_close(ww);
-	pfree(ids);
-}
-
-/*
- * A random effect's work relation: each entity's rows, grouped by a
- * counting sort that keeps row order.  Entities under min_rows are left
- * out; above max_rows a seeded sample is kept and up-weighted.
- */
-void
-glmix_stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int max_rows,
-			 RecsRng *rng, bool parallel)
-{
-	int			E = c->re->nent;
-	int64		n = t->rows->n;
-	int64	   *start = palloc0(sizeof(int64) * (E + 1));
-	int64	   *order = palloc(sizeof(int64) * Max(n, 1));
-	int64	   *fill = palloc(sizeof(int64) * Max(E, 1));
-	GlmixWorkWriter *ww;
-
-	/* rows grouped by entity (counting sort keeps row order) */
-	for (int64 r = 0; r < n; r++)
-		if (c->row_ent[r] >= 0)
-			start[c->row_ent[r] + 1]++;
-	for (int e = 0; e < E; e++)
-		start[e + 1] += start[e];
-	memcpy(fill, start, sizeof(int64) * E);
-	for (int64 r = 0; r < n; r++)
-		if (c->row_ent[r] >= 0)
-			order[fill[c->row_ent[r]]++] = r;
-
-	c->work = glmix_work_table("re", serial, true, parallel);
-	ww = glmix_work_open(glmix_work_oid(c->work));
-	c->nblocks = 0;
-	c->rows = palloc0(sizeof(int) * Max(E, 1));
-	c->nmodels = 0;
-	for (int e = 0; e < E; e++)
-	{
-		int64		cnt = start[e + 1] - start[e];
-		int64	   *mine = order + start[e];
-		int64		use = cnt;
-		double		wscale = 1.0;
-
-		if (cnt < min_rows || cnt == 0)
-			continue;
-		if (max_rows > 0 && cnt > max_rows)
-		{
-			/* a seeded uniform sample of max_rows rows (partial Fisher-Yates) */
-			for (int64 k = 0; k < max_rows; k++)
-			{
-				int64		j = k + (int64) rng_below(rng, (uint64) (cnt - k));
-				int64		tmp = mine[k];
-
-				mine[k] = mine[j];
-				mine[j] = tmp;
-			}
-			use = max_rows;
-			wscale = (double) cnt / max_rows;
-			qsort(mine, use, sizeof(int64), recs_int64_cmp);
-		}
-		c->rows[e] = (int) use;
-		c->nmodels++;
-		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e);
-	}
-	glmix_work_close(ww);
-	pfree(start);
-	pfree(order);
-	pfree(fill);
 }
 
 /* ---- the fixed effect: Newton over the aggregate ---- */
@@ -254,7 +108,7 @@ fixed_eval(GlmixTraining *t, Datum offsets, const double *beta, double *g, doubl
  * start).  Each evaluation at a candidate also yields the next iteration's
  * gradient and Hessian, so an accepted step costs one aggregate pass.
  */
-int
+static int
 glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 {
 	int			d = t->lay.dim;
@@ -336,7 +190,7 @@ glmix_fit_fixed(GlmixTraining *t, const double *offsets)
  * started from its current coefficients; entities the query does not
  * return (no model) keep zeros.
  */
-void
+static void
 glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets)
 {
 	int			dim = c->re->dim;
@@ -369,7 +223,7 @@ glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets)
 	pfree(DatumGetPointer(values[1]));
 }
 
-double
+static double
 glmix_objective(GlmixTraining *t, double *mean_loss)
 {
 	int64		n = t->rows->n;
@@ -401,7 +255,7 @@ glmix_objective(GlmixTraining *t, double *mean_loss)
 }
 
 /* AUC and log-loss of the current model on the validation rows */
-void
+static void
 glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss)
 {
 	int64		n = t->vrows->n;
@@ -418,4 +272,123 @@ glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss)
 	*auc = glmix_auc(n, total, t->vrows->y);
 	*logloss = glmix_mean_logloss(n, total, t->vrows->y);
 	pfree(total);
+}
+
+/*
+ * phase 3: coordinate descent.  Logs each pass in history[0..passes) and
+ * returns the final objective; *vauc and *vll get the validation figures.
+ */
+double
+glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double *vauc, double *vll)
+{
+	double	   *offsets = palloc(sizeof(double) * t->rows->n);
+	double		final_obj = 0.0;
+
+	/*
+	 * LAPACK threads pay off only for big factorisations: below 2048
+	 * features a single thread is faster than waking a pool (and much
+	 * faster on a busy machine).
+	 */
+	if (o->threads > 1 && t->lay.dim >= 2048)
+		openblas_set_num_threads(o->threads);
+	PG_TRY();
+	{
+		for (int pass = 1; pass <= o->passes; pass++)
+		{
+			/* k = -1 is the fixed effect, then the random effects in order */
+			for (int k = -1; k < t->nre; k++)
+			{
+				char		detail[128];
+				double		obj,
+							loss;
+				double		tc = recs_clock_seconds();
+
+				CHECK_FOR_INTERRUPTS();
+				/* this coordinate's offsets: every other coordinate's scores */
+				for (int64 r = 0; r < t->rows->n; r++)
+				{
+					double		off = k == -1 ? 0.0 : t->score[r];
+
+					for (int j = 0; j < t->nre; j++)
+						if (j != k)
+							off += t->co[j].score[r];
+					offsets[r] = off;
+				}
+				if (k == -1)
+				{
+					int			evals = glmix_fit_fixed(t, offsets);
+
+					glmix_design_scores(t->X, NULL, t->beta, t->score);
+					if (t->vrows)
+						glmix_design_scores(t->Xv, NULL, t->beta, t->vscore);
+					snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
+				}
+				else
+				{
+					GlmixCoordinate *c = &t->co[k];
+
+					glmix_fit_random(t, c, offsets);
+					glmix_design_scores(c->Z, c->row_ent, c->coef, c->score);
+					if (t->vrows)
+						glmix_design_scores(c->Zv, c->val_ent, c->coef, c->vscore);
+					snprintf(detail, sizeof(detail), "%d entity models", c->nmodels);
+				}
+				obj = glmix_objective(t, &loss);
+				if (t->vrows)
+					glmix_validation_metrics(t, vauc, vll);
+				ereport(NOTICE,
+						(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s%s, %.3f s",
+								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss, detail,
+								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
+								recs_clock_seconds() - tc)));
+				final_obj = obj;
+			}
+			history[pass - 1].objective = final_obj;
+			history[pass - 1].vauc = *vauc;
+			history[pass - 1].vll = *vll;
+		}
+	}
+	PG_FINALLY();
+	{
+		openblas_set_num_threads(1);
+	}
+	PG_END_TRY();
+
+	/* drop the work relations now rather than at commit */
+	SPI_freeplan(t->plan);
+	SPI_execute(psprintf("DROP TABLE %s", t->work), false, 0);
+	for (int k = 0; k < t->nre; k++)
+	{
+		SPI_freeplan(t->co[k].plan);
+		SPI_execute(psprintf("DROP TABLE %s", t->co[k].work), false, 0);
+	}
+	pfree(offsets);
+	return final_obj;
+}
+
+/*
+ * After the fit: the designs, scores and row entities are done with.  The
+ * store's own arrays (about 40 bytes per row) then reuse their memory, so
+ * the budget checked before training also covers the store.
+ */
+void
+glmix_release_fit_data(GlmixTraining *t)
+{
+	glmix_free_design(t->X);
+	glmix_free_design(t->Xv);
+	t->X = t->Xv = NULL;
+	pfree(t->score);
+	t->score = NULL;
+	for (int k = 0; k < t->nre; k++)
+	{
+		GlmixCoordinate *c = &t->co[k];
+
+		glmix_free_design(c->Z);
+		glmix_free_design(c->Zv);
+		c->Z = c->Zv = NULL;
+		pfree(c->row_ent);
+		pfree(c->score);
+		c->row_ent = NULL;
+		c->score = NULL;
+	}
 }

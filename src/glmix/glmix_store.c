@@ -241,7 +241,7 @@ store_coefs(int64 model_id, const char *coordinate, int n, char **keys, const in
  * get a glmix_coef row; the others are absent, which serving reads as a
  * random effect of zero.
  */
-void
+static void
 glmix_store(int64 model_id, const GlmixModel *m)
 {
 	int			d = m->lay.dim;
@@ -317,7 +317,7 @@ idpair_cmp(const void *a, const void *b)
 	return x->c < y->c ? -1 : (x->c > y->c ? 1 : 0);
 }
 
-void
+static void
 glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 					 const char *learner_column)
 {
@@ -369,3 +369,28 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 		elog(ERROR, "could not write recs.model_learner");
 }
 
+/* phase 4: the model's parts, and the learners' responded-to courses */
+void
+glmix_store_training(int64 model_id, const GlmixTraining *t, const GlmixOptions *o)
+{
+	GlmixModel	m;
+
+	m.learners = t->learners;
+	m.courses = t->courses;
+	m.lay = t->lay;
+	m.l2_fixed = t->l2_fixed;
+	m.beta = t->beta;
+	m.nre = t->nre;
+	m.re = palloc(sizeof(GlmixRandom) * Max(t->nre, 1));
+	m.coef = palloc(sizeof(double *) * Max(t->nre, 1));
+	m.rows = palloc(sizeof(int *) * Max(t->nre, 1));
+	m.names = NULL;
+	for (int k = 0; k < t->nre; k++)
+	{
+		m.re[k] = *t->co[k].re;
+		m.coef[k] = t->co[k].coef;
+		m.rows[k] = t->co[k].rows;
+	}
+	glmix_store(model_id, &m);
+	glmix_store_learners(model_id, t->rows, o->learners, o->ro.learner_column);
+}

@@ -5,15 +5,16 @@
  *   ncf_cowatch.c  sparse co-watch cosine similarity, top-N per course
  *   ncf_kernels.c  SIMD row kernels (sparse rows, ReLU, Adam)
  *   ncf_net.c      tower shapes, initialisation, batched forward pass
- *   ncf_fit.c      training data (contexts, negatives) and the training loop
+ *   ncf_batch.c    training data: contexts, negatives, batches, transposes
+ *   ncf_fit.c      the training loop
  *   ncf_pool.c     the training loop's worker threads
  *   ncf_data.c     the watches and the course catalogue a training reads
  *   ncf_train.c    recs.train_ncf(): options, then data -> fit -> store
  *   ncf_store.c    writing a trained model to the model tables
  *   ncf_serve.c    recommend() branch, score, similar_courses, embed_learner
  *   ncf_map.c      course_map(): 2-D PCA of course embeddings, SVG rendering
- * ncf_cowatch, ncf_kernels, ncf_net, ncf_fit and ncf_pool are pure
- * numerics: no SPI, no catalog access.
+ * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit and ncf_pool are
+ * pure numerics: no SPI, no catalog access.
  */
 #ifndef RECS_NCF_H
 #define RECS_NCF_H
@@ -134,7 +135,7 @@ extern void ncf_tower_init(NcfTower *t, struct RecsRng *rng);
 extern void ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 							  const int32 *col, const float *val, float *out);
 
-/* ---- ncf_fit.c ---- */
+/* ---- ncf_batch.c: the training data ---- */
 
 typedef struct NcfConfig
 {
@@ -181,6 +182,45 @@ typedef struct NcfData
  * t, at most the latest NCF_MAX_CONTEXT)
  */
 extern void ncf_data_prepare(NcfData *d, const NcfConfig *cfg);
+/* negs[p * neg + r]: neg courses per positive the learner never watched */
+extern void ncf_draw_negatives(const NcfData *d, int neg, struct RecsRng *rng, int32 *negs);
+
+/* a batch: ngroups positives, each followed by its negatives */
+typedef struct NcfBatch
+{
+	int			per_group;		/* 1 + negatives */
+	int			ngroups;
+	int			ninst;			/* ngroups * per_group instances */
+	int32	   *pos;			/* group -> positive */
+	int32	   *item;			/* instance -> course */
+	int32		stamp;			/* batch number, marks touched rows */
+} NcfBatch;
+
+/* one tower's sparse inputs of a batch transposed: W0 row -> batch rows using it */
+typedef struct NcfTranspose
+{
+	int32	   *mark;			/* n_items: last batch that touched the row */
+	int32	   *slot;			/* n_items: the row's position in touched */
+	int32	   *touched;		/* rows of W0 the batch uses, first-use order */
+	int			ntouched;
+	int64	   *tptr;			/* ntouched + 1 offsets into tsrc/tval */
+	int32	   *tsrc;			/* batch row */
+	float	   *tval;			/* input value (1 for the learner tower) */
+	int64		tcap;
+	int64	   *usage;			/* n_items: entries + 4 per batch using the row, this epoch */
+} NcfTranspose;
+
+extern void ncf_transpose_init(NcfTranspose *s, int n_items);
+/* the batch of positives perm[first .. first + ngroups), with their negatives */
+extern void ncf_batch_fill(NcfBatch *b, const NcfData *d, const int32 *perm,
+						   const int32 *negs, int64 first, int ngroups, int32 stamp);
+/* grow tower k's entry arrays for the batch (the backend's thread only) */
+extern void ncf_batch_reserve(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s);
+/* tower k's inputs of the batch, transposed; allocates nothing (worker threads) */
+extern void ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s);
+
+/* ---- ncf_fit.c: the training loop ---- */
+
 /* bytes the trainer will allocate, to check against a budget first */
 extern Size ncf_train_memory(const NcfData *d, const NcfConfig *cfg);
 

@@ -1,16 +1,8 @@
 /*
- * ncf_fit.c -- training data and the training loop of the two-tower model
+ * ncf_fit.c -- the training loop of the two-tower model
  *
- * Data.  Every watch at or after labels_from is a positive example; its
- * learner-tower input is the multi-hot of the learner's watches in
- * [t - window, t), strictly before the label's time t (so a watch in the
- * same second is not context).  Watches are sorted by time per learner, so
- * a context is a contiguous slice found by binary search and is stored as
- * (start, length), never copied.  The course-tower input is the course's
- * co-watch similarity row.  Each epoch draws `negatives` courses per
- * positive, uniformly among the courses the learner never watched (by
- * rejection against the learner's sorted course set); negatives share their
- * positive's context.
+ * Data.  The positives, their contexts, the negatives and each batch's
+ * transposed inputs come from ncf_batch.c.
  *
  * Batches.  A batch is G positives, each followed by its negatives, i.e.
  * G * (1 + negatives) instances (batch_size rounded down to a whole group).
@@ -62,81 +54,6 @@
 #include "timing.h"
 #define CACHELINE_FLOATS 16
 
-/* ---------------------------------------------------------------- data */
-
-static int64
-lower_bound_time(const double *when, int64 lo, int64 hi, double t)
-{
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (when[mid] < t)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-void
-ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
-{
-	int64		nw = d->offsets[d->n_learners];
-	int64		n = 0;
-	double		ctx_total = 0;
-
-	d->seen = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nw, 1));
-	memcpy(d->seen, d->items, sizeof(int32) * nw);
-	for (int u = 0; u < d->n_learners; u++)
-		qsort(d->seen + d->offsets[u], d->offsets[u + 1] - d->offsets[u],
-			  sizeof(int32), recs_int32_cmp);
-
-	for (int64 w = 0; w < nw; w++)
-		if (d->when[w] >= cfg->labels_from)
-			n++;
-	d->n_pos = n;
-	d->pos_learner = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(n, 1));
-	d->pos_item = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(n, 1));
-	d->ctx_start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(n, 1));
-	d->ctx_len = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(n, 1));
-	d->n_empty_ctx = 0;
-	d->n_capped_ctx = 0;
-	n = 0;
-	for (int u = 0; u < d->n_learners; u++)
-	{
-		int64		lo = d->offsets[u],
-					hi = d->offsets[u + 1];
-
-		for (int64 w = lo; w < hi; w++)
-		{
-			double		t = d->when[w];
-			int64		a,
-						b;
-
-			if (t < cfg->labels_from)
-				continue;
-			/* context: lo <= k < hi with t - window <= when[k] < t */
-			a = lower_bound_time(d->when, lo, w + 1, t - cfg->window_seconds);
-			b = lower_bound_time(d->when, a, w + 1, t);
-			if (b - a > NCF_MAX_CONTEXT)
-			{
-				a = b - NCF_MAX_CONTEXT;
-				d->n_capped_ctx++;
-			}
-			d->pos_learner[n] = u;
-			d->pos_item[n] = d->items[w];
-			d->ctx_start[n] = a;
-			d->ctx_len[n] = (int32) (b - a);
-			if (b == a)
-				d->n_empty_ctx++;
-			ctx_total += (double) (b - a);
-			n++;
-		}
-	}
-	d->mean_ctx = n > 0 ? ctx_total / n : 0;
-}
-
 /* ---------------------------------------------------------------- state */
 
 typedef struct TowerState
@@ -152,16 +69,7 @@ typedef struct TowerState
 	float	   *w0_v;
 	float	   *act[NCF_MAX_LAYERS];	/* rows x width[l+1], after ReLU */
 	float	   *dact[NCF_MAX_LAYERS];	/* gradient w.r.t. the pre-activation */
-	/* the batch's sparse inputs transposed: W0 row -> batch rows using it */
-	int32	   *mark;			/* n_items: last batch that touched the row */
-	int32	   *slot;			/* n_items: the row's position in touched */
-	int32	   *touched;		/* rows of W0 the batch uses, first-use order */
-	int			ntouched;
-	int64	   *tptr;			/* ntouched + 1 offsets into tsrc/tval */
-	int32	   *tsrc;			/* batch row */
-	float	   *tval;			/* input value (1 for the learner tower) */
-	int64		tcap;
-	int64	   *usage;			/* n_items: entries + 4 per batch using the row, this epoch */
+	NcfTranspose tp;			/* the batch's sparse inputs, transposed */
 	int32		own[NCF_MAX_THREADS + 1];	/* phase B: thread t updates rows [own[t], own[t+1]) */
 } TowerState;
 
@@ -170,14 +78,8 @@ typedef struct Trainer
 	const NcfData *d;
 	const NcfConfig *cfg;
 	int			nthreads;
-	int			per_group;		/* 1 + negatives */
 	TowerState	tw[2];
-	/* the current batch */
-	int			ngroups;
-	int			ninst;
-	int32	   *batch_pos;		/* group -> positive */
-	int32	   *batch_item;		/* instance -> course */
-	int32		stamp;			/* batch number, marks touched rows */
+	NcfBatch	batch;			/* the current batch */
 	double	   *loss_part;		/* per thread, a cache line apart */
 	float	   *gacc;			/* per thread, one W0 row of gradient */
 	int64		gacc_stride;
@@ -267,21 +169,10 @@ tower_state_init(Trainer *tr, TowerState *s, int rows, RecsRng *rng)
 		s->act[l] = alloc_floats((int64) rows * s->t.width[l + 1]);
 		s->dact[l] = alloc_floats((int64) rows * s->t.width[l + 1]);
 	}
-	s->mark = palloc(sizeof(int32) * d->n_items);
-	for (int i = 0; i < d->n_items; i++)
-		s->mark[i] = -1;
-	s->touched = palloc(sizeof(int32) * d->n_items);
-	s->slot = palloc(sizeof(int32) * d->n_items);
-	s->tptr = palloc(sizeof(int64) * (d->n_items + 1));
-	s->tcap = 0;
-	s->tsrc = NULL;
-	s->tval = NULL;
-	s->usage = palloc0(sizeof(int64) * d->n_items);
+	ncf_transpose_init(&s->tp, d->n_items);
 	for (int t = 0; t <= tr->nthreads; t++)
 		s->own[t] = (int32) ((int64) d->n_items * t / tr->nthreads);
 }
-
-static void build_transpose(Trainer *tr, int k);
 
 /* ---------------------------------------------------------------- phases */
 
@@ -319,7 +210,7 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 		memset(y, 0, sizeof(float) * w1);
 		if (k == NCF_LEARNER)
 		{
-			int32		p = tr->batch_pos[r];
+			int32		p = tr->batch.pos[r];
 			const int32 *ctx = d->items + d->ctx_start[p];
 
 			for (int j = 0; j < d->ctx_len[p]; j++)
@@ -331,7 +222,7 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 		}
 		else
 		{
-			int32		c = tr->batch_item[r];
+			int32		c = tr->batch.item[r];
 
 			int64		end = d->cowatch.rowptr[c + 1];
 
@@ -401,23 +292,23 @@ dense_backward(TowerState *s, int th, int r0, int r1)
 static void
 phase_forward_backward(Trainer *tr, int th)
 {
-	int			P = tr->per_group;
+	int			P = tr->batch.per_group;
 	int64		g0,
 				g1;
 	TowerState *L = &tr->tw[NCF_LEARNER];
 	TowerState *C = &tr->tw[NCF_COURSE];
 	int			dim = tr->cfg->dim;
 	int			nlast = L->t.nlayers - 1;
-	float		inv_n = 1.0f / tr->ninst;
+	float		inv_n = 1.0f / tr->batch.ninst;
 	double		loss = 0;
 
 	/* the transposes for phase B: the learner's by thread 0, the course's by the last */
 	if (th == 0)
-		build_transpose(tr, NCF_LEARNER);
+		ncf_batch_transpose(&tr->batch, tr->d, NCF_LEARNER, &tr->tw[NCF_LEARNER].tp);
 	if (th == tr->nthreads - 1)
-		build_transpose(tr, NCF_COURSE);
+		ncf_batch_transpose(&tr->batch, tr->d, NCF_COURSE, &tr->tw[NCF_COURSE].tp);
 
-	split_range(tr->ngroups, tr->nthreads, th, 1, &g0, &g1);
+	split_range(tr->batch.ngroups, tr->nthreads, th, 1, &g0, &g1);
 	if (g0 >= g1)
 	{
 		tr->loss_part[th * 8] = 0;
@@ -477,11 +368,11 @@ sparse_update(Trainer *tr, int k, int th, float *gacc)
 				hi = s->own[th + 1];
 	int			prev = -1;
 
-	for (int t = 0; t <= s->ntouched; t++)
+	for (int t = 0; t <= s->tp.ntouched; t++)
 	{
-		int32		row = t < s->ntouched ? s->touched[t] : -1;
+		int32		row = t < s->tp.ntouched ? s->tp.touched[t] : -1;
 
-		if (t < s->ntouched && (row < lo || row >= hi))
+		if (t < s->tp.ntouched && (row < lo || row >= hi))
 			continue;
 		/* prefetch this row's parameters, then update the previous one */
 		if (row >= 0)
@@ -497,16 +388,16 @@ sparse_update(Trainer *tr, int k, int th, float *gacc)
 		}
 		if (prev >= 0)
 		{
-			Size		off = (Size) s->touched[prev] * w1;
+			Size		off = (Size) s->tp.touched[prev] * w1;
 
-			for (int64 e = s->tptr[prev]; e < s->tptr[prev + 1]; e++)
+			for (int64 e = s->tp.tptr[prev]; e < s->tp.tptr[prev + 1]; e++)
 			{
-				const float *dy = s->dact[0] + (Size) s->tsrc[e] * w1;
+				const float *dy = s->dact[0] + (Size) s->tp.tsrc[e] * w1;
 
 				if (k == NCF_LEARNER)
 					ncf_vec_add(gacc, dy, w1);
 				else
-					ncf_vec_axpy(gacc, s->tval[e], dy, w1);
+					ncf_vec_axpy(gacc, s->tp.tval[e], dy, w1);
 			}
 			ncf_adam(s->t.w[0] + off, s->w0_m + off, s->w0_v + off, gacc, w1, &tr->adam);
 		}
@@ -530,18 +421,18 @@ rebalance_rows(Trainer *tr)
 		int			th = 1;
 
 		for (int i = 0; i < n; i++)
-			total += (double) s->usage[i];
+			total += (double) s->tp.usage[i];
 		s->own[0] = 0;
 		for (int i = 0; i < n && th < tr->nthreads; i++)
 		{
-			acc += (double) s->usage[i];
+			acc += (double) s->tp.usage[i];
 			if (acc >= total * th / tr->nthreads)
 				s->own[th++] = i + 1;
 		}
 		while (th < tr->nthreads)
 			s->own[th++] = n;
 		s->own[tr->nthreads] = n;
-		memset(s->usage, 0, sizeof(int64) * n);
+		memset(s->tp.usage, 0, sizeof(int64) * n);
 	}
 }
 
@@ -584,229 +475,13 @@ run_phase(void *arg, int th, int phase)
 
 /* ---------------------------------------------------------------- loop */
 
-static bool
-seen_contains(const int32 *set, int64 n, int32 item)
-{
-	int64		lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (set[mid] == item)
-			return true;
-		if (set[mid] < item)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
-/*
- * The k-th (from 0) course of 0 .. n_items-1 that is not in the sorted set:
- * below set[i] there are set[i] - i unwatched courses, so it is k + i for
- * the first i whose set[i] - i exceeds k.
- */
-static int32
-nth_unwatched(const int32 *set, int64 nset, int64 k)
-{
-	int64		lo = 0,
-				hi = nset;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (set[mid] - mid > k)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return (int32) (k + lo);
-}
-
-static void
-draw_negatives(Trainer *tr, RecsRng *rng)
-{
-	const NcfData *d = tr->d;
-	int			neg = tr->cfg->negatives;
-
-	for (int64 p = 0; p < d->n_pos; p++)
-	{
-		int			u = d->pos_learner[p];
-		const int32 *set = d->seen + d->offsets[u];
-		int64		nset = d->offsets[u + 1] - d->offsets[u];
-		int64		unwatched = d->n_items - nset;
-
-		/*
-		 * Rejection sampling takes n_items / unwatched draws a negative: a
-		 * learner who watched nearly the whole catalogue (a crawler, a test
-		 * account) would cost up to 1000 draws and binary searches each.
-		 * With fewer than an eighth of the courses unwatched, draw one of
-		 * them directly (the same uniform law); with none left, any course.
-		 */
-		bool		direct = unwatched * 8 < d->n_items;
-
-		for (int r = 0; r < neg; r++)
-		{
-			int32		c;
-
-			if (direct)
-				c = unwatched > 0 ? nth_unwatched(set, nset, (int64) rng_below(rng, unwatched))
-					: (int32) rng_below(rng, d->n_items);
-			else
-			{
-				int			tries = 0;
-
-				do
-					c = (int32) rng_below(rng, d->n_items);
-				while (seen_contains(set, nset, c) && ++tries < 1000);
-			}
-			tr->negs[p * neg + r] = c;
-		}
-	}
-}
-
-/* start a tower's transposed input for a new batch */
-static inline void
-transpose_use(TowerState *s, int32 row, int32 stamp)
-{
-	if (s->mark[row] != stamp)
-	{
-		s->mark[row] = stamp;
-		s->slot[row] = s->ntouched;
-		s->tptr[s->ntouched + 1] = 0;
-		s->touched[s->ntouched++] = row;
-	}
-	s->tptr[s->slot[row] + 1]++;
-}
-
-/* counts to offsets; the entry arrays were sized by prepare_batch */
-static void
-transpose_alloc(TowerState *s)
-{
-	for (int t = 0; t < s->ntouched; t++)
-		s->tptr[t + 1] += s->tptr[t];
-}
-
-/* entry e of row slot[row]: tptr[] is used as the fill cursor, then restored */
-static inline void
-transpose_put(TowerState *s, int32 row, int32 src, float val)
-{
-	int64		e = s->tptr[s->slot[row]]++;
-
-	s->tsrc[e] = src;
-	s->tval[e] = val;
-}
-
-static void
-transpose_restore(TowerState *s)
-{
-	for (int t = s->ntouched; t > 0; t--)
-		s->tptr[t] = s->tptr[t - 1];
-	s->tptr[0] = 0;
-}
-
+/* the next batch and room for its transposes, in the backend's thread */
 static void
 prepare_batch(Trainer *tr, int64 first, int ngroups, int32 stamp)
 {
-	const NcfData *d = tr->d;
-	const NcfSparse *S = &d->cowatch;
-	int			P = tr->per_group;
-	int			neg = P - 1;
-
-	tr->ngroups = ngroups;
-	tr->ninst = ngroups * P;
-	tr->stamp = stamp;
-	for (int g = 0; g < ngroups; g++)
-	{
-		int32		p = tr->perm[first + g];
-
-		tr->batch_pos[g] = p;
-		tr->batch_item[g * P] = d->pos_item[p];
-		for (int r = 0; r < neg; r++)
-			tr->batch_item[g * P + 1 + r] = tr->negs[(int64) p * neg + r];
-	}
-	/* entries of the transposes: grow the arrays here, in the backend's thread */
+	ncf_batch_fill(&tr->batch, tr->d, tr->perm, tr->negs, first, ngroups, stamp);
 	for (int k = 0; k < 2; k++)
-	{
-		TowerState *s = &tr->tw[k];
-		int64		n = 0;
-
-		if (k == NCF_LEARNER)
-			for (int g = 0; g < ngroups; g++)
-				n += d->ctx_len[tr->batch_pos[g]];
-		else
-			for (int i = 0; i < tr->ninst; i++)
-				n += S->rowptr[tr->batch_item[i] + 1] - S->rowptr[tr->batch_item[i]];
-		if (n > s->tcap)
-		{
-			s->tcap = Max(n, 2 * s->tcap);
-			if (s->tsrc)
-			{
-				pfree(s->tsrc);
-				pfree(s->tval);
-			}
-			s->tsrc = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * s->tcap);
-			s->tval = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * s->tcap);
-		}
-	}
-}
-
-/* the batch's inputs of tower k, transposed (run by one thread per tower) */
-static void
-build_transpose(Trainer *tr, int k)
-{
-	const NcfData *d = tr->d;
-	const NcfSparse *S = &d->cowatch;
-	TowerState *s = &tr->tw[k];
-	int32		stamp = tr->stamp;
-
-	s->ntouched = 0;
-	s->tptr[0] = 0;
-	if (k == NCF_LEARNER)
-	{
-		for (int g = 0; g < tr->ngroups; g++)
-		{
-			int32		p = tr->batch_pos[g];
-			const int32 *ctx = d->items + d->ctx_start[p];
-
-			for (int j = 0; j < d->ctx_len[p]; j++)
-				transpose_use(s, ctx[j], stamp);
-		}
-		transpose_alloc(s);
-		for (int g = 0; g < tr->ngroups; g++)
-		{
-			int32		p = tr->batch_pos[g];
-			const int32 *ctx = d->items + d->ctx_start[p];
-
-			for (int j = 0; j < d->ctx_len[p]; j++)
-				transpose_put(s, ctx[j], g, 1.0f);
-		}
-	}
-	else
-	{
-		for (int i = 0; i < tr->ninst; i++)
-		{
-			int32		c = tr->batch_item[i];
-
-			for (int64 j = S->rowptr[c]; j < S->rowptr[c + 1]; j++)
-				transpose_use(s, S->col[j], stamp);
-		}
-		transpose_alloc(s);
-		for (int i = 0; i < tr->ninst; i++)
-		{
-			int32		c = tr->batch_item[i];
-
-			for (int64 j = S->rowptr[c]; j < S->rowptr[c + 1]; j++)
-				transpose_put(s, S->col[j], i, S->val[j]);
-		}
-	}
-	transpose_restore(s);
-	for (int t = 0; t < s->ntouched; t++)
-		s->usage[s->touched[t]] += s->tptr[t + 1] - s->tptr[t] + 4;
+		ncf_batch_reserve(&tr->batch, tr->d, k, &tr->tw[k].tp);
 }
 
 void
@@ -836,15 +511,15 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	tr->d = d;
 	tr->cfg = cfg;
 	tr->nthreads = Max(1, Min(cfg->threads, NCF_MAX_THREADS));
-	tr->per_group = 1 + cfg->negatives;
-	G = Max(1, cfg->batch_size / tr->per_group);
+	tr->batch.per_group = 1 + cfg->negatives;
+	G = Max(1, cfg->batch_size / tr->batch.per_group);
 	nbatches = (d->n_pos + G - 1) / G;
 
 	rng_seed(&rng, cfg->seed);
 	tower_state_init(tr, &tr->tw[NCF_LEARNER], G, &rng);
-	tower_state_init(tr, &tr->tw[NCF_COURSE], G * tr->per_group, &rng);
-	tr->batch_pos = palloc(sizeof(int32) * G);
-	tr->batch_item = palloc(sizeof(int32) * G * tr->per_group);
+	tower_state_init(tr, &tr->tw[NCF_COURSE], G * tr->batch.per_group, &rng);
+	tr->batch.pos = palloc(sizeof(int32) * G);
+	tr->batch.item = palloc(sizeof(int32) * G * tr->batch.per_group);
 	tr->loss_part = palloc0(sizeof(double) * 8 * tr->nthreads);
 	tr->gacc_stride = (cfg->hidden[0] + CACHELINE_FLOATS - 1) / CACHELINE_FLOATS * CACHELINE_FLOATS;
 	tr->gacc = alloc_zero_floats(tr->gacc_stride * tr->nthreads);
@@ -880,7 +555,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			double		elapsed,
 						secs;
 
-			draw_negatives(tr, &rng);
+			ncf_draw_negatives(d, cfg->negatives, &rng, tr->negs);
 			/* Fisher-Yates over the positives (groups) */
 			for (int64 p = d->n_pos - 1; p > 0; p--)
 			{
@@ -917,7 +592,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			rebalance_rows(tr);
 			secs = recs_clock_seconds() - t0;
 			elapsed = recs_clock_seconds() - t_start;
-			log[epoch].loss = loss / ((double) d->n_pos * tr->per_group);
+			log[epoch].loss = loss / ((double) d->n_pos * tr->batch.per_group);
 			log[epoch].seconds = secs;
 			{
 				double		f = recs_foreign_cpu_seconds() - foreign0;
@@ -930,7 +605,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			ereport(NOTICE,
 					(errmsg("train_ncf: epoch %d/%d: loss %.4f, %.0f examples/s, elapsed %.1f s, about %.1f s left",
 							epoch + 1, cfg->epochs, log[epoch].loss,
-							(double) d->n_pos * tr->per_group / Max(secs, 1e-9),
+							(double) d->n_pos * tr->batch.per_group / Max(secs, 1e-9),
 							elapsed, elapsed / (epoch + 1) * (cfg->epochs - epoch - 1)),
 					 errdetail("Other processes used %.1f CPU seconds meanwhile.", log[epoch].foreign_cpu)));
 			/* a diverging training must not store NaN embeddings */

@@ -27,6 +27,7 @@
 #include "utils/array.h"
 
 #include "serving.h"
+#include "serving_memo.h"
 
 /*
  * recs.score(model, learner, course): the model's score of one pair, the
@@ -81,6 +82,10 @@ recommend(PG_FUNCTION_ARGS)
 	bool	   *skip;
 	int		   *top;
 	int			n;
+	bool		memo;
+	ServingMemoKey key;
+	const int64 *memo_ids;
+	const double *memo_scores;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -104,6 +109,32 @@ recommend(PG_FUNCTION_ARGS)
 		serving_active_model("default", &model);
 	else
 		serving_model_by_id(PG_GETARG_INT64(5), &model);
+
+	/* the default filters: an answer of this model version may be remembered */
+	memo = PG_ARGISNULL(3) && PG_ARGISNULL(4) && PG_ARGISNULL(6) && k <= SERVING_MEMO_MAX_K;
+	if (memo)
+	{
+		memset(&key, 0, sizeof(key));	/* the key is hashed as bytes */
+		key.model_id = model.model_id;
+		key.stamp = model.stamp;
+		key.learner_id = learner_id;
+		key.k = k;
+		key.exclude_watched = exclude_watched;
+		if (serving_memo_get(&key, &n, &memo_ids, &memo_scores))
+		{
+			for (int i = 0; i < n; i++)
+			{
+				Datum		values[3];
+				bool		nulls[3] = {false, false, false};
+
+				values[0] = Int32GetDatum(i + 1);
+				values[1] = Int64GetDatum(memo_ids[i]);
+				values[2] = Float8GetDatum(memo_scores[i]);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+			return (Datum) 0;
+		}
+	}
 	serving_learner(&model, learner_id, &learner);
 	if (!PG_ARGISNULL(6))
 	{
@@ -141,15 +172,24 @@ recommend(PG_FUNCTION_ARGS)
 	top = palloc(sizeof(int) * Max(k, 1));
 	n = serving_top_k(&cs, skip, k, top);
 
-	for (int i = 0; i < n; i++)
 	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+		double	   *scores = palloc(sizeof(double) * Max(n, 1));
 
-		values[0] = Int32GetDatum(i + 1);
-		values[1] = Int64GetDatum(cs.course_id[top[i]]);
-		values[2] = Float8GetDatum(cs.score[top[i]]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		for (int i = 0; i < n; i++)
+		{
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+
+			ids[i] = cs.course_id[top[i]];
+			scores[i] = cs.score[top[i]];
+			values[0] = Int32GetDatum(i + 1);
+			values[1] = Int64GetDatum(ids[i]);
+			values[2] = Float8GetDatum(scores[i]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if (memo)
+			serving_memo_put(&key, n, ids, scores);
 	}
 	return (Datum) 0;
 }

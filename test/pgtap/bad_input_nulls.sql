@@ -35,6 +35,9 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('grant_access', 'grantee', $$'recs_tap_bad_input'$$, 'null', 'STRICT'),
 ('grant_access', 'training', NULL, 'null', 'STRICT'),
 ('revoke_access', 'grantee', $$'recs_tap_bad_input'$$, 'null', 'STRICT'),
+('forget_learner', 'learner_id', '999999', 'null', 'STRICT'),
+('course_embeddings', 'model', $$recs.model_id('bn_ncf')$$, 'default', 'the active model'),
+('learner_embeddings', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'STRICT'),
 -- sample data
 ('generate_sample', 'target_schema', $$'bn_gen'$$, '22004', 'target_schema must not be NULL'),
 ('generate_sample', 'learners', '5', '22004', 'learners must not be NULL'),

@@ -1,7 +1,7 @@
 -- catalog.sql -- the extension's objects, their properties and pg_dump registration
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(20);
+SELECT plan(22);
 
 SELECT has_schema('recs');
 SELECT has_table('recs', 'model', 'model catalog');
@@ -19,9 +19,24 @@ SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = 'recs.recommend(big
           's', 'recommend is PARALLEL SAFE');
 SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])'::regprocedure),
           's', 'recommend is STABLE');
+SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                 WHERE n.nspname = 'recs' AND p.prosecdef$$,
+              ARRAY['recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])',
+                    'recs.recommend_all(integer,bigint,boolean,bigint[])', 'recs.score(bigint,bigint,bigint)',
+                    'recs.similar_courses(bigint,integer,bigint)', 'recs.embed_learner(bigint,bigint[])',
+                    'recs.course_map(bigint)', 'recs.glmix_score(bigint,bigint,bigint)',
+                    'recs.glmix_logit(bigint,bigint,bigint)', 'recs.explain(bigint,bigint,bigint)',
+                    'recs.explain_recommendation(bigint,bigint,bigint)', 'recs.explain(bigint,bigint)',
+                    'recs.model_id(text)', 'recs.course_embeddings(bigint)'],
+              'only the serving functions run as their owner: none reads a user relation');
+
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname = 'recs' AND p.prosecdef), 0,
-          'no function runs as its owner: user tables are read with the caller''s rights');
+            WHERE n.nspname = 'recs' AND p.prosecdef
+              AND NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}'))), 0,
+          'every function that runs as its owner has search_path = pg_catalog, pg_temp');
+SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'recs' AND p.prosecdef AND has_function_privilege('public', p.oid, 'EXECUTE')), 0,
+          'and none of them is executable by PUBLIC');
 
 SELECT ok((SELECT bool_and(c::regclass::text IN (SELECT unnest(extconfig)::regclass::text
                                                    FROM pg_extension WHERE extname = 'recs'))

@@ -12,7 +12,7 @@ new=recs_upgrade_new
 mid=recs_upgrade_020
 current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$(dirname "$0")/../../recs.control")
 trap 'for d in "$old" "$new" "$mid"; do dropdb --if-exists "$d" >/dev/null 2>&1; done
-      psql -X -q -d postgres -c "DROP ROLE IF EXISTS recs_upgrade_trainer" >/dev/null 2>&1' EXIT
+      psql -X -q -d postgres -c "DROP ROLE IF EXISTS recs_upgrade_trainer" -c "DROP ROLE IF EXISTS recs_upgrade_app" >/dev/null 2>&1' EXIT
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 
 # every object of the extension, as the catalog describes it
@@ -41,7 +41,7 @@ catalog="SELECT string_agg(d, E'\n' ORDER BY d) FROM (
                          FROM unnest(extconfig) x)
     FROM pg_extension WHERE extname = 'recs') s"
 
-echo "1..11"
+echo "1..13"
 for db in "$old" "$new"; do dropdb --if-exists "$db" >/dev/null 2>&1; createdb "$db"; done
 q "$old" "SET client_min_messages = warning; CREATE EXTENSION recs VERSION '0.1.0';
   SELECT count(*) FROM recs.generate_sample('app', 400, 60, 5);
@@ -91,6 +91,8 @@ dropdb --if-exists "$mid" >/dev/null 2>&1; createdb "$mid"
 q "$mid" "SET client_min_messages = warning; CREATE EXTENSION recs VERSION '0.2.0';
   DROP ROLE IF EXISTS recs_upgrade_trainer; CREATE ROLE recs_upgrade_trainer;
   SELECT recs.grant_access('recs_upgrade_trainer', training => true);
+  DROP ROLE IF EXISTS recs_upgrade_app; CREATE ROLE recs_upgrade_app;
+  SELECT recs.grant_access('recs_upgrade_app');
   SELECT count(*) FROM recs.generate_sample('app', 300, 50, 9);
   GRANT USAGE ON SCHEMA app TO recs_upgrade_trainer; GRANT SELECT ON ALL TABLES IN SCHEMA app TO recs_upgrade_trainer;
   CREATE VIEW app.early_watches AS SELECT * FROM app.watches WHERE watched_at < '2025-10-01';
@@ -118,11 +120,17 @@ g2=$(q "$mid" "SET client_min_messages = warning; SET ROLE recs_upgrade_trainer;
                           name => 'g2', activate => false) IS NOT NULL" | tail -1)
 if [ "$g2" = t ]; then echo "ok 10 - a role given training rights under 0.2.0 still trains GLMix"
 else echo "not ok 10 - a role given training rights under 0.2.0 still trains GLMix # got '$g2'"; fi
-# (the trainer's grants aside, which revoke_access takes back)
-q "$mid" "SELECT recs.revoke_access('recs_upgrade_trainer')" >/dev/null
+app=$(q "$mid" "SET ROLE recs_upgrade_app; SELECT count(*) FROM recs.recommend(100001, 5)" | tail -1)
+if [ "$app" = 5 ]; then echo "ok 11 - a role given serving access under 0.2.0 still serves"
+else echo "not ok 11 - a role given serving access under 0.2.0 still serves # got '$app'"; fi
+if q "$mid" "SET ROLE recs_upgrade_app; SELECT count(*) FROM recs.model_learner" >/dev/null 2>&1; then
+	echo "not ok 12 - and may no longer read the learners' histories"
+else echo "ok 12 - and may no longer read the learners' histories"; fi
+# (the roles' grants aside, which revoke_access takes back)
+q "$mid" "SELECT recs.revoke_access('recs_upgrade_trainer'); SELECT recs.revoke_access('recs_upgrade_app')" >/dev/null
 cat_mid=$(q "$mid" "$catalog")
-if [ "$cat_mid" = "$cat_new" ]; then echo "ok 11 - the catalog updated from 0.2.0 equals a fresh $current install"
+if [ "$cat_mid" = "$cat_new" ]; then echo "ok 13 - the catalog updated from 0.2.0 equals a fresh $current install"
 else
-	echo "not ok 11 - the catalog updated from 0.2.0 equals a fresh $current install"
+	echo "not ok 13 - the catalog updated from 0.2.0 equals a fresh $current install"
 	diff <(printf '%s\n' "$cat_mid") <(printf '%s\n' "$cat_new") | sed 's/^/# /' | head -20
 fi

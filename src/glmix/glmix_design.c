@@ -1,0 +1,273 @@
+/*
+ * glmix_design.c -- GLMix designs: the fixed design's layout, feature names
+ * and rows, and the CSR design matrices of a training
+ *
+ * The fixed design is
+ *   x(l, c) = [1 | learner features | course features | crosses]
+ * and a random effect's z = [1 | the other side's features]: a
+ * learner-keyed effect acts on the course's features and vice versa.  A
+ * cross "lcol:ccol" is the outer product of a learner column's and a course
+ * column's features.  Training and serving both build x(l, c) through
+ * glmix_fixed_row(), so they cannot disagree.  A training's designs are
+ * assembled once, in C, from the sides' vectors (glmix_features.c): lengths
+ * are counted first, so every array is allocated once at its final size,
+ * and val is left NULL when every value is 1 (no numeric columns).
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+
+#include "glmix.h"
+
+/* ---- the fixed design: layout, feature names, one row ---- */
+
+void
+glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept, const GlmixSide *learners,
+				   const GlmixSide *courses)
+{
+	int64		dim;
+
+	lay->intercept = intercept;
+	lay->l_base = intercept ? 1 : 0;
+	lay->c_base = lay->l_base + learners->nfeat;
+	dim = lay->c_base + courses->nfeat;
+	for (int p = 0; p < lay->ncross; p++)
+	{
+		const GlmixColumn *lc = &learners->cols[lay->cross[p].lcol];
+		const GlmixColumn *cc = &courses->cols[lay->cross[p].ccol];
+
+		lay->cross[p].base = (int) Min(dim, PG_INT32_MAX);
+		dim += (int64) (lc->end - lc->start) * (cc->end - cc->start);
+	}
+	if (dim > 8192)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the fixed effect would have %lld features, more than 8192", (long long) dim),
+				 errdetail("Its Newton solver keeps a dense Hessian."),
+				 errhint("Choose fewer crosses (crosses => '{}' turns them off) or fewer feature columns.")));
+	if (dim == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the fixed effect has no features"),
+				 errhint("Keep its intercept or name feature columns.")));
+	lay->dim = (int) dim;
+}
+
+/* the name of feature j of x(l, c); a cross is "a=x & b=y" */
+char *
+glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
+						 const GlmixSide *courses, int j)
+{
+	if (lay->intercept && j == 0)
+		return "(intercept)";
+	if (j < lay->c_base)
+		return learners->names[j - lay->l_base];
+	if (j < lay->c_base + courses->nfeat)
+		return courses->names[j - lay->c_base];
+	for (int p = lay->ncross - 1; p >= 0; p--)
+	{
+		const GlmixCross *x = &lay->cross[p];
+
+		if (j >= x->base)
+		{
+			const GlmixColumn *cc = &courses->cols[x->ccol];
+			const GlmixColumn *lc = &learners->cols[x->lcol];
+			int			width = cc->end - cc->start;
+			int			k = j - x->base;
+
+			return psprintf("%s & %s", learners->names[lc->start + k / width],
+							courses->names[cc->start + k % width]);
+		}
+	}
+	return "?";
+}
+
+/*
+ * Assemble x(l, c) for one learner and course (either may be -1, i.e.
+ * unknown) from their side vectors; with col == NULL only count.  Indexes
+ * come out ascending, which the Hessian accumulation relies on.  Training
+ * and serving both build rows here, so they cannot disagree.
+ */
+int
+glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
+				const GlmixSide *courses, int li, int ci, int32 *col, double *val)
+{
+	int			n = 0;
+	int32		llo = li >= 0 ? learners->ptr[li] : 0,
+				lhi = li >= 0 ? learners->ptr[li + 1] : 0,
+				clo = ci >= 0 ? courses->ptr[ci] : 0,
+				chi = ci >= 0 ? courses->ptr[ci + 1] : 0;
+
+	if (lay->intercept)
+	{
+		if (col)
+			col[n] = 0;
+		if (val)
+			val[n] = 1.0;
+		n++;
+	}
+	for (int32 k = llo; k < lhi; k++, n++)
+	{
+		if (col)
+			col[n] = lay->l_base + learners->col[k];
+		if (val)
+			val[n] = learners->val[k];
+	}
+	for (int32 k = clo; k < chi; k++, n++)
+	{
+		if (col)
+			col[n] = lay->c_base + courses->col[k];
+		if (val)
+			val[n] = courses->val[k];
+	}
+	for (int p = 0; p < lay->ncross; p++)
+	{
+		const GlmixCross *x = &lay->cross[p];
+		const GlmixColumn *lc = &learners->cols[x->lcol];
+		const GlmixColumn *cc = &courses->cols[x->ccol];
+		int			width = cc->end - cc->start;
+
+		for (int32 a = llo; a < lhi; a++)
+		{
+			if (learners->col[a] < lc->start || learners->col[a] >= lc->end)
+				continue;
+			for (int32 b = clo; b < chi; b++)
+			{
+				if (courses->col[b] < cc->start || courses->col[b] >= cc->end)
+					continue;
+				if (col)
+					col[n] = x->base + (learners->col[a] - lc->start) * width +
+						(courses->col[b] - cc->start);
+				if (val)
+					val[n] = learners->val[a] * courses->val[b];
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+/* ---- the design matrices of a training ---- */
+
+GlmixDesign *
+glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
+				   const GlmixSide *courses, const GlmixRows *rows)
+{
+	GlmixDesign *d = palloc0(sizeof(GlmixDesign));
+	int64		nnz = 0;
+	int			np = lay->ncross;
+	int		   *lcnt = palloc0(sizeof(int) * Max((Size) learners->n * np, 1));
+	int		   *ccnt = palloc0(sizeof(int) * Max((Size) courses->n * np, 1));
+
+	/*
+	 * A row's length depends only on how many features its learner and
+	 * course have in each crossed column: count those once per entity.
+	 */
+	for (int p = 0; p < np; p++)
+	{
+		const GlmixColumn *lc = &learners->cols[lay->cross[p].lcol];
+		const GlmixColumn *cc = &courses->cols[lay->cross[p].ccol];
+
+		for (int i = 0; i < learners->n; i++)
+			for (int32 k = learners->ptr[i]; k < learners->ptr[i + 1]; k++)
+				lcnt[(Size) i * np + p] += learners->col[k] >= lc->start && learners->col[k] < lc->end;
+		for (int i = 0; i < courses->n; i++)
+			for (int32 k = courses->ptr[i]; k < courses->ptr[i + 1]; k++)
+				ccnt[(Size) i * np + p] += courses->col[k] >= cc->start && courses->col[k] < cc->end;
+	}
+	d->n = rows->n;
+	d->dim = lay->dim;
+	d->ptr = palloc(sizeof(int32) * (rows->n + 1));
+	d->ptr[0] = 0;
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		int			li = rows->li[r],
+					ci = rows->ci[r];
+
+		nnz += (lay->intercept ? 1 : 0) +
+			(li >= 0 ? learners->ptr[li + 1] - learners->ptr[li] : 0) +
+			(ci >= 0 ? courses->ptr[ci + 1] - courses->ptr[ci] : 0);
+		if (li >= 0 && ci >= 0)
+			for (int p = 0; p < np; p++)
+				nnz += lcnt[(Size) li * np + p] * ccnt[(Size) ci * np + p];
+		if (nnz > PG_INT32_MAX / 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the fixed design has too many nonzeros"),
+					 errhint("Train on fewer impressions or with fewer crosses.")));
+		d->ptr[r + 1] = (int32) nnz;
+	}
+	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
+	d->val = glmix_side_binary(learners) && glmix_side_binary(courses) ? NULL :
+		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		if ((r & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r],
+							d->col + d->ptr[r], d->val ? d->val + d->ptr[r] : NULL) !=
+			d->ptr[r + 1] - d->ptr[r])
+			elog(ERROR, "fixed design row " INT64_FORMAT " has an unexpected length", r);
+	}
+	return d;
+}
+
+/*
+ * z for every row of a random effect: [1 | the other side's features]; a
+ * learner-keyed effect acts on the course's features and vice versa.
+ */
+GlmixDesign *
+glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
+					const int *other_index, int64 n)
+{
+	GlmixDesign *d = palloc0(sizeof(GlmixDesign));
+	int64		nnz = 0;
+	int			shift = re->intercept ? 1 : 0;
+
+	d->n = n;
+	d->dim = re->dim;
+	d->ptr = palloc(sizeof(int32) * (n + 1));
+	d->ptr[0] = 0;
+	for (int64 r = 0; r < n; r++)
+	{
+		int			o = other_index[r];
+
+		nnz += shift + (o >= 0 ? other->ptr[o + 1] - other->ptr[o] : 0);
+		d->ptr[r + 1] = (int32) nnz;
+	}
+	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
+	d->val = glmix_side_binary(other) ? NULL :
+		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
+	for (int64 r = 0; r < n; r++)
+	{
+		int			o = other_index[r];
+		int32		at = d->ptr[r];
+
+		if (re->intercept)
+		{
+			if (d->val)
+				d->val[at] = 1.0;
+			d->col[at++] = 0;
+		}
+		if (o >= 0)
+			for (int32 k = other->ptr[o]; k < other->ptr[o + 1]; k++, at++)
+			{
+				d->col[at] = shift + other->col[k];
+				if (d->val)
+					d->val[at] = other->val[k];
+			}
+	}
+	return d;
+}
+
+void
+glmix_free_design(GlmixDesign *d)
+{
+	if (d == NULL)
+		return;
+	pfree(d->ptr);
+	pfree(d->col);
+	if (d->val)
+		pfree(d->val);
+	pfree(d);
+}

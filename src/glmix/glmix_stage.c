@@ -1,0 +1,217 @@
+/*
+ * glmix_stage.c -- phase 2 of a GLMix training: the designs cut into
+ * page-sized blocks in work relations, the plans that scan them, and the
+ * solver's buffers
+ *
+ * The fixed effect's work relation holds every row, in row order; a random
+ * effect's holds each active entity's rows (at most max_rows of them, drawn
+ * with the seed, their weights scaled up to keep the entity's total).
+ * Entities with fewer than min_rows rows get no model: their effect is
+ * zero.  Blocks are written as they are cut (glmix_work.c), so memory holds
+ * one at a time.  The plans are generic and parallel-safe: offsets and
+ * coefficients are their parameters, so nothing in the work relations
+ * changes between passes.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+
+#include "recs.h"
+#include "glmix.h"
+#include "rng.h"
+
+/*
+ * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES
+ * and write them out; returns how many.
+ */
+static int
+cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
+		   const GlmixDesign *X, int entity)
+{
+	int64		lo = 0;
+	int64		total_nnz = 0;
+	int			nblocks = 0;
+
+	if (entity >= 0)
+		for (int64 k = 0; k < n; k++)
+			total_nnz += X->ptr[rows[k] + 1] - X->ptr[rows[k]];
+
+	while (lo < n)
+	{
+		int64		hi = lo;
+		int			nnz = 0;
+		bool		binary = true;
+		bool		contiguous = true;
+
+		/* grow the block while it fits (a lone oversized row goes alone) */
+		while (hi < n)
+		{
+			int64		r = rows[hi];
+			int			len = X->ptr[r + 1] - X->ptr[r];
+			bool		b2 = binary;
+			bool		c2 = contiguous && (hi == lo || rows[hi] == rows[hi - 1] + 1);
+
+			for (int32 k = X->ptr[r]; X->val && k < X->ptr[r + 1] && b2; k++)
+				b2 = X->val[k] == 1.0;
+			if (hi > lo &&
+				glmix_block_size((int) (hi - lo + 1), nnz + len, b2, c2) > GLMIX_BLOCK_MAX_BYTES)
+				break;
+			nnz += len;
+			binary = b2;
+			contiguous = c2;
+			hi++;
+		}
+		if (hi == lo + 1 &&
+			glmix_block_size(1, nnz, binary, true) > GLMIX_BLOCK_MAX_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("an impression has %d features, more than one block can hold", nnz),
+					 errhint("Use fewer crosses or multi-hot elements.")));
+		{
+			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, data->y, data->w, wscale,
+											  X->ptr, X->col, X->val, X->dim, entity,
+											  entity >= 0 ? (int) n : 0,
+											  (int) Min(total_nnz, PG_INT32_MAX));
+
+			glmix_work_put(ww, entity, b);
+			pfree(b);
+			nblocks++;
+		}
+		lo = hi;
+	}
+	return nblocks;
+}
+
+/* the fixed effect's work relation: every row, in row order (contiguous blocks) */
+static void
+stage_fixed(GlmixTraining *t, bool parallel)
+{
+	int64		n = t->rows->n;
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	GlmixWorkWriter *ww;
+
+	t->work = glmix_work_table("fixed", 0, false, parallel);
+	for (int64 r = 0; r < n; r++)
+		ids[r] = r;
+	ww = glmix_work_open(glmix_work_oid(t->work));
+	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1);
+	glmix_work_close(ww);
+	pfree(ids);
+}
+
+/*
+ * A random effect's work relation: each entity's rows, grouped by a
+ * counting sort that keeps row order.  Entities under min_rows are left
+ * out; above max_rows a seeded sample is kept and up-weighted.
+ */
+static void
+stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int max_rows,
+			 RecsRng *rng, bool parallel)
+{
+	int			E = c->re->nent;
+	int64		n = t->rows->n;
+	int64	   *start = palloc0(sizeof(int64) * (E + 1));
+	int64	   *order = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *fill = palloc(sizeof(int64) * Max(E, 1));
+	GlmixWorkWriter *ww;
+
+	/* rows grouped by entity (counting sort keeps row order) */
+	for (int64 r = 0; r < n; r++)
+		if (c->row_ent[r] >= 0)
+			start[c->row_ent[r] + 1]++;
+	for (int e = 0; e < E; e++)
+		start[e + 1] += start[e];
+	memcpy(fill, start, sizeof(int64) * E);
+	for (int64 r = 0; r < n; r++)
+		if (c->row_ent[r] >= 0)
+			order[fill[c->row_ent[r]]++] = r;
+
+	c->work = glmix_work_table("re", serial, true, parallel);
+	ww = glmix_work_open(glmix_work_oid(c->work));
+	c->nblocks = 0;
+	c->rows = palloc0(sizeof(int) * Max(E, 1));
+	c->nmodels = 0;
+	for (int e = 0; e < E; e++)
+	{
+		int64		cnt = start[e + 1] - start[e];
+		int64	   *mine = order + start[e];
+		int64		use = cnt;
+		double		wscale = 1.0;
+
+		if (cnt < min_rows || cnt == 0)
+			continue;
+		if (max_rows > 0 && cnt > max_rows)
+		{
+			/* a seeded uniform sample of max_rows rows (partial Fisher-Yates) */
+			for (int64 k = 0; k < max_rows; k++)
+			{
+				int64		j = k + (int64) rng_below(rng, (uint64) (cnt - k));
+				int64		tmp = mine[k];
+
+				mine[k] = mine[j];
+				mine[j] = tmp;
+			}
+			use = max_rows;
+			wscale = (double) cnt / max_rows;
+			qsort(mine, use, sizeof(int64), recs_int64_cmp);
+		}
+		c->rows[e] = (int) use;
+		c->nmodels++;
+		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e);
+	}
+	glmix_work_close(ww);
+	pfree(start);
+	pfree(order);
+	pfree(fill);
+}
+
+/* phase 2: the work relations, their plans, and the solver's buffers */
+void
+glmix_stage(GlmixTraining *t, const GlmixOptions *o)
+{
+	RecsRng		rng;
+	int			d = t->lay.dim;
+	StringInfoData b;
+
+	rng_seed(&rng, (uint64) o->seed);
+	stage_fixed(t, true);
+	t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
+										  t->work),
+								 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+								 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+	if (t->plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	for (int k = 0; k < t->nre; k++)
+	{
+		GlmixCoordinate *c = &t->co[k];
+
+		stage_random(t, c, k, o->min_rows, o->max_rows, &rng, true);
+		c->plan = SPI_prepare_cursor(psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
+											  "FROM %s GROUP BY entity", c->work),
+									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
+									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+		if (c->plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	}
+	t->beta = palloc0(sizeof(double) * d);
+	t->g = palloc(sizeof(double) * d);
+	t->step = palloc(sizeof(double) * d);
+	t->cand = palloc(sizeof(double) * d);
+	t->H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+	t->L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+	t->score = palloc0(sizeof(double) * t->rows->n);
+	t->vscore = t->vrows ? palloc0(sizeof(double) * Max(t->vrows->n, 1)) : NULL;
+
+	initStringInfo(&b);
+	for (int k = 0; k < t->nre; k++)
+		appendStringInfo(&b, "%s%s: %d features, %d of %d entities with a model",
+						 k ? "; " : "Random effects: ", t->co[k].re->column,
+						 t->co[k].re->dim, t->co[k].nmodels, t->co[k].re->nent);
+	ereport(NOTICE,
+			(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
+					"%d learners, %d courses; fixed effect %d features",
+					t->rows->n, t->rows->n_positive, t->learners->n, t->courses->n, t->lay.dim),
+			 errdetail("%s.", t->nre == 0 ? "No random effects" : b.data)));
+}

@@ -1,0 +1,132 @@
+/*
+ * glmix_work.c -- the work relations of a GLMix training: creating them
+ * and appending blocks to them
+ *
+ * The staging (glmix_stage.c) writes each design's page-sized blocks
+ * (glmix.h) here; the fits scan them through the block aggregates.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+
+#include "glmix.h"
+#include "compat.h"
+
+/*
+ * A relation of blocks for one training.  It is an unlogged table in schema
+ * recs when the invoker may create one there: it lives in shared buffers
+ * (a temporary table spills beyond temp_buffers, 8 MB by default) and
+ * parallel workers can scan it (they cannot read temporary tables).
+ * Otherwise it is a temporary table.  Either way it is created in the
+ * training's transaction, so an error removes it with everything else, and
+ * no other session ever sees it.  A block fits in a page and the column's
+ * storage is PLAIN: nothing is compressed or moved out of line.
+ */
+char *
+glmix_work_table(const char *kind, int serial, bool with_entity, bool parallel)
+{
+	StringInfoData sql;
+	char	   *name;
+	int			rc;
+
+	if (parallel)
+	{
+		Oid			nsp = get_namespace_oid("recs", false);
+
+		if (pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+			parallel = false;
+	}
+	if (parallel)
+		name = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_%s_%d", MyProcPid, kind, serial)));
+	else
+		name = psprintf("pg_temp.%s", quote_identifier(psprintf("glmix_work_%s_%d", kind, serial)));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE %s TABLE %s (%sblock bytea NOT NULL) USING heap%s;"
+					 "ALTER TABLE %s ALTER COLUMN block SET STORAGE PLAIN",
+					 parallel ? "UNLOGGED" : "TEMP", name,
+					 with_entity ? "entity integer NOT NULL, " : "",
+					 parallel ? " WITH (autovacuum_enabled = false)" : "",
+					 name);
+	rc = SPI_execute(sql.data, false, 0);
+	if (rc != SPI_OK_UTILITY)
+		elog(ERROR, "could not create work table: %s", SPI_result_code_string(rc));
+	return name;
+}
+
+/* the OID of a work table just created through SPI */
+Oid
+glmix_work_oid(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT $1::regclass::oid", 1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "work table %s not found", name);
+	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Appending blocks to a work table this training created: straight heap
+ * inserts with a bulk-insert state, as COPY does -- the table has no
+ * indexes, triggers or constraints.  Blocks are written as they are built,
+ * so memory holds one at a time.
+ */
+struct GlmixWorkWriter
+{
+	Relation	rel;
+	BulkInsertState bis;
+	CommandId	cid;
+	int64		n;
+};
+
+GlmixWorkWriter *
+glmix_work_open(Oid relid)
+{
+	GlmixWorkWriter *w = palloc0(sizeof(GlmixWorkWriter));
+
+	w->rel = table_open(relid, RowExclusiveLock);
+	w->bis = GetBulkInsertState();
+	w->cid = GetCurrentCommandId(true);
+	return w;
+}
+
+void
+glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	HeapTuple	tup;
+
+	if ((w->n++ & 1023) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (desc->natts == 2)
+	{
+		values[0] = Int32GetDatum(entity);
+		values[1] = PointerGetDatum(block);
+	}
+	else
+		values[0] = PointerGetDatum(block);
+	tup = heap_form_tuple(desc, values, nulls);
+	heap_insert(w->rel, tup, w->cid, 0, w->bis);
+	heap_freetuple(tup);
+}
+
+void
+glmix_work_close(GlmixWorkWriter *w)
+{
+	FreeBulkInsertState(w->bis);
+	table_close(w->rel, NoLock);
+	CommandCounterIncrement();
+}

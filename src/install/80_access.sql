@@ -1,0 +1,97 @@
+-- 80_access.sql -- who may do what: serving that sees no one's history,
+-- training with the caller's own rights.
+--
+-- Serving functions run as the extension's owner (SECURITY DEFINER, with a
+-- fixed search_path; none builds SQL from its arguments), so an application
+-- role needs EXECUTE on them and nothing else: no SELECT on any model table,
+-- which hold every learner's watched courses, embeddings and coefficients.
+-- EXECUTE on them is therefore not PUBLIC; recs.grant_access gives it.
+-- Everything that reads the caller's relations -- training, evaluate,
+-- course_map_svg -- runs as the caller (SECURITY INVOKER), so GRANTs and
+-- row-level security on those relations apply, and it needs the model
+-- tables' privileges that grant_access(role, training => true) gives.
+
+ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[])
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[]) SECURITY DEFINER;
+ALTER FUNCTION recs.score(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.similar_courses(bigint, integer, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.embed_learner(bigint, bigint[]) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.course_map(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint) SECURITY DEFINER;
+ALTER FUNCTION recs.explain(bigint, bigint) SECURITY DEFINER;
+ALTER FUNCTION recs.model_id(text) SECURITY DEFINER;
+ALTER FUNCTION recs.course_embeddings(bigint) SECURITY DEFINER;
+
+REVOKE EXECUTE ON FUNCTION
+    recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]),
+    recs.recommend_all(integer, bigint, boolean, bigint[]),
+    recs.score(bigint, bigint, bigint),
+    recs.similar_courses(bigint, integer, bigint),
+    recs.embed_learner(bigint, bigint[]),
+    recs.course_map(bigint),
+    recs.glmix_score(bigint, bigint, bigint),
+    recs.glmix_logit(bigint, bigint, bigint),
+    recs.explain(bigint, bigint, bigint),
+    recs.explain_recommendation(bigint, bigint, bigint),
+    recs.explain(bigint, bigint),
+    recs.model_id(text),
+    recs.course_embeddings(bigint)
+FROM PUBLIC;
+
+-- the serving functions, for grant_access and revoke_access
+CREATE FUNCTION recs._serving_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]), '
+        || 'recs.recommend_all(integer, bigint, boolean, bigint[]), recs.score(bigint, bigint, bigint), '
+        || 'recs.similar_courses(bigint, integer, bigint), recs.embed_learner(bigint, bigint[]), '
+        || 'recs.course_map(bigint), recs.glmix_score(bigint, bigint, bigint), '
+        || 'recs.glmix_logit(bigint, bigint, bigint), recs.explain(bigint, bigint, bigint), '
+        || 'recs.explain_recommendation(bigint, bigint, bigint), recs.explain(bigint, bigint), '
+        || 'recs.model_id(text), recs.course_embeddings(bigint)'
+$$;
+COMMENT ON FUNCTION recs._serving_functions() IS
+    'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';
+
+CREATE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
+    EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
+    IF training THEN
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
+    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models)';
+
+CREATE FUNCTION recs.revoke_access(grantee regrole)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
+    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
+END
+$$;
+COMMENT ON FUNCTION recs.revoke_access(regrole) IS
+    'take back what recs.grant_access gave a role';
