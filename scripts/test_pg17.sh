@@ -18,7 +18,9 @@
 # Environment: RECS_PG17_ROOT (the chroot), RECS_DEBIAN_MIRROR (default
 # http://deb.debian.org/debian); RECS_TEST_SUITES and RECS_PGTAP_SKIP pass
 # through to scripts/test.sh.  Ends with the chroot's "N passed, N failed"
-# line and its exit status.
+# line and its exit status.  RECS_PG17_CMD runs another command of the tree
+# inside the chroot instead of make test (bench/pgvector_bench.sh does), with
+# PG_CONFIG set, and exits with its status.
 set -euo pipefail
 
 RECS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +30,7 @@ ROOT=${RECS_PG17_ROOT:-/var/cache/recs-pg17-root}
 MIRROR=${RECS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # what scripts/cluster.sh would install for 17, installed once when the chroot is made
 PACKAGES="make gcc libc6-dev postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libopenblas-dev
-	postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl ca-certificates"
+	postgresql-$PG_MAJOR-pgtap postgresql-$PG_MAJOR-pgvector libtap-parser-sourcehandler-pgtap-perl ca-certificates"
 STAMP="recs chroot: $SUITE $(echo $PACKAGES)"
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -146,11 +148,12 @@ t2=$(now)
 log "running make test against PostgreSQL $PG_MAJOR inside $ROOT"
 set +e
 in_chroot "$ROOT" bash -c "cd /src/recs && make -s clean PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config >/dev/null 2>&1;
-	PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config make test" 2>&1 | tee "$ROOT.test.log"
+	export PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config; ${RECS_PG17_CMD:-make test}" 2>&1 | tee "$ROOT.test.log"
 rc=${PIPESTATUS[0]}
 set -e
 unmount_all
 log "PostgreSQL $PG_MAJOR suite took $(($(now) - t2)) s"
+[ -n "${RECS_PG17_CMD:-}" ] && exit "$rc"
 summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$ROOT.test.log" | tail -n 1 || true)
 echo "${summary:-0 passed, 1 failed}"
 if [ -z "$summary" ] && [ "$rc" -eq 0 ]; then rc=1; fi
