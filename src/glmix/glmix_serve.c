@@ -635,34 +635,27 @@ glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
 	}
 }
 
+/* the logit of (model, learner, course): arguments 0, 1, 2 */
+static double
+logit_arg(FunctionCallInfo fcinfo)
+{
+	GlmixModel *m = glmix_model_get(PG_GETARG_INT64(0));
+
+	return glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
+}
+
 PG_FUNCTION_INFO_V1(glmix_score);
 Datum
 glmix_score(PG_FUNCTION_ARGS)
 {
-	int			spi_level;
-	GlmixModel *m;
-	double		logit;
-
-	spi_level = recs_spi_connect();
-	m = glmix_model_get(PG_GETARG_INT64(0));
-	logit = glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
-	recs_spi_finish(spi_level);
-	PG_RETURN_FLOAT8(glmix_sigmoid(logit));
+	PG_RETURN_FLOAT8(glmix_sigmoid(logit_arg(fcinfo)));
 }
 
 PG_FUNCTION_INFO_V1(glmix_logit);
 Datum
 glmix_logit(PG_FUNCTION_ARGS)
 {
-	int			spi_level;
-	GlmixModel *m;
-	double		logit;
-
-	spi_level = recs_spi_connect();
-	m = glmix_model_get(PG_GETARG_INT64(0));
-	logit = glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
-	recs_spi_finish(spi_level);
-	PG_RETURN_FLOAT8(logit);
+	PG_RETURN_FLOAT8(logit_arg(fcinfo));
 }
 
 PG_FUNCTION_INFO_V1(glmix_explain);

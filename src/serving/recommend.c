@@ -66,6 +66,22 @@ mark_ids(const CourseScores *cs, ArrayType *ids, bool *skip, bool value)
 	}
 }
 
+/* recommend()'s rows: rank, course, score */
+static void
+put_rows(ReturnSetInfo *rsinfo, int n, const int64 *ids, const double *scores)
+{
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = Int64GetDatum(ids[i]);
+		values[2] = Float8GetDatum(scores[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
 /* ---- the SQL function ---- */
 
 PG_FUNCTION_INFO_V1(recommend);
@@ -122,16 +138,7 @@ recommend(PG_FUNCTION_ARGS)
 		key.exclude_watched = exclude_watched;
 		if (serving_memo_get(&key, &n, &memo_ids, &memo_scores))
 		{
-			for (int i = 0; i < n; i++)
-			{
-				Datum		values[3];
-				bool		nulls[3] = {false, false, false};
-
-				values[0] = Int32GetDatum(i + 1);
-				values[1] = Int64GetDatum(memo_ids[i]);
-				values[2] = Float8GetDatum(memo_scores[i]);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
+			put_rows(rsinfo, n, memo_ids, memo_scores);
 			return (Datum) 0;
 		}
 	}
@@ -178,16 +185,10 @@ recommend(PG_FUNCTION_ARGS)
 
 		for (int i = 0; i < n; i++)
 		{
-			Datum		values[3];
-			bool		nulls[3] = {false, false, false};
-
 			ids[i] = cs.course_id[top[i]];
 			scores[i] = cs.score[top[i]];
-			values[0] = Int32GetDatum(i + 1);
-			values[1] = Int64GetDatum(ids[i]);
-			values[2] = Float8GetDatum(scores[i]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+		put_rows(rsinfo, n, ids, scores);
 		if (memo)
 			serving_memo_put(&key, n, ids, scores);
 	}
