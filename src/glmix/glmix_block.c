@@ -466,7 +466,7 @@ glmix_user_row(FunctionCallInfo fcinfo, int argno, int dim, GlmixUserRow *row)
 	/* insertion sort by index (rows are short), merging repeats */
 	for (int k = 0; k < n; k++)
 	{
-		int32		c = idx[k] - 1;
+		int64		c = (int64) idx[k] - 1;	/* idx may be INT_MIN */
 		double		v = row->val[k];
 		int			j;
 
@@ -490,13 +490,13 @@ glmix_user_row(FunctionCallInfo fcinfo, int argno, int dim, GlmixUserRow *row)
 			if (!isfinite(row->val[j - 1]))
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("the values of repeated feature index %d add up to %g", c + 1,
+						 errmsg("the values of repeated feature index %d add up to %g", (int) (c + 1),
 								row->val[j - 1])));
 			continue;
 		}
 		memmove(row->col + j + 1, row->col + j, sizeof(int32) * (row->nnz - j));
 		memmove(row->val + j + 1, row->val + j, sizeof(double) * (row->nnz - j));
-		row->col[j] = c;
+		row->col[j] = (int32) c;
 		row->val[j] = v;
 		row->nnz++;
 	}
