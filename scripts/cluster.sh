@@ -25,7 +25,7 @@ if [ -z "${RECS_PG_MAJOR:-}" ]; then
 	fi
 fi
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$RECS_PG_MAJOR/bin/pg_config}
-RECS_PACKAGES="make gcc libc6-dev postgresql-$RECS_PG_MAJOR postgresql-server-dev-$RECS_PG_MAJOR libopenblas-dev postgresql-$RECS_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl"
+RECS_PACKAGES="make gcc libc6-dev postgresql-$RECS_PG_MAJOR postgresql-server-dev-$RECS_PG_MAJOR libopenblas-dev postgresql-$RECS_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl python3"
 
 recs_log() { printf '== %s\n' "$*" >&2; }
 
