@@ -27,7 +27,9 @@
 
 #include "blend.h"
 #include "impressions.h"
-#include "recs.h"
+#include "memory_budget.h"
+#include "sorted_ids.h"
+#include "spi_util.h"
 #include "rng.h"
 #include "serving.h"
 #include "serving_cache.h"

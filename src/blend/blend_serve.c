@@ -22,7 +22,6 @@
 
 #include "blend.h"
 #include "glmix.h"
-#include "recs.h"
 #include "serving_cache.h"
 #include "serving_check.h"
 #include "serving_rows.h"

@@ -22,7 +22,8 @@
 #include "blend.h"
 #include "glmix.h"
 #include "json_out.h"
-#include "recs.h"
+#include "model_store.h"
+#include "spi_util.h"
 #include "timing.h"
 
 static void

@@ -25,7 +25,8 @@
 #include "blend.h"
 #include "glmix.h"
 #include "options.h"
-#include "recs.h"
+#include "model_store.h"
+#include "spi_util.h"
 #include "serving.h"
 #include "timing.h"
 

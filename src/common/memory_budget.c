@@ -16,7 +16,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "recs.h"
+#include "memory_budget.h"
 
 static int	recs_memory_limit_kb = -1;
 

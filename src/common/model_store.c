@@ -16,7 +16,8 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "recs.h"
+#include "model_store.h"
+#include "spi_util.h"
 
 int64
 model_store_create(const char *name, const char *kind, const char *source_json,

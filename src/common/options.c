@@ -18,7 +18,7 @@
 #include "utils/timestamp.h"
 
 #include "options.h"
-#include "recs.h"
+#include "spi_util.h"
 
 /* NULL, or not passed at all by an older definition of the function */
 static inline bool

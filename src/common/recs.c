@@ -14,7 +14,7 @@
 
 #include "utils/guc.h"
 
-#include "recs.h"
+#include "memory_budget.h"
 #include "blend.h"
 #include "glmix.h"
 #include "ncf.h"

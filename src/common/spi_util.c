@@ -26,7 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "recs.h"
+#include "spi_util.h"
 
 #define INSERT_BATCH_ROWS 20000
 

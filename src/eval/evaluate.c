@@ -36,7 +36,7 @@
 #include "json_out.h"
 #include "metrics.h"
 #include "options.h"
-#include "recs.h"
+#include "spi_util.h"
 #include "serving.h"
 #include "topk.h"
 

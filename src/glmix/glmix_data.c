@@ -22,7 +22,9 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "recs.h"
+#include "memory_budget.h"
+#include "sorted_ids.h"
+#include "spi_util.h"
 #include "glmix.h"
 #include "impressions.h"
 

@@ -37,7 +37,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "recs.h"
+#include "sorted_ids.h"
+#include "spi_util.h"
 #include "glmix.h"
 
 #define MAX_SIDE_FEATURES 100000

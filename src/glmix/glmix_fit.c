@@ -24,7 +24,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 
-#include "recs.h"
 #include "glmix.h"
 #include "timing.h"
 

@@ -34,7 +34,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#include "recs.h"
+#include "spi_util.h"
 #include "glmix.h"
 #include "serving.h"
 #include "serving_cache.h"

@@ -18,7 +18,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 
-#include "recs.h"
+#include "sorted_ids.h"
 #include "glmix.h"
 #include "rng.h"
 

@@ -28,7 +28,7 @@
 #include "utils/lsyscache.h"
 
 #include "glmix.h"
-#include "recs.h"
+#include "spi_util.h"
 
 static const char *const kind_names[] = {"onehot", "multihot", "numeric"};
 

@@ -57,7 +57,8 @@
 #include "glmix.h"
 #include "json_out.h"
 #include "options.h"
-#include "recs.h"
+#include "model_store.h"
+#include "spi_util.h"
 #include "rng.h"
 #include "timing.h"
 

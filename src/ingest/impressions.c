@@ -42,7 +42,7 @@
 #include "utils/memutils.h"
 
 #include "impressions.h"
-#include "recs.h"
+#include "spi_util.h"
 #include "watches.h"
 
 #define FETCH_ROWS 8192

@@ -24,7 +24,9 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "recs.h"
+#include "memory_budget.h"
+#include "sorted_ids.h"
+#include "spi_util.h"
 #include "watches.h"
 
 #define FETCH_ROWS 50000
@@ -50,44 +52,6 @@ raw_watch_cmp(const void *a, const void *b)
 	if (x->course != y->course)
 		return x->course < y->course ? -1 : 1;
 	return 0;
-}
-
-int
-recs_int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-int
-recs_int32_cmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
-
-int
-recs_find_int64(const int64 *a, int n, int64 key)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (a[mid] == key)
-			return mid;
-		if (a[mid] < key)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
 }
 
 int

@@ -26,7 +26,7 @@
 #include "utils/memutils.h"
 
 #include "ncf.h"
-#include "recs.h"
+#include "sorted_ids.h"
 #include "rng.h"
 
 /* ---------------------------------------------------------------- contexts */

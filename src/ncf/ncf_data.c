@@ -21,7 +21,8 @@
 #include "utils/memutils.h"
 
 #include "ncf.h"
-#include "recs.h"
+#include "memory_budget.h"
+#include "spi_util.h"
 
 /* sorted distinct course ids of the courses relation */
 static int64 *

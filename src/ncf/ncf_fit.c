@@ -49,7 +49,6 @@
 
 #include "ncf.h"
 #include "ncf_pool.h"
-#include "recs.h"
 #include "rng.h"
 #include "timing.h"
 #define CACHELINE_FLOATS 16

@@ -18,7 +18,7 @@
 #include "miscadmin.h"
 
 #include "ncf.h"
-#include "recs.h"
+#include "spi_util.h"
 
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a,
 				   const int *lda, double *w, double *work, const int *lwork,

@@ -32,7 +32,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#include "recs.h"
+#include "sorted_ids.h"
+#include "spi_util.h"
 #include "ncf.h"
 #include "serving.h"
 #include "serving_cache.h"

@@ -23,7 +23,8 @@
 
 #include "json_out.h"
 #include "ncf.h"
-#include "recs.h"
+#include "model_store.h"
+#include "spi_util.h"
 
 #define EMBED_INSERT_ROWS 20000
 

@@ -28,7 +28,8 @@
 
 #include "ncf.h"
 #include "options.h"
-#include "recs.h"
+#include "model_store.h"
+#include "spi_util.h"
 #include "timing.h"
 
 #define SECONDS_PER_DAY 86400.0

@@ -20,7 +20,7 @@
 #include "miscadmin.h"
 
 #include "popularity.h"
-#include "recs.h"
+#include "sorted_ids.h"
 
 int
 popularity_language_index(LearnerLanguages *ll, const char *name)

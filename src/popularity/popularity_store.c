@@ -16,7 +16,8 @@
 #include "utils/builtins.h"
 
 #include "popularity.h"
-#include "recs.h"
+#include "sorted_ids.h"
+#include "spi_util.h"
 
 void
 popularity_store_scores(int64 model_id, const WatchSet *ws, const LearnerLanguages *ll,

@@ -21,7 +21,8 @@
 #include "json_out.h"
 #include "options.h"
 #include "popularity.h"
-#include "recs.h"
+#include "model_store.h"
+#include "spi_util.h"
 
 /* train_popularity's arguments, checked */
 typedef struct PopularityOptions

@@ -37,7 +37,7 @@
 #include "utils/timestamp.h"
 
 #include "options.h"
-#include "recs.h"
+#include "spi_util.h"
 #include "rng.h"
 #include "sample.h"
 

@@ -20,7 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "recs.h"
+#include "spi_util.h"
 #include "rng.h"
 #include "sample.h"
 

@@ -21,7 +21,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "recs.h"
+#include "spi_util.h"
 #include "serving_cache.h"
 #include "compat.h"
 

@@ -12,7 +12,7 @@
 
 #include <math.h>
 
-#include "recs.h"
+#include "sorted_ids.h"
 #include "serving.h"
 #include "topk.h"
 

@@ -1,25 +1,16 @@
 /*
- * recs.h -- declarations shared by every part of the recs extension
- *
- * The shape of the extension (see README, "Architecture"):
- *   user tables --(SPI, as invoker)--> ingest --> trainers --> model store
- *   model store --> serving cache --> recommend() and friends
- * This header holds the glue that every trainer and server goes through:
- * reading user relations (spi_util.c) and writing models (model_store.c).
- * The ingest readers have headers of their own (watches.h, impressions.h),
- * as do the entry points' helpers (options.h, json_out.h, timing.h).
+ * spi_util.h -- reading and writing relations through SPI, safely, with
+ * recs' search_path; and unix-second conversions of timestamps
  */
-#ifndef RECS_H
-#define RECS_H
+#ifndef RECS_SPI_UTIL_H
+#define RECS_SPI_UTIL_H
 
 #include "postgres.h"
 
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "lib/stringinfo.h"
 #include "utils/timestamp.h"
 
-/* ---- spi_util.c: safe SQL against user relations ---- */
 
 /*
  * SPI_connect, then search_path = pg_catalog, pg_temp until recs_spi_finish
@@ -65,35 +56,8 @@ extern Portal recs_open_read_cursor(const char *sql, int nargs, Oid *types, Datu
 extern int	recs_execute_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
 								   Oid *types, Datum *values, long count);
 
-/* ---- sorted ids (src/ingest/watches.c) ---- */
-/* qsort comparators for int64 and int32 */
-extern int	recs_int64_cmp(const void *a, const void *b);
-extern int	recs_int32_cmp(const void *a, const void *b);
-/* index of key in the ascending array a[0..n), or -1 */
-extern int	recs_find_int64(const int64 *a, int n, int64 key);
-
-/* ---- model_store.c: the recs.model catalog ---- */
-
-/*
- * Insert the catalog row of a new model version (next version for name),
- * serialising concurrent trainings of one name.  Returns the model id.
- */
-extern int64 model_store_create(const char *name, const char *kind,
-								const char *source_json, const char *params_json,
-								double trained_through);
-extern void model_store_set_metrics(int64 model_id, const char *metrics_json);
-extern void model_store_activate(int64 model_id, const char *slot);
-
-/* ---- memory_budget.c: recs.memory_limit ---- */
-extern void recs_define_memory_guc(void);
-extern Size recs_memory_budget(void);
-/* error with a hint when an allocation estimate exceeds the budget */
-extern void recs_check_memory(double bytes, const char *what);
-/* the same for a step of a growing allocation, `full` the whole job's estimate */
-extern void recs_check_memory_growth(double bytes, double full, const char *what);
-
-/* ---- time helpers ---- */
+/* timestamps as unix seconds, bit for bit date_part('epoch', ...) */
 extern double recs_timestamptz_to_epoch(TimestampTz ts);
 extern TimestampTz recs_epoch_to_timestamptz(double epoch);
 
-#endif							/* RECS_H */
+#endif							/* RECS_SPI_UTIL_H */
