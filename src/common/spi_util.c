@@ -61,23 +61,6 @@ recs_spi_finish(int level)
 	SPI_finish();
 }
 
-int
-recs_execute_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-					   Datum *values, long count)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "could not keep the plan of \"%s\"", sql);
-		*plan = p;
-	}
-	return SPI_execute_plan(*plan, values, NULL, true, count);
-}
-
 char *
 recs_relation_name(Oid relid)
 {

@@ -43,18 +43,11 @@ extern void recs_insert_columns(const char *sql, int ncols, const Oid *types,
 								int64 nrows);
 
 /*
- * SPI_execute_with_args for a fixed query of recs' own tables, run many times
- * per backend (serving): the plan is prepared on first use into *plan and
- * kept (the plan cache revalidates it after DDL or a search_path change).
- */
-/*
  * A read-only, forward-only cursor over sql, for reading a relation once in
  * batches; *est_rows is the planner's row count (for a budget's hint only).
  */
 extern Portal recs_open_read_cursor(const char *sql, int nargs, Oid *types, Datum *values,
 									double *est_rows);
-extern int	recs_execute_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs,
-								   Oid *types, Datum *values, long count);
 
 /* timestamps as unix seconds, bit for bit date_part('epoch', ...) */
 extern double recs_timestamptz_to_epoch(TimestampTz ts);

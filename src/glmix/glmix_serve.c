@@ -662,7 +662,6 @@ PG_FUNCTION_INFO_V1(glmix_explain);
 Datum
 glmix_explain(PG_FUNCTION_ARGS)
 {
-	int			spi_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		learner_id = PG_GETARG_INT64(1);
 	int64		course_id = PG_GETARG_INT64(2);
@@ -674,7 +673,6 @@ glmix_explain(PG_FUNCTION_ARGS)
 	double		logit;
 
 	InitMaterializedSRF(fcinfo, 0);
-	spi_level = recs_spi_connect();
 	m = glmix_model_get(PG_GETARG_INT64(0));
 	parts = palloc0(sizeof(double) * (m->nre + 1));
 	entity = palloc0(sizeof(int) * (m->nre + 1));
@@ -721,7 +719,6 @@ glmix_explain(PG_FUNCTION_ARGS)
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }
 

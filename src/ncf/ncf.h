@@ -69,10 +69,6 @@ extern void ncf_vec_axpy(float *restrict y, float a, const float *restrict x, in
 extern void ncf_vec_bias_relu(float *restrict y, const float *restrict b, int n, bool relu);
 extern void ncf_vec_relu_mask(float *restrict dy, const float *restrict y, int n);
 extern float ncf_vec_dot(const float *x, const float *y, int n);
-/* out[i] = rows[i] . u over n row-major rows of d floats (similar courses) */
-extern void ncf_dot_rows(const float *restrict rows, int64 n, int d,
-						 const float *restrict u, float *restrict out);
-
 /*
  * Serving's scores: n rows of d floats stored by blocks of NCF_BLOCK rows,
  * dimension-major inside a block (blocked[(b * d + k) * NCF_BLOCK + lane] is
@@ -80,6 +76,8 @@ extern void ncf_dot_rows(const float *restrict rows, int64 n, int d,
  */
 #define NCF_BLOCK 16
 extern float *ncf_block_rows(const float *rows, int n, int d);
+/* row i of a blocked layout, into out (d floats) */
+extern void ncf_blocked_row(const float *blocked, int64 i, int d, float *out);
 /* out[i] = row i . u for the rows of blocks [0, nblocks): nblocks * NCF_BLOCK scores */
 extern void ncf_dot_blocked(const float *restrict blocked, int64 nblocks, int d,
 							const float *restrict u, float *restrict out);
@@ -316,8 +314,8 @@ typedef struct NcfCourses
 	int			dim;
 	int64	   *ids;			/* ascending = sparse-layer input rows */
 	float	   *emb;			/* n x dim */
-	float	   *unit;			/* n x dim, rows scaled to length 1 (0 stays 0) */
 	float	   *blocked;		/* emb by blocks of NCF_BLOCK courses: see ncf_dot_blocked */
+	float	   *unit;			/* the same layout, rows scaled to length 1 (0 stays 0) */
 } NcfCourses;
 
 /* the cached courses of an NCF model; errors if it is not one */

@@ -88,98 +88,16 @@ ncf_vec_dot(const float *x, const float *y, int n)
 }
 
 /*
- * out[i] = rows[i] . u for n rows of d floats (row-major): serving's scores
- * of a whole catalogue.  Every caller -- recommend(), score(), a blend --
- * goes through this one function, so a pair gets the same number whichever
- * asks.  (OpenBLAS's sgemv does the same work, but the kernel it picks for
- * this shape is slow on some CPUs; serving must not depend on that.)  Like
- * Adam below it is written with intrinsics and dispatched by hand: GCC's
- * own vectorisation of a dot product needs a reassociated sum.
- */
-static void
-dot_rows_scalar(const float *restrict rows, int64 n, int d, const float *restrict u,
-				float *restrict out)
-{
-	for (int64 i = 0; i < n; i++)
-		out[i] = ncf_vec_dot(rows + i * d, u, d);
-}
-
-#ifdef NCF_X86
-__attribute__((target("avx512f")))
-static void
-dot_rows_avx512(const float *restrict rows, int64 n, int d, const float *restrict u,
-				float *restrict out)
-{
-	__mmask16	tail = (__mmask16) ((1u << (d % 16)) - 1);
-
-	for (int64 i = 0; i < n; i++)
-	{
-		const float *r = rows + i * d;
-		__m512		acc = _mm512_setzero_ps();
-		int			j = 0;
-
-		for (; j + 16 <= d; j += 16)
-			acc = _mm512_fmadd_ps(_mm512_loadu_ps(r + j), _mm512_loadu_ps(u + j), acc);
-		if (tail)
-			acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r + j),
-								  _mm512_maskz_loadu_ps(tail, u + j), acc);
-		out[i] = _mm512_reduce_add_ps(acc);
-	}
-}
-
-__attribute__((target("avx2,fma")))
-static void
-dot_rows_avx2(const float *restrict rows, int64 n, int d, const float *restrict u,
-			  float *restrict out)
-{
-	for (int64 i = 0; i < n; i++)
-	{
-		const float *r = rows + i * d;
-		__m256		a0 = _mm256_setzero_ps();
-		__m256		a1 = _mm256_setzero_ps();
-		__m128		h;
-		float		s;
-		int			j = 0;
-
-		for (; j + 16 <= d; j += 16)
-		{
-			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r + j), _mm256_loadu_ps(u + j), a0);
-			a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r + j + 8), _mm256_loadu_ps(u + j + 8), a1);
-		}
-		a0 = _mm256_add_ps(a0, a1);
-		h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-		h = _mm_add_ss(h, _mm_movehdup_ps(h));
-		s = _mm_cvtss_f32(h);
-		for (; j < d; j++)
-			s += r[j] * u[j];
-		out[i] = s;
-	}
-}
-#endif
-
-void
-ncf_dot_rows(const float *restrict rows, int64 n, int d, const float *restrict u,
-			 float *restrict out)
-{
-#ifdef NCF_X86
-	if (__builtin_cpu_supports("avx512f"))
-		dot_rows_avx512(rows, n, d, u, out);
-	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		dot_rows_avx2(rows, n, d, u, out);
-	else
-#endif
-		dot_rows_scalar(rows, n, d, u, out);
-}
-
-/*
  * Blocked scores.  Row-major dot products end every row with a horizontal
  * sum, which at serving's widths (64) costs as much as the products; with
  * NCF_BLOCK rows laid out dimension-major, one vector holds the running
  * scores of NCF_BLOCK courses and each dimension is one broadcast FMA.  Each
  * lane computes its row's dot product in dimension order with a fused
  * multiply-add per element, so every version (AVX-512, AVX2, fmaf) gives the
- * same bits, and so does ncf_dot_blocked_one.
+ * same bits, and so does ncf_dot_blocked_one: recommend(), score(), a blend
+ * and similar_courses all score through it.  It replaces OpenBLAS's sgemv,
+ * whose kernel for this shape is slow on some CPUs; like Adam below it is
+ * written with intrinsics and dispatched by hand.
  */
 float *
 ncf_block_rows(const float *rows, int n, int d)
@@ -193,6 +111,13 @@ ncf_block_rows(const float *rows, int n, int d)
 		for (int k = 0; k < d; k++)
 			b[((i / NCF_BLOCK) * d + k) * NCF_BLOCK + i % NCF_BLOCK] = rows[i * d + k];
 	return b;
+}
+
+void
+ncf_blocked_row(const float *blocked, int64 i, int d, float *out)
+{
+	for (int k = 0; k < d; k++)
+		out[k] = blocked[((i / NCF_BLOCK) * d + k) * NCF_BLOCK + i % NCF_BLOCK];
 }
 
 static void

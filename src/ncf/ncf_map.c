@@ -13,12 +13,10 @@
 
 #include <math.h>
 
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 
 #include "ncf.h"
-#include "spi_util.h"
 
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a,
 				   const int *lda, double *w, double *work, const int *lwork,
@@ -28,7 +26,6 @@ PG_FUNCTION_INFO_V1(ncf_course_map);
 Datum
 ncf_course_map(PG_FUNCTION_ARGS)
 {
-	int			spi_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		model_id = PG_GETARG_INT64(0);
 	const NcfCourses *c;
@@ -44,7 +41,6 @@ ncf_course_map(PG_FUNCTION_ARGS)
 	double	   *axis[2];
 
 	InitMaterializedSRF(fcinfo, 0);
-	spi_level = recs_spi_connect();
 	c = ncf_model_courses(model_id);
 	d = c->dim;
 	n = c->n;
@@ -121,6 +117,5 @@ ncf_course_map(PG_FUNCTION_ARGS)
 		values[2] = Float8GetDatum(xy[1]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }

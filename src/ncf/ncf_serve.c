@@ -129,21 +129,28 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			check_model_range(&row, "the embedding width", n, 1, NCF_MAX_WIDTH);
 			c->dim = n;
 			c->emb = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(float), mul_size(c->n, c->dim)));
-			c->unit = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(float), mul_size(c->n, c->dim)));
 		}
 		memcpy(c->emb + (Size) i * c->dim, e, sizeof(float) * c->dim);
 		pfree(e);
 	}
-	for (int i = 0; i < c->n; i++)
-	{
-		const float *e = c->emb + (Size) i * c->dim;
-		float	   *u = c->unit + (Size) i * c->dim;
-		double		norm = sqrt((double) ncf_vec_dot(e, e, c->dim));
-
-		for (int j = 0; j < c->dim; j++)
-			u[j] = norm > 0 ? (float) (e[j] / norm) : 0.0f;
-	}
 	c->blocked = ncf_block_rows(c->emb, c->n, c->dim);
+	{
+		/* unit-length rows, for similar_courses' cosines */
+		float	   *unit = MemoryContextAllocHuge(CurrentMemoryContext,
+												  mul_size(sizeof(float), mul_size(c->n, c->dim)));
+
+		for (int i = 0; i < c->n; i++)
+		{
+			const float *e = c->emb + (Size) i * c->dim;
+			float	   *u = unit + (Size) i * c->dim;
+			double		norm = sqrt((double) ncf_vec_dot(e, e, c->dim));
+
+			for (int j = 0; j < c->dim; j++)
+				u[j] = norm > 0 ? (float) (e[j] / norm) : 0.0f;
+		}
+		c->unit = ncf_block_rows(unit, c->n, c->dim);
+		pfree(unit);
+	}
 	SPI_freetuptable(SPI_tuptable);
 	return c;
 }
@@ -454,13 +461,13 @@ PG_FUNCTION_INFO_V1(ncf_similar_courses);
 Datum
 ncf_similar_courses(PG_FUNCTION_ARGS)
 {
-	int			spi_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		course_id;
 	int32		k;
 	ServingModel m;
 	NcfCourses *c;
 	int			idx;
+	float	   *query;
 	float	   *scores;
 	double	   *dscores;
 	bool	   *skip;
@@ -484,7 +491,6 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 	k = Min(k, MAX_K);
 
 	InitMaterializedSRF(fcinfo, 0);
-	spi_level = recs_spi_connect();
 	if (PG_ARGISNULL(2))
 	{
 		ServingModel active;
@@ -511,8 +517,10 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("course " INT64_FORMAT " is not in NCF model " INT64_FORMAT, course_id, m.model_id)));
-	scores = palloc(sizeof(float) * c->n);
-	ncf_dot_rows(c->unit, c->n, c->dim, c->unit + (Size) idx * c->dim, scores);
+	scores = palloc(sizeof(float) * ((c->n + NCF_BLOCK - 1) / NCF_BLOCK) * NCF_BLOCK);
+	query = palloc(sizeof(float) * c->dim);
+	ncf_blocked_row(c->unit, idx, c->dim, query);
+	ncf_dot_blocked(c->unit, (c->n + NCF_BLOCK - 1) / NCF_BLOCK, c->dim, query, scores);
 	dscores = palloc(sizeof(double) * c->n);
 	skip = palloc0(sizeof(bool) * c->n);
 	for (int i = 0; i < c->n; i++)
@@ -531,7 +539,6 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 		values[2] = Float8GetDatum(scores[best[i]]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	recs_spi_finish(spi_level);
 	return (Datum) 0;
 }
 
@@ -539,7 +546,6 @@ PG_FUNCTION_INFO_V1(ncf_embed_learner);
 Datum
 ncf_embed_learner(PG_FUNCTION_ARGS)
 {
-	int			spi_level;
 	int64		model_id = PG_GETARG_INT64(0);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	ServingModel m;
@@ -563,16 +569,14 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 		if (!nulls[i])
 			ids[nids++] = DatumGetInt64(elems[i]);
 
-	spi_level = recs_spi_connect();
 	serving_model_by_id(model_id, &m);
 	require_ncf(&m);
 	dim = get_courses(&m)->dim;
 	e = palloc(sizeof(float) * dim);
 	embed_courses(&m, ids, nids, NULL, 0, e);
-	out = SPI_palloc(sizeof(Datum) * dim);	/* survives SPI_finish */
+	out = palloc(sizeof(Datum) * dim);
 	for (int i = 0; i < dim; i++)
 		out[i] = Float4GetDatum(e[i]);
-	recs_spi_finish(spi_level);
 	result = construct_array(out, dim, FLOAT4OID, 4, true, TYPALIGN_INT);
 	PG_RETURN_ARRAYTYPE_P(result);
 }
