@@ -3,7 +3,7 @@
 # fresh Debian machine themselves.
 
 EXTENSION   = recs
-EXTVERSION  = 0.3.0
+EXTVERSION  = 0.4.0
 MODULE_big  = recs
 # the C sources, one folder a subsystem (src/README.md says which is which)
 SRC_DIRS    = $(sort $(dir $(wildcard src/*/*.c)))
