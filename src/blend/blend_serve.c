@@ -56,8 +56,10 @@ typedef struct BlendServing
  * as at most BLEND_MAX_EFFECTS distinct names without NULLs and
  * rerank_top >= 0; recs.blend_coef holds exactly one global vector (entity
  * NULL), every vector has one finite coefficient per component plus the
- * intercept.  The learners' own rows are checked as they are read
- * (learner_coefs()).
+ * intercept.  The learners' own rows (recs.blend_learner, the
+ * learner-keyed effect's coefficients) are not loaded: one call reads its
+ * learner's, checked as they are read (learner_coefs()), so the part's size
+ * does not depend on the number of learners.
  */
 static void *
 load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
@@ -174,12 +176,28 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	}
 
 	/*
-	 * the global effect and the cached (non-learner) effects; entities in C
-	 * collation, the order of the bsearch (strcmp) that finds them
+	 * the global effect and the cached (non-learner) effects, read through
+	 * the (model_id, coordinate, entity) index: the learner-keyed effect's
+	 * rows, one per learner, are never read here.  Entities in C collation,
+	 * the order of the bsearch (strcmp) that finds them.
 	 */
-	rc = SPI_execute_with_args("SELECT coordinate, entity, coefs FROM recs.blend_coef "
-							   "WHERE model_id = $1 ORDER BY coordinate, entity COLLATE \"C\" NULLS FIRST",
-							   1, types, values, NULL, true, 0);
+	{
+		Oid			t2[2] = {INT8OID, TEXTARRAYOID};
+		Datum	   *names = palloc(sizeof(Datum) * (bs->neffects + 1));
+		Datum		v2[2];
+		int			nnames = 0;
+
+		names[nnames++] = CStringGetTextDatum("global");
+		for (int i = 0; i < bs->neffects; i++)
+			if (!bs->by_learner[i])
+				names[nnames++] = CStringGetTextDatum(bs->effect[i]);
+		v2[0] = Int64GetDatum(model_id);
+		v2[1] = PointerGetDatum(construct_array(names, nnames, TEXTOID, -1, false, TYPALIGN_INT));
+		rc = SPI_execute_with_args("SELECT coordinate, entity, coefs FROM recs.blend_coef "
+								   "WHERE model_id = $1 AND coordinate = ANY ($2) "
+								   "ORDER BY coordinate, entity COLLATE \"C\" NULLS FIRST",
+								   2, t2, v2, NULL, true, 0);
+	}
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.blend_coef: %s", SPI_result_code_string(rc));
 	tt = SPI_tuptable;

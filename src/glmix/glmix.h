@@ -15,6 +15,7 @@
  *   glmix_fit.c    3. fit: the per-coordinate fits of coordinate descent
  *   glmix_store.c  4. store: the model tables
  *   glmix_serve.c  loading a stored model, recs.glmix_score(), recs.explain()
+ *   glmix_learner.c     a served model's learner rows, looked up per call
  *
  * Sparse rows are CSR: row r holds columns col[ptr[r] .. ptr[r+1]) ascending,
  * with values val[] (NULL val means every value is 1).
@@ -435,7 +436,8 @@ extern void glmix_release_fit_data(GlmixTraining *t);
 
 typedef struct GlmixModel
 {
-	GlmixSide  *learners;		/* feature vectors of every learner/course */
+	GlmixSide  *learners;		/* training: every learner; served: columns only,
+								 * glmix_model_for_learner() adds the learner */
 	GlmixSide  *courses;
 	GlmixFixedLayout lay;
 	double		l2_fixed;
@@ -456,6 +458,18 @@ typedef struct GlmixModel
  * text column "language"
  */
 extern void glmix_store_training(int64 model_id, const GlmixTraining *t, const GlmixOptions *o);
+
+/* ---- glmix_learner.c: the learner's rows of a served model, per call ---- */
+
+struct ModelRow;
+
+/* append a checked recs.glmix_entity row as row i of a side being loaded */
+extern void glmix_side_add_entity(GlmixSide *s, const struct ModelRow *row, int i, Datum fd,
+								  Datum vd, bool keynull, Datum kd, const GlmixRandom *re,
+								  int nre, char ***keys, int64 *cap);
+/* the cached model completed with one learner's rows (read through their keys) */
+extern const GlmixModel *glmix_model_for_learner(const GlmixModel *m, int64 model_id,
+												 int64 learner_id);
 
 /* ---- glmix_serve.c: scoring and the serving routines of GLMix models ---- */
 

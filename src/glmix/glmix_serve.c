@@ -16,8 +16,9 @@
  * The view recs.glmix_coefficients unnests them with feature names, which
  * is what analysts query.
  *
- * Serving loads a model once per backend through the serving cache and
- * scores from memory.  A learner or course the model has no features for
+ * Serving loads a model once per backend through the serving cache --
+ * everything but the learners' own rows, which each call reads for its
+ * learner (glmix_learner.c) -- and scores from memory.  A learner or course the model has no features for
  * contributes no features; an entity with no model of its own (unknown,
  * or below min_rows in training) has a random effect of zero, so its score
  * is the fixed effect plus the other effects.
@@ -89,24 +90,23 @@ load_texts(const ModelRow *row, const char *col, Datum d, bool nulls_ok, char **
 }
 
 /*
- * Rebuild a side (columns, vectors, attribute keys) from the store.
+ * Rebuild a side from the store: its columns and, with rows, every
+ * entity's vector and attribute keys (glmix_side_add_entity checks each).
  * Validated: glmix_column positions 0, 1, ... with each column's features
  * following the previous column's (first_feature = the running total,
- * n_features >= 0), at most GLMIX_MAX_FIXED_DIM features in all;
- * glmix_entity's features strictly ascending in 0..nfeat-1, "values" as
- * many finite floats, keys NULL or one per random effect, non-NULL only at
- * the effects keyed by an attribute of this side.
+ * n_features >= 0), at most GLMIX_MAX_FIXED_DIM features in all.  The
+ * learner side is loaded without rows: they grow with the learners, and a
+ * call reads its learner's through glmix_model_for_learner().
  */
 static GlmixSide *
-load_side(int64 model_id, const char *side, const GlmixRandom *re, int nre, char ****keys_out)
+load_side(int64 model_id, const char *side, bool rows, const GlmixRandom *re, int nre,
+		  char ****keys_out)
 {
 	GlmixSide  *s = palloc0(sizeof(GlmixSide));
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		v[2] = {Int64GetDatum(model_id), CStringGetTextDatum(side)};
-	int64		nnz = 0,
-				cap = 1024;
+	int64		cap = 1024;
 	char	 ***keys;
-	bool		learner_side = strcmp(side, "learner") == 0;
 	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_column");
 
 	s->what = pstrdup(side);
@@ -143,13 +143,16 @@ load_side(int64 model_id, const char *side, const GlmixRandom *re, int nre, char
 	SPI_freetuptable(SPI_tuptable);
 
 	row = MODEL_ROW(model_id, "recs.glmix_entity");
-	if (load_query("SELECT id, features, \"values\", keys FROM recs.glmix_entity"
-				   " WHERE model_id = $1 AND side = $2 ORDER BY id", 2, types, v) != SPI_OK_SELECT)
-		elog(ERROR, "could not read recs.glmix_entity");
-	if (SPI_processed > PG_INT32_MAX - 1)
-		model_row_corrupt(&row, "the %s side has " UINT64_FORMAT " rows, more than %d",
-						  side, SPI_processed, PG_INT32_MAX - 1);
-	s->n = (int) SPI_processed;
+	if (rows)
+	{
+		if (load_query("SELECT id, features, \"values\", keys FROM recs.glmix_entity"
+					   " WHERE model_id = $1 AND side = $2 ORDER BY id", 2, types, v) != SPI_OK_SELECT)
+			elog(ERROR, "could not read recs.glmix_entity");
+		if (SPI_processed > PG_INT32_MAX - 1)
+			model_row_corrupt(&row, "the %s side has " UINT64_FORMAT " rows, more than %d",
+							  side, SPI_processed, PG_INT32_MAX - 1);
+		s->n = (int) SPI_processed;
+	}
 	s->ids = palloc(sizeof(int64) * Max(s->n, 1));
 	s->ptr = palloc(sizeof(int32) * (s->n + 1));
 	s->col = palloc(sizeof(int32) * cap);
@@ -163,13 +166,6 @@ load_side(int64 model_id, const char *side, const GlmixRandom *re, int nre, char
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		fd = SPI_getbinval(tup, desc, 2, &isnull);
-		Datum		vd = SPI_getbinval(tup, desc, 3, &isnull);
-		ArrayType  *fa = DatumGetArrayTypeP(fd);
-		ArrayType  *va = DatumGetArrayTypeP(vd);
-		int			nf;
-		const int32 *f;
-		const double *vals;
 		bool		keynull;
 		Datum		kd = SPI_getbinval(tup, desc, 4, &keynull);
 
@@ -178,46 +174,12 @@ load_side(int64 model_id, const char *side, const GlmixRandom *re, int nre, char
 		s->ids[i] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		model_row_key_text(&row, 0, "side", side);
 		model_row_key_int(&row, 1, "id", s->ids[i]);
-		f = check_model_indexes(&row, "features", fa, s->nfeat, &nf);
-		vals = check_model_float8s(&row, "values", va, nf, "the length of features", NULL);
-		if (nnz + nf > PG_INT32_MAX)
-			model_row_corrupt(&row, "the %s side has more than %d features in all",
-							  side, PG_INT32_MAX);
-		while (nnz + nf > cap)
-		{
-			cap *= 2;
-			s->col = repalloc_huge(s->col, sizeof(int32) * cap);
-			s->val = repalloc_huge(s->val, sizeof(double) * cap);
-		}
-		memcpy(s->col + nnz, f, sizeof(int32) * nf);
-		memcpy(s->val + nnz, vals, sizeof(double) * nf);
-		/* detoasted copies: the model part keeps only its own arrays */
-		if ((Pointer) fa != DatumGetPointer(fd))
-			pfree(fa);
-		if ((Pointer) va != DatumGetPointer(vd))
-			pfree(va);
-		nnz += nf;
-		s->ptr[i + 1] = (int32) nnz;
-		if (!keynull)
-		{
-			char	  **kk;
-			int			nk = load_texts(&row, "keys", kd, true, &kk);
-
-			check_model_equal(&row, "the length of keys", nk, nre,
-							  "the number of random effects");
-			for (int k = 0; k < nre; k++)
-			{
-				bool		attribute = !re[k].by_id && re[k].learner_side == learner_side;
-
-				if (kk[k] != NULL && !attribute)
-					model_row_corrupt(&row, "element %d of keys is set, but random effect \"%s\" "
-									  "is not keyed by an attribute of the %s", k + 1,
-									  re[k].column, side);
-				keys[k][i] = kk[k];
-			}
-		}
+		glmix_side_add_entity(s, &row, i, SPI_getbinval(tup, desc, 2, &isnull),
+							  SPI_getbinval(tup, desc, 3, &isnull), keynull, kd, re, nre,
+							  keys, &cap);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	if (rows)
+		SPI_freetuptable(SPI_tuptable);
 	*keys_out = keys;
 	return s;
 }
@@ -234,9 +196,10 @@ key_find(char **keys, int n, const char *key)
 }
 
 /*
- * Serving cache loader: the whole model as training left it, rebuilt from
- * the tables (the fixed layout from the stored column ranges and cross
- * names).  Entity keys are sorted in C collation so lookups are binary
+ * Serving cache loader: the model as training left it but for its rows of
+ * single learners (see glmix_learner.c), rebuilt from the tables (the fixed
+ * layout from the stored column ranges and cross names), so its size
+ * depends on the catalogue, not on the number of learners.  Entity keys are sorted in C collation so lookups are binary
  * searches.  Validated, besides the sides (load_side): glmix_coordinate
  * positions 0, 1, ... with the fixed effect first (named "fixed", keyed by
  * nothing) and every random effect keyed by a side; feature names without
@@ -245,9 +208,9 @@ key_find(char **keys, int n, const char *key)
  * the crosses' blocks) equal to its stored feature names and at most
  * GLMIX_MAX_FIXED_DIM; a random effect's dimension equal to its intercept
  * plus the other side's features; l2 finite and positive; glmix_coef
- * holding exactly one fixed vector (entity '') and, per random effect,
- * as many vectors as its coordinate's entities, each of the coordinate's
- * dimension and finite.
+ * holding exactly one fixed vector (entity '') and, per course-keyed
+ * random effect, as many vectors as its coordinate's entities, each of the
+ * coordinate's dimension and finite.
  */
 static void *
 load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
@@ -257,7 +220,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	Datum		v[1] = {Int64GetDatum(model_id)};
 	char	  **crosses = NULL;
 	int			ncross = 0;
-	char	 ***lkeys,
+	char	 ***lkeys,		/* empty: the learner side has no rows here */
 			 ***ckeys;
 	int		   *entities;
 	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_coordinate");
@@ -328,8 +291,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		}
 	}
 	SPI_freetuptable(SPI_tuptable);
-	m->learners = load_side(model_id, "learner", m->re, m->nre, &lkeys);
-	m->courses = load_side(model_id, "course", m->re, m->nre, &ckeys);
+	m->learners = load_side(model_id, "learner", false, m->re, m->nre, &lkeys);
+	m->courses = load_side(model_id, "course", true, m->re, m->nre, &ckeys);
 
 	/* the fixed layout, rebuilt from the column names of the crosses */
 	row = MODEL_ROW(model_id, "recs.glmix_coordinate");
@@ -366,7 +329,10 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 						  "the intercept and the other side's features");
 	}
 
-	/* coefficients */
+	/*
+	 * coefficients: the fixed effect's and the course-keyed effects'; the
+	 * learner-keyed effects' are read per call (glmix_model_for_learner)
+	 */
 	for (int k = -1; k < m->nre; k++)
 	{
 		Oid			t2[2] = {INT8OID, TEXTOID};
@@ -375,6 +341,12 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		int			dim = k < 0 ? m->lay.dim : m->re[k].dim;
 		double	   *coef;
 
+		if (k >= 0 && m->re[k].learner_side)
+		{
+			m->re[k].nent = 0;
+			m->re[k].keys = palloc(sizeof(char *));
+			continue;
+		}
 		if (load_query("SELECT entity, rows, coef FROM recs.glmix_coef"
 					   " WHERE model_id = $1 AND coordinate = $2 ORDER BY entity COLLATE \"C\"",
 					   2, t2, v2) != SPI_OK_SELECT)
@@ -422,8 +394,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		else
 		{
 			GlmixRandom *re = &m->re[k];
-			GlmixSide  *side = re->learner_side ? m->learners : m->courses;
-			char	  **sidekeys = re->learner_side ? lkeys[k] : ckeys[k];
+			GlmixSide  *side = m->courses;
+			char	  **sidekeys = ckeys[k];
 
 			m->coef[k] = coef;
 
@@ -449,10 +421,15 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	return m;
 }
 
-/* the model, checked to exist and to be a glmix model, from the serving cache */
-static GlmixModel *
-glmix_model_get(int64 model_id)
+/*
+ * The model, checked to exist and to be a glmix model, from the serving
+ * cache, with the learner's rows
+ */
+static const GlmixModel *
+glmix_model_get(int64 model_id, int64 learner_id)
 {
+	GlmixModel *cached;
+
 	ServingModel m;
 
 	serving_model_by_id(model_id, &m);
@@ -460,7 +437,17 @@ glmix_model_get(int64 model_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("recs model %lld is a %s model, not a glmix model", (long long) model_id, m.kind)));
-	return serving_cache_get(m.model_id, m.stamp, "glmix", load_glmix, NULL);
+	cached = serving_cache_get(m.model_id, m.stamp, "glmix", load_glmix, NULL);
+	return glmix_model_for_learner(cached, m.model_id, learner_id);
+}
+
+/* the served model with the learner's rows */
+static const GlmixModel *
+glmix_served(const ServingModel *sm, int64 learner_id)
+{
+	GlmixModel *cached = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
+
+	return glmix_model_for_learner(cached, sm->model_id, learner_id);
 }
 
 /* ---- scoring ---- */
@@ -600,9 +587,8 @@ glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double
 static void
 glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScores *out)
 {
-	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
+	const GlmixModel *m = glmix_served(sm, l->learner_id);
 	const GlmixSide *courses = m->courses;
-
 	int			li = glmix_side_index(m->learners, l->learner_id);
 
 	out->n = courses->n;
@@ -623,7 +609,7 @@ static void
 glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
 				   const int64 *course_ids, double *out)
 {
-	GlmixModel *m = serving_cache_get(sm->model_id, sm->stamp, "glmix", load_glmix, NULL);
+	const GlmixModel *m = glmix_served(sm, l->learner_id);
 	int			li = glmix_side_index(m->learners, l->learner_id);
 
 	for (int i = 0; i < n; i++)
@@ -639,7 +625,7 @@ glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
 static double
 logit_arg(FunctionCallInfo fcinfo)
 {
-	GlmixModel *m = glmix_model_get(PG_GETARG_INT64(0));
+	const GlmixModel *m = glmix_model_get(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
 
 	return glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
 }
@@ -665,7 +651,7 @@ glmix_explain(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		learner_id = PG_GETARG_INT64(1);
 	int64		course_id = PG_GETARG_INT64(2);
-	GlmixModel *m;
+	const GlmixModel *m;
 	double	   *parts;
 	int		   *entity;
 	Contribution **top;
@@ -673,7 +659,7 @@ glmix_explain(PG_FUNCTION_ARGS)
 	double		logit;
 
 	InitMaterializedSRF(fcinfo, 0);
-	m = glmix_model_get(PG_GETARG_INT64(0));
+	m = glmix_model_get(PG_GETARG_INT64(0), learner_id);
 	parts = palloc0(sizeof(double) * (m->nre + 1));
 	entity = palloc0(sizeof(int) * (m->nre + 1));
 	ntop = palloc0(sizeof(int) * (m->nre + 1));

@@ -162,6 +162,13 @@ serving_cache_get(int64 model_id, uint64 stamp, const char *part,
 	/* load under the transaction's context: an error frees it with the rest */
 	partcxt = AllocSetContextCreate(CurrentMemoryContext, "recs model part",
 									ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * "glmix 42 <cache_token>": pg_backend_memory_contexts shows each part's
+	 * size (a model given a new cache_token has both until one is dropped)
+	 */
+	MemoryContextSetIdentifier(partcxt,
+							   MemoryContextStrdup(partcxt, psprintf("%s " INT64_FORMAT " " INT64_FORMAT,
+																	 part, model_id, (int64) stamp)));
 	oldcxt = CurrentMemoryContext;
 	{
 		/* loaders read the model's tables: SQL, with recs' search_path */
