@@ -256,6 +256,18 @@ BEGIN
         ELSIF tbl = 'blend_coef' THEN
             SELECT coalesce(CASE WHEN coordinate = 'learner_id' THEN entity::bigint END, learner) INTO learner
               FROM recs.blend_coef WHERE ctid = rid;
+        -- a GLMix learner's rows are read only when that learner is served
+        ELSIF tbl = 'glmix_entity' THEN
+            learner := coalesce((SELECT id FROM recs.glmix_entity WHERE ctid = rid AND side = 'learner'), learner);
+        ELSIF tbl = 'glmix_coef' THEN
+            -- a learner-keyed vector: its learner, or a learner with that key
+            learner := coalesce((SELECT CASE WHEN k.by_id THEN c.entity::bigint
+                                             ELSE (SELECT min(e.id) FROM recs.glmix_entity e
+                                                    WHERE e.model_id = c.model_id AND e.side = 'learner'
+                                                      AND e.keys[k.position] = c.entity) END
+                                   FROM recs.glmix_coef c
+                                   JOIN recs.glmix_coordinate k ON k.model_id = c.model_id AND k.name = c.coordinate
+                                  WHERE c.ctid = rid AND k.keyed_by = 'learner'), learner);
         END IF;
         learner := coalesce(learner, 100001);
         SELECT course_id INTO course FROM recs.course_popularity
