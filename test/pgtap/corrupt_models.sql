@@ -226,8 +226,10 @@ SELECT pg_temp.corrupt_ok(:gl, format($$UPDATE recs.glmix_coordinate SET l2 = 'N
                                         WHERE model_id = %s AND position = 2$$, :gl),
        format('SELECT recs.glmix_score(%s, %s, 1)', :gl, :lrn),
        'glmix_coordinate: a NaN l2');
+-- (a course-keyed coordinate: the learner-keyed ones' vectors are read one
+-- learner at a time, so serving does not count them; see glmix_serving.sql)
 SELECT pg_temp.corrupt_ok(:gl, format($$UPDATE recs.glmix_coordinate SET entities = entities + 1
-                                        WHERE model_id = %s AND position = 1$$, :gl),
+                                        WHERE model_id = %s AND name = 'course_id'$$, :gl),
        format('SELECT recs.glmix_score(%s, %s, 1)', :gl, :lrn),
        'glmix_coordinate: entities different from the stored vectors');
 SELECT pg_temp.corrupt_ok(:gl, format($$DELETE FROM recs.glmix_coordinate WHERE model_id = %s$$, :gl),
