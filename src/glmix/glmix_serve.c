@@ -18,10 +18,11 @@
  *
  * Serving loads a model once per backend through the serving cache --
  * everything but the learners' own rows, which each call reads for its
- * learner (glmix_learner.c) -- and scores from memory.  A learner or course the model has no features for
- * contributes no features; an entity with no model of its own (unknown,
- * or below min_rows in training) has a random effect of zero, so its score
- * is the fixed effect plus the other effects.
+ * learner (glmix_learner.c) -- and scores from memory.  A learner or
+ * course the model has no features for contributes no features; an
+ * entity with no model of its own (unknown, or below min_rows in training)
+ * has a random effect of zero, so its score is the fixed effect plus the
+ * other effects.
  */
 #include "postgres.h"
 
@@ -199,12 +200,12 @@ key_find(char **keys, int n, const char *key)
  * Serving cache loader: the model as training left it but for its rows of
  * single learners (see glmix_learner.c), rebuilt from the tables (the fixed
  * layout from the stored column ranges and cross names), so its size
- * depends on the catalogue, not on the number of learners.  Entity keys are sorted in C collation so lookups are binary
- * searches.  Validated, besides the sides (load_side): glmix_coordinate
- * positions 0, 1, ... with the fixed effect first (named "fixed", keyed by
- * nothing) and every random effect keyed by a side; feature names without
- * NULLs; crosses of the form "learner column:course column" naming
- * existing columns; the fixed dimension (intercept, both sides' features,
+ * depends on the catalogue, not on the number of learners.  Entity keys
+ * are sorted in C collation so lookups are binary searches.  Validated,
+ * besides the sides (load_side): glmix_coordinate positions 0, 1, ... with
+ * the fixed effect first (named "fixed", keyed by nothing) and every
+ * random effect keyed by a side; feature names without NULLs; crosses of
+ * the form "learner column:course column" naming existing columns; the fixed dimension (intercept, both sides' features,
  * the crosses' blocks) equal to its stored feature names and at most
  * GLMIX_MAX_FIXED_DIM; a random effect's dimension equal to its intercept
  * plus the other side's features; l2 finite and positive; glmix_coef
@@ -428,9 +429,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 static const GlmixModel *
 glmix_model_get(int64 model_id, int64 learner_id)
 {
-	GlmixModel *cached;
-
 	ServingModel m;
+	GlmixModel *cached;
 
 	serving_model_by_id(model_id, &m);
 	if (m.routine != &glmix_kind)
