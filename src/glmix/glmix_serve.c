@@ -199,19 +199,19 @@ key_find(char **keys, int n, const char *key)
 /*
  * Serving cache loader: the model as training left it but for its rows of
  * single learners (see glmix_learner.c), rebuilt from the tables (the fixed
- * layout from the stored column ranges and cross names), so its size
- * depends on the catalogue, not on the number of learners.  Entity keys
- * are sorted in C collation so lookups are binary searches.  Validated,
- * besides the sides (load_side): glmix_coordinate positions 0, 1, ... with
- * the fixed effect first (named "fixed", keyed by nothing) and every
- * random effect keyed by a side; feature names without NULLs; crosses of
- * the form "learner column:course column" naming existing columns; the fixed dimension (intercept, both sides' features,
- * the crosses' blocks) equal to its stored feature names and at most
- * GLMIX_MAX_FIXED_DIM; a random effect's dimension equal to its intercept
- * plus the other side's features; l2 finite and positive; glmix_coef
- * holding exactly one fixed vector (entity '') and, per course-keyed
- * random effect, as many vectors as its coordinate's entities, each of the
- * coordinate's dimension and finite.
+ * layout from the stored column ranges and cross names), so its size depends
+ * on the catalogue, not on the number of learners.  Entity keys are sorted
+ * in C collation so lookups are binary searches.  Validated, besides the
+ * sides (load_side): glmix_coordinate positions 0, 1, ... with the fixed
+ * effect first (named "fixed", keyed by nothing) and every random effect
+ * keyed by a side; feature names without NULLs; crosses of the form "learner
+ * column:course column" naming existing columns; the fixed dimension
+ * (intercept, both sides' features, the crosses' blocks) equal to its stored
+ * feature names and at most GLMIX_MAX_FIXED_DIM; a random effect's dimension
+ * equal to its intercept plus the other side's features; l2 finite and
+ * positive; glmix_coef holding exactly one fixed vector (entity '') and, per
+ * course-keyed random effect, as many vectors as its coordinate's entities,
+ * each of the coordinate's dimension and finite.
  */
 static void *
 load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
