@@ -56,6 +56,42 @@ extern double glmix_accum_stats(int n, const double *y, const double *w,
 								int d, const double *beta,
 								double *grad, double *hess);
 
+/* ---- glmix_tron.c: the matrix-free solver for large fixed effects ---- */
+
+/*
+ * Loss and gradient of rows [0, n) at margins offset[r] + x_r . beta summed
+ * into grad (returns the loss); with dir != NULL also X' diag(w p (1-p)) X dir
+ * summed into hv.
+ */
+extern double glmix_accum_grad_hv(int n, const double *y, const double *w,
+								  const double *offset, const int32 *ptr,
+								  const int32 *col, const double *val,
+								  const double *beta, const double *dir,
+								  double *grad, double *hv);
+
+/* what TRON asks of its caller: the penalised objective's f, g and H v */
+typedef struct GlmixTronOps
+{
+	void	   *arg;
+	double		(*fun_grad) (void *arg, const double *beta, double *g);
+	void		(*hess_vec) (void *arg, const double *beta, const double *v, double *hv);
+	/* after each outer iteration, with the gradient norm it stops at (may be NULL) */
+	void		(*progress) (void *arg, int iteration, double f, double gnorm,
+							 double gtarget, int passes);
+} GlmixTronOps;
+
+typedef struct GlmixTronResult
+{
+	int			iterations;
+	int			cg_steps;
+	double		objective;
+	double		gnorm;
+} GlmixTronResult;
+
+/* minimise from beta (in/out); work holds 6 d doubles; returns aggregate passes */
+extern int	glmix_tron(int d, double *beta, double lambda, const GlmixTronOps *ops,
+					   double *work, GlmixTronResult *out);
+
 /* in-place Cholesky of a d x d SPD matrix (lower, row-major); false if not PD */
 extern bool glmix_cholesky(double *a, int d);
 /* solve L L' x = b in place given the factor from glmix_cholesky */
@@ -90,18 +126,29 @@ extern double glmix_mean_logloss(int64 n, const double *logit, const double *y);
 #define GLMIX_BLOCK_MAGIC 0x474C4D32	/* "GLM2" */
 #define GLMIX_BLOCK_BINARY 1			/* val[] omitted: every value is 1 */
 #define GLMIX_BLOCK_CONTIGUOUS 2		/* rowid[] omitted: rows first_row.. */
+#define GLMIX_BLOCK_WIDE 4				/* col[] is int32 (dimensions above 65535) */
 
 /*
  * A block fits in one heap page and its column has STORAGE PLAIN, so it is
  * stored inline (no TOAST lookups when scanned, no compression) and a
  * parallel scan shares blocks out page by page.  Layout, each part MAXALIGNed from the start of the varlena:
  *   GlmixBlockHeader | y[n] f8 | w[n] f8 | ptr[n+1] i32 | rowid[n] i32 |
- *   col[nnz] u16 | val[nnz] f8
+ *   col[nnz] u16 (i32 when WIDE) | val[nnz] f8
  * rowid (global row numbers) index the offsets array given to the
- * aggregates; dimensions are at most 65535 so that columns fit in 16 bits.
+ * aggregates.  Columns take 16 bits up to dimension 65535, 32 bits above
+ * (the WIDE flag, set exactly when the dimension needs it), up to
+ * GLMIX_MAX_FIXED_DIM.
  */
 #define GLMIX_BLOCK_MAX_BYTES 8000
-#define GLMIX_BLOCK_MAX_DIM 65535
+#define GLMIX_BLOCK_NARROW_DIM 65535
+
+/*
+ * The largest fixed effect: 2^24 features.  Its solver is matrix-free above
+ * the dense-Newton crossover (glmix_tron.c), so what bounds a training is
+ * recs.memory_limit; this cap only keeps every size computation far from
+ * integer overflow.  Serving accepts stored models up to the same size.
+ */
+#define GLMIX_MAX_FIXED_DIM (1 << 24)
 
 typedef struct GlmixBlockHeader
 {
@@ -130,8 +177,8 @@ typedef struct GlmixBlock
 	const double *val;			/* NULL when binary */
 } GlmixBlock;
 
-/* bytes of a block of n rows with nnz features */
-extern Size glmix_block_size(int n, int nnz, bool binary, bool contiguous);
+/* bytes of a block of n rows with nnz features of a design of dimension dim */
+extern Size glmix_block_size(int n, int nnz, bool binary, bool contiguous, int dim);
 
 /*
  * Build a block from rows rows[0..n) of a CSR design whose arrays are indexed
@@ -338,6 +385,7 @@ typedef struct GlmixOptions
 	int64		seed;
 	int			threads;
 	bool		activate;
+	const char *solver;			/* auto | newton | tron */
 	double		l2[1 + GLMIX_MAX_RANDOM];
 	bool		intercept[1 + GLMIX_MAX_RANDOM];
 } GlmixOptions;
@@ -388,7 +436,12 @@ typedef struct GlmixTraining
 	SPIPlanPtr	plan;
 	int			nre;
 	GlmixCoordinate *co;
-	/* scratch for the Newton loop */
+	bool		tron;			/* the fixed effect's solver: TRON, else dense Newton */
+	int64		fixed_nnz;		/* nonzeros of the fixed design */
+	int			tron_iterations;	/* totals over the passes, for the metrics */
+	int			tron_cg_steps;
+	/* scratch for the Newton loop (H and L: dense Newton only) */
+	double	   *tron_work;
 	double	   *g,
 			   *H,
 			   *L,
@@ -407,6 +460,14 @@ typedef struct GlmixTraining
  * (its row entities, scores and design row pointers).
  */
 #define GLMIX_ROW_BYTES 100.0
+
+/*
+ * solver => 'auto' takes dense Newton up to this many fixed-effect features
+ * and TRON above (measured: docs/glmix.md, "The fixed effect's solver");
+ * the dense aggregate stops at 8192 features.
+ */
+#define GLMIX_NEWTON_MAX_DIM 2048
+#define GLMIX_DENSE_MAX_DIM 8192
 #define GLMIX_RE_ROW_BYTES 16.0
 
 /* the sides, the impressions and the validation rows */

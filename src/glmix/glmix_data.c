@@ -327,6 +327,50 @@ glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 	}
 }
 
+static double fixed_solver_bytes(bool tron, int dim);
+
+/*
+ * The fixed effect's solver: under 'auto' dense Newton up to
+ * GLMIX_NEWTON_MAX_DIM features when its matrices fit the budget beside
+ * the rows, TRON otherwise; 'newton' is refused beyond the dense
+ * aggregate's 8192.
+ */
+static bool
+choose_solver(const char *solver, int dim, int64 rows)
+{
+	if (strcmp(solver, "tron") == 0)
+		return true;
+	if (strcmp(solver, "newton") == 0)
+	{
+		if (dim > GLMIX_DENSE_MAX_DIM)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("solver 'newton' handles at most %d fixed-effect features, not %d",
+							GLMIX_DENSE_MAX_DIM, dim),
+					 errdetail("Dense Newton accumulates and factors a dense Hessian."),
+					 errhint("Pass solver => 'tron' or 'auto'.")));
+		return false;
+	}
+	return dim > GLMIX_NEWTON_MAX_DIM ||
+		rows * GLMIX_ROW_BYTES + fixed_solver_bytes(false, dim) > (double) recs_memory_budget();
+}
+
+/*
+ * Bytes of the fixed effect's solver.  Dense Newton: four d x d matrices
+ * (the aggregate state, its result, H and its factor).  TRON: its six work
+ * vectors, beta, the candidate's gradient, the coefficient and direction
+ * arrays handed to the aggregate, the aggregate's state (gradient,
+ * product, its copies of both vectors) and result -- about 16 vectors --
+ * plus each feature's name in the store (64 bytes on average).
+ */
+static double
+fixed_solver_bytes(bool tron, int dim)
+{
+	if (tron)
+		return (16.0 * 8.0 + 64.0) * dim;
+	return 4.0 * 8.0 * dim * dim;
+}
+
 /*
  * Phase 1, second half, once the crosses are known: the fixed layout, the
  * memory checks, the designs and the random effects.
@@ -334,29 +378,44 @@ glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 void
 glmix_build_designs(GlmixTraining *t, const GlmixOptions *o)
 {
+	double		solver_bytes;
+
 	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
 	t->l2_fixed = o->l2[0];
+	t->tron = choose_solver(o->solver, t->lay.dim, t->rows->n);
+	solver_bytes = fixed_solver_bytes(t->tron, t->lay.dim);
 
 	/*
 	 * What training holds at once, for recs_check_memory(): the per-row
-	 * arrays (glmix.h), four dense d x d matrices (aggregate state, its
-	 * result, H and its factor), then the designs' nonzeros (4 bytes each,
-	 * 12 with values).  The staging and the store reuse what the fit frees.
+	 * arrays (glmix.h), the fixed effect's solver (fixed_solver_bytes), then
+	 * the designs' nonzeros (4 bytes each, 12 with values).  The staging
+	 * and the store reuse what the fit frees.
 	 */
-	recs_check_memory(t->rows->n * GLMIX_ROW_BYTES + 4.0 * 8.0 * t->lay.dim * t->lay.dim,
+	if (!t->tron &&
+		t->rows->n * GLMIX_ROW_BYTES + solver_bytes > (double) recs_memory_budget())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("dense Newton on %d fixed-effect features needs about %.0f MB, more than the %.0f MB recs may use",
+						t->lay.dim, (t->rows->n * GLMIX_ROW_BYTES + solver_bytes) / (1024.0 * 1024.0),
+						recs_memory_budget() / (1024.0 * 1024.0)),
+				 errdetail("It keeps four dense %d x %d matrices.", t->lay.dim, t->lay.dim),
+				 errhint("Pass solver => 'tron' (matrix-free, memory linear in the features) or raise recs.memory_limit.")));
+	recs_check_memory(t->rows->n * GLMIX_ROW_BYTES + solver_bytes,
+					  t->tron ? "train_glmix (rows and the fixed effect's TRON vectors)" :
 					  "train_glmix (rows and fixed-effect Hessian)");
-	if (t->lay.dim > 2048)
+	if (!t->tron && t->lay.dim > 2048)
 		ereport(NOTICE,
 				(errmsg("train_glmix: the fixed effect has %d features", t->lay.dim),
 				 errdetail("Every Newton step accumulates and factors a dense %d x %d Hessian.",
 						   t->lay.dim, t->lay.dim),
-				 errhint("Fewer crosses (for example crosses => '{industry:topic}') make training much faster.")));
+				 errhint("solver => 'tron' avoids the dense Hessian; fewer crosses make training faster.")));
 	t->X = glmix_fixed_design(&t->lay, t->learners, t->courses, t->rows);
+	t->fixed_nnz = t->X->ptr[t->X->n];
 	if (t->vrows)
 		t->Xv = glmix_fixed_design(&t->lay, t->learners, t->courses, t->vrows);
 	recs_check_memory(training_bytes(t, o, t->rows, t->X) +
-					  (t->vrows ? training_bytes(t, o, t->vrows, t->Xv) : 0) +
-					  4.0 * 8.0 * t->lay.dim * t->lay.dim,
+					  (t->vrows ? training_bytes(t, o, t->vrows, t->Xv) : 0) + solver_bytes,
+					  t->tron ? "train_glmix (rows, designs and the fixed effect's TRON vectors)" :
 					  "train_glmix (rows, designs and fixed-effect Hessian)");
 
 	t->nre = o->nrecols;

@@ -122,6 +122,7 @@ set_guc(const char *name, const char *value)
 
 static const char *const label_choices[] = {"clicked", "bookmarked", "either"};
 static const char *const weighting_choices[] = {"none", "watch_time"};
+static const char *const solver_choices[] = {"auto", "newton", "tron"};
 
 /* the arguments of train_glmix, with defaults, checked before any work */
 static void
@@ -160,6 +161,8 @@ read_options(FunctionCallInfo fcinfo, GlmixOptions *o)
 	o->ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
 	o->ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");
 	o->ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
+	(void) recs_choice_arg(fcinfo, 25, "auto", solver_choices, lengthof(solver_choices),
+						   "solver", (char **) &o->solver);
 	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
 	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
@@ -246,6 +249,7 @@ params_json(const GlmixTraining *t, const GlmixOptions *o)
 	json_out_string(&j, "label", o->ro.label);
 	json_out_string(&j, "weighting", o->ro.weighting);
 	json_out_int(&j, "passes", o->passes);
+	json_out_string(&j, "solver", t->tron ? "tron" : "newton");
 	json_out_numbers(&j, "l2", o->l2, t->nre + 1, "%g");
 	json_out_array(&j, "random_effects");
 	for (int k = 0; k < t->nre; k++)
@@ -279,6 +283,12 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	json_out_int(&j, "train_rows", t->rows->n);
 	json_out_int(&j, "train_positive", t->rows->n_positive);
 	json_out_int(&j, "fixed_features", t->lay.dim);
+	json_out_int(&j, "fixed_nonzeros", t->fixed_nnz);
+	if (t->tron)
+	{
+		json_out_int(&j, "tron_iterations", t->tron_iterations);
+		json_out_int(&j, "tron_cg_steps", t->tron_cg_steps);
+	}
 	json_out_object(&j, "entity_models");
 	for (int k = 0; k < t->nre; k++)
 		json_out_int(&j, t->co[k].re->column, t->co[k].nmodels);
