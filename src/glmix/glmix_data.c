@@ -372,6 +372,24 @@ fixed_solver_bytes(bool tron, int dim)
 }
 
 /*
+ * recs_check_memory(), but a dense Newton training over the budget is told
+ * of the matrix-free solver, whose memory is linear in the features
+ */
+static void
+check_fixed_memory(const GlmixTraining *t, double bytes, const char *what)
+{
+	if (!t->tron && bytes > (double) recs_memory_budget())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s needs about %.1f MB, more than the %.1f MB recs may use",
+						what, bytes / (1024.0 * 1024.0), recs_memory_budget() / (1024.0 * 1024.0)),
+				 errdetail("Dense Newton keeps four %d x %d matrices (%.1f MB).", t->lay.dim, t->lay.dim,
+						   fixed_solver_bytes(false, t->lay.dim) / (1024.0 * 1024.0)),
+				 errhint("Pass solver => 'tron' (matrix-free, memory linear in the features) or raise recs.memory_limit.")));
+	recs_check_memory(bytes, what);
+}
+
+/*
  * Phase 1, second half, once the crosses are known: the fixed layout, the
  * memory checks, the designs and the random effects.
  */
@@ -391,18 +409,9 @@ glmix_build_designs(GlmixTraining *t, const GlmixOptions *o)
 	 * the designs' nonzeros (4 bytes each, 12 with values).  The staging
 	 * and the store reuse what the fit frees.
 	 */
-	if (!t->tron &&
-		t->rows->n * GLMIX_ROW_BYTES + solver_bytes > (double) recs_memory_budget())
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("dense Newton on %d fixed-effect features needs about %.0f MB, more than the %.0f MB recs may use",
-						t->lay.dim, (t->rows->n * GLMIX_ROW_BYTES + solver_bytes) / (1024.0 * 1024.0),
-						recs_memory_budget() / (1024.0 * 1024.0)),
-				 errdetail("It keeps four dense %d x %d matrices.", t->lay.dim, t->lay.dim),
-				 errhint("Pass solver => 'tron' (matrix-free, memory linear in the features) or raise recs.memory_limit.")));
-	recs_check_memory(t->rows->n * GLMIX_ROW_BYTES + solver_bytes,
-					  t->tron ? "train_glmix (rows and the fixed effect's TRON vectors)" :
-					  "train_glmix (rows and fixed-effect Hessian)");
+	check_fixed_memory(t, t->rows->n * GLMIX_ROW_BYTES + solver_bytes,
+					   t->tron ? "train_glmix (rows and the fixed effect's TRON vectors)" :
+					   "train_glmix (rows and fixed-effect Hessian)");
 	if (!t->tron && t->lay.dim > 2048)
 		ereport(NOTICE,
 				(errmsg("train_glmix: the fixed effect has %d features", t->lay.dim),
@@ -413,10 +422,10 @@ glmix_build_designs(GlmixTraining *t, const GlmixOptions *o)
 	t->fixed_nnz = t->X->ptr[t->X->n];
 	if (t->vrows)
 		t->Xv = glmix_fixed_design(&t->lay, t->learners, t->courses, t->vrows);
-	recs_check_memory(training_bytes(t, o, t->rows, t->X) +
-					  (t->vrows ? training_bytes(t, o, t->vrows, t->Xv) : 0) + solver_bytes,
-					  t->tron ? "train_glmix (rows, designs and the fixed effect's TRON vectors)" :
-					  "train_glmix (rows, designs and fixed-effect Hessian)");
+	check_fixed_memory(t, training_bytes(t, o, t->rows, t->X) +
+					   (t->vrows ? training_bytes(t, o, t->vrows, t->Xv) : 0) + solver_bytes,
+					   t->tron ? "train_glmix (rows, designs and the fixed effect's TRON vectors)" :
+					   "train_glmix (rows, designs and fixed-effect Hessian)");
 
 	t->nre = o->nrecols;
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
