@@ -386,6 +386,8 @@ typedef struct GlmixOptions
 	int			threads;
 	bool		activate;
 	const char *solver;			/* auto | newton | tron */
+	bool		l2_auto;		/* choose l2 per coordinate on a validation slice */
+	char	   *l2_search;		/* the search's figures (JSON), for the metrics */
 	double		l2[1 + GLMIX_MAX_RANDOM];
 	bool		intercept[1 + GLMIX_MAX_RANDOM];
 } GlmixOptions;
@@ -436,8 +438,10 @@ typedef struct GlmixTraining
 	SPIPlanPtr	plan;
 	int			nre;
 	GlmixCoordinate *co;
+	bool		quiet;			/* no per-pass NOTICEs (the l2 search's fits) */
 	bool		tron;			/* the fixed effect's solver: TRON, else dense Newton */
 	int64		fixed_nnz;		/* nonzeros of the fixed design */
+	int			fixed_passes;	/* aggregate passes of the fixed effect (all passes) */
 	int			tron_iterations;	/* totals over the passes, for the metrics */
 	int			tron_cg_steps;
 	/* scratch for the Newton loop (H and L: dense Newton only) */
@@ -477,6 +481,14 @@ extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
 /* the latest shown_at of the impressions, NaN if unknown */
 extern double glmix_impressions_end(Oid relid);
 
+/* "lcol:ccol" pairs of argument argno, or the default crosses (glmix_train.c) */
+extern void glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t);
+
+/* ---- glmix_l2auto.c: l2 => auto, the search before the training ---- */
+
+/* choose o->l2[] on a validation slice; fills o->l2_search */
+extern void glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o);
+
 /* ---- glmix_stage.c: phase 2, the work relations and their plans ---- */
 
 extern void glmix_stage(GlmixTraining *t, const GlmixOptions *o);
@@ -489,6 +501,8 @@ extern void glmix_stage(GlmixTraining *t, const GlmixOptions *o);
  */
 extern double glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history,
 						double *vauc, double *vll);
+/* after the fit: drop the work relations and their plans */
+extern void glmix_drop_work(GlmixTraining *t);
 /* after the fit: free the designs, scores and row entities */
 extern void glmix_release_fit_data(GlmixTraining *t);
 

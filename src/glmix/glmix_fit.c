@@ -446,6 +446,8 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 						glmix_fit_fixed_tron(t, offsets, psprintf("pass %d/%d", pass, o->passes)) :
 						glmix_fit_fixed(t, offsets);
 
+					t->fixed_passes += evals;
+
 					glmix_design_scores(t->X, NULL, t->beta, t->score);
 					if (t->vrows)
 						glmix_design_scores(t->Xv, NULL, t->beta, t->vscore);
@@ -464,7 +466,8 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 				obj = glmix_objective(t, &loss);
 				if (t->vrows)
 					glmix_validation_metrics(t, vauc, vll);
-				ereport(NOTICE,
+				if (!t->quiet)
+					ereport(NOTICE,
 						(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s%s, %.3f s",
 								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss, detail,
 								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
@@ -482,7 +485,14 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 	}
 	PG_END_TRY();
 
-	/* drop the work relations now rather than at commit */
+	pfree(offsets);
+	return final_obj;
+}
+
+/* drop the work relations and their plans now rather than at commit */
+void
+glmix_drop_work(GlmixTraining *t)
+{
 	SPI_freeplan(t->plan);
 	SPI_execute(psprintf("DROP TABLE %s", t->work), false, 0);
 	for (int k = 0; k < t->nre; k++)
@@ -490,8 +500,6 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 		SPI_freeplan(t->co[k].plan);
 		SPI_execute(psprintf("DROP TABLE %s", t->co[k].work), false, 0);
 	}
-	pfree(offsets);
-	return final_obj;
 }
 
 /*

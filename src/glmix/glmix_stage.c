@@ -221,7 +221,8 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 		appendStringInfo(&b, "%s%s: %d features, %d of %d entities with a model",
 						 k ? "; " : "Random effects: ", t->co[k].re->column,
 						 t->co[k].re->dim, t->co[k].nmodels, t->co[k].re->nent);
-	ereport(NOTICE,
+	if (!t->quiet)
+		ereport(NOTICE,
 			(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
 					"%d learners, %d courses; fixed effect %d features%s",
 					t->rows->n, t->rows->n_positive, t->learners->n, t->courses->n, t->lay.dim,

@@ -64,8 +64,8 @@
 
 /* "lcol:ccol" pairs, or by default every categorical learner column
  * crossed with every multi-hot course column */
-static void
-parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
+void
+glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 {
 	GlmixFixedLayout *lay = &t->lay;
 
@@ -163,6 +163,7 @@ read_options(FunctionCallInfo fcinfo, GlmixOptions *o)
 	o->ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
 	(void) recs_choice_arg(fcinfo, 25, "auto", solver_choices, lengthof(solver_choices),
 						   "solver", (char **) &o->solver);
+	o->l2_auto = recs_bool_arg(fcinfo, 26, false);
 	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
 	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
@@ -250,6 +251,7 @@ params_json(const GlmixTraining *t, const GlmixOptions *o)
 	json_out_string(&j, "weighting", o->ro.weighting);
 	json_out_int(&j, "passes", o->passes);
 	json_out_string(&j, "solver", t->tron ? "tron" : "newton");
+	json_out_bool(&j, "l2_auto", o->l2_auto);
 	json_out_numbers(&j, "l2", o->l2, t->nre + 1, "%g");
 	json_out_array(&j, "random_effects");
 	for (int k = 0; k < t->nre; k++)
@@ -284,6 +286,7 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	json_out_int(&j, "train_positive", t->rows->n_positive);
 	json_out_int(&j, "fixed_features", t->lay.dim);
 	json_out_int(&j, "fixed_nonzeros", t->fixed_nnz);
+	json_out_int(&j, "fixed_aggregate_passes", t->fixed_passes);
 	if (t->tron)
 	{
 		json_out_int(&j, "tron_iterations", t->tron_iterations);
@@ -319,6 +322,8 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	json_out_number(&j, "store", phase[3], "%.3f");
 	json_out_end(&j);
 	json_out_number(&j, "train_seconds", train_seconds, "%.3f");
+	if (o->l2_search)
+		json_out_raw(&j, "l2_search", o->l2_search);
 	return json_out_finish(&j);
 }
 
@@ -355,9 +360,13 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 	else
 		set_guc("max_parallel_workers_per_gather", "0");
 
+	/* l2 => auto: a search on a validation slice sets o.l2 first */
+	if (o.l2_auto)
+		glmix_l2_search(fcinfo, &o);
+
 	tp = recs_clock_seconds();
 	glmix_read_data(&t, &o);
-	parse_crosses(fcinfo, 11, &t);
+	glmix_parse_crosses(fcinfo, 11, &t);
 	glmix_build_designs(&t, &o);
 	phase[0] = recs_clock_seconds() - tp;
 
@@ -367,6 +376,7 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 
 	tp = recs_clock_seconds();
 	final_obj = glmix_fit(&t, &o, history, &vauc, &vll);
+	glmix_drop_work(&t);
 	AtEOXact_GUC(true, save_nestlevel);
 	glmix_release_fit_data(&t);
 	phase[2] = recs_clock_seconds() - tp;

@@ -270,13 +270,14 @@ CREATE FUNCTION recs.train_glmix(
     bookmark_column text DEFAULT 'bookmarked',
     seconds_column text DEFAULT 'watch_seconds',
     weight_column text DEFAULT NULL,
-    solver text DEFAULT 'auto')
+    solver text DEFAULT 'auto',
+    l2_auto boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_glmix'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
-    text, text, text, text, text, text, text) IS
+    text, text, text, text, text, text, text, boolean) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
 
 CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint)

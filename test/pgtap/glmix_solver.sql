@@ -2,9 +2,10 @@
 -- recs.glmix_fixed_block_grad): the same optimum as dense Newton, a fixed
 -- effect beyond the old 8192 cap and the 16-bit block columns (an id x id
 -- cross) that trains and serves, solver choice and memory errors, the
--- aggregate's known answers, partial plans and its hostile serialized states.
+-- aggregate's known answers, partial plans and its hostile serialized states;
+-- l2_auto's search on the latest tenth of the impressions.
 BEGIN;
-SELECT plan(43);
+SELECT plan(52);
 SET LOCAL client_min_messages = warning;
 
 SELECT recs.generate_sample('gs', 300, 60, 7);
@@ -193,6 +194,45 @@ SELECT throws_ok($$SELECT recs.train_glmix('gw.impressions', 'gw.learners', 'gw.
                                            crosses => '{uid:cid}', random_effects => '{}')$$,
                  '54000', NULL, 'TRON over the memory budget is refused before training');
 RESET recs.memory_limit;
+
+-- ---------------------------------------------------------------------------
+-- l2_auto: each coordinate's L2 chosen on the latest tenth of the impressions
+-- ---------------------------------------------------------------------------
+SELECT recs.train_glmix('gs.impressions', 'gs.learners', 'gs.courses', '{industry,segment}', '{topic,difficulty}',
+                        l2_auto => true, name => 'gs_l2auto', activate => false);
+CREATE TEMP TABLE l2s AS
+SELECT c.ord - 1 AS k, c.v->>'coordinate' AS coordinate, (c.v->>'chosen')::float8 AS chosen, c.v->'grid' AS grid
+  FROM recs.model m, jsonb_array_elements(m.metrics->'l2_search'->'coordinates') WITH ORDINALITY c(v, ord)
+ WHERE m.name = 'gs_l2auto';
+SELECT is((SELECT array_agg(coordinate ORDER BY k) FROM l2s), '{fixed,learner_id,course_id}',
+          'l2_auto searches every coordinate, the fixed effect first');
+SELECT is((SELECT array_agg(x::float8 ORDER BY o)
+             FROM l2s, jsonb_array_elements(grid) WITH ORDINALITY g(p, o), LATERAL (SELECT p->>'l2') y(x)
+            WHERE coordinate = 'fixed'),
+          '{3000,900,300,100,30}'::float8[], 'the fixed effect''s grid: 10, 3, 1, 1/3, 1/10 times 300, largest first');
+SELECT is((SELECT count(*)::int FROM l2s
+            WHERE chosen <> (SELECT (p->>'l2')::float8 FROM jsonb_array_elements(grid) p
+                              ORDER BY (p->>'validation_logloss')::float8 LIMIT 1)),
+          0, 'each chosen value is its grid''s point of lowest validation log-loss');
+SELECT is((SELECT array_agg(l2::real ORDER BY position) FROM recs.glmix_coordinate
+            WHERE model_id = recs.model_id('gs_l2auto')),
+          (SELECT array_agg(chosen::real ORDER BY k) FROM l2s),
+          'the model is trained with the chosen values');
+SELECT is((SELECT (params->'l2')::text FROM recs.model WHERE name = 'gs_l2auto'),
+          (SELECT jsonb_agg(chosen ORDER BY k)::text FROM l2s), 'params->l2 holds the chosen values');
+SELECT is((SELECT (metrics->'l2_search'->>'validation_rows')::int FROM recs.model WHERE name = 'gs_l2auto'),
+          (SELECT count(*)::int FROM gs.impressions
+            WHERE shown_at >= (SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY shown_at) FROM gs.impressions)),
+          'the validation slice: the impressions from the 90th percentile of shown_at on');
+SELECT is((SELECT (metrics->'l2_search'->>'fit_rows')::int + (metrics->'l2_search'->>'validation_rows')::int
+             FROM recs.model WHERE name = 'gs_l2auto'),
+          (SELECT count(*)::int FROM gs.impressions), '... and the search fits on the rows before it');
+SELECT is((SELECT (metrics->>'train_rows')::int FROM recs.model WHERE name = 'gs_l2auto'),
+          (SELECT count(*)::int FROM gs.impressions), 'the model itself trains on every impression');
+CREATE TEMP TABLE no_time AS SELECT learner_id, course_id, clicked FROM gs.impressions;
+SELECT throws_ok($$SELECT recs.train_glmix('no_time', 'gs.learners', 'gs.courses', '{industry}', '{topic}',
+                                           l2_auto => true)$$,
+                 '42703', NULL, 'l2_auto without shown_at or a validation relation');
 
 -- ---------------------------------------------------------------------------
 -- Serialized states are hostile input: aliases of the C functions take bytes
