@@ -5,7 +5,7 @@
 -- aggregate's known answers, partial plans and its hostile serialized states;
 -- l2_auto's search on the latest tenth of the impressions.
 BEGIN;
-SELECT plan(52);
+SELECT plan(53);
 SET LOCAL client_min_messages = warning;
 
 SELECT recs.generate_sample('gs', 300, 60, 7);
@@ -172,6 +172,26 @@ SELECT is((SELECT (metrics->>'fixed_features')::int FROM recs.model WHERE name =
 SELECT ok((SELECT bool_and(s > 0 AND s < 1) FROM (SELECT recs.glmix_score(recs.model_id('gw_wide'), learner_id, course_id) s
                                                    FROM gw.impressions LIMIT 100) x),
           '... and serves');
+
+-- a cancel (here statement_timeout) stops a TRON training within a second
+-- (the caller sets statement_timeout to ms: a timeout set inside a statement
+-- applies to the next one)
+CREATE FUNCTION pg_temp.cancel_after(q text, ms int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    EXECUTE q;
+    RETURN 'finished';
+EXCEPTION WHEN query_canceled THEN
+    RETURN CASE WHEN clock_timestamp() - t0 < make_interval(secs => ms / 1000.0 + 1) THEN 'stopped in time'
+                ELSE 'stopped late: ' || (clock_timestamp() - t0)::text END;
+END $$;
+SET LOCAL statement_timeout = 300;
+SELECT is(pg_temp.cancel_after($$SELECT recs.train_glmix('gw.impressions', 'gw.learners', 'gw.courses', '{uid}', '{cid}',
+                                   crosses => '{uid:cid}', passes => 50, random_effects => '{}', l2 => '{0.01}',
+                                   activate => false)$$, 300),
+          'stopped in time', 'statement_timeout stops a TRON training within a second');
+SET LOCAL statement_timeout = 0;
 
 -- ---------------------------------------------------------------------------
 -- Solver choice and memory
