@@ -12,7 +12,9 @@
 # from a planted logistic model (learner and course effects plus a cross effect
 # on one pair in ten).  For each ROWS (default 250000 1000000) the fixed effect
 # alone is trained, one pass, under the default solver => 'auto' (TRON here);
-# peak memory is VmHWM of the training backend, read from /proc after it.
+# peak memory is VmHWM of the training backend, read from /proc after it
+# (it includes the shared buffers the backend touched).  Then the model is
+# served: the first recs.glmix_score loads it (load_ms), the second is cached.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../scripts/cluster.sh"
@@ -30,7 +32,7 @@ if [ "$RECS_EXISTING_SERVER" = 0 ]; then createdb "$db"; else db=$PGDATABASE; fi
 q() { psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 q -c 'DROP EXTENSION IF EXISTS recs CASCADE' -c 'CREATE EXTENSION recs'
 
-printf '%-9s %-9s %-10s %-8s %-8s %-10s %-8s %-11s %-10s\n' rows features nonzeros fit_s total_s passes cg_steps Mnnz/s peak_MB
+printf '%-9s %-9s %-10s %-8s %-8s %-10s %-8s %-11s %-10s %-10s %-10s\n' rows features nonzeros fit_s total_s passes cg_steps Mnnz/s peak_MB load_ms score_ms
 for n in $SIZES; do
 	recs_log "data: $L learners, $C courses, $n impressions"
 	q <<SQL
@@ -61,7 +63,18 @@ SELECT pg_backend_pid() AS pid \gset
 SELECT recs.train_glmix('big.impressions', 'big.learners', 'big.courses', '{uid}', '{cid}',
                         crosses => '{uid:cid}', random_effects => '{}', passes => 1,
                         name => 'large_$n', activate => false) AS id \gset
-SELECT format('%-9s %-9s %-10s %-8s %-8s %-10s %-8s %-11s %-10s', $n, m.metrics->>'fixed_features',
+-- serving: the first score loads the model into the cache, the second is served from it
+CREATE FUNCTION pg_temp.ms(id bigint) RETURNS float8 LANGUAGE plpgsql AS \$\$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM recs.glmix_score(id, 1, 1);
+    RETURN round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000, 1);
+END \$\$;
+SET recs.cache_size = '2GB';
+SELECT pg_temp.ms(:id) AS load_ms \gset
+SELECT pg_temp.ms(:id) AS score_ms \gset
+SELECT format('%-9s %-9s %-10s %-8s %-8s %-10s %-8s %-11s %-10s %-10s %-10s', $n, m.metrics->>'fixed_features',
               m.metrics->>'fixed_nonzeros', m.metrics->'seconds'->>'fit', m.metrics->>'train_seconds',
               m.metrics->>'fixed_aggregate_passes',
               m.metrics->>'tron_cg_steps',
@@ -70,7 +83,7 @@ SELECT format('%-9s %-9s %-10s %-8s %-8s %-10s %-8s %-11s %-10s', $n, m.metrics-
                     / nullif((m.metrics->'seconds'->>'fit')::numeric, 0) / 1e6, 1),
               (SELECT round(substring(l FROM '([0-9]+) kB')::numeric / 1024)
                  FROM regexp_split_to_table(pg_read_file('/proc/' || :pid || '/status'), E'\n') l
-                WHERE l LIKE 'VmHWM:%'))
+                WHERE l LIKE 'VmHWM:%'), :load_ms, :score_ms)
   FROM recs.model m WHERE m.model_id = :id;
 SQL
 done

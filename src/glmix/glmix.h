@@ -4,7 +4,9 @@
  *   glmix_math.c   pure numerics (logistic loss, per-row statistics, dense
  *                  Cholesky, one entity's Newton fit, AUC) -- no SPI
  *   glmix_block.c  the block format, float8[] helpers, aggregate arguments
+ *   glmix_tron.c   the large fixed effect's matrix-free solver (TRON), no SPI
  *   glmix_agg_fixed.c   recs.glmix_fixed_stats (Newton's statistics)
+ *   glmix_agg_grad.c    recs.glmix_fixed_block_grad (TRON's statistics)
  *   glmix_agg_entity.c  recs.glmix_entity_fit (GROUP BY entity fits)
  *   glmix_features.c    feature dictionaries, the sides' feature vectors
  *   glmix_design.c      the fixed design's layout and rows, design matrices
@@ -14,6 +16,7 @@
  *   glmix_stage.c  2. stage: the designs' blocks into work relations
  *   glmix_fit.c    3. fit: the per-coordinate fits of coordinate descent
  *   glmix_store.c  4. store: the model tables
+ *   glmix_l2auto.c l2_auto: the L2 search before the phases
  *   glmix_serve.c  loading a stored model, recs.glmix_score(), recs.explain()
  *
  * Sparse rows are CSR: row r holds columns col[ptr[r] .. ptr[r+1]) ascending,

@@ -7,7 +7,10 @@
  * is what the passes do with them.  The fixed effect is fitted by Newton's
  * method, one aggregate query per iteration: recs.glmix_fixed_block_stats
  * returns the loss, gradient and packed upper Hessian, the step comes from
- * a LAPACK Cholesky solve, and Armijo backtracking guards it.  A random effect is one GROUP BY
+ * a LAPACK Cholesky solve, and Armijo backtracking guards it.  A large
+ * fixed effect (t->tron) is fitted by TRON (glmix_tron.c) instead, whose
+ * callbacks here run recs.glmix_fixed_block_grad: loss and gradient, or a
+ * Hessian-vector product, one aggregate query each.  A random effect is one GROUP BY
  * entity query whose final function fits each entity (glmix_math.c).
  * Offsets (the other coordinates' scores) and coefficients are parameters
  * of generic plans, so nothing in the work relations changes between

@@ -25,8 +25,9 @@
  *      Entities with fewer than min_rows rows get no model: their effect
  *      is zero.
  *   3. fit   -- per pass and coordinate: the offsets, one fit through the
- *      coordinate's aggregate (Newton over recs.glmix_fixed_block_stats for
- *      the fixed effect, one GROUP BY entity query over
+ *      coordinate's aggregate (dense Newton over recs.glmix_fixed_block_stats
+ *      for a small fixed effect, TRON over recs.glmix_fixed_block_grad for a
+ *      large one -- option solver; one GROUP BY entity query over
  *      recs.glmix_entity_fit for a random effect), the scores recomputed in
  *      C, and a NOTICE with the objective (and the validation AUC)
  *      (glmix_fit.c).  With threads > 1 the planner is told parallelism is
