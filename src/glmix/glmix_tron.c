@@ -21,12 +21,14 @@
  * pass.
  *
  * CG stops at a relative residual of min(0.5, sqrt(|g| / |g0|)) (a forcing
- * sequence giving superlinear convergence); the trust region follows
- * LIBLINEAR's update rules.  The solver stops when the gradient bounds the
- * distance to the optimum, |beta - beta*| <= |g| / lambda (the objective is
- * lambda-strongly convex), below 1e-9 of |beta| -- coefficients as exact as
- * dense Newton's -- or when the predicted and actual decreases fall to
- * rounding level, or after TRON_MAX_ITER iterations.
+ * sequence giving superlinear convergence), but not below 1e-4 (tighter
+ * residuals are lost in the rounding of the Hessian-vector sums); the trust
+ * region follows LIBLINEAR's update rules.  The solver stops when the
+ * gradient bounds the distance to the optimum, |beta - beta*| <= |g| /
+ * lambda (the objective is lambda-strongly convex), below 1e-9 of |beta| --
+ * coefficients as exact as dense Newton's -- or when the predicted decrease
+ * falls below 1e-15 of the objective (rounding level: on a million rows the
+ * gradient cannot get smaller), or after TRON_MAX_ITER iterations.
  */
 #include "postgres.h"
 
@@ -39,6 +41,7 @@
 #define TRON_MAX_ITER 200
 #define TRON_COEF_TOL 1e-9
 #define TRON_FLOOR 1e-15
+#define TRON_CG_MIN_REL 1e-4	/* CG never asked for a relative residual below this */
 
 /* LIBLINEAR's trust-region constants */
 #define ETA0 1e-4
@@ -234,7 +237,7 @@ glmix_tron(int d, double *beta, double lambda, const GlmixTronOps *ops, double *
 		/* |beta - beta*| <= |g| / lambda: stop when that is negligible */
 		if (gnorm <= lambda * TRON_COEF_TOL * Max(1.0, norm2(d, beta)))
 			break;
-		cgtol = Min(0.5, sqrt(gnorm / Max(gnorm0, gnorm))) * gnorm;
+		cgtol = Max(Min(0.5, sqrt(gnorm / Max(gnorm0, gnorm))), TRON_CG_MIN_REL) * gnorm;
 		{
 			int			cg = tron_cg(d, ops, beta, g, delta, cgtol, s, r, dvec, Hd, &boundary);
 
@@ -270,8 +273,12 @@ glmix_tron(int d, double *beta, double lambda, const GlmixTronOps *ops, double *
 		if (ops->progress)
 			ops->progress(ops->arg, it + 1, f, gnorm,
 						  lambda * TRON_COEF_TOL * Max(1.0, norm2(d, beta)), passes);
-		/* rounding level: nothing left to gain */
-		if (fabs(actred) <= TRON_FLOOR * fabs(f) && fabs(prered) <= TRON_FLOOR * fabs(f))
+		/*
+		 * A predicted decrease below the objective's rounding level cannot be
+		 * measured, let alone achieved: the gradient is then as small as the
+		 * sums' rounding lets it be.
+		 */
+		if (prered <= TRON_FLOOR * fabs(f))
 			break;
 		if (delta <= 0.0 || !isfinite(f))
 			break;
