@@ -197,6 +197,7 @@ typedef struct TronCall
 	double		t0;
 	double		last_notice;
 	double		gnorm_first;
+	double		gnorm_best;		/* the smallest so far (TRON's |g| is not monotone) */
 } TronCall;
 
 /* one pass of recs.glmix_fixed_block_grad: loss, gradient and (dir) H dir */
@@ -265,7 +266,8 @@ tron_hess_vec(void *arg, const double *beta, const double *v, double *hv)
 /*
  * A progress NOTICE every 10 seconds: the objective, the gradient norm
  * against the one TRON stops at, the rate in design nonzeros per second,
- * and the time left extrapolated from how fast log |g| has been falling.
+ * and the time left extrapolated from how fast the smallest log |g| has
+ * been falling (a rough guide: TRON speeds up near the optimum).
  */
 static void
 tron_progress(void *arg, int iteration, double f, double gnorm, double gtarget, int passes)
@@ -277,14 +279,15 @@ tron_progress(void *arg, int iteration, double f, double gnorm, double gtarget, 
 	char		left[64] = "unknown time";
 
 	if (iteration == 1)
-		c->gnorm_first = gnorm;
-	fallen = log(c->gnorm_first / gnorm);
+		c->gnorm_first = c->gnorm_best = gnorm;
+	c->gnorm_best = Min(c->gnorm_best, gnorm);
+	fallen = log(c->gnorm_first / c->gnorm_best);
 	if (now - c->last_notice < 10.0)
 		return;
 	c->last_notice = now;
-	if (iteration > 1 && fallen > 0 && gnorm > gtarget)
-		snprintf(left, sizeof(left), "about %.0f s", spent * log(gnorm / gtarget) / fallen);
-	else if (gnorm <= gtarget)
+	if (iteration > 1 && fallen > 0 && c->gnorm_best > gtarget)
+		snprintf(left, sizeof(left), "about %.0f s", spent * log(c->gnorm_best / gtarget) / fallen);
+	else if (c->gnorm_best <= gtarget)
 		snprintf(left, sizeof(left), "0 s");
 	ereport(NOTICE,
 			(errmsg("train_glmix %s fixed (TRON): iteration %d, objective %.4f, gradient norm %.3g (stops at %.3g), "
@@ -306,7 +309,7 @@ glmix_fit_fixed_tron(GlmixTraining *t, const double *offsets, const char *label)
 	c.offsets = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
 	c.label = label;
 	c.t0 = c.last_notice = recs_clock_seconds();
-	c.gnorm_first = 0.0;
+	c.gnorm_first = c.gnorm_best = 0.0;
 	passes = glmix_tron(t->lay.dim, t->beta, t->l2_fixed, &ops, t->tron_work, &res);
 	t->tron_iterations += res.iterations;
 	t->tron_cg_steps += res.cg_steps;
