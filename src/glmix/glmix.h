@@ -484,7 +484,7 @@ extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
 /* the latest shown_at of the impressions, NaN if unknown */
 extern double glmix_impressions_end(Oid relid);
 
-/* "lcol:ccol" pairs of argument argno, or the default crosses (glmix_train.c) */
+/* "lcol:ccol" pairs of argument argno, or the default crosses (glmix_data.c) */
 extern void glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t);
 
 /* ---- glmix_l2auto.c: l2 => auto, the search before the training ---- */

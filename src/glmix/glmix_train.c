@@ -63,55 +63,6 @@
 #include "rng.h"
 #include "timing.h"
 
-/* "lcol:ccol" pairs, or by default every categorical learner column
- * crossed with every multi-hot course column */
-void
-glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
-{
-	GlmixFixedLayout *lay = &t->lay;
-
-	if (PG_ARGISNULL(argno))
-	{
-		lay->cross = palloc(sizeof(GlmixCross) * Max(t->learners->ncols * t->courses->ncols, 1));
-		lay->ncross = 0;
-		for (int a = 0; a < t->learners->ncols; a++)
-			for (int b = 0; b < t->courses->ncols; b++)
-				if (t->learners->cols[a].kind != GLMIX_NUMERIC &&
-					t->courses->cols[b].kind == GLMIX_MULTIHOT)
-				{
-					lay->cross[lay->ncross].lcol = a;
-					lay->cross[lay->ncross].ccol = b;
-					lay->ncross++;
-				}
-		return;
-	}
-	else
-	{
-		int			n;
-		char	  **pairs = recs_text_array_arg(fcinfo, argno, &n);
-
-		lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
-		lay->ncross = n;
-		for (int i = 0; i < n; i++)
-		{
-			char	   *colon = strchr(pairs[i], ':');
-			char	   *lname = pnstrdup(pairs[i], colon ? colon - pairs[i] : 0);
-
-			if (colon == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("cross \"%s\" is not of the form learner_column:course_column", pairs[i])));
-			lay->cross[i].lcol = glmix_side_column(t->learners, lname);
-			lay->cross[i].ccol = glmix_side_column(t->courses, colon + 1);
-			if (lay->cross[i].lcol < 0 || lay->cross[i].ccol < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("cross \"%s\" names a column that is not a feature column", pairs[i]),
-						 errhint("Cross a column of learner_features with a column of course_features.")));
-		}
-	}
-}
-
 /* ---- the SQL function ---- */
 
 static void
