@@ -5,10 +5,22 @@
 -- aggregate's known answers, partial plans and its hostile serialized states;
 -- l2_auto's search on the latest tenth of the impressions.
 BEGIN;
-SELECT plan(53);
+SELECT plan(55);
 SET LOCAL client_min_messages = warning;
 
 SELECT recs.generate_sample('gs', 300, 60, 7);
+-- the SQLSTATE and detail of the error a statement raises
+CREATE FUNCTION pg_temp.detail_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    c text;
+    d text;
+BEGIN
+    EXECUTE q;
+    RETURN '(no error)';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS c = RETURNED_SQLSTATE, d = PG_EXCEPTION_DETAIL;
+    RETURN CASE WHEN c = 'XX001' THEN d ELSE c || ': ' || d END;
+END $$;
 -- the hint of the error a statement raises
 CREATE FUNCTION pg_temp.hint_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -47,9 +59,18 @@ SELECT throws_ok($$SELECT recs.glmix_fixed_block_grad(b, NULL, '{}', NULL) FROM 
                  'the coefficient vector must not be empty', 'no coefficients');
 SELECT throws_ok($$SELECT recs.glmix_fixed_block_grad(overlay(b placing '\x00' from 1 for 1), NULL, '{0}', NULL) FROM b1$$,
                  'XX001', 'invalid glmix block', 'a corrupt block');
-SELECT throws_ok($$SELECT recs.glmix_fixed_block_grad(overlay(b placing int4send(65536) from 13), NULL,
-                                                       array_fill(0::float8, ARRAY[65536]), NULL) FROM b1$$,
-                 'XX001', 'invalid glmix block', 'dimension 65536 in a block with 16-bit columns');
+-- header fields are little-endian int4s after the magic: dim at byte 9, flags at byte 21
+SELECT is(pg_temp.detail_of($$SELECT recs.glmix_fixed_block_grad(overlay(b placing '\x00000100'::bytea from 9), NULL,
+                                                       array_fill(0::float8, ARRAY[65536]), NULL) FROM b1$$),
+          'The flags 0x3 do not match the dimension 65536 (wide columns exactly above 65535).',
+          'XX001 for dimension 65536 in a block with 16-bit columns');
+SELECT is(pg_temp.detail_of($$SELECT recs.glmix_fixed_block_grad(overlay(b placing '\x07000000'::bytea from 21), NULL,
+                                                       '{0}', NULL) FROM b1$$),
+          'The flags 0x7 do not match the dimension 1 (wide columns exactly above 65535).',
+          'XX001 for 32-bit columns in a block of dimension 1');
+SELECT is(pg_temp.detail_of($$SELECT recs.glmix_fixed_block_grad(overlay(b placing '\x01000001'::bytea from 9), NULL,
+                                                       '{0}', NULL) FROM b1$$),
+          'The dimension 16777217 is outside 1..16777216.', 'XX001 for a dimension above 2^24');
 
 -- a parallel plan splits the aggregate: Partial Aggregate in the workers
 CREATE TEMP TABLE par AS SELECT b AS block FROM b1, generate_series(1, 100);
