@@ -4,7 +4,9 @@
  *   glmix_math.c   pure numerics (logistic loss, per-row statistics, dense
  *                  Cholesky, one entity's Newton fit, AUC) -- no SPI
  *   glmix_block.c  the block format, float8[] helpers, aggregate arguments
+ *   glmix_tron.c   the large fixed effect's matrix-free solver (TRON), no SPI
  *   glmix_agg_fixed.c   recs.glmix_fixed_stats (Newton's statistics)
+ *   glmix_agg_grad.c    recs.glmix_fixed_block_grad (TRON's statistics)
  *   glmix_agg_entity.c  recs.glmix_entity_fit (GROUP BY entity fits)
  *   glmix_features.c    feature dictionaries, the sides' feature vectors
  *   glmix_design.c      the fixed design's layout and rows, design matrices
@@ -14,6 +16,7 @@
  *   glmix_stage.c  2. stage: the designs' blocks into work relations
  *   glmix_fit.c    3. fit: the per-coordinate fits of coordinate descent
  *   glmix_store.c  4. store: the model tables
+ *   glmix_l2auto.c l2_auto: the L2 search before the phases
  *   glmix_serve.c  loading a stored model, recs.glmix_score(), recs.explain()
  *   glmix_learner.c     a served model's learner rows, looked up per call
  *
@@ -57,6 +60,42 @@ extern double glmix_accum_stats(int n, const double *y, const double *w,
 								int d, const double *beta,
 								double *grad, double *hess);
 
+/* ---- glmix_tron.c: the matrix-free solver for large fixed effects ---- */
+
+/*
+ * Loss and gradient of rows [0, n) at margins offset[r] + x_r . beta summed
+ * into grad (returns the loss); with dir != NULL also X' diag(w p (1-p)) X dir
+ * summed into hv.
+ */
+extern double glmix_accum_grad_hv(int n, const double *y, const double *w,
+								  const double *offset, const int32 *ptr,
+								  const int32 *col, const double *val,
+								  const double *beta, const double *dir,
+								  double *grad, double *hv);
+
+/* what TRON asks of its caller: the penalised objective's f, g and H v */
+typedef struct GlmixTronOps
+{
+	void	   *arg;
+	double		(*fun_grad) (void *arg, const double *beta, double *g);
+	void		(*hess_vec) (void *arg, const double *beta, const double *v, double *hv);
+	/* after each outer iteration, with the gradient norm it stops at (may be NULL) */
+	void		(*progress) (void *arg, int iteration, double f, double gnorm,
+							 double gtarget, int passes);
+} GlmixTronOps;
+
+typedef struct GlmixTronResult
+{
+	int			iterations;
+	int			cg_steps;
+	double		objective;
+	double		gnorm;
+} GlmixTronResult;
+
+/* minimise from beta (in/out); work holds 6 d doubles; returns aggregate passes */
+extern int	glmix_tron(int d, double *beta, double lambda, const GlmixTronOps *ops,
+					   double *work, GlmixTronResult *out);
+
 /* in-place Cholesky of a d x d SPD matrix (lower, row-major); false if not PD */
 extern bool glmix_cholesky(double *a, int d);
 /* solve L L' x = b in place given the factor from glmix_cholesky */
@@ -91,18 +130,29 @@ extern double glmix_mean_logloss(int64 n, const double *logit, const double *y);
 #define GLMIX_BLOCK_MAGIC 0x474C4D32	/* "GLM2" */
 #define GLMIX_BLOCK_BINARY 1			/* val[] omitted: every value is 1 */
 #define GLMIX_BLOCK_CONTIGUOUS 2		/* rowid[] omitted: rows first_row.. */
+#define GLMIX_BLOCK_WIDE 4				/* col[] is int32 (dimensions above 65535) */
 
 /*
  * A block fits in one heap page and its column has STORAGE PLAIN, so it is
  * stored inline (no TOAST lookups when scanned, no compression) and a
  * parallel scan shares blocks out page by page.  Layout, each part MAXALIGNed from the start of the varlena:
  *   GlmixBlockHeader | y[n] f8 | w[n] f8 | ptr[n+1] i32 | rowid[n] i32 |
- *   col[nnz] u16 | val[nnz] f8
+ *   col[nnz] u16 (i32 when WIDE) | val[nnz] f8
  * rowid (global row numbers) index the offsets array given to the
- * aggregates; dimensions are at most 65535 so that columns fit in 16 bits.
+ * aggregates.  Columns take 16 bits up to dimension 65535, 32 bits above
+ * (the WIDE flag, set exactly when the dimension needs it), up to
+ * GLMIX_MAX_FIXED_DIM.
  */
 #define GLMIX_BLOCK_MAX_BYTES 8000
-#define GLMIX_BLOCK_MAX_DIM 65535
+#define GLMIX_BLOCK_NARROW_DIM 65535
+
+/*
+ * The largest fixed effect: 2^24 features.  Its solver is matrix-free above
+ * the dense-Newton crossover (glmix_tron.c), so what bounds a training is
+ * recs.memory_limit; this cap only keeps every size computation far from
+ * integer overflow.  Serving accepts stored models up to the same size.
+ */
+#define GLMIX_MAX_FIXED_DIM (1 << 24)
 
 typedef struct GlmixBlockHeader
 {
@@ -131,8 +181,8 @@ typedef struct GlmixBlock
 	const double *val;			/* NULL when binary */
 } GlmixBlock;
 
-/* bytes of a block of n rows with nnz features */
-extern Size glmix_block_size(int n, int nnz, bool binary, bool contiguous);
+/* bytes of a block of n rows with nnz features of a design of dimension dim */
+extern Size glmix_block_size(int n, int nnz, bool binary, bool contiguous, int dim);
 
 /*
  * Build a block from rows rows[0..n) of a CSR design whose arrays are indexed
@@ -339,6 +389,9 @@ typedef struct GlmixOptions
 	int64		seed;
 	int			threads;
 	bool		activate;
+	const char *solver;			/* auto | newton | tron */
+	bool		l2_auto;		/* choose l2 per coordinate on a validation slice */
+	char	   *l2_search;		/* the search's figures (JSON), for the metrics */
 	double		l2[1 + GLMIX_MAX_RANDOM];
 	bool		intercept[1 + GLMIX_MAX_RANDOM];
 } GlmixOptions;
@@ -389,7 +442,14 @@ typedef struct GlmixTraining
 	SPIPlanPtr	plan;
 	int			nre;
 	GlmixCoordinate *co;
-	/* scratch for the Newton loop */
+	bool		quiet;			/* no per-pass NOTICEs (the l2 search's fits) */
+	bool		tron;			/* the fixed effect's solver: TRON, else dense Newton */
+	int64		fixed_nnz;		/* nonzeros of the fixed design */
+	int			fixed_passes;	/* aggregate passes of the fixed effect (all passes) */
+	int			tron_iterations;	/* totals over the passes, for the metrics */
+	int			tron_cg_steps;
+	/* scratch for the Newton loop (H and L: dense Newton only) */
+	double	   *tron_work;
 	double	   *g,
 			   *H,
 			   *L,
@@ -408,6 +468,14 @@ typedef struct GlmixTraining
  * (its row entities, scores and design row pointers).
  */
 #define GLMIX_ROW_BYTES 100.0
+
+/*
+ * solver => 'auto' takes dense Newton up to this many fixed-effect features
+ * and TRON above (measured: docs/glmix.md, "The fixed effect's solver");
+ * the dense aggregate stops at 8192 features.
+ */
+#define GLMIX_NEWTON_MAX_DIM 2048
+#define GLMIX_DENSE_MAX_DIM 8192
 #define GLMIX_RE_ROW_BYTES 16.0
 
 /* the sides, the impressions and the validation rows */
@@ -416,6 +484,14 @@ extern void glmix_read_data(GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
 /* the latest shown_at of the impressions, NaN if unknown */
 extern double glmix_impressions_end(Oid relid);
+
+/* "lcol:ccol" pairs of argument argno, or the default crosses (glmix_data.c) */
+extern void glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t);
+
+/* ---- glmix_l2auto.c: l2 => auto, the search before the training ---- */
+
+/* choose o->l2[] on a validation slice; fills o->l2_search */
+extern void glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o);
 
 /* ---- glmix_stage.c: phase 2, the work relations and their plans ---- */
 
@@ -429,6 +505,8 @@ extern void glmix_stage(GlmixTraining *t, const GlmixOptions *o);
  */
 extern double glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history,
 						double *vauc, double *vll);
+/* after the fit: drop the work relations and their plans */
+extern void glmix_drop_work(GlmixTraining *t);
 /* after the fit: free the designs, scores and row entities */
 extern void glmix_release_fit_data(GlmixTraining *t);
 

@@ -14,7 +14,8 @@
  * before it reads through anything, in this order:
  *   - the header: length between the header size and GLMIX_BLOCK_MAX_BYTES
  *     (every trainer block fits a page), magic, no unknown flags, zero
- *     padding, dim in 1..65535, n and nnz >= 0 and bounded by the length (so
+ *     padding, dim in 1..2^24 with 32-bit columns (the WIDE flag) exactly
+ *     above 65535, n and nnz >= 0 and bounded by the length (so
  *     the layout arithmetic cannot overflow), nnz <= n * dim, entity >= -1,
  *     size hints 0 or covering the block, first_row >= 0 with
  *     first_row + n - 1 <= INT32_MAX;
@@ -110,23 +111,23 @@ typedef struct BlockLayout
 
 /* offsets of a block's parts, each MAXALIGNed from the varlena start */
 static void
-block_layout(int n, int nnz, bool binary, bool contiguous, BlockLayout *l)
+block_layout(int n, int nnz, bool binary, bool contiguous, bool wide, BlockLayout *l)
 {
 	l->y = MAXALIGN(sizeof(GlmixBlockHeader));
 	l->w = l->y + MAXALIGN(sizeof(double) * n);
 	l->ptr = l->w + MAXALIGN(sizeof(double) * n);
 	l->rowid = l->ptr + MAXALIGN(sizeof(int32) * ((Size) n + 1));
 	l->col = l->rowid + (contiguous ? 0 : MAXALIGN(sizeof(int32) * n));
-	l->val = l->col + MAXALIGN(sizeof(uint16) * nnz);
+	l->val = l->col + MAXALIGN((wide ? sizeof(int32) : sizeof(uint16)) * nnz);
 	l->total = l->val + (binary ? 0 : sizeof(double) * nnz);
 }
 
 Size
-glmix_block_size(int n, int nnz, bool binary, bool contiguous)
+glmix_block_size(int n, int nnz, bool binary, bool contiguous, int dim)
 {
 	BlockLayout l;
 
-	block_layout(n, nnz, binary, contiguous, &l);
+	block_layout(n, nnz, binary, contiguous, dim > GLMIX_BLOCK_NARROW_DIM, &l);
 	return l.total;
 }
 
@@ -139,20 +140,18 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 	int			nnz = 0;
 	bool		binary = true;
 	bool		contiguous = true;
+	bool		wide = dim > GLMIX_BLOCK_NARROW_DIM;
 	BlockLayout l;
 	char	   *b;
 	GlmixBlockHeader *h;
 	int32	   *optr;
-	uint16	   *ocol;
+	char	   *ocol;
 	double	   *oval;
 
-	/* a training with that many features reaches here: a user error */
-	if (dim > GLMIX_BLOCK_MAX_DIM)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a design of %d features is more than the %d a block can index",
-						dim, GLMIX_BLOCK_MAX_DIM),
-				 errhint("Use fewer feature columns or crosses, or key the effect by a coarser column.")));
+	/* glmix_fixed_layout() caps the designs; this is a can't-happen */
+	if (dim > GLMIX_MAX_FIXED_DIM)
+		elog(ERROR, "a design of %d features is more than the %d a block can index",
+			 dim, GLMIX_MAX_FIXED_DIM);
 	for (int k = 0; k < n; k++)
 	{
 		int64		r = rows[k];
@@ -165,7 +164,7 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 				if (val[j] != 1.0)
 					binary = false;
 	}
-	block_layout(n, nnz, binary, contiguous, &l);
+	block_layout(n, nnz, binary, contiguous, wide, &l);
 	b = palloc0(l.total);
 	SET_VARSIZE(b, l.total);
 	h = (GlmixBlockHeader *) b;
@@ -174,12 +173,13 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 	h->dim = dim;
 	h->nnz = nnz;
 	h->entity = entity;
-	h->flags = (binary ? GLMIX_BLOCK_BINARY : 0) | (contiguous ? GLMIX_BLOCK_CONTIGUOUS : 0);
+	h->flags = (binary ? GLMIX_BLOCK_BINARY : 0) | (contiguous ? GLMIX_BLOCK_CONTIGUOUS : 0) |
+		(wide ? GLMIX_BLOCK_WIDE : 0);
 	h->first_row = n > 0 ? rows[0] : 0;
 	h->entity_rows = entity_rows;
 	h->entity_nnz = entity_nnz;
 	optr = (int32 *) (b + l.ptr);
-	ocol = (uint16 *) (b + l.col);
+	ocol = b + l.col;
 	oval = (double *) (b + l.val);
 	optr[0] = 0;
 	for (int k = 0; k < n; k++)
@@ -191,8 +191,11 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 		((double *) (b + l.w))[k] = w[r] * wscale;
 		if (!contiguous)
 			((int32 *) (b + l.rowid))[k] = (int32) r;
-		for (int32 j = 0; j < len; j++)
-			ocol[optr[k] + j] = (uint16) col[ptr[r] + j];
+		if (wide)
+			memcpy((int32 *) ocol + optr[k], col + ptr[r], sizeof(int32) * len);
+		else
+			for (int32 j = 0; j < len; j++)
+				((uint16 *) ocol)[optr[k] + j] = (uint16) col[ptr[r] + j];
 		if (!binary)
 			memcpy(oval + optr[k], val + ptr[r], sizeof(double) * len);
 		optr[k + 1] = optr[k] + len;
@@ -228,11 +231,16 @@ block_check_header(const GlmixBlockHeader *h, Size size)
 					  size, GLMIX_BLOCK_MAX_BYTES);
 	if (h->magic != GLMIX_BLOCK_MAGIC)
 		BLOCK_CORRUPT("The bytea does not start with the block magic number.");
-	if ((h->flags & ~(GLMIX_BLOCK_BINARY | GLMIX_BLOCK_CONTIGUOUS)) != 0 || h->pad != 0)
+	if ((h->flags & ~(GLMIX_BLOCK_BINARY | GLMIX_BLOCK_CONTIGUOUS | GLMIX_BLOCK_WIDE)) != 0 ||
+		h->pad != 0)
 		BLOCK_CORRUPT("Unknown flags 0x%x or padding %d in the header.",
 					  (unsigned) h->flags, h->pad);
-	if (h->dim < 1 || h->dim > GLMIX_BLOCK_MAX_DIM)
-		BLOCK_CORRUPT("The dimension %d is outside 1..%d.", h->dim, GLMIX_BLOCK_MAX_DIM);
+	if (h->dim < 1 || h->dim > GLMIX_MAX_FIXED_DIM)
+		BLOCK_CORRUPT("The dimension %d is outside 1..%d.", h->dim, GLMIX_MAX_FIXED_DIM);
+	/* one encoding per dimension: wide columns exactly above 65535 */
+	if (((h->flags & GLMIX_BLOCK_WIDE) != 0) != (h->dim > GLMIX_BLOCK_NARROW_DIM))
+		BLOCK_CORRUPT("The flags 0x%x do not match the dimension %d (wide columns exactly above %d).",
+					  (unsigned) h->flags, h->dim, GLMIX_BLOCK_NARROW_DIM);
 	/* every row holds a label and a weight; every feature a 2-byte column */
 	if (h->n < 0 || (Size) h->n > size / (2 * sizeof(double)))
 		BLOCK_CORRUPT("The row count %d does not fit in %zu bytes.", h->n, size);
@@ -271,7 +279,8 @@ glmix_block_map(bytea *b, GlmixBlock *out)
 	bool		contiguous;
 	const int32 *ptr;
 	const int32 *rowid;
-	const uint16 *col;
+	const char *col;
+	bool		wide;
 	int			n,
 				nnz,
 				dim;
@@ -281,7 +290,8 @@ glmix_block_map(bytea *b, GlmixBlock *out)
 	nnz = h->nnz;
 	dim = h->dim;
 	contiguous = (h->flags & GLMIX_BLOCK_CONTIGUOUS) != 0;
-	block_layout(n, nnz, (h->flags & GLMIX_BLOCK_BINARY) != 0, contiguous, &l);
+	block_layout(n, nnz, (h->flags & GLMIX_BLOCK_BINARY) != 0, contiguous,
+				 (h->flags & GLMIX_BLOCK_WIDE) != 0, &l);
 	if (size != l.total)
 		BLOCK_CORRUPT("The block is %zu bytes; its header says %zu.", size, l.total);
 	out->hdr = h;
@@ -290,7 +300,8 @@ glmix_block_map(bytea *b, GlmixBlock *out)
 	out->ptr = ptr = (const int32 *) (base + l.ptr);
 	out->val = (h->flags & GLMIX_BLOCK_BINARY) ? NULL : (const double *) (base + l.val);
 	rowid = (const int32 *) (base + l.rowid);
-	col = (const uint16 *) (base + l.col);
+	col = base + l.col;
+	wide = (h->flags & GLMIX_BLOCK_WIDE) != 0;
 
 	/* row pointers: 0, non-decreasing, at most dim apart, ending at nnz */
 	if (ptr[0] != 0)
@@ -334,11 +345,13 @@ glmix_block_map(bytea *b, GlmixBlock *out)
 
 		for (int32 k = ptr[r]; k < ptr[r + 1]; k++)
 		{
-			if ((int) col[k] <= prev || col[k] >= dim)
+			int32		c = wide ? ((const int32 *) col)[k] : (int32) ((const uint16 *) col)[k];
+
+			if (c <= prev || c >= dim)
 				BLOCK_CORRUPT("Row %d has feature index %d after %d; indexes must ascend below the dimension %d.",
-							  r, (int) col[k], prev, dim);
-			prev = col[k];
-			out->col[k] = col[k];
+							  r, c, prev, dim);
+			prev = c;
+			out->col[k] = c;
 		}
 	}
 	if (out->val)

@@ -23,6 +23,7 @@
 #include "utils/lsyscache.h"
 
 #include "memory_budget.h"
+#include "options.h"
 #include "sorted_ids.h"
 #include "spi_util.h"
 #include "glmix.h"
@@ -293,6 +294,55 @@ training_bytes(const GlmixTraining *t, const GlmixOptions *o, const GlmixRows *r
 	return bytes;
 }
 
+/* "lcol:ccol" pairs, or by default every categorical learner column
+ * crossed with every multi-hot course column */
+void
+glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
+{
+	GlmixFixedLayout *lay = &t->lay;
+
+	if (PG_ARGISNULL(argno))
+	{
+		lay->cross = palloc(sizeof(GlmixCross) * Max(t->learners->ncols * t->courses->ncols, 1));
+		lay->ncross = 0;
+		for (int a = 0; a < t->learners->ncols; a++)
+			for (int b = 0; b < t->courses->ncols; b++)
+				if (t->learners->cols[a].kind != GLMIX_NUMERIC &&
+					t->courses->cols[b].kind == GLMIX_MULTIHOT)
+				{
+					lay->cross[lay->ncross].lcol = a;
+					lay->cross[lay->ncross].ccol = b;
+					lay->ncross++;
+				}
+		return;
+	}
+	else
+	{
+		int			n;
+		char	  **pairs = recs_text_array_arg(fcinfo, argno, &n);
+
+		lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
+		lay->ncross = n;
+		for (int i = 0; i < n; i++)
+		{
+			char	   *colon = strchr(pairs[i], ':');
+			char	   *lname = pnstrdup(pairs[i], colon ? colon - pairs[i] : 0);
+
+			if (colon == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("cross \"%s\" is not of the form learner_column:course_column", pairs[i])));
+			lay->cross[i].lcol = glmix_side_column(t->learners, lname);
+			lay->cross[i].ccol = glmix_side_column(t->courses, colon + 1);
+			if (lay->cross[i].lcol < 0 || lay->cross[i].ccol < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("cross \"%s\" names a column that is not a feature column", pairs[i]),
+						 errhint("Cross a column of learner_features with a column of course_features.")));
+		}
+	}
+}
+
 /*
  * Phase 1, first half: the sides and the impressions (and the validation
  * rows), with the checks that a response model can be fitted to them.
@@ -327,6 +377,70 @@ glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 	}
 }
 
+static double fixed_solver_bytes(bool tron, int dim);
+
+/*
+ * The fixed effect's solver: under 'auto' dense Newton up to
+ * GLMIX_NEWTON_MAX_DIM features when its matrices fit the budget beside
+ * the rows, TRON otherwise; 'newton' is refused beyond the dense
+ * aggregate's 8192.
+ */
+static bool
+choose_solver(const char *solver, int dim, int64 rows)
+{
+	if (strcmp(solver, "tron") == 0)
+		return true;
+	if (strcmp(solver, "newton") == 0)
+	{
+		if (dim > GLMIX_DENSE_MAX_DIM)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("solver 'newton' handles at most %d fixed-effect features, not %d",
+							GLMIX_DENSE_MAX_DIM, dim),
+					 errdetail("Dense Newton accumulates and factors a dense Hessian."),
+					 errhint("Pass solver => 'tron' or 'auto'.")));
+		return false;
+	}
+	return dim > GLMIX_NEWTON_MAX_DIM ||
+		rows * GLMIX_ROW_BYTES + fixed_solver_bytes(false, dim) > (double) recs_memory_budget();
+}
+
+/*
+ * Bytes of the fixed effect's solver.  Dense Newton: four d x d matrices
+ * (the aggregate state, its result, H and its factor).  TRON: its six work
+ * vectors, beta, the candidate's gradient, the coefficient and direction
+ * arrays handed to the aggregate, the aggregate's state (gradient,
+ * product, its copies of both vectors) and result -- about 16 vectors --
+ * plus what the store makes of each feature's name: the string, its text
+ * datum, the text[] and its compressed copy (256 bytes, measured with
+ * names of about 20 characters, rounded up).
+ */
+static double
+fixed_solver_bytes(bool tron, int dim)
+{
+	if (tron)
+		return (16.0 * 8.0 + 256.0) * dim;
+	return 4.0 * 8.0 * dim * dim;
+}
+
+/*
+ * recs_check_memory(), but a dense Newton training over the budget is told
+ * of the matrix-free solver, whose memory is linear in the features
+ */
+static void
+check_fixed_memory(const GlmixTraining *t, double bytes, const char *what)
+{
+	if (!t->tron && bytes > (double) recs_memory_budget())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s needs about %.1f MB, more than the %.1f MB recs may use",
+						what, bytes / (1024.0 * 1024.0), recs_memory_budget() / (1024.0 * 1024.0)),
+				 errdetail("Dense Newton keeps four %d x %d matrices (%.1f MB).", t->lay.dim, t->lay.dim,
+						   fixed_solver_bytes(false, t->lay.dim) / (1024.0 * 1024.0)),
+				 errhint("Pass solver => 'tron' (matrix-free, memory linear in the features) or raise recs.memory_limit.")));
+	recs_check_memory(bytes, what);
+}
+
 /*
  * Phase 1, second half, once the crosses are known: the fixed layout, the
  * memory checks, the designs and the random effects.
@@ -334,30 +448,36 @@ glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 void
 glmix_build_designs(GlmixTraining *t, const GlmixOptions *o)
 {
+	double		solver_bytes;
+
 	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
 	t->l2_fixed = o->l2[0];
+	t->tron = choose_solver(o->solver, t->lay.dim, t->rows->n);
+	solver_bytes = fixed_solver_bytes(t->tron, t->lay.dim);
 
 	/*
 	 * What training holds at once, for recs_check_memory(): the per-row
-	 * arrays (glmix.h), four dense d x d matrices (aggregate state, its
-	 * result, H and its factor), then the designs' nonzeros (4 bytes each,
-	 * 12 with values).  The staging and the store reuse what the fit frees.
+	 * arrays (glmix.h), the fixed effect's solver (fixed_solver_bytes), then
+	 * the designs' nonzeros (4 bytes each, 12 with values).  The staging
+	 * and the store reuse what the fit frees.
 	 */
-	recs_check_memory(t->rows->n * GLMIX_ROW_BYTES + 4.0 * 8.0 * t->lay.dim * t->lay.dim,
-					  "train_glmix (rows and fixed-effect Hessian)");
-	if (t->lay.dim > 2048)
+	check_fixed_memory(t, t->rows->n * GLMIX_ROW_BYTES + solver_bytes,
+					   t->tron ? "train_glmix (rows and the fixed effect's TRON vectors)" :
+					   "train_glmix (rows and fixed-effect Hessian)");
+	if (!t->tron && t->lay.dim > 2048)
 		ereport(NOTICE,
 				(errmsg("train_glmix: the fixed effect has %d features", t->lay.dim),
 				 errdetail("Every Newton step accumulates and factors a dense %d x %d Hessian.",
 						   t->lay.dim, t->lay.dim),
-				 errhint("Fewer crosses (for example crosses => '{industry:topic}') make training much faster.")));
+				 errhint("solver => 'tron' avoids the dense Hessian; fewer crosses make training faster.")));
 	t->X = glmix_fixed_design(&t->lay, t->learners, t->courses, t->rows);
+	t->fixed_nnz = t->X->ptr[t->X->n];
 	if (t->vrows)
 		t->Xv = glmix_fixed_design(&t->lay, t->learners, t->courses, t->vrows);
-	recs_check_memory(training_bytes(t, o, t->rows, t->X) +
-					  (t->vrows ? training_bytes(t, o, t->vrows, t->Xv) : 0) +
-					  4.0 * 8.0 * t->lay.dim * t->lay.dim,
-					  "train_glmix (rows, designs and fixed-effect Hessian)");
+	check_fixed_memory(t, training_bytes(t, o, t->rows, t->X) +
+					   (t->vrows ? training_bytes(t, o, t->vrows, t->Xv) : 0) + solver_bytes,
+					   t->tron ? "train_glmix (rows, designs and the fixed effect's TRON vectors)" :
+					   "train_glmix (rows, designs and fixed-effect Hessian)");
 
 	t->nre = o->nrecols;
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));

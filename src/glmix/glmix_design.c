@@ -39,11 +39,11 @@ glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept, const GlmixSide *learn
 		lay->cross[p].base = (int) Min(dim, PG_INT32_MAX);
 		dim += (int64) (lc->end - lc->start) * (cc->end - cc->start);
 	}
-	if (dim > 8192)
+	if (dim > GLMIX_MAX_FIXED_DIM)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the fixed effect would have %lld features, more than 8192", (long long) dim),
-				 errdetail("Its Newton solver keeps a dense Hessian."),
+				 errmsg("the fixed effect would have %lld features, more than %d",
+						(long long) dim, GLMIX_MAX_FIXED_DIM),
 				 errhint("Choose fewer crosses (crosses => '{}' turns them off) or fewer feature columns.")));
 	if (dim == 0)
 		ereport(ERROR,

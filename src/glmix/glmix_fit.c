@@ -7,7 +7,10 @@
  * is what the passes do with them.  The fixed effect is fitted by Newton's
  * method, one aggregate query per iteration: recs.glmix_fixed_block_stats
  * returns the loss, gradient and packed upper Hessian, the step comes from
- * a LAPACK Cholesky solve, and Armijo backtracking guards it.  A random effect is one GROUP BY
+ * a LAPACK Cholesky solve, and Armijo backtracking guards it.  A large
+ * fixed effect (t->tron) is fitted by TRON (glmix_tron.c) instead, whose
+ * callbacks here run recs.glmix_fixed_block_grad: loss and gradient, or a
+ * Hessian-vector product, one aggregate query each.  A random effect is one GROUP BY
  * entity query whose final function fits each entity (glmix_math.c).
  * Offsets (the other coordinates' scores) and coefficients are parameters
  * of generic plans, so nothing in the work relations changes between
@@ -184,6 +187,136 @@ glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 	return evals;
 }
 
+/* ---- the fixed effect: TRON over the gradient aggregate ---- */
+
+typedef struct TronCall
+{
+	GlmixTraining *t;
+	Datum		offsets;
+	const char *label;			/* "pass 2/3" */
+	double		t0;
+	double		last_notice;
+	double		gnorm_first;
+	double		gnorm_best;		/* the smallest so far (TRON's |g| is not monotone) */
+} TronCall;
+
+/* one pass of recs.glmix_fixed_block_grad: loss, gradient and (dir) H dir */
+static double
+tron_query(TronCall *c, const double *beta, const double *dir, double *g, double *hv)
+{
+	GlmixTraining *t = c->t;
+	int			d = t->lay.dim;
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', dir ? ' ' : 'n'};
+	bool		isnull;
+	int			rc,
+				nv;
+	const double *v;
+	double		loss;
+
+	values[0] = c->offsets;
+	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
+	values[2] = dir ? PointerGetDatum(glmix_float8_array(dir, d)) : (Datum) 0;
+	rc = SPI_execute_plan(t->plan, values, nulls, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "fixed-effect gradient aggregate failed: %s", SPI_result_code_string(rc));
+	v = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull)),
+						  &nv, "statistics");
+	if (isnull || nv != 3 + d * (dir ? 2 : 1))
+		elog(ERROR, "fixed-effect gradient aggregate returned %d values for dimension %d", nv, d);
+	loss = v[2];
+	if (g)
+		memcpy(g, v + 3, sizeof(double) * d);
+	if (dir)
+		memcpy(hv, v + 3 + d, sizeof(double) * d);
+	SPI_freetuptable(SPI_tuptable);
+	pfree(DatumGetPointer(values[1]));
+	if (dir)
+		pfree(DatumGetPointer(values[2]));
+	return loss;
+}
+
+/* TRON's callbacks: the penalised objective and its gradient, and H v */
+static double
+tron_fun_grad(void *arg, const double *beta, double *g)
+{
+	TronCall   *c = arg;
+	double		l2 = c->t->l2_fixed;
+	double		f = tron_query(c, beta, NULL, g, NULL);
+
+	for (int j = 0; j < c->t->lay.dim; j++)
+	{
+		f += 0.5 * l2 * beta[j] * beta[j];
+		g[j] += l2 * beta[j];
+	}
+	return f;
+}
+
+static void
+tron_hess_vec(void *arg, const double *beta, const double *v, double *hv)
+{
+	TronCall   *c = arg;
+
+	(void) tron_query(c, beta, v, NULL, hv);
+	for (int j = 0; j < c->t->lay.dim; j++)
+		hv[j] += c->t->l2_fixed * v[j];
+}
+
+/*
+ * A progress NOTICE every 10 seconds: the objective, the gradient norm
+ * against the one TRON stops at, the rate in design nonzeros per second,
+ * and the time left extrapolated from how fast the smallest log |g| has
+ * been falling (a rough guide: TRON speeds up near the optimum).
+ */
+static void
+tron_progress(void *arg, int iteration, double f, double gnorm, double gtarget, int passes)
+{
+	TronCall   *c = arg;
+	double		now = recs_clock_seconds();
+	double		spent = now - c->t0;
+	double		fallen;
+	char		left[64] = "unknown time";
+
+	if (iteration == 1)
+		c->gnorm_first = c->gnorm_best = gnorm;
+	c->gnorm_best = Min(c->gnorm_best, gnorm);
+	fallen = log(c->gnorm_first / c->gnorm_best);
+	if (now - c->last_notice < 10.0)
+		return;
+	c->last_notice = now;
+	if (iteration > 1 && fallen > 0 && c->gnorm_best > gtarget)
+		snprintf(left, sizeof(left), "about %.0f s", spent * log(c->gnorm_best / gtarget) / fallen);
+	else if (c->gnorm_best <= gtarget)
+		snprintf(left, sizeof(left), "0 s");
+	ereport(NOTICE,
+			(errmsg("train_glmix %s fixed (TRON): iteration %d, objective %.4f, gradient norm %.3g (stops at %.3g), "
+					"%d aggregate passes, %.1f M nonzeros/s, %s left",
+					c->label, iteration, f, gnorm, gtarget, passes,
+					spent > 0 ? passes * (double) c->t->fixed_nnz / spent / 1e6 : 0.0, left)));
+}
+
+/* TRON from the current beta (the warm start); returns the aggregate passes */
+static int
+glmix_fit_fixed_tron(GlmixTraining *t, const double *offsets, const char *label)
+{
+	TronCall	c;
+	GlmixTronOps ops = {&c, tron_fun_grad, tron_hess_vec, tron_progress};
+	GlmixTronResult res;
+	int			passes;
+
+	c.t = t;
+	c.offsets = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	c.label = label;
+	c.t0 = c.last_notice = recs_clock_seconds();
+	c.gnorm_first = c.gnorm_best = 0.0;
+	passes = glmix_tron(t->lay.dim, t->beta, t->l2_fixed, &ops, t->tron_work, &res);
+	t->tron_iterations += res.iterations;
+	t->tron_cg_steps += res.cg_steps;
+	pfree(DatumGetPointer(c.offsets));
+	return passes;
+}
+
 /*
  * One GROUP BY query fits every active entity of a random effect, warm
  * started from its current coefficients; entities the query does not
@@ -288,7 +421,7 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 	 * features a single thread is faster than waking a pool (and much
 	 * faster on a busy machine).
 	 */
-	if (o->threads > 1 && t->lay.dim >= 2048)
+	if (o->threads > 1 && t->lay.dim >= 2048 && !t->tron)
 		openblas_set_num_threads(o->threads);
 	PG_TRY();
 	{
@@ -315,7 +448,11 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 				}
 				if (k == -1)
 				{
-					int			evals = glmix_fit_fixed(t, offsets);
+					int			evals = t->tron ?
+						glmix_fit_fixed_tron(t, offsets, psprintf("pass %d/%d", pass, o->passes)) :
+						glmix_fit_fixed(t, offsets);
+
+					t->fixed_passes += evals;
 
 					glmix_design_scores(t->X, NULL, t->beta, t->score);
 					if (t->vrows)
@@ -335,7 +472,8 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 				obj = glmix_objective(t, &loss);
 				if (t->vrows)
 					glmix_validation_metrics(t, vauc, vll);
-				ereport(NOTICE,
+				if (!t->quiet)
+					ereport(NOTICE,
 						(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s%s, %.3f s",
 								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss, detail,
 								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
@@ -353,7 +491,14 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 	}
 	PG_END_TRY();
 
-	/* drop the work relations now rather than at commit */
+	pfree(offsets);
+	return final_obj;
+}
+
+/* drop the work relations and their plans now rather than at commit */
+void
+glmix_drop_work(GlmixTraining *t)
+{
 	SPI_freeplan(t->plan);
 	SPI_execute(psprintf("DROP TABLE %s", t->work), false, 0);
 	for (int k = 0; k < t->nre; k++)
@@ -361,8 +506,6 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 		SPI_freeplan(t->co[k].plan);
 		SPI_execute(psprintf("DROP TABLE %s", t->co[k].work), false, 0);
 	}
-	pfree(offsets);
-	return final_obj;
 }
 
 /*

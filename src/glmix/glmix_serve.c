@@ -62,11 +62,10 @@ load_query(const char *sql, int nargs, Oid *types, Datum *values)
 }
 
 /*
- * The largest fixed effect glmix_fixed_layout() builds (its Newton solver
- * keeps a dense Hessian); each side's features are part of it, so they
- * are bounded by it too.
+ * GLMIX_MAX_FIXED_DIM (glmix.h) is the largest fixed effect
+ * glmix_fixed_layout() builds; each side's features are part of it, so
+ * they are bounded by it too.
  */
-#define GLMIX_MAX_FIXED_DIM 8192
 
 /* a checked text[] column as C strings (NULL elements are errors unless nulls_ok) */
 static int

@@ -56,7 +56,7 @@ cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *dat
 			for (int32 k = X->ptr[r]; X->val && k < X->ptr[r + 1] && b2; k++)
 				b2 = X->val[k] == 1.0;
 			if (hi > lo &&
-				glmix_block_size((int) (hi - lo + 1), nnz + len, b2, c2) > GLMIX_BLOCK_MAX_BYTES)
+				glmix_block_size((int) (hi - lo + 1), nnz + len, b2, c2, X->dim) > GLMIX_BLOCK_MAX_BYTES)
 				break;
 			nnz += len;
 			binary = b2;
@@ -64,7 +64,7 @@ cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *dat
 			hi++;
 		}
 		if (hi == lo + 1 &&
-			glmix_block_size(1, nnz, binary, true) > GLMIX_BLOCK_MAX_BYTES)
+			glmix_block_size(1, nnz, binary, true, X->dim) > GLMIX_BLOCK_MAX_BYTES)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("an impression has %d features, more than one block can hold", nnz),
@@ -177,10 +177,17 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 
 	rng_seed(&rng, (uint64) o->seed);
 	stage_fixed(t, true);
-	t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
-										  t->work),
-								 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID},
-								 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+	/* TRON: $3 is the direction of a Hessian-vector product, NULL for none */
+	if (t->tron)
+		t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_grad(block, $1, $2, $3) FROM %s",
+											  t->work),
+									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+	else
+		t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
+											  t->work),
+									 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
 	if (t->plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int k = 0; k < t->nre; k++)
@@ -199,8 +206,13 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 	t->g = palloc(sizeof(double) * d);
 	t->step = palloc(sizeof(double) * d);
 	t->cand = palloc(sizeof(double) * d);
-	t->H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
-	t->L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+	if (t->tron)
+		t->tron_work = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * 6 * (Size) d);
+	else
+	{
+		t->H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+		t->L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d * d);
+	}
 	t->score = palloc0(sizeof(double) * t->rows->n);
 	t->vscore = t->vrows ? palloc0(sizeof(double) * Max(t->vrows->n, 1)) : NULL;
 
@@ -209,9 +221,11 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 		appendStringInfo(&b, "%s%s: %d features, %d of %d entities with a model",
 						 k ? "; " : "Random effects: ", t->co[k].re->column,
 						 t->co[k].re->dim, t->co[k].nmodels, t->co[k].re->nent);
-	ereport(NOTICE,
+	if (!t->quiet)
+		ereport(NOTICE,
 			(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
-					"%d learners, %d courses; fixed effect %d features",
-					t->rows->n, t->rows->n_positive, t->learners->n, t->courses->n, t->lay.dim),
+					"%d learners, %d courses; fixed effect %d features%s",
+					t->rows->n, t->rows->n_positive, t->learners->n, t->courses->n, t->lay.dim,
+					t->tron ? psprintf(" (TRON solver, " INT64_FORMAT " nonzeros)", t->fixed_nnz) : ""),
 			 errdetail("%s.", t->nre == 0 ? "No random effects" : b.data)));
 }

@@ -25,8 +25,9 @@
  *      Entities with fewer than min_rows rows get no model: their effect
  *      is zero.
  *   3. fit   -- per pass and coordinate: the offsets, one fit through the
- *      coordinate's aggregate (Newton over recs.glmix_fixed_block_stats for
- *      the fixed effect, one GROUP BY entity query over
+ *      coordinate's aggregate (dense Newton over recs.glmix_fixed_block_stats
+ *      for a small fixed effect, TRON over recs.glmix_fixed_block_grad for a
+ *      large one -- option solver; one GROUP BY entity query over
  *      recs.glmix_entity_fit for a random effect), the scores recomputed in
  *      C, and a NOTICE with the objective (and the validation AUC)
  *      (glmix_fit.c).  With threads > 1 the planner is told parallelism is
@@ -62,55 +63,6 @@
 #include "rng.h"
 #include "timing.h"
 
-/* "lcol:ccol" pairs, or by default every categorical learner column
- * crossed with every multi-hot course column */
-static void
-parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
-{
-	GlmixFixedLayout *lay = &t->lay;
-
-	if (PG_ARGISNULL(argno))
-	{
-		lay->cross = palloc(sizeof(GlmixCross) * Max(t->learners->ncols * t->courses->ncols, 1));
-		lay->ncross = 0;
-		for (int a = 0; a < t->learners->ncols; a++)
-			for (int b = 0; b < t->courses->ncols; b++)
-				if (t->learners->cols[a].kind != GLMIX_NUMERIC &&
-					t->courses->cols[b].kind == GLMIX_MULTIHOT)
-				{
-					lay->cross[lay->ncross].lcol = a;
-					lay->cross[lay->ncross].ccol = b;
-					lay->ncross++;
-				}
-		return;
-	}
-	else
-	{
-		int			n;
-		char	  **pairs = recs_text_array_arg(fcinfo, argno, &n);
-
-		lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
-		lay->ncross = n;
-		for (int i = 0; i < n; i++)
-		{
-			char	   *colon = strchr(pairs[i], ':');
-			char	   *lname = pnstrdup(pairs[i], colon ? colon - pairs[i] : 0);
-
-			if (colon == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("cross \"%s\" is not of the form learner_column:course_column", pairs[i])));
-			lay->cross[i].lcol = glmix_side_column(t->learners, lname);
-			lay->cross[i].ccol = glmix_side_column(t->courses, colon + 1);
-			if (lay->cross[i].lcol < 0 || lay->cross[i].ccol < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("cross \"%s\" names a column that is not a feature column", pairs[i]),
-						 errhint("Cross a column of learner_features with a column of course_features.")));
-		}
-	}
-}
-
 /* ---- the SQL function ---- */
 
 static void
@@ -122,6 +74,7 @@ set_guc(const char *name, const char *value)
 
 static const char *const label_choices[] = {"clicked", "bookmarked", "either"};
 static const char *const weighting_choices[] = {"none", "watch_time"};
+static const char *const solver_choices[] = {"auto", "newton", "tron"};
 
 /* the arguments of train_glmix, with defaults, checked before any work */
 static void
@@ -160,6 +113,9 @@ read_options(FunctionCallInfo fcinfo, GlmixOptions *o)
 	o->ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
 	o->ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");
 	o->ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
+	(void) recs_choice_arg(fcinfo, 25, "auto", solver_choices, lengthof(solver_choices),
+						   "solver", (char **) &o->solver);
+	o->l2_auto = recs_bool_arg(fcinfo, 26, false);
 	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
 	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
@@ -246,6 +202,8 @@ params_json(const GlmixTraining *t, const GlmixOptions *o)
 	json_out_string(&j, "label", o->ro.label);
 	json_out_string(&j, "weighting", o->ro.weighting);
 	json_out_int(&j, "passes", o->passes);
+	json_out_string(&j, "solver", t->tron ? "tron" : "newton");
+	json_out_bool(&j, "l2_auto", o->l2_auto);
 	json_out_numbers(&j, "l2", o->l2, t->nre + 1, "%g");
 	json_out_array(&j, "random_effects");
 	for (int k = 0; k < t->nre; k++)
@@ -279,6 +237,13 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	json_out_int(&j, "train_rows", t->rows->n);
 	json_out_int(&j, "train_positive", t->rows->n_positive);
 	json_out_int(&j, "fixed_features", t->lay.dim);
+	json_out_int(&j, "fixed_nonzeros", t->fixed_nnz);
+	json_out_int(&j, "fixed_aggregate_passes", t->fixed_passes);
+	if (t->tron)
+	{
+		json_out_int(&j, "tron_iterations", t->tron_iterations);
+		json_out_int(&j, "tron_cg_steps", t->tron_cg_steps);
+	}
 	json_out_object(&j, "entity_models");
 	for (int k = 0; k < t->nre; k++)
 		json_out_int(&j, t->co[k].re->column, t->co[k].nmodels);
@@ -309,6 +274,8 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	json_out_number(&j, "store", phase[3], "%.3f");
 	json_out_end(&j);
 	json_out_number(&j, "train_seconds", train_seconds, "%.3f");
+	if (o->l2_search)
+		json_out_raw(&j, "l2_search", o->l2_search);
 	return json_out_finish(&j);
 }
 
@@ -345,9 +312,13 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 	else
 		set_guc("max_parallel_workers_per_gather", "0");
 
+	/* l2 => auto: a search on a validation slice sets o.l2 first */
+	if (o.l2_auto)
+		glmix_l2_search(fcinfo, &o);
+
 	tp = recs_clock_seconds();
 	glmix_read_data(&t, &o);
-	parse_crosses(fcinfo, 11, &t);
+	glmix_parse_crosses(fcinfo, 11, &t);
 	glmix_build_designs(&t, &o);
 	phase[0] = recs_clock_seconds() - tp;
 
@@ -357,6 +328,7 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 
 	tp = recs_clock_seconds();
 	final_obj = glmix_fit(&t, &o, history, &vauc, &vll);
+	glmix_drop_work(&t);
 	AtEOXact_GUC(true, save_nestlevel);
 	glmix_release_fit_data(&t);
 	phase[2] = recs_clock_seconds() - tp;

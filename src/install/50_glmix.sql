@@ -65,6 +65,36 @@ CREATE AGGREGATE recs.glmix_fixed_block_stats(block bytea, offsets float8[], coe
 COMMENT ON AGGREGATE recs.glmix_fixed_block_stats(bytea, float8[], float8[]) IS
     'glmix_fixed_stats over train_glmix''s blocks, as one float8[]: rows, weight, loss, gradient, packed upper Hessian';
 
+-- the matrix-free solver's statistics (glmix_tron.c): O(dim) state, no Hessian
+CREATE FUNCTION recs._glmix_grad_block_accum(internal, bytea, float8[], float8[], float8[])
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_grad_block_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_grad_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_grad_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_grad_serial(internal)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_grad_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_grad_deserial(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'glmix_grad_deserial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_grad_final(internal)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_grad_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE recs.glmix_fixed_block_grad(block bytea, offsets float8[], coefficients float8[],
+                                             direction float8[]) (
+    SFUNC = recs._glmix_grad_block_accum,
+    STYPE = internal,
+    FINALFUNC = recs._glmix_grad_final,
+    COMBINEFUNC = recs._glmix_grad_combine,
+    SERIALFUNC = recs._glmix_grad_serial,
+    DESERIALFUNC = recs._glmix_grad_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]) IS
+    'the fixed effect''s statistics for the matrix-free solver over train_glmix''s blocks, as one float8[]: rows, weight, loss, gradient, then (direction not NULL) the Hessian times direction';
+
 CREATE FUNCTION recs._glmix_entity_row_accum(internal, float8, float8, float8, integer[], float8[], integer, float8)
 RETURNS internal AS 'MODULE_PATHNAME', 'glmix_entity_row_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -129,7 +159,13 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_entity_deserial(bytea, internal),
     recs._glmix_entity_final(internal),
     recs.glmix_fixed_block_stats(bytea, float8[], float8[]),
-    recs.glmix_entity_fit(bytea, float8[], float8[], float8)
+    recs.glmix_entity_fit(bytea, float8[], float8[], float8),
+    recs._glmix_grad_block_accum(internal, bytea, float8[], float8[], float8[]),
+    recs._glmix_grad_combine(internal, internal),
+    recs._glmix_grad_serial(internal),
+    recs._glmix_grad_deserial(bytea, internal),
+    recs._glmix_grad_final(internal),
+    recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[])
 FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
@@ -233,13 +269,15 @@ CREATE FUNCTION recs.train_glmix(
     click_column text DEFAULT 'clicked',
     bookmark_column text DEFAULT 'bookmarked',
     seconds_column text DEFAULT 'watch_seconds',
-    weight_column text DEFAULT NULL)
+    weight_column text DEFAULT NULL,
+    solver text DEFAULT 'auto',
+    l2_auto boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_glmix'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
-    text, text, text, text, text, text) IS
+    text, text, text, text, text, text, text, boolean) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
 
 CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint)

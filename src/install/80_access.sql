@@ -72,6 +72,7 @@ BEGIN
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
         EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
         EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                        'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
     END IF;
 END
@@ -89,6 +90,7 @@ BEGIN
     EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                    'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
 END

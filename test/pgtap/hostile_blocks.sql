@@ -89,14 +89,14 @@ SELECT * FROM hb.corrupt($$SELECT hb.fixed('\x324d4c47'::bytea)$$, 'invalid glmi
                          'shorter than a block header', 'a bytea shorter than the header');
 SELECT * FROM hb.corrupt($$SELECT hb.fixed(overlay(hb.blk() placing '\x00' from 1 for 1))$$, 'invalid glmix block',
                          'magic number', 'a wrong magic number');
-SELECT * FROM hb.corrupt($$SELECT hb.fixed(hb.blk(flags => 7))$$, 'invalid glmix block',
-                         '^Unknown flags 0x7', 'an unknown flag');
+SELECT * FROM hb.corrupt($$SELECT hb.fixed(hb.blk(flags => 8))$$, 'invalid glmix block',
+                         '^Unknown flags 0x8', 'an unknown flag');
 SELECT * FROM hb.corrupt($$SELECT hb.fixed(hb.blk(pad => 1))$$, 'invalid glmix block',
                          'padding 1', 'nonzero padding');
 SELECT * FROM hb.corrupt($$SELECT hb.fixed(hb.blk(dim => 0))$$, 'invalid glmix block',
                          '^The dimension 0 is outside', 'dimension 0');
 SELECT * FROM hb.corrupt($$SELECT hb.fixed(hb.blk(dim => 65536))$$, 'invalid glmix block',
-                         '^The dimension 65536 is outside', 'dimension 65536');
+                         'do not match the dimension 65536', 'dimension 65536 with 16-bit columns');
 SELECT * FROM hb.corrupt($$SELECT hb.fixed(hb.blk(n => -1))$$, 'invalid glmix block',
                          '^The row count -1 ', 'a negative row count');
 SELECT * FROM hb.corrupt($$SELECT hb.fixed(hb.blk(n => 1000))$$, 'invalid glmix block',

@@ -1,0 +1,176 @@
+/*
+ * glmix_l2auto.c -- train_glmix(..., l2_auto => true): each coordinate's L2
+ * weight chosen on a validation slice before the training
+ *
+ * The validation slice is the `validation` relation when one is given, else
+ * the latest tenth of the impressions in time: rows with shown_at at or
+ * after the 90th percentile of shown_at validate, the earlier ones train
+ * (two temporary views over the impressions; a relation without shown_at
+ * is an error).  The search stages that split once and then works
+ * coordinate by coordinate, the fixed effect first: for each value of a
+ * short grid around the coordinate's starting L2 (l2 or the defaults) times
+ * 10, 3, 1, 1/3 and 1/10, from the largest down, one pass of coordinate
+ * descent warm-started from the previous grid point, and the validation
+ * log-loss; the value with the lowest log-loss is kept before the next
+ * coordinate is searched.  A warm-up of `passes` passes at the starting
+ * values comes first.  So the search costs passes + 5 (1 + random effects)
+ * passes on 90% of the rows; the model is then trained as usual, on all the
+ * impressions, with the chosen values.  The grid and each point's
+ * validation figures go to a NOTICE and to the model's metrics
+ * (metrics->'l2_search'); params->'l2' holds the chosen values.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "glmix.h"
+#include "json_out.h"
+#include "spi_util.h"
+
+static const double l2_grid[] = {10.0, 3.0, 1.0, 1.0 / 3.0, 0.1};
+
+#define GRID_LEN lengthof(l2_grid)
+
+/*
+ * Two temporary views splitting the impressions at the 90th percentile of
+ * shown_at; sets o->impressions and o->validation to them and returns the
+ * cutoff as text.
+ */
+static char *
+split_by_time(GlmixOptions *o)
+{
+	const char *rel = recs_relation_name(o->impressions);
+	bool		isnull;
+	char	   *cutoff;
+
+	if (get_attnum(o->impressions, "shown_at") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("l2_auto needs a validation slice, and %s has no column shown_at", rel),
+				 errhint("Pass validation => a relation of later impressions.")));
+	if (SPI_execute(psprintf("SELECT (percentile_disc(0.9) WITHIN GROUP (ORDER BY shown_at))::text FROM %s",
+							 rel), true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read shown_at of %s", rel);
+	cutoff = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull || cutoff == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("l2_auto needs impressions with a shown_at time"),
+				 errhint("Pass validation => a relation of later impressions.")));
+	if (SPI_execute(psprintf("CREATE TEMP VIEW recs_glmix_l2_fit AS SELECT * FROM %s WHERE shown_at < %s; "
+							 "CREATE TEMP VIEW recs_glmix_l2_valid AS SELECT * FROM %s WHERE shown_at >= %s",
+							 rel, quote_literal_cstr(cutoff), rel, quote_literal_cstr(cutoff)),
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the l2 search's views");
+	o->impressions = RelnameGetRelid("recs_glmix_l2_fit");
+	o->validation = RelnameGetRelid("recs_glmix_l2_valid");
+	return cutoff;
+}
+
+/* the search's L2 of coordinate k (0 the fixed effect) */
+static double *
+coordinate_l2(GlmixTraining *t, int k)
+{
+	return k == 0 ? &t->l2_fixed : &t->co[k - 1].re->l2;
+}
+
+void
+glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "glmix l2 search",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	GlmixOptions so = *o;
+	GlmixTraining t;
+	GlmixPassLog *history = palloc0(sizeof(GlmixPassLog) * Max(o->passes, 1));
+	double		vauc = NAN,
+				vll = NAN;
+	char	   *cutoff = NULL;
+	JsonOut		j;
+	StringInfoData detail;
+	double		chosen[1 + GLMIX_MAX_RANDOM];
+	char	   *json;
+
+	if (!OidIsValid(o->validation))
+		cutoff = split_by_time(&so);
+	memset(&t, 0, sizeof(t));
+	t.quiet = true;
+	glmix_read_data(&t, &so);
+	glmix_parse_crosses(fcinfo, 11, &t);
+	glmix_build_designs(&t, &so);
+	glmix_stage(&t, &so);
+
+	/* the warm-up at the starting values */
+	(void) glmix_fit(&t, &so, history, &vauc, &vll);
+
+	json_out_begin(&j);
+	if (cutoff)
+		json_out_string(&j, "validation_from", cutoff);
+	else
+		json_out_string(&j, "validation", recs_relation_name(o->validation));
+	json_out_int(&j, "fit_rows", t.rows->n);
+	json_out_int(&j, "validation_rows", t.vrows->n);
+	json_out_array(&j, "coordinates");
+	initStringInfo(&detail);
+	so.passes = 1;
+	for (int k = 0; k <= t.nre; k++)
+	{
+		double	   *l2 = coordinate_l2(&t, k);
+		double		start = *l2,
+					best = start,
+					best_ll = INFINITY;
+		const char *name = k == 0 ? "fixed" : t.co[k - 1].re->column;
+
+		json_out_object(&j, NULL);
+		json_out_string(&j, "coordinate", name);
+		json_out_array(&j, "grid");
+		for (int g = 0; g < (int) GRID_LEN; g++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			/* six significant digits, as params->'l2' prints them */
+			*l2 = strtod(psprintf("%.6g", start * l2_grid[g]), NULL);
+			(void) glmix_fit(&t, &so, history, &vauc, &vll);
+			json_out_object(&j, NULL);
+			json_out_number(&j, "l2", *l2, "%g");
+			json_out_number(&j, "validation_logloss", vll, "%.6f");
+			json_out_number(&j, "validation_auc", vauc, "%.6f");
+			json_out_end(&j);
+			if (vll < best_ll)
+			{
+				best_ll = vll;
+				best = *l2;
+			}
+		}
+		json_out_end(&j);
+		*l2 = best;
+		chosen[k] = best;
+		json_out_number(&j, "chosen", best, "%g");
+		json_out_end(&j);
+		appendStringInfo(&detail, "%s%s %g (validation log-loss %.4f)", k ? "; " : "", name, best, best_ll);
+	}
+	json_out_end(&j);
+	json = json_out_finish(&j);
+
+	glmix_drop_work(&t);
+	if (cutoff)
+		SPI_execute("DROP VIEW pg_temp.recs_glmix_l2_fit, pg_temp.recs_glmix_l2_valid", false, 0);
+	ereport(NOTICE,
+			(errmsg("train_glmix l2_auto: %s", detail.data),
+			 errdetail("Chosen on %s among 10, 3, 1, 1/3 and 1/10 times the starting values, one warm-started pass each.",
+					   cutoff ? psprintf("the impressions shown from %s on (the latest tenth)", cutoff) :
+					   recs_relation_name(o->validation))));
+
+	MemoryContextSwitchTo(old);
+	memcpy(o->l2, chosen, sizeof(double) * (1 + t.nre));
+	o->l2_search = pstrdup(json);
+	MemoryContextDelete(cxt);
+}
