@@ -250,7 +250,7 @@ static double
 training_bytes(const GlmixTraining *t, const GlmixOptions *o, const GlmixRows *rows,
 			   const GlmixDesign *X)
 {
-	double		per_nnz = glmix_side_binary(t->learners) && glmix_side_binary(t->courses) ? 4.0 : 12.0;
+	double		per_nnz = glmix_fixed_binary(&t->lay, t->learners, t->courses) ? 4.0 : 12.0;
 	double		lnnz = 0,
 				cnnz = 0,
 				bytes;

@@ -47,8 +47,8 @@
  * A column name or value as it appears in a feature name: bare when that is
  * unambiguous, else double-quoted with inner quotes doubled (see the header).
  */
-static const char *
-feature_name_part(const char *s)
+const char *
+glmix_feature_name_part(const char *s)
 {
 	size_t		len = strlen(s);
 	StringInfoData buf;
@@ -285,14 +285,14 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	for (int c = 0; c < nfeatures; c++)
 	{
 		GlmixColumn *col = &s->cols[c];
-		const char *colname = feature_name_part(col->name);
+		const char *colname = glmix_feature_name_part(col->name);
 
 		if (col->kind == GLMIX_NUMERIC)
 			s->names[col->start] = pstrdup(colname);
 		else
 			for (int k = 0; k < ndict[c]; k++)
 				s->names[col->start + k] = psprintf("%s=%s", colname,
-													feature_name_part(dict[c][k]));
+													glmix_feature_name_part(dict[c][k]));
 	}
 
 	/* the CSR vectors: count, then fill */

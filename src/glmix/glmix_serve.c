@@ -6,7 +6,8 @@
  * model_id with ON DELETE CASCADE:
  *   glmix_coordinate  one row per coordinate: the fixed effect (position
  *                     0) and each random effect, with its feature names,
- *                     L2 weight and, for the fixed effect, the crosses;
+ *                     L2 weight and, for the fixed effect, the crosses,
+ *                     matches and hash_bits;
  *   glmix_column      the feature columns of each side and where their
  *                     features sit (so scoring rebuilds x(l, c) exactly);
  *   glmix_entity      every learner's and course's feature vector, and
@@ -257,6 +258,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	Datum		v[1] = {Int64GetDatum(model_id)};
 	char	  **crosses = NULL;
 	int			ncross = 0;
+	char	  **matches = NULL;
+	int			nmatch = 0;
 	char	 ***lkeys,
 			 ***ckeys;
 	int		   *entities;
@@ -265,8 +268,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	/* everything below allocates in cxt; load_query() keeps it current */
 	MemoryContextSwitchTo(cxt);
 	m = palloc0(sizeof(GlmixModel));
-	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses, entities"
-				   " FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position",
+	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses, entities,"
+				   " matches, hash_bits FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position",
 				   1, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_coordinate");
 	if (SPI_processed == 0)
@@ -311,6 +314,15 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			m->lay.dim = dim;
 			if (!crossnull)
 				ncross = load_texts(&row, "crosses", cd, false, &crosses);
+			cd = SPI_getbinval(tup, desc, 10, &crossnull);
+			if (!crossnull)
+				nmatch = load_texts(&row, "matches", cd, false, &matches);
+			cd = SPI_getbinval(tup, desc, 11, &crossnull);
+			if (!crossnull)
+			{
+				m->lay.hash_bits = DatumGetInt32(cd);
+				check_model_range(&row, "hash_bits", m->lay.hash_bits, 1, GLMIX_MAX_HASH_BITS);
+			}
 		}
 		else
 		{
@@ -349,12 +361,34 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			if (x->lcol < 0 || x->ccol < 0)
 				model_row_corrupt(&row, "element %d of crosses, \"%s\", does not name a learner "
 								  "column and a course column", p + 1, crosses[p]);
-			dim += (int64) (m->learners->cols[x->lcol].end - m->learners->cols[x->lcol].start) *
-				(m->courses->cols[x->ccol].end - m->courses->cols[x->ccol].start);
+			if (m->lay.hash_bits == 0)
+				dim += (int64) (m->learners->cols[x->lcol].end - m->learners->cols[x->lcol].start) *
+					(m->courses->cols[x->ccol].end - m->courses->cols[x->ccol].start);
+		}
+		if (m->lay.hash_bits > 0 && ncross > 0)
+			dim += (int64) 1 << m->lay.hash_bits;
+		m->lay.match = palloc0(sizeof(GlmixMatch) * Max(nmatch, 1));
+		m->lay.nmatch = nmatch;
+		for (int q = 0; q < nmatch; q++)
+		{
+			GlmixMatch *mt = &m->lay.match[q];
+			char		op;
+
+			if (!glmix_split_spec(matches[q], "=~", m->learners, m->courses, &op, &mt->lcol, &mt->ccol))
+				model_row_corrupt(&row, "element %d of matches, \"%s\", does not name a learner "
+								  "column and a course column", q + 1, matches[q]);
+			mt->kind = op == '=' ? GLMIX_MATCH_EQUAL : GLMIX_MATCH_OVERLAP;
+			if (glmix_match_incompatible(mt->kind, m->learners, mt->lcol, m->courses, mt->ccol))
+				model_row_corrupt(&row, "element %d of matches, \"%s\", compares columns of "
+								  "incompatible kinds", q + 1, matches[q]);
+			dim += GLMIX_MATCH_WIDTH(mt->kind);
 		}
 		check_model_equal(&row, "the number of features", m->lay.dim, dim,
-						  "the dimension of the intercept, both sides' features and the crosses");
+						  "the dimension of the intercept, both sides' features, the crosses and the matches");
 		glmix_fixed_layout(&m->lay, m->lay.intercept, m->learners, m->courses);
+		/* the matches' value maps and the crosses' hashes, from the stored names */
+		glmix_fixed_prepare(&m->lay, m->learners, m->courses, m->names[0] + m->lay.l_base,
+							m->names[0] + m->lay.c_base);
 	}
 	for (int k = 0; k < m->nre; k++)
 	{
@@ -479,6 +513,7 @@ static double
 model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 course_id,
 			   double *parts, int *entity, Contribution **top, int *ntop)
 {
+	/* an upper bound of the row's length; the row itself says how long it is */
 	int			n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, NULL, NULL);
 	int32		colbuf[256];
 	double		valbuf[256];
@@ -487,7 +522,7 @@ model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 cour
 	double		total = 0.0,
 				s = 0.0;
 
-	glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, col, val);
+	n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, col, val);
 	for (int k = 0; k < n; k++)
 	{
 		s += val[k] * m->beta[col[k]];
@@ -694,7 +729,16 @@ glmix_explain(PG_FUNCTION_ARGS)
 
 			for (int j = 0; j < ntop[k]; j++)
 			{
-				names[j] = CStringGetTextDatum(m->names[k][top[k][j].feature]);
+				/* match features and hashed buckets in words ("skills overlap 3 of 4") */
+				char	   *words = k > 0 ? NULL :
+					glmix_fixed_feature_words(&m->lay, m->learners, m->courses,
+											  m->names[0] + m->lay.l_base,
+											  m->names[0] + m->lay.c_base,
+											  glmix_side_index(m->learners, learner_id),
+											  glmix_side_index(m->courses, course_id),
+											  top[k][j].feature);
+
+				names[j] = CStringGetTextDatum(words ? words : m->names[k][top[k][j].feature]);
 				cv[j] = top[k][j].value;
 			}
 			values[0] = CStringGetTextDatum(k == 0 ? "fixed" : m->re[k - 1].column);

@@ -15,8 +15,8 @@
  *   1. read  -- learners and courses become CSR feature vectors
  *      (glmix_features.c), impressions flat arrays of (label, weight,
  *      learner, course); the designs are assembled once, in C
- *      (glmix_data.c, glmix_design.c).  The crosses are resolved between
- *      the two halves: they name the sides' columns.
+ *      (glmix_data.c, glmix_design.c).  The crosses and matches are
+ *      resolved between the two halves: they name the sides' columns.
  *   2. stage -- the designs are cut into page-sized blocks and written to
  *      work relations created in this transaction (glmix_stage.c,
  *      glmix_work.c): one for the fixed effect, one per random effect
@@ -62,13 +62,21 @@
 #include "rng.h"
 #include "timing.h"
 
-/* "lcol:ccol" pairs, or by default every categorical learner column
- * crossed with every multi-hot course column */
+/*
+ * The crosses argument: "lcol:ccol" crosses, "lcol=ccol" and "lcol~ccol"
+ * matches (glmix_match.c); NULL: every categorical learner column crossed
+ * with every multi-hot course column, no matches.  Every entry is checked
+ * (columns, kinds) before any design is built.
+ */
 static void
 parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 {
 	GlmixFixedLayout *lay = &t->lay;
+	int			n;
+	char	  **specs;
 
+	lay->nmatch = 0;
+	lay->match = NULL;
 	if (PG_ARGISNULL(argno))
 	{
 		lay->cross = palloc(sizeof(GlmixCross) * Max(t->learners->ncols * t->courses->ncols, 1));
@@ -84,30 +92,56 @@ parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 				}
 		return;
 	}
-	else
+	specs = recs_text_array_arg(fcinfo, argno, &n);
+	lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
+	lay->match = palloc0(sizeof(GlmixMatch) * Max(n, 1));
+	lay->ncross = 0;
+	for (int i = 0; i < n; i++)
 	{
-		int			n;
-		char	  **pairs = recs_text_array_arg(fcinfo, argno, &n);
+		char		op;
+		int			lcol,
+					ccol;
+		const char *why;
+		GlmixMatch *mt;
 
-		lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
-		lay->ncross = n;
-		for (int i = 0; i < n; i++)
+		if (!glmix_split_spec(specs[i], ":=~", t->learners, t->courses, &op, &lcol, &ccol))
 		{
-			char	   *colon = strchr(pairs[i], ':');
-			char	   *lname = pnstrdup(pairs[i], colon ? colon - pairs[i] : 0);
-
-			if (colon == NULL)
+			if (strpbrk(specs[i], ":=~") == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("cross \"%s\" is not of the form learner_column:course_column", pairs[i])));
-			lay->cross[i].lcol = glmix_side_column(t->learners, lname);
-			lay->cross[i].ccol = glmix_side_column(t->courses, colon + 1);
-			if (lay->cross[i].lcol < 0 || lay->cross[i].ccol < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("cross \"%s\" names a column that is not a feature column", pairs[i]),
-						 errhint("Cross a column of learner_features with a column of course_features.")));
+						 errmsg("cross \"%s\" is not of the form learner_column:course_column", specs[i]),
+						 errhint("Matches are learner_column=course_column (equal values) or "
+								 "learner_column~course_column (shared values).")));
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s \"%s\" names a column that is not a feature column",
+							strchr(specs[i], ':') ? "cross" : "match", specs[i]),
+					 errhint("Cross or match a column of learner_features with a column of course_features.")));
 		}
+		if (op == ':')
+		{
+			lay->cross[lay->ncross].lcol = lcol;
+			lay->cross[lay->ncross].ccol = ccol;
+			lay->ncross++;
+			continue;
+		}
+		mt = &lay->match[lay->nmatch];
+		mt->kind = op == '=' ? GLMIX_MATCH_EQUAL : GLMIX_MATCH_OVERLAP;
+		mt->lcol = lcol;
+		mt->ccol = ccol;
+		why = glmix_match_incompatible(mt->kind, t->learners, lcol, t->courses, ccol);
+		if (why)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("match \"%s\" compares columns of incompatible types", specs[i]),
+					 errdetail_internal("%s", why)));
+		for (int q = 0; q < lay->nmatch; q++)
+			if (lay->match[q].kind == mt->kind && lay->match[q].lcol == lcol &&
+				lay->match[q].ccol == ccol)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("match \"%s\" is listed twice", specs[i])));
+		lay->nmatch++;
 	}
 }
 
@@ -160,6 +194,8 @@ read_options(FunctionCallInfo fcinfo, GlmixOptions *o)
 	o->ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
 	o->ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");
 	o->ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
+	/* NULL (or 0): crosses not hashed */
+	o->hash_bits = recs_int_arg(fcinfo, 25, 0, 0, GLMIX_MAX_HASH_BITS, "hash_bits");
 	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
 	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
@@ -256,6 +292,14 @@ params_json(const GlmixTraining *t, const GlmixOptions *o)
 		json_out_string(&j, NULL, psprintf("%s:%s", t->learners->cols[t->lay.cross[p].lcol].name,
 											t->courses->cols[t->lay.cross[p].ccol].name));
 	json_out_end(&j);
+	json_out_array(&j, "matches");
+	for (int q = 0; q < t->lay.nmatch; q++)
+		json_out_string(&j, NULL, glmix_match_spec(&t->lay.match[q], t->learners, t->courses));
+	json_out_end(&j);
+	if (o->hash_bits > 0)
+		json_out_int(&j, "hash_bits", o->hash_bits);
+	else
+		json_out_null(&j, "hash_bits");
 	json_out_int(&j, "min_rows", o->min_rows);
 	if (o->max_rows > 0)
 		json_out_int(&j, "max_rows", o->max_rows);
@@ -348,6 +392,8 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 	tp = recs_clock_seconds();
 	glmix_read_data(&t, &o);
 	parse_crosses(fcinfo, 11, &t);
+	t.lay.hash_bits = o.hash_bits;
+	glmix_fixed_prepare(&t.lay, t.learners, t.courses, t.learners->names, t.courses->names);
 	glmix_build_designs(&t, &o);
 	phase[0] = recs_clock_seconds() - tp;
 

@@ -148,7 +148,9 @@ CREATE TABLE recs.glmix_coordinate (
     crosses   text[],
     entities  integer NOT NULL,
     PRIMARY KEY (model_id, position),
-    UNIQUE (model_id, name)
+    UNIQUE (model_id, name),
+    matches   text[],
+    hash_bits integer CHECK (hash_bits > 0)
 );
 COMMENT ON TABLE recs.glmix_coordinate IS
     'per glmix model: the fixed effect (position 0, name ''fixed'') and each random effect, with the names of its coefficient vector''s features';
@@ -233,13 +235,14 @@ CREATE FUNCTION recs.train_glmix(
     click_column text DEFAULT 'clicked',
     bookmark_column text DEFAULT 'bookmarked',
     seconds_column text DEFAULT 'watch_seconds',
-    weight_column text DEFAULT NULL)
+    weight_column text DEFAULT NULL,
+    hash_bits integer DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_glmix'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
-    text, text, text, text, text, text) IS
+    text, text, text, text, text, text, integer) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
 
 CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint)

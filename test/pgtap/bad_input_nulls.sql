@@ -171,6 +171,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_glmix', 'bookmark_column', NULL, 'default', 'bookmarked'),
 ('train_glmix', 'seconds_column', NULL, 'default', 'watch_seconds'),
 ('train_glmix', 'weight_column', NULL, 'default', 'no row weights'),
+('train_glmix', 'hash_bits', NULL, 'default', 'crosses not hashed'),
 ('glmix_score', 'model', $$recs.model_id('bn_glmix')$$, 'null', 'STRICT'),
 ('glmix_score', 'learner_id', '100001', 'null', 'STRICT'),
 ('glmix_score', 'course_id', '1', 'null', 'STRICT'),
