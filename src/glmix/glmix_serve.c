@@ -27,6 +27,7 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -34,6 +35,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "spi_util.h"
 #include "glmix.h"
@@ -223,6 +225,43 @@ load_side(int64 model_id, const char *side, const GlmixRandom *re, int nre, char
 	return s;
 }
 
+/*
+ * The fixed coordinate's matches and hash_bits (0.4.0 on); before the
+ * extension is updated the table has no such columns: none.
+ */
+static int
+load_fixed_extras(int64 model_id, char ***matches, int *hash_bits)
+{
+	Oid			relid = get_relname_relid("glmix_coordinate", get_namespace_oid("recs", false));
+	Oid			types[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(model_id)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_coordinate");
+	int			n = 0;
+	bool		isnull;
+	Datum		d;
+
+	*hash_bits = 0;
+	if (!OidIsValid(relid) || get_attnum(relid, "hash_bits") == InvalidAttrNumber)
+		return 0;
+	if (load_query("SELECT matches, hash_bits FROM recs.glmix_coordinate"
+				   " WHERE model_id = $1 AND position = 0", 1, types, v) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.glmix_coordinate");
+	if (SPI_processed != 1)
+		return 0;
+	model_row_key_int(&row, 0, "position", 0);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		n = load_texts(&row, "matches", d, false, matches);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+	{
+		*hash_bits = DatumGetInt32(d);
+		check_model_range(&row, "hash_bits", *hash_bits, 1, GLMIX_MAX_HASH_BITS);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
+
 static int
 key_find(char **keys, int n, const char *key)
 {
@@ -268,8 +307,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	/* everything below allocates in cxt; load_query() keeps it current */
 	MemoryContextSwitchTo(cxt);
 	m = palloc0(sizeof(GlmixModel));
-	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses, entities,"
-				   " matches, hash_bits FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position",
+	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses, entities"
+				   " FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position",
 				   1, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_coordinate");
 	if (SPI_processed == 0)
@@ -314,15 +353,6 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			m->lay.dim = dim;
 			if (!crossnull)
 				ncross = load_texts(&row, "crosses", cd, false, &crosses);
-			cd = SPI_getbinval(tup, desc, 10, &crossnull);
-			if (!crossnull)
-				nmatch = load_texts(&row, "matches", cd, false, &matches);
-			cd = SPI_getbinval(tup, desc, 11, &crossnull);
-			if (!crossnull)
-			{
-				m->lay.hash_bits = DatumGetInt32(cd);
-				check_model_range(&row, "hash_bits", m->lay.hash_bits, 1, GLMIX_MAX_HASH_BITS);
-			}
 		}
 		else
 		{
@@ -340,6 +370,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		}
 	}
 	SPI_freetuptable(SPI_tuptable);
+	nmatch = load_fixed_extras(model_id, &matches, &m->lay.hash_bits);
 	m->learners = load_side(model_id, "learner", m->re, m->nre, &lkeys);
 	m->courses = load_side(model_id, "course", m->re, m->nre, &ckeys);
 
