@@ -6,10 +6,13 @@
 \echo Use "ALTER EXTENSION recs UPDATE TO '0.4.0'" to load this file. \quit
 
 -- GLMix match features and hashed crosses (issue #13 item 2): the fixed
--- coordinate records its matches and hash_bits; train_glmix gains hash_bits.
+-- coordinate records its matches and hash_bits, glmix_column the names of
+-- the columns read for matches only; train_glmix gains hash_bits.
 ALTER TABLE recs.glmix_coordinate
     ADD COLUMN matches text[],
     ADD COLUMN hash_bits integer CHECK (hash_bits > 0);
+-- a column read for matches only: its features' names (it has no coefficients)
+ALTER TABLE recs.glmix_column ADD COLUMN value_names text[];
 DROP FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
     text, text, text, text, text, text);

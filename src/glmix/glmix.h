@@ -191,6 +191,7 @@ typedef struct GlmixColumn
 	int			end;
 	double		mean;			/* numeric: value = (x - mean) / sd, NULL = 0 */
 	double		sd;
+	bool		match_only;		/* read for matches only: no coefficients */
 } GlmixColumn;
 
 /* the learners or the courses: each entity's sparse feature vector */
@@ -203,14 +204,20 @@ typedef struct GlmixSide
 	int32	   *col;
 	double	   *val;
 	int			nfeat;
+	int			nmodel;			/* features [0, nmodel) are the model's; the
+								 * match-only columns' come after them */
 	char	  **names;			/* nfeat feature names */
 	int			ncols;
 	GlmixColumn *cols;
 } GlmixSide;
 
 /* a learner-column x course-column block of the fixed design */
+/* the feature columns, then the columns read for matches only */
 extern GlmixSide *glmix_read_side(Oid relid, const char *what, const char *idcol,
-								  char **features, int nfeatures);
+								  char **features, int nfeatures, char **match_only,
+								  int nmatch_only);
+/* the end in col[] of row i's model features (before its match-only ones) */
+extern int32 glmix_side_model_end(const GlmixSide *side, int i);
 extern int	glmix_side_index(const GlmixSide *side, int64 id);
 extern int	glmix_side_column(const GlmixSide *side, const char *name);
 /* a column name or value as printed in feature names (quoted when needed) */
@@ -259,6 +266,8 @@ typedef struct GlmixFixedLayout
 	uint64	   *chash;
 	int			nmatch;
 	GlmixMatch *match;
+	char	  **lnames;			/* every learner and course feature's name */
+	char	  **cnames;
 	int			dim;
 } GlmixFixedLayout;
 
@@ -356,8 +365,12 @@ extern char *glmix_match_feature_name(const GlmixFixedLayout *lay, const GlmixSi
  * NULL when j is not a match feature or a hashed bucket
  */
 extern char *glmix_fixed_feature_words(const GlmixFixedLayout *lay, const GlmixSide *learners,
-									   const GlmixSide *courses, char **lnames, char **cnames,
-									   int li, int ci, int j);
+									   const GlmixSide *courses, int li, int ci, int j);
+/*
+ * Serving: every feature name of a side, from the fixed effect's names (the
+ * model's features) and the match-only columns' stored names
+ */
+extern char **glmix_side_names(const GlmixSide *side, char **fixed_names);
 
 /* ---- glmix_hash.c: hashed crosses ---- */
 
@@ -419,6 +432,10 @@ typedef struct GlmixOptions
 	int64		seed;
 	int			threads;
 	int			hash_bits;		/* 0: crosses not hashed */
+	char	  **lmatch;			/* columns read for matches only */
+	int			nlmatch;
+	char	  **cmatch;
+	int			ncmatch;
 	bool		activate;
 	double		l2[1 + GLMIX_MAX_RANDOM];
 	bool		intercept[1 + GLMIX_MAX_RANDOM];

@@ -209,7 +209,7 @@ setup_random_effect(GlmixTraining *t, const GlmixOptions *o, int k)
 
 	/* a learner-keyed effect acts on course features, and vice versa */
 	other = re->learner_side ? t->courses : t->learners;
-	re->dim = (re->intercept ? 1 : 0) + other->nfeat;
+	re->dim = (re->intercept ? 1 : 0) + other->nmodel;
 	if (re->dim == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -285,7 +285,7 @@ training_bytes(const GlmixTraining *t, const GlmixOptions *o, const GlmixRows *r
 						  strcmp(col, o->ro.course_column) == 0))
 		{
 			int			dim = (o->intercept[k + 1] ? 1 : 0) +
-				(on_learners ? t->courses->nfeat : t->learners->nfeat);
+				(on_learners ? t->courses->nmodel : t->learners->nmodel);
 
 			bytes += (on_learners ? t->learners->n : t->courses->n) * (24.0 * dim + 256.0);
 		}
@@ -300,8 +300,10 @@ training_bytes(const GlmixTraining *t, const GlmixOptions *o, const GlmixRows *r
 void
 glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 {
-	t->learners = glmix_read_side(o->learners, "learner", o->ro.learner_column, o->lfeat, o->nlfeat);
-	t->courses = glmix_read_side(o->courses, "course", o->ro.course_column, o->cfeat, o->ncfeat);
+	t->learners = glmix_read_side(o->learners, "learner", o->ro.learner_column, o->lfeat, o->nlfeat,
+								  o->lmatch, o->nlmatch);
+	t->courses = glmix_read_side(o->courses, "course", o->ro.course_column, o->cfeat, o->ncfeat,
+								 o->cmatch, o->ncmatch);
 	t->rows = read_rows(o->impressions, &o->ro, t->learners, t->courses, true);
 	if (t->rows->n == 0)
 		ereport(ERROR,

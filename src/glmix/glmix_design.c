@@ -31,8 +31,8 @@ glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept, const GlmixSide *learn
 
 	lay->intercept = intercept;
 	lay->l_base = intercept ? 1 : 0;
-	lay->c_base = lay->l_base + learners->nfeat;
-	dim = lay->c_base + courses->nfeat;
+	lay->c_base = lay->l_base + learners->nmodel;
+	dim = lay->c_base + courses->nmodel;
 	for (int p = 0; p < lay->ncross; p++)
 	{
 		const GlmixColumn *lc = &learners->cols[lay->cross[p].lcol];
@@ -74,7 +74,7 @@ glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
 		return "(intercept)";
 	if (j < lay->c_base)
 		return learners->names[j - lay->l_base];
-	if (j < lay->c_base + courses->nfeat)
+	if (j < lay->c_base + courses->nmodel)
 		return courses->names[j - lay->c_base];
 	if (lay->nmatch > 0 && j >= lay->match[0].base)
 		return glmix_match_feature_name(lay, learners, courses, j);
@@ -112,10 +112,11 @@ glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 				const GlmixSide *courses, int li, int ci, int32 *col, double *val)
 {
 	int			n = 0;
+	/* the sides' model features: their match-only features come last */
 	int32		llo = li >= 0 ? learners->ptr[li] : 0,
-				lhi = li >= 0 ? learners->ptr[li + 1] : 0,
+				lhi = li >= 0 ? glmix_side_model_end(learners, li) : 0,
 				clo = ci >= 0 ? courses->ptr[ci] : 0,
-				chi = ci >= 0 ? courses->ptr[ci + 1] : 0;
+				chi = ci >= 0 ? glmix_side_model_end(courses, ci) : 0;
 
 	if (lay->intercept)
 	{
@@ -279,7 +280,7 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 	{
 		int			o = other_index[r];
 
-		nnz += shift + (o >= 0 ? other->ptr[o + 1] - other->ptr[o] : 0);
+		nnz += shift + (o >= 0 ? glmix_side_model_end(other, o) - other->ptr[o] : 0);
 		d->ptr[r + 1] = (int32) nnz;
 	}
 	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
@@ -297,7 +298,7 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 			d->col[at++] = 0;
 		}
 		if (o >= 0)
-			for (int32 k = other->ptr[o]; k < other->ptr[o + 1]; k++, at++)
+			for (int32 k = other->ptr[o]; k < glmix_side_model_end(other, o); k++, at++)
 			{
 				d->col[at] = shift + other->col[k];
 				if (d->val)

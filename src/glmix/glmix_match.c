@@ -141,6 +141,8 @@ glmix_fixed_prepare(GlmixFixedLayout *lay, const GlmixSide *learners,
 		}
 		pfree(cv);
 	}
+	lay->lnames = lnames;
+	lay->cnames = cnames;
 	lay->lhash = lay->chash = NULL;
 	if (lay->hash_bits > 0 && lay->ncross > 0)
 	{
@@ -151,6 +153,16 @@ glmix_fixed_prepare(GlmixFixedLayout *lay, const GlmixSide *learners,
 		for (int j = 0; j < courses->nfeat; j++)
 			lay->chash[j] = glmix_name_hash(cnames[j]);
 	}
+}
+
+char **
+glmix_side_names(const GlmixSide *side, char **fixed_names)
+{
+	char	  **names = palloc(sizeof(char *) * Max(side->nfeat, 1));
+
+	for (int j = 0; j < side->nfeat; j++)
+		names[j] = j < side->nmodel ? fixed_names[j] : side->names[j];
+	return names;
 }
 
 /* ---- one row ---- */
@@ -302,9 +314,10 @@ bucket_words(const GlmixFixedLayout *lay, const GlmixSide *learners, const Glmix
 
 char *
 glmix_fixed_feature_words(const GlmixFixedLayout *lay, const GlmixSide *learners,
-						  const GlmixSide *courses, char **lnames, char **cnames,
-						  int li, int ci, int j)
+						  const GlmixSide *courses, int li, int ci, int j)
 {
+	char	  **lnames = lay->lnames;
+	char	  **cnames = lay->cnames;
 	const GlmixMatch *mt = match_of(lay, j);
 	const char *what;
 	int			nl = 0,

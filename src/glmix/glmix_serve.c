@@ -262,6 +262,59 @@ load_fixed_extras(int64 model_id, char ***matches, int *hash_bits)
 	return n;
 }
 
+/*
+ * The columns a model read for matches only (glmix_column.value_names set,
+ * 0.4.0 on): they come after the feature columns, and their features'
+ * names are the stored ones.  Sets side->nmodel.
+ */
+static void
+load_match_only_columns(int64 model_id, GlmixSide *s)
+{
+	Oid			relid = get_relname_relid("glmix_column", get_namespace_oid("recs", false));
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(model_id), CStringGetTextDatum(s->what)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_column");
+
+	s->nmodel = s->nfeat;
+	if (!OidIsValid(relid) || get_attnum(relid, "value_names") == InvalidAttrNumber)
+		return;
+	if (load_query("SELECT position, value_names FROM recs.glmix_column"
+				   " WHERE model_id = $1 AND side = $2 AND value_names IS NOT NULL ORDER BY position",
+				   2, types, v) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.glmix_column");
+	if (SPI_processed > 0)
+		s->names = palloc0(sizeof(char *) * Max(s->nfeat, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			c = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		GlmixColumn *col;
+		char	  **names;
+		int			n;
+
+		model_row_key_text(&row, 0, "side", s->what);
+		model_row_key_int(&row, 1, "position", c);
+		check_model_range(&row, "position", c, 0, s->ncols - 1);
+		col = &s->cols[c];
+		if (i == 0)
+			s->nmodel = col->start;
+		else if (c != s->ncols - (int) (SPI_processed - i))
+			model_row_corrupt(&row, "a column read for matches only is followed by a feature column");
+		if (col->kind == GLMIX_NUMERIC)
+			model_row_corrupt(&row, "a numeric column is read for matches only");
+		n = load_texts(&row, "value_names",
+					   SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
+					   false, &names);
+		check_model_equal(&row, "the length of value_names", n, col->end - col->start, "n_features");
+		col->match_only = true;
+		memcpy(s->names + col->start, names, sizeof(char *) * n);
+	}
+	if (SPI_processed > 0 && s->ncols - (int) SPI_processed > 0 &&
+		s->cols[s->ncols - SPI_processed].start != s->nmodel)
+		model_row_corrupt(&row, "the columns read for matches only are not the last ones");
+	SPI_freetuptable(SPI_tuptable);
+}
+
 static int
 key_find(char **keys, int n, const char *key)
 {
@@ -373,6 +426,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	nmatch = load_fixed_extras(model_id, &matches, &m->lay.hash_bits);
 	m->learners = load_side(model_id, "learner", m->re, m->nre, &lkeys);
 	m->courses = load_side(model_id, "course", m->re, m->nre, &ckeys);
+	load_match_only_columns(model_id, m->learners);
+	load_match_only_columns(model_id, m->courses);
 
 	/* the fixed layout, rebuilt from the column names of the crosses */
 	row = MODEL_ROW(model_id, "recs.glmix_coordinate");
@@ -380,7 +435,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	m->lay.cross = palloc(sizeof(GlmixCross) * Max(ncross, 1));
 	m->lay.ncross = ncross;
 	{
-		int64		dim = (m->lay.intercept ? 1 : 0) + m->learners->nfeat + m->courses->nfeat;
+		int64		dim = (m->lay.intercept ? 1 : 0) + m->learners->nmodel + m->courses->nmodel;
 
 		for (int p = 0; p < ncross; p++)
 		{
@@ -389,7 +444,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 
 			x->lcol = colon ? glmix_side_column(m->learners, pnstrdup(crosses[p], colon - crosses[p])) : -1;
 			x->ccol = colon ? glmix_side_column(m->courses, colon + 1) : -1;
-			if (x->lcol < 0 || x->ccol < 0)
+			if (x->lcol < 0 || x->ccol < 0 || m->learners->cols[x->lcol].match_only ||
+				m->courses->cols[x->ccol].match_only)
 				model_row_corrupt(&row, "element %d of crosses, \"%s\", does not name a learner "
 								  "column and a course column", p + 1, crosses[p]);
 			if (m->lay.hash_bits == 0)
@@ -418,8 +474,9 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 						  "the dimension of the intercept, both sides' features, the crosses and the matches");
 		glmix_fixed_layout(&m->lay, m->lay.intercept, m->learners, m->courses);
 		/* the matches' value maps and the crosses' hashes, from the stored names */
-		glmix_fixed_prepare(&m->lay, m->learners, m->courses, m->names[0] + m->lay.l_base,
-							m->names[0] + m->lay.c_base);
+		glmix_fixed_prepare(&m->lay, m->learners, m->courses,
+							glmix_side_names(m->learners, m->names[0] + m->lay.l_base),
+							glmix_side_names(m->courses, m->names[0] + m->lay.c_base));
 	}
 	for (int k = 0; k < m->nre; k++)
 	{
@@ -427,7 +484,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 
 		model_row_key_int(&row, 0, "position", k + 1);
 		check_model_equal(&row, "the number of features", m->re[k].dim,
-						  (m->re[k].intercept ? 1 : 0) + other->nfeat,
+						  (m->re[k].intercept ? 1 : 0) + other->nmodel,
 						  "the intercept and the other side's features");
 	}
 
@@ -606,8 +663,11 @@ model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 cour
 		s = 0.0;
 		if (e >= 0)
 		{
+			/* the other side's model features (its match-only ones come last) */
+			int32		len = oi >= 0 ? glmix_side_model_end(other, oi) - other->ptr[oi] : 0;
+
 			b = m->coef[k] + (Size) e * re->dim;
-			for (int j = -shift; oi >= 0 ? j < other->ptr[oi + 1] - other->ptr[oi] : j < 0; j++)
+			for (int j = -shift; j < len; j++)
 			{
 				int			f = j < 0 ? 0 : shift + other->col[other->ptr[oi] + j];
 				double		x = j < 0 ? 1.0 : other->val[other->ptr[oi] + j];
@@ -763,8 +823,6 @@ glmix_explain(PG_FUNCTION_ARGS)
 				/* match features and hashed buckets in words ("skills overlap 3 of 4") */
 				char	   *words = k > 0 ? NULL :
 					glmix_fixed_feature_words(&m->lay, m->learners, m->courses,
-											  m->names[0] + m->lay.l_base,
-											  m->names[0] + m->lay.c_base,
 											  glmix_side_index(m->learners, learner_id),
 											  glmix_side_index(m->courses, course_id),
 											  top[k][j].feature);

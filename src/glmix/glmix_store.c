@@ -33,6 +33,38 @@
 
 static const char *const kind_names[] = {"onehot", "multihot", "numeric"};
 
+/*
+ * A column read for matches only has no coefficients, so its feature names
+ * are not among the fixed effect's: glmix_column.value_names keeps them (and
+ * marks the column match-only) for serving's value maps.
+ */
+static void
+store_match_only_names(int64 model_id, const GlmixSide *s, bool learner_side)
+{
+	for (int c = 0; c < s->ncols; c++)
+	{
+		const GlmixColumn *col = &s->cols[c];
+		Oid			types[4] = {INT8OID, TEXTOID, INT4OID, TEXTARRAYOID};
+		Datum		v[4];
+		Datum	   *nd;
+
+		if (!col->match_only)
+			continue;
+		nd = palloc(sizeof(Datum) * Max(col->end - col->start, 1));
+		for (int j = col->start; j < col->end; j++)
+			nd[j - col->start] = CStringGetTextDatum(s->names[j]);
+		v[0] = Int64GetDatum(model_id);
+		v[1] = CStringGetTextDatum(learner_side ? "learner" : "course");
+		v[2] = Int32GetDatum(c);
+		v[3] = PointerGetDatum(construct_array(nd, col->end - col->start, TEXTOID, -1, false,
+											   TYPALIGN_INT));
+		if (SPI_execute_with_args("UPDATE recs.glmix_column SET value_names = $4"
+								  " WHERE model_id = $1 AND side = $2 AND position = $3",
+								  4, types, v, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
+			elog(ERROR, "could not store the names of glmix column \"%s\"", col->name);
+	}
+}
+
 static void
 store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner_side)
 {
@@ -88,6 +120,7 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 							   9, ctypes, cv, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not store glmix columns: %s", SPI_result_code_string(rc));
+	store_match_only_names(model_id, s, learner_side);
 
 	/*
 	 * entities: the feature vectors are flat arrays sliced per row (int4 and
@@ -299,7 +332,7 @@ glmix_store(int64 model_id, const GlmixModel *m)
 
 		if (re->intercept)
 			rn[0] = "(intercept)";
-		for (int j = 0; j < other->nfeat; j++)
+		for (int j = 0; j < other->nmodel; j++)
 			rn[shift + j] = other->names[j];
 		for (int e = 0; e < re->nent; e++)
 		{

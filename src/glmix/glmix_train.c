@@ -120,6 +120,11 @@ parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 		}
 		if (op == ':')
 		{
+			if (t->learners->cols[lcol].match_only || t->courses->cols[ccol].match_only)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("cross \"%s\" names a column that is not a feature column", specs[i]),
+						 errhint("Cross a column of learner_features with a column of course_features.")));
 			lay->cross[lay->ncross].lcol = lcol;
 			lay->cross[lay->ncross].ccol = ccol;
 			lay->ncross++;
@@ -143,6 +148,57 @@ parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 						 errmsg("match \"%s\" is listed twice", specs[i])));
 		lay->nmatch++;
 	}
+}
+
+/*
+ * A match may name a column that is not a feature column: such a column is
+ * read for the match only (no main effect, no random-effect feature).  Find
+ * them before the sides are read: the columns of the relations that a
+ * "lcol=ccol" or "lcol~ccol" entry of crosses names, and the feature lists
+ * do not.
+ */
+static void
+add_column(char ***list, int *n, int cap, char **features, int nfeatures, const char *name)
+{
+	for (int k = 0; k < nfeatures; k++)
+		if (strcmp(features[k], name) == 0)
+			return;
+	for (int k = 0; k < *n; k++)
+		if (strcmp((*list)[k], name) == 0)
+			return;
+	if (*list == NULL)
+		*list = palloc(sizeof(char *) * cap);
+	(*list)[(*n)++] = pstrdup(name);
+}
+
+static void
+find_match_only_columns(FunctionCallInfo fcinfo, int argno, GlmixOptions *o)
+{
+	int			n;
+	char	  **specs;
+
+	o->lmatch = o->cmatch = NULL;
+	o->nlmatch = o->ncmatch = 0;
+	if (PG_ARGISNULL(argno))
+		return;
+	specs = recs_text_array_arg(fcinfo, argno, &n);
+	for (int i = 0; i < n; i++)
+		for (const char *p = specs[i]; *p; p++)
+		{
+			char	   *lname;
+
+			if (*p == ':')
+				break;			/* a cross (or no entry recs can read) */
+			if (*p != '=' && *p != '~')
+				continue;
+			lname = pnstrdup(specs[i], p - specs[i]);
+			if (get_attnum(o->learners, lname) > 0 && get_attnum(o->courses, p + 1) > 0)
+			{
+				add_column(&o->lmatch, &o->nlmatch, n, o->lfeat, o->nlfeat, lname);
+				add_column(&o->cmatch, &o->ncmatch, n, o->cfeat, o->ncfeat, p + 1);
+				break;
+			}
+		}
 }
 
 /* ---- the SQL function ---- */
@@ -196,6 +252,7 @@ read_options(FunctionCallInfo fcinfo, GlmixOptions *o)
 	o->ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
 	/* NULL (or 0): crosses not hashed */
 	o->hash_bits = recs_int_arg(fcinfo, 25, 0, 0, GLMIX_MAX_HASH_BITS, "hash_bits");
+	find_match_only_columns(fcinfo, 11, o);
 	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
 	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,

@@ -165,7 +165,8 @@ CREATE TABLE recs.glmix_column (
     n_features    integer NOT NULL,
     mean          float8,
     sd            float8,
-    PRIMARY KEY (model_id, side, position)
+    PRIMARY KEY (model_id, side, position),
+    value_names   text[]
 );
 COMMENT ON TABLE recs.glmix_column IS
     'per glmix model: the learner and course feature columns, their encoding and (numeric) standardisation';

@@ -1,10 +1,10 @@
 -- test/pgtap/glmix_match.sql -- GLMix match features ('lcol=ccol', 'lcol~ccol')
 -- and hashed crosses (hash_bits): known feature values on hand-made rows,
 -- coefficient signs, serving's margin against the training objective, explain
--- in words, deterministic buckets, bad specs, and on the sample data a
--- held-out AUC that matches improve.
+-- in words, match-only columns, deterministic buckets, bad specs, and on the
+-- sample data a held-out AUC that matches improve.
 BEGIN;
-SELECT plan(37);
+SELECT plan(44);
 SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------------------
@@ -90,15 +90,16 @@ SELECT ok(abs(recs.glmix_logit(recs.model_id('gm_match'), 999, 10) - pg_temp.by_
 
 -- serving's margins reproduce the training objective over every training row,
 -- so serving builds x(l, c) exactly as training did
-CREATE FUNCTION pg_temp.objective_gap(mname text, l2 float8) RETURNS float8 LANGUAGE sql AS $$
+CREATE FUNCTION pg_temp.objective_gap(mname text) RETURNS float8 LANGUAGE sql AS $$
   WITH m AS (SELECT clicked::int AS y, recs.glmix_logit(recs.model_id(mname), learner_id, course_id) AS x
-               FROM gm.imp)
+               FROM gm.imp),
+  obj AS (SELECT (metrics->>'objective')::float8 AS o FROM recs.model WHERE name = mname)
   SELECT abs((SELECT sum(greatest(x, 0) + ln(1 + exp(-abs(x))) - y * x) FROM m)
-             + l2 / 2 * (SELECT sum(c * c) FROM recs.glmix_coef, unnest(coef) c
-                          WHERE model_id = recs.model_id(mname) AND coordinate = 'fixed')
-             - (SELECT (metrics->>'objective')::float8 FROM recs.model WHERE name = mname))
-         / (SELECT (metrics->>'objective')::float8 FROM recs.model WHERE name = mname) $$;
-SELECT cmp_ok(pg_temp.objective_gap('gm_match', 1), '<', 1e-6::float8,
+             + (SELECT sum(k.l2 / 2 * c * c) FROM recs.glmix_coef e
+                  JOIN recs.glmix_coordinate k ON k.model_id = e.model_id AND k.name = e.coordinate,
+                  unnest(e.coef) c WHERE e.model_id = recs.model_id(mname))
+             - (SELECT o FROM obj)) / (SELECT o FROM obj) $$;
+SELECT cmp_ok(pg_temp.objective_gap('gm_match'), '<', 1e-6::float8,
               'the objective recomputed from served logits equals the training''s');
 
 -- explain in words
@@ -130,6 +131,32 @@ SELECT ok((SELECT abs(sum(contribution) FILTER (WHERE coordinate <> 'total')
              FROM recs.explain(recs.model_id('gm_full'), 3, 11)), 'explain''s parts add up to its total');
 
 -- ---------------------------------------------------------------------------
+-- A match may name columns that are not feature columns: they are read for
+-- the match only (no main effects, no random-effect features)
+-- ---------------------------------------------------------------------------
+SELECT ok(recs.train_glmix('gm.imp', 'gm.learners', 'gm.courses', '{lang}', '{clang}', name => 'gm_only',
+                           crosses => '{lskills~cskills}') > 0,
+          'skills matched without being feature columns');
+SELECT is((SELECT features FROM recs.glmix_coordinate WHERE model_id = recs.model_id('gm_only') AND position = 0),
+          '{(intercept),lang=de,lang=en,lang=fr,clang=de,clang=en,clang=fr,overlap(lskills~cskills),jaccard(lskills~cskills)}'::text[],
+          'the fixed effect has no skill features, only the match''s');
+SELECT is((SELECT array_agg(cardinality(features) ORDER BY position) FROM recs.glmix_coordinate
+            WHERE model_id = recs.model_id('gm_only') AND position > 0),
+          '{4,4}'::int[], 'nor do the random effects: intercept and the other side''s language');
+SELECT is((SELECT array_agg(name || ':' || coalesce(array_to_string(value_names, ','), '-') ORDER BY side, position)
+             FROM recs.glmix_column WHERE model_id = recs.model_id('gm_only')),
+          '{clang:-,"cskills:cskills=a,cskills=b,cskills=c,cskills=d,cskills=e",lang:-,"lskills:lskills=a,lskills=b,lskills=c,lskills=d,lskills=e"}'::text[],
+          'glmix_column keeps the match-only columns'' value names');
+SELECT cmp_ok(pg_temp.objective_gap('gm_only'), '<', 1e-6::float8,
+              'match-only columns: served logits (all three coordinates) reproduce the training objective');
+SELECT ok((SELECT 'lskills~cskills overlap 2 of 3' = ANY (top_features) FROM recs.explain(recs.model_id('gm_only'), 1, 10)
+            WHERE coordinate = 'fixed'), 'explain: a match-only overlap in words');
+SELECT throws_ok($$SELECT recs.train_glmix('gm.imp', 'gm.learners', 'gm.courses', '{lang}', '{clang}',
+                   crosses => '{lskills~cskills,lskills:cskills}')$$, '42703',
+                 'cross "lskills:cskills" names a column that is not a feature column',
+                 'a match-only column cannot be crossed');
+
+-- ---------------------------------------------------------------------------
 -- hash_bits: the crosses share 2^n buckets
 -- ---------------------------------------------------------------------------
 -- skills only and no intercept, so that a pair's row has few features and
@@ -143,7 +170,7 @@ SELECT is((SELECT features[11:] FROM recs.glmix_coordinate
           '{"(hashed cross 0)","(hashed cross 1)","(hashed cross 2)","(hashed cross 3)","(hashed cross 4)","(hashed cross 5)","(hashed cross 6)","(hashed cross 7)",overlap(lskills~cskills),jaccard(lskills~cskills)}'::text[],
           'the 25 skill pairs share 8 buckets, then the match');
 SELECT is((SELECT (params->>'hash_bits')::int FROM recs.model WHERE name = 'gm_hash'), 3, 'params record hash_bits');
-SELECT cmp_ok(pg_temp.objective_gap('gm_hash', 1), '<', 1e-6::float8,
+SELECT cmp_ok(pg_temp.objective_gap('gm_hash'), '<', 1e-6::float8,
               'hashed: the objective recomputed from served logits equals the training''s');
 -- learner 2 {c} x course 11 {d}: lskills=c, cskills=d and the pair's bucket
 CREATE TEMP TABLE hb AS
