@@ -4,7 +4,7 @@
 -- in words, match-only columns, deterministic buckets, bad specs, and on the
 -- sample data a held-out AUC that matches improve.
 BEGIN;
-SELECT plan(44);
+SELECT plan(52);
 SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------------------
@@ -215,6 +215,37 @@ SELECT throws_ok($$SELECT recs.train_glmix('gm.imp', 'gm.learners', 'gm.courses'
                  'cross "lang" is not of the form learner_column:course_column', 'no operator');
 SELECT throws_ok($$SELECT recs.train_glmix('gm.imp', 'gm.learners', 'gm.courses', '{lang,lskills}', '{clang,cskills}',
                    hash_bits => 17)$$, '22023', 'hash_bits must be between 0 and 16, not 17', 'hash_bits out of range');
+
+-- ---------------------------------------------------------------------------
+-- A corrupted match or hash row is a clean error (XX001), like every model row
+-- (corrupt_models.sql); each case is rolled back with throws_ok's subtransaction
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.corrupt(m bigint, fix text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE fix;
+    UPDATE recs.model SET cache_token = (random() * 9.2e18)::bigint WHERE model_id = m;
+    PERFORM recs.glmix_score(m, 1, 10);
+END $$;
+CREATE FUNCTION pg_temp.corrupt_ok(mname text, fix text, what text) RETURNS text LANGUAGE sql AS $$
+    SELECT throws_ok(format('SELECT pg_temp.corrupt(%s, %L)', recs.model_id(mname),
+                            format(fix, recs.model_id(mname))),
+                     'XX001', format('recs model %s is corrupt', recs.model_id(mname)), what) $$;
+SELECT pg_temp.corrupt_ok('gm_match', $$UPDATE recs.glmix_coordinate SET matches = '{lang=nope}'
+                                        WHERE model_id = %s AND position = 0$$, 'matches: an unknown column');
+SELECT pg_temp.corrupt_ok('gm_match', $$UPDATE recs.glmix_coordinate SET matches = '{lang~clang,lskills~cskills}'
+                                        WHERE model_id = %s AND position = 0$$, 'matches: a match of another width');
+SELECT pg_temp.corrupt_ok('gm_match', $$UPDATE recs.glmix_coordinate SET matches = '{lskills=cskills,lang=clang}'
+                                        WHERE model_id = %s AND position = 0$$, 'matches: = on text[] columns');
+SELECT pg_temp.corrupt_ok('gm_hash', $$UPDATE recs.glmix_coordinate SET hash_bits = 4
+                                        WHERE model_id = %s AND position = 0$$, 'hash_bits: other than trained');
+SELECT pg_temp.corrupt_ok('gm_hash', $$UPDATE recs.glmix_coordinate SET hash_bits = 99
+                                        WHERE model_id = %s AND position = 0$$, 'hash_bits: out of range');
+SELECT pg_temp.corrupt_ok('gm_only', $$UPDATE recs.glmix_column SET value_names = value_names[1:2]
+                                        WHERE model_id = %s AND name = 'cskills'$$, 'value_names: too short');
+SELECT pg_temp.corrupt_ok('gm_only', $$UPDATE recs.glmix_column SET value_names = '{a,b,c}'
+                                        WHERE model_id = %s AND name = 'lang'$$, 'value_names: a feature column marked match-only');
+SELECT pg_temp.corrupt_ok('gm_only', $$UPDATE recs.glmix_column SET value_names = NULL
+                                        WHERE model_id = %s AND name = 'lskills'$$, 'value_names: a match-only column unmarked');
 
 -- ---------------------------------------------------------------------------
 -- The sample data: matches lift the held-out AUC (train on the first 80% of
