@@ -18,14 +18,21 @@
 # Part 2, watch-time weighting on the sample data (the LinkedIn blog's figure 6):
 # the same model trained with weighting 'none' and 'watch_time' on the first 80%
 # of the sample impressions; on the later 20%, how well each ranks long-watch
-# clicks above short-watch ones.  GLMIX_BENCH_PARTS=1 or 2 runs one part only.
+# clicks above short-watch ones.
+#
+# Part 3, match features on the click task: the learner's past genres (the three
+# genres they watched most in clicks_train, whatever the label) against the
+# course's genres, 'past_genres~genres' (a match-only column: no main effects),
+# added to part 1's full model; trained next to the same model without it and
+# beside the peer's full model in the same run.  GLMIX_BENCH_PARTS=1, 2, 3 or a
+# combination ("13") runs those parts only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../scripts/cluster.sh"
 SPLIT=${1:-$here/../../shared/data/ml-100k-splits}
 SPLIT=$(cd "$SPLIT" && pwd)
 THREADS=${2:-1}
-PARTS=${GLMIX_BENCH_PARTS:-12}	# "1": click task only, "2": watch-time figure only
+PARTS=${GLMIX_BENCH_PARTS:-123}	# "1": click task, "2": watch-time figure, "3": matches
 PEER=${GLMIX_PEER:-$here/../../shared/peers/glmix_py.py}
 PY=/usr/bin/python3
 out=$(mktemp -d)
@@ -39,7 +46,7 @@ if [ "$RECS_EXISTING_SERVER" = 0 ]; then createdb "$db"; else db=$PGDATABASE; fi
 q() { psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 q -c 'DROP EXTENSION IF EXISTS recs CASCADE' -c 'CREATE EXTENSION recs'
 
-if [[ $PARTS == *1* ]]; then
+if [[ $PARTS == *[13]* ]]; then
 recs_log "loading $SPLIT"
 q <<SQL
 DROP SCHEMA IF EXISTS ml CASCADE;
@@ -57,7 +64,9 @@ CREATE TABLE ml.courses AS
 SELECT course_id, decade, string_to_array(genres, ',') AS genres FROM ml.courses_tsv;
 VACUUM ANALYZE;
 SQL
+fi
 
+if [[ $PARTS == *1* ]]; then
 # one training: name, random effects, passes -> prints "model_id seconds"
 train() {
 	local name=$1 re=$2 passes=$3
@@ -126,6 +135,70 @@ print("recs phases (s): " + "; ".join(
     for l in open(f"{out}/phases.txt").read().split(chr(10)) if l.strip()))
 PY
 
+fi
+
+# ---- part 3: match features on the click task ---------------------------------------
+if [[ $PARTS == *3* ]]; then
+recs_log "matches: the learner's past genres against the course's genres"
+q <<'SQL'
+-- a learner's past genres: the 3 genres of most of their clicks_train rows (labels unused)
+ALTER TABLE ml.learners ADD COLUMN IF NOT EXISTS past_genres text[];
+UPDATE ml.learners l SET past_genres = (
+  SELECT array_agg(g ORDER BY g) FROM (
+    SELECT g FROM ml.clicks_train t JOIN ml.courses c USING (course_id), unnest(c.genres) g
+     WHERE t.learner_id = l.learner_id GROUP BY g ORDER BY count(*) DESC, g LIMIT 3) q);
+VACUUM ANALYZE ml.learners;
+SQL
+train3() {
+	local name=$1 crosses=$2
+	q -At 2>"$out/$name.log" <<SQL | awk '/^Time:/ {t=$2/1000} /^[0-9]+$/ {id=$1} END {print id, t}'
+\timing on
+SELECT recs.train_glmix('ml.clicks_train', 'ml.learners', 'ml.courses',
+    '{gender,age_bucket,occupation}', '{genres,decade}',
+    name => '$name', click_column => 'label', random_effects => '{learner_id,course_id}',
+    l2 => '{300,10,10}', passes => 3, threads => $THREADS, crosses => '$crosses', activate => false);
+SQL
+}
+load3_before=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r m3_base t3_base < <(train3 m3_without '{gender:genres,age_bucket:genres,occupation:genres}')
+read -r m3_match t3_match < <(train3 m3_past_genres '{gender:genres,age_bucket:genres,occupation:genres,past_genres~genres}')
+for m in without:$m3_base past_genres:$m3_match; do
+	q -c "\\copy (SELECT t.label, recs.glmix_logit(${m#*:}, t.learner_id, t.course_id),
+	          EXISTS (SELECT 1 FROM ml.clicks_train r WHERE r.learner_id = t.learner_id)
+	          FROM ml.clicks_test t) TO '$out/m3_${m%%:*}.scores' WITH (FORMAT csv)"
+done
+q -At -c "SELECT feature || ' ' || round(coef::numeric, 4) FROM recs.glmix_coefficients
+          WHERE model_id = $m3_match AND coordinate = 'fixed' AND feature ~ '^(overlap|jaccard)\\('" >"$out/m3_coef.txt"
+recs_log "running the peer's full model: $PEER"
+(cd "$(dirname "$PEER")" && $PY "$PEER" --split-dir "$SPLIT" --no-sklearn --configs fixed_learner_course) \
+	>"$out/peer3.json" 2>"$out/peer3.log"
+load3_after=$(cut -d' ' -f1-3 /proc/loadavg)
+$PY - "$out" "$t3_base" "$t3_match" "$THREADS" "$load3_before" "$load3_after" <<'PY'
+import json, sys
+import numpy as np
+from scipy.special import expit
+from sklearn.metrics import log_loss, roc_auc_score
+out, tb, tm, threads, load0, load1 = sys.argv[1:]
+peer = json.loads(open(f"{out}/peer3.json").read().strip().splitlines()[-1])["fixed_learner_course"]
+print()
+print(f"GLMix click task with a match feature: past_genres~genres (a learner's 3 most-watched genres "
+      f"in clicks_train vs the course's genres); full model, L2 300/10/10, 3 passes, recs threads={threads}")
+print(f"load average before {load0}, after {load1}")
+hdr = ("model", "AUC", "logloss", "AUC warm", "AUC cold", "train s", "peer train s", "speed-up")
+print("| " + " | ".join(hdr) + " |")
+print("|" + "---|" * len(hdr))
+for key, t in (("without", tb), ("past_genres", tm)):
+    d = np.genfromtxt(f"{out}/m3_{key}.scores", delimiter=",", dtype=None, encoding=None)
+    y = np.array([r[0] for r in d], dtype=float)
+    p = expit(np.array([r[1] for r in d], dtype=float))
+    warm = np.array([r[2] in ("t", True) for r in d])
+    print(f"| recs {key} | {roc_auc_score(y, p):.4f} | {log_loss(y, p):.4f} | "
+          f"{roc_auc_score(y[warm], p[warm]):.4f} | {roc_auc_score(y[~warm], p[~warm]):.4f} | "
+          f"{float(t):.3f} | {peer['train_s']:.3f} | {peer['train_s'] / float(t):.1f}x |")
+print(f"| peer (no match) | {peer['auc']:.4f} | {peer['logloss']:.4f} | {peer['auc_warm_learner']:.4f} | | "
+      f"{peer['train_s']:.3f} | | |")
+print("match coefficients: " + "; ".join(l for l in open(f"{out}/m3_coef.txt").read().split(chr(10)) if l))
+PY
 fi
 
 # ---- part 2: watch-time weighting on the sample data -------------------------------

@@ -49,6 +49,14 @@ REVOKE EXECUTE ON FUNCTION
     recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[])
 FROM PUBLIC;
 
+-- GLMix match features and hashed crosses (issue #13 item 2): the fixed
+-- coordinate records its matches and hash_bits, glmix_column the names of
+-- the columns read for matches only; train_glmix gains hash_bits.
+ALTER TABLE recs.glmix_coordinate
+    ADD COLUMN matches text[],
+    ADD COLUMN hash_bits integer CHECK (hash_bits > 0);
+-- a column read for matches only: its features' names (it has no coefficients)
+ALTER TABLE recs.glmix_column ADD COLUMN value_names text[];
 DROP FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
     text, text, text, text, text, text);
@@ -79,13 +87,14 @@ CREATE FUNCTION recs.train_glmix(
     seconds_column text DEFAULT 'watch_seconds',
     weight_column text DEFAULT NULL,
     solver text DEFAULT 'auto',
-    l2_auto boolean DEFAULT false)
+    l2_auto boolean DEFAULT false,
+    hash_bits integer DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_glmix'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
-    text, text, text, text, text, text, text, boolean) IS
+    text, text, text, text, text, text, text, boolean, integer) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
 
 CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)

@@ -10,6 +10,8 @@
  *   glmix_agg_entity.c  recs.glmix_entity_fit (GROUP BY entity fits)
  *   glmix_features.c    feature dictionaries, the sides' feature vectors
  *   glmix_design.c      the fixed design's layout and rows, design matrices
+ *   glmix_match.c       match features: a learner column against a course column
+ *   glmix_hash.c        hashed crosses (hash_bits)
  *   glmix_work.c        the work relations: DDL and block inserts
  *   glmix_train.c  recs.train_glmix(): options, then the phases:
  *   glmix_data.c   1. read: impressions, sides, designs, random effects
@@ -240,6 +242,7 @@ typedef struct GlmixColumn
 	int			end;
 	double		mean;			/* numeric: value = (x - mean) / sd, NULL = 0 */
 	double		sd;
+	bool		match_only;		/* read for matches only: no coefficients */
 } GlmixColumn;
 
 /* the learners or the courses: each entity's sparse feature vector */
@@ -252,16 +255,24 @@ typedef struct GlmixSide
 	int32	   *col;
 	double	   *val;
 	int			nfeat;
+	int			nmodel;			/* features [0, nmodel) are the model's; the
+								 * match-only columns' come after them */
 	char	  **names;			/* nfeat feature names */
 	int			ncols;
 	GlmixColumn *cols;
 } GlmixSide;
 
 /* a learner-column x course-column block of the fixed design */
+/* the feature columns, then the columns read for matches only */
 extern GlmixSide *glmix_read_side(Oid relid, const char *what, const char *idcol,
-								  char **features, int nfeatures);
+								  char **features, int nfeatures, char **match_only,
+								  int nmatch_only);
+/* the end in col[] of row i's model features (before its match-only ones) */
+extern int32 glmix_side_model_end(const GlmixSide *side, int i);
 extern int	glmix_side_index(const GlmixSide *side, int64 id);
 extern int	glmix_side_column(const GlmixSide *side, const char *name);
+/* a column name or value as printed in feature names (quoted when needed) */
+extern const char *glmix_feature_name_part(const char *s);
 /* every feature value is 1 when no column is numeric */
 extern bool glmix_side_binary(const GlmixSide *s);
 
@@ -275,6 +286,23 @@ typedef struct GlmixCross
 	int			base;			/* first index in the fixed design */
 } GlmixCross;
 
+/* a match feature: a learner column compared with a course column */
+typedef enum GlmixMatchKind
+{
+	GLMIX_MATCH_EQUAL,			/* "lcol=ccol": 1 when the values are equal */
+	GLMIX_MATCH_OVERLAP			/* "lcol~ccol": shared values, and their Jaccard */
+} GlmixMatchKind;
+
+typedef struct GlmixMatch
+{
+	GlmixMatchKind kind;
+	int			lcol;			/* index into learners' cols */
+	int			ccol;			/* index into courses' cols */
+	int			base;			/* first index in the fixed design (1 or 2 features) */
+	int		   *lmap;			/* per feature of lcol: the feature of ccol with the
+								 * same value (relative to its start), -1 none */
+} GlmixMatch;
+
 /* where the fixed design's parts start; also what scoring needs */
 typedef struct GlmixFixedLayout
 {
@@ -283,6 +311,14 @@ typedef struct GlmixFixedLayout
 	int			c_base;			/* course features */
 	int			ncross;
 	GlmixCross *cross;
+	int			hash_bits;		/* > 0: the crosses share 2^hash_bits buckets */
+	int			hash_base;		/* first bucket in the fixed design */
+	uint64	   *lhash;			/* hash of each learner and course feature's name */
+	uint64	   *chash;
+	int			nmatch;
+	GlmixMatch *match;
+	char	  **lnames;			/* every learner and course feature's name */
+	char	  **cnames;
 	int			dim;
 } GlmixFixedLayout;
 
@@ -336,10 +372,68 @@ extern int	glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learner
 							int32 *col, double *val);
 extern GlmixDesign *glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 									   const GlmixSide *courses, const GlmixRows *rows);
+/*
+ * Whether every value of x(l, c) is 1: no numeric column, no hashing (a
+ * bucket can be hit twice), no overlap match (counts and ratios)
+ */
+extern bool glmix_fixed_binary(const GlmixFixedLayout *lay, const GlmixSide *learners,
+							   const GlmixSide *courses);
 /* per-entity design: [1] + the other side's vector */
 extern GlmixDesign *glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 										const int *other_index, int64 n);
 extern void glmix_free_design(GlmixDesign *d);
+
+/* ---- glmix_match.c: match features ---- */
+
+/* the features one match adds to x(l, c): 1 (equal) or 2 (overlap: count, Jaccard) */
+#define GLMIX_MATCH_WIDTH(kind) ((kind) == GLMIX_MATCH_EQUAL ? 1 : 2)
+
+/*
+ * Split "lcol<op>ccol" at an operator of ops (":", "=", "~") such that both
+ * halves name feature columns of their side; false if no split does.
+ */
+extern bool glmix_split_spec(const char *spec, const char *ops, const GlmixSide *learners,
+							 const GlmixSide *courses, char *op, int *lcol, int *ccol);
+/* NULL, or why a match of these columns' kinds cannot be computed */
+extern const char *glmix_match_incompatible(GlmixMatchKind kind, const GlmixSide *learners,
+											int lcol, const GlmixSide *courses, int ccol);
+/* the spec as stored: "lcol=ccol" or "lcol~ccol" */
+extern char *glmix_match_spec(const GlmixMatch *mt, const GlmixSide *learners,
+							  const GlmixSide *courses);
+/*
+ * The per-model tables of matches (value maps) and hashed crosses (name
+ * hashes), from the sides' feature names: training and serving both call it
+ */
+extern void glmix_fixed_prepare(GlmixFixedLayout *lay, const GlmixSide *learners,
+								const GlmixSide *courses, char **lnames, char **cnames);
+/* the match features of x(l, c), appended at col/val; with col NULL an upper bound */
+extern int	glmix_match_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
+							const GlmixSide *courses, int li, int ci, int32 *col, double *val);
+extern char *glmix_match_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
+									  const GlmixSide *courses, int j);
+/*
+ * Feature j of x(l, c) in words for explain ("skills overlap 3 of 4"), or
+ * NULL when j is not a match feature or a hashed bucket
+ */
+extern char *glmix_fixed_feature_words(const GlmixFixedLayout *lay, const GlmixSide *learners,
+									   const GlmixSide *courses, int li, int ci, int j);
+/*
+ * Serving: every feature name of a side, from the fixed effect's names (the
+ * model's features) and the match-only columns' stored names
+ */
+extern char **glmix_side_names(const GlmixSide *side, char **fixed_names);
+
+/* ---- glmix_hash.c: hashed crosses ---- */
+
+#define GLMIX_MAX_HASH_BITS 16
+
+/* a feature name's hash (64-bit FNV-1a: the same on every platform) */
+extern uint64 glmix_name_hash(const char *name);
+/* the bucket (0 .. 2^bits - 1) of the cross of two features */
+extern int	glmix_cross_bucket(uint64 lhash, uint64 chash, int bits);
+/* the hashed crosses of x(l, c), sorted, a bucket hit twice summed; col NULL: a bound */
+extern int	glmix_hash_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
+						   const GlmixSide *courses, int li, int ci, int32 *col, double *val);
 
 /* ---- glmix_work.c: the work relations ---- */
 
@@ -388,6 +482,11 @@ typedef struct GlmixOptions
 	int			max_rows;		/* 0: no cap */
 	int64		seed;
 	int			threads;
+	int			hash_bits;		/* 0: crosses not hashed */
+	char	  **lmatch;			/* columns read for matches only */
+	int			nlmatch;
+	char	  **cmatch;
+	int			ncmatch;
 	bool		activate;
 	const char *solver;			/* auto | newton | tron */
 	bool		l2_auto;		/* choose l2 per coordinate on a validation slice */
@@ -486,7 +585,8 @@ extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
 extern double glmix_impressions_end(Oid relid);
 
 /* "lcol:ccol" pairs of argument argno, or the default crosses (glmix_data.c) */
-extern void glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t);
+extern void glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t,
+								int hash_bits);
 
 /* ---- glmix_l2auto.c: l2 => auto, the search before the training ---- */
 

@@ -210,7 +210,7 @@ setup_random_effect(GlmixTraining *t, const GlmixOptions *o, int k)
 
 	/* a learner-keyed effect acts on course features, and vice versa */
 	other = re->learner_side ? t->courses : t->learners;
-	re->dim = (re->intercept ? 1 : 0) + other->nfeat;
+	re->dim = (re->intercept ? 1 : 0) + other->nmodel;
 	if (re->dim == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -251,7 +251,7 @@ static double
 training_bytes(const GlmixTraining *t, const GlmixOptions *o, const GlmixRows *rows,
 			   const GlmixDesign *X)
 {
-	double		per_nnz = glmix_side_binary(t->learners) && glmix_side_binary(t->courses) ? 4.0 : 12.0;
+	double		per_nnz = glmix_fixed_binary(&t->lay, t->learners, t->courses) ? 4.0 : 12.0;
 	double		lnnz = 0,
 				cnnz = 0,
 				bytes;
@@ -286,7 +286,7 @@ training_bytes(const GlmixTraining *t, const GlmixOptions *o, const GlmixRows *r
 						  strcmp(col, o->ro.course_column) == 0))
 		{
 			int			dim = (o->intercept[k + 1] ? 1 : 0) +
-				(on_learners ? t->courses->nfeat : t->learners->nfeat);
+				(on_learners ? t->courses->nmodel : t->learners->nmodel);
 
 			bytes += (on_learners ? t->learners->n : t->courses->n) * (24.0 * dim + 256.0);
 		}
@@ -294,13 +294,23 @@ training_bytes(const GlmixTraining *t, const GlmixOptions *o, const GlmixRows *r
 	return bytes;
 }
 
-/* "lcol:ccol" pairs, or by default every categorical learner column
- * crossed with every multi-hot course column */
-void
-glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
+/*
+ * The crosses argument: "lcol:ccol" crosses, "lcol=ccol" and "lcol~ccol"
+ * matches (glmix_match.c); NULL: every categorical learner column crossed
+ * with every multi-hot course column, no matches.  Every entry is checked
+ * (columns, kinds) before any design is built.  Then the layout is
+ * prepared: crosses hashed into 2^hash_bits buckets (0: not hashed), the
+ * matches' value maps built.
+ */
+static void
+parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 {
 	GlmixFixedLayout *lay = &t->lay;
+	int			n;
+	char	  **specs;
 
+	lay->nmatch = 0;
+	lay->match = NULL;
 	if (PG_ARGISNULL(argno))
 	{
 		lay->cross = palloc(sizeof(GlmixCross) * Max(t->learners->ncols * t->courses->ncols, 1));
@@ -316,31 +326,71 @@ glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 				}
 		return;
 	}
-	else
+	specs = recs_text_array_arg(fcinfo, argno, &n);
+	lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
+	lay->match = palloc0(sizeof(GlmixMatch) * Max(n, 1));
+	lay->ncross = 0;
+	for (int i = 0; i < n; i++)
 	{
-		int			n;
-		char	  **pairs = recs_text_array_arg(fcinfo, argno, &n);
+		char		op;
+		int			lcol,
+					ccol;
+		const char *why;
+		GlmixMatch *mt;
 
-		lay->cross = palloc(sizeof(GlmixCross) * Max(n, 1));
-		lay->ncross = n;
-		for (int i = 0; i < n; i++)
+		if (!glmix_split_spec(specs[i], ":=~", t->learners, t->courses, &op, &lcol, &ccol))
 		{
-			char	   *colon = strchr(pairs[i], ':');
-			char	   *lname = pnstrdup(pairs[i], colon ? colon - pairs[i] : 0);
-
-			if (colon == NULL)
+			if (strpbrk(specs[i], ":=~") == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("cross \"%s\" is not of the form learner_column:course_column", pairs[i])));
-			lay->cross[i].lcol = glmix_side_column(t->learners, lname);
-			lay->cross[i].ccol = glmix_side_column(t->courses, colon + 1);
-			if (lay->cross[i].lcol < 0 || lay->cross[i].ccol < 0)
+						 errmsg("cross \"%s\" is not of the form learner_column:course_column", specs[i]),
+						 errhint("Matches are learner_column=course_column (equal values) or "
+								 "learner_column~course_column (shared values).")));
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s \"%s\" names a column that is not a feature column",
+							strchr(specs[i], ':') ? "cross" : "match", specs[i]),
+					 errhint("Cross or match a column of learner_features with a column of course_features.")));
+		}
+		if (op == ':')
+		{
+			if (t->learners->cols[lcol].match_only || t->courses->cols[ccol].match_only)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("cross \"%s\" names a column that is not a feature column", pairs[i]),
+						 errmsg("cross \"%s\" names a column that is not a feature column", specs[i]),
 						 errhint("Cross a column of learner_features with a column of course_features.")));
+			lay->cross[lay->ncross].lcol = lcol;
+			lay->cross[lay->ncross].ccol = ccol;
+			lay->ncross++;
+			continue;
 		}
+		mt = &lay->match[lay->nmatch];
+		mt->kind = op == '=' ? GLMIX_MATCH_EQUAL : GLMIX_MATCH_OVERLAP;
+		mt->lcol = lcol;
+		mt->ccol = ccol;
+		why = glmix_match_incompatible(mt->kind, t->learners, lcol, t->courses, ccol);
+		if (why)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("match \"%s\" compares columns of incompatible types", specs[i]),
+					 errdetail_internal("%s", why)));
+		for (int q = 0; q < lay->nmatch; q++)
+			if (lay->match[q].kind == mt->kind && lay->match[q].lcol == lcol &&
+				lay->match[q].ccol == ccol)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("match \"%s\" is listed twice", specs[i])));
+		lay->nmatch++;
 	}
+}
+
+
+void
+glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t, int hash_bits)
+{
+	parse_crosses(fcinfo, argno, t);
+	t->lay.hash_bits = hash_bits;
+	glmix_fixed_prepare(&t->lay, t->learners, t->courses, t->learners->names, t->courses->names);
 }
 
 /*
@@ -350,8 +400,10 @@ glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t)
 void
 glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 {
-	t->learners = glmix_read_side(o->learners, "learner", o->ro.learner_column, o->lfeat, o->nlfeat);
-	t->courses = glmix_read_side(o->courses, "course", o->ro.course_column, o->cfeat, o->ncfeat);
+	t->learners = glmix_read_side(o->learners, "learner", o->ro.learner_column, o->lfeat, o->nlfeat,
+								  o->lmatch, o->nlmatch);
+	t->courses = glmix_read_side(o->courses, "course", o->ro.course_column, o->cfeat, o->ncfeat,
+								 o->cmatch, o->ncmatch);
 	t->rows = read_rows(o->impressions, &o->ro, t->learners, t->courses, true);
 	if (t->rows->n == 0)
 		ereport(ERROR,

@@ -7,7 +7,9 @@
  * and a random effect's z = [1 | the other side's features]: a
  * learner-keyed effect acts on the course's features and vice versa.  A
  * cross "lcol:ccol" is the outer product of a learner column's and a course
- * column's features.  Training and serving both build x(l, c) through
+ * column's features (with hash_bits, 2^hash_bits buckets shared by all
+ * crosses: glmix_hash.c); match features ("lcol=ccol", "lcol~ccol":
+ * glmix_match.c) come last.  Training and serving both build x(l, c) through
  * glmix_fixed_row(), so they cannot disagree.  A training's designs are
  * assembled once, in C, from the sides' vectors (glmix_features.c): lengths
  * are counted first, so every array is allocated once at its final size,
@@ -29,15 +31,25 @@ glmix_fixed_layout(GlmixFixedLayout *lay, bool intercept, const GlmixSide *learn
 
 	lay->intercept = intercept;
 	lay->l_base = intercept ? 1 : 0;
-	lay->c_base = lay->l_base + learners->nfeat;
-	dim = lay->c_base + courses->nfeat;
+	lay->c_base = lay->l_base + learners->nmodel;
+	dim = lay->c_base + courses->nmodel;
 	for (int p = 0; p < lay->ncross; p++)
 	{
 		const GlmixColumn *lc = &learners->cols[lay->cross[p].lcol];
 		const GlmixColumn *cc = &courses->cols[lay->cross[p].ccol];
 
 		lay->cross[p].base = (int) Min(dim, PG_INT32_MAX);
-		dim += (int64) (lc->end - lc->start) * (cc->end - cc->start);
+		if (lay->hash_bits == 0)
+			dim += (int64) (lc->end - lc->start) * (cc->end - cc->start);
+	}
+	/* hashed: every cross shares the buckets; then the match features */
+	lay->hash_base = (int) Min(dim, PG_INT32_MAX);
+	if (lay->hash_bits > 0 && lay->ncross > 0)
+		dim += (int64) 1 << lay->hash_bits;
+	for (int q = 0; q < lay->nmatch; q++)
+	{
+		lay->match[q].base = (int) Min(dim, PG_INT32_MAX);
+		dim += GLMIX_MATCH_WIDTH(lay->match[q].kind);
 	}
 	if (dim > GLMIX_MAX_FIXED_DIM)
 		ereport(ERROR,
@@ -62,8 +74,12 @@ glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
 		return "(intercept)";
 	if (j < lay->c_base)
 		return learners->names[j - lay->l_base];
-	if (j < lay->c_base + courses->nfeat)
+	if (j < lay->c_base + courses->nmodel)
 		return courses->names[j - lay->c_base];
+	if (lay->nmatch > 0 && j >= lay->match[0].base)
+		return glmix_match_feature_name(lay, learners, courses, j);
+	if (lay->hash_bits > 0)
+		return psprintf("(hashed cross %d)", j - lay->hash_base);
 	for (int p = lay->ncross - 1; p >= 0; p--)
 	{
 		const GlmixCross *x = &lay->cross[p];
@@ -84,19 +100,23 @@ glmix_fixed_feature_name(const GlmixFixedLayout *lay, const GlmixSide *learners,
 
 /*
  * Assemble x(l, c) for one learner and course (either may be -1, i.e.
- * unknown) from their side vectors; with col == NULL only count.  Indexes
- * come out ascending, which the Hessian accumulation relies on.  Training
- * and serving both build rows here, so they cannot disagree.
+ * unknown) from their side vectors and return its length; with col == NULL
+ * only count: then the result is an upper bound when crosses are hashed or
+ * there are matches (a bucket hit twice is one feature, a match that does
+ * not hold none).  Indexes come out ascending, which the Hessian
+ * accumulation relies on.  Training and serving both build rows here, so
+ * they cannot disagree.
  */
 int
 glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 				const GlmixSide *courses, int li, int ci, int32 *col, double *val)
 {
 	int			n = 0;
+	/* the sides' model features: their match-only features come last */
 	int32		llo = li >= 0 ? learners->ptr[li] : 0,
-				lhi = li >= 0 ? learners->ptr[li + 1] : 0,
+				lhi = li >= 0 ? glmix_side_model_end(learners, li) : 0,
 				clo = ci >= 0 ? courses->ptr[ci] : 0,
-				chi = ci >= 0 ? courses->ptr[ci + 1] : 0;
+				chi = ci >= 0 ? glmix_side_model_end(courses, ci) : 0;
 
 	if (lay->intercept)
 	{
@@ -120,7 +140,10 @@ glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 		if (val)
 			val[n] = courses->val[k];
 	}
-	for (int p = 0; p < lay->ncross; p++)
+	if (lay->hash_bits > 0)
+		n += glmix_hash_row(lay, learners, courses, li, ci, col ? col + n : NULL,
+							val ? val + n : NULL);
+	for (int p = 0; p < lay->ncross && lay->hash_bits == 0; p++)
 	{
 		const GlmixCross *x = &lay->cross[p];
 		const GlmixColumn *lc = &learners->cols[x->lcol];
@@ -144,7 +167,24 @@ glmix_fixed_row(const GlmixFixedLayout *lay, const GlmixSide *learners,
 			}
 		}
 	}
+	if (lay->nmatch > 0)
+		n += glmix_match_row(lay, learners, courses, li, ci, col ? col + n : NULL,
+							 val ? val + n : NULL);
 	return n;
+}
+
+bool
+glmix_fixed_binary(const GlmixFixedLayout *lay, const GlmixSide *learners,
+				   const GlmixSide *courses)
+{
+	if (!glmix_side_binary(learners) || !glmix_side_binary(courses))
+		return false;
+	if (lay->hash_bits > 0 && lay->ncross > 0)
+		return false;
+	for (int q = 0; q < lay->nmatch; q++)
+		if (lay->match[q].kind != GLMIX_MATCH_EQUAL)
+			return false;
+	return true;
 }
 
 /* ---- the design matrices of a training ---- */
@@ -179,6 +219,11 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 	d->dim = lay->dim;
 	d->ptr = palloc(sizeof(int32) * (rows->n + 1));
 	d->ptr[0] = 0;
+
+	/*
+	 * Count each row's length (an upper bound with hashed crosses and
+	 * matches), allocate once, then fill the rows one after the other.
+	 */
 	for (int64 r = 0; r < rows->n; r++)
 	{
 		int			li = rows->li[r],
@@ -190,24 +235,27 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 		if (li >= 0 && ci >= 0)
 			for (int p = 0; p < np; p++)
 				nnz += lcnt[(Size) li * np + p] * ccnt[(Size) ci * np + p];
+		if (lay->nmatch > 0)
+			nnz += glmix_match_row(lay, learners, courses, li, ci, NULL, NULL);
 		if (nnz > PG_INT32_MAX / 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("the fixed design has too many nonzeros"),
 					 errhint("Train on fewer impressions or with fewer crosses.")));
-		d->ptr[r + 1] = (int32) nnz;
 	}
 	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
-	d->val = glmix_side_binary(learners) && glmix_side_binary(courses) ? NULL :
+	d->val = glmix_fixed_binary(lay, learners, courses) ? NULL :
 		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(nnz, 1));
 	for (int64 r = 0; r < rows->n; r++)
 	{
+		int32		at = d->ptr[r];
+
 		if ((r & 65535) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r],
-							d->col + d->ptr[r], d->val ? d->val + d->ptr[r] : NULL) !=
-			d->ptr[r + 1] - d->ptr[r])
-			elog(ERROR, "fixed design row " INT64_FORMAT " has an unexpected length", r);
+		d->ptr[r + 1] = at + glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r],
+											 d->col + at, d->val ? d->val + at : NULL);
+		if (d->ptr[r + 1] > nnz)
+			elog(ERROR, "fixed design row " INT64_FORMAT " is longer than counted", r);
 	}
 	return d;
 }
@@ -232,7 +280,7 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 	{
 		int			o = other_index[r];
 
-		nnz += shift + (o >= 0 ? other->ptr[o + 1] - other->ptr[o] : 0);
+		nnz += shift + (o >= 0 ? glmix_side_model_end(other, o) - other->ptr[o] : 0);
 		d->ptr[r + 1] = (int32) nnz;
 	}
 	d->col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nnz, 1));
@@ -250,7 +298,7 @@ glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 			d->col[at++] = 0;
 		}
 		if (o >= 0)
-			for (int32 k = other->ptr[o]; k < other->ptr[o + 1]; k++, at++)
+			for (int32 k = other->ptr[o]; k < glmix_side_model_end(other, o); k++, at++)
 			{
 				d->col[at] = shift + other->col[k];
 				if (d->val)

@@ -47,8 +47,8 @@
  * A column name or value as it appears in a feature name: bare when that is
  * unambiguous, else double-quoted with inner quotes doubled (see the header).
  */
-static const char *
-feature_name_part(const char *s)
+const char *
+glmix_feature_name_part(const char *s)
 {
 	size_t		len = strlen(s);
 	StringInfoData buf;
@@ -142,7 +142,7 @@ column_values(const GlmixColumn *col, Datum d, char ***out)
  */
 GlmixSide *
 glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
-				int nfeatures)
+				int nfeatures, char **match_only, int nmatch_only)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	GlmixSide  *s = palloc0(sizeof(GlmixSide));
@@ -153,16 +153,26 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	char	 ***dict;			/* per column: sorted distinct values */
 	int		   *ndict;
 	int64		nnz = 0;
+	int			nmodel = 0;
 
 	snprintf(argname, sizeof(argname), "%s_column", what);
 	recs_check_column(relid, idcol, argname, id_types, lengthof(id_types));
+	if (nmatch_only > 0)
+	{
+		/* the match-only columns are read like feature columns, after them */
+		char	  **all = palloc(sizeof(char *) * (nfeatures + nmatch_only));
+
+		memcpy(all, features, sizeof(char *) * nfeatures);
+		memcpy(all + nfeatures, match_only, sizeof(char *) * nmatch_only);
+		features = all;
+	}
 	s->what = what;
-	s->ncols = nfeatures;
-	s->cols = palloc0(sizeof(GlmixColumn) * Max(nfeatures, 1));
+	s->ncols = nfeatures + nmatch_only;
+	s->cols = palloc0(sizeof(GlmixColumn) * Max(s->ncols, 1));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s::int8", quote_identifier(idcol));
 	snprintf(argname, sizeof(argname), "%s_features", what);
-	for (int c = 0; c < nfeatures; c++)
+	for (int c = 0; c < s->ncols; c++)
 	{
 		GlmixColumn *col = &s->cols[c];
 
@@ -172,6 +182,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 						(errcode(ERRCODE_DUPLICATE_COLUMN),
 						 errmsg("feature column \"%s\" is listed twice in %s", features[c], argname)));
 		col->name = pstrdup(features[c]);
+		col->match_only = c >= nfeatures;
 		col->kind = column_kind(relid, features[c], argname);
 		appendStringInfo(&sql, ", %s::%s", quote_identifier(features[c]),
 						 col->kind == GLMIX_ONEHOT ? "text" :
@@ -199,10 +210,10 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	}
 
 	/* dictionaries and standardisation, column by column */
-	dict = palloc0(sizeof(char **) * Max(nfeatures, 1));
-	ndict = palloc0(sizeof(int) * Max(nfeatures, 1));
+	dict = palloc0(sizeof(char **) * Max(s->ncols, 1));
+	ndict = palloc0(sizeof(int) * Max(s->ncols, 1));
 	s->nfeat = 0;
-	for (int c = 0; c < nfeatures; c++)
+	for (int c = 0; c < s->ncols; c++)
 	{
 		GlmixColumn *col = &s->cols[c];
 
@@ -275,24 +286,27 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 			s->nfeat += nall;
 		}
 		col->end = s->nfeat;
+		if (c == nfeatures - 1)
+			nmodel = s->nfeat;
 		if (s->nfeat > MAX_SIDE_FEATURES)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("more than %d %s features", MAX_SIDE_FEATURES, what),
 					 errhint("Column \"%s\" has too many distinct values to one-hot encode.", col->name)));
 	}
+	s->nmodel = nfeatures > 0 ? nmodel : 0;
 	s->names = palloc(sizeof(char *) * Max(s->nfeat, 1));
-	for (int c = 0; c < nfeatures; c++)
+	for (int c = 0; c < s->ncols; c++)
 	{
 		GlmixColumn *col = &s->cols[c];
-		const char *colname = feature_name_part(col->name);
+		const char *colname = glmix_feature_name_part(col->name);
 
 		if (col->kind == GLMIX_NUMERIC)
 			s->names[col->start] = pstrdup(colname);
 		else
 			for (int k = 0; k < ndict[c]; k++)
 				s->names[col->start + k] = psprintf("%s=%s", colname,
-													feature_name_part(dict[c][k]));
+													glmix_feature_name_part(dict[c][k]));
 	}
 
 	/* the CSR vectors: count, then fill */
@@ -308,7 +322,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 		nnz = 0;
 		for (int i = 0; i < s->n; i++)
 		{
-			for (int c = 0; c < nfeatures; c++)
+			for (int c = 0; c < s->ncols; c++)
 			{
 				GlmixColumn *col = &s->cols[c];
 				bool		isnull;
@@ -365,6 +379,16 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	}
 	SPI_freetuptable(tt);
 	return s;
+}
+
+int32
+glmix_side_model_end(const GlmixSide *side, int i)
+{
+	int32		end = side->ptr[i + 1];
+
+	while (end > side->ptr[i] && side->col[end - 1] >= side->nmodel)
+		end--;
+	return end;
 }
 
 int

@@ -105,7 +105,7 @@ glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
 	memset(&t, 0, sizeof(t));
 	t.quiet = true;
 	glmix_read_data(&t, &so);
-	glmix_parse_crosses(fcinfo, 11, &t);
+	glmix_parse_crosses(fcinfo, 11, &t, o->hash_bits);
 	glmix_build_designs(&t, &so);
 	glmix_stage(&t, &so);
 

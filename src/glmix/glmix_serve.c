@@ -6,7 +6,8 @@
  * model_id with ON DELETE CASCADE:
  *   glmix_coordinate  one row per coordinate: the fixed effect (position
  *                     0) and each random effect, with its feature names,
- *                     L2 weight and, for the fixed effect, the crosses;
+ *                     L2 weight and, for the fixed effect, the crosses,
+ *                     matches and hash_bits;
  *   glmix_column      the feature columns of each side and where their
  *                     features sit (so scoring rebuilds x(l, c) exactly);
  *   glmix_entity      every learner's and course's feature vector, and
@@ -28,6 +29,7 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -35,6 +37,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "spi_util.h"
 #include "glmix.h"
@@ -184,6 +187,96 @@ load_side(int64 model_id, const char *side, bool rows, const GlmixRandom *re, in
 	return s;
 }
 
+/*
+ * The fixed coordinate's matches and hash_bits (0.4.0 on); before the
+ * extension is updated the table has no such columns: none.
+ */
+static int
+load_fixed_extras(int64 model_id, char ***matches, int *hash_bits)
+{
+	Oid			relid = get_relname_relid("glmix_coordinate", get_namespace_oid("recs", false));
+	Oid			types[1] = {INT8OID};
+	Datum		v[1] = {Int64GetDatum(model_id)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_coordinate");
+	int			n = 0;
+	bool		isnull;
+	Datum		d;
+
+	*hash_bits = 0;
+	if (!OidIsValid(relid) || get_attnum(relid, "hash_bits") == InvalidAttrNumber)
+		return 0;
+	if (load_query("SELECT matches, hash_bits FROM recs.glmix_coordinate"
+				   " WHERE model_id = $1 AND position = 0", 1, types, v) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.glmix_coordinate");
+	if (SPI_processed != 1)
+		return 0;
+	model_row_key_int(&row, 0, "position", 0);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		n = load_texts(&row, "matches", d, false, matches);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+	{
+		*hash_bits = DatumGetInt32(d);
+		check_model_range(&row, "hash_bits", *hash_bits, 1, GLMIX_MAX_HASH_BITS);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
+
+/*
+ * The columns a model read for matches only (glmix_column.value_names set,
+ * 0.4.0 on): they come after the feature columns, and their features'
+ * names are the stored ones.  Sets side->nmodel.
+ */
+static void
+load_match_only_columns(int64 model_id, GlmixSide *s)
+{
+	Oid			relid = get_relname_relid("glmix_column", get_namespace_oid("recs", false));
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		v[2] = {Int64GetDatum(model_id), CStringGetTextDatum(s->what)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_column");
+
+	s->nmodel = s->nfeat;
+	if (!OidIsValid(relid) || get_attnum(relid, "value_names") == InvalidAttrNumber)
+		return;
+	if (load_query("SELECT position, value_names FROM recs.glmix_column"
+				   " WHERE model_id = $1 AND side = $2 AND value_names IS NOT NULL ORDER BY position",
+				   2, types, v) != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.glmix_column");
+	if (SPI_processed > 0)
+		s->names = palloc0(sizeof(char *) * Max(s->nfeat, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			c = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		GlmixColumn *col;
+		char	  **names;
+		int			n;
+
+		model_row_key_text(&row, 0, "side", s->what);
+		model_row_key_int(&row, 1, "position", c);
+		check_model_range(&row, "position", c, 0, s->ncols - 1);
+		col = &s->cols[c];
+		if (i == 0)
+			s->nmodel = col->start;
+		else if (c != s->ncols - (int) (SPI_processed - i))
+			model_row_corrupt(&row, "a column read for matches only is followed by a feature column");
+		if (col->kind == GLMIX_NUMERIC)
+			model_row_corrupt(&row, "a numeric column is read for matches only");
+		n = load_texts(&row, "value_names",
+					   SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
+					   false, &names);
+		check_model_equal(&row, "the length of value_names", n, col->end - col->start, "n_features");
+		col->match_only = true;
+		memcpy(s->names + col->start, names, sizeof(char *) * n);
+	}
+	if (SPI_processed > 0 && s->ncols - (int) SPI_processed > 0 &&
+		s->cols[s->ncols - SPI_processed].start != s->nmodel)
+		model_row_corrupt(&row, "the columns read for matches only are not the last ones");
+	SPI_freetuptable(SPI_tuptable);
+}
+
 static int
 key_find(char **keys, int n, const char *key)
 {
@@ -220,6 +313,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	Datum		v[1] = {Int64GetDatum(model_id)};
 	char	  **crosses = NULL;
 	int			ncross = 0;
+	char	  **matches = NULL;
+	int			nmatch = 0;
 	char	 ***lkeys,		/* empty: the learner side has no rows here */
 			 ***ckeys;
 	int		   *entities;
@@ -291,8 +386,11 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		}
 	}
 	SPI_freetuptable(SPI_tuptable);
+	nmatch = load_fixed_extras(model_id, &matches, &m->lay.hash_bits);
 	m->learners = load_side(model_id, "learner", false, m->re, m->nre, &lkeys);
 	m->courses = load_side(model_id, "course", true, m->re, m->nre, &ckeys);
+	load_match_only_columns(model_id, m->learners);
+	load_match_only_columns(model_id, m->courses);
 
 	/* the fixed layout, rebuilt from the column names of the crosses */
 	row = MODEL_ROW(model_id, "recs.glmix_coordinate");
@@ -300,7 +398,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	m->lay.cross = palloc(sizeof(GlmixCross) * Max(ncross, 1));
 	m->lay.ncross = ncross;
 	{
-		int64		dim = (m->lay.intercept ? 1 : 0) + m->learners->nfeat + m->courses->nfeat;
+		int64		dim = (m->lay.intercept ? 1 : 0) + m->learners->nmodel + m->courses->nmodel;
 
 		for (int p = 0; p < ncross; p++)
 		{
@@ -309,15 +407,39 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 
 			x->lcol = colon ? glmix_side_column(m->learners, pnstrdup(crosses[p], colon - crosses[p])) : -1;
 			x->ccol = colon ? glmix_side_column(m->courses, colon + 1) : -1;
-			if (x->lcol < 0 || x->ccol < 0)
+			if (x->lcol < 0 || x->ccol < 0 || m->learners->cols[x->lcol].match_only ||
+				m->courses->cols[x->ccol].match_only)
 				model_row_corrupt(&row, "element %d of crosses, \"%s\", does not name a learner "
 								  "column and a course column", p + 1, crosses[p]);
-			dim += (int64) (m->learners->cols[x->lcol].end - m->learners->cols[x->lcol].start) *
-				(m->courses->cols[x->ccol].end - m->courses->cols[x->ccol].start);
+			if (m->lay.hash_bits == 0)
+				dim += (int64) (m->learners->cols[x->lcol].end - m->learners->cols[x->lcol].start) *
+					(m->courses->cols[x->ccol].end - m->courses->cols[x->ccol].start);
+		}
+		if (m->lay.hash_bits > 0 && ncross > 0)
+			dim += (int64) 1 << m->lay.hash_bits;
+		m->lay.match = palloc0(sizeof(GlmixMatch) * Max(nmatch, 1));
+		m->lay.nmatch = nmatch;
+		for (int q = 0; q < nmatch; q++)
+		{
+			GlmixMatch *mt = &m->lay.match[q];
+			char		op;
+
+			if (!glmix_split_spec(matches[q], "=~", m->learners, m->courses, &op, &mt->lcol, &mt->ccol))
+				model_row_corrupt(&row, "element %d of matches, \"%s\", does not name a learner "
+								  "column and a course column", q + 1, matches[q]);
+			mt->kind = op == '=' ? GLMIX_MATCH_EQUAL : GLMIX_MATCH_OVERLAP;
+			if (glmix_match_incompatible(mt->kind, m->learners, mt->lcol, m->courses, mt->ccol))
+				model_row_corrupt(&row, "element %d of matches, \"%s\", compares columns of "
+								  "incompatible kinds", q + 1, matches[q]);
+			dim += GLMIX_MATCH_WIDTH(mt->kind);
 		}
 		check_model_equal(&row, "the number of features", m->lay.dim, dim,
-						  "the dimension of the intercept, both sides' features and the crosses");
+						  "the dimension of the intercept, both sides' features, the crosses and the matches");
 		glmix_fixed_layout(&m->lay, m->lay.intercept, m->learners, m->courses);
+		/* the matches' value maps and the crosses' hashes, from the stored names */
+		glmix_fixed_prepare(&m->lay, m->learners, m->courses,
+							glmix_side_names(m->learners, m->names[0] + m->lay.l_base),
+							glmix_side_names(m->courses, m->names[0] + m->lay.c_base));
 	}
 	for (int k = 0; k < m->nre; k++)
 	{
@@ -325,7 +447,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 
 		model_row_key_int(&row, 0, "position", k + 1);
 		check_model_equal(&row, "the number of features", m->re[k].dim,
-						  (m->re[k].intercept ? 1 : 0) + other->nfeat,
+						  (m->re[k].intercept ? 1 : 0) + other->nmodel,
 						  "the intercept and the other side's features");
 	}
 
@@ -465,6 +587,7 @@ static double
 model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 course_id,
 			   double *parts, int *entity, Contribution **top, int *ntop)
 {
+	/* an upper bound of the row's length; the row itself says how long it is */
 	int			n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, NULL, NULL);
 	int32		colbuf[256];
 	double		valbuf[256];
@@ -473,7 +596,7 @@ model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 cour
 	double		total = 0.0,
 				s = 0.0;
 
-	glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, col, val);
+	n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, col, val);
 	for (int k = 0; k < n; k++)
 	{
 		s += val[k] * m->beta[col[k]];
@@ -526,8 +649,11 @@ model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 cour
 		s = 0.0;
 		if (e >= 0)
 		{
+			/* the other side's model features (its match-only ones come last) */
+			int32		len = oi >= 0 ? glmix_side_model_end(other, oi) - other->ptr[oi] : 0;
+
 			b = m->coef[k] + (Size) e * re->dim;
-			for (int j = -shift; oi >= 0 ? j < other->ptr[oi + 1] - other->ptr[oi] : j < 0; j++)
+			for (int j = -shift; j < len; j++)
 			{
 				int			f = j < 0 ? 0 : shift + other->col[other->ptr[oi] + j];
 				double		x = j < 0 ? 1.0 : other->val[other->ptr[oi] + j];
@@ -679,7 +805,14 @@ glmix_explain(PG_FUNCTION_ARGS)
 
 			for (int j = 0; j < ntop[k]; j++)
 			{
-				names[j] = CStringGetTextDatum(m->names[k][top[k][j].feature]);
+				/* match features and hashed buckets in words ("skills overlap 3 of 4") */
+				char	   *words = k > 0 ? NULL :
+					glmix_fixed_feature_words(&m->lay, m->learners, m->courses,
+											  glmix_side_index(m->learners, learner_id),
+											  glmix_side_index(m->courses, course_id),
+											  top[k][j].feature);
+
+				names[j] = CStringGetTextDatum(words ? words : m->names[k][top[k][j].feature]);
 				cv[j] = top[k][j].value;
 			}
 			values[0] = CStringGetTextDatum(k == 0 ? "fixed" : m->re[k - 1].column);

@@ -5,7 +5,8 @@
  * model_id with ON DELETE CASCADE:
  *   glmix_coordinate  one row per coordinate: the fixed effect (position
  *                     0) and each random effect, with its feature names,
- *                     L2 weight and, for the fixed effect, the crosses;
+ *                     L2 weight and, for the fixed effect, the crosses,
+ *                     matches and hash_bits;
  *   glmix_column      the feature columns of each side and where their
  *                     features sit (so scoring rebuilds x(l, c) exactly);
  *   glmix_entity      every learner's and course's feature vector, and
@@ -31,6 +32,38 @@
 #include "spi_util.h"
 
 static const char *const kind_names[] = {"onehot", "multihot", "numeric"};
+
+/*
+ * A column read for matches only has no coefficients, so its feature names
+ * are not among the fixed effect's: glmix_column.value_names keeps them (and
+ * marks the column match-only) for serving's value maps.
+ */
+static void
+store_match_only_names(int64 model_id, const GlmixSide *s, bool learner_side)
+{
+	for (int c = 0; c < s->ncols; c++)
+	{
+		const GlmixColumn *col = &s->cols[c];
+		Oid			types[4] = {INT8OID, TEXTOID, INT4OID, TEXTARRAYOID};
+		Datum		v[4];
+		Datum	   *nd;
+
+		if (!col->match_only)
+			continue;
+		nd = palloc(sizeof(Datum) * Max(col->end - col->start, 1));
+		for (int j = col->start; j < col->end; j++)
+			nd[j - col->start] = CStringGetTextDatum(s->names[j]);
+		v[0] = Int64GetDatum(model_id);
+		v[1] = CStringGetTextDatum(learner_side ? "learner" : "course");
+		v[2] = Int32GetDatum(c);
+		v[3] = PointerGetDatum(construct_array(nd, col->end - col->start, TEXTOID, -1, false,
+											   TYPALIGN_INT));
+		if (SPI_execute_with_args("UPDATE recs.glmix_column SET value_names = $4"
+								  " WHERE model_id = $1 AND side = $2 AND position = $3",
+								  4, types, v, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
+			elog(ERROR, "could not store the names of glmix column \"%s\"", col->name);
+	}
+}
 
 static void
 store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner_side)
@@ -87,6 +120,7 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 							   9, ctypes, cv, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not store glmix columns: %s", SPI_result_code_string(rc));
+	store_match_only_names(model_id, s, learner_side);
 
 	/*
 	 * entities: the feature vectors are flat arrays sliced per row (int4 and
@@ -206,6 +240,32 @@ store_coordinate(int64 model_id, int position, const char *name, const char *key
 		elog(ERROR, "could not store glmix coordinate: %s", SPI_result_code_string(rc));
 }
 
+/* the fixed coordinate's match specs and hash_bits (NULL when none) */
+static void
+store_fixed_extras(int64 model_id, const GlmixModel *m)
+{
+	Oid			types[3] = {INT8OID, TEXTARRAYOID, INT4OID};
+	Datum		v[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	Datum	   *md = palloc(sizeof(Datum) * Max(m->lay.nmatch, 1));
+	int			rc;
+
+	for (int q = 0; q < m->lay.nmatch; q++)
+		md[q] = CStringGetTextDatum(glmix_match_spec(&m->lay.match[q], m->learners, m->courses));
+	v[0] = Int64GetDatum(model_id);
+	v[1] = PointerGetDatum(construct_array(md, m->lay.nmatch, TEXTOID, -1, false, TYPALIGN_INT));
+	nulls[1] = m->lay.nmatch > 0 ? ' ' : 'n';
+	v[2] = Int32GetDatum(m->lay.hash_bits);
+	nulls[2] = m->lay.hash_bits > 0 ? ' ' : 'n';
+	if (nulls[1] == 'n' && nulls[2] == 'n')
+		return;
+	rc = SPI_execute_with_args("UPDATE recs.glmix_coordinate SET matches = $2, hash_bits = $3"
+							   " WHERE model_id = $1 AND position = 0",
+							   3, types, v, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "could not store the glmix fixed effect's matches");
+}
+
 /* a coordinate's coefficient vectors (n entities x dim, flat) in one INSERT */
 static void
 store_coefs(int64 model_id, const char *coordinate, int n, char **keys, const int *rows,
@@ -256,6 +316,7 @@ glmix_store(int64 model_id, const GlmixModel *m)
 							  m->courses->cols[m->lay.cross[p].ccol].name);
 	store_coordinate(model_id, 0, "fixed", NULL, false, m->l2_fixed, m->lay.intercept, names, d,
 					 crosses, m->lay.ncross, 1);
+	store_fixed_extras(model_id, m);
 	store_coefs(model_id, "fixed", 1, (char *[]) {""}, &nrows_fixed, m->beta, d);
 
 	for (int k = 0; k < m->nre; k++)
@@ -271,7 +332,7 @@ glmix_store(int64 model_id, const GlmixModel *m)
 
 		if (re->intercept)
 			rn[0] = "(intercept)";
-		for (int j = 0; j < other->nfeat; j++)
+		for (int j = 0; j < other->nmodel; j++)
 			rn[shift + j] = other->names[j];
 		for (int e = 0; e < re->nent; e++)
 		{

@@ -15,8 +15,8 @@
  *   1. read  -- learners and courses become CSR feature vectors
  *      (glmix_features.c), impressions flat arrays of (label, weight,
  *      learner, course); the designs are assembled once, in C
- *      (glmix_data.c, glmix_design.c).  The crosses are resolved between
- *      the two halves: they name the sides' columns.
+ *      (glmix_data.c, glmix_design.c).  The crosses and matches are
+ *      resolved between the two halves: they name the sides' columns.
  *   2. stage -- the designs are cut into page-sized blocks and written to
  *      work relations created in this transaction (glmix_stage.c,
  *      glmix_work.c): one for the fixed effect, one per random effect
@@ -62,6 +62,57 @@
 #include "spi_util.h"
 #include "rng.h"
 #include "timing.h"
+
+/*
+ * A match may name a column that is not a feature column: such a column is
+ * read for the match only (no main effect, no random-effect feature).  Find
+ * them before the sides are read: the columns of the relations that a
+ * "lcol=ccol" or "lcol~ccol" entry of crosses names, and the feature lists
+ * do not.
+ */
+static void
+add_column(char ***list, int *n, int cap, char **features, int nfeatures, const char *name)
+{
+	for (int k = 0; k < nfeatures; k++)
+		if (strcmp(features[k], name) == 0)
+			return;
+	for (int k = 0; k < *n; k++)
+		if (strcmp((*list)[k], name) == 0)
+			return;
+	if (*list == NULL)
+		*list = palloc(sizeof(char *) * cap);
+	(*list)[(*n)++] = pstrdup(name);
+}
+
+static void
+find_match_only_columns(FunctionCallInfo fcinfo, int argno, GlmixOptions *o)
+{
+	int			n;
+	char	  **specs;
+
+	o->lmatch = o->cmatch = NULL;
+	o->nlmatch = o->ncmatch = 0;
+	if (PG_ARGISNULL(argno))
+		return;
+	specs = recs_text_array_arg(fcinfo, argno, &n);
+	for (int i = 0; i < n; i++)
+		for (const char *p = specs[i]; *p; p++)
+		{
+			char	   *lname;
+
+			if (*p == ':')
+				break;			/* a cross (or no entry recs can read) */
+			if (*p != '=' && *p != '~')
+				continue;
+			lname = pnstrdup(specs[i], p - specs[i]);
+			if (get_attnum(o->learners, lname) > 0 && get_attnum(o->courses, p + 1) > 0)
+			{
+				add_column(&o->lmatch, &o->nlmatch, n, o->lfeat, o->nlfeat, lname);
+				add_column(&o->cmatch, &o->ncmatch, n, o->cfeat, o->ncfeat, p + 1);
+				break;
+			}
+		}
+}
 
 /* ---- the SQL function ---- */
 
@@ -116,6 +167,9 @@ read_options(FunctionCallInfo fcinfo, GlmixOptions *o)
 	(void) recs_choice_arg(fcinfo, 25, "auto", solver_choices, lengthof(solver_choices),
 						   "solver", (char **) &o->solver);
 	o->l2_auto = recs_bool_arg(fcinfo, 26, false);
+	/* NULL (or 0): crosses not hashed */
+	o->hash_bits = recs_int_arg(fcinfo, 27, 0, 0, GLMIX_MAX_HASH_BITS, "hash_bits");
+	find_match_only_columns(fcinfo, 11, o);
 	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
 	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
@@ -214,6 +268,14 @@ params_json(const GlmixTraining *t, const GlmixOptions *o)
 		json_out_string(&j, NULL, psprintf("%s:%s", t->learners->cols[t->lay.cross[p].lcol].name,
 											t->courses->cols[t->lay.cross[p].ccol].name));
 	json_out_end(&j);
+	json_out_array(&j, "matches");
+	for (int q = 0; q < t->lay.nmatch; q++)
+		json_out_string(&j, NULL, glmix_match_spec(&t->lay.match[q], t->learners, t->courses));
+	json_out_end(&j);
+	if (o->hash_bits > 0)
+		json_out_int(&j, "hash_bits", o->hash_bits);
+	else
+		json_out_null(&j, "hash_bits");
 	json_out_int(&j, "min_rows", o->min_rows);
 	if (o->max_rows > 0)
 		json_out_int(&j, "max_rows", o->max_rows);
@@ -318,7 +380,7 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 
 	tp = recs_clock_seconds();
 	glmix_read_data(&t, &o);
-	glmix_parse_crosses(fcinfo, 11, &t);
+	glmix_parse_crosses(fcinfo, 11, &t, o.hash_bits);
 	glmix_build_designs(&t, &o);
 	phase[0] = recs_clock_seconds() - tp;
 

@@ -184,7 +184,9 @@ CREATE TABLE recs.glmix_coordinate (
     crosses   text[],
     entities  integer NOT NULL,
     PRIMARY KEY (model_id, position),
-    UNIQUE (model_id, name)
+    UNIQUE (model_id, name),
+    matches   text[],
+    hash_bits integer CHECK (hash_bits > 0)
 );
 COMMENT ON TABLE recs.glmix_coordinate IS
     'per glmix model: the fixed effect (position 0, name ''fixed'') and each random effect, with the names of its coefficient vector''s features';
@@ -199,7 +201,8 @@ CREATE TABLE recs.glmix_column (
     n_features    integer NOT NULL,
     mean          float8,
     sd            float8,
-    PRIMARY KEY (model_id, side, position)
+    PRIMARY KEY (model_id, side, position),
+    value_names   text[]
 );
 COMMENT ON TABLE recs.glmix_column IS
     'per glmix model: the learner and course feature columns, their encoding and (numeric) standardisation';
@@ -271,13 +274,14 @@ CREATE FUNCTION recs.train_glmix(
     seconds_column text DEFAULT 'watch_seconds',
     weight_column text DEFAULT NULL,
     solver text DEFAULT 'auto',
-    l2_auto boolean DEFAULT false)
+    l2_auto boolean DEFAULT false,
+    hash_bits integer DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_glmix'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
-    text, text, text, text, text, text, text, boolean) IS
+    text, text, text, text, text, text, text, boolean, integer) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
 
 CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint)

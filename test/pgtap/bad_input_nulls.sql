@@ -177,6 +177,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_glmix', 'weight_column', NULL, 'default', 'no row weights'),
 ('train_glmix', 'solver', NULL, 'default', 'auto'),
 ('train_glmix', 'l2_auto', NULL, 'default', 'false'),
+('train_glmix', 'hash_bits', NULL, 'default', 'crosses not hashed'),
 ('glmix_score', 'model', $$recs.model_id('bn_glmix')$$, 'null', 'STRICT'),
 ('glmix_score', 'learner_id', '100001', 'null', 'STRICT'),
 ('glmix_score', 'course_id', '1', 'null', 'STRICT'),
