@@ -68,7 +68,7 @@ create_tables(const char *qs)
 					 " watched_at timestamptz NOT NULL, watch_seconds float8 NOT NULL);"
 					 "CREATE TABLE %s.impressions (learner_id bigint NOT NULL, course_id bigint NOT NULL,"
 					 " shown_at timestamptz NOT NULL, clicked boolean NOT NULL,"
-					 " bookmarked boolean NOT NULL, watch_seconds float8);",
+					 " bookmarked boolean NOT NULL, watch_seconds float8, channel text NOT NULL);",
 					 qs, qs, qs, qs, qs));
 }
 
@@ -90,8 +90,8 @@ insert_tables(const char *qs, const SampleTables *t)
 						6, lc->types, lc->values, NULL, lc->n);
 	recs_insert_columns(psprintf("INSERT INTO %s.watches SELECT * FROM unnest($1, $2, $3, $4)", qs),
 						4, wc->types, wc->values, NULL, wc->n);
-	recs_insert_columns(psprintf("INSERT INTO %s.impressions SELECT * FROM unnest($1, $2, $3, $4, $5, $6)", qs),
-						6, ic->types, ic->values, (const bool *const *) ic->nulls, ic->n);
+	recs_insert_columns(psprintf("INSERT INTO %s.impressions SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)", qs),
+						7, ic->types, ic->values, (const bool *const *) ic->nulls, ic->n);
 	run_sql(psprintf("CREATE INDEX ON %s.watches (learner_id, watched_at);"
 					 "CREATE INDEX ON %s.impressions (learner_id, shown_at);"
 					 "ANALYZE %s.courses; ANALYZE %s.learners;"
