@@ -18,7 +18,7 @@
 # Part 2, watch-time weighting on the sample data (the LinkedIn blog's figure 6):
 # the same model trained with weighting 'none' and 'watch_time' on the first 80%
 # of the sample impressions; on the later 20%, how well each ranks long-watch
-# clicks above short-watch ones.  GLMIX_BENCH_PARTS=1 or 2 runs one part only.
+# clicks above short-watch ones, and the click AUC of both.  GLMIX_BENCH_PARTS=1 or 2 runs one part only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../scripts/cluster.sh"
@@ -164,6 +164,18 @@ m AS (SELECT count(*) FILTER (WHERE long_watch) AS np, count(*) FILTER (WHERE NO
              sum(r1 + (t1 - 1) / 2.0) FILTER (WHERE long_watch) AS sr1,
              sum(r2 + (t2 - 1) / 2.0) FILTER (WHERE long_watch) AS sr2 FROM r)
 SELECT format('long-vs-short-watch click AUC (how well the score ranks long-watch clicks above short ones): weighting none %s, watch_time %s',
+              round((sr1 - np * (np + 1) / 2.0) / (np * nn), 4),
+              round((sr2 - np * (np + 1) / 2.0) / (np * nn), 4)) FROM m;
+-- click AUC over all test impressions: what weighting costs the click model
+WITH a AS (
+  SELECT t.clicked,
+         recs.glmix_logit(recs.model_id('wt_none'), t.learner_id, t.course_id) AS s1,
+         recs.glmix_logit(recs.model_id('wt_watch_time'), t.learner_id, t.course_id) AS s2 FROM wt.test t),
+r AS (SELECT clicked, rank() OVER (ORDER BY s1) + (count(*) OVER (PARTITION BY s1) - 1) / 2.0 AS r1,
+             rank() OVER (ORDER BY s2) + (count(*) OVER (PARTITION BY s2) - 1) / 2.0 AS r2 FROM a),
+m AS (SELECT count(*) FILTER (WHERE clicked) AS np, count(*) FILTER (WHERE NOT clicked) AS nn,
+             sum(r1) FILTER (WHERE clicked) AS sr1, sum(r2) FILTER (WHERE clicked) AS sr2 FROM r)
+SELECT format('click AUC (all %s test impressions): weighting none %s, watch_time %s', np + nn,
               round((sr1 - np * (np + 1) / 2.0) / (np * nn), 4),
               round((sr2 - np * (np + 1) / 2.0) / (np * nn), 4)) FROM m;
 SELECT format('mean watch minutes of the top-decile clicks: weighting none %s, watch_time %s (%s%%)',
