@@ -19,11 +19,15 @@
  *             minute) of random courses, which the watch-time threshold
  *             removes.
  *   impressions  courses shown to learners, with clicks driven by topic,
- *             language, difficulty fit and appeal; bookmarks; and watch time
- *             after a click (short for bait courses).
+ *             language, difficulty fit and appeal; bookmarks; watch time
+ *             after a click that follows what the features show (short for
+ *             bait courses, longer at the learner's level, in their language,
+ *             on a preferred topic); and the channel (home, feed, search)
+ *             each was shown on, with its own click rate.
  *
- * Everything is drawn from one RecsRng seeded by `seed` (sample_gen.c): the
- * same arguments give the same tables, byte for byte.  This file is the SQL
+ * Everything is drawn from one RecsRng seeded by `seed` (sample_gen.c; the
+ * channels from a second one derived from it): the same arguments give the
+ * same tables, byte for byte.  This file is the SQL
  * entry: the arguments checked, the tables created, the rows inserted.
  */
 #include "postgres.h"

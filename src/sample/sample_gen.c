@@ -7,8 +7,10 @@
  * industries, segments and topic preferences; then, learner by learner,
  * their watches (progressing through a topic's levels, with re-watches and
  * short noise watches) and the impressions shown to them with clicks,
- * bookmarks and watch time.  Everything is drawn from the one RecsRng in a
- * fixed order, so the same arguments give the same rows; no SPI here.
+ * bookmarks, watch time and channel.  Everything is drawn from the one
+ * RecsRng in a fixed order (the channels from a second one derived from it,
+ * so adding them changed no other column), so the same arguments give the
+ * same rows; no SPI here.
  */
 #include "postgres.h"
 
