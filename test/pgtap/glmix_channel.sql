@@ -2,7 +2,7 @@
 -- impressions (the channel), the serving context that applies them, and the
 -- sample's watch time: weighting by it must rank long watches higher.
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------------------
@@ -100,6 +100,19 @@ SELECT ok(recs.glmix_logit(recs.model_id('ch_num'), 2, 1, '{"slot": 1}')
           = recs.glmix_logit(recs.model_id('ch_num'), 2, 1, '{"slot": "1"}')
       AND recs.glmix_logit(recs.model_id('ch_num'), 2, 1, '{"slot": 1}') > recs.glmix_logit(recs.model_id('ch_num'), 2, 1),
           'a JSON number matches the key''s text');
+
+-- validation rows take their channel's effect by value: here "home" is renamed "aa",
+-- which sorts first and is unknown to the model (effect 0), while "feed" is known
+CREATE VIEW ch.val_renamed AS
+SELECT learner_id, course_id, clicked, CASE channel WHEN 'home' THEN 'aa' ELSE channel END AS channel FROM ch.imp;
+SELECT recs.train_glmix('ch.imp', 'ch.learners', 'ch.courses', '{segment}', '{topic}', name => 'ch_val',
+                        random_effects => '{channel}', l2 => '{1,1}', validation => 'ch.val_renamed') AS ch_val \gset
+SELECT ok(abs((SELECT (metrics->>'validation_logloss')::float8 FROM recs.model WHERE model_id = :ch_val)
+              - (SELECT avg(ln(1 + exp(z)) - clicked::int * z)
+                   FROM (SELECT clicked, recs.glmix_logit(:ch_val, learner_id, course_id,
+                                                          jsonb_build_object('channel', channel)) AS z
+                           FROM ch.val_renamed) v)) < 1e-5,
+          'validation log-loss: each row scored under its own channel as context');
 
 -- a random-effect column found nowhere; a validation relation without it
 SELECT throws_ok($$SELECT recs.train_glmix('ch.imp', 'ch.learners', 'ch.courses', '{segment}', '{topic}',
