@@ -18,7 +18,7 @@
 # Part 2, watch-time weighting on the sample data (the LinkedIn blog's figure 6):
 # the same model trained with weighting 'none' and 'watch_time' on the first 80%
 # of the sample impressions; on the later 20%, how well each ranks long-watch
-# clicks above short-watch ones.
+# clicks above short-watch ones, and the click AUC of both.
 #
 # Part 3, match features on the click task: the learner's past genres (the three
 # genres they watched most in clicks_train, whatever the label) against the
@@ -211,6 +211,9 @@ SELECT percentile_disc(0.8) WITHIN GROUP (ORDER BY shown_at) AS t FROM wt.impres
 CREATE VIEW wt.train AS SELECT i.* FROM wt.impressions i, wt.cut WHERE i.shown_at < cut.t;
 CREATE VIEW wt.test AS SELECT i.* FROM wt.impressions i, wt.cut WHERE i.shown_at >= cut.t;
 SQL
+q -At -c "SET client_min_messages = warning" -c "SELECT recs.train_glmix('wt.train', 'wt.learners', 'wt.courses',
+    '{industry,segment,skills}', '{topic,difficulty,skills,duration_minutes}',
+    name => 'wt_channel', crosses => '{industry:topic}', random_effects => '{learner_id,course_id,channel}')" >/dev/null
 for w in none watch_time; do
 	q -At -c "SET client_min_messages = warning" -c "SELECT recs.train_glmix('wt.train', 'wt.learners', 'wt.courses',
 	    '{industry,segment,skills}', '{topic,difficulty,skills,duration_minutes}',
@@ -239,6 +242,18 @@ m AS (SELECT count(*) FILTER (WHERE long_watch) AS np, count(*) FILTER (WHERE NO
 SELECT format('long-vs-short-watch click AUC (how well the score ranks long-watch clicks above short ones): weighting none %s, watch_time %s',
               round((sr1 - np * (np + 1) / 2.0) / (np * nn), 4),
               round((sr2 - np * (np + 1) / 2.0) / (np * nn), 4)) FROM m;
+-- click AUC over all test impressions: what weighting costs the click model
+WITH a AS (
+  SELECT t.clicked,
+         recs.glmix_logit(recs.model_id('wt_none'), t.learner_id, t.course_id) AS s1,
+         recs.glmix_logit(recs.model_id('wt_watch_time'), t.learner_id, t.course_id) AS s2 FROM wt.test t),
+r AS (SELECT clicked, rank() OVER (ORDER BY s1) + (count(*) OVER (PARTITION BY s1) - 1) / 2.0 AS r1,
+             rank() OVER (ORDER BY s2) + (count(*) OVER (PARTITION BY s2) - 1) / 2.0 AS r2 FROM a),
+m AS (SELECT count(*) FILTER (WHERE clicked) AS np, count(*) FILTER (WHERE NOT clicked) AS nn,
+             sum(r1) FILTER (WHERE clicked) AS sr1, sum(r2) FILTER (WHERE clicked) AS sr2 FROM r)
+SELECT format('click AUC (all %s test impressions): weighting none %s, watch_time %s', np + nn,
+              round((sr1 - np * (np + 1) / 2.0) / (np * nn), 4),
+              round((sr2 - np * (np + 1) / 2.0) / (np * nn), 4)) FROM m;
 SELECT format('mean watch minutes of the top-decile clicks: weighting none %s, watch_time %s (%s%%)',
               round(a::numeric, 1), round(b::numeric, 1), to_char(100 * (b / a - 1), 'SG990'))
   FROM (SELECT avg(minutes) FILTER (WHERE d1 = 10) AS a, avg(minutes) FILTER (WHERE d2 = 10) AS b
@@ -256,6 +271,24 @@ SELECT format('courses ranked by mean predicted response, mean watched fraction 
               round((SELECT avg(frac) FROM (SELECT frac FROM c ORDER BY s_none DESC, course_id LIMIT 30) a), 3),
               round((SELECT avg(frac) FROM (SELECT frac FROM c ORDER BY s_wt DESC, course_id LIMIT 30) b), 3),
               (SELECT count(*) FROM c), round((SELECT avg(frac) FROM c), 3));
+-- a per-channel random effect (unweighted): its intercepts, and the click AUC and
+-- log-loss of the test impressions scored without and with their channel as context
+SELECT format('per-channel random effect: intercepts %s', string_agg(entity || ' ' || round(coef::numeric, 3), ', ' ORDER BY coef))
+  FROM recs.glmix_coefficients
+ WHERE model_id = recs.model_id('wt_channel') AND coordinate = 'channel' AND feature = '(intercept)';
+WITH a AS (
+  SELECT t.clicked,
+         recs.glmix_logit(recs.model_id('wt_channel'), t.learner_id, t.course_id) AS s1,
+         recs.glmix_logit(recs.model_id('wt_channel'), t.learner_id, t.course_id,
+                          jsonb_build_object('channel', t.channel)) AS s2 FROM wt.test t),
+r AS (SELECT clicked, s1, s2, rank() OVER (ORDER BY s1) + (count(*) OVER (PARTITION BY s1) - 1) / 2.0 AS r1,
+             rank() OVER (ORDER BY s2) + (count(*) OVER (PARTITION BY s2) - 1) / 2.0 AS r2 FROM a),
+m AS (SELECT count(*) FILTER (WHERE clicked) AS np, count(*) FILTER (WHERE NOT clicked) AS nn,
+             sum(r1) FILTER (WHERE clicked) AS sr1, sum(r2) FILTER (WHERE clicked) AS sr2,
+             avg(ln(1 + exp(s1)) - clicked::int * s1) AS ll1, avg(ln(1 + exp(s2)) - clicked::int * s2) AS ll2 FROM r)
+SELECT format('test clicks by the channel model: no context AUC %s log-loss %s; context {"channel": <the row''s>} AUC %s log-loss %s',
+              round((sr1 - np * (np + 1) / 2.0) / (np * nn), 4), round(ll1::numeric, 4),
+              round((sr2 - np * (np + 1) / 2.0) / (np * nn), 4), round(ll2::numeric, 4)) FROM m;
 \echo
 \echo mean watch minutes of test clicks by score decile (10 = highest predicted click probability)
 \echo 'decile  weighting none (# = 3 min)   weighting watch_time'

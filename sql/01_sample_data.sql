@@ -45,6 +45,23 @@ SELECT count(*) FILTER (WHERE bookmarked AND NOT clicked) AS bookmark_without_cl
        avg(clicked::int) BETWEEN 0.2 AND 0.8 AS click_rate_plausible
   FROM demo.impressions;
 
+-- impressions come from three channels: search (intent) is clicked most, the feed least
+SELECT array_agg(channel ORDER BY rate DESC) AS channels_by_click_rate
+  FROM (SELECT channel, avg(clicked::int) AS rate FROM demo.impressions GROUP BY channel) c;
+
+-- watch time after a click follows what the features show: bait courses are
+-- left early; a course at the learner's level (job seekers: beginner,
+-- enterprise: advanced) and in the learner's language is watched further
+SELECT avg(f) FILTER (WHERE l.segment = 'job_seeker' AND c.difficulty = 'beginner')
+     > avg(f) FILTER (WHERE l.segment = 'job_seeker' AND c.difficulty = 'advanced') AS job_seekers_finish_beginner,
+       avg(f) FILTER (WHERE l.segment = 'enterprise' AND c.difficulty = 'advanced')
+     > avg(f) FILTER (WHERE l.segment = 'enterprise' AND c.difficulty = 'beginner') AS enterprise_finishes_advanced,
+       avg(f) FILTER (WHERE l.language = c.language)
+     > avg(f) FILTER (WHERE l.language <> c.language) AS own_language_watched_further
+  FROM (SELECT i.*, i.watch_seconds / (60.0 * c.duration_minutes) AS f FROM demo.impressions i
+          JOIN demo.courses c USING (course_id) WHERE i.clicked) i
+  JOIN demo.courses c USING (course_id) JOIN demo.learners l USING (learner_id);
+
 -- the same seed gives the same data
 SELECT * FROM recs.generate_sample('demo2', learners => 400, courses => 80, seed => 7);
 SELECT (SELECT count(*) FROM (SELECT * FROM demo.watches EXCEPT ALL SELECT * FROM demo2.watches) d)

@@ -322,12 +322,24 @@ typedef struct GlmixFixedLayout
 	int			dim;
 } GlmixFixedLayout;
 
+#define GLMIX_MAX_RANDOM 8
+
+/*
+ * Random effect re stores keys per row of the learners (learner_side) or
+ * courses side: keyed by an attribute of that side
+ */
+#define GLMIX_SIDE_KEYED(re, on_learners) \
+	(!(re)->by_id && !(re)->context && (re)->learner_side == (on_learners))
+
 /* a random-effect coordinate */
 typedef struct GlmixRandom
 {
 	char	   *column;			/* learner_id, course_id, segment, ... */
 	bool		learner_side;	/* keyed by a learner (design: course features) */
 	bool		by_id;			/* keyed by the id itself, not an attribute */
+	bool		context;		/* keyed by a column of the impressions (a channel):
+								 * learner_side is true, the design is the course's
+								 * features, serving takes the key from a context */
 	bool		intercept;
 	double		l2;
 	int			dim;			/* intercept + the other side's features */
@@ -349,6 +361,10 @@ typedef struct GlmixRows
 	int		   *ci;				/* index into the courses side, -1 unknown */
 	int64		n_positive;
 	int64		n_watch_weighted;
+	/* per random effect keyed by an impressions column: each row's value (-1 NULL) */
+	int32	   *ctx[GLMIX_MAX_RANDOM];
+	char	  **ctx_values[GLMIX_MAX_RANDOM];	/* distinct values, ascending (strcmp) */
+	int			ctx_nvalues[GLMIX_MAX_RANDOM];
 } GlmixRows;
 
 /* CSR design matrices over rows */
@@ -447,8 +463,6 @@ extern void glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block);
 extern void glmix_work_close(GlmixWorkWriter *w);
 
 /* ---- glmix_train.c: the options, and the state the phases share ---- */
-
-#define GLMIX_MAX_RANDOM 8
 
 typedef struct GlmixReadOptions
 {
@@ -581,6 +595,8 @@ typedef struct GlmixTraining
 extern void glmix_read_data(GlmixTraining *t, const GlmixOptions *o);
 /* the fixed layout (t->lay.cross set), the designs and the random effects */
 extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
+/* a random-effect column keyed by a column of the impressions (a context) */
+extern bool glmix_context_column(const GlmixOptions *o, const char *col);
 /* the latest shown_at of the impressions, NaN if unknown */
 extern double glmix_impressions_end(Oid relid);
 

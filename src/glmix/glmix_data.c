@@ -8,7 +8,10 @@
  * Each row's learner and course are then looked up in the sides
  * (glmix_features.c).  A random effect keyed by the learner or course id
  * has the distinct ids of the impressions as entities; one keyed by an
- * attribute of the learners or courses has that column's distinct values.
+ * attribute of the learners or courses has that column's distinct values;
+ * one keyed by a column of the impressions (a context: the channel, the
+ * device) has that column's distinct values, each row its own, and acts on
+ * the course's features like a learner's effect.
  * Memory is checked twice against the budget: before the designs are built
  * (from the rows and the dense Hessian) and after (from their nonzeros).
  */
@@ -51,9 +54,11 @@ check_growth(void *arg, int64 rows, int64 new_cap, int64 learners, double est_ro
  * up in the sides.
  */
 static GlmixRows *
-read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
+read_rows(Oid relid, const GlmixOptions *o, const GlmixSide *learners,
 		  const GlmixSide *courses, bool training)
 {
+	const GlmixReadOptions *opt = &o->ro;
+	int			keyof[GLMIX_MAX_RANDOM];
 	GlmixRows  *rows = palloc0(sizeof(GlmixRows));
 	ImpressionSpec spec;
 	ImpressionSet *set;
@@ -67,6 +72,15 @@ read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
 		spec.seconds = opt->seconds_column;
 	if (training)
 		spec.weight = opt->weight_column;
+	for (int k = 0; k < o->nrecols; k++)
+	{
+		keyof[k] = -1;
+		if (glmix_context_column(o, o->recols[k]))
+		{
+			keyof[k] = spec.nkeys;
+			spec.key[spec.nkeys++] = o->recols[k];
+		}
+	}
 	spec.strict = true;
 	spec.initial_rows = 65536;
 	spec.budget = check_growth;
@@ -80,6 +94,13 @@ read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
 	rows->course_id = set->course_id;
 	rows->n_positive = set->n_positive;
 	rows->n_watch_weighted = set->n_watch_weighted;
+	for (int k = 0; k < o->nrecols; k++)
+		if (keyof[k] >= 0)
+		{
+			rows->ctx[k] = set->key[keyof[k]];
+			rows->ctx_values[k] = set->key_values[keyof[k]];
+			rows->ctx_nvalues[k] = set->key_nvalues[keyof[k]];
+		}
 	rows->li = palloc(sizeof(int) * Max(rows->n, 1));
 	rows->ci = palloc(sizeof(int) * Max(rows->n, 1));
 	for (int64 r = 0; r < rows->n; r++)
@@ -134,15 +155,44 @@ read_attribute_keys(Oid relid, const char *idcol, GlmixSide *side, GlmixRandom *
 	}
 }
 
-/* entity of each row of a row set for coordinate c */
+/*
+ * A random-effect column that is neither an id column nor a column of the
+ * learners or courses, but a column of the impressions: a context such as
+ * the channel an impression was shown on.
+ */
+bool
+glmix_context_column(const GlmixOptions *o, const char *col)
+{
+	return strcmp(col, o->ro.learner_column) != 0 && strcmp(col, o->ro.course_column) != 0 &&
+		get_attnum(o->learners, col) == InvalidAttrNumber &&
+		get_attnum(o->courses, col) == InvalidAttrNumber &&
+		get_attnum(o->impressions, col) != InvalidAttrNumber;
+}
+
+/* entity of each row of a row set for coordinate c (its index k) */
 static int *
-row_entities(const GlmixCoordinate *c, const GlmixRows *rows)
+row_entities(const GlmixCoordinate *c, int k, const GlmixRows *rows)
 {
 	int		   *ent = palloc(sizeof(int) * Max(rows->n, 1));
+	int		   *map = NULL;
 
+	if (c->re->context)
+	{
+		/* the row set's values to the training's entities (validation differs) */
+		map = palloc(sizeof(int) * Max(rows->ctx_nvalues[k], 1));
+		for (int v = 0; v < rows->ctx_nvalues[k]; v++)
+		{
+			char	  **hit = bsearch(&rows->ctx_values[k][v], c->re->keys, c->re->nent,
+									  sizeof(char *), pg_qsort_strcmp);
+
+			map[v] = hit ? (int) (hit - c->re->keys) : -1;
+		}
+	}
 	for (int64 r = 0; r < rows->n; r++)
 	{
-		if (c->re->by_id)
+		if (c->re->context)
+			ent[r] = rows->ctx[k][r] >= 0 ? map[rows->ctx[k][r]] : -1;
+		else if (c->re->by_id)
 			ent[r] = recs_find_int64(c->sorted_ids, c->re->nent,
 								c->re->learner_side ? rows->learner_id[r] : rows->course_id[r]);
 		else
@@ -201,12 +251,21 @@ setup_random_effect(GlmixTraining *t, const GlmixOptions *o, int k)
 		re->learner_side = false;
 		read_attribute_keys(o->courses, o->ro.course_column, t->courses, re);
 	}
+	else if (t->rows->ctx[k] != NULL)
+	{
+		/* keyed by an impressions column: like a learner's effect, over course features */
+		re->context = true;
+		re->learner_side = true;
+		re->nent = t->rows->ctx_nvalues[k];
+		re->keys = t->rows->ctx_values[k];
+	}
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("random-effect column \"%s\" is not a column of %s or %s", re->column,
-						recs_relation_name(o->learners), recs_relation_name(o->courses)),
-				 errhint("Random effects are keyed by the learner or course id, or by an attribute of the learners or courses.")));
+				 errmsg("random-effect column \"%s\" is not a column of %s, %s or %s", re->column,
+						recs_relation_name(o->learners), recs_relation_name(o->courses),
+						recs_relation_name(o->impressions)),
+				 errhint("Random effects are keyed by the learner or course id, by an attribute of the learners or courses, or by a column of the impressions.")));
 
 	/* a learner-keyed effect acts on course features, and vice versa */
 	other = re->learner_side ? t->courses : t->learners;
@@ -222,13 +281,13 @@ setup_random_effect(GlmixTraining *t, const GlmixOptions *o, int k)
 				 errmsg("random effect \"%s\" would have %d features, more than 1024", re->column, re->dim),
 				 errdetail("Each entity's Newton step factors a dense matrix of that size."),
 				 errhint("Name fewer %s feature columns.", re->learner_side ? "course" : "learner")));
-	c->row_ent = row_entities(c, t->rows);
+	c->row_ent = row_entities(c, k, t->rows);
 	c->Z = glmix_random_design(re, other, re->learner_side ? t->rows->ci : t->rows->li, t->rows->n);
 	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
 	c->score = palloc0(sizeof(double) * t->rows->n);
 	if (t->vrows)
 	{
-		c->val_ent = row_entities(c, t->vrows);
+		c->val_ent = row_entities(c, k, t->vrows);
 		c->Zv = glmix_random_design(re, other, re->learner_side ? t->vrows->ci : t->vrows->li,
 									t->vrows->n);
 		c->vscore = palloc0(sizeof(double) * Max(t->vrows->n, 1));
@@ -269,7 +328,8 @@ training_bytes(const GlmixTraining *t, const GlmixOptions *o, const GlmixRows *r
 	{
 		const char *col = o->recols[k];
 		bool		on_learners = strcmp(col, o->ro.learner_column) == 0 ||
-			(strcmp(col, o->ro.course_column) != 0 && get_attnum(o->learners, col) > 0);
+			(strcmp(col, o->ro.course_column) != 0 && get_attnum(o->learners, col) > 0) ||
+			glmix_context_column(o, col);
 
 		/* a learner-keyed effect acts on the course's features, and vice versa */
 		double		z_nnz = rows->n + (on_learners ? cnnz : lnnz);
@@ -404,7 +464,7 @@ glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 								  o->lmatch, o->nlmatch);
 	t->courses = glmix_read_side(o->courses, "course", o->ro.course_column, o->cfeat, o->ncfeat,
 								 o->cmatch, o->ncmatch);
-	t->rows = read_rows(o->impressions, &o->ro, t->learners, t->courses, true);
+	t->rows = read_rows(o->impressions, o, t->learners, t->courses, true);
 	if (t->rows->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
@@ -416,7 +476,7 @@ glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 				 errdetail("A response model needs both positive and negative rows.")));
 	if (OidIsValid(o->validation))
 	{
-		t->vrows = read_rows(o->validation, &o->ro, t->learners, t->courses, false);
+		t->vrows = read_rows(o->validation, o, t->learners, t->courses, false);
 		if (t->vrows->n == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA),

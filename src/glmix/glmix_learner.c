@@ -83,7 +83,7 @@ glmix_side_add_entity(GlmixSide *s, const ModelRow *row, int i, Datum fd, Datum 
 		check_model_equal(row, "the length of keys", nk, nre, "the number of random effects");
 		for (int k = 0; k < nre; k++)
 		{
-			bool		attribute = !re[k].by_id && re[k].learner_side == learner_side;
+			bool		attribute = GLMIX_SIDE_KEYED(&re[k], learner_side);
 
 			if (!nulls[k] && !attribute)
 				model_row_corrupt(row, "element %d of keys is set, but random effect \"%s\" "
@@ -183,8 +183,8 @@ glmix_model_for_learner(const GlmixModel *m, int64 model_id, int64 learner_id)
 		const char *entity;
 		const double *coef;
 
-		if (!re->learner_side)
-			continue;
+		if (!re->learner_side || re->context)
+			continue;		/* course-keyed effects are cached; impression-keyed ones come with the call */
 		/* an id-keyed effect may have a vector for a learner without features */
 		entity = re->by_id ? psprintf(INT64_FORMAT, learner_id) : keys[k][0];
 		coef = entity ? learner_coef(model_id, re, entity) : NULL;

@@ -38,6 +38,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/jsonb.h"
 
 #include "spi_util.h"
 #include "glmix.h"
@@ -378,8 +379,13 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 				model_row_corrupt(&row, "random effect \"%s\" is keyed by %s", name,
 								  keyed_by ? keyed_by : "nothing");
 			re->column = name;
-			re->learner_side = strcmp(keyed_by, "learner") == 0;
 			re->by_id = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+			/* keyed by an impressions column: over course features, like a learner's */
+			re->context = strcmp(keyed_by, "impression") == 0;
+			re->learner_side = re->context || strcmp(keyed_by, "learner") == 0;
+			if (re->context && re->by_id)
+				model_row_corrupt(&row, "random effect \"%s\" is keyed by an impressions column "
+								  "and by an id", name);
 			re->l2 = l2;
 			re->intercept = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 			re->dim = dim;
@@ -452,8 +458,9 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	}
 
 	/*
-	 * coefficients: the fixed effect's and the course-keyed effects'; the
-	 * learner-keyed effects' are read per call (glmix_model_for_learner)
+	 * coefficients: the fixed effect's, the course-keyed and the
+	 * impressions-keyed effects'; the learner-keyed effects' are read per
+	 * call (glmix_model_for_learner)
 	 */
 	for (int k = -1; k < m->nre; k++)
 	{
@@ -463,7 +470,7 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		int			dim = k < 0 ? m->lay.dim : m->re[k].dim;
 		double	   *coef;
 
-		if (k >= 0 && m->re[k].learner_side)
+		if (k >= 0 && m->re[k].learner_side && !m->re[k].context)
 		{
 			m->re[k].nent = 0;
 			m->re[k].keys = palloc(sizeof(char *));
@@ -520,6 +527,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			char	  **sidekeys = ckeys[k];
 
 			m->coef[k] = coef;
+			if (re->context)
+				continue;		/* the entity comes with each call's context */
 
 			/*
 			 * Every side row's entity, for id-keyed effects too: scoring a
@@ -585,7 +594,7 @@ typedef struct Contribution
  */
 static double
 model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 course_id,
-			   double *parts, int *entity, Contribution **top, int *ntop)
+			   const int *ctx, double *parts, int *entity, Contribution **top, int *ntop)
 {
 	/* an upper bound of the row's length; the row itself says how long it is */
 	int			n = glmix_fixed_row(&m->lay, m->learners, m->courses, li, ci, NULL, NULL);
@@ -632,7 +641,9 @@ model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 cour
 
 		int			si = re->learner_side ? li : ci;
 
-		if (si >= 0 && re->side_entity)
+		if (re->context)
+			e = ctx ? ctx[k] : -1;
+		else if (si >= 0 && re->side_entity)
 			e = re->side_entity[si];
 		else if (re->by_id)
 		{
@@ -690,18 +701,74 @@ model_logit_at(const GlmixModel *m, int li, int ci, int64 learner_id, int64 cour
 }
 
 static double
-model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts,
-			int *entity, Contribution **top, int *ntop)
+model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, const int *ctx,
+			double *parts, int *entity, Contribution **top, int *ntop)
 {
 	return model_logit_at(m, glmix_side_index(m->learners, learner_id),
 						  glmix_side_index(m->courses, course_id), learner_id, course_id,
-						  parts, entity, top, ntop);
+						  ctx, parts, entity, top, ntop);
 }
 
 double
 glmix_model_logit(const GlmixModel *m, int64 learner_id, int64 course_id, double *parts)
 {
-	return model_logit(m, learner_id, course_id, parts, NULL, NULL, NULL);
+	return model_logit(m, learner_id, course_id, NULL, parts, NULL, NULL, NULL);
+}
+
+/*
+ * The entities a context gives the effects keyed by impressions columns:
+ * ctx[k] for effect k is the entity of the context's value under the
+ * effect's column name (a string, or a number or boolean as its text), -1
+ * when the context lacks that key, holds null, or a value the model has
+ * no coefficients for -- an effect of zero, the average over the contexts
+ * it was trained on.  Keys no effect uses are ignored.  NULL when the
+ * model has no such effect or no context is given.
+ */
+static int *
+context_entities(const GlmixModel *m, FunctionCallInfo fcinfo, int argno)
+{
+	Jsonb	   *ctx;
+	int		   *ent = NULL;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	ctx = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_OBJECT(ctx))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("context must be a JSON object"),
+				 errhint("For example '{\"channel\": \"feed\"}'.")));
+	for (int k = 0; k < m->nre; k++)
+	{
+		const GlmixRandom *re = &m->re[k];
+		JsonbValue *v;
+		char	   *key = NULL;
+
+		if (!re->context)
+			continue;
+		if (ent == NULL)
+		{
+			ent = palloc(sizeof(int) * m->nre);
+			for (int j = 0; j < m->nre; j++)
+				ent[j] = -1;
+		}
+		v = getKeyJsonValueFromContainer(&ctx->root, re->column, strlen(re->column), NULL);
+		if (v == NULL || v->type == jbvNull)
+			continue;
+		if (v->type == jbvString)
+			key = pnstrdup(v->val.string.val, v->val.string.len);
+		else if (v->type == jbvNumeric)
+			key = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		else if (v->type == jbvBool)
+			key = v->val.boolean ? "true" : "false";
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("context key \"%s\" must be a string, a number, a boolean or null",
+							re->column)));
+		ent[k] = key_find(re->keys, re->nent, key);
+	}
+	return ent;
 }
 
 /*
@@ -725,7 +792,7 @@ glmix_score_courses(const ServingModel *sm, const ServingLearner *l, CourseScore
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 		out->score[i] = glmix_sigmoid(model_logit_at(m, li, i, l->learner_id, courses->ids[i],
-													 NULL, NULL, NULL, NULL));
+													 NULL, NULL, NULL, NULL, NULL));
 	}
 }
 
@@ -742,23 +809,32 @@ glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
 		int			ci = glmix_side_index(m->courses, course_ids[i]);
 
 		out[i] = ci >= 0 ? glmix_sigmoid(model_logit_at(m, li, ci, l->learner_id, course_ids[i],
-														NULL, NULL, NULL, NULL)) : NAN;
+														NULL, NULL, NULL, NULL, NULL)) : NAN;
 	}
 }
 
-/* the logit of (model, learner, course): arguments 0, 1, 2 */
+/*
+ * The logit of (model, learner, course) under a context: arguments 0, 1,
+ * 2 and 3.  The functions are not STRICT (the context may be NULL): a NULL
+ * model, learner or course gives NULL, as STRICT did.
+ */
 static double
 logit_arg(FunctionCallInfo fcinfo)
 {
 	const GlmixModel *m = glmix_model_get(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
 
-	return glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
+	return model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2),
+					   context_entities(m, fcinfo, 3), NULL, NULL, NULL, NULL);
 }
+
+#define NULL_IDS(fcinfo) (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 
 PG_FUNCTION_INFO_V1(glmix_score);
 Datum
 glmix_score(PG_FUNCTION_ARGS)
 {
+	if (NULL_IDS(fcinfo))
+		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(glmix_sigmoid(logit_arg(fcinfo)));
 }
 
@@ -766,6 +842,8 @@ PG_FUNCTION_INFO_V1(glmix_logit);
 Datum
 glmix_logit(PG_FUNCTION_ARGS)
 {
+	if (NULL_IDS(fcinfo))
+		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(logit_arg(fcinfo));
 }
 
@@ -774,8 +852,8 @@ Datum
 glmix_explain(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		learner_id = PG_GETARG_INT64(1);
-	int64		course_id = PG_GETARG_INT64(2);
+	int64		learner_id;
+	int64		course_id;
 	const GlmixModel *m;
 	double	   *parts;
 	int		   *entity;
@@ -784,6 +862,10 @@ glmix_explain(PG_FUNCTION_ARGS)
 	double		logit;
 
 	InitMaterializedSRF(fcinfo, 0);
+	if (NULL_IDS(fcinfo))
+		return (Datum) 0;		/* no rows, as STRICT gave */
+	learner_id = PG_GETARG_INT64(1);
+	course_id = PG_GETARG_INT64(2);
 	m = glmix_model_get(PG_GETARG_INT64(0), learner_id);
 	parts = palloc0(sizeof(double) * (m->nre + 1));
 	entity = palloc0(sizeof(int) * (m->nre + 1));
@@ -791,7 +873,8 @@ glmix_explain(PG_FUNCTION_ARGS)
 	top = palloc(sizeof(Contribution *) * (m->nre + 1));
 	for (int k = 0; k <= m->nre; k++)
 		top[k] = palloc(sizeof(Contribution) * EXPLAIN_TOP);
-	logit = model_logit(m, learner_id, course_id, parts, entity, top, ntop);
+	logit = model_logit(m, learner_id, course_id, context_entities(m, fcinfo, 3),
+						parts, entity, top, ntop);
 
 	for (int k = 0; k <= m->nre + 1; k++)
 	{

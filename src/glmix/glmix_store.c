@@ -168,7 +168,7 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 
 			for (int i = 0; i < s->n; i++)
 			{
-				int			e = (!re->by_id && re->learner_side == learner_side) ? re->side_entity[i] : -1;
+				int			e = GLMIX_SIDE_KEYED(re, learner_side) ? re->side_entity[i] : -1;
 
 				keynulls[i] = e < 0;
 				keys[i] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
@@ -348,7 +348,8 @@ glmix_store(int64 model_id, const GlmixModel *m)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a random effect cannot be named \"fixed\"")));
-		store_coordinate(model_id, k + 1, re->column, re->learner_side ? "learner" : "course",
+		store_coordinate(model_id, k + 1, re->column,
+						 re->context ? "impression" : re->learner_side ? "learner" : "course",
 						 re->by_id, re->l2, re->intercept, rn, re->dim, NULL, 0, n);
 		store_coefs(model_id, re->column, n, keys, rows, coef, re->dim);
 	}

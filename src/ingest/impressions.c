@@ -15,6 +15,9 @@
  * no label column every row is a positive.  The optional time column
  * (timestamps, or numbers of unix seconds) keeps only the rows shown after
  * `since`; watch seconds and weights are numbers; negatives a bigint[].
+ * Key columns (GLMix's random effects keyed by a column of the impressions,
+ * such as a channel) are of any type and read as text; each row gets the
+ * index of its value among the column's distinct values (-1: NULL).
  *
  * Cleaning, in this order, each row counted once:
  *   - a NULL, NaN or infinite time: skipped, counted in n_bad_time;
@@ -39,6 +42,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "impressions.h"
@@ -58,6 +62,7 @@ typedef struct ReadPlan
 	int			seconds;
 	int			weight;
 	int			negatives;
+	int			key[IMPRESSIONS_MAX_KEYS];
 } ReadPlan;
 
 void
@@ -136,6 +141,16 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 		appendStringInfo(&sql, ", %s::int8[]", quote_identifier(spec->negatives));
 		plan->negatives = ++att;
 	}
+	for (int k = 0; k < spec->nkeys; k++)
+	{
+		if (get_attnum(relid, spec->key[k]) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of %s does not exist", spec->key[k],
+							recs_relation_name(relid))));
+		appendStringInfo(&sql, ", %s::text", quote_identifier(spec->key[k]));
+		plan->key[k] = ++att;
+	}
 	appendStringInfo(&sql, " FROM %s", recs_relation_name(relid));
 	if (spec->time)
 		appendStringInfo(&sql, " WHERE %s > $1 OR %s IS NULL", *texpr, *texpr);
@@ -175,6 +190,75 @@ grow_rows(ImpressionSet *set, const ImpressionSpec *spec, int64 cap)
 	set->w = repalloc_huge(set->w, sizeof(double) * cap);
 	if (spec->negatives)
 		set->neg_start = repalloc_huge(set->neg_start, sizeof(int64) * (cap + 1));
+	for (int k = 0; k < spec->nkeys; k++)
+		set->key[k] = repalloc_huge(set->key[k], sizeof(int32) * cap);
+}
+
+/* bytewise order of C strings, for the key values */
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * The distinct values of key column k, sorted bytewise; at most
+ * IMPRESSIONS_MAX_KEY_VALUES of them.
+ */
+static void
+read_key_values(Oid relid, const ImpressionSpec *spec, int k, ImpressionSet *set)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	const char *col = quote_identifier(spec->key[k]);
+	char	   *sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s IS NOT NULL LIMIT %d",
+							   col, recs_relation_name(relid), col, IMPRESSIONS_MAX_KEY_VALUES + 1);
+	char	  **vals;
+
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read column \"%s\"", spec->key[k]);
+	MemoryContextSwitchTo(cxt);
+	if (SPI_processed > IMPRESSIONS_MAX_KEY_VALUES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("column \"%s\" of %s has more than %d distinct values",
+						spec->key[k], recs_relation_name(relid), IMPRESSIONS_MAX_KEY_VALUES),
+				 errhint("Key random effects by a column with few values, such as a channel.")));
+	vals = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		vals[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	SPI_freetuptable(SPI_tuptable);
+	qsort(vals, SPI_processed, sizeof(char *), key_cmp);
+	set->key_values[k] = vals;
+	set->key_nvalues[k] = (int) SPI_processed;
+}
+
+/* the index of a text datum among the sorted values, -1 if absent */
+static int32
+key_index(Datum d, char **vals, int n)
+{
+	text	   *t = DatumGetTextPP(d);
+	const char *p = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const char *v = vals[mid];
+		int			vlen = strlen(v);
+		int			c = memcmp(v, p, Min(len, vlen));
+
+		if (c == 0)
+			c = vlen < len ? -1 : (vlen > len ? 1 : 0);
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
 }
 
 /* row r's negatives from an int8[] datum, appended to set->neg */
@@ -297,6 +381,12 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 					 errmsg("negatives of learner " INT64_FORMAT " are NULL", l)));
 		add_negatives(set, r, d, negcap);
 	}
+	for (int k = 0; k < spec->nkeys; k++)
+	{
+		Datum		d = SPI_getbinval(tup, desc, plan->key[k], &isnull);
+
+		set->key[k][r] = isnull ? -1 : key_index(d, set->key_values[k], set->key_nvalues[k]);
+	}
 	if (r == 0 || set->learner_id[r - 1] != l)
 		set->n_learners++;
 	set->learner_id[r] = l;
@@ -324,6 +414,8 @@ ingest_impressions(Oid relid, const ImpressionSpec *spec)
 	double		est_rows;
 	Portal		portal;
 
+	for (int k = 0; k < spec->nkeys; k++)
+		read_key_values(relid, spec, k, set);
 	portal = recs_open_read_cursor(sql, spec->time ? 1 : 0, types, values, &est_rows);
 	MemoryContextSwitchTo(cxt);
 	set->learner_id = MemoryContextAllocHuge(cxt, sizeof(int64) * cap);
@@ -336,6 +428,8 @@ ingest_impressions(Oid relid, const ImpressionSpec *spec)
 		set->neg_start[0] = 0;
 		set->neg = MemoryContextAllocHuge(cxt, sizeof(int64) * negcap);
 	}
+	for (int k = 0; k < spec->nkeys; k++)
+		set->key[k] = MemoryContextAllocHuge(cxt, sizeof(int32) * cap);
 	for (;;)
 	{
 		SPITupleTable *tt;

@@ -11,6 +11,8 @@
 #include "postgres.h"
 
 #define IMPRESSIONS_MAX_LABELS 2
+#define IMPRESSIONS_MAX_KEYS 8
+#define IMPRESSIONS_MAX_KEY_VALUES 100000
 
 /*
  * Called before the row arrays grow to new_cap rows (after `rows` rows of
@@ -34,6 +36,9 @@ typedef struct ImpressionSpec
 	const char *seconds;		/* NULL, or weight positives by their watch time */
 	const char *weight;			/* NULL, or a weight column */
 	const char *negatives;		/* NULL, or a bigint[] column of negative courses */
+	/* key columns (any type, read as text): each row's value as an index */
+	int			nkeys;
+	const char *key[IMPRESSIONS_MAX_KEYS];
 	bool		strict;			/* a row that would be skipped is an error */
 	bool		sorted;			/* rows in (learner, course) order */
 	int64		initial_rows;	/* first size of the row arrays */
@@ -51,6 +56,10 @@ typedef struct ImpressionSet
 	/* with a negatives column: row r's are neg[neg_start[r] .. neg_start[r + 1]) */
 	int64	   *neg_start;
 	int64	   *neg;
+	/* key column k: row r's value is key_values[k][key[k][r]], -1 NULL */
+	int32	   *key[IMPRESSIONS_MAX_KEYS];
+	char	  **key_values[IMPRESSIONS_MAX_KEYS];	/* distinct, ascending bytewise */
+	int			key_nvalues[IMPRESSIONS_MAX_KEYS];
 	int64		n_positive;
 	int64		n_watch_weighted;	/* positives weighted by watch time */
 	int64		n_learners;		/* distinct learners (when sorted; else runs) */

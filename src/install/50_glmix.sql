@@ -176,7 +176,7 @@ CREATE TABLE recs.glmix_coordinate (
     model_id  bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
     position  integer NOT NULL CHECK (position >= 0),
     name      text NOT NULL,
-    keyed_by  text CHECK (keyed_by IN ('learner', 'course')),
+    keyed_by  text CHECK (keyed_by IN ('learner', 'course', 'impression')),
     by_id     boolean NOT NULL,
     l2        float8 NOT NULL CHECK (l2 > 0),
     intercept boolean NOT NULL,
@@ -189,7 +189,7 @@ CREATE TABLE recs.glmix_coordinate (
     hash_bits integer CHECK (hash_bits > 0)
 );
 COMMENT ON TABLE recs.glmix_coordinate IS
-    'per glmix model: the fixed effect (position 0, name ''fixed'') and each random effect, with the names of its coefficient vector''s features';
+    'per glmix model: the fixed effect (position 0, name ''fixed'') and each random effect (keyed by a learner, a course or an impressions column such as the channel), with the names of its coefficient vector''s features';
 
 CREATE TABLE recs.glmix_column (
     model_id      bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
@@ -284,24 +284,26 @@ COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[
     text, text, text, text, text, text, text, boolean, integer) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
 
-CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint)
+-- Not STRICT, for the optional context: a NULL model, learner or course
+-- still gives NULL (no rows for explain).
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint, context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_score'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recs.glmix_score(bigint, bigint, bigint) IS
-    'predicted response probability of a learner for a course under a glmix model; unknown learners/courses get a zero random effect';
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.glmix_score(bigint, bigint, bigint, jsonb) IS
+    'predicted response probability of a learner for a course under a glmix model; unknown learners/courses get a zero random effect; context (e.g. {"channel": "feed"}) applies the effects keyed by impressions columns, absent = their average (zero)';
 
-CREATE FUNCTION recs.glmix_logit(model bigint, learner_id bigint, course_id bigint)
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id bigint, course_id bigint, context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_logit'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recs.glmix_logit(bigint, bigint, bigint) IS
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, bigint, bigint, jsonb) IS
     'the logit behind recs.glmix_score (sum of the coordinates'' scores)';
 
-CREATE FUNCTION recs.explain(model bigint, learner_id bigint, course_id bigint)
+CREATE FUNCTION recs.explain(model bigint, learner_id bigint, course_id bigint, context jsonb DEFAULT NULL)
 RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
                top_features text[], top_contributions float8[])
 AS 'MODULE_PATHNAME', 'glmix_explain'
-LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 4;
-COMMENT ON FUNCTION recs.explain(bigint, bigint, bigint) IS
-    'a glmix score taken apart: each coordinate''s contribution to the logit with its five largest feature contributions, then the total';
+LANGUAGE C STABLE PARALLEL SAFE ROWS 4;
+COMMENT ON FUNCTION recs.explain(bigint, bigint, bigint, jsonb) IS
+    'a glmix score taken apart: each coordinate''s contribution to the logit with its five largest feature contributions, then the total; context as in glmix_score';

@@ -18,9 +18,9 @@ ALTER FUNCTION recs.score(bigint, bigint, bigint) SECURITY DEFINER SET search_pa
 ALTER FUNCTION recs.similar_courses(bigint, integer, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.embed_learner(bigint, bigint[]) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.course_map(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.explain(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain(bigint, bigint, bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint) SECURITY DEFINER;
 ALTER FUNCTION recs.explain(bigint, bigint) SECURITY DEFINER;
 ALTER FUNCTION recs.model_id(text) SECURITY DEFINER;
@@ -33,9 +33,9 @@ REVOKE EXECUTE ON FUNCTION
     recs.similar_courses(bigint, integer, bigint),
     recs.embed_learner(bigint, bigint[]),
     recs.course_map(bigint),
-    recs.glmix_score(bigint, bigint, bigint),
-    recs.glmix_logit(bigint, bigint, bigint),
-    recs.explain(bigint, bigint, bigint),
+    recs.glmix_score(bigint, bigint, bigint, jsonb),
+    recs.glmix_logit(bigint, bigint, bigint, jsonb),
+    recs.explain(bigint, bigint, bigint, jsonb),
     recs.explain_recommendation(bigint, bigint, bigint),
     recs.explain(bigint, bigint),
     recs.model_id(text),
@@ -51,8 +51,8 @@ AS $$
     SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]), '
         || 'recs.recommend_all(integer, bigint, boolean, bigint[]), recs.score(bigint, bigint, bigint), '
         || 'recs.similar_courses(bigint, integer, bigint), recs.embed_learner(bigint, bigint[]), '
-        || 'recs.course_map(bigint), recs.glmix_score(bigint, bigint, bigint), '
-        || 'recs.glmix_logit(bigint, bigint, bigint), recs.explain(bigint, bigint, bigint), '
+        || 'recs.course_map(bigint), recs.glmix_score(bigint, bigint, bigint, jsonb), '
+        || 'recs.glmix_logit(bigint, bigint, bigint, jsonb), recs.explain(bigint, bigint, bigint, jsonb), '
         || 'recs.explain_recommendation(bigint, bigint, bigint), recs.explain(bigint, bigint), '
         || 'recs.model_id(text), recs.course_embeddings(bigint)'
 $$;

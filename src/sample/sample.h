@@ -30,7 +30,7 @@ typedef struct SampleTables
 	Columns		courses;		/* course_id, title, language, topic, difficulty, skills (csv), duration, published_at */
 	Columns		learners;		/* learner_id, language, industry, segment, skills (csv), joined_at */
 	Columns		watches;		/* learner_id, course_id, watched_at, watch_seconds */
-	Columns		impressions;	/* learner_id, course_id, shown_at, clicked, bookmarked, watch_seconds */
+	Columns		impressions;	/* learner_id, course_id, shown_at, clicked, bookmarked, watch_seconds, channel */
 } SampleTables;
 
 /* every row of the sample, drawn from rng over [end - days, end] */

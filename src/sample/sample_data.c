@@ -19,11 +19,15 @@
  *             minute) of random courses, which the watch-time threshold
  *             removes.
  *   impressions  courses shown to learners, with clicks driven by topic,
- *             language, difficulty fit and appeal; bookmarks; and watch time
- *             after a click (short for bait courses).
+ *             language, difficulty fit and appeal; bookmarks; watch time
+ *             after a click that follows what the features show (short for
+ *             bait courses, longer at the learner's level, in their language,
+ *             on a preferred topic); and the channel (home, feed, search)
+ *             each was shown on, with its own click rate.
  *
- * Everything is drawn from one RecsRng seeded by `seed` (sample_gen.c): the
- * same arguments give the same tables, byte for byte.  This file is the SQL
+ * Everything is drawn from one RecsRng seeded by `seed` (sample_gen.c; the
+ * channels from a second one derived from it): the same arguments give the
+ * same tables, byte for byte.  This file is the SQL
  * entry: the arguments checked, the tables created, the rows inserted.
  */
 #include "postgres.h"
@@ -68,7 +72,7 @@ create_tables(const char *qs)
 					 " watched_at timestamptz NOT NULL, watch_seconds float8 NOT NULL);"
 					 "CREATE TABLE %s.impressions (learner_id bigint NOT NULL, course_id bigint NOT NULL,"
 					 " shown_at timestamptz NOT NULL, clicked boolean NOT NULL,"
-					 " bookmarked boolean NOT NULL, watch_seconds float8);",
+					 " bookmarked boolean NOT NULL, watch_seconds float8, channel text NOT NULL);",
 					 qs, qs, qs, qs, qs));
 }
 
@@ -90,8 +94,8 @@ insert_tables(const char *qs, const SampleTables *t)
 						6, lc->types, lc->values, NULL, lc->n);
 	recs_insert_columns(psprintf("INSERT INTO %s.watches SELECT * FROM unnest($1, $2, $3, $4)", qs),
 						4, wc->types, wc->values, NULL, wc->n);
-	recs_insert_columns(psprintf("INSERT INTO %s.impressions SELECT * FROM unnest($1, $2, $3, $4, $5, $6)", qs),
-						6, ic->types, ic->values, (const bool *const *) ic->nulls, ic->n);
+	recs_insert_columns(psprintf("INSERT INTO %s.impressions SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)", qs),
+						7, ic->types, ic->values, (const bool *const *) ic->nulls, ic->n);
 	run_sql(psprintf("CREATE INDEX ON %s.watches (learner_id, watched_at);"
 					 "CREATE INDEX ON %s.impressions (learner_id, shown_at);"
 					 "ANALYZE %s.courses; ANALYZE %s.learners;"

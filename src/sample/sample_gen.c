@@ -7,8 +7,10 @@
  * industries, segments and topic preferences; then, learner by learner,
  * their watches (progressing through a topic's levels, with re-watches and
  * short noise watches) and the impressions shown to them with clicks,
- * bookmarks and watch time.  Everything is drawn from the one RecsRng in a
- * fixed order, so the same arguments give the same rows; no SPI here.
+ * bookmarks, watch time and channel.  Everything is drawn from the one
+ * RecsRng in a fixed order (the channels from a second one derived from it,
+ * so adding them changed no other column), so the same arguments give the
+ * same rows; no SPI here.
  */
 #include "postgres.h"
 
@@ -76,6 +78,17 @@ static const char *const level_forms[N_LEVELS][3] = {
 	{"in Practice", "Projects", "Tips and Tricks"},
 	{"Advanced Techniques", "Deep Dive", "Mastery"}
 };
+
+/* how well a course's level suits a learner's segment (seniority), on the watch-time logit */
+static const double level_fit[N_SEGMENTS][N_LEVELS] = {
+	{0.5, -0.1, -0.9},			/* job seekers */
+	{-0.7, 0.1, 0.5},			/* enterprise */
+	{0.1, 0.3, -0.3}			/* individuals */
+};
+#define N_CHANNELS 3
+static const char *const channel_names[N_CHANNELS] = {"home", "feed", "search"};
+static const double channel_w[N_CHANNELS] = {0.4, 0.45, 0.15};
+static const double channel_shift[N_CHANNELS] = {0.0, -0.7, 1.0};
 
 typedef struct SampleCourse
 {
@@ -197,6 +210,65 @@ topic_affinity(const SampleLearner *l, int topic)
 		if (l->topics[i] == topic)
 			return l->topic_w[i];
 	return 0.0;
+}
+
+/*
+ * The fraction of the course a click goes on to watch, from the uniform u.
+ * Watch time follows what the learner and course features show: bait
+ * courses are left early, a course at the learner's level (seniority: job
+ * seekers start at beginner, enterprise learners go for advanced) in the
+ * learner's own language on a preferred topic is watched further, one at
+ * the wrong level or in a fallback language is abandoned sooner.
+ */
+static double
+watch_fraction(double u, const SampleCourse *c, const SampleLearner *l)
+{
+	double		fit = level_fit[l->segment][c->level]
+		+ (c->lang == l->lang ? 0.3 : -0.5)
+		+ 0.4 * Min(topic_affinity(l, c->topic), 1.0)
+		+ 0.15 * skill_overlap(c, l);
+
+	return clampd(pow(u, 0.8) * (1.0 - 0.8 * c->bait) * exp(fit - 0.3), 0.01, 1.0);
+}
+
+/*
+ * The channel an impression was shown on.  Each channel shifts the click
+ * logit by channel_shift[] (the feed is browsed, search is intent) and is
+ * shown with probability channel_w[]; the click itself was drawn from the
+ * channel-average model, so the channel is drawn given the click: with the
+ * logit b that makes the mixture's click rate that of the average model,
+ * P(channel | click) is proportional to w[ch] P(click | b + shift[ch]).
+ * Jointly, channel ~ channel_w and click ~ logistic(b + shift[channel]).
+ */
+static int
+draw_channel(RecsRng *side, double logit, bool clicked)
+{
+	double		target = 1.0 / (1.0 + exp(-logit));
+	double		lo = logit - 4.0,
+				hi = logit + 4.0,
+				p[N_CHANNELS],
+				tot = 0.0;
+
+	for (int it = 0; it < 50; it++)
+	{
+		double		b = 0.5 * (lo + hi),
+					mix = 0.0;
+
+		for (int ch = 0; ch < N_CHANNELS; ch++)
+			mix += channel_w[ch] / (1.0 + exp(-(b + channel_shift[ch])));
+		if (mix < target)
+			lo = b;
+		else
+			hi = b;
+	}
+	for (int ch = 0; ch < N_CHANNELS; ch++)
+	{
+		double		pc = 1.0 / (1.0 + exp(-(0.5 * (lo + hi) + channel_shift[ch])));
+
+		p[ch] = channel_w[ch] * (clicked ? pc : 1.0 - pc);
+		tot += p[ch];
+	}
+	return rng_pick_weighted(side, p, N_CHANNELS, tot);
 }
 
 static void
@@ -410,14 +482,22 @@ activity_rows(RecsRng *rng, const SampleCourse *cs, int ncourses, const SampleLe
 {
 	bool	   *watched;
 	double	   *times;
+	RecsRng		side;
 
 	{
 		Oid			tw[4] = {INT8OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID};
-		Oid			ti[6] = {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, BOOLOID, FLOAT8OID};
+		Oid			ti[7] = {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, BOOLOID, FLOAT8OID, TEXTOID};
 
 		columns_init(wcols, 4, tw);
-		columns_init(icols, 6, ti);
+		columns_init(icols, 7, ti);
 	}
+
+	/*
+	 * The channels come from a second generator derived from the first
+	 * without drawing from it, so every other column is what it would be
+	 * without them.
+	 */
+	rng_seed(&side, rng->s[0] ^ UINT64CONST(0x6368616e6e656c));
 	watched = palloc0(sizeof(bool) * ncourses);
 	times = palloc(sizeof(double) * 800);
 	for (int u = 0; u < nlearners; u++)
@@ -542,10 +622,10 @@ activity_rows(RecsRng *rng, const SampleCourse *cs, int ncourses, const SampleLe
 										   0.1 + 0.25 * Min(topic_affinity(l, c->topic), 1.0) * (1.0 - c->bait));
 			if (clicked)
 				icols->values[5][r] = Float8GetDatum(round(c->duration_min * 60.0 *
-													   clampd(pow(rng_uniform(rng), 0.8) *
-															  (1.0 - 0.8 * c->bait), 0.01, 1.0)));
+													   watch_fraction(rng_uniform(rng), c, l)));
 			else
 				icols->nulls[5][r] = true;
+			icols->values[6][r] = CStringGetTextDatum(channel_names[draw_channel(&side, logit, clicked)]);
 		}
 		for (int k = 0; k < nchosen; k++)
 			watched[chosen[k]] = false;

@@ -33,6 +33,10 @@ BEGIN
                                      '''learner_id" FROM recs_fuzz.w; --''', '''LEARNER_ID''')
       WHEN 'ids' THEN recs_fuzz.pick('NULL', '''{}''', '''{1,2,3}''', '''{NULL}''', '''{10,20,30,NULL,-1}''',
                                      format('ARRAY(SELECT g FROM generate_series(1, %s) g)', floor(random() * 50)))
+      WHEN 'context' THEN recs_fuzz.pick('NULL', '''{}''', '''{"channel": "feed"}''', '''{"channel": "home"}''',
+                                         '''{"channel": null}''', '''{"channel": 1}''', '''{"channel": true}''',
+                                         '''{"channel": ["feed"]}''', '''{"channel": {}}''', '''[1]''', '''"feed"''',
+                                         '''{"channel": ""}''', format('''{"channel": "%s"}''', repeat('z', 300)))
       WHEN 'rel' THEN recs_fuzz.pick('''recs_fuzz.w''', '''recs_fuzz.w''', '''recs_fuzz.v''', '''recs_fuzz.l''',
                                      '''recs_fuzz.empty''', '''recs.model''', 'NULL', '''pg_class''')
     END;
@@ -71,7 +75,8 @@ BEGIN
     CREATE TABLE recs_fuzz.imp AS
       SELECT learner_id, course_id, watched_at AS shown_at,
              CASE WHEN random() < 0.05 THEN NULL ELSE random() < 0.5 END AS clicked,
-             random() < 0.1 AS bookmarked, watch_seconds
+             random() < 0.1 AS bookmarked, watch_seconds,
+             recs_fuzz.pick('home', 'feed', NULL, '', 'search') AS channel
         FROM recs_fuzz.w;
     CREATE TABLE recs_fuzz.c AS
       SELECT DISTINCT course_id, recs_fuzz.pick('a', 'b', NULL) AS topic,
@@ -136,17 +141,23 @@ BEGIN
         RETURN format('SELECT recs.embed_learner(%s, %s)', recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model WHERE kind = ''ncf'')'),
                       recs_fuzz.val('ids'));
     ELSIF f = 'score' THEN
-        RETURN format('SELECT recs.%s(%s, %s, %s)', recs_fuzz.pick('score', 'glmix_score', 'glmix_logit'),
-                      recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model)'),
-                      recs_fuzz.val('id'), recs_fuzz.val('id'));
+        IF random() < 0.5 THEN
+            RETURN format('SELECT recs.%s(%s, %s, %s)', recs_fuzz.pick('score', 'glmix_score', 'glmix_logit'),
+                          recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model)'),
+                          recs_fuzz.val('id'), recs_fuzz.val('id'));
+        END IF;
+        -- glmix_score and glmix_logit take a context as well
+        RETURN format('SELECT recs.%s(%s, %s, %s, %s)', recs_fuzz.pick('glmix_score', 'glmix_logit'),
+                      recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model WHERE kind = ''glmix'')'),
+                      recs_fuzz.val('id'), recs_fuzz.val('id'), recs_fuzz.val('context'));
     ELSIF f = 'explain' THEN
         RETURN format('SELECT count(*) FROM recs.%s', recs_fuzz.pick(
-            format('explain(%s, %s, %s)', recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model WHERE kind = ''glmix'')'),
-                   recs_fuzz.val('id'), recs_fuzz.val('id')),
+            format('explain(%s, %s, %s, %s)', recs_fuzz.pick(recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model WHERE kind = ''glmix'')'),
+                   recs_fuzz.val('id'), recs_fuzz.val('id'), recs_fuzz.val('context')),
             format('explain_recommendation(%s, %s, %s)', recs_fuzz.val('id'), recs_fuzz.val('id'),
                    recs_fuzz.pick('NULL', recs_fuzz.val('id'), '(SELECT max(model_id) FROM recs.model)'))));
     ELSIF f = 'glmix' THEN
-        RETURN format('SELECT recs.train_glmix(%s, %s, %s, %s, %s, label => %s, weighting => %s, l2 => %s, passes => %s, min_rows => %s)',
+        RETURN format('SELECT recs.train_glmix(%s, %s, %s, %s, %s, label => %s, weighting => %s, l2 => %s, passes => %s, min_rows => %s, random_effects => %s)',
                       recs_fuzz.pick('''recs_fuzz.imp''', '''recs_fuzz.imp''', '''recs_fuzz.w''', 'NULL'),
                       recs_fuzz.pick('''recs_fuzz.l''', '''recs_fuzz.w''', 'NULL'),
                       recs_fuzz.pick('''recs_fuzz.c''', '''recs_fuzz.l''', 'NULL'),
@@ -155,7 +166,8 @@ BEGIN
                       recs_fuzz.pick('''clicked''', '''bookmarked''', '''either''', '''x''', 'NULL'),
                       recs_fuzz.pick('''none''', '''watch_time''', '''x''', 'NULL'),
                       recs_fuzz.pick('NULL', '''{1,1,1}''', '''{0,1,1}''', '''{-1,1,1}''', '''{1}''', '''{NaN,1,1}'''),
-                      small, small);
+                      small, small,
+                      recs_fuzz.pick('NULL', 'NULL', '''{learner_id,channel}''', '''{channel}''', '''{course_id,channel,language}'''));
     ELSIF f = 'blend' THEN
         RETURN format('SELECT recs.train_blend(%s, %s, %s, random_effects => %s, l2 => %s, passes => %s)',
                       recs_fuzz.pick('ARRAY(SELECT model_id FROM recs.model ORDER BY random() LIMIT 2)', '''{}''', '''{NULL}''', 'NULL',

@@ -44,7 +44,7 @@ BEGIN
                            epochs => 1, through => '2025-08-31');
     PERFORM recs.train_glmix('mf.imp_early', 'mf.learners', 'mf.courses', '{industry,segment,language}',
                              '{topic,difficulty,language}', name => 'mf_glmix', passes => 1,
-                             random_effects => '{learner_id,course_id,segment}');
+                             random_effects => '{learner_id,course_id,segment,channel}');
     PERFORM recs.train_blend(ARRAY[recs.model_id('mf_pop'), recs.model_id('mf_glmix'), recs.model_id('mf_ncf')],
                              'mf.impressions', 'mf.learners', random_effects => '{learner_id,segment}',
                              name => 'mf_blend');
@@ -191,7 +191,9 @@ BEGIN
                                 format('SELECT count(*) FROM recs.course_map(%s)', m)];
     ELSIF kind = 'glmix' THEN
         calls := calls || ARRAY[format('SELECT count(*) FROM recs.explain(%s, %s, %s)', m, learner, course),
-                                format('SELECT recs.glmix_score(%s, %s, %s)', m, learner, course)];
+                                format('SELECT recs.glmix_score(%s, %s, %s)', m, learner, course),
+                                format('SELECT count(*) FROM recs.explain(%s, %s, %s, ''{"channel": "feed"}'')', m, learner, course),
+                                format('SELECT recs.glmix_score(%s, %s, %s, ''{"channel": "search"}'')', m, learner, course)];
     END IF;
     IF blend IS NOT NULL AND blend <> m THEN
         calls := calls || format('SELECT count(*) FROM recs.recommend(%s, 5, model => %s)', learner, blend);

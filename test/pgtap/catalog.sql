@@ -24,8 +24,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespac
               ARRAY['recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])',
                     'recs.recommend_all(integer,bigint,boolean,bigint[])', 'recs.score(bigint,bigint,bigint)',
                     'recs.similar_courses(bigint,integer,bigint)', 'recs.embed_learner(bigint,bigint[])',
-                    'recs.course_map(bigint)', 'recs.glmix_score(bigint,bigint,bigint)',
-                    'recs.glmix_logit(bigint,bigint,bigint)', 'recs.explain(bigint,bigint,bigint)',
+                    'recs.course_map(bigint)', 'recs.glmix_score(bigint,bigint,bigint,jsonb)',
+                    'recs.glmix_logit(bigint,bigint,bigint,jsonb)', 'recs.explain(bigint,bigint,bigint,jsonb)',
                     'recs.explain_recommendation(bigint,bigint,bigint)', 'recs.explain(bigint,bigint)',
                     'recs.model_id(text)', 'recs.course_embeddings(bigint)'],
               'only the serving functions run as their owner: none reads a user relation');

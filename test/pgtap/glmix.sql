@@ -158,7 +158,7 @@ SELECT ok((SELECT contribution = 0 AND NOT has_model FROM recs.explain(:full, 99
 
 -- a learner whose impressions are all clicks: finite, and pulled towards clicking
 CREATE TABLE s.oneclass AS SELECT * FROM s.impressions WHERE learner_id <> 100001
-UNION ALL SELECT 100001, c, '2025-06-01', true, false, 600 FROM generate_series(1, 20) c;
+UNION ALL SELECT 100001, c, '2025-06-01', true, false, 600, 'home' FROM generate_series(1, 20) c;
 SELECT recs.train_glmix('s.oneclass', 's.learners', 's.courses', '{industry}', '{topic}', name => 'oneclass') AS oneclass \gset
 SELECT ok((SELECT bool_and(abs(coef) < 10) FROM recs.glmix_coefficients WHERE model_id = :oneclass AND entity = '100001')
           AND (SELECT coef > 0 FROM recs.glmix_coefficients WHERE model_id = :oneclass AND entity = '100001'
