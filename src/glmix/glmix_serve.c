@@ -449,17 +449,22 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	return m;
 }
 
-/* the model, checked to exist and to be a glmix model, from the serving cache */
+/*
+ * The model a SQL function names (arguments 0: model, slot_arg: slot),
+ * checked to be a glmix model, from the serving cache; NULL when it names
+ * none (the function returns NULL, as when it was STRICT).
+ */
 static GlmixModel *
-glmix_model_get(int64 model_id)
+glmix_model_arg(FunctionCallInfo fcinfo, int slot_arg)
 {
 	ServingModel m;
 
-	serving_model_by_id(model_id, &m);
+	if (!serving_model_arg(fcinfo, 0, slot_arg, false, &m))
+		return NULL;
 	if (m.routine != &glmix_kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("recs model %lld is a %s model, not a glmix model", (long long) model_id, m.kind)));
+				 errmsg("recs model " INT64_FORMAT " is a %s model, not a glmix model", m.model_id, m.kind)));
 	return serving_cache_get(m.model_id, m.stamp, "glmix", load_glmix, NULL);
 }
 
@@ -635,27 +640,41 @@ glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
 	}
 }
 
-/* the logit of (model, learner, course): arguments 0, 1, 2 */
-static double
-logit_arg(FunctionCallInfo fcinfo)
+/*
+ * The logit of (model, learner, course, slot): arguments 0, 1, 2, 3; false
+ * when an argument is NULL (and model and slot both are)
+ */
+static bool
+logit_arg(FunctionCallInfo fcinfo, double *logit)
 {
-	GlmixModel *m = glmix_model_get(PG_GETARG_INT64(0));
+	GlmixModel *m;
 
-	return glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (m = glmix_model_arg(fcinfo, 3)) == NULL)
+		return false;
+	*logit = glmix_model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2), NULL);
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(glmix_score);
 Datum
 glmix_score(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(glmix_sigmoid(logit_arg(fcinfo)));
+	double		logit;
+
+	if (!logit_arg(fcinfo, &logit))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(glmix_sigmoid(logit));
 }
 
 PG_FUNCTION_INFO_V1(glmix_logit);
 Datum
 glmix_logit(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(logit_arg(fcinfo));
+	double		logit;
+
+	if (!logit_arg(fcinfo, &logit))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(logit);
 }
 
 PG_FUNCTION_INFO_V1(glmix_explain);
@@ -663,8 +682,8 @@ Datum
 glmix_explain(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		learner_id = PG_GETARG_INT64(1);
-	int64		course_id = PG_GETARG_INT64(2);
+	int64		learner_id;
+	int64		course_id;
 	GlmixModel *m;
 	double	   *parts;
 	int		   *entity;
@@ -673,7 +692,11 @@ glmix_explain(PG_FUNCTION_ARGS)
 	double		logit;
 
 	InitMaterializedSRF(fcinfo, 0);
-	m = glmix_model_get(PG_GETARG_INT64(0));
+	/* a NULL argument: no rows (it was STRICT) */
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (m = glmix_model_arg(fcinfo, 3)) == NULL)
+		return (Datum) 0;
+	learner_id = PG_GETARG_INT64(1);
+	course_id = PG_GETARG_INT64(2);
 	parts = palloc0(sizeof(double) * (m->nre + 1));
 	entity = palloc0(sizeof(int) * (m->nre + 1));
 	ntop = palloc0(sizeof(int) * (m->nre + 1));

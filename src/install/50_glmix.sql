@@ -242,24 +242,24 @@ COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[
     text, text, text, text, text, text) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
 
-CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint)
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_score'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recs.glmix_score(bigint, bigint, bigint) IS
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.glmix_score(bigint, bigint, bigint, text) IS
     'predicted response probability of a learner for a course under a glmix model; unknown learners/courses get a zero random effect';
 
-CREATE FUNCTION recs.glmix_logit(model bigint, learner_id bigint, course_id bigint)
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_logit'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recs.glmix_logit(bigint, bigint, bigint) IS
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, bigint, bigint, text) IS
     'the logit behind recs.glmix_score (sum of the coordinates'' scores)';
 
-CREATE FUNCTION recs.explain(model bigint, learner_id bigint, course_id bigint)
+CREATE FUNCTION recs.explain(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
                top_features text[], top_contributions float8[])
 AS 'MODULE_PATHNAME', 'glmix_explain'
-LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 4;
-COMMENT ON FUNCTION recs.explain(bigint, bigint, bigint) IS
+LANGUAGE C STABLE PARALLEL SAFE ROWS 4;
+COMMENT ON FUNCTION recs.explain(bigint, bigint, bigint, text) IS
     'a glmix score taken apart: each coordinate''s contribution to the logit with its five largest feature contributions, then the total';

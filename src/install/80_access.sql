@@ -11,35 +11,35 @@
 -- row-level security on those relations apply, and it needs the model
 -- tables' privileges that grant_access(role, training => true) gives.
 
-ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[])
+ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[]) SECURITY DEFINER;
-ALTER FUNCTION recs.score(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.similar_courses(bigint, integer, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.embed_learner(bigint, bigint[]) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.course_map(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.explain(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint) SECURITY DEFINER;
-ALTER FUNCTION recs.explain(bigint, bigint) SECURITY DEFINER;
+ALTER FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[], text) SECURITY DEFINER;
+ALTER FUNCTION recs.score(bigint, bigint, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.similar_courses(bigint, integer, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.embed_learner(bigint, bigint[], text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.course_map(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain(bigint, bigint, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text) SECURITY DEFINER;
+ALTER FUNCTION recs.explain(bigint, bigint, text) SECURITY DEFINER;
 ALTER FUNCTION recs.model_id(text) SECURITY DEFINER;
-ALTER FUNCTION recs.course_embeddings(bigint) SECURITY DEFINER;
+ALTER FUNCTION recs.course_embeddings(bigint, text) SECURITY DEFINER;
 
 REVOKE EXECUTE ON FUNCTION
-    recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]),
-    recs.recommend_all(integer, bigint, boolean, bigint[]),
-    recs.score(bigint, bigint, bigint),
-    recs.similar_courses(bigint, integer, bigint),
-    recs.embed_learner(bigint, bigint[]),
-    recs.course_map(bigint),
-    recs.glmix_score(bigint, bigint, bigint),
-    recs.glmix_logit(bigint, bigint, bigint),
-    recs.explain(bigint, bigint, bigint),
-    recs.explain_recommendation(bigint, bigint, bigint),
-    recs.explain(bigint, bigint),
+    recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text),
+    recs.recommend_all(integer, bigint, boolean, bigint[], text),
+    recs.score(bigint, bigint, bigint, text),
+    recs.similar_courses(bigint, integer, bigint, text),
+    recs.embed_learner(bigint, bigint[], text),
+    recs.course_map(bigint, text),
+    recs.glmix_score(bigint, bigint, bigint, text),
+    recs.glmix_logit(bigint, bigint, bigint, text),
+    recs.explain(bigint, bigint, bigint, text),
+    recs.explain_recommendation(bigint, bigint, bigint, text),
+    recs.explain(bigint, bigint, text),
     recs.model_id(text),
-    recs.course_embeddings(bigint)
+    recs.course_embeddings(bigint, text)
 FROM PUBLIC;
 
 -- the serving functions, for grant_access and revoke_access
@@ -48,13 +48,13 @@ RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]), '
-        || 'recs.recommend_all(integer, bigint, boolean, bigint[]), recs.score(bigint, bigint, bigint), '
-        || 'recs.similar_courses(bigint, integer, bigint), recs.embed_learner(bigint, bigint[]), '
-        || 'recs.course_map(bigint), recs.glmix_score(bigint, bigint, bigint), '
-        || 'recs.glmix_logit(bigint, bigint, bigint), recs.explain(bigint, bigint, bigint), '
-        || 'recs.explain_recommendation(bigint, bigint, bigint), recs.explain(bigint, bigint), '
-        || 'recs.model_id(text), recs.course_embeddings(bigint)'
+    SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text), '
+        || 'recs.recommend_all(integer, bigint, boolean, bigint[], text), recs.score(bigint, bigint, bigint, text), '
+        || 'recs.similar_courses(bigint, integer, bigint, text), recs.embed_learner(bigint, bigint[], text), '
+        || 'recs.course_map(bigint, text), recs.glmix_score(bigint, bigint, bigint, text), '
+        || 'recs.glmix_logit(bigint, bigint, bigint, text), recs.explain(bigint, bigint, bigint, text), '
+        || 'recs.explain_recommendation(bigint, bigint, bigint, text), recs.explain(bigint, bigint, text), '
+        || 'recs.model_id(text), recs.course_embeddings(bigint, text)'
 $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';
