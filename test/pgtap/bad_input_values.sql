@@ -217,8 +217,7 @@ SELECT results_eq(format('SELECT course_id FROM recs.recommend(424242, 5, recent
                   'recommend: unknown and NULL ids in recent are ignored');
 SELECT throws_ok(format('SELECT * FROM recs.similar_courses(424242, 5, model => %s)', :ncf), '42704',
                  format('course 424242 is not in NCF model %s', :ncf), 'similar_courses: an unknown course');
-SELECT throws_ok(format('SELECT recs.score(%s, 5, 424242)', :pop), '42704',
-                 format('course 424242 is not scored by recs model %s', :pop), 'score: an unknown course');
+SELECT is(recs.score(:pop, 5, 424242), NULL, 'score: an unknown course is NULL (the model cannot place it)');
 SELECT throws_ok(format('SELECT * FROM recs.explain_recommendation(5, 424242, %s)', :bl), '42704',
                  format('course 424242 is not scored by recs model %s', :bl), 'explain_recommendation: an unknown course');
 SELECT is(recs.embed_learner(:ncf, '{424242, NULL, 1}'), recs.embed_learner(:ncf, '{1}'),

@@ -111,7 +111,7 @@ SELECT recs.revoke_access('recs_sr_app');
 SET LOCAL ROLE recs_sr_app;
 SELECT throws_ok($$SELECT * FROM recs.recommend(100001, 5)$$, '42501', NULL, 'after revoke_access it cannot serve');
 RESET ROLE;
-SELECT ok(NOT has_function_privilege('public', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])',
+SELECT ok(NOT has_function_privilege('public', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)',
                                      'EXECUTE'), 'PUBLIC may not call recommend()');
 
 SELECT * FROM finish();
