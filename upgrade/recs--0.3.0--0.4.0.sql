@@ -9,8 +9,9 @@
 -- slot; an unknown slot is an error), score() NULL for a course the model
 -- cannot place, similar_courses/embed_learner/course_map of a blend through
 -- its NCF component, explain_recommendation's "because you watched" and
--- "cold start" rows.  The serving functions get a new last argument, so
--- they are dropped and created again; the roles that could execute them
+-- "cold start" rows; evaluate's store => and evaluate_models.  The
+-- functions get a new last argument, so they are dropped and created
+-- again; the roles that could execute the serving functions
 -- (recs.grant_access) keep that right.
 CREATE TEMP TABLE recs_serving_grantees AS
 SELECT DISTINCT a.grantee::regrole::text AS grantee
@@ -29,6 +30,7 @@ DROP FUNCTION recs.glmix_logit(bigint, bigint, bigint);
 DROP FUNCTION recs.explain(bigint, bigint, bigint);
 DROP FUNCTION recs.explain_recommendation(bigint, bigint, bigint);
 DROP FUNCTION recs.explain(bigint, bigint);
+DROP FUNCTION recs.evaluate(bigint, regclass, integer, text, text, text, text, text);
 
 CREATE FUNCTION recs._serving_model_id(model bigint, slot text)
 RETURNS bigint
@@ -304,6 +306,58 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
 COMMENT ON FUNCTION recs.explain(bigint, bigint, text) IS
     'why the active model (or the slot''s) recommends a course to a learner (recs.explain_recommendation for that model)';
+
+CREATE FUNCTION recs.evaluate(
+    model bigint,
+    test regclass,
+    k integer DEFAULT 10,
+    protocol text DEFAULT 'full',
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    negatives_column text DEFAULT 'negatives',
+    label_column text DEFAULT 'clicked',
+    store boolean DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'evaluate_model'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.evaluate(bigint, regclass, integer, text, text, text, text, text, boolean) IS
+    'quality of a model on a test relation (full: Recall, NDCG, MRR, coverage; sampled: HR, NDCG; response: AUC, log-loss); store => true keeps it in the model''s metrics (NULL: when the caller may update recs.model)';
+
+CREATE FUNCTION recs.evaluate_models(
+    models bigint[],
+    test regclass,
+    k integer DEFAULT 10,
+    protocol text DEFAULT 'full',
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    negatives_column text DEFAULT 'negatives',
+    label_column text DEFAULT 'clicked',
+    store boolean DEFAULT NULL)
+RETURNS TABLE (model bigint, metric text, value float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m bigint;
+    r jsonb;
+BEGIN
+    IF models IS NULL OR array_position(models, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'models must not be NULL or hold NULL',
+            HINT = 'Pass the model ids to compare, e.g. ARRAY[recs.model_id(''ncf''), recs.model_id(''blend'')].';
+    END IF;
+    FOREACH m IN ARRAY models LOOP
+        r := recs.evaluate(m, test, k, protocol, learner_column, course_column, negatives_column,
+                           label_column, store);
+        RETURN QUERY SELECT m, e.key, e.value::text::float8
+                       FROM jsonb_each(r) e
+                      WHERE jsonb_typeof(e.value) = 'number'
+                      ORDER BY e.key;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION recs.evaluate_models(bigint[], regclass, integer, text, text, text, text, text, boolean) IS
+    'recs.evaluate of each model on one test relation, as (model, metric, value) rows in the order of models';
 
 ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
