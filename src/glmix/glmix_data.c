@@ -27,6 +27,7 @@
 #include "spi_util.h"
 #include "glmix.h"
 #include "impressions.h"
+#include "watches.h"
 
 /* the reader's growth check: GLMIX_ROW_BYTES per row kept so far */
 static void
@@ -382,8 +383,9 @@ glmix_impressions_end(Oid relid)
 	if (att == InvalidAttrNumber)
 		return NAN;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT max(date_part('epoch', shown_at)) FROM %s",
-					 recs_relation_name(relid));
+	/* the one time rule of the readers (a timestamp is in the session's TimeZone) */
+	appendStringInfo(&sql, "SELECT max(%s) FROM %s",
+					 ingest_time_column(relid, "shown_at", "time_column"), recs_relation_name(relid));
 	rc = SPI_execute(sql.data, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		return NAN;
