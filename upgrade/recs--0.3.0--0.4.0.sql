@@ -9,7 +9,9 @@
 -- slot; an unknown slot is an error), score() NULL for a course the model
 -- cannot place, similar_courses/embed_learner/course_map of a blend through
 -- its NCF component, explain_recommendation's "because you watched" and
--- "cold start" rows; evaluate's store => and evaluate_models.  The
+-- "cold start" rows; evaluate's store => and evaluate_models;
+-- grant_access/revoke_access: one error for a non-owner; course_map_svg:
+-- the map's errors without the query's text.  The
 -- functions get a new last argument, so they are dropped and created
 -- again; the roles that could execute the serving functions
 -- (recs.grant_access) keep that right.
@@ -405,6 +407,168 @@ AS $$
 $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';
+
+CREATE FUNCTION recs._require_owner(caller text)
+RETURNS void
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner oid := (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'recs');
+BEGIN
+    IF NOT pg_has_role(current_user, owner, 'USAGE') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('only the owner of extension recs may run recs.%s', caller),
+            DETAIL = format('Role %s is not a member of %s, which owns schema recs and its functions.',
+                            quote_ident(current_user), quote_ident(owner::regrole::text)),
+            HINT = 'Run it as the role that created the extension, or as a superuser.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs._require_owner(text) IS
+    'private: an error unless the current user is (a member of) the owner of schema recs';
+
+CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM recs._require_owner('grant_access');
+    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
+    EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
+    IF training THEN
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
+    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models)';
+
+CREATE OR REPLACE FUNCTION recs.revoke_access(grantee regrole)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM recs._require_owner('revoke_access');
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
+    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
+END
+$$;
+COMMENT ON FUNCTION recs.revoke_access(regrole) IS
+    'take back what recs.grant_access gave a role';
+
+CREATE OR REPLACE FUNCTION recs.course_map_svg(
+    model bigint,
+    courses regclass,
+    color_column text DEFAULT 'language',
+    width integer DEFAULT 760,
+    height integer DEFAULT 560,
+    course_column text DEFAULT 'course_id')
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    palette constant text[] := ARRAY['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
+                                     '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+    col text;
+    svg text;
+BEGIN
+    FOREACH col IN ARRAY ARRAY['model', 'courses', 'color_column', 'width', 'height', 'course_column'] LOOP
+        IF (col = 'model' AND model IS NULL) OR (col = 'courses' AND courses IS NULL)
+           OR (col = 'color_column' AND color_column IS NULL) OR (col = 'width' AND width IS NULL)
+           OR (col = 'height' AND height IS NULL) OR (col = 'course_column' AND course_column IS NULL) THEN
+            RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = format('%s must not be NULL', col);
+        END IF;
+    END LOOP;
+    IF width < 200 OR height < 150 OR width > 10000 OR height > 10000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'width and height must be between 200x150 and 10000x10000 pixels';
+    END IF;
+    FOREACH col IN ARRAY ARRAY[color_column, course_column] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = courses
+                          AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+                MESSAGE = format('column "%s" does not exist in relation %s', col, courses),
+                HINT = 'Name the column to colour by with color_column, the course id column with course_column.';
+        END IF;
+    END LOOP;
+    -- an error of the map (no such model, not an NCF model) is reported as
+    -- course_map's own, without the query below in its context
+    BEGIN
+    EXECUTE format($q$
+        WITH m AS (SELECT * FROM recs.course_map($1)),
+             c AS (SELECT DISTINCT ON (1) %1$I::bigint AS course_id, %2$I::text AS grp
+                     FROM %3$s WHERE %1$I IS NOT NULL ORDER BY 1, 2),
+             p AS (SELECT m.course_id, m.x, m.y, coalesce(c.grp, '(none)') AS grp
+                     FROM m LEFT JOIN c USING (course_id)),
+             g AS (SELECT grp, count(*) AS n,
+                          row_number() OVER (ORDER BY count(*) DESC, grp) AS k
+                     FROM p GROUP BY grp),
+             b AS (SELECT min(x) AS x0, greatest(max(x) - min(x), 1e-12) AS dx,
+                          max(y) AS y1, greatest(max(y) - min(y), 1e-12) AS dy FROM p),
+             esc AS (SELECT p.*, g.k,
+                            replace(replace(replace(p.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') AS label
+                       FROM p JOIN g USING (grp))
+        SELECT format('<svg xmlns="http://www.w3.org/2000/svg" width="%%s" height="%%s" viewBox="0 0 %%s %%s" font-family="sans-serif" font-size="12">',
+                      $2, $3, $2, $3)
+            || '<rect width="100%%" height="100%%" fill="white"/>'
+            || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="3.5" fill="%%s" fill-opacity="0.8"><title>course %%s (%%s)</title></circle>',
+                                         round((30 + (e.x - b.x0) / b.dx * ($2 - 250))::numeric, 1),
+                                         round((30 + (b.y1 - e.y) / b.dy * ($3 - 60))::numeric, 1),
+                                         CASE WHEN e.k <= 10 THEN $4[e.k] ELSE '#c7c7c7' END,
+                                         e.course_id, e.label), '' ORDER BY e.course_id)
+                  FROM esc e, b)
+            || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="5" fill="%%s"/><text x="%%s" y="%%s">%%s (%%s)</text>',
+                                         $2 - 195, 30 + 20 * (g.k - 1),
+                                         $4[g.k], $2 - 185, 34 + 20 * (g.k - 1),
+                                         replace(replace(replace(g.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), g.n),
+                                  '' ORDER BY g.k)
+                  FROM g WHERE g.k <= 10)
+            || (SELECT CASE WHEN count(*) > 0
+                            THEN format('<circle cx="%%s" cy="%%s" r="5" fill="#c7c7c7"/><text x="%%s" y="%%s">other (%%s)</text>',
+                                        $2 - 195, 230, $2 - 185, 234, sum(g.n))
+                            ELSE '' END
+                  FROM g WHERE g.k > 10)
+            || format('<text x="30" y="%%s" fill="#555">PCA of the course embeddings of NCF model %%s, coloured by %%s</text>',
+                      $3 - 10, $1, %4$L)
+            || '</svg>'
+        $q$, course_column, color_column, courses, color_column)
+        INTO svg USING model, width, height, palette;
+    EXCEPTION WHEN OTHERS THEN
+        DECLARE
+            st text;
+            msg text;
+            det text;
+            hnt text;
+        BEGIN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                    hnt = PG_EXCEPTION_HINT;
+            IF det = '' AND hnt = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg;
+            ELSIF det = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, HINT = hnt;
+            ELSIF hnt = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det, HINT = hnt;
+        END;
+    END;
+    RETURN svg;
+END
+$fn$;
+COMMENT ON FUNCTION recs.course_map_svg(bigint, regclass, text, integer, integer, text) IS
+    'an SVG scatter plot of recs.course_map(model), each course coloured by a column of the courses relation';
 
 DO $$
 DECLARE

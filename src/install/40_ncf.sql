@@ -147,6 +147,9 @@ BEGIN
                 HINT = 'Name the column to colour by with color_column, the course id column with course_column.';
         END IF;
     END LOOP;
+    -- an error of the map (no such model, not an NCF model) is reported as
+    -- course_map's own, without the query below in its context
+    BEGIN
     EXECUTE format($q$
         WITH m AS (SELECT * FROM recs.course_map($1)),
              c AS (SELECT DISTINCT ON (1) %1$I::bigint AS course_id, %2$I::text AS grp
@@ -186,6 +189,25 @@ BEGIN
             || '</svg>'
         $q$, course_column, color_column, courses, color_column)
         INTO svg USING model, width, height, palette;
+    EXCEPTION WHEN OTHERS THEN
+        DECLARE
+            st text;
+            msg text;
+            det text;
+            hnt text;
+        BEGIN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                    hnt = PG_EXCEPTION_HINT;
+            IF det = '' AND hnt = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg;
+            ELSIF det = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, HINT = hnt;
+            ELSIF hnt = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det, HINT = hnt;
+        END;
+    END;
     RETURN svg;
 END
 $fn$;

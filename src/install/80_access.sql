@@ -59,12 +59,36 @@ $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';
 
+-- grant_access and revoke_access change the privileges of the extension's
+-- objects: one clear error for anyone else, before any GRANT or REVOKE (a
+-- non-owner's REVOKE would warn once per object, then fail)
+CREATE FUNCTION recs._require_owner(caller text)
+RETURNS void
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner oid := (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'recs');
+BEGIN
+    IF NOT pg_has_role(current_user, owner, 'USAGE') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('only the owner of extension recs may run recs.%s', caller),
+            DETAIL = format('Role %s is not a member of %s, which owns schema recs and its functions.',
+                            quote_ident(current_user), quote_ident(owner::regrole::text)),
+            HINT = 'Run it as the role that created the extension, or as a superuser.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs._require_owner(text) IS
+    'private: an error unless the current user is (a member of) the owner of schema recs';
+
 CREATE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM recs._require_owner('grant_access');
     EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
     EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
@@ -85,6 +109,7 @@ LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM recs._require_owner('revoke_access');
     EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);

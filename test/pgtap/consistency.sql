@@ -1,0 +1,49 @@
+-- consistency.sql -- the same answer whichever way a thing is asked:
+-- course_map_svg reports the map's own error (not its internal query),
+-- grant_access and revoke_access by a role that does not own the extension
+-- stop with one clear error before touching any privilege.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(7);
+
+SELECT count(*) > 0 AS generated FROM recs.generate_sample('cs', 30, 12, 7, 60) \gset
+SELECT recs.train_popularity('cs.watches', 'cs.learners', name => 'cs_pop', activate => false) AS p \gset
+
+-- course_map_svg: the error of course_map, with one line of context
+CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    msg text;
+    ctx text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
+    RETURN format('%s: %s (%s context lines)', st, msg,
+                  cardinality(regexp_split_to_array(ctx, E'\n')) - 1);
+END $$;
+SELECT is(pg_temp.error_of(format($$SELECT recs.course_map_svg(%s, 'cs.courses')$$, :p)),
+          format('42809: recs model %s is a popularity model, which has no course embeddings (2 context lines)', :p),
+          'course_map_svg of a popularity model: course_map''s error, no internal SQL in the context');
+SELECT is(pg_temp.error_of($$SELECT recs.course_map_svg(-1, 'cs.courses')$$),
+          '42704: recs model -1 does not exist (2 context lines)', 'course_map_svg of a missing model: one clear error');
+SELECT throws_ok($$SELECT recs.course_map_svg(-1, 'cs.courses')$$, '42704', 'recs model -1 does not exist',
+                 'with its SQLSTATE');
+
+-- grant_access / revoke_access by a role that does not own recs
+CREATE ROLE recs_tap_cs_admin;
+CREATE ROLE recs_tap_cs_app;
+GRANT USAGE ON SCHEMA recs TO recs_tap_cs_admin;
+SET LOCAL ROLE recs_tap_cs_admin;
+SELECT throws_ok($$SELECT recs.grant_access('recs_tap_cs_app')$$, '42501',
+                 'only the owner of extension recs may run recs.grant_access', 'grant_access by a non-owner: one error');
+SELECT throws_ok($$SELECT recs.revoke_access('recs_tap_cs_app')$$, '42501',
+                 'only the owner of extension recs may run recs.revoke_access', 'revoke_access by a non-owner: one error');
+RESET ROLE;
+SELECT ok(NOT has_schema_privilege('recs_tap_cs_app', 'recs', 'USAGE')
+          AND NOT has_function_privilege('recs_tap_cs_app', 'recs.model_id(text)', 'EXECUTE'),
+          'and nothing was granted');
+SELECT lives_ok($$SELECT recs.grant_access('recs_tap_cs_app')$$, 'the owner grants');
+SELECT * FROM finish();
+ROLLBACK;
