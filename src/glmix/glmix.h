@@ -262,6 +262,9 @@ typedef struct GlmixRows
 	int		   *ci;				/* index into the courses side, -1 unknown */
 	int64		n_positive;
 	int64		n_watch_weighted;
+	/* rows the reader skipped (NULL ids, NULL labels), as train_blend counts them */
+	int64		null_id;
+	int64		null_label;
 } GlmixRows;
 
 /* CSR design matrices over rows */

@@ -3,8 +3,10 @@
  * impressions, the designs and the random effects' entities
  *
  * Impressions are read by the one impressions reader (ingest/impressions.c)
- * in its strict mode: NULL ids and labels, labels that are not 0/1, negative
- * or NaN weights are errors, so the numerics downstream never see bad input.
+ * with its one policy, the blend's too: a row with a NULL id or label is
+ * skipped and counted (a NOTICE and metrics->'skipped'); labels that are
+ * not 0/1, negative or NaN weights are errors, so the numerics downstream
+ * never see bad input.
  * Each row's learner and course are then looked up in the sides
  * (glmix_features.c).  A random effect keyed by the learner or course id
  * has the distinct ids of the impressions as entities; one keyed by an
@@ -45,9 +47,9 @@ check_growth(void *arg, int64 rows, int64 new_cap, int64 learners, double est_ro
 
 /*
  * Read an impressions relation through the one reader (ingest/impressions.c)
- * with every row checked: GLMix fits every row it is given, so a NULL id
- * or label is an error.  training=false (the validation slice) ignores
- * weights and watch time.  Each row's learner and course are then looked
+ * with every row checked; rows with a NULL id or label are skipped and
+ * counted, as every reader of impressions does.  training=false (the
+ * validation slice) ignores weights and watch time.  Each row's learner and course are then looked
  * up in the sides.
  */
 static GlmixRows *
@@ -67,13 +69,15 @@ read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
 		spec.seconds = opt->seconds_column;
 	if (training)
 		spec.weight = opt->weight_column;
-	spec.strict = true;
 	spec.initial_rows = 65536;
 	spec.budget = check_growth;
 	spec.budget_arg = training ? "reading the impressions" : "reading the validation rows";
 	set = ingest_impressions(relid, &spec);
+	impressions_report(set, training ? "train_glmix" : "train_glmix (validation)");
 
 	rows->n = set->n;
+	rows->null_id = set->n_null_id;
+	rows->null_label = set->n_null_label;
 	rows->y = set->y;
 	rows->w = set->w;
 	rows->learner_id = set->learner_id;

@@ -278,6 +278,10 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	json_out_number(&j, "objective", final_obj, "%.6f");
 	json_out_int(&j, "train_rows", t->rows->n);
 	json_out_int(&j, "train_positive", t->rows->n_positive);
+	json_out_object(&j, "skipped");
+	json_out_int(&j, "null_id", t->rows->null_id);
+	json_out_int(&j, "null_label", t->rows->null_label);
+	json_out_end(&j);
 	json_out_int(&j, "fixed_features", t->lay.dim);
 	json_out_object(&j, "entity_models");
 	for (int k = 0; k < t->nre; k++)

@@ -20,9 +20,10 @@
  *   - a NULL, NaN or infinite time: skipped, counted in n_bad_time;
  *   - a NULL learner or course id: skipped, n_null_id;
  *   - a NULL label: skipped, n_null_label.
- * With spec->strict (GLMix, which fits every row it is given) each of these
- * is an error instead (22004).  Always errors (22023 or 22004), since they
- * mean the data are not what the column claims: a label other than 0 or 1,
+ * One policy for every reader (GLMix, the blend, evaluate): such rows are
+ * counted, reported (impressions_report) and left out.  Always errors
+ * (22023 or 22004), since they mean the data are not what the column
+ * claims: a label other than 0 or 1,
  * a NULL negatives array, a NULL weight, and a watch time or weight that is
  * negative, NaN or infinite.
  *
@@ -144,18 +145,6 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 	return sql.data;
 }
 
-/* a row that cleaning drops: counted, or with spec->strict an error */
-static void
-drop_row(const ImpressionSpec *spec, const char *relname, int64 *counter, const char *what)
-{
-	if (spec->strict)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s has a row with %s", relname, what),
-				 errhint("Filter such rows out in a view and pass the view.")));
-	(*counter)++;
-}
-
 static void
 bad_value(const char *what, double v, int64 l, int64 c, const char *relname)
 {
@@ -226,14 +215,13 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 
 		if (isnull || !isfinite(t))
 		{
-			drop_row(spec, relname, &set->n_bad_time, "a NULL, NaN or infinite time");
+			set->n_bad_time++;
 			return false;
 		}
 	}
 	if (lnull || cnull)
 	{
-		drop_row(spec, relname, &set->n_null_id,
-				 psprintf("a NULL %s", lnull ? spec->learner : spec->course));
+		set->n_null_id++;
 		return false;
 	}
 	for (int i = 0; i < spec->nlabels; i++)
@@ -255,11 +243,6 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 	}
 	if (ynull && y != 1.0)
 	{
-		if (spec->strict)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s has a row with a NULL label", relname),
-					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT ".", l, c)));
 		set->n_null_label++;
 		return false;
 	}

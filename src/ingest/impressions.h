@@ -34,7 +34,6 @@ typedef struct ImpressionSpec
 	const char *seconds;		/* NULL, or weight positives by their watch time */
 	const char *weight;			/* NULL, or a weight column */
 	const char *negatives;		/* NULL, or a bigint[] column of negative courses */
-	bool		strict;			/* a row that would be skipped is an error */
 	bool		sorted;			/* rows in (learner, course) order */
 	int64		initial_rows;	/* first size of the row arrays */
 	ImpressionBudgetFn budget;	/* NULL: no check */
@@ -61,7 +60,7 @@ typedef struct ImpressionSet
 	int64		n_bad_time;
 } ImpressionSet;
 
-/* an ImpressionSpec with the defaults: no labels, no time, skip, unsorted */
+/* an ImpressionSpec with the defaults: no labels, no time, unsorted */
 extern void impressions_spec_init(ImpressionSpec *spec, const char *learner, const char *course);
 /* add a label column (at most IMPRESSIONS_MAX_LABELS, OR-ed) */
 extern void impressions_spec_label(ImpressionSpec *spec, const char *column, const char *argname);
