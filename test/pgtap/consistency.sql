@@ -1,13 +1,22 @@
 -- consistency.sql -- the same answer whichever way a thing is asked:
+-- train_popularity's watches_used with through counts the watches it used,
 -- course_map_svg reports the map's own error (not its internal query),
 -- grant_access and revoke_access by a role that does not own the extension
 -- stop with one clear error before touching any privilege.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(7);
+SELECT plan(8);
 
 SELECT count(*) > 0 AS generated FROM recs.generate_sample('cs', 30, 12, 7, 60) \gset
 SELECT recs.train_popularity('cs.watches', 'cs.learners', name => 'cs_pop', activate => false) AS p \gset
+
+-- train_popularity with through: watches_used counts the watches in the window
+CREATE TEMP TABLE cw (learner_id bigint, course_id bigint, watched_at timestamptz, watch_seconds float8);
+INSERT INTO cw VALUES (1, 10, '2025-06-01', 120), (2, 10, '2025-06-02', 120), (3, 20, '2025-06-03', 120),
+                      (4, 20, '2025-06-20', 120), (5, 30, '2025-06-21', 120);
+SELECT recs.train_popularity('cw', name => 'cs_through', through => '2025-06-10', activate => false) AS pt \gset
+SELECT is((SELECT metrics->>'watches_used' || ' of ' || (metrics->>'watches_read') FROM recs.model WHERE model_id = :pt),
+          '3 of 5', 'with through, watches_used is the 3 watches in the window, not the 5 kept');
 
 -- course_map_svg: the error of course_map, with one line of context
 CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
