@@ -9,7 +9,7 @@
 -- slot; an unknown slot is an error), score() NULL for a course the model
 -- cannot place, similar_courses/embed_learner/course_map of a blend through
 -- its NCF component, explain_recommendation's "because you watched" and
--- "cold start" rows; evaluate's store => and evaluate_models;
+-- "cold start" (and re-ranking "rerank pool") rows; evaluate's store => and evaluate_models;
 -- grant_access/revoke_access: one error for a non-owner; course_map_svg:
 -- the map's errors without the query's text.  The
 -- functions get a new last argument, so they are dropped and created
@@ -201,6 +201,9 @@ DECLARE
     m bigint;
     m_kind text;
     em bigint;
+    pool integer;
+    c1 bigint;
+    pool_rank integer;
     g float8[];
     lc float8[];
     sc float8[];
@@ -294,6 +297,24 @@ BEGIN
     part := 'total'; part_model := m; kind := 'blend'; score := total; weight := NULL; contribution := total;
     detail := NULL;
     RETURN NEXT;
+
+    -- a re-ranking blend: was the course in the pool (the first component's
+    -- best eligible courses), which recommend() ranks before every other?
+    SELECT coalesce((x.params->>'rerank_top')::int, 0) INTO pool FROM recs.model x WHERE x.model_id = m;
+    IF pool > 0 THEN
+        SELECT bc.component_id INTO c1 FROM recs.blend_component bc WHERE bc.model_id = m ORDER BY bc.position LIMIT 1;
+        SELECT r.rank INTO pool_rank
+          FROM recs.recommend(learner_id, pool, exclude_watched => false, model => c1,
+                              exclude => (SELECT ml.watched FROM recs.model_learner ml
+                                           WHERE ml.model_id = m AND ml.learner_id = explain_recommendation.learner_id)) r
+         WHERE r.course_id = explain_recommendation.course_id;
+        part := 'rerank pool'; part_model := c1; kind := (SELECT x.kind FROM recs.model x WHERE x.model_id = c1);
+        score := pool_rank; weight := NULL; contribution := NULL;
+        detail := ARRAY[CASE WHEN pool_rank IS NOT NULL
+                             THEN format('in the pool: rank %s of component 1''s %s best unwatched courses', pool_rank, pool)
+                             ELSE format('outside the pool of component 1''s %s best unwatched courses: ranked after all of them', pool) END];
+        RETURN NEXT;
+    END IF;
     RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
 END
 $$;

@@ -9,6 +9,9 @@
 --       courses that pulled the learner's embedding towards it;
 --   'cold start'  the model does not know the learner (no stored history):
 --       the score is the model's fallback for a new learner.
+-- A re-ranking blend adds 'rerank pool' after its total: whether the course
+-- is among the first component's rerank_top best unwatched courses (score:
+-- its rank there), which recommend() ranks before every other course.
 
 -- explain_recommendation's last rows: "because you watched" and "cold start"
 -- (model m of kind m_kind, em: the NCF model of its embeddings or NULL)
@@ -51,6 +54,9 @@ DECLARE
     m bigint;
     m_kind text;
     em bigint;
+    pool integer;
+    c1 bigint;
+    pool_rank integer;
     g float8[];
     lc float8[];
     sc float8[];
@@ -144,6 +150,24 @@ BEGIN
     part := 'total'; part_model := m; kind := 'blend'; score := total; weight := NULL; contribution := total;
     detail := NULL;
     RETURN NEXT;
+
+    -- a re-ranking blend: was the course in the pool (the first component's
+    -- best eligible courses), which recommend() ranks before every other?
+    SELECT coalesce((x.params->>'rerank_top')::int, 0) INTO pool FROM recs.model x WHERE x.model_id = m;
+    IF pool > 0 THEN
+        SELECT bc.component_id INTO c1 FROM recs.blend_component bc WHERE bc.model_id = m ORDER BY bc.position LIMIT 1;
+        SELECT r.rank INTO pool_rank
+          FROM recs.recommend(learner_id, pool, exclude_watched => false, model => c1,
+                              exclude => (SELECT ml.watched FROM recs.model_learner ml
+                                           WHERE ml.model_id = m AND ml.learner_id = explain_recommendation.learner_id)) r
+         WHERE r.course_id = explain_recommendation.course_id;
+        part := 'rerank pool'; part_model := c1; kind := (SELECT x.kind FROM recs.model x WHERE x.model_id = c1);
+        score := pool_rank; weight := NULL; contribution := NULL;
+        detail := ARRAY[CASE WHEN pool_rank IS NOT NULL
+                             THEN format('in the pool: rank %s of component 1''s %s best unwatched courses', pool_rank, pool)
+                             ELSE format('outside the pool of component 1''s %s best unwatched courses: ranked after all of them', pool) END];
+        RETURN NEXT;
+    END IF;
     RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
 END
 $$;

@@ -5,7 +5,7 @@
 -- "because you watched" and "cold start" rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(39);
+SELECT plan(43);
 
 -- two popularity models on hand-checkable data: for a learner the models do
 -- not know, a course's score is its share of the active learners
@@ -136,6 +136,23 @@ SELECT is((SELECT detail[1] FROM recs.explain_recommendation(999999, :crs, model
           'an unknown learner: the cold-start row says so');
 SELECT is((SELECT count(*)::int FROM recs.explain_recommendation(999999, :crs, model => :n) WHERE part = 'because you watched'), 0,
           'an unknown learner watched nothing: no because-you-watched row');
+
+-- a re-ranking blend: explain says whether the course was in the pool
+SELECT recs.train_blend(ARRAY[:n, :p], 'sl.watches', name => 'slot_rr', time_column => 'watched_at', negatives => 5,
+                        rerank_top => 3, since => '2025-12-01', activate => false) AS rr \gset
+CREATE TEMP TABLE rr_served AS SELECT * FROM recs.recommend(:lrn, 6, model => :rr);
+CREATE TEMP TABLE rr_pool AS
+SELECT s.rank, s.course_id, e.score AS pool_rank, e.detail[1] AS detail
+  FROM rr_served s, recs.explain_recommendation(:lrn, s.course_id, model => :rr) e WHERE e.part = 'rerank pool';
+SELECT is((SELECT count(*)::int FROM rr_pool), 6, 'a re-ranking blend explains the pool for every served course');
+SELECT set_eq($$SELECT course_id FROM rr_pool WHERE detail LIKE 'in the pool: %'$$,
+              $$SELECT course_id FROM rr_served WHERE rank <= 3$$,
+              'in the pool: exactly the first rerank_top ranks');
+SELECT set_eq($$SELECT course_id, pool_rank::int FROM rr_pool WHERE pool_rank IS NOT NULL$$,
+              format('SELECT course_id, rank FROM recs.recommend(%s, 3, model => %s)', :lrn, :n),
+              'its score is the course''s rank in the first component''s own top 3');
+SELECT is((SELECT count(*)::int FROM recs.explain_recommendation(:lrn, :crs, model => :bl) WHERE part = 'rerank pool'), 0,
+          'a blend that does not re-rank has no pool row');
 
 -- a serving role (EXECUTE only, no table access) serves by slot
 CREATE ROLE recs_tap_slot_app;
