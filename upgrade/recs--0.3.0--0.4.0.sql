@@ -6,14 +6,14 @@
 \echo Use "ALTER EXTENSION recs UPDATE TO '0.4.0'" to load this file. \quit
 
 -- serving-api: slot => on every serving function (the model deployed in a
--- slot; an unknown slot is an error), score() NULL for a course the model
--- cannot place, similar_courses/embed_learner/course_map of a blend through
--- its NCF component, explain_recommendation's "because you watched" and
--- "cold start" (and re-ranking "rerank pool") rows; evaluate's store => and evaluate_models;
--- grant_access/revoke_access: one error for a non-owner; course_map_svg:
--- the map's errors without the query's text.  The
--- functions get a new last argument, so they are dropped and created
--- again; the roles that could execute the serving functions
+-- slot; an unknown slot is an error); score() NULL for a course the model
+-- cannot place; similar_courses, embed_learner and course_map of a blend
+-- through its NCF component; explain_recommendation's "because you
+-- watched", "cold start" and "rerank pool" rows; evaluate's store => and
+-- evaluate_models; grant_access/revoke_access: one error for a non-owner;
+-- course_map_svg: the map's errors without the query's text.  The serving
+-- functions and evaluate get a new last argument, so they are dropped and
+-- created again; the roles that could execute the serving functions
 -- (recs.grant_access) keep that right.
 CREATE TEMP TABLE recs_serving_grantees AS
 SELECT DISTINCT a.grantee::regrole::text AS grantee
