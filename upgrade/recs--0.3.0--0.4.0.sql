@@ -11,10 +11,11 @@
 -- through its NCF component; explain_recommendation's "because you
 -- watched", "cold start" and "rerank pool" rows; evaluate's store => and
 -- evaluate_models; grant_access/revoke_access: one error for a non-owner;
--- course_map_svg: the map's errors without the query's text.  The serving
--- functions and evaluate get a new last argument, so they are dropped and
--- created again; the roles that could execute the serving functions
--- (recs.grant_access) keep that right.
+-- course_map_svg: the map's errors without the query's text; train_glmix's
+-- time_column and through.  The serving functions, evaluate and train_glmix
+-- get new last arguments, so they are dropped and created again; the
+-- roles that could execute the serving functions (recs.grant_access) keep
+-- that right.
 CREATE TEMP TABLE recs_serving_grantees AS
 SELECT DISTINCT a.grantee::regrole::text AS grantee
   FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
@@ -33,6 +34,7 @@ DROP FUNCTION recs.explain(bigint, bigint, bigint);
 DROP FUNCTION recs.explain_recommendation(bigint, bigint, bigint);
 DROP FUNCTION recs.explain(bigint, bigint);
 DROP FUNCTION recs.evaluate(bigint, regclass, integer, text, text, text, text, text);
+DROP FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text, float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean, text, text, text, text, text, text);
 
 CREATE FUNCTION recs._serving_model_id(model bigint, slot text)
 RETURNS bigint
@@ -345,6 +347,42 @@ AS 'MODULE_PATHNAME', 'evaluate_model'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.evaluate(bigint, regclass, integer, text, text, text, text, text, boolean) IS
     'quality of a model on a test relation (full: Recall, NDCG, MRR, coverage; sampled: HR, NDCG; response: AUC, log-loss); store => true keeps it in the model''s metrics (NULL: when the caller may update recs.model)';
+
+CREATE FUNCTION recs.train_glmix(
+    impressions regclass,
+    learners regclass,
+    courses regclass,
+    learner_features text[],
+    course_features text[],
+    name text DEFAULT 'glmix',
+    label text DEFAULT 'clicked',
+    weighting text DEFAULT 'none',
+    l2 float8[] DEFAULT NULL,
+    passes integer DEFAULT 3,
+    random_effects text[] DEFAULT NULL,
+    crosses text[] DEFAULT NULL,
+    min_rows integer DEFAULT 1,
+    max_rows integer DEFAULT NULL,
+    intercepts boolean[] DEFAULT NULL,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    validation regclass DEFAULT NULL,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    click_column text DEFAULT 'clicked',
+    bookmark_column text DEFAULT 'bookmarked',
+    seconds_column text DEFAULT 'watch_seconds',
+    weight_column text DEFAULT NULL,
+    time_column text DEFAULT NULL,
+    through timestamptz DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_glmix'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
+    float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
+    text, text, text, text, text, text, text, timestamptz) IS
+    'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent on the impressions up to through; returns the model id';
 
 CREATE FUNCTION recs.evaluate_models(
     models bigint[],

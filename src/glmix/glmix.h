@@ -265,6 +265,9 @@ typedef struct GlmixRows
 	/* rows the reader skipped (NULL ids, NULL labels), as train_blend counts them */
 	int64		null_id;
 	int64		null_label;
+	int64		bad_time;
+	int64		after_through;
+	double		t_max;			/* latest time of a row; NaN: no time column */
 } GlmixRows;
 
 /* CSR design matrices over rows */
@@ -318,6 +321,8 @@ typedef struct GlmixReadOptions
 	const char *seconds_column;
 	const char *weight_column;	/* NULL: none */
 	const char *weighting;		/* none | watch_time */
+	const char *time_column;	/* NULL: none (no shown_at, no time_column) */
+	double		through;		/* NaN: none; else rows shown up to it */
 } GlmixReadOptions;
 
 /* train_glmix's arguments, checked */
@@ -416,8 +421,6 @@ typedef struct GlmixTraining
 extern void glmix_read_data(GlmixTraining *t, const GlmixOptions *o);
 /* the fixed layout (t->lay.cross set), the designs and the random effects */
 extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
-/* the latest shown_at of the impressions, NaN if unknown */
-extern double glmix_impressions_end(Oid relid);
 
 /* ---- glmix_stage.c: phase 2, the work relations and their plans ---- */
 

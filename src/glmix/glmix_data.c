@@ -29,7 +29,6 @@
 #include "spi_util.h"
 #include "glmix.h"
 #include "impressions.h"
-#include "watches.h"
 
 /* the reader's growth check: GLMIX_ROW_BYTES per row kept so far */
 static void
@@ -69,6 +68,13 @@ read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
 		spec.seconds = opt->seconds_column;
 	if (training)
 		spec.weight = opt->weight_column;
+	/* the training window: rows up to through, by the time column */
+	if (training && opt->time_column)
+	{
+		spec.time = opt->time_column;
+		if (!isnan(opt->through))
+			spec.through = opt->through;
+	}
 	spec.initial_rows = 65536;
 	spec.budget = check_growth;
 	spec.budget_arg = training ? "reading the impressions" : "reading the validation rows";
@@ -78,6 +84,9 @@ read_rows(Oid relid, const GlmixReadOptions *opt, const GlmixSide *learners,
 	rows->n = set->n;
 	rows->null_id = set->n_null_id;
 	rows->null_label = set->n_null_label;
+	rows->bad_time = set->n_bad_time;
+	rows->after_through = set->n_after_through;
+	rows->t_max = set->t_max;
 	rows->y = set->y;
 	rows->w = set->w;
 	rows->learner_id = set->learner_id;
@@ -368,31 +377,4 @@ glmix_build_designs(GlmixTraining *t, const GlmixOptions *o)
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
 	for (int k = 0; k < o->nrecols; k++)
 		setup_random_effect(t, o, k);
-}
-
-/*
- * The end of the training data: the latest shown_at of the impressions, when
- * they have that conventional column (blends train after it); NaN (unknown)
- * otherwise.
- */
-double
-glmix_impressions_end(Oid relid)
-{
-	AttrNumber	att = get_attnum(relid, "shown_at");
-	StringInfoData sql;
-	bool		isnull;
-	Datum		d;
-	int			rc;
-
-	if (att == InvalidAttrNumber)
-		return NAN;
-	initStringInfo(&sql);
-	/* the one time rule of the readers (a timestamp is in the session's TimeZone) */
-	appendStringInfo(&sql, "SELECT max(%s) FROM %s",
-					 ingest_time_column(relid, "shown_at", "time_column"), recs_relation_name(relid));
-	rc = SPI_execute(sql.data, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		return NAN;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? NAN : DatumGetFloat8(d);
 }

@@ -14,7 +14,8 @@
  * 1 when either is 1, NULL when neither is 1 and one is NULL, else 0.  With
  * no label column every row is a positive.  The optional time column
  * (timestamps, or numbers of unix seconds) keeps only the rows shown after
- * `since`; watch seconds and weights are numbers; negatives a bigint[].
+ * `since` (in the query) and up to `through` (counted as left out, not as
+ * skipped); watch seconds and weights are numbers; negatives a bigint[].
  *
  * Cleaning, in this order, each row counted once:
  *   - a NULL, NaN or infinite time: skipped, counted in n_bad_time;
@@ -68,6 +69,7 @@ impressions_spec_init(ImpressionSpec *spec, const char *learner, const char *cou
 	spec->learner = learner;
 	spec->course = course;
 	spec->since = -INFINITY;
+	spec->through = INFINITY;
 	spec->initial_rows = 1024;
 }
 
@@ -207,15 +209,20 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 	double		y = spec->nlabels > 0 ? 0.0 : 1.0;
 	bool		ynull = false;
 	double		w = 1.0;
+	double		t = NAN;
 	int64		r = set->n;
 
 	if (plan->time)
 	{
-		double		t = DatumGetFloat8(SPI_getbinval(tup, desc, plan->time, &isnull));
-
+		t = DatumGetFloat8(SPI_getbinval(tup, desc, plan->time, &isnull));
 		if (isnull || !isfinite(t))
 		{
 			set->n_bad_time++;
+			return false;
+		}
+		if (t > spec->through)
+		{
+			set->n_after_through++;
 			return false;
 		}
 	}
@@ -287,6 +294,8 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 	set->y[r] = y;
 	set->w[r] = w;
 	set->n_positive += y > 0;
+	if (!isnan(t) && !(t <= set->t_max))
+		set->t_max = t;
 	set->n++;
 	return true;
 }
@@ -307,6 +316,7 @@ ingest_impressions(Oid relid, const ImpressionSpec *spec)
 	double		est_rows;
 	Portal		portal;
 
+	set->t_max = NAN;
 	portal = recs_open_read_cursor(sql, spec->time ? 1 : 0, types, values, &est_rows);
 	MemoryContextSwitchTo(cxt);
 	set->learner_id = MemoryContextAllocHuge(cxt, sizeof(int64) * cap);
@@ -365,11 +375,14 @@ impressions_skipped(const ImpressionSet *set)
 void
 impressions_report(const ImpressionSet *set, const char *what)
 {
-	if (impressions_skipped(set) == 0)
+	if (impressions_skipped(set) == 0 && set->n_after_through == 0)
 		return;
 	ereport(NOTICE,
 			(errmsg("%s: read " INT64_FORMAT " rows, kept " INT64_FORMAT, what, set->n_read, set->n),
 			 errdetail("Skipped " INT64_FORMAT " with a NULL learner or course id, " INT64_FORMAT
-					   " with a NULL label, " INT64_FORMAT " with a NULL, NaN or infinite time.",
-					   set->n_null_id, set->n_null_label, set->n_bad_time)));
+					   " with a NULL label, " INT64_FORMAT " with a NULL, NaN or infinite time%s.",
+					   set->n_null_id, set->n_null_label, set->n_bad_time,
+					   set->n_after_through > 0
+					   ? psprintf("; left out " INT64_FORMAT " shown after through", set->n_after_through)
+					   : "")));
 }

@@ -31,6 +31,7 @@ typedef struct ImpressionSpec
 	const char *label_arg[IMPRESSIONS_MAX_LABELS];	/* argument names, for errors */
 	const char *time;			/* NULL, or read only the rows shown after since */
 	double		since;
+	double		through;		/* with time: leave out rows shown after it */
 	const char *seconds;		/* NULL, or weight positives by their watch time */
 	const char *weight;			/* NULL, or a weight column */
 	const char *negatives;		/* NULL, or a bigint[] column of negative courses */
@@ -58,6 +59,8 @@ typedef struct ImpressionSet
 	int64		n_null_id;
 	int64		n_null_label;
 	int64		n_bad_time;
+	int64		n_after_through;	/* left out, not skipped: shown after through */
+	double		t_max;			/* latest time of a kept row; NaN: none or no time */
 } ImpressionSet;
 
 /* an ImpressionSpec with the defaults: no labels, no time, unsorted */

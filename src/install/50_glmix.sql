@@ -233,14 +233,16 @@ CREATE FUNCTION recs.train_glmix(
     click_column text DEFAULT 'clicked',
     bookmark_column text DEFAULT 'bookmarked',
     seconds_column text DEFAULT 'watch_seconds',
-    weight_column text DEFAULT NULL)
+    weight_column text DEFAULT NULL,
+    time_column text DEFAULT NULL,
+    through timestamptz DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_glmix'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
-    text, text, text, text, text, text) IS
-    'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
+    text, text, text, text, text, text, text, timestamptz) IS
+    'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent on the impressions up to through; returns the model id';
 
 CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8

@@ -190,6 +190,8 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_glmix', 'bookmark_column', NULL, 'default', 'bookmarked'),
 ('train_glmix', 'seconds_column', NULL, 'default', 'watch_seconds'),
 ('train_glmix', 'weight_column', NULL, 'default', 'no row weights'),
+('train_glmix', 'time_column', NULL, 'default', 'shown_at, when the relation has it'),
+('train_glmix', 'through', $$'2025-12-20'$$, 'default', 'up to the last impression'),
 ('glmix_score', 'model', $$recs.model_id('bn_glmix')$$, 'null', 'neither model nor slot: NULL'),
 ('glmix_score', 'learner_id', '100001', 'null', 'NULL'),
 ('glmix_score', 'course_id', '1', 'null', 'NULL'),
