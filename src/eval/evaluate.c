@@ -46,6 +46,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "glmix.h"
 #include "impressions.h"
 #include "json_out.h"
