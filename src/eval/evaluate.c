@@ -477,10 +477,26 @@ evaluate_model(PG_FUNCTION_ARGS)
 	Oid			serving_role;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			serving_sec_context;
 
 	eval_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
-	/* the caller's relation, with the caller's rights */
+
+	/*
+	 * The model is read as serving reads it (see the header), the test
+	 * relation with the caller's rights.  Only recs' own code runs under the
+	 * serving role: the serving path, whose loaders read recs' tables with a
+	 * pinned search_path.  An error restores the caller's identity with the
+	 * (sub)transaction's abort.
+	 */
+	serving_role = eval_serving_role();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	serving_sec_context = save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION;
+	if (OidIsValid(serving_role))
+		SetUserIdAndSecContext(serving_role, serving_sec_context);
+	serving_model_by_id(o.model_id, &model);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
 	rows = read_test_rows(o.test, o.lcol, o.ccol, o.sampled ? o.ncol : NULL,
 						  o.response ? o.ycol : NULL, &nrows, &skipped);
 	if (nrows == 0)
@@ -491,18 +507,8 @@ evaluate_model(PG_FUNCTION_ARGS)
 											INT64_FORMAT " rows with a NULL learner, course or label were skipped.",
 											skipped, skipped) : 0));
 
-	/*
-	 * The model, as serving reads it (see the header).  Only recs' own code
-	 * runs under the serving role: the serving path, whose loaders read
-	 * recs' tables with a pinned search_path.  An error restores the
-	 * caller's identity with the (sub)transaction's abort.
-	 */
-	serving_role = eval_serving_role();
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	if (OidIsValid(serving_role))
-		SetUserIdAndSecContext(serving_role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-	serving_model_by_id(o.model_id, &model);
+		SetUserIdAndSecContext(serving_role, serving_sec_context);
 	eval_learners(&o, &model, rows, nrows, &res);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
