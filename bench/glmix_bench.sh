@@ -280,7 +280,7 @@ WITH a AS (
   SELECT t.clicked,
          recs.glmix_logit(recs.model_id('wt_channel'), t.learner_id, t.course_id) AS s1,
          recs.glmix_logit(recs.model_id('wt_channel'), t.learner_id, t.course_id,
-                          jsonb_build_object('channel', t.channel)) AS s2 FROM wt.test t),
+                          context => jsonb_build_object('channel', t.channel)) AS s2 FROM wt.test t),
 r AS (SELECT clicked, s1, s2, rank() OVER (ORDER BY s1) + (count(*) OVER (PARTITION BY s1) - 1) / 2.0 AS r1,
              rank() OVER (ORDER BY s2) + (count(*) OVER (PARTITION BY s2) - 1) / 2.0 AS r2 FROM a),
 m AS (SELECT count(*) FILTER (WHERE clicked) AS np, count(*) FILTER (WHERE NOT clicked) AS nn,

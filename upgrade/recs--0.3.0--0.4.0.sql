@@ -224,3 +224,646 @@ BEGIN
 END
 $$;
 DROP TABLE recs_glmix_context_grantees;
+
+-- serving-api: slot => on every serving function (the model deployed in a
+-- slot; an unknown slot is an error); score() NULL for a course the model
+-- cannot place; similar_courses, embed_learner and course_map of a blend
+-- through its NCF component; explain_recommendation's "because you
+-- watched", "cold start" and "rerank pool" rows; evaluate's store => and
+-- evaluate_models; grant_access/revoke_access: one error for a non-owner;
+-- course_map_svg: the map's errors without the query's text; train_glmix's
+-- time_column and through.  The serving functions, evaluate and train_glmix
+-- get new last arguments, so they are dropped and created again; the
+-- roles that could execute the serving functions (recs.grant_access) keep
+-- that right.
+CREATE TEMP TABLE recs_serving_grantees AS
+SELECT DISTINCT a.grantee::regrole::text AS grantee
+  FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+ WHERE p.oid = 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[])'::pg_catalog.regprocedure
+   AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner;
+DROP FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]);
+DROP FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[]);
+DROP FUNCTION recs.score(bigint, bigint, bigint);
+DROP FUNCTION recs.similar_courses(bigint, integer, bigint);
+DROP FUNCTION recs.embed_learner(bigint, bigint[]);
+DROP FUNCTION recs.course_map(bigint);
+DROP FUNCTION recs.course_embeddings(bigint);
+DROP FUNCTION recs.glmix_score(bigint, bigint, bigint, jsonb);
+DROP FUNCTION recs.glmix_logit(bigint, bigint, bigint, jsonb);
+DROP FUNCTION recs.explain(bigint, bigint, bigint, jsonb);
+DROP FUNCTION recs.explain_recommendation(bigint, bigint, bigint);
+DROP FUNCTION recs.explain(bigint, bigint);
+DROP FUNCTION recs.evaluate(bigint, regclass, integer, text, text, text, text, text);
+DROP FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text, float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean, text, text, text, text, text, text, text, boolean, integer);
+
+CREATE FUNCTION recs._serving_model_id(model bigint, slot text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'serving_model_id'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs._serving_model_id(bigint, text) IS
+    'private: the model a serving call names by model => or slot => (neither: slot default); an unknown slot or both is an error';
+
+CREATE FUNCTION recs.recommend(
+    learner_id bigint,
+    k integer DEFAULT 10,
+    exclude_watched boolean DEFAULT true,
+    exclude bigint[] DEFAULT NULL,
+    candidates bigint[] DEFAULT NULL,
+    model bigint DEFAULT NULL,
+    recent bigint[] DEFAULT NULL,
+    slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id bigint, score float8)
+AS 'MODULE_PATHNAME', 'recommend'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text) IS
+    'top k courses for a learner from the active model (or the given model, or the model deployed in the given slot), excluding courses already watched';
+
+CREATE FUNCTION recs.recommend_all(
+    k integer DEFAULT 10,
+    model bigint DEFAULT NULL,
+    exclude_watched boolean DEFAULT true,
+    learners bigint[] DEFAULT NULL,
+    slot text DEFAULT NULL)
+RETURNS TABLE (learner_id bigint, rank integer, course_id bigint, score float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.learner_id, r.rank, r.course_id, r.score
+      FROM (SELECT recs._serving_model_id(recommend_all.model, recommend_all.slot) AS id) m,
+           LATERAL (SELECT ml.learner_id
+                      FROM recs.model_learner ml
+                     WHERE ml.model_id = m.id
+                       AND (recommend_all.learners IS NULL OR ml.learner_id = ANY (recommend_all.learners))
+                    UNION
+                    SELECT u.id FROM unnest(recommend_all.learners) u(id) WHERE u.id IS NOT NULL) l,
+           LATERAL recs.recommend(l.learner_id, recommend_all.k,
+                                  exclude_watched => recommend_all.exclude_watched,
+                                  model => m.id) r
+$$;
+COMMENT ON FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[], text) IS
+    'top k for every learner the model knows (or for the given learners), for batch jobs; model or slot as in recommend()';
+
+CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'score_pair'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.score(bigint, bigint, bigint, text) IS
+    'a model''s (or a slot''s model''s) score of one (learner, course) pair, the number recommend() ranks by: NCF dot product, GLMix probability, popularity share, blend logit; NULL for a course the model cannot place';
+
+CREATE FUNCTION recs.similar_courses(course_id bigint, k integer DEFAULT 10,
+    model bigint DEFAULT NULL, slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id bigint, similarity float8)
+AS 'MODULE_PATHNAME', 'ncf_similar_courses'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION recs.similar_courses(bigint, integer, bigint, text) IS
+    'the k courses whose NCF embeddings are closest (cosine) to a course''s, itself excluded; default model: the active one; a blend: its NCF component';
+
+CREATE FUNCTION recs.embed_learner(model bigint, course_ids bigint[], slot text DEFAULT NULL)
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'ncf_embed_learner'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.embed_learner(bigint, bigint[], text) IS
+    'a learner embedding computed by an NCF model''s learner tower (a blend: its NCF component''s) from a list of watched courses';
+
+CREATE FUNCTION recs.course_map(model bigint, slot text DEFAULT NULL)
+RETURNS TABLE (course_id bigint, x float8, y float8)
+AS 'MODULE_PATHNAME', 'ncf_course_map'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.course_map(bigint, text) IS
+    'a 2-D map of an NCF model''s (a blend: its NCF component''s) course embeddings: their projection on the two leading principal components';
+
+CREATE FUNCTION recs.course_embeddings(model bigint DEFAULT NULL, slot text DEFAULT NULL)
+RETURNS TABLE (course_id bigint, embedding real[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m bigint := recs._serving_model_id(model, slot);
+    k text;
+BEGIN
+    SELECT x.kind INTO k FROM recs.model x WHERE x.model_id = m;
+    IF k IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('recs model %s does not exist', m);
+    END IF;
+    IF k = 'blend' THEN
+        -- a blend's course embeddings are those of its first NCF component
+        SELECT bc.component_id INTO m FROM recs.blend_component bc JOIN recs.model x ON x.model_id = bc.component_id
+         WHERE bc.model_id = m AND x.kind = 'ncf' ORDER BY bc.position LIMIT 1;
+        k := CASE WHEN m IS NULL THEN 'blend' ELSE 'ncf' END;
+    END IF;
+    IF k <> 'ncf' THEN
+        RAISE EXCEPTION USING ERRCODE = 'wrong_object_type',
+            MESSAGE = format('recs model %s is a %s model, which has no course embeddings', coalesce(m, model), k),
+            HINT = 'Pass an NCF model, or a blend with an NCF component.';
+    END IF;
+    RETURN QUERY SELECT c.course_id, c.embedding FROM recs.ncf_course c WHERE c.model_id = m ORDER BY c.course_id;
+END
+$$;
+COMMENT ON FUNCTION recs.course_embeddings(bigint, text) IS
+    'every course''s embedding of an NCF model (a blend: its NCF component; NULL: the active model, or the slot''s), for joins or a pgvector index (embedding::vector)';
+
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL,
+    context jsonb DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_score'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.glmix_score(bigint, bigint, bigint, text, jsonb) IS
+    'predicted response probability of a learner for a course under a glmix model; unknown learners/courses get a zero random effect; context (e.g. {"channel": "feed"}) applies the effects keyed by impressions columns, absent = their average (zero)';
+
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL,
+    context jsonb DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, bigint, bigint, text, jsonb) IS
+    'the logit behind recs.glmix_score (sum of the coordinates'' scores)';
+
+CREATE FUNCTION recs.explain(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL,
+    context jsonb DEFAULT NULL)
+RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
+               top_features text[], top_contributions float8[])
+AS 'MODULE_PATHNAME', 'glmix_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 4;
+COMMENT ON FUNCTION recs.explain(bigint, bigint, bigint, text, jsonb) IS
+    'a glmix score taken apart: each coordinate''s contribution to the logit with its five largest feature contributions, then the total; context as in glmix_score';
+
+CREATE FUNCTION recs._explain_history(m bigint, m_kind text, em bigint, learner_id bigint, course_id bigint)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'because you watched', _explain_history.em, 'ncf', max(n.sim), NULL::float8, NULL::float8,
+           array_agg(format('course %s (cosine %s)', n.course_id, round(n.sim::numeric, 3)) ORDER BY n.sim DESC, n.course_id)
+      FROM (SELECT w.course_id,
+                   (SELECT sum(a * b) / nullif(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0)
+                      FROM unnest(w.embedding, t.embedding) u(a, b))::float8 AS sim
+              FROM recs.ncf_course t, recs.model_learner ml, recs.ncf_course w
+             WHERE t.model_id = _explain_history.em AND t.course_id = _explain_history.course_id
+               AND ml.model_id = _explain_history.em AND ml.learner_id = _explain_history.learner_id
+               AND w.model_id = _explain_history.em AND w.course_id = ANY (ml.watched)
+               AND w.course_id <> t.course_id
+             ORDER BY 2 DESC NULLS LAST, 1 LIMIT 3) n
+    HAVING count(*) > 0
+    UNION ALL
+    SELECT 'cold start', _explain_history.m, _explain_history.m_kind, NULL, NULL, NULL,
+           ARRAY[format('learner %s is not known to recs model %s: it served its score for a learner without history',
+                        _explain_history.learner_id, _explain_history.m)]
+     WHERE NOT EXISTS (SELECT 1 FROM recs.model_learner ml
+                        WHERE ml.model_id = _explain_history.m AND ml.learner_id = _explain_history.learner_id)
+$$;
+COMMENT ON FUNCTION recs._explain_history(bigint, text, bigint, bigint, bigint) IS
+    'private: explain_recommendation''s "because you watched" and "cold start" rows';
+
+CREATE FUNCTION recs.explain_recommendation(learner_id bigint, course_id bigint, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m bigint;
+    m_kind text;
+    em bigint;
+    pool integer;
+    c1 bigint;
+    pool_rank integer;
+    g float8[];
+    lc float8[];
+    sc float8[];
+    seg text;
+    w float8[];
+    total float8 := 0;
+    c record;
+    s float8;
+    z float8;
+BEGIN
+    IF learner_id IS NULL OR course_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = format('%s must not be NULL', CASE WHEN learner_id IS NULL THEN 'learner_id' ELSE 'course_id' END);
+    END IF;
+    m := recs._serving_model_id(model, slot);
+    SELECT x.kind INTO m_kind FROM recs.model x WHERE x.model_id = m;
+    -- a course the model does not score is an error (recs.score() gives NULL)
+    IF recs.score(m, learner_id, course_id) IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('course %s is not scored by recs model %s', course_id, m);
+    END IF;
+    -- the NCF model whose embeddings stand for this one: itself, a blend's NCF component
+    SELECT bc.component_id INTO em FROM recs.blend_component bc JOIN recs.model x ON x.model_id = bc.component_id
+     WHERE bc.model_id = m AND x.kind = 'ncf' ORDER BY bc.position LIMIT 1;
+    IF m_kind = 'ncf' THEN
+        em := m;
+    END IF;
+
+    IF m_kind <> 'blend' THEN
+        SELECT r.score INTO s FROM recs.recommend(learner_id, 1, exclude_watched => false,
+                                                  candidates => ARRAY[course_id], model => m) r;
+        part := 'model'; part_model := m; kind := m_kind; score := s; weight := 1; contribution := s;
+        detail := CASE WHEN m_kind = 'glmix' THEN
+                    ARRAY(SELECT format('%s: %s', e.coordinate, array_to_string(e.top_features[1:3], ', '))
+                            FROM recs.explain(m, learner_id, course_id) e WHERE e.coordinate <> 'total')
+                  END;
+        RETURN NEXT;
+        RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
+        RETURN;
+    END IF;
+
+    -- a blend: weights = global + the learner's own + their other keys' (segment ...)
+    SELECT b.coefs INTO g FROM recs.blend_coef b WHERE b.model_id = m AND b.entity IS NULL;
+    SELECT b.coefs INTO lc FROM recs.blend_coef b
+     WHERE b.model_id = m AND b.coordinate = (SELECT x.params->>'learner_column' FROM recs.model x WHERE x.model_id = m)
+       AND b.entity = learner_id::text;
+    SELECT coalesce(array_agg(b.coefs[i] ORDER BY i), NULL) INTO sc
+      FROM (SELECT b2.coefs FROM recs.blend_learner bl, unnest(bl.keys) WITH ORDINALITY k(key, pos),
+                   recs.blend_coef b2
+             WHERE bl.model_id = m AND bl.learner_id = explain_recommendation.learner_id AND k.key IS NOT NULL
+               AND b2.model_id = m AND b2.entity = k.key
+               AND b2.coordinate = (SELECT x.params->'random_effects'->>(k.pos::int - 1) FROM recs.model x WHERE x.model_id = m)) b,
+           generate_subscripts(b.coefs, 1) i
+     GROUP BY ();
+    SELECT string_agg(format('%s=%s', e, b.entity), ', ') INTO seg
+      FROM recs.blend_learner bl, unnest(bl.keys) WITH ORDINALITY k(key, pos), recs.blend_coef b,
+           LATERAL (SELECT x.params->'random_effects'->>(k.pos::int - 1) AS e FROM recs.model x WHERE x.model_id = m) r
+     WHERE bl.model_id = m AND bl.learner_id = explain_recommendation.learner_id AND k.key IS NOT NULL
+       AND b.model_id = m AND b.entity = k.key AND b.coordinate = r.e;
+
+    part := 'intercept'; part_model := m; kind := 'blend'; score := NULL;
+    weight := g[1] + coalesce(lc[1], 0) + coalesce(sc[1], 0);
+    contribution := weight; total := total + contribution;
+    detail := ARRAY[format('global %s', round(g[1]::numeric, 4)),
+                    format('learner %s', coalesce(round(lc[1]::numeric, 4)::text, 'none')),
+                    format('%s %s', coalesce(seg, 'other keys'), coalesce(round(sc[1]::numeric, 4)::text, 'none'))];
+    RETURN NEXT;
+
+    FOR c IN SELECT bc.position, bc.component_id, bc.transform, bc.mean, bc.sd, x.kind AS ckind
+               FROM recs.blend_component bc JOIN recs.model x ON x.model_id = bc.component_id
+              WHERE bc.model_id = m ORDER BY bc.position LOOP
+        SELECT r.score INTO s FROM recs.recommend(learner_id, 1, exclude_watched => false,
+                                                  candidates => ARRAY[course_id], model => c.component_id) r;
+        z := CASE WHEN s IS NULL THEN 0
+                  WHEN c.transform = 'logit' THEN (ln(greatest(least(s, 1 - 1e-12), 1e-12) / (1 - greatest(least(s, 1 - 1e-12), 1e-12))) - c.mean) / c.sd
+                  ELSE (s - c.mean) / c.sd END;
+        part := 'component ' || c.position; part_model := c.component_id; kind := c.ckind; score := s;
+        weight := g[c.position + 1] + coalesce(lc[c.position + 1], 0) + coalesce(sc[c.position + 1], 0);
+        contribution := weight * z; total := total + contribution;
+        detail := ARRAY[format('standardised %s', round(z::numeric, 4)),
+                        format('weight: global %s, learner %s, %s %s', round(g[c.position + 1]::numeric, 4),
+                               coalesce(round(lc[c.position + 1]::numeric, 4)::text, 'none'),
+                               coalesce(seg, 'other keys'), coalesce(round(sc[c.position + 1]::numeric, 4)::text, 'none'))]
+                  || CASE WHEN c.ckind = 'glmix' THEN
+                       ARRAY(SELECT format('%s: %s', e.coordinate, array_to_string(e.top_features[1:3], ', '))
+                               FROM recs.explain(c.component_id, learner_id, course_id) e WHERE e.coordinate <> 'total')
+                     ELSE '{}'::text[] END;
+        RETURN NEXT;
+    END LOOP;
+
+    part := 'total'; part_model := m; kind := 'blend'; score := total; weight := NULL; contribution := total;
+    detail := NULL;
+    RETURN NEXT;
+
+    -- a re-ranking blend: was the course in the pool (the first component's
+    -- best eligible courses), which recommend() ranks before every other?
+    SELECT coalesce((x.params->>'rerank_top')::int, 0) INTO pool FROM recs.model x WHERE x.model_id = m;
+    IF pool > 0 THEN
+        SELECT bc.component_id INTO c1 FROM recs.blend_component bc WHERE bc.model_id = m ORDER BY bc.position LIMIT 1;
+        SELECT r.rank INTO pool_rank
+          FROM recs.recommend(learner_id, pool, exclude_watched => false, model => c1,
+                              exclude => (SELECT ml.watched FROM recs.model_learner ml
+                                           WHERE ml.model_id = m AND ml.learner_id = explain_recommendation.learner_id)) r
+         WHERE r.course_id = explain_recommendation.course_id;
+        part := 'rerank pool'; part_model := c1; kind := (SELECT x.kind FROM recs.model x WHERE x.model_id = c1);
+        score := pool_rank; weight := NULL; contribution := NULL;
+        detail := ARRAY[CASE WHEN pool_rank IS NOT NULL
+                             THEN format('in the pool: rank %s of component 1''s %s best unwatched courses', pool_rank, pool)
+                             ELSE format('outside the pool of component 1''s %s best unwatched courses: ranked after all of them', pool) END];
+        RETURN NEXT;
+    END IF;
+    RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
+END
+$$;
+COMMENT ON FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text) IS
+    'why a course is recommended: for a blend, each component''s score, weight (global + learner + segment) and contribution, with the GLMix features behind it; the total is the served score; then the watched courses nearest it (NCF, blend) and whether a cold start served';
+
+CREATE FUNCTION recs.explain(learner_id bigint, course_id bigint, slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
+COMMENT ON FUNCTION recs.explain(bigint, bigint, text) IS
+    'why the active model (or the slot''s) recommends a course to a learner (recs.explain_recommendation for that model)';
+
+CREATE FUNCTION recs.evaluate(
+    model bigint,
+    test regclass,
+    k integer DEFAULT 10,
+    protocol text DEFAULT 'full',
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    negatives_column text DEFAULT 'negatives',
+    label_column text DEFAULT 'clicked',
+    store boolean DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'evaluate_model'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.evaluate(bigint, regclass, integer, text, text, text, text, text, boolean) IS
+    'quality of a model on a test relation (full: Recall, NDCG, MRR, coverage; sampled: HR, NDCG; response: AUC, log-loss); store => true keeps it in the model''s metrics (NULL: when the caller may update recs.model)';
+
+CREATE FUNCTION recs.train_glmix(
+    impressions regclass,
+    learners regclass,
+    courses regclass,
+    learner_features text[],
+    course_features text[],
+    name text DEFAULT 'glmix',
+    label text DEFAULT 'clicked',
+    weighting text DEFAULT 'none',
+    l2 float8[] DEFAULT NULL,
+    passes integer DEFAULT 3,
+    random_effects text[] DEFAULT NULL,
+    crosses text[] DEFAULT NULL,
+    min_rows integer DEFAULT 1,
+    max_rows integer DEFAULT NULL,
+    intercepts boolean[] DEFAULT NULL,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    validation regclass DEFAULT NULL,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    click_column text DEFAULT 'clicked',
+    bookmark_column text DEFAULT 'bookmarked',
+    seconds_column text DEFAULT 'watch_seconds',
+    weight_column text DEFAULT NULL,
+    time_column text DEFAULT NULL,
+    through timestamptz DEFAULT NULL,
+    solver text DEFAULT 'auto',
+    l2_auto boolean DEFAULT false,
+    hash_bits integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_glmix'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
+    float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
+    text, text, text, text, text, text, text, timestamptz, text, boolean, integer) IS
+    'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent on the impressions up to through; returns the model id';
+
+CREATE FUNCTION recs.evaluate_models(
+    models bigint[],
+    test regclass,
+    k integer DEFAULT 10,
+    protocol text DEFAULT 'full',
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    negatives_column text DEFAULT 'negatives',
+    label_column text DEFAULT 'clicked',
+    store boolean DEFAULT NULL)
+RETURNS TABLE (model bigint, metric text, value float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m bigint;
+    r jsonb;
+BEGIN
+    IF models IS NULL OR array_position(models, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'models must not be NULL or hold NULL',
+            HINT = 'Pass the model ids to compare, e.g. ARRAY[recs.model_id(''ncf''), recs.model_id(''blend'')].';
+    END IF;
+    FOREACH m IN ARRAY models LOOP
+        r := recs.evaluate(m, test, k, protocol, learner_column, course_column, negatives_column,
+                           label_column, store);
+        RETURN QUERY SELECT m, e.key, e.value::text::float8
+                       FROM jsonb_each(r) e
+                      WHERE jsonb_typeof(e.value) = 'number'
+                      ORDER BY e.key;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION recs.evaluate_models(bigint[], regclass, integer, text, text, text, text, text, boolean) IS
+    'recs.evaluate of each model on one test relation, as (model, metric, value) rows in the order of models';
+
+ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[], text) SECURITY DEFINER;
+ALTER FUNCTION recs.score(bigint, bigint, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.similar_courses(bigint, integer, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.embed_learner(bigint, bigint[], text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.course_map(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text) SECURITY DEFINER;
+ALTER FUNCTION recs.explain(bigint, bigint, text) SECURITY DEFINER;
+ALTER FUNCTION recs.model_id(text) SECURITY DEFINER;
+ALTER FUNCTION recs.course_embeddings(bigint, text) SECURITY DEFINER;
+
+REVOKE EXECUTE ON FUNCTION
+    recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text),
+    recs.recommend_all(integer, bigint, boolean, bigint[], text),
+    recs.score(bigint, bigint, bigint, text),
+    recs.similar_courses(bigint, integer, bigint, text),
+    recs.embed_learner(bigint, bigint[], text),
+    recs.course_map(bigint, text),
+    recs.glmix_score(bigint, bigint, bigint, text, jsonb),
+    recs.glmix_logit(bigint, bigint, bigint, text, jsonb),
+    recs.explain(bigint, bigint, bigint, text, jsonb),
+    recs.explain_recommendation(bigint, bigint, bigint, text),
+    recs.explain(bigint, bigint, text),
+    recs.model_id(text),
+    recs.course_embeddings(bigint, text)
+FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION recs._serving_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text), '
+        || 'recs.recommend_all(integer, bigint, boolean, bigint[], text), recs.score(bigint, bigint, bigint, text), '
+        || 'recs.similar_courses(bigint, integer, bigint, text), recs.embed_learner(bigint, bigint[], text), '
+        || 'recs.course_map(bigint, text), recs.glmix_score(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.glmix_logit(bigint, bigint, bigint, text, jsonb), recs.explain(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.explain_recommendation(bigint, bigint, bigint, text), recs.explain(bigint, bigint, text), '
+        || 'recs.model_id(text), recs.course_embeddings(bigint, text)'
+$$;
+COMMENT ON FUNCTION recs._serving_functions() IS
+    'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';
+
+CREATE FUNCTION recs._require_owner(caller text)
+RETURNS void
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner oid := (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'recs');
+BEGIN
+    IF NOT pg_has_role(current_user, owner, 'USAGE') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('only the owner of extension recs may run recs.%s', caller),
+            DETAIL = format('Role %s is not a member of %s, which owns schema recs and its functions.',
+                            quote_ident(current_user), quote_ident(owner::regrole::text)),
+            HINT = 'Run it as the role that created the extension, or as a superuser.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs._require_owner(text) IS
+    'private: an error unless the current user is (a member of) the owner of schema recs';
+
+CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM recs._require_owner('grant_access');
+    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
+    EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
+    IF training THEN
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
+                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
+    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models)';
+
+CREATE OR REPLACE FUNCTION recs.revoke_access(grantee regrole)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM recs._require_owner('revoke_access');
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
+                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
+    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
+END
+$$;
+COMMENT ON FUNCTION recs.revoke_access(regrole) IS
+    'take back what recs.grant_access gave a role';
+
+CREATE OR REPLACE FUNCTION recs.course_map_svg(
+    model bigint,
+    courses regclass,
+    color_column text DEFAULT 'language',
+    width integer DEFAULT 760,
+    height integer DEFAULT 560,
+    course_column text DEFAULT 'course_id')
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    palette constant text[] := ARRAY['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
+                                     '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+    col text;
+    svg text;
+BEGIN
+    FOREACH col IN ARRAY ARRAY['model', 'courses', 'color_column', 'width', 'height', 'course_column'] LOOP
+        IF (col = 'model' AND model IS NULL) OR (col = 'courses' AND courses IS NULL)
+           OR (col = 'color_column' AND color_column IS NULL) OR (col = 'width' AND width IS NULL)
+           OR (col = 'height' AND height IS NULL) OR (col = 'course_column' AND course_column IS NULL) THEN
+            RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = format('%s must not be NULL', col);
+        END IF;
+    END LOOP;
+    IF width < 200 OR height < 150 OR width > 10000 OR height > 10000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'width and height must be between 200x150 and 10000x10000 pixels';
+    END IF;
+    FOREACH col IN ARRAY ARRAY[color_column, course_column] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = courses
+                          AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+                MESSAGE = format('column "%s" does not exist in relation %s', col, courses),
+                HINT = 'Name the column to colour by with color_column, the course id column with course_column.';
+        END IF;
+    END LOOP;
+    -- an error of the map (no such model, not an NCF model) is reported as
+    -- course_map's own, without the query below in its context
+    BEGIN
+    EXECUTE format($q$
+        WITH m AS (SELECT * FROM recs.course_map($1)),
+             c AS (SELECT DISTINCT ON (1) %1$I::bigint AS course_id, %2$I::text AS grp
+                     FROM %3$s WHERE %1$I IS NOT NULL ORDER BY 1, 2),
+             p AS (SELECT m.course_id, m.x, m.y, coalesce(c.grp, '(none)') AS grp
+                     FROM m LEFT JOIN c USING (course_id)),
+             g AS (SELECT grp, count(*) AS n,
+                          row_number() OVER (ORDER BY count(*) DESC, grp) AS k
+                     FROM p GROUP BY grp),
+             b AS (SELECT min(x) AS x0, greatest(max(x) - min(x), 1e-12) AS dx,
+                          max(y) AS y1, greatest(max(y) - min(y), 1e-12) AS dy FROM p),
+             esc AS (SELECT p.*, g.k,
+                            replace(replace(replace(p.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') AS label
+                       FROM p JOIN g USING (grp))
+        SELECT format('<svg xmlns="http://www.w3.org/2000/svg" width="%%s" height="%%s" viewBox="0 0 %%s %%s" font-family="sans-serif" font-size="12">',
+                      $2, $3, $2, $3)
+            || '<rect width="100%%" height="100%%" fill="white"/>'
+            || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="3.5" fill="%%s" fill-opacity="0.8"><title>course %%s (%%s)</title></circle>',
+                                         round((30 + (e.x - b.x0) / b.dx * ($2 - 250))::numeric, 1),
+                                         round((30 + (b.y1 - e.y) / b.dy * ($3 - 60))::numeric, 1),
+                                         CASE WHEN e.k <= 10 THEN $4[e.k] ELSE '#c7c7c7' END,
+                                         e.course_id, e.label), '' ORDER BY e.course_id)
+                  FROM esc e, b)
+            || (SELECT string_agg(format('<circle cx="%%s" cy="%%s" r="5" fill="%%s"/><text x="%%s" y="%%s">%%s (%%s)</text>',
+                                         $2 - 195, 30 + 20 * (g.k - 1),
+                                         $4[g.k], $2 - 185, 34 + 20 * (g.k - 1),
+                                         replace(replace(replace(g.grp, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), g.n),
+                                  '' ORDER BY g.k)
+                  FROM g WHERE g.k <= 10)
+            || (SELECT CASE WHEN count(*) > 0
+                            THEN format('<circle cx="%%s" cy="%%s" r="5" fill="#c7c7c7"/><text x="%%s" y="%%s">other (%%s)</text>',
+                                        $2 - 195, 230, $2 - 185, 234, sum(g.n))
+                            ELSE '' END
+                  FROM g WHERE g.k > 10)
+            || format('<text x="30" y="%%s" fill="#555">PCA of the course embeddings of NCF model %%s, coloured by %%s</text>',
+                      $3 - 10, $1, %4$L)
+            || '</svg>'
+        $q$, course_column, color_column, courses, color_column)
+        INTO svg USING model, width, height, palette;
+    EXCEPTION WHEN OTHERS THEN
+        DECLARE
+            st text;
+            msg text;
+            det text;
+            hnt text;
+        BEGIN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                    hnt = PG_EXCEPTION_HINT;
+            IF det = '' AND hnt = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg;
+            ELSIF det = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, HINT = hnt;
+            ELSIF hnt = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det, HINT = hnt;
+        END;
+    END;
+    RETURN svg;
+END
+$fn$;
+COMMENT ON FUNCTION recs.course_map_svg(bigint, regclass, text, integer, integer, text) IS
+    'an SVG scatter plot of recs.course_map(model), each course coloured by a column of the courses relation';
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOR r IN SELECT g.grantee FROM recs_serving_grantees g LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), r);
+    END LOOP;
+END
+$$;
+DROP TABLE recs_serving_grantees;

@@ -17,6 +17,7 @@
 
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #endif
 
 /*
@@ -35,11 +36,14 @@ recs_current_lxid(void)
 
 /*
  * PostgreSQL 16 folded the per-catalog ACL checks into object_aclcheck;
- * pg_class_aclcheck stayed, pg_namespace_aclcheck did not.
+ * pg_class_aclcheck stayed, pg_namespace_aclcheck and pg_proc_aclcheck did
+ * not.
  */
 #if PG_VERSION_NUM >= 160000
 #define pg_namespace_aclcheck(nspid, roleid, mode) \
 	object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#define pg_proc_aclcheck(procid, roleid, mode) \
+	object_aclcheck(ProcedureRelationId, (procid), (roleid), (mode))
 #endif
 
 #endif							/* RECS_COMPAT_H */

@@ -14,23 +14,39 @@
  *            model's response probability (a GLMix probability; the
  *            sigmoid of an NCF or blend score; a popularity share as is).
  * Scores come from the same serving path as recommend(), so what is
- * measured is what is served.  The result is returned and also stored in
- * the model's metrics under "evaluation".
+ * measured is what is served.  The result is returned and, with store =>
+ * true, also stored in the model's metrics under "evaluation"; store =>
+ * NULL (the default) stores it when the caller may update recs.model.
+ *
+ * Who may evaluate.  The test relation is read with the caller's rights,
+ * always.  The model is read as serving reads it: a caller that may run
+ * recs.recommend() (recs.grant_access) but may not read the model tables
+ * reads the model as recommend() does, as the extension's owner -- the
+ * metrics tell it nothing recommend() does not; any other caller reads the
+ * model tables with its own rights.
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/catcache.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
+#include "compat.h"
 #include "glmix.h"
 #include "impressions.h"
 #include "json_out.h"
@@ -242,6 +258,8 @@ typedef struct EvalOptions
 	char	   *ccol;
 	char	   *ncol;
 	char	   *ycol;
+	bool		store_given;	/* store => true or false */
+	bool		store;
 } EvalOptions;
 
 /* what the pass over the learners gathers */
@@ -270,6 +288,9 @@ eval_parse_options(FunctionCallInfo fcinfo, EvalOptions *o)
 	o->ccol = recs_text_arg(fcinfo, 5, "course_id");
 	o->ncol = recs_text_arg(fcinfo, 6, "negatives");
 	o->ycol = recs_text_arg(fcinfo, 7, "clicked");
+	/* store: argument 8 since 0.4.0 */
+	o->store_given = PG_NARGS() > 8 && !PG_ARGISNULL(8);
+	o->store = o->store_given && PG_GETARG_BOOL(8);
 	if (o->k < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -399,6 +420,47 @@ eval_store(const EvalOptions *o, const char *result)
 		elog(ERROR, "could not store the evaluation: %s", SPI_result_code_string(rc));
 }
 
+/*
+ * The role serving runs as (the owner of recs.recommend, a SECURITY DEFINER
+ * function) when the caller may run recommend() but may not read the model
+ * catalog; InvalidOid otherwise: the caller reads the model itself.
+ */
+static Oid
+eval_serving_role(void)
+{
+	Oid			nsp = get_namespace_oid("recs", true);
+	Oid			model_rel;
+	Oid			owner = InvalidOid;
+	CatCList   *procs;
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	model_rel = get_relname_relid("model", nsp);
+	if (!OidIsValid(model_rel) || pg_class_aclcheck(model_rel, GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+		return InvalidOid;
+	procs = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum("recommend"));
+	for (int i = 0; i < procs->n_members && !OidIsValid(owner); i++)
+	{
+		Form_pg_proc p = (Form_pg_proc) GETSTRUCT(&procs->members[i]->tuple);
+
+		if (p->pronamespace == nsp && p->prosecdef &&
+			pg_proc_aclcheck(p->oid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK)
+			owner = p->proowner;
+	}
+	ReleaseSysCacheList(procs);
+	return owner;
+}
+
+/* store => NULL: store when the caller may update recs.model */
+static bool
+eval_may_store(void)
+{
+	Oid			nsp = get_namespace_oid("recs", true);
+	Oid			model_rel = OidIsValid(nsp) ? get_relname_relid("model", nsp) : InvalidOid;
+
+	return OidIsValid(model_rel) && pg_class_aclcheck(model_rel, GetUserId(), ACL_UPDATE) == ACLCHECK_OK;
+}
+
 PG_FUNCTION_INFO_V1(evaluate_model);
 Datum
 evaluate_model(PG_FUNCTION_ARGS)
@@ -412,10 +474,29 @@ evaluate_model(PG_FUNCTION_ARGS)
 	EvalResult	res;
 	char	   *result;
 	int			spi_level;
+	Oid			serving_role;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			serving_sec_context;
 
 	eval_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
+
+	/*
+	 * The model is read as serving reads it (see the header), the test
+	 * relation with the caller's rights.  Only recs' own code runs under the
+	 * serving role: the serving path, whose loaders read recs' tables with a
+	 * pinned search_path.  An error restores the caller's identity with the
+	 * (sub)transaction's abort.
+	 */
+	serving_role = eval_serving_role();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	serving_sec_context = save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION;
+	if (OidIsValid(serving_role))
+		SetUserIdAndSecContext(serving_role, serving_sec_context);
 	serving_model_by_id(o.model_id, &model);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
 	rows = read_test_rows(o.test, o.lcol, o.ccol, o.sampled ? o.ncol : NULL,
 						  o.response ? o.ycol : NULL, &nrows, &skipped);
 	if (nrows == 0)
@@ -425,12 +506,17 @@ evaluate_model(PG_FUNCTION_ARGS)
 				 skipped ? errdetail_plural(INT64_FORMAT " row with a NULL learner, course or label was skipped.",
 											INT64_FORMAT " rows with a NULL learner, course or label were skipped.",
 											skipped, skipped) : 0));
+
+	if (OidIsValid(serving_role))
+		SetUserIdAndSecContext(serving_role, serving_sec_context);
 	eval_learners(&o, &model, rows, nrows, &res);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	/* the result must outlive SPI_finish */
 	MemoryContextSwitchTo(callercxt);
 	result = eval_result_json(&o, &res, skipped);
-	eval_store(&o, result);
+	if (o.store_given ? o.store : eval_may_store())
+		eval_store(&o, result);
 	recs_spi_finish(spi_level);
 	PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(result))));
 }

@@ -365,6 +365,12 @@ typedef struct GlmixRows
 	int32	   *ctx[GLMIX_MAX_RANDOM];
 	char	  **ctx_values[GLMIX_MAX_RANDOM];	/* distinct values, ascending (strcmp) */
 	int			ctx_nvalues[GLMIX_MAX_RANDOM];
+	/* rows the reader skipped (NULL ids, NULL labels), as train_blend counts them */
+	int64		null_id;
+	int64		null_label;
+	int64		bad_time;
+	int64		after_through;
+	double		t_max;			/* latest time of a row; NaN: no time column */
 } GlmixRows;
 
 /* CSR design matrices over rows */
@@ -474,6 +480,8 @@ typedef struct GlmixReadOptions
 	const char *seconds_column;
 	const char *weight_column;	/* NULL: none */
 	const char *weighting;		/* none | watch_time */
+	const char *time_column;	/* NULL: none (no shown_at, no time_column) */
+	double		through;		/* NaN: none; else rows shown up to it */
 } GlmixReadOptions;
 
 /* train_glmix's arguments, checked */
@@ -597,8 +605,6 @@ extern void glmix_read_data(GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
 /* a random-effect column keyed by a column of the impressions (a context) */
 extern bool glmix_context_column(const GlmixOptions *o, const char *col);
-/* the latest shown_at of the impressions, NaN if unknown */
-extern double glmix_impressions_end(Oid relid);
 
 /* "lcol:ccol" pairs of argument argno, or the default crosses (glmix_data.c) */
 extern void glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t,

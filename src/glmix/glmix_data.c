@@ -3,8 +3,10 @@
  * impressions, the designs and the random effects' entities
  *
  * Impressions are read by the one impressions reader (ingest/impressions.c)
- * in its strict mode: NULL ids and labels, labels that are not 0/1, negative
- * or NaN weights are errors, so the numerics downstream never see bad input.
+ * with its one policy, the blend's too: a row with a NULL id or label is
+ * skipped and counted (a NOTICE and metrics->'skipped'); labels that are
+ * not 0/1, negative or NaN weights are errors, so the numerics downstream
+ * never see bad input.
  * Each row's learner and course are then looked up in the sides
  * (glmix_features.c).  A random effect keyed by the learner or course id
  * has the distinct ids of the impressions as entities; one keyed by an
@@ -48,9 +50,9 @@ check_growth(void *arg, int64 rows, int64 new_cap, int64 learners, double est_ro
 
 /*
  * Read an impressions relation through the one reader (ingest/impressions.c)
- * with every row checked: GLMix fits every row it is given, so a NULL id
- * or label is an error.  training=false (the validation slice) ignores
- * weights and watch time.  Each row's learner and course are then looked
+ * with every row checked; rows with a NULL id or label are skipped and
+ * counted, as every reader of impressions does.  training=false (the
+ * validation slice) ignores weights and watch time.  Each row's learner and course are then looked
  * up in the sides.
  */
 static GlmixRows *
@@ -81,13 +83,25 @@ read_rows(Oid relid, const GlmixOptions *o, const GlmixSide *learners,
 			spec.key[spec.nkeys++] = o->recols[k];
 		}
 	}
-	spec.strict = true;
+	/* the training window: rows up to through, by the time column */
+	if (training && opt->time_column)
+	{
+		spec.time = opt->time_column;
+		if (!isnan(opt->through))
+			spec.through = opt->through;
+	}
 	spec.initial_rows = 65536;
 	spec.budget = check_growth;
 	spec.budget_arg = training ? "reading the impressions" : "reading the validation rows";
 	set = ingest_impressions(relid, &spec);
+	impressions_report(set, training ? "train_glmix" : "train_glmix (validation)");
 
 	rows->n = set->n;
+	rows->null_id = set->n_null_id;
+	rows->null_label = set->n_null_label;
+	rows->bad_time = set->n_bad_time;
+	rows->after_through = set->n_after_through;
+	rows->t_max = set->t_max;
 	rows->y = set->y;
 	rows->w = set->w;
 	rows->learner_id = set->learner_id;
@@ -595,30 +609,4 @@ glmix_build_designs(GlmixTraining *t, const GlmixOptions *o)
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
 	for (int k = 0; k < o->nrecols; k++)
 		setup_random_effect(t, o, k);
-}
-
-/*
- * The end of the training data: the latest shown_at of the impressions, when
- * they have that conventional column (blends train after it); NaN (unknown)
- * otherwise.
- */
-double
-glmix_impressions_end(Oid relid)
-{
-	AttrNumber	att = get_attnum(relid, "shown_at");
-	StringInfoData sql;
-	bool		isnull;
-	Datum		d;
-	int			rc;
-
-	if (att == InvalidAttrNumber)
-		return NAN;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT max(date_part('epoch', shown_at)) FROM %s",
-					 recs_relation_name(relid));
-	rc = SPI_execute(sql.data, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		return NAN;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? NAN : DatumGetFloat8(d);
 }

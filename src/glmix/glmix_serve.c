@@ -553,22 +553,25 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 }
 
 /*
- * The model, checked to exist and to be a glmix model, from the serving
- * cache, with the learner's rows
+ * The model a SQL function names (arguments 0: model, slot_arg: slot),
+ * checked to be a glmix model, from the serving cache, with the rows of
+ * the learner in argument 1; NULL when it names none (the function returns
+ * NULL, as when it was STRICT).
  */
 static const GlmixModel *
-glmix_model_get(int64 model_id, int64 learner_id)
+glmix_model_arg(FunctionCallInfo fcinfo, int slot_arg)
 {
 	ServingModel m;
 	GlmixModel *cached;
 
-	serving_model_by_id(model_id, &m);
+	if (!serving_model_arg(fcinfo, 0, slot_arg, false, &m))
+		return NULL;
 	if (m.routine != &glmix_kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("recs model %lld is a %s model, not a glmix model", (long long) model_id, m.kind)));
+				 errmsg("recs model " INT64_FORMAT " is a %s model, not a glmix model", m.model_id, m.kind)));
 	cached = serving_cache_get(m.model_id, m.stamp, "glmix", load_glmix, NULL);
-	return glmix_model_for_learner(cached, m.model_id, learner_id);
+	return glmix_model_for_learner(cached, m.model_id, PG_GETARG_INT64(1));
 }
 
 /* the served model with the learner's rows */
@@ -814,37 +817,42 @@ glmix_score_listed(const ServingModel *sm, const ServingLearner *l, int n,
 }
 
 /*
- * The logit of (model, learner, course) under a context: arguments 0, 1,
- * 2 and 3.  The functions are not STRICT (the context may be NULL): a NULL
- * model, learner or course gives NULL, as STRICT did.
+ * The logit of (model, learner, course, slot, context): arguments 0 to 4;
+ * false when an argument is NULL (and model and slot both are).  The
+ * functions are not STRICT (slot and context may be NULL).
  */
-static double
-logit_arg(FunctionCallInfo fcinfo)
+static bool
+logit_arg(FunctionCallInfo fcinfo, double *logit)
 {
-	const GlmixModel *m = glmix_model_get(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
+	const GlmixModel *m;
 
-	return model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2),
-					   context_entities(m, fcinfo, 3), NULL, NULL, NULL, NULL);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (m = glmix_model_arg(fcinfo, 3)) == NULL)
+		return false;
+	*logit = model_logit(m, PG_GETARG_INT64(1), PG_GETARG_INT64(2),
+						 context_entities(m, fcinfo, 4), NULL, NULL, NULL, NULL);
+	return true;
 }
-
-#define NULL_IDS(fcinfo) (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 
 PG_FUNCTION_INFO_V1(glmix_score);
 Datum
 glmix_score(PG_FUNCTION_ARGS)
 {
-	if (NULL_IDS(fcinfo))
+	double		logit;
+
+	if (!logit_arg(fcinfo, &logit))
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(glmix_sigmoid(logit_arg(fcinfo)));
+	PG_RETURN_FLOAT8(glmix_sigmoid(logit));
 }
 
 PG_FUNCTION_INFO_V1(glmix_logit);
 Datum
 glmix_logit(PG_FUNCTION_ARGS)
 {
-	if (NULL_IDS(fcinfo))
+	double		logit;
+
+	if (!logit_arg(fcinfo, &logit))
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(logit_arg(fcinfo));
+	PG_RETURN_FLOAT8(logit);
 }
 
 PG_FUNCTION_INFO_V1(glmix_explain);
@@ -862,18 +870,18 @@ glmix_explain(PG_FUNCTION_ARGS)
 	double		logit;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (NULL_IDS(fcinfo))
-		return (Datum) 0;		/* no rows, as STRICT gave */
+	/* a NULL argument: no rows (it was STRICT) */
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (m = glmix_model_arg(fcinfo, 3)) == NULL)
+		return (Datum) 0;
 	learner_id = PG_GETARG_INT64(1);
 	course_id = PG_GETARG_INT64(2);
-	m = glmix_model_get(PG_GETARG_INT64(0), learner_id);
 	parts = palloc0(sizeof(double) * (m->nre + 1));
 	entity = palloc0(sizeof(int) * (m->nre + 1));
 	ntop = palloc0(sizeof(int) * (m->nre + 1));
 	top = palloc(sizeof(Contribution *) * (m->nre + 1));
 	for (int k = 0; k <= m->nre; k++)
 		top[k] = palloc(sizeof(Contribution) * EXPLAIN_TOP);
-	logit = model_logit(m, learner_id, course_id, context_entities(m, fcinfo, 3),
+	logit = model_logit(m, learner_id, course_id, context_entities(m, fcinfo, 4),
 						parts, entity, top, ntop);
 
 	for (int k = 0; k <= m->nre + 1; k++)

@@ -164,12 +164,23 @@ read_options(FunctionCallInfo fcinfo, GlmixOptions *o)
 	o->ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
 	o->ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");
 	o->ro.weight_column = recs_text_arg(fcinfo, 24, NULL);
-	(void) recs_choice_arg(fcinfo, 25, "auto", solver_choices, lengthof(solver_choices),
+	(void) recs_choice_arg(fcinfo, 27, "auto", solver_choices, lengthof(solver_choices),
 						   "solver", (char **) &o->solver);
-	o->l2_auto = recs_bool_arg(fcinfo, 26, false);
+	o->l2_auto = recs_bool_arg(fcinfo, 28, false);
 	/* NULL (or 0): crosses not hashed */
-	o->hash_bits = recs_int_arg(fcinfo, 27, 0, 0, GLMIX_MAX_HASH_BITS, "hash_bits");
+	o->hash_bits = recs_int_arg(fcinfo, 29, 0, 0, GLMIX_MAX_HASH_BITS, "hash_bits");
 	find_match_only_columns(fcinfo, 11, o);
+	/* time_column (0.4.0): NULL is the conventional shown_at when there is one */
+	o->ro.time_column = recs_text_arg(fcinfo, 25, NULL);
+	if (o->ro.time_column == NULL && get_attnum(o->impressions, "shown_at") != InvalidAttrNumber)
+		o->ro.time_column = "shown_at";
+	o->ro.through = PG_NARGS() <= 26 || PG_ARGISNULL(26) ? NAN : recs_timestamp_arg(fcinfo, 26, "through");
+	if (!isnan(o->ro.through) && o->ro.time_column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("through needs a time column, and %s has no column \"shown_at\"",
+						recs_relation_name(o->impressions)),
+				 errhint("Name the impressions' time column with time_column.")));
 	/* max_rows 0 stands for NULL, no cap: a given 0 is out of range like -1 */
 	if (o->min_rows < 1 || (!PG_ARGISNULL(13) && o->max_rows < o->min_rows))
 		ereport(ERROR,
@@ -298,6 +309,12 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	json_out_number(&j, "objective", final_obj, "%.6f");
 	json_out_int(&j, "train_rows", t->rows->n);
 	json_out_int(&j, "train_positive", t->rows->n_positive);
+	json_out_object(&j, "skipped");
+	json_out_int(&j, "null_id", t->rows->null_id);
+	json_out_int(&j, "null_label", t->rows->null_label);
+	json_out_int(&j, "bad_time", t->rows->bad_time);
+	json_out_end(&j);
+	json_out_int(&j, "after_through", t->rows->after_through);
 	json_out_int(&j, "fixed_features", t->lay.dim);
 	json_out_int(&j, "fixed_nonzeros", t->fixed_nnz);
 	json_out_int(&j, "fixed_aggregate_passes", t->fixed_passes);
@@ -396,8 +413,9 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 	phase[2] = recs_clock_seconds() - tp;
 
 	tp = recs_clock_seconds();
+	/* trained through: the given end, else the last impression used */
 	model_id = model_store_create(o.name, "glmix", source_json(&o), params_json(&t, &o),
-								  glmix_impressions_end(o.impressions));
+								  !isnan(o.ro.through) ? o.ro.through : t.rows->t_max);
 	glmix_store_training(model_id, &t, &o);
 	phase[3] = recs_clock_seconds() - tp;
 

@@ -14,7 +14,8 @@
  * 1 when either is 1, NULL when neither is 1 and one is NULL, else 0.  With
  * no label column every row is a positive.  The optional time column
  * (timestamps, or numbers of unix seconds) keeps only the rows shown after
- * `since`; watch seconds and weights are numbers; negatives a bigint[].
+ * `since` (in the query) and up to `through` (counted as left out, not as
+ * skipped); watch seconds and weights are numbers; negatives a bigint[].
  * Key columns (GLMix's random effects keyed by a column of the impressions,
  * such as a channel) are of any type and read as text; each row gets the
  * index of its value among the column's distinct values (-1: NULL).
@@ -23,9 +24,10 @@
  *   - a NULL, NaN or infinite time: skipped, counted in n_bad_time;
  *   - a NULL learner or course id: skipped, n_null_id;
  *   - a NULL label: skipped, n_null_label.
- * With spec->strict (GLMix, which fits every row it is given) each of these
- * is an error instead (22004).  Always errors (22023 or 22004), since they
- * mean the data are not what the column claims: a label other than 0 or 1,
+ * One policy for every reader (GLMix, the blend, evaluate): such rows are
+ * counted, reported (impressions_report) and left out.  Always errors
+ * (22023 or 22004), since they mean the data are not what the column
+ * claims: a label other than 0 or 1,
  * a NULL negatives array, a NULL weight, and a watch time or weight that is
  * negative, NaN or infinite.
  *
@@ -72,6 +74,7 @@ impressions_spec_init(ImpressionSpec *spec, const char *learner, const char *cou
 	spec->learner = learner;
 	spec->course = course;
 	spec->since = -INFINITY;
+	spec->through = INFINITY;
 	spec->initial_rows = 1024;
 }
 
@@ -157,18 +160,6 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 	if (spec->sorted)
 		appendStringInfoString(&sql, " ORDER BY 1, 2");
 	return sql.data;
-}
-
-/* a row that cleaning drops: counted, or with spec->strict an error */
-static void
-drop_row(const ImpressionSpec *spec, const char *relname, int64 *counter, const char *what)
-{
-	if (spec->strict)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s has a row with %s", relname, what),
-				 errhint("Filter such rows out in a view and pass the view.")));
-	(*counter)++;
 }
 
 static void
@@ -302,22 +293,26 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 	double		y = spec->nlabels > 0 ? 0.0 : 1.0;
 	bool		ynull = false;
 	double		w = 1.0;
+	double		t = NAN;
 	int64		r = set->n;
 
 	if (plan->time)
 	{
-		double		t = DatumGetFloat8(SPI_getbinval(tup, desc, plan->time, &isnull));
-
+		t = DatumGetFloat8(SPI_getbinval(tup, desc, plan->time, &isnull));
 		if (isnull || !isfinite(t))
 		{
-			drop_row(spec, relname, &set->n_bad_time, "a NULL, NaN or infinite time");
+			set->n_bad_time++;
+			return false;
+		}
+		if (t > spec->through)
+		{
+			set->n_after_through++;
 			return false;
 		}
 	}
 	if (lnull || cnull)
 	{
-		drop_row(spec, relname, &set->n_null_id,
-				 psprintf("a NULL %s", lnull ? spec->learner : spec->course));
+		set->n_null_id++;
 		return false;
 	}
 	for (int i = 0; i < spec->nlabels; i++)
@@ -339,11 +334,6 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 	}
 	if (ynull && y != 1.0)
 	{
-		if (spec->strict)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s has a row with a NULL label", relname),
-					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT ".", l, c)));
 		set->n_null_label++;
 		return false;
 	}
@@ -394,6 +384,8 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 	set->y[r] = y;
 	set->w[r] = w;
 	set->n_positive += y > 0;
+	if (!isnan(t) && !(t <= set->t_max))
+		set->t_max = t;
 	set->n++;
 	return true;
 }
@@ -414,6 +406,7 @@ ingest_impressions(Oid relid, const ImpressionSpec *spec)
 	double		est_rows;
 	Portal		portal;
 
+	set->t_max = NAN;
 	for (int k = 0; k < spec->nkeys; k++)
 		read_key_values(relid, spec, k, set);
 	portal = recs_open_read_cursor(sql, spec->time ? 1 : 0, types, values, &est_rows);
@@ -476,11 +469,14 @@ impressions_skipped(const ImpressionSet *set)
 void
 impressions_report(const ImpressionSet *set, const char *what)
 {
-	if (impressions_skipped(set) == 0)
+	if (impressions_skipped(set) == 0 && set->n_after_through == 0)
 		return;
 	ereport(NOTICE,
 			(errmsg("%s: read " INT64_FORMAT " rows, kept " INT64_FORMAT, what, set->n_read, set->n),
 			 errdetail("Skipped " INT64_FORMAT " with a NULL learner or course id, " INT64_FORMAT
-					   " with a NULL label, " INT64_FORMAT " with a NULL, NaN or infinite time.",
-					   set->n_null_id, set->n_null_label, set->n_bad_time)));
+					   " with a NULL label, " INT64_FORMAT " with a NULL, NaN or infinite time%s.",
+					   set->n_null_id, set->n_null_label, set->n_bad_time,
+					   set->n_after_through > 0
+					   ? psprintf("; left out " INT64_FORMAT " shown after through", set->n_after_through)
+					   : "")));
 }

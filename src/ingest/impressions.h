@@ -33,13 +33,13 @@ typedef struct ImpressionSpec
 	const char *label_arg[IMPRESSIONS_MAX_LABELS];	/* argument names, for errors */
 	const char *time;			/* NULL, or read only the rows shown after since */
 	double		since;
+	double		through;		/* with time: leave out rows shown after it */
 	const char *seconds;		/* NULL, or weight positives by their watch time */
 	const char *weight;			/* NULL, or a weight column */
 	const char *negatives;		/* NULL, or a bigint[] column of negative courses */
 	/* key columns (any type, read as text): each row's value as an index */
 	int			nkeys;
 	const char *key[IMPRESSIONS_MAX_KEYS];
-	bool		strict;			/* a row that would be skipped is an error */
 	bool		sorted;			/* rows in (learner, course) order */
 	int64		initial_rows;	/* first size of the row arrays */
 	ImpressionBudgetFn budget;	/* NULL: no check */
@@ -68,9 +68,11 @@ typedef struct ImpressionSet
 	int64		n_null_id;
 	int64		n_null_label;
 	int64		n_bad_time;
+	int64		n_after_through;	/* left out, not skipped: shown after through */
+	double		t_max;			/* latest time of a kept row; NaN: none or no time */
 } ImpressionSet;
 
-/* an ImpressionSpec with the defaults: no labels, no time, skip, unsorted */
+/* an ImpressionSpec with the defaults: no labels, no time, unsorted */
 extern void impressions_spec_init(ImpressionSpec *spec, const char *learner, const char *course);
 /* add a label column (at most IMPRESSIONS_MAX_LABELS, OR-ed) */
 extern void impressions_spec_label(ImpressionSpec *spec, const char *column, const char *argname);

@@ -60,17 +60,24 @@ watchset_course_index(const WatchSet *ws, int64 course_id)
 	return recs_find_int64(ws->course_ids, ws->n_courses, course_id);
 }
 
-/* SQL expression giving epoch seconds for a time column of the given type */
+/*
+ * SQL expression giving epoch seconds for a time column of the given type.
+ * A timestamp without time zone or a date is an instant in the session's
+ * TimeZone, as PostgreSQL converts it to timestamptz (and as a comparison
+ * with a timestamptz, e.g. train_all's cut, reads it): date_part('epoch')
+ * of the bare timestamp would read it as UTC whatever the TimeZone.
+ */
 static const char *
 time_expression(Oid type)
 {
 	switch (type)
 	{
 		case TIMESTAMPTZOID:
-		case TIMESTAMPOID:
-		case DATEOID:
 			/* float8 directly: extract() computes a numeric, 2-3x slower */
 			return "date_part('epoch', %s)";
+		case TIMESTAMPOID:
+		case DATEOID:
+			return "date_part('epoch', (%s)::timestamptz)";
 		default:
 			/* numeric columns hold unix seconds */
 			return "%s::float8";

@@ -82,34 +82,34 @@ COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, tim
     bigint, integer, boolean, text, text, text, text) IS
     'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';
 
-CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint)
+CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'score_pair'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recs.score(bigint, bigint, bigint) IS
-    'a model''s score of one (learner, course) pair, the number recommend() ranks by: NCF dot product, GLMix probability, popularity share, blend logit';
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.score(bigint, bigint, bigint, text) IS
+    'a model''s (or a slot''s model''s) score of one (learner, course) pair, the number recommend() ranks by: NCF dot product, GLMix probability, popularity share, blend logit; NULL for a course the model cannot place';
 
 CREATE FUNCTION recs.similar_courses(course_id bigint, k integer DEFAULT 10,
-    model bigint DEFAULT NULL)
+    model bigint DEFAULT NULL, slot text DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id bigint, similarity float8)
 AS 'MODULE_PATHNAME', 'ncf_similar_courses'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION recs.similar_courses(bigint, integer, bigint) IS
-    'the k courses whose NCF embeddings are closest (cosine) to a course''s, itself excluded; default model: the active one';
+COMMENT ON FUNCTION recs.similar_courses(bigint, integer, bigint, text) IS
+    'the k courses whose NCF embeddings are closest (cosine) to a course''s, itself excluded; default model: the active one; a blend: its NCF component';
 
-CREATE FUNCTION recs.embed_learner(model bigint, course_ids bigint[])
+CREATE FUNCTION recs.embed_learner(model bigint, course_ids bigint[], slot text DEFAULT NULL)
 RETURNS real[]
 AS 'MODULE_PATHNAME', 'ncf_embed_learner'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recs.embed_learner(bigint, bigint[]) IS
-    'a learner embedding computed by an NCF model''s learner tower from a list of watched courses';
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.embed_learner(bigint, bigint[], text) IS
+    'a learner embedding computed by an NCF model''s learner tower (a blend: its NCF component''s) from a list of watched courses';
 
-CREATE FUNCTION recs.course_map(model bigint)
+CREATE FUNCTION recs.course_map(model bigint, slot text DEFAULT NULL)
 RETURNS TABLE (course_id bigint, x float8, y float8)
 AS 'MODULE_PATHNAME', 'ncf_course_map'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recs.course_map(bigint) IS
-    'a 2-D map of an NCF model''s course embeddings: their projection on the two leading principal components';
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.course_map(bigint, text) IS
+    'a 2-D map of an NCF model''s (a blend: its NCF component''s) course embeddings: their projection on the two leading principal components';
 
 CREATE FUNCTION recs.course_map_svg(
     model bigint,
@@ -147,6 +147,9 @@ BEGIN
                 HINT = 'Name the column to colour by with color_column, the course id column with course_column.';
         END IF;
     END LOOP;
+    -- an error of the map (no such model, not an NCF model) is reported as
+    -- course_map's own, without the query below in its context
+    BEGIN
     EXECUTE format($q$
         WITH m AS (SELECT * FROM recs.course_map($1)),
              c AS (SELECT DISTINCT ON (1) %1$I::bigint AS course_id, %2$I::text AS grp
@@ -186,6 +189,25 @@ BEGIN
             || '</svg>'
         $q$, course_column, color_column, courses, color_column)
         INTO svg USING model, width, height, palette;
+    EXCEPTION WHEN OTHERS THEN
+        DECLARE
+            st text;
+            msg text;
+            det text;
+            hnt text;
+        BEGIN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                    hnt = PG_EXCEPTION_HINT;
+            IF det = '' AND hnt = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg;
+            ELSIF det = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, HINT = hnt;
+            ELSIF hnt = '' THEN
+                RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det, HINT = hnt;
+        END;
+    END;
     RETURN svg;
 END
 $fn$;

@@ -1,22 +1,15 @@
 -- 45_embeddings.sql -- a model's embeddings as rows, for joining with your
 -- own tables or indexing with pgvector (real[] casts to vector).
 
-CREATE FUNCTION recs.course_embeddings(model bigint DEFAULT NULL)
+CREATE FUNCTION recs.course_embeddings(model bigint DEFAULT NULL, slot text DEFAULT NULL)
 RETURNS TABLE (course_id bigint, embedding real[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m bigint := model;
+    m bigint := recs._serving_model_id(model, slot);
     k text;
 BEGIN
-    IF m IS NULL THEN
-        SELECT d.model_id INTO m FROM recs.deployment d WHERE d.slot = 'default';
-        IF m IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-                MESSAGE = 'no recs model is active in slot "default"';
-        END IF;
-    END IF;
     SELECT x.kind INTO k FROM recs.model x WHERE x.model_id = m;
     IF k IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('recs model %s does not exist', m);
@@ -35,8 +28,8 @@ BEGIN
     RETURN QUERY SELECT c.course_id, c.embedding FROM recs.ncf_course c WHERE c.model_id = m ORDER BY c.course_id;
 END
 $$;
-COMMENT ON FUNCTION recs.course_embeddings(bigint) IS
-    'every course''s embedding of an NCF model (a blend: its NCF component; NULL: the active model), for joins or a pgvector index (embedding::vector)';
+COMMENT ON FUNCTION recs.course_embeddings(bigint, text) IS
+    'every course''s embedding of an NCF model (a blend: its NCF component; NULL: the active model, or the slot''s), for joins or a pgvector index (embedding::vector)';
 
 -- learners' embeddings are personal data: read with the caller's rights
 CREATE FUNCTION recs.learner_embeddings(model bigint)

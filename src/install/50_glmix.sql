@@ -273,6 +273,8 @@ CREATE FUNCTION recs.train_glmix(
     bookmark_column text DEFAULT 'bookmarked',
     seconds_column text DEFAULT 'watch_seconds',
     weight_column text DEFAULT NULL,
+    time_column text DEFAULT NULL,
+    through timestamptz DEFAULT NULL,
     solver text DEFAULT 'auto',
     l2_auto boolean DEFAULT false,
     hash_bits integer DEFAULT NULL)
@@ -281,29 +283,32 @@ AS 'MODULE_PATHNAME', 'train_glmix'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
-    text, text, text, text, text, text, text, boolean, integer) IS
-    'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
+    text, text, text, text, text, text, text, timestamptz, text, boolean, integer) IS
+    'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent on the impressions up to through; returns the model id';
 
 -- Not STRICT, for the optional context: a NULL model, learner or course
 -- still gives NULL (no rows for explain).
-CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint, context jsonb DEFAULT NULL)
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL,
+    context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_score'
 LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION recs.glmix_score(bigint, bigint, bigint, jsonb) IS
+COMMENT ON FUNCTION recs.glmix_score(bigint, bigint, bigint, text, jsonb) IS
     'predicted response probability of a learner for a course under a glmix model; unknown learners/courses get a zero random effect; context (e.g. {"channel": "feed"}) applies the effects keyed by impressions columns, absent = their average (zero)';
 
-CREATE FUNCTION recs.glmix_logit(model bigint, learner_id bigint, course_id bigint, context jsonb DEFAULT NULL)
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL,
+    context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_logit'
 LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION recs.glmix_logit(bigint, bigint, bigint, jsonb) IS
+COMMENT ON FUNCTION recs.glmix_logit(bigint, bigint, bigint, text, jsonb) IS
     'the logit behind recs.glmix_score (sum of the coordinates'' scores)';
 
-CREATE FUNCTION recs.explain(model bigint, learner_id bigint, course_id bigint, context jsonb DEFAULT NULL)
+CREATE FUNCTION recs.explain(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL,
+    context jsonb DEFAULT NULL)
 RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
                top_features text[], top_contributions float8[])
 AS 'MODULE_PATHNAME', 'glmix_explain'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 4;
-COMMENT ON FUNCTION recs.explain(bigint, bigint, bigint, jsonb) IS
+COMMENT ON FUNCTION recs.explain(bigint, bigint, bigint, text, jsonb) IS
     'a glmix score taken apart: each coordinate''s contribution to the logit with its five largest feature contributions, then the total; context as in glmix_score';

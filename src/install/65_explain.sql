@@ -1,14 +1,62 @@
 -- 65_explain.sql -- "why am I seeing this course?" for any model kind.
+--
+-- The rows: the model's score taken apart (one 'model' row, or a blend's
+-- 'intercept', 'component N' rows and its 'total', the served score), then
+-- two rows that carry no score:
+--   'because you watched'  an NCF model or a blend with an NCF component: the
+--       learner's watched courses nearest the course in the embedding space
+--       (cosine of the course embeddings, the three largest, best first), the
+--       courses that pulled the learner's embedding towards it;
+--   'cold start'  the model does not know the learner (no stored history):
+--       the score is the model's fallback for a new learner.
+-- A re-ranking blend adds 'rerank pool' after its total: whether the course
+-- is among the first component's rerank_top best unwatched courses (score:
+-- its rank there), which recommend() ranks before every other course.
 
-CREATE FUNCTION recs.explain_recommendation(learner_id bigint, course_id bigint, model bigint DEFAULT NULL)
+-- explain_recommendation's last rows: "because you watched" and "cold start"
+-- (model m of kind m_kind, em: the NCF model of its embeddings or NULL)
+CREATE FUNCTION recs._explain_history(m bigint, m_kind text, em bigint, learner_id bigint, course_id bigint)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'because you watched', _explain_history.em, 'ncf', max(n.sim), NULL::float8, NULL::float8,
+           array_agg(format('course %s (cosine %s)', n.course_id, round(n.sim::numeric, 3)) ORDER BY n.sim DESC, n.course_id)
+      FROM (SELECT w.course_id,
+                   (SELECT sum(a * b) / nullif(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0)
+                      FROM unnest(w.embedding, t.embedding) u(a, b))::float8 AS sim
+              FROM recs.ncf_course t, recs.model_learner ml, recs.ncf_course w
+             WHERE t.model_id = _explain_history.em AND t.course_id = _explain_history.course_id
+               AND ml.model_id = _explain_history.em AND ml.learner_id = _explain_history.learner_id
+               AND w.model_id = _explain_history.em AND w.course_id = ANY (ml.watched)
+               AND w.course_id <> t.course_id
+             ORDER BY 2 DESC NULLS LAST, 1 LIMIT 3) n
+    HAVING count(*) > 0
+    UNION ALL
+    SELECT 'cold start', _explain_history.m, _explain_history.m_kind, NULL, NULL, NULL,
+           ARRAY[format('learner %s is not known to recs model %s: it served its score for a learner without history',
+                        _explain_history.learner_id, _explain_history.m)]
+     WHERE NOT EXISTS (SELECT 1 FROM recs.model_learner ml
+                        WHERE ml.model_id = _explain_history.m AND ml.learner_id = _explain_history.learner_id)
+$$;
+COMMENT ON FUNCTION recs._explain_history(bigint, text, bigint, bigint, bigint) IS
+    'private: explain_recommendation''s "because you watched" and "cold start" rows';
+
+CREATE FUNCTION recs.explain_recommendation(learner_id bigint, course_id bigint, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
 RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
                contribution float8, detail text[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m bigint := model;
+    m bigint;
     m_kind text;
+    em bigint;
+    pool integer;
+    c1 bigint;
+    pool_rank integer;
     g float8[];
     lc float8[];
     sc float8[];
@@ -23,19 +71,19 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
             MESSAGE = format('%s must not be NULL', CASE WHEN learner_id IS NULL THEN 'learner_id' ELSE 'course_id' END);
     END IF;
-    IF m IS NULL THEN
-        SELECT d.model_id INTO m FROM recs.deployment d WHERE d.slot = 'default';
-        IF m IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-                MESSAGE = 'no recs model is active in slot "default"';
-        END IF;
-    END IF;
+    m := recs._serving_model_id(model, slot);
     SELECT x.kind INTO m_kind FROM recs.model x WHERE x.model_id = m;
-    IF m_kind IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('recs model %s does not exist', m);
+    -- a course the model does not score is an error (recs.score() gives NULL)
+    IF recs.score(m, learner_id, course_id) IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('course %s is not scored by recs model %s', course_id, m);
     END IF;
-    -- a course the model does not score is an error, as in recs.score()
-    PERFORM recs.score(m, learner_id, course_id);
+    -- the NCF model whose embeddings stand for this one: itself, a blend's NCF component
+    SELECT bc.component_id INTO em FROM recs.blend_component bc JOIN recs.model x ON x.model_id = bc.component_id
+     WHERE bc.model_id = m AND x.kind = 'ncf' ORDER BY bc.position LIMIT 1;
+    IF m_kind = 'ncf' THEN
+        em := m;
+    END IF;
 
     IF m_kind <> 'blend' THEN
         SELECT r.score INTO s FROM recs.recommend(learner_id, 1, exclude_watched => false,
@@ -46,6 +94,7 @@ BEGIN
                             FROM recs.explain(m, learner_id, course_id) e WHERE e.coordinate <> 'total')
                   END;
         RETURN NEXT;
+        RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
         RETURN;
     END IF;
 
@@ -101,16 +150,35 @@ BEGIN
     part := 'total'; part_model := m; kind := 'blend'; score := total; weight := NULL; contribution := total;
     detail := NULL;
     RETURN NEXT;
+
+    -- a re-ranking blend: was the course in the pool (the first component's
+    -- best eligible courses), which recommend() ranks before every other?
+    SELECT coalesce((x.params->>'rerank_top')::int, 0) INTO pool FROM recs.model x WHERE x.model_id = m;
+    IF pool > 0 THEN
+        SELECT bc.component_id INTO c1 FROM recs.blend_component bc WHERE bc.model_id = m ORDER BY bc.position LIMIT 1;
+        SELECT r.rank INTO pool_rank
+          FROM recs.recommend(learner_id, pool, exclude_watched => false, model => c1,
+                              exclude => (SELECT ml.watched FROM recs.model_learner ml
+                                           WHERE ml.model_id = m AND ml.learner_id = explain_recommendation.learner_id)) r
+         WHERE r.course_id = explain_recommendation.course_id;
+        part := 'rerank pool'; part_model := c1; kind := (SELECT x.kind FROM recs.model x WHERE x.model_id = c1);
+        score := pool_rank; weight := NULL; contribution := NULL;
+        detail := ARRAY[CASE WHEN pool_rank IS NOT NULL
+                             THEN format('in the pool: rank %s of component 1''s %s best unwatched courses', pool_rank, pool)
+                             ELSE format('outside the pool of component 1''s %s best unwatched courses: ranked after all of them', pool) END];
+        RETURN NEXT;
+    END IF;
+    RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
 END
 $$;
-COMMENT ON FUNCTION recs.explain_recommendation(bigint, bigint, bigint) IS
-    'why a course is recommended: for a blend, each component''s score, weight (global + learner + segment) and contribution, with the GLMix features behind it; the total is the served score';
+COMMENT ON FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text) IS
+    'why a course is recommended: for a blend, each component''s score, weight (global + learner + segment) and contribution, with the GLMix features behind it; the total is the served score; then the watched courses nearest it (NCF, blend) and whether a cold start served';
 
-CREATE FUNCTION recs.explain(learner_id bigint, course_id bigint)
+CREATE FUNCTION recs.explain(learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
                contribution float8, detail text[])
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id) $$;
-COMMENT ON FUNCTION recs.explain(bigint, bigint) IS
-    'why the active model recommends a course to a learner (recs.explain_recommendation for the active model)';
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
+COMMENT ON FUNCTION recs.explain(bigint, bigint, text) IS
+    'why the active model (or the slot''s) recommends a course to a learner (recs.explain_recommendation for that model)';

@@ -11,35 +11,35 @@
 -- row-level security on those relations apply, and it needs the model
 -- tables' privileges that grant_access(role, training => true) gives.
 
-ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[])
+ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[]) SECURITY DEFINER;
-ALTER FUNCTION recs.score(bigint, bigint, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.similar_courses(bigint, integer, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.embed_learner(bigint, bigint[]) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.course_map(bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.explain(bigint, bigint, bigint, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint) SECURITY DEFINER;
-ALTER FUNCTION recs.explain(bigint, bigint) SECURITY DEFINER;
+ALTER FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[], text) SECURITY DEFINER;
+ALTER FUNCTION recs.score(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.similar_courses(bigint, integer, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.embed_learner(bigint, bigint[], text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.course_map(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION recs.explain(bigint, bigint, text) SECURITY DEFINER;
 ALTER FUNCTION recs.model_id(text) SECURITY DEFINER;
-ALTER FUNCTION recs.course_embeddings(bigint) SECURITY DEFINER;
+ALTER FUNCTION recs.course_embeddings(bigint, text) SECURITY DEFINER;
 
 REVOKE EXECUTE ON FUNCTION
-    recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]),
-    recs.recommend_all(integer, bigint, boolean, bigint[]),
-    recs.score(bigint, bigint, bigint),
-    recs.similar_courses(bigint, integer, bigint),
-    recs.embed_learner(bigint, bigint[]),
-    recs.course_map(bigint),
-    recs.glmix_score(bigint, bigint, bigint, jsonb),
-    recs.glmix_logit(bigint, bigint, bigint, jsonb),
-    recs.explain(bigint, bigint, bigint, jsonb),
-    recs.explain_recommendation(bigint, bigint, bigint),
-    recs.explain(bigint, bigint),
+    recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text),
+    recs.recommend_all(integer, bigint, boolean, bigint[], text),
+    recs.score(bigint, bigint, bigint, text, jsonb),
+    recs.similar_courses(bigint, integer, bigint, text),
+    recs.embed_learner(bigint, bigint[], text),
+    recs.course_map(bigint, text),
+    recs.glmix_score(bigint, bigint, bigint, text, jsonb),
+    recs.glmix_logit(bigint, bigint, bigint, text, jsonb),
+    recs.explain(bigint, bigint, bigint, text, jsonb),
+    recs.explain_recommendation(bigint, bigint, bigint, text, jsonb),
+    recs.explain(bigint, bigint, text),
     recs.model_id(text),
-    recs.course_embeddings(bigint)
+    recs.course_embeddings(bigint, text)
 FROM PUBLIC;
 
 -- the serving functions, for grant_access and revoke_access
@@ -48,16 +48,39 @@ RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[]), '
-        || 'recs.recommend_all(integer, bigint, boolean, bigint[]), recs.score(bigint, bigint, bigint), '
-        || 'recs.similar_courses(bigint, integer, bigint), recs.embed_learner(bigint, bigint[]), '
-        || 'recs.course_map(bigint), recs.glmix_score(bigint, bigint, bigint, jsonb), '
-        || 'recs.glmix_logit(bigint, bigint, bigint, jsonb), recs.explain(bigint, bigint, bigint, jsonb), '
-        || 'recs.explain_recommendation(bigint, bigint, bigint), recs.explain(bigint, bigint), '
-        || 'recs.model_id(text), recs.course_embeddings(bigint)'
+    SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text), '
+        || 'recs.recommend_all(integer, bigint, boolean, bigint[], text), recs.score(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.similar_courses(bigint, integer, bigint, text), recs.embed_learner(bigint, bigint[], text), '
+        || 'recs.course_map(bigint, text), recs.glmix_score(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.glmix_logit(bigint, bigint, bigint, text, jsonb), recs.explain(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.explain_recommendation(bigint, bigint, bigint, text, jsonb), recs.explain(bigint, bigint, text), '
+        || 'recs.model_id(text), recs.course_embeddings(bigint, text)'
 $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';
+
+-- grant_access and revoke_access change the privileges of the extension's
+-- objects: one clear error for anyone else, before any GRANT or REVOKE (a
+-- non-owner's REVOKE would warn once per object, then fail)
+CREATE FUNCTION recs._require_owner(caller text)
+RETURNS void
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner oid := (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'recs');
+BEGIN
+    IF NOT pg_has_role(current_user, owner, 'USAGE') THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('only the owner of extension recs may run recs.%s', caller),
+            DETAIL = format('Role %s is not a member of %s, which owns schema recs and its functions.',
+                            quote_ident(current_user), quote_ident(owner::regrole::text)),
+            HINT = 'Run it as the role that created the extension, or as a superuser.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs._require_owner(text) IS
+    'private: an error unless the current user is (a member of) the owner of schema recs';
 
 CREATE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
 RETURNS void
@@ -65,6 +88,7 @@ LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM recs._require_owner('grant_access');
     EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
     EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
@@ -86,6 +110,7 @@ LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM recs._require_owner('revoke_access');
     EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);

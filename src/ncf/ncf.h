@@ -318,8 +318,8 @@ typedef struct NcfCourses
 	float	   *unit;			/* the same layout, rows scaled to length 1 (0 stays 0) */
 } NcfCourses;
 
-/* the cached courses of an NCF model; errors if it is not one */
-extern const NcfCourses *ncf_model_courses(int64 model_id);
+/* the cached courses of an NCF model, or of a blend's NCF component; errors otherwise */
+extern const NcfCourses *ncf_model_courses(const ServingModel *given);
 
 /* the serving routines of NCF models (ncf_serve.c) */
 extern const ServingKind ncf_kind;

@@ -27,7 +27,7 @@ Datum
 ncf_course_map(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		model_id = PG_GETARG_INT64(0);
+	ServingModel given;
 	const NcfCourses *c;
 	int			d,
 				n,
@@ -41,7 +41,10 @@ ncf_course_map(PG_FUNCTION_ARGS)
 	double	   *axis[2];
 
 	InitMaterializedSRF(fcinfo, 0);
-	c = ncf_model_courses(model_id);
+	/* neither model nor slot: no rows (it was STRICT) */
+	if (!serving_model_arg(fcinfo, 0, 1, false, &given))
+		return (Datum) 0;
+	c = ncf_model_courses(&given);
 	d = c->dim;
 	n = c->n;
 	if (d > NCF_MAX_DIM_MAP)

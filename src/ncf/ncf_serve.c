@@ -265,15 +265,21 @@ tower_fits(const ServingModel *m, const NcfLearnerTower *lt, const NcfCourses *c
 
 /* ---- model resolution ---- */
 
+/*
+ * The NCF model whose embeddings stand for the given one: itself, or a
+ * blend's NCF component (similar_courses, embed_learner and course_map of a
+ * blend use that component, as recommend() of the blend does for its NCF
+ * scores).  Any other model is an error.
+ */
 static void
-require_ncf(const ServingModel *m)
+embedding_model(const ServingModel *given, ServingModel *out)
 {
-	if (m->routine != &ncf_kind)
+	if (!serving_embeddings(given, out) || out->routine != &ncf_kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("recs model " INT64_FORMAT " is a %s model, not an NCF model",
-						m->model_id, m->kind),
-				 errhint("Pass the id of a model trained by recs.train_ncf().")));
+				 errmsg("recs model " INT64_FORMAT " is a %s model, which has no course embeddings",
+						given->model_id, given->kind),
+				 errhint("Pass an NCF model, or a blend with an NCF component.")));
 }
 
 static NcfCourses *
@@ -289,12 +295,11 @@ get_learner_tower(const ServingModel *m)
 }
 
 const NcfCourses *
-ncf_model_courses(int64 model_id)
+ncf_model_courses(const ServingModel *given)
 {
 	ServingModel m;
 
-	serving_model_by_id(model_id, &m);
-	require_ncf(&m);
+	embedding_model(given, &m);
 	return get_courses(&m);
 }
 
@@ -448,10 +453,7 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 
 	idx = course_index(c, course_id);
 	if (idx < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("course " INT64_FORMAT " is not in NCF model " INT64_FORMAT, course_id, m->model_id),
-				 errhint("Pass the courses relation to recs.train_ncf() so that unwatched courses get embeddings.")));
+		return NAN;				/* a course the model cannot place */
 	u = palloc(sizeof(float) * c->dim);
 	learner_embedding(m, learner_id, u, c->dim);
 	return ncf_dot_blocked_one(c->blocked, idx, c->dim, u);
@@ -491,25 +493,11 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 	k = Min(k, MAX_K);
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(2))
 	{
-		ServingModel active;
+		ServingModel given;
 
-		/* the active model, or the model whose embeddings stand for it */
-		serving_active_model("default", &active);
-		if (!serving_embeddings(&active, &m))
-			m = active;
-		if (m.routine != &ncf_kind)
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("the active recs model " INT64_FORMAT " is a %s model, not an NCF model",
-							m.model_id, m.kind),
-					 errhint("Pass the model argument: similar_courses(course_id, k, model => ...).")));
-	}
-	else
-	{
-		serving_model_by_id(PG_GETARG_INT64(2), &m);
-		require_ncf(&m);
+		serving_model_arg(fcinfo, 2, 3, true, &given);
+		embedding_model(&given, &m);
 	}
 	c = get_courses(&m);
 	idx = course_index(c, course_id);
@@ -546,8 +534,8 @@ PG_FUNCTION_INFO_V1(ncf_embed_learner);
 Datum
 ncf_embed_learner(PG_FUNCTION_ARGS)
 {
-	int64		model_id = PG_GETARG_INT64(0);
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *arr;
+	ServingModel given;
 	ServingModel m;
 	Datum	   *elems;
 	bool	   *nulls;
@@ -559,6 +547,10 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 	int			dim;
 	ArrayType  *result;
 
+	/* NULL course_ids, or neither model nor slot: NULL (it was STRICT) */
+	if (PG_ARGISNULL(1) || !serving_model_arg(fcinfo, 0, 2, false, &given))
+		PG_RETURN_NULL();
+	arr = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -569,8 +561,7 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 		if (!nulls[i])
 			ids[nids++] = DatumGetInt64(elems[i]);
 
-	serving_model_by_id(model_id, &m);
-	require_ncf(&m);
+	embedding_model(&given, &m);
 	dim = get_courses(&m)->dim;
 	e = palloc(sizeof(float) * dim);
 	embed_courses(&m, ids, nids, NULL, 0, e);

@@ -33,6 +33,7 @@ typedef struct PopularityCounts
 	int			ncourses;
 	int		   *watchers;		/* [group][course]: learners whose first watch is in the window */
 	int		   *active;			/* [group]: learners with a watch in the window */
+	int64		used;			/* watches in the window: what the scores count */
 } PopularityCounts;
 
 /* ---- popularity_fit.c: numerics, no SPI ---- */

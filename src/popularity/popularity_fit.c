@@ -48,6 +48,7 @@ popularity_count(const WatchSet *ws, const LearnerLanguages *ll, double since, d
 	pc->ncourses = ws->n_courses;
 	pc->watchers = palloc0(sizeof(int) * (Size) ngroups * Max(ws->n_courses, 1));
 	pc->active = palloc0(sizeof(int) * ngroups);
+	pc->used = 0;
 	for (int u = 0; u < ws->n_learners; u++)
 	{
 		bool		was_active = false;
@@ -60,6 +61,7 @@ popularity_count(const WatchSet *ws, const LearnerLanguages *ll, double since, d
 			if (ws->when[w] <= since || ws->when[w] > through)
 				continue;
 			was_active = true;
+			pc->used++;
 			pc->watchers[(Size) all * ws->n_courses + ws->course[w]]++;
 			if (g >= 0)
 				pc->watchers[(Size) g * ws->n_courses + ws->course[w]]++;

@@ -122,15 +122,18 @@ create_model(const PopularityOptions *o, double through)
 							  json_out_finish(&params), through);
 }
 
-/* what was read, used and skipped, for recs.model.metrics */
+/*
+ * What was read, used and skipped, for recs.model.metrics; used: the kept
+ * watches inside the window (with through, fewer than the reader kept)
+ */
 static char *
-metrics_json(const WatchSet *ws, int nlearners, int active)
+metrics_json(const WatchSet *ws, int64 used, int nlearners, int active)
 {
 	JsonOut		j;
 
 	json_out_begin(&j);
 	json_out_int(&j, "watches_read", ws->n_read);
-	json_out_int(&j, "watches_used", ws->n_watches);
+	json_out_int(&j, "watches_used", used);
 	json_out_int(&j, "learners", nlearners);
 	json_out_int(&j, "courses", ws->n_courses);
 	json_out_int(&j, "active_learners", active);
@@ -167,11 +170,17 @@ train_popularity(PG_FUNCTION_ARGS)
 				 errdetail("The window is the %g days up to %s.", o.window_days,
 						   timestamptz_to_str(recs_epoch_to_timestamptz(through))),
 				 errhint("Widen window_days or move through.")));
+	if (pc.used < ws->n_watches)
+		ereport(NOTICE,
+				(errmsg("train_popularity: used " INT64_FORMAT " of the " INT64_FORMAT " kept watches",
+						pc.used, ws->n_watches),
+				 errdetail("The others are outside the window, the %g days up to %s.", o.window_days,
+						   timestamptz_to_str(recs_epoch_to_timestamptz(through)))));
 
 	model_id = create_model(&o, through);
 	popularity_store_scores(model_id, ws, ll, &pc, o.alpha);
 	nlearners = popularity_store_learners(model_id, ws, ll, through);
-	model_store_set_metrics(model_id, metrics_json(ws, nlearners, pc.active[pc.ngroups - 1]));
+	model_store_set_metrics(model_id, metrics_json(ws, pc.used, nlearners, pc.active[pc.ngroups - 1]));
 	if (o.activate)
 		model_store_activate(model_id, "default");
 	recs_spi_finish(spi_level);

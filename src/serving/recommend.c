@@ -2,7 +2,8 @@
  * recommend.c -- recs.recommend(learner_id, k) and recs.score(model,
  * learner, course): the serving core's SQL functions
  *
- * Serving reads the model deployed in the "default" slot (one unique-index
+ * Serving reads the model deployed in a slot ("default" unless the caller
+ * names another, or a model by id) (one unique-index
  * lookup per call, so activation takes effect at the next call after
  * commit) and the learner's stored state (serving_model.c), without SQL;
  * the model's course-side parts come from the per-backend serving cache, so
@@ -30,19 +31,43 @@
 #include "serving_memo.h"
 
 /*
- * recs.score(model, learner, course): the model's score of one pair, the
- * number recommend() ranks by -- an NCF dot product, a GLMix probability, a
- * popularity share, a blend's logit.  A course the model cannot score is an
- * error.
+ * recs.score(model, learner, course, slot): the model's score of one pair,
+ * the number recommend() ranks by -- an NCF dot product, a GLMix
+ * probability, a popularity share, a blend's logit.  NULL for a course the
+ * model cannot place (a course newer than the model), so that scoring a
+ * whole catalogue never fails on one new course; NULL too when an argument
+ * is NULL (the function was STRICT before slot).
  */
 PG_FUNCTION_INFO_V1(score_pair);
 Datum
 score_pair(PG_FUNCTION_ARGS)
 {
 	ServingModel m;
+	double		s;
 
-	serving_model_by_id(PG_GETARG_INT64(0), &m);
-	PG_RETURN_FLOAT8(serving_score_pair(&m, PG_GETARG_INT64(1), PG_GETARG_INT64(2)));
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	if (!serving_model_arg(fcinfo, 0, 3, false, &m))
+		PG_RETURN_NULL();
+	s = serving_score_pair(&m, PG_GETARG_INT64(1), PG_GETARG_INT64(2));
+	if (isnan(s))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(s);
+}
+
+/*
+ * recs._serving_model_id(model, slot): the model id a serving call of the
+ * install script names, by the rule of serving_model_arg (neither: the
+ * default slot).
+ */
+PG_FUNCTION_INFO_V1(serving_model_id);
+Datum
+serving_model_id(PG_FUNCTION_ARGS)
+{
+	ServingModel m;
+
+	serving_model_arg(fcinfo, 0, 1, true, &m);
+	PG_RETURN_INT64(m.model_id);
 }
 
 /* mark (or with value false, unmark) the catalogue entries of an id array */
@@ -121,10 +146,7 @@ recommend(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	if (PG_ARGISNULL(5))
-		serving_active_model("default", &model);
-	else
-		serving_model_by_id(PG_GETARG_INT64(5), &model);
+	serving_model_arg(fcinfo, 5, 7, true, &model);
 
 	/* the default filters: an answer of this model version may be remembered */
 	memo = PG_ARGISNULL(3) && PG_ARGISNULL(4) && PG_ARGISNULL(6) && k <= SERVING_MEMO_MAX_K;

@@ -15,6 +15,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 struct ServingKind;
 
 typedef struct ServingModel
@@ -29,6 +31,15 @@ typedef struct ServingModel
 extern void serving_active_model(const char *slot, ServingModel *out);
 /* a model by id; errors when it does not exist */
 extern void serving_model_by_id(int64 model_id, ServingModel *out);
+/*
+ * The model a serving call names: its model argument (an id) or its slot
+ * argument (a deployment slot; an unknown slot is an error).  Naming both
+ * is an error.  Neither: the "default" slot when default_slot, else false
+ * (the call returns NULL, as a STRICT function does).  A slot_arg beyond
+ * PG_NARGS() (a 0.3.0 definition not yet updated) counts as NULL.
+ */
+extern bool serving_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg,
+							  bool default_slot, ServingModel *out);
 
 /* a learner as the model knows them */
 typedef struct ServingLearner
@@ -79,7 +90,7 @@ extern void serving_score_listed(const ServingModel *m, const ServingLearner *l,
  * best first -- what recommend() returns and evaluate() measures.
  */
 extern int	serving_top_k(const CourseScores *cs, const bool *skip, int k, int *out);
-/* recs.score's number: the kind's pair score; errors when it has none */
+/* recs.score's number: the kind's pair score; NaN when the model cannot place the course */
 extern double serving_score_pair(const ServingModel *m, int64 learner_id, int64 course_id);
 /* the model whose course embeddings serve similar_courses and maps, or false */
 extern bool serving_embeddings(const ServingModel *m, ServingModel *out);
@@ -124,8 +135,8 @@ typedef struct ServingKind
 								 const int64 *course_ids, double *out);
 
 	/*
-	 * The model's score of one pair (recs.score), erroring when the course
-	 * is not scored; NULL: taken from score_listed for a stored learner.
+	 * The model's score of one pair (recs.score), NaN when the course is
+	 * not scored; NULL: taken from score_listed for a stored learner.
 	 */
 	double		(*score_pair) (const ServingModel *m, int64 learner_id, int64 course_id);
 

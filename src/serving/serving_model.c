@@ -5,7 +5,9 @@
  *
  * Each is one unique-index lookup (serving_rows.c) under the statement's
  * snapshot: an activation, a dropped model or a restored dump is seen by
- * the next call after commit, and a call reads one consistent state.  The
+ * the next call after commit, and a call reads one consistent state.  A
+ * serving function names its model by id (model =>) or by deployment slot
+ * (slot =>), never both: serving_model_arg is the one rule for all.  The
  * cache key of a model is its cache_token; a catalog not yet updated from
  * 0.1.0 or 0.2.0 has none, and the row's xmin keys the cache as it did.
  */
@@ -54,12 +56,45 @@ serving_active_model(const char *slot, ServingModel *out)
 	bool		nulls[1];
 
 	if (!serving_fetch_row("deployment", 1, &key, 1, cols, values, nulls, NULL))
+	{
+		if (strcmp(slot, "default") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no recs model is active in slot \"%s\"", slot),
+					 errhint("Train one, e.g. SELECT recs.train_popularity('my.watches', 'my.learners'), "
+							 "or activate one with recs.activate(model_id).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no recs model is active in slot \"%s\"", slot),
-				 errhint("Train one, e.g. SELECT recs.train_popularity('my.watches', 'my.learners'), "
-						 "or activate one with recs.activate(model_id).")));
+				 errhint("recs.activate(model_id, '%s') deploys a model there; "
+						 "SELECT * FROM recs.models lists the slots each model serves.", slot)));
+	}
 	serving_model_by_id(DatumGetInt64(values[0]), out);
+}
+
+bool
+serving_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg, bool default_slot,
+				  ServingModel *out)
+{
+	bool		has_model = !PG_ARGISNULL(model_arg);
+	bool		has_slot = slot_arg < PG_NARGS() && !PG_ARGISNULL(slot_arg);
+
+	if (has_model && has_slot)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model and slot must not both be given"),
+				 errdetail("model => " INT64_FORMAT " names a model, slot => '%s' the deployment slot whose model serves.",
+						   PG_GETARG_INT64(model_arg), text_to_cstring(PG_GETARG_TEXT_PP(slot_arg))),
+				 errhint("Pass one of them.")));
+	if (has_model)
+		serving_model_by_id(PG_GETARG_INT64(model_arg), out);
+	else if (has_slot)
+		serving_active_model(text_to_cstring(PG_GETARG_TEXT_PP(slot_arg)), out);
+	else if (default_slot)
+		serving_active_model("default", out);
+	else
+		return false;
+	return true;
 }
 
 /*

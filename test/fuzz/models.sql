@@ -192,8 +192,8 @@ BEGIN
     ELSIF kind = 'glmix' THEN
         calls := calls || ARRAY[format('SELECT count(*) FROM recs.explain(%s, %s, %s)', m, learner, course),
                                 format('SELECT recs.glmix_score(%s, %s, %s)', m, learner, course),
-                                format('SELECT count(*) FROM recs.explain(%s, %s, %s, ''{"channel": "feed"}'')', m, learner, course),
-                                format('SELECT recs.glmix_score(%s, %s, %s, ''{"channel": "search"}'')', m, learner, course)];
+                                format('SELECT count(*) FROM recs.explain(%s, %s, %s, context => ''{"channel": "feed"}'')', m, learner, course),
+                                format('SELECT recs.glmix_score(%s, %s, %s, context => ''{"channel": "search"}'')', m, learner, course)];
     END IF;
     IF blend IS NOT NULL AND blend <> m THEN
         calls := calls || format('SELECT count(*) FROM recs.recommend(%s, 5, model => %s)', learner, blend);

@@ -9,25 +9,25 @@ SELECT has_table('recs', 'deployment', 'deployment slots');
 SELECT has_table('recs', 'model_learner', 'per-model learner state');
 SELECT has_table('recs', 'course_popularity', 'popularity scores');
 SELECT has_view('recs', 'models', 'models view');
-SELECT has_function('recs', 'recommend', ARRAY['bigint', 'integer', 'boolean', 'bigint[]', 'bigint[]', 'bigint', 'bigint[]']);
+SELECT has_function('recs', 'recommend', ARRAY['bigint', 'integer', 'boolean', 'bigint[]', 'bigint[]', 'bigint', 'bigint[]', 'text']);
 SELECT has_function('recs', 'train_popularity', 'train_popularity exists');
 SELECT has_function('recs', 'generate_sample', 'generate_sample exists');
 SELECT has_function('recs', 'activate', ARRAY['bigint', 'text']);
 SELECT has_function('recs', 'drop_model', ARRAY['bigint', 'boolean']);
 
-SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])'::regprocedure),
+SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)'::regprocedure),
           's', 'recommend is PARALLEL SAFE');
-SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])'::regprocedure),
+SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)'::regprocedure),
           's', 'recommend is STABLE');
 SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'recs' AND p.prosecdef$$,
-              ARRAY['recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])',
-                    'recs.recommend_all(integer,bigint,boolean,bigint[])', 'recs.score(bigint,bigint,bigint)',
-                    'recs.similar_courses(bigint,integer,bigint)', 'recs.embed_learner(bigint,bigint[])',
-                    'recs.course_map(bigint)', 'recs.glmix_score(bigint,bigint,bigint,jsonb)',
-                    'recs.glmix_logit(bigint,bigint,bigint,jsonb)', 'recs.explain(bigint,bigint,bigint,jsonb)',
-                    'recs.explain_recommendation(bigint,bigint,bigint)', 'recs.explain(bigint,bigint)',
-                    'recs.model_id(text)', 'recs.course_embeddings(bigint)'],
+              ARRAY['recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)',
+                    'recs.recommend_all(integer,bigint,boolean,bigint[],text)', 'recs.score(bigint,bigint,bigint,text,jsonb)',
+                    'recs.similar_courses(bigint,integer,bigint,text)', 'recs.embed_learner(bigint,bigint[],text)',
+                    'recs.course_map(bigint,text)', 'recs.glmix_score(bigint,bigint,bigint,text,jsonb)',
+                    'recs.glmix_logit(bigint,bigint,bigint,text,jsonb)', 'recs.explain(bigint,bigint,bigint,text,jsonb)',
+                    'recs.explain_recommendation(bigint,bigint,bigint,text,jsonb)', 'recs.explain(bigint,bigint,text)',
+                    'recs.model_id(text)', 'recs.course_embeddings(bigint,text)'],
               'only the serving functions run as their owner: none reads a user relation');
 
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

@@ -44,45 +44,45 @@ SELECT is((SELECT count(*)::int FROM recs.glmix_entity, unnest(keys) k WHERE mod
           0, 'no learner or course row holds a channel key');
 
 -- serving: the context applies the channel's effect; absent, it is zero
-SELECT ok(abs(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, '{"channel": "home"}')
+SELECT ok(abs(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{"channel": "home"}')
               - recs.glmix_logit(recs.model_id('ch_model'), 2, 1)
               - (SELECT sum(coef) FILTER (WHERE feature IN ('(intercept)', 'topic=x'))
                    FROM recs.glmix_coefficients WHERE model_id = recs.model_id('ch_model')
                     AND coordinate = 'channel' AND entity = 'home')) < 1e-12,
           'glmix_logit with a context adds that channel''s intercept and course-feature terms');
-SELECT ok(recs.glmix_score(recs.model_id('ch_model'), 2, 1, '{"channel": "home"}')
+SELECT ok(recs.glmix_score(recs.model_id('ch_model'), 2, 1, context => '{"channel": "home"}')
           > recs.glmix_score(recs.model_id('ch_model'), 2, 1)
-      AND recs.glmix_score(recs.model_id('ch_model'), 2, 1) > recs.glmix_score(recs.model_id('ch_model'), 2, 1, '{"channel": "feed"}'),
+      AND recs.glmix_score(recs.model_id('ch_model'), 2, 1) > recs.glmix_score(recs.model_id('ch_model'), 2, 1, context => '{"channel": "feed"}'),
           'glmix_score: home above no context above feed');
-SELECT is(recs.glmix_score(recs.model_id('ch_model'), 2, 1, '{"channel": "home"}'),
-          1 / (1 + exp(-recs.glmix_logit(recs.model_id('ch_model'), 2, 1, '{"channel": "home"}'))),
+SELECT is(recs.glmix_score(recs.model_id('ch_model'), 2, 1, context => '{"channel": "home"}'),
+          1 / (1 + exp(-recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{"channel": "home"}'))),
           'glmix_score is the sigmoid of glmix_logit under the same context');
-SELECT is(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, '{"channel": "tv"}'),
+SELECT is(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{"channel": "tv"}'),
           recs.glmix_logit(recs.model_id('ch_model'), 2, 1), 'an unknown channel has effect 0');
-SELECT is(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, '{"channel": null, "device": "phone"}'),
+SELECT is(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{"channel": null, "device": "phone"}'),
           recs.glmix_logit(recs.model_id('ch_model'), 2, 1), 'a null channel is effect 0; keys no effect uses are ignored');
-SELECT is(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, '{}'),
+SELECT is(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{}'),
           recs.glmix_logit(recs.model_id('ch_model'), 2, 1), 'an empty context is no context');
 SELECT is(recs.score(recs.model_id('ch_model'), 2, 1), recs.glmix_score(recs.model_id('ch_model'), 2, 1),
           'recs.score (as recommend) serves the channel average');
 SELECT is((SELECT array_agg(coordinate || ':' || coalesce(entity, '-') || ':' || has_model ORDER BY coordinate)
-             FROM recs.explain(recs.model_id('ch_model'), 2, 1, '{"channel": "feed"}')),
+             FROM recs.explain(recs.model_id('ch_model'), 2, 1, context => '{"channel": "feed"}')),
           '{channel:feed:true,fixed:-:true,total:-:true}', 'explain names the context''s channel');
 SELECT ok((SELECT abs(sum(contribution) FILTER (WHERE coordinate <> 'total')
                       - sum(contribution) FILTER (WHERE coordinate = 'total')) < 1e-12
-             FROM recs.explain(recs.model_id('ch_model'), 2, 1, '{"channel": "feed"}'))
-      AND (SELECT contribution FROM recs.explain(recs.model_id('ch_model'), 2, 1, '{"channel": "feed"}')
-            WHERE coordinate = 'total') = recs.glmix_logit(recs.model_id('ch_model'), 2, 1, '{"channel": "feed"}'),
+             FROM recs.explain(recs.model_id('ch_model'), 2, 1, context => '{"channel": "feed"}'))
+      AND (SELECT contribution FROM recs.explain(recs.model_id('ch_model'), 2, 1, context => '{"channel": "feed"}')
+            WHERE coordinate = 'total') = recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{"channel": "feed"}'),
           'explain''s parts add up to glmix_logit under the context');
 SELECT is((SELECT array_agg(coordinate || ':' || has_model || ':' || contribution ORDER BY coordinate)
              FROM recs.explain(recs.model_id('ch_model'), 2, 1) WHERE coordinate = 'channel'),
           '{channel:false:0}', 'explain without a context: the channel has no model and contributes 0');
 SELECT throws_ok($$SELECT recs.glmix_score(recs.model_id('ch_model'), 2, 1, '["home"]')$$, '22023',
                  'context must be a JSON object', 'a context that is not an object is an error');
-SELECT throws_ok($$SELECT recs.glmix_score(recs.model_id('ch_model'), 2, 1, '{"channel": ["home"]}')$$, '22023',
+SELECT throws_ok($$SELECT recs.glmix_score(recs.model_id('ch_model'), 2, 1, context => '{"channel": ["home"]}')$$, '22023',
                  'context key "channel" must be a string, a number, a boolean or null',
                  'a channel that is an array is an error');
-SELECT is(recs.glmix_score(NULL, 2, 1, '{"channel": "home"}'), NULL, 'a NULL model gives NULL');
+SELECT is(recs.glmix_score(NULL, 2, 1, context => '{"channel": "home"}'), NULL, 'a NULL model gives NULL');
 SELECT is((SELECT count(*)::int FROM recs.explain(recs.model_id('ch_model'), NULL, 1)), 0,
           'explain of a NULL learner has no rows');
 
@@ -96,9 +96,9 @@ SELECT lives_ok($$SELECT recs.train_glmix('ch.imp2', 'ch.learners', 'ch.courses'
 SELECT is((SELECT array_agg(entity || ':' || rows ORDER BY entity) FROM recs.glmix_coef
             WHERE model_id = recs.model_id('ch_num') AND coordinate = 'slot'),
           '{1:80,2:76}', 'a NULL key is a row without that effect (the 4 feed rows of learner 1)');
-SELECT ok(recs.glmix_logit(recs.model_id('ch_num'), 2, 1, '{"slot": 1}')
-          = recs.glmix_logit(recs.model_id('ch_num'), 2, 1, '{"slot": "1"}')
-      AND recs.glmix_logit(recs.model_id('ch_num'), 2, 1, '{"slot": 1}') > recs.glmix_logit(recs.model_id('ch_num'), 2, 1),
+SELECT ok(recs.glmix_logit(recs.model_id('ch_num'), 2, 1, context => '{"slot": 1}')
+          = recs.glmix_logit(recs.model_id('ch_num'), 2, 1, context => '{"slot": "1"}')
+      AND recs.glmix_logit(recs.model_id('ch_num'), 2, 1, context => '{"slot": 1}') > recs.glmix_logit(recs.model_id('ch_num'), 2, 1),
           'a JSON number matches the key''s text');
 
 -- validation rows take their channel's effect by value: here "home" is renamed "aa",
@@ -110,7 +110,7 @@ SELECT recs.train_glmix('ch.imp', 'ch.learners', 'ch.courses', '{segment}', '{to
 SELECT ok(abs((SELECT (metrics->>'validation_logloss')::float8 FROM recs.model WHERE model_id = :ch_val)
               - (SELECT avg(ln(1 + exp(z)) - clicked::int * z)
                    FROM (SELECT clicked, recs.glmix_logit(:ch_val, learner_id, course_id,
-                                                          jsonb_build_object('channel', channel)) AS z
+                                                          context => jsonb_build_object('channel', channel)) AS z
                            FROM ch.val_renamed) v)) < 1e-5,
           'validation log-loss: each row scored under its own channel as context');
 

@@ -68,7 +68,7 @@ SELECT throws_ok($$SELECT recs.train_popularity('sr.watches', name => 'sr_nope')
 SELECT throws_ok($$SELECT recs.activate(recs.model_id('sr_pop'))$$, '42501', NULL, 'nor activate');
 SELECT throws_ok($$SELECT * FROM recs.forget_learner(100001)$$, '42501', NULL, 'nor forget a learner');
 SELECT throws_ok($$SELECT recs.evaluate(recs.model_id('sr_ncf'), 'sr.watches')$$, '42501', NULL,
-                 'nor evaluate (which reads the model tables with the caller''s rights)');
+                 'nor evaluate on a relation it may not read (the test relation is read with the caller''s rights)');
 
 -- objects it plants in its own schema and in pg_temp change nothing
 CREATE SEQUENCE sr_app.hits;
@@ -111,7 +111,7 @@ SELECT recs.revoke_access('recs_sr_app');
 SET LOCAL ROLE recs_sr_app;
 SELECT throws_ok($$SELECT * FROM recs.recommend(100001, 5)$$, '42501', NULL, 'after revoke_access it cannot serve');
 RESET ROLE;
-SELECT ok(NOT has_function_privilege('public', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[])',
+SELECT ok(NOT has_function_privilege('public', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)',
                                      'EXECUTE'), 'PUBLIC may not call recommend()');
 
 SELECT * FROM finish();
