@@ -186,6 +186,10 @@ BEGIN
             MESSAGE = format('column "%s" of relation %s has %s values other than 0 and 1', click_column, impressions, n->>'bad_label'),
             HINT = 'click_column names the impressions'' click label: boolean, or a number that is 0 or 1.';
     END IF;
+    IF (n->>'impressions')::bigint = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '02000', MESSAGE = format('%s has no rows to train on', impressions),
+            DETAIL = format('No row up to %s has a %s, both ids and a %s.', t_end, shown_column, click_column);
+    END IF;
     IF (n->>'watches_before_cut')::bigint = 0 OR (n->>'impressions_before_cut')::bigint = 0 THEN
         RAISE EXCEPTION USING ERRCODE = '02000',
             MESSAGE = format('no %s before %s to train the components on',
@@ -261,7 +265,8 @@ BEGIN
                    courses_id_column, CASE WHEN ccols IS NULL THEN '' ELSE ', ' END, COALESCE(ccols, ''), courses);
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_all_watches AS SELECT %I AS learner_id, %I AS course_id, %I AS watched_at%s FROM %s WHERE %I <= %L::timestamptz',
                    learner_column, course_column, time_column,
-                   CASE WHEN seconds_column IS NULL THEN '' ELSE format(', %I AS watch_seconds', seconds_column) END,
+                   CASE WHEN seconds_column IS NULL THEN ', 0::float8 AS watch_seconds'
+                        ELSE format(', %I AS watch_seconds', seconds_column) END,
                    watches, time_column, t_end);
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_all_impressions AS SELECT %I AS learner_id, %I AS course_id, %I AS shown_at, %I AS clicked FROM %s WHERE %I <= %L::timestamptz AND %I IS NOT NULL AND %I IS NOT NULL AND %I IS NOT NULL',
                    learner_column, course_column, shown_column, click_column, impressions, shown_column, t_end,
@@ -286,12 +291,12 @@ BEGIN
         fit := fit || jsonb_build_object('popularity',
             recs.train_popularity('pg_temp.recs_pipeline_watches', 'pg_temp.recs_pipeline_learners',
                                   name => name || '_fit_popularity', activate => false,
-                                  seconds_column => CASE WHEN seconds_column IS NULL THEN NULL ELSE 'watch_seconds' END,
+                                  min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END,
                                   language_column => language_column));
         fit := fit || jsonb_build_object('ncf',
             recs.train_ncf('pg_temp.recs_pipeline_watches', name => name || '_fit_ncf', courses => 'pg_temp.recs_pipeline_courses',
                            epochs => epochs, threads => threads, activate => false,
-                           seconds_column => CASE WHEN seconds_column IS NULL THEN NULL ELSE 'watch_seconds' END));
+                           min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END));
         fit := fit || jsonb_build_object('glmix',
             recs.train_glmix('pg_temp.recs_pipeline_impressions', 'pg_temp.recs_pipeline_learners', 'pg_temp.recs_pipeline_courses',
                              learner_features, course_features, name => name || '_fit_glmix', crosses => crosses,
@@ -345,12 +350,12 @@ BEGIN
         IF winner = 'click_blend' THEN
             pop := recs.train_popularity('pg_temp.recs_pipeline_all_watches', 'pg_temp.recs_pipeline_learners',
                                          name => name || '_popularity', activate => false,
-                                         seconds_column => CASE WHEN seconds_column IS NULL THEN NULL ELSE 'watch_seconds' END,
+                                         min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END,
                                          language_column => language_column);
         END IF;
         ncf := recs.train_ncf('pg_temp.recs_pipeline_all_watches', name => name || '_ncf', courses => 'pg_temp.recs_pipeline_courses',
                               epochs => epochs, threads => threads, activate => false,
-                              seconds_column => CASE WHEN seconds_column IS NULL THEN NULL ELSE 'watch_seconds' END);
+                              min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END);
         IF winner = 'ncf' THEN
             served := ncf;
         ELSE
