@@ -605,7 +605,7 @@ BEGIN
            _blend_rebase.trained_through,
            b.source || jsonb_build_object('components', to_jsonb(components)),
            b.params || jsonb_build_object('weights_fitted_through', b.trained_through),
-           b.metrics
+           b.metrics - 'evaluation'
       FROM recs.model b WHERE b.model_id = blend
     RETURNING model_id INTO id;
     INSERT INTO recs.blend_component (model_id, position, component_id, transform, mean, sd)
