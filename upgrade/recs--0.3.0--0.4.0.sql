@@ -5,7 +5,7 @@
 
 \echo Use "ALTER EXTENSION recs UPDATE TO '0.4.0'" to load this file. \quit
 
--- the nightly pipeline (train_all): column mapping, checks and memory
+-- the nightly pipeline (train_all): column mapping checks and memory
 -- estimates before training, candidates compared on a validation slice, the
 -- components refitted through the end of the data, dry_run; recs.prune;
 -- train_ncf's courses_id_column
@@ -208,9 +208,10 @@ BEGIN
     EXECUTE format($q$SELECT jsonb_build_object(
         'watches', count(*) FILTER (WHERE %3$I <= %4$L::timestamptz),
         'watches_before_cut', count(*) FILTER (WHERE %3$I < %5$L::timestamptz),
+        'watches_in_window', count(*) FILTER (WHERE %3$I >= %5$L::timestamptz AND %3$I < %7$L::timestamptz),
         'watch_bad_time', count(*) FILTER (WHERE %3$I IS NULL OR NOT isfinite(%3$I)),
         'learners', count(DISTINCT %1$I), 'courses', count(DISTINCT %2$I))
-        FROM %6$s$q$, learner_column, course_column, time_column, t_end, t_cut, watches) INTO n;
+        FROM %6$s$q$, learner_column, course_column, time_column, t_end, t_cut, watches, t_val) INTO n;
     EXECUTE format($q$SELECT jsonb_build_object(
         'impressions', count(*) FILTER (WHERE %3$I <= %5$L::timestamptz AND %1$I IS NOT NULL AND %2$I IS NOT NULL AND %4$I IS NOT NULL),
         'impressions_before_cut', count(*) FILTER (WHERE %3$I < %6$L::timestamptz AND %1$I IS NOT NULL AND %2$I IS NOT NULL AND %4$I IS NOT NULL),
@@ -219,7 +220,8 @@ BEGIN
         'impression_null_label', count(*) FILTER (WHERE %4$I IS NULL),
         'bad_label', %8$s,
         'labels_before_cut', count(DISTINCT %4$I) FILTER (WHERE %3$I < %6$L::timestamptz),
-        'labels_in_window', count(DISTINCT %4$I) FILTER (WHERE %3$I >= %6$L::timestamptz AND %3$I < %7$L::timestamptz))
+        'labels_in_window', count(DISTINCT %4$I) FILTER (WHERE %3$I >= %6$L::timestamptz AND %3$I < %7$L::timestamptz),
+        'impressions_in_window', count(*) FILTER (WHERE %3$I >= %6$L::timestamptz AND %3$I < %7$L::timestamptz))
         FROM %9$s$q$, learner_column, course_column, shown_column, click_column, t_end, t_cut, t_val,
         CASE WHEN lbl_numeric THEN format('count(*) FILTER (WHERE %I NOT IN (0, 1))', click_column) ELSE '0' END,
         impressions) INTO est;
@@ -270,7 +272,8 @@ BEGIN
                                                             * recs._pipeline_values(courses, split_part(x, ':', 2))), 0)
                                           FROM unnest(crosses) x))::bigint,
                                    cardinality(learner_features) + cardinality(course_features) + cardinality(crosses),
-                                   cardinality(blend_effects), epochs, threads, candidates, validate);
+                                   cardinality(blend_effects), epochs, threads, candidates, validate,
+                                   (n->>'watches_in_window')::bigint, (n->>'impressions_in_window')::bigint);
     IF dry_run THEN
         RAISE NOTICE USING MESSAGE = format('train_all dry run: %s watches, %s impressions, %s learners, %s courses; about %s MB at most (%s), about %s s',
             n->>'watches', n->>'impressions', n->>'learners', n->>'courses', est->>'peak_mb',
@@ -589,7 +592,8 @@ COMMENT ON FUNCTION recs._memory_budget_mb() IS
 
 CREATE FUNCTION recs._pipeline_estimate(watches bigint, impressions bigint, learners bigint, courses bigint,
                                         dim bigint, features integer, effects integer, epochs integer, threads integer,
-                                        candidates text[], validate boolean)
+                                        candidates text[], validate boolean, window_watches bigint,
+                                        window_impressions bigint)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -605,8 +609,8 @@ AS $$
                1.25 * (impressions * (100 + 12.0 * (1 + features) + 2 * 12.0 * (2 + features))
                        + 32.0 * dim * dim) AS glmix,
                1.25 * ((courses + learners) * (64 * 4 + 64.0) + courses * 256 * 8.0 + learners * (1 + features) * 8.0 * 2
-                       + greatest(CASE WHEN 'click_blend' = ANY (candidates) THEN impressions ELSE 0 END,
-                                  CASE WHEN 'rerank_blend' = ANY (candidates) THEN 21 * watches ELSE 0 END)
+                       + greatest(CASE WHEN 'click_blend' = ANY (candidates) THEN window_impressions ELSE 0 END,
+                                  CASE WHEN 'rerank_blend' = ANY (candidates) THEN 21 * window_watches ELSE 0 END)
                          * (116 + 20.0 * 4 + 24.0 * effects)
                        + learners * effects * 512.0) AS blend,
                watches * 5.0 * epochs / (20000.0 * least(threads, 2)) AS ncf_s,
@@ -624,7 +628,8 @@ AS $$
                               'seconds', round(seconds::numeric, 0))
       FROM mb
 $$;
-COMMENT ON FUNCTION recs._pipeline_estimate(bigint, bigint, bigint, bigint, bigint, integer, integer, integer, integer, text[], boolean) IS
+COMMENT ON FUNCTION recs._pipeline_estimate(bigint, bigint, bigint, bigint, bigint, integer, integer, integer, integer,
+    text[], boolean, bigint, bigint) IS
     'private, for train_all: the memory (MB) of each step and the total time (s) from the input''s sizes';
 
 CREATE FUNCTION recs._blend_rebase(blend bigint, components bigint[], name text, trained_through timestamptz)

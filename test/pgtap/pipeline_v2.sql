@@ -117,8 +117,8 @@ SELECT pg_temp.ids_used() AS ids1 \gset
 SELECT is(recs.train_all('p2.watches', 'p2.impressions', 'p2.learners', 'p2.courses', dry_run => true), NULL,
           'dry_run returns no model');
 SELECT is(pg_temp.ids_used(), :ids1::bigint, 'dry_run trained nothing');
-SELECT ok((recs._pipeline_estimate(20000, 90000, 4000, 300, 500, 9, 1, 20, 1, '{ncf}', true)->>'peak_mb')::float8
-          > (recs._pipeline_estimate(2000, 9000, 400, 50, 186, 9, 1, 20, 1, '{ncf}', true)->>'peak_mb')::float8,
+SELECT ok((recs._pipeline_estimate(20000, 90000, 4000, 300, 500, 9, 1, 20, 1, '{rerank_blend}', true, 2000, 9000)->>'peak_mb')::float8
+          > (recs._pipeline_estimate(2000, 9000, 400, 50, 186, 9, 1, 20, 1, '{rerank_blend}', true, 200, 900)->>'peak_mb')::float8,
           'the estimate grows with the input');
 
 -- 7. rows without a time are counted, not lost
