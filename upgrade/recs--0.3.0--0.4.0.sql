@@ -867,3 +867,673 @@ BEGIN
 END
 $$;
 DROP TABLE recs_serving_grantees;
+
+-- the nightly pipeline (train_all): column mapping checks and memory
+-- estimates before training, candidates compared on a validation slice, the
+-- components refitted through the end of the data, dry_run; recs.prune;
+-- train_ncf's courses_id_column
+DROP FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
+    timestamptz, text[], integer, integer, boolean, integer);
+DROP FUNCTION recs._pipeline_names(text, regclass, regclass);
+DROP FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text);
+
+CREATE FUNCTION recs.train_ncf(
+    watches regclass,
+    name text DEFAULT 'ncf',
+    courses regclass DEFAULT NULL,
+    min_watch_seconds float8 DEFAULT 60,
+    window_days float8 DEFAULT 365,
+    labels_from timestamptz DEFAULT NULL,
+    through timestamptz DEFAULT NULL,
+    layers integer[] DEFAULT '{256,128}',
+    dim integer DEFAULT 64,
+    epochs integer DEFAULT 20,
+    negatives integer DEFAULT 4,
+    learning_rate float8 DEFAULT 0.001,
+    batch_size integer DEFAULT 256,
+    l2 float8 DEFAULT 0,
+    neighbours integer DEFAULT 50,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds',
+    courses_id_column text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_ncf'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text, text) IS
+    'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';
+
+CREATE FUNCTION recs.train_all(
+    watches regclass,
+    impressions regclass,
+    learners regclass,
+    courses regclass,
+    learner_features text[] DEFAULT '{language,industry,segment}',
+    course_features text[] DEFAULT '{language,topic,difficulty}',
+    crosses text[] DEFAULT '{industry:topic,language:language,segment:difficulty}',
+    name text DEFAULT 'recs',
+    blend_days integer DEFAULT 28,
+    through timestamptz DEFAULT NULL,
+    blend_effects text[] DEFAULT '{learner_id}',
+    epochs integer DEFAULT 20,
+    threads integer DEFAULT 1,
+    activate boolean DEFAULT true,
+    rerank_top integer DEFAULT NULL,
+    candidates text[] DEFAULT '{rerank_blend,click_blend,ncf}',
+    validation_days integer DEFAULT 7,
+    dry_run boolean DEFAULT false,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds',
+    shown_column text DEFAULT 'shown_at',
+    click_column text DEFAULT 'clicked',
+    courses_id_column text DEFAULT NULL,
+    language_column text DEFAULT 'language')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t_end timestamptz;
+    t_cut timestamptz;
+    t_val timestamptz;
+    t0 timestamptz := clock_timestamp();
+    t1 timestamptz;
+    validate boolean;
+    n jsonb;                 -- the input's counts
+    est jsonb;               -- the estimates
+    skipped jsonb;
+    pool integer;
+    fit jsonb := '{}';       -- the fitted models by role
+    scores jsonb := '{}';    -- the validation figures by candidate
+    winner text;
+    best float8;
+    r float8;
+    c text;
+    pop bigint;
+    ncf bigint;
+    glmix bigint;
+    served bigint;
+    ids bigint[];
+    secs jsonb := '{}';
+    arg text;
+    lcols text;
+    ccols text;
+    lbl_numeric boolean;
+    st text;
+    msg text;
+    det text;
+    hnt text;
+BEGIN
+    FOREACH arg IN ARRAY ARRAY['watches', 'impressions', 'learners', 'courses'] LOOP
+        IF (arg = 'watches' AND watches IS NULL) OR (arg = 'impressions' AND impressions IS NULL)
+           OR (arg = 'learners' AND learners IS NULL) OR (arg = 'courses' AND courses IS NULL) THEN
+            RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = format('%s must not be NULL', arg);
+        END IF;
+    END LOOP;
+    -- an option passed as NULL takes its default, as in the trainers (keep
+    -- these in step with the signature); seconds_column => NULL: no watch time
+    learner_features := COALESCE(learner_features, '{language,industry,segment}');
+    course_features := COALESCE(course_features, '{language,topic,difficulty}');
+    crosses := COALESCE(crosses, '{industry:topic,language:language,segment:difficulty}');
+    name := COALESCE(name, 'recs');
+    blend_days := COALESCE(blend_days, 28);
+    blend_effects := COALESCE(blend_effects, '{learner_id}');
+    epochs := COALESCE(epochs, 20);
+    threads := COALESCE(threads, 1);
+    activate := COALESCE(activate, true);
+    candidates := COALESCE(candidates, '{rerank_blend,click_blend,ncf}');
+    validation_days := COALESCE(validation_days, 7);
+    dry_run := COALESCE(dry_run, false);
+    learner_column := COALESCE(learner_column, 'learner_id');
+    course_column := COALESCE(course_column, 'course_id');
+    time_column := COALESCE(time_column, 'watched_at');
+    shown_column := COALESCE(shown_column, 'shown_at');
+    click_column := COALESCE(click_column, 'clicked');
+    courses_id_column := COALESCE(courses_id_column, course_column);
+    language_column := COALESCE(language_column, 'language');
+    -- the learner id may be named either way among the random effects
+    blend_effects := array_replace(blend_effects, learner_column, 'learner_id');
+
+    -- 1. the options
+    IF rerank_top < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('rerank_top must be positive, not %s', rerank_top),
+            HINT = 'Leave it NULL for a pool of 15 % of the catalogue.';
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'model name must not be empty',
+            HINT = 'train_all names its models <name>_popularity, <name>_ncf, <name>_glmix and <name>_blend.';
+    END IF;
+    IF blend_days < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('blend_days must be at least 1, not %s', blend_days);
+    END IF;
+    IF blend_days > 36500 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('blend_days must be at most 36500 (a century), not %s', blend_days);
+    END IF;
+    IF NOT isfinite(through) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'through must be a finite timestamp';
+    END IF;
+    IF cardinality(candidates) IS NULL OR EXISTS (
+           SELECT 1 FROM unnest(candidates) x WHERE x IS NULL OR x NOT IN ('rerank_blend', 'click_blend', 'ncf'))
+       OR (SELECT count(DISTINCT x) FROM unnest(candidates) x) <> cardinality(candidates) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('candidates must name each of rerank_blend, click_blend and ncf at most once, not %s', candidates),
+            HINT = 'Pass one candidate to serve it without a validation slice.';
+    END IF;
+    validate := cardinality(candidates) > 1;
+    IF validate AND (validation_days < 1 OR validation_days >= blend_days) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('validation_days must be between 1 and blend_days - 1 (%s), not %s', blend_days - 1, validation_days),
+            DETAIL = 'The blends learn from the first blend_days - validation_days days of the window, the candidates are compared on the rest.';
+    END IF;
+
+    -- 2. every column, named by the argument that maps it
+    PERFORM recs._pipeline_column(watches, learner_column, 'learner_column', 'id');
+    PERFORM recs._pipeline_column(watches, course_column, 'course_column', 'id');
+    PERFORM recs._pipeline_column(watches, time_column, 'time_column', 'time');
+    IF seconds_column IS NOT NULL THEN
+        PERFORM recs._pipeline_column(watches, seconds_column, 'seconds_column', 'number');
+    END IF;
+    PERFORM recs._pipeline_column(impressions, learner_column, 'learner_column', 'id');
+    PERFORM recs._pipeline_column(impressions, course_column, 'course_column', 'id');
+    PERFORM recs._pipeline_column(impressions, shown_column, 'shown_column', 'time');
+    lbl_numeric := recs._pipeline_column(impressions, click_column, 'click_column', 'label') <> 'boolean'::regtype;
+    PERFORM recs._pipeline_column(learners, learner_column, 'learner_column', 'id');
+    PERFORM recs._pipeline_column(learners, language_column, 'language_column', 'any');
+    PERFORM recs._pipeline_column(learners, x, 'learner_features', 'any') FROM unnest(learner_features) x;
+    PERFORM recs._pipeline_column(learners, x, 'blend_effects', 'any') FROM unnest(blend_effects) x WHERE x <> 'learner_id';
+    PERFORM recs._pipeline_column(courses, courses_id_column, 'courses_id_column', 'id');
+    PERFORM recs._pipeline_column(courses, x, 'course_features', 'any') FROM unnest(course_features) x;
+    PERFORM recs._pipeline_column(learners, split_part(x, ':', 1), 'crosses', 'any') FROM unnest(crosses) x;
+    PERFORM recs._pipeline_column(courses, split_part(x, ':', 2), 'crosses', 'any') FROM unnest(crosses) x;
+
+    -- 3. the values: the end of the data, and what the steps will skip
+    EXECUTE format('SELECT max(%1$I)::timestamptz FROM %2$s WHERE isfinite(%1$I)', time_column, watches) INTO t_end;
+    t_end := COALESCE(through, t_end);
+    IF t_end IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '02000', MESSAGE = format('%s has no watches', watches),
+            DETAIL = format('No row has a finite %s.', time_column);
+    END IF;
+    t_cut := t_end - make_interval(days => blend_days);
+    t_val := CASE WHEN validate THEN t_end - make_interval(days => validation_days) ELSE t_end END;
+    EXECUTE format($q$SELECT jsonb_build_object(
+        'watches', count(*) FILTER (WHERE %3$I <= %4$L::timestamptz),
+        'watches_before_cut', count(*) FILTER (WHERE %3$I < %5$L::timestamptz),
+        'watches_in_window', count(*) FILTER (WHERE %3$I >= %5$L::timestamptz AND %3$I < %7$L::timestamptz),
+        'watch_bad_time', count(*) FILTER (WHERE %3$I IS NULL OR NOT isfinite(%3$I)),
+        'learners', count(DISTINCT %1$I), 'courses', count(DISTINCT %2$I))
+        FROM %6$s$q$, learner_column, course_column, time_column, t_end, t_cut, watches, t_val) INTO n;
+    EXECUTE format($q$SELECT jsonb_build_object(
+        'impressions', count(*) FILTER (WHERE %3$I <= %5$L::timestamptz AND %1$I IS NOT NULL AND %2$I IS NOT NULL AND %4$I IS NOT NULL),
+        'impressions_before_cut', count(*) FILTER (WHERE %3$I < %6$L::timestamptz AND %1$I IS NOT NULL AND %2$I IS NOT NULL AND %4$I IS NOT NULL),
+        'impression_bad_time', count(*) FILTER (WHERE %3$I IS NULL OR NOT isfinite(%3$I)),
+        'impression_null_id', count(*) FILTER (WHERE %1$I IS NULL OR %2$I IS NULL),
+        'impression_null_label', count(*) FILTER (WHERE %4$I IS NULL),
+        'bad_label', %8$s,
+        'labels_before_cut', count(DISTINCT %4$I) FILTER (WHERE %3$I < %6$L::timestamptz),
+        'labels_in_window', count(DISTINCT %4$I) FILTER (WHERE %3$I >= %6$L::timestamptz AND %3$I < %7$L::timestamptz),
+        'impressions_in_window', count(*) FILTER (WHERE %3$I >= %6$L::timestamptz AND %3$I < %7$L::timestamptz))
+        FROM %9$s$q$, learner_column, course_column, shown_column, click_column, t_end, t_cut, t_val,
+        CASE WHEN lbl_numeric THEN format('count(*) FILTER (WHERE %I NOT IN (0, 1))', click_column) ELSE '0' END,
+        impressions) INTO est;
+    n := n || est;
+    IF (n->>'bad_label')::bigint > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('column "%s" of relation %s has %s values other than 0 and 1', click_column, impressions, n->>'bad_label'),
+            HINT = 'click_column names the impressions'' click label: boolean, or a number that is 0 or 1.';
+    END IF;
+    IF (n->>'impressions')::bigint = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '02000', MESSAGE = format('%s has no rows to train on', impressions),
+            DETAIL = format('No row up to %s has a %s, both ids and a %s.', t_end, shown_column, click_column);
+    END IF;
+    IF (n->>'watches_before_cut')::bigint = 0 OR (n->>'impressions_before_cut')::bigint = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '02000',
+            MESSAGE = format('no %s before %s to train the components on',
+                             CASE WHEN (n->>'watches_before_cut')::bigint = 0 THEN 'watches' ELSE 'impressions' END, t_cut),
+            HINT = 'Lower blend_days, or pass a later through.';
+    END IF;
+    IF (n->>'labels_before_cut')::int < 2 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('every impression before %s has the same %s', t_cut, click_column),
+            HINT = 'GLMix needs clicks and non-clicks; check click_column.';
+    END IF;
+    IF 'click_blend' = ANY (candidates) AND (n->>'labels_in_window')::int < 2 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('the impressions from %s to %s do not have both labels', t_cut, t_val),
+            HINT = 'The click blend learns from them: lengthen blend_days, or leave click_blend out of candidates.';
+    END IF;
+    skipped := jsonb_build_object('watches_bad_time', n->'watch_bad_time',
+                                  'impressions_bad_time', n->'impression_bad_time',
+                                  'impressions_null_id', n->'impression_null_id',
+                                  'impressions_null_label', n->'impression_null_label');
+    IF (n->>'watch_bad_time')::bigint + (n->>'impression_bad_time')::bigint
+       + (n->>'impression_null_id')::bigint + (n->>'impression_null_label')::bigint > 0 THEN
+        RAISE NOTICE USING MESSAGE = format('train_all: skipped %s watches with a NULL or infinite %s, %s impressions with a NULL or infinite %s, %s with a NULL id, %s with a NULL %s',
+            n->>'watch_bad_time', time_column, n->>'impression_bad_time', shown_column,
+            n->>'impression_null_id', n->>'impression_null_label', click_column);
+    END IF;
+    pool := COALESCE(rerank_top, greatest(1, ceil(0.15 * (n->>'courses')::float8)::int));
+
+    -- 4. memory and time of every step, before any
+    est := recs._pipeline_estimate((n->>'watches')::bigint, (n->>'impressions')::bigint, (n->>'learners')::bigint,
+                                   (n->>'courses')::bigint,
+                                   (1 + (SELECT COALESCE(sum(recs._pipeline_values(learners, x)), 0) FROM unnest(learner_features) x)
+                                     + (SELECT COALESCE(sum(recs._pipeline_values(courses, x)), 0) FROM unnest(course_features) x)
+                                     + (SELECT COALESCE(sum(recs._pipeline_values(learners, split_part(x, ':', 1))
+                                                            * recs._pipeline_values(courses, split_part(x, ':', 2))), 0)
+                                          FROM unnest(crosses) x))::bigint,
+                                   cardinality(learner_features) + cardinality(course_features) + cardinality(crosses),
+                                   cardinality(blend_effects), epochs, threads, candidates, validate,
+                                   (n->>'watches_in_window')::bigint, (n->>'impressions_in_window')::bigint);
+    IF dry_run THEN
+        RAISE NOTICE USING MESSAGE = format('train_all dry run: %s watches, %s impressions, %s learners, %s courses; about %s MB at most (%s), about %s s',
+            n->>'watches', n->>'impressions', n->>'learners', n->>'courses', est->>'peak_mb',
+            (SELECT string_agg(format('%s %s MB', s.key, s.value->>'mb'), ', ' ORDER BY s.key)
+               FROM jsonb_each(est->'steps') s), est->>'seconds'),
+            DETAIL = format('recs.memory_limit allows %s MB. Nothing was trained.', round(recs._memory_budget_mb()));
+        RETURN NULL;
+    END IF;
+    IF (est->>'peak_mb')::float8 > recs._memory_budget_mb() THEN
+        RAISE EXCEPTION USING ERRCODE = 'program_limit_exceeded',
+            MESSAGE = format('train_all needs about %s MB, more than the %s MB recs may use', est->>'peak_mb',
+                             round(recs._memory_budget_mb())),
+            DETAIL = format('Estimates per step: %s. Nothing was trained.',
+                            (SELECT string_agg(format('%s %s MB', s.key, s.value->>'mb'), ', ' ORDER BY s.key)
+                               FROM jsonb_each(est->'steps') s)),
+            HINT = format('Raise the budget, e.g. SET recs.memory_limit = ''%sMB'' (it defaults to maintenance_work_mem).',
+                          ceil((est->>'peak_mb')::float8 * 1.25));
+    END IF;
+
+    -- 5. the relations under the conventional names, cut in time (a failed run's views go first)
+    FOREACH arg IN ARRAY ARRAY['all_watches', 'all_impressions', 'learners', 'courses'] LOOP
+        IF to_regclass('pg_temp.recs_pipeline_' || arg) IS NOT NULL THEN
+            EXECUTE format('DROP VIEW pg_temp.%I CASCADE', 'recs_pipeline_' || arg);
+        END IF;
+    END LOOP;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO lcols FROM pg_attribute a
+     WHERE a.attrelid = learners AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN (learner_column, 'learner_id');
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO ccols FROM pg_attribute a
+     WHERE a.attrelid = courses AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN (courses_id_column, 'course_id');
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_learners AS SELECT %I AS learner_id%s%s FROM %s',
+                   learner_column, CASE WHEN lcols IS NULL THEN '' ELSE ', ' END, COALESCE(lcols, ''), learners);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_courses AS SELECT %I AS course_id%s%s FROM %s',
+                   courses_id_column, CASE WHEN ccols IS NULL THEN '' ELSE ', ' END, COALESCE(ccols, ''), courses);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_all_watches AS SELECT %I AS learner_id, %I AS course_id, %I AS watched_at%s FROM %s WHERE %I <= %L::timestamptz',
+                   learner_column, course_column, time_column,
+                   CASE WHEN seconds_column IS NULL THEN ', 0::float8 AS watch_seconds'
+                        ELSE format(', %I AS watch_seconds', seconds_column) END,
+                   watches, time_column, t_end);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_all_impressions AS SELECT %I AS learner_id, %I AS course_id, %I AS shown_at, %I AS clicked FROM %s WHERE %I <= %L::timestamptz AND %I IS NOT NULL AND %I IS NOT NULL AND %I IS NOT NULL',
+                   learner_column, course_column, shown_column, click_column, impressions, shown_column, t_end,
+                   learner_column, course_column, click_column);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_watches AS SELECT * FROM recs_pipeline_all_watches WHERE watched_at < %L', t_cut);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_impressions AS SELECT * FROM recs_pipeline_all_impressions WHERE shown_at < %L', t_cut);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend AS SELECT * FROM recs_pipeline_all_impressions WHERE shown_at < %L', t_val);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend_watches AS SELECT * FROM recs_pipeline_all_watches WHERE watched_at < %L', t_val);
+    -- the validation slice: courses first watched in it (for longer than the trainers' 60 s)
+    EXECUTE format($q$CREATE OR REPLACE TEMP VIEW recs_pipeline_validation AS
+        SELECT DISTINCT v.learner_id, v.course_id FROM recs_pipeline_all_watches v
+         WHERE v.watched_at >= %1$L %2$s
+           AND NOT EXISTS (SELECT 1 FROM recs_pipeline_all_watches e
+                            WHERE e.learner_id = v.learner_id AND e.course_id = v.course_id AND e.watched_at < %1$L)$q$,
+        t_val, CASE WHEN seconds_column IS NULL THEN '' ELSE 'AND v.watch_seconds >= 60' END);
+    RAISE NOTICE 'train_all: components on data before %, blends from then to %, %, then the components again through %',
+        t_cut, t_val, CASE WHEN validate THEN format('the candidates compared on the rest') ELSE 'no validation' END, t_end;
+
+    BEGIN
+        -- 6. the components before the window, the candidates on it
+        t1 := clock_timestamp();
+        fit := fit || jsonb_build_object('popularity',
+            recs.train_popularity('pg_temp.recs_pipeline_watches', 'pg_temp.recs_pipeline_learners',
+                                  name => name || '_fit_popularity', activate => false,
+                                  min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END,
+                                  language_column => language_column));
+        fit := fit || jsonb_build_object('ncf',
+            recs.train_ncf('pg_temp.recs_pipeline_watches', name => name || '_fit_ncf', courses => 'pg_temp.recs_pipeline_courses',
+                           epochs => epochs, threads => threads, activate => false,
+                           min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END));
+        fit := fit || jsonb_build_object('glmix',
+            recs.train_glmix('pg_temp.recs_pipeline_impressions', 'pg_temp.recs_pipeline_learners', 'pg_temp.recs_pipeline_courses',
+                             learner_features, course_features, name => name || '_fit_glmix', crosses => crosses,
+                             threads => threads, activate => false));
+        IF 'click_blend' = ANY (candidates) THEN
+            fit := fit || jsonb_build_object('click_blend',
+                recs.train_blend(ARRAY[(fit->>'ncf')::bigint, (fit->>'glmix')::bigint, (fit->>'popularity')::bigint],
+                                 'pg_temp.recs_pipeline_blend', 'pg_temp.recs_pipeline_learners',
+                                 name => name || '_fit_click_blend', random_effects => blend_effects, since => t_cut,
+                                 activate => false));
+        END IF;
+        IF 'rerank_blend' = ANY (candidates) THEN
+            fit := fit || jsonb_build_object('rerank_blend',
+                recs.train_blend(ARRAY[(fit->>'ncf')::bigint, (fit->>'glmix')::bigint],
+                                 'pg_temp.recs_pipeline_blend_watches', 'pg_temp.recs_pipeline_learners',
+                                 name => name || '_fit_rerank_blend', random_effects => blend_effects, since => t_cut,
+                                 time_column => 'watched_at', negatives => 20, rerank_top => pool,
+                                 l2 => array_prepend(1.0::float8, array_fill(1000.0::float8, ARRAY[cardinality(blend_effects)])),
+                                 activate => false));
+        END IF;
+        secs := secs || jsonb_build_object('fit', round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1));
+
+        -- 7. the winner on the validation slice
+        winner := candidates[1];
+        IF validate THEN
+            t1 := clock_timestamp();
+            IF NOT EXISTS (SELECT 1 FROM recs_pipeline_validation) THEN
+                RAISE EXCEPTION USING ERRCODE = '02000',
+                    MESSAGE = format('no course was first watched from %s to %s to compare the candidates on', t_val, t_end),
+                    HINT = 'Raise validation_days, or pass a single candidate.';
+            END IF;
+            best := -1;
+            FOREACH c IN ARRAY candidates LOOP
+                scores := scores || jsonb_build_object(c,
+                    recs.evaluate((fit->>c)::bigint, 'pg_temp.recs_pipeline_validation', 10));
+                r := (scores->c->>'recall')::float8;
+                IF r > best THEN
+                    best := r;
+                    winner := c;
+                END IF;
+            END LOOP;
+            secs := secs || jsonb_build_object('validation', round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1));
+            RAISE NOTICE USING MESSAGE = format('train_all: Recall@10 from %s on %s learners: %s; %s serves', t_val,
+                scores->candidates[1]->>'learners',
+                (SELECT string_agg(format('%s %s', x, round((scores->x->>'recall')::numeric, 3)), ', ')
+                   FROM unnest(candidates) x), winner);
+        END IF;
+
+        -- 8. the components again on all of the data, the winner over them
+        t1 := clock_timestamp();
+        IF winner = 'click_blend' THEN
+            pop := recs.train_popularity('pg_temp.recs_pipeline_all_watches', 'pg_temp.recs_pipeline_learners',
+                                         name => name || '_popularity', activate => false,
+                                         min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END,
+                                         language_column => language_column);
+        END IF;
+        ncf := recs.train_ncf('pg_temp.recs_pipeline_all_watches', name => name || '_ncf', courses => 'pg_temp.recs_pipeline_courses',
+                              epochs => epochs, threads => threads, activate => false,
+                              min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END);
+        IF winner = 'ncf' THEN
+            served := ncf;
+        ELSE
+            glmix := recs.train_glmix('pg_temp.recs_pipeline_all_impressions', 'pg_temp.recs_pipeline_learners',
+                                      'pg_temp.recs_pipeline_courses', learner_features, course_features,
+                                      name => name || '_glmix', crosses => crosses, threads => threads, activate => false);
+            ids := CASE winner WHEN 'click_blend' THEN ARRAY[ncf, glmix, pop] ELSE ARRAY[ncf, glmix] END;
+            served := recs._blend_rebase((fit->>winner)::bigint, ids, name || '_blend', t_end);
+        END IF;
+        secs := secs || jsonb_build_object('refit', round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1));
+    EXCEPTION WHEN OTHERS THEN
+        -- the trainers saw the pipeline's temporary views: name the caller's relations instead
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                hnt = PG_EXCEPTION_HINT;
+        msg := recs._pipeline_names(msg, watches, impressions, learners, courses);
+        det := recs._pipeline_names(det, watches, impressions, learners, courses);
+        hnt := recs._pipeline_names(hnt, watches, impressions, learners, courses);
+        IF det = '' AND hnt = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg;
+        ELSIF det = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, HINT = hnt;
+        ELSIF hnt = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det;
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det, HINT = hnt;
+        END IF;
+    END;
+
+    -- 9. the fitted models go (the served one carries their figures); provenance names the caller's relations
+    PERFORM recs.drop_model((fit->>x)::bigint) FROM unnest(ARRAY['click_blend', 'rerank_blend']) x WHERE fit ? x;
+    PERFORM recs.drop_model((fit->>x)::bigint) FROM unnest(ARRAY['popularity', 'ncf', 'glmix']) x;
+    UPDATE recs.model m
+       SET source = (SELECT jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value) = 'string'
+                                                         THEN to_jsonb(recs._pipeline_names(e.value #>> '{}', watches, impressions, learners, courses))
+                                                         ELSE e.value END)
+                       FROM jsonb_each(m.source) e)
+     WHERE m.model_id IN (pop, ncf, glmix, served);
+    secs := secs || jsonb_build_object('total', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1));
+    UPDATE recs.model m
+       SET metrics = m.metrics || jsonb_build_object('pipeline', jsonb_build_object(
+               'winner', winner, 'candidates', to_jsonb(candidates), 'validation', scores,
+               'components_before', t_cut, 'blend_until', t_val, 'end', t_end, 'rerank_top', pool,
+               'skipped', skipped, 'estimate', est, 'seconds', secs))
+     WHERE m.model_id = served;
+    IF activate THEN
+        PERFORM recs.activate(served);
+    END IF;
+    DROP VIEW recs_pipeline_validation, recs_pipeline_blend, recs_pipeline_blend_watches, recs_pipeline_impressions,
+              recs_pipeline_watches, recs_pipeline_all_impressions, recs_pipeline_all_watches,
+              recs_pipeline_courses, recs_pipeline_learners;
+    RAISE NOTICE 'train_all: done in % s; the % (model %) serves%', secs->>'total', winner, served,
+        CASE WHEN activate THEN ' at commit' ELSE ' once activated' END;
+    RETURN served;
+END
+$$;
+COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
+    timestamptz, text[], integer, integer, boolean, integer, text[], integer, boolean, text, text, text, text, text,
+    text, text, text) IS
+    'the nightly pipeline: inputs and memory checked first; components before the last blend_days, candidate blends after, the best on a validation slice refitted through the end of the data and activated';
+
+CREATE FUNCTION recs._pipeline_names(t text, watches regclass, impressions regclass, learners regclass,
+                                     courses regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT regexp_replace(regexp_replace(regexp_replace(regexp_replace(t,
+             'pg_temp(_[0-9]+)?\.recs_pipeline_(all_)?(blend_)?watches', watches::text, 'g'),
+             'pg_temp(_[0-9]+)?\.recs_pipeline_(all_impressions|impressions|blend|validation)', impressions::text, 'g'),
+             'pg_temp(_[0-9]+)?\.recs_pipeline_learners', learners::text, 'g'),
+             'pg_temp(_[0-9]+)?\.recs_pipeline_courses', courses::text, 'g')
+$$;
+COMMENT ON FUNCTION recs._pipeline_names(text, regclass, regclass, regclass, regclass) IS
+    'private, for train_all: a text with the pipeline''s temporary views replaced by the caller''s relations';
+
+CREATE FUNCTION recs._pipeline_column(rel regclass, col text, arg text, want text)
+RETURNS regtype
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    typ regtype;
+    ok boolean;
+BEGIN
+    SELECT a.atttypid INTO typ FROM pg_attribute a
+     WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF typ IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_column',
+            MESSAGE = format('column "%s" does not exist in relation %s', col, rel),
+            HINT = format('Name the column with train_all''s %s argument.', arg);
+    END IF;
+    ok := CASE want
+        WHEN 'id' THEN typ IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype)
+        WHEN 'time' THEN typ IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+        WHEN 'number' THEN typ IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype, 'numeric'::regtype,
+                                   'real'::regtype, 'double precision'::regtype)
+        WHEN 'label' THEN typ IN ('boolean'::regtype, 'bigint'::regtype, 'integer'::regtype, 'smallint'::regtype,
+                                  'numeric'::regtype, 'real'::regtype, 'double precision'::regtype)
+        ELSE true END;
+    IF NOT ok THEN
+        RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
+            MESSAGE = format('column "%s" of relation %s has type %s', col, rel, typ),
+            DETAIL = format('train_all needs %s to be %s.', arg, CASE want
+                WHEN 'id' THEN 'bigint, integer or smallint'
+                WHEN 'time' THEN 'a timestamp with time zone, timestamp or date'
+                WHEN 'number' THEN 'a number'
+                ELSE 'boolean, or a number that is 0 or 1' END),
+            HINT = 'Cast it in a view and pass the view instead.';
+    END IF;
+    RETURN typ;
+END
+$$;
+COMMENT ON FUNCTION recs._pipeline_column(regclass, text, text, text) IS
+    'private, for train_all: the type of a column, checked to be an id, a time, a number or a label; errors name the argument';
+
+CREATE FUNCTION recs._pipeline_values(rel regclass, col text)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    typ regtype := recs._pipeline_column(rel, col, 'features', 'any');
+    n bigint;
+BEGIN
+    IF typ IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype, 'numeric'::regtype, 'real'::regtype,
+               'double precision'::regtype) THEN
+        RETURN 1;       -- one standardised feature
+    END IF;
+    IF (SELECT t.typcategory = 'A' FROM pg_type t WHERE t.oid = typ) THEN
+        EXECUTE format('SELECT count(DISTINCT v) FROM %s, unnest(%I) v', rel, col) INTO n;
+    ELSE
+        EXECUTE format('SELECT count(DISTINCT %I) FROM %s', col, rel) INTO n;
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recs._pipeline_values(regclass, text) IS
+    'private, for train_all: how many GLMix features a column makes (its distinct values; 1 for a number)';
+
+CREATE FUNCTION recs._memory_budget_mb()
+RETURNS float8
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN COALESCE(current_setting('recs.memory_limit', true), '-1') IN ('-1', '')
+                THEN pg_size_bytes(current_setting('maintenance_work_mem'))
+                ELSE pg_size_bytes(current_setting('recs.memory_limit')) END / 1048576.0
+$$;
+COMMENT ON FUNCTION recs._memory_budget_mb() IS
+    'private, for train_all: the training budget in MB (recs.memory_limit, or maintenance_work_mem when it is -1)';
+
+CREATE FUNCTION recs._pipeline_estimate(watches bigint, impressions bigint, learners bigint, courses bigint,
+                                        dim bigint, features integer, effects integer, epochs integer, threads integer,
+                                        candidates text[], validate boolean, window_watches bigint,
+                                        window_impressions bigint)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- Upper bounds of what each trainer checks against recs.memory_limit
+    -- (their formulas, with the catalogue's and the input's sizes in place of
+    -- counts known only after reading, plus a quarter), and the time at the
+    -- rates measured on the sample data (docs/blend.md).
+    WITH s AS (
+        SELECT 1.25 * 128.0 * watches AS read_watches,
+               1.25 * (2 * courses * (256 * 12 + 28.0) + 2 * 41000 * (3 + threads) * 4.0 + 306 * 448 * 8.0
+                       + watches * (40 + 36 + 20.0) + courses * 50 * 8.0) AS ncf,
+               1.25 * (impressions * (100 + 12.0 * (1 + features) + 2 * 12.0 * (2 + features))
+                       + 32.0 * dim * dim) AS glmix,
+               1.25 * ((courses + learners) * (64 * 4 + 64.0) + courses * 256 * 8.0 + learners * (1 + features) * 8.0 * 2
+                       + greatest(CASE WHEN 'click_blend' = ANY (candidates) THEN window_impressions ELSE 0 END,
+                                  CASE WHEN 'rerank_blend' = ANY (candidates) THEN 21 * window_watches ELSE 0 END)
+                         * (116 + 20.0 * 4 + 24.0 * effects)
+                       + learners * effects * 512.0) AS blend,
+               watches * 5.0 * epochs / (20000.0 * least(threads, 2)) AS ncf_s,
+               impressions * 3 / 40000.0 AS glmix_s
+    ), mb AS (
+        SELECT jsonb_build_object(
+                   'read_watches', jsonb_build_object('mb', ceil((read_watches + 8e6) / 1048576)),
+                   'ncf', jsonb_build_object('mb', ceil((ncf + read_watches) / 1048576)),
+                   'glmix', jsonb_build_object('mb', ceil(glmix / 1048576)),
+                   'blend', jsonb_build_object('mb', ceil(blend / 1048576))) AS steps,
+               2 * (ncf_s + glmix_s) + CASE WHEN validate THEN learners * courses / 2e6 ELSE 0 END + 1 AS seconds
+          FROM s)
+    SELECT jsonb_build_object('steps', steps,
+                              'peak_mb', (SELECT max((v.value->>'mb')::float8) FROM jsonb_each(steps) v),
+                              'seconds', round(seconds::numeric, 0))
+      FROM mb
+$$;
+COMMENT ON FUNCTION recs._pipeline_estimate(bigint, bigint, bigint, bigint, bigint, integer, integer, integer, integer,
+    text[], boolean, bigint, bigint) IS
+    'private, for train_all: the memory (MB) of each step and the total time (s) from the input''s sizes';
+
+CREATE FUNCTION recs._blend_rebase(blend bigint, components bigint[], name text, trained_through timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    -- one training per name at a time, as in model_store_create()
+    PERFORM pg_advisory_xact_lock(hashtext('recs.model:' || _blend_rebase.name));
+    IF EXISTS (SELECT 1 FROM recs.model m WHERE m.name = _blend_rebase.name AND m.kind <> 'blend') THEN
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+            MESSAGE = format('model name "%s" is already used by a %s model', _blend_rebase.name,
+                             (SELECT m.kind FROM recs.model m WHERE m.name = _blend_rebase.name LIMIT 1));
+    END IF;
+    INSERT INTO recs.model (name, kind, version, trained_through, source, params, metrics)
+    SELECT _blend_rebase.name, 'blend',
+           (SELECT COALESCE(max(m2.version), 0) + 1 FROM recs.model m2 WHERE m2.name = _blend_rebase.name),
+           _blend_rebase.trained_through,
+           b.source || jsonb_build_object('components', to_jsonb(components)),
+           b.params || jsonb_build_object('weights_fitted_through', b.trained_through),
+           b.metrics - 'evaluation'
+      FROM recs.model b WHERE b.model_id = blend
+    RETURNING model_id INTO id;
+    INSERT INTO recs.blend_component (model_id, position, component_id, transform, mean, sd)
+    SELECT id, c.position, components[c.position], c.transform, c.mean, c.sd
+      FROM recs.blend_component c WHERE c.model_id = blend;
+    INSERT INTO recs.blend_coef (model_id, coordinate, entity, coefs)
+    SELECT id, c.coordinate, c.entity, c.coefs FROM recs.blend_coef c WHERE c.model_id = blend;
+    INSERT INTO recs.blend_learner (model_id, learner_id, keys)
+    SELECT id, l.learner_id, l.keys FROM recs.blend_learner l WHERE l.model_id = blend;
+    -- the learners and histories of the new components (their watch-based ones), as blend_store.c does
+    INSERT INTO recs.model_learner (model_id, learner_id, language, watched)
+    SELECT id, m.learner_id, (array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1],
+           ARRAY(SELECT DISTINCT e FROM recs.model_learner m2 JOIN recs.model k ON k.model_id = m2.model_id,
+                        unnest(m2.watched) e
+                  WHERE m2.learner_id = m.learner_id AND m2.model_id = ANY (components)
+                    AND k.kind <> 'glmix' ORDER BY e)
+      FROM recs.model_learner m WHERE m.model_id = ANY (components) GROUP BY m.learner_id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION recs._blend_rebase(bigint, bigint[], text, timestamptz) IS
+    'private, for train_all: a new version of a blend with the same weights over other (refitted) components';
+
+CREATE FUNCTION recs.prune(keep integer DEFAULT 3, name text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dropped integer := 0;
+    r record;
+BEGIN
+    keep := COALESCE(keep, 3);
+    IF keep < 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('keep must not be negative, not %s', keep);
+    END IF;
+    -- blends first, so that the components they alone used can go too
+    FOR r IN SELECT v.model_id FROM (
+                 SELECT m.model_id, m.kind,
+                        row_number() OVER (PARTITION BY m.name ORDER BY m.version DESC) AS newer
+                   FROM recs.model m WHERE prune.name IS NULL OR m.name = prune.name) v
+              WHERE v.newer > keep
+                AND NOT EXISTS (SELECT 1 FROM recs.deployment d WHERE d.model_id = v.model_id)
+              ORDER BY v.kind = 'blend' DESC, v.model_id
+    LOOP
+        -- a component of a blend that stays, stays
+        IF NOT EXISTS (SELECT 1 FROM recs.blend_component b WHERE b.component_id = r.model_id) THEN
+            PERFORM recs.drop_model(r.model_id);
+            dropped := dropped + 1;
+        END IF;
+    END LOOP;
+    RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION recs.prune(integer, text) IS
+    'drop every version of each model name (or of the given name) but the newest keep, except deployed models and components of blends that stay; returns how many went';

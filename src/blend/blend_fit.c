@@ -331,7 +331,8 @@ blend_fit(const BlendRows *rows, int dim, BlendEffect *effects, int neffects,
 			else
 				fit_effect(rows, dim, &effects[coord - 1], offset, l2[coord], &sc);
 			margins(rows, dim, global, effects, neffects, -1, margin);
-			ereport(NOTICE,
+			/* a NOTICE per pass (its last coordinate), each coordinate at DEBUG1 */
+			ereport(coord == neffects ? NOTICE : DEBUG1,
 					(errmsg("train_blend pass %d/%d %s: mean log-loss %.5f, %.3f s",
 							pass, passes, coord == 0 ? "global" : effects[coord - 1].column,
 							blend_total_loss(rows, margin) / rows->n,

@@ -73,13 +73,14 @@ CREATE FUNCTION recs.train_ncf(
     learner_column text DEFAULT 'learner_id',
     course_column text DEFAULT 'course_id',
     time_column text DEFAULT 'watched_at',
-    seconds_column text DEFAULT 'watch_seconds')
+    seconds_column text DEFAULT 'watch_seconds',
+    courses_id_column text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
-    bigint, integer, boolean, text, text, text, text) IS
+    bigint, integer, boolean, text, text, text, text, text) IS
     'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)

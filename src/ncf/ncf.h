@@ -262,7 +262,8 @@ typedef struct NcfInput
  * the watched courses plus those of the courses relation, if any.
  */
 extern void ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses,
-					  double through, const char *what, NcfInput *in);
+					  const char *courses_id_column, double through, const char *what,
+					  NcfInput *in);
 /* the training data over in's watches: co-watch rows, positives, contexts */
 extern void ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
 								NcfData *data);
@@ -281,6 +282,7 @@ typedef struct NcfOptions
 {
 	Oid			watches;
 	Oid			courses;		/* InvalidOid: none */
+	char	   *courses_id_column;	/* the courses relation's id column */
 	char	   *name;
 	double		min_seconds;
 	double		window_days;

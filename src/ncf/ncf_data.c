@@ -26,14 +26,14 @@
 
 /* sorted distinct course ids of the courses relation */
 static int64 *
-read_course_ids(Oid relid, const char *col, int *n)
+read_course_ids(Oid relid, const char *col, const char *argname, int *n)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	StringInfoData sql;
 	int64	   *ids;
 	int			rc;
 
-	recs_check_column(relid, col, "course_column", id_types, lengthof(id_types));
+	recs_check_column(relid, col, argname, id_types, lengthof(id_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT DISTINCT %s::int8 FROM %s WHERE %s IS NOT NULL ORDER BY 1",
 					 quote_identifier(col), recs_relation_name(relid), quote_identifier(col));
@@ -54,7 +54,7 @@ read_course_ids(Oid relid, const char *col, int *n)
 
 void
 ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses,
-		  double through, const char *what, NcfInput *in)
+		  const char *courses_id_column, double through, const char *what, NcfInput *in)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	WatchSet   *ws;
@@ -72,7 +72,9 @@ ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses
 	/* the catalogue: watched courses and the courses relation, ascending */
 	if (OidIsValid(courses))
 	{
-		extra_ids = read_course_ids(courses, cols->course, &n_extra);
+		extra_ids = courses_id_column ?
+			read_course_ids(courses, courses_id_column, "courses_id_column", &n_extra) :
+			read_course_ids(courses, cols->course, "course_column", &n_extra);
 		MemoryContextSwitchTo(cxt);
 	}
 	in->item_ids = palloc(sizeof(int64) * (ws->n_courses + n_extra + 1));

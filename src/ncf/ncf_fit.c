@@ -601,12 +601,22 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			ereport(DEBUG1,
 					(errmsg("train_ncf: busy seconds: phase A %.2f / %.2f, phase B %.2f / %.2f, prepare %.2f",
 							tr->busy[0][0], tr->busy[1][0], tr->busy[0][1], tr->busy[1][1], prep_s)));
+			ereport(DEBUG1,
+					(errmsg_internal("train_ncf: epoch %d: other processes used %.1f CPU seconds in %.1f s",
+									 epoch + 1, log[epoch].foreign_cpu, secs)));
+
+			/*
+			 * One line per epoch; the other processes' CPU time only when
+			 * they took at least half a core meanwhile (it explains a slow
+			 * epoch), the rest at DEBUG1 above.
+			 */
 			ereport(NOTICE,
 					(errmsg("train_ncf: epoch %d/%d: loss %.4f, %.0f examples/s, elapsed %.1f s, about %.1f s left",
 							epoch + 1, cfg->epochs, log[epoch].loss,
 							(double) d->n_pos * tr->batch.per_group / Max(secs, 1e-9),
 							elapsed, elapsed / (epoch + 1) * (cfg->epochs - epoch - 1)),
-					 errdetail("Other processes used %.1f CPU seconds meanwhile.", log[epoch].foreign_cpu)));
+					 log[epoch].foreign_cpu >= Max(0.5 * secs, 0.5) ?
+					 errdetail("Other processes used %.1f CPU seconds meanwhile.", log[epoch].foreign_cpu) : 0));
 			/* a diverging training must not store NaN embeddings */
 			if (!isfinite(log[epoch].loss))
 				ereport(ERROR,

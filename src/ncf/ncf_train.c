@@ -94,6 +94,8 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	memset(o, 0, sizeof(*o));
 	o->name = recs_text_arg(fcinfo, 1, "ncf");
 	o->courses = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
+	/* NULL: the courses relation names its ids like the watches do */
+	o->courses_id_column = recs_text_arg(fcinfo, 22, NULL);
 	o->min_seconds = recs_float_arg(fcinfo, 3, 60.0, 0.0, false, "min_watch_seconds");
 	o->window_days = recs_float_arg(fcinfo, 4, 365.0, 0.0, true, "window_days");
 	o->labels_given = !PG_ARGISNULL(5);
@@ -143,7 +145,8 @@ train_ncf(PG_FUNCTION_ARGS)
 	oldcxt = MemoryContextSwitchTo(phasecxt);
 
 	/* 1. data */
-	ncf_input(o.watches, &o.cols, o.min_seconds, o.courses, o.through, "train_ncf", &in);
+	ncf_input(o.watches, &o.cols, o.min_seconds, o.courses, o.courses_id_column, o.through,
+			  "train_ncf", &in);
 	ncf_data_from_input(&in, &o.cfg, o.topn, &data);
 
 	/* 2. fit */
@@ -193,7 +196,7 @@ ncf_training_contexts(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	spi_level = recs_spi_connect();
-	ncf_input(watches, &cols, min_seconds, InvalidOid, NAN, "_ncf_training_contexts", &in);
+	ncf_input(watches, &cols, min_seconds, InvalidOid, NULL, NAN, "_ncf_training_contexts", &in);
 	memset(&data, 0, sizeof(data));
 	data.n_learners = in.n_learners;
 	data.n_items = in.n_items;

@@ -128,6 +128,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_ncf', 'course_column', NULL, 'default', 'course_id'),
 ('train_ncf', 'time_column', NULL, 'default', 'watched_at'),
 ('train_ncf', 'seconds_column', NULL, 'ok', 'no watch-time column: no threshold'),
+('train_ncf', 'courses_id_column', NULL, 'default', 'course_column'),
 ('similar_courses', 'course_id', '1', '22004', 'course_id must not be NULL'),
 ('similar_courses', 'k', NULL, '22004', 'k must not be NULL'),
 ('similar_courses', 'model', $$recs.model_id('bn_ncf')$$, '= NULL', 'the active model (its neural CF component)'),
@@ -248,7 +249,21 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_all', 'epochs', '1', 'default', '20'),
 ('train_all', 'threads', NULL, 'default', '1'),
 ('train_all', 'activate', NULL, 'default', 'true'),
-('train_all', 'rerank_top', NULL, 'default', 'NULL: a click blend');
+('train_all', 'rerank_top', NULL, 'default', 'NULL: a pool of 15 % of the catalogue'),
+('train_all', 'candidates', NULL, 'default', '{rerank_blend,click_blend,ncf}'),
+('train_all', 'validation_days', NULL, 'default', '7'),
+('train_all', 'dry_run', NULL, 'default', 'false'),
+('train_all', 'learner_column', NULL, 'default', 'learner_id'),
+('train_all', 'course_column', NULL, 'default', 'course_id'),
+('train_all', 'time_column', NULL, 'default', 'watched_at'),
+('train_all', 'seconds_column', NULL, 'ok', 'no watch-time column: no threshold'),
+('train_all', 'shown_column', NULL, 'default', 'shown_at'),
+('train_all', 'click_column', NULL, 'default', 'clicked'),
+('train_all', 'courses_id_column', NULL, 'default', 'course_column'),
+('train_all', 'language_column', NULL, 'default', 'language'),
+-- pruning
+('prune', 'keep', NULL, 'default', '3'),
+('prune', 'name', NULL, 'default', 'every name');
 
 -- the public functions' arguments, from the catalog
 CREATE TEMP VIEW null_args AS

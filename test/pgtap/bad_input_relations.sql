@@ -152,13 +152,13 @@ SELECT throws_ok($$SELECT recs.train_all('br.watches', 'br.i_empty', 'br.learner
 SELECT throws_ok($$SELECT recs.train_all('br.watches', 'br.impressions', 'br.l_no_language', 'br.courses', epochs => 1)$$,
                  '42703', 'column "language" does not exist in relation br.l_no_language', 'train_all: learners without a feature column');
 SELECT throws_ok($$SELECT recs.train_all('br.not_a_table', 'br.impressions', 'br.learners', 'br.courses', epochs => 1)$$,
-                 '42703', 'column "watched_at" does not exist in relation br.not_a_table', 'train_all: a sequence');
+                 '42703', 'column "learner_id" does not exist in relation br.not_a_table', 'train_all: a sequence');
 SELECT lives_ok($$SELECT recs.train_all('br.watches', 'br.impressions', 'br.learners', 'br.c_empty', name => 'br_all_nocat',
                                         epochs => 1, blend_days => 20)$$,
                 'train_all: an empty courses relation');
 CREATE VIEW br.w_view2 AS SELECT * FROM br.watches;
 SELECT lives_ok($$SELECT recs.train_all('br.w_view2', 'br.i_view', 'br.learners', 'br.courses', name => 'br_all', epochs => 1,
-                                        blend_days => 20)$$,
+                                        blend_days => 20, candidates => '{click_blend}')$$,
                 'train_all: views');
 SELECT is((SELECT jsonb_agg(source - 'components' ORDER BY model_id) FROM recs.model
             WHERE name ~ '^br_all_(popularity|ncf|glmix|blend)$'),
