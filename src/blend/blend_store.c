@@ -23,6 +23,7 @@
 #include "glmix.h"
 #include "json_out.h"
 #include "model_store.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "timing.h"
 
@@ -96,7 +97,8 @@ store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *l
 		return;
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO recs.blend_learner (model_id, learner_id, keys) "
-					 "SELECT DISTINCT ON (2) $1, %s::int8, ARRAY[", quote_identifier(lcol));
+					 "SELECT DISTINCT ON (2) $1, %s, ARRAY[",
+					 keys_id_expr(learners, lcol, "learner_column", RECS_SIDE_LEARNER));
 	for (int i = 0; i < neffects; i++)
 	{
 		if (strcmp(cols[i], lcol) == 0)

@@ -36,6 +36,7 @@
 #include "json_out.h"
 #include "metrics.h"
 #include "options.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "serving.h"
 #include "topk.h"
@@ -415,9 +416,12 @@ evaluate_model(PG_FUNCTION_ARGS)
 
 	eval_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
-	serving_model_by_id(o.model_id, &model);
+	keys_begin();
+	serving_model_any_ids(o.model_id, &model);
 	rows = read_test_rows(o.test, o.lcol, o.ccol, o.sampled ? o.ncol : NULL,
 						  o.response ? o.ycol : NULL, &nrows, &skipped);
+	serving_check_key_types(&model, keys_training_type(RECS_SIDE_LEARNER),
+							keys_training_type(RECS_SIDE_COURSE), "the test relation");
 	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),

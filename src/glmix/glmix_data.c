@@ -24,6 +24,7 @@
 
 #include "memory_budget.h"
 #include "sorted_ids.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "glmix.h"
 #include "impressions.h"
@@ -100,10 +101,12 @@ read_attribute_keys(Oid relid, const char *idcol, GlmixSide *side, GlmixRandom *
 				u = 0;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8, %s::text FROM %s WHERE %s IS NOT NULL",
-					 quote_identifier(idcol), quote_identifier(re->column),
+	appendStringInfo(&sql, "SELECT %s, %s::text FROM %s WHERE %s IS NOT NULL",
+					 keys_id_expr(relid, idcol, strcmp(side->what, "course") == 0 ? "course_column" : "learner_column",
+								  strcmp(side->what, "course") == 0 ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER),
+					 quote_identifier(re->column),
 					 recs_relation_name(relid), quote_identifier(re->column));
-	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read random-effect column \"%s\"", re->column);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -37,6 +37,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "keys.h"
 #include "sorted_ids.h"
 #include "spi_util.h"
 #include "glmix.h"
@@ -144,10 +145,10 @@ GlmixSide *
 glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 				int nfeatures)
 {
-	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	GlmixSide  *s = palloc0(sizeof(GlmixSide));
 	StringInfoData sql;
 	char		argname[64];
+	char	   *idexpr;
 	int			rc;
 	SPITupleTable *tt;
 	char	 ***dict;			/* per column: sorted distinct values */
@@ -155,12 +156,13 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	int64		nnz = 0;
 
 	snprintf(argname, sizeof(argname), "%s_column", what);
-	recs_check_column(relid, idcol, argname, id_types, lengthof(id_types));
+	idexpr = keys_id_expr(relid, idcol, argname,
+						  strcmp(what, "course") == 0 ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER);
 	s->what = what;
 	s->ncols = nfeatures;
 	s->cols = palloc0(sizeof(GlmixColumn) * Max(nfeatures, 1));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8", quote_identifier(idcol));
+	appendStringInfo(&sql, "SELECT %s", idexpr);
 	snprintf(argname, sizeof(argname), "%s_features", what);
 	for (int c = 0; c < nfeatures; c++)
 	{
@@ -179,7 +181,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	}
 	appendStringInfo(&sql, " FROM %s WHERE %s IS NOT NULL ORDER BY 1",
 					 recs_relation_name(relid), quote_identifier(idcol));
-	rc = SPI_execute(sql.data, true, 0);
+	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read %ss: %s", what, SPI_result_code_string(rc));
 	tt = SPI_tuptable;

@@ -42,12 +42,12 @@
 #include "utils/memutils.h"
 
 #include "impressions.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "watches.h"
 
 #define FETCH_ROWS 8192
 
-static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 static const Oid number_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID, INT8OID, INT4OID, INT2OID};
 
 /* where each column sits in the query's result (0: not read) */
@@ -99,11 +99,10 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 	int			att = 2;
 
 	memset(plan, 0, sizeof(*plan));
-	recs_check_column(relid, spec->learner, "learner_column", id_types, lengthof(id_types));
-	recs_check_column(relid, spec->course, "course_column", id_types, lengthof(id_types));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8, %s::int8",
-					 quote_identifier(spec->learner), quote_identifier(spec->course));
+	appendStringInfo(&sql, "SELECT %s, ",
+					 keys_id_expr(relid, spec->learner, "learner_column", RECS_SIDE_LEARNER));
+	appendStringInfoString(&sql, keys_id_expr(relid, spec->course, "course_column", RECS_SIDE_COURSE));
 	for (int i = 0; i < spec->nlabels; i++)
 	{
 		appendStringInfo(&sql, ", %s", label_expression(relid, spec->label[i], spec->label_arg[i]));

@@ -54,7 +54,8 @@ AS $$
         || 'recs.course_map(bigint), recs.glmix_score(bigint, bigint, bigint), '
         || 'recs.glmix_logit(bigint, bigint, bigint), recs.explain(bigint, bigint, bigint), '
         || 'recs.explain_recommendation(bigint, bigint, bigint), recs.explain(bigint, bigint), '
-        || 'recs.model_id(text), recs.course_embeddings(bigint)'
+        || 'recs.model_id(text), recs.course_embeddings(bigint), '
+        || recs._key_serving_functions()
 $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';

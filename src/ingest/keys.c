@@ -1,0 +1,144 @@
+/*
+ * keys.c -- uuid and text ids: the id dictionary between a platform's keys
+ * and the int64 ids every model uses
+ *
+ * Every model stores, scores and serves int64 ids; integer id columns are
+ * read as they are, so a platform keyed by bigint pays nothing for keys.  A
+ * uuid or text id column is read through recs.id_key, one dictionary per id
+ * space (learners, courses) shared by every model: a training first adds the
+ * keys it has not seen (in key order, so ids follow the keys' order), then
+ * reads each key's id by index lookup inside its own query.  One dictionary
+ * for all models rather than one per model because models are combined:
+ * a blend scores its components by id, train_all trains four models on one
+ * set of relations, evaluate reads its own test relation, and a key keeps
+ * its id from one training to the next.  Forgetting a learner deletes their
+ * row (recs.forget_learner).
+ *
+ * A training records the key types it read (learner and course side) in
+ * its model's row (model_store.c), which tells serving how to take and
+ * return ids (src/install/75_keys.sql).  The record lives for one training
+ * of one transaction: keys_begin clears it, and it is stamped with the
+ * local transaction id, so nothing of it survives an error.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+#include "compat.h"
+#include "keys.h"
+#include "spi_util.h"
+
+static const char *const side_names[2] = {"learner", "course"};
+
+/* the key types this training read, per side (-1: none yet) */
+static LocalTransactionId seen_lxid = InvalidLocalTransactionId;
+static int	seen[2] = {-1, -1};
+
+void
+keys_begin(void)
+{
+	seen_lxid = recs_current_lxid();
+	seen[0] = seen[1] = -1;
+}
+
+/* the type seen for a side in this transaction's current training, or -1 */
+static int
+seen_type(RecsKeySide side)
+{
+	if (seen_lxid != recs_current_lxid())
+		keys_begin();
+	return seen[side];
+}
+
+RecsKeyType
+keys_training_type(RecsKeySide side)
+{
+	int			t = seen_type(side);
+
+	return t < 0 ? RECS_KEY_INTEGER : (RecsKeyType) t;
+}
+
+const char *
+keys_type_name(RecsKeyType t)
+{
+	switch (t)
+	{
+		case RECS_KEY_UUID:
+			return "uuid";
+		case RECS_KEY_TEXT:
+			return "text";
+		default:
+			return "bigint";
+	}
+}
+
+RecsKeyType
+keys_type_by_name(const char *name)
+{
+	if (name != NULL && strcmp(name, "uuid") == 0)
+		return RECS_KEY_UUID;
+	if (name != NULL && strcmp(name, "text") == 0)
+		return RECS_KEY_TEXT;
+	return RECS_KEY_INTEGER;
+}
+
+/* remember a side's key type; one training keys a side one way */
+static void
+record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relname)
+{
+	int			before = seen_type(side);
+
+	/* uuid and text keys share the dictionary: either may meet the other */
+	if (before >= 0 && (before == RECS_KEY_INTEGER) != (t == RECS_KEY_INTEGER))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s ids are %s in one relation and %s in another",
+						side_names[side], keys_type_name((RecsKeyType) before),
+						keys_type_name(t)),
+				 errdetail("Column \"%s\" of %s is %s.", col, relname, keys_type_name(t)),
+				 errhint("Key the %ss of every relation of a training by integers, or every one by uuid or text.",
+						 side_names[side])));
+	if (before < 0 || before == RECS_KEY_INTEGER)
+		seen[side] = t;
+}
+
+/* add the keys of a column that the dictionary does not hold yet */
+static void
+add_keys(const char *relname, const char *qcol, RecsKeySide side)
+{
+	StringInfoData sql;
+	int			rc;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "INSERT INTO recs.id_key (side, key) "
+					 "SELECT '%s', k FROM (SELECT DISTINCT %s::text COLLATE \"C\" AS k FROM %s "
+					 "WHERE %s IS NOT NULL) d ORDER BY k "
+					 "ON CONFLICT DO NOTHING",
+					 side_names[side], qcol, relname, qcol);
+	rc = SPI_execute(sql.data, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not add keys to recs.id_key: %s", SPI_result_code_string(rc));
+	pfree(sql.data);
+}
+
+char *
+keys_id_expr(Oid relid, const char *col, const char *argname, RecsKeySide side)
+{
+	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID, UUIDOID, TEXTOID, VARCHAROID};
+	char	   *relname = recs_relation_name(relid);
+	const char *qcol = quote_identifier(col);
+	Oid			type = recs_check_column(relid, col, argname, id_types, lengthof(id_types));
+	RecsKeyType t = type == UUIDOID ? RECS_KEY_UUID
+		: (type == TEXTOID || type == VARCHAROID) ? RECS_KEY_TEXT : RECS_KEY_INTEGER;
+
+	record_type(side, t, col, relname);
+	if (t == RECS_KEY_INTEGER)
+		return psprintf("%s::int8", qcol);
+	add_keys(relname, qcol, side);
+	return psprintf("(SELECT k.id FROM recs.id_key k WHERE k.side = '%s' AND k.key = %s.%s::text)",
+					side_names[side], relname, qcol);
+}
