@@ -28,6 +28,7 @@
 #include "utils/lsyscache.h"
 
 #include "glmix.h"
+#include "keys.h"
 #include "spi_util.h"
 
 static const char *const kind_names[] = {"onehot", "multihot", "numeric"};
@@ -363,8 +364,10 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 				   " SELECT $1, u.l, %s, coalesce($4[$3[u.i] + 1 : $3[u.i + 1]], '{}')"
 				   " FROM unnest($2) WITH ORDINALITY AS u(l, i)%s",
 				   has_lang ? "x.language::text" : "NULL",
-				   has_lang ? psprintf(" LEFT JOIN %s x ON x.%s = u.l", recs_relation_name(learners_rel),
-									   quote_identifier(learner_column)) : "");
+				   has_lang ? psprintf(" LEFT JOIN (SELECT %s AS id, language FROM %s) x ON x.id = u.l",
+									   keys_id_expr(learners_rel, learner_column, "learner_column",
+													RECS_SIDE_LEARNER),
+									   recs_relation_name(learners_rel)) : "");
 	if (SPI_execute_with_args(sql, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write recs.model_learner");
 }

@@ -423,22 +423,22 @@ LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    id bigint;
+    kid bigint;
 BEGIN
     IF learner_id ~ '^\s*[-+]?[0-9]+\s*$' THEN
         RETURN QUERY SELECT f.table_name, f.rows_removed
                        FROM recs._forget_learner_id(learner_id::bigint, false) f;
     END IF;
-    SELECT k.id INTO id FROM recs.id_key k
+    SELECT k.id INTO kid FROM recs.id_key k
      WHERE k.side = 'learner'
        AND k.key IN (forget_learner.learner_id,
                      CASE WHEN learner_id ~* '^\{?[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}?$'
                           THEN learner_id::uuid::text END);
-    IF id IS NOT NULL THEN
-        RETURN QUERY SELECT f.table_name, f.rows_removed FROM recs._forget_learner_id(id, true) f;
+    IF kid IS NOT NULL THEN
+        RETURN QUERY SELECT f.table_name, f.rows_removed FROM recs._forget_learner_id(kid, true) f;
     END IF;
     table_name := 'recs.id_key';
-    WITH d AS (DELETE FROM recs.id_key k WHERE k.side = 'learner' AND k.id = forget_learner.id RETURNING 1)
+    WITH d AS (DELETE FROM recs.id_key k WHERE k.side = 'learner' AND k.id = kid RETURNING 1)
     SELECT count(*) INTO rows_removed FROM d;
     RETURN NEXT;
 END
