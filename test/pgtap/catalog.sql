@@ -27,8 +27,17 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespac
                     'recs.course_map(bigint)', 'recs.glmix_score(bigint,bigint,bigint)',
                     'recs.glmix_logit(bigint,bigint,bigint)', 'recs.explain(bigint,bigint,bigint)',
                     'recs.explain_recommendation(bigint,bigint,bigint)', 'recs.explain(bigint,bigint)',
-                    'recs.model_id(text)', 'recs.course_embeddings(bigint)'],
-              'only the serving functions run as their owner: none reads a user relation');
+                    'recs.model_id(text)', 'recs.course_embeddings(bigint)',
+                    'recs.course_embeddings(bigint,anyelement)']
+                 || ARRAY(SELECT format(f, t) FROM unnest(ARRAY['text', 'uuid']) t,
+                                 unnest(ARRAY['recs.recommend(%1$s,integer,boolean,%1$s[],%1$s[],bigint,%1$s[])',
+                                              'recs.recommend_all(%1$s[],integer,bigint,boolean)',
+                                              'recs.score(bigint,%1$s,%1$s)', 'recs.glmix_score(bigint,%1$s,%1$s)',
+                                              'recs.similar_courses(%1$s,integer,bigint)',
+                                              'recs.embed_learner(bigint,%1$s[])', 'recs.explain(bigint,%1$s,%1$s)',
+                                              'recs.explain_recommendation(%1$s,%1$s,bigint)',
+                                              'recs.explain(%1$s,%1$s)']) f),
+              'only the serving functions (bigint, and their uuid and text overloads) run as their owner: none reads a user relation');
 
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'recs' AND p.prosecdef
