@@ -154,7 +154,7 @@ COMMENT ON FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigin
     'recommend() for text keys (or the text form of any model''s keys): course keys as text';
 
 CREATE FUNCTION recs.recommend_all(
-    learners text[],
+    learner_keys text[],
     k integer DEFAULT 10,
     model bigint DEFAULT NULL,
     exclude_watched boolean DEFAULT true)
@@ -166,10 +166,10 @@ AS $$
            recs._id_key('course', m.course_key, r.course_id), r.score
       FROM recs._model_keys(recommend_all.model) m,
            recs.recommend_all(recommend_all.k, m.model_id, recommend_all.exclude_watched,
-                              recs._key_ids('learner', m.learner_key, recommend_all.learners)) r
+                              recs._key_ids('learner', m.learner_key, recommend_all.learner_keys)) r
 $$;
 COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean) IS
-    'recommend_all() for text keys: learners NULL for every learner the model knows';
+    'recommend_all() for text keys: learner_keys NULL for every learner the model knows';
 
 CREATE FUNCTION recs.score(model bigint, learner_id text, course_id text)
 RETURNS float8
@@ -209,16 +209,18 @@ $$;
 COMMENT ON FUNCTION recs.similar_courses(text, integer, bigint) IS
     'similar_courses() for text keys';
 
-CREATE FUNCTION recs.embed_learner(model bigint, course_ids text[])
+-- not an overload of embed_learner: embed_learner(5, '{1,2}') would be
+-- ambiguous between the array types; a uuid[] is passed as uuid[]::text[]
+CREATE FUNCTION recs.embed_learner_keys(model bigint, course_keys text[])
 RETURNS real[]
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
 AS $$
-    SELECT recs.embed_learner(m.model_id, recs._key_ids('course', m.course_key, embed_learner.course_ids))
-      FROM recs._model_keys(embed_learner.model) m
+    SELECT recs.embed_learner(m.model_id, recs._key_ids('course', m.course_key, embed_learner_keys.course_keys))
+      FROM recs._model_keys(embed_learner_keys.model) m
 $$;
-COMMENT ON FUNCTION recs.embed_learner(bigint, text[]) IS
-    'embed_learner() for text keys';
+COMMENT ON FUNCTION recs.embed_learner_keys(bigint, text[]) IS
+    'embed_learner() for the text form of any model''s course keys (uuid[]::text[] for uuid keys)';
 
 -- a glmix explanation: the entity of a per-learner or per-course coordinate
 -- is the key, not its dictionary id
@@ -291,7 +293,7 @@ COMMENT ON FUNCTION recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigin
     'recommend() for uuid keys: course keys as uuid';
 
 CREATE FUNCTION recs.recommend_all(
-    learners uuid[],
+    learner_keys uuid[],
     k integer DEFAULT 10,
     model bigint DEFAULT NULL,
     exclude_watched boolean DEFAULT true)
@@ -300,11 +302,11 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT r.learner_id::uuid, r.rank, r.course_id::uuid, r.score
-      FROM recs.recommend_all(recommend_all.learners::text[], recommend_all.k,
+      FROM recs.recommend_all(recommend_all.learner_keys::text[], recommend_all.k,
                               recs._uuid_model(recommend_all.model), recommend_all.exclude_watched) r
 $$;
 COMMENT ON FUNCTION recs.recommend_all(uuid[], integer, bigint, boolean) IS
-    'recommend_all() for uuid keys: learners NULL for every learner the model knows';
+    'recommend_all() for uuid keys: learner_keys NULL for every learner the model knows';
 
 CREATE FUNCTION recs.score(model bigint, learner_id uuid, course_id uuid)
 RETURNS float8
@@ -333,14 +335,6 @@ AS $$
 $$;
 COMMENT ON FUNCTION recs.similar_courses(uuid, integer, bigint) IS
     'similar_courses() for uuid keys';
-
-CREATE FUNCTION recs.embed_learner(model bigint, course_ids uuid[])
-RETURNS real[]
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT recs.embed_learner(recs._uuid_model(model), course_ids::text[]) $$;
-COMMENT ON FUNCTION recs.embed_learner(bigint, uuid[]) IS
-    'embed_learner() for uuid keys';
 
 CREATE FUNCTION recs.explain(model bigint, learner_id uuid, course_id uuid)
 RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
@@ -463,10 +457,10 @@ AS $$
     SELECT string_agg(format('recs.recommend(%1$s, integer, boolean, %1$s[], %1$s[], bigint, %1$s[]), '
                              'recs.recommend_all(%1$s[], integer, bigint, boolean), '
                              'recs.score(bigint, %1$s, %1$s), recs.glmix_score(bigint, %1$s, %1$s), '
-                             'recs.similar_courses(%1$s, integer, bigint), recs.embed_learner(bigint, %1$s[]), '
+                             'recs.similar_courses(%1$s, integer, bigint), '
                              'recs.explain(bigint, %1$s, %1$s), recs.explain_recommendation(%1$s, %1$s, bigint), '
                              'recs.explain(%1$s, %1$s)', t), ', ' ORDER BY t)
-           || ', recs.course_embeddings(bigint, anyelement)'
+           || ', recs.embed_learner_keys(bigint, text[]), recs.course_embeddings(bigint, anyelement)'
       FROM unnest(ARRAY['text', 'uuid']) t
 $$;
 COMMENT ON FUNCTION recs._key_serving_functions() IS
@@ -478,7 +472,7 @@ REVOKE EXECUTE ON FUNCTION
     recs.score(bigint, text, text),
     recs.glmix_score(bigint, text, text),
     recs.similar_courses(text, integer, bigint),
-    recs.embed_learner(bigint, text[]),
+    recs.embed_learner_keys(bigint, text[]),
     recs.explain(bigint, text, text),
     recs.explain_recommendation(text, text, bigint),
     recs.explain(text, text),
@@ -487,7 +481,6 @@ REVOKE EXECUTE ON FUNCTION
     recs.score(bigint, uuid, uuid),
     recs.glmix_score(bigint, uuid, uuid),
     recs.similar_courses(uuid, integer, bigint),
-    recs.embed_learner(bigint, uuid[]),
     recs.explain(bigint, uuid, uuid),
     recs.explain_recommendation(uuid, uuid, bigint),
     recs.explain(uuid, uuid),

@@ -112,8 +112,8 @@ SELECT results_eq(
     $$SELECT rank, course_id, similarity FROM recs.similar_courses(ky.u(4), 5, recs.model_id('ky_ncf_u'))$$,
     $$SELECT rank, ky.u(course_id), similarity FROM recs.similar_courses(4, 5, recs.model_id('ky_ncf_b'))$$,
     'similar_courses(uuid)');
-SELECT is(recs.embed_learner(recs.model_id('ky_ncf_u'), ARRAY[ky.u(1), ky.u(2)]),
-          recs.embed_learner(recs.model_id('ky_ncf_b'), ARRAY[1, 2]::bigint[]), 'embed_learner(uuid[])');
+SELECT is(recs.embed_learner_keys(recs.model_id('ky_ncf_u'), ARRAY[ky.u(1), ky.u(2)]::text[]),
+          recs.embed_learner(recs.model_id('ky_ncf_b'), ARRAY[1, 2]::bigint[]), 'embed_learner_keys(uuid[]::text[])');
 SELECT results_eq(
     $$SELECT course_id, embedding FROM recs.course_embeddings(recs.model_id('ky_ncf_t'), NULL::text)$$,
     $$SELECT ky.t(course_id), embedding FROM recs.course_embeddings(recs.model_id('ky_ncf_b')) ORDER BY 1$$,
