@@ -105,7 +105,8 @@ $$;
 COMMENT ON FUNCTION recs._id_key(text, text, bigint) IS
     'private: the key of a learner or course id under a model''s key type';
 
--- the uuid overloads' check: uuid learners (or text), uuid courses
+-- the uuid overloads' check of the model they serve (NULL: the active one):
+-- uuid (or text) learners, uuid courses; returns its argument
 CREATE FUNCTION recs._uuid_model(model bigint)
 RETURNS bigint
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -116,15 +117,16 @@ DECLARE
 BEGIN
     IF k.learner_key = 'bigint' OR k.course_key <> 'uuid' THEN
         RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
-            MESSAGE = format('recs model %s keys learners by %s and courses by %s, not by uuid',
-                             k.model_id, k.learner_key, k.course_key),
+            MESSAGE = format('the model keys learners by %s and courses by %s, not by uuid',
+                             k.learner_key, k.course_key),
+            DETAIL = format('recs model %s.', k.model_id),
             HINT = 'Pass the ids as text (the text overloads serve every model), or as the model''s key type.';
     END IF;
-    RETURN k.model_id;
+    RETURN model;
 END
 $$;
 COMMENT ON FUNCTION recs._uuid_model(bigint) IS
-    'private: a model (NULL: the active one) that the uuid overloads can serve, or an error';
+    'private: its argument, once the model it names (NULL: the active one) is one the uuid overloads can serve';
 
 -- serving: text keys --------------------------------------------------------
 
@@ -146,7 +148,7 @@ AS $$
                           recommend.exclude_watched,
                           recs._key_ids('course', m.course_key, recommend.exclude),
                           recs._key_ids('course', m.course_key, recommend.candidates),
-                          m.model_id,
+                          recommend.model,
                           recs._key_ids('course', m.course_key, recommend.recent)) r
      ORDER BY r.rank
 $$;
@@ -165,7 +167,7 @@ AS $$
     SELECT recs._id_key('learner', m.learner_key, r.learner_id), r.rank,
            recs._id_key('course', m.course_key, r.course_id), r.score
       FROM recs._model_keys(recommend_all.model) m,
-           recs.recommend_all(recommend_all.k, m.model_id, recommend_all.exclude_watched,
+           recs.recommend_all(recommend_all.k, recommend_all.model, recommend_all.exclude_watched,
                               recs._key_ids('learner', m.learner_key, recommend_all.learner_keys)) r
 $$;
 COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean) IS
@@ -203,7 +205,7 @@ AS $$
     SELECT r.rank, recs._id_key('course', m.course_key, r.course_id), r.similarity
       FROM recs._model_keys(similar_courses.model) m,
            recs.similar_courses(recs._key_id('course', m.course_key, similar_courses.course_id),
-                                similar_courses.k, m.model_id) r
+                                similar_courses.k, similar_courses.model) r
      ORDER BY r.rank
 $$;
 COMMENT ON FUNCTION recs.similar_courses(text, integer, bigint) IS
@@ -256,7 +258,7 @@ AS $$
       FROM recs._model_keys(explain_recommendation.model) m,
            recs.explain_recommendation(recs._key_id('learner', m.learner_key, explain_recommendation.learner_id),
                                        recs._key_id('course', m.course_key, explain_recommendation.course_id),
-                                       m.model_id) e
+                                       explain_recommendation.model) e
 $$;
 COMMENT ON FUNCTION recs.explain_recommendation(text, text, bigint) IS
     'explain_recommendation() for text keys';
