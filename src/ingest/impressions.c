@@ -129,10 +129,8 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 	}
 	if (spec->negatives)
 	{
-		static const Oid neg_types[] = {INT8ARRAYOID, INT4ARRAYOID};
-
-		recs_check_column(relid, spec->negatives, "negatives_column", neg_types, lengthof(neg_types));
-		appendStringInfo(&sql, ", %s::int8[]", quote_identifier(spec->negatives));
+		appendStringInfo(&sql, ", %s", keys_id_array_expr(relid, spec->negatives, "negatives_column",
+														   RECS_SIDE_COURSE));
 		plan->negatives = ++att;
 	}
 	appendStringInfo(&sql, " FROM %s", recs_relation_name(relid));

@@ -105,9 +105,12 @@ record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relnam
 		seen[side] = t;
 }
 
-/* add the keys of a column that the dictionary does not hold yet */
+/*
+ * Add the keys of a column (or of an array column's elements) that the
+ * dictionary does not hold yet, in key order.
+ */
 static void
-add_keys(const char *relname, const char *qcol, RecsKeySide side)
+add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 {
 	StringInfoData sql;
 	int			rc;
@@ -115,10 +118,10 @@ add_keys(const char *relname, const char *qcol, RecsKeySide side)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "INSERT INTO recs.id_key (side, key) "
-					 "SELECT '%s', k FROM (SELECT DISTINCT %s::text COLLATE \"C\" AS k FROM %s "
-					 "WHERE %s IS NOT NULL) d ORDER BY k "
+					 "SELECT '%s', k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
+					 "LATERAL (SELECT %s%s%s) u(e) WHERE e IS NOT NULL) d ORDER BY k "
 					 "ON CONFLICT DO NOTHING",
-					 side_names[side], qcol, relname, qcol);
+					 side_names[side], relname, array ? "unnest(" : "", qcol, array ? ")" : "");
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not add keys to recs.id_key: %s", SPI_result_code_string(rc));
@@ -138,7 +141,26 @@ keys_id_expr(Oid relid, const char *col, const char *argname, RecsKeySide side)
 	record_type(side, t, col, relname);
 	if (t == RECS_KEY_INTEGER)
 		return psprintf("%s::int8", qcol);
-	add_keys(relname, qcol, side);
+	add_keys(relname, qcol, side, false);
 	return psprintf("(SELECT k.id FROM recs.id_key k WHERE k.side = '%s' AND k.key = %s.%s::text)",
+					side_names[side], relname, qcol);
+}
+
+char *
+keys_id_array_expr(Oid relid, const char *col, const char *argname, RecsKeySide side)
+{
+	static const Oid array_types[] = {INT8ARRAYOID, INT4ARRAYOID, UUIDARRAYOID, TEXTARRAYOID};
+	char	   *relname = recs_relation_name(relid);
+	const char *qcol = quote_identifier(col);
+	Oid			type = recs_check_column(relid, col, argname, array_types, lengthof(array_types));
+	RecsKeyType t = type == UUIDARRAYOID ? RECS_KEY_UUID
+		: type == TEXTARRAYOID ? RECS_KEY_TEXT : RECS_KEY_INTEGER;
+
+	record_type(side, t, col, relname);
+	if (t == RECS_KEY_INTEGER)
+		return psprintf("%s::int8[]", qcol);
+	add_keys(relname, qcol, side, true);
+	return psprintf("ARRAY(SELECT (SELECT k.id FROM recs.id_key k WHERE k.side = '%s' AND k.key = u.e::text) "
+					"FROM unnest(%s.%s) WITH ORDINALITY u(e, o) ORDER BY u.o)",
 					side_names[side], relname, qcol);
 }

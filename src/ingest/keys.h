@@ -34,6 +34,12 @@ extern void keys_begin(void);
  */
 extern char *keys_id_expr(Oid relid, const char *col, const char *argname, RecsKeySide side);
 
+/*
+ * The same for an array column of ids (int8[]): integer arrays as they are,
+ * uuid[] and text[] element by element in order, after adding their keys.
+ */
+extern char *keys_id_array_expr(Oid relid, const char *col, const char *argname, RecsKeySide side);
+
 /* the key type this training read for a side (RECS_KEY_INTEGER if none) */
 extern RecsKeyType keys_training_type(RecsKeySide side);
 
