@@ -137,19 +137,9 @@ CREATE FUNCTION recs.recommend(
     model bigint DEFAULT NULL,
     recent text[] DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id text, score float8)
-LANGUAGE sql STABLE PARALLEL SAFE ROWS 10
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
-AS $$
-    SELECT r.rank, recs._id_key('course', m.course_key, r.course_id), r.score
-      FROM recs._model_keys(recommend.model) m,
-           recs.recommend(recs._key_id('learner', m.learner_key, recommend.learner_id), recommend.k,
-                          recommend.exclude_watched,
-                          recs._key_ids('course', m.course_key, recommend.exclude),
-                          recs._key_ids('course', m.course_key, recommend.candidates),
-                          recommend.model,
-                          recs._key_ids('course', m.course_key, recommend.recent)) r
-     ORDER BY r.rank
-$$;
+AS 'MODULE_PATHNAME', 'recommend_text'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigint, text[]) IS
     'recommend() for text keys (or the text form of any model''s keys): course keys as text';
 
@@ -173,39 +163,25 @@ COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean) IS
 
 CREATE FUNCTION recs.score(model bigint, learner_id text, course_id text)
 RETURNS float8
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
-AS $$
-    SELECT recs.score(m.model_id, recs._key_id('learner', m.learner_key, score.learner_id),
-                      recs._key_id('course', m.course_key, score.course_id))
-      FROM recs._model_keys(score.model) m
-$$;
+AS 'MODULE_PATHNAME', 'score_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.score(bigint, text, text) IS
     'score() for text keys';
 
 CREATE FUNCTION recs.glmix_score(model bigint, learner_id text, course_id text)
 RETURNS float8
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
-AS $$
-    SELECT recs.glmix_score(m.model_id, recs._key_id('learner', m.learner_key, glmix_score.learner_id),
-                            recs._key_id('course', m.course_key, glmix_score.course_id))
-      FROM recs._model_keys(glmix_score.model) m
-$$;
+AS 'MODULE_PATHNAME', 'glmix_score_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.glmix_score(bigint, text, text) IS
     'glmix_score() for text keys';
 
 CREATE FUNCTION recs.similar_courses(course_id text, k integer DEFAULT 10, model bigint DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id text, similarity float8)
-LANGUAGE sql STABLE PARALLEL SAFE ROWS 10
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
-AS $$
-    SELECT r.rank, recs._id_key('course', m.course_key, r.course_id), r.similarity
-      FROM recs._model_keys(similar_courses.model) m,
-           recs.similar_courses(recs._key_id('course', m.course_key, similar_courses.course_id),
-                                similar_courses.k, similar_courses.model) r
-     ORDER BY r.rank
-$$;
+AS 'MODULE_PATHNAME', 'similar_courses_text'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.similar_courses(text, integer, bigint) IS
     'similar_courses() for text keys';
 
@@ -281,14 +257,9 @@ CREATE FUNCTION recs.recommend(
     model bigint DEFAULT NULL,
     recent uuid[] DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id uuid, score float8)
-LANGUAGE sql STABLE PARALLEL SAFE ROWS 10
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT r.rank, r.course_id::uuid, r.score
-      FROM recs.recommend(recommend.learner_id::text, recommend.k, recommend.exclude_watched,
-                          recommend.exclude::text[], recommend.candidates::text[],
-                          recs._uuid_model(recommend.model), recommend.recent::text[]) r
-$$;
+AS 'MODULE_PATHNAME', 'recommend_uuid'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[]) IS
     'recommend() for uuid keys: course keys as uuid';
 
@@ -310,29 +281,25 @@ COMMENT ON FUNCTION recs.recommend_all(uuid[], integer, bigint, boolean) IS
 
 CREATE FUNCTION recs.score(model bigint, learner_id uuid, course_id uuid)
 RETURNS float8
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT recs.score(recs._uuid_model(model), learner_id::text, course_id::text) $$;
+AS 'MODULE_PATHNAME', 'score_uuid'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.score(bigint, uuid, uuid) IS
     'score() for uuid keys';
 
 CREATE FUNCTION recs.glmix_score(model bigint, learner_id uuid, course_id uuid)
 RETURNS float8
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT recs.glmix_score(recs._uuid_model(model), learner_id::text, course_id::text) $$;
+AS 'MODULE_PATHNAME', 'glmix_score_uuid'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid) IS
     'glmix_score() for uuid keys';
 
 CREATE FUNCTION recs.similar_courses(course_id uuid, k integer DEFAULT 10, model bigint DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id uuid, similarity float8)
-LANGUAGE sql STABLE PARALLEL SAFE ROWS 10
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT r.rank, r.course_id::uuid, r.similarity
-      FROM recs.similar_courses(similar_courses.course_id::text, similar_courses.k,
-                                recs._uuid_model(similar_courses.model)) r
-$$;
+AS 'MODULE_PATHNAME', 'similar_courses_uuid'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.similar_courses(uuid, integer, bigint) IS
     'similar_courses() for uuid keys';
 

@@ -37,11 +37,14 @@ extern void serving_active_model(const char *slot, ServingModel *out);
 extern void serving_model_by_id(int64 model_id, ServingModel *out);
 /* the same for any ids: the caller has checked or mapped them */
 extern void serving_model_any_ids(int64 model_id, ServingModel *out);
+extern void serving_active_model_any_ids(const char *slot, ServingModel *out);
 
 /* ---- serving_keys.c: uuid and text keys (src/ingest/keys.c) ---- */
 extern void serving_keys_define_guc(void);
 /* errors unless the model's ids are bigint or the call maps keys */
 extern void serving_check_ids(const ServingModel *m);
+/* allow dictionary ids (the keyed C functions, around their bigint call); returns the previous */
+extern bool serving_keys_allow(bool allow);
 /* errors unless relations keyed this way suit the model (what: for messages) */
 extern void serving_check_key_types(const ServingModel *m, int learner_key, int course_key,
 									const char *what);

@@ -32,6 +32,15 @@ serving_keys_define_guc(void)
 							 NULL, NULL, NULL);
 }
 
+bool
+serving_keys_allow(bool allow)
+{
+	bool		before = dictionary_ids;
+
+	dictionary_ids = allow;
+	return before;
+}
+
 void
 serving_check_ids(const ServingModel *m)
 {

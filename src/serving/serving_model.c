@@ -59,6 +59,13 @@ serving_model_any_ids(int64 model_id, ServingModel *out)
 void
 serving_active_model(const char *slot, ServingModel *out)
 {
+	serving_active_model_any_ids(slot, out);
+	serving_check_ids(out);
+}
+
+void
+serving_active_model_any_ids(const char *slot, ServingModel *out)
+{
 	static const char *const cols[1] = {"model_id"};
 	ServingKey	key = {"slot", TEXTOID, CStringGetTextDatum(slot)};
 	Datum		values[1];
@@ -70,7 +77,7 @@ serving_active_model(const char *slot, ServingModel *out)
 				 errmsg("no recs model is active in slot \"%s\"", slot),
 				 errhint("Train one, e.g. SELECT recs.train_popularity('my.watches', 'my.learners'), "
 						 "or activate one with recs.activate(model_id).")));
-	serving_model_by_id(DatumGetInt64(values[0]), out);
+	serving_model_any_ids(DatumGetInt64(values[0]), out);
 }
 
 /*
