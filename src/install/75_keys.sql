@@ -156,11 +156,19 @@ RETURNS TABLE (learner_id text, rank integer, course_id text, score float8)
 LANGUAGE sql STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
 AS $$
+    -- every learner the model knows, their ids mapped back to keys
     SELECT recs._id_key('learner', m.learner_key, r.learner_id), r.rank,
            recs._id_key('course', m.course_key, r.course_id), r.score
       FROM recs._model_keys(recommend_all.model) m,
-           recs.recommend_all(recommend_all.k, recommend_all.model, recommend_all.exclude_watched,
-                              recs._key_ids('learner', m.learner_key, recommend_all.learner_keys)) r
+           recs.recommend_all(recommend_all.k, recommend_all.model, recommend_all.exclude_watched) r
+     WHERE recommend_all.learner_keys IS NULL
+    UNION ALL
+    -- the given keys, as given (an unknown one gets a stranger's list, as in recommend_all(bigint[]))
+    SELECT u.key, r.rank, r.course_id, r.score
+      FROM (SELECT DISTINCT x FROM unnest(recommend_all.learner_keys) x WHERE x IS NOT NULL) u(key),
+           recs.recommend(u.key, recommend_all.k, exclude_watched => recommend_all.exclude_watched,
+                          model => recommend_all.model) r
+     WHERE recommend_all.learner_keys IS NOT NULL
 $$;
 COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean) IS
     'recommend_all() for text keys: learner_keys NULL for every learner the model knows';

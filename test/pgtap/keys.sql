@@ -4,7 +4,7 @@
 -- unknown and NULL keys; forget_learner by key.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(38);
+SELECT plan(39);
 
 SELECT count(*) FROM recs.generate_sample('ky', 120, 20, 5);
 -- the keys: md5-based uuids and padded text that sort as the ids do, so the
@@ -104,6 +104,14 @@ SELECT results_eq(
     $$SELECT learner_id, rank, course_id, score FROM recs.recommend_all(NULL::uuid[], 3, recs.model_id('ky_blend_u'))
        ORDER BY 1, 2$$,
     'recommend_all(uuid[]): NULL for every learner the model knows, keys out');
+SELECT results_eq(
+    $$SELECT learner_id, rank, course_id, score
+        FROM recs.recommend_all(ARRAY[ky.t(100003), 'no such key', NULL], 2, recs.model_id('ky_pop_t'))
+       ORDER BY 1, 2$$,
+    $$SELECT x.k, r.rank, r.course_id, r.score
+        FROM (VALUES (ky.t(100003)), ('no such key')) x(k), recs.recommend(x.k, 2, model => recs.model_id('ky_pop_t')) r
+       ORDER BY 1, 2$$,
+    'recommend_all(text[]): each given key, an unknown one too, as recommend() serves it');
 SELECT is(recs.score(recs.model_id('ky_ncf_u'), ky.u(100003), ky.u(4)),
           recs.score(recs.model_id('ky_ncf_b'), 100003, 4), 'score(uuid)');
 SELECT is(recs.glmix_score(recs.model_id('ky_glmix_t'), ky.t(100003), ky.t(4)),
