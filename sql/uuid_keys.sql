@@ -12,7 +12,7 @@ SELECT recs.train_popularity('demo.watches', 'demo.learners', name => 'b_popular
 SELECT recs.train_popularity('demo.u_watches', 'demo.u_learners', name => 'u_popularity',
                              window_days => 180, activate => false) AS u_pop \gset
 -- each model records how its relations keyed learners and courses
-SELECT name, learner_key, course_key FROM recs.model WHERE name LIKE '%\_popularity' ORDER BY name;
+SELECT name, learner_key, course_key FROM recs.model WHERE name IN ('b_popularity', 'u_popularity') ORDER BY name;
 -- the uuids' ids are in recs.id_key, one per learner and per course seen
 SELECT side, count(*) FROM recs.id_key GROUP BY side ORDER BY side;
 
