@@ -185,6 +185,14 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.glmix_score(bigint, text, text) IS
     'glmix_score() for text keys';
 
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id text, course_id text)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, text, text) IS
+    'glmix_logit() for text keys';
+
 CREATE FUNCTION recs.similar_courses(course_id text, k integer DEFAULT 10, model bigint DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id text, similarity float8)
 AS 'MODULE_PATHNAME', 'similar_courses_text'
@@ -303,6 +311,14 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid) IS
     'glmix_score() for uuid keys';
 
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id uuid, course_id uuid)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit_uuid'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, uuid, uuid) IS
+    'glmix_logit() for uuid keys';
+
 CREATE FUNCTION recs.similar_courses(course_id uuid, k integer DEFAULT 10, model bigint DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id uuid, similarity float8)
 AS 'MODULE_PATHNAME', 'similar_courses_uuid'
@@ -358,6 +374,24 @@ END
 $$;
 COMMENT ON FUNCTION recs.course_embeddings(bigint, anyelement) IS
     'course_embeddings() with the course keys in the type of key_type (e.g. NULL::uuid)';
+
+CREATE FUNCTION recs.course_map(model bigint, key_type anyelement)
+RETURNS TABLE (course_id anyelement, x float8, y float8)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+BEGIN
+    IF model IS NULL THEN
+        RETURN;                 -- as course_map(bigint), which is STRICT
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT recs._id_key(''course'', $1, c.course_id)::%s, c.x, c.y FROM recs.course_map($2) c ORDER BY 1',
+        pg_typeof(key_type))
+        USING (recs._model_keys(model)).course_key, model;
+END
+$$;
+COMMENT ON FUNCTION recs.course_map(bigint, anyelement) IS
+    'course_map() with the course keys in the type of key_type (e.g. NULL::uuid)';
 
 -- personal data: with the caller's rights, as learner_embeddings(bigint)
 CREATE FUNCTION recs.learner_embeddings(model bigint, key_type anyelement)
@@ -432,10 +466,12 @@ AS $$
     SELECT string_agg(format('recs.recommend(%1$s, integer, boolean, %1$s[], %1$s[], bigint, %1$s[]), '
                              'recs.recommend_all(%1$s[], integer, bigint, boolean), '
                              'recs.score(bigint, %1$s, %1$s), recs.glmix_score(bigint, %1$s, %1$s), '
+                             'recs.glmix_logit(bigint, %1$s, %1$s), '
                              'recs.similar_courses(%1$s, integer, bigint), '
                              'recs.explain(bigint, %1$s, %1$s), recs.explain_recommendation(%1$s, %1$s, bigint), '
                              'recs.explain(%1$s, %1$s)', t), ', ' ORDER BY t)
-           || ', recs.embed_learner_keys(bigint, text[]), recs.course_embeddings(bigint, anyelement)'
+           || ', recs.embed_learner_keys(bigint, text[]), recs.course_embeddings(bigint, anyelement), '
+           || 'recs.course_map(bigint, anyelement)'
       FROM unnest(ARRAY['text', 'uuid']) t
 $$;
 COMMENT ON FUNCTION recs._key_serving_functions() IS
@@ -446,6 +482,7 @@ REVOKE EXECUTE ON FUNCTION
     recs.recommend_all(text[], integer, bigint, boolean),
     recs.score(bigint, text, text),
     recs.glmix_score(bigint, text, text),
+    recs.glmix_logit(bigint, text, text),
     recs.similar_courses(text, integer, bigint),
     recs.embed_learner_keys(bigint, text[]),
     recs.explain(bigint, text, text),
@@ -455,11 +492,13 @@ REVOKE EXECUTE ON FUNCTION
     recs.recommend_all(uuid[], integer, bigint, boolean),
     recs.score(bigint, uuid, uuid),
     recs.glmix_score(bigint, uuid, uuid),
+    recs.glmix_logit(bigint, uuid, uuid),
     recs.similar_courses(uuid, integer, bigint),
     recs.explain(bigint, uuid, uuid),
     recs.explain_recommendation(uuid, uuid, bigint),
     recs.explain(uuid, uuid),
-    recs.course_embeddings(bigint, anyelement)
+    recs.course_embeddings(bigint, anyelement),
+    recs.course_map(bigint, anyelement)
 FROM PUBLIC;
 
 -- private functions ---------------------------------------------------------

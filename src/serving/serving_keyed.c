@@ -1,7 +1,7 @@
 /*
- * serving_keyed.c -- recommend, score, glmix_score and similar_courses for
- * uuid and text keys (the hot serving calls; the rest are SQL, in
- * src/install/75_keys.sql)
+ * serving_keyed.c -- recommend, score, glmix_score, glmix_logit and
+ * similar_courses for uuid and text keys (the hot serving calls; the rest
+ * are SQL, in src/install/75_keys.sql)
  *
  * Each maps its keys to the model's ids -- the digits of an integer for a
  * bigint-keyed model, else recs.id_key's id by one unique-index lookup
@@ -322,7 +322,7 @@ similar_courses_uuid(PG_FUNCTION_ARGS)
 	return similar_by_key(fcinfo, UUIDOID);
 }
 
-/* recs.score / recs.glmix_score(model, learner_id text|uuid, course_id text|uuid): STRICT */
+/* recs.score / glmix_score / glmix_logit(model, learner_id text|uuid, course_id text|uuid): STRICT */
 static Datum
 pair_by_key(FunctionCallInfo fcinfo, Oid keytype, const char *signature, bool unknown_course_is_error)
 {
@@ -376,4 +376,18 @@ Datum
 glmix_score_uuid(PG_FUNCTION_ARGS)
 {
 	return pair_by_key(fcinfo, UUIDOID, "recs.glmix_score(bigint,bigint,bigint)", false);
+}
+
+PG_FUNCTION_INFO_V1(glmix_logit_text);
+Datum
+glmix_logit_text(PG_FUNCTION_ARGS)
+{
+	return pair_by_key(fcinfo, TEXTOID, "recs.glmix_logit(bigint,bigint,bigint)", false);
+}
+
+PG_FUNCTION_INFO_V1(glmix_logit_uuid);
+Datum
+glmix_logit_uuid(PG_FUNCTION_ARGS)
+{
+	return pair_by_key(fcinfo, UUIDOID, "recs.glmix_logit(bigint,bigint,bigint)", false);
 }

@@ -28,11 +28,13 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespac
                     'recs.glmix_logit(bigint,bigint,bigint)', 'recs.explain(bigint,bigint,bigint)',
                     'recs.explain_recommendation(bigint,bigint,bigint)', 'recs.explain(bigint,bigint)',
                     'recs.model_id(text)', 'recs.course_embeddings(bigint)',
-                    'recs.course_embeddings(bigint,anyelement)', 'recs.embed_learner_keys(bigint,text[])']
+                    'recs.course_embeddings(bigint,anyelement)', 'recs.embed_learner_keys(bigint,text[])',
+                    'recs.course_map(bigint,anyelement)']
                  || ARRAY(SELECT format(f, t) FROM unnest(ARRAY['text', 'uuid']) t,
                                  unnest(ARRAY['recs.recommend(%1$s,integer,boolean,%1$s[],%1$s[],bigint,%1$s[])',
                                               'recs.recommend_all(%1$s[],integer,bigint,boolean)',
                                               'recs.score(bigint,%1$s,%1$s)', 'recs.glmix_score(bigint,%1$s,%1$s)',
+                                              'recs.glmix_logit(bigint,%1$s,%1$s)',
                                               'recs.similar_courses(%1$s,integer,bigint)',
                                               'recs.explain(bigint,%1$s,%1$s)',
                                               'recs.explain_recommendation(%1$s,%1$s,bigint)',

@@ -4,7 +4,7 @@
 -- unknown and NULL keys; forget_learner by key.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(39);
+SELECT plan(43);
 
 SELECT count(*) FROM recs.generate_sample('ky', 120, 20, 5);
 -- the keys: md5-based uuids and padded text that sort as the ids do, so the
@@ -116,6 +116,12 @@ SELECT is(recs.score(recs.model_id('ky_ncf_u'), ky.u(100003), ky.u(4)),
           recs.score(recs.model_id('ky_ncf_b'), 100003, 4), 'score(uuid)');
 SELECT is(recs.glmix_score(recs.model_id('ky_glmix_t'), ky.t(100003), ky.t(4)),
           recs.glmix_score(recs.model_id('ky_glmix_b'), 100003, 4), 'glmix_score(text)');
+SELECT is(recs.glmix_logit(recs.model_id('ky_glmix_u'), ky.u(100003), ky.u(4)),
+          recs.glmix_logit(recs.model_id('ky_glmix_b'), 100003, 4), 'glmix_logit(uuid)');
+SELECT results_eq(
+    $$SELECT course_id, x, y FROM recs.course_map(recs.model_id('ky_ncf_u'), NULL::uuid)$$,
+    $$SELECT ky.u(course_id), x, y FROM recs.course_map(recs.model_id('ky_ncf_b')) ORDER BY 1$$,
+    'course_map(model, NULL::uuid)');
 SELECT results_eq(
     $$SELECT rank, course_id, similarity FROM recs.similar_courses(ky.u(4), 5, recs.model_id('ky_ncf_u'))$$,
     $$SELECT rank, ky.u(course_id), similarity FROM recs.similar_courses(4, 5, recs.model_id('ky_ncf_b'))$$,
@@ -218,6 +224,18 @@ SELECT results_eq(
     'uuid learners and bigint courses: recommend(text) gives the course ids as text');
 SELECT throws_ok($$SELECT * FROM recs.recommend(ky.u(100003), 5, model => recs.model_id('ky_pop_m'))$$, '42804', NULL,
                  'and recommend(uuid), which returns uuid courses, is an error');
+
+-- a serving role (grant_access) serves keys and reads no dictionary
+CREATE ROLE recs_tap_keys_app;
+SELECT recs.grant_access('recs_tap_keys_app');
+SELECT ky.u(100003) AS key3, recs.model_id('ky_blend_u') AS blend_u,
+       (SELECT array_agg(ky.u(course_id) ORDER BY rank) FROM b_recs
+         WHERE kind = 'blend' AND learner_id = 100003 AND rank <= 3) AS want3 \gset
+SET ROLE recs_tap_keys_app;
+SELECT is((SELECT array_agg(course_id ORDER BY rank) FROM recs.recommend(:'key3'::uuid, 3, model => :blend_u)),
+          :'want3'::uuid[], 'a serving role gets recommend(uuid)');
+SELECT throws_ok($$SELECT count(*) FROM recs.id_key$$, '42501', NULL, 'but may not read recs.id_key');
+RESET ROLE;
 
 -- forget_learner by key: every keyed model, and the dictionary row
 SELECT id AS gone_id FROM recs.id_key WHERE side = 'learner' AND key = ky.t(100003) \gset
