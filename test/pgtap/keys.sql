@@ -4,7 +4,7 @@
 -- unknown and NULL keys; forget_learner by key.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(43);
+SELECT plan(44);
 
 SELECT count(*) FROM recs.generate_sample('ky', 120, 20, 5);
 -- the keys: md5-based uuids and padded text that sort as the ids do, so the
@@ -202,6 +202,15 @@ SELECT throws_ok($$SELECT * FROM recs.recommend(NULL::uuid, 5, model => recs.mod
                  'learner_id must not be NULL', 'a NULL uuid learner is the NULL error');
 SELECT throws_ok($$SELECT * FROM recs.recommend('not a uuid', 5, model => recs.model_id('ky_ncf_u'))$$, '22P02', NULL,
                  'text that is no uuid, on a uuid-keyed model, is an error');
+
+-- NULL keys in training: skipped and counted, as NULL ids are
+CREATE VIEW ky.n_watches AS
+SELECT CASE WHEN learner_id % 7 = 0 THEN NULL ELSE ky.u(learner_id) END AS learner_id, ky.u(course_id) AS course_id,
+       watched_at, watch_seconds FROM ky.early_watches;
+SELECT recs.train_popularity('ky.n_watches', name => 'ky_pop_n', activate => false) AS pop_n \gset
+SELECT is((SELECT (metrics->'skipped'->>'null_id')::bigint FROM recs.model WHERE model_id = :pop_n),
+          (SELECT count(*) FROM ky.early_watches WHERE learner_id % 7 = 0),
+          'NULL uuid keys are skipped and counted as null_id');
 
 -- int4 ids are integer ids
 CREATE VIEW ky.i_watches AS SELECT learner_id::int4 AS learner_id, course_id::int4 AS course_id, watched_at, watch_seconds
