@@ -101,7 +101,8 @@ record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relnam
 				 errdetail("Column \"%s\" of %s is %s.", col, relname, keys_type_name(t)),
 				 errhint("Key the %ss of every relation of a training by integers, or every one by uuid or text.",
 						 side_names[side])));
-	if (before < 0 || before == RECS_KEY_INTEGER)
+	/* the first relation's type is the model's (uuid and text read alike) */
+	if (before < 0)
 		seen[side] = t;
 }
 
