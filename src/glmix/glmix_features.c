@@ -148,6 +148,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	GlmixSide  *s = palloc0(sizeof(GlmixSide));
 	StringInfoData sql;
 	char		argname[64];
+	KeysFrom	from;
 	char	   *idexpr;
 	int			rc;
 	SPITupleTable *tt;
@@ -156,8 +157,9 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	int64		nnz = 0;
 
 	snprintf(argname, sizeof(argname), "%s_column", what);
-	idexpr = keys_id_expr(relid, idcol, argname,
-						  strcmp(what, "course") == 0 ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER);
+	keys_from_init(&from, relid);
+	idexpr = keys_id(&from, idcol, argname,
+					 strcmp(what, "course") == 0 ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER);
 	s->what = what;
 	s->ncols = nfeatures;
 	s->cols = palloc0(sizeof(GlmixColumn) * Max(nfeatures, 1));
@@ -180,7 +182,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 						 col->kind == GLMIX_MULTIHOT ? "text[]" : "float8");
 	}
 	appendStringInfo(&sql, " FROM %s WHERE %s IS NOT NULL ORDER BY 1",
-					 recs_relation_name(relid), quote_identifier(idcol));
+					 keys_from(&from), quote_identifier(idcol));
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read %ss: %s", what, SPI_result_code_string(rc));

@@ -96,13 +96,14 @@ static char *
 build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 {
 	StringInfoData sql;
+	KeysFrom	from;
 	int			att = 2;
 
 	memset(plan, 0, sizeof(*plan));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s, ",
-					 keys_id_expr(relid, spec->learner, "learner_column", RECS_SIDE_LEARNER));
-	appendStringInfoString(&sql, keys_id_expr(relid, spec->course, "course_column", RECS_SIDE_COURSE));
+	keys_from_init(&from, relid);
+	appendStringInfo(&sql, "SELECT %s, ", keys_id(&from, spec->learner, "learner_column", RECS_SIDE_LEARNER));
+	appendStringInfoString(&sql, keys_id(&from, spec->course, "course_column", RECS_SIDE_COURSE));
 	for (int i = 0; i < spec->nlabels; i++)
 	{
 		appendStringInfo(&sql, ", %s", label_expression(relid, spec->label[i], spec->label_arg[i]));
@@ -133,7 +134,7 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 														   RECS_SIDE_COURSE));
 		plan->negatives = ++att;
 	}
-	appendStringInfo(&sql, " FROM %s", recs_relation_name(relid));
+	appendStringInfo(&sql, " FROM %s", keys_from(&from));
 	if (spec->time)
 		appendStringInfo(&sql, " WHERE %s > $1 OR %s IS NULL", *texpr, *texpr);
 	if (spec->sorted)

@@ -129,22 +129,48 @@ add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 	pfree(sql.data);
 }
 
+void
+keys_from_init(KeysFrom *f, Oid relid)
+{
+	f->relid = relid;
+	f->relname = recs_relation_name(relid);
+	initStringInfo(&f->joins);
+	f->njoins = 0;
+}
+
 char *
-keys_id_expr(Oid relid, const char *col, const char *argname, RecsKeySide side)
+keys_id(KeysFrom *f, const char *col, const char *argname, RecsKeySide side)
 {
 	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID, UUIDOID, TEXTOID, VARCHAROID};
-	char	   *relname = recs_relation_name(relid);
 	const char *qcol = quote_identifier(col);
-	Oid			type = recs_check_column(relid, col, argname, id_types, lengthof(id_types));
+	Oid			type = recs_check_column(f->relid, col, argname, id_types, lengthof(id_types));
 	RecsKeyType t = type == UUIDOID ? RECS_KEY_UUID
 		: (type == TEXTOID || type == VARCHAROID) ? RECS_KEY_TEXT : RECS_KEY_INTEGER;
+	int			n;
 
-	record_type(side, t, col, relname);
+	record_type(side, t, col, f->relname);
 	if (t == RECS_KEY_INTEGER)
 		return psprintf("%s::int8", qcol);
-	add_keys(relname, qcol, side, false);
-	return psprintf("(SELECT k.id FROM recs.id_key k WHERE k.side = '%s' AND k.key = %s.%s::text)",
-					side_names[side], relname, qcol);
+	add_keys(f->relname, qcol, side, false);
+
+	/*
+	 * A LEFT JOIN keeps the rows with a NULL key (a NULL id, which the
+	 * readers skip and count); the dictionary's columns get names of their
+	 * own, so the reader's unqualified column names stay unambiguous.
+	 */
+	n = ++f->njoins;
+	appendStringInfo(&f->joins,
+					 " LEFT JOIN (SELECT k.key AS recs_key_%d_key, k.id AS recs_key_%d_id"
+					 " FROM recs.id_key k WHERE k.side = '%s') recs_key_%d"
+					 " ON recs_key_%d.recs_key_%d_key = %s.%s::text",
+					 n, n, side_names[side], n, n, n, f->relname, qcol);
+	return psprintf("recs_key_%d.recs_key_%d_id", n, n);
+}
+
+char *
+keys_from(const KeysFrom *f)
+{
+	return psprintf("%s%s", f->relname, f->joins.data);
 }
 
 char *

@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+
 /* how a model's learners or courses are keyed (recs.model.learner_key, course_key) */
 typedef enum RecsKeyType
 {
@@ -25,14 +27,33 @@ typedef enum RecsKeySide
 extern void keys_begin(void);
 
 /*
- * The SQL expression (int8) of id column col of relid, for a query whose
- * FROM is exactly recs_relation_name(relid): the column itself for an
- * integer column; for a uuid or text column, its id in recs.id_key, after
- * adding the column's keys the dictionary does not hold yet.  Errors when
- * the column's type is none of these, or when this training keyed the same
- * side by integers in one relation and by keys in another.
+ * A reader's FROM over one relation, with a join to the dictionary for
+ * each key column it reads: keys_from_init, then keys_id for each id
+ * column, then keys_from for the FROM item (the relation, unaliased, so
+ * the query may name its columns as before).
  */
-extern char *keys_id_expr(Oid relid, const char *col, const char *argname, RecsKeySide side);
+typedef struct KeysFrom
+{
+	Oid			relid;
+	char	   *relname;
+	StringInfoData joins;
+	int			njoins;
+} KeysFrom;
+
+extern void keys_from_init(KeysFrom *f, Oid relid);
+
+/*
+ * The SQL expression (int8) of id column col: the column itself for an
+ * integer column; for a uuid or text column, its id in recs.id_key (a hash
+ * join the FROM item brings), after adding the column's keys the
+ * dictionary does not hold yet.  Errors when the column's type is none of
+ * these, or when this training keyed the same side by integers in one
+ * relation and by keys in another.
+ */
+extern char *keys_id(KeysFrom *f, const char *col, const char *argname, RecsKeySide side);
+
+/* the FROM item: the relation and its dictionary joins */
+extern char *keys_from(const KeysFrom *f);
 
 /*
  * The same for an array column of ids (int8[]): integer arrays as they are,

@@ -95,7 +95,7 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 {
 	static const Oid num_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID,
 	INT8OID, INT4OID, INT2OID};
-	char	   *relname = recs_relation_name(relid);
+	KeysFrom	from;
 	char	   *lexpr;
 	char	   *cexpr;
 	Oid			time_type;
@@ -111,8 +111,9 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	int64		w;
 	double		est_rows;
 
-	lexpr = keys_id_expr(relid, cols->learner, "learner_column", RECS_SIDE_LEARNER);
-	cexpr = keys_id_expr(relid, cols->course, "course_column", RECS_SIDE_COURSE);
+	keys_from_init(&from, relid);
+	lexpr = keys_id(&from, cols->learner, "learner_column", RECS_SIDE_LEARNER);
+	cexpr = keys_id(&from, cols->course, "course_column", RECS_SIDE_COURSE);
 	time_type = recs_check_column(relid, cols->time, "time_column",
 								  time_types, lengthof(time_types));
 	if (cols->seconds)
@@ -126,7 +127,7 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 		appendStringInfo(&sql, ", %s::float8", quote_identifier(cols->seconds));
 	else
 		appendStringInfoString(&sql, ", 0::float8");
-	appendStringInfo(&sql, " FROM %s", relname);
+	appendStringInfo(&sql, " FROM %s", keys_from(&from));
 
 	portal = recs_open_read_cursor(sql.data, 0, NULL, NULL, &est_rows);
 

@@ -32,11 +32,14 @@ read_course_ids(Oid relid, const char *col, int *n)
 	StringInfoData sql;
 	int64	   *ids;
 	int			rc;
-	char	   *idexpr = keys_id_expr(relid, col, "course_column", RECS_SIDE_COURSE);
+	KeysFrom	from;
+	char	   *idexpr;
 
+	keys_from_init(&from, relid);
+	idexpr = keys_id(&from, col, "course_column", RECS_SIDE_COURSE);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT DISTINCT %s FROM %s WHERE %s IS NOT NULL ORDER BY 1",
-					 idexpr, recs_relation_name(relid), quote_identifier(col));
+					 idexpr, keys_from(&from), quote_identifier(col));
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read courses: %s", SPI_result_code_string(rc));

@@ -71,16 +71,18 @@ read_learner_languages(Oid relid, const char *idcol, const char *langcol)
 	LearnerLanguages *ll = palloc0(sizeof(LearnerLanguages));
 	StringInfoData sql;
 	int			rc;
+	KeysFrom	from;
+	char	   *idexpr;
 
-	char	   *idexpr = keys_id_expr(relid, idcol, "learner_column", RECS_SIDE_LEARNER);
-
+	keys_from_init(&from, relid);
+	idexpr = keys_id(&from, idcol, "learner_column", RECS_SIDE_LEARNER);
 	recs_check_column(relid, langcol, "language_column", text_types, lengthof(text_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT DISTINCT ON (1) %s, %s::text FROM %s"
 					 " WHERE %s IS NOT NULL ORDER BY 1, 2",
 					 idexpr, quote_identifier(langcol),
-					 recs_relation_name(relid), quote_identifier(idcol));
+					 keys_from(&from), quote_identifier(idcol));
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read learners: %s", SPI_result_code_string(rc));
