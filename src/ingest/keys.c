@@ -108,7 +108,9 @@ record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relnam
 
 /*
  * Add the keys of a column (or of an array column's elements) that the
- * dictionary does not hold yet, in key order.
+ * dictionary does not hold yet, in key order.  Only the new ones draw an
+ * id (a conflict would use up one too); ON CONFLICT covers a concurrent
+ * training adding the same key.
  */
 static void
 add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
@@ -120,9 +122,12 @@ add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 	appendStringInfo(&sql,
 					 "INSERT INTO recs.id_key (side, key) "
 					 "SELECT '%s', k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
-					 "LATERAL (SELECT %s%s%s) u(e) WHERE e IS NOT NULL) d ORDER BY k "
+					 "LATERAL (SELECT %s%s%s) u(e) WHERE e IS NOT NULL) d "
+					 "WHERE NOT EXISTS (SELECT FROM recs.id_key x WHERE x.side = '%s' "
+					 "AND x.key = d.k COLLATE \"default\") ORDER BY k "
 					 "ON CONFLICT DO NOTHING",
-					 side_names[side], relname, array ? "unnest(" : "", qcol, array ? ")" : "");
+					 side_names[side], relname, array ? "unnest(" : "", qcol, array ? ")" : "",
+					 side_names[side]);
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not add keys to recs.id_key: %s", SPI_result_code_string(rc));

@@ -4,7 +4,7 @@
 -- unknown and NULL keys; forget_learner by key.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(44);
+SELECT plan(46);
 
 SELECT count(*) FROM recs.generate_sample('ky', 120, 20, 5);
 -- the keys: md5-based uuids and padded text that sort as the ids do, so the
@@ -202,6 +202,16 @@ SELECT throws_ok($$SELECT * FROM recs.recommend(NULL::uuid, 5, model => recs.mod
                  'learner_id must not be NULL', 'a NULL uuid learner is the NULL error');
 SELECT throws_ok($$SELECT * FROM recs.recommend('not a uuid', 5, model => recs.model_id('ky_ncf_u'))$$, '22P02', NULL,
                  'text that is no uuid, on a uuid-keyed model, is an error');
+
+-- a key keeps its id: training again on known keys adds none and draws no new ids
+SELECT max(id) AS max_before, count(*) AS n_before FROM recs.id_key \gset
+SELECT recs.train_popularity('ky.u_early_watches', 'ky.u_learners', name => 'ky_pop_u', activate => false) IS NOT NULL AS again;
+SELECT is((SELECT array[max(id), count(*)] FROM recs.id_key), ARRAY[:max_before, :n_before]::bigint[],
+          'training again on the same keys leaves the dictionary as it was');
+SELECT results_eq(
+    $$SELECT rank, course_id, score FROM recs.recommend(ky.u(100003), 5, model => recs.model_id('ky_pop_u'))$$,
+    $$SELECT rank, ky.u(course_id), score FROM b_recs WHERE kind = 'pop' AND learner_id = 100003 ORDER BY rank$$,
+    'and its new version serves the same');
 
 -- NULL keys in training: skipped and counted, as NULL ids are
 CREATE VIEW ky.n_watches AS
