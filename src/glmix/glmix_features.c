@@ -134,6 +134,13 @@ column_values(const GlmixColumn *col, Datum d, char ***out)
 	return text_elements(d, out);
 }
 
+/* the id space of a side named "learner" or "course" */
+static RecsKeySide
+side_of(const char *what)
+{
+	return strcmp(what, "course") == 0 ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER;
+}
+
 /*
  * Read the id and feature columns of a learners or courses relation in one
  * query, build each categorical column's dictionary (sorted distinct
@@ -158,8 +165,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 
 	snprintf(argname, sizeof(argname), "%s_column", what);
 	keys_from_init(&from, relid);
-	idexpr = keys_id(&from, idcol, argname,
-					 strcmp(what, "course") == 0 ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER);
+	idexpr = keys_id(&from, idcol, argname, side_of(what));
 	s->what = what;
 	s->ncols = nfeatures;
 	s->cols = palloc0(sizeof(GlmixColumn) * Max(nfeatures, 1));
@@ -197,8 +203,8 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 		if (i > 0 && s->ids[i] == s->ids[i - 1])
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("%s id %lld appears more than once in %s", what,
-							(long long) s->ids[i], recs_relation_name(relid)),
+					 errmsg("%s id %s appears more than once in %s", what,
+							keys_id_name(side_of(what), s->ids[i]), recs_relation_name(relid)),
 					 errhint("Pass a relation with one row per %s.", what)));
 	}
 
@@ -227,8 +233,8 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 				if (!isfinite(x))
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("numeric feature \"%s\" of %s id %lld is not finite",
-									col->name, what, (long long) s->ids[i])));
+							 errmsg("numeric feature \"%s\" of %s id %s is not finite",
+									col->name, what, keys_id_name(side_of(what), s->ids[i]))));
 				sum += x;
 				sum2 += x * x;
 				cnt++;

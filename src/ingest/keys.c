@@ -134,6 +134,22 @@ add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 	pfree(sql.data);
 }
 
+char *
+keys_id_name(RecsKeySide side, int64 id)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+
+	if (keys_training_type(side) == RECS_KEY_INTEGER)
+		return psprintf(INT64_FORMAT, id);
+	values[0] = CStringGetTextDatum(side_names[side]);
+	values[1] = Int64GetDatum(id);
+	if (SPI_execute_with_args("SELECT key FROM recs.id_key WHERE side = $1 AND id = $2",
+							  2, types, values, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		return quote_literal_cstr(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	return psprintf(INT64_FORMAT, id);
+}
+
 void
 keys_from_init(KeysFrom *f, Oid relid)
 {

@@ -61,6 +61,12 @@ extern char *keys_from(const KeysFrom *f);
  */
 extern char *keys_id_array_expr(Oid relid, const char *col, const char *argname, RecsKeySide side);
 
+/*
+ * How a message names a learner or course this training read: the id, or
+ * for keys the quoted key.  Needs an SPI connection.
+ */
+extern char *keys_id_name(RecsKeySide side, int64 id);
+
 /* the key type this training read for a side (RECS_KEY_INTEGER if none) */
 extern RecsKeyType keys_training_type(RecsKeySide side);
 

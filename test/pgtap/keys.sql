@@ -4,7 +4,7 @@
 -- unknown and NULL keys; forget_learner by key.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(46);
+SELECT plan(47);
 
 SELECT count(*) FROM recs.generate_sample('ky', 120, 20, 5);
 -- the keys: md5-based uuids and padded text that sort as the ids do, so the
@@ -192,6 +192,13 @@ SELECT throws_ok($$SELECT recs.train_popularity('ky.u_watches', 'ky.learners', n
                  'one training keying learners by uuid in one relation and by bigint in another is an error');
 SELECT throws_ok($$SELECT recs.train_blend(ARRAY[recs.model_id('ky_ncf_b')], 'ky.u_impressions', name => 'ky_mixed')$$,
                  '42804', NULL, 'a blend of bigint-keyed components on uuid impressions is an error');
+
+-- a message about a learner of the training names them by key
+CREATE VIEW ky.dup_learners AS SELECT * FROM ky.u_learners UNION ALL SELECT * FROM ky.u_learners WHERE learner_id = ky.u(100003);
+SELECT throws_like($$SELECT recs.train_glmix('ky.u_early_impressions', 'ky.dup_learners', 'ky.u_courses',
+                                             '{language}', '{topic}', name => 'ky_dup')$$,
+                   format('learner id ''%s'' appears more than once in ky.dup_learners', ky.u(100003)),
+                   'a duplicate uuid learner is named by its key');
 
 -- unknown and NULL keys
 SELECT results_eq(
