@@ -33,9 +33,9 @@ BEGIN
     END LOOP;
 END $$;
 
--- a key's id is its rank among the keys first seen with it: registered in
--- key order up front, the ids follow the bigint ids' order, and so do the
--- trainers' tie-breaks and random draws
+-- a training draws the ids of the keys it sees first in key order; registered
+-- here in key order up front, the ids follow the bigint ids' order, and so do
+-- the trainers' tie-breaks and random draws
 INSERT INTO recs.id_key (side, key)
 SELECT s, k FROM (SELECT 'learner', ky.u(learner_id)::text, 1, learner_id FROM ky.learners
                   UNION ALL SELECT 'course', ky.u(course_id)::text, 1, course_id FROM ky.courses
