@@ -7,7 +7,8 @@
  * uuid or text id column is read through recs.id_key, one dictionary per id
  * space (learners, courses) shared by every model: a training first adds the
  * keys it has not seen (in key order, so ids follow the keys' order), then
- * reads each key's id by index lookup inside its own query.  One dictionary
+ * reads each key's id through a join of the relation to the dictionary in
+ * its own query (keys_from, keys_id).  One dictionary
  * for all models rather than one per model because models are combined:
  * a blend scores its components by id, train_all trains four models on one
  * set of relations, evaluate reads its own test relation, and a key keeps
