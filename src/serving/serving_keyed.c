@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -22,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/uuid.h"
 
 #include "keys.h"
@@ -145,7 +148,13 @@ keys_to_ids(const ServingModel *m, Oid keytype, ArrayType *arr)
 
 /* ---- calling the bigint functions ---- */
 
-/* the bigint function's FmgrInfo, looked up once per call site */
+/*
+ * The bigint function's FmgrInfo, looked up once per call site.  Its C
+ * entry point is called directly, not through fmgr's SECURITY DEFINER
+ * wrapper: the keyed function already runs as the owner with the same
+ * fixed search_path, and the wrapper's user and GUC switch would cost more
+ * than the mapping.
+ */
 static FmgrInfo *
 bigint_function(FunctionCallInfo fcinfo, const char *signature)
 {
@@ -155,11 +164,25 @@ bigint_function(FunctionCallInfo fcinfo, const char *signature)
 	{
 		Oid			fn = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
 															  CStringGetTextDatum(signature)));
+		HeapTuple	tup;
+		Datum		src;
+		Datum		bin;
+		bool		nosrc;
+		bool		nobin;
 
 		if (!OidIsValid(fn))
 			elog(ERROR, "function %s does not exist", signature);
 		f = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FmgrInfo));
 		fmgr_info_cxt(fn, f, fcinfo->flinfo->fn_mcxt);
+		tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for function %u", fn);
+		src = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &nosrc);
+		bin = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_probin, &nobin);
+		if (((Form_pg_proc) GETSTRUCT(tup))->prolang == ClanguageId && !nosrc && !nobin)
+			f->fn_addr = load_external_function(TextDatumGetCString(bin), TextDatumGetCString(src),
+												true, NULL);
+		ReleaseSysCache(tup);
 		fcinfo->flinfo->fn_extra = f;
 	}
 	return f;
