@@ -145,8 +145,9 @@ keys_id_name(RecsKeySide side, int64 id)
 		return psprintf(INT64_FORMAT, id);
 	values[0] = CStringGetTextDatum(side_names[side]);
 	values[1] = Int64GetDatum(id);
+	/* not read-only: the key may be one this training has just added */
 	if (SPI_execute_with_args("SELECT key FROM recs.id_key WHERE side = $1 AND id = $2",
-							  2, types, values, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+							  2, types, values, NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		return quote_literal_cstr(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	return psprintf(INT64_FORMAT, id);
 }

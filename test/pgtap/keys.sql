@@ -4,7 +4,7 @@
 -- unknown and NULL keys; forget_learner by key.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(47);
+SELECT plan(48);
 
 SELECT count(*) FROM recs.generate_sample('ky', 120, 20, 5);
 -- the keys: md5-based uuids and padded text that sort as the ids do, so the
@@ -199,6 +199,13 @@ SELECT throws_like($$SELECT recs.train_glmix('ky.u_early_impressions', 'ky.dup_l
                                              '{language}', '{topic}', name => 'ky_dup')$$,
                    format('learner id ''%s'' appears more than once in ky.dup_learners', ky.u(100003)),
                    'a duplicate uuid learner is named by its key');
+-- (also a key this very training adds to the dictionary)
+CREATE VIEW ky.dup_new_learners AS SELECT * FROM ky.u_learners
+                                   UNION ALL SELECT ky.u(888888), 'en', 'x', 'y' FROM generate_series(1, 2);
+SELECT throws_like($$SELECT recs.train_glmix('ky.u_early_impressions', 'ky.dup_new_learners', 'ky.u_courses',
+                                             '{language}', '{topic}', name => 'ky_dup')$$,
+                   format('learner id ''%s'' appears more than once in ky.dup_new_learners', ky.u(888888)),
+                   'a duplicate new uuid learner too');
 
 -- unknown and NULL keys
 SELECT results_eq(
