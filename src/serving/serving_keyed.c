@@ -18,6 +18,7 @@
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -29,6 +30,7 @@
 
 #include "keys.h"
 #include "serving.h"
+#include "serving_cache.h"
 #include "serving_rows.h"
 
 static const char *const side_names[2] = {"learner", "course"};
@@ -90,6 +92,50 @@ key_to_id(const ServingModel *m, RecsKeySide side, Oid keytype, Datum key, bool 
 	return 0;
 }
 
+/*
+ * The course side of the dictionary, sorted by id, as a part of a keyed
+ * model in the serving cache: a top k maps k ids back to keys, and a
+ * binary search costs less than k index lookups.  Ids are never reused,
+ * so the part stays right for as long as the model lives; a course key
+ * added later is no course of this model.
+ */
+typedef struct CourseKeys
+{
+	int			n;
+	int64	   *ids;
+	text	  **keys;
+} CourseKeys;
+
+static void *
+load_course_keys(int64 model_id, const char *part, void *arg, MemoryContext cxt)
+{
+	CourseKeys *ck;
+	SPITupleTable *tt;
+	int			rc;
+
+	rc = SPI_execute("SELECT id, key FROM recs.id_key WHERE side = 'course' ORDER BY id", true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.id_key: %s", SPI_result_code_string(rc));
+	tt = SPI_tuptable;
+	if (SPI_processed > (uint64) (MaxAllocSize / sizeof(text *)))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("recs.id_key holds too many course keys to cache: " UINT64_FORMAT, SPI_processed)));
+	MemoryContextSwitchTo(cxt);
+	ck = palloc(sizeof(CourseKeys));
+	ck->n = (int) SPI_processed;
+	ck->ids = palloc(sizeof(int64) * Max(ck->n, 1));
+	ck->keys = palloc(sizeof(text *) * Max(ck->n, 1));
+	for (int i = 0; i < ck->n; i++)
+	{
+		bool		isnull;
+
+		ck->ids[i] = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		ck->keys[i] = DatumGetTextPCopy(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+	}
+	return ck;
+}
+
 /* a course id's key as keytype (text or uuid); false when it has none */
 static bool
 id_to_key(const ServingModel *m, int64 id, Oid keytype, Datum *out)
@@ -98,12 +144,35 @@ id_to_key(const ServingModel *m, int64 id, Oid keytype, Datum *out)
 	ServingKey	keys[2];
 	Datum		value;
 	bool		isnull;
+	CourseKeys *ck;
+	int			lo,
+				hi;
 
 	if (m->course_key == RECS_KEY_INTEGER)
 	{
 		*out = CStringGetTextDatum(psprintf(INT64_FORMAT, id));
 		return true;
 	}
+	ck = serving_cache_get(m->model_id, m->stamp, "course_keys", load_course_keys, NULL);
+	lo = 0;
+	hi = ck->n - 1;
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (ck->ids[mid] == id)
+		{
+			*out = keytype == UUIDOID
+				? DirectFunctionCall1(uuid_in, CStringGetDatum(text_to_cstring(ck->keys[mid])))
+				: PointerGetDatum(ck->keys[mid]);
+			return true;
+		}
+		if (ck->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	/* not cached (deleted and added again?): the dictionary itself */
 	keys[0].column = "side";
 	keys[0].type = TEXTOID;
 	keys[0].value = CStringGetTextDatum("course");
