@@ -110,29 +110,47 @@ record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relnam
 /*
  * Add the keys of a column (or of an array column's elements) that the
  * dictionary does not hold yet, in key order.  Only the new ones draw an
- * id (a conflict would use up one too); ON CONFLICT covers a concurrent
- * training adding the same key.
+ * id (a conflict would use up one too).  A training that adds keys holds
+ * a transaction lock on the dictionary from then on: two trainings adding
+ * keys in different orders (one relation's, then another's) could each
+ * wait for the other's uncommitted key; so they add one after the other,
+ * while trainings on known keys -- a nightly retraining -- never wait.
  */
 static void
 add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 {
+	StringInfoData news;
 	StringInfoData sql;
 	int			rc;
+	bool		isnull;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "INSERT INTO recs.id_key (side, key) "
+	initStringInfo(&news);
+	appendStringInfo(&news,
 					 "SELECT '%s', k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
 					 "LATERAL (SELECT %s%s%s) u(e) WHERE e IS NOT NULL) d "
 					 "WHERE NOT EXISTS (SELECT FROM recs.id_key x WHERE x.side = '%s' "
-					 "AND x.key = d.k COLLATE \"default\") ORDER BY k "
-					 "ON CONFLICT DO NOTHING",
+					 "AND x.key = d.k COLLATE \"default\")",
 					 side_names[side], relname, array ? "unnest(" : "", qcol, array ? ")" : "",
 					 side_names[side]);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT EXISTS (%s)", news.data);
+	rc = SPI_execute(sql.data, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read recs.id_key: %s", SPI_result_code_string(rc));
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return;
+
+	rc = SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('recs.id_key'))",
+					 false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not lock recs.id_key: %s", SPI_result_code_string(rc));
+	resetStringInfo(&sql);
+	/* ON CONFLICT: a key added by a training that committed meanwhile */
+	appendStringInfo(&sql, "INSERT INTO recs.id_key (side, key) %s ORDER BY k ON CONFLICT DO NOTHING",
+					 news.data);
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not add keys to recs.id_key: %s", SPI_result_code_string(rc));
-	pfree(sql.data);
 }
 
 char *
