@@ -1537,3 +1537,613 @@ END
 $$;
 COMMENT ON FUNCTION recs.prune(integer, text) IS
     'drop every version of each model name (or of the given name) but the newest keep, except deployed models and components of blends that stay; returns how many went';
+
+-- ---------------------------------------------------------------------------
+-- ids: uuid, text and integer ids everywhere (issue #17 item 4) -- the id
+-- dictionary, each model's key types, the uuid and text serving functions
+-- (src/install/75_keys.sql), forget_learner per key type (85_privacy.sql)
+-- ---------------------------------------------------------------------------
+
+ALTER TABLE recs.model
+    ADD COLUMN learner_key text NOT NULL DEFAULT 'bigint'
+        CHECK (learner_key IN ('bigint', 'uuid', 'text')),
+    ADD COLUMN course_key text NOT NULL DEFAULT 'bigint'
+        CHECK (course_key IN ('bigint', 'uuid', 'text'));
+COMMENT ON COLUMN recs.model.learner_key IS
+    'how the training relations keyed learners: bigint (integers, the ids themselves), uuid or text (through recs.id_key)';
+COMMENT ON COLUMN recs.model.course_key IS
+    'how the training relations keyed courses: bigint, uuid or text';
+
+-- One dictionary per id space (learners, courses), shared by every model:
+-- a blend scores its components by id, train_all trains four models on
+-- the same relations, and a key keeps its id from one training to the next.
+CREATE TABLE recs.id_key (
+    side text NOT NULL CHECK (side IN ('learner', 'course')),
+    key  text NOT NULL,
+    id   bigint GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (side, key),
+    UNIQUE (side, id)
+);
+COMMENT ON TABLE recs.id_key IS
+    'the ids of uuid and text keys (a uuid as its text), per side; trainings add the keys they read, in key order';
+SELECT pg_catalog.pg_extension_config_dump('recs.id_key', '');
+SELECT pg_catalog.pg_extension_config_dump('recs.id_key_id_seq', '');
+
+-- private functions ---------------------------------------------------------
+
+CREATE FUNCTION recs._model_keys(model bigint, OUT model_id bigint, OUT learner_key text,
+                                 OUT course_key text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m bigint := model;
+BEGIN
+    IF m IS NULL THEN
+        SELECT d.model_id INTO m FROM recs.deployment d WHERE d.slot = 'default';
+        IF m IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+                MESSAGE = 'no recs model is active in slot "default"';
+        END IF;
+    END IF;
+    SELECT x.model_id, x.learner_key, x.course_key INTO model_id, learner_key, course_key
+      FROM recs.model x WHERE x.model_id = m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('recs model %s does not exist', m),
+            HINT = 'SELECT * FROM recs.models lists the trained models.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recs._model_keys(bigint) IS
+    'private: a model (NULL: the active one) and its key types';
+
+-- a key's id for a model keyed by key_type: the integer itself, or its
+-- dictionary id (0, which no key has, when the dictionary does not know it)
+CREATE FUNCTION recs._key_id(side text, key_type text, key text)
+RETURNS bigint
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN key_type = 'bigint' THEN _key_id.key::bigint
+                ELSE coalesce((SELECT k.id FROM recs.id_key k
+                                WHERE k.side = _key_id.side
+                                  AND k.key = CASE WHEN key_type = 'uuid' THEN _key_id.key::uuid::text
+                                                   ELSE _key_id.key END), 0)
+           END
+$$;
+COMMENT ON FUNCTION recs._key_id(text, text, text) IS
+    'private: the id of a learner or course key under a model''s key type (0 for an unknown key)';
+
+CREATE FUNCTION recs._key_ids(side text, key_type text, keys text[])
+RETURNS bigint[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(recs._key_id(side, key_type, u.key) ORDER BY u.ord), '{}')
+      FROM unnest(keys) WITH ORDINALITY u(key, ord)
+$$;
+COMMENT ON FUNCTION recs._key_ids(text, text, text[]) IS
+    'private: recs._key_id of each element, in order (NULL stays NULL)';
+
+CREATE FUNCTION recs._id_key(side text, key_type text, id bigint)
+RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN key_type = 'bigint' THEN id::text
+                ELSE (SELECT k.key FROM recs.id_key k WHERE k.side = _id_key.side AND k.id = _id_key.id) END
+$$;
+COMMENT ON FUNCTION recs._id_key(text, text, bigint) IS
+    'private: the key of a learner or course id under a model''s key type';
+
+-- the uuid overloads' check of the model they serve (NULL: the active one):
+-- uuid (or text) learners, uuid courses; returns its argument
+CREATE FUNCTION recs._uuid_model(model bigint)
+RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k record := recs._model_keys(model);
+BEGIN
+    IF k.learner_key = 'bigint' OR k.course_key <> 'uuid' THEN
+        RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
+            MESSAGE = format('the model keys learners by %s and courses by %s, not by uuid',
+                             k.learner_key, k.course_key),
+            DETAIL = format('recs model %s.', k.model_id),
+            HINT = 'Pass the ids as text (the text overloads serve every model), or as the model''s key type.';
+    END IF;
+    RETURN model;
+END
+$$;
+COMMENT ON FUNCTION recs._uuid_model(bigint) IS
+    'private: its argument, once the model it names (NULL: the active one) is one the uuid overloads can serve';
+
+-- serving: text keys --------------------------------------------------------
+
+CREATE FUNCTION recs.recommend(
+    learner_id text,
+    k integer DEFAULT 10,
+    exclude_watched boolean DEFAULT true,
+    exclude text[] DEFAULT NULL,
+    candidates text[] DEFAULT NULL,
+    model bigint DEFAULT NULL,
+    recent text[] DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id text, score float8)
+AS 'MODULE_PATHNAME', 'recommend_text'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigint, text[]) IS
+    'recommend() for text keys (or the text form of any model''s keys): course keys as text';
+
+CREATE FUNCTION recs.recommend_all(
+    learner_keys text[],
+    k integer DEFAULT 10,
+    model bigint DEFAULT NULL,
+    exclude_watched boolean DEFAULT true)
+RETURNS TABLE (learner_id text, rank integer, course_id text, score float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- every learner the model knows, their ids mapped back to keys
+    SELECT recs._id_key('learner', m.learner_key, r.learner_id), r.rank,
+           recs._id_key('course', m.course_key, r.course_id), r.score
+      FROM recs._model_keys(recommend_all.model) m,
+           recs.recommend_all(recommend_all.k, recommend_all.model, recommend_all.exclude_watched) r
+     WHERE recommend_all.learner_keys IS NULL
+    UNION ALL
+    -- the given keys, as given (an unknown one gets a stranger's list, as in recommend_all(bigint[]))
+    SELECT u.key, r.rank, r.course_id, r.score
+      FROM (SELECT DISTINCT x FROM unnest(recommend_all.learner_keys) x WHERE x IS NOT NULL) u(key),
+           recs.recommend(u.key, recommend_all.k, exclude_watched => recommend_all.exclude_watched,
+                          model => recommend_all.model) r
+     WHERE recommend_all.learner_keys IS NOT NULL
+$$;
+COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean) IS
+    'recommend_all() for text keys: learner_keys NULL for every learner the model knows';
+
+CREATE FUNCTION recs.score(model bigint, learner_id text, course_id text)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'score_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.score(bigint, text, text) IS
+    'score() for text keys';
+
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id text, course_id text)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_score_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_score(bigint, text, text) IS
+    'glmix_score() for text keys';
+
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id text, course_id text)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, text, text) IS
+    'glmix_logit() for text keys';
+
+CREATE FUNCTION recs.similar_courses(course_id text, k integer DEFAULT 10, model bigint DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id text, similarity float8)
+AS 'MODULE_PATHNAME', 'similar_courses_text'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.similar_courses(text, integer, bigint) IS
+    'similar_courses() for text keys';
+
+-- not an overload of embed_learner: embed_learner(5, '{1,2}') would be
+-- ambiguous between the array types; a uuid[] is passed as uuid[]::text[]
+CREATE FUNCTION recs.embed_learner_keys(model bigint, course_keys text[])
+RETURNS real[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    SELECT recs.embed_learner(m.model_id, recs._key_ids('course', m.course_key, embed_learner_keys.course_keys))
+      FROM recs._model_keys(embed_learner_keys.model) m
+$$;
+COMMENT ON FUNCTION recs.embed_learner_keys(bigint, text[]) IS
+    'embed_learner() for the text form of any model''s course keys (uuid[]::text[] for uuid keys)';
+
+-- a glmix explanation: the entity of a per-learner or per-course coordinate
+-- is the key, not its dictionary id
+CREATE FUNCTION recs.explain(model bigint, learner_id text, course_id text)
+RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
+               top_features text[], top_contributions float8[])
+LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 4
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    SELECT e.coordinate,
+           CASE WHEN c.by_id AND c.keyed_by = 'learner' THEN recs._id_key('learner', m.learner_key, e.entity::bigint)
+                WHEN c.by_id AND c.keyed_by = 'course' THEN recs._id_key('course', m.course_key, e.entity::bigint)
+                ELSE e.entity END,
+           e.has_model, e.contribution, e.top_features, e.top_contributions
+      FROM recs._model_keys(explain.model) m
+     CROSS JOIN LATERAL recs.explain(m.model_id, recs._key_id('learner', m.learner_key, explain.learner_id),
+                                     recs._key_id('course', m.course_key, explain.course_id))
+                        WITH ORDINALITY e(coordinate, entity, has_model, contribution, top_features,
+                                          top_contributions, ord)
+      LEFT JOIN recs.glmix_coordinate c ON c.model_id = m.model_id AND c.name = e.coordinate
+     ORDER BY e.ord
+$$;
+COMMENT ON FUNCTION recs.explain(bigint, text, text) IS
+    'explain() of a glmix score for text keys';
+
+CREATE FUNCTION recs.explain_recommendation(learner_id text, course_id text, model bigint DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    SELECT e.*
+      FROM recs._model_keys(explain_recommendation.model) m,
+           recs.explain_recommendation(recs._key_id('learner', m.learner_key, explain_recommendation.learner_id),
+                                       recs._key_id('course', m.course_key, explain_recommendation.course_id),
+                                       explain_recommendation.model) e
+$$;
+COMMENT ON FUNCTION recs.explain_recommendation(text, text, bigint) IS
+    'explain_recommendation() for text keys';
+
+CREATE FUNCTION recs.explain(learner_id text, course_id text)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id) $$;
+COMMENT ON FUNCTION recs.explain(text, text) IS
+    'explain() of the active model for text keys';
+
+-- serving: uuid keys (the text functions, typed) ----------------------------
+
+CREATE FUNCTION recs.recommend(
+    learner_id uuid,
+    k integer DEFAULT 10,
+    exclude_watched boolean DEFAULT true,
+    exclude uuid[] DEFAULT NULL,
+    candidates uuid[] DEFAULT NULL,
+    model bigint DEFAULT NULL,
+    recent uuid[] DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id uuid, score float8)
+AS 'MODULE_PATHNAME', 'recommend_uuid'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[]) IS
+    'recommend() for uuid keys: course keys as uuid';
+
+CREATE FUNCTION recs.recommend_all(
+    learner_keys uuid[],
+    k integer DEFAULT 10,
+    model bigint DEFAULT NULL,
+    exclude_watched boolean DEFAULT true)
+RETURNS TABLE (learner_id uuid, rank integer, course_id uuid, score float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.learner_id::uuid, r.rank, r.course_id::uuid, r.score
+      FROM recs.recommend_all(recommend_all.learner_keys::text[], recommend_all.k,
+                              recs._uuid_model(recommend_all.model), recommend_all.exclude_watched) r
+$$;
+COMMENT ON FUNCTION recs.recommend_all(uuid[], integer, bigint, boolean) IS
+    'recommend_all() for uuid keys: learner_keys NULL for every learner the model knows';
+
+CREATE FUNCTION recs.score(model bigint, learner_id uuid, course_id uuid)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'score_uuid'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.score(bigint, uuid, uuid) IS
+    'score() for uuid keys';
+
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id uuid, course_id uuid)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_score_uuid'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid) IS
+    'glmix_score() for uuid keys';
+
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id uuid, course_id uuid)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit_uuid'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, uuid, uuid) IS
+    'glmix_logit() for uuid keys';
+
+CREATE FUNCTION recs.similar_courses(course_id uuid, k integer DEFAULT 10, model bigint DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id uuid, similarity float8)
+AS 'MODULE_PATHNAME', 'similar_courses_uuid'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.similar_courses(uuid, integer, bigint) IS
+    'similar_courses() for uuid keys';
+
+CREATE FUNCTION recs.explain(model bigint, learner_id uuid, course_id uuid)
+RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
+               top_features text[], top_contributions float8[])
+LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 4
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain(recs._uuid_model(model), learner_id::text, course_id::text) $$;
+COMMENT ON FUNCTION recs.explain(bigint, uuid, uuid) IS
+    'explain() of a glmix score for uuid keys';
+
+CREATE FUNCTION recs.explain_recommendation(learner_id uuid, course_id uuid, model bigint DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM recs.explain_recommendation(learner_id::text, course_id::text, recs._uuid_model(model))
+$$;
+COMMENT ON FUNCTION recs.explain_recommendation(uuid, uuid, bigint) IS
+    'explain_recommendation() for uuid keys';
+
+CREATE FUNCTION recs.explain(learner_id uuid, course_id uuid)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id) $$;
+COMMENT ON FUNCTION recs.explain(uuid, uuid) IS
+    'explain() of the active model for uuid keys';
+
+-- embeddings by key: the key type given by a typed NULL, e.g.
+-- recs.course_embeddings(5, NULL::uuid)
+CREATE FUNCTION recs.course_embeddings(model bigint, key_type anyelement)
+RETURNS TABLE (course_id anyelement, embedding real[])
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+DECLARE
+    ck text := (recs._model_keys(model)).course_key;
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT recs._id_key(''course'', $1, e.course_id)::%s, e.embedding '
+        'FROM recs.course_embeddings($2) e ORDER BY 1', pg_typeof(key_type))
+        USING ck, model;
+END
+$$;
+COMMENT ON FUNCTION recs.course_embeddings(bigint, anyelement) IS
+    'course_embeddings() with the course keys in the type of key_type (e.g. NULL::uuid)';
+
+CREATE FUNCTION recs.course_map(model bigint, key_type anyelement)
+RETURNS TABLE (course_id anyelement, x float8, y float8)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+BEGIN
+    IF model IS NULL THEN
+        RETURN;                 -- as course_map(bigint), which is STRICT
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT recs._id_key(''course'', $1, c.course_id)::%s, c.x, c.y FROM recs.course_map($2) c ORDER BY 1',
+        pg_typeof(key_type))
+        USING (recs._model_keys(model)).course_key, model;
+END
+$$;
+COMMENT ON FUNCTION recs.course_map(bigint, anyelement) IS
+    'course_map() with the course keys in the type of key_type (e.g. NULL::uuid)';
+
+-- personal data: with the caller's rights, as learner_embeddings(bigint)
+CREATE FUNCTION recs.learner_embeddings(model bigint, key_type anyelement)
+RETURNS TABLE (learner_id anyelement, embedding real[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lk text;
+BEGIN
+    IF model IS NULL THEN
+        RETURN;
+    END IF;
+    lk := (recs._model_keys(model)).learner_key;
+    RETURN QUERY EXECUTE format(
+        'SELECT recs._id_key(''learner'', $1, e.learner_id)::%s, e.embedding '
+        'FROM recs.learner_embeddings($2) e ORDER BY 1', pg_typeof(key_type))
+        USING lk, model;
+END
+$$;
+COMMENT ON FUNCTION recs.learner_embeddings(bigint, anyelement) IS
+    'learner_embeddings() with the learner keys in the type of key_type (e.g. NULL::uuid), with the caller''s rights';
+
+-- the right to be forgotten, by key --------------------------------------------
+
+-- Every model keyed by uuid or text that knows the key, and (when the key is
+-- an integer's digits) every bigint-keyed model that knows that id; the
+-- dictionary row goes too.  As the caller, like forget_learner(bigint).
+CREATE FUNCTION recs.forget_learner(learner_id text)
+RETURNS TABLE (table_name text, rows_removed bigint)
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kid bigint;
+BEGIN
+    IF learner_id ~ '^\s*[-+]?[0-9]+\s*$' THEN
+        RETURN QUERY SELECT f.table_name, f.rows_removed
+                       FROM recs._forget_learner_id(learner_id::bigint, false) f;
+    END IF;
+    SELECT k.id INTO kid FROM recs.id_key k
+     WHERE k.side = 'learner'
+       AND k.key IN (forget_learner.learner_id,
+                     CASE WHEN learner_id ~* '^\{?[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}?$'
+                          THEN learner_id::uuid::text END);
+    IF kid IS NOT NULL THEN
+        RETURN QUERY SELECT f.table_name, f.rows_removed FROM recs._forget_learner_id(kid, true) f;
+    END IF;
+    table_name := 'recs.id_key';
+    WITH d AS (DELETE FROM recs.id_key k WHERE k.side = 'learner' AND k.id = kid RETURNING 1)
+    SELECT count(*) INTO rows_removed FROM d;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION recs.forget_learner(text) IS
+    'forget_learner() by key: every uuid- or text-keyed model and the dictionary row (and, for an integer, every bigint-keyed model)';
+
+CREATE FUNCTION recs.forget_learner(learner_id uuid)
+RETURNS TABLE (table_name text, rows_removed bigint)
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.forget_learner(learner_id::text) $$;
+COMMENT ON FUNCTION recs.forget_learner(uuid) IS
+    'forget_learner() by uuid key';
+
+-- the serving functions above, for grant_access (80_access.sql)
+CREATE FUNCTION recs._key_serving_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('recs.recommend(%1$s, integer, boolean, %1$s[], %1$s[], bigint, %1$s[]), '
+                             'recs.recommend_all(%1$s[], integer, bigint, boolean), '
+                             'recs.score(bigint, %1$s, %1$s), recs.glmix_score(bigint, %1$s, %1$s), '
+                             'recs.glmix_logit(bigint, %1$s, %1$s), '
+                             'recs.similar_courses(%1$s, integer, bigint), '
+                             'recs.explain(bigint, %1$s, %1$s), recs.explain_recommendation(%1$s, %1$s, bigint), '
+                             'recs.explain(%1$s, %1$s)', t), ', ' ORDER BY t)
+           || ', recs.embed_learner_keys(bigint, text[]), recs.course_embeddings(bigint, anyelement), '
+           || 'recs.course_map(bigint, anyelement)'
+      FROM unnest(ARRAY['text', 'uuid']) t
+$$;
+COMMENT ON FUNCTION recs._key_serving_functions() IS
+    'private: the serving functions for uuid and text keys, as a list for GRANT';
+
+REVOKE EXECUTE ON FUNCTION
+    recs.recommend(text, integer, boolean, text[], text[], bigint, text[]),
+    recs.recommend_all(text[], integer, bigint, boolean),
+    recs.score(bigint, text, text),
+    recs.glmix_score(bigint, text, text),
+    recs.glmix_logit(bigint, text, text),
+    recs.similar_courses(text, integer, bigint),
+    recs.embed_learner_keys(bigint, text[]),
+    recs.explain(bigint, text, text),
+    recs.explain_recommendation(text, text, bigint),
+    recs.explain(text, text),
+    recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[]),
+    recs.recommend_all(uuid[], integer, bigint, boolean),
+    recs.score(bigint, uuid, uuid),
+    recs.glmix_score(bigint, uuid, uuid),
+    recs.glmix_logit(bigint, uuid, uuid),
+    recs.similar_courses(uuid, integer, bigint),
+    recs.explain(bigint, uuid, uuid),
+    recs.explain_recommendation(uuid, uuid, bigint),
+    recs.explain(uuid, uuid),
+    recs.course_embeddings(bigint, anyelement),
+    recs.course_map(bigint, anyelement)
+FROM PUBLIC;
+
+-- private functions ---------------------------------------------------------
+
+-- the learner with this id in every model keyed by integers (keyed false)
+-- or in every model keyed by uuid or text (keyed true: a recs.id_key id);
+-- forget_learner(text) and forget_learner(uuid) are in 75_keys.sql
+CREATE FUNCTION recs._forget_learner_id(learner_id bigint, keyed boolean)
+RETURNS TABLE (table_name text, rows_removed bigint)
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id_text text := learner_id::text;
+    touched bigint[] := '{}';
+    ids bigint[];
+    models bigint[] := ARRAY(SELECT m.model_id FROM recs.model m WHERE (m.learner_key <> 'bigint') = keyed);
+BEGIN
+    table_name := 'recs.model_learner';
+    WITH d AS (DELETE FROM recs.model_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    table_name := 'recs.ncf_learner';
+    WITH d AS (DELETE FROM recs.ncf_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    table_name := 'recs.glmix_entity';
+    WITH d AS (DELETE FROM recs.glmix_entity t WHERE t.side = 'learner' AND t.id = _forget_learner_id.learner_id AND t.model_id = ANY (models)
+               RETURNING t.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    -- per-learner GLMix coefficients: coordinates keyed by the learner id
+    table_name := 'recs.glmix_coef';
+    WITH d AS (DELETE FROM recs.glmix_coef c USING recs.glmix_coordinate k
+                WHERE k.model_id = c.model_id AND k.name = c.coordinate AND k.keyed_by = 'learner'
+                  AND k.by_id AND c.entity = id_text AND c.model_id = ANY (models)
+               RETURNING c.model_id, c.coordinate),
+         u AS (UPDATE recs.glmix_coordinate k SET entities = k.entities - n.n
+                 FROM (SELECT d.model_id, d.coordinate, count(*) AS n FROM d GROUP BY 1, 2) n
+                WHERE k.model_id = n.model_id AND k.name = n.coordinate RETURNING k.model_id)
+    SELECT (SELECT count(*) FROM d), (SELECT array_agg(DISTINCT u.model_id) FROM u) INTO rows_removed, ids;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    table_name := 'recs.blend_learner';
+    WITH d AS (DELETE FROM recs.blend_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    -- per-learner blend weights: the coordinate named by the blend's learner column
+    table_name := 'recs.blend_coef';
+    WITH d AS (DELETE FROM recs.blend_coef c USING recs.model m
+                WHERE m.model_id = c.model_id AND c.coordinate = m.params->>'learner_column'
+                  AND c.entity = id_text AND c.model_id = ANY (models)
+               RETURNING c.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    -- every backend reloads the models it touched at their next call
+    UPDATE recs.model m SET cache_token = (random() * 9.2e18)::bigint
+     WHERE m.model_id = ANY (touched);
+END
+$$;
+COMMENT ON FUNCTION recs._forget_learner_id(bigint, boolean) IS
+    'private: forget_learner''s work, in the models keyed by integers or in those keyed by uuid or text';
+
+CREATE OR REPLACE FUNCTION recs.forget_learner(learner_id bigint)
+RETURNS TABLE (table_name text, rows_removed bigint)
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs._forget_learner_id(learner_id, false) $$;
+COMMENT ON FUNCTION recs.forget_learner(bigint) IS
+    'delete a learner''s rows from every model (histories, embeddings, features, per-learner coefficients and blend weights) and make every backend reload those models; reports the rows removed per table';
+
+
+CREATE OR REPLACE FUNCTION recs._serving_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text), '
+        || 'recs.recommend_all(integer, bigint, boolean, bigint[], text), recs.score(bigint, bigint, bigint, text), '
+        || 'recs.similar_courses(bigint, integer, bigint, text), recs.embed_learner(bigint, bigint[], text), '
+        || 'recs.course_map(bigint, text), recs.glmix_score(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.glmix_logit(bigint, bigint, bigint, text, jsonb), recs.explain(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.explain_recommendation(bigint, bigint, bigint, text), recs.explain(bigint, bigint, text), '
+        || 'recs.model_id(text), recs.course_embeddings(bigint, text), '
+        || recs._key_serving_functions()
+$$;
+
+-- roles given access under 0.3.0 get the same on what this version adds
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT a.rolname FROM pg_roles a
+              WHERE has_function_privilege(a.oid, 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text)', 'EXECUTE')
+                AND NOT a.rolsuper AND a.rolname <> current_user LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', recs._key_serving_functions(), r.rolname);
+    END LOOP;
+    FOR r IN SELECT a.rolname FROM pg_roles a
+              WHERE has_table_privilege(a.oid, 'recs.model', 'INSERT') AND NOT a.rolsuper AND a.rolname <> current_user LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON recs.id_key TO %I', r.rolname);
+        EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE recs.id_key_id_seq TO %I', r.rolname);
+    END LOOP;
+END
+$$;

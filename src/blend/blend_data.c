@@ -29,6 +29,7 @@
 #include "impressions.h"
 #include "memory_budget.h"
 #include "sorted_ids.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "rng.h"
 #include "serving.h"
@@ -329,6 +330,8 @@ column_keys(const BlendRows *rows, Oid learners, const char *lcol, const char *c
 {
 	char	  **rowkey = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(char *) * Max(rows->n, 1));
 	StringInfoData sql;
+	KeysFrom	from;
+	char	   *idexpr;
 	int			rc;
 	int			nl;
 	int64	   *ids;
@@ -341,13 +344,14 @@ column_keys(const BlendRows *rows, Oid learners, const char *lcol, const char *c
 				 errmsg("random effect \"%s\" needs the learners relation", column),
 				 errhint("Pass learners => the relation that has the column.")));
 	recs_check_column(learners, column, "random_effects", NULL, 0);
+	keys_from_init(&from, learners);
+	idexpr = keys_id(&from, lcol, "learner_column", RECS_SIDE_LEARNER);
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT DISTINCT ON (1) %s::int8, %s::text FROM %s "
+	appendStringInfo(&sql, "SELECT DISTINCT ON (1) %s, %s::text FROM %s "
 					 "WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1",
-					 quote_identifier(lcol), quote_identifier(column),
-					 recs_relation_name(learners), quote_identifier(lcol),
+					 idexpr, quote_identifier(column), keys_from(&from), quote_identifier(lcol),
 					 quote_identifier(column));
-	rc = SPI_execute(sql.data, true, 0);
+	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read learners: %s", SPI_result_code_string(rc));
 	MemoryContextSwitchTo(cxt);

@@ -113,7 +113,8 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		BlendComponent *bc = &bs->bm.component[j];
 		bool		logit;
 
-		serving_model_by_id(bc->model.model_id, &sm);
+		/* keyed as the blend is, which its caller checked */
+		serving_model_any_ids(bc->model.model_id, &sm);
 		MemoryContextSwitchTo(cxt);
 		model_row_key_int(&row, 0, "position", j + 1);
 		if (sm.routine->blend_transform == NULL)

@@ -23,6 +23,7 @@
 #include "glmix.h"
 #include "json_out.h"
 #include "model_store.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "timing.h"
 
@@ -57,6 +58,7 @@ store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *l
 	Datum	   *watch_ids = palloc(sizeof(Datum) * bm->ncomponents);
 	int			nwatch = 0;
 	int			rc;
+	KeysFrom	from;
 	StringInfoData sql;
 	bool		keyed = false;
 
@@ -94,9 +96,11 @@ store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *l
 	/* keys of the effects that are not keyed by the learner id */
 	if (!OidIsValid(learners))
 		return;
+	keys_from_init(&from, learners);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO recs.blend_learner (model_id, learner_id, keys) "
-					 "SELECT DISTINCT ON (2) $1, %s::int8, ARRAY[", quote_identifier(lcol));
+					 "SELECT DISTINCT ON (2) $1, %s, ARRAY[",
+					 keys_id(&from, lcol, "learner_column", RECS_SIDE_LEARNER));
 	for (int i = 0; i < neffects; i++)
 	{
 		if (strcmp(cols[i], lcol) == 0)
@@ -110,7 +114,7 @@ store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *l
 	if (!keyed)
 		return;
 	appendStringInfo(&sql, "] FROM %s WHERE %s IS NOT NULL ORDER BY 2",
-					 recs_relation_name(learners), quote_identifier(lcol));
+					 keys_from(&from), quote_identifier(lcol));
 	rc = SPI_execute_with_args(sql.data, 1, types, values, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not store blend learner keys: %s", SPI_result_code_string(rc));

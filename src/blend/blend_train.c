@@ -26,6 +26,7 @@
 #include "glmix.h"
 #include "options.h"
 #include "model_store.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "serving.h"
 #include "timing.h"
@@ -155,7 +156,8 @@ open_components(FunctionCallInfo fcinfo, BlendOptions *o, BlendModel *bm)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("component model ids must not be NULL")));
-		serving_model_by_id(DatumGetInt64(elems[j]), &c->model);
+		/* keyed as the impressions are: checked once they are read */
+		serving_model_any_ids(DatumGetInt64(elems[j]), &c->model);
 		if (c->model.routine->blend_transform == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -203,9 +205,13 @@ train_blend(PG_FUNCTION_ARGS)
 
 	blend_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
+	keys_begin();
 	open_components(fcinfo, &o, &bm);
 
 	blend_prepare_rows(&o, &bm, &rows, effects);
+	for (int j = 0; j < bm.ncomponents; j++)
+		serving_check_key_types(&bm.component[j].model, keys_training_type(RECS_SIDE_LEARNER),
+								keys_training_type(RECS_SIDE_COURSE), "the impressions relation");
 	margin = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(rows.n, 1));
 	blend_fit(&rows, bm.ncomponents + 1, effects, o.neffects, o.l2, o.passes, global, margin);
 	model_id = blend_store(&o, &bm, &rows, effects, global, margin, started);

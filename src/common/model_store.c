@@ -17,15 +17,18 @@
 #include "utils/jsonb.h"
 
 #include "model_store.h"
+#include "keys.h"
 #include "spi_util.h"
 
 int64
 model_store_create(const char *name, const char *kind, const char *source_json,
 				   const char *params_json, double trained_through)
 {
-	Oid			types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			types[7] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	RecsKeyType lkey = keys_training_type(RECS_SIDE_LEARNER);
+	RecsKeyType ckey = keys_training_type(RECS_SIDE_COURSE);
 	bool		isnull;
 	int			rc;
 
@@ -62,12 +65,24 @@ model_store_create(const char *name, const char *kind, const char *source_json,
 		values[2] = TimestampTzGetDatum(recs_epoch_to_timestamptz(trained_through));
 	values[3] = CStringGetTextDatum(source_json ? source_json : "{}");
 	values[4] = CStringGetTextDatum(params_json ? params_json : "{}");
-	rc = SPI_execute_with_args("INSERT INTO recs.model "
-							   "(name, kind, version, trained_through, source, params) "
-							   "SELECT $1, $2, COALESCE(max(version), 0) + 1, $3, "
-							   "$4::jsonb, $5::jsonb FROM recs.model WHERE name = $1 "
-							   "RETURNING model_id",
-							   5, types, values, nulls, false, 0);
+	values[5] = CStringGetTextDatum(keys_type_name(lkey));
+	values[6] = CStringGetTextDatum(keys_type_name(ckey));
+	/* key types only when not integers: a catalog before 0.4.0 has no such columns */
+	if (lkey == RECS_KEY_INTEGER && ckey == RECS_KEY_INTEGER)
+		rc = SPI_execute_with_args("INSERT INTO recs.model "
+								   "(name, kind, version, trained_through, source, params) "
+								   "SELECT $1, $2, COALESCE(max(version), 0) + 1, $3, "
+								   "$4::jsonb, $5::jsonb FROM recs.model WHERE name = $1 "
+								   "RETURNING model_id",
+								   5, types, values, nulls, false, 0);
+	else
+		rc = SPI_execute_with_args("INSERT INTO recs.model "
+								   "(name, kind, version, trained_through, source, params, "
+								   "learner_key, course_key) "
+								   "SELECT $1, $2, COALESCE(max(version), 0) + 1, $3, "
+								   "$4::jsonb, $5::jsonb, $6, $7 FROM recs.model WHERE name = $1 "
+								   "RETURNING model_id",
+								   7, types, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert into recs.model: %s", SPI_result_code_string(rc));
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

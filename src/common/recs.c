@@ -34,6 +34,7 @@ _PG_init(void)
 	recs_define_memory_guc();
 	serving_cache_define_guc();
 	serving_memo_define_guc();
+	serving_keys_define_guc();
 	/* the model kinds serving knows (serving.h) */
 	serving_register_kind(&popularity_kind);
 	serving_register_kind(&ncf_kind);

@@ -176,16 +176,17 @@ recs_insert_columns(const char *sql, int ncols, const Oid *types,
 }
 
 /*
- * Open a read-only, forward-only cursor over sql for reading a relation once
- * in batches (SPI_cursor_fetch; close with SPI_cursor_close).  *est_rows is
- * the planner's row count: for a memory budget's hint only, never to size
- * arrays.
+ * Open a forward-only cursor over sql for reading a relation once in
+ * batches (SPI_cursor_fetch; close with SPI_cursor_close).  *est_rows is the
+ * planner's row count: for a memory budget's hint only, never to size
+ * arrays.  Not SPI's read-only mode: the query must see the keys a training
+ * has just added to recs.id_key (keys.c).
  */
 Portal
 recs_open_read_cursor(const char *sql, int nargs, Oid *types, Datum *values, double *est_rows)
 {
 	Portal		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, NULL,
-												   true, CURSOR_OPT_NO_SCROLL);
+												   false, CURSOR_OPT_NO_SCROLL);
 
 	*est_rows = 0;
 	if (list_length(portal->stmts) == 1 && IsA(linitial(portal->stmts), PlannedStmt))

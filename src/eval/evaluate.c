@@ -52,6 +52,7 @@
 #include "json_out.h"
 #include "metrics.h"
 #include "options.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "serving.h"
 #include "topk.h"
@@ -494,11 +495,14 @@ evaluate_model(PG_FUNCTION_ARGS)
 	serving_sec_context = save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION;
 	if (OidIsValid(serving_role))
 		SetUserIdAndSecContext(serving_role, serving_sec_context);
-	serving_model_by_id(o.model_id, &model);
+	keys_begin();
+	serving_model_any_ids(o.model_id, &model);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	rows = read_test_rows(o.test, o.lcol, o.ccol, o.sampled ? o.ncol : NULL,
 						  o.response ? o.ycol : NULL, &nrows, &skipped);
+	serving_check_key_types(&model, keys_training_type(RECS_SIDE_LEARNER),
+							keys_training_type(RECS_SIDE_COURSE), "the test relation");
 	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),

@@ -30,6 +30,7 @@
 #include "memory_budget.h"
 #include "options.h"
 #include "sorted_ids.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "glmix.h"
 #include "impressions.h"
@@ -134,12 +135,18 @@ read_attribute_keys(Oid relid, const char *idcol, GlmixSide *side, GlmixRandom *
 	char	  **sorted = palloc(sizeof(char *) * Max(side->n, 1));
 	int			nsorted = 0,
 				u = 0;
+	bool		course = strcmp(side->what, "course") == 0;
+	KeysFrom	from;
+	char	   *idexpr;
 
+	keys_from_init(&from, relid);
+	idexpr = keys_id(&from, idcol, course ? "course_column" : "learner_column",
+					 course ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER);
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8, %s::text FROM %s WHERE %s IS NOT NULL",
-					 quote_identifier(idcol), quote_identifier(re->column),
-					 recs_relation_name(relid), quote_identifier(re->column));
-	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
+	appendStringInfo(&sql, "SELECT %s, %s::text FROM %s WHERE %s IS NOT NULL",
+					 idexpr, quote_identifier(re->column), keys_from(&from),
+					 quote_identifier(re->column));
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read random-effect column \"%s\"", re->column);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -37,6 +37,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "keys.h"
 #include "sorted_ids.h"
 #include "spi_util.h"
 #include "glmix.h"
@@ -133,6 +134,13 @@ column_values(const GlmixColumn *col, Datum d, char ***out)
 	return text_elements(d, out);
 }
 
+/* the id space of a side named "learner" or "course" */
+static RecsKeySide
+side_of(const char *what)
+{
+	return strcmp(what, "course") == 0 ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER;
+}
+
 /*
  * Read the id and feature columns of a learners or courses relation in one
  * query, build each categorical column's dictionary (sorted distinct
@@ -144,10 +152,11 @@ GlmixSide *
 glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 				int nfeatures, char **match_only, int nmatch_only)
 {
-	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	GlmixSide  *s = palloc0(sizeof(GlmixSide));
 	StringInfoData sql;
 	char		argname[64];
+	KeysFrom	from;
+	char	   *idexpr;
 	int			rc;
 	SPITupleTable *tt;
 	char	 ***dict;			/* per column: sorted distinct values */
@@ -156,7 +165,8 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	int			nmodel = 0;
 
 	snprintf(argname, sizeof(argname), "%s_column", what);
-	recs_check_column(relid, idcol, argname, id_types, lengthof(id_types));
+	keys_from_init(&from, relid);
+	idexpr = keys_id(&from, idcol, argname, side_of(what));
 	if (nmatch_only > 0)
 	{
 		/* the match-only columns are read like feature columns, after them */
@@ -170,7 +180,7 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	s->ncols = nfeatures + nmatch_only;
 	s->cols = palloc0(sizeof(GlmixColumn) * Max(s->ncols, 1));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8", quote_identifier(idcol));
+	appendStringInfo(&sql, "SELECT %s", idexpr);
 	snprintf(argname, sizeof(argname), "%s_features", what);
 	for (int c = 0; c < s->ncols; c++)
 	{
@@ -189,8 +199,8 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 						 col->kind == GLMIX_MULTIHOT ? "text[]" : "float8");
 	}
 	appendStringInfo(&sql, " FROM %s WHERE %s IS NOT NULL ORDER BY 1",
-					 recs_relation_name(relid), quote_identifier(idcol));
-	rc = SPI_execute(sql.data, true, 0);
+					 keys_from(&from), quote_identifier(idcol));
+	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read %ss: %s", what, SPI_result_code_string(rc));
 	tt = SPI_tuptable;
@@ -204,8 +214,8 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 		if (i > 0 && s->ids[i] == s->ids[i - 1])
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("%s id %lld appears more than once in %s", what,
-							(long long) s->ids[i], recs_relation_name(relid)),
+					 errmsg("%s id %s appears more than once in %s", what,
+							keys_id_name(side_of(what), s->ids[i]), recs_relation_name(relid)),
 					 errhint("Pass a relation with one row per %s.", what)));
 	}
 
@@ -234,8 +244,8 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 				if (!isfinite(x))
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("numeric feature \"%s\" of %s id %lld is not finite",
-									col->name, what, (long long) s->ids[i])));
+							 errmsg("numeric feature \"%s\" of %s id %s is not finite",
+									col->name, what, keys_id_name(side_of(what), s->ids[i]))));
 				sum += x;
 				sum2 += x * x;
 				cnt++;

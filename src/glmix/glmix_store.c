@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 
 #include "glmix.h"
+#include "keys.h"
 #include "spi_util.h"
 
 static const char *const kind_names[] = {"onehot", "multihot", "numeric"};
@@ -395,6 +396,7 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 	AttrNumber	lang = get_attnum(learners_rel, "language");
 	bool		has_lang = lang > 0 && (get_atttype(learners_rel, lang) == TEXTOID ||
 										get_atttype(learners_rel, lang) == VARCHAROID);
+	char	   *join = "";
 	char	   *sql;
 
 	/* (learner, positive course) pairs; negatives keep the learner with no course */
@@ -421,12 +423,20 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 	values[1] = PointerGetDatum(construct_array(ids, (int) nl, INT8OID, 8, true, TYPALIGN_DOUBLE));
 	values[2] = PointerGetDatum(construct_array(ptr, (int) nl + 1, INT4OID, 4, true, TYPALIGN_INT));
 	values[3] = PointerGetDatum(construct_array(courses, (int) nc, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	if (has_lang)
+	{
+		KeysFrom	from;
+		char	   *idexpr;
+
+		keys_from_init(&from, learners_rel);
+		idexpr = keys_id(&from, learner_column, "learner_column", RECS_SIDE_LEARNER);
+		join = psprintf(" LEFT JOIN (SELECT %s AS id, language FROM %s) x ON x.id = u.l",
+						idexpr, keys_from(&from));
+	}
 	sql = psprintf("INSERT INTO recs.model_learner (model_id, learner_id, language, watched)"
 				   " SELECT $1, u.l, %s, coalesce($4[$3[u.i] + 1 : $3[u.i + 1]], '{}')"
 				   " FROM unnest($2) WITH ORDINALITY AS u(l, i)%s",
-				   has_lang ? "x.language::text" : "NULL",
-				   has_lang ? psprintf(" LEFT JOIN %s x ON x.%s = u.l", recs_relation_name(learners_rel),
-									   quote_identifier(learner_column)) : "");
+				   has_lang ? "x.language::text" : "NULL", join);
 	if (SPI_execute_with_args(sql, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write recs.model_learner");
 }

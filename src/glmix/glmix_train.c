@@ -59,6 +59,7 @@
 #include "json_out.h"
 #include "options.h"
 #include "model_store.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "rng.h"
 #include "timing.h"
@@ -436,6 +437,7 @@ train_glmix(PG_FUNCTION_ARGS)
 	volatile int64 model_id = 0;
 
 	read_options(fcinfo, &o);
+	keys_begin();
 
 	/*
 	 * Every aggregate pass allocates and frees a few MB (states, results);

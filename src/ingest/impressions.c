@@ -48,12 +48,12 @@
 #include "utils/memutils.h"
 
 #include "impressions.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "watches.h"
 
 #define FETCH_ROWS 8192
 
-static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 static const Oid number_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID, INT8OID, INT4OID, INT2OID};
 
 /* where each column sits in the query's result (0: not read) */
@@ -104,14 +104,14 @@ static char *
 build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 {
 	StringInfoData sql;
+	KeysFrom	from;
 	int			att = 2;
 
 	memset(plan, 0, sizeof(*plan));
-	recs_check_column(relid, spec->learner, "learner_column", id_types, lengthof(id_types));
-	recs_check_column(relid, spec->course, "course_column", id_types, lengthof(id_types));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8, %s::int8",
-					 quote_identifier(spec->learner), quote_identifier(spec->course));
+	keys_from_init(&from, relid);
+	appendStringInfo(&sql, "SELECT %s, ", keys_id(&from, spec->learner, "learner_column", RECS_SIDE_LEARNER));
+	appendStringInfoString(&sql, keys_id(&from, spec->course, "course_column", RECS_SIDE_COURSE));
 	for (int i = 0; i < spec->nlabels; i++)
 	{
 		appendStringInfo(&sql, ", %s", label_expression(relid, spec->label[i], spec->label_arg[i]));
@@ -138,10 +138,8 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 	}
 	if (spec->negatives)
 	{
-		static const Oid neg_types[] = {INT8ARRAYOID, INT4ARRAYOID};
-
-		recs_check_column(relid, spec->negatives, "negatives_column", neg_types, lengthof(neg_types));
-		appendStringInfo(&sql, ", %s::int8[]", quote_identifier(spec->negatives));
+		appendStringInfo(&sql, ", %s", keys_id_array_expr(relid, spec->negatives, "negatives_column",
+														   RECS_SIDE_COURSE));
 		plan->negatives = ++att;
 	}
 	for (int k = 0; k < spec->nkeys; k++)
@@ -154,7 +152,7 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 		appendStringInfo(&sql, ", %s::text", quote_identifier(spec->key[k]));
 		plan->key[k] = ++att;
 	}
-	appendStringInfo(&sql, " FROM %s", recs_relation_name(relid));
+	appendStringInfo(&sql, " FROM %s", keys_from(&from));
 	if (spec->time)
 		appendStringInfo(&sql, " WHERE %s > $1 OR %s IS NULL", *texpr, *texpr);
 	if (spec->sorted)

@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "keys.h"
 #include "memory_budget.h"
 #include "sorted_ids.h"
 #include "spi_util.h"
@@ -99,10 +100,11 @@ ingest_time_column(Oid relid, const char *col, const char *argname)
 WatchSet *
 ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 {
-	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	static const Oid num_types[] = {FLOAT8OID, FLOAT4OID, NUMERICOID,
 	INT8OID, INT4OID, INT2OID};
-	char	   *relname = recs_relation_name(relid);
+	KeysFrom	from;
+	char	   *lexpr;
+	char	   *cexpr;
 	Oid			time_type;
 	StringInfoData sql;
 	WatchSet   *ws = palloc0(sizeof(WatchSet));
@@ -116,8 +118,9 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	int64		w;
 	double		est_rows;
 
-	recs_check_column(relid, cols->learner, "learner_column", id_types, lengthof(id_types));
-	recs_check_column(relid, cols->course, "course_column", id_types, lengthof(id_types));
+	keys_from_init(&from, relid);
+	lexpr = keys_id(&from, cols->learner, "learner_column", RECS_SIDE_LEARNER);
+	cexpr = keys_id(&from, cols->course, "course_column", RECS_SIDE_COURSE);
 	time_type = recs_check_column(relid, cols->time, "time_column",
 								  time_types, lengthof(time_types));
 	if (cols->seconds)
@@ -125,14 +128,13 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 						  num_types, lengthof(num_types));
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s::int8, %s::int8, ",
-					 quote_identifier(cols->learner), quote_identifier(cols->course));
+	appendStringInfo(&sql, "SELECT %s, %s, ", lexpr, cexpr);
 	appendStringInfo(&sql, time_expression(time_type), quote_identifier(cols->time));
 	if (cols->seconds)
 		appendStringInfo(&sql, ", %s::float8", quote_identifier(cols->seconds));
 	else
 		appendStringInfoString(&sql, ", 0::float8");
-	appendStringInfo(&sql, " FROM %s", relname);
+	appendStringInfo(&sql, " FROM %s", keys_from(&from));
 
 	portal = recs_open_read_cursor(sql.data, 0, NULL, NULL, &est_rows);
 

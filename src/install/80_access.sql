@@ -14,14 +14,14 @@
 ALTER FUNCTION recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[], text) SECURITY DEFINER;
-ALTER FUNCTION recs.score(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.score(bigint, bigint, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.similar_courses(bigint, integer, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.embed_learner(bigint, bigint[], text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.course_map(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.explain(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text) SECURITY DEFINER;
 ALTER FUNCTION recs.explain(bigint, bigint, text) SECURITY DEFINER;
 ALTER FUNCTION recs.model_id(text) SECURITY DEFINER;
 ALTER FUNCTION recs.course_embeddings(bigint, text) SECURITY DEFINER;
@@ -29,14 +29,14 @@ ALTER FUNCTION recs.course_embeddings(bigint, text) SECURITY DEFINER;
 REVOKE EXECUTE ON FUNCTION
     recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text),
     recs.recommend_all(integer, bigint, boolean, bigint[], text),
-    recs.score(bigint, bigint, bigint, text, jsonb),
+    recs.score(bigint, bigint, bigint, text),
     recs.similar_courses(bigint, integer, bigint, text),
     recs.embed_learner(bigint, bigint[], text),
     recs.course_map(bigint, text),
     recs.glmix_score(bigint, bigint, bigint, text, jsonb),
     recs.glmix_logit(bigint, bigint, bigint, text, jsonb),
     recs.explain(bigint, bigint, bigint, text, jsonb),
-    recs.explain_recommendation(bigint, bigint, bigint, text, jsonb),
+    recs.explain_recommendation(bigint, bigint, bigint, text),
     recs.explain(bigint, bigint, text),
     recs.model_id(text),
     recs.course_embeddings(bigint, text)
@@ -49,12 +49,13 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text), '
-        || 'recs.recommend_all(integer, bigint, boolean, bigint[], text), recs.score(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.recommend_all(integer, bigint, boolean, bigint[], text), recs.score(bigint, bigint, bigint, text), '
         || 'recs.similar_courses(bigint, integer, bigint, text), recs.embed_learner(bigint, bigint[], text), '
         || 'recs.course_map(bigint, text), recs.glmix_score(bigint, bigint, bigint, text, jsonb), '
         || 'recs.glmix_logit(bigint, bigint, bigint, text, jsonb), recs.explain(bigint, bigint, bigint, text, jsonb), '
-        || 'recs.explain_recommendation(bigint, bigint, bigint, text, jsonb), recs.explain(bigint, bigint, text), '
-        || 'recs.model_id(text), recs.course_embeddings(bigint, text)'
+        || 'recs.explain_recommendation(bigint, bigint, bigint, text), recs.explain(bigint, bigint, text), '
+        || 'recs.model_id(text), recs.course_embeddings(bigint, text), '
+        || recs._key_serving_functions()
 $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';

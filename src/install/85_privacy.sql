@@ -15,6 +15,19 @@
 -- role, see grant_access).
 CREATE FUNCTION recs.forget_learner(learner_id bigint)
 RETURNS TABLE (table_name text, rows_removed bigint)
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs._forget_learner_id(learner_id, false) $$;
+COMMENT ON FUNCTION recs.forget_learner(bigint) IS
+    'delete a learner''s rows from every model (histories, embeddings, features, per-learner coefficients and blend weights) and make every backend reload those models; reports the rows removed per table';
+
+-- private functions ---------------------------------------------------------
+
+-- the learner with this id in every model keyed by integers (keyed false)
+-- or in every model keyed by uuid or text (keyed true: a recs.id_key id);
+-- forget_learner(text) and forget_learner(uuid) are in 75_keys.sql
+CREATE FUNCTION recs._forget_learner_id(learner_id bigint, keyed boolean)
+RETURNS TABLE (table_name text, rows_removed bigint)
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -22,21 +35,22 @@ DECLARE
     id_text text := learner_id::text;
     touched bigint[] := '{}';
     ids bigint[];
+    models bigint[] := ARRAY(SELECT m.model_id FROM recs.model m WHERE (m.learner_key <> 'bigint') = keyed);
 BEGIN
     table_name := 'recs.model_learner';
-    WITH d AS (DELETE FROM recs.model_learner t WHERE t.learner_id = forget_learner.learner_id RETURNING t.model_id)
+    WITH d AS (DELETE FROM recs.model_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
     SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
     touched := touched || coalesce(ids, '{}');
     RETURN NEXT;
 
     table_name := 'recs.ncf_learner';
-    WITH d AS (DELETE FROM recs.ncf_learner t WHERE t.learner_id = forget_learner.learner_id RETURNING t.model_id)
+    WITH d AS (DELETE FROM recs.ncf_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
     SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
     touched := touched || coalesce(ids, '{}');
     RETURN NEXT;
 
     table_name := 'recs.glmix_entity';
-    WITH d AS (DELETE FROM recs.glmix_entity t WHERE t.side = 'learner' AND t.id = forget_learner.learner_id
+    WITH d AS (DELETE FROM recs.glmix_entity t WHERE t.side = 'learner' AND t.id = _forget_learner_id.learner_id AND t.model_id = ANY (models)
                RETURNING t.model_id)
     SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
     touched := touched || coalesce(ids, '{}');
@@ -46,7 +60,7 @@ BEGIN
     table_name := 'recs.glmix_coef';
     WITH d AS (DELETE FROM recs.glmix_coef c USING recs.glmix_coordinate k
                 WHERE k.model_id = c.model_id AND k.name = c.coordinate AND k.keyed_by = 'learner'
-                  AND k.by_id AND c.entity = id_text
+                  AND k.by_id AND c.entity = id_text AND c.model_id = ANY (models)
                RETURNING c.model_id, c.coordinate),
          u AS (UPDATE recs.glmix_coordinate k SET entities = k.entities - n.n
                  FROM (SELECT d.model_id, d.coordinate, count(*) AS n FROM d GROUP BY 1, 2) n
@@ -56,7 +70,7 @@ BEGIN
     RETURN NEXT;
 
     table_name := 'recs.blend_learner';
-    WITH d AS (DELETE FROM recs.blend_learner t WHERE t.learner_id = forget_learner.learner_id RETURNING t.model_id)
+    WITH d AS (DELETE FROM recs.blend_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
     SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
     touched := touched || coalesce(ids, '{}');
     RETURN NEXT;
@@ -65,7 +79,7 @@ BEGIN
     table_name := 'recs.blend_coef';
     WITH d AS (DELETE FROM recs.blend_coef c USING recs.model m
                 WHERE m.model_id = c.model_id AND c.coordinate = m.params->>'learner_column'
-                  AND c.entity = id_text
+                  AND c.entity = id_text AND c.model_id = ANY (models)
                RETURNING c.model_id)
     SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
     touched := touched || coalesce(ids, '{}');
@@ -76,5 +90,5 @@ BEGIN
      WHERE m.model_id = ANY (touched);
 END
 $$;
-COMMENT ON FUNCTION recs.forget_learner(bigint) IS
-    'delete a learner''s rows from every model (histories, embeddings, features, per-learner coefficients and blend weights) and make every backend reload those models; reports the rows removed per table';
+COMMENT ON FUNCTION recs._forget_learner_id(bigint, boolean) IS
+    'private: forget_learner''s work, in the models keyed by integers or in those keyed by uuid or text';

@@ -22,22 +22,25 @@
 
 #include "ncf.h"
 #include "memory_budget.h"
+#include "keys.h"
 #include "spi_util.h"
 
 /* sorted distinct course ids of the courses relation */
 static int64 *
 read_course_ids(Oid relid, const char *col, const char *argname, int *n)
 {
-	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	StringInfoData sql;
 	int64	   *ids;
 	int			rc;
+	KeysFrom	from;
+	char	   *idexpr;
 
-	recs_check_column(relid, col, argname, id_types, lengthof(id_types));
+	keys_from_init(&from, relid);
+	idexpr = keys_id(&from, col, argname, RECS_SIDE_COURSE);
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT DISTINCT %s::int8 FROM %s WHERE %s IS NOT NULL ORDER BY 1",
-					 quote_identifier(col), recs_relation_name(relid), quote_identifier(col));
-	rc = SPI_execute(sql.data, true, 0);
+	appendStringInfo(&sql, "SELECT DISTINCT %s FROM %s WHERE %s IS NOT NULL ORDER BY 1",
+					 idexpr, keys_from(&from), quote_identifier(col));
+	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read courses: %s", SPI_result_code_string(rc));
 	*n = (int) SPI_processed;

@@ -29,6 +29,7 @@
 #include "ncf.h"
 #include "options.h"
 #include "model_store.h"
+#include "keys.h"
 #include "spi_util.h"
 #include "timing.h"
 
@@ -141,6 +142,7 @@ train_ncf(PG_FUNCTION_ARGS)
 
 	ncf_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
+	keys_begin();
 	phasecxt = AllocSetContextCreate(CurrentMemoryContext, "ncf training", ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(phasecxt);
 
@@ -196,6 +198,7 @@ ncf_training_contexts(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	spi_level = recs_spi_connect();
+	keys_begin();
 	ncf_input(watches, &cols, min_seconds, InvalidOid, NULL, NAN, "_ncf_training_contexts", &in);
 	memset(&data, 0, sizeof(data));
 	data.n_learners = in.n_learners;

@@ -22,6 +22,7 @@
 #include "options.h"
 #include "popularity.h"
 #include "model_store.h"
+#include "keys.h"
 #include "spi_util.h"
 
 /* train_popularity's arguments, checked */
@@ -66,21 +67,23 @@ popularity_parse_options(FunctionCallInfo fcinfo, PopularityOptions *o)
 static LearnerLanguages *
 read_learner_languages(Oid relid, const char *idcol, const char *langcol)
 {
-	static const Oid id_types[] = {INT8OID, INT4OID, INT2OID};
 	static const Oid text_types[] = {TEXTOID, VARCHAROID, BPCHAROID};
 	LearnerLanguages *ll = palloc0(sizeof(LearnerLanguages));
 	StringInfoData sql;
 	int			rc;
+	KeysFrom	from;
+	char	   *idexpr;
 
-	recs_check_column(relid, idcol, "learner_column", id_types, lengthof(id_types));
+	keys_from_init(&from, relid);
+	idexpr = keys_id(&from, idcol, "learner_column", RECS_SIDE_LEARNER);
 	recs_check_column(relid, langcol, "language_column", text_types, lengthof(text_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT DISTINCT ON (1) %s::int8, %s::text FROM %s"
+					 "SELECT DISTINCT ON (1) %s, %s::text FROM %s"
 					 " WHERE %s IS NOT NULL ORDER BY 1, 2",
-					 quote_identifier(idcol), quote_identifier(langcol),
-					 recs_relation_name(relid), quote_identifier(idcol));
-	rc = SPI_execute(sql.data, true, 0);
+					 idexpr, quote_identifier(langcol),
+					 keys_from(&from), quote_identifier(idcol));
+	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read learners: %s", SPI_result_code_string(rc));
 	ll->n = (int) SPI_processed;
@@ -156,6 +159,7 @@ train_popularity(PG_FUNCTION_ARGS)
 
 	popularity_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
+	keys_begin();
 	ws = ingest_watches(o.watches, &o.cols, o.min_seconds);
 	ingest_report(ws, "train_popularity");
 	through = isnan(o.through) ? ws->last_time : o.through;

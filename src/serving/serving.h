@@ -24,10 +24,16 @@ typedef struct ServingModel
 	int64		model_id;
 	uint64		stamp;			/* recs.model.cache_token, see serving_cache.h */
 	char		kind[16];		/* recs.model.kind, for messages */
+	int8		learner_key;	/* recs.model.learner_key, course_key (keys.h) */
+	int8		course_key;
 	const struct ServingKind *routine;
 } ServingModel;
 
-/* the model deployed in slot; errors with a hint when there is none */
+/*
+ * The model deployed in slot; errors with a hint when there is none.  Both
+ * serve bigint ids: a model keyed by uuid or text is an error outside the
+ * key functions (serving_check_ids).
+ */
 extern void serving_active_model(const char *slot, ServingModel *out);
 /* a model by id; errors when it does not exist */
 extern void serving_model_by_id(int64 model_id, ServingModel *out);
@@ -40,6 +46,19 @@ extern void serving_model_by_id(int64 model_id, ServingModel *out);
  */
 extern bool serving_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg,
 							  bool default_slot, ServingModel *out);
+/* the same for any ids: the caller has checked or mapped them */
+extern void serving_model_any_ids(int64 model_id, ServingModel *out);
+extern void serving_active_model_any_ids(const char *slot, ServingModel *out);
+
+/* ---- serving_keys.c: uuid and text keys (src/ingest/keys.c) ---- */
+extern void serving_keys_define_guc(void);
+/* errors unless the model's ids are bigint or the call maps keys */
+extern void serving_check_ids(const ServingModel *m);
+/* allow dictionary ids (the keyed C functions, around their bigint call); returns the previous */
+extern bool serving_keys_allow(bool allow);
+/* errors unless relations keyed this way suit the model (what: for messages) */
+extern void serving_check_key_types(const ServingModel *m, int learner_key, int course_key,
+									const char *what);
 
 /* a learner as the model knows them */
 typedef struct ServingLearner

@@ -17,6 +17,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "keys.h"
 #include "serving.h"
 #include "serving_check.h"
 #include "serving_rows.h"
@@ -24,14 +25,21 @@
 void
 serving_model_by_id(int64 model_id, ServingModel *out)
 {
-	static const char *const cols[2] = {"kind", "cache_token"};
+	serving_model_any_ids(model_id, out);
+	serving_check_ids(out);
+}
+
+void
+serving_model_any_ids(int64 model_id, ServingModel *out)
+{
+	static const char *const cols[4] = {"kind", "cache_token", "learner_key", "course_key"};
 	ServingKey	key = {"model_id", INT8OID, Int64GetDatum(model_id)};
-	Datum		values[2];
-	bool		nulls[2];
+	Datum		values[4];
+	bool		nulls[4];
 	TransactionId xmin;
 	char	   *kind;
 
-	if (!serving_fetch_row("model", 1, &key, 2, cols, values, nulls, &xmin))
+	if (!serving_fetch_row("model", 1, &key, 4, cols, values, nulls, &xmin))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("recs model " INT64_FORMAT " does not exist", model_id),
@@ -40,6 +48,9 @@ serving_model_by_id(int64 model_id, ServingModel *out)
 	out->model_id = model_id;
 	out->stamp = nulls[1] ? (uint64) xmin : (uint64) DatumGetInt64(values[1]);
 	strlcpy(out->kind, kind, sizeof(out->kind));
+	/* a catalog before 0.4.0 has no key columns: bigint ids */
+	out->learner_key = nulls[2] ? RECS_KEY_INTEGER : keys_type_by_name(TextDatumGetCString(values[2]));
+	out->course_key = nulls[3] ? RECS_KEY_INTEGER : keys_type_by_name(TextDatumGetCString(values[3]));
 	out->routine = serving_kind_by_name(kind);
 	if (out->routine == NULL)
 		ereport(ERROR,
@@ -49,6 +60,13 @@ serving_model_by_id(int64 model_id, ServingModel *out)
 
 void
 serving_active_model(const char *slot, ServingModel *out)
+{
+	serving_active_model_any_ids(slot, out);
+	serving_check_ids(out);
+}
+
+void
+serving_active_model_any_ids(const char *slot, ServingModel *out)
 {
 	static const char *const cols[1] = {"model_id"};
 	ServingKey	key = {"slot", TEXTOID, CStringGetTextDatum(slot)};
@@ -69,7 +87,7 @@ serving_active_model(const char *slot, ServingModel *out)
 				 errhint("recs.activate(model_id, '%s') deploys a model there; "
 						 "SELECT * FROM recs.models lists the slots each model serves.", slot)));
 	}
-	serving_model_by_id(DatumGetInt64(values[0]), out);
+	serving_model_any_ids(DatumGetInt64(values[0]), out);
 }
 
 bool

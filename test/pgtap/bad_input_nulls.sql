@@ -9,7 +9,8 @@
 --   'ok'       a result, with the meaning given in the last column
 --   'null'     no result: a NULL or no rows (STRICT functions)
 --   SQLSTATE   this error, with exactly the message in the last column
--- A function is named by proname, or proname/nargs when overloaded.  The last
+-- A function is named by proname, or proname/nargs when overloaded; an
+-- overload for uuid or text keys (75_keys.sql) adds :uuid or :text.  The last
 -- tests check that the rows cover exactly the arguments in pg_proc: a new
 -- function or parameter fails until it gets its rows here.  Every call runs in
 -- a subtransaction that is rolled back, so each one sees the same fixture.
@@ -263,15 +264,98 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_all', 'language_column', NULL, 'default', 'language'),
 -- pruning
 ('prune', 'keep', NULL, 'default', '3'),
-('prune', 'name', NULL, 'default', 'every name');
+('prune', 'name', NULL, 'default', 'every name'),
+-- uuid and text keys (75_keys.sql): text keys on the bigint-keyed fixture
+-- (their digits), uuid keys on its uuid-keyed twins (bn_u*)
+('recommend:text', 'learner_id', $$'100001'$$, '22004', 'learner_id must not be NULL'),
+('recommend:text', 'k', NULL, '22004', 'k must not be NULL'),
+('recommend:text', 'exclude_watched', NULL, 'default', 'true'),
+('recommend:text', 'exclude', NULL, 'default', 'nothing more left out'),
+('recommend:text', 'candidates', NULL, 'default', 'the whole catalogue'),
+('recommend:text', 'model', NULL, 'default', 'the active model'),
+('recommend:text', 'recent', NULL, 'default', 'no watches since training'),
+('recommend_all:text', 'learner_keys', $$'{100001,100002}'$$, '= NULL', 'every learner the model knows'),
+('recommend_all:text', 'k', '3', '22004', 'k must not be NULL'),
+('recommend_all:text', 'model', NULL, 'default', 'the active model'),
+('recommend_all:text', 'exclude_watched', NULL, 'default', 'true'),
+('score:text', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'STRICT'),
+('score:text', 'learner_id', $$'100001'$$, 'null', 'STRICT'),
+('score:text', 'course_id', $$'1'$$, 'null', 'STRICT'),
+('glmix_score:text', 'model', $$recs.model_id('bn_glmix')$$, 'null', 'STRICT'),
+('glmix_score:text', 'learner_id', $$'100001'$$, 'null', 'STRICT'),
+('glmix_score:text', 'course_id', $$'1'$$, 'null', 'STRICT'),
+('glmix_logit:text', 'model', $$recs.model_id('bn_glmix')$$, 'null', 'STRICT'),
+('glmix_logit:text', 'learner_id', $$'100001'$$, 'null', 'STRICT'),
+('glmix_logit:text', 'course_id', $$'1'$$, 'null', 'STRICT'),
+('course_map:any', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'STRICT'),
+('course_map:any', 'key_type', 'NULL::text', '42804', 'could not determine polymorphic type because input has type unknown'),
+('similar_courses:text', 'course_id', $$'1'$$, '22004', 'course_id must not be NULL'),
+('similar_courses:text', 'k', NULL, '22004', 'k must not be NULL'),
+('similar_courses:text', 'model', $$recs.model_id('bn_ncf')$$, '= NULL', 'the active model (its neural CF component)'),
+('explain/3:text', 'model', $$recs.model_id('bn_glmix')$$, 'null', 'STRICT'),
+('explain/3:text', 'learner_id', $$'100001'$$, 'null', 'STRICT'),
+('explain/3:text', 'course_id', $$'1'$$, 'null', 'STRICT'),
+('explain_recommendation:text', 'learner_id', $$'100001'$$, '22004', 'learner_id must not be NULL'),
+('explain_recommendation:text', 'course_id', $$'1'$$, '22004', 'course_id must not be NULL'),
+('explain_recommendation:text', 'model', NULL, 'default', 'the active model'),
+('explain/2:text', 'learner_id', $$'100001'$$, '22004', 'learner_id must not be NULL'),
+('explain/2:text', 'course_id', $$'1'$$, '22004', 'course_id must not be NULL'),
+('forget_learner:text', 'learner_id', $$'999999'$$, 'null', 'STRICT'),
+('embed_learner_keys', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'STRICT'),
+('embed_learner_keys', 'course_keys', $$'{1,2}'$$, 'null', 'STRICT'),
+('course_embeddings:any', 'model', $$recs.model_id('bn_ncf')$$, 'ok', 'the active model'),
+('course_embeddings:any', 'key_type', 'NULL::text', '42804', 'could not determine polymorphic type because input has type unknown'),
+('learner_embeddings:any', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'no model: no rows'),
+('learner_embeddings:any', 'key_type', 'NULL::text', '42804', 'could not determine polymorphic type because input has type unknown'),
+('recommend:uuid', 'learner_id', 'bn.u(100001)', '22004', 'learner_id must not be NULL'),
+('recommend:uuid', 'k', NULL, '22004', 'k must not be NULL'),
+('recommend:uuid', 'exclude_watched', NULL, 'default', 'true'),
+('recommend:uuid', 'exclude', NULL, 'default', 'nothing more left out'),
+('recommend:uuid', 'candidates', NULL, 'default', 'the whole catalogue'),
+('recommend:uuid', 'model', $$recs.model_id('bn_upop')$$, '42804', 'the model keys learners by bigint and courses by bigint, not by uuid'),
+('recommend:uuid', 'recent', NULL, 'default', 'no watches since training'),
+('recommend_all:uuid', 'learner_keys', 'ARRAY[bn.u(100001), bn.u(100002)]', '= NULL', 'every learner the model knows'),
+('recommend_all:uuid', 'k', '3', '22004', 'k must not be NULL'),
+('recommend_all:uuid', 'model', $$recs.model_id('bn_upop')$$, '42804', 'the model keys learners by bigint and courses by bigint, not by uuid'),
+('recommend_all:uuid', 'exclude_watched', NULL, 'default', 'true'),
+('score:uuid', 'model', $$recs.model_id('bn_uncf')$$, 'null', 'STRICT'),
+('score:uuid', 'learner_id', 'bn.u(100001)', 'null', 'STRICT'),
+('score:uuid', 'course_id', 'bn.u(1)', 'null', 'STRICT'),
+('glmix_score:uuid', 'model', $$recs.model_id('bn_uglmix')$$, 'null', 'STRICT'),
+('glmix_score:uuid', 'learner_id', 'bn.u(100001)', 'null', 'STRICT'),
+('glmix_score:uuid', 'course_id', 'bn.u(1)', 'null', 'STRICT'),
+('glmix_logit:uuid', 'model', $$recs.model_id('bn_uglmix')$$, 'null', 'STRICT'),
+('glmix_logit:uuid', 'learner_id', 'bn.u(100001)', 'null', 'STRICT'),
+('glmix_logit:uuid', 'course_id', 'bn.u(1)', 'null', 'STRICT'),
+('similar_courses:uuid', 'course_id', 'bn.u(1)', '22004', 'course_id must not be NULL'),
+('similar_courses:uuid', 'k', NULL, '22004', 'k must not be NULL'),
+('similar_courses:uuid', 'model', $$recs.model_id('bn_uncf')$$, '42804', 'the model keys learners by bigint and courses by bigint, not by uuid'),
+('explain/3:uuid', 'model', $$recs.model_id('bn_uglmix')$$, 'null', 'STRICT'),
+('explain/3:uuid', 'learner_id', 'bn.u(100001)', 'null', 'STRICT'),
+('explain/3:uuid', 'course_id', 'bn.u(1)', 'null', 'STRICT'),
+('explain_recommendation:uuid', 'learner_id', 'bn.u(100001)', '22004', 'learner_id must not be NULL'),
+('explain_recommendation:uuid', 'course_id', 'bn.u(1)', '22004', 'course_id must not be NULL'),
+('explain_recommendation:uuid', 'model', $$recs.model_id('bn_uglmix')$$, '42804', 'the model keys learners by bigint and courses by bigint, not by uuid'),
+('explain/2:uuid', 'learner_id', 'bn.u(100001)', '42804', 'the model keys learners by bigint and courses by bigint, not by uuid'),
+('explain/2:uuid', 'course_id', 'bn.u(1)', '42804', 'the model keys learners by bigint and courses by bigint, not by uuid'),
+('forget_learner:uuid', 'learner_id', 'bn.u(999999)', 'null', 'STRICT');
 
 -- the public functions' arguments, from the catalog
 CREATE TEMP VIEW null_args AS
 SELECT f.fn, f.oid AS proc, f.prokind, t.pos, coalesce(n.name, '$' || t.pos) AS arg, t.typ::regtype AS typ,
        t.pos > f.pronargs - f.pronargdefaults AS has_default
-  FROM (SELECT p.*, CASE WHEN count(*) OVER (PARTITION BY p.proname) > 1 THEN p.proname || '/' || p.pronargs
-                         ELSE p.proname END AS fn
-          FROM pg_proc p
+  FROM (SELECT p.*, CASE WHEN count(*) OVER (PARTITION BY p.proname, p.keyed) > 1 THEN p.proname || '/' || p.pronargs
+                         ELSE p.proname END || coalesce(':' || p.keyed, '') AS fn
+          FROM (SELECT p.*,
+                       CASE WHEN p.proargtypes::oid[] && ARRAY['uuid'::regtype, 'uuid[]'::regtype]::oid[] THEN 'uuid'
+                            WHEN 'anyelement'::regtype = ANY (p.proargtypes::oid[]) THEN 'any'
+                            WHEN p.proargtypes::oid[] && ARRAY['text'::regtype, 'text[]'::regtype]::oid[]
+                                 AND EXISTS (SELECT FROM pg_proc q
+                                              WHERE q.pronamespace = p.pronamespace AND q.proname = p.proname
+                                                AND q.pronargs = p.pronargs
+                                                AND q.proargtypes::oid[] && ARRAY['uuid'::regtype, 'uuid[]'::regtype]::oid[])
+                            THEN 'text' END AS keyed
+                  FROM pg_proc p) p
          WHERE p.pronamespace = 'recs'::regnamespace AND p.proname NOT LIKE '\_%'
            AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)) f
  CROSS JOIN LATERAL unnest(f.proargtypes::oid[]) WITH ORDINALITY t(typ, pos)
@@ -298,7 +382,9 @@ BEGIN
         v := CASE WHEN r.arg = a THEN replacement ELSE r.valid END;
         IF v IS NOT NULL THEN
             -- aggregates take positional arguments only (none has a default)
+            -- a polymorphic argument takes its type from the value
             parts := parts || CASE WHEN agg THEN format('(%s)::%s', v, r.typ)
+                                   WHEN r.typ::text LIKE 'any%' THEN format('%I => %s', r.arg, v)
                                    ELSE format('%I => (%s)::%s', r.arg, v, r.typ) END;
         END IF;
     END LOOP;
@@ -377,6 +463,20 @@ BEGIN
                              name => 'bn_glmix');
     PERFORM recs.train_blend(ARRAY[recs.model_id('bn_ncf'), recs.model_id('bn_pop')], 'bn.impressions',
                              'bn.learners', name => 'bn_blend', since => '2025-12-01');
+    -- twins keyed by uuid, for the uuid functions
+    CREATE FUNCTION bn.u(id bigint) RETURNS uuid LANGUAGE sql IMMUTABLE STRICT
+        AS $f$ SELECT (lpad(to_hex(id), 12, '0') || substr(md5(id::text), 1, 20))::uuid $f$;
+    CREATE VIEW bn.u_watches AS SELECT bn.u(learner_id) AS learner_id, bn.u(course_id) AS course_id,
+                                       watched_at, watch_seconds FROM bn.watches;
+    CREATE VIEW bn.u_impressions AS SELECT bn.u(learner_id) AS learner_id, bn.u(course_id) AS course_id,
+                                           shown_at, clicked, bookmarked FROM bn.impressions;
+    CREATE VIEW bn.u_learners AS SELECT bn.u(learner_id) AS learner_id, language, segment FROM bn.learners;
+    CREATE VIEW bn.u_courses AS SELECT bn.u(course_id) AS course_id, topic FROM bn.courses;
+    PERFORM recs.train_popularity('bn.u_watches', 'bn.u_learners', name => 'bn_upop', activate => false);
+    PERFORM recs.train_ncf('bn.u_watches', 'bn_uncf', courses => 'bn.u_courses', epochs => 1, layers => '{8}', dim => 4,
+                           activate => false);
+    PERFORM recs.train_glmix('bn.u_impressions', 'bn.u_learners', 'bn.u_courses', '{language,segment}', '{topic}',
+                             name => 'bn_uglmix', activate => false);
     CREATE ROLE recs_tap_bad_input;
 END $$;
 

@@ -22,7 +22,7 @@ CREATE TABLE br.i_empty (LIKE br.impressions);
 CREATE TABLE br.l_empty (LIKE br.learners);
 CREATE TABLE br.c_empty (LIKE br.courses);
 CREATE TABLE br.w_no_time AS SELECT learner_id, course_id, watch_seconds FROM br.watches;
-CREATE TABLE br.w_text_course AS SELECT learner_id, course_id::text AS course_id, watched_at, watch_seconds FROM br.watches;
+CREATE TABLE br.w_float_course AS SELECT learner_id, course_id::float8 AS course_id, watched_at, watch_seconds FROM br.watches;
 CREATE TABLE br.w_text_time AS SELECT learner_id, course_id, watched_at::text AS watched_at, watch_seconds FROM br.watches;
 CREATE TABLE br.w_text_seconds AS SELECT learner_id, course_id, watched_at, watch_seconds::text AS watch_seconds FROM br.watches;
 CREATE TABLE br.i_no_click AS SELECT learner_id, course_id, shown_at, bookmarked, watch_seconds FROM br.impressions;
@@ -33,7 +33,7 @@ CREATE TABLE br.l_no_language AS SELECT learner_id, industry, segment FROM br.le
 CREATE TABLE br.t AS SELECT learner_id, course_id, true AS clicked FROM br.watches WHERE watched_at >= '2025-12-15';
 CREATE TABLE br.t_empty (LIKE br.t);
 CREATE TABLE br.t_no_course AS SELECT learner_id FROM br.t;
-CREATE TABLE br.t_text_course AS SELECT learner_id, course_id::text AS course_id FROM br.t;
+CREATE TABLE br.t_float_course AS SELECT learner_id, course_id::float8 AS course_id FROM br.t;
 CREATE SEQUENCE br.not_a_table;
 -- views, with other column names
 CREATE VIEW br.w_view AS SELECT learner_id AS who, course_id AS what, watched_at AS at, watch_seconds AS secs FROM br.watches;
@@ -47,8 +47,8 @@ SELECT throws_ok($$SELECT recs.train_popularity('br.w_empty')$$, '02000', 'no wa
                  'train_popularity: an empty relation');
 SELECT throws_ok($$SELECT recs.train_popularity('br.w_no_time')$$, '42703',
                  'column "watched_at" does not exist in relation br.w_no_time', 'train_popularity: a missing column');
-SELECT throws_ok($$SELECT recs.train_popularity('br.w_text_course')$$, '42804',
-                 'column "course_id" of relation br.w_text_course has type text', 'train_popularity: a text id');
+SELECT throws_ok($$SELECT recs.train_popularity('br.w_float_course')$$, '42804',
+                 'column "course_id" of relation br.w_float_course has type double precision', 'train_popularity: a float id (integer, uuid and text are ids)');
 SELECT throws_ok($$SELECT recs.train_popularity('br.w_text_time')$$, '42804',
                  'column "watched_at" of relation br.w_text_time has type text', 'train_popularity: a text time');
 SELECT throws_ok($$SELECT recs.train_popularity('br.w_text_seconds')$$, '42804',
@@ -70,8 +70,8 @@ SELECT results_eq(format('SELECT language, course_id, score FROM recs.course_pop
 SELECT throws_ok($$SELECT recs.train_ncf('br.w_empty')$$, '02000', 'no watches left to train on', 'train_ncf: an empty relation');
 SELECT throws_ok($$SELECT recs.train_ncf('br.w_no_time')$$, '42703',
                  'column "watched_at" does not exist in relation br.w_no_time', 'train_ncf: a missing column');
-SELECT throws_ok($$SELECT recs.train_ncf('br.w_text_course')$$, '42804',
-                 'column "course_id" of relation br.w_text_course has type text', 'train_ncf: a text id');
+SELECT throws_ok($$SELECT recs.train_ncf('br.w_float_course')$$, '42804',
+                 'column "course_id" of relation br.w_float_course has type double precision', 'train_ncf: a float id (integer, uuid and text are ids)');
 SELECT throws_ok($$SELECT recs.train_ncf('br.watches', courses => 'br.l_no_language')$$, '42703',
                  'column "course_id" does not exist in relation br.l_no_language', 'train_ncf: a courses relation without ids');
 SELECT lives_ok($$SELECT recs.train_ncf('br.watches', 'br_ncf_nocat', courses => 'br.c_empty', epochs => 1, layers => '{8}', dim => 4)$$,
@@ -173,14 +173,14 @@ SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t_empty')$$, :pop), '0200
                  'evaluate: an empty test relation');
 SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t_no_course')$$, :pop), '42703',
                  'column "course_id" does not exist in relation br.t_no_course', 'evaluate: a missing column');
-SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t_text_course')$$, :pop), '42804',
-                 'column "course_id" of relation br.t_text_course has type text', 'evaluate: a text id');
+SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t_float_course')$$, :pop), '42804',
+                 'column "course_id" of relation br.t_float_course has type double precision', 'evaluate: a float id (integer, uuid and text are ids)');
 SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t_no_course', protocol => 'sampled')$$, :pop), '42703',
                  'column "course_id" does not exist in relation br.t_no_course', 'evaluate: sampled, a missing column');
 SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t', protocol => 'sampled')$$, :pop), '42703',
                  'column "negatives" does not exist in relation br.t', 'evaluate: sampled without negatives');
-SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t_text_course', protocol => 'response')$$, :pop), '42804',
-                 'column "course_id" of relation br.t_text_course has type text', 'evaluate: response, a text id');
+SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t_float_course', protocol => 'response')$$, :pop), '42804',
+                 'column "course_id" of relation br.t_float_course has type double precision', 'evaluate: response, a float id (integer, uuid and text are ids)');
 SELECT throws_ok(format($$SELECT recs.evaluate(%s, 'br.t', protocol => 'response', label_column => 'nope')$$, :pop), '42703',
                  'column "nope" does not exist in relation br.t', 'evaluate: response without its label column');
 SELECT is(recs.evaluate(:pop, 'br.t_view') - 'k', recs.evaluate(:pop, 'br.t') - 'k', 'evaluate: a view measures what its table does');

@@ -22,13 +22,24 @@ SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'recs.recommend(big
 SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                  WHERE n.nspname = 'recs' AND p.prosecdef$$,
               ARRAY['recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)',
-                    'recs.recommend_all(integer,bigint,boolean,bigint[],text)', 'recs.score(bigint,bigint,bigint,text,jsonb)',
+                    'recs.recommend_all(integer,bigint,boolean,bigint[],text)', 'recs.score(bigint,bigint,bigint,text)',
                     'recs.similar_courses(bigint,integer,bigint,text)', 'recs.embed_learner(bigint,bigint[],text)',
                     'recs.course_map(bigint,text)', 'recs.glmix_score(bigint,bigint,bigint,text,jsonb)',
                     'recs.glmix_logit(bigint,bigint,bigint,text,jsonb)', 'recs.explain(bigint,bigint,bigint,text,jsonb)',
-                    'recs.explain_recommendation(bigint,bigint,bigint,text,jsonb)', 'recs.explain(bigint,bigint,text)',
-                    'recs.model_id(text)', 'recs.course_embeddings(bigint,text)'],
-              'only the serving functions run as their owner: none reads a user relation');
+                    'recs.explain_recommendation(bigint,bigint,bigint,text)', 'recs.explain(bigint,bigint,text)',
+                    'recs.model_id(text)', 'recs.course_embeddings(bigint,text)',
+                    'recs.course_embeddings(bigint,anyelement)', 'recs.embed_learner_keys(bigint,text[])',
+                    'recs.course_map(bigint,anyelement)']
+                 || ARRAY(SELECT format(f, t) FROM unnest(ARRAY['text', 'uuid']) t,
+                                 unnest(ARRAY['recs.recommend(%1$s,integer,boolean,%1$s[],%1$s[],bigint,%1$s[])',
+                                              'recs.recommend_all(%1$s[],integer,bigint,boolean)',
+                                              'recs.score(bigint,%1$s,%1$s)', 'recs.glmix_score(bigint,%1$s,%1$s)',
+                                              'recs.glmix_logit(bigint,%1$s,%1$s)',
+                                              'recs.similar_courses(%1$s,integer,bigint)',
+                                              'recs.explain(bigint,%1$s,%1$s)',
+                                              'recs.explain_recommendation(%1$s,%1$s,bigint)',
+                                              'recs.explain(%1$s,%1$s)']) f),
+              'only the serving functions (bigint, and their uuid and text overloads) run as their owner: none reads a user relation');
 
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'recs' AND p.prosecdef

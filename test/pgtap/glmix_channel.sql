@@ -77,7 +77,7 @@ SELECT ok((SELECT abs(sum(contribution) FILTER (WHERE coordinate <> 'total')
 SELECT is((SELECT array_agg(coordinate || ':' || has_model || ':' || contribution ORDER BY coordinate)
              FROM recs.explain(recs.model_id('ch_model'), 2, 1) WHERE coordinate = 'channel'),
           '{channel:false:0}', 'explain without a context: the channel has no model and contributes 0');
-SELECT throws_ok($$SELECT recs.glmix_score(recs.model_id('ch_model'), 2, 1, '["home"]')$$, '22023',
+SELECT throws_ok($$SELECT recs.glmix_score(recs.model_id('ch_model'), 2, 1, context => '["home"]')$$, '22023',
                  'context must be a JSON object', 'a context that is not an object is an error');
 SELECT throws_ok($$SELECT recs.glmix_score(recs.model_id('ch_model'), 2, 1, context => '{"channel": ["home"]}')$$, '22023',
                  'context key "channel" must be a string, a number, a boolean or null',

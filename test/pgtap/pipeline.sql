@@ -55,7 +55,9 @@ SELECT results_eq($$SELECT learner_id, rank, course_id FROM recs.recommend_all(3
                   'named learners, known or not');
 SELECT results_eq($$SELECT count(*)::int FROM recs.recommend_all(2, model => recs.model_id('nightly_ncf'), learners => '{100001}')$$,
                   $$VALUES (2)$$, 'a specific model');
-SELECT is((SELECT proparallel::text FROM pg_proc WHERE proname = 'recommend_all'), 's', 'recommend_all is PARALLEL SAFE');
+SELECT is((SELECT string_agg(DISTINCT proparallel::text, ',') FROM pg_proc
+            WHERE proname = 'recommend_all' AND pronamespace = 'recs'::regnamespace), 's',
+          'recommend_all (and its uuid and text forms) is PARALLEL SAFE');
 SELECT results_eq($$SELECT course_id FROM recs.similar_courses(1, 5)$$,
                   $$SELECT course_id FROM recs.similar_courses(1, 5, model => recs.model_id('nightly_ncf'))$$,
                   'with a blend active, similar_courses uses its neural CF component');
