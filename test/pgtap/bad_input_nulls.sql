@@ -353,7 +353,9 @@ SELECT f.fn, f.oid AS proc, f.prokind, t.pos, coalesce(n.name, '$' || t.pos) AS 
                                  AND EXISTS (SELECT FROM pg_proc q
                                               WHERE q.pronamespace = p.pronamespace AND q.proname = p.proname
                                                 AND q.pronargs = p.pronargs
-                                                AND q.proargtypes::oid[] && ARRAY['uuid'::regtype, 'uuid[]'::regtype]::oid[])
+                                                AND q.proargtypes::oid[] && ARRAY['uuid'::regtype, 'uuid[]'::regtype]::oid[]
+                                                AND array_replace(array_replace(q.proargtypes::oid[], 'uuid'::regtype, 'text'::regtype),
+                                                                  'uuid[]'::regtype, 'text[]'::regtype) = p.proargtypes::oid[])
                             THEN 'text' END AS keyed
                   FROM pg_proc p) p
          WHERE p.pronamespace = 'recs'::regnamespace AND p.proname NOT LIKE '\_%'

@@ -129,9 +129,9 @@ SELECT results_eq(
 SELECT is(recs.embed_learner_keys(recs.model_id('ky_ncf_u'), ARRAY[ky.u(1), ky.u(2)]::text[]),
           recs.embed_learner(recs.model_id('ky_ncf_b'), ARRAY[1, 2]::bigint[]), 'embed_learner_keys(uuid[]::text[])');
 SELECT results_eq(
-    $$SELECT course_id, embedding FROM recs.course_embeddings(recs.model_id('ky_ncf_t'), NULL::text)$$,
+    $$SELECT course_id, embedding FROM recs.course_embeddings(recs.model_id('ky_ncf_t'), key_type => NULL::text)$$,
     $$SELECT ky.t(course_id), embedding FROM recs.course_embeddings(recs.model_id('ky_ncf_b')) ORDER BY 1$$,
-    'course_embeddings(model, NULL::text): keys of the key type asked for');
+    'course_embeddings(model, key_type => NULL::text): keys of the key type asked for');
 SELECT results_eq(
     $$SELECT learner_id, embedding FROM recs.learner_embeddings(recs.model_id('ky_ncf_u'), NULL::uuid)$$,
     $$SELECT ky.u(learner_id), embedding FROM recs.learner_embeddings(recs.model_id('ky_ncf_b')) ORDER BY 1$$,
