@@ -1357,7 +1357,8 @@ BEGIN
             HINT = format('Name the column with train_all''s %s argument.', arg);
     END IF;
     ok := CASE want
-        WHEN 'id' THEN typ IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype)
+        WHEN 'id' THEN typ IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype,
+                               'uuid'::regtype, 'text'::regtype, 'character varying'::regtype)
         WHEN 'time' THEN typ IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
         WHEN 'number' THEN typ IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype, 'numeric'::regtype,
                                    'real'::regtype, 'double precision'::regtype)
@@ -1368,7 +1369,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
             MESSAGE = format('column "%s" of relation %s has type %s', col, rel, typ),
             DETAIL = format('train_all needs %s to be %s.', arg, CASE want
-                WHEN 'id' THEN 'bigint, integer or smallint'
+                WHEN 'id' THEN 'bigint, integer, smallint, uuid, text or varchar'
                 WHEN 'time' THEN 'a timestamp with time zone, timestamp or date'
                 WHEN 'number' THEN 'a number'
                 ELSE 'boolean, or a number that is 0 or 1' END),
@@ -1473,13 +1474,14 @@ BEGIN
             MESSAGE = format('model name "%s" is already used by a %s model', _blend_rebase.name,
                              (SELECT m.kind FROM recs.model m WHERE m.name = _blend_rebase.name LIMIT 1));
     END IF;
-    INSERT INTO recs.model (name, kind, version, trained_through, source, params, metrics)
+    INSERT INTO recs.model (name, kind, version, trained_through, source, params, metrics,
+                            learner_key, course_key)
     SELECT _blend_rebase.name, 'blend',
            (SELECT COALESCE(max(m2.version), 0) + 1 FROM recs.model m2 WHERE m2.name = _blend_rebase.name),
            _blend_rebase.trained_through,
            b.source || jsonb_build_object('components', to_jsonb(components)),
            b.params || jsonb_build_object('weights_fitted_through', b.trained_through),
-           b.metrics - 'evaluation'
+           b.metrics - 'evaluation', b.learner_key, b.course_key
       FROM recs.model b WHERE b.model_id = blend
     RETURNING model_id INTO id;
     INSERT INTO recs.blend_component (model_id, position, component_id, transform, mean, sd)

@@ -218,9 +218,9 @@ row_entities(const GlmixCoordinate *c, int k, const GlmixRows *rows)
 								c->re->learner_side ? rows->learner_id[r] : rows->course_id[r]);
 		else
 		{
-			int			k = c->re->learner_side ? rows->li[r] : rows->ci[r];
+			int			si = c->re->learner_side ? rows->li[r] : rows->ci[r];
 
-			ent[r] = k >= 0 ? c->re->side_entity[k] : -1;
+			ent[r] = si >= 0 ? c->re->side_entity[si] : -1;
 		}
 	}
 	return ent;
