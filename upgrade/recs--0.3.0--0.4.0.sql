@@ -2149,3 +2149,398 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- ============================================================================
+-- api-gaps: slot => on the uuid and text serving overloads (issue #17)
+--
+-- Every keyed serving function takes the slot argument of its bigint twin,
+-- with the same rule and errors (src/install/75_keys.sql): the overloads
+-- are dropped and created again with slot text DEFAULT NULL last; score,
+-- glmix_score, glmix_logit, explain(model, ...), embed_learner_keys and
+-- course_map(model, key_type) are no longer STRICT (NULL model and slot:
+-- NULL or no rows, as their twins).  _model_keys and _uuid_model resolve
+-- model and slot through recs._serving_model_id.  Roles that had access
+-- get it again on the new signatures.
+-- ============================================================================
+
+DROP FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigint, text[]),
+    recs.recommend_all(text[], integer, bigint, boolean),
+    recs.score(bigint, text, text), recs.glmix_score(bigint, text, text), recs.glmix_logit(bigint, text, text),
+    recs.similar_courses(text, integer, bigint), recs.embed_learner_keys(bigint, text[]),
+    recs.explain(bigint, text, text), recs.explain_recommendation(text, text, bigint), recs.explain(text, text),
+    recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[]),
+    recs.recommend_all(uuid[], integer, bigint, boolean),
+    recs.score(bigint, uuid, uuid), recs.glmix_score(bigint, uuid, uuid), recs.glmix_logit(bigint, uuid, uuid),
+    recs.similar_courses(uuid, integer, bigint),
+    recs.explain(bigint, uuid, uuid), recs.explain_recommendation(uuid, uuid, bigint), recs.explain(uuid, uuid),
+    recs.course_embeddings(bigint, anyelement), recs.course_map(bigint, anyelement),
+    recs._uuid_model(bigint), recs._model_keys(bigint);
+
+CREATE FUNCTION recs._model_keys(model bigint, slot text DEFAULT NULL, OUT model_id bigint,
+                                 OUT learner_key text, OUT course_key text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- the model by the serving functions' one rule (recs._serving_model_id), any key types
+    SELECT x.model_id, x.learner_key, x.course_key
+      FROM recs.model x WHERE x.model_id = recs._serving_model_id(_model_keys.model, _model_keys.slot)
+$$;
+COMMENT ON FUNCTION recs._model_keys(bigint, text) IS
+    'private: the model a keyed serving call names by model => or slot => (neither: slot default), and its key types';
+
+CREATE FUNCTION recs._uuid_model(model bigint, slot text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k record := recs._model_keys(model, slot);
+BEGIN
+    IF k.learner_key = 'bigint' OR k.course_key <> 'uuid' THEN
+        RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
+            MESSAGE = format('the model keys learners by %s and courses by %s, not by uuid',
+                             k.learner_key, k.course_key),
+            DETAIL = format('recs model %s.', k.model_id),
+            HINT = 'Pass the ids as text (the text overloads serve every model), or as the model''s key type.';
+    END IF;
+    RETURN k.model_id;
+END
+$$;
+COMMENT ON FUNCTION recs._uuid_model(bigint, text) IS
+    'private: the id of the model a uuid overload names (model, slot, neither: slot default), once it is one the uuid overloads can serve';
+
+CREATE FUNCTION recs.recommend(
+    learner_id text,
+    k integer DEFAULT 10,
+    exclude_watched boolean DEFAULT true,
+    exclude text[] DEFAULT NULL,
+    candidates text[] DEFAULT NULL,
+    model bigint DEFAULT NULL,
+    recent text[] DEFAULT NULL,
+    slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id text, score float8)
+AS 'MODULE_PATHNAME', 'recommend_text'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigint, text[], text) IS
+    'recommend() for text keys (or the text form of any model''s keys): course keys as text';
+
+CREATE FUNCTION recs.recommend_all(
+    learner_keys text[],
+    k integer DEFAULT 10,
+    model bigint DEFAULT NULL,
+    exclude_watched boolean DEFAULT true,
+    slot text DEFAULT NULL)
+RETURNS TABLE (learner_id text, rank integer, course_id text, score float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- every learner the model knows, their ids mapped back to keys
+    SELECT recs._id_key('learner', m.learner_key, r.learner_id), r.rank,
+           recs._id_key('course', m.course_key, r.course_id), r.score
+      FROM recs._model_keys(recommend_all.model, recommend_all.slot) m,
+           recs.recommend_all(recommend_all.k, m.model_id, recommend_all.exclude_watched) r
+     WHERE recommend_all.learner_keys IS NULL
+    UNION ALL
+    -- the given keys, as given (an unknown one gets a stranger's list, as in recommend_all(bigint[]))
+    SELECT u.key, r.rank, r.course_id, r.score
+      FROM recs._model_keys(recommend_all.model, recommend_all.slot) m,
+           (SELECT DISTINCT x FROM unnest(recommend_all.learner_keys) x WHERE x IS NOT NULL) u(key),
+           recs.recommend(u.key, recommend_all.k, exclude_watched => recommend_all.exclude_watched,
+                          model => m.model_id) r
+     WHERE recommend_all.learner_keys IS NOT NULL
+$$;
+COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean, text) IS
+    'recommend_all() for text keys: learner_keys NULL for every learner the model knows';
+
+CREATE FUNCTION recs.score(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'score_text'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.score(bigint, text, text, text) IS
+    'score() for text keys';
+
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_score_text'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_score(bigint, text, text, text) IS
+    'glmix_score() for text keys';
+
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit_text'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, text, text, text) IS
+    'glmix_logit() for text keys';
+
+CREATE FUNCTION recs.similar_courses(course_id text, k integer DEFAULT 10, model bigint DEFAULT NULL,
+                                     slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id text, similarity float8)
+AS 'MODULE_PATHNAME', 'similar_courses_text'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.similar_courses(text, integer, bigint, text) IS
+    'similar_courses() for text keys';
+
+CREATE FUNCTION recs.embed_learner_keys(model bigint, course_keys text[], slot text DEFAULT NULL)
+RETURNS real[]
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- NULL as embed_learner(bigint, bigint[], text): no model nor slot, or no keys
+    SELECT recs.embed_learner(m.model_id, recs._key_ids('course', m.course_key, embed_learner_keys.course_keys))
+      FROM recs._model_keys(embed_learner_keys.model, embed_learner_keys.slot) m
+     WHERE embed_learner_keys.course_keys IS NOT NULL
+       AND (embed_learner_keys.model IS NOT NULL OR embed_learner_keys.slot IS NOT NULL)
+$$;
+COMMENT ON FUNCTION recs.embed_learner_keys(bigint, text[], text) IS
+    'embed_learner() for the text form of any model''s course keys (uuid[]::text[] for uuid keys)';
+
+CREATE FUNCTION recs.explain(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
+RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
+               top_features text[], top_contributions float8[])
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 4
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- no rows as explain(bigint, ...): a NULL key, or neither model nor slot
+    SELECT e.coordinate,
+           CASE WHEN c.by_id AND c.keyed_by = 'learner' THEN recs._id_key('learner', m.learner_key, e.entity::bigint)
+                WHEN c.by_id AND c.keyed_by = 'course' THEN recs._id_key('course', m.course_key, e.entity::bigint)
+                ELSE e.entity END,
+           e.has_model, e.contribution, e.top_features, e.top_contributions
+      FROM recs._model_keys(explain.model, explain.slot) m
+     CROSS JOIN LATERAL recs.explain(m.model_id, recs._key_id('learner', m.learner_key, explain.learner_id),
+                                     recs._key_id('course', m.course_key, explain.course_id))
+                        WITH ORDINALITY e(coordinate, entity, has_model, contribution, top_features,
+                                          top_contributions, ord)
+      LEFT JOIN recs.glmix_coordinate c ON c.model_id = m.model_id AND c.name = e.coordinate
+     WHERE explain.learner_id IS NOT NULL AND explain.course_id IS NOT NULL
+       AND (explain.model IS NOT NULL OR explain.slot IS NOT NULL)
+     ORDER BY e.ord
+$$;
+COMMENT ON FUNCTION recs.explain(bigint, text, text, text) IS
+    'explain() of a glmix score for text keys';
+
+CREATE FUNCTION recs.explain_recommendation(learner_id text, course_id text, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    SELECT e.*
+      FROM recs._model_keys(explain_recommendation.model, explain_recommendation.slot) m,
+           recs.explain_recommendation(recs._key_id('learner', m.learner_key, explain_recommendation.learner_id),
+                                       recs._key_id('course', m.course_key, explain_recommendation.course_id),
+                                       m.model_id) e
+$$;
+COMMENT ON FUNCTION recs.explain_recommendation(text, text, bigint, text) IS
+    'explain_recommendation() for text keys';
+
+CREATE FUNCTION recs.explain(learner_id text, course_id text, slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
+COMMENT ON FUNCTION recs.explain(text, text, text) IS
+    'explain() of the active model for text keys';
+
+CREATE FUNCTION recs.recommend(
+    learner_id uuid,
+    k integer DEFAULT 10,
+    exclude_watched boolean DEFAULT true,
+    exclude uuid[] DEFAULT NULL,
+    candidates uuid[] DEFAULT NULL,
+    model bigint DEFAULT NULL,
+    recent uuid[] DEFAULT NULL,
+    slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id uuid, score float8)
+AS 'MODULE_PATHNAME', 'recommend_uuid'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[], text) IS
+    'recommend() for uuid keys: course keys as uuid';
+
+CREATE FUNCTION recs.recommend_all(
+    learner_keys uuid[],
+    k integer DEFAULT 10,
+    model bigint DEFAULT NULL,
+    exclude_watched boolean DEFAULT true,
+    slot text DEFAULT NULL)
+RETURNS TABLE (learner_id uuid, rank integer, course_id uuid, score float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.learner_id::uuid, r.rank, r.course_id::uuid, r.score
+      FROM recs.recommend_all(recommend_all.learner_keys::text[], recommend_all.k,
+                              recs._uuid_model(recommend_all.model, recommend_all.slot),
+                              recommend_all.exclude_watched) r
+$$;
+COMMENT ON FUNCTION recs.recommend_all(uuid[], integer, bigint, boolean, text) IS
+    'recommend_all() for uuid keys: learner_keys NULL for every learner the model knows';
+
+CREATE FUNCTION recs.score(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'score_uuid'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.score(bigint, uuid, uuid, text) IS
+    'score() for uuid keys';
+
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_score_uuid'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid, text) IS
+    'glmix_score() for uuid keys';
+
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit_uuid'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, uuid, uuid, text) IS
+    'glmix_logit() for uuid keys';
+
+CREATE FUNCTION recs.similar_courses(course_id uuid, k integer DEFAULT 10, model bigint DEFAULT NULL,
+                                     slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id uuid, similarity float8)
+AS 'MODULE_PATHNAME', 'similar_courses_uuid'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.similar_courses(uuid, integer, bigint, text) IS
+    'similar_courses() for uuid keys';
+
+CREATE FUNCTION recs.explain(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
+               top_features text[], top_contributions float8[])
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 4
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM recs.explain(recs._uuid_model(model, slot), learner_id::text, course_id::text)
+     WHERE learner_id IS NOT NULL AND course_id IS NOT NULL AND (model IS NOT NULL OR slot IS NOT NULL)
+$$;
+COMMENT ON FUNCTION recs.explain(bigint, uuid, uuid, text) IS
+    'explain() of a glmix score for uuid keys';
+
+CREATE FUNCTION recs.explain_recommendation(learner_id uuid, course_id uuid, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM recs.explain_recommendation(learner_id::text, course_id::text, recs._uuid_model(model, slot))
+$$;
+COMMENT ON FUNCTION recs.explain_recommendation(uuid, uuid, bigint, text) IS
+    'explain_recommendation() for uuid keys';
+
+CREATE FUNCTION recs.explain(learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
+COMMENT ON FUNCTION recs.explain(uuid, uuid, text) IS
+    'explain() of the active model for uuid keys';
+
+CREATE FUNCTION recs.course_embeddings(model bigint, key_type anyelement, slot text DEFAULT NULL)
+RETURNS TABLE (course_id anyelement, embedding real[])
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+DECLARE
+    k record := recs._model_keys(model, slot);
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT recs._id_key(''course'', $1, e.course_id)::%s, e.embedding '
+        'FROM recs.course_embeddings($2) e ORDER BY 1', pg_typeof(key_type))
+        USING k.course_key, k.model_id;
+END
+$$;
+COMMENT ON FUNCTION recs.course_embeddings(bigint, anyelement, text) IS
+    'course_embeddings() with the course keys in the type of key_type (e.g. NULL::uuid)';
+
+CREATE FUNCTION recs.course_map(model bigint, key_type anyelement, slot text DEFAULT NULL)
+RETURNS TABLE (course_id anyelement, x float8, y float8)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+DECLARE
+    k record;
+BEGIN
+    IF model IS NULL AND slot IS NULL THEN
+        RETURN;                 -- as course_map(bigint, text)
+    END IF;
+    k := recs._model_keys(model, slot);
+    RETURN QUERY EXECUTE format(
+        'SELECT recs._id_key(''course'', $1, c.course_id)::%s, c.x, c.y FROM recs.course_map($2) c ORDER BY 1',
+        pg_typeof(key_type))
+        USING k.course_key, k.model_id;
+END
+$$;
+COMMENT ON FUNCTION recs.course_map(bigint, anyelement, text) IS
+    'course_map() with the course keys in the type of key_type (e.g. NULL::uuid)';
+
+-- the serving functions above, for grant_access (80_access.sql)
+CREATE OR REPLACE FUNCTION recs._key_serving_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('recs.recommend(%1$s, integer, boolean, %1$s[], %1$s[], bigint, %1$s[], text), '
+                             'recs.recommend_all(%1$s[], integer, bigint, boolean, text), '
+                             'recs.score(bigint, %1$s, %1$s, text), recs.glmix_score(bigint, %1$s, %1$s, text), '
+                             'recs.glmix_logit(bigint, %1$s, %1$s, text), '
+                             'recs.similar_courses(%1$s, integer, bigint, text), '
+                             'recs.explain(bigint, %1$s, %1$s, text), '
+                             'recs.explain_recommendation(%1$s, %1$s, bigint, text), '
+                             'recs.explain(%1$s, %1$s, text)', t), ', ' ORDER BY t)
+           || ', recs.embed_learner_keys(bigint, text[], text), recs.course_embeddings(bigint, anyelement, text), '
+           || 'recs.course_map(bigint, anyelement, text)'
+      FROM unnest(ARRAY['text', 'uuid']) t
+$$;
+COMMENT ON FUNCTION recs._key_serving_functions() IS
+    'private: the serving functions for uuid and text keys, as a list for GRANT';
+
+REVOKE EXECUTE ON FUNCTION
+    recs.recommend(text, integer, boolean, text[], text[], bigint, text[], text),
+    recs.recommend_all(text[], integer, bigint, boolean, text),
+    recs.score(bigint, text, text, text),
+    recs.glmix_score(bigint, text, text, text),
+    recs.glmix_logit(bigint, text, text, text),
+    recs.similar_courses(text, integer, bigint, text),
+    recs.embed_learner_keys(bigint, text[], text),
+    recs.explain(bigint, text, text, text),
+    recs.explain_recommendation(text, text, bigint, text),
+    recs.explain(text, text, text),
+    recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[], text),
+    recs.recommend_all(uuid[], integer, bigint, boolean, text),
+    recs.score(bigint, uuid, uuid, text),
+    recs.glmix_score(bigint, uuid, uuid, text),
+    recs.glmix_logit(bigint, uuid, uuid, text),
+    recs.similar_courses(uuid, integer, bigint, text),
+    recs.explain(bigint, uuid, uuid, text),
+    recs.explain_recommendation(uuid, uuid, bigint, text),
+    recs.explain(uuid, uuid, text),
+    recs.course_embeddings(bigint, anyelement, text),
+    recs.course_map(bigint, anyelement, text)
+FROM PUBLIC;
+
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT a.rolname FROM pg_roles a
+              WHERE has_function_privilege(a.oid, 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text)', 'EXECUTE')
+                AND NOT a.rolsuper AND a.rolname <> current_user LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', recs._key_serving_functions(), r.rolname);
+    END LOOP;
+END
+$$;

@@ -47,6 +47,8 @@ extern void serving_model_by_id(int64 model_id, ServingModel *out);
 extern bool serving_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg,
 							  bool default_slot, ServingModel *out);
 /* the same for any ids: the caller has checked or mapped them */
+extern bool serving_model_arg_any_ids(FunctionCallInfo fcinfo, int model_arg, int slot_arg,
+									  bool default_slot, ServingModel *out);
 extern void serving_model_any_ids(int64 model_id, ServingModel *out);
 extern void serving_active_model_any_ids(const char *slot, ServingModel *out);
 
