@@ -106,6 +106,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_popularity', 'time_column', NULL, 'default', 'watched_at'),
 ('train_popularity', 'seconds_column', NULL, 'default', 'watch_seconds'),
 ('train_popularity', 'language_column', NULL, 'default', 'language'),
+('train_popularity', 'learners_id_column', NULL, 'default', 'learner_column'),
 -- neural CF
 ('train_ncf', 'watches', $$'bn.watches'$$, '22004', 'watches relation must not be NULL'),
 ('train_ncf', 'name', $$'bn_t'$$, 'default', 'ncf'),
@@ -201,6 +202,8 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_glmix', 'solver', NULL, 'default', 'auto'),
 ('train_glmix', 'l2_auto', NULL, 'default', 'false'),
 ('train_glmix', 'hash_bits', NULL, 'default', 'crosses not hashed'),
+('train_glmix', 'learners_id_column', NULL, 'default', 'learner_column'),
+('train_glmix', 'courses_id_column', NULL, 'default', 'course_column'),
 ('glmix_score', 'model', $$recs.model_id('bn_glmix')$$, 'null', 'neither model nor slot: NULL'),
 ('glmix_score', 'learner_id', '100001', 'null', 'NULL'),
 ('glmix_score', 'course_id', '1', 'null', 'NULL'),
@@ -235,6 +238,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_blend', 'negatives', NULL, 'default', '0'),
 ('train_blend', 'seed', NULL, 'default', '42'),
 ('train_blend', 'rerank_top', NULL, 'default', '0'),
+('train_blend', 'learners_id_column', NULL, 'default', 'learner_column'),
 -- the pipeline
 ('train_all', 'watches', $$'bn.watches'$$, '22004', 'watches must not be NULL'),
 ('train_all', 'impressions', $$'bn.impressions'$$, '22004', 'impressions must not be NULL'),
@@ -262,6 +266,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_all', 'click_column', NULL, 'default', 'clicked'),
 ('train_all', 'courses_id_column', NULL, 'default', 'course_column'),
 ('train_all', 'language_column', NULL, 'default', 'language'),
+('train_all', 'learners_id_column', NULL, 'default', 'learner_column'),
 -- pruning
 ('prune', 'keep', NULL, 'default', '3'),
 ('prune', 'name', NULL, 'default', 'every name'),
