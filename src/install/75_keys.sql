@@ -175,20 +175,22 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.score(bigint, text, text, text) IS
     'score() for text keys';
 
-CREATE FUNCTION recs.glmix_score(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_score_text'
 LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.glmix_score(bigint, text, text, text) IS
+COMMENT ON FUNCTION recs.glmix_score(bigint, text, text, text, jsonb) IS
     'glmix_score() for text keys';
 
-CREATE FUNCTION recs.glmix_logit(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_logit_text'
 LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.glmix_logit(bigint, text, text, text) IS
+COMMENT ON FUNCTION recs.glmix_logit(bigint, text, text, text, jsonb) IS
     'glmix_logit() for text keys';
 
 CREATE FUNCTION recs.similar_courses(course_id text, k integer DEFAULT 10, model bigint DEFAULT NULL,
@@ -218,7 +220,8 @@ COMMENT ON FUNCTION recs.embed_learner_keys(bigint, text[], text) IS
 
 -- a glmix explanation: the entity of a per-learner or per-course coordinate
 -- is the key, not its dictionary id
-CREATE FUNCTION recs.explain(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
+CREATE FUNCTION recs.explain(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                             context jsonb DEFAULT NULL)
 RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
                top_features text[], top_contributions float8[])
 LANGUAGE sql STABLE PARALLEL SAFE ROWS 4
@@ -232,7 +235,8 @@ AS $$
            e.has_model, e.contribution, e.top_features, e.top_contributions
       FROM recs._model_keys(explain.model, explain.slot) m
      CROSS JOIN LATERAL recs.explain(m.model_id, recs._key_id('learner', m.learner_key, explain.learner_id),
-                                     recs._key_id('course', m.course_key, explain.course_id))
+                                     recs._key_id('course', m.course_key, explain.course_id),
+                                     context => explain.context)
                         WITH ORDINALITY e(coordinate, entity, has_model, contribution, top_features,
                                           top_contributions, ord)
       LEFT JOIN recs.glmix_coordinate c ON c.model_id = m.model_id AND c.name = e.coordinate
@@ -240,7 +244,7 @@ AS $$
        AND (explain.model IS NOT NULL OR explain.slot IS NOT NULL)
      ORDER BY e.ord
 $$;
-COMMENT ON FUNCTION recs.explain(bigint, text, text, text) IS
+COMMENT ON FUNCTION recs.explain(bigint, text, text, text, jsonb) IS
     'explain() of a glmix score for text keys';
 
 CREATE FUNCTION recs.explain_recommendation(learner_id text, course_id text, model bigint DEFAULT NULL,
@@ -312,20 +316,22 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.score(bigint, uuid, uuid, text) IS
     'score() for uuid keys';
 
-CREATE FUNCTION recs.glmix_score(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_score_uuid'
 LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid, text) IS
+COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid, text, jsonb) IS
     'glmix_score() for uuid keys';
 
-CREATE FUNCTION recs.glmix_logit(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_logit_uuid'
 LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.glmix_logit(bigint, uuid, uuid, text) IS
+COMMENT ON FUNCTION recs.glmix_logit(bigint, uuid, uuid, text, jsonb) IS
     'glmix_logit() for uuid keys';
 
 CREATE FUNCTION recs.similar_courses(course_id uuid, k integer DEFAULT 10, model bigint DEFAULT NULL,
@@ -337,7 +343,8 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION recs.similar_courses(uuid, integer, bigint, text) IS
     'similar_courses() for uuid keys';
 
-CREATE FUNCTION recs.explain(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+CREATE FUNCTION recs.explain(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                             context jsonb DEFAULT NULL)
 RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
                top_features text[], top_contributions float8[])
 LANGUAGE sql STABLE PARALLEL SAFE ROWS 4
@@ -346,7 +353,7 @@ AS $$
     SELECT * FROM recs.explain(recs._uuid_model(model, slot), learner_id::text, course_id::text)
      WHERE learner_id IS NOT NULL AND course_id IS NOT NULL AND (model IS NOT NULL OR slot IS NOT NULL)
 $$;
-COMMENT ON FUNCTION recs.explain(bigint, uuid, uuid, text) IS
+COMMENT ON FUNCTION recs.explain(bigint, uuid, uuid, text, jsonb) IS
     'explain() of a glmix score for uuid keys';
 
 CREATE FUNCTION recs.explain_recommendation(learner_id uuid, course_id uuid, model bigint DEFAULT NULL,
@@ -482,10 +489,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT string_agg(format('recs.recommend(%1$s, integer, boolean, %1$s[], %1$s[], bigint, %1$s[], text), '
                              'recs.recommend_all(%1$s[], integer, bigint, boolean, text), '
-                             'recs.score(bigint, %1$s, %1$s, text), recs.glmix_score(bigint, %1$s, %1$s, text), '
-                             'recs.glmix_logit(bigint, %1$s, %1$s, text), '
+                             'recs.score(bigint, %1$s, %1$s, text), recs.glmix_score(bigint, %1$s, %1$s, text, jsonb), '
+                             'recs.glmix_logit(bigint, %1$s, %1$s, text, jsonb), '
                              'recs.similar_courses(%1$s, integer, bigint, text), '
-                             'recs.explain(bigint, %1$s, %1$s, text), '
+                             'recs.explain(bigint, %1$s, %1$s, text, jsonb), '
                              'recs.explain_recommendation(%1$s, %1$s, bigint, text), '
                              'recs.explain(%1$s, %1$s, text)', t), ', ' ORDER BY t)
            || ', recs.embed_learner_keys(bigint, text[], text), recs.course_embeddings(bigint, anyelement, text), '
@@ -499,20 +506,20 @@ REVOKE EXECUTE ON FUNCTION
     recs.recommend(text, integer, boolean, text[], text[], bigint, text[], text),
     recs.recommend_all(text[], integer, bigint, boolean, text),
     recs.score(bigint, text, text, text),
-    recs.glmix_score(bigint, text, text, text),
-    recs.glmix_logit(bigint, text, text, text),
+    recs.glmix_score(bigint, text, text, text, jsonb),
+    recs.glmix_logit(bigint, text, text, text, jsonb),
     recs.similar_courses(text, integer, bigint, text),
     recs.embed_learner_keys(bigint, text[], text),
-    recs.explain(bigint, text, text, text),
+    recs.explain(bigint, text, text, text, jsonb),
     recs.explain_recommendation(text, text, bigint, text),
     recs.explain(text, text, text),
     recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[], text),
     recs.recommend_all(uuid[], integer, bigint, boolean, text),
     recs.score(bigint, uuid, uuid, text),
-    recs.glmix_score(bigint, uuid, uuid, text),
-    recs.glmix_logit(bigint, uuid, uuid, text),
+    recs.glmix_score(bigint, uuid, uuid, text, jsonb),
+    recs.glmix_logit(bigint, uuid, uuid, text, jsonb),
     recs.similar_courses(uuid, integer, bigint, text),
-    recs.explain(bigint, uuid, uuid, text),
+    recs.explain(bigint, uuid, uuid, text, jsonb),
     recs.explain_recommendation(uuid, uuid, bigint, text),
     recs.explain(uuid, uuid, text),
     recs.course_embeddings(bigint, anyelement, text),

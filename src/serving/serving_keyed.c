@@ -435,9 +435,9 @@ similar_courses_uuid(PG_FUNCTION_ARGS)
 
 /*
  * recs.score / glmix_score / glmix_logit(model, learner_id text|uuid,
- * course_id text|uuid, slot): NULL for a NULL key, or when neither model
- * nor slot is given, as for the bigint functions (nargs: theirs, the
- * arguments after slot NULL)
+ * course_id text|uuid, slot [, context]): NULL for a NULL key, or when
+ * neither model nor slot is given, as for the bigint functions (nargs:
+ * theirs; the slot becomes the model id, context passes through)
  */
 static Datum
 pair_by_key(FunctionCallInfo fcinfo, Oid keytype, const char *signature, int nargs,
@@ -463,10 +463,11 @@ pair_by_key(FunctionCallInfo fcinfo, Oid keytype, const char *signature, int nar
 						keytype == UUIDOID ? DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(2)))
 						: TextDatumGetCString(PG_GETARG_DATUM(2)), m.model_id)));
 	args[0].isnull = args[1].isnull = args[2].isnull = false;
+	/* slot is resolved into the model id; later arguments (context) pass through */
 	for (int i = 3; i < nargs; i++)
 	{
-		args[i].isnull = true;
-		args[i].value = (Datum) 0;
+		args[i].isnull = i == 3 || i >= PG_NARGS() || PG_ARGISNULL(i);
+		args[i].value = args[i].isnull ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
 	result = call_mapped(f, nargs, args, NULL, &isnull);
 	if (isnull)

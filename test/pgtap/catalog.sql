@@ -33,10 +33,10 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespac
                  || ARRAY(SELECT format(f, t) FROM unnest(ARRAY['text', 'uuid']) t,
                                  unnest(ARRAY['recs.recommend(%1$s,integer,boolean,%1$s[],%1$s[],bigint,%1$s[],text)',
                                               'recs.recommend_all(%1$s[],integer,bigint,boolean,text)',
-                                              'recs.score(bigint,%1$s,%1$s,text)', 'recs.glmix_score(bigint,%1$s,%1$s,text)',
-                                              'recs.glmix_logit(bigint,%1$s,%1$s,text)',
+                                              'recs.score(bigint,%1$s,%1$s,text)', 'recs.glmix_score(bigint,%1$s,%1$s,text,jsonb)',
+                                              'recs.glmix_logit(bigint,%1$s,%1$s,text,jsonb)',
                                               'recs.similar_courses(%1$s,integer,bigint,text)',
-                                              'recs.explain(bigint,%1$s,%1$s,text)',
+                                              'recs.explain(bigint,%1$s,%1$s,text,jsonb)',
                                               'recs.explain_recommendation(%1$s,%1$s,bigint,text)',
                                               'recs.explain(%1$s,%1$s,text)']) f),
               'only the serving functions (bigint, and their uuid and text overloads) run as their owner: none reads a user relation');
