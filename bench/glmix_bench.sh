@@ -24,15 +24,25 @@
 # genres they watched most in clicks_train, whatever the label) against the
 # course's genres, 'past_genres~genres' (a match-only column: no main effects),
 # added to part 1's full model; trained next to the same model without it and
-# beside the peer's full model in the same run.  GLMIX_BENCH_PARTS=1, 2, 3 or a
-# combination ("13") runs those parts only.
+# beside the peer's full model in the same run.
+#
+# Part 4, training-period statistics as features (the winning variant): the
+# course's mean training rating (shrunk towards the global mean by 5
+# pseudo-ratings; the ratings of time_train.tsv, which are clicks_train's rows),
+# its popularity, its click rate, the learner's activity, the past-genres
+# match and l2_auto -- each added to part 1's full model, every feature built
+# from the fitting rows only.  Each variant is run twice: on the validation
+# split of PROTOCOL.md (clicks_train cut at its own 90th percentile time:
+# features and fit from the earlier rows, AUC on the later), which picks the
+# winner, and on the test split; the peer's full model runs in the same run.
+# GLMIX_BENCH_PARTS=1, 2, 3, 4 or a combination ("14") runs those parts only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../scripts/cluster.sh"
 SPLIT=${1:-$here/../../shared/data/ml-100k-splits}
 SPLIT=$(cd "$SPLIT" && pwd)
 THREADS=${2:-1}
-PARTS=${GLMIX_BENCH_PARTS:-123}	# "1": click task, "2": watch-time figure, "3": matches
+PARTS=${GLMIX_BENCH_PARTS:-1234}	# "1": click task, "2": watch-time figure, "3": matches, "4": statistics
 PEER=${GLMIX_PEER:-$here/../../shared/peers/glmix_py.py}
 PY=/usr/bin/python3
 out=$(mktemp -d)
@@ -46,7 +56,7 @@ if [ "$RECS_EXISTING_SERVER" = 0 ]; then createdb "$db"; else db=$PGDATABASE; fi
 q() { psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 q -c 'DROP EXTENSION IF EXISTS recs CASCADE' -c 'CREATE EXTENSION recs'
 
-if [[ $PARTS == *[13]* ]]; then
+if [[ $PARTS == *[134]* ]]; then
 recs_log "loading $SPLIT"
 q <<SQL
 DROP SCHEMA IF EXISTS ml CASCADE;
@@ -198,6 +208,138 @@ for key, t in (("without", tb), ("past_genres", tm)):
 print(f"| peer (no match) | {peer['auc']:.4f} | {peer['logloss']:.4f} | {peer['auc_warm_learner']:.4f} | | "
       f"{peer['train_s']:.3f} | | |")
 print("match coefficients: " + "; ".join(l for l in open(f"{out}/m3_coef.txt").read().split(chr(10)) if l))
+PY
+fi
+
+# ---- part 4: training-period statistics as features; the winning variant ----------
+if [[ $PARTS == *4* ]]; then
+recs_log "statistics of the training period as features"
+q <<SQL
+CREATE TABLE ml.time_train (learner_id bigint, course_id bigint, ts bigint, rating integer);
+\copy ml.time_train FROM '$SPLIT/time_train.tsv' WITH (FORMAT csv, DELIMITER E'\t', HEADER true, QUOTE E'\x01')
+SQL
+# time_train holds clicks_train's rows with their 1-5 rating (label = rating >= 4)
+q -At -c "SELECT (SELECT count(*) FROM ml.clicks_train) = (SELECT count(*) FROM ml.time_train)
+             AND NOT EXISTS (SELECT 1 FROM ml.clicks_train c FULL JOIN
+                               (SELECT DISTINCT * FROM ml.time_train) r USING (learner_id, course_id, ts)
+                              WHERE r.rating IS NULL OR c.label IS NULL OR c.label <> (r.rating >= 4)::int)" \
+	| grep -qx t || { echo "time_train.tsv is not clicks_train.tsv's rows with ratings" >&2; exit 1; }
+# stage valid: fit on clicks_train before its own 90th percentile time, evaluate on the rest
+# (PROTOCOL.md's click validation); stage test: fit on clicks_train, evaluate on clicks_test.
+# Every statistic is computed from the stage's fitting rows only.
+q <<'SQL'
+CREATE TABLE ml.vcut AS SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY ts) AS t FROM ml.clicks_train;
+CREATE VIEW ml.fit_valid AS SELECT c.*, r.rating FROM ml.clicks_train c JOIN ml.time_train r USING (learner_id, course_id, ts)
+ WHERE c.ts < (SELECT t FROM ml.vcut);
+CREATE VIEW ml.eval_valid AS SELECT * FROM ml.clicks_train WHERE ts >= (SELECT t FROM ml.vcut);
+CREATE VIEW ml.fit_test AS SELECT c.*, r.rating FROM ml.clicks_train c JOIN ml.time_train r USING (learner_id, course_id, ts);
+CREATE VIEW ml.eval_test AS SELECT * FROM ml.clicks_test;
+CREATE FUNCTION pg_temp.stage_tables(stage text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  -- learners: activity = ln(1 + fitting rows), past_genres = 3 most-watched genres (labels unused)
+  EXECUTE format($q$
+    CREATE TABLE ml.learners_%1$s AS
+    SELECT l.*, ln(1 + coalesce(n.n, 0))::float8 AS activity,
+           (SELECT array_agg(g ORDER BY g) FROM (
+              SELECT g FROM ml.fit_%1$s t JOIN ml.courses c USING (course_id), unnest(c.genres) g
+               WHERE t.learner_id = l.learner_id GROUP BY g ORDER BY count(*) DESC, g LIMIT 3) q) AS past_genres
+      FROM ml.learners l LEFT JOIN (SELECT learner_id, count(*) AS n FROM ml.fit_%1$s GROUP BY 1) n USING (learner_id)$q$, stage);
+  -- courses: mean rating and click rate shrunk towards the global means by 5 pseudo-rows
+  -- (a course without fitting rows gets the global mean), popularity ln(1 + rows)
+  EXECUTE format($q$
+    CREATE TABLE ml.courses_%1$s AS
+    SELECT c.*, ((coalesce(s.r, 0) + 5 * g.r) / (coalesce(s.n, 0) + 5))::float8 AS mean_rating,
+           ((coalesce(s.y, 0) + 5 * g.y) / (coalesce(s.n, 0) + 5))::float8 AS click_rate,
+           ln(1 + coalesce(s.n, 0))::float8 AS log_pop
+      FROM ml.courses c
+      LEFT JOIN (SELECT course_id, count(*) AS n, sum(rating) AS r, sum(label) AS y FROM ml.fit_%1$s GROUP BY 1) s USING (course_id),
+           (SELECT avg(rating) AS r, avg(label) AS y FROM ml.fit_%1$s) g$q$, stage);
+END $$;
+DO $$ BEGIN PERFORM pg_temp.stage_tables('valid'); PERFORM pg_temp.stage_tables('test'); END $$;
+VACUUM ANALYZE;
+SQL
+# variant name | extra learner features | extra course features | extra crosses | extra options
+variants=(
+	"base|||"
+	"mean_rating||,mean_rating||"
+	"mean_rating+log_pop||,mean_rating,log_pop||"
+	"click_rate||,click_rate||"
+	"activity|,activity|||"
+	"mean_rating+past_genres~genres||,mean_rating|,past_genres~genres|"
+	"mean_rating+l2_auto||,mean_rating||, l2_auto => true, time_column => 'ts'"
+)
+train4() {
+	local stage=$1 v=$2 name lf cf cr extra
+	IFS='|' read -r name lf cf cr extra <<<"$v"
+	q -At 2>"$out/m4_${stage}_$name.log" <<SQL | awk '/^Time:/ {t=$2/1000} /^[0-9]+$/ {id=$1} END {print id, t}'
+\timing on
+SELECT recs.train_glmix('ml.fit_$stage', 'ml.learners_$stage', 'ml.courses_$stage',
+    '{gender,age_bucket,occupation$lf}', '{genres,decade$cf}',
+    name => 'm4_${stage}_$name', click_column => 'label', random_effects => '{learner_id,course_id}',
+    l2 => '{300,10,10}', passes => 3, threads => $THREADS, activate => false,
+    crosses => '{gender:genres,age_bucket:genres,occupation:genres$cr}'$extra);
+SQL
+}
+load4_before=$(cut -d' ' -f1-3 /proc/loadavg)
+: >"$out/m4_index.txt"
+for stage in valid test; do
+	for v in "${variants[@]}"; do
+		name=${v%%|*}
+		read -r mid secs < <(train4 "$stage" "$v")
+		[ -n "$mid" ] || { cat "$out/m4_${stage}_$name.log" >&2; exit 1; }
+		q -c "\\copy (SELECT t.label, recs.glmix_logit($mid, t.learner_id, t.course_id),
+		          EXISTS (SELECT 1 FROM ml.fit_$stage r WHERE r.learner_id = t.learner_id)
+		          FROM ml.eval_$stage t) TO '$out/m4_${stage}_$name.scores' WITH (FORMAT csv)"
+		l2=$(q -At -c "SELECT params->>'l2' FROM recs.model WHERE model_id = $mid")
+		echo "$stage|$name|$secs|$l2" >>"$out/m4_index.txt"
+	done
+done
+recs_log "running the peer's full model: $PEER"
+(cd "$(dirname "$PEER")" && $PY "$PEER" --split-dir "$SPLIT" --no-sklearn --configs fixed_learner_course) \
+	>"$out/peer4.json" 2>"$out/peer4.log"
+(cd "$(dirname "$PEER")" && $PY "$PEER" --split-dir "$SPLIT" --no-sklearn --configs fixed_learner_course --valid) \
+	>"$out/peer4v.json" 2>"$out/peer4v.log"
+load4_after=$(cut -d' ' -f1-3 /proc/loadavg)
+$PY - "$out" "$THREADS" "$load4_before" "$load4_after" <<'PY'
+import json, sys
+import numpy as np
+from scipy.special import expit
+from sklearn.metrics import log_loss, roc_auc_score
+out, threads, load0, load1 = sys.argv[1:]
+peer = json.loads(open(f"{out}/peer4.json").read().strip().splitlines()[-1])["fixed_learner_course"]
+peerv = json.loads(open(f"{out}/peer4v.json").read().strip().splitlines()[-1])["fixed_learner_course"]
+rows = {}
+for line in open(f"{out}/m4_index.txt").read().split(chr(10)):
+    if not line:
+        continue
+    stage, name, secs, l2 = line.split("|")
+    d = np.genfromtxt(f"{out}/m4_{stage}_{name}.scores", delimiter=",", dtype=None, encoding=None)
+    y = np.array([r[0] for r in d], dtype=float)
+    p = expit(np.array([r[1] for r in d], dtype=float))
+    warm = np.array([r[2] in ("t", True) for r in d])
+    rows.setdefault(name, {})[stage] = dict(
+        auc=roc_auc_score(y, p), ll=log_loss(y, p), warm=roc_auc_score(y[warm], p[warm]),
+        cold=roc_auc_score(y[~warm], p[~warm]), s=float(secs), l2=l2)
+best = max(rows, key=lambda k: rows[k]["valid"]["auc"])
+print()
+print("GLMix click task, training-period statistics as features: part 1's full model (the peer's features, "
+      f"L2 300/10/10, 3 passes) plus each variant's columns; recs threads={threads}")
+print("valid = fit on clicks_train before its own 90th percentile time, AUC on the rest (features from the fit rows); "
+      "test = fit on clicks_train, AUC on clicks_test; the winner (*) has the best valid AUC")
+print(f"load average before {load0}, after {load1}")
+hdr = ("variant", "AUC valid", "AUC test", "logloss test", "AUC warm", "AUC cold", "train s", "peer train s / recs")
+print("| " + " | ".join(hdr) + " |")
+print("|" + "---|" * len(hdr))
+for name, r in rows.items():
+    v, t = r["valid"], r["test"]
+    label = ("* " if name == best else "") + name + (f" (L2 chosen {t['l2']})" if "l2_auto" in name else "")
+    print(f"| {label} | {v['auc']:.4f} | {t['auc']:.4f} | {t['ll']:.4f} | {t['warm']:.4f} | {t['cold']:.4f} | "
+          f"{t['s']:.3f} | {peer['train_s'] / t['s']:.1f}x |")
+print(f"| peer (its features) | {peerv['auc']:.4f} | {peer['auc']:.4f} | {peer['logloss']:.4f} | "
+      f"{peer['auc_warm_learner']:.4f} | | {peer['train_s']:.3f} | |")
+w = rows[best]["test"]["auc"]
+print(f"winner {best}: test AUC {w:.4f} against the peer's {peer['auc']:.4f}; "
+      f"goal AUC >= 0.735 {'reached' if w >= 0.735 else 'NOT reached'}")
 PY
 fi
 

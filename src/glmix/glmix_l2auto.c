@@ -3,10 +3,10 @@
  * weight chosen on a validation slice before the training
  *
  * The validation slice is the `validation` relation when one is given, else
- * the latest tenth of the impressions in time: rows with shown_at at or
- * after the 90th percentile of shown_at validate, the earlier ones train
- * (two temporary views over the impressions; a relation without shown_at
- * is an error).  The search stages that split once and then works
+ * the latest tenth of the impressions in time: rows whose time (the
+ * training's time column: time_column, else shown_at) is at or after its
+ * 90th percentile validate, the earlier ones train (two temporary views
+ * over the impressions; a relation without a time column is an error).  The search stages that split once and then works
  * coordinate by coordinate, the fixed effect first: for each value of a
  * short grid around the coordinate's starting L2 (l2 or the defaults) times
  * 10, 3, 1, 1/3 and 1/10, from the largest down, one pass of coordinate
@@ -34,6 +34,7 @@
 #include "glmix.h"
 #include "json_out.h"
 #include "spi_util.h"
+#include "watches.h"
 
 static const double l2_grid[] = {10.0, 3.0, 1.0, 1.0 / 3.0, 0.1};
 
@@ -41,34 +42,39 @@ static const double l2_grid[] = {10.0, 3.0, 1.0, 1.0 / 3.0, 0.1};
 
 /*
  * Two temporary views splitting the impressions at the 90th percentile of
- * shown_at; sets o->impressions and o->validation to them and returns the
- * cutoff as text.
+ * the training's time column (time_column, else shown_at: o->ro.time_column
+ * is already resolved); sets o->impressions and o->validation to them and
+ * returns the cutoff as text.
  */
 static char *
 split_by_time(GlmixOptions *o)
 {
 	const char *rel = recs_relation_name(o->impressions);
+	const char *col;
 	bool		isnull;
 	char	   *cutoff;
 
-	if (get_attnum(o->impressions, "shown_at") == InvalidAttrNumber)
+	if (o->ro.time_column == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("l2_auto needs a validation slice, and %s has no column shown_at", rel),
-				 errhint("Pass validation => a relation of later impressions.")));
-	if (SPI_execute(psprintf("SELECT (percentile_disc(0.9) WITHIN GROUP (ORDER BY shown_at))::text FROM %s",
-							 rel), true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read shown_at of %s", rel);
+				 errhint("Pass validation => a relation of later impressions, or name the impressions' time column with time_column.")));
+	/* a missing column or one of another type is the training's own error */
+	(void) ingest_time_column(o->impressions, o->ro.time_column, "time_column");
+	col = quote_identifier(o->ro.time_column);
+	if (SPI_execute(psprintf("SELECT (percentile_disc(0.9) WITHIN GROUP (ORDER BY %s))::text FROM %s",
+							 col, rel), true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read %s of %s", col, rel);
 	cutoff = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull || cutoff == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
-				 errmsg("l2_auto needs impressions with a shown_at time"),
+				 errmsg("l2_auto needs impressions with a time in column %s", col),
 				 errhint("Pass validation => a relation of later impressions.")));
-	if (SPI_execute(psprintf("CREATE TEMP VIEW recs_glmix_l2_fit AS SELECT * FROM %s WHERE shown_at < %s; "
-							 "CREATE TEMP VIEW recs_glmix_l2_valid AS SELECT * FROM %s WHERE shown_at >= %s",
-							 rel, quote_literal_cstr(cutoff), rel, quote_literal_cstr(cutoff)),
+	if (SPI_execute(psprintf("CREATE TEMP VIEW recs_glmix_l2_fit AS SELECT * FROM %s WHERE %s < %s; "
+							 "CREATE TEMP VIEW recs_glmix_l2_valid AS SELECT * FROM %s WHERE %s >= %s",
+							 rel, col, quote_literal_cstr(cutoff), rel, col, quote_literal_cstr(cutoff)),
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the l2 search's views");
 	o->impressions = RelnameGetRelid("recs_glmix_l2_fit");

@@ -3,9 +3,10 @@
 -- effect beyond the old 8192 cap and the 16-bit block columns (an id x id
 -- cross) that trains and serves, solver choice and memory errors, the
 -- aggregate's known answers, partial plans and its hostile serialized states;
--- l2_auto's search on the latest tenth of the impressions.
+-- l2_auto's search on the latest tenth of the impressions (by shown_at or
+-- time_column).
 BEGIN;
-SELECT plan(55);
+SELECT plan(57);
 SET LOCAL client_min_messages = warning;
 
 SELECT recs.generate_sample('gs', 300, 60, 7);
@@ -274,6 +275,18 @@ CREATE TEMP TABLE no_time AS SELECT learner_id, course_id, clicked FROM gs.impre
 SELECT throws_ok($$SELECT recs.train_glmix('no_time', 'gs.learners', 'gs.courses', '{industry}', '{topic}',
                                            l2_auto => true)$$,
                  '42703', NULL, 'l2_auto without shown_at or a validation relation');
+-- time_column names the time l2_auto splits on: here unix seconds, no shown_at
+CREATE TEMP TABLE epoch_time AS
+SELECT learner_id, course_id, clicked, floor(extract(epoch FROM shown_at))::bigint AS seen FROM gs.impressions;
+SELECT recs.train_glmix('epoch_time', 'gs.learners', 'gs.courses', '{industry,segment}', '{topic,difficulty}',
+                        l2_auto => true, time_column => 'seen', name => 'gs_l2auto_seen', activate => false);
+SELECT is((SELECT (metrics->'l2_search'->>'validation_rows')::int FROM recs.model WHERE name = 'gs_l2auto_seen'),
+          (SELECT count(*)::int FROM epoch_time
+            WHERE seen >= (SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY seen) FROM epoch_time)),
+          'l2_auto splits on time_column: the impressions from the 90th percentile of seen on validate');
+SELECT throws_ok($$SELECT recs.train_glmix('epoch_time', 'gs.learners', 'gs.courses', '{industry}', '{topic}',
+                                           l2_auto => true, time_column => 'seen_at')$$,
+                 '42703', NULL, 'l2_auto with a time_column the impressions do not have');
 
 -- ---------------------------------------------------------------------------
 -- Serialized states are hostile input: aliases of the C functions take bytes
