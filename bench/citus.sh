@@ -54,7 +54,7 @@ run_scale() {
 		c0=(); for i in 0 1 2; do c0+=("$(cpu_of "$tmp/${nodes[$i]}")"); done
 		t0=$(date +%s.%N)
 		out=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "SET recs.memory_limit = '4GB'" \
-			-c "$sql" -c "SELECT string_agg(l, ' ') || format(' CPU %s s', (s[14]::bigint + s[15]::bigint) / $tick.0)
+			-c "$sql" -c "SELECT string_agg(l, ' ') || format(' CPU %s s', round((s[14]::bigint + s[15]::bigint) / $tick.0, 2))
 			                FROM regexp_split_to_table(pg_read_file('/proc/self/status'), E'\n') l,
 			                     regexp_split_to_array(pg_read_file('/proc/self/stat'), ' ') s
 			               WHERE l ~ '^(VmHWM|RssAnon)' GROUP BY s" | tail -n 1)
