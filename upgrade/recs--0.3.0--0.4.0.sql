@@ -2155,7 +2155,8 @@ $$;
 -- recs' tables reference tables (serving reads each node's copy); activate
 -- evaluates now() in VALUES; drop_model deletes a model's parts by name (no
 -- foreign key cascades on Citus); train_all keeps its temporary views out of
--- Citus's DDL propagation; _blend_rebase has no correlated subquery
+-- Citus's DDL propagation; _blend_rebase has no correlated subquery;
+-- forget_learner draws each model's new cache_token in PL/pgSQL
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION recs.activate(model_id bigint, slot text DEFAULT 'default')
 RETURNS bigint
@@ -2638,6 +2639,77 @@ BEGIN
     RAISE NOTICE 'train_all: done in % s; the % (model %) serves%', secs->>'total', winner, served,
         CASE WHEN activate THEN ' at commit' ELSE ' once activated' END;
     RETURN served;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION recs._forget_learner_id(learner_id bigint, keyed boolean)
+RETURNS TABLE (table_name text, rows_removed bigint)
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id_text text := learner_id::text;
+    touched bigint[] := '{}';
+    ids bigint[];
+    models bigint[] := ARRAY(SELECT m.model_id FROM recs.model m WHERE (m.learner_key <> 'bigint') = keyed);
+    touched_id bigint;
+    new_token bigint;
+BEGIN
+    table_name := 'recs.model_learner';
+    WITH d AS (DELETE FROM recs.model_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    table_name := 'recs.ncf_learner';
+    WITH d AS (DELETE FROM recs.ncf_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    table_name := 'recs.glmix_entity';
+    WITH d AS (DELETE FROM recs.glmix_entity t WHERE t.side = 'learner' AND t.id = _forget_learner_id.learner_id AND t.model_id = ANY (models)
+               RETURNING t.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    -- per-learner GLMix coefficients: coordinates keyed by the learner id
+    table_name := 'recs.glmix_coef';
+    WITH d AS (DELETE FROM recs.glmix_coef c USING recs.glmix_coordinate k
+                WHERE k.model_id = c.model_id AND k.name = c.coordinate AND k.keyed_by = 'learner'
+                  AND k.by_id AND c.entity = id_text AND c.model_id = ANY (models)
+               RETURNING c.model_id, c.coordinate),
+         u AS (UPDATE recs.glmix_coordinate k SET entities = k.entities - n.n
+                 FROM (SELECT d.model_id, d.coordinate, count(*) AS n FROM d GROUP BY 1, 2) n
+                WHERE k.model_id = n.model_id AND k.name = n.coordinate RETURNING k.model_id)
+    SELECT (SELECT count(*) FROM d), (SELECT array_agg(DISTINCT u.model_id) FROM u) INTO rows_removed, ids;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    table_name := 'recs.blend_learner';
+    WITH d AS (DELETE FROM recs.blend_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    -- per-learner blend weights: the coordinate named by the blend's learner column
+    table_name := 'recs.blend_coef';
+    WITH d AS (DELETE FROM recs.blend_coef c USING recs.model m
+                WHERE m.model_id = c.model_id AND c.coordinate = m.params->>'learner_column'
+                  AND c.entity = id_text AND c.model_id = ANY (models)
+               RETURNING c.model_id)
+    SELECT count(*), array_agg(DISTINCT d.model_id) INTO rows_removed, ids FROM d;
+    touched := touched || coalesce(ids, '{}');
+    RETURN NEXT;
+
+    -- every backend reloads the models it touched at their next call (a
+    -- token drawn here per model: Citus, after recs.citus_setup, evaluates no
+    -- volatile function in an UPDATE of its reference tables)
+    FOR touched_id IN SELECT DISTINCT t FROM unnest(touched) t LOOP
+        new_token := (random() * 9.2e18)::bigint;
+        UPDATE recs.model m SET cache_token = new_token WHERE m.model_id = touched_id;
+    END LOOP;
 END
 $$;
 

@@ -10,7 +10,7 @@
 -- which sees committed rows only.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(19);
+SELECT plan(20);
 
 -- recs' tables, made reference tables once (then left as they are)
 SELECT is((SELECT count(*)::int FROM recs.citus_setup() WHERE action = 'made a reference table'),
@@ -141,6 +141,14 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'drop_model leaves no part behind on the workers (no foreign key cascades there)');
 SELECT is((SELECT count(*)::int FROM recs.model_learner WHERE model_id NOT IN (SELECT model_id FROM recs.model)), 0,
           'nor on the coordinator');
+
+-- forget_learner on the coordinator: the learner's rows go from every copy
+SELECT recs.forget_learner(100007);
+SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
+             $$SELECT (SELECT count(*) FROM recs.model_learner WHERE learner_id = 100007)
+                    + (SELECT count(*) FROM recs.ncf_learner WHERE learner_id = 100007)
+                    + (SELECT count(*) FROM recs.glmix_entity WHERE side = 'learner' AND id = 100007)$$)),
+          ARRAY['0', '0'], 'forget_learner removes the learner from every node''s copy of every model');
 
 SELECT * FROM finish();
 DROP TABLE public.ct_recs_today, public.ct_recs_dist;
