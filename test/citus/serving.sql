@@ -10,7 +10,7 @@
 -- which sees committed rows only.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(20);
+SELECT plan(22);
 
 -- recs' tables, made reference tables once (then left as they are)
 SELECT is((SELECT count(*)::int FROM recs.citus_setup() WHERE action = 'made a reference table'),
@@ -149,6 +149,18 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
                     + (SELECT count(*) FROM recs.ncf_learner WHERE learner_id = 100007)
                     + (SELECT count(*) FROM recs.glmix_entity WHERE side = 'learner' AND id = 100007)$$)),
           ARRAY['0', '0'], 'forget_learner removes the learner from every node''s copy of every model');
+
+-- serving access: the coordinator's grant_access, then each worker's (the
+-- serving functions are not Citus objects, so their GRANTs do not propagate)
+CREATE ROLE ct_app LOGIN;
+SELECT recs.grant_access('ct_app');
+SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
+             $$SELECT has_function_privilege('ct_app', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)', 'EXECUTE')$$)),
+          ARRAY['f', 'f'], 'grant_access on the coordinator gives no EXECUTE on the workers');
+SELECT run_command_on_workers($$SET citus.enable_ddl_propagation = off; SELECT recs.grant_access('ct_app')$$);
+SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
+             $$SELECT has_function_privilege('ct_app', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)', 'EXECUTE')$$)),
+          ARRAY['t', 't'], 'the documented per-worker grant_access (DDL propagation off) gives it');
 
 SELECT * FROM finish();
 DROP TABLE public.ct_recs_today, public.ct_recs_dist;
