@@ -2,7 +2,9 @@
 # scripts/test.sh -- `make test`: everything needed to run every test suite on
 # a fresh Debian machine, then pg_regress and the pgTAP suites; ends with one
 # line "N passed, N failed".  RECS_TEST_SUITES picks suites (default all:
-# "regress pgtap shell fuzz"; regress = pg_regress and isolation), and
+# "regress pgtap shell fuzz citus"; regress = pg_regress and isolation; citus =
+# scripts/test_citus.sh, a coordinator and two workers of their own, run when
+# citus.so is installed for PG_CONFIG and skipped with a line otherwise), and
 # RECS_PGTAP_SKIP names pgTAP files to leave out (e.g. "ncf pipeline").
 set -euo pipefail
 . "$(dirname "$0")/cluster.sh"
@@ -33,7 +35,7 @@ run_suite() {
 }
 TAP_OK='^ok [0-9]+'
 TAP_NOT_OK='^not ok [0-9]+'
-suites=" ${RECS_TEST_SUITES:-regress pgtap shell fuzz} "
+suites=" ${RECS_TEST_SUITES:-regress pgtap shell fuzz citus} "
 want() { [[ $suites == *" $1 "* ]]; }
 
 # --- pg_regress (the documented behaviour, readable as a tutorial) and
@@ -80,6 +82,12 @@ if want fuzz; then tap_scripts+=("$RECS_ROOT"/test/fuzz/*.sh); fi
 if [ ${#tap_scripts[@]} -gt 0 ]; then
 	recs_log "shell suites"
 	run_suite "$TAP_OK" "$TAP_NOT_OK" prove -v "${tap_scripts[@]}"
+fi
+
+# --- Citus: recs on a coordinator and two workers (its own three servers) ---
+if want citus; then
+	recs_log "citus (coordinator + 2 workers)"
+	run_suite "$TAP_OK" "$TAP_NOT_OK" bash "$RECS_ROOT/scripts/test_citus.sh"
 fi
 
 echo "$pass passed, $fail failed"

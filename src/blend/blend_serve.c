@@ -25,6 +25,7 @@
 #include "serving_cache.h"
 #include "serving_check.h"
 #include "serving_rows.h"
+#include "serving_placement.h"
 
 /* ---- serving ---- */
 
@@ -74,8 +75,8 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	int			nglobal = 0;
 	ModelRow	row = MODEL_ROW(model_id, "recs.blend_component");
 
-	rc = SPI_execute_with_args("SELECT component_id, transform, mean, sd, position FROM recs.blend_component "
-							   "WHERE model_id = $1 ORDER BY position", 1, types, values, NULL, true, 0);
+	rc = SPI_execute_with_args(psprintf("SELECT component_id, transform, mean, sd, position FROM %s "
+							   "WHERE model_id = $1 ORDER BY position", serving_table_sql("blend_component")), 1, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.blend_component: %s", SPI_result_code_string(rc));
 	tt = SPI_tuptable;
@@ -131,10 +132,10 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 
 	row = MODEL_ROW(model_id, "recs.model");
 	model_row_key_text(&row, 0, "params", "random_effects");
-	rc = SPI_execute_with_args("SELECT params->>'learner_column', "
+	rc = SPI_execute_with_args(psprintf("SELECT params->>'learner_column', "
 							   "ARRAY(SELECT jsonb_array_elements_text(params->'random_effects')), "
 							   "coalesce((params->>'rerank_top')::int4, 0) "
-							   "FROM recs.model WHERE model_id = $1", 1, types, values, NULL, true, 1);
+							   "FROM %s WHERE model_id = $1", serving_table_sql("model")), 1, types, values, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the blend's parameters");
 	MemoryContextSwitchTo(cxt);
@@ -194,9 +195,9 @@ load_blend(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 				names[nnames++] = CStringGetTextDatum(bs->effect[i]);
 		v2[0] = Int64GetDatum(model_id);
 		v2[1] = PointerGetDatum(construct_array(names, nnames, TEXTOID, -1, false, TYPALIGN_INT));
-		rc = SPI_execute_with_args("SELECT coordinate, entity, coefs FROM recs.blend_coef "
+		rc = SPI_execute_with_args(psprintf("SELECT coordinate, entity, coefs FROM %s "
 								   "WHERE model_id = $1 AND coordinate = ANY ($2) "
-								   "ORDER BY coordinate, entity COLLATE \"C\" NULLS FIRST",
+								   "ORDER BY coordinate, entity COLLATE \"C\" NULLS FIRST", serving_table_sql("blend_coef")),
 								   2, t2, v2, NULL, true, 0);
 	}
 	if (rc != SPI_OK_SELECT)

@@ -45,6 +45,7 @@
 #include "serving.h"
 #include "serving_cache.h"
 #include "serving_check.h"
+#include "serving_placement.h"
 
 #define EXPLAIN_TOP 5
 
@@ -114,8 +115,8 @@ load_side(int64 model_id, const char *side, bool rows, const GlmixRandom *re, in
 	ModelRow	row = MODEL_ROW(model_id, "recs.glmix_column");
 
 	s->what = pstrdup(side);
-	if (load_query("SELECT name, kind, first_feature, n_features, mean, sd, position"
-				   " FROM recs.glmix_column WHERE model_id = $1 AND side = $2 ORDER BY position",
+	if (load_query(psprintf("SELECT name, kind, first_feature, n_features, mean, sd, position"
+				   " FROM %s WHERE model_id = $1 AND side = $2 ORDER BY position", serving_table_sql("glmix_column")),
 				   2, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_column");
 	s->ncols = (int) SPI_processed;
@@ -149,8 +150,8 @@ load_side(int64 model_id, const char *side, bool rows, const GlmixRandom *re, in
 	row = MODEL_ROW(model_id, "recs.glmix_entity");
 	if (rows)
 	{
-		if (load_query("SELECT id, features, \"values\", keys FROM recs.glmix_entity"
-					   " WHERE model_id = $1 AND side = $2 ORDER BY id", 2, types, v) != SPI_OK_SELECT)
+		if (load_query(psprintf("SELECT id, features, \"values\", keys FROM %s"
+					   " WHERE model_id = $1 AND side = $2 ORDER BY id", serving_table_sql("glmix_entity")), 2, types, v) != SPI_OK_SELECT)
 			elog(ERROR, "could not read recs.glmix_entity");
 		if (SPI_processed > PG_INT32_MAX - 1)
 			model_row_corrupt(&row, "the %s side has " UINT64_FORMAT " rows, more than %d",
@@ -206,8 +207,8 @@ load_fixed_extras(int64 model_id, char ***matches, int *hash_bits)
 	*hash_bits = 0;
 	if (!OidIsValid(relid) || get_attnum(relid, "hash_bits") == InvalidAttrNumber)
 		return 0;
-	if (load_query("SELECT matches, hash_bits FROM recs.glmix_coordinate"
-				   " WHERE model_id = $1 AND position = 0", 1, types, v) != SPI_OK_SELECT)
+	if (load_query(psprintf("SELECT matches, hash_bits FROM %s"
+				   " WHERE model_id = $1 AND position = 0", serving_table_sql("glmix_coordinate")), 1, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_coordinate");
 	if (SPI_processed != 1)
 		return 0;
@@ -241,8 +242,8 @@ load_match_only_columns(int64 model_id, GlmixSide *s)
 	s->nmodel = s->nfeat;
 	if (!OidIsValid(relid) || get_attnum(relid, "value_names") == InvalidAttrNumber)
 		return;
-	if (load_query("SELECT position, value_names FROM recs.glmix_column"
-				   " WHERE model_id = $1 AND side = $2 AND value_names IS NOT NULL ORDER BY position",
+	if (load_query(psprintf("SELECT position, value_names FROM %s"
+				   " WHERE model_id = $1 AND side = $2 AND value_names IS NOT NULL ORDER BY position", serving_table_sql("glmix_column")),
 				   2, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_column");
 	if (SPI_processed > 0)
@@ -324,8 +325,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	/* everything below allocates in cxt; load_query() keeps it current */
 	MemoryContextSwitchTo(cxt);
 	m = palloc0(sizeof(GlmixModel));
-	if (load_query("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses, entities"
-				   " FROM recs.glmix_coordinate WHERE model_id = $1 ORDER BY position",
+	if (load_query(psprintf("SELECT position, name, keyed_by, by_id, l2, intercept, features, crosses, entities"
+				   " FROM %s WHERE model_id = $1 ORDER BY position", serving_table_sql("glmix_coordinate")),
 				   1, types, v) != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.glmix_coordinate");
 	if (SPI_processed == 0)
@@ -476,8 +477,8 @@ load_glmix(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			m->re[k].keys = palloc(sizeof(char *));
 			continue;
 		}
-		if (load_query("SELECT entity, rows, coef FROM recs.glmix_coef"
-					   " WHERE model_id = $1 AND coordinate = $2 ORDER BY entity COLLATE \"C\"",
+		if (load_query(psprintf("SELECT entity, rows, coef FROM %s"
+					   " WHERE model_id = $1 AND coordinate = $2 ORDER BY entity COLLATE \"C\"", serving_table_sql("glmix_coef")),
 					   2, t2, v2) != SPI_OK_SELECT)
 			elog(ERROR, "could not read recs.glmix_coef");
 		row = MODEL_ROW(model_id, "recs.glmix_coef");

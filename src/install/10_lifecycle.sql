@@ -12,10 +12,12 @@ BEGIN
             MESSAGE = format('recs model %s does not exist', activate.model_id),
             HINT = 'SELECT * FROM recs.models lists the trained models.';
     END IF;
-    INSERT INTO recs.deployment AS d (slot, model_id)
-    VALUES (activate.slot, activate.model_id)
+    -- now() in VALUES, not in DO UPDATE: Citus (recs.citus_setup) evaluates
+    -- it once on the coordinator, and refuses non-immutable DO UPDATE SETs
+    INSERT INTO recs.deployment AS d (slot, model_id, activated_at)
+    VALUES (activate.slot, activate.model_id, now())
     ON CONFLICT ON CONSTRAINT deployment_pkey DO UPDATE
-        SET model_id = EXCLUDED.model_id, activated_at = now();
+        SET model_id = EXCLUDED.model_id, activated_at = EXCLUDED.activated_at;
     RETURN activate.model_id;
 END
 $$;
@@ -50,6 +52,8 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    part text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM recs.model m WHERE m.model_id = drop_model.model_id) THEN
         RAISE EXCEPTION USING
@@ -73,6 +77,14 @@ BEGIN
         END IF;
         DELETE FROM recs.deployment d WHERE d.model_id = drop_model.model_id;
     END IF;
+    -- the parts first, by name: on Citus (recs.citus_setup) no foreign key
+    -- cascades; on one node this finds what the cascade would have
+    FOREACH part IN ARRAY ARRAY['model_learner', 'course_popularity', 'ncf_layer', 'ncf_course',
+                                'ncf_learner', 'ncf_cowatch', 'glmix_coordinate', 'glmix_column',
+                                'glmix_entity', 'glmix_coef', 'blend_component', 'blend_coef',
+                                'blend_learner'] LOOP
+        EXECUTE format('DELETE FROM recs.%I t WHERE t.model_id = $1', part) USING drop_model.model_id;
+    END LOOP;
     DELETE FROM recs.model m WHERE m.model_id = drop_model.model_id;
 END
 $$;

@@ -38,6 +38,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    ddl_propagation text;
     t_end timestamptz;
     t_cut timestamptz;
     t_val timestamptz;
@@ -252,7 +253,13 @@ BEGIN
                           ceil((est->>'peak_mb')::float8 * 1.25));
     END IF;
 
-    -- 5. the relations under the conventional names, cut in time (a failed run's views go first)
+    -- 5. the relations under the conventional names, cut in time (a failed run's views go first).
+    -- They are this session's alone: on Citus, DDL propagation must not try
+    -- to create them on the workers too (it cannot, and warns per view).
+    ddl_propagation := current_setting('citus.enable_ddl_propagation', true);
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
     FOREACH arg IN ARRAY ARRAY['all_watches', 'all_impressions', 'learners', 'courses'] LOOP
         IF to_regclass('pg_temp.recs_pipeline_' || arg) IS NOT NULL THEN
             EXECUTE format('DROP VIEW pg_temp.%I CASCADE', 'recs_pipeline_' || arg);
@@ -287,6 +294,9 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM recs_pipeline_all_watches e
                             WHERE e.learner_id = v.learner_id AND e.course_id = v.course_id AND e.watched_at < %1$L)$q$,
         t_val, CASE WHEN seconds_column IS NULL THEN '' ELSE 'AND v.watch_seconds >= 60' END);
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
+    END IF;
     RAISE NOTICE 'train_all: components on data before %, blends from then to %, %, then the components again through %',
         t_cut, t_val, CASE WHEN validate THEN format('the candidates compared on the rest') ELSE 'no validation' END, t_end;
 

@@ -143,6 +143,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     id bigint;
+    next_version integer;
 BEGIN
     -- one training per name at a time, as in model_store_create()
     PERFORM pg_advisory_xact_lock(hashtext('recs.model:' || _blend_rebase.name));
@@ -151,11 +152,11 @@ BEGIN
             MESSAGE = format('model name "%s" is already used by a %s model', _blend_rebase.name,
                              (SELECT m.kind FROM recs.model m WHERE m.name = _blend_rebase.name LIMIT 1));
     END IF;
+    -- the version first, then the row (no subquery beside Citus's reference table)
+    SELECT COALESCE(max(m2.version), 0) + 1 INTO next_version FROM recs.model m2 WHERE m2.name = _blend_rebase.name;
     INSERT INTO recs.model (name, kind, version, trained_through, source, params, metrics,
                             learner_key, course_key)
-    SELECT _blend_rebase.name, 'blend',
-           (SELECT COALESCE(max(m2.version), 0) + 1 FROM recs.model m2 WHERE m2.name = _blend_rebase.name),
-           _blend_rebase.trained_through,
+    SELECT _blend_rebase.name, 'blend', next_version, _blend_rebase.trained_through,
            b.source || jsonb_build_object('components', to_jsonb(components)),
            b.params || jsonb_build_object('weights_fitted_through', b.trained_through),
            b.metrics - 'evaluation', b.learner_key, b.course_key
@@ -169,13 +170,17 @@ BEGIN
     INSERT INTO recs.blend_learner (model_id, learner_id, keys)
     SELECT id, l.learner_id, l.keys FROM recs.blend_learner l WHERE l.model_id = blend;
     -- the learners and histories of the new components (their watch-based ones), as blend_store.c does
+    -- (joined, not a correlated subquery: Citus plans no correlated subquery
+    -- over its reference tables, which recs' tables are after citus_setup)
     INSERT INTO recs.model_learner (model_id, learner_id, language, watched)
-    SELECT id, m.learner_id, (array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1],
-           ARRAY(SELECT DISTINCT e FROM recs.model_learner m2 JOIN recs.model k ON k.model_id = m2.model_id,
+    SELECT id, l.learner_id, l.language, COALESCE(w.watched, '{}')
+      FROM (SELECT m.learner_id, (array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1] AS language
+              FROM recs.model_learner m WHERE m.model_id = ANY (components) GROUP BY m.learner_id) l
+      LEFT JOIN (SELECT m2.learner_id, array_agg(DISTINCT e ORDER BY e) AS watched
+                   FROM recs.model_learner m2 JOIN recs.model k ON k.model_id = m2.model_id,
                         unnest(m2.watched) e
-                  WHERE m2.learner_id = m.learner_id AND m2.model_id = ANY (components)
-                    AND k.kind <> 'glmix' ORDER BY e)
-      FROM recs.model_learner m WHERE m.model_id = ANY (components) GROUP BY m.learner_id;
+                  WHERE m2.model_id = ANY (components) AND k.kind <> 'glmix'
+                  GROUP BY m2.learner_id) w ON w.learner_id = l.learner_id;
     RETURN id;
 END
 $$;

@@ -36,6 +36,8 @@ DECLARE
     touched bigint[] := '{}';
     ids bigint[];
     models bigint[] := ARRAY(SELECT m.model_id FROM recs.model m WHERE (m.learner_key <> 'bigint') = keyed);
+    touched_id bigint;
+    new_token bigint;
 BEGIN
     table_name := 'recs.model_learner';
     WITH d AS (DELETE FROM recs.model_learner t WHERE t.learner_id = _forget_learner_id.learner_id AND t.model_id = ANY (models) RETURNING t.model_id)
@@ -85,9 +87,13 @@ BEGIN
     touched := touched || coalesce(ids, '{}');
     RETURN NEXT;
 
-    -- every backend reloads the models it touched at their next call
-    UPDATE recs.model m SET cache_token = (random() * 9.2e18)::bigint
-     WHERE m.model_id = ANY (touched);
+    -- every backend reloads the models it touched at their next call (a
+    -- token drawn here per model: Citus, after recs.citus_setup, evaluates no
+    -- volatile function in an UPDATE of its reference tables)
+    FOR touched_id IN SELECT DISTINCT t FROM unnest(touched) t LOOP
+        new_token := (random() * 9.2e18)::bigint;
+        UPDATE recs.model m SET cache_token = new_token WHERE m.model_id = touched_id;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION recs._forget_learner_id(bigint, boolean) IS

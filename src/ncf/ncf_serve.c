@@ -40,6 +40,7 @@
 #include "serving_check.h"
 #include "serving_rows.h"
 #include "topk.h"
+#include "serving_placement.h"
 
 #define MAX_K 1000000
 
@@ -94,8 +95,8 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	ModelRow	row = MODEL_ROW(model_id, "recs.ncf_course");
 	int			rc;
 
-	rc = SPI_execute_with_args("SELECT course_id, embedding, input_row FROM recs.ncf_course"
-							   " WHERE model_id = $1 ORDER BY course_id",
+	rc = SPI_execute_with_args(psprintf("SELECT course_id, embedding, input_row FROM %s"
+							   " WHERE model_id = $1 ORDER BY course_id", serving_table_sql("ncf_course")),
 							   1, types, values, NULL, true, 0);
 	/* SPI returns in its procedure context; the part must live in ours */
 	MemoryContextSwitchTo(partcxt);
@@ -180,12 +181,12 @@ load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cx
 	int			width[2][NCF_MAX_LAYERS + 1];
 
 	/* the learner tower's rows first, each tower's layers in order */
-	rc = SPI_execute_with_args("SELECT tower, layer, n_in, n_out,"
+	rc = SPI_execute_with_args(psprintf("SELECT tower, layer, n_in, n_out,"
 							   " CASE WHEN tower = 'learner' THEN weight END,"
 							   " CASE WHEN tower = 'learner' THEN bias END,"
 							   " cardinality(weight), cardinality(bias)"
-							   " FROM recs.ncf_layer WHERE model_id = $1"
-							   " ORDER BY tower = 'learner' DESC, tower, layer",
+							   " FROM %s WHERE model_id = $1"
+							   " ORDER BY tower = 'learner' DESC, tower, layer", serving_table_sql("ncf_layer")),
 							   1, types, values, NULL, true, 0);
 	MemoryContextSwitchTo(partcxt);
 	if (rc != SPI_OK_SELECT)

@@ -19,6 +19,7 @@
 #include "serving.h"
 #include "serving_cache.h"
 #include "serving_check.h"
+#include "serving_placement.h"
 
 typedef struct PopularityModel
 {
@@ -49,8 +50,8 @@ load_popularity(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	ModelRow	row = MODEL_ROW(model_id, "recs.course_popularity");
 
 	/* everyone's rows (language NULL) first, each group by course id */
-	rc = SPI_execute_with_args("SELECT language, course_id, score FROM recs.course_popularity "
-							   "WHERE model_id = $1 ORDER BY language COLLATE \"C\" NULLS FIRST, course_id",
+	rc = SPI_execute_with_args(psprintf("SELECT language, course_id, score FROM %s "
+							   "WHERE model_id = $1 ORDER BY language COLLATE \"C\" NULLS FIRST, course_id", serving_table_sql("course_popularity")),
 							   1, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.course_popularity: %s", SPI_result_code_string(rc));

@@ -34,6 +34,7 @@
 #include "serving.h"
 #include "serving_cache.h"
 #include "serving_rows.h"
+#include "serving_placement.h"
 
 static const char *const side_names[2] = {"learner", "course"};
 
@@ -120,7 +121,7 @@ load_course_keys(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	SPITupleTable *tt;
 	int			rc;
 
-	rc = SPI_execute("SELECT id, key FROM recs.id_key WHERE side = 'course' ORDER BY id", true, 0);
+	rc = SPI_execute(psprintf("SELECT id, key FROM %s WHERE side = 'course' ORDER BY id", serving_table_sql("id_key")), true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.id_key: %s", SPI_result_code_string(rc));
 	tt = SPI_tuptable;

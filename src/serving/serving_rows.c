@@ -14,7 +14,9 @@
  * invalidation, so a dropped and re-created extension, a REINDEX or a new
  * index is picked up by the next call.  No name from the caller is looked
  * up: the table name is recs' own and the schema is fixed, so the caller's
- * search_path plays no part.
+ * search_path plays no part.  On a Citus cluster the rows are read from the
+ * node's copy of the reference table (serving_placement.c); the privilege
+ * checked is still recs.<table>'s.
  */
 #include "postgres.h"
 
@@ -34,6 +36,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "serving_placement.h"
 #include "serving_rows.h"
 
 #define MAX_KEYS 3
@@ -44,7 +47,8 @@ typedef struct IndexChoice
 	char		table[NAMEDATALEN];
 	int			nkeys;
 	char		keys[MAX_KEYS][NAMEDATALEN];
-	Oid			relid;
+	Oid			relid;			/* where the rows are on this node */
+	Oid			logical;		/* recs.<table>, for the privilege check */
 	Oid			indexid;
 } IndexChoice;
 
@@ -130,11 +134,7 @@ choice_for(const char *table, int nkeys, const ServingKey *keys)
 	c.nkeys = nkeys;
 	for (int k = 0; k < nkeys; k++)
 		strlcpy(c.keys[k], keys[k].column, NAMEDATALEN);
-	c.relid = get_relname_relid(table, get_namespace_oid("recs", false));
-	if (!OidIsValid(c.relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"recs.%s\" does not exist", table)));
+	c.relid = serving_table_relid(table, &c.logical);
 	rel = table_open(c.relid, AccessShareLock);
 	c.indexid = find_index(rel, nkeys, keys);
 	table_close(rel, NoLock);
@@ -150,6 +150,7 @@ serving_fetch_row(const char *table, int nkeys, const ServingKey *keys, int ncol
 				  const char *const *cols, Datum *values, bool *nulls, TransactionId *xmin)
 {
 	Oid			relid;
+	Oid			logical;
 	Oid			indexid;
 	AclResult	acl;
 	Relation	rel;
@@ -174,6 +175,7 @@ serving_fetch_row(const char *table, int nkeys, const ServingKey *keys, int ncol
 		uint64		gen = generation;
 
 		relid = c.relid;
+		logical = c.logical;
 		indexid = c.indexid;
 		rel = try_table_open(relid, AccessShareLock);
 		if (rel != NULL && gen == generation)
@@ -183,9 +185,9 @@ serving_fetch_row(const char *table, int nkeys, const ServingKey *keys, int ncol
 		forget_choices((Datum) 0, InvalidOid);
 	}
 
-	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	acl = pg_class_aclcheck(logical, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(rel));
+		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(logical));
 	idx = index_open(indexid, AccessShareLock);
 	for (int k = 0; k < nkeys; k++)
 	{

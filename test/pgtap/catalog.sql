@@ -1,7 +1,7 @@
 -- catalog.sql -- the extension's objects, their properties and pg_dump registration
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(24);
 
 SELECT has_schema('recs');
 SELECT has_table('recs', 'model', 'model catalog');
@@ -14,6 +14,10 @@ SELECT has_function('recs', 'train_popularity', 'train_popularity exists');
 SELECT has_function('recs', 'generate_sample', 'generate_sample exists');
 SELECT has_function('recs', 'activate', ARRAY['bigint', 'text']);
 SELECT has_function('recs', 'drop_model', ARRAY['bigint', 'boolean']);
+SELECT has_function('recs', 'citus_setup', ARRAY[]::text[]);
+-- (the Citus suite, scripts/test_citus.sh, tests it on a cluster)
+SELECT throws_ok('SELECT * FROM recs.citus_setup()', '55000', 'extension citus is not installed in this database',
+                 'citus_setup on PostgreSQL without Citus: a clear error, nothing changed');
 
 SELECT is((SELECT proparallel::text FROM pg_proc WHERE oid = 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)'::regprocedure),
           's', 'recommend is PARALLEL SAFE');
