@@ -69,16 +69,15 @@ SELECT 'data-end window (0.3.0)', e.learner_id, s.course_id
          LIMIT 10) s;
 
 \echo == Recall@10 on the last :test_days days (mean over learners of hits / test courses)
-SELECT t.variant,
-       round((avg(r.recall) FILTER (WHERE g.grp = 'returning'))::numeric, 4) AS returning,
+CREATE TEMP TABLE n_test AS SELECT learner_id, count(*) AS n FROM bd.test GROUP BY learner_id;
+CREATE TEMP TABLE hits AS
+SELECT x.variant, x.learner_id, count(y.course_id) AS hits
+  FROM top x LEFT JOIN bd.test y USING (learner_id, course_id) GROUP BY 1, 2;
+SELECT h.variant,
+       round((avg(h.hits::float8 / n.n) FILTER (WHERE g.grp = 'returning'))::numeric, 4) AS returning,
        count(*) FILTER (WHERE g.grp = 'returning') AS n_returning,
-       round((avg(r.recall) FILTER (WHERE g.grp = 'active'))::numeric, 4) AS active,
+       round((avg(h.hits::float8 / n.n) FILTER (WHERE g.grp = 'active'))::numeric, 4) AS active,
        count(*) FILTER (WHERE g.grp = 'active') AS n_active,
-       round(avg(r.recall)::numeric, 4) AS all_learners
-  FROM (SELECT DISTINCT variant FROM top) t
-  CROSS JOIN bd.groups g
-  CROSS JOIN LATERAL (
-        SELECT (SELECT count(*) FROM top x JOIN bd.test y USING (learner_id, course_id)
-                 WHERE x.variant = t.variant AND x.learner_id = g.learner_id)::float8
-               / (SELECT count(*) FROM bd.test y WHERE y.learner_id = g.learner_id) AS recall) r
- GROUP BY t.variant ORDER BY t.variant;
+       round(avg(h.hits::float8 / n.n)::numeric, 4) AS all_learners
+  FROM hits h JOIN n_test n USING (learner_id) JOIN bd.groups g USING (learner_id)
+ GROUP BY h.variant ORDER BY h.variant;
