@@ -3,7 +3,7 @@
 -- end long before the end of the data keeps a personal embedding, stored
 -- with the context it came from, which recommend's recent argument extends.
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- by hand
@@ -49,6 +49,13 @@ SELECT ok(abs((SELECT score FROM recs.recommend(999, 1, model => :m, recent => '
               - (SELECT sum(a * b) FROM unnest(recs.embed_learner(:m, '{21,22,23,24}'),
                                                (SELECT embedding FROM emb WHERE course_id = 5)) AS t(a, b))) > 1e-5,
           'not the whole history');
+-- a corrupt context is a clean error, not a crash
+SAVEPOINT corrupt;
+UPDATE recs.ncf_learner SET context = '{22,NULL}' WHERE model_id = :m AND learner_id = 999;
+SELECT throws_ok(format('SELECT * FROM recs.recommend(999, 3, model => %s, recent => ''{24}'')', :m),
+                 'XX001', format('recs model %s is corrupt', :m),
+                 'a context with a NULL element is reported as a corrupt model row');
+ROLLBACK TO SAVEPOINT corrupt;
 -- a model stored before 0.4.0 has no context: recent joins the whole watched list, as then
 UPDATE recs.ncf_learner SET context = NULL WHERE model_id = :m AND learner_id = 999;
 SELECT ok(abs((SELECT score FROM recs.recommend(999, 1, model => :m, recent => '{24}', candidates => '{5}'))
