@@ -8,7 +8,7 @@ SELECT table_name, row_count FROM recs.generate_sample('s', 300, 60, 7);
 -- train on the impressions before September 2025, validate on the rest
 CREATE VIEW s.train AS SELECT * FROM s.impressions WHERE shown_at < '2025-09-01';
 CREATE VIEW s.test AS SELECT * FROM s.impressions WHERE shown_at >= '2025-09-01';
--- the NOTICE lines report every coordinate of every pass, with timings
+-- the NOTICE lines report each pass (each coordinate at DEBUG1), with timings
 SET client_min_messages = warning;
 SELECT recs.train_glmix('s.train', 's.learners', 's.courses',
                         learner_features => '{industry,segment}',

@@ -2150,6 +2150,1086 @@ BEGIN
 END
 $$;
 
+-- ============================================================================
+-- api-gaps: slot => on the uuid and text serving overloads (issue #17)
+--
+-- Every keyed serving function takes the slot argument of its bigint twin,
+-- with the same rule and errors (src/install/75_keys.sql): the overloads
+-- are dropped and created again with slot text DEFAULT NULL last; score,
+-- glmix_score, glmix_logit, explain(model, ...), embed_learner_keys and
+-- course_map(model, key_type) are no longer STRICT (NULL model and slot:
+-- NULL or no rows, as their twins).  _model_keys and _uuid_model resolve
+-- model and slot through recs._serving_model_id.  Roles that had access
+-- get it again on the new signatures.
+-- ============================================================================
+
+DROP FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigint, text[]),
+    recs.recommend_all(text[], integer, bigint, boolean),
+    recs.score(bigint, text, text), recs.glmix_score(bigint, text, text), recs.glmix_logit(bigint, text, text),
+    recs.similar_courses(text, integer, bigint), recs.embed_learner_keys(bigint, text[]),
+    recs.explain(bigint, text, text), recs.explain_recommendation(text, text, bigint), recs.explain(text, text),
+    recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[]),
+    recs.recommend_all(uuid[], integer, bigint, boolean),
+    recs.score(bigint, uuid, uuid), recs.glmix_score(bigint, uuid, uuid), recs.glmix_logit(bigint, uuid, uuid),
+    recs.similar_courses(uuid, integer, bigint),
+    recs.explain(bigint, uuid, uuid), recs.explain_recommendation(uuid, uuid, bigint), recs.explain(uuid, uuid),
+    recs.course_embeddings(bigint, anyelement), recs.course_map(bigint, anyelement),
+    recs._uuid_model(bigint), recs._model_keys(bigint);
+
+CREATE FUNCTION recs._model_keys(model bigint, slot text DEFAULT NULL, OUT model_id bigint,
+                                 OUT learner_key text, OUT course_key text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- the model by the serving functions' one rule (recs._serving_model_id), any key types
+    SELECT x.model_id, x.learner_key, x.course_key
+      FROM recs.model x WHERE x.model_id = recs._serving_model_id(_model_keys.model, _model_keys.slot)
+$$;
+COMMENT ON FUNCTION recs._model_keys(bigint, text) IS
+    'private: the model a keyed serving call names by model => or slot => (neither: slot default), and its key types';
+
+CREATE FUNCTION recs._uuid_model(model bigint, slot text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k record := recs._model_keys(model, slot);
+BEGIN
+    IF k.learner_key = 'bigint' OR k.course_key <> 'uuid' THEN
+        RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
+            MESSAGE = format('the model keys learners by %s and courses by %s, not by uuid',
+                             k.learner_key, k.course_key),
+            DETAIL = format('recs model %s.', k.model_id),
+            HINT = 'Pass the ids as text (the text overloads serve every model), or as the model''s key type.';
+    END IF;
+    RETURN k.model_id;
+END
+$$;
+COMMENT ON FUNCTION recs._uuid_model(bigint, text) IS
+    'private: the id of the model a uuid overload names (model, slot, neither: slot default), once it is one the uuid overloads can serve';
+
+CREATE FUNCTION recs.recommend(
+    learner_id text,
+    k integer DEFAULT 10,
+    exclude_watched boolean DEFAULT true,
+    exclude text[] DEFAULT NULL,
+    candidates text[] DEFAULT NULL,
+    model bigint DEFAULT NULL,
+    recent text[] DEFAULT NULL,
+    slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id text, score float8)
+AS 'MODULE_PATHNAME', 'recommend_text'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigint, text[], text) IS
+    'recommend() for text keys (or the text form of any model''s keys): course keys as text';
+
+CREATE FUNCTION recs.recommend_all(
+    learner_keys text[],
+    k integer DEFAULT 10,
+    model bigint DEFAULT NULL,
+    exclude_watched boolean DEFAULT true,
+    slot text DEFAULT NULL)
+RETURNS TABLE (learner_id text, rank integer, course_id text, score float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- every learner the model knows, their ids mapped back to keys
+    SELECT recs._id_key('learner', m.learner_key, r.learner_id), r.rank,
+           recs._id_key('course', m.course_key, r.course_id), r.score
+      FROM recs._model_keys(recommend_all.model, recommend_all.slot) m,
+           recs.recommend_all(recommend_all.k, m.model_id, recommend_all.exclude_watched) r
+     WHERE recommend_all.learner_keys IS NULL
+    UNION ALL
+    -- the given keys, as given (an unknown one gets a stranger's list, as in recommend_all(bigint[]))
+    SELECT u.key, r.rank, r.course_id, r.score
+      FROM recs._model_keys(recommend_all.model, recommend_all.slot) m,
+           (SELECT DISTINCT x FROM unnest(recommend_all.learner_keys) x WHERE x IS NOT NULL) u(key),
+           recs.recommend(u.key, recommend_all.k, exclude_watched => recommend_all.exclude_watched,
+                          model => m.model_id) r
+     WHERE recommend_all.learner_keys IS NOT NULL
+$$;
+COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean, text) IS
+    'recommend_all() for text keys: learner_keys NULL for every learner the model knows';
+
+CREATE FUNCTION recs.score(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'score_text'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.score(bigint, text, text, text) IS
+    'score() for text keys';
+
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_score_text'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_score(bigint, text, text, text, jsonb) IS
+    'glmix_score() for text keys';
+
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit_text'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, text, text, text, jsonb) IS
+    'glmix_logit() for text keys';
+
+CREATE FUNCTION recs.similar_courses(course_id text, k integer DEFAULT 10, model bigint DEFAULT NULL,
+                                     slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id text, similarity float8)
+AS 'MODULE_PATHNAME', 'similar_courses_text'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.similar_courses(text, integer, bigint, text) IS
+    'similar_courses() for text keys';
+
+CREATE FUNCTION recs.embed_learner_keys(model bigint, course_keys text[], slot text DEFAULT NULL)
+RETURNS real[]
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- NULL as embed_learner(bigint, bigint[], text): no model nor slot, or no keys
+    SELECT recs.embed_learner(m.model_id, recs._key_ids('course', m.course_key, embed_learner_keys.course_keys))
+      FROM recs._model_keys(embed_learner_keys.model, embed_learner_keys.slot) m
+     WHERE embed_learner_keys.course_keys IS NOT NULL
+       AND (embed_learner_keys.model IS NOT NULL OR embed_learner_keys.slot IS NOT NULL)
+$$;
+COMMENT ON FUNCTION recs.embed_learner_keys(bigint, text[], text) IS
+    'embed_learner() for the text form of any model''s course keys (uuid[]::text[] for uuid keys)';
+
+CREATE FUNCTION recs.explain(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                             context jsonb DEFAULT NULL)
+RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
+               top_features text[], top_contributions float8[])
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 4
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    -- no rows as explain(bigint, ...): a NULL key, or neither model nor slot
+    SELECT e.coordinate,
+           CASE WHEN c.by_id AND c.keyed_by = 'learner' THEN recs._id_key('learner', m.learner_key, e.entity::bigint)
+                WHEN c.by_id AND c.keyed_by = 'course' THEN recs._id_key('course', m.course_key, e.entity::bigint)
+                ELSE e.entity END,
+           e.has_model, e.contribution, e.top_features, e.top_contributions
+      FROM recs._model_keys(explain.model, explain.slot) m
+     CROSS JOIN LATERAL recs.explain(m.model_id, recs._key_id('learner', m.learner_key, explain.learner_id),
+                                     recs._key_id('course', m.course_key, explain.course_id),
+                                     context => explain.context)
+                        WITH ORDINALITY e(coordinate, entity, has_model, contribution, top_features,
+                                          top_contributions, ord)
+      LEFT JOIN recs.glmix_coordinate c ON c.model_id = m.model_id AND c.name = e.coordinate
+     WHERE explain.learner_id IS NOT NULL AND explain.course_id IS NOT NULL
+       AND (explain.model IS NOT NULL OR explain.slot IS NOT NULL)
+     ORDER BY e.ord
+$$;
+COMMENT ON FUNCTION recs.explain(bigint, text, text, text, jsonb) IS
+    'explain() of a glmix score for text keys';
+
+CREATE FUNCTION recs.explain_recommendation(learner_id text, course_id text, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+    SELECT e.*
+      FROM recs._model_keys(explain_recommendation.model, explain_recommendation.slot) m,
+           recs.explain_recommendation(recs._key_id('learner', m.learner_key, explain_recommendation.learner_id),
+                                       recs._key_id('course', m.course_key, explain_recommendation.course_id),
+                                       m.model_id) e
+$$;
+COMMENT ON FUNCTION recs.explain_recommendation(text, text, bigint, text) IS
+    'explain_recommendation() for text keys';
+
+CREATE FUNCTION recs.explain(learner_id text, course_id text, slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
+COMMENT ON FUNCTION recs.explain(text, text, text) IS
+    'explain() of the active model for text keys';
+
+CREATE FUNCTION recs.recommend(
+    learner_id uuid,
+    k integer DEFAULT 10,
+    exclude_watched boolean DEFAULT true,
+    exclude uuid[] DEFAULT NULL,
+    candidates uuid[] DEFAULT NULL,
+    model bigint DEFAULT NULL,
+    recent uuid[] DEFAULT NULL,
+    slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id uuid, score float8)
+AS 'MODULE_PATHNAME', 'recommend_uuid'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[], text) IS
+    'recommend() for uuid keys: course keys as uuid';
+
+CREATE FUNCTION recs.recommend_all(
+    learner_keys uuid[],
+    k integer DEFAULT 10,
+    model bigint DEFAULT NULL,
+    exclude_watched boolean DEFAULT true,
+    slot text DEFAULT NULL)
+RETURNS TABLE (learner_id uuid, rank integer, course_id uuid, score float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.learner_id::uuid, r.rank, r.course_id::uuid, r.score
+      FROM recs.recommend_all(recommend_all.learner_keys::text[], recommend_all.k,
+                              recs._uuid_model(recommend_all.model, recommend_all.slot),
+                              recommend_all.exclude_watched) r
+$$;
+COMMENT ON FUNCTION recs.recommend_all(uuid[], integer, bigint, boolean, text) IS
+    'recommend_all() for uuid keys: learner_keys NULL for every learner the model knows';
+
+CREATE FUNCTION recs.score(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'score_uuid'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.score(bigint, uuid, uuid, text) IS
+    'score() for uuid keys';
+
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_score_uuid'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid, text, jsonb) IS
+    'glmix_score() for uuid keys';
+
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'glmix_logit_uuid'
+LANGUAGE C STABLE PARALLEL SAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.glmix_logit(bigint, uuid, uuid, text, jsonb) IS
+    'glmix_logit() for uuid keys';
+
+CREATE FUNCTION recs.similar_courses(course_id uuid, k integer DEFAULT 10, model bigint DEFAULT NULL,
+                                     slot text DEFAULT NULL)
+RETURNS TABLE (rank integer, course_id uuid, similarity float8)
+AS 'MODULE_PATHNAME', 'similar_courses_uuid'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION recs.similar_courses(uuid, integer, bigint, text) IS
+    'similar_courses() for uuid keys';
+
+CREATE FUNCTION recs.explain(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                             context jsonb DEFAULT NULL)
+RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
+               top_features text[], top_contributions float8[])
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 4
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM recs.explain(recs._uuid_model(model, slot), learner_id::text, course_id::text)
+     WHERE learner_id IS NOT NULL AND course_id IS NOT NULL AND (model IS NOT NULL OR slot IS NOT NULL)
+$$;
+COMMENT ON FUNCTION recs.explain(bigint, uuid, uuid, text, jsonb) IS
+    'explain() of a glmix score for uuid keys';
+
+CREATE FUNCTION recs.explain_recommendation(learner_id uuid, course_id uuid, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM recs.explain_recommendation(learner_id::text, course_id::text, recs._uuid_model(model, slot))
+$$;
+COMMENT ON FUNCTION recs.explain_recommendation(uuid, uuid, bigint, text) IS
+    'explain_recommendation() for uuid keys';
+
+CREATE FUNCTION recs.explain(learner_id uuid, course_id uuid, slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
+COMMENT ON FUNCTION recs.explain(uuid, uuid, text) IS
+    'explain() of the active model for uuid keys';
+
+CREATE FUNCTION recs.course_embeddings(model bigint, key_type anyelement, slot text DEFAULT NULL)
+RETURNS TABLE (course_id anyelement, embedding real[])
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+DECLARE
+    k record := recs._model_keys(model, slot);
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT recs._id_key(''course'', $1, e.course_id)::%s, e.embedding '
+        'FROM recs.course_embeddings($2) e ORDER BY 1', pg_typeof(key_type))
+        USING k.course_key, k.model_id;
+END
+$$;
+COMMENT ON FUNCTION recs.course_embeddings(bigint, anyelement, text) IS
+    'course_embeddings() with the course keys in the type of key_type (e.g. NULL::uuid)';
+
+CREATE FUNCTION recs.course_map(model bigint, key_type anyelement, slot text DEFAULT NULL)
+RETURNS TABLE (course_id anyelement, x float8, y float8)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
+AS $$
+DECLARE
+    k record;
+BEGIN
+    IF model IS NULL AND slot IS NULL THEN
+        RETURN;                 -- as course_map(bigint, text)
+    END IF;
+    k := recs._model_keys(model, slot);
+    RETURN QUERY EXECUTE format(
+        'SELECT recs._id_key(''course'', $1, c.course_id)::%s, c.x, c.y FROM recs.course_map($2) c ORDER BY 1',
+        pg_typeof(key_type))
+        USING k.course_key, k.model_id;
+END
+$$;
+COMMENT ON FUNCTION recs.course_map(bigint, anyelement, text) IS
+    'course_map() with the course keys in the type of key_type (e.g. NULL::uuid)';
+
+-- the serving functions above, for grant_access (80_access.sql)
+CREATE OR REPLACE FUNCTION recs._key_serving_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format('recs.recommend(%1$s, integer, boolean, %1$s[], %1$s[], bigint, %1$s[], text), '
+                             'recs.recommend_all(%1$s[], integer, bigint, boolean, text), '
+                             'recs.score(bigint, %1$s, %1$s, text), recs.glmix_score(bigint, %1$s, %1$s, text, jsonb), '
+                             'recs.glmix_logit(bigint, %1$s, %1$s, text, jsonb), '
+                             'recs.similar_courses(%1$s, integer, bigint, text), '
+                             'recs.explain(bigint, %1$s, %1$s, text, jsonb), '
+                             'recs.explain_recommendation(%1$s, %1$s, bigint, text), '
+                             'recs.explain(%1$s, %1$s, text)', t), ', ' ORDER BY t)
+           || ', recs.embed_learner_keys(bigint, text[], text), recs.course_embeddings(bigint, anyelement, text), '
+           || 'recs.course_map(bigint, anyelement, text)'
+      FROM unnest(ARRAY['text', 'uuid']) t
+$$;
+COMMENT ON FUNCTION recs._key_serving_functions() IS
+    'private: the serving functions for uuid and text keys, as a list for GRANT';
+
+REVOKE EXECUTE ON FUNCTION
+    recs.recommend(text, integer, boolean, text[], text[], bigint, text[], text),
+    recs.recommend_all(text[], integer, bigint, boolean, text),
+    recs.score(bigint, text, text, text),
+    recs.glmix_score(bigint, text, text, text, jsonb),
+    recs.glmix_logit(bigint, text, text, text, jsonb),
+    recs.similar_courses(text, integer, bigint, text),
+    recs.embed_learner_keys(bigint, text[], text),
+    recs.explain(bigint, text, text, text, jsonb),
+    recs.explain_recommendation(text, text, bigint, text),
+    recs.explain(text, text, text),
+    recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[], text),
+    recs.recommend_all(uuid[], integer, bigint, boolean, text),
+    recs.score(bigint, uuid, uuid, text),
+    recs.glmix_score(bigint, uuid, uuid, text, jsonb),
+    recs.glmix_logit(bigint, uuid, uuid, text, jsonb),
+    recs.similar_courses(uuid, integer, bigint, text),
+    recs.explain(bigint, uuid, uuid, text, jsonb),
+    recs.explain_recommendation(uuid, uuid, bigint, text),
+    recs.explain(uuid, uuid, text),
+    recs.course_embeddings(bigint, anyelement, text),
+    recs.course_map(bigint, anyelement, text)
+FROM PUBLIC;
+
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT a.rolname FROM pg_roles a
+              WHERE has_function_privilege(a.oid, 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text)', 'EXECUTE')
+                AND NOT a.rolsuper AND a.rolname <> current_user LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', recs._key_serving_functions(), r.rolname);
+    END LOOP;
+END
+$$;
+
+-- ============================================================================
+-- api-gaps: a re-ranking blend's served scores are monotone in rank
+--
+-- recommend(), recommend_all() and recs.score() shift the scores of the
+-- courses outside a re-ranking blend's pool below the pool's lowest
+-- (serving_score.c, in the library); explain_recommendation's 'rerank pool'
+-- row now comes before the total and carries that shift as its
+-- contribution, so that the total stays the served score.
+-- ============================================================================
+
+CREATE OR REPLACE FUNCTION recs.explain_recommendation(learner_id bigint, course_id bigint, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
+RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
+               contribution float8, detail text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m bigint;
+    m_kind text;
+    em bigint;
+    pool integer;
+    c1 bigint;
+    pool_rank integer;
+    g float8[];
+    lc float8[];
+    sc float8[];
+    seg text;
+    w float8[];
+    total float8 := 0;
+    c record;
+    s float8;
+    z float8;
+BEGIN
+    IF learner_id IS NULL OR course_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = format('%s must not be NULL', CASE WHEN learner_id IS NULL THEN 'learner_id' ELSE 'course_id' END);
+    END IF;
+    m := recs._serving_model_id(model, slot);
+    SELECT x.kind INTO m_kind FROM recs.model x WHERE x.model_id = m;
+    -- a course the model does not score is an error (recs.score() gives NULL)
+    IF recs.score(m, learner_id, course_id) IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('course %s is not scored by recs model %s', course_id, m);
+    END IF;
+    -- the NCF model whose embeddings stand for this one: itself, a blend's NCF component
+    SELECT bc.component_id INTO em FROM recs.blend_component bc JOIN recs.model x ON x.model_id = bc.component_id
+     WHERE bc.model_id = m AND x.kind = 'ncf' ORDER BY bc.position LIMIT 1;
+    IF m_kind = 'ncf' THEN
+        em := m;
+    END IF;
+
+    IF m_kind <> 'blend' THEN
+        SELECT r.score INTO s FROM recs.recommend(learner_id, 1, exclude_watched => false,
+                                                  candidates => ARRAY[course_id], model => m) r;
+        part := 'model'; part_model := m; kind := m_kind; score := s; weight := 1; contribution := s;
+        detail := CASE WHEN m_kind = 'glmix' THEN
+                    ARRAY(SELECT format('%s: %s', e.coordinate, array_to_string(e.top_features[1:3], ', '))
+                            FROM recs.explain(m, learner_id, course_id) e WHERE e.coordinate <> 'total')
+                  END;
+        RETURN NEXT;
+        RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
+        RETURN;
+    END IF;
+
+    -- a blend: weights = global + the learner's own + their other keys' (segment ...)
+    SELECT b.coefs INTO g FROM recs.blend_coef b WHERE b.model_id = m AND b.entity IS NULL;
+    SELECT b.coefs INTO lc FROM recs.blend_coef b
+     WHERE b.model_id = m AND b.coordinate = (SELECT x.params->>'learner_column' FROM recs.model x WHERE x.model_id = m)
+       AND b.entity = learner_id::text;
+    SELECT coalesce(array_agg(b.coefs[i] ORDER BY i), NULL) INTO sc
+      FROM (SELECT b2.coefs FROM recs.blend_learner bl, unnest(bl.keys) WITH ORDINALITY k(key, pos),
+                   recs.blend_coef b2
+             WHERE bl.model_id = m AND bl.learner_id = explain_recommendation.learner_id AND k.key IS NOT NULL
+               AND b2.model_id = m AND b2.entity = k.key
+               AND b2.coordinate = (SELECT x.params->'random_effects'->>(k.pos::int - 1) FROM recs.model x WHERE x.model_id = m)) b,
+           generate_subscripts(b.coefs, 1) i
+     GROUP BY ();
+    SELECT string_agg(format('%s=%s', e, b.entity), ', ') INTO seg
+      FROM recs.blend_learner bl, unnest(bl.keys) WITH ORDINALITY k(key, pos), recs.blend_coef b,
+           LATERAL (SELECT x.params->'random_effects'->>(k.pos::int - 1) AS e FROM recs.model x WHERE x.model_id = m) r
+     WHERE bl.model_id = m AND bl.learner_id = explain_recommendation.learner_id AND k.key IS NOT NULL
+       AND b.model_id = m AND b.entity = k.key AND b.coordinate = r.e;
+
+    part := 'intercept'; part_model := m; kind := 'blend'; score := NULL;
+    weight := g[1] + coalesce(lc[1], 0) + coalesce(sc[1], 0);
+    contribution := weight; total := total + contribution;
+    detail := ARRAY[format('global %s', round(g[1]::numeric, 4)),
+                    format('learner %s', coalesce(round(lc[1]::numeric, 4)::text, 'none')),
+                    format('%s %s', coalesce(seg, 'other keys'), coalesce(round(sc[1]::numeric, 4)::text, 'none'))];
+    RETURN NEXT;
+
+    FOR c IN SELECT bc.position, bc.component_id, bc.transform, bc.mean, bc.sd, x.kind AS ckind
+               FROM recs.blend_component bc JOIN recs.model x ON x.model_id = bc.component_id
+              WHERE bc.model_id = m ORDER BY bc.position LOOP
+        SELECT r.score INTO s FROM recs.recommend(learner_id, 1, exclude_watched => false,
+                                                  candidates => ARRAY[course_id], model => c.component_id) r;
+        z := CASE WHEN s IS NULL THEN 0
+                  WHEN c.transform = 'logit' THEN (ln(greatest(least(s, 1 - 1e-12), 1e-12) / (1 - greatest(least(s, 1 - 1e-12), 1e-12))) - c.mean) / c.sd
+                  ELSE (s - c.mean) / c.sd END;
+        part := 'component ' || c.position; part_model := c.component_id; kind := c.ckind; score := s;
+        weight := g[c.position + 1] + coalesce(lc[c.position + 1], 0) + coalesce(sc[c.position + 1], 0);
+        contribution := weight * z; total := total + contribution;
+        detail := ARRAY[format('standardised %s', round(z::numeric, 4)),
+                        format('weight: global %s, learner %s, %s %s', round(g[c.position + 1]::numeric, 4),
+                               coalesce(round(lc[c.position + 1]::numeric, 4)::text, 'none'),
+                               coalesce(seg, 'other keys'), coalesce(round(sc[c.position + 1]::numeric, 4)::text, 'none'))]
+                  || CASE WHEN c.ckind = 'glmix' THEN
+                       ARRAY(SELECT format('%s: %s', e.coordinate, array_to_string(e.top_features[1:3], ', '))
+                               FROM recs.explain(c.component_id, learner_id, course_id) e WHERE e.coordinate <> 'total')
+                     ELSE '{}'::text[] END;
+        RETURN NEXT;
+    END LOOP;
+
+    -- a re-ranking blend: was the course in the pool (the first component's
+    -- best eligible courses), which recommend() ranks before every other?
+    -- Outside it, the served score is the blend's shifted below the pool's
+    -- (serving_score.c): the row's contribution is that shift, so that the
+    -- total stays the score recommend() and recs.score() serve.
+    SELECT coalesce((x.params->>'rerank_top')::int, 0) INTO pool FROM recs.model x WHERE x.model_id = m;
+    IF pool > 0 THEN
+        SELECT bc.component_id INTO c1 FROM recs.blend_component bc WHERE bc.model_id = m ORDER BY bc.position LIMIT 1;
+        SELECT r.rank INTO pool_rank
+          FROM recs.recommend(learner_id, pool, exclude_watched => false, model => c1,
+                              exclude => (SELECT ml.watched FROM recs.model_learner ml
+                                           WHERE ml.model_id = m AND ml.learner_id = explain_recommendation.learner_id)) r
+         WHERE r.course_id = explain_recommendation.course_id;
+        s := CASE WHEN pool_rank IS NULL THEN recs.score(m, learner_id, course_id) - total ELSE 0 END;
+        part := 'rerank pool'; part_model := c1; kind := (SELECT x.kind FROM recs.model x WHERE x.model_id = c1);
+        score := pool_rank; weight := NULL; contribution := s; total := total + s;
+        detail := ARRAY[CASE WHEN pool_rank IS NOT NULL
+                             THEN format('in the pool: rank %s of component 1''s %s best unwatched courses', pool_rank, pool)
+                             ELSE format('outside the pool of component 1''s %s best unwatched courses: ranked after all of them', pool) END,
+                        CASE WHEN pool_rank IS NOT NULL THEN 'served score: the blend score'
+                             WHEN s < 0 THEN format('served score: the blend score shifted by %s, below the pool''s lowest',
+                                                    round(s::numeric, 4))
+                             ELSE 'served score: the blend score (already below the pool''s lowest)' END];
+        RETURN NEXT;
+    END IF;
+
+    part := 'total'; part_model := m; kind := 'blend'; score := total; weight := NULL; contribution := total;
+    detail := NULL;
+    RETURN NEXT;
+    RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
+END
+$$;
+COMMENT ON FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text) IS
+    'why a course is recommended: for a blend, each component''s score, weight (global + learner + segment) and contribution, with the GLMix features behind it; the total is the served score; then the watched courses nearest it (NCF, blend) and whether a cold start served';
+-- CREATE OR REPLACE resets it (80_access.sql sets it on a fresh install)
+ALTER FUNCTION recs.explain_recommendation(bigint, bigint, bigint, text) SECURITY DEFINER;
+
+-- ============================================================================
+-- api-gaps: the learners' (and GLMix's courses') id column by name
+--
+-- train_glmix gains learners_id_column and courses_id_column, and
+-- train_popularity, train_blend and train_all learners_id_column (NULL: the
+-- impressions' or watches' learner_column / course_column), as train_ncf
+-- and train_all already had courses_id_column: feature relations keyed by
+-- another column name, e.g. courses(id, ...) and learners(user_id, ...).
+-- ============================================================================
+
+DROP FUNCTION recs.train_popularity(regclass, regclass, text, float8, float8, timestamptz, boolean, float8, text,
+                                    text, text, text, text);
+DROP FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text, float8[], integer,
+                               text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean, text,
+                               text, text, text, text, text, text, timestamptz, text, boolean, integer);
+DROP FUNCTION recs.train_blend(bigint[], regclass, regclass, text, text[], timestamptz, text, float8[], integer,
+                               boolean, text, text, text, text, text, integer, bigint, integer);
+DROP FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
+                             timestamptz, text[], integer, integer, boolean, integer, text[], integer, boolean, text,
+                             text, text, text, text, text, text, text);
+
+CREATE FUNCTION recs.train_popularity(
+    watches regclass,
+    learners regclass DEFAULT NULL,
+    name text DEFAULT 'popularity',
+    window_days float8 DEFAULT 90,
+    min_watch_seconds float8 DEFAULT 60,
+    through timestamptz DEFAULT NULL,
+    activate boolean DEFAULT true,
+    smoothing float8 DEFAULT 20,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds',
+    language_column text DEFAULT 'language',
+    learners_id_column text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_popularity'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_popularity(regclass, regclass, text, float8, float8,
+    timestamptz, boolean, float8, text, text, text, text, text, text) IS
+    'train a popularity-by-language model from a watches relation; returns the model id';
+
+CREATE FUNCTION recs.train_glmix(
+    impressions regclass,
+    learners regclass,
+    courses regclass,
+    learner_features text[],
+    course_features text[],
+    name text DEFAULT 'glmix',
+    label text DEFAULT 'clicked',
+    weighting text DEFAULT 'none',
+    l2 float8[] DEFAULT NULL,
+    passes integer DEFAULT 3,
+    random_effects text[] DEFAULT NULL,
+    crosses text[] DEFAULT NULL,
+    min_rows integer DEFAULT 1,
+    max_rows integer DEFAULT NULL,
+    intercepts boolean[] DEFAULT NULL,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    validation regclass DEFAULT NULL,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    click_column text DEFAULT 'clicked',
+    bookmark_column text DEFAULT 'bookmarked',
+    seconds_column text DEFAULT 'watch_seconds',
+    weight_column text DEFAULT NULL,
+    time_column text DEFAULT NULL,
+    through timestamptz DEFAULT NULL,
+    solver text DEFAULT 'auto',
+    l2_auto boolean DEFAULT false,
+    hash_bits integer DEFAULT NULL,
+    learners_id_column text DEFAULT NULL,
+    courses_id_column text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_glmix'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
+    float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
+    text, text, text, text, text, text, text, timestamptz, text, boolean, integer, text, text) IS
+    'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent on the impressions up to through; returns the model id';
+
+CREATE FUNCTION recs.train_blend(
+    components bigint[],
+    impressions regclass,
+    learners regclass DEFAULT NULL,
+    name text DEFAULT 'blend',
+    random_effects text[] DEFAULT NULL,
+    since timestamptz DEFAULT NULL,
+    label text DEFAULT 'clicked',
+    l2 float8[] DEFAULT NULL,
+    passes integer DEFAULT 2,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'shown_at',
+    click_column text DEFAULT 'clicked',
+    bookmark_column text DEFAULT 'bookmarked',
+    negatives integer DEFAULT 0,
+    seed bigint DEFAULT 42,
+    rerank_top integer DEFAULT 0,
+    learners_id_column text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_blend'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_blend(bigint[], regclass, regclass, text, text[], timestamptz, text,
+    float8[], integer, boolean, text, text, text, text, text, integer, bigint, integer, text) IS
+    'train a personalised blend (a GLMix over component model scores) on impressions after the components'' training data';
+
+CREATE FUNCTION recs.train_all(
+    watches regclass,
+    impressions regclass,
+    learners regclass,
+    courses regclass,
+    learner_features text[] DEFAULT '{language,industry,segment}',
+    course_features text[] DEFAULT '{language,topic,difficulty}',
+    crosses text[] DEFAULT '{industry:topic,language:language,segment:difficulty}',
+    name text DEFAULT 'recs',
+    blend_days integer DEFAULT 28,
+    through timestamptz DEFAULT NULL,
+    blend_effects text[] DEFAULT '{learner_id}',
+    epochs integer DEFAULT 20,
+    threads integer DEFAULT 1,
+    activate boolean DEFAULT true,
+    rerank_top integer DEFAULT NULL,
+    candidates text[] DEFAULT '{rerank_blend,click_blend,ncf}',
+    validation_days integer DEFAULT 7,
+    dry_run boolean DEFAULT false,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds',
+    shown_column text DEFAULT 'shown_at',
+    click_column text DEFAULT 'clicked',
+    courses_id_column text DEFAULT NULL,
+    language_column text DEFAULT 'language',
+    learners_id_column text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t_end timestamptz;
+    t_cut timestamptz;
+    t_val timestamptz;
+    t0 timestamptz := clock_timestamp();
+    t1 timestamptz;
+    validate boolean;
+    n jsonb;                 -- the input's counts
+    est jsonb;               -- the estimates
+    skipped jsonb;
+    pool integer;
+    fit jsonb := '{}';       -- the fitted models by role
+    scores jsonb := '{}';    -- the validation figures by candidate
+    winner text;
+    best float8;
+    r float8;
+    c text;
+    pop bigint;
+    ncf bigint;
+    glmix bigint;
+    served bigint;
+    ids bigint[];
+    secs jsonb := '{}';
+    arg text;
+    lcols text;
+    ccols text;
+    lbl_numeric boolean;
+    st text;
+    msg text;
+    det text;
+    hnt text;
+BEGIN
+    FOREACH arg IN ARRAY ARRAY['watches', 'impressions', 'learners', 'courses'] LOOP
+        IF (arg = 'watches' AND watches IS NULL) OR (arg = 'impressions' AND impressions IS NULL)
+           OR (arg = 'learners' AND learners IS NULL) OR (arg = 'courses' AND courses IS NULL) THEN
+            RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = format('%s must not be NULL', arg);
+        END IF;
+    END LOOP;
+    -- an option passed as NULL takes its default, as in the trainers (keep
+    -- these in step with the signature); seconds_column => NULL: no watch time
+    learner_features := COALESCE(learner_features, '{language,industry,segment}');
+    course_features := COALESCE(course_features, '{language,topic,difficulty}');
+    crosses := COALESCE(crosses, '{industry:topic,language:language,segment:difficulty}');
+    name := COALESCE(name, 'recs');
+    blend_days := COALESCE(blend_days, 28);
+    blend_effects := COALESCE(blend_effects, '{learner_id}');
+    epochs := COALESCE(epochs, 20);
+    threads := COALESCE(threads, 1);
+    activate := COALESCE(activate, true);
+    candidates := COALESCE(candidates, '{rerank_blend,click_blend,ncf}');
+    validation_days := COALESCE(validation_days, 7);
+    dry_run := COALESCE(dry_run, false);
+    learner_column := COALESCE(learner_column, 'learner_id');
+    course_column := COALESCE(course_column, 'course_id');
+    time_column := COALESCE(time_column, 'watched_at');
+    shown_column := COALESCE(shown_column, 'shown_at');
+    click_column := COALESCE(click_column, 'clicked');
+    courses_id_column := COALESCE(courses_id_column, course_column);
+    learners_id_column := COALESCE(learners_id_column, learner_column);
+    language_column := COALESCE(language_column, 'language');
+    -- the learner id may be named either way among the random effects
+    blend_effects := array_replace(blend_effects, learner_column, 'learner_id');
+
+    -- 1. the options
+    IF rerank_top < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('rerank_top must be positive, not %s', rerank_top),
+            HINT = 'Leave it NULL for a pool of 15 % of the catalogue.';
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'model name must not be empty',
+            HINT = 'train_all names its models <name>_popularity, <name>_ncf, <name>_glmix and <name>_blend.';
+    END IF;
+    IF blend_days < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('blend_days must be at least 1, not %s', blend_days);
+    END IF;
+    IF blend_days > 36500 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('blend_days must be at most 36500 (a century), not %s', blend_days);
+    END IF;
+    IF NOT isfinite(through) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'through must be a finite timestamp';
+    END IF;
+    IF cardinality(candidates) IS NULL OR EXISTS (
+           SELECT 1 FROM unnest(candidates) x WHERE x IS NULL OR x NOT IN ('rerank_blend', 'click_blend', 'ncf'))
+       OR (SELECT count(DISTINCT x) FROM unnest(candidates) x) <> cardinality(candidates) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('candidates must name each of rerank_blend, click_blend and ncf at most once, not %s', candidates),
+            HINT = 'Pass one candidate to serve it without a validation slice.';
+    END IF;
+    validate := cardinality(candidates) > 1;
+    IF validate AND (validation_days < 1 OR validation_days >= blend_days) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('validation_days must be between 1 and blend_days - 1 (%s), not %s', blend_days - 1, validation_days),
+            DETAIL = 'The blends learn from the first blend_days - validation_days days of the window, the candidates are compared on the rest.';
+    END IF;
+
+    -- 2. every column, named by the argument that maps it
+    PERFORM recs._pipeline_column(watches, learner_column, 'learner_column', 'id');
+    PERFORM recs._pipeline_column(watches, course_column, 'course_column', 'id');
+    PERFORM recs._pipeline_column(watches, time_column, 'time_column', 'time');
+    IF seconds_column IS NOT NULL THEN
+        PERFORM recs._pipeline_column(watches, seconds_column, 'seconds_column', 'number');
+    END IF;
+    PERFORM recs._pipeline_column(impressions, learner_column, 'learner_column', 'id');
+    PERFORM recs._pipeline_column(impressions, course_column, 'course_column', 'id');
+    PERFORM recs._pipeline_column(impressions, shown_column, 'shown_column', 'time');
+    lbl_numeric := recs._pipeline_column(impressions, click_column, 'click_column', 'label') <> 'boolean'::regtype;
+    PERFORM recs._pipeline_column(learners, learners_id_column, 'learners_id_column', 'id');
+    PERFORM recs._pipeline_column(learners, language_column, 'language_column', 'any');
+    PERFORM recs._pipeline_column(learners, x, 'learner_features', 'any') FROM unnest(learner_features) x;
+    PERFORM recs._pipeline_column(learners, x, 'blend_effects', 'any') FROM unnest(blend_effects) x WHERE x <> 'learner_id';
+    PERFORM recs._pipeline_column(courses, courses_id_column, 'courses_id_column', 'id');
+    PERFORM recs._pipeline_column(courses, x, 'course_features', 'any') FROM unnest(course_features) x;
+    PERFORM recs._pipeline_column(learners, split_part(x, ':', 1), 'crosses', 'any') FROM unnest(crosses) x;
+    PERFORM recs._pipeline_column(courses, split_part(x, ':', 2), 'crosses', 'any') FROM unnest(crosses) x;
+
+    -- 3. the values: the end of the data, and what the steps will skip
+    EXECUTE format('SELECT max(%1$I)::timestamptz FROM %2$s WHERE isfinite(%1$I)', time_column, watches) INTO t_end;
+    t_end := COALESCE(through, t_end);
+    IF t_end IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '02000', MESSAGE = format('%s has no watches', watches),
+            DETAIL = format('No row has a finite %s.', time_column);
+    END IF;
+    t_cut := t_end - make_interval(days => blend_days);
+    t_val := CASE WHEN validate THEN t_end - make_interval(days => validation_days) ELSE t_end END;
+    EXECUTE format($q$SELECT jsonb_build_object(
+        'watches', count(*) FILTER (WHERE %3$I <= %4$L::timestamptz),
+        'watches_before_cut', count(*) FILTER (WHERE %3$I < %5$L::timestamptz),
+        'watches_in_window', count(*) FILTER (WHERE %3$I >= %5$L::timestamptz AND %3$I < %7$L::timestamptz),
+        'watch_bad_time', count(*) FILTER (WHERE %3$I IS NULL OR NOT isfinite(%3$I)),
+        'learners', count(DISTINCT %1$I), 'courses', count(DISTINCT %2$I))
+        FROM %6$s$q$, learner_column, course_column, time_column, t_end, t_cut, watches, t_val) INTO n;
+    EXECUTE format($q$SELECT jsonb_build_object(
+        'impressions', count(*) FILTER (WHERE %3$I <= %5$L::timestamptz AND %1$I IS NOT NULL AND %2$I IS NOT NULL AND %4$I IS NOT NULL),
+        'impressions_before_cut', count(*) FILTER (WHERE %3$I < %6$L::timestamptz AND %1$I IS NOT NULL AND %2$I IS NOT NULL AND %4$I IS NOT NULL),
+        'impression_bad_time', count(*) FILTER (WHERE %3$I IS NULL OR NOT isfinite(%3$I)),
+        'impression_null_id', count(*) FILTER (WHERE %1$I IS NULL OR %2$I IS NULL),
+        'impression_null_label', count(*) FILTER (WHERE %4$I IS NULL),
+        'bad_label', %8$s,
+        'labels_before_cut', count(DISTINCT %4$I) FILTER (WHERE %3$I < %6$L::timestamptz),
+        'labels_in_window', count(DISTINCT %4$I) FILTER (WHERE %3$I >= %6$L::timestamptz AND %3$I < %7$L::timestamptz),
+        'impressions_in_window', count(*) FILTER (WHERE %3$I >= %6$L::timestamptz AND %3$I < %7$L::timestamptz))
+        FROM %9$s$q$, learner_column, course_column, shown_column, click_column, t_end, t_cut, t_val,
+        CASE WHEN lbl_numeric THEN format('count(*) FILTER (WHERE %I NOT IN (0, 1))', click_column) ELSE '0' END,
+        impressions) INTO est;
+    n := n || est;
+    IF (n->>'bad_label')::bigint > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('column "%s" of relation %s has %s values other than 0 and 1', click_column, impressions, n->>'bad_label'),
+            HINT = 'click_column names the impressions'' click label: boolean, or a number that is 0 or 1.';
+    END IF;
+    IF (n->>'impressions')::bigint = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '02000', MESSAGE = format('%s has no rows to train on', impressions),
+            DETAIL = format('No row up to %s has a %s, both ids and a %s.', t_end, shown_column, click_column);
+    END IF;
+    IF (n->>'watches_before_cut')::bigint = 0 OR (n->>'impressions_before_cut')::bigint = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '02000',
+            MESSAGE = format('no %s before %s to train the components on',
+                             CASE WHEN (n->>'watches_before_cut')::bigint = 0 THEN 'watches' ELSE 'impressions' END, t_cut),
+            HINT = 'Lower blend_days, or pass a later through.';
+    END IF;
+    IF (n->>'labels_before_cut')::int < 2 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('every impression before %s has the same %s', t_cut, click_column),
+            HINT = 'GLMix needs clicks and non-clicks; check click_column.';
+    END IF;
+    IF 'click_blend' = ANY (candidates) AND (n->>'labels_in_window')::int < 2 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('the impressions from %s to %s do not have both labels', t_cut, t_val),
+            HINT = 'The click blend learns from them: lengthen blend_days, or leave click_blend out of candidates.';
+    END IF;
+    skipped := jsonb_build_object('watches_bad_time', n->'watch_bad_time',
+                                  'impressions_bad_time', n->'impression_bad_time',
+                                  'impressions_null_id', n->'impression_null_id',
+                                  'impressions_null_label', n->'impression_null_label');
+    IF (n->>'watch_bad_time')::bigint + (n->>'impression_bad_time')::bigint
+       + (n->>'impression_null_id')::bigint + (n->>'impression_null_label')::bigint > 0 THEN
+        RAISE NOTICE USING MESSAGE = format('train_all: skipped %s watches with a NULL or infinite %s, %s impressions with a NULL or infinite %s, %s with a NULL id, %s with a NULL %s',
+            n->>'watch_bad_time', time_column, n->>'impression_bad_time', shown_column,
+            n->>'impression_null_id', n->>'impression_null_label', click_column);
+    END IF;
+    pool := COALESCE(rerank_top, greatest(1, ceil(0.15 * (n->>'courses')::float8)::int));
+
+    -- 4. memory and time of every step, before any
+    est := recs._pipeline_estimate((n->>'watches')::bigint, (n->>'impressions')::bigint, (n->>'learners')::bigint,
+                                   (n->>'courses')::bigint,
+                                   (1 + (SELECT COALESCE(sum(recs._pipeline_values(learners, x)), 0) FROM unnest(learner_features) x)
+                                     + (SELECT COALESCE(sum(recs._pipeline_values(courses, x)), 0) FROM unnest(course_features) x)
+                                     + (SELECT COALESCE(sum(recs._pipeline_values(learners, split_part(x, ':', 1))
+                                                            * recs._pipeline_values(courses, split_part(x, ':', 2))), 0)
+                                          FROM unnest(crosses) x))::bigint,
+                                   cardinality(learner_features) + cardinality(course_features) + cardinality(crosses),
+                                   cardinality(blend_effects), epochs, threads, candidates, validate,
+                                   (n->>'watches_in_window')::bigint, (n->>'impressions_in_window')::bigint);
+    IF dry_run THEN
+        RAISE NOTICE USING MESSAGE = format('train_all dry run: %s watches, %s impressions, %s learners, %s courses; about %s MB at most (%s), about %s s',
+            n->>'watches', n->>'impressions', n->>'learners', n->>'courses', est->>'peak_mb',
+            (SELECT string_agg(format('%s %s MB', s.key, s.value->>'mb'), ', ' ORDER BY s.key)
+               FROM jsonb_each(est->'steps') s), est->>'seconds'),
+            DETAIL = format('recs.memory_limit allows %s MB. Nothing was trained.', round(recs._memory_budget_mb()));
+        RETURN NULL;
+    END IF;
+    IF (est->>'peak_mb')::float8 > recs._memory_budget_mb() THEN
+        RAISE EXCEPTION USING ERRCODE = 'program_limit_exceeded',
+            MESSAGE = format('train_all needs about %s MB, more than the %s MB recs may use', est->>'peak_mb',
+                             round(recs._memory_budget_mb())),
+            DETAIL = format('Estimates per step: %s. Nothing was trained.',
+                            (SELECT string_agg(format('%s %s MB', s.key, s.value->>'mb'), ', ' ORDER BY s.key)
+                               FROM jsonb_each(est->'steps') s)),
+            HINT = format('Raise the budget, e.g. SET recs.memory_limit = ''%sMB'' (it defaults to maintenance_work_mem).',
+                          ceil((est->>'peak_mb')::float8 * 1.25));
+    END IF;
+
+    -- 5. the relations under the conventional names, cut in time (a failed run's views go first)
+    FOREACH arg IN ARRAY ARRAY['all_watches', 'all_impressions', 'learners', 'courses'] LOOP
+        IF to_regclass('pg_temp.recs_pipeline_' || arg) IS NOT NULL THEN
+            EXECUTE format('DROP VIEW pg_temp.%I CASCADE', 'recs_pipeline_' || arg);
+        END IF;
+    END LOOP;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO lcols FROM pg_attribute a
+     WHERE a.attrelid = learners AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN (learners_id_column, 'learner_id');
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO ccols FROM pg_attribute a
+     WHERE a.attrelid = courses AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN (courses_id_column, 'course_id');
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_learners AS SELECT %I AS learner_id%s%s FROM %s',
+                   learners_id_column, CASE WHEN lcols IS NULL THEN '' ELSE ', ' END, COALESCE(lcols, ''), learners);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_courses AS SELECT %I AS course_id%s%s FROM %s',
+                   courses_id_column, CASE WHEN ccols IS NULL THEN '' ELSE ', ' END, COALESCE(ccols, ''), courses);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_all_watches AS SELECT %I AS learner_id, %I AS course_id, %I AS watched_at%s FROM %s WHERE %I <= %L::timestamptz',
+                   learner_column, course_column, time_column,
+                   CASE WHEN seconds_column IS NULL THEN ', 0::float8 AS watch_seconds'
+                        ELSE format(', %I AS watch_seconds', seconds_column) END,
+                   watches, time_column, t_end);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_all_impressions AS SELECT %I AS learner_id, %I AS course_id, %I AS shown_at, %I AS clicked FROM %s WHERE %I <= %L::timestamptz AND %I IS NOT NULL AND %I IS NOT NULL AND %I IS NOT NULL',
+                   learner_column, course_column, shown_column, click_column, impressions, shown_column, t_end,
+                   learner_column, course_column, click_column);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_watches AS SELECT * FROM recs_pipeline_all_watches WHERE watched_at < %L', t_cut);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_impressions AS SELECT * FROM recs_pipeline_all_impressions WHERE shown_at < %L', t_cut);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend AS SELECT * FROM recs_pipeline_all_impressions WHERE shown_at < %L', t_val);
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend_watches AS SELECT * FROM recs_pipeline_all_watches WHERE watched_at < %L', t_val);
+    -- the validation slice: courses first watched in it (for longer than the trainers' 60 s)
+    EXECUTE format($q$CREATE OR REPLACE TEMP VIEW recs_pipeline_validation AS
+        SELECT DISTINCT v.learner_id, v.course_id FROM recs_pipeline_all_watches v
+         WHERE v.watched_at >= %1$L %2$s
+           AND NOT EXISTS (SELECT 1 FROM recs_pipeline_all_watches e
+                            WHERE e.learner_id = v.learner_id AND e.course_id = v.course_id AND e.watched_at < %1$L)$q$,
+        t_val, CASE WHEN seconds_column IS NULL THEN '' ELSE 'AND v.watch_seconds >= 60' END);
+    RAISE NOTICE 'train_all: components on data before %, blends from then to %, %, then the components again through %',
+        t_cut, t_val, CASE WHEN validate THEN format('the candidates compared on the rest') ELSE 'no validation' END, t_end;
+
+    BEGIN
+        -- 6. the components before the window, the candidates on it
+        t1 := clock_timestamp();
+        fit := fit || jsonb_build_object('popularity',
+            recs.train_popularity('pg_temp.recs_pipeline_watches', 'pg_temp.recs_pipeline_learners',
+                                  name => name || '_fit_popularity', activate => false,
+                                  min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END,
+                                  language_column => language_column));
+        fit := fit || jsonb_build_object('ncf',
+            recs.train_ncf('pg_temp.recs_pipeline_watches', name => name || '_fit_ncf', courses => 'pg_temp.recs_pipeline_courses',
+                           epochs => epochs, threads => threads, activate => false,
+                           min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END));
+        fit := fit || jsonb_build_object('glmix',
+            recs.train_glmix('pg_temp.recs_pipeline_impressions', 'pg_temp.recs_pipeline_learners', 'pg_temp.recs_pipeline_courses',
+                             learner_features, course_features, name => name || '_fit_glmix', crosses => crosses,
+                             threads => threads, activate => false));
+        IF 'click_blend' = ANY (candidates) THEN
+            fit := fit || jsonb_build_object('click_blend',
+                recs.train_blend(ARRAY[(fit->>'ncf')::bigint, (fit->>'glmix')::bigint, (fit->>'popularity')::bigint],
+                                 'pg_temp.recs_pipeline_blend', 'pg_temp.recs_pipeline_learners',
+                                 name => name || '_fit_click_blend', random_effects => blend_effects, since => t_cut,
+                                 activate => false));
+        END IF;
+        IF 'rerank_blend' = ANY (candidates) THEN
+            fit := fit || jsonb_build_object('rerank_blend',
+                recs.train_blend(ARRAY[(fit->>'ncf')::bigint, (fit->>'glmix')::bigint],
+                                 'pg_temp.recs_pipeline_blend_watches', 'pg_temp.recs_pipeline_learners',
+                                 name => name || '_fit_rerank_blend', random_effects => blend_effects, since => t_cut,
+                                 time_column => 'watched_at', negatives => 20, rerank_top => pool,
+                                 l2 => array_prepend(1.0::float8, array_fill(1000.0::float8, ARRAY[cardinality(blend_effects)])),
+                                 activate => false));
+        END IF;
+        secs := secs || jsonb_build_object('fit', round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1));
+
+        -- 7. the winner on the validation slice
+        winner := candidates[1];
+        IF validate THEN
+            t1 := clock_timestamp();
+            IF NOT EXISTS (SELECT 1 FROM recs_pipeline_validation) THEN
+                RAISE EXCEPTION USING ERRCODE = '02000',
+                    MESSAGE = format('no course was first watched from %s to %s to compare the candidates on', t_val, t_end),
+                    HINT = 'Raise validation_days, or pass a single candidate.';
+            END IF;
+            best := -1;
+            FOREACH c IN ARRAY candidates LOOP
+                scores := scores || jsonb_build_object(c,
+                    recs.evaluate((fit->>c)::bigint, 'pg_temp.recs_pipeline_validation', 10));
+                r := (scores->c->>'recall')::float8;
+                IF r > best THEN
+                    best := r;
+                    winner := c;
+                END IF;
+            END LOOP;
+            secs := secs || jsonb_build_object('validation', round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1));
+            RAISE NOTICE USING MESSAGE = format('train_all: Recall@10 from %s on %s learners: %s; %s serves', t_val,
+                scores->candidates[1]->>'learners',
+                (SELECT string_agg(format('%s %s', x, round((scores->x->>'recall')::numeric, 3)), ', ')
+                   FROM unnest(candidates) x), winner);
+        END IF;
+
+        -- 8. the components again on all of the data, the winner over them
+        t1 := clock_timestamp();
+        IF winner = 'click_blend' THEN
+            pop := recs.train_popularity('pg_temp.recs_pipeline_all_watches', 'pg_temp.recs_pipeline_learners',
+                                         name => name || '_popularity', activate => false,
+                                         min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END,
+                                         language_column => language_column);
+        END IF;
+        ncf := recs.train_ncf('pg_temp.recs_pipeline_all_watches', name => name || '_ncf', courses => 'pg_temp.recs_pipeline_courses',
+                              epochs => epochs, threads => threads, activate => false,
+                              min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END);
+        IF winner = 'ncf' THEN
+            served := ncf;
+        ELSE
+            glmix := recs.train_glmix('pg_temp.recs_pipeline_all_impressions', 'pg_temp.recs_pipeline_learners',
+                                      'pg_temp.recs_pipeline_courses', learner_features, course_features,
+                                      name => name || '_glmix', crosses => crosses, threads => threads, activate => false);
+            ids := CASE winner WHEN 'click_blend' THEN ARRAY[ncf, glmix, pop] ELSE ARRAY[ncf, glmix] END;
+            served := recs._blend_rebase((fit->>winner)::bigint, ids, name || '_blend', t_end);
+        END IF;
+        secs := secs || jsonb_build_object('refit', round(extract(epoch FROM clock_timestamp() - t1)::numeric, 1));
+    EXCEPTION WHEN OTHERS THEN
+        -- the trainers saw the pipeline's temporary views: name the caller's relations instead
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                hnt = PG_EXCEPTION_HINT;
+        msg := recs._pipeline_names(msg, watches, impressions, learners, courses);
+        det := recs._pipeline_names(det, watches, impressions, learners, courses);
+        hnt := recs._pipeline_names(hnt, watches, impressions, learners, courses);
+        IF det = '' AND hnt = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg;
+        ELSIF det = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, HINT = hnt;
+        ELSIF hnt = '' THEN
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det;
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det, HINT = hnt;
+        END IF;
+    END;
+
+    -- 9. the fitted models go (the served one carries their figures); provenance names the caller's relations
+    PERFORM recs.drop_model((fit->>x)::bigint) FROM unnest(ARRAY['click_blend', 'rerank_blend']) x WHERE fit ? x;
+    PERFORM recs.drop_model((fit->>x)::bigint) FROM unnest(ARRAY['popularity', 'ncf', 'glmix']) x;
+    UPDATE recs.model m
+       SET source = (SELECT jsonb_object_agg(e.key, CASE WHEN jsonb_typeof(e.value) = 'string'
+                                                         THEN to_jsonb(recs._pipeline_names(e.value #>> '{}', watches, impressions, learners, courses))
+                                                         ELSE e.value END)
+                       FROM jsonb_each(m.source) e)
+     WHERE m.model_id IN (pop, ncf, glmix, served);
+    secs := secs || jsonb_build_object('total', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1));
+    UPDATE recs.model m
+       SET metrics = m.metrics || jsonb_build_object('pipeline', jsonb_build_object(
+               'winner', winner, 'candidates', to_jsonb(candidates), 'validation', scores,
+               'components_before', t_cut, 'blend_until', t_val, 'end', t_end, 'rerank_top', pool,
+               'skipped', skipped, 'estimate', est, 'seconds', secs))
+     WHERE m.model_id = served;
+    IF activate THEN
+        PERFORM recs.activate(served);
+    END IF;
+    DROP VIEW recs_pipeline_validation, recs_pipeline_blend, recs_pipeline_blend_watches, recs_pipeline_impressions,
+              recs_pipeline_watches, recs_pipeline_all_impressions, recs_pipeline_all_watches,
+              recs_pipeline_courses, recs_pipeline_learners;
+    RAISE NOTICE 'train_all: done in % s; the % (model %) serves%', secs->>'total', winner, served,
+        CASE WHEN activate THEN ' at commit' ELSE ' once activated' END;
+    RETURN served;
+END
+$$;
+COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
+    timestamptz, text[], integer, integer, boolean, integer, text[], integer, boolean, text, text, text, text, text,
+    text, text, text, text) IS
+    'the nightly pipeline: inputs and memory checked first; components before the last blend_days, candidate blends after, the best on a validation slice refitted through the end of the data and activated';
+
 -- ---------------------------------------------------------------------------
 -- ncf-dormant (issue #12 item 1): a learner's NCF embedding is computed from
 -- the window ending at their own latest watch, kept in recs.ncf_learner.context

@@ -40,6 +40,8 @@ typedef struct BlendOptions
 	int			passes;
 	bool		activate;
 	char	   *lcol;
+	const char *learners_idcol; /* the learners relation's id column: */
+	const char *learners_idarg; /* learners_id_column, or lcol (learner_column) */
 	char	   *ccol;
 	char	   *tcol;
 	char	   *clickcol;

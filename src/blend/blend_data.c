@@ -326,7 +326,8 @@ score_rows(BlendModel *bm, BlendRows *rows)
 
 /* each row's key for an effect by a learners column: learner id -> value, read once */
 static char **
-column_keys(const BlendRows *rows, Oid learners, const char *lcol, const char *column)
+column_keys(const BlendRows *rows, Oid learners, const char *idcol, const char *idarg,
+			const char *column)
 {
 	char	  **rowkey = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(char *) * Max(rows->n, 1));
 	StringInfoData sql;
@@ -345,11 +346,11 @@ column_keys(const BlendRows *rows, Oid learners, const char *lcol, const char *c
 				 errhint("Pass learners => the relation that has the column.")));
 	recs_check_column(learners, column, "random_effects", NULL, 0);
 	keys_from_init(&from, learners);
-	idexpr = keys_id(&from, lcol, "learner_column", RECS_SIDE_LEARNER);
+	idexpr = keys_id(&from, idcol, idarg, RECS_SIDE_LEARNER);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT DISTINCT ON (1) %s, %s::text FROM %s "
 					 "WHERE %s IS NOT NULL AND %s IS NOT NULL ORDER BY 1",
-					 idexpr, quote_identifier(column), keys_from(&from), quote_identifier(lcol),
+					 idexpr, quote_identifier(column), keys_from(&from), quote_identifier(idcol),
 					 quote_identifier(column));
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
@@ -376,8 +377,10 @@ column_keys(const BlendRows *rows, Oid learners, const char *lcol, const char *c
 
 /* group the rows by the learners' values of a column (or by learner id) */
 static void
-group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *lcol)
+group_effect(BlendEffect *eff, const BlendRows *rows, const BlendOptions *o)
 {
+	const char *lcol = o->lcol;
+
 	char	  **rowkey;
 
 	if (strcmp(eff->column, lcol) == 0)
@@ -389,7 +392,7 @@ group_effect(BlendEffect *eff, const BlendRows *rows, Oid learners, const char *
 				psprintf(INT64_FORMAT, rows->learner[r]);
 	}
 	else
-		rowkey = column_keys(rows, learners, lcol, eff->column);
+		rowkey = column_keys(rows, o->learners, o->learners_idcol, o->learners_idarg, eff->column);
 	blend_group_rows(eff, rows, rowkey);
 	pfree(rowkey);
 }
@@ -423,7 +426,7 @@ blend_prepare_rows(const BlendOptions *o, BlendModel *bm, BlendRows *rows, Blend
 	{
 		memset(&effects[i], 0, sizeof(BlendEffect));
 		effects[i].column = o->effects[i];
-		group_effect(&effects[i], rows, o->learners, o->lcol);
+		group_effect(&effects[i], rows, o);
 		effects[i].coef = palloc0(sizeof(double) * Max(effects[i].nentities, 1) * dim);
 		effects[i].score = palloc0(sizeof(double) * Max(rows->n, 1));
 	}

@@ -49,8 +49,7 @@ store_components(int64 model_id, const BlendModel *bm)
 }
 
 static void
-store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *lcol,
-					 int neffects, const char **cols)
+store_learners(int64 model_id, const BlendModel *bm, const BlendOptions *o, const char **cols)
 {
 	Oid			types[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
 	Datum		values[3];
@@ -61,6 +60,10 @@ store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *l
 	KeysFrom	from;
 	StringInfoData sql;
 	bool		keyed = false;
+	Oid			learners = o->learners;
+	const char *lcol = o->lcol;
+	const char *idcol = o->learners_idcol;
+	int			neffects = o->neffects;
 
 	for (int j = 0; j < bm->ncomponents; j++)
 	{
@@ -100,7 +103,7 @@ store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *l
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO recs.blend_learner (model_id, learner_id, keys) "
 					 "SELECT DISTINCT ON (2) $1, %s, ARRAY[",
-					 keys_id(&from, lcol, "learner_column", RECS_SIDE_LEARNER));
+					 keys_id(&from, idcol, o->learners_idarg, RECS_SIDE_LEARNER));
 	for (int i = 0; i < neffects; i++)
 	{
 		if (strcmp(cols[i], lcol) == 0)
@@ -114,7 +117,7 @@ store_learners(int64 model_id, const BlendModel *bm, Oid learners, const char *l
 	if (!keyed)
 		return;
 	appendStringInfo(&sql, "] FROM %s WHERE %s IS NOT NULL ORDER BY 2",
-					 keys_from(&from), quote_identifier(lcol));
+					 keys_from(&from), quote_identifier(idcol));
 	rc = SPI_execute_with_args(sql.data, 1, types, values, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not store blend learner keys: %s", SPI_result_code_string(rc));
@@ -226,7 +229,7 @@ blend_store(const BlendOptions *o, const BlendModel *bm, const BlendRows *rows,
 
 		for (int i = 0; i < o->neffects; i++)
 			cols[i] = effects[i].column;
-		store_learners(model_id, bm, o->learners, o->lcol, o->neffects, cols);
+		store_learners(model_id, bm, o, cols);
 	}
 
 	json_out_begin(&j);

@@ -100,6 +100,11 @@ blend_parse_options(FunctionCallInfo fcinfo, BlendOptions *o)
 	o->passes = recs_int_arg(fcinfo, 8, 2, 1, 100, "passes");
 	o->activate = recs_bool_arg(fcinfo, 9, true);
 	o->lcol = recs_text_arg(fcinfo, 10, "learner_id");
+	/* learners_id_column (0.4.0): NULL, the impressions' learner_column */
+	o->learners_idcol = recs_text_arg(fcinfo, 18, NULL);
+	o->learners_idarg = o->learners_idcol ? "learners_id_column" : "learner_column";
+	if (o->learners_idcol == NULL)
+		o->learners_idcol = o->lcol;
 	o->ccol = recs_text_arg(fcinfo, 11, "course_id");
 	o->tcol = recs_text_arg(fcinfo, 12, "shown_at");
 	o->clickcol = recs_text_arg(fcinfo, 13, "clicked");

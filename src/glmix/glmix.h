@@ -263,8 +263,11 @@ typedef struct GlmixSide
 } GlmixSide;
 
 /* a learner-column x course-column block of the fixed design */
-/* the feature columns, then the columns read for matches only */
-extern GlmixSide *glmix_read_side(Oid relid, const char *what, const char *idcol,
+/*
+ * the feature columns, then the columns read for matches only; idcol is
+ * the relation's id column, named by the argument idarg in messages
+ */
+extern GlmixSide *glmix_read_side(Oid relid, const char *what, const char *idcol, const char *idarg,
 								  char **features, int nfeatures, char **match_only,
 								  int nmatch_only);
 /* the end in col[] of row i's model features (before its match-only ones) */
@@ -490,6 +493,15 @@ typedef struct GlmixOptions
 	Oid			impressions;
 	Oid			learners;
 	Oid			courses;
+	/*
+	 * The learners' and courses' id columns (learners_id_column,
+	 * courses_id_column; default: the impressions' learner_column and
+	 * course_column) and the argument that named them, for messages
+	 */
+	const char *learners_id_column;
+	const char *learners_id_arg;
+	const char *courses_id_column;
+	const char *courses_id_arg;
 	Oid			validation;		/* InvalidOid: none */
 	char	  **lfeat;
 	int			nlfeat;

@@ -128,7 +128,7 @@ read_rows(Oid relid, const GlmixOptions *o, const GlmixSide *learners,
 
 /* attribute-keyed random effect: each side row's key, and the distinct keys */
 static void
-read_attribute_keys(Oid relid, const char *idcol, GlmixSide *side, GlmixRandom *re)
+read_attribute_keys(Oid relid, const char *idcol, const char *idarg, GlmixSide *side, GlmixRandom *re)
 {
 	StringInfoData sql;
 	char	  **vals = palloc0(sizeof(char *) * Max(side->n, 1));
@@ -140,8 +140,7 @@ read_attribute_keys(Oid relid, const char *idcol, GlmixSide *side, GlmixRandom *
 	char	   *idexpr;
 
 	keys_from_init(&from, relid);
-	idexpr = keys_id(&from, idcol, course ? "course_column" : "learner_column",
-					 course ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER);
+	idexpr = keys_id(&from, idcol, idarg, course ? RECS_SIDE_COURSE : RECS_SIDE_LEARNER);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s, %s::text FROM %s WHERE %s IS NOT NULL",
 					 idexpr, quote_identifier(re->column), keys_from(&from),
@@ -265,12 +264,12 @@ setup_random_effect(GlmixTraining *t, const GlmixOptions *o, int k)
 	else if (get_attnum(o->learners, re->column) > 0)
 	{
 		re->learner_side = true;
-		read_attribute_keys(o->learners, o->ro.learner_column, t->learners, re);
+		read_attribute_keys(o->learners, o->learners_id_column, o->learners_id_arg, t->learners, re);
 	}
 	else if (get_attnum(o->courses, re->column) > 0)
 	{
 		re->learner_side = false;
-		read_attribute_keys(o->courses, o->ro.course_column, t->courses, re);
+		read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
 	}
 	else if (t->rows->ctx[k] != NULL)
 	{
@@ -481,10 +480,10 @@ glmix_parse_crosses(FunctionCallInfo fcinfo, int argno, GlmixTraining *t, int ha
 void
 glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 {
-	t->learners = glmix_read_side(o->learners, "learner", o->ro.learner_column, o->lfeat, o->nlfeat,
-								  o->lmatch, o->nlmatch);
-	t->courses = glmix_read_side(o->courses, "course", o->ro.course_column, o->cfeat, o->ncfeat,
-								 o->cmatch, o->ncmatch);
+	t->learners = glmix_read_side(o->learners, "learner", o->learners_id_column, o->learners_id_arg,
+								  o->lfeat, o->nlfeat, o->lmatch, o->nlmatch);
+	t->courses = glmix_read_side(o->courses, "course", o->courses_id_column, o->courses_id_arg,
+								 o->cfeat, o->ncfeat, o->cmatch, o->ncmatch);
 	t->rows = read_rows(o->impressions, o, t->learners, t->courses, true);
 	if (t->rows->n == 0)
 		ereport(ERROR,

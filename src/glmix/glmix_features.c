@@ -149,8 +149,8 @@ side_of(const char *what)
  * are an error: which row's features would count is otherwise arbitrary.
  */
 GlmixSide *
-glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
-				int nfeatures, char **match_only, int nmatch_only)
+glmix_read_side(Oid relid, const char *what, const char *idcol, const char *idarg,
+				char **features, int nfeatures, char **match_only, int nmatch_only)
 {
 	GlmixSide  *s = palloc0(sizeof(GlmixSide));
 	StringInfoData sql;
@@ -164,9 +164,8 @@ glmix_read_side(Oid relid, const char *what, const char *idcol, char **features,
 	int64		nnz = 0;
 	int			nmodel = 0;
 
-	snprintf(argname, sizeof(argname), "%s_column", what);
 	keys_from_init(&from, relid);
-	idexpr = keys_id(&from, idcol, argname, side_of(what));
+	idexpr = keys_id(&from, idcol, idarg, side_of(what));
 	if (nmatch_only > 0)
 	{
 		/* the match-only columns are read like feature columns, after them */

@@ -409,12 +409,17 @@ glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss)
 /*
  * phase 3: coordinate descent.  Logs each pass in history[0..passes) and
  * returns the final objective; *vauc and *vll get the validation figures.
+ * One NOTICE per pass (objective, losses, rate, time left), as train_ncf
+ * prints one per epoch and train_blend one per pass; each coordinate's
+ * line (its objective, entity models or aggregate passes, seconds) is at
+ * DEBUG1.
  */
 double
 glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double *vauc, double *vll)
 {
 	double	   *offsets = palloc(sizeof(double) * t->rows->n);
 	double		final_obj = 0.0;
+	double		t0 = recs_clock_seconds();
 
 	/*
 	 * LAPACK threads pay off only for big factorisations: below 2048
@@ -427,12 +432,15 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 	{
 		for (int pass = 1; pass <= o->passes; pass++)
 		{
+			double		tp = recs_clock_seconds();
+			double		loss = 0.0;
+			double		elapsed;
+
 			/* k = -1 is the fixed effect, then the random effects in order */
 			for (int k = -1; k < t->nre; k++)
 			{
 				char		detail[128];
-				double		obj,
-							loss;
+				double		obj;
 				double		tc = recs_clock_seconds();
 
 				CHECK_FOR_INTERRUPTS();
@@ -473,13 +481,22 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 				if (t->vrows)
 					glmix_validation_metrics(t, vauc, vll);
 				if (!t->quiet)
-					ereport(NOTICE,
-						(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s%s, %.3f s",
-								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss, detail,
-								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
-								recs_clock_seconds() - tc)));
+					ereport(DEBUG1,
+							(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s%s, %.3f s",
+									pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss, detail,
+									t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
+									recs_clock_seconds() - tc)));
 				final_obj = obj;
 			}
+			elapsed = recs_clock_seconds() - t0;
+			if (!t->quiet)
+				ereport(NOTICE,
+						(errmsg("train_glmix: pass %d/%d: objective %.4f, train log-loss %.4f%s, "
+								"%.0f impressions/s, elapsed %.1f s, about %.1f s left",
+								pass, o->passes, final_obj, loss,
+								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
+								(double) t->rows->n / Max(recs_clock_seconds() - tp, 1e-9),
+								elapsed, elapsed / pass * (o->passes - pass))));
 			history[pass - 1].objective = final_obj;
 			history[pass - 1].vauc = *vauc;
 			history[pass - 1].vll = *vll;

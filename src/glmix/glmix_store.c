@@ -382,7 +382,7 @@ idpair_cmp(const void *a, const void *b)
 
 static void
 glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
-					 const char *learner_column)
+					 const char *learners_id_column, const char *learners_id_arg)
 {
 	IdPair	   *pairs = palloc(sizeof(IdPair) * Max(rows->n, 1));
 	Datum	   *ids = palloc(sizeof(Datum) * Max(rows->n, 1));
@@ -429,7 +429,7 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 		char	   *idexpr;
 
 		keys_from_init(&from, learners_rel);
-		idexpr = keys_id(&from, learner_column, "learner_column", RECS_SIDE_LEARNER);
+		idexpr = keys_id(&from, learners_id_column, learners_id_arg, RECS_SIDE_LEARNER);
 		join = psprintf(" LEFT JOIN (SELECT %s AS id, language FROM %s) x ON x.id = u.l",
 						idexpr, keys_from(&from));
 	}
@@ -464,5 +464,5 @@ glmix_store_training(int64 model_id, const GlmixTraining *t, const GlmixOptions 
 		m.rows[k] = t->co[k].rows;
 	}
 	glmix_store(model_id, &m);
-	glmix_store_learners(model_id, t->rows, o->learners, o->ro.learner_column);
+	glmix_store_learners(model_id, t->rows, o->learners, o->learners_id_column, o->learners_id_arg);
 }

@@ -161,6 +161,15 @@ read_options(FunctionCallInfo fcinfo, GlmixOptions *o)
 	o->activate = recs_bool_arg(fcinfo, 18, true);
 	o->ro.learner_column = recs_text_arg(fcinfo, 19, "learner_id");
 	o->ro.course_column = recs_text_arg(fcinfo, 20, "course_id");
+	/* the learners' and courses' id columns (0.4.0): NULL, those of the impressions */
+	o->learners_id_column = recs_text_arg(fcinfo, 30, NULL);
+	o->learners_id_arg = o->learners_id_column ? "learners_id_column" : "learner_column";
+	if (o->learners_id_column == NULL)
+		o->learners_id_column = o->ro.learner_column;
+	o->courses_id_column = recs_text_arg(fcinfo, 31, NULL);
+	o->courses_id_arg = o->courses_id_column ? "courses_id_column" : "course_column";
+	if (o->courses_id_column == NULL)
+		o->courses_id_column = o->ro.course_column;
 	o->ro.click_column = recs_text_arg(fcinfo, 21, "clicked");
 	o->ro.bookmark_column = recs_text_arg(fcinfo, 22, "bookmarked");
 	o->ro.seconds_column = recs_text_arg(fcinfo, 23, "watch_seconds");

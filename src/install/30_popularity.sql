@@ -13,10 +13,11 @@ CREATE FUNCTION recs.train_popularity(
     course_column text DEFAULT 'course_id',
     time_column text DEFAULT 'watched_at',
     seconds_column text DEFAULT 'watch_seconds',
-    language_column text DEFAULT 'language')
+    language_column text DEFAULT 'language',
+    learners_id_column text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_popularity'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_popularity(regclass, regclass, text, float8, float8,
-    timestamptz, boolean, float8, text, text, text, text, text) IS
+    timestamptz, boolean, float8, text, text, text, text, text, text) IS
     'train a popularity-by-language model from a watches relation; returns the model id';

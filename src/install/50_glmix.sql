@@ -277,13 +277,15 @@ CREATE FUNCTION recs.train_glmix(
     through timestamptz DEFAULT NULL,
     solver text DEFAULT 'auto',
     l2_auto boolean DEFAULT false,
-    hash_bits integer DEFAULT NULL)
+    hash_bits integer DEFAULT NULL,
+    learners_id_column text DEFAULT NULL,
+    courses_id_column text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_glmix'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[], text, text, text,
     float8[], integer, text[], text[], integer, integer, boolean[], bigint, integer, regclass, boolean,
-    text, text, text, text, text, text, text, timestamptz, text, boolean, integer) IS
+    text, text, text, text, text, text, text, timestamptz, text, boolean, integer, text, text) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent on the impressions up to through; returns the model id';
 
 -- Not STRICT, for the optional context: a NULL model, learner or course

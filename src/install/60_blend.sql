@@ -53,10 +53,11 @@ CREATE FUNCTION recs.train_blend(
     bookmark_column text DEFAULT 'bookmarked',
     negatives integer DEFAULT 0,
     seed bigint DEFAULT 42,
-    rerank_top integer DEFAULT 0)
+    rerank_top integer DEFAULT 0,
+    learners_id_column text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_blend'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_blend(bigint[], regclass, regclass, text, text[], timestamptz, text,
-    float8[], integer, boolean, text, text, text, text, text, integer, bigint, integer) IS
+    float8[], integer, boolean, text, text, text, text, text, integer, bigint, integer, text) IS
     'train a personalised blend (a GLMix over component model scores) on impressions after the components'' training data';

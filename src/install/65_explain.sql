@@ -147,12 +147,11 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
-    part := 'total'; part_model := m; kind := 'blend'; score := total; weight := NULL; contribution := total;
-    detail := NULL;
-    RETURN NEXT;
-
     -- a re-ranking blend: was the course in the pool (the first component's
     -- best eligible courses), which recommend() ranks before every other?
+    -- Outside it, the served score is the blend's shifted below the pool's
+    -- (serving_score.c): the row's contribution is that shift, so that the
+    -- total stays the score recommend() and recs.score() serve.
     SELECT coalesce((x.params->>'rerank_top')::int, 0) INTO pool FROM recs.model x WHERE x.model_id = m;
     IF pool > 0 THEN
         SELECT bc.component_id INTO c1 FROM recs.blend_component bc WHERE bc.model_id = m ORDER BY bc.position LIMIT 1;
@@ -161,13 +160,22 @@ BEGIN
                               exclude => (SELECT ml.watched FROM recs.model_learner ml
                                            WHERE ml.model_id = m AND ml.learner_id = explain_recommendation.learner_id)) r
          WHERE r.course_id = explain_recommendation.course_id;
+        s := CASE WHEN pool_rank IS NULL THEN recs.score(m, learner_id, course_id) - total ELSE 0 END;
         part := 'rerank pool'; part_model := c1; kind := (SELECT x.kind FROM recs.model x WHERE x.model_id = c1);
-        score := pool_rank; weight := NULL; contribution := NULL;
+        score := pool_rank; weight := NULL; contribution := s; total := total + s;
         detail := ARRAY[CASE WHEN pool_rank IS NOT NULL
                              THEN format('in the pool: rank %s of component 1''s %s best unwatched courses', pool_rank, pool)
-                             ELSE format('outside the pool of component 1''s %s best unwatched courses: ranked after all of them', pool) END];
+                             ELSE format('outside the pool of component 1''s %s best unwatched courses: ranked after all of them', pool) END,
+                        CASE WHEN pool_rank IS NOT NULL THEN 'served score: the blend score'
+                             WHEN s < 0 THEN format('served score: the blend score shifted by %s, below the pool''s lowest',
+                                                    round(s::numeric, 4))
+                             ELSE 'served score: the blend score (already below the pool''s lowest)' END];
         RETURN NEXT;
     END IF;
+
+    part := 'total'; part_model := m; kind := 'blend'; score := total; weight := NULL; contribution := total;
+    detail := NULL;
+    RETURN NEXT;
     RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
 END
 $$;

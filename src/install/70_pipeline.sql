@@ -31,7 +31,8 @@ CREATE FUNCTION recs.train_all(
     shown_column text DEFAULT 'shown_at',
     click_column text DEFAULT 'clicked',
     courses_id_column text DEFAULT NULL,
-    language_column text DEFAULT 'language')
+    language_column text DEFAULT 'language',
+    learners_id_column text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -94,6 +95,7 @@ BEGIN
     shown_column := COALESCE(shown_column, 'shown_at');
     click_column := COALESCE(click_column, 'clicked');
     courses_id_column := COALESCE(courses_id_column, course_column);
+    learners_id_column := COALESCE(learners_id_column, learner_column);
     language_column := COALESCE(language_column, 'language');
     -- the learner id may be named either way among the random effects
     blend_effects := array_replace(blend_effects, learner_column, 'learner_id');
@@ -144,7 +146,7 @@ BEGIN
     PERFORM recs._pipeline_column(impressions, course_column, 'course_column', 'id');
     PERFORM recs._pipeline_column(impressions, shown_column, 'shown_column', 'time');
     lbl_numeric := recs._pipeline_column(impressions, click_column, 'click_column', 'label') <> 'boolean'::regtype;
-    PERFORM recs._pipeline_column(learners, learner_column, 'learner_column', 'id');
+    PERFORM recs._pipeline_column(learners, learners_id_column, 'learners_id_column', 'id');
     PERFORM recs._pipeline_column(learners, language_column, 'language_column', 'any');
     PERFORM recs._pipeline_column(learners, x, 'learner_features', 'any') FROM unnest(learner_features) x;
     PERFORM recs._pipeline_column(learners, x, 'blend_effects', 'any') FROM unnest(blend_effects) x WHERE x <> 'learner_id';
@@ -258,12 +260,12 @@ BEGIN
     END LOOP;
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO lcols FROM pg_attribute a
      WHERE a.attrelid = learners AND a.attnum > 0 AND NOT a.attisdropped
-       AND a.attname NOT IN (learner_column, 'learner_id');
+       AND a.attname NOT IN (learners_id_column, 'learner_id');
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO ccols FROM pg_attribute a
      WHERE a.attrelid = courses AND a.attnum > 0 AND NOT a.attisdropped
        AND a.attname NOT IN (courses_id_column, 'course_id');
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_learners AS SELECT %I AS learner_id%s%s FROM %s',
-                   learner_column, CASE WHEN lcols IS NULL THEN '' ELSE ', ' END, COALESCE(lcols, ''), learners);
+                   learners_id_column, CASE WHEN lcols IS NULL THEN '' ELSE ', ' END, COALESCE(lcols, ''), learners);
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_courses AS SELECT %I AS course_id%s%s FROM %s',
                    courses_id_column, CASE WHEN ccols IS NULL THEN '' ELSE ', ' END, COALESCE(ccols, ''), courses);
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_all_watches AS SELECT %I AS learner_id, %I AS course_id, %I AS watched_at%s FROM %s WHERE %I <= %L::timestamptz',
@@ -416,5 +418,5 @@ END
 $$;
 COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
     timestamptz, text[], integer, integer, boolean, integer, text[], integer, boolean, text, text, text, text, text,
-    text, text, text) IS
+    text, text, text, text) IS
     'the nightly pipeline: inputs and memory checked first; components before the last blend_days, candidate blends after, the best on a validation slice refitted through the end of the data and activated';

@@ -14,6 +14,10 @@
 --   uuid overloads: a model whose learners are keyed by uuid or text and
 --                   whose courses are keyed by uuid; courses returned as uuid
 -- A key the dictionary does not know serves as an unknown bigint id does.
+-- Each names its model as its bigint twin does: model => an id or slot =>
+-- a deployment slot (both, an unknown model or slot: the same errors),
+-- neither the default slot (score, glmix_*, explain(model, ...),
+-- embed_learner_keys, course_map: neither gives NULL or no rows, as theirs).
 
 ALTER TABLE recs.model
     ADD COLUMN learner_key text NOT NULL DEFAULT 'bigint'
@@ -42,31 +46,17 @@ SELECT pg_catalog.pg_extension_config_dump('recs.id_key_id_seq', '');
 
 -- private functions ---------------------------------------------------------
 
-CREATE FUNCTION recs._model_keys(model bigint, OUT model_id bigint, OUT learner_key text,
-                                 OUT course_key text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
+CREATE FUNCTION recs._model_keys(model bigint, slot text DEFAULT NULL, OUT model_id bigint,
+                                 OUT learner_key text, OUT course_key text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
 AS $$
-DECLARE
-    m bigint := model;
-BEGIN
-    IF m IS NULL THEN
-        SELECT d.model_id INTO m FROM recs.deployment d WHERE d.slot = 'default';
-        IF m IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-                MESSAGE = 'no recs model is active in slot "default"';
-        END IF;
-    END IF;
-    SELECT x.model_id, x.learner_key, x.course_key INTO model_id, learner_key, course_key
-      FROM recs.model x WHERE x.model_id = m;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('recs model %s does not exist', m),
-            HINT = 'SELECT * FROM recs.models lists the trained models.';
-    END IF;
-END
+    -- the model by the serving functions' one rule (recs._serving_model_id), any key types
+    SELECT x.model_id, x.learner_key, x.course_key
+      FROM recs.model x WHERE x.model_id = recs._serving_model_id(_model_keys.model, _model_keys.slot)
 $$;
-COMMENT ON FUNCTION recs._model_keys(bigint) IS
-    'private: a model (NULL: the active one) and its key types';
+COMMENT ON FUNCTION recs._model_keys(bigint, text) IS
+    'private: the model a keyed serving call names by model => or slot => (neither: slot default), and its key types';
 
 -- a key's id for a model keyed by key_type: the integer itself, or its
 -- dictionary id (0, which no key has, when the dictionary does not know it)
@@ -107,15 +97,16 @@ $$;
 COMMENT ON FUNCTION recs._id_key(text, text, bigint) IS
     'private: the key of a learner or course id under a model''s key type';
 
--- the uuid overloads' check of the model they serve (NULL: the active one):
--- uuid (or text) learners, uuid courses; returns its argument
-CREATE FUNCTION recs._uuid_model(model bigint)
+-- the uuid overloads' check of the model they serve (by model => or slot
+-- =>, neither: the default slot): uuid (or text) learners, uuid courses;
+-- returns its id
+CREATE FUNCTION recs._uuid_model(model bigint, slot text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    k record := recs._model_keys(model);
+    k record := recs._model_keys(model, slot);
 BEGIN
     IF k.learner_key = 'bigint' OR k.course_key <> 'uuid' THEN
         RAISE EXCEPTION USING ERRCODE = 'datatype_mismatch',
@@ -124,11 +115,11 @@ BEGIN
             DETAIL = format('recs model %s.', k.model_id),
             HINT = 'Pass the ids as text (the text overloads serve every model), or as the model''s key type.';
     END IF;
-    RETURN model;
+    RETURN k.model_id;
 END
 $$;
-COMMENT ON FUNCTION recs._uuid_model(bigint) IS
-    'private: its argument, once the model it names (NULL: the active one) is one the uuid overloads can serve';
+COMMENT ON FUNCTION recs._uuid_model(bigint, text) IS
+    'private: the id of the model a uuid overload names (model, slot, neither: slot default), once it is one the uuid overloads can serve';
 
 -- serving: text keys --------------------------------------------------------
 
@@ -139,19 +130,21 @@ CREATE FUNCTION recs.recommend(
     exclude text[] DEFAULT NULL,
     candidates text[] DEFAULT NULL,
     model bigint DEFAULT NULL,
-    recent text[] DEFAULT NULL)
+    recent text[] DEFAULT NULL,
+    slot text DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id text, score float8)
 AS 'MODULE_PATHNAME', 'recommend_text'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigint, text[]) IS
+COMMENT ON FUNCTION recs.recommend(text, integer, boolean, text[], text[], bigint, text[], text) IS
     'recommend() for text keys (or the text form of any model''s keys): course keys as text';
 
 CREATE FUNCTION recs.recommend_all(
     learner_keys text[],
     k integer DEFAULT 10,
     model bigint DEFAULT NULL,
-    exclude_watched boolean DEFAULT true)
+    exclude_watched boolean DEFAULT true,
+    slot text DEFAULT NULL)
 RETURNS TABLE (learner_id text, rank integer, course_id text, score float8)
 LANGUAGE sql STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
@@ -159,111 +152,124 @@ AS $$
     -- every learner the model knows, their ids mapped back to keys
     SELECT recs._id_key('learner', m.learner_key, r.learner_id), r.rank,
            recs._id_key('course', m.course_key, r.course_id), r.score
-      FROM recs._model_keys(recommend_all.model) m,
-           recs.recommend_all(recommend_all.k, recommend_all.model, recommend_all.exclude_watched) r
+      FROM recs._model_keys(recommend_all.model, recommend_all.slot) m,
+           recs.recommend_all(recommend_all.k, m.model_id, recommend_all.exclude_watched) r
      WHERE recommend_all.learner_keys IS NULL
     UNION ALL
     -- the given keys, as given (an unknown one gets a stranger's list, as in recommend_all(bigint[]))
     SELECT u.key, r.rank, r.course_id, r.score
-      FROM (SELECT DISTINCT x FROM unnest(recommend_all.learner_keys) x WHERE x IS NOT NULL) u(key),
+      FROM recs._model_keys(recommend_all.model, recommend_all.slot) m,
+           (SELECT DISTINCT x FROM unnest(recommend_all.learner_keys) x WHERE x IS NOT NULL) u(key),
            recs.recommend(u.key, recommend_all.k, exclude_watched => recommend_all.exclude_watched,
-                          model => recommend_all.model) r
+                          model => m.model_id) r
      WHERE recommend_all.learner_keys IS NOT NULL
 $$;
-COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean) IS
+COMMENT ON FUNCTION recs.recommend_all(text[], integer, bigint, boolean, text) IS
     'recommend_all() for text keys: learner_keys NULL for every learner the model knows';
 
-CREATE FUNCTION recs.score(model bigint, learner_id text, course_id text)
+CREATE FUNCTION recs.score(model bigint, learner_id text, course_id text, slot text DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'score_text'
-LANGUAGE C STABLE STRICT PARALLEL SAFE
+LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.score(bigint, text, text) IS
+COMMENT ON FUNCTION recs.score(bigint, text, text, text) IS
     'score() for text keys';
 
-CREATE FUNCTION recs.glmix_score(model bigint, learner_id text, course_id text)
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_score_text'
-LANGUAGE C STABLE STRICT PARALLEL SAFE
+LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.glmix_score(bigint, text, text) IS
+COMMENT ON FUNCTION recs.glmix_score(bigint, text, text, text, jsonb) IS
     'glmix_score() for text keys';
 
-CREATE FUNCTION recs.glmix_logit(model bigint, learner_id text, course_id text)
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_logit_text'
-LANGUAGE C STABLE STRICT PARALLEL SAFE
+LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.glmix_logit(bigint, text, text) IS
+COMMENT ON FUNCTION recs.glmix_logit(bigint, text, text, text, jsonb) IS
     'glmix_logit() for text keys';
 
-CREATE FUNCTION recs.similar_courses(course_id text, k integer DEFAULT 10, model bigint DEFAULT NULL)
+CREATE FUNCTION recs.similar_courses(course_id text, k integer DEFAULT 10, model bigint DEFAULT NULL,
+                                     slot text DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id text, similarity float8)
 AS 'MODULE_PATHNAME', 'similar_courses_text'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.similar_courses(text, integer, bigint) IS
+COMMENT ON FUNCTION recs.similar_courses(text, integer, bigint, text) IS
     'similar_courses() for text keys';
 
 -- not an overload of embed_learner: embed_learner(5, '{1,2}') would be
 -- ambiguous between the array types; a uuid[] is passed as uuid[]::text[]
-CREATE FUNCTION recs.embed_learner_keys(model bigint, course_keys text[])
+CREATE FUNCTION recs.embed_learner_keys(model bigint, course_keys text[], slot text DEFAULT NULL)
 RETURNS real[]
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
 AS $$
+    -- NULL as embed_learner(bigint, bigint[], text): no model nor slot, or no keys
     SELECT recs.embed_learner(m.model_id, recs._key_ids('course', m.course_key, embed_learner_keys.course_keys))
-      FROM recs._model_keys(embed_learner_keys.model) m
+      FROM recs._model_keys(embed_learner_keys.model, embed_learner_keys.slot) m
+     WHERE embed_learner_keys.course_keys IS NOT NULL
+       AND (embed_learner_keys.model IS NOT NULL OR embed_learner_keys.slot IS NOT NULL)
 $$;
-COMMENT ON FUNCTION recs.embed_learner_keys(bigint, text[]) IS
+COMMENT ON FUNCTION recs.embed_learner_keys(bigint, text[], text) IS
     'embed_learner() for the text form of any model''s course keys (uuid[]::text[] for uuid keys)';
 
 -- a glmix explanation: the entity of a per-learner or per-course coordinate
 -- is the key, not its dictionary id
-CREATE FUNCTION recs.explain(model bigint, learner_id text, course_id text)
+CREATE FUNCTION recs.explain(model bigint, learner_id text, course_id text, slot text DEFAULT NULL,
+                             context jsonb DEFAULT NULL)
 RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
                top_features text[], top_contributions float8[])
-LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 4
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 4
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
 AS $$
+    -- no rows as explain(bigint, ...): a NULL key, or neither model nor slot
     SELECT e.coordinate,
            CASE WHEN c.by_id AND c.keyed_by = 'learner' THEN recs._id_key('learner', m.learner_key, e.entity::bigint)
                 WHEN c.by_id AND c.keyed_by = 'course' THEN recs._id_key('course', m.course_key, e.entity::bigint)
                 ELSE e.entity END,
            e.has_model, e.contribution, e.top_features, e.top_contributions
-      FROM recs._model_keys(explain.model) m
+      FROM recs._model_keys(explain.model, explain.slot) m
      CROSS JOIN LATERAL recs.explain(m.model_id, recs._key_id('learner', m.learner_key, explain.learner_id),
-                                     recs._key_id('course', m.course_key, explain.course_id))
+                                     recs._key_id('course', m.course_key, explain.course_id),
+                                     context => explain.context)
                         WITH ORDINALITY e(coordinate, entity, has_model, contribution, top_features,
                                           top_contributions, ord)
       LEFT JOIN recs.glmix_coordinate c ON c.model_id = m.model_id AND c.name = e.coordinate
+     WHERE explain.learner_id IS NOT NULL AND explain.course_id IS NOT NULL
+       AND (explain.model IS NOT NULL OR explain.slot IS NOT NULL)
      ORDER BY e.ord
 $$;
-COMMENT ON FUNCTION recs.explain(bigint, text, text) IS
+COMMENT ON FUNCTION recs.explain(bigint, text, text, text, jsonb) IS
     'explain() of a glmix score for text keys';
 
-CREATE FUNCTION recs.explain_recommendation(learner_id text, course_id text, model bigint DEFAULT NULL)
+CREATE FUNCTION recs.explain_recommendation(learner_id text, course_id text, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
 RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
                contribution float8, detail text[])
 LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
 AS $$
     SELECT e.*
-      FROM recs._model_keys(explain_recommendation.model) m,
+      FROM recs._model_keys(explain_recommendation.model, explain_recommendation.slot) m,
            recs.explain_recommendation(recs._key_id('learner', m.learner_key, explain_recommendation.learner_id),
                                        recs._key_id('course', m.course_key, explain_recommendation.course_id),
-                                       explain_recommendation.model) e
+                                       m.model_id) e
 $$;
-COMMENT ON FUNCTION recs.explain_recommendation(text, text, bigint) IS
+COMMENT ON FUNCTION recs.explain_recommendation(text, text, bigint, text) IS
     'explain_recommendation() for text keys';
 
-CREATE FUNCTION recs.explain(learner_id text, course_id text)
+CREATE FUNCTION recs.explain(learner_id text, course_id text, slot text DEFAULT NULL)
 RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
                contribution float8, detail text[])
 LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id) $$;
-COMMENT ON FUNCTION recs.explain(text, text) IS
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
+COMMENT ON FUNCTION recs.explain(text, text, text) IS
     'explain() of the active model for text keys';
 
 -- serving: uuid keys (the text functions, typed) ----------------------------
@@ -275,126 +281,140 @@ CREATE FUNCTION recs.recommend(
     exclude uuid[] DEFAULT NULL,
     candidates uuid[] DEFAULT NULL,
     model bigint DEFAULT NULL,
-    recent uuid[] DEFAULT NULL)
+    recent uuid[] DEFAULT NULL,
+    slot text DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id uuid, score float8)
 AS 'MODULE_PATHNAME', 'recommend_uuid'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[]) IS
+COMMENT ON FUNCTION recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[], text) IS
     'recommend() for uuid keys: course keys as uuid';
 
 CREATE FUNCTION recs.recommend_all(
     learner_keys uuid[],
     k integer DEFAULT 10,
     model bigint DEFAULT NULL,
-    exclude_watched boolean DEFAULT true)
+    exclude_watched boolean DEFAULT true,
+    slot text DEFAULT NULL)
 RETURNS TABLE (learner_id uuid, rank integer, course_id uuid, score float8)
 LANGUAGE sql STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT r.learner_id::uuid, r.rank, r.course_id::uuid, r.score
       FROM recs.recommend_all(recommend_all.learner_keys::text[], recommend_all.k,
-                              recs._uuid_model(recommend_all.model), recommend_all.exclude_watched) r
+                              recs._uuid_model(recommend_all.model, recommend_all.slot),
+                              recommend_all.exclude_watched) r
 $$;
-COMMENT ON FUNCTION recs.recommend_all(uuid[], integer, bigint, boolean) IS
+COMMENT ON FUNCTION recs.recommend_all(uuid[], integer, bigint, boolean, text) IS
     'recommend_all() for uuid keys: learner_keys NULL for every learner the model knows';
 
-CREATE FUNCTION recs.score(model bigint, learner_id uuid, course_id uuid)
+CREATE FUNCTION recs.score(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'score_uuid'
-LANGUAGE C STABLE STRICT PARALLEL SAFE
+LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.score(bigint, uuid, uuid) IS
+COMMENT ON FUNCTION recs.score(bigint, uuid, uuid, text) IS
     'score() for uuid keys';
 
-CREATE FUNCTION recs.glmix_score(model bigint, learner_id uuid, course_id uuid)
+CREATE FUNCTION recs.glmix_score(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_score_uuid'
-LANGUAGE C STABLE STRICT PARALLEL SAFE
+LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid) IS
+COMMENT ON FUNCTION recs.glmix_score(bigint, uuid, uuid, text, jsonb) IS
     'glmix_score() for uuid keys';
 
-CREATE FUNCTION recs.glmix_logit(model bigint, learner_id uuid, course_id uuid)
+CREATE FUNCTION recs.glmix_logit(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                                 context jsonb DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'glmix_logit_uuid'
-LANGUAGE C STABLE STRICT PARALLEL SAFE
+LANGUAGE C STABLE PARALLEL SAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.glmix_logit(bigint, uuid, uuid) IS
+COMMENT ON FUNCTION recs.glmix_logit(bigint, uuid, uuid, text, jsonb) IS
     'glmix_logit() for uuid keys';
 
-CREATE FUNCTION recs.similar_courses(course_id uuid, k integer DEFAULT 10, model bigint DEFAULT NULL)
+CREATE FUNCTION recs.similar_courses(course_id uuid, k integer DEFAULT 10, model bigint DEFAULT NULL,
+                                     slot text DEFAULT NULL)
 RETURNS TABLE (rank integer, course_id uuid, similarity float8)
 AS 'MODULE_PATHNAME', 'similar_courses_uuid'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION recs.similar_courses(uuid, integer, bigint) IS
+COMMENT ON FUNCTION recs.similar_courses(uuid, integer, bigint, text) IS
     'similar_courses() for uuid keys';
 
-CREATE FUNCTION recs.explain(model bigint, learner_id uuid, course_id uuid)
+CREATE FUNCTION recs.explain(model bigint, learner_id uuid, course_id uuid, slot text DEFAULT NULL,
+                             context jsonb DEFAULT NULL)
 RETURNS TABLE (coordinate text, entity text, has_model boolean, contribution float8,
                top_features text[], top_contributions float8[])
-LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 4
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 4
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM recs.explain(recs._uuid_model(model), learner_id::text, course_id::text) $$;
-COMMENT ON FUNCTION recs.explain(bigint, uuid, uuid) IS
+AS $$
+    SELECT * FROM recs.explain(recs._uuid_model(model, slot), learner_id::text, course_id::text)
+     WHERE learner_id IS NOT NULL AND course_id IS NOT NULL AND (model IS NOT NULL OR slot IS NOT NULL)
+$$;
+COMMENT ON FUNCTION recs.explain(bigint, uuid, uuid, text, jsonb) IS
     'explain() of a glmix score for uuid keys';
 
-CREATE FUNCTION recs.explain_recommendation(learner_id uuid, course_id uuid, model bigint DEFAULT NULL)
+CREATE FUNCTION recs.explain_recommendation(learner_id uuid, course_id uuid, model bigint DEFAULT NULL,
+                                            slot text DEFAULT NULL)
 RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
                contribution float8, detail text[])
 LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM recs.explain_recommendation(learner_id::text, course_id::text, recs._uuid_model(model))
+    SELECT * FROM recs.explain_recommendation(learner_id::text, course_id::text, recs._uuid_model(model, slot))
 $$;
-COMMENT ON FUNCTION recs.explain_recommendation(uuid, uuid, bigint) IS
+COMMENT ON FUNCTION recs.explain_recommendation(uuid, uuid, bigint, text) IS
     'explain_recommendation() for uuid keys';
 
-CREATE FUNCTION recs.explain(learner_id uuid, course_id uuid)
+CREATE FUNCTION recs.explain(learner_id uuid, course_id uuid, slot text DEFAULT NULL)
 RETURNS TABLE (part text, part_model bigint, kind text, score float8, weight float8,
                contribution float8, detail text[])
 LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id) $$;
-COMMENT ON FUNCTION recs.explain(uuid, uuid) IS
+AS $$ SELECT * FROM recs.explain_recommendation(learner_id, course_id, slot => slot) $$;
+COMMENT ON FUNCTION recs.explain(uuid, uuid, text) IS
     'explain() of the active model for uuid keys';
 
 -- embeddings by key: the key type given by a typed NULL, e.g.
 -- recs.course_embeddings(5, NULL::uuid)
-CREATE FUNCTION recs.course_embeddings(model bigint, key_type anyelement)
+CREATE FUNCTION recs.course_embeddings(model bigint, key_type anyelement, slot text DEFAULT NULL)
 RETURNS TABLE (course_id anyelement, embedding real[])
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
 AS $$
 DECLARE
-    ck text := (recs._model_keys(model)).course_key;
+    k record := recs._model_keys(model, slot);
 BEGIN
     RETURN QUERY EXECUTE format(
         'SELECT recs._id_key(''course'', $1, e.course_id)::%s, e.embedding '
         'FROM recs.course_embeddings($2) e ORDER BY 1', pg_typeof(key_type))
-        USING ck, model;
+        USING k.course_key, k.model_id;
 END
 $$;
-COMMENT ON FUNCTION recs.course_embeddings(bigint, anyelement) IS
+COMMENT ON FUNCTION recs.course_embeddings(bigint, anyelement, text) IS
     'course_embeddings() with the course keys in the type of key_type (e.g. NULL::uuid)';
 
-CREATE FUNCTION recs.course_map(model bigint, key_type anyelement)
+CREATE FUNCTION recs.course_map(model bigint, key_type anyelement, slot text DEFAULT NULL)
 RETURNS TABLE (course_id anyelement, x float8, y float8)
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET recs.dictionary_ids = on
 AS $$
+DECLARE
+    k record;
 BEGIN
-    IF model IS NULL THEN
-        RETURN;                 -- as course_map(bigint), which is STRICT
+    IF model IS NULL AND slot IS NULL THEN
+        RETURN;                 -- as course_map(bigint, text)
     END IF;
+    k := recs._model_keys(model, slot);
     RETURN QUERY EXECUTE format(
         'SELECT recs._id_key(''course'', $1, c.course_id)::%s, c.x, c.y FROM recs.course_map($2) c ORDER BY 1',
         pg_typeof(key_type))
-        USING (recs._model_keys(model)).course_key, model;
+        USING k.course_key, k.model_id;
 END
 $$;
-COMMENT ON FUNCTION recs.course_map(bigint, anyelement) IS
+COMMENT ON FUNCTION recs.course_map(bigint, anyelement, text) IS
     'course_map() with the course keys in the type of key_type (e.g. NULL::uuid)';
 
 -- personal data: with the caller's rights, as learner_embeddings(bigint)
@@ -467,40 +487,41 @@ RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT string_agg(format('recs.recommend(%1$s, integer, boolean, %1$s[], %1$s[], bigint, %1$s[]), '
-                             'recs.recommend_all(%1$s[], integer, bigint, boolean), '
-                             'recs.score(bigint, %1$s, %1$s), recs.glmix_score(bigint, %1$s, %1$s), '
-                             'recs.glmix_logit(bigint, %1$s, %1$s), '
-                             'recs.similar_courses(%1$s, integer, bigint), '
-                             'recs.explain(bigint, %1$s, %1$s), recs.explain_recommendation(%1$s, %1$s, bigint), '
-                             'recs.explain(%1$s, %1$s)', t), ', ' ORDER BY t)
-           || ', recs.embed_learner_keys(bigint, text[]), recs.course_embeddings(bigint, anyelement), '
-           || 'recs.course_map(bigint, anyelement)'
+    SELECT string_agg(format('recs.recommend(%1$s, integer, boolean, %1$s[], %1$s[], bigint, %1$s[], text), '
+                             'recs.recommend_all(%1$s[], integer, bigint, boolean, text), '
+                             'recs.score(bigint, %1$s, %1$s, text), recs.glmix_score(bigint, %1$s, %1$s, text, jsonb), '
+                             'recs.glmix_logit(bigint, %1$s, %1$s, text, jsonb), '
+                             'recs.similar_courses(%1$s, integer, bigint, text), '
+                             'recs.explain(bigint, %1$s, %1$s, text, jsonb), '
+                             'recs.explain_recommendation(%1$s, %1$s, bigint, text), '
+                             'recs.explain(%1$s, %1$s, text)', t), ', ' ORDER BY t)
+           || ', recs.embed_learner_keys(bigint, text[], text), recs.course_embeddings(bigint, anyelement, text), '
+           || 'recs.course_map(bigint, anyelement, text)'
       FROM unnest(ARRAY['text', 'uuid']) t
 $$;
 COMMENT ON FUNCTION recs._key_serving_functions() IS
     'private: the serving functions for uuid and text keys, as a list for GRANT';
 
 REVOKE EXECUTE ON FUNCTION
-    recs.recommend(text, integer, boolean, text[], text[], bigint, text[]),
-    recs.recommend_all(text[], integer, bigint, boolean),
-    recs.score(bigint, text, text),
-    recs.glmix_score(bigint, text, text),
-    recs.glmix_logit(bigint, text, text),
-    recs.similar_courses(text, integer, bigint),
-    recs.embed_learner_keys(bigint, text[]),
-    recs.explain(bigint, text, text),
-    recs.explain_recommendation(text, text, bigint),
-    recs.explain(text, text),
-    recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[]),
-    recs.recommend_all(uuid[], integer, bigint, boolean),
-    recs.score(bigint, uuid, uuid),
-    recs.glmix_score(bigint, uuid, uuid),
-    recs.glmix_logit(bigint, uuid, uuid),
-    recs.similar_courses(uuid, integer, bigint),
-    recs.explain(bigint, uuid, uuid),
-    recs.explain_recommendation(uuid, uuid, bigint),
-    recs.explain(uuid, uuid),
-    recs.course_embeddings(bigint, anyelement),
-    recs.course_map(bigint, anyelement)
+    recs.recommend(text, integer, boolean, text[], text[], bigint, text[], text),
+    recs.recommend_all(text[], integer, bigint, boolean, text),
+    recs.score(bigint, text, text, text),
+    recs.glmix_score(bigint, text, text, text, jsonb),
+    recs.glmix_logit(bigint, text, text, text, jsonb),
+    recs.similar_courses(text, integer, bigint, text),
+    recs.embed_learner_keys(bigint, text[], text),
+    recs.explain(bigint, text, text, text, jsonb),
+    recs.explain_recommendation(text, text, bigint, text),
+    recs.explain(text, text, text),
+    recs.recommend(uuid, integer, boolean, uuid[], uuid[], bigint, uuid[], text),
+    recs.recommend_all(uuid[], integer, bigint, boolean, text),
+    recs.score(bigint, uuid, uuid, text),
+    recs.glmix_score(bigint, uuid, uuid, text, jsonb),
+    recs.glmix_logit(bigint, uuid, uuid, text, jsonb),
+    recs.similar_courses(uuid, integer, bigint, text),
+    recs.explain(bigint, uuid, uuid, text, jsonb),
+    recs.explain_recommendation(uuid, uuid, bigint, text),
+    recs.explain(uuid, uuid, text),
+    recs.course_embeddings(bigint, anyelement, text),
+    recs.course_map(bigint, anyelement, text)
 FROM PUBLIC;

@@ -38,6 +38,8 @@ typedef struct PopularityOptions
 	double		alpha;			/* smoothing */
 	WatchColumns cols;
 	char	   *langcol;
+	const char *learners_idcol;	/* the learners' id column: learners_id_column, */
+	const char *learners_idarg; /* or learner_column (the argument, for messages) */
 } PopularityOptions;
 
 static void
@@ -53,6 +55,11 @@ popularity_parse_options(FunctionCallInfo fcinfo, PopularityOptions *o)
 	o->cols.time = recs_text_arg(fcinfo, 10, "watched_at");
 	o->cols.seconds = recs_text_arg(fcinfo, 11, "watch_seconds");
 	o->langcol = recs_text_arg(fcinfo, 12, "language");
+	/* learners_id_column (0.4.0): NULL, the watches' learner_column */
+	o->learners_idcol = recs_text_arg(fcinfo, 13, NULL);
+	o->learners_idarg = o->learners_idcol ? "learners_id_column" : "learner_column";
+	if (o->learners_idcol == NULL)
+		o->learners_idcol = o->cols.learner;
 	o->window_days = recs_positive_arg(fcinfo, 3, 90.0, false, "window_days");
 	o->min_seconds = recs_positive_arg(fcinfo, 4, 60.0, true, "min_watch_seconds");
 	if (o->name[0] == '\0')
@@ -65,7 +72,7 @@ popularity_parse_options(FunctionCallInfo fcinfo, PopularityOptions *o)
 
 /* each learner's language: a relation's text column, by learner id */
 static LearnerLanguages *
-read_learner_languages(Oid relid, const char *idcol, const char *langcol)
+read_learner_languages(Oid relid, const char *idcol, const char *idarg, const char *langcol)
 {
 	static const Oid text_types[] = {TEXTOID, VARCHAROID, BPCHAROID};
 	LearnerLanguages *ll = palloc0(sizeof(LearnerLanguages));
@@ -75,7 +82,7 @@ read_learner_languages(Oid relid, const char *idcol, const char *langcol)
 	char	   *idexpr;
 
 	keys_from_init(&from, relid);
-	idexpr = keys_id(&from, idcol, "learner_column", RECS_SIDE_LEARNER);
+	idexpr = keys_id(&from, idcol, idarg, RECS_SIDE_LEARNER);
 	recs_check_column(relid, langcol, "language_column", text_types, lengthof(text_types));
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -164,7 +171,7 @@ train_popularity(PG_FUNCTION_ARGS)
 	ingest_report(ws, "train_popularity");
 	through = isnan(o.through) ? ws->last_time : o.through;
 	if (OidIsValid(o.learners))
-		ll = read_learner_languages(o.learners, o.cols.learner, o.langcol);
+		ll = read_learner_languages(o.learners, o.learners_idcol, o.learners_idarg, o.langcol);
 
 	popularity_count(ws, ll, through - o.window_days * 86400.0, through, &pc);
 	if (pc.active[pc.ngroups - 1] == 0)

@@ -199,6 +199,7 @@ recommend(PG_FUNCTION_ARGS)
 
 	k = Min(k, cs.n);
 	top = palloc(sizeof(int) * Max(k, 1));
+	serving_rerank_scores(&cs, skip);
 	n = serving_top_k(&cs, skip, k, top);
 
 	{

@@ -47,6 +47,8 @@ extern void serving_model_by_id(int64 model_id, ServingModel *out);
 extern bool serving_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg,
 							  bool default_slot, ServingModel *out);
 /* the same for any ids: the caller has checked or mapped them */
+extern bool serving_model_arg_any_ids(FunctionCallInfo fcinfo, int model_arg, int slot_arg,
+									  bool default_slot, ServingModel *out);
 extern void serving_model_any_ids(int64 model_id, ServingModel *out);
 extern void serving_active_model_any_ids(const char *slot, ServingModel *out);
 
@@ -109,6 +111,13 @@ extern void serving_score_listed(const ServingModel *m, const ServingLearner *l,
  * best first -- what recommend() returns and evaluate() measures.
  */
 extern int	serving_top_k(const CourseScores *cs, const bool *skip, int k, int *out);
+/*
+ * A re-ranking blend's served scores (a no-op for other models): when an
+ * eligible course outside the pool scores at or above the pool's lowest,
+ * every course outside the pool is shifted down by the same amount, to one
+ * below it, so that score does not increase with rank.
+ */
+extern void serving_rerank_scores(CourseScores *cs, const bool *skip);
 /* recs.score's number: the kind's pair score; NaN when the model cannot place the course */
 extern double serving_score_pair(const ServingModel *m, int64 learner_id, int64 course_id);
 /* the model whose course embeddings serve similar_courses and maps, or false */

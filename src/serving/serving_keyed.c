@@ -3,7 +3,9 @@
  * similar_courses for uuid and text keys (the hot serving calls; the rest
  * are SQL, in src/install/75_keys.sql)
  *
- * Each maps its keys to the model's ids -- the digits of an integer for a
+ * Each names its model as its bigint twin does (model => or slot =>,
+ * neither the default slot, or NULL for the pair functions), maps its keys
+ * to the model's ids -- the digits of an integer for a
  * bigint-keyed model, else recs.id_key's id by one unique-index lookup
  * (serving_rows.c), 0 for a key the dictionary does not hold, which no
  * model knows -- calls the bigint function through fmgr with
@@ -37,14 +39,18 @@ static const char *const side_names[2] = {"learner", "course"};
 
 /* ---- keys and ids ---- */
 
-/* the model a keyed call serves: its model argument, or the active model */
-static void
-keyed_model(FunctionCallInfo fcinfo, int argno, Oid keytype, ServingModel *m)
+/*
+ * The model a keyed call serves, named as its bigint twin names it: model
+ * => or slot => (both, an unknown model or slot: the same errors), neither
+ * the default slot when default_slot, else false (the call returns NULL).
+ * The uuid functions also need uuid courses and non-integer learners.
+ */
+static bool
+keyed_model(FunctionCallInfo fcinfo, int model_arg, int slot_arg, bool default_slot, Oid keytype,
+			ServingModel *m)
 {
-	if (PG_ARGISNULL(argno))
-		serving_active_model_any_ids("default", m);
-	else
-		serving_model_any_ids(PG_GETARG_INT64(argno), m);
+	if (!serving_model_arg_any_ids(fcinfo, model_arg, slot_arg, default_slot, m))
+		return false;
 	if (keytype == UUIDOID && (m->learner_key == RECS_KEY_INTEGER || m->course_key != RECS_KEY_UUID))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -53,6 +59,7 @@ keyed_model(FunctionCallInfo fcinfo, int argno, Oid keytype, ServingModel *m)
 						keys_type_name((RecsKeyType) m->course_key)),
 				 errdetail("recs model " INT64_FORMAT ".", m->model_id),
 				 errhint("Pass the ids as text (the text overloads serve every model), or as the model's key type.")));
+	return true;
 }
 
 /*
@@ -329,28 +336,36 @@ put_keyed_rows(FunctionCallInfo fcinfo, const ServingModel *m, Oid keytype, Retu
 
 /* ---- the SQL functions ---- */
 
-/* recs.recommend(learner_id text|uuid, k, exclude_watched, exclude, candidates, model, recent) */
+/*
+ * recs.recommend(learner_id text|uuid, k, exclude_watched, exclude,
+ * candidates, model, recent, slot): the bigint function gets the model
+ * resolved here by id, and no slot
+ */
 static Datum
 recommend_by_key(FunctionCallInfo fcinfo, Oid keytype)
 {
 	FmgrInfo   *f = bigint_function(fcinfo, "recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)");
 	ServingModel m;
-	NullableDatum args[7];
+	NullableDatum args[8];
 	ReturnSetInfo inner;
 	bool		known;
 
-	keyed_model(fcinfo, 5, keytype, &m);
+	keyed_model(fcinfo, 5, 7, true, keytype, &m);
 	for (int i = 0; i < 7; i++)
 	{
 		args[i].isnull = PG_ARGISNULL(i);
 		args[i].value = args[i].isnull ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
+	args[5].isnull = false;
+	args[5].value = Int64GetDatum(m.model_id);
+	args[7].isnull = true;
+	args[7].value = (Datum) 0;
 	if (!args[0].isnull)
 		args[0].value = Int64GetDatum(key_to_id(&m, RECS_SIDE_LEARNER, keytype, args[0].value, &known));
 	for (int i = 3; i < 7; i++)
 		if (i != 5 && !args[i].isnull)
 			args[i].value = keys_to_ids(&m, keytype, PG_GETARG_ARRAYTYPE_P(i));
-	call_mapped_srf(fcinfo, f, 7, args, &inner);
+	call_mapped_srf(fcinfo, f, 8, args, &inner);
 	put_keyed_rows(fcinfo, &m, keytype, &inner);
 	return (Datum) 0;
 }
@@ -369,22 +384,26 @@ recommend_uuid(PG_FUNCTION_ARGS)
 	return recommend_by_key(fcinfo, UUIDOID);
 }
 
-/* recs.similar_courses(course_id text|uuid, k, model) */
+/* recs.similar_courses(course_id text|uuid, k, model, slot) */
 static Datum
 similar_by_key(FunctionCallInfo fcinfo, Oid keytype)
 {
 	FmgrInfo   *f = bigint_function(fcinfo, "recs.similar_courses(bigint,integer,bigint,text)");
 	ServingModel m;
-	NullableDatum args[3];
+	NullableDatum args[4];
 	ReturnSetInfo inner;
 	bool		known;
 
-	keyed_model(fcinfo, 2, keytype, &m);
-	for (int i = 0; i < 3; i++)
+	keyed_model(fcinfo, 2, 3, true, keytype, &m);
+	for (int i = 0; i < 2; i++)
 	{
 		args[i].isnull = PG_ARGISNULL(i);
 		args[i].value = args[i].isnull ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
+	args[2].isnull = false;
+	args[2].value = Int64GetDatum(m.model_id);
+	args[3].isnull = true;
+	args[3].value = (Datum) 0;
 	if (!args[0].isnull)
 	{
 		args[0].value = Int64GetDatum(key_to_id(&m, RECS_SIDE_COURSE, keytype, args[0].value, &known));
@@ -395,7 +414,7 @@ similar_by_key(FunctionCallInfo fcinfo, Oid keytype)
 							keytype == UUIDOID ? DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)))
 							: TextDatumGetCString(PG_GETARG_DATUM(0)), m.model_id)));
 	}
-	call_mapped_srf(fcinfo, f, 3, args, &inner);
+	call_mapped_srf(fcinfo, f, 4, args, &inner);
 	put_keyed_rows(fcinfo, &m, keytype, &inner);
 	return (Datum) 0;
 }
@@ -414,18 +433,26 @@ similar_courses_uuid(PG_FUNCTION_ARGS)
 	return similar_by_key(fcinfo, UUIDOID);
 }
 
-/* recs.score / glmix_score / glmix_logit(model, learner_id text|uuid, course_id text|uuid): STRICT */
+/*
+ * recs.score / glmix_score / glmix_logit(model, learner_id text|uuid,
+ * course_id text|uuid, slot [, context]): NULL for a NULL key, or when
+ * neither model nor slot is given, as for the bigint functions (nargs:
+ * theirs; the slot becomes the model id, context passes through)
+ */
 static Datum
-pair_by_key(FunctionCallInfo fcinfo, Oid keytype, const char *signature, bool unknown_course_is_error)
+pair_by_key(FunctionCallInfo fcinfo, Oid keytype, const char *signature, int nargs,
+			bool unknown_course_is_error)
 {
 	FmgrInfo   *f = bigint_function(fcinfo, signature);
 	ServingModel m;
-	NullableDatum args[3];
+	NullableDatum args[5];
 	bool		known;
 	bool		isnull;
 	Datum		result;
 
-	keyed_model(fcinfo, 0, keytype, &m);
+	Assert(nargs >= 4 && nargs <= 5);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || !keyed_model(fcinfo, 0, 3, false, keytype, &m))
+		PG_RETURN_NULL();
 	args[0].value = Int64GetDatum(m.model_id);
 	args[1].value = Int64GetDatum(key_to_id(&m, RECS_SIDE_LEARNER, keytype, PG_GETARG_DATUM(1), &known));
 	args[2].value = Int64GetDatum(key_to_id(&m, RECS_SIDE_COURSE, keytype, PG_GETARG_DATUM(2), &known));
@@ -436,7 +463,13 @@ pair_by_key(FunctionCallInfo fcinfo, Oid keytype, const char *signature, bool un
 						keytype == UUIDOID ? DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(2)))
 						: TextDatumGetCString(PG_GETARG_DATUM(2)), m.model_id)));
 	args[0].isnull = args[1].isnull = args[2].isnull = false;
-	result = call_mapped(f, 3, args, NULL, &isnull);
+	/* slot is resolved into the model id; later arguments (context) pass through */
+	for (int i = 3; i < nargs; i++)
+	{
+		args[i].isnull = i == 3 || i >= PG_NARGS() || PG_ARGISNULL(i);
+		args[i].value = args[i].isnull ? (Datum) 0 : PG_GETARG_DATUM(i);
+	}
+	result = call_mapped(f, nargs, args, NULL, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	return result;
@@ -446,40 +479,40 @@ PG_FUNCTION_INFO_V1(score_text);
 Datum
 score_text(PG_FUNCTION_ARGS)
 {
-	return pair_by_key(fcinfo, TEXTOID, "recs.score(bigint,bigint,bigint,text)", true);
+	return pair_by_key(fcinfo, TEXTOID, "recs.score(bigint,bigint,bigint,text)", 4, true);
 }
 
 PG_FUNCTION_INFO_V1(score_uuid);
 Datum
 score_uuid(PG_FUNCTION_ARGS)
 {
-	return pair_by_key(fcinfo, UUIDOID, "recs.score(bigint,bigint,bigint,text)", true);
+	return pair_by_key(fcinfo, UUIDOID, "recs.score(bigint,bigint,bigint,text)", 4, true);
 }
 
 PG_FUNCTION_INFO_V1(glmix_score_text);
 Datum
 glmix_score_text(PG_FUNCTION_ARGS)
 {
-	return pair_by_key(fcinfo, TEXTOID, "recs.glmix_score(bigint,bigint,bigint,text,jsonb)", false);
+	return pair_by_key(fcinfo, TEXTOID, "recs.glmix_score(bigint,bigint,bigint,text,jsonb)", 5, false);
 }
 
 PG_FUNCTION_INFO_V1(glmix_score_uuid);
 Datum
 glmix_score_uuid(PG_FUNCTION_ARGS)
 {
-	return pair_by_key(fcinfo, UUIDOID, "recs.glmix_score(bigint,bigint,bigint,text,jsonb)", false);
+	return pair_by_key(fcinfo, UUIDOID, "recs.glmix_score(bigint,bigint,bigint,text,jsonb)", 5, false);
 }
 
 PG_FUNCTION_INFO_V1(glmix_logit_text);
 Datum
 glmix_logit_text(PG_FUNCTION_ARGS)
 {
-	return pair_by_key(fcinfo, TEXTOID, "recs.glmix_logit(bigint,bigint,bigint,text,jsonb)", false);
+	return pair_by_key(fcinfo, TEXTOID, "recs.glmix_logit(bigint,bigint,bigint,text,jsonb)", 5, false);
 }
 
 PG_FUNCTION_INFO_V1(glmix_logit_uuid);
 Datum
 glmix_logit_uuid(PG_FUNCTION_ARGS)
 {
-	return pair_by_key(fcinfo, UUIDOID, "recs.glmix_logit(bigint,bigint,bigint,text,jsonb)", false);
+	return pair_by_key(fcinfo, UUIDOID, "recs.glmix_logit(bigint,bigint,bigint,text,jsonb)", 5, false);
 }

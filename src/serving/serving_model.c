@@ -90,9 +90,13 @@ serving_active_model_any_ids(const char *slot, ServingModel *out)
 	serving_model_any_ids(DatumGetInt64(values[0]), out);
 }
 
-bool
-serving_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg, bool default_slot,
-				  ServingModel *out)
+/*
+ * serving_model_arg and its keyed form: check_ids false for the uuid and
+ * text functions, which map their keys to the model's dictionary ids
+ */
+static bool
+resolve_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg, bool default_slot, bool check_ids,
+		  ServingModel *out)
 {
 	bool		has_model = !PG_ARGISNULL(model_arg);
 	bool		has_slot = slot_arg < PG_NARGS() && !PG_ARGISNULL(slot_arg);
@@ -105,14 +109,30 @@ serving_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg, bool def
 						   PG_GETARG_INT64(model_arg), text_to_cstring(PG_GETARG_TEXT_PP(slot_arg))),
 				 errhint("Pass one of them.")));
 	if (has_model)
-		serving_model_by_id(PG_GETARG_INT64(model_arg), out);
+		serving_model_any_ids(PG_GETARG_INT64(model_arg), out);
 	else if (has_slot)
-		serving_active_model(text_to_cstring(PG_GETARG_TEXT_PP(slot_arg)), out);
+		serving_active_model_any_ids(text_to_cstring(PG_GETARG_TEXT_PP(slot_arg)), out);
 	else if (default_slot)
-		serving_active_model("default", out);
+		serving_active_model_any_ids("default", out);
 	else
 		return false;
+	if (check_ids)
+		serving_check_ids(out);
 	return true;
+}
+
+bool
+serving_model_arg(FunctionCallInfo fcinfo, int model_arg, int slot_arg, bool default_slot,
+				  ServingModel *out)
+{
+	return resolve_model_arg(fcinfo, model_arg, slot_arg, default_slot, true, out);
+}
+
+bool
+serving_model_arg_any_ids(FunctionCallInfo fcinfo, int model_arg, int slot_arg, bool default_slot,
+						  ServingModel *out)
+{
+	return resolve_model_arg(fcinfo, model_arg, slot_arg, default_slot, false, out);
 }
 
 /*

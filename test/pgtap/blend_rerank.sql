@@ -4,7 +4,7 @@
 BEGIN;
 SET LOCAL client_min_messages = warning;
 SET LOCAL recs.memory_limit = '1GB';
-SELECT plan(11);
+SELECT plan(17);
 
 -- components learn before September, the blend from September to November,
 -- everything is measured on the first watches after November
@@ -35,7 +35,7 @@ SELECT ok((SELECT (metrics->>'impressions_used')::int FROM recs.model WHERE mode
 
 -- serving order: NCF's 50 best unwatched courses, ordered by the blend score, come first
 SELECT learner_id AS lid FROM rr.test GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1 \gset
-CREATE TEMP TABLE served AS SELECT * FROM recs.recommend(:lid, 60, model => :rb);
+CREATE TEMP TABLE served AS SELECT * FROM recs.recommend(:lid, 120, model => :rb);
 CREATE TEMP TABLE pool AS SELECT course_id FROM recs.recommend(:lid, 50, model => :ncf);
 SELECT set_eq('SELECT course_id FROM served WHERE rank <= 50', 'SELECT course_id FROM pool',
               'the first 50 ranks are exactly NCF''s 50 best unwatched courses');
@@ -44,8 +44,34 @@ SELECT is((SELECT count(*)::int FROM served s1 JOIN served s2 ON s2.rank = s1.ra
           'within them, blend scores descend');
 SELECT ok((SELECT bool_and(abs(s.score - recs.score(:rb, :lid, s.course_id)) < 1e-9) FROM served s),
           'each served score is the blend''s score of the pair');
-SELECT is((SELECT count(*)::int FROM served WHERE rank > 50), 10,
+SELECT is((SELECT count(*)::int FROM served WHERE rank > 50), 70,
           'beyond the pool the rest of the catalogue follows: k rows');
+
+-- served scores descend across the pool boundary (rank 50 to 51) and beyond:
+-- outside the pool they are the blend's shifted below the pool's lowest
+CREATE TEMP TABLE why AS
+SELECT s.rank, s.course_id, s.score,
+       (SELECT e.contribution FROM recs.explain_recommendation(:lid, s.course_id, :rb) e WHERE e.part = 'total') AS total,
+       (SELECT e.contribution FROM recs.explain_recommendation(:lid, s.course_id, :rb) e WHERE e.part = 'rerank pool') AS shift
+  FROM served s;
+SELECT is((SELECT count(*)::int FROM served s1 JOIN served s2 ON s2.rank = s1.rank + 1 WHERE s2.score > s1.score), 0,
+          'served scores never increase with rank, over 120 ranks (pool: 50)');
+SELECT ok((SELECT max(total - shift) FROM why WHERE rank > 50) > (SELECT min(total) FROM why WHERE rank <= 50),
+          'the shift is needed: some course after the pool has a blend score above the pool''s lowest');
+SELECT ok((SELECT bool_and(abs(score - total) < 1e-9) FROM why)
+          AND (SELECT bool_and(shift = 0) FROM why WHERE rank <= 50)
+          AND (SELECT count(DISTINCT round(shift::numeric, 9)) = 1 AND max(shift) < 0 FROM why WHERE rank > 50),
+          'explain: its total is the served score; the pool row''s contribution is 0 inside, one negative shift outside');
+SELECT ok(abs((SELECT min(score) FROM served WHERE rank <= 50) - (SELECT max(score) FROM served WHERE rank > 50) - 1) < 1e-9,
+          'the best course after the pool scores one below the pool''s lowest');
+SELECT results_eq(
+    $$SELECT course_id FROM why ORDER BY (rank <= 50) DESC, total - shift DESC, course_id$$,
+    $$SELECT course_id FROM served ORDER BY rank$$,
+    'ranks are unchanged: the pool by blend score, then the rest by blend score');
+SELECT results_eq(
+    format('SELECT rank, course_id, score FROM recs.recommend_all(120, %s, learners => ARRAY[%s]::bigint[]) ORDER BY rank', :rb, :lid),
+    'SELECT rank, course_id, score FROM served ORDER BY rank',
+    'recommend_all serves the same scores');
 SELECT is((SELECT count(*)::int FROM recs.recommend(:lid, 5, model => :rb,
                      candidates => ARRAY(SELECT course_id FROM rr.courses WHERE language = 'es'))), 5,
           'a filtered request re-ranks NCF''s best eligible courses and still returns k rows');

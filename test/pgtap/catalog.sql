@@ -28,17 +28,17 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespac
                     'recs.glmix_logit(bigint,bigint,bigint,text,jsonb)', 'recs.explain(bigint,bigint,bigint,text,jsonb)',
                     'recs.explain_recommendation(bigint,bigint,bigint,text)', 'recs.explain(bigint,bigint,text)',
                     'recs.model_id(text)', 'recs.course_embeddings(bigint,text)',
-                    'recs.course_embeddings(bigint,anyelement)', 'recs.embed_learner_keys(bigint,text[])',
-                    'recs.course_map(bigint,anyelement)']
+                    'recs.course_embeddings(bigint,anyelement,text)', 'recs.embed_learner_keys(bigint,text[],text)',
+                    'recs.course_map(bigint,anyelement,text)']
                  || ARRAY(SELECT format(f, t) FROM unnest(ARRAY['text', 'uuid']) t,
-                                 unnest(ARRAY['recs.recommend(%1$s,integer,boolean,%1$s[],%1$s[],bigint,%1$s[])',
-                                              'recs.recommend_all(%1$s[],integer,bigint,boolean)',
-                                              'recs.score(bigint,%1$s,%1$s)', 'recs.glmix_score(bigint,%1$s,%1$s)',
-                                              'recs.glmix_logit(bigint,%1$s,%1$s)',
-                                              'recs.similar_courses(%1$s,integer,bigint)',
-                                              'recs.explain(bigint,%1$s,%1$s)',
-                                              'recs.explain_recommendation(%1$s,%1$s,bigint)',
-                                              'recs.explain(%1$s,%1$s)']) f),
+                                 unnest(ARRAY['recs.recommend(%1$s,integer,boolean,%1$s[],%1$s[],bigint,%1$s[],text)',
+                                              'recs.recommend_all(%1$s[],integer,bigint,boolean,text)',
+                                              'recs.score(bigint,%1$s,%1$s,text)', 'recs.glmix_score(bigint,%1$s,%1$s,text,jsonb)',
+                                              'recs.glmix_logit(bigint,%1$s,%1$s,text,jsonb)',
+                                              'recs.similar_courses(%1$s,integer,bigint,text)',
+                                              'recs.explain(bigint,%1$s,%1$s,text,jsonb)',
+                                              'recs.explain_recommendation(%1$s,%1$s,bigint,text)',
+                                              'recs.explain(%1$s,%1$s,text)']) f),
               'only the serving functions (bigint, and their uuid and text overloads) run as their owner: none reads a user relation');
 
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

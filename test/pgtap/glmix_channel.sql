@@ -2,7 +2,7 @@
 -- impressions (the channel), the serving context that applies them, and the
 -- sample's watch time: weighting by it must rank long watches higher.
 BEGIN;
-SELECT plan(32);
+SELECT plan(35);
 SET client_min_messages = warning;
 
 -- ---------------------------------------------------------------------------
@@ -42,6 +42,26 @@ SELECT ok((SELECT abs(sum(coef)) < 1e-6 FROM recs.glmix_coefficients WHERE model
           'balanced channels: their effects are symmetric, so no context (0) is their average');
 SELECT is((SELECT count(*)::int FROM recs.glmix_entity, unnest(keys) k WHERE model_id = recs.model_id('ch_model') AND k IS NOT NULL),
           0, 'no learner or course row holds a channel key');
+
+-- the text-keyed twin: the same model, and its keyed serving overloads take
+-- the same context
+CREATE TABLE ch.tlearners AS SELECT 'L' || learner_id AS learner_id, segment FROM ch.learners;
+CREATE TABLE ch.tcourses AS SELECT 'C' || course_id AS course_id, topic FROM ch.courses;
+CREATE TABLE ch.timp AS SELECT 'L' || learner_id AS learner_id, 'C' || course_id AS course_id, channel, clicked FROM ch.imp;
+SELECT recs.train_glmix('ch.timp', 'ch.tlearners', 'ch.tcourses', '{segment}', '{topic}',
+                        name => 'ch_text', random_effects => '{channel}', l2 => '{1,1}', activate => false);
+SELECT ok(abs(recs.glmix_logit(recs.model_id('ch_text'), 'L2', 'C1', context => '{"channel": "home"}')
+              - recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{"channel": "home"}')) < 1e-9
+      AND abs(recs.glmix_logit(recs.model_id('ch_text'), 'L2', 'C1', context => '{"channel": "feed"}')
+              - recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{"channel": "feed"}')) < 1e-9,
+          'text keys: glmix_logit applies the context like the bigint model');
+SELECT is(recs.glmix_score(recs.model_id('ch_text'), 'L2', 'C1', context => '{"channel": "home"}'),
+          1 / (1 + exp(-recs.glmix_logit(recs.model_id('ch_text'), 'L2', 'C1', context => '{"channel": "home"}'))),
+          'text keys: glmix_score takes the context too');
+SELECT is((SELECT array_agg(coordinate || ':' || entity ORDER BY coordinate)
+             FROM recs.explain(recs.model_id('ch_text'), 'L2', 'C1', context => '{"channel": "feed"}')
+            WHERE coordinate = 'channel'),
+          '{channel:feed}', 'text keys: explain names the context''s channel');
 
 -- serving: the context applies the channel's effect; absent, it is zero
 SELECT ok(abs(recs.glmix_logit(recs.model_id('ch_model'), 2, 1, context => '{"channel": "home"}')

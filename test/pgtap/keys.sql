@@ -4,7 +4,7 @@
 -- unknown and NULL keys; forget_learner by key.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(48);
+SELECT plan(80);
 
 SELECT count(*) FROM recs.generate_sample('ky', 120, 20, 5);
 -- the keys: md5-based uuids and padded text that sort as the ids do, so the
@@ -257,6 +257,98 @@ SELECT results_eq(
     'uuid learners and bigint courses: recommend(text) gives the course ids as text');
 SELECT throws_ok($$SELECT * FROM recs.recommend(ky.u(100003), 5, model => recs.model_id('ky_pop_m'))$$, '42804', NULL,
                  'and recommend(uuid), which returns uuid courses, is an error');
+
+-- slots: the uuid and text overloads name their model as the bigint ones do
+SELECT recs.activate(recs.model_id('ky_pop_u'), 'ky_a'), recs.activate(recs.model_id('ky_ncf_u'), 'ky_b'),
+       recs.activate(recs.model_id('ky_blend_u'), 'ky_c'),
+       recs.activate(recs.model_id('ky_pop_t'), 'ky_ta'), recs.activate(recs.model_id('ky_glmix_t'), 'ky_tb');
+SELECT results_eq(
+    $$SELECT s.slot, r.rank, r.course_id, r.score FROM unnest(ARRAY['ky_a', 'ky_b', 'ky_c']) s(slot),
+             recs.recommend(ky.u(100003), 5, slot => s.slot) r ORDER BY 1, 2$$,
+    $$SELECT s.slot, r.rank, r.course_id, r.score
+        FROM (VALUES ('ky_a', 'ky_pop_u'), ('ky_b', 'ky_ncf_u'), ('ky_c', 'ky_blend_u')) s(slot, name),
+             recs.recommend(ky.u(100003), 5, model => recs.model_id(s.name)) r ORDER BY 1, 2$$,
+    'recommend(uuid, slot =>): each slot serves its own model');
+SELECT results_eq(
+    $$SELECT s.slot, r.rank, r.course_id, r.score FROM unnest(ARRAY['ky_ta', 'ky_tb']) s(slot),
+             recs.recommend(ky.t(100003), 5, slot => s.slot) r ORDER BY 1, 2$$,
+    $$SELECT s.slot, r.rank, r.course_id, r.score
+        FROM (VALUES ('ky_ta', 'ky_pop_t'), ('ky_tb', 'ky_glmix_t')) s(slot, name),
+             recs.recommend(ky.t(100003), 5, model => recs.model_id(s.name)) r ORDER BY 1, 2$$,
+    'recommend(text, slot =>): each slot serves its own model');
+SELECT isnt((SELECT array_agg(course_id ORDER BY rank) FROM recs.recommend(ky.u(100003), 5, slot => 'ky_a')),
+            (SELECT array_agg(course_id ORDER BY rank) FROM recs.recommend(ky.u(100003), 5, slot => 'ky_b')),
+            'the two uuid slots'' models answer differently (the comparison above can fail)');
+SELECT results_eq(
+    $$SELECT learner_id, rank, course_id, score FROM recs.recommend_all(NULL::uuid[], 3, slot => 'ky_b') ORDER BY 1, 2$$,
+    $$SELECT learner_id, rank, course_id, score FROM recs.recommend_all(NULL::uuid[], 3, recs.model_id('ky_ncf_u')) ORDER BY 1, 2$$,
+    'recommend_all(uuid[], slot =>)');
+SELECT results_eq(
+    $$SELECT learner_id, rank, course_id, score FROM recs.recommend_all(ARRAY[ky.t(100003), 'no such key'], 3, slot => 'ky_tb') ORDER BY 1, 2$$,
+    $$SELECT learner_id, rank, course_id, score FROM recs.recommend_all(ARRAY[ky.t(100003), 'no such key'], 3, recs.model_id('ky_glmix_t')) ORDER BY 1, 2$$,
+    'recommend_all(text[], slot =>)');
+SELECT is(ARRAY[recs.score(NULL, ky.u(100003), ky.u(4), slot => 'ky_b'),
+                recs.glmix_score(NULL, ky.t(100003), ky.t(4), slot => 'ky_tb'),
+                recs.glmix_logit(NULL, ky.t(100003), ky.t(4), slot => 'ky_tb')],
+          ARRAY[recs.score(recs.model_id('ky_ncf_b'), 100003, 4),
+                recs.glmix_score(recs.model_id('ky_glmix_b'), 100003, 4),
+                recs.glmix_logit(recs.model_id('ky_glmix_b'), 100003, 4)],
+          'score(uuid), glmix_score(text), glmix_logit(text) by slot: the slot model''s numbers');
+SELECT is(ARRAY[recs.score(NULL, ky.u(100003), ky.u(4)), recs.glmix_score(NULL, ky.t(100003), ky.t(4)),
+                recs.score(NULL, ky.t(100003), ky.t(4), slot => NULL)],
+          ARRAY[NULL, NULL, NULL]::float8[], 'neither model nor slot: NULL, as score(bigint) gives');
+SELECT results_eq(
+    $$SELECT rank, course_id, similarity FROM recs.similar_courses(ky.u(4), 5, slot => 'ky_b')$$,
+    $$SELECT rank, course_id, similarity FROM recs.similar_courses(ky.u(4), 5, recs.model_id('ky_ncf_u'))$$,
+    'similar_courses(uuid, slot =>)');
+SELECT results_eq(
+    $$SELECT coordinate, entity, contribution FROM recs.explain(NULL, ky.t(100003), ky.t(4), slot => 'ky_tb')$$,
+    $$SELECT coordinate, entity, contribution FROM recs.explain(recs.model_id('ky_glmix_t'), ky.t(100003), ky.t(4))$$,
+    'explain(model, text, text, slot =>)');
+SELECT results_eq(
+    $$SELECT part, score, contribution FROM recs.explain_recommendation(ky.u(100003), ky.u(4), slot => 'ky_c')$$,
+    $$SELECT part, score, contribution FROM recs.explain_recommendation(ky.u(100003), ky.u(4), recs.model_id('ky_blend_u'))$$,
+    'explain_recommendation(uuid, slot =>)');
+SELECT results_eq(
+    $$SELECT part, score, contribution FROM recs.explain(ky.u(100003), ky.u(4), slot => 'ky_c')$$,
+    $$SELECT part, score, contribution FROM recs.explain_recommendation(ky.u(100003), ky.u(4), recs.model_id('ky_blend_u'))$$,
+    'explain(uuid, uuid, slot =>)');
+SELECT is(recs.embed_learner_keys(NULL, ARRAY[ky.u(1), ky.u(2)]::text[], slot => 'ky_b'),
+          recs.embed_learner_keys(recs.model_id('ky_ncf_u'), ARRAY[ky.u(1), ky.u(2)]::text[]),
+          'embed_learner_keys(slot =>)');
+SELECT results_eq(
+    $$SELECT c.course_id, c.embedding, m.x FROM recs.course_embeddings(NULL, NULL::uuid, slot => 'ky_b') c
+        JOIN recs.course_map(NULL, NULL::uuid, slot => 'ky_b') m USING (course_id) ORDER BY 1$$,
+    $$SELECT c.course_id, c.embedding, m.x FROM recs.course_embeddings(recs.model_id('ky_ncf_u'), NULL::uuid) c
+        JOIN recs.course_map(recs.model_id('ky_ncf_u'), NULL::uuid) m USING (course_id) ORDER BY 1$$,
+    'course_embeddings and course_map (model, NULL::uuid, slot =>)');
+-- an unknown slot, and model with slot, are the bigint functions' errors in every overload
+SELECT throws_ok(format('SELECT * FROM %s', f), '42704', 'no recs model is active in slot "ky_nope"',
+                 'unknown slot: ' || f)
+  FROM unnest(ARRAY[
+    $$recs.recommend(ky.u(100003), 5, slot => 'ky_nope')$$,
+    $$recs.recommend(ky.t(100003), 5, slot => 'ky_nope')$$,
+    $$recs.recommend_all(ARRAY[ky.u(100003)], 5, slot => 'ky_nope')$$,
+    $$recs.recommend_all(NULL::text[], 5, slot => 'ky_nope')$$,
+    $$recs.score(NULL, ky.u(100003), ky.u(4), slot => 'ky_nope')$$,
+    $$recs.glmix_score(NULL, ky.t(100003), ky.t(4), slot => 'ky_nope')$$,
+    $$recs.glmix_logit(NULL, ky.u(100003), ky.u(4), slot => 'ky_nope')$$,
+    $$recs.similar_courses(ky.t(4), 5, slot => 'ky_nope')$$,
+    $$recs.explain(NULL, ky.u(100003), ky.u(4), slot => 'ky_nope')$$,
+    $$recs.explain_recommendation(ky.t(100003), ky.t(4), slot => 'ky_nope')$$,
+    $$recs.explain(ky.u(100003), ky.u(4), slot => 'ky_nope')$$,
+    $$recs.embed_learner_keys(NULL, ARRAY[ky.t(1)], slot => 'ky_nope')$$,
+    $$recs.course_embeddings(NULL, NULL::uuid, slot => 'ky_nope')$$,
+    $$recs.course_map(NULL, NULL::text, slot => 'ky_nope')$$]) f;
+SELECT throws_ok(format('SELECT * FROM %s', f), '22023', 'model and slot must not both be given',
+                 'model and slot: ' || f)
+  FROM unnest(ARRAY[
+    $$recs.recommend(ky.u(100003), 5, model => recs.model_id('ky_ncf_u'), slot => 'ky_b')$$,
+    $$recs.score(recs.model_id('ky_pop_t'), ky.t(100003), ky.t(4), slot => 'ky_ta')$$,
+    $$recs.similar_courses(ky.u(4), 5, recs.model_id('ky_ncf_u'), slot => 'ky_b')$$,
+    $$recs.explain_recommendation(ky.u(100003), ky.u(4), recs.model_id('ky_blend_u'), slot => 'ky_c')$$]) f;
+SELECT throws_ok($$SELECT * FROM recs.recommend(ky.u(100003), 5, slot => 'ky_ta')$$, '42804', NULL,
+                 'a slot serving a text-keyed model is refused by recommend(uuid), as model => is');
 
 -- a serving role (grant_access) serves keys and reads no dictionary
 CREATE ROLE recs_tap_keys_app;
