@@ -1,7 +1,7 @@
 -- 20_sample.sql -- generated sample data for demos, tests and benchmarks.
 
 CREATE FUNCTION recs._generate_sample_data(target_schema name, learners integer,
-    courses integer, seed bigint, days integer, end_at timestamptz)
+    courses integer, seed bigint, days integer, end_at timestamptz, platform boolean)
 RETURNS void
 AS 'MODULE_PATHNAME', 'generate_sample_data'
 LANGUAGE C VOLATILE;
@@ -13,7 +13,8 @@ CREATE FUNCTION recs.generate_sample(
     seed bigint DEFAULT 42,
     days integer DEFAULT 730,
     end_at timestamptz DEFAULT '2026-01-01 00:00:00+00',
-    replace boolean DEFAULT false)
+    replace boolean DEFAULT false,
+    platform boolean DEFAULT false)
 RETURNS TABLE (table_name text, row_count bigint)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -36,7 +37,7 @@ BEGIN
             END IF;
         END IF;
     END LOOP;
-    PERFORM recs._generate_sample_data(target_schema, learners, courses, seed, days, end_at);
+    PERFORM recs._generate_sample_data(target_schema, learners, courses, seed, days, end_at, coalesce(platform, false));
     FOREACH t IN ARRAY ARRAY['courses', 'learners', 'watches', 'impressions'] LOOP
         table_name := format('%I.%I', target_schema, t);
         EXECUTE format('SELECT count(*) FROM %I.%I', target_schema, t) INTO row_count;
@@ -44,5 +45,5 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION recs.generate_sample(name, integer, integer, bigint, integer, timestamptz, boolean) IS
-    'create seeded sample tables courses, learners, watches, impressions in a schema';
+COMMENT ON FUNCTION recs.generate_sample(name, integer, integer, bigint, integer, timestamptz, boolean, boolean) IS
+    'create seeded sample tables courses, learners, watches, impressions in a schema; platform => true adds course series and learners'' long breaks';

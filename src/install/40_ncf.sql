@@ -31,10 +31,13 @@ CREATE TABLE recs.ncf_learner (
     model_id   bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
     learner_id bigint NOT NULL,
     embedding  real[] NOT NULL,
+    context    bigint[],
     PRIMARY KEY (model_id, learner_id)
 );
 COMMENT ON TABLE recs.ncf_learner IS
-    'per NCF model: each learner''s embedding, from the learner tower over their watches in the window ending at the end of the training data';
+    'per NCF model: each learner''s embedding, from the learner tower over their watches in the window ending at their own latest training watch (models before 0.4.0: at the end of the training data)';
+COMMENT ON COLUMN recs.ncf_learner.context IS
+    'the course ids the embedding was computed from (the window ending at the learner''s latest watch, in time order), extended by recommend''s recent argument; NULL for models trained before 0.4.0';
 
 CREATE TABLE recs.ncf_cowatch (
     model_id     bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,

@@ -268,12 +268,15 @@ extern void ncf_input(Oid watches, const WatchColumns *cols, double min_seconds,
 extern void ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
 								NcfData *data);
 /*
- * ncf_net.c: each learner's context at the end of the data ([through - window,
- * through], at most the latest NCF_MAX_CONTEXT watches) through the learner
- * tower, and every item's co-watch row through the course tower.
+ * ncf_net.c: each learner's context at their own latest watch t_u ([t_u -
+ * window, t_u], at most the latest NCF_MAX_CONTEXT watches) through the
+ * learner tower, and every item's co-watch row through the course tower.
+ * contexts receives the learners' contexts (CSR over item indexes, in time
+ * order, val NULL), which the store keeps for serving's recent argument.
  */
 extern void ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *cfg,
-								 const NcfModel *model, float **course_emb, float **learner_emb);
+								 const NcfModel *model, float **course_emb, float **learner_emb,
+								 NcfSparse *contexts);
 
 /* ---- ncf_store.c: the model tables ---- */
 
@@ -305,7 +308,8 @@ typedef struct NcfRunLog
 /* the catalog row, layers, embeddings, co-watch rows, learners and metrics */
 extern int64 ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data,
 					   const NcfModel *model, const NcfRunLog *run,
-					   const float *course_emb, const float *learner_emb);
+					   const float *course_emb, const float *learner_emb,
+					   const NcfSparse *contexts);
 
 /* ---- ncf_serve.c ---- */
 

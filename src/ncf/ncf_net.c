@@ -17,7 +17,8 @@
  * sweep; W0 is separate because it is the big, sparsely updated one.
  *
  * After training, ncf_final_embeddings runs both towers once more over every
- * course and every learner's latest context: the embeddings a model stores.
+ * course and every learner's latest context (the window ending at their own
+ * latest watch): the embeddings a model stores.
  */
 #include "postgres.h"
 
@@ -144,7 +145,8 @@ ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 
 void
 ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *cfg,
-					 const NcfModel *model, float **course_emb, float **learner_emb)
+					 const NcfModel *model, float **course_emb, float **learner_emb,
+					 NcfSparse *contexts)
 {
 	int			n_learners = in->n_learners;
 	const int64 *offsets = in->offsets;
@@ -156,19 +158,36 @@ ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *c
 										 mul_size(sizeof(float), mul_size(in->n_items, cfg->dim)));
 	ncf_tower_forward(&model->tower[NCF_COURSE], in->n_items, data->cowatch.rowptr,
 					  data->cowatch.col, data->cowatch.val, *course_emb);
+
+	/*
+	 * Each learner's window ends at their own latest watch, not at the end
+	 * of the data: a learner back after a year away keeps the embedding of
+	 * what they watched last, as every training positive's context was the
+	 * window before its own time.  Watches are time-sorted, so the window is
+	 * a suffix; the latest watch itself is in it, so no context is empty.
+	 */
 	rowptr[0] = 0;
 	for (int u = 0; u < n_learners; u++)
 	{
 		int64		n = rowptr[u];
+		int64		lo = Max(offsets[u], offsets[u + 1] - NCF_MAX_CONTEXT);
 
-		for (int64 w = Max(offsets[u], offsets[u + 1] - NCF_MAX_CONTEXT); w < offsets[u + 1]; w++)
-			if (in->when[w] >= in->through - cfg->window_seconds)
-				ctx[n++] = in->items[w];
+		if (offsets[u + 1] > offsets[u])
+		{
+			double		since = in->when[offsets[u + 1] - 1] - cfg->window_seconds;
+
+			for (int64 w = lo; w < offsets[u + 1]; w++)
+				if (in->when[w] >= since)
+					ctx[n++] = in->items[w];
+		}
 		rowptr[u + 1] = n;
 	}
 	*learner_emb = MemoryContextAllocHuge(CurrentMemoryContext,
 										  mul_size(sizeof(float), mul_size(n_learners, cfg->dim)));
 	ncf_tower_forward(&model->tower[NCF_LEARNER], n_learners, rowptr, ctx, NULL, *learner_emb);
-	pfree(rowptr);
-	pfree(ctx);
+	contexts->nrows = n_learners;
+	contexts->nnz = rowptr[n_learners];
+	contexts->rowptr = rowptr;
+	contexts->col = ctx;
+	contexts->val = NULL;
 }

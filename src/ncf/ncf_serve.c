@@ -325,6 +325,41 @@ stored_learner_embedding(const ServingModel *m, int64 learner_id, float *out, in
 	return true;
 }
 
+/*
+ * The watches to extend with the caller's recent ones: the context the
+ * learner's stored embedding was computed from (recs.ncf_learner.context,
+ * the window ending at their latest training watch), so that a dormant
+ * learner's recent watches join what they watched last, as in training.
+ * Models trained before 0.4.0 stored no context: for them (and for
+ * learners the model does not know) the whole watched list, as before.
+ * *ids points into a palloc'd copy, or at watched.
+ */
+static void
+recent_base(const ServingModel *m, const ServingLearner *l, const int64 **ids, int *n)
+{
+	static const char *const cols[1] = {"context"};
+	ServingKey	keys[2] = {{"model_id", INT8OID, Int64GetDatum(m->model_id)},
+	{"learner_id", INT8OID, Int64GetDatum(l->learner_id)}};
+	Datum		value;
+	bool		isnull;
+	ArrayType  *arr;
+	int64	   *copy;
+	ModelRow	row = MODEL_ROW(m->model_id, "recs.ncf_learner");
+
+	*ids = l->watched;
+	*n = l->nwatched;
+	if (!serving_fetch_row("ncf_learner", 2, keys, 1, cols, &value, &isnull, NULL) || isnull)
+		return;
+	model_row_key_int(&row, 0, "learner_id", l->learner_id);
+	arr = DatumGetArrayTypeP(value);
+	check_model_array(&row, "context", arr, INT8OID, -1, NULL);
+	*n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	copy = palloc(sizeof(int64) * Max(*n, 1));
+	if (*n > 0)
+		memcpy(copy, ARR_DATA_PTR(arr), sizeof(int64) * *n);
+	*ids = copy;
+}
+
 static void
 learner_embedding(const ServingModel *m, int64 learner_id, float *out, int dim)
 {
@@ -396,7 +431,7 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
  * the learner's embedding with each course embedding, one sgemv.  The
  * embedding is the stored one, or the cold-start embedding of an empty
  * history -- or, when the caller reports watches since training, the
- * learner tower applied to the known watches plus those (no retraining).
+ * learner tower applied to the stored context plus those (no retraining).
  */
 static void
 ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *out)
@@ -407,7 +442,13 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	float	   *scores = palloc(sizeof(float) * nblocks * NCF_BLOCK);
 
 	if (l->nrecent > 0)
-		embed_courses(m, l->watched, l->nwatched, l->recent, l->nrecent, u);
+	{
+		const int64 *base;
+		int			nbase;
+
+		recent_base(m, l, &base, &nbase);
+		embed_courses(m, base, nbase, l->recent, l->nrecent, u);
+	}
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
 	ncf_dot_blocked(c->blocked, nblocks, c->dim, u, scores);
@@ -430,7 +471,13 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 	float	   *u = palloc(sizeof(float) * c->dim);
 
 	if (l->nrecent > 0)
-		embed_courses(m, l->watched, l->nwatched, l->recent, l->nrecent, u);
+	{
+		const int64 *base;
+		int			nbase;
+
+		recent_base(m, l, &base, &nbase);
+		embed_courses(m, base, nbase, l->recent, l->nrecent, u);
+	}
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
 	for (int i = 0; i < n; i++)

@@ -5,7 +5,10 @@
  * rows read and skipped, positives, loss and seconds per epoch), then the
  * parts: recs.ncf_layer (both towers, layer by layer), recs.ncf_course and
  * recs.ncf_learner (embeddings, in chunks of EMBED_INSERT_ROWS rows, each
- * chunk one statement slicing a flat real[] per row in SQL),
+ * chunk one statement slicing a flat real[] per row in SQL; a learner's row
+ * also keeps the context their embedding was computed from, the courses of
+ * the window ending at their own latest watch, which serving's recent
+ * argument extends),
  * recs.ncf_cowatch (the course tower's inputs) and recs.model_learner
  * (each learner's watched courses, ascending).
  */
@@ -84,17 +87,21 @@ store_layers(int64 model_id, const NcfModel *m)
 
 /*
  * Rows (model_id, id, embedding) from a flat n x dim matrix: one statement
- * per chunk, slicing the chunk's flat real[] per row in SQL.
+ * per chunk, slicing the chunk's flat real[] per row in SQL.  extra_exprs
+ * may use u.x1 and u.x2 (extra1, extra2) and $7, the chunk's contexts as
+ * one flat bigint[] of course ids when ctx is given; then x1 and x2 are each
+ * row's slice of it (1-based, inclusive) and extra1, extra2 are ignored.
  */
 static void
 store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 				 const char *extra_exprs, int64 model_id, const int64 *ids,
-				 const int32 *extra1, const int32 *extra2, const float *emb,
-				 int64 n, int dim)
+				 const int32 *extra1, const int32 *extra2, const NcfSparse *ctx,
+				 const int64 *item_ids, const float *emb, int64 n, int dim)
 {
 	StringInfoData sql;
 	SPIPlanPtr	plan;
-	Oid			types[6] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID};
+	Oid			types[7] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID,
+	INT8ARRAYOID};
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ncf store",
 											  ALLOCSET_DEFAULT_SIZES);
 
@@ -104,7 +111,7 @@ store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 					 " SELECT $1, u.id%s, $3[(u.o - 1) * $4 + 1 : u.o * $4]::real[]"
 					 " FROM unnest($2, $5, $6) WITH ORDINALITY AS u(id, x1, x2, o)",
 					 table, idcol, extra_cols, extra_exprs);
-	plan = SPI_prepare(sql.data, 6, types);
+	plan = SPI_prepare(sql.data, 7, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int64 start = 0; start < n; start += EMBED_INSERT_ROWS)
@@ -114,15 +121,36 @@ store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 		Datum	   *idd = palloc(sizeof(Datum) * nb);
 		Datum	   *x1 = palloc(sizeof(Datum) * nb);
 		Datum	   *x2 = palloc(sizeof(Datum) * nb);
-		Datum		values[6];
+		Datum		values[7];
+		Datum	   *cs = NULL;
+		int64		c0 = 0,
+					c1 = 0;
 		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
+		if (ctx)
+		{
+			c0 = ctx->rowptr[start];
+			c1 = ctx->rowptr[start + nb];
+			if (c1 - c0 > PG_INT32_MAX / 2)
+				elog(ERROR, "too many context entries in one insert batch");
+			cs = palloc(sizeof(Datum) * Max(c1 - c0, 1));
+			for (int64 k = c0; k < c1; k++)
+				cs[k - c0] = Int64GetDatum(item_ids[ctx->col[k]]);
+		}
 		for (int i = 0; i < nb; i++)
 		{
 			idd[i] = Int64GetDatum(ids[start + i]);
-			x1[i] = Int32GetDatum(extra1 ? extra1[start + i] : 0);
-			x2[i] = Int32GetDatum(extra2 ? extra2[start + i] : 0);
+			if (ctx)
+			{
+				x1[i] = Int32GetDatum((int32) (ctx->rowptr[start + i] - c0 + 1));
+				x2[i] = Int32GetDatum((int32) (ctx->rowptr[start + i + 1] - c0));
+			}
+			else
+			{
+				x1[i] = Int32GetDatum(extra1 ? extra1[start + i] : 0);
+				x2[i] = Int32GetDatum(extra2 ? extra2[start + i] : 0);
+			}
 		}
 		values[0] = Int64GetDatum(model_id);
 		values[1] = PointerGetDatum(construct_array(idd, nb, INT8OID, 8, true, TYPALIGN_DOUBLE));
@@ -130,6 +158,7 @@ store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 		values[3] = Int32GetDatum(dim);
 		values[4] = PointerGetDatum(construct_array(x1, nb, INT4OID, 4, true, TYPALIGN_INT));
 		values[5] = PointerGetDatum(construct_array(x2, nb, INT4OID, 4, true, TYPALIGN_INT));
+		values[6] = PointerGetDatum(construct_array(cs, (int) (c1 - c0), INT8OID, 8, true, TYPALIGN_DOUBLE));
 		MemoryContextSwitchTo(old);
 		rc = SPI_execute_plan(plan, values, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
@@ -292,7 +321,8 @@ metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const
 
 int64
 ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const NcfModel *model,
-		  const NcfRunLog *run, const float *course_emb, const float *learner_emb)
+		  const NcfRunLog *run, const float *course_emb, const float *learner_emb,
+		  const NcfSparse *contexts)
 {
 	int32	   *watchers = palloc0(sizeof(int32) * Max(in->n_items, 1));
 	int32	   *input_row = palloc(sizeof(int32) * Max(in->n_items, 1));
@@ -311,9 +341,11 @@ ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const Nc
 	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o), in->through);
 	store_layers(model_id, model);
 	store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", u.x1, u.x2",
-					 model_id, in->item_ids, input_row, watchers, course_emb, in->n_items, o->cfg.dim);
-	store_embeddings("ncf_learner", "learner_id", "", "",
-					 model_id, in->learner_ids, NULL, NULL, learner_emb, in->n_learners, o->cfg.dim);
+					 model_id, in->item_ids, input_row, watchers, NULL, NULL,
+					 course_emb, in->n_items, o->cfg.dim);
+	store_embeddings("ncf_learner", "learner_id", ", context", ", $7[u.x1 : u.x2]",
+					 model_id, in->learner_ids, NULL, NULL, contexts, in->item_ids,
+					 learner_emb, in->n_learners, o->cfg.dim);
 	store_cowatch(model_id, &data->cowatch, in->item_ids);
 	store_model_learners(model_id, data, in->learner_ids, in->item_ids);
 	model_store_set_metrics(model_id, metrics_json(o, in, data, run));

@@ -135,6 +135,7 @@ train_ncf(PG_FUNCTION_ARGS)
 	NcfRunLog	run;
 	float	   *course_emb,
 			   *learner_emb;
+	NcfSparse	contexts;
 	int64		model_id;
 	int			spi_level;
 	MemoryContext phasecxt,
@@ -159,10 +160,10 @@ train_ncf(PG_FUNCTION_ARGS)
 	run.train_seconds = 0;
 	for (int e = 0; e < o.cfg.epochs; e++)
 		run.train_seconds += run.epochs[e].seconds;
-	ncf_final_embeddings(&in, &data, &o.cfg, &model, &course_emb, &learner_emb);
+	ncf_final_embeddings(&in, &data, &o.cfg, &model, &course_emb, &learner_emb, &contexts);
 
 	/* 3. store */
-	model_id = ncf_store(&o, &in, &data, &model, &run, course_emb, learner_emb);
+	model_id = ncf_store(&o, &in, &data, &model, &run, course_emb, learner_emb, &contexts);
 	if (o.activate)
 		model_store_activate(model_id, "default");
 

@@ -25,6 +25,11 @@
  *             on a preferred topic); and the channel (home, feed, search)
  *             each was shown on, with its own click rate.
  *
+ * With platform => true the courses also form series (series_id,
+ * series_part: parts published in order, at rising levels, which learners
+ * follow in order) and many learners take a break longer than a year and
+ * come back (sample_gen.c); without it the tables are exactly as before.
+ *
  * Everything is drawn from one RecsRng seeded by `seed` (sample_gen.c; the
  * channels from a second one derived from it): the same arguments give the
  * same tables, byte for byte.  This file is the SQL
@@ -58,13 +63,13 @@ run_sql(const char *sql)
 
 /* the four tables, empty, in schema qs (quoted) */
 static void
-create_tables(const char *qs)
+create_tables(const char *qs, bool platform)
 {
 	run_sql(psprintf("CREATE SCHEMA IF NOT EXISTS %s;"
 					 "CREATE TABLE %s.courses (course_id bigint PRIMARY KEY, title text NOT NULL,"
 					 " language text NOT NULL, topic text NOT NULL, difficulty text NOT NULL,"
 					 " skills text[] NOT NULL, duration_minutes integer NOT NULL,"
-					 " published_at timestamptz NOT NULL);"
+					 " published_at timestamptz NOT NULL%s);"
 					 "CREATE TABLE %s.learners (learner_id bigint PRIMARY KEY, language text NOT NULL,"
 					 " industry text NOT NULL, segment text NOT NULL, skills text[] NOT NULL,"
 					 " joined_at timestamptz NOT NULL);"
@@ -73,7 +78,8 @@ create_tables(const char *qs)
 					 "CREATE TABLE %s.impressions (learner_id bigint NOT NULL, course_id bigint NOT NULL,"
 					 " shown_at timestamptz NOT NULL, clicked boolean NOT NULL,"
 					 " bookmarked boolean NOT NULL, watch_seconds float8, channel text NOT NULL);",
-					 qs, qs, qs, qs, qs));
+					 qs, qs, platform ? ", series_id integer, series_part integer" : "",
+					 qs, qs, qs));
 }
 
 /* the rows inserted, then the indexes and statistics */
@@ -85,9 +91,15 @@ insert_tables(const char *qs, const SampleTables *t)
 			   *wc = &t->watches,
 			   *ic = &t->impressions;
 
-	recs_insert_columns(psprintf("INSERT INTO %s.courses SELECT a, b, c, d, e, string_to_array(f, ','), g, h"
-								 " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) AS u(a, b, c, d, e, f, g, h)", qs),
-						8, cc->types, cc->values, NULL, cc->n);
+	if (cc->ncols == 10)
+		recs_insert_columns(psprintf("INSERT INTO %s.courses SELECT a, b, c, d, e, string_to_array(f, ','), g, h, i, j"
+									 " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+									 " AS u(a, b, c, d, e, f, g, h, i, j)", qs),
+							10, cc->types, cc->values, (const bool *const *) cc->nulls, cc->n);
+	else
+		recs_insert_columns(psprintf("INSERT INTO %s.courses SELECT a, b, c, d, e, string_to_array(f, ','), g, h"
+									 " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) AS u(a, b, c, d, e, f, g, h)", qs),
+							8, cc->types, cc->values, NULL, cc->n);
 	recs_insert_columns(psprintf("INSERT INTO %s.learners SELECT a, b, c, d, array(SELECT DISTINCT s FROM"
 								 " unnest(string_to_array(e, ',')) s ORDER BY s), f"
 								 " FROM unnest($1, $2, $3, $4, $5, $6) AS u(a, b, c, d, e, f)", qs),
@@ -111,6 +123,7 @@ generate_sample_data(PG_FUNCTION_ARGS)
 	int32		nlearners;
 	int32		ncourses;
 	int32		days;
+	bool		platform;
 	double		start,
 				end;
 	const char *qs;
@@ -140,10 +153,13 @@ generate_sample_data(PG_FUNCTION_ARGS)
 				 errmsg("end_at must be a finite timestamp at least %d days after the earliest one", days)));
 	qs = quote_identifier(NameStr(*PG_GETARG_NAME(0)));
 
+	/* 0.3.0's SQL declaration, until ALTER EXTENSION UPDATE, passes six arguments */
+	platform = PG_NARGS() > 6 && !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
+
 	spi_level = recs_spi_connect();
-	create_tables(qs);
+	create_tables(qs, platform);
 	rng_seed(&rng, (uint64) PG_GETARG_INT64(3));
-	sample_generate(&rng, nlearners, ncourses, start, end, &tables);
+	sample_generate(&rng, nlearners, ncourses, start, end, platform, &tables);
 	insert_tables(qs, &tables);
 	recs_spi_finish(spi_level);
 	PG_RETURN_VOID();

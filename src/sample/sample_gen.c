@@ -11,6 +11,18 @@
  * RecsRng in a fixed order (the channels from a second one derived from it,
  * so adding them changed no other column), so the same arguments give the
  * same rows; no SPI here.
+ *
+ * The platform structure (platform => true) adds what a long-lived platform
+ * has and the default sample lacks, from a third derived generator, leaving
+ * the default sample byte for byte as it was:
+ *   series   runs of 2-4 courses of one topic and language, parts published
+ *            in order at rising levels; a learner who watched a part goes on
+ *            to the next one (once it is out) on most of their next watches,
+ *            and a part whose predecessor they have not watched is rarely
+ *            picked;
+ *   breaks   40 % of the learners around for more than 450 days stop for 370
+ *            to 730 days (longer than train_ncf's default window) and come
+ *            back where they left off.
  */
 #include "postgres.h"
 
@@ -100,6 +112,10 @@ typedef struct SampleCourse
 	double		appeal;			/* heavy-tailed popularity */
 	double		bait;			/* click-but-leave tendency, 0..1 */
 	double		published;		/* epoch */
+	int			series;			/* platform: series id (1..), 0 = none */
+	int			part;			/* its part in the series (1..), 0 = none */
+	int			prev;			/* the part before / after it, -1 = none */
+	int			next;
 } SampleCourse;
 
 typedef struct SampleLearner
@@ -115,6 +131,8 @@ typedef struct SampleLearner
 	double		joined;
 	double		bias;			/* propensity to click */
 	int			nwatch;
+	double		gap_start;		/* platform: a break [gap_start, gap_start + gap_len) */
+	double		gap_len;		/* 0: none */
 } SampleLearner;
 
 /* courses of one (topic, language) with cumulative appeal for sampling */
@@ -124,6 +142,15 @@ typedef struct CoursePool
 	int		   *course;
 	double	   *cum;
 } CoursePool;
+
+static int
+double_cmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
 
 static double
 clampd(double x, double lo, double hi)
@@ -336,17 +363,83 @@ make_learners(RecsRng *rng, SampleLearner *ls, int n, double start, double end)
 		/* activity scales with how long the learner has been around */
 		activity *= 0.3 + 0.7 * (end - l->joined) / (end - start);
 		l->nwatch = (int) clampd(activity, 1, 400);
+		l->gap_start = INFINITY;
+		l->gap_len = 0;
 	}
 }
 
-static int
-double_cmp(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
+/* ---- the platform structure (platform => true) ---- */
 
-	return x < y ? -1 : (x > y ? 1 : 0);
+/*
+ * Series: in each (topic, language) pool, in course order, a course starts
+ * a series of 2-4 with probability 0.6; its parts take the pool's next
+ * courses, the earliest of their publication dates going to part 1 and the
+ * levels rising with the part (beginner, intermediate, advanced, advanced).
+ */
+static void
+make_series(RecsRng *plat, SampleCourse *cs, int ncourses, const CoursePool *pools)
+{
+	int			series = 0;
+
+	for (int i = 0; i < ncourses; i++)
+	{
+		cs[i].series = cs[i].part = 0;
+		cs[i].prev = cs[i].next = -1;
+	}
+	for (int p = 0; p < N_TOPICS * N_LANGS; p++)
+	{
+		const CoursePool *pool = &pools[p];
+		int			i = 0;
+
+		while (i < pool->n)
+		{
+			int			len = 2 + (int) rng_below(plat, 3);
+			double		when[4];
+
+			if (rng_uniform(plat) >= 0.6 || pool->n - i < 2)
+			{
+				i++;
+				continue;
+			}
+			len = Min(len, pool->n - i);
+			series++;
+			for (int k = 0; k < len; k++)
+				when[k] = cs[pool->course[i + k]].published;
+			qsort(when, len, sizeof(double), double_cmp);
+			for (int k = 0; k < len; k++)
+			{
+				SampleCourse *c = &cs[pool->course[i + k]];
+
+				c->series = series;
+				c->part = k + 1;
+				c->level = Min(k, N_LEVELS - 1);
+				c->published = when[k];
+				c->prev = k > 0 ? pool->course[i + k - 1] : -1;
+				c->next = k + 1 < len ? pool->course[i + k + 1] : -1;
+			}
+			i += len;
+		}
+	}
 }
+
+/* Breaks: 40 % of the learners around for over 450 days stop for 370-730 days once. */
+static void
+make_breaks(RecsRng *plat, SampleLearner *ls, int n, double end)
+{
+	for (int i = 0; i < n; i++)
+	{
+		SampleLearner *l = &ls[i];
+		double		span = (end - l->joined) / DAY;
+		double		longest;
+
+		if (span <= 450 || rng_uniform(plat) >= 0.4)
+			continue;
+		longest = Min(730.0, span - 60.0);
+		l->gap_len = (370.0 + (longest - 370.0) * rng_uniform(plat)) * DAY;
+		l->gap_start = l->joined + (end - l->joined - l->gap_len) * rng_uniform(plat);
+	}
+}
+
 
 static void
 columns_init(Columns *cols, int ncols, const Oid *types)
@@ -415,15 +508,16 @@ make_pools(const SampleCourse *cs, int ncourses)
 
 /* the courses table's rows */
 static void
-course_rows(const SampleCourse *cs, int ncourses, Columns *out)
+course_rows(const SampleCourse *cs, int ncourses, bool platform, Columns *out)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	{
-		Oid			t[8] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+		Oid			t[10] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
+		INT4OID, INT4OID};
 
-		columns_init(out, 8, t);
+		columns_init(out, platform ? 10 : 8, t);
 	}
 	for (int i = 0; i < ncourses; i++)
 	{
@@ -445,6 +539,12 @@ course_rows(const SampleCourse *cs, int ncourses, Columns *out)
 		out->values[5][r] = CStringGetTextDatum(buf.data);
 		out->values[6][r] = Int32GetDatum(c->duration_min);
 		out->values[7][r] = TimestampTzGetDatum(recs_epoch_to_timestamptz(floor(c->published)));
+		if (platform)
+		{
+			out->values[8][r] = Int32GetDatum(c->series);
+			out->values[9][r] = Int32GetDatum(c->part);
+			out->nulls[8][r] = out->nulls[9][r] = (c->series == 0);
+		}
 	}
 }
 
@@ -477,8 +577,9 @@ learner_rows(const SampleLearner *ls, int nlearners, Columns *out)
 
 /* watches and impressions, learner by learner */
 static void
-activity_rows(RecsRng *rng, const SampleCourse *cs, int ncourses, const SampleLearner *ls,
-			  int nlearners, const CoursePool *pools, double end, Columns *wcols, Columns *icols)
+activity_rows(RecsRng *rng, RecsRng *plat, const SampleCourse *cs, int ncourses,
+			  const SampleLearner *ls, int nlearners, const CoursePool *pools, double end,
+			  Columns *wcols, Columns *icols)
 {
 	bool	   *watched;
 	double	   *times;
@@ -507,10 +608,16 @@ activity_rows(RecsRng *rng, const SampleCourse *cs, int ncourses, const SampleLe
 		int			nimp;
 		int			chosen[400];
 		int			nchosen = 0;
+		int			open = -1;	/* platform: the latest series part watched */
 
 		CHECK_FOR_INTERRUPTS();
 		for (int w = 0; w < l->nwatch; w++)
-			times[w] = l->joined + (end - l->joined) * rng_uniform(rng);
+		{
+			/* a break: the time before it, then the time after it */
+			times[w] = l->joined + (end - l->joined - l->gap_len) * rng_uniform(rng);
+			if (times[w] >= l->gap_start)
+				times[w] += l->gap_len;
+		}
 		qsort(times, l->nwatch, sizeof(double), double_cmp);
 
 		for (int w = 0; w < l->nwatch; w++)
@@ -539,7 +646,22 @@ activity_rows(RecsRng *rng, const SampleCourse *cs, int ncourses, const SampleLe
 				int			topic;
 				int			lang;
 				int			target;
+				int			next = open >= 0 ? cs[open].next : -1;
 
+				if (plat && next >= 0 && !watched[next] && cs[next].published <= t &&
+					rng_uniform(plat) < 0.6)
+				{
+					/* the next part of the series they are following */
+					ci = next;
+					level_count[cs[ci].topic]++;
+					open = ci;
+					secs = cs[ci].duration_min * 60.0 *
+						clampd(0.15 + 0.85 * pow(rng_uniform(rng), 0.6) - 0.5 * cs[ci].bait, 0.05, 1.0);
+					watched[ci] = true;
+					chosen[nchosen++] = ci;
+					add_watch(wcols, 100001 + u, ci + 1, t, secs);
+					continue;
+				}
 				if (rng_uniform(rng) < 0.1)
 					topic = (int) rng_below(rng, N_TOPICS);
 				else
@@ -569,12 +691,16 @@ activity_rows(RecsRng *rng, const SampleCourse *cs, int ncourses, const SampleLe
 					accept = (cs[cand].level == target ? 1.0 : 0.15) *
 						(0.25 + 0.75 * exp(-age / 240.0)) *
 						(1.0 + 0.5 * skill_overlap(&cs[cand], l)) / 2.0;
+					if (plat && cs[cand].prev >= 0 && !watched[cs[cand].prev])
+						accept *= 0.05; /* a later part before the one before it */
 					if (rng_uniform(rng) < accept)
 						ci = cand;
 				}
 				if (ci < 0)
 					continue;
 				level_count[topic]++;
+				if (plat && cs[ci].series > 0)
+					open = ci;
 				secs = cs[ci].duration_min * 60.0 *
 					clampd(0.15 + 0.85 * pow(rng_uniform(rng), 0.6) - 0.5 * cs[ci].bait, 0.05, 1.0);
 			}
@@ -587,12 +713,15 @@ activity_rows(RecsRng *rng, const SampleCourse *cs, int ncourses, const SampleLe
 		nimp = Min(2 * l->nwatch + 5, 200);
 		for (int k = 0; k < nimp; k++)
 		{
-			double		t = l->joined + (end - l->joined) * rng_uniform(rng);
+			double		t = l->joined + (end - l->joined - l->gap_len) * rng_uniform(rng);
 			int			ci;
 			const SampleCourse *c;
 			double		logit;
 			bool		clicked;
 			int64		r;
+
+			if (t >= l->gap_start)
+				t += l->gap_len;	/* nothing is shown to them during a break */
 
 			if (rng_uniform(rng) < 0.5)
 			{
@@ -634,16 +763,25 @@ activity_rows(RecsRng *rng, const SampleCourse *cs, int ncourses, const SampleLe
 
 void
 sample_generate(RecsRng *rng, int nlearners, int ncourses, double start, double end,
-				SampleTables *out)
+				bool platform, SampleTables *out)
 {
 	SampleCourse *cs = palloc(sizeof(SampleCourse) * ncourses);
 	SampleLearner *ls = palloc(sizeof(SampleLearner) * nlearners);
 	CoursePool *pools;
+	RecsRng		plat;
 
+	/* derived without drawing from rng, like the channels' generator */
+	rng_seed(&plat, rng->s[0] ^ UINT64CONST(0x706c6174666f726d));
 	make_courses(rng, cs, ncourses, start, end);
 	make_learners(rng, ls, nlearners, start, end);
 	pools = make_pools(cs, ncourses);
-	course_rows(cs, ncourses, &out->courses);
+	if (platform)
+	{
+		make_series(&plat, cs, ncourses, pools);
+		make_breaks(&plat, ls, nlearners, end);
+	}
+	course_rows(cs, ncourses, platform, &out->courses);
 	learner_rows(ls, nlearners, &out->learners);
-	activity_rows(rng, cs, ncourses, ls, nlearners, pools, end, &out->watches, &out->impressions);
+	activity_rows(rng, platform ? &plat : NULL, cs, ncourses, ls, nlearners, pools, end,
+				  &out->watches, &out->impressions);
 }

@@ -48,6 +48,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('generate_sample', 'days', '30', '22004', 'days must not be NULL'),
 ('generate_sample', 'end_at', NULL, '22004', 'end_at must not be NULL'),
 ('generate_sample', 'replace', NULL, 'default', 'false'),
+('generate_sample', 'platform', NULL, 'default', 'false'),
 -- serving
 ('recommend', 'learner_id', '100001', '22004', 'learner_id must not be NULL'),
 ('recommend', 'k', NULL, '22004', 'k must not be NULL'),

@@ -29,13 +29,17 @@ SELECT ok((SELECT array_agg(course_id ORDER BY rank) FROM recs.recommend(999999,
           IS DISTINCT FROM (SELECT array_agg(course_id ORDER BY rank) FROM recs.recommend(999999, 10, model => :m)),
           'recent watches change the ranking');
 
--- a known learner: the embedding is recomputed from their history plus the recent watches
-SELECT learner_id AS known, watched FROM recs.model_learner WHERE model_id = :m ORDER BY learner_id LIMIT 1 \gset
+-- a known learner: the embedding is recomputed from the context of their stored
+-- embedding (the window ending at their latest watch) plus the recent watches;
+-- this one also watched courses before that window
+SELECT n.learner_id AS known, n.context FROM recs.ncf_learner n JOIN recs.model_learner w USING (model_id, learner_id)
+ WHERE n.model_id = :m AND cardinality(n.context) < cardinality(w.watched) AND NOT 4 = ANY (w.watched)
+ ORDER BY n.learner_id LIMIT 1 \gset
 SELECT ok(abs((SELECT score FROM recs.recommend(:known, 1, model => :m, recent => '{4}', exclude_watched => false,
                                                candidates => '{5}'))
-              - (SELECT sum(a * b) FROM unnest(recs.embed_learner(:m, :'watched'::bigint[] || 4::bigint),
+              - (SELECT sum(a * b) FROM unnest(recs.embed_learner(:m, :'context'::bigint[] || 4::bigint),
                                               (SELECT embedding FROM recs.ncf_course WHERE model_id = :m AND course_id = 5)) AS t(a, b)))
-          < 1e-4, 'a known learner with recent watches: history plus recent');
+          < 1e-4, 'a known learner with recent watches: their latest window plus recent');
 SELECT recs.train_popularity('rc.watches', name => 'rc_pop') AS p \gset
 SELECT ok(NOT EXISTS (SELECT 1 FROM recs.recommend(999999, 40, model => :p, recent => '{1,2}') WHERE course_id IN (1, 2)),
           'other model kinds exclude recent watches too');
