@@ -31,10 +31,13 @@ CREATE TABLE recs.ncf_learner (
     model_id   bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
     learner_id bigint NOT NULL,
     embedding  real[] NOT NULL,
+    context    bigint[],
     PRIMARY KEY (model_id, learner_id)
 );
 COMMENT ON TABLE recs.ncf_learner IS
     'per NCF model: each learner''s embedding, from the learner tower over their watches in the window ending at the end of the training data';
+COMMENT ON COLUMN recs.ncf_learner.context IS
+    'a model trained with order_decay < 1: the courses the embedding was computed from, oldest first (recommend''s recent argument appends to them); NULL otherwise';
 
 CREATE TABLE recs.ncf_cowatch (
     model_id     bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
@@ -74,13 +77,14 @@ CREATE FUNCTION recs.train_ncf(
     course_column text DEFAULT 'course_id',
     time_column text DEFAULT 'watched_at',
     seconds_column text DEFAULT 'watch_seconds',
-    courses_id_column text DEFAULT NULL)
+    courses_id_column text DEFAULT NULL,
+    order_decay float8 DEFAULT 1)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
-    bigint, integer, boolean, text, text, text, text, text) IS
+    bigint, integer, boolean, text, text, text, text, text, float8) IS
     'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)

@@ -5,7 +5,9 @@
  * rows read and skipped, positives, loss and seconds per epoch), then the
  * parts: recs.ncf_layer (both towers, layer by layer), recs.ncf_course and
  * recs.ncf_learner (embeddings, in chunks of EMBED_INSERT_ROWS rows, each
- * chunk one statement slicing a flat real[] per row in SQL),
+ * chunk one statement slicing a flat real[] per row in SQL; for an ordered
+ * model also each learner's context, oldest first, which serving's recent
+ * argument extends),
  * recs.ncf_cowatch (the course tower's inputs) and recs.model_learner
  * (each learner's watched courses, ascending).
  */
@@ -83,18 +85,32 @@ store_layers(int64 model_id, const NcfModel *m)
 }
 
 /*
+ * Each embedding's input, for recs.ncf_learner.context: row i's course
+ * ids are item_ids[items[rowptr[i] .. rowptr[i + 1])].
+ */
+typedef struct StoreContexts
+{
+	const int64 *rowptr;
+	const int32 *items;
+	const int64 *item_ids;
+} StoreContexts;
+
+/*
  * Rows (model_id, id, embedding) from a flat n x dim matrix: one statement
- * per chunk, slicing the chunk's flat real[] per row in SQL.
+ * per chunk, slicing the chunk's flat real[] per row in SQL.  With ctx,
+ * extra1 and extra2 are not used: the rows' contexts go in $7 and x1, x2
+ * are each row's slice of it.
  */
 static void
 store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 				 const char *extra_exprs, int64 model_id, const int64 *ids,
 				 const int32 *extra1, const int32 *extra2, const float *emb,
-				 int64 n, int dim)
+				 int64 n, int dim, const StoreContexts *ctx)
 {
 	StringInfoData sql;
 	SPIPlanPtr	plan;
-	Oid			types[6] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID};
+	Oid			types[7] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID,
+	INT8ARRAYOID};
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ncf store",
 											  ALLOCSET_DEFAULT_SIZES);
 
@@ -104,7 +120,7 @@ store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 					 " SELECT $1, u.id%s, $3[(u.o - 1) * $4 + 1 : u.o * $4]::real[]"
 					 " FROM unnest($2, $5, $6) WITH ORDINALITY AS u(id, x1, x2, o)",
 					 table, idcol, extra_cols, extra_exprs);
-	plan = SPI_prepare(sql.data, 6, types);
+	plan = SPI_prepare(sql.data, 7, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int64 start = 0; start < n; start += EMBED_INSERT_ROWS)
@@ -114,7 +130,8 @@ store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 		Datum	   *idd = palloc(sizeof(Datum) * nb);
 		Datum	   *x1 = palloc(sizeof(Datum) * nb);
 		Datum	   *x2 = palloc(sizeof(Datum) * nb);
-		Datum		values[6];
+		Datum		values[7];
+		char		nulls[7] = "      n";
 		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
@@ -124,6 +141,27 @@ store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 			x1[i] = Int32GetDatum(extra1 ? extra1[start + i] : 0);
 			x2[i] = Int32GetDatum(extra2 ? extra2[start + i] : 0);
 		}
+		if (ctx)
+		{
+			int64		w0 = ctx->rowptr[start],
+						w1 = ctx->rowptr[start + nb];
+			Datum	   *cs = palloc(sizeof(Datum) * Max(w1 - w0, 1));
+
+			if (w1 - w0 > PG_INT32_MAX / 2)
+				elog(ERROR, "too many context watches in one insert batch");
+			for (int i = 0; i < nb; i++)
+			{
+				x1[i] = Int32GetDatum((int32) (ctx->rowptr[start + i] - w0 + 1));
+				x2[i] = Int32GetDatum((int32) (ctx->rowptr[start + i + 1] - w0));
+			}
+			for (int64 w = w0; w < w1; w++)
+				cs[w - w0] = Int64GetDatum(ctx->item_ids[ctx->items[w]]);
+			values[6] = PointerGetDatum(construct_array(cs, (int) (w1 - w0), INT8OID, 8, true,
+														TYPALIGN_DOUBLE));
+			nulls[6] = ' ';
+		}
+		else
+			values[6] = (Datum) 0;
 		values[0] = Int64GetDatum(model_id);
 		values[1] = PointerGetDatum(construct_array(idd, nb, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		values[2] = PointerGetDatum(float_array(emb + start * dim, nb * dim));
@@ -131,7 +169,7 @@ store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 		values[4] = PointerGetDatum(construct_array(x1, nb, INT4OID, 4, true, TYPALIGN_INT));
 		values[5] = PointerGetDatum(construct_array(x2, nb, INT4OID, 4, true, TYPALIGN_INT));
 		MemoryContextSwitchTo(old);
-		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not insert into recs.%s: %s", table, SPI_result_code_string(rc));
 		MemoryContextReset(cxt);
@@ -243,6 +281,7 @@ params_json(const NcfOptions *o)
 	json_out_int(&j, "threads", cfg->threads);
 	json_out_number(&j, "window_days", o->window_days, "%g");
 	json_out_number(&j, "min_watch_seconds", o->min_seconds, "%g");
+	json_out_number(&j, "order_decay", cfg->order_decay, "%.17g");
 	json_out_string(&j, "optimizer", "adam, lazy on the sparse layers");
 	json_out_string(&j, "labels_from", o->labels_given ?
 					timestamptz_to_str(recs_epoch_to_timestamptz(cfg->labels_from)) : NULL);
@@ -311,9 +350,27 @@ ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const Nc
 	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o), in->through);
 	store_layers(model_id, model);
 	store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", u.x1, u.x2",
-					 model_id, in->item_ids, input_row, watchers, course_emb, in->n_items, o->cfg.dim);
-	store_embeddings("ncf_learner", "learner_id", "", "",
-					 model_id, in->learner_ids, NULL, NULL, learner_emb, in->n_learners, o->cfg.dim);
+					 model_id, in->item_ids, input_row, watchers, course_emb, in->n_items, o->cfg.dim,
+					 NULL);
+	if (data->ctx_weight)
+	{
+		/* an ordered model: each embedding's context, which recent => extends */
+		int64	   *rowptr;
+		int32	   *ctx;
+		StoreContexts sc;
+
+		ncf_final_contexts(in, &o->cfg, &rowptr, &ctx);
+		sc.rowptr = rowptr;
+		sc.items = ctx;
+		sc.item_ids = in->item_ids;
+		store_embeddings("ncf_learner", "learner_id", ", context", ", $7[u.x1 : u.x2]",
+						 model_id, in->learner_ids, NULL, NULL, learner_emb, in->n_learners,
+						 o->cfg.dim, &sc);
+	}
+	else
+		store_embeddings("ncf_learner", "learner_id", "", "",
+						 model_id, in->learner_ids, NULL, NULL, learner_emb, in->n_learners,
+						 o->cfg.dim, NULL);
 	store_cowatch(model_id, &data->cowatch, in->item_ids);
 	store_model_learners(model_id, data, in->learner_ids, in->item_ids);
 	model_store_set_metrics(model_id, metrics_json(o, in, data, run));
