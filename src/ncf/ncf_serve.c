@@ -420,23 +420,29 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 	}
 	if (lt->order_w)
 	{
-		int32	   *first;
+		int64	   *key = palloc(sizeof(int64) * Max(nrows, 1));
+		bool	   *dup = palloc0(sizeof(bool) * Max(nrows, 1));
 		int			w = 0;
 
-		/* keep each course's first place, then the latest order_len */
-		first = palloc(sizeof(int32) * Max(c->n, 1));
-		memset(first, 0xff, sizeof(int32) * Max(c->n, 1));
+		/*
+		 * Keep each course's first place: sort (row, place) pairs, mark all
+		 * but the first of each row, then the latest order_len in list order.
+		 */
 		for (int i = 0; i < nrows; i++)
-			if (first[rows[i]] < 0)
-			{
-				first[rows[i]] = i;
+			key[i] = ((int64) rows[i] << 32) | i;
+		qsort(key, nrows, sizeof(int64), recs_int64_cmp);
+		for (int i = 1; i < nrows; i++)
+			if ((key[i] >> 32) == (key[i - 1] >> 32))
+				dup[key[i] & 0xFFFFFFFF] = true;
+		for (int i = 0; i < nrows; i++)
+			if (!dup[i])
 				rows[w++] = rows[i];
-			}
 		nrows = Min(w, lt->order_len);
 		rows += w - nrows;
 		val = palloc(sizeof(float) * Max(nrows, 1));
 		ncf_context_values(lt->order_w, nrows, val);
-		pfree(first);
+		pfree(key);
+		pfree(dup);
 	}
 	else if (nrows > 1)
 	{
