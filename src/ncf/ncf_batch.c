@@ -11,8 +11,7 @@
  * (start, length), never copied; with order weights (order_decay < 1) the
  * j-th of a context of n watches enters with weight ctx_weight[n - 1 - j],
  * and a context is at most the positions those weights keep.  The
- * course-tower input is the course's
- * co-watch similarity row.  Each epoch draws `negatives` courses per
+ * course-tower input is the course's co-watch similarity row.  Each epoch draws `negatives` courses per
  * positive, uniformly among the courses the learner never watched (by
  * rejection against the learner's sorted course set); negatives share their
  * positive's context.
