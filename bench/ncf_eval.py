@@ -75,11 +75,11 @@ def machine_busy_s():
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def train(psql, table, name, args):
-    sql = (f"SELECT recs.train_ncf('ml.{table}', '{name}', courses => 'ml.courses', seconds_column => NULL,"
+def train(psql, table, name, args, decay=1.0, courses="'ml.courses'", schema="ml"):
+    sql = (f"SELECT recs.train_ncf('{schema}.{table}', '{name}', courses => {courses}, seconds_column => NULL,"
            f" window_days => 365, layers => '{{256,128}}', dim => 64, epochs => {args.epochs},"
            f" negatives => 4, learning_rate => 0.001, batch_size => 256, neighbours => 50,"
-           f" seed => {args.seed}, threads => {args.threads})")
+           f" seed => {args.seed}, threads => {args.threads}, order_decay => {decay})")
     busy0 = machine_busy_s()
     out, err, dt = psql.run(sql)
     busy = machine_busy_s() - busy0
@@ -148,6 +148,119 @@ def eval_loo(psql, model):
             ndcg += 1 / math.log2(rank + 1)
     n = len(by)
     return {"hr10": round(hits / n, 4), "ndcg10": round(ndcg / n, 4), "learners": n}
+
+
+def knn_scores(psql, model, history, mode):
+    """Item-kNN scores from the model's co-watch rows (the peers' ItemKNN: top-50 cosine, self
+    excluded): 'hist' sums S[j, i] over the learner's history, 'last' is S[last, i] for the
+    latest watch (ties on time: the larger course id, the protocol's sort order)."""
+    src = history if mode == "hist" else f"""(SELECT DISTINCT ON (learner_id) learner_id, course_id FROM {history}
+              ORDER BY learner_id, watched_at DESC, course_id DESC)"""
+    rows = psql.rows(f"""
+        SELECT h.learner_id, c.neighbour_id, sum(c.similarity)::float8
+          FROM {src} h JOIN recs.ncf_cowatch c ON c.model_id = {model} AND c.course_id = h.course_id
+         GROUP BY 1, 2""")
+    by = {}
+    for lid, cid, sc in rows:
+        by.setdefault(int(lid), {})[int(cid)] = float(sc)
+    return by
+
+
+def eval_loo_knn(psql, model, mode):
+    """LOO HR@10 / NDCG@10 of item-kNN, the same candidates and rank rule as eval_loo."""
+    sc = knn_scores(psql, model, "ml.loo_train", mode)
+    hits, ndcg, n = 0.0, 0.0, 0
+    for lid, pos, negs in psql.rows("""SELECT t.learner_id, t.course_id, g.negatives
+                                         FROM ml.loo_test t JOIN ml.loo_test_negatives g USING (learner_id)"""):
+        s = sc.get(int(lid), {})
+        pos = int(pos)
+        sp = s.get(pos, 0.0)
+        rank = 1 + sum(1 for c in map(int, negs.split(",")) if s.get(c, 0.0) > sp or (s.get(c, 0.0) == sp and c < pos))
+        n += 1
+        if rank <= 10:
+            hits += 1
+            ndcg += 1 / math.log2(rank + 1)
+    return {"hr10": round(hits / n, 4), "ndcg10": round(ndcg / n, 4)}
+
+
+def topk_full(scores, watched, courses, k=10):
+    """Top k of all courses minus the watched ones, score DESC then course id."""
+    cand = [c for c in courses if c not in watched]
+    cand.sort(key=lambda c: (-scores.get(c, 0.0), c))
+    return cand[:k]
+
+
+def eval_time_knn(psql, model, mode):
+    sc = knn_scores(psql, model, "ml.time_train", mode)
+    courses = [int(r[0]) for r in psql.rows("SELECT course_id FROM ml.courses ORDER BY 1")]
+    watched, test = {}, {}
+    for lid, cid in psql.rows("SELECT learner_id, course_id FROM ml.time_train"):
+        watched.setdefault(int(lid), set()).add(int(cid))
+    for lid, cid in psql.rows("SELECT learner_id, course_id FROM ml.time_test"):
+        test.setdefault(int(lid), set()).add(int(cid))
+    disc = [1 / math.log2(r + 1) for r in range(1, 11)]
+    recalls, ndcgs = [], []
+    for lid, T in test.items():
+        top = topk_full(sc.get(lid, {}), watched.get(lid, set()), courses)
+        rel = [1.0 if c in T else 0.0 for c in top]
+        recalls.append(sum(rel) / len(T))
+        ndcgs.append(sum(r * d for r, d in zip(rel, disc)) / sum(disc[:min(10, len(T))]))
+    return {"recall10": round(statistics.mean(recalls), 4), "ndcg10": round(statistics.mean(ndcgs), 4)}
+
+
+def series_bench(psql, args, decays):
+    """Generated series data (bench/ncf_series.sql): each learner's latest watch held out, NCF at
+    each order_decay against item-kNN on the full history and on the latest watch, full ranking
+    of the unwatched courses: HR@1, HR@10, NDCG@10."""
+    sql = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "ncf_series.sql")).read()
+    sql = sql.replace("pg_temp.series_watches", "ml.series_watches")
+    psql.run(sql)
+    psql.run(f"""
+        CREATE TABLE ml.series AS SELECT * FROM ml.series_watches({args.series_learners}, 40, 6, 4, 0.8, 0.42);
+        CREATE TABLE ml.series_test AS SELECT DISTINCT ON (learner_id) * FROM ml.series
+         ORDER BY learner_id, watched_at DESC;
+        CREATE TABLE ml.series_train AS SELECT s.* FROM ml.series s
+         WHERE NOT EXISTS (SELECT FROM ml.series_test t WHERE t.learner_id = s.learner_id
+                              AND t.course_id = s.course_id);
+        CREATE TABLE ml.series_courses AS SELECT DISTINCT course_id FROM ml.series;
+        ANALYZE ml.series_train;""")
+    test = {int(l): int(c) for l, c in psql.rows("SELECT learner_id, course_id FROM ml.series_test")}
+    courses = [int(r[0]) for r in psql.rows("SELECT course_id FROM ml.series_courses ORDER BY 1")]
+    watched = {}
+    for lid, cid in psql.rows("SELECT learner_id, course_id FROM ml.series_train"):
+        watched.setdefault(int(lid), set()).add(int(cid))
+
+    def measure(tops):
+        h1 = h10 = nd = 0.0
+        for lid, c in test.items():
+            top = tops.get(lid, [])
+            if c in top:
+                r = top.index(c) + 1
+                h1 += r == 1
+                h10 += 1
+                nd += 1 / math.log2(r + 1)
+        n = len(test)
+        return {"hr1": round(h1 / n, 4), "hr10": round(h10 / n, 4), "ndcg10": round(nd / n, 4)}
+
+    res = {"learners": len(test), "watches": sum(len(w) for w in watched.values()) + len(test)}
+    model = None
+    for d in decays:
+        m, info = train(psql, "series_train", f"ncf_series_{d}", args, d, "'ml.series_courses'")
+        rows = psql.rows(f"""SELECT l.learner_id, r.rank, r.course_id
+                               FROM (SELECT DISTINCT learner_id FROM ml.series_test) l,
+                                    recs.recommend(l.learner_id, 10, model => {m}) r""")
+        tops = {}
+        for lid, rank, cid in sorted(rows, key=lambda r: (int(r[0]), int(r[1]))):
+            tops.setdefault(int(lid), []).append(int(cid))
+        res[f"ncf_{d}"] = dict(measure(tops), examples_per_s=info["examples_per_s"])
+        log(f"[series] order_decay {d}: {res[f'ncf_{d}']}")
+        model = model or m
+    for mode in ("hist", "last"):
+        sc = knn_scores(psql, model, "ml.series_train", mode)
+        tops = {lid: topk_full(sc.get(lid, {}), watched.get(lid, set()), courses) for lid in test}
+        res[f"knn_{mode}"] = measure(tops)
+        log(f"[series] item-kNN {mode}: {res[f'knn_{mode}']}")
+    return res
 
 
 def eval_time(psql):
@@ -266,10 +379,20 @@ def main():
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--latency", action="store_true",
                     help="also time recommend() on synthetic catalogues of 2k, 20k and 100k courses")
+    ap.add_argument("--order-decays", default=None,
+                    help="comma list of train_ncf order_decay values: train and evaluate each on both splits"
+                         " (and --series), print a table; implies --skip-peer")
+    ap.add_argument("--knn", action="store_true",
+                    help="also item-kNN on the learner's history and on their latest watch (from the co-watch rows)")
+    ap.add_argument("--series", action="store_true",
+                    help="also the generated series data set (bench/ncf_series.sql)")
+    ap.add_argument("--series-learners", type=int, default=2000)
     args = ap.parse_args()
     psql = Psql(args.db)
     load(psql, args.data)
     splits = args.splits.split(",")
+    if args.order_decays:
+        return order_sweep(psql, args, splits)
     res = {"epochs": args.epochs, "threads": args.threads}
     if "loo" in splits:
         m, info = train(psql, "loo_train", "ncf_loo", args)
@@ -326,6 +449,55 @@ def main():
         print(f"recommend(learner, 10) latency, synthetic {n:,} courses x 64-d: median {v['median_ms']} ms, p95 {v['p95_ms']} ms")
     print("reference (peers/README): ItemPop HR@10 0.3171 / Recall@10 0.0605; "
           "ItemKNN HR@10 0.5027 / Recall@10 0.0563")
+    print(json.dumps(res))
+
+
+def order_sweep(psql, args, splits):
+    """train_ncf at several order_decay values: LOO and time-split quality, training speed, and
+    (--knn) the item-kNN baselines, (--series) the generated series data set."""
+    decays = [float(x) for x in args.order_decays.split(",")]
+    res = {"epochs": args.epochs, "threads": args.threads, "order_decays": decays}
+    for d in decays:
+        r = {}
+        if "loo" in splits:
+            m, info = train(psql, "loo_train", f"ncf_loo_{d}", args, d)
+            info.update(eval_loo(psql, m))
+            r["loo"] = info
+            if args.knn and d == decays[0]:
+                res["knn_loo"] = {mode: eval_loo_knn(psql, m, mode) for mode in ("hist", "last")}
+        if "time" in splits:
+            m, info = train(psql, "time_train", f"ncf_time_{d}", args, d)
+            psql.run(f"SELECT recs.activate({m})")
+            info.update(eval_time(psql))
+            r["time"] = info
+            if args.knn and d == decays[0]:
+                res["knn_time"] = {mode: eval_time_knn(psql, m, mode) for mode in ("hist", "last")}
+        res[str(d)] = r
+        log(f"[order_decay {d}] {r}")
+    if args.series:
+        res["series"] = series_bench(psql, args, decays)
+
+    print()
+    print(f"NCF two-tower 256-128-64, {args.epochs} epochs, {args.threads} threads, by order_decay")
+    print(f"{'model':<24}{'LOO HR@10':>11}{'LOO NDCG':>10}{'time R@10':>11}{'time NDCG':>11}"
+          f"{'LOO ex/s':>10}{'time ex/s':>11}")
+    for d in decays:
+        lo, ti = res[str(d)].get("loo", {}), res[str(d)].get("time", {})
+        print(f"{'ncf order_decay ' + str(d):<24}{fmt(lo.get('hr10')):>11}{fmt(lo.get('ndcg10')):>10}"
+              f"{fmt(ti.get('recall10')):>11}{fmt(ti.get('ndcg10')):>11}"
+              f"{fmt(lo.get('examples_per_s'), 0):>10}{fmt(ti.get('examples_per_s'), 0):>11}")
+    for mode in ("hist", "last"):
+        if "knn_loo" in res or "knn_time" in res:
+            lo, ti = res.get("knn_loo", {}).get(mode, {}), res.get("knn_time", {}).get(mode, {})
+            print(f"{'item-kNN ' + mode:<24}{fmt(lo.get('hr10')):>11}{fmt(lo.get('ndcg10')):>10}"
+                  f"{fmt(ti.get('recall10')):>11}{fmt(ti.get('ndcg10')):>11}")
+    if "series" in res:
+        sr = res["series"]
+        print(f"series data: {sr['learners']} learners, {sr['watches']} watches, latest watch held out")
+        print(f"{'model':<24}{'HR@1':>8}{'HR@10':>8}{'NDCG@10':>9}")
+        for key in [f"ncf_{d}" for d in decays] + ["knn_hist", "knn_last"]:
+            v = sr[key]
+            print(f"{key:<24}{fmt(v['hr1']):>8}{fmt(v['hr10']):>8}{fmt(v['ndcg10']):>9}")
     print(json.dumps(res))
 
 

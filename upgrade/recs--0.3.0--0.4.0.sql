@@ -3973,3 +3973,44 @@ END
 $$;
 COMMENT ON FUNCTION recs.generate_sample(name, integer, integer, bigint, integer, timestamptz, boolean, boolean) IS
     'create seeded sample tables courses, learners, watches, impressions in a schema; platform => true adds course series and learners'' long breaks';
+
+-- ---------------------------------------------------------------------------
+-- NCF order weights (Neural CF v2, item 2): train_ncf's order_decay weighs
+-- the k-th latest watch of a learner's context by order_decay^k (the context
+-- column of recs.ncf_learner is the ncf-dormant section's).
+-- ---------------------------------------------------------------------------
+DROP FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text, text);
+CREATE FUNCTION recs.train_ncf(
+    watches regclass,
+    name text DEFAULT 'ncf',
+    courses regclass DEFAULT NULL,
+    min_watch_seconds float8 DEFAULT 60,
+    window_days float8 DEFAULT 365,
+    labels_from timestamptz DEFAULT NULL,
+    through timestamptz DEFAULT NULL,
+    layers integer[] DEFAULT '{256,128}',
+    dim integer DEFAULT 64,
+    epochs integer DEFAULT 20,
+    negatives integer DEFAULT 4,
+    learning_rate float8 DEFAULT 0.001,
+    batch_size integer DEFAULT 256,
+    l2 float8 DEFAULT 0,
+    neighbours integer DEFAULT 50,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds',
+    courses_id_column text DEFAULT NULL,
+    order_decay float8 DEFAULT 1)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_ncf'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text, text, float8) IS
+    'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';

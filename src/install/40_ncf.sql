@@ -77,13 +77,14 @@ CREATE FUNCTION recs.train_ncf(
     course_column text DEFAULT 'course_id',
     time_column text DEFAULT 'watched_at',
     seconds_column text DEFAULT 'watch_seconds',
-    courses_id_column text DEFAULT NULL)
+    courses_id_column text DEFAULT NULL,
+    order_decay float8 DEFAULT 1)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
-    bigint, integer, boolean, text, text, text, text, text) IS
+    bigint, integer, boolean, text, text, text, text, text, float8) IS
     'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)

@@ -39,6 +39,16 @@
  */
 #define NCF_MAX_CONTEXT 1000
 
+/*
+ * Order weights (train_ncf's order_decay).  The k-th latest watch of a
+ * context (k = 0: the latest) enters the learner tower's sparse layer with
+ * weight decay^k instead of 1.  Positions whose weight falls below
+ * NCF_ORDER_MIN_WEIGHT are left out of the context altogether: they could
+ * not move a float sum of the others, and dropping them keeps training,
+ * the stored embeddings and serving on exactly the same inputs.
+ */
+#define NCF_ORDER_MIN_WEIGHT 1e-6
+
 /* ---- ncf_cowatch.c ---- */
 
 /* compressed sparse rows; val may be NULL (all ones) */
@@ -127,6 +137,17 @@ struct RecsRng;
 extern void ncf_tower_init(NcfTower *t, struct RecsRng *rng);
 
 /*
+ * How many of a context's latest watches an order_decay keeps
+ * (NCF_MAX_CONTEXT for 1, fewer as decay^k drops below NCF_ORDER_MIN_WEIGHT),
+ * and their weights: w[k] = decay^k for k < ncf_order_length(decay).  A
+ * decay of 1 needs no weights (NULL: every watch weighs 1).
+ */
+extern int	ncf_order_length(double decay);
+extern float *ncf_order_weights(double decay);
+/* val[j] of a context of n watches, oldest first: the j-th gets w[n - 1 - j] */
+extern void ncf_context_values(const float *w, int n, float *val);
+
+/*
  * Embeddings of nrows sparse inputs (CSR over item indexes; val NULL = 1)
  * into out (nrows x dim), rows processed in chunks through cblas_sgemm.
  */
@@ -149,6 +170,7 @@ typedef struct NcfConfig
 	int			threads;
 	double		window_seconds; /* learner context look-back */
 	double		labels_from;	/* positives are watches at or after this time */
+	double		order_decay;	/* weight of the k-th latest watch: order_decay^k */
 } NcfConfig;
 
 /*
@@ -171,13 +193,16 @@ typedef struct NcfData
 	int32	   *ctx_len;
 	int64		n_empty_ctx;
 	int64		n_capped_ctx;	/* contexts cut to their latest NCF_MAX_CONTEXT watches */
+	int			ctx_cap;		/* the longest context: ncf_order_length(order_decay) */
+	float	   *ctx_weight;		/* weight of the k-th latest watch; NULL: all 1 */
 	double		mean_ctx;
 	NcfSparse	cowatch;		/* course-tower inputs */
 } NcfData;
 
 /*
  * positives and their contexts (watches in [t - window, t), strictly before
- * t, at most the latest NCF_MAX_CONTEXT)
+ * t, at most the latest ncf_order_length(order_decay)), and the contexts'
+ * order weights
  */
 extern void ncf_data_prepare(NcfData *d, const NcfConfig *cfg);
 /* negs[p * neg + r]: neg courses per positive the learner never watched */
@@ -203,7 +228,7 @@ typedef struct NcfTranspose
 	int			ntouched;
 	int64	   *tptr;			/* ntouched + 1 offsets into tsrc/tval */
 	int32	   *tsrc;			/* batch row */
-	float	   *tval;			/* input value (1 for the learner tower) */
+	float	   *tval;			/* input value (the learner's: its order weight, or 1) */
 	int64		tcap;
 	int64	   *usage;			/* n_items: entries + 4 per batch using the row, this epoch */
 } NcfTranspose;

@@ -8,8 +8,10 @@
  * [t - window, t), strictly before the label's time t (so a watch in the
  * same second is not context).  Watches are sorted by time per learner, so
  * a context is a contiguous slice found by binary search and is stored as
- * (start, length), never copied.  The course-tower input is the course's
- * co-watch similarity row.  Each epoch draws `negatives` courses per
+ * (start, length), never copied; with order weights (order_decay < 1) the
+ * j-th of a context of n watches enters with weight ctx_weight[n - 1 - j],
+ * and a context is at most the positions those weights keep.  The
+ * course-tower input is the course's co-watch similarity row.  Each epoch draws `negatives` courses per
  * positive, uniformly among the courses the learner never watched (by
  * rejection against the learner's sorted course set); negatives share their
  * positive's context.
@@ -69,6 +71,8 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	d->ctx_len = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(n, 1));
 	d->n_empty_ctx = 0;
 	d->n_capped_ctx = 0;
+	d->ctx_cap = ncf_order_length(cfg->order_decay);
+	d->ctx_weight = ncf_order_weights(cfg->order_decay);
 	n = 0;
 	for (int u = 0; u < d->n_learners; u++)
 	{
@@ -86,10 +90,12 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 			/* context: lo <= k < hi with t - window <= when[k] < t */
 			a = lower_bound_time(d->when, lo, w + 1, t - cfg->window_seconds);
 			b = lower_bound_time(d->when, a, w + 1, t);
-			if (b - a > NCF_MAX_CONTEXT)
+			if (b - a > d->ctx_cap)
 			{
-				a = b - NCF_MAX_CONTEXT;
-				d->n_capped_ctx++;
+				/* only NCF_MAX_CONTEXT's cut is news; order weights' is by design */
+				if (b - a > NCF_MAX_CONTEXT)
+					d->n_capped_ctx++;
+				a = b - d->ctx_cap;
 			}
 			d->pos_learner[n] = u;
 			d->pos_item[n] = d->items[w];
@@ -321,9 +327,10 @@ ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 		{
 			int32		p = b->pos[g];
 			const int32 *ctx = d->items + d->ctx_start[p];
+			int			len = d->ctx_len[p];
 
-			for (int j = 0; j < d->ctx_len[p]; j++)
-				transpose_put(s, ctx[j], g, 1.0f);
+			for (int j = 0; j < len; j++)
+				transpose_put(s, ctx[j], g, d->ctx_weight ? d->ctx_weight[len - 1 - j] : 1.0f);
 		}
 	}
 	else

@@ -211,12 +211,16 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 		{
 			int32		p = tr->batch.pos[r];
 			const int32 *ctx = d->items + d->ctx_start[p];
+			int			len = d->ctx_len[p];
 
-			for (int j = 0; j < d->ctx_len[p]; j++)
+			for (int j = 0; j < len; j++)
 			{
-				if (j + 2 < d->ctx_len[p])
+				if (j + 2 < len)
 					prefetch_row(s->t.w[0] + (Size) ctx[j + 2] * w1, w1);
-				ncf_vec_add(y, s->t.w[0] + (Size) ctx[j] * w1, w1);
+				if (d->ctx_weight)
+					ncf_vec_axpy(y, d->ctx_weight[len - 1 - j], s->t.w[0] + (Size) ctx[j] * w1, w1);
+				else
+					ncf_vec_add(y, s->t.w[0] + (Size) ctx[j] * w1, w1);
 			}
 		}
 		else
@@ -393,7 +397,7 @@ sparse_update(Trainer *tr, int k, int th, float *gacc)
 			{
 				const float *dy = s->dact[0] + (Size) s->tp.tsrc[e] * w1;
 
-				if (k == NCF_LEARNER)
+				if (k == NCF_LEARNER && tr->d->ctx_weight == NULL)
 					ncf_vec_add(gacc, dy, w1);
 				else
 					ncf_vec_axpy(gacc, s->tp.tval[e], dy, w1);

@@ -19,6 +19,16 @@
  * After training, ncf_final_embeddings runs both towers once more over every
  * course and every learner's latest context (the window ending at their own
  * latest watch): the embeddings a model stores.
+ *
+ * Order.  With train_ncf's order_decay below 1 the learner's input is not a
+ * multi-hot but a recency-weighted one: the k-th latest watch of a context
+ * enters with decay^k (ncf_order_weights), so the same courses watched in
+ * another order give another embedding.  The weights are one table per
+ * decay, computed identically here, in training and in serving, and the
+ * context keeps only the positions with a weight of at least
+ * NCF_ORDER_MIN_WEIGHT (ncf_order_length).  The towers keep their shape:
+ * course embeddings are still precomputed and recommend() is still one
+ * matrix-vector product.
  */
 #include "postgres.h"
 
@@ -88,6 +98,41 @@ ncf_tower_init(NcfTower *t, RecsRng *rng)
 	}
 }
 
+int
+ncf_order_length(double decay)
+{
+	int			n = 1;
+
+	if (decay >= 1.0)
+		return NCF_MAX_CONTEXT;
+	/* the positions k with decay^k >= NCF_ORDER_MIN_WEIGHT; k = 0 always */
+	while (n < NCF_MAX_CONTEXT && pow(decay, (double) n) >= NCF_ORDER_MIN_WEIGHT)
+		n++;
+	return n;
+}
+
+float *
+ncf_order_weights(double decay)
+{
+	int			n = ncf_order_length(decay);
+	float	   *w;
+
+	if (decay >= 1.0)
+		return NULL;
+	w = palloc(sizeof(float) * n);
+	/* computed the same way wherever a context is embedded: bit-identical weights */
+	for (int k = 0; k < n; k++)
+		w[k] = (float) pow(decay, (double) k);
+	return w;
+}
+
+void
+ncf_context_values(const float *w, int n, float *val)
+{
+	for (int j = 0; j < n; j++)
+		val[j] = w[n - 1 - j];
+}
+
 void
 ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 				  const int32 *col, const float *val, float *out)
@@ -150,9 +195,11 @@ ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *c
 {
 	int			n_learners = in->n_learners;
 	const int64 *offsets = in->offsets;
+	int			cap = ncf_order_length(cfg->order_decay);
 	int64	   *rowptr = palloc(sizeof(int64) * (n_learners + 1));
 	int32	   *ctx = MemoryContextAllocHuge(CurrentMemoryContext,
 											 sizeof(int32) * Max(offsets[n_learners], 1));
+	float	   *val = NULL;
 
 	*course_emb = MemoryContextAllocHuge(CurrentMemoryContext,
 										 mul_size(sizeof(float), mul_size(in->n_items, cfg->dim)));
@@ -164,13 +211,15 @@ ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *c
 	 * of the data: a learner back after a year away keeps the embedding of
 	 * what they watched last, as every training positive's context was the
 	 * window before its own time.  Watches are time-sorted, so the window is
-	 * a suffix; the latest watch itself is in it, so no context is empty.
+	 * a suffix (of at most cap watches: NCF_MAX_CONTEXT, or the positions an
+	 * order decay leaves a weight); the latest watch itself is in it, so no
+	 * context is empty.
 	 */
 	rowptr[0] = 0;
 	for (int u = 0; u < n_learners; u++)
 	{
 		int64		n = rowptr[u];
-		int64		lo = Max(offsets[u], offsets[u + 1] - NCF_MAX_CONTEXT);
+		int64		lo = Max(offsets[u], offsets[u + 1] - cap);
 
 		if (offsets[u + 1] > offsets[u])
 		{
@@ -182,9 +231,20 @@ ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *c
 		}
 		rowptr[u + 1] = n;
 	}
+	if (data->ctx_weight)
+	{
+		/* each context's order weights, as in training */
+		val = MemoryContextAllocHuge(CurrentMemoryContext,
+									 sizeof(float) * Max(rowptr[n_learners], 1));
+		for (int u = 0; u < n_learners; u++)
+			ncf_context_values(data->ctx_weight, (int) (rowptr[u + 1] - rowptr[u]),
+							   val + rowptr[u]);
+	}
 	*learner_emb = MemoryContextAllocHuge(CurrentMemoryContext,
 										  mul_size(sizeof(float), mul_size(n_learners, cfg->dim)));
-	ncf_tower_forward(&model->tower[NCF_LEARNER], n_learners, rowptr, ctx, NULL, *learner_emb);
+	ncf_tower_forward(&model->tower[NCF_LEARNER], n_learners, rowptr, ctx, val, *learner_emb);
+	if (val)
+		pfree(val);
 	contexts->nrows = n_learners;
 	contexts->nnz = rowptr[n_learners];
 	contexts->rowptr = rowptr;

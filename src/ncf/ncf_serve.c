@@ -48,6 +48,8 @@ typedef struct NcfLearnerTower
 {
 	NcfTower	t;
 	float	   *cold;			/* embedding of the empty context */
+	int			order_len;		/* a history's latest watches the tower sees */
+	float	   *order_w;		/* their weights, latest first; NULL: unordered */
 } NcfLearnerTower;
 
 /* ---- loading ---- */
@@ -157,6 +159,40 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 }
 
 /*
+ * The model's order_decay (recs.model.params; absent in models trained
+ * before 0.4.0, which ignore order): the weights the learner tower gives a
+ * history's latest watches, exactly as training computed them.
+ */
+static void
+load_order(int64 model_id, NcfLearnerTower *lt, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.model");
+	double		decay = 1.0;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT (params->>'order_decay')::float8 FROM recs.model"
+							   " WHERE model_id = $1", 1, types, values, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			decay = DatumGetFloat8(d);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (!(decay >= 0.0 && decay <= 1.0))
+		model_row_corrupt(&row, "params->order_decay is %g, outside 0..1", decay);
+	lt->order_len = ncf_order_length(decay);
+	lt->order_w = ncf_order_weights(decay);
+}
+
+/*
  * Serving cache loader of "ncf:learner": the learner tower, to embed a
  * watch list (cold starts, recommend's recent argument, embed_learner).
  * Validated, for both towers: layers numbered 0, 1, ... with 2 to
@@ -245,6 +281,7 @@ load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cx
 	SPI_freetuptable(SPI_tuptable);
 	lt->cold = palloc(sizeof(float) * lt->t.width[lt->t.nlayers]);
 	ncf_tower_forward(&lt->t, 1, empty, NULL, NULL, lt->cold);
+	load_order(model_id, lt, partcxt);
 	return lt;
 }
 
@@ -391,6 +428,13 @@ int32_cmp(const void *a, const void *b)
  * The learner tower applied to a watch list (two id lists, merged; unknown
  * ids ignored, duplicates once): the embedding of a new learner, or of a
  * known one with watches the model has not seen.  out holds dim floats.
+ *
+ * An unordered model sees a set: the lists are sorted and deduplicated.  An
+ * ordered one (order_decay < 1) reads them as one history, a then b, oldest
+ * first: a course listed twice counts at its first place (training keeps a
+ * learner's earliest watch of a course), and the latest order_len courses
+ * enter with the model's order weights -- so a history in the order training
+ * saw it embeds exactly as the stored embedding.
  */
 static void
 embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int nb, float *out)
@@ -398,6 +442,7 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 	NcfCourses *c = get_courses(m);
 	NcfLearnerTower *lt = get_learner_tower(m);
 	int32	   *rows = palloc(sizeof(int32) * Max(na + nb, 1));
+	float	   *val = NULL;
 	int			nrows = 0;
 	int64		rowptr[2];
 
@@ -409,7 +454,33 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 		if (idx >= 0)
 			rows[nrows++] = idx;
 	}
-	if (nrows > 1)
+	if (lt->order_w)
+	{
+		int64	   *key = palloc(sizeof(int64) * Max(nrows, 1));
+		bool	   *dup = palloc0(sizeof(bool) * Max(nrows, 1));
+		int			w = 0;
+
+		/*
+		 * Keep each course's first place: sort (row, place) pairs, mark all
+		 * but the first of each row, then the latest order_len in list order.
+		 */
+		for (int i = 0; i < nrows; i++)
+			key[i] = ((int64) rows[i] << 32) | i;
+		qsort(key, nrows, sizeof(int64), recs_int64_cmp);
+		for (int i = 1; i < nrows; i++)
+			if ((key[i] >> 32) == (key[i - 1] >> 32))
+				dup[key[i] & 0xFFFFFFFF] = true;
+		for (int i = 0; i < nrows; i++)
+			if (!dup[i])
+				rows[w++] = rows[i];
+		nrows = Min(w, lt->order_len);
+		rows += w - nrows;
+		val = palloc(sizeof(float) * Max(nrows, 1));
+		ncf_context_values(lt->order_w, nrows, val);
+		pfree(key);
+		pfree(dup);
+	}
+	else if (nrows > 1)
 	{
 		int			w = 1;
 
@@ -421,7 +492,24 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 	}
 	rowptr[0] = 0;
 	rowptr[1] = nrows;
-	ncf_tower_forward(&lt->t, 1, rowptr, rows, NULL, out);
+	ncf_tower_forward(&lt->t, 1, rowptr, rows, val, out);
+}
+
+/*
+ * A known learner's embedding extended by the watches the caller reports
+ * since training (recommend's recent argument): the learner tower on the
+ * stored context (recent_base: the window ending at their latest training
+ * watch, oldest first) followed by the new watches -- for an ordered model
+ * the known watches keep their order behind the new ones.
+ */
+static void
+embed_with_recent(const ServingModel *m, const ServingLearner *l, float *out)
+{
+	const int64 *base;
+	int			nbase;
+
+	recent_base(m, l, &base, &nbase);
+	embed_courses(m, base, nbase, l->recent, l->nrecent, out);
 }
 
 /* ---- scoring for recommend(), evaluate() and blends ---- */
@@ -442,13 +530,7 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	float	   *scores = palloc(sizeof(float) * nblocks * NCF_BLOCK);
 
 	if (l->nrecent > 0)
-	{
-		const int64 *base;
-		int			nbase;
-
-		recent_base(m, l, &base, &nbase);
-		embed_courses(m, base, nbase, l->recent, l->nrecent, u);
-	}
+		embed_with_recent(m, l, u);
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
 	ncf_dot_blocked(c->blocked, nblocks, c->dim, u, scores);
@@ -471,13 +553,7 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 	float	   *u = palloc(sizeof(float) * c->dim);
 
 	if (l->nrecent > 0)
-	{
-		const int64 *base;
-		int			nbase;
-
-		recent_base(m, l, &base, &nbase);
-		embed_courses(m, base, nbase, l->recent, l->nrecent, u);
-	}
+		embed_with_recent(m, l, u);
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
 	for (int i = 0; i < n; i++)

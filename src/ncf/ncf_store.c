@@ -272,6 +272,7 @@ params_json(const NcfOptions *o)
 	json_out_int(&j, "threads", cfg->threads);
 	json_out_number(&j, "window_days", o->window_days, "%g");
 	json_out_number(&j, "min_watch_seconds", o->min_seconds, "%g");
+	json_out_number(&j, "order_decay", cfg->order_decay, "%.17g");
 	json_out_string(&j, "optimizer", "adam, lazy on the sparse layers");
 	json_out_string(&j, "labels_from", o->labels_given ?
 					timestamptz_to_str(recs_epoch_to_timestamptz(cfg->labels_from)) : NULL);

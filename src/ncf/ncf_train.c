@@ -36,6 +36,8 @@
 #define SECONDS_PER_DAY 86400.0
 #define MAX_WIDTH 8192
 #define MAX_EPOCHS 100000
+/* train_ncf's order_decay when not given (docs/ncf.md#order: chosen by measurement) */
+#define DEFAULT_ORDER_DECAY 1.0
 
 static void
 layers_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
@@ -114,6 +116,13 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	cfg->seed = (uint64) recs_int64_arg(fcinfo, 15, 42);
 	cfg->threads = recs_int_arg(fcinfo, 16, 1, 1, 64, "threads");
 	cfg->window_seconds = o->window_days * SECONDS_PER_DAY;
+	cfg->order_decay = recs_float_arg(fcinfo, 23, DEFAULT_ORDER_DECAY, 0.0, false, "order_decay");
+	if (cfg->order_decay > 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("order_decay must be between 0 and 1, not %g", cfg->order_decay),
+				 errdetail("The k-th latest watch of a context weighs order_decay^k: 1 ignores order, 0 keeps only the latest watch."),
+				 errhint("Pass a number such as 0.9, or 1 for an unordered history.")));
 	if (cfg->batch_size < 1 + cfg->negatives)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -194,6 +203,7 @@ ncf_training_contexts(PG_FUNCTION_ARGS)
 
 	watch_columns_arg(fcinfo, 4, &cols, &min_seconds);
 	memset(&cfg, 0, sizeof(cfg));
+	cfg.order_decay = 1.0;		/* every context in full */
 	cfg.window_seconds = window_days * SECONDS_PER_DAY;
 	cfg.labels_from = PG_ARGISNULL(3) ? -INFINITY : recs_timestamp_arg(fcinfo, 3, "labels_from");
 

@@ -132,6 +132,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_ncf', 'time_column', NULL, 'default', 'watched_at'),
 ('train_ncf', 'seconds_column', NULL, 'ok', 'no watch-time column: no threshold'),
 ('train_ncf', 'courses_id_column', NULL, 'default', 'course_column'),
+('train_ncf', 'order_decay', NULL, 'default', '1'),
 ('similar_courses', 'course_id', '1', '22004', 'course_id must not be NULL'),
 ('similar_courses', 'k', NULL, '22004', 'k must not be NULL'),
 ('similar_courses', 'model', $$recs.model_id('bn_ncf')$$, '= NULL', 'the active model (its neural CF component)'),
