@@ -42,8 +42,11 @@ SELECT is((SELECT params->>'order_decay' FROM recs.model WHERE model_id = :ord),
           'order_decay is stored in the model''s params');
 SELECT is((SELECT (params->>'order_decay')::float8 FROM recs.model WHERE model_id = :bag), 1::float8,
           'the default order_decay is 1, stored too');
-SELECT is((SELECT count(context) FROM recs.ncf_learner WHERE model_id = :bag), 0::bigint,
-          'an unordered model stores no contexts');
+SELECT is((SELECT count(*) FROM recs.ncf_learner n JOIN recs.model_learner w USING (model_id, learner_id)
+            WHERE n.model_id = :bag AND n.context IS DISTINCT FROM NULL
+              AND (SELECT array_agg(c ORDER BY c) FROM unnest(n.context) c) = w.watched),
+          (SELECT count(*) FROM recs.ncf_learner WHERE model_id = :bag),
+          'an unordered model stores each learner''s window as the context (here all their watches)');
 SELECT throws_ok($$SELECT recs.train_ncf('no.watches', epochs => 1, order_decay => 1.5)$$, '22023',
                  'order_decay must be between 0 and 1, not 1.5', 'order_decay above 1 is an error');
 SELECT throws_ok($$SELECT recs.train_ncf('no.watches', epochs => 1, order_decay => -0.1)$$, '22023',
