@@ -172,8 +172,9 @@ load_order(int64 model_id, NcfLearnerTower *lt, MemoryContext cxt)
 	double		decay = 1.0;
 	int			rc;
 
-	rc = SPI_execute_with_args("SELECT (params->>'order_decay')::float8 FROM recs.model"
-							   " WHERE model_id = $1", 1, types, values, NULL, true, 0);
+	rc = SPI_execute_with_args(psprintf("SELECT (params->>'order_decay')::float8 FROM %s"
+										" WHERE model_id = $1", serving_table_sql("model")),
+							   1, types, values, NULL, true, 0);
 	MemoryContextSwitchTo(cxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
