@@ -1,17 +1,20 @@
 -- bench/ncf_new_courses.sql -- the new-course experiment (issue #12): recs
 -- ranks courses it never saw watched, from their content features, against
 -- popularity-by-topic baselines.  Run by bench/ncf_new_courses.sh, which sets
--- :learners, :courses, :epochs, :threads and :dropouts.
+-- :learners, :courses, :days, :epochs, :threads and :dropouts.
 --
--- Protocol.  generate_sample's data; cut = the last watch - 30 days.  The
--- held-out courses are those whose first qualifying watch (>= 60 s) is at or
--- after cut.  NCF trains on the watches before cut, its catalogue the
+-- Protocol.  generate_sample's data (it publishes courses until 30 days
+-- before its last day); cut = the last publication - 30 days.  The held-out
+-- courses are those published at or after cut: the last month's new
+-- courses, first watched after cut.  NCF trains on the watches before cut
+-- (qualifying: >= 60 s), its catalogue the
 -- courses relation without the held-out courses; add_courses then embeds the
 -- held-out courses from their features (topic, language, difficulty,
 -- skills).  Test learners: those who watched a held-out course after cut and
 -- have training watches.  Each ranks the held-out courses only; Recall@10 =
 -- held-out courses they watched after cut among their top 10, divided by
--- min(10, how many they watched), averaged over the learners.
+-- min(10, how many they watched), averaged over the learners (the test
+-- period is the 60 days from cut to the end of the data).
 --   topic baseline: held-out courses by the learner's training watches of
 --     their topic, then of their language, then course id (no leakage);
 --   topic + popularity: the same, ties by the course's watchers after cut
@@ -23,14 +26,13 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS nb CASCADE;
-SELECT count(*) FROM recs.generate_sample('nb', :learners, :courses, 42);
+SELECT count(*) FROM recs.generate_sample('nb', :learners, :courses, 42, :days);
 
 CREATE TEMP TABLE q AS
 SELECT DISTINCT ON (learner_id, course_id) learner_id, course_id, watched_at
   FROM nb.watches WHERE watch_seconds >= 60 ORDER BY learner_id, course_id, watched_at;
-SELECT max(watched_at) - interval '30 days' AS cut FROM q \gset
-CREATE TABLE nb.held AS
-SELECT course_id FROM q GROUP BY course_id HAVING min(watched_at) >= :'cut';
+SELECT max(published_at) - interval '30 days' AS cut FROM nb.courses \gset
+CREATE TABLE nb.held AS SELECT course_id FROM nb.courses WHERE published_at >= :'cut';
 CREATE VIEW nb.train_watches AS SELECT * FROM nb.watches WHERE watched_at < :'cut';
 CREATE VIEW nb.train_courses AS SELECT * FROM nb.courses WHERE course_id NOT IN (SELECT course_id FROM nb.held);
 CREATE TEMP TABLE test AS                       -- (learner, held-out course) watched after cut

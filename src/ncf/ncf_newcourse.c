@@ -15,8 +15,9 @@
  * add_courses(model, courses) embeds every course of a relation that the
  * model does not hold yet and adds it to recs.ncf_course with no input_row
  * (it is ranked, but is no input of the learner tower, which never saw
- * it), then gives the model a new cache_token so that every backend's
- * serving cache reloads the course embeddings at its next call.  It reads
+ * it), then gives the model (and every blend over it) a new cache_token so
+ * that every backend's serving cache reloads the course embeddings at its
+ * next call.  It reads
  * the caller's relation and writes the model's tables, so it runs as the
  * caller (a training role, see grant_access).
  *
@@ -254,8 +255,11 @@ ncf_embed_course(PG_FUNCTION_ARGS)
 	float	   *e;
 	int			dim;
 
-	/* NULL features, or neither model nor slot: NULL, as embed_learner */
-	if (PG_ARGISNULL(1) || !serving_model_arg(fcinfo, 0, 2, false, &given))
+	/*
+	 * NULL features, or neither model nor slot: NULL, as embed_learner.  No
+	 * id goes in or out, so a model keyed by uuid or text serves too.
+	 */
+	if (PG_ARGISNULL(1) || !serving_model_arg_any_ids(fcinfo, 0, 2, false, &given))
 		PG_RETURN_NULL();
 	jb = PG_GETARG_JSONB_P(1);
 	if (!JB_ROOT_IS_OBJECT(jb))
@@ -378,28 +382,26 @@ lock_ncf_model(int64 model_id)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	MemoryContext cxt = CurrentMemoryContext;
-	char	   *kind;
+	ServingModel sm;
 	char	   *course_col;
 	int			rc;
 
-	rc = SPI_execute_with_args("SELECT kind, params->'columns'->>'course' FROM recs.model"
+	rc = SPI_execute_with_args("SELECT params->'columns'->>'course' FROM recs.model"
 							   " WHERE model_id = $1 FOR UPDATE",
 							   1, types, values, NULL, false, 0);
 	MemoryContextSwitchTo(cxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("recs model " INT64_FORMAT " does not exist", model_id)));
-	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	course_col = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (strcmp(kind, "ncf") != 0)
+	course_col = SPI_processed > 0 ?
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	/* errors for a model that does not exist; any key type */
+	serving_model_any_ids(model_id, &sm);
+	MemoryContextSwitchTo(cxt);
+	if (sm.routine != &ncf_kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("recs model " INT64_FORMAT " is a %s model, not an NCF model", model_id, kind),
-				 errhint("Pass the NCF model (a blend's NCF component: recs.models.components).")));
-	SPI_freetuptable(SPI_tuptable);
+				 errmsg("recs model " INT64_FORMAT " is a %s model, not an NCF model", model_id, sm.kind),
+				 errhint("Pass the NCF model (a blend's NCF component: recs.blend_component).")));
 	return course_col ? course_col : pstrdup("course_id");
 }
 
@@ -489,9 +491,15 @@ ncf_add_courses(PG_FUNCTION_ARGS)
 		embed_rows(ctw, nnew, rowptr, row, val, emb);
 		ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", NULL::integer, 0",
 							 model_id, new_ids, NULL, NULL, emb, nnew, dim);
-		/* every backend reloads the model's courses at its next call */
+		/*
+		 * Every backend reloads the model's courses at its next call, and the
+		 * blends that have it as a component (their cached part holds the
+		 * component's cache_token).
+		 */
 		rc = SPI_execute_with_args("UPDATE recs.model SET cache_token = (pg_catalog.random() * 9.2e18)::bigint"
-								   " WHERE model_id = $1", 1, types, values, NULL, false, 0);
+								   " WHERE model_id = $1 OR model_id IN"
+								   " (SELECT b.model_id FROM recs.blend_component b WHERE b.component_id = $1)",
+								   1, types, values, NULL, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "could not update recs.model: %s", SPI_result_code_string(rc));
 	}

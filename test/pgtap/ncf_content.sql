@@ -1,7 +1,7 @@
 -- test/pgtap/ncf_content.sql -- NCF course content features: train_ncf's
 -- course_features and content_dropout, embed_course, add_courses.
 BEGIN;
-SELECT plan(35);
+SELECT plan(38);
 SET LOCAL client_min_messages = warning;
 
 SELECT count(*) AS n_cf FROM recs.generate_sample('cf', 400, 80, 7) \gset
@@ -78,12 +78,28 @@ SELECT throws_ok($$SELECT recs.embed_course($$ || :m || $$, '["data-science"]')$
 SELECT throws_ok($$SELECT recs.embed_course($$ || :m || $$, '{"skills": [["sql"]]}')$$, '22023',
                  'feature "skills" must be a scalar or an array of scalars', 'nested values are an error');
 
+-- a vocabulary row out of place is a corrupt model, not a wrong embedding
+SAVEPOINT corrupt;
+UPDATE recs.ncf_course_feature SET input_row = input_row + 1 WHERE model_id = :m AND feature = 'topic' AND value = 'design';
+UPDATE recs.model SET cache_token = cache_token + 1 WHERE model_id = :m;
+SELECT throws_ok($$SELECT recs.embed_course($$ || :m || $$, '{"topic": "design"}')$$, 'XX001', NULL,
+                 'a vocabulary row out of place is reported as a corrupt model');
+ROLLBACK TO SAVEPOINT corrupt;
+
 -- ---------------------------------------------------------------- add_courses
 -- a backend that served the model before add_courses sees the new courses after it
 SELECT ok((SELECT count(*) FROM recs.recommend(1, 1000, model => :m)) > 0, 'the model serves (cache warm)');
 SELECT is(recs.score(:m, 1, 9001), NULL::float8, 'a course the model cannot place scores NULL');
+-- a blend over the model (its rows only): its cached part holds the component's token
+INSERT INTO recs.model (name, kind, version) VALUES ('cf_blend_rows', 'blend', 1) RETURNING model_id AS fb \gset
+INSERT INTO recs.blend_component VALUES (:fb, 1, :m, 'identity', 0, 1);
+SELECT cache_token AS blend_token FROM recs.model WHERE model_id = :fb \gset
+SELECT throws_ok($$SELECT recs.add_courses($$ || :fb || $$, 'cf.published')$$, '42809',
+                 format('recs model %s is a blend model, not an NCF model', :fb), 'add_courses takes an NCF model');
 SELECT is(recs.add_courses(:m, 'cf.published'), (SELECT count(*)::int FROM cf.published WHERE course_id > 9000),
           'add_courses adds the courses the model does not hold');
+SELECT isnt((SELECT cache_token FROM recs.model WHERE model_id = :fb), :'blend_token'::bigint,
+            'and gives the blends over the model a new cache_token');
 SELECT is(recs.add_courses(:m, 'cf.published'), 0, 'and only those');
 SELECT is((SELECT count(*) FROM recs.ncf_course WHERE model_id = :m AND input_row IS NULL AND watchers = 0),
           (SELECT count(*) FROM cf.published WHERE course_id > 9000), 'they have no input row and no watchers');
