@@ -140,10 +140,10 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('embed_learner', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'neither model nor slot: NULL'),
 ('embed_learner', 'course_ids', $$'{1,2}'$$, 'null', 'NULL'),
 ('embed_learner', 'slot', NULL, 'default', 'the model'),
-('embed_course', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'neither model nor slot: NULL'),
-('embed_course', 'features', $${"topic": "x"}$$, 'null', 'NULL'),
+('embed_course', 'model', $$recs.model_id('bn_ncf_cf')$$, 'null', 'neither model nor slot: NULL'),
+('embed_course', 'features', $$'{"topic": "marketing"}'$$, 'null', 'NULL'),
 ('embed_course', 'slot', NULL, 'default', 'the model'),
-('add_courses', 'model', $$recs.model_id('bn_ncf')$$, '22004', 'model must not be NULL'),
+('add_courses', 'model', $$recs.model_id('bn_ncf_cf')$$, '22004', 'model must not be NULL'),
 ('add_courses', 'courses', $$'bn.courses'$$, '22004', 'courses relation must not be NULL'),
 ('add_courses', 'courses_id_column', NULL, 'default', 'the model''s course column'),
 ('course_map', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'neither model nor slot: no rows'),
@@ -501,6 +501,8 @@ BEGIN
     CREATE TABLE bn.test AS SELECT learner_id, course_id FROM bn.watches WHERE watched_at >= '2025-12-15';
     PERFORM recs.train_popularity('bn.watches', 'bn.learners', name => 'bn_pop');
     PERFORM recs.train_ncf('bn.watches', 'bn_ncf', courses => 'bn.courses', epochs => 1, layers => '{8}', dim => 4);
+    PERFORM recs.train_ncf('bn.watches', 'bn_ncf_cf', courses => 'bn.courses', epochs => 1, layers => '{8}', dim => 4,
+                           course_features => '{topic,skills}', activate => false);
     PERFORM recs.train_glmix('bn.impressions', 'bn.learners', 'bn.courses', '{language,segment}', '{topic}',
                              name => 'bn_glmix');
     PERFORM recs.train_blend(ARRAY[recs.model_id('bn_ncf'), recs.model_id('bn_pop')], 'bn.impressions',
