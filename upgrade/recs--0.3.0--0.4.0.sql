@@ -4014,3 +4014,150 @@ COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, tim
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8) IS
     'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';
+
+-- ---------------------------------------------------------------------------
+-- ncf-content: content features in the NCF course tower (issue #12 item 3)
+-- -- train_ncf's course_features and content_dropout, the vocabulary table
+-- recs.ncf_course_feature, recs.embed_course (a serving function) and
+-- recs.add_courses; recs.ncf_course.input_row is NULL for added courses
+-- ---------------------------------------------------------------------------
+ALTER TABLE recs.ncf_course ALTER COLUMN input_row DROP NOT NULL;
+COMMENT ON TABLE recs.ncf_course IS
+    'per NCF model: each course''s embedding (the course tower''s output), its row in the sparse layers (NULL: added by add_courses after training) and its number of training watchers';
+
+CREATE TABLE recs.ncf_course_feature (
+    model_id  bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    feature   text NOT NULL,
+    value     text NOT NULL,
+    input_row integer NOT NULL CHECK (input_row >= 0),
+    PRIMARY KEY (model_id, feature, value)
+);
+COMMENT ON TABLE recs.ncf_course_feature IS
+    'per NCF model trained with course_features: each feature value (column, value as text) and its row in the course tower''s sparse layer';
+SELECT pg_catalog.pg_extension_config_dump('recs.ncf_course_feature', '');
+
+DROP FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text, text, float8);
+CREATE FUNCTION recs.train_ncf(
+    watches regclass,
+    name text DEFAULT 'ncf',
+    courses regclass DEFAULT NULL,
+    min_watch_seconds float8 DEFAULT 60,
+    window_days float8 DEFAULT 365,
+    labels_from timestamptz DEFAULT NULL,
+    through timestamptz DEFAULT NULL,
+    layers integer[] DEFAULT '{256,128}',
+    dim integer DEFAULT 64,
+    epochs integer DEFAULT 20,
+    negatives integer DEFAULT 4,
+    learning_rate float8 DEFAULT 0.001,
+    batch_size integer DEFAULT 256,
+    l2 float8 DEFAULT 0,
+    neighbours integer DEFAULT 50,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds',
+    courses_id_column text DEFAULT NULL,
+    order_decay float8 DEFAULT 1,
+    course_features text[] DEFAULT NULL,
+    content_dropout float8 DEFAULT 0.3)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_ncf'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text, text, float8, text[], float8) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower); returns the model id';
+
+CREATE FUNCTION recs.embed_course(model bigint, features jsonb, slot text DEFAULT NULL)
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'ncf_embed_course'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.embed_course(bigint, jsonb, text) IS
+    'a course embedding computed by an NCF model''s course tower (a blend: its NCF component''s) from feature values alone, {"column": value or [values]}: a course published since training';
+ALTER FUNCTION recs.embed_course(bigint, jsonb, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION recs.embed_course(bigint, jsonb, text) FROM PUBLIC;
+
+CREATE FUNCTION recs.add_courses(model bigint, courses regclass, courses_id_column text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'ncf_add_courses'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.add_courses(bigint, regclass, text) IS
+    'add the courses of a relation an NCF model trained with course_features does not hold, embedded from their features, so that recommend() and score() serve them without retraining; returns how many were added';
+
+CREATE OR REPLACE FUNCTION recs._serving_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'recs.recommend(bigint, integer, boolean, bigint[], bigint[], bigint, bigint[], text), '
+        || 'recs.recommend_all(integer, bigint, boolean, bigint[], text), recs.score(bigint, bigint, bigint, text), '
+        || 'recs.similar_courses(bigint, integer, bigint, text), recs.embed_learner(bigint, bigint[], text), '
+        || 'recs.course_map(bigint, text), recs.glmix_score(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.glmix_logit(bigint, bigint, bigint, text, jsonb), recs.explain(bigint, bigint, bigint, text, jsonb), '
+        || 'recs.explain_recommendation(bigint, bigint, bigint, text), recs.explain(bigint, bigint, text), '
+        || 'recs.model_id(text), recs.course_embeddings(bigint, text), recs.embed_course(bigint, jsonb, text), '
+        || recs._key_serving_functions()
+$$;
+
+-- the roles that may serve (EXECUTE on embed_learner, as grant_access gave it) may embed courses too
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::regrole::text
+               FROM pg_catalog.pg_proc p, LATERAL pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid = 'recs.embed_learner(bigint, bigint[], text)'::regprocedure
+                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION recs.embed_course(bigint, jsonb, text) TO %s', r);
+    END LOOP;
+END
+$$;
+
+-- drop_model deletes the new part by name too (no cascade on Citus)
+CREATE OR REPLACE FUNCTION recs.drop_model(model_id bigint, force boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM recs.model m WHERE m.model_id = drop_model.model_id) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'undefined_object',
+            MESSAGE = format('recs model %s does not exist', drop_model.model_id);
+    END IF;
+    IF EXISTS (SELECT 1 FROM recs.blend_component b WHERE b.component_id = drop_model.model_id) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'object_in_use',
+            MESSAGE = format('recs model %s is a component of blend model %s', drop_model.model_id,
+                             (SELECT min(b.model_id) FROM recs.blend_component b
+                               WHERE b.component_id = drop_model.model_id)),
+            HINT = 'Drop the blend first.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM recs.deployment d WHERE d.model_id = drop_model.model_id) THEN
+        IF NOT force THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'object_in_use',
+                MESSAGE = format('recs model %s is deployed', drop_model.model_id),
+                HINT = 'Activate another model first, or pass force => true to undeploy it.';
+        END IF;
+        DELETE FROM recs.deployment d WHERE d.model_id = drop_model.model_id;
+    END IF;
+    -- the parts first, by name: on Citus (recs.citus_setup) no foreign key
+    -- cascades; on one node this finds what the cascade would have
+    FOREACH part IN ARRAY ARRAY['model_learner', 'course_popularity', 'ncf_layer', 'ncf_course',
+                                'ncf_learner', 'ncf_cowatch', 'ncf_course_feature', 'glmix_coordinate', 'glmix_column',
+                                'glmix_entity', 'glmix_coef', 'blend_component', 'blend_coef',
+                                'blend_learner'] LOOP
+        EXECUTE format('DELETE FROM recs.%I t WHERE t.model_id = $1', part) USING drop_model.model_id;
+    END LOOP;
+    DELETE FROM recs.model m WHERE m.model_id = drop_model.model_id;
+END
+$$;

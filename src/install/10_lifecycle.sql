@@ -80,7 +80,7 @@ BEGIN
     -- the parts first, by name: on Citus (recs.citus_setup) no foreign key
     -- cascades; on one node this finds what the cascade would have
     FOREACH part IN ARRAY ARRAY['model_learner', 'course_popularity', 'ncf_layer', 'ncf_course',
-                                'ncf_learner', 'ncf_cowatch', 'glmix_coordinate', 'glmix_column',
+                                'ncf_learner', 'ncf_cowatch', 'ncf_course_feature', 'glmix_coordinate', 'glmix_column',
                                 'glmix_entity', 'glmix_coef', 'blend_component', 'blend_coef',
                                 'blend_learner'] LOOP
         EXECUTE format('DELETE FROM recs.%I t WHERE t.model_id = $1', part) USING drop_model.model_id;

@@ -19,13 +19,13 @@ COMMENT ON TABLE recs.ncf_layer IS
 CREATE TABLE recs.ncf_course (
     model_id  bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
     course_id bigint NOT NULL,
-    input_row integer NOT NULL CHECK (input_row >= 0),
+    input_row integer CHECK (input_row >= 0),
     watchers  integer NOT NULL CHECK (watchers >= 0),
     embedding real[] NOT NULL,
     PRIMARY KEY (model_id, course_id)
 );
 COMMENT ON TABLE recs.ncf_course IS
-    'per NCF model: each course''s embedding (the course tower''s output), its row in the sparse layers and its number of training watchers';
+    'per NCF model: each course''s embedding (the course tower''s output), its row in the sparse layers (NULL: added by add_courses after training) and its number of training watchers';
 
 CREATE TABLE recs.ncf_learner (
     model_id   bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
@@ -49,7 +49,21 @@ CREATE TABLE recs.ncf_cowatch (
 COMMENT ON TABLE recs.ncf_cowatch IS
     'per NCF model: the course tower''s input, the top-N co-watch cosine similarities of each course (training watches only)';
 
+-- The content vocabulary of a model trained with course_features: each
+-- feature column's values and their rows in the course tower's sparse layer
+-- (after the courses' rows).
+CREATE TABLE recs.ncf_course_feature (
+    model_id  bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
+    feature   text NOT NULL,
+    value     text NOT NULL,
+    input_row integer NOT NULL CHECK (input_row >= 0),
+    PRIMARY KEY (model_id, feature, value)
+);
+COMMENT ON TABLE recs.ncf_course_feature IS
+    'per NCF model trained with course_features: each feature value (column, value as text) and its row in the course tower''s sparse layer';
+
 SELECT pg_catalog.pg_extension_config_dump('recs.ncf_layer', '');
+SELECT pg_catalog.pg_extension_config_dump('recs.ncf_course_feature', '');
 SELECT pg_catalog.pg_extension_config_dump('recs.ncf_course', '');
 SELECT pg_catalog.pg_extension_config_dump('recs.ncf_learner', '');
 SELECT pg_catalog.pg_extension_config_dump('recs.ncf_cowatch', '');
@@ -78,14 +92,16 @@ CREATE FUNCTION recs.train_ncf(
     time_column text DEFAULT 'watched_at',
     seconds_column text DEFAULT 'watch_seconds',
     courses_id_column text DEFAULT NULL,
-    order_decay float8 DEFAULT 1)
+    order_decay float8 DEFAULT 1,
+    course_features text[] DEFAULT NULL,
+    content_dropout float8 DEFAULT 0.3)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
-    bigint, integer, boolean, text, text, text, text, text, float8) IS
-    'train a two-tower neural collaborative filtering model from a watches relation; returns the model id';
+    bigint, integer, boolean, text, text, text, text, text, float8, text[], float8) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower); returns the model id';
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8
@@ -108,6 +124,21 @@ AS 'MODULE_PATHNAME', 'ncf_embed_learner'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION recs.embed_learner(bigint, bigint[], text) IS
     'a learner embedding computed by an NCF model''s learner tower (a blend: its NCF component''s) from a list of watched courses';
+
+CREATE FUNCTION recs.embed_course(model bigint, features jsonb, slot text DEFAULT NULL)
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'ncf_embed_course'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs.embed_course(bigint, jsonb, text) IS
+    'a course embedding computed by an NCF model''s course tower (a blend: its NCF component''s) from feature values alone, {"column": value or [values]}: a course published since training';
+
+-- runs as the caller: it reads the caller's relation and writes the model
+CREATE FUNCTION recs.add_courses(model bigint, courses regclass, courses_id_column text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'ncf_add_courses'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.add_courses(bigint, regclass, text) IS
+    'add the courses of a relation an NCF model trained with course_features does not hold, embedded from their features, so that recommend() and score() serve them without retraining; returns how many were added';
 
 CREATE FUNCTION recs.course_map(model bigint, slot text DEFAULT NULL)
 RETURNS TABLE (course_id bigint, x float8, y float8)

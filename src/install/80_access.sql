@@ -17,6 +17,7 @@ ALTER FUNCTION recs.recommend_all(integer, bigint, boolean, bigint[], text) SECU
 ALTER FUNCTION recs.score(bigint, bigint, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.similar_courses(bigint, integer, bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.embed_learner(bigint, bigint[], text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION recs.embed_course(bigint, jsonb, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.course_map(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.glmix_score(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION recs.glmix_logit(bigint, bigint, bigint, text, jsonb) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
@@ -32,6 +33,7 @@ REVOKE EXECUTE ON FUNCTION
     recs.score(bigint, bigint, bigint, text),
     recs.similar_courses(bigint, integer, bigint, text),
     recs.embed_learner(bigint, bigint[], text),
+    recs.embed_course(bigint, jsonb, text),
     recs.course_map(bigint, text),
     recs.glmix_score(bigint, bigint, bigint, text, jsonb),
     recs.glmix_logit(bigint, bigint, bigint, text, jsonb),
@@ -54,7 +56,7 @@ AS $$
         || 'recs.course_map(bigint, text), recs.glmix_score(bigint, bigint, bigint, text, jsonb), '
         || 'recs.glmix_logit(bigint, bigint, bigint, text, jsonb), recs.explain(bigint, bigint, bigint, text, jsonb), '
         || 'recs.explain_recommendation(bigint, bigint, bigint, text), recs.explain(bigint, bigint, text), '
-        || 'recs.model_id(text), recs.course_embeddings(bigint, text), '
+        || 'recs.model_id(text), recs.course_embeddings(bigint, text), recs.embed_course(bigint, jsonb, text), '
         || recs._key_serving_functions()
 $$;
 COMMENT ON FUNCTION recs._serving_functions() IS

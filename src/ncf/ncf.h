@@ -13,6 +13,8 @@
  *   ncf_store.c    writing a trained model to the model tables
  *   ncf_serve.c    recommend() branch, score, similar_courses, embed_learner
  *   ncf_map.c      course_map(): 2-D PCA of course embeddings, SVG rendering
+ *   ncf_content.c  course content features: vocabulary, scaled input rows
+ *   ncf_newcourse.c embed_course(), add_courses(): courses from features alone
  * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit and ncf_pool are
  * pure numerics: no SPI, no catalog access.
  */
@@ -20,6 +22,8 @@
 #define RECS_NCF_H
 
 #include "postgres.h"
+
+#include "utils/array.h"
 
 #include "serving.h"
 #include "watches.h"
@@ -48,6 +52,13 @@
  * the stored embeddings and serving on exactly the same inputs.
  */
 #define NCF_ORDER_MIN_WEIGHT 1e-6
+
+/*
+ * train_ncf's default content_dropout: the share of training examples whose
+ * course is seen through its content features alone (docs/ncf.md, "New
+ * courses", for the measurement behind it).
+ */
+#define NCF_CONTENT_DROPOUT 0.3
 
 /* ---- ncf_cowatch.c ---- */
 
@@ -171,6 +182,7 @@ typedef struct NcfConfig
 	double		window_seconds; /* learner context look-back */
 	double		labels_from;	/* positives are watches at or after this time */
 	double		order_decay;	/* weight of the k-th latest watch: order_decay^k */
+	float		content_dropout;	/* P(a course's co-watch part is dropped), per instance */
 } NcfConfig;
 
 /*
@@ -196,8 +208,32 @@ typedef struct NcfData
 	int			ctx_cap;		/* the longest context: ncf_order_length(order_decay) */
 	float	   *ctx_weight;		/* weight of the k-th latest watch; NULL: all 1 */
 	double		mean_ctx;
-	NcfSparse	cowatch;		/* course-tower inputs */
+	NcfSparse	cowatch;		/* co-watch similarity rows */
+
+	/*
+	 * The course tower's inputs: a course's co-watch row, then its content
+	 * entries (rows n_items .. n_course_inputs - 1 of the course tower's W0).
+	 * Without content features course_in is cowatch and content_start NULL.
+	 */
+	NcfSparse	course_in;
+	int64	   *content_start;	/* per course: where its content entries begin */
+	int			n_course_inputs;
 } NcfData;
+
+/* rows of tower k's sparse layer */
+static inline int
+ncf_tower_inputs(const NcfData *d, int k)
+{
+	return k == NCF_COURSE ? d->n_course_inputs : d->n_items;
+}
+
+/* the entries of course c's input, its content part alone when dropped */
+static inline void
+ncf_course_input(const NcfData *d, int32 c, bool drop, int64 *lo, int64 *hi)
+{
+	*lo = drop ? d->content_start[c] : d->course_in.rowptr[c];
+	*hi = d->course_in.rowptr[c + 1];
+}
 
 /*
  * positives and their contexts (watches in [t - window, t), strictly before
@@ -216,6 +252,7 @@ typedef struct NcfBatch
 	int			ninst;			/* ngroups * per_group instances */
 	int32	   *pos;			/* group -> positive */
 	int32	   *item;			/* instance -> course */
+	bool	   *drop;			/* instance -> co-watch part dropped; NULL: never */
 	int32		stamp;			/* batch number, marks touched rows */
 } NcfBatch;
 
@@ -289,9 +326,16 @@ typedef struct NcfInput
 extern void ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses,
 					  const char *courses_id_column, double through, const char *what,
 					  NcfInput *in);
-/* the training data over in's watches: co-watch rows, positives, contexts */
+/* sorted distinct ids of column col of a courses relation (SPI) */
+extern int64 *ncf_read_course_ids(Oid relid, const char *col, const char *argname, int *n);
+
+/*
+ * the training data over in's watches: co-watch rows (joined to content's
+ * rows unless NULL), positives, contexts
+ */
+struct NcfContent;
 extern void ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
-								NcfData *data);
+								struct NcfContent *content, NcfData *data);
 /*
  * ncf_net.c: each learner's context at their own latest watch t_u ([t_u -
  * window, t_u], at most the latest NCF_MAX_CONTEXT watches) through the
@@ -302,6 +346,61 @@ extern void ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int to
 extern void ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *cfg,
 								 const NcfModel *model, float **course_emb, float **learner_emb,
 								 NcfSparse *contexts);
+
+/* ---- ncf_content.c: course content features ---- */
+
+/* (course id, column, value) triples of a courses relation, sorted */
+typedef struct NcfFeatureValues
+{
+	int64		n;
+	int64	   *id;
+	int32	   *col;
+	char	  **value;
+} NcfFeatureValues;
+
+/*
+ * The content inputs of a model: feature columns of the courses relation,
+ * each column's distinct values (the vocabulary, by column then value in
+ * byte order) and the scale.  A course's content entry for a value of
+ * column f is scale / sqrt(ncols * m_f), m_f its number of known values of
+ * f: each column's part has length scale / sqrt(ncols), the whole content
+ * part at most scale, the mean length of the training's co-watch rows.
+ * Vocabulary entry v is course-tower input row vocab_row[v] (n_items + v
+ * at training).
+ */
+typedef struct NcfContent
+{
+	int			ncols;
+	char	  **cols;
+	int			nvocab;
+	int32	   *vocab_col;
+	char	  **vocab_value;
+	int32	   *vocab_row;
+	double		scale;
+	NcfFeatureValues values;	/* training: the courses relation's values */
+} NcfContent;
+
+/* course_features: distinct existing columns of courses (the argument's name) */
+extern void ncf_content_columns(Oid courses, char **names, int n, const char *argname,
+								NcfContent *ct);
+/* every (course, column, value) of the relation, values as text (SPI) */
+extern void ncf_content_read(Oid courses, const char *idcol, const char *idargname,
+							 NcfContent *ct, NcfFeatureValues *fv);
+/* the vocabulary of ct->values, input rows from first_row on */
+extern void ncf_content_vocabulary(NcfContent *ct, int first_row);
+/* sort the vocabulary (as loaded from a model) by column then value */
+extern void ncf_content_sort_vocabulary(NcfContent *ct);
+/*
+ * One course's content input from its n values (col[i], value[i]): input
+ * rows ascending into row/val (room for n), unknown values left out;
+ * returns the number of entries.
+ */
+extern int	ncf_content_row(const NcfContent *ct, int n, const int32 *col, char *const *value,
+							int32 *row, float *val);
+/* the mean length of the non-empty co-watch rows (1 if none) */
+extern double ncf_content_scale(const NcfSparse *cowatch);
+/* data->course_in: each course's co-watch row then its content entries */
+extern void ncf_content_join(NcfData *data, NcfContent *ct, const int64 *item_ids);
 
 /* ---- ncf_store.c: the model tables ---- */
 
@@ -320,6 +419,7 @@ typedef struct NcfOptions
 	bool		activate;
 	WatchColumns cols;
 	NcfConfig	cfg;
+	NcfContent *content;		/* NULL: no course_features */
 } NcfOptions;
 
 /* what the training loop measured */
@@ -330,6 +430,15 @@ typedef struct NcfRunLog
 	double		cpu_seconds;
 } NcfRunLog;
 
+/*
+ * Rows (model_id, idcol, extra_cols..., embedding) of recs.<table> from a flat
+ * n x dim matrix; extra_exprs read u.x1 and u.x2 (extra1, extra2, NULL: 0),
+ * or with ctx each row's slice of $7, their contexts' course ids (item_ids).
+ */
+extern void ncf_store_embeddings(const char *table, const char *idcol, const char *extra_cols,
+								 const char *extra_exprs, int64 model_id, const int64 *ids,
+								 const int32 *extra1, const int32 *extra2, const NcfSparse *ctx,
+								 const int64 *item_ids, const float *emb, int64 n, int dim);
 /* the catalog row, layers, embeddings, co-watch rows, learners and metrics */
 extern int64 ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data,
 					   const NcfModel *model, const NcfRunLog *run,
@@ -343,7 +452,9 @@ typedef struct NcfCourses
 {
 	int			n;
 	int			dim;
-	int64	   *ids;			/* ascending = sparse-layer input rows */
+	int64	   *ids;			/* ascending */
+	int32	   *input_row;		/* the learner tower's input row; -1: added since training */
+	int			n_inputs;		/* courses with an input row (trained ones) */
 	float	   *emb;			/* n x dim */
 	float	   *blocked;		/* emb by blocks of NCF_BLOCK courses: see ncf_dot_blocked */
 	float	   *unit;			/* the same layout, rows scaled to length 1 (0 stays 0) */
@@ -351,6 +462,13 @@ typedef struct NcfCourses
 
 /* the cached courses of an NCF model, or of a blend's NCF component; errors otherwise */
 extern const NcfCourses *ncf_model_courses(const ServingModel *given);
+
+/* the NCF model whose embeddings stand for given (itself, a blend's component) */
+extern void ncf_embedding_model(const ServingModel *given, ServingModel *out);
+/* a checked copy of a stored real[] (serving_check.h), expect elements (-1: any) */
+struct ModelRow;
+extern float *ncf_model_floats(const struct ModelRow *row, const char *col, Datum d,
+							   int64 expect, const char *expect_what, int *n_out);
 
 /* the serving routines of NCF models (ncf_serve.c) */
 extern const ServingKind ncf_kind;

@@ -14,7 +14,9 @@
  * course-tower input is the course's co-watch similarity row.  Each epoch draws `negatives` courses per
  * positive, uniformly among the courses the learner never watched (by
  * rejection against the learner's sorted course set); negatives share their
- * positive's context.
+ * positive's context.  With content features, the course input is the
+ * co-watch row followed by the content entries, and an instance whose
+ * co-watch part is dropped (content dropout) uses the content entries only.
  *
  * A batch is G positives, each followed by its negatives.  For the sparse
  * layers' update its inputs are transposed per tower (W0 row -> the batch
@@ -281,7 +283,6 @@ ncf_batch_fill(NcfBatch *b, const NcfData *d, const int32 *perm, const int32 *ne
 void
 ncf_batch_reserve(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 {
-	const NcfSparse *S = &d->cowatch;
 	int64		n = 0;
 
 	if (k == NCF_LEARNER)
@@ -289,7 +290,13 @@ ncf_batch_reserve(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 			n += d->ctx_len[b->pos[g]];
 	else
 		for (int i = 0; i < b->ninst; i++)
-			n += S->rowptr[b->item[i] + 1] - S->rowptr[b->item[i]];
+		{
+			int64		lo,
+						hi;
+
+			ncf_course_input(d, b->item[i], b->drop && b->drop[i], &lo, &hi);
+			n += hi - lo;
+		}
 	if (n > s->tcap)
 	{
 		s->tcap = Max(n, 2 * s->tcap);
@@ -307,7 +314,7 @@ ncf_batch_reserve(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 void
 ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 {
-	const NcfSparse *S = &d->cowatch;
+	const NcfSparse *S = &d->course_in;
 	int32		stamp = b->stamp;
 
 	s->ntouched = 0;
@@ -337,17 +344,21 @@ ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 	{
 		for (int i = 0; i < b->ninst; i++)
 		{
-			int32		c = b->item[i];
+			int64		lo,
+						hi;
 
-			for (int64 j = S->rowptr[c]; j < S->rowptr[c + 1]; j++)
+			ncf_course_input(d, b->item[i], b->drop && b->drop[i], &lo, &hi);
+			for (int64 j = lo; j < hi; j++)
 				transpose_use(s, S->col[j], stamp);
 		}
 		transpose_alloc(s);
 		for (int i = 0; i < b->ninst; i++)
 		{
-			int32		c = b->item[i];
+			int64		lo,
+						hi;
 
-			for (int64 j = S->rowptr[c]; j < S->rowptr[c + 1]; j++)
+			ncf_course_input(d, b->item[i], b->drop && b->drop[i], &lo, &hi);
+			for (int64 j = lo; j < hi; j++)
 				transpose_put(s, S->col[j], i, S->val[j]);
 		}
 	}

@@ -26,8 +26,8 @@
 #include "spi_util.h"
 
 /* sorted distinct course ids of the courses relation */
-static int64 *
-read_course_ids(Oid relid, const char *col, const char *argname, int *n)
+int64 *
+ncf_read_course_ids(Oid relid, const char *col, const char *argname, int *n)
 {
 	StringInfoData sql;
 	int64	   *ids;
@@ -76,8 +76,8 @@ ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses
 	if (OidIsValid(courses))
 	{
 		extra_ids = courses_id_column ?
-			read_course_ids(courses, courses_id_column, "courses_id_column", &n_extra) :
-			read_course_ids(courses, cols->course, "course_column", &n_extra);
+			ncf_read_course_ids(courses, courses_id_column, "courses_id_column", &n_extra) :
+			ncf_read_course_ids(courses, cols->course, "course_column", &n_extra);
 		MemoryContextSwitchTo(cxt);
 	}
 	in->item_ids = palloc(sizeof(int64) * (ws->n_courses + n_extra + 1));
@@ -136,7 +136,8 @@ ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses
 }
 
 void
-ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn, NcfData *data)
+ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
+					NcfContent *content, NcfData *data)
 {
 	Size		need;
 
@@ -147,6 +148,10 @@ ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn, NcfData 
 	data->items = in->items;
 	data->when = in->when;
 	ncf_cowatch(in->n_learners, in->n_items, in->offsets, in->items, topn, &data->cowatch);
+	data->course_in = data->cowatch;
+	data->n_course_inputs = in->n_items;
+	if (content)
+		ncf_content_join(data, content, in->item_ids);
 	ncf_data_prepare(data, cfg);
 	if (data->n_pos == 0)
 		ereport(ERROR,
@@ -157,6 +162,8 @@ ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn, NcfData 
 	need = add_size(ncf_train_memory(data, cfg),
 					add_size(mul_size(in->ws->n_watches + in->ws->n_duplicate, 32),
 							 mul_size(data->cowatch.nnz, sizeof(int32) + sizeof(float))));
+	if (content)
+		need = add_size(need, mul_size(data->course_in.nnz, sizeof(int32) + sizeof(float)));
 	recs_check_memory((double) need, "training this NCF model");
 	ereport(NOTICE,
 			(errmsg("train_ncf: " INT64_FORMAT " positives x %d instances, mean context %.1f courses, %d courses, %.1f neighbours per course",

@@ -26,6 +26,12 @@
  * row's moments stay in one core's cache.  The result is deterministic for
  * a seed and a thread count (the sparse part even for any thread count).
  *
+ * Content dropout.  With course content features, each instance's course
+ * input loses its co-watch part with probability content_dropout (drawn in
+ * the backend's thread from a stream of its own, so that a model without
+ * content features draws exactly as before), so that the content rows alone
+ * must place a course: how a course nobody watched yet is embedded.
+ *
  * Threads.  threads - 1 POSIX threads (the pool of ncf_pool.c) run only the
  * numeric phases: no palloc, no elog, no PostgreSQL calls of any kind, all
  * signals blocked.
@@ -87,6 +93,7 @@ typedef struct Trainer
 	/* per epoch */
 	int32	   *negs;			/* n_pos x negatives */
 	int32	   *perm;
+	RecsRng		drop_rng;		/* content dropout's draws (batch.drop) */
 } Trainer;
 
 /* n floats starting on a cache line (rows of W0 are then lines apart) */
@@ -116,22 +123,27 @@ ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 	Size		total = 0;
 	NcfTower	shape;
 
-	ncf_tower_shape(&shape, d->n_items, cfg->nhidden, cfg->hidden, cfg->dim);
 	for (int k = 0; k < 2; k++)
 	{
 		int			rows = k == NCF_LEARNER ? groups : groups * per_group;
+		int			n_in = ncf_tower_inputs(d, k);
 		Size		acts = 0;
 
+		ncf_tower_shape(&shape, n_in, cfg->nhidden, cfg->hidden, cfg->dim);
 		/* W0 with its moments, the transposed batch inputs */
-		total = add_size(total, mul_size(mul_size(d->n_items, shape.width[1]), 3 * sizeof(float)));
-		total = add_size(total, mul_size(d->n_items, 3 * sizeof(int32) + sizeof(int64)));
+		total = add_size(total, mul_size(mul_size(n_in, shape.width[1]), 3 * sizeof(float)));
+		total = add_size(total, mul_size(n_in, 3 * sizeof(int32) + sizeof(int64)));
 		total = add_size(total, mul_size(ncf_tower_dense_size(&shape),
 										 (3 + cfg->threads) * sizeof(float)));
 		for (int l = 0; l < shape.nlayers; l++)
 			acts += shape.width[l + 1];
 		total = add_size(total, mul_size(mul_size(rows, acts), 2 * sizeof(float)));
-		total = add_size(total, mul_size(d->n_items, 2 * sizeof(int32)));
+		total = add_size(total, mul_size(n_in, 2 * sizeof(int32)));
 	}
+	/* content dropout's flags and the content rows joined to the co-watch rows */
+	if (d->content_start)
+		total = add_size(total, add_size(mul_size(groups * per_group, sizeof(bool)),
+										 mul_size(d->course_in.nnz, sizeof(int32) + sizeof(float))));
 	/* data: positives, contexts, negatives, permutation, sorted sets */
 	total = add_size(total, mul_size(d->n_pos, 4 * sizeof(int32) + sizeof(int64)
 									 + cfg->negatives * sizeof(int32)));
@@ -140,14 +152,16 @@ ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 }
 
 static void
-tower_state_init(Trainer *tr, TowerState *s, int rows, RecsRng *rng)
+tower_state_init(Trainer *tr, int k, int rows, RecsRng *rng)
 {
 	const NcfData *d = tr->d;
 	const NcfConfig *cfg = tr->cfg;
+	TowerState *s = &tr->tw[k];
+	int			n_in = ncf_tower_inputs(d, k);
 	int64		nw0;
 
-	ncf_tower_shape(&s->t, d->n_items, cfg->nhidden, cfg->hidden, cfg->dim);
-	nw0 = (int64) d->n_items * s->t.width[1];
+	ncf_tower_shape(&s->t, n_in, cfg->nhidden, cfg->hidden, cfg->dim);
+	nw0 = (int64) n_in * s->t.width[1];
 	s->dense_n = ncf_tower_dense_size(&s->t);
 	s->dense = alloc_floats(s->dense_n);
 	ncf_tower_bind_dense(&s->t, s->dense);
@@ -158,7 +172,7 @@ tower_state_init(Trainer *tr, TowerState *s, int rows, RecsRng *rng)
 	s->dense_g = alloc_zero_floats(s->dense_n * tr->nthreads);
 	for (int t = 0; t < tr->nthreads; t++)
 	{
-		ncf_tower_shape(&s->gview[t], d->n_items, cfg->nhidden, cfg->hidden, cfg->dim);
+		ncf_tower_shape(&s->gview[t], n_in, cfg->nhidden, cfg->hidden, cfg->dim);
 		ncf_tower_bind_dense(&s->gview[t], s->dense_g + t * s->dense_n);
 	}
 	s->w0_m = alloc_zero_floats(nw0);
@@ -168,9 +182,9 @@ tower_state_init(Trainer *tr, TowerState *s, int rows, RecsRng *rng)
 		s->act[l] = alloc_floats((int64) rows * s->t.width[l + 1]);
 		s->dact[l] = alloc_floats((int64) rows * s->t.width[l + 1]);
 	}
-	ncf_transpose_init(&s->tp, d->n_items);
+	ncf_transpose_init(&s->tp, n_in);
 	for (int t = 0; t <= tr->nthreads; t++)
-		s->own[t] = (int32) ((int64) d->n_items * t / tr->nthreads);
+		s->own[t] = (int32) ((int64) n_in * t / tr->nthreads);
 }
 
 /* ---------------------------------------------------------------- phases */
@@ -225,15 +239,16 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 		}
 		else
 		{
-			int32		c = tr->batch.item[r];
+			const NcfSparse *S = &d->course_in;
+			int64		j0,
+						end;
 
-			int64		end = d->cowatch.rowptr[c + 1];
-
-			for (int64 j = d->cowatch.rowptr[c]; j < end; j++)
+			ncf_course_input(d, tr->batch.item[r], tr->batch.drop && tr->batch.drop[r], &j0, &end);
+			for (int64 j = j0; j < end; j++)
 			{
 				if (j + 2 < end)
-					prefetch_row(s->t.w[0] + (Size) d->cowatch.col[j + 2] * w1, w1);
-				ncf_vec_axpy(y, d->cowatch.val[j], s->t.w[0] + (Size) d->cowatch.col[j] * w1, w1);
+					prefetch_row(s->t.w[0] + (Size) S->col[j + 2] * w1, w1);
+				ncf_vec_axpy(y, S->val[j], s->t.w[0] + (Size) S->col[j] * w1, w1);
 			}
 		}
 		ncf_vec_bias_relu(y, s->t.b[0], w1, relu);
@@ -418,7 +433,7 @@ rebalance_rows(Trainer *tr)
 	for (int k = 0; k < 2; k++)
 	{
 		TowerState *s = &tr->tw[k];
-		int			n = tr->d->n_items;
+		int			n = ncf_tower_inputs(tr->d, k);
 		double		total = 0,
 					acc = 0;
 		int			th = 1;
@@ -483,6 +498,10 @@ static void
 prepare_batch(Trainer *tr, int64 first, int ngroups, int32 stamp)
 {
 	ncf_batch_fill(&tr->batch, tr->d, tr->perm, tr->negs, first, ngroups, stamp);
+	/* which instances see their course's content part alone */
+	if (tr->batch.drop)
+		for (int i = 0; i < tr->batch.ninst; i++)
+			tr->batch.drop[i] = rng_uniform(&tr->drop_rng) < tr->cfg->content_dropout;
 	for (int k = 0; k < 2; k++)
 		ncf_batch_reserve(&tr->batch, tr->d, k, &tr->tw[k].tp);
 }
@@ -519,10 +538,17 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	nbatches = (d->n_pos + G - 1) / G;
 
 	rng_seed(&rng, cfg->seed);
-	tower_state_init(tr, &tr->tw[NCF_LEARNER], G, &rng);
-	tower_state_init(tr, &tr->tw[NCF_COURSE], G * tr->batch.per_group, &rng);
+	tower_state_init(tr, NCF_LEARNER, G, &rng);
+	tower_state_init(tr, NCF_COURSE, G * tr->batch.per_group, &rng);
 	tr->batch.pos = palloc(sizeof(int32) * G);
 	tr->batch.item = palloc(sizeof(int32) * G * tr->batch.per_group);
+	/* content dropout draws from its own stream: the rest stays as without it */
+	tr->batch.drop = NULL;
+	if (d->content_start && cfg->content_dropout > 0)
+	{
+		tr->batch.drop = palloc0(sizeof(bool) * G * tr->batch.per_group);
+		rng_seed(&tr->drop_rng, cfg->seed ^ UINT64CONST(0x636f6e74656e7473));
+	}
 	tr->loss_part = palloc0(sizeof(double) * 8 * tr->nthreads);
 	tr->gacc_stride = (cfg->hidden[0] + CACHELINE_FLOATS - 1) / CACHELINE_FLOATS * CACHELINE_FLOATS;
 	tr->gacc = alloc_zero_floats(tr->gacc_stride * tr->nthreads);
@@ -646,7 +672,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	{
 		TowerState *s = &tr->tw[k];
 		NcfTower   *t = &model->tower[k];
-		int64		nw0 = (int64) d->n_items * s->t.width[1];
+		int64		nw0 = (int64) ncf_tower_inputs(d, k) * s->t.width[1];
 		float	   *flat = alloc_floats(s->dense_n);
 
 		*t = s->t;

@@ -17,8 +17,9 @@
  * sweep; W0 is separate because it is the big, sparsely updated one.
  *
  * After training, ncf_final_embeddings runs both towers once more over every
- * course and every learner's latest context (the window ending at their own
- * latest watch): the embeddings a model stores.
+ * course (its co-watch row and content entries; content alone for a course
+ * nobody watched) and every learner's latest context (the window ending at
+ * their own latest watch): the embeddings a model stores.
  *
  * Order.  With train_ncf's order_decay below 1 the learner's input is not a
  * multi-hot but a recency-weighted one: the k-th latest watch of a context
@@ -203,8 +204,8 @@ ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *c
 
 	*course_emb = MemoryContextAllocHuge(CurrentMemoryContext,
 										 mul_size(sizeof(float), mul_size(in->n_items, cfg->dim)));
-	ncf_tower_forward(&model->tower[NCF_COURSE], in->n_items, data->cowatch.rowptr,
-					  data->cowatch.col, data->cowatch.val, *course_emb);
+	ncf_tower_forward(&model->tower[NCF_COURSE], in->n_items, data->course_in.rowptr,
+					  data->course_in.col, data->course_in.val, *course_emb);
 
 	/*
 	 * Each learner's window ends at their own latest watch, not at the end

@@ -62,8 +62,8 @@ typedef struct NcfLearnerTower
 #define NCF_MAX_WIDTH 65536
 
 /* a copy of a checked real[] column (see serving_check.h) in the current context */
-static float *
-model_floats(const ModelRow *row, const char *col, Datum d, int64 expect,
+float *
+ncf_model_floats(const ModelRow *row, const char *col, Datum d, int64 expect,
 			 const char *expect_what, int *n_out)
 {
 	ArrayType  *a = DatumGetArrayTypeP(d);
@@ -83,8 +83,11 @@ model_floats(const ModelRow *row, const char *col, Datum d, int64 expect,
  * Serving cache loader of "ncf:courses": every course's embedding, by
  * course id.  Validated: at least one course; every embedding one-
  * dimensional, without NULLs, finite and of one width (the first row's,
- * 1..NCF_MAX_WIDTH); input_row equal to the course's rank by id (the
- * sparse layers' row order that serving relies on).  How the embeddings
+ * 1..NCF_MAX_WIDTH); input_row equal to the course's rank by id among the
+ * courses that have one (the sparse layers' row order that serving relies
+ * on), or NULL for a course add_courses() embedded after training from its
+ * features alone (it is ranked, but is no input of the learner tower; such
+ * courses need not sort after the trained ones).  How the embeddings
  * fit the learner tower is checked where both are used (tower_fits()).
  */
 static void *
@@ -111,6 +114,8 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 						  SPI_processed, PG_INT32_MAX);
 	c->n = (int) SPI_processed;
 	c->ids = palloc(sizeof(int64) * c->n);
+	c->input_row = palloc(sizeof(int32) * c->n);
+	c->n_inputs = 0;
 	for (int i = 0; i < c->n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -122,10 +127,18 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 			CHECK_FOR_INTERRUPTS();
 		c->ids[i] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		model_row_key_int(&row, 0, "course_id", c->ids[i]);
-		check_model_equal(&row, "input_row",
-						  DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull)),
-						  i, "the course's rank by course_id");
-		e = model_floats(&row, "embedding", SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull),
+		{
+			Datum		ir = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
+
+			c->input_row[i] = -1;
+			if (!isnull)
+			{
+				check_model_equal(&row, "input_row", DatumGetInt32(ir), c->n_inputs,
+								  "the course's rank by course_id");
+				c->input_row[i] = c->n_inputs++;
+			}
+		}
+		e = ncf_model_floats(&row, "embedding", SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull),
 						 i == 0 ? -1 : c->dim, "the first course's embedding width", &n);
 		if (i == 0)
 		{
@@ -253,9 +266,9 @@ load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cx
 		width[t][l + 1] = n_out;
 		if (t == NCF_LEARNER)
 		{
-			lt->t.w[l] = model_floats(&row, "weight", SPI_getbinval(tup, desc, 5, &isnull),
+			lt->t.w[l] = ncf_model_floats(&row, "weight", SPI_getbinval(tup, desc, 5, &isnull),
 									  (int64) n_in * n_out, "n_in * n_out", NULL);
-			lt->t.b[l] = model_floats(&row, "bias", SPI_getbinval(tup, desc, 6, &isnull),
+			lt->t.b[l] = ncf_model_floats(&row, "bias", SPI_getbinval(tup, desc, 6, &isnull),
 									  n_out, "n_out", NULL);
 		}
 		else
@@ -273,8 +286,10 @@ load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cx
 		if (nlayers[t] < 2)
 			model_row_corrupt(&row, "the %s tower has %d layers, fewer than 2",
 							  t == NCF_LEARNER ? "learner" : "course", nlayers[t]);
-	check_model_equal(&row, "the course tower's n_in of layer 0", width[NCF_COURSE][0],
-					  width[NCF_LEARNER][0], "the learner tower's");
+	/* the course tower may have content rows after the courses' */
+	if (width[NCF_COURSE][0] < width[NCF_LEARNER][0])
+		check_model_equal(&row, "the course tower's n_in of layer 0", width[NCF_COURSE][0],
+						  width[NCF_LEARNER][0], "the learner tower's");
 	check_model_equal(&row, "the course tower's output width", width[NCF_COURSE][nlayers[NCF_COURSE]],
 					  width[NCF_LEARNER][nlayers[NCF_LEARNER]], "the learner tower's");
 	lt->t.nlayers = nlayers[NCF_LEARNER];
@@ -296,8 +311,8 @@ tower_fits(const ServingModel *m, const NcfLearnerTower *lt, const NcfCourses *c
 {
 	ModelRow	row = MODEL_ROW(m->model_id, "recs.ncf_layer");
 
-	check_model_equal(&row, "n_in of the learner tower's layer 0", lt->t.width[0], c->n,
-					  "the number of rows of recs.ncf_course");
+	check_model_equal(&row, "n_in of the learner tower's layer 0", lt->t.width[0], c->n_inputs,
+					  "the number of rows of recs.ncf_course with an input_row");
 	check_model_equal(&row, "the learner tower's output width", lt->t.width[lt->t.nlayers],
 					  c->dim, "the width of the course embeddings");
 }
@@ -310,8 +325,8 @@ tower_fits(const ServingModel *m, const NcfLearnerTower *lt, const NcfCourses *c
  * blend use that component, as recommend() of the blend does for its NCF
  * scores).  Any other model is an error.
  */
-static void
-embedding_model(const ServingModel *given, ServingModel *out)
+void
+ncf_embedding_model(const ServingModel *given, ServingModel *out)
 {
 	if (!serving_embeddings(given, out) || out->routine != &ncf_kind)
 		ereport(ERROR,
@@ -338,7 +353,7 @@ ncf_model_courses(const ServingModel *given)
 {
 	ServingModel m;
 
-	embedding_model(given, &m);
+	ncf_embedding_model(given, &m);
 	return get_courses(&m);
 }
 
@@ -357,7 +372,7 @@ stored_learner_embedding(const ServingModel *m, int64 learner_id, float *out, in
 	if (!serving_fetch_row("ncf_learner", 2, keys, 1, cols, &value, &isnull, NULL))
 		return false;
 	model_row_key_int(&row, 0, "learner_id", learner_id);
-	e = model_floats(&row, "embedding", value, dim, "the width of the course embeddings", NULL);
+	e = ncf_model_floats(&row, "embedding", value, dim, "the width of the course embeddings", NULL);
 	memcpy(out, e, sizeof(float) * dim);
 	pfree(e);
 	return true;
@@ -452,8 +467,9 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 	{
 		int			idx = course_index(c, i < na ? a[i] : b[i - na]);
 
-		if (idx >= 0)
-			rows[nrows++] = idx;
+		/* a course added since training is no input of the learner tower */
+		if (idx >= 0 && c->input_row[idx] >= 0)
+			rows[nrows++] = c->input_row[idx];
 	}
 	if (lt->order_w)
 	{
@@ -622,7 +638,7 @@ ncf_similar_courses(PG_FUNCTION_ARGS)
 		ServingModel given;
 
 		serving_model_arg(fcinfo, 2, 3, true, &given);
-		embedding_model(&given, &m);
+		ncf_embedding_model(&given, &m);
 	}
 	c = get_courses(&m);
 	idx = course_index(c, course_id);
@@ -686,7 +702,7 @@ ncf_embed_learner(PG_FUNCTION_ARGS)
 		if (!nulls[i])
 			ids[nids++] = DatumGetInt64(elems[i]);
 
-	embedding_model(&given, &m);
+	ncf_embedding_model(&given, &m);
 	dim = get_courses(&m)->dim;
 	e = palloc(sizeof(float) * dim);
 	embed_courses(&m, ids, nids, NULL, 0, e);

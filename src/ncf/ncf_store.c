@@ -9,7 +9,8 @@
  * also keeps the context their embedding was computed from, the courses of
  * the window ending at their own latest watch, which serving's recent
  * argument extends),
- * recs.ncf_cowatch (the course tower's inputs) and recs.model_learner
+ * recs.ncf_cowatch (the course tower's inputs), recs.ncf_course_feature
+ * (the content vocabulary, with course_features) and recs.model_learner
  * (each learner's watched courses, ascending).
  */
 #include "postgres.h"
@@ -92,8 +93,8 @@ store_layers(int64 model_id, const NcfModel *m)
  * one flat bigint[] of course ids when ctx is given; then x1 and x2 are each
  * row's slice of it (1-based, inclusive) and extra1, extra2 are ignored.
  */
-static void
-store_embeddings(const char *table, const char *idcol, const char *extra_cols,
+void
+ncf_store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 				 const char *extra_exprs, int64 model_id, const int64 *ids,
 				 const int32 *extra1, const int32 *extra2, const NcfSparse *ctx,
 				 const int64 *item_ids, const float *emb, int64 n, int dim)
@@ -193,6 +194,28 @@ store_cowatch(int64 model_id, const NcfSparse *s, const int64 *item_ids)
 						" SELECT * FROM unnest($1, $2, $3, $4)", 4, types, vals, NULL, n);
 }
 
+/* recs.ncf_course_feature: the content vocabulary, (column, value) -> input row */
+static void
+store_content(int64 model_id, const NcfContent *ct)
+{
+	Datum	   *mid = palloc(sizeof(Datum) * Max(ct->nvocab, 1));
+	Datum	   *feat = palloc(sizeof(Datum) * Max(ct->nvocab, 1));
+	Datum	   *val = palloc(sizeof(Datum) * Max(ct->nvocab, 1));
+	Datum	   *row = palloc(sizeof(Datum) * Max(ct->nvocab, 1));
+	Datum	   *vals[4] = {mid, feat, val, row};
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
+
+	for (int v = 0; v < ct->nvocab; v++)
+	{
+		mid[v] = Int64GetDatum(model_id);
+		feat[v] = CStringGetTextDatum(ct->cols[ct->vocab_col[v]]);
+		val[v] = CStringGetTextDatum(ct->vocab_value[v]);
+		row[v] = Int32GetDatum(ct->vocab_row[v]);
+	}
+	recs_insert_columns("INSERT INTO recs.ncf_course_feature (model_id, feature, value, input_row)"
+						" SELECT * FROM unnest($1, $2, $3, $4)", 4, types, vals, NULL, ct->nvocab);
+}
+
 /* recs.model_learner: each learner's watched course ids, ascending */
 static void
 store_model_learners(int64 model_id, const NcfData *d, const int64 *learner_ids,
@@ -276,6 +299,16 @@ params_json(const NcfOptions *o)
 	json_out_string(&j, "optimizer", "adam, lazy on the sparse layers");
 	json_out_string(&j, "labels_from", o->labels_given ?
 					timestamptz_to_str(recs_epoch_to_timestamptz(cfg->labels_from)) : NULL);
+	if (o->content)
+	{
+		json_out_array(&j, "course_features");
+		for (int f = 0; f < o->content->ncols; f++)
+			json_out_string(&j, NULL, o->content->cols[f]);
+		json_out_end(&j);
+		json_out_number(&j, "content_dropout", cfg->content_dropout, "%g");
+		/* exactly, for embed_course's inputs */
+		json_out_number(&j, "content_scale", o->content->scale, "%.17g");
+	}
 	json_out_object(&j, "columns");
 	ingest_columns_json(&j, &o->cols);
 	return json_out_finish(&j);
@@ -341,13 +374,15 @@ ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const Nc
 		json_out_string(&j, "courses", recs_relation_name(o->courses));
 	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o), in->through);
 	store_layers(model_id, model);
-	store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", u.x1, u.x2",
+	ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", u.x1, u.x2",
 					 model_id, in->item_ids, input_row, watchers, NULL, NULL,
 					 course_emb, in->n_items, o->cfg.dim);
-	store_embeddings("ncf_learner", "learner_id", ", context", ", $7[u.x1 : u.x2]",
+	ncf_store_embeddings("ncf_learner", "learner_id", ", context", ", $7[u.x1 : u.x2]",
 					 model_id, in->learner_ids, NULL, NULL, contexts, in->item_ids,
 					 learner_emb, in->n_learners, o->cfg.dim);
 	store_cowatch(model_id, &data->cowatch, in->item_ids);
+	if (o->content)
+		store_content(model_id, o->content);
 	store_model_learners(model_id, data, in->learner_ids, in->item_ids);
 	model_store_set_metrics(model_id, metrics_json(o, in, data, run));
 	return model_id;

@@ -4,7 +4,8 @@
  * The SQL entry: the arguments are checked (ncf_parse_options), then the
  * phases, each in a memory context under the caller's:
  *   1. data   ncf_data.c: the one watches path, the `through` cut and the
- *             course catalogue; co-watch rows, positives with their
+ *             course catalogue; the course features (ncf_content.c), if
+ *             any; co-watch rows, positives with their
  *             contexts, and the memory estimate checked against
  *             recs.memory_limit before the big allocations;
  *   2. fit    ncf_fit.c: ncf_train(), a NOTICE per epoch; then the final
@@ -88,6 +89,30 @@ watch_columns_arg(FunctionCallInfo fcinfo, int first, WatchColumns *cols, double
 		*min_seconds = 0;
 }
 
+/*
+ * course_features (first) and content_dropout (first + 1): the course
+ * tower's content inputs, checked against the courses relation
+ */
+static void
+content_args(FunctionCallInfo fcinfo, int first, NcfOptions *o)
+{
+	int			n;
+	char	  **names = recs_text_array_arg(fcinfo, first, &n);
+	double		dropout = recs_float_arg(fcinfo, first + 1, NCF_CONTENT_DROPOUT, 0.0, false,
+										 "content_dropout");
+
+	if (dropout > 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("content_dropout must be between 0 and 1, not %g", dropout),
+				 errdetail("It is the probability that a training example sees its course's content features alone.")));
+	o->cfg.content_dropout = (float) dropout;
+	if (names == NULL)
+		return;
+	o->content = palloc0(sizeof(NcfContent));
+	ncf_content_columns(o->courses, names, n, "course_features", o->content);
+}
+
 /* train_ncf's arguments, with defaults, checked before any work */
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
@@ -131,6 +156,7 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	watch_columns_arg(fcinfo, 18, &o->cols, &o->min_seconds);
 	o->through = PG_ARGISNULL(6) ? NAN : recs_timestamp_arg(fcinfo, 6, "through");
 	cfg->labels_from = o->labels_given ? recs_timestamp_arg(fcinfo, 5, "labels_from") : -INFINITY;
+	content_args(fcinfo, 24, o);
 }
 
 PG_FUNCTION_INFO_V1(train_ncf);
@@ -159,7 +185,14 @@ train_ncf(PG_FUNCTION_ARGS)
 	/* 1. data */
 	ncf_input(o.watches, &o.cols, o.min_seconds, o.courses, o.courses_id_column, o.through,
 			  "train_ncf", &in);
-	ncf_data_from_input(&in, &o.cfg, o.topn, &data);
+	if (o.content)
+	{
+		ncf_content_read(o.courses, o.courses_id_column ? o.courses_id_column : o.cols.course,
+						 o.courses_id_column ? "courses_id_column" : "course_column",
+						 o.content, &o.content->values);
+		MemoryContextSwitchTo(phasecxt);
+	}
+	ncf_data_from_input(&in, &o.cfg, o.topn, o.content, &data);
 
 	/* 2. fit */
 	run.epochs = palloc0(sizeof(NcfEpochLog) * o.cfg.epochs);

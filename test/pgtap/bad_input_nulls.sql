@@ -133,6 +133,8 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_ncf', 'seconds_column', NULL, 'ok', 'no watch-time column: no threshold'),
 ('train_ncf', 'courses_id_column', NULL, 'default', 'course_column'),
 ('train_ncf', 'order_decay', NULL, 'default', '1'),
+('train_ncf', 'course_features', NULL, 'default', 'no content features'),
+('train_ncf', 'content_dropout', NULL, 'default', '0.3'),
 ('similar_courses', 'course_id', '1', '22004', 'course_id must not be NULL'),
 ('similar_courses', 'k', NULL, '22004', 'k must not be NULL'),
 ('similar_courses', 'model', $$recs.model_id('bn_ncf')$$, '= NULL', 'the active model (its neural CF component)'),
@@ -140,6 +142,12 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('embed_learner', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'neither model nor slot: NULL'),
 ('embed_learner', 'course_ids', $$'{1,2}'$$, 'null', 'NULL'),
 ('embed_learner', 'slot', NULL, 'default', 'the model'),
+('embed_course', 'model', $$recs.model_id('bn_ncf_cf')$$, 'null', 'neither model nor slot: NULL'),
+('embed_course', 'features', $$'{"topic": "marketing"}'$$, 'null', 'NULL'),
+('embed_course', 'slot', NULL, 'default', 'the model'),
+('add_courses', 'model', $$recs.model_id('bn_ncf_cf')$$, '22004', 'model must not be NULL'),
+('add_courses', 'courses', $$'bn.courses'$$, '22004', 'courses relation must not be NULL'),
+('add_courses', 'courses_id_column', NULL, 'default', 'the model''s course column'),
 ('course_map', 'model', $$recs.model_id('bn_ncf')$$, 'null', 'neither model nor slot: no rows'),
 ('course_map', 'slot', NULL, 'default', 'the model'),
 ('course_map_svg', 'model', $$recs.model_id('bn_ncf')$$, '22004', 'model must not be NULL'),
@@ -495,6 +503,8 @@ BEGIN
     CREATE TABLE bn.test AS SELECT learner_id, course_id FROM bn.watches WHERE watched_at >= '2025-12-15';
     PERFORM recs.train_popularity('bn.watches', 'bn.learners', name => 'bn_pop');
     PERFORM recs.train_ncf('bn.watches', 'bn_ncf', courses => 'bn.courses', epochs => 1, layers => '{8}', dim => 4);
+    PERFORM recs.train_ncf('bn.watches', 'bn_ncf_cf', courses => 'bn.courses', epochs => 1, layers => '{8}', dim => 4,
+                           course_features => '{topic,skills}', activate => false);
     PERFORM recs.train_glmix('bn.impressions', 'bn.learners', 'bn.courses', '{language,segment}', '{topic}',
                              name => 'bn_glmix');
     PERFORM recs.train_blend(ARRAY[recs.model_id('bn_ncf'), recs.model_id('bn_pop')], 'bn.impressions',

@@ -33,7 +33,7 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespac
                     'recs.explain_recommendation(bigint,bigint,bigint,text)', 'recs.explain(bigint,bigint,text)',
                     'recs.model_id(text)', 'recs.course_embeddings(bigint,text)',
                     'recs.course_embeddings(bigint,anyelement,text)', 'recs.embed_learner_keys(bigint,text[],text)',
-                    'recs.course_map(bigint,anyelement,text)']
+                    'recs.course_map(bigint,anyelement,text)', 'recs.embed_course(bigint,jsonb,text)']
                  || ARRAY(SELECT format(f, t) FROM unnest(ARRAY['text', 'uuid']) t,
                                  unnest(ARRAY['recs.recommend(%1$s,integer,boolean,%1$s[],%1$s[],bigint,%1$s[],text)',
                                               'recs.recommend_all(%1$s[],integer,bigint,boolean,text)',
