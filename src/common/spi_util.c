@@ -124,6 +124,23 @@ recs_check_column(Oid relid, const char *colname, const char *argname,
 	return InvalidOid;			/* not reached */
 }
 
+int64 *
+recs_spi_int64_column(int *n)
+{
+	int64	   *ids;
+
+	*n = (int) SPI_processed;
+	ids = palloc(sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return ids;
+}
+
 void
 recs_insert_columns(const char *sql, int ncols, const Oid *types,
 					Datum *const *values, const bool *const *nulls, int64 nrows)

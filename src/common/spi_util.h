@@ -43,6 +43,12 @@ extern void recs_insert_columns(const char *sql, int ncols, const Oid *types,
 								int64 nrows);
 
 /*
+ * The first column (bigint, no NULLs) of the last SPI result as a palloc'd
+ * array in the current memory context; *n its length.  Frees the result.
+ */
+extern int64 *recs_spi_int64_column(int *n);
+
+/*
  * A read-only, forward-only cursor over sql, for reading a relation once in
  * batches; *est_rows is the planner's row count (for a budget's hint only).
  */

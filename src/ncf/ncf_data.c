@@ -30,7 +30,6 @@ int64 *
 ncf_read_course_ids(Oid relid, const char *col, const char *argname, int *n)
 {
 	StringInfoData sql;
-	int64	   *ids;
 	int			rc;
 	KeysFrom	from;
 	char	   *idexpr;
@@ -43,16 +42,7 @@ ncf_read_course_ids(Oid relid, const char *col, const char *argname, int *n)
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read courses: %s", SPI_result_code_string(rc));
-	*n = (int) SPI_processed;
-	ids = palloc(sizeof(int64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-	{
-		bool		isnull;
-
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return ids;
+	return recs_spi_int64_column(n);
 }
 
 void

@@ -355,7 +355,6 @@ model_course_ids(int64 model_id, int *n)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	MemoryContext cxt = CurrentMemoryContext;
-	int64	   *ids;
 	int			rc;
 
 	rc = SPI_execute_with_args("SELECT course_id FROM recs.ncf_course WHERE model_id = $1 ORDER BY 1",
@@ -363,16 +362,7 @@ model_course_ids(int64 model_id, int *n)
 	MemoryContextSwitchTo(cxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.ncf_course: %s", SPI_result_code_string(rc));
-	*n = (int) SPI_processed;
-	ids = palloc(sizeof(int64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-	{
-		bool		isnull;
-
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return ids;
+	return recs_spi_int64_column(n);
 }
 
 /*
