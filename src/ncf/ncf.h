@@ -469,6 +469,14 @@ extern void ncf_embedding_model(const ServingModel *given, ServingModel *out);
 struct ModelRow;
 extern float *ncf_model_floats(const struct ModelRow *row, const char *col, Datum d,
 							   int64 expect, const char *expect_what, int *n_out);
+/*
+ * One stored layer row of a tower (row keyed by tower and layer), checked
+ * against the l layers before it: numbered l, at most NCF_MAX_LAYERS, n_in
+ * and n_out in range, n_in equal to the previous n_out; sets width[l] and
+ * width[l + 1].
+ */
+extern void ncf_check_layer_row(struct ModelRow *row, const char *tower, int l, int layer,
+								int n_in, int n_out, int *width);
 
 /* the serving routines of NCF models (ncf_serve.c) */
 extern const ServingKind ncf_kind;

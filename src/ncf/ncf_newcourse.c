@@ -48,8 +48,6 @@
 #include "sorted_ids.h"
 #include "spi_util.h"
 
-#define NCF_MAX_WIDTH 65536
-
 typedef struct NcfCourseTower
 {
 	NcfTower	t;
@@ -90,17 +88,7 @@ load_course_tower(int64 model_id, const char *part, void *arg, MemoryContext cxt
 		int			n_in = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 		int			n_out = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 
-		model_row_key_text(&row, 0, "tower", "course");
-		model_row_key_int(&row, 1, "layer", layer);
-		if (nl >= NCF_MAX_LAYERS)
-			model_row_corrupt(&row, "the course tower has more than %d layers", NCF_MAX_LAYERS);
-		check_model_equal(&row, "layer", layer, nl, "the number of layers before it");
-		check_model_range(&row, "n_in", n_in, 1, nl == 0 ? PG_INT32_MAX : NCF_MAX_WIDTH);
-		check_model_range(&row, "n_out", n_out, 1, NCF_MAX_WIDTH);
-		if (nl > 0)
-			check_model_equal(&row, "n_in", n_in, ctw->t.width[nl], "n_out of the layer before");
-		ctw->t.width[nl] = n_in;
-		ctw->t.width[nl + 1] = n_out;
+		ncf_check_layer_row(&row, "course", nl, layer, n_in, n_out, ctw->t.width);
 		ctw->t.w[nl] = ncf_model_floats(&row, "weight", SPI_getbinval(tup, desc, 4, &isnull),
 										(int64) n_in * n_out, "n_in * n_out", NULL);
 		ctw->t.b[nl] = ncf_model_floats(&row, "bias", SPI_getbinval(tup, desc, 5, &isnull),

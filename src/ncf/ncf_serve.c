@@ -79,6 +79,23 @@ ncf_model_floats(const ModelRow *row, const char *col, Datum d, int64 expect,
 	return out;
 }
 
+void
+ncf_check_layer_row(ModelRow *row, const char *tower, int l, int layer, int n_in, int n_out,
+					int *width)
+{
+	model_row_key_text(row, 0, "tower", tower);
+	model_row_key_int(row, 1, "layer", layer);
+	if (l >= NCF_MAX_LAYERS)
+		model_row_corrupt(row, "the %s tower has more than %d layers", tower, NCF_MAX_LAYERS);
+	check_model_equal(row, "layer", layer, l, "the number of layers before it");
+	check_model_range(row, "n_in", n_in, 1, l == 0 ? PG_INT32_MAX : NCF_MAX_WIDTH);
+	check_model_range(row, "n_out", n_out, 1, NCF_MAX_WIDTH);
+	if (l > 0)
+		check_model_equal(row, "n_in", n_in, width[l], "n_out of the layer before");
+	width[l] = n_in;
+	width[l + 1] = n_out;
+}
+
 /*
  * Serving cache loader of "ncf:courses": every course's embedding, by
  * course id.  Validated: at least one course; every embedding one-
@@ -253,17 +270,7 @@ load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cx
 		int			n_out = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 		int			l = nlayers[t];
 
-		model_row_key_text(&row, 0, "tower", tower);
-		model_row_key_int(&row, 1, "layer", layer);
-		if (l >= NCF_MAX_LAYERS)
-			model_row_corrupt(&row, "the %s tower has more than %d layers", tower, NCF_MAX_LAYERS);
-		check_model_equal(&row, "layer", layer, l, "the number of layers before it");
-		check_model_range(&row, "n_in", n_in, 1, l == 0 ? PG_INT32_MAX : NCF_MAX_WIDTH);
-		check_model_range(&row, "n_out", n_out, 1, NCF_MAX_WIDTH);
-		if (l > 0)
-			check_model_equal(&row, "n_in", n_in, width[t][l], "n_out of the layer before");
-		width[t][l] = n_in;
-		width[t][l + 1] = n_out;
+		ncf_check_layer_row(&row, tower, l, layer, n_in, n_out, width[t]);
 		if (t == NCF_LEARNER)
 		{
 			lt->t.w[l] = ncf_model_floats(&row, "weight", SPI_getbinval(tup, desc, 5, &isnull),
