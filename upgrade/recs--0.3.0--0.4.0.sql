@@ -4161,3 +4161,49 @@ BEGIN
     DELETE FROM recs.model m WHERE m.model_id = drop_model.model_id;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- train_ncf's encoder, attention_window, loss and validation
+-- ---------------------------------------------------------------------------
+DROP FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text, text, float8, text[], float8);
+CREATE FUNCTION recs.train_ncf(
+    watches regclass,
+    name text DEFAULT 'ncf',
+    courses regclass DEFAULT NULL,
+    min_watch_seconds float8 DEFAULT 60,
+    window_days float8 DEFAULT 365,
+    labels_from timestamptz DEFAULT NULL,
+    through timestamptz DEFAULT NULL,
+    layers integer[] DEFAULT '{256,128}',
+    dim integer DEFAULT 64,
+    epochs integer DEFAULT 20,
+    negatives integer DEFAULT 4,
+    learning_rate float8 DEFAULT 0.001,
+    batch_size integer DEFAULT 256,
+    l2 float8 DEFAULT 0,
+    neighbours integer DEFAULT 50,
+    seed bigint DEFAULT 42,
+    threads integer DEFAULT 1,
+    activate boolean DEFAULT true,
+    learner_column text DEFAULT 'learner_id',
+    course_column text DEFAULT 'course_id',
+    time_column text DEFAULT 'watched_at',
+    seconds_column text DEFAULT 'watch_seconds',
+    courses_id_column text DEFAULT NULL,
+    order_decay float8 DEFAULT 1,
+    course_features text[] DEFAULT NULL,
+    content_dropout float8 DEFAULT 0.3,
+    encoder text DEFAULT 'bag',
+    attention_window integer DEFAULT 20,
+    loss text DEFAULT 'binary',
+    validation text DEFAULT 'none')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'train_ncf'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
+    timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
+    bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
+    text, integer, text, text) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower); returns the model id';

@@ -167,6 +167,20 @@ extern void ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 
 /* ---- ncf_batch.c: the training data ---- */
 
+/* train_ncf's learner encoder: the pooling of a context's course inputs */
+typedef enum NcfEncoder
+{
+	NCF_ENCODER_BAG,			/* weighted sum (order_decay weights) */
+	NCF_ENCODER_ATTENTION		/* attention pooling over the latest watches */
+} NcfEncoder;
+
+/* train_ncf's loss */
+typedef enum NcfLoss
+{
+	NCF_LOSS_BINARY,			/* logistic loss on sampled negatives */
+	NCF_LOSS_SOFTMAX			/* sampled softmax over in-batch negatives */
+} NcfLoss;
+
 typedef struct NcfConfig
 {
 	int			nhidden;
@@ -183,6 +197,10 @@ typedef struct NcfConfig
 	double		labels_from;	/* positives are watches at or after this time */
 	double		order_decay;	/* weight of the k-th latest watch: order_decay^k */
 	float		content_dropout;	/* P(a course's co-watch part is dropped), per instance */
+	NcfEncoder	encoder;
+	int			attention_window;	/* watches the attention encoder sees */
+	NcfLoss		loss;
+	bool		validation_auto;	/* hold out the latest slice, keep the best epoch */
 } NcfConfig;
 
 /*

@@ -113,6 +113,48 @@ content_args(FunctionCallInfo fcinfo, int first, NcfOptions *o)
 	ncf_content_columns(o->courses, names, n, "course_features", o->content);
 }
 
+/*
+ * One of a text argument's allowed values (its index), the default when NULL;
+ * anything else is 22023 naming the choices.
+ */
+static int
+choice_arg(FunctionCallInfo fcinfo, int argno, const char *what, const char *const *choices,
+		   int n, int dflt)
+{
+	char	   *v;
+
+	if (PG_ARGISNULL(argno))
+		return dflt;
+	v = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	for (int i = 0; i < n; i++)
+		if (strcmp(v, choices[i]) == 0)
+			return i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be one of %s, not \"%s\"", what,
+					n == 2 ? psprintf("'%s' or '%s'", choices[0], choices[1]) : choices[0], v)));
+	pg_unreachable();
+}
+
+/* the learner encoder, the loss and the validation of train_ncf */
+static void
+method_args(FunctionCallInfo fcinfo, int first, NcfConfig *cfg)
+{
+	static const char *const encoders[] = {"bag", "attention"};
+	static const char *const losses[] = {"binary", "softmax"};
+	static const char *const validations[] = {"none", "auto"};
+
+	cfg->encoder = (NcfEncoder) choice_arg(fcinfo, first, "encoder", encoders, 2, NCF_ENCODER_BAG);
+	cfg->attention_window = recs_int_arg(fcinfo, first + 1, 20, 1, NCF_MAX_CONTEXT,
+										 "attention_window");
+	cfg->loss = (NcfLoss) choice_arg(fcinfo, first + 2, "loss", losses, 2, NCF_LOSS_BINARY);
+	cfg->validation_auto = choice_arg(fcinfo, first + 3, "validation", validations, 2, 0) == 1;
+	if (cfg->encoder != NCF_ENCODER_BAG || cfg->loss != NCF_LOSS_BINARY || cfg->validation_auto)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this build of recs trains only encoder 'bag', loss 'binary' and validation 'none'")));
+}
+
 /* train_ncf's arguments, with defaults, checked before any work */
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
@@ -157,6 +199,7 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	o->through = PG_ARGISNULL(6) ? NAN : recs_timestamp_arg(fcinfo, 6, "through");
 	cfg->labels_from = o->labels_given ? recs_timestamp_arg(fcinfo, 5, "labels_from") : -INFINITY;
 	content_args(fcinfo, 24, o);
+	method_args(fcinfo, 26, cfg);
 }
 
 PG_FUNCTION_INFO_V1(train_ncf);
