@@ -15,8 +15,9 @@
  *   ncf_map.c      course_map(): 2-D PCA of course embeddings, SVG rendering
  *   ncf_content.c  course content features: vocabulary, scaled input rows
  *   ncf_newcourse.c embed_course(), add_courses(): courses from features alone
- * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit and ncf_pool are
- * pure numerics: no SPI, no catalog access.
+ *   ncf_validate.c validation 'auto': the held-out slice, per-epoch Recall/NDCG
+ * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_pool and
+ * ncf_validate are pure numerics: no SPI, no catalog access.
  */
 #ifndef RECS_NCF_H
 #define RECS_NCF_H
@@ -227,6 +228,7 @@ typedef struct NcfData
 	float	   *ctx_weight;		/* weight of the k-th latest watch; NULL: all 1 */
 	double		mean_ctx;
 	NcfSparse	cowatch;		/* co-watch similarity rows */
+	const struct NcfHoldout *holdout;	/* validation 'auto': held-out learners; NULL: none */
 
 	/*
 	 * The course tower's inputs: a course's co-watch row, then its content
@@ -312,6 +314,10 @@ typedef struct NcfEpochLog
 	double		loss;
 	double		seconds;
 	double		foreign_cpu;	/* CPU seconds other processes used meanwhile, NaN if unknown */
+	/* validation 'auto' (ncf_validate.c): the held-out learners' scores, else 0 */
+	double		recall;			/* Recall@10 */
+	double		ndcg;			/* NDCG@10 */
+	double		val_seconds;	/* time the scoring took */
 } NcfEpochLog;
 
 /*
@@ -364,6 +370,43 @@ extern void ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int to
 extern void ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *cfg,
 								 const NcfModel *model, float **course_emb, float **learner_emb,
 								 NcfSparse *contexts);
+
+/* ---- ncf_validate.c: validation 'auto' ---- */
+
+/*
+ * The held-out slice is the watches at or after cut = through - NCF_HOLDOUT_SHARE
+ * of the data's time span; a held-out learner has a watch before the cut and
+ * a course after it they had not watched before.  At most NCF_HOLDOUT_MAX
+ * of them (a seeded sample) are scored after every epoch, at NCF_HOLDOUT_K.
+ */
+#define NCF_HOLDOUT_SHARE 0.1
+#define NCF_HOLDOUT_MAX 2000
+#define NCF_HOLDOUT_K 10
+
+typedef struct NcfHoldout
+{
+	double		cut;
+	int64		heldout_watches;	/* watches at or after the cut */
+	int			eligible;		/* learners who could be scored */
+	NcfInput	sample;			/* the scored learners' watches before the cut */
+	int64	   *rel_offsets;	/* per sampled learner, their new courses after the cut */
+	int32	   *rel;			/* ascending item indexes */
+} NcfHoldout;
+
+/*
+ * Split in at the cut: train gets the same learners and courses with the
+ * watches before the cut only (a learner may have none), h the sampled
+ * held-out learners; errors when nothing can be held out.
+ */
+extern void ncf_holdout_split(const NcfInput *in, const NcfConfig *cfg, NcfInput *train,
+							  NcfHoldout *h);
+/* Recall@K and NDCG@K of the model over h's learners (ncf_final_embeddings' path) */
+extern void ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
+							  const NcfModel *model, double *recall, double *ndcg);
+/* the epoch (0-based) of the best Recall@10 in log, ties to the earlier */
+extern int	ncf_best_epoch(const NcfEpochLog *log, int epochs);
+/* after training on a split: data's learner lists become in's (all watches) */
+extern void ncf_holdout_restore(NcfData *data, const NcfInput *in);
 
 /* ---- ncf_content.c: course content features ---- */
 
@@ -446,6 +489,8 @@ typedef struct NcfRunLog
 	NcfEpochLog *epochs;		/* cfg.epochs */
 	double		train_seconds;
 	double		cpu_seconds;
+	const NcfHoldout *holdout;	/* validation 'auto': the split; NULL: none */
+	int			best_epoch;		/* validation 'auto': the stored epoch, 0-based */
 } NcfRunLog;
 
 /*

@@ -506,6 +506,55 @@ prepare_batch(Trainer *tr, int64 first, int ngroups, int32 stamp)
 		ncf_batch_reserve(&tr->batch, tr->d, k, &tr->tw[k].tp);
 }
 
+/*
+ * The trained parameters into model, in the current memory context; into
+ * model's own arrays again when allocated is true (validation's copy of its
+ * best epoch so far)
+ */
+static void
+copy_model(const Trainer *tr, NcfModel *model, bool allocated)
+{
+	for (int k = 0; k < 2; k++)
+	{
+		const TowerState *s = &tr->tw[k];
+		NcfTower   *t = &model->tower[k];
+		int64		nw0 = (int64) ncf_tower_inputs(tr->d, k) * s->t.width[1];
+
+		if (!allocated)
+		{
+			*t = s->t;
+			ncf_tower_bind_dense(t, alloc_floats(s->dense_n));
+			t->w[0] = alloc_floats(nw0);
+		}
+		memcpy(t->b[0], s->dense, sizeof(float) * s->dense_n);
+		memcpy(t->w[0], s->t.w[0], sizeof(float) * nw0);
+	}
+}
+
+/*
+ * validation 'auto': score the network as it is after an epoch; keep a copy
+ * of it when its Recall@10 beats every earlier epoch's (ties: the earlier)
+ */
+static void
+validate_epoch(Trainer *tr, NcfEpochLog *log, int epoch, NcfModel *best,
+			   MemoryContext modelcxt)
+{
+	double		t0 = recs_clock_seconds();
+	NcfModel	now;
+
+	now.tower[NCF_LEARNER] = tr->tw[NCF_LEARNER].t;
+	now.tower[NCF_COURSE] = tr->tw[NCF_COURSE].t;
+	ncf_holdout_score(tr->d->holdout, tr->d, tr->cfg, &now, &log[epoch].recall, &log[epoch].ndcg);
+	if (ncf_best_epoch(log, epoch + 1) == epoch)
+	{
+		MemoryContext old = MemoryContextSwitchTo(modelcxt);
+
+		copy_model(tr, best, epoch > 0);
+		MemoryContextSwitchTo(old);
+	}
+	log[epoch].val_seconds = recs_clock_seconds() - t0;
+}
+
 void
 ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *log)
 {
@@ -620,9 +669,11 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			}
 			rebalance_rows(tr);
 			secs = recs_clock_seconds() - t0;
-			elapsed = recs_clock_seconds() - t_start;
 			log[epoch].loss = loss / ((double) d->n_pos * tr->batch.per_group);
 			log[epoch].seconds = secs;
+			if (d->holdout && isfinite(log[epoch].loss))
+				validate_epoch(tr, log, epoch, model, modelcxt);
+			elapsed = recs_clock_seconds() - t_start;
 			{
 				double		f = recs_foreign_cpu_seconds() - foreign0;
 
@@ -641,8 +692,11 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			 * epoch), the rest at DEBUG1 above.
 			 */
 			ereport(NOTICE,
-					(errmsg("train_ncf: epoch %d/%d: loss %.4f, %.0f examples/s, elapsed %.1f s, about %.1f s left",
+					(errmsg("train_ncf: epoch %d/%d: loss %.4f%s, %.0f examples/s, elapsed %.1f s, about %.1f s left",
 							epoch + 1, cfg->epochs, log[epoch].loss,
+							d->holdout ? psprintf(", validation recall@%d %.4f, ndcg@%d %.4f",
+												  NCF_HOLDOUT_K, log[epoch].recall,
+												  NCF_HOLDOUT_K, log[epoch].ndcg) : "",
 							(double) d->n_pos * tr->batch.per_group / Max(secs, 1e-9),
 							elapsed, elapsed / (epoch + 1) * (cfg->epochs - epoch - 1)),
 					 log[epoch].foreign_cpu >= Max(0.5 * secs, 0.5) ?
@@ -666,21 +720,13 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	}
 	PG_END_TRY();
 
-	/* hand the parameters over: copy them into the caller's context */
+	/*
+	 * hand the parameters over: copy them into the caller's context (with
+	 * validation the copy of the best epoch is there already)
+	 */
 	MemoryContextSwitchTo(modelcxt);
-	for (int k = 0; k < 2; k++)
-	{
-		TowerState *s = &tr->tw[k];
-		NcfTower   *t = &model->tower[k];
-		int64		nw0 = (int64) ncf_tower_inputs(d, k) * s->t.width[1];
-		float	   *flat = alloc_floats(s->dense_n);
-
-		*t = s->t;
-		memcpy(flat, s->dense, sizeof(float) * s->dense_n);
-		ncf_tower_bind_dense(t, flat);
-		t->w[0] = alloc_floats(nw0);
-		memcpy(t->w[0], s->t.w[0], sizeof(float) * nw0);
-	}
+	if (!d->holdout)
+		copy_model(tr, model, false);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(workcxt);
 }

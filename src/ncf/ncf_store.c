@@ -314,6 +314,38 @@ params_json(const NcfOptions *o)
 	return json_out_finish(&j);
 }
 
+/* validation 'auto': the split, the per-epoch curve and the epoch stored */
+static void
+validation_json(JsonOut *j, const NcfRunLog *run, int epochs)
+{
+	const NcfHoldout *h = run->holdout;
+	double	   *curve = palloc(sizeof(double) * epochs);
+
+	json_out_object(j, "validation");
+	json_out_string(j, "rule", "the latest tenth of the time span");
+	json_out_string(j, "cut", timestamptz_to_str(recs_epoch_to_timestamptz(h->cut)));
+	json_out_int(j, "heldout_watches", h->heldout_watches);
+	json_out_int(j, "eligible_learners", h->eligible);
+	json_out_int(j, "learners", h->sample.n_learners);
+	json_out_int(j, "k", NCF_HOLDOUT_K);
+	json_out_int(j, "best_epoch", run->best_epoch + 1);
+	json_out_number(j, "recall_at_10", run->epochs[run->best_epoch].recall, "%.6f");
+	json_out_number(j, "ndcg_at_10", run->epochs[run->best_epoch].ndcg, "%.6f");
+	json_out_object(j, "curve");
+	for (int e = 0; e < epochs; e++)
+		curve[e] = run->epochs[e].recall;
+	json_out_numbers(j, "recall_at_10", curve, epochs, "%.6f");
+	for (int e = 0; e < epochs; e++)
+		curve[e] = run->epochs[e].ndcg;
+	json_out_numbers(j, "ndcg_at_10", curve, epochs, "%.6f");
+	for (int e = 0; e < epochs; e++)
+		curve[e] = run->epochs[e].val_seconds;
+	json_out_numbers(j, "seconds", curve, epochs, "%.6f");
+	json_out_end(j);
+	json_out_end(j);
+	pfree(curve);
+}
+
 /* what the training read, used and measured, for recs.model.metrics */
 static char *
 metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const NcfRunLog *run)
@@ -349,6 +381,8 @@ metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const
 	for (int e = 0; e < cfg->epochs; e++)
 		json_out_number(&j, NULL, run->epochs[e].foreign_cpu, "%.2f");
 	json_out_end(&j);
+	if (run->holdout)
+		validation_json(&j, run, cfg->epochs);
 	ingest_skipped_json(&j, ws);
 	return json_out_finish(&j);
 }

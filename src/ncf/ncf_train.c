@@ -26,6 +26,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "ncf.h"
 #include "options.h"
@@ -149,10 +150,10 @@ method_args(FunctionCallInfo fcinfo, int first, NcfConfig *cfg)
 										 "attention_window");
 	cfg->loss = (NcfLoss) choice_arg(fcinfo, first + 2, "loss", losses, 2, NCF_LOSS_BINARY);
 	cfg->validation_auto = choice_arg(fcinfo, first + 3, "validation", validations, 2, 0) == 1;
-	if (cfg->encoder != NCF_ENCODER_BAG || cfg->loss != NCF_LOSS_BINARY || cfg->validation_auto)
+	if (cfg->encoder != NCF_ENCODER_BAG || cfg->loss != NCF_LOSS_BINARY)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this build of recs trains only encoder 'bag', loss 'binary' and validation 'none'")));
+				 errmsg("this build of recs trains only encoder 'bag' and loss 'binary'")));
 }
 
 /* train_ncf's arguments, with defaults, checked before any work */
@@ -202,6 +203,31 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	method_args(fcinfo, 26, cfg);
 }
 
+/*
+ * validation 'auto': the training data are in's watches before the cut
+ * (ncf_validate.c), data->holdout the learners scored after each epoch
+ */
+static void
+validation_split(const NcfInput *in, const NcfOptions *o, NcfData *data, NcfHoldout *h)
+{
+	NcfInput	train;
+
+	ncf_holdout_split(in, &o->cfg, &train, h);
+	if (h->eligible == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("validation 'auto' found no learner to hold out"),
+				 errdetail("The held-out slice is the latest tenth of the watches' time span, from %s on; no learner has a watch before it and a course in it they had not watched before.",
+						   timestamptz_to_str(recs_epoch_to_timestamptz(h->cut))),
+				 errhint("Train on more data, or with validation => 'none'.")));
+	ereport(NOTICE,
+			(errmsg("train_ncf: validation holds out " INT64_FORMAT " watches from %s on and scores %d of %d learners after each epoch",
+					h->heldout_watches, timestamptz_to_str(recs_epoch_to_timestamptz(h->cut)),
+					h->sample.n_learners, h->eligible)));
+	ncf_data_from_input(&train, &o->cfg, o->topn, o->content, data);
+	data->holdout = h;
+}
+
 PG_FUNCTION_INFO_V1(train_ncf);
 Datum
 train_ncf(PG_FUNCTION_ARGS)
@@ -211,6 +237,7 @@ train_ncf(PG_FUNCTION_ARGS)
 	NcfData		data;
 	NcfModel	model;
 	NcfRunLog	run;
+	NcfHoldout	holdout;
 	float	   *course_emb,
 			   *learner_emb;
 	NcfSparse	contexts;
@@ -235,7 +262,12 @@ train_ncf(PG_FUNCTION_ARGS)
 						 o.content, &o.content->values);
 		MemoryContextSwitchTo(phasecxt);
 	}
-	ncf_data_from_input(&in, &o.cfg, o.topn, o.content, &data);
+	run.holdout = NULL;
+	run.best_epoch = o.cfg.epochs - 1;
+	if (o.cfg.validation_auto)
+		validation_split(&in, &o, &data, &holdout);
+	else
+		ncf_data_from_input(&in, &o.cfg, o.topn, o.content, &data);
 
 	/* 2. fit */
 	run.epochs = palloc0(sizeof(NcfEpochLog) * o.cfg.epochs);
@@ -245,6 +277,18 @@ train_ncf(PG_FUNCTION_ARGS)
 	run.train_seconds = 0;
 	for (int e = 0; e < o.cfg.epochs; e++)
 		run.train_seconds += run.epochs[e].seconds;
+	if (o.cfg.validation_auto)
+	{
+		/* the best epoch's network embeds every learner from all their watches */
+		run.holdout = &holdout;
+		run.best_epoch = ncf_best_epoch(run.epochs, o.cfg.epochs);
+		ncf_holdout_restore(&data, &in);
+		ereport(NOTICE,
+				(errmsg("train_ncf: validation kept epoch %d of %d: recall@%d %.4f, ndcg@%d %.4f",
+						run.best_epoch + 1, o.cfg.epochs, NCF_HOLDOUT_K,
+						run.epochs[run.best_epoch].recall, NCF_HOLDOUT_K,
+						run.epochs[run.best_epoch].ndcg)));
+	}
 	ncf_final_embeddings(&in, &data, &o.cfg, &model, &course_emb, &learner_emb, &contexts);
 
 	/* 3. store */
