@@ -1,7 +1,7 @@
 -- catalog.sql -- the extension's objects, their properties and pg_dump registration
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(24);
+SELECT plan(25);
 
 SELECT has_schema('recs');
 SELECT has_table('recs', 'model', 'model catalog');
@@ -15,6 +15,7 @@ SELECT has_function('recs', 'generate_sample', 'generate_sample exists');
 SELECT has_function('recs', 'activate', ARRAY['bigint', 'text']);
 SELECT has_function('recs', 'drop_model', ARRAY['bigint', 'boolean']);
 SELECT has_function('recs', 'citus_setup', ARRAY[]::text[]);
+SELECT has_function('recs', 'tune_ncf', ARRAY['regclass', 'jsonb', 'text', 'boolean', 'boolean', 'jsonb']);
 -- (the Citus suite, scripts/test_citus.sh, tests it on a cluster)
 SELECT throws_ok('SELECT * FROM recs.citus_setup()', '55000', 'extension citus is not installed in this database',
                  'citus_setup on PostgreSQL without Citus: a clear error, nothing changed');
