@@ -32,7 +32,8 @@ CREATE FUNCTION recs.train_all(
     click_column text DEFAULT 'clicked',
     courses_id_column text DEFAULT NULL,
     language_column text DEFAULT 'language',
-    learners_id_column text DEFAULT NULL)
+    learners_id_column text DEFAULT NULL,
+    ncf_options jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -69,6 +70,7 @@ DECLARE
     msg text;
     det text;
     hnt text;
+    ncf_args text;           -- ncf_options as train_ncf's named arguments
 BEGIN
     FOREACH arg IN ARRAY ARRAY['watches', 'impressions', 'learners', 'courses'] LOOP
         IF (arg = 'watches' AND watches IS NULL) OR (arg = 'impressions' AND impressions IS NULL)
@@ -98,6 +100,10 @@ BEGIN
     courses_id_column := COALESCE(courses_id_column, course_column);
     learners_id_column := COALESCE(learners_id_column, learner_column);
     language_column := COALESCE(language_column, 'language');
+    -- train_ncf arguments for both NCF trainings, checked before anything else
+    ncf_args := recs._ncf_arguments(ncf_options,
+        '{watches,name,courses,activate,epochs,threads,min_watch_seconds,learner_column,course_column,time_column,seconds_column,courses_id_column}',
+        'train_all''s ncf_options');
     -- the learner id may be named either way among the random effects
     blend_effects := array_replace(blend_effects, learner_column, 'learner_id');
 
@@ -308,10 +314,11 @@ BEGIN
                                   name => name || '_fit_popularity', activate => false,
                                   min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END,
                                   language_column => language_column));
-        fit := fit || jsonb_build_object('ncf',
-            recs.train_ncf('pg_temp.recs_pipeline_watches', name => name || '_fit_ncf', courses => 'pg_temp.recs_pipeline_courses',
-                           epochs => epochs, threads => threads, activate => false,
-                           min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END));
+        EXECUTE format('SELECT recs.train_ncf(%L::regclass, name => $1, courses => %L::regclass, epochs => $2, '
+                       'threads => $3, activate => false, min_watch_seconds => $4%s)',
+                       'pg_temp.recs_pipeline_watches', 'pg_temp.recs_pipeline_courses', ncf_args)
+           INTO ncf USING name || '_fit_ncf', epochs, threads, CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END;
+        fit := fit || jsonb_build_object('ncf', ncf);
         fit := fit || jsonb_build_object('glmix',
             recs.train_glmix('pg_temp.recs_pipeline_impressions', 'pg_temp.recs_pipeline_learners', 'pg_temp.recs_pipeline_courses',
                              learner_features, course_features, name => name || '_fit_glmix', crosses => crosses,
@@ -368,9 +375,10 @@ BEGIN
                                          min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END,
                                          language_column => language_column);
         END IF;
-        ncf := recs.train_ncf('pg_temp.recs_pipeline_all_watches', name => name || '_ncf', courses => 'pg_temp.recs_pipeline_courses',
-                              epochs => epochs, threads => threads, activate => false,
-                              min_watch_seconds => CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END);
+        EXECUTE format('SELECT recs.train_ncf(%L::regclass, name => $1, courses => %L::regclass, epochs => $2, '
+                       'threads => $3, activate => false, min_watch_seconds => $4%s)',
+                       'pg_temp.recs_pipeline_all_watches', 'pg_temp.recs_pipeline_courses', ncf_args)
+           INTO ncf USING name || '_ncf', epochs, threads, CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END;
         IF winner = 'ncf' THEN
             served := ncf;
         ELSE
@@ -428,5 +436,5 @@ END
 $$;
 COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[], text[], text[], text, integer,
     timestamptz, text[], integer, integer, boolean, integer, text[], integer, boolean, text, text, text, text, text,
-    text, text, text, text) IS
+    text, text, text, text, jsonb) IS
     'the nightly pipeline: inputs and memory checked first; components before the last blend_days, candidate blends after, the best on a validation slice refitted through the end of the data and activated';

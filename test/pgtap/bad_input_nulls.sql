@@ -287,6 +287,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_all', 'courses_id_column', NULL, 'default', 'course_column'),
 ('train_all', 'language_column', NULL, 'default', 'language'),
 ('train_all', 'learners_id_column', NULL, 'default', 'learner_column'),
+('train_all', 'ncf_options', NULL, 'default', 'train_ncf''s defaults'),
 -- pruning
 ('prune', 'keep', NULL, 'default', '3'),
 ('prune', 'name', NULL, 'default', 'every name'),
