@@ -13,6 +13,7 @@
  *   glmix_match.c       match features: a learner column against a course column
  *   glmix_hash.c        hashed crosses (hash_bits)
  *   glmix_work.c        the work relations: DDL and block inserts
+ *   glmix_citus.c       work relations distributed over a Citus cluster
  *   glmix_train.c  recs.train_glmix(): options, then the phases:
  *   glmix_data.c   1. read: impressions, sides, designs, random effects
  *   glmix_stage.c  2. stage: the designs' blocks into work relations
@@ -468,8 +469,18 @@ extern Oid	glmix_work_oid(const char *name);
 
 typedef struct GlmixWorkWriter GlmixWorkWriter;
 extern GlmixWorkWriter *glmix_work_open(Oid relid);
+extern GlmixWorkWriter *glmix_work_open_distributed(const char *name);
 extern void glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block);
 extern void glmix_work_close(GlmixWorkWriter *w);
+
+/* ---- glmix_citus.c: work relations on a Citus cluster ---- */
+
+/* shards of a Citus hash-distributed table, 0 when it is not one */
+extern int	glmix_citus_shards(Oid relid);
+/* a distributed work table keyed by keycol, NULL when recs is not writable */
+extern char *glmix_citus_work_table(const char *kind, int serial, const char *keycol, int shards);
+/* one key per shard of a table distributed by an integer column */
+extern int	glmix_citus_shard_keys(const char *table, int shards, int32 **keys);
 
 /* ---- glmix_train.c: the options, and the state the phases share ---- */
 
@@ -581,6 +592,8 @@ typedef struct GlmixTraining
 	int			fixed_passes;	/* aggregate passes of the fixed effect (all passes) */
 	int			tron_iterations;	/* totals over the passes, for the metrics */
 	int			tron_cg_steps;
+	/* on Citus (glmix_citus.c): the work relations' shards; 0: local ones */
+	int			citus_shards;
 	/* scratch for the Newton loop (H and L: dense Newton only) */
 	double	   *tron_work;
 	double	   *g,

@@ -64,6 +64,39 @@ glmix_design_scores(const GlmixDesign *X, const int *ent, const double *coef, do
 	}
 }
 
+/*
+ * The statistics a fixed-effect query returned: one row, or on Citus one
+ * row per shard (glmix_citus.c), added up in the order they came (ORDER BY
+ * part: the same every time).  Every value is a sum over rows -- row count,
+ * weight, loss, gradient, Hessian or Hessian-vector product -- so the sum
+ * of the shards' is the whole's.  Returns nexpect values (palloc'd).
+ */
+static double *
+fixed_result(int nexpect, int d)
+{
+	double	   *sum = palloc0(sizeof(double) * nexpect);
+
+	if (SPI_processed < 1)
+		elog(ERROR, "fixed-effect aggregate returned no row");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		const double *x;
+		int			nv;
+
+		if (isnull)
+			elog(ERROR, "fixed-effect aggregate returned NULL");
+		x = glmix_float8_data(DatumGetArrayTypeP(v), &nv, "statistics");
+		if (nv != nexpect)
+			elog(ERROR, "fixed-effect aggregate returned %d values for dimension %d", nv, d);
+		for (int j = 0; j < nv; j++)
+			sum[j] += x[j];
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return sum;
+}
+
 /* ---- the fixed effect: Newton over the aggregate ---- */
 
 static double
@@ -71,30 +104,24 @@ fixed_eval(GlmixTraining *t, Datum offsets, const double *beta, double *g, doubl
 {
 	int			d = t->lay.dim;
 	Datum		values[2];
-	bool		isnull;
 	int			rc;
 	double		f;
-	int			nv;
-	const double *v;
+	double	   *v;
 	const double *hp;
 
 	values[0] = offsets;
 	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
 	rc = SPI_execute_plan(t->plan, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fixed-effect aggregate failed: %s", SPI_result_code_string(rc));
-	v = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 1, &isnull)),
-						  &nv, "statistics");
-	if (isnull || nv != 3 + d + d * (d + 1) / 2)
-		elog(ERROR, "fixed-effect aggregate returned %d values for dimension %d", nv, d);
+	v = fixed_result(3 + d + d * (d + 1) / 2, d);
 	f = v[2];
 	memcpy(g, v + 3, sizeof(double) * d);
 	/* row-major upper triangle = the column-major lower one dpotrf reads */
 	hp = v + 3 + d;
 	for (int i = 0; i < d; i++)
 		memcpy(H + (Size) i * d + i, hp + GLMIX_PACKED(i, d) + i, sizeof(double) * (d - i));
-	SPI_freetuptable(SPI_tuptable);
+	pfree(v);
 	pfree(DatumGetPointer(values[1]));
 	for (int j = 0; j < d; j++)
 	{
@@ -208,29 +235,23 @@ tron_query(TronCall *c, const double *beta, const double *dir, double *g, double
 	int			d = t->lay.dim;
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', dir ? ' ' : 'n'};
-	bool		isnull;
-	int			rc,
-				nv;
-	const double *v;
+	int			rc;
+	double	   *v;
 	double		loss;
 
 	values[0] = c->offsets;
 	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
 	values[2] = dir ? PointerGetDatum(glmix_float8_array(dir, d)) : (Datum) 0;
 	rc = SPI_execute_plan(t->plan, values, nulls, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fixed-effect gradient aggregate failed: %s", SPI_result_code_string(rc));
-	v = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 1, &isnull)),
-						  &nv, "statistics");
-	if (isnull || nv != 3 + d * (dir ? 2 : 1))
-		elog(ERROR, "fixed-effect gradient aggregate returned %d values for dimension %d", nv, d);
+	v = fixed_result(3 + d * (dir ? 2 : 1), d);
 	loss = v[2];
 	if (g)
 		memcpy(g, v + 3, sizeof(double) * d);
 	if (dir)
 		memcpy(hv, v + 3 + d, sizeof(double) * d);
-	SPI_freetuptable(SPI_tuptable);
+	pfree(v);
 	pfree(DatumGetPointer(values[1]));
 	if (dir)
 		pfree(DatumGetPointer(values[2]));

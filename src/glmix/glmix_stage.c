@@ -24,11 +24,12 @@
 
 /*
  * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES
- * and write them out; returns how many.
+ * and write them out, keyed by entity or (nparts > 0) by parts[] in turn;
+ * returns how many.
  */
 static int
 cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
-		   const GlmixDesign *X, int entity)
+		   const GlmixDesign *X, int entity, const int32 *parts, int nparts)
 {
 	int64		lo = 0;
 	int64		total_nnz = 0;
@@ -75,7 +76,8 @@ cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *dat
 											  entity >= 0 ? (int) n : 0,
 											  (int) Min(total_nnz, PG_INT32_MAX));
 
-			glmix_work_put(ww, entity, b);
+			/* the fixed effect's key on Citus: the parts in turn */
+			glmix_work_put(ww, nparts > 0 ? parts[nblocks % nparts] : entity, b);
 			pfree(b);
 			nblocks++;
 		}
@@ -84,19 +86,35 @@ cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *dat
 	return nblocks;
 }
 
-/* the fixed effect's work relation: every row, in row order (contiguous blocks) */
+/*
+ * The fixed effect's work relation: every row, in row order (contiguous
+ * blocks).  On Citus (t->citus_shards > 0) it is distributed by "part", the
+ * blocks dealt out to the shards in turn, one part value per shard.
+ */
 static void
 stage_fixed(GlmixTraining *t, bool parallel)
 {
 	int64		n = t->rows->n;
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	int32	   *parts = NULL;
+	int			nparts = 0;
 	GlmixWorkWriter *ww;
 
-	t->work = glmix_work_table("fixed", 0, false, parallel);
+	t->work = t->citus_shards > 0 ? glmix_citus_work_table("fixed", 0, "part", t->citus_shards) : NULL;
+	if (t->work)
+	{
+		nparts = glmix_citus_shard_keys(t->work, t->citus_shards, &parts);
+		ww = glmix_work_open_distributed(t->work);
+	}
+	else
+	{
+		t->citus_shards = 0;
+		t->work = glmix_work_table("fixed", 0, false, parallel);
+		ww = glmix_work_open(glmix_work_oid(t->work));
+	}
 	for (int64 r = 0; r < n; r++)
 		ids[r] = r;
-	ww = glmix_work_open(glmix_work_oid(t->work));
-	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1);
+	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1, parts, nparts);
 	glmix_work_close(ww);
 	pfree(ids);
 }
@@ -128,8 +146,17 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 		if (c->row_ent[r] >= 0)
 			order[fill[c->row_ent[r]]++] = r;
 
-	c->work = glmix_work_table("re", serial, true, parallel);
-	ww = glmix_work_open(glmix_work_oid(c->work));
+	/* on Citus distributed by entity: GROUP BY entity runs on the workers */
+	if (t->citus_shards > 0)
+	{
+		c->work = glmix_citus_work_table("re", serial, "entity", t->citus_shards);
+		ww = glmix_work_open_distributed(c->work);
+	}
+	else
+	{
+		c->work = glmix_work_table("re", serial, true, parallel);
+		ww = glmix_work_open(glmix_work_oid(c->work));
+	}
 	c->nblocks = 0;
 	c->rows = palloc0(sizeof(int) * Max(E, 1));
 	c->nmodels = 0;
@@ -159,12 +186,24 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 		}
 		c->rows[e] = (int) use;
 		c->nmodels++;
-		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e);
+		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e, NULL, 0);
 	}
 	glmix_work_close(ww);
 	pfree(start);
 	pfree(order);
 	pfree(fill);
+}
+
+/*
+ * Generic, parallel-safe plans: the parameters change, the plan does not.
+ * Citus cannot distribute a generic plan with parameters: there the plans
+ * are custom, the parameters' values planned in and sent with each task.
+ */
+static int
+plan_options(const GlmixTraining *t)
+{
+	return CURSOR_OPT_PARALLEL_OK |
+		(t->citus_shards > 0 ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
 }
 
 /* phase 2: the work relations, their plans, and the solver's buffers */
@@ -174,34 +213,45 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 	RecsRng		rng;
 	int			d = t->lay.dim;
 	StringInfoData b;
+	char	   *fixed_sql;
 
 	rng_seed(&rng, (uint64) o->seed);
+	t->citus_shards = glmix_citus_shards(o->impressions);
 	stage_fixed(t, true);
-	/* TRON: $3 is the direction of a Hessian-vector product, NULL for none */
+	/*
+	 * The statistics are one row, or on Citus one row per shard (grouped by
+	 * the distribution column, so each task aggregates its shard whole),
+	 * which the fit adds up in shard order.  TRON: $3 is the direction of a
+	 * Hessian-vector product, NULL for none.
+	 */
 	if (t->tron)
-		t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_grad(block, $1, $2, $3) FROM %s",
-											  t->work),
-									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
-									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+		fixed_sql = psprintf("SELECT recs.glmix_fixed_block_grad(block, $1, $2, $3) FROM %s%s",
+							 t->work, t->citus_shards > 0 ? " GROUP BY part ORDER BY part" : "");
 	else
-		t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
-											  t->work),
-									 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID},
-									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+		fixed_sql = psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s%s",
+							 t->work, t->citus_shards > 0 ? " GROUP BY part ORDER BY part" : "");
+	t->plan = SPI_prepare_cursor(fixed_sql, t->tron ? 3 : 2,
+								 (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+								 plan_options(t));
 	if (t->plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int k = 0; k < t->nre; k++)
 	{
 		GlmixCoordinate *c = &t->co[k];
+		char	   *sql;
 
 		stage_random(t, c, k, o->min_rows, o->max_rows, &rng, true);
-		c->plan = SPI_prepare_cursor(psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
-											  "FROM %s GROUP BY entity", c->work),
-									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
-									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+		sql = psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
+					   "FROM %s GROUP BY entity", c->work);
+		c->plan = SPI_prepare_cursor(sql, 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
+									 plan_options(t));
 		if (c->plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	}
+	if (t->citus_shards > 0)
+		ereport(DEBUG1,
+				(errmsg("train_glmix: work relations distributed over %d shards: %s",
+						t->citus_shards, fixed_sql)));
 	t->beta = palloc0(sizeof(double) * d);
 	t->g = palloc(sizeof(double) * d);
 	t->step = palloc(sizeof(double) * d);
