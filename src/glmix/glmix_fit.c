@@ -97,6 +97,35 @@ fixed_result(int nexpect, int d)
 	return sum;
 }
 
+/*
+ * The offsets as the aggregates' parameter.  On Citus a plan's parameters
+ * are planned in and sent to every task with the query, so when every
+ * offset is zero (the fixed effect alone, or the first coordinate of the
+ * first pass) they go as NULL, which the aggregates read as zeros: (Datum)
+ * 0 here.
+ */
+static Datum
+offsets_datum(const GlmixTraining *t, const double *offsets)
+{
+	if (t->citus_shards > 0)
+	{
+		int64		r;
+
+		for (r = 0; r < t->rows->n && offsets[r] == 0.0; r++)
+			;
+		if (r == t->rows->n)
+			return (Datum) 0;
+	}
+	return PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+}
+
+static void
+offsets_free(Datum d)
+{
+	if (d != (Datum) 0)
+		pfree(DatumGetPointer(d));
+}
+
 /* ---- the fixed effect: Newton over the aggregate ---- */
 
 static double
@@ -111,7 +140,7 @@ fixed_eval(GlmixTraining *t, Datum offsets, const double *beta, double *g, doubl
 
 	values[0] = offsets;
 	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
-	rc = SPI_execute_plan(t->plan, values, NULL, false, 0);
+	rc = SPI_execute_plan(t->plan, values, offsets == (Datum) 0 ? "n " : NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fixed-effect aggregate failed: %s", SPI_result_code_string(rc));
 	v = fixed_result(3 + d + d * (d + 1) / 2, d);
@@ -141,7 +170,7 @@ static int
 glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 {
 	int			d = t->lay.dim;
-	Datum		off = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	Datum		off = offsets_datum(t, offsets);
 	double		f;
 	int			evals = 1;
 	const int	one = 1;
@@ -210,7 +239,7 @@ glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 			break;
 		}
 	}
-	pfree(DatumGetPointer(off));
+	offsets_free(off);
 	return evals;
 }
 
@@ -234,7 +263,7 @@ tron_query(TronCall *c, const double *beta, const double *dir, double *g, double
 	GlmixTraining *t = c->t;
 	int			d = t->lay.dim;
 	Datum		values[3];
-	char		nulls[3] = {' ', ' ', dir ? ' ' : 'n'};
+	char		nulls[3] = {c->offsets == (Datum) 0 ? 'n' : ' ', ' ', dir ? ' ' : 'n'};
 	int			rc;
 	double	   *v;
 	double		loss;
@@ -327,14 +356,14 @@ glmix_fit_fixed_tron(GlmixTraining *t, const double *offsets, const char *label)
 	int			passes;
 
 	c.t = t;
-	c.offsets = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	c.offsets = offsets_datum(t, offsets);
 	c.label = label;
 	c.t0 = c.last_notice = recs_clock_seconds();
 	c.gnorm_first = c.gnorm_best = 0.0;
 	passes = glmix_tron(t->lay.dim, t->beta, t->l2_fixed, &ops, t->tron_work, &res);
 	t->tron_iterations += res.iterations;
 	t->tron_cg_steps += res.cg_steps;
-	pfree(DatumGetPointer(c.offsets));
+	offsets_free(c.offsets);
 	return passes;
 }
 
@@ -350,10 +379,10 @@ glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets)
 	Datum		values[3];
 	int			rc;
 
-	values[0] = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	values[0] = offsets_datum(t, offsets);
 	values[1] = PointerGetDatum(glmix_float8_array(c->coef, c->re->nent * dim));
 	values[2] = Float8GetDatum(c->re->l2);
-	rc = SPI_execute_plan(c->plan, values, NULL, false, 0);
+	rc = SPI_execute_plan(c->plan, values, values[0] == (Datum) 0 ? "n  " : NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "per-entity aggregate failed: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -372,7 +401,7 @@ glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets)
 		memcpy(c->coef + (Size) e * dim, coef, sizeof(double) * dim);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	pfree(DatumGetPointer(values[0]));
+	offsets_free(values[0]);
 	pfree(DatumGetPointer(values[1]));
 }
 
