@@ -481,6 +481,9 @@ extern int	glmix_citus_shards(Oid relid);
 extern char *glmix_citus_work_table(const char *kind, int serial, const char *keycol, int shards);
 /* one key per shard of a table distributed by an integer column */
 extern int	glmix_citus_shard_keys(const char *table, int shards, int32 **keys);
+/* Citus's DDL propagation off for the transaction (l2_auto's views), and back */
+extern char *glmix_citus_ddl_local(void);
+extern void glmix_citus_ddl_restore(char *prev);
 
 /* ---- glmix_train.c: the options, and the state the phases share ---- */
 

@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "glmix.h"
 
@@ -136,4 +137,32 @@ glmix_citus_shard_keys(const char *table, int shards, int32 **keys)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return n;
+}
+
+/*
+ * l2_auto's temporary views are this session's alone: on Citus, DDL
+ * propagation must not try to create or drop them on the workers (it
+ * cannot: creating warns, dropping fails).  Turns it off for the
+ * transaction and returns the previous value (NULL without Citus), which
+ * glmix_citus_ddl_restore() puts back.
+ */
+char *
+glmix_citus_ddl_local(void)
+{
+	const char *prev = GetConfigOption("citus.enable_ddl_propagation", true, false);
+
+	if (prev == NULL)
+		return NULL;
+	prev = pstrdup(prev);
+	(void) set_config_option("citus.enable_ddl_propagation", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	return (char *) prev;
+}
+
+void
+glmix_citus_ddl_restore(char *prev)
+{
+	if (prev != NULL)
+		(void) set_config_option("citus.enable_ddl_propagation", prev, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 }

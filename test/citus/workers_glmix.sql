@@ -14,7 +14,7 @@
 -- citus_setup again changes nothing).
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(15);
+SELECT plan(17);
 SELECT count(*) FROM recs.citus_setup();
 
 -- the query shapes of glmix_stage.c, on work tables made the same way
@@ -97,6 +97,16 @@ SELECT is((SELECT metrics->'entity_models' FROM recs.model WHERE name = 'cw_ch_d
           (SELECT metrics->'entity_models' FROM recs.model WHERE name = 'cw_ch_s'),
           'the same entity models');
 SELECT cmp_ok(pg_temp.logloss('cw_ch_d'), '<', 0.6::float8, 'and it learnt something (a constant: 0.69)');
+-- l2_auto: its search's views stay off Citus's DDL propagation; the same choice
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}',
+                        '{topic,difficulty}', name => 'cw_l2_d', l2_auto => true, passes => 1, activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}',
+                        '{topic,difficulty}', name => 'cw_l2_s', l2_auto => true, passes => 1, activate => false);
+SELECT is((SELECT params->'l2' FROM recs.model WHERE name = 'cw_l2_d'),
+          (SELECT params->'l2' FROM recs.model WHERE name = 'cw_l2_s'),
+          'l2_auto on distributed impressions chooses the single-table search''s L2');
+SELECT cmp_ok(abs(pg_temp.logloss('cw_l2_d') - pg_temp.logloss('cw_l2_s')), '<', 1e-6::float8,
+              'and fits the same model (log-loss within 1e-6)');
 
 -- nothing left behind, on the coordinator or the workers
 SELECT is((SELECT count(*)::int FROM pg_dist_partition WHERE logicalrelid::text LIKE 'recs.glmix_work%'), 0,
@@ -106,5 +116,5 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'nor any of their shards on the workers');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cw_fixed_d,cw_fixed_s,cw_tron_d,cw_tron_s,cw_ch_d,cw_ch_s}'::text[]) n;
+  FROM unnest('{cw_fixed_d,cw_fixed_s,cw_tron_d,cw_tron_s,cw_ch_d,cw_ch_s,cw_l2_d,cw_l2_s}'::text[]) n;
 SELECT * FROM finish();
