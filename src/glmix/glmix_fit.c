@@ -98,24 +98,16 @@ fixed_result(int nexpect, int d)
 }
 
 /*
- * The offsets as the aggregates' parameter.  On Citus a plan's parameters
- * are planned in and sent to every task with the query, so when every
- * offset is zero (the fixed effect alone, or the first coordinate of the
- * first pass) they go as NULL, which the aggregates read as zeros: (Datum)
- * 0 here.
+ * The offsets as the aggregates' parameter.  On Citus the blocks read
+ * theirs from the argument relations (glmix_citus_put_args), and a plan's
+ * parameters are sent to every task with the query: there they are NULL,
+ * (Datum) 0 here.
  */
 static Datum
 offsets_datum(const GlmixTraining *t, const double *offsets)
 {
 	if (t->citus_shards > 0)
-	{
-		int64		r;
-
-		for (r = 0; r < t->rows->n && offsets[r] == 0.0; r++)
-			;
-		if (r == t->rows->n)
-			return (Datum) 0;
-	}
+		return (Datum) 0;
 	return PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
 }
 
@@ -504,6 +496,11 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 							off += t->co[j].score[r];
 					offsets[r] = off;
 				}
+				/* on Citus, each block's offsets (and entity's start) to its shard */
+				if (t->citus_shards > 0 && k == -1)
+					glmix_citus_put_args(&t->citus, offsets, NULL, 0);
+				else if (t->citus_shards > 0)
+					glmix_citus_put_args(&t->co[k].citus, offsets, t->co[k].coef, t->co[k].re->dim);
 				if (k == -1)
 				{
 					int			evals = t->tron ?
@@ -568,10 +565,22 @@ glmix_drop_work(GlmixTraining *t)
 {
 	SPI_freeplan(t->plan);
 	SPI_execute(psprintf("DROP TABLE %s", t->work), false, 0);
+	if (t->citus_shards > 0)
+	{
+		if (t->citus.put)
+			SPI_freeplan(t->citus.put);
+		SPI_execute(psprintf("DROP TABLE %s", t->citus.args), false, 0);
+	}
 	for (int k = 0; k < t->nre; k++)
 	{
 		SPI_freeplan(t->co[k].plan);
 		SPI_execute(psprintf("DROP TABLE %s", t->co[k].work), false, 0);
+		if (t->citus_shards > 0)
+		{
+			if (t->co[k].citus.put)
+				SPI_freeplan(t->co[k].citus.put);
+			SPI_execute(psprintf("DROP TABLE %s", t->co[k].citus.args), false, 0);
+		}
 	}
 }
 

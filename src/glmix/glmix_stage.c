@@ -23,13 +23,26 @@
 #include "rng.h"
 
 /*
+ * On Citus (glmix_citus.c), how cut_blocks keys, numbers and records its
+ * blocks: the fixed effect's go to parts[] in turn; a random effect's rows
+ * get the row ids first_id, first_id + 1, ... (their positions in the
+ * entity-grouped order), so each block's offsets are one slice.
+ */
+typedef struct CitusCut
+{
+	GlmixCitusWork *cw;
+	const int32 *parts;
+	int			nparts;
+	int64		first_id;		/* -1: the row ids are the training rows */
+} CitusCut;
+
+/*
  * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES
- * and write them out, keyed by entity or (nparts > 0) by parts[] in turn;
- * returns how many.
+ * and write them out, keyed by entity (or as cc says); returns how many.
  */
 static int
 cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
-		   const GlmixDesign *X, int entity, const int32 *parts, int nparts)
+		   const GlmixDesign *X, int entity, const CitusCut *cc)
 {
 	int64		lo = 0;
 	int64		total_nnz = 0;
@@ -71,13 +84,16 @@ cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *dat
 					 errmsg("an impression has %d features, more than one block can hold", nnz),
 					 errhint("Use fewer crosses or multi-hot elements.")));
 		{
-			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, data->y, data->w, wscale,
-											  X->ptr, X->col, X->val, X->dim, entity,
+			int64		first_id = cc && cc->first_id >= 0 ? cc->first_id + lo : -1;
+			int32		key = cc && cc->nparts > 0 ? cc->parts[nblocks % cc->nparts] : entity;
+			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, first_id, data->y, data->w,
+											  wscale, X->ptr, X->col, X->val, X->dim, entity,
 											  entity >= 0 ? (int) n : 0,
 											  (int) Min(total_nnz, PG_INT32_MAX));
 
-			/* the fixed effect's key on Citus: the parts in turn */
-			glmix_work_put(ww, nparts > 0 ? parts[nblocks % nparts] : entity, b);
+			glmix_work_put(ww, key, b);
+			if (cc)
+				glmix_citus_note_block(cc->cw, key, first_id >= 0 ? first_id : rows[lo], (int) (hi - lo));
 			pfree(b);
 			nblocks++;
 		}
@@ -96,14 +112,17 @@ stage_fixed(GlmixTraining *t, bool parallel)
 {
 	int64		n = t->rows->n;
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
-	int32	   *parts = NULL;
-	int			nparts = 0;
+	CitusCut	cc = {&t->citus, NULL, 0, -1};
 	GlmixWorkWriter *ww;
 
-	t->work = t->citus_shards > 0 ? glmix_citus_work_table("fixed", 0, "part", t->citus_shards) : NULL;
+	t->work = t->citus_shards > 0 ?
+		glmix_citus_work_table("fixed", 0, "part", t->citus_shards, &t->citus) : NULL;
 	if (t->work)
 	{
-		nparts = glmix_citus_shard_keys(t->work, t->citus_shards, &parts);
+		int32	   *parts;
+
+		cc.nparts = glmix_citus_shard_keys(t->work, t->citus_shards, &parts);
+		cc.parts = parts;
 		ww = glmix_work_open_distributed(t->work);
 	}
 	else
@@ -114,7 +133,7 @@ stage_fixed(GlmixTraining *t, bool parallel)
 	}
 	for (int64 r = 0; r < n; r++)
 		ids[r] = r;
-	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1, parts, nparts);
+	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1, t->citus_shards > 0 ? &cc : NULL);
 	glmix_work_close(ww);
 	pfree(ids);
 }
@@ -146,10 +165,16 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 		if (c->row_ent[r] >= 0)
 			order[fill[c->row_ent[r]]++] = r;
 
-	/* on Citus distributed by entity: GROUP BY entity runs on the workers */
+	/*
+	 * On Citus distributed by entity: GROUP BY entity runs on the workers.
+	 * Row ids are positions in order[], which the coordinate keeps to send
+	 * each block its offsets.
+	 */
 	if (t->citus_shards > 0)
 	{
-		c->work = glmix_citus_work_table("re", serial, "entity", t->citus_shards);
+		c->work = glmix_citus_work_table("re", serial, "entity", t->citus_shards, &c->citus);
+		c->citus.order = order;
+		c->citus.norder = n;
 		ww = glmix_work_open_distributed(c->work);
 	}
 	else
@@ -186,11 +211,19 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 		}
 		c->rows[e] = (int) use;
 		c->nmodels++;
-		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e, NULL, 0);
+		if (t->citus_shards > 0)
+		{
+			CitusCut	cc = {&c->citus, NULL, 0, start[e]};
+
+			c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e, &cc);
+		}
+		else
+			c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e, NULL);
 	}
 	glmix_work_close(ww);
 	pfree(start);
-	pfree(order);
+	if (t->citus_shards == 0)
+		pfree(order);
 	pfree(fill);
 }
 
@@ -221,15 +254,19 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 	/*
 	 * The statistics are one row, or on Citus one row per shard (grouped by
 	 * the distribution column, so each task aggregates its shard whole),
-	 * which the fit adds up in shard order.  TRON: $3 is the direction of a
-	 * Hessian-vector product, NULL for none.
+	 * which the fit adds up in shard order; there each block's offsets come
+	 * from the co-located argument relation ($1 is unused).  TRON: $3 is the
+	 * direction of a Hessian-vector product, NULL for none.
 	 */
-	if (t->tron)
-		fixed_sql = psprintf("SELECT recs.glmix_fixed_block_grad(block, $1, $2, $3) FROM %s%s",
-							 t->work, t->citus_shards > 0 ? " GROUP BY part ORDER BY part" : "");
+	if (t->citus_shards > 0)
+		fixed_sql = psprintf("SELECT recs.%s(w.block, a.offsets, $2%s) FROM %s w JOIN %s a "
+							 "ON a.part = w.part AND a.block_no = w.block_no GROUP BY w.part ORDER BY w.part",
+							 t->tron ? "glmix_fixed_block_grad" : "glmix_fixed_block_stats",
+							 t->tron ? ", $3" : "", t->work, t->citus.args);
+	else if (t->tron)
+		fixed_sql = psprintf("SELECT recs.glmix_fixed_block_grad(block, $1, $2, $3) FROM %s", t->work);
 	else
-		fixed_sql = psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s%s",
-							 t->work, t->citus_shards > 0 ? " GROUP BY part ORDER BY part" : "");
+		fixed_sql = psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s", t->work);
 	t->plan = SPI_prepare_cursor(fixed_sql, t->tron ? 3 : 2,
 								 (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
 								 plan_options(t));
@@ -241,8 +278,13 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 		char	   *sql;
 
 		stage_random(t, c, k, o->min_rows, o->max_rows, &rng, true);
-		sql = psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
-					   "FROM %s GROUP BY entity", c->work);
+		if (t->citus_shards > 0)
+			sql = psprintf("SELECT w.entity, recs.glmix_entity_fit(w.block, a.offsets, a.start, $3) "
+						   "FROM %s w JOIN %s a ON a.entity = w.entity AND a.block_no = w.block_no "
+						   "GROUP BY w.entity", c->work, c->citus.args);
+		else
+			sql = psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
+						   "FROM %s GROUP BY entity", c->work);
 		c->plan = SPI_prepare_cursor(sql, 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
 									 plan_options(t));
 		if (c->plan == NULL)

@@ -121,8 +121,10 @@ glmix_work_open_distributed(const char *name)
 {
 	GlmixWorkWriter *w = palloc0(sizeof(GlmixWorkWriter));
 
-	w->plan = SPI_prepare(psprintf("INSERT INTO %s SELECT * FROM unnest($1::integer[], $2::bytea[])", name),
-						  2, (Oid[]) {INT4ARRAYOID, BYTEAARRAYOID});
+	/* block_no: the blocks in the order they were put, from 0 ($3 before the batch) */
+	w->plan = SPI_prepare(psprintf("INSERT INTO %s SELECT k, ($3 + b - 1)::integer, block "
+								   "FROM unnest($1::integer[], $2::bytea[]) WITH ORDINALITY u(k, block, b)", name),
+						  3, (Oid[]) {INT4ARRAYOID, BYTEAARRAYOID, INT8OID});
 	if (w->plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	w->keys = palloc(sizeof(Datum) * GLMIX_WORK_BATCH);
@@ -133,11 +135,12 @@ glmix_work_open_distributed(const char *name)
 static void
 work_flush(GlmixWorkWriter *w)
 {
-	Datum		values[2];
+	Datum		values[3];
 	int			rc;
 
 	if (w->nbuf == 0)
 		return;
+	values[2] = Int64GetDatum(w->n - w->nbuf);
 	values[0] = PointerGetDatum(construct_array(w->keys, w->nbuf, INT4OID, 4, true, TYPALIGN_INT));
 	values[1] = PointerGetDatum(construct_array(w->blocks, w->nbuf, BYTEAOID, -1, false, TYPALIGN_INT));
 	rc = SPI_execute_plan(w->plan, values, NULL, false, 0);
