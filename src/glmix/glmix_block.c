@@ -410,8 +410,12 @@ glmix_block_offsets(FunctionCallInfo fcinfo, int argno, const GlmixBlock *blk)
 			if (blk->rowid[r] < base || blk->rowid[r] - base >= len)
 				ereport(ERROR,
 						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						 base == 0 ?
 						 errmsg("block row %lld is beyond the %d offsets given",
-								(long long) blk->rowid[r], len)));
+								(long long) blk->rowid[r], len) :
+						 errmsg("block row %lld is outside the offsets given, rows %lld to %lld",
+								(long long) blk->rowid[r], (long long) base,
+								(long long) base + len - 1)));
 			o[r] = all[blk->rowid[r] - base];
 			if (!isfinite(o[r]))
 				ereport(ERROR,

@@ -292,8 +292,7 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 	}
 	if (t->citus_shards > 0)
 		ereport(DEBUG1,
-				(errmsg("train_glmix: work relations distributed over %d shards: %s",
-						t->citus_shards, fixed_sql)));
+				(errmsg("train_glmix: the fixed effect's statistics: %s", fixed_sql)));
 	t->beta = palloc0(sizeof(double) * d);
 	t->g = palloc(sizeof(double) * d);
 	t->step = palloc(sizeof(double) * d);
@@ -319,5 +318,8 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 					"%d learners, %d courses; fixed effect %d features%s",
 					t->rows->n, t->rows->n_positive, t->learners->n, t->courses->n, t->lay.dim,
 					t->tron ? psprintf(" (TRON solver, " INT64_FORMAT " nonzeros)", t->fixed_nnz) : ""),
-			 errdetail("%s.", t->nre == 0 ? "No random effects" : b.data)));
+			 errdetail("%s.%s", t->nre == 0 ? "No random effects" : b.data,
+					   t->citus_shards > 0 ?
+					   psprintf(" Work relations distributed over %d Citus shards: the aggregates run on the workers.",
+								t->citus_shards) : "")));
 }
