@@ -166,11 +166,17 @@ glmix_citus_put_args(GlmixCitusWork *cw, const double *offsets, const double *co
 
 	if (cw->put == NULL)
 	{
+		/*
+		 * A slice with subscripts [lo+1 : lo+n]: its first element as a
+		 * one-element array starting at lo+1 (array_fill), the rest appended
+		 * (array_cat keeps the first array's lower bound) -- no text.
+		 */
 		cw->put = SPI_prepare(psprintf("INSERT INTO %s SELECT k, b, "
-									   "(format('[%%s:%%s]=', f + 1, f + n) || ($5[f - $6 + 1 : f - $6 + n])::text)::float8[], "
+									   "array_cat(array_fill($5[f - $6 + 1], ARRAY[1], ARRAY[(f + 1)::integer]), "
+									   "$5[f - $6 + 2 : f - $6 + n]), "
 									   "CASE WHEN $7 IS NOT NULL THEN "
-									   "(format('[%%s:%%s]=', k::bigint * $9 + 1, (k + 1)::bigint * $9) || "
-									   "($7[k::bigint * $9 - $8 + 1 : (k + 1)::bigint * $9 - $8])::text)::float8[] END "
+									   "array_cat(array_fill($7[k::bigint * $9 - $8 + 1], ARRAY[1], ARRAY[(k::bigint * $9 + 1)::integer]), "
+									   "$7[k::bigint * $9 - $8 + 2 : (k + 1)::bigint * $9 - $8]) END "
 									   "FROM unnest($1::integer[], $2::integer[], $3::bigint[], $4::integer[]) u(k, b, f, n)",
 									   cw->args),
 							  9, (Oid[]) {INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID,
