@@ -1,6 +1,6 @@
 /*
  * glmix_citus.c -- GLMix training on a Citus cluster: work relations
- * distributed over the workers, and a check that the aggregates run there
+ * distributed over the workers, and the offsets each block reads there
  *
  * When the impressions relation is a Citus hash-distributed table, the work
  * relations of a training (glmix_stage.c) are distributed tables too, with
@@ -16,7 +16,13 @@
  *     adds the shards' rows up (glmix_fit.c), in shard order;
  *   - a random effect's blocks are distributed by "entity", so "GROUP BY
  *     entity" is pushed down whole: each entity's Newton fit runs on the
- *     worker holding its rows, and only coefficients come back.
+ *     worker holding its rows, and only coefficients come back;
+ *   - each work relation has a co-located argument relation holding every
+ *     block's slice of the offsets (and for a random effect its entity's
+ *     starting coefficients), rewritten before each fit of the coordinate
+ *     and joined by (key, block_no): a Citus plan's parameters are planned
+ *     into every task's query, so an offsets parameter would travel to
+ *     every shard on every aggregate pass.
  *
  * Why not a plain aggregate over the distributed table: Citus pushes a
  * custom aggregate down as a partial aggregate only when its transition
@@ -25,9 +31,9 @@
  * coordinator.
  *
  * What still runs on the coordinator (docs/glmix.md, "On a Citus cluster"):
- * reading the impressions and building the designs and blocks, and the
- * offsets, which travel as a parameter of each query.  The blocks are
- * written to the shards in batches through Citus.
+ * reading the impressions, building the designs and blocks (written to the
+ * shards in batches through Citus) and computing the offsets from the
+ * scores it keeps per row: its memory still grows with the impressions.
  */
 #include "postgres.h"
 
