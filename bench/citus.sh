@@ -12,6 +12,9 @@
 # ones, before and after.
 #
 # Usage: bash bench/citus.sh [LEARNERS at 1x, default 20000] [COURSES, default 2000]
+# RECS_BENCH_CITUS=glmix measures train_glmix only: on the distributed tables
+# (its aggregates on the workers) and on the plain copy (all on the
+# coordinator), for the figures of docs/performance.md#glmix-on-citus.
 # Needs citus.so for PG_CONFIG (bash ../shared/citus/build.sh).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
@@ -65,6 +68,14 @@ run_scale() {
 			"$(echo "(${c1[1]} - ${c0[1]}) / $tick" | bc -l)" "$(echo "(${c1[2]} - ${c0[2]}) / $tick" | bc -l)"
 	}
 	measure "train_glmix (distributed input)" "SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}', '{language,topic,difficulty}', name => 'bench_glmix')"
+	if [ "${RECS_BENCH_CITUS:-}" = glmix ]; then
+		measure "train_glmix (single tables)" "SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}', '{language,topic,difficulty}', name => 'bench_glmix_s')"
+		psql -X -A -t -c "SELECT format('  %s: seconds %s, objective %s', name, metrics->'seconds', metrics->>'objective') FROM recs.model WHERE name LIKE 'bench_glmix%' ORDER BY name"
+		kill $pid
+		wait $pid 2>/dev/null || true
+		rm -f "$log"
+		return 0
+	fi
 	measure "train_ncf, 1 epoch (distributed)" "SELECT recs.train_ncf('app.watches', name => 'bench_ncf', courses => 'app.courses', epochs => 1)"
 	measure "batch over app.learners (pushed)" "CREATE TABLE public.b_d AS SELECT l.learner_id, r.* FROM app.learners l, recs.recommend(l.learner_id, 10) r"
 	measure "batch over single.learners" "CREATE TABLE public.b_s AS SELECT l.learner_id, r.* FROM single.learners l, recs.recommend(l.learner_id, 10) r"

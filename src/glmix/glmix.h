@@ -13,6 +13,7 @@
  *   glmix_match.c       match features: a learner column against a course column
  *   glmix_hash.c        hashed crosses (hash_bits)
  *   glmix_work.c        the work relations: DDL and block inserts
+ *   glmix_citus.c       work relations distributed over a Citus cluster
  *   glmix_train.c  recs.train_glmix(): options, then the phases:
  *   glmix_data.c   1. read: impressions, sides, designs, random effects
  *   glmix_stage.c  2. stage: the designs' blocks into work relations
@@ -42,6 +43,8 @@
 extern ArrayType *glmix_float8_array(const double *v, int n);
 /* the elements of a float8[] (no NULLs allowed; what names it in errors) */
 extern const double *glmix_float8_data(ArrayType *a, int *n, const char *what);
+/* the same, and the position its first element stands for (its lower bound - 1) */
+extern const double *glmix_float8_slice(ArrayType *a, int64 *base, int *n, const char *what);
 
 /* ---- glmix_math.c ---- */
 
@@ -188,9 +191,11 @@ extern Size glmix_block_size(int n, int nnz, bool binary, bool contiguous, int d
 
 /*
  * Build a block from rows rows[0..n) of a CSR design whose arrays are indexed
- * by row id; the weights are multiplied by wscale (row-cap resampling).
+ * by row id; the weights are multiplied by wscale (row-cap resampling).  Its
+ * row ids (what index the offsets) are rows[], or with first_id >= 0
+ * first_id, first_id + 1, ...
  */
-extern bytea *glmix_block_build(int n, const int64 *rows, const double *y,
+extern bytea *glmix_block_build(int n, const int64 *rows, int64 first_id, const double *y,
 								const double *w, double wscale,
 								const int32 *ptr, const int32 *col,
 								const double *val, int dim, int entity,
@@ -468,8 +473,50 @@ extern Oid	glmix_work_oid(const char *name);
 
 typedef struct GlmixWorkWriter GlmixWorkWriter;
 extern GlmixWorkWriter *glmix_work_open(Oid relid);
+extern GlmixWorkWriter *glmix_work_open_distributed(const char *name);
 extern void glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block);
 extern void glmix_work_close(GlmixWorkWriter *w);
+
+/* ---- glmix_citus.c: work relations on a Citus cluster ---- */
+
+/*
+ * A distributed work relation, (key, block_no, block), and its argument
+ * relation, (key, block_no, offsets, start), co-located with it: each
+ * block's slice of the offsets (and for a random effect its entity's
+ * starting coefficients), rewritten before each fit of the coordinate
+ */
+typedef struct GlmixCitusWork
+{
+	char	   *args;			/* the argument relation */
+	SPIPlanPtr	put;			/* its INSERT */
+	int			nblocks;
+	int			cap;
+	int32	   *key;			/* each block's key (part or entity) */
+	int64	   *first;			/* its first row id (a block's row ids are consecutive) */
+	int32	   *nrows;
+	/* random effects: the training row of each row id; NULL: row ids are training rows */
+	int64	   *order;
+	int64		norder;
+} GlmixCitusWork;
+
+/* shards of a Citus hash-distributed table, 0 when it is not one */
+extern int	glmix_citus_shards(Oid relid);
+/* a distributed work table keyed by keycol, NULL when recs is not writable */
+extern char *glmix_citus_work_table(const char *kind, int serial, const char *keycol, int shards,
+									GlmixCitusWork *cw);
+/* one key per shard of a table distributed by an integer column */
+extern int	glmix_citus_shard_keys(const char *table, int shards, int32 **keys);
+/* remember where a block went */
+extern void glmix_citus_note_block(GlmixCitusWork *cw, int32 key, int64 first, int nrows);
+/*
+ * Rewrite the argument relation: each block's offsets (indexed by training
+ * row) and, for a random effect (coef not NULL), its entity's coefficients
+ */
+extern void glmix_citus_put_args(GlmixCitusWork *cw, const double *offsets, const double *coef,
+								 int dim);
+/* Citus's DDL propagation off for the transaction (l2_auto's views), and back */
+extern char *glmix_citus_ddl_local(void);
+extern void glmix_citus_ddl_restore(char *prev);
 
 /* ---- glmix_train.c: the options, and the state the phases share ---- */
 
@@ -554,6 +601,7 @@ typedef struct GlmixCoordinate
 	double	   *score;
 	double	   *vscore;
 	int64	   *sorted_ids;		/* by-id coordinates: the distinct ids */
+	GlmixCitusWork citus;		/* on Citus: its blocks and argument relation */
 } GlmixCoordinate;
 
 /* one training: data, designs, the fixed effect and the random effects */
@@ -581,6 +629,9 @@ typedef struct GlmixTraining
 	int			fixed_passes;	/* aggregate passes of the fixed effect (all passes) */
 	int			tron_iterations;	/* totals over the passes, for the metrics */
 	int			tron_cg_steps;
+	/* on Citus (glmix_citus.c): the work relations' shards; 0: local ones */
+	int			citus_shards;
+	GlmixCitusWork citus;		/* the fixed effect's blocks and argument relation */
 	/* scratch for the Newton loop (H and L: dense Newton only) */
 	double	   *tron_work;
 	double	   *g,

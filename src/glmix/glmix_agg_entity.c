@@ -242,12 +242,16 @@ glmix_entity_block_accum(PG_FUNCTION_ARGS)
 		if (!PG_ARGISNULL(3))
 		{
 			int			nw;
-			const double *warm = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(3), &nw,
-												   "starting coefficients");
-			int64		at = (int64) blk.hdr->entity * blk.hdr->dim;
+			int64		base;
+			const double *warm = glmix_float8_slice(PG_GETARG_ARRAYTYPE_P(3), &base, &nw,
+													"starting coefficients");
+			int64		at = (int64) blk.hdr->entity * blk.hdr->dim - base;
 
-			/* the block's entity indexes start, an entities x dim matrix */
-			if (blk.hdr->entity < 0 || at + blk.hdr->dim > nw)
+			/*
+			 * The block's entity indexes start, an entities x dim matrix (or
+			 * a slice of it holding the entity's row)
+			 */
+			if (blk.hdr->entity < 0 || at < 0 || at + blk.hdr->dim > nw)
 				ereport(ERROR,
 						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 						 errmsg("no starting coefficients for entity %d", blk.hdr->entity),

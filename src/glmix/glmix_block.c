@@ -132,8 +132,8 @@ glmix_block_size(int n, int nnz, bool binary, bool contiguous, int dim)
 }
 
 bytea *
-glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
-				  double wscale, const int32 *ptr, const int32 *col,
+glmix_block_build(int n, const int64 *rows, int64 first_id, const double *y,
+				  const double *w, double wscale, const int32 *ptr, const int32 *col,
 				  const double *val, int dim, int entity, int entity_rows,
 				  int entity_nnz)
 {
@@ -157,7 +157,7 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 		int64		r = rows[k];
 
 		nnz += ptr[r + 1] - ptr[r];
-		if (rows[k] != rows[0] + k || rows[k] > PG_INT32_MAX)
+		if (first_id < 0 && (rows[k] != rows[0] + k || rows[k] > PG_INT32_MAX))
 			contiguous = false;
 		if (val && binary)
 			for (int32 j = ptr[r]; j < ptr[r + 1]; j++)
@@ -175,7 +175,7 @@ glmix_block_build(int n, const int64 *rows, const double *y, const double *w,
 	h->entity = entity;
 	h->flags = (binary ? GLMIX_BLOCK_BINARY : 0) | (contiguous ? GLMIX_BLOCK_CONTIGUOUS : 0) |
 		(wide ? GLMIX_BLOCK_WIDE : 0);
-	h->first_row = n > 0 ? rows[0] : 0;
+	h->first_row = n == 0 ? 0 : first_id >= 0 ? first_id : rows[0];
 	h->entity_rows = entity_rows;
 	h->entity_nnz = entity_nnz;
 	optr = (int32 *) (b + l.ptr);
@@ -376,6 +376,22 @@ glmix_block_arg(FunctionCallInfo fcinfo, int argno)
 	return b;
 }
 
+/*
+ * The elements of a float8[] and the row (or position) its first element
+ * stands for: an array keeps its subscripts, so element [i] is always
+ * position i - 1 -- '{...}' starts at 0, a slice '[101:200]={...}' holds
+ * positions 100 to 199.  The trainer on Citus (glmix_citus.c) sends each
+ * block only its own slice of the offsets and starting coefficients.
+ */
+const double *
+glmix_float8_slice(ArrayType *a, int64 *base, int *n, const char *what)
+{
+	const double *v = glmix_float8_data(a, n, what);
+
+	*base = ARR_NDIM(a) == 1 ? (int64) ARR_LBOUND(a)[0] - 1 : 0;
+	return v;
+}
+
 /* offsets of a block's rows from the offsets array (NULL = zeros) */
 double *
 glmix_block_offsets(FunctionCallInfo fcinfo, int argno, const GlmixBlock *blk)
@@ -386,16 +402,21 @@ glmix_block_offsets(FunctionCallInfo fcinfo, int argno, const GlmixBlock *blk)
 	if (!PG_ARGISNULL(argno))
 	{
 		int			len;
-		const double *all = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(argno), &len, "offsets");
+		int64		base;
+		const double *all = glmix_float8_slice(PG_GETARG_ARRAYTYPE_P(argno), &base, &len, "offsets");
 
 		for (int r = 0; r < n; r++)
 		{
-			if (blk->rowid[r] < 0 || blk->rowid[r] >= len)
+			if (blk->rowid[r] < base || blk->rowid[r] - base >= len)
 				ereport(ERROR,
 						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						 base == 0 ?
 						 errmsg("block row %lld is beyond the %d offsets given",
-								(long long) blk->rowid[r], len)));
-			o[r] = all[blk->rowid[r]];
+								(long long) blk->rowid[r], len) :
+						 errmsg("block row %lld is outside the offsets given, rows %lld to %lld",
+								(long long) blk->rowid[r], (long long) base,
+								(long long) base + len - 1)));
+			o[r] = all[blk->rowid[r] - base];
 			if (!isfinite(o[r]))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -64,6 +64,60 @@ glmix_design_scores(const GlmixDesign *X, const int *ent, const double *coef, do
 	}
 }
 
+/*
+ * The statistics a fixed-effect query returned: one row, or on Citus one
+ * row per shard (glmix_citus.c), added up in the order they came (ORDER BY
+ * part: the same every time).  Every value is a sum over rows -- row count,
+ * weight, loss, gradient, Hessian or Hessian-vector product -- so the sum
+ * of the shards' is the whole's.  Returns nexpect values (palloc'd).
+ */
+static double *
+fixed_result(int nexpect, int d)
+{
+	double	   *sum = palloc0(sizeof(double) * nexpect);
+
+	if (SPI_processed < 1)
+		elog(ERROR, "fixed-effect aggregate returned no row");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		const double *x;
+		int			nv;
+
+		if (isnull)
+			elog(ERROR, "fixed-effect aggregate returned NULL");
+		x = glmix_float8_data(DatumGetArrayTypeP(v), &nv, "statistics");
+		if (nv != nexpect)
+			elog(ERROR, "fixed-effect aggregate returned %d values for dimension %d", nv, d);
+		for (int j = 0; j < nv; j++)
+			sum[j] += x[j];
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return sum;
+}
+
+/*
+ * The offsets as the aggregates' parameter.  On Citus the blocks read
+ * theirs from the argument relations (glmix_citus_put_args), and a plan's
+ * parameters are sent to every task with the query: there they are NULL,
+ * (Datum) 0 here.
+ */
+static Datum
+offsets_datum(const GlmixTraining *t, const double *offsets)
+{
+	if (t->citus_shards > 0)
+		return (Datum) 0;
+	return PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+}
+
+static void
+offsets_free(Datum d)
+{
+	if (d != (Datum) 0)
+		pfree(DatumGetPointer(d));
+}
+
 /* ---- the fixed effect: Newton over the aggregate ---- */
 
 static double
@@ -71,30 +125,24 @@ fixed_eval(GlmixTraining *t, Datum offsets, const double *beta, double *g, doubl
 {
 	int			d = t->lay.dim;
 	Datum		values[2];
-	bool		isnull;
 	int			rc;
 	double		f;
-	int			nv;
-	const double *v;
+	double	   *v;
 	const double *hp;
 
 	values[0] = offsets;
 	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
-	rc = SPI_execute_plan(t->plan, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+	rc = SPI_execute_plan(t->plan, values, offsets == (Datum) 0 ? "n " : NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fixed-effect aggregate failed: %s", SPI_result_code_string(rc));
-	v = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 1, &isnull)),
-						  &nv, "statistics");
-	if (isnull || nv != 3 + d + d * (d + 1) / 2)
-		elog(ERROR, "fixed-effect aggregate returned %d values for dimension %d", nv, d);
+	v = fixed_result(3 + d + d * (d + 1) / 2, d);
 	f = v[2];
 	memcpy(g, v + 3, sizeof(double) * d);
 	/* row-major upper triangle = the column-major lower one dpotrf reads */
 	hp = v + 3 + d;
 	for (int i = 0; i < d; i++)
 		memcpy(H + (Size) i * d + i, hp + GLMIX_PACKED(i, d) + i, sizeof(double) * (d - i));
-	SPI_freetuptable(SPI_tuptable);
+	pfree(v);
 	pfree(DatumGetPointer(values[1]));
 	for (int j = 0; j < d; j++)
 	{
@@ -114,7 +162,7 @@ static int
 glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 {
 	int			d = t->lay.dim;
-	Datum		off = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	Datum		off = offsets_datum(t, offsets);
 	double		f;
 	int			evals = 1;
 	const int	one = 1;
@@ -183,7 +231,7 @@ glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 			break;
 		}
 	}
-	pfree(DatumGetPointer(off));
+	offsets_free(off);
 	return evals;
 }
 
@@ -207,30 +255,24 @@ tron_query(TronCall *c, const double *beta, const double *dir, double *g, double
 	GlmixTraining *t = c->t;
 	int			d = t->lay.dim;
 	Datum		values[3];
-	char		nulls[3] = {' ', ' ', dir ? ' ' : 'n'};
-	bool		isnull;
-	int			rc,
-				nv;
-	const double *v;
+	char		nulls[3] = {c->offsets == (Datum) 0 ? 'n' : ' ', ' ', dir ? ' ' : 'n'};
+	int			rc;
+	double	   *v;
 	double		loss;
 
 	values[0] = c->offsets;
 	values[1] = PointerGetDatum(glmix_float8_array(beta, d));
 	values[2] = dir ? PointerGetDatum(glmix_float8_array(dir, d)) : (Datum) 0;
 	rc = SPI_execute_plan(t->plan, values, nulls, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "fixed-effect gradient aggregate failed: %s", SPI_result_code_string(rc));
-	v = glmix_float8_data(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 1, &isnull)),
-						  &nv, "statistics");
-	if (isnull || nv != 3 + d * (dir ? 2 : 1))
-		elog(ERROR, "fixed-effect gradient aggregate returned %d values for dimension %d", nv, d);
+	v = fixed_result(3 + d * (dir ? 2 : 1), d);
 	loss = v[2];
 	if (g)
 		memcpy(g, v + 3, sizeof(double) * d);
 	if (dir)
 		memcpy(hv, v + 3 + d, sizeof(double) * d);
-	SPI_freetuptable(SPI_tuptable);
+	pfree(v);
 	pfree(DatumGetPointer(values[1]));
 	if (dir)
 		pfree(DatumGetPointer(values[2]));
@@ -306,14 +348,14 @@ glmix_fit_fixed_tron(GlmixTraining *t, const double *offsets, const char *label)
 	int			passes;
 
 	c.t = t;
-	c.offsets = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	c.offsets = offsets_datum(t, offsets);
 	c.label = label;
 	c.t0 = c.last_notice = recs_clock_seconds();
 	c.gnorm_first = c.gnorm_best = 0.0;
 	passes = glmix_tron(t->lay.dim, t->beta, t->l2_fixed, &ops, t->tron_work, &res);
 	t->tron_iterations += res.iterations;
 	t->tron_cg_steps += res.cg_steps;
-	pfree(DatumGetPointer(c.offsets));
+	offsets_free(c.offsets);
 	return passes;
 }
 
@@ -329,10 +371,10 @@ glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets)
 	Datum		values[3];
 	int			rc;
 
-	values[0] = PointerGetDatum(glmix_float8_array(offsets, (int) t->rows->n));
+	values[0] = offsets_datum(t, offsets);
 	values[1] = PointerGetDatum(glmix_float8_array(c->coef, c->re->nent * dim));
 	values[2] = Float8GetDatum(c->re->l2);
-	rc = SPI_execute_plan(c->plan, values, NULL, false, 0);
+	rc = SPI_execute_plan(c->plan, values, values[0] == (Datum) 0 ? "n  " : NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "per-entity aggregate failed: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -351,7 +393,7 @@ glmix_fit_random(GlmixTraining *t, GlmixCoordinate *c, const double *offsets)
 		memcpy(c->coef + (Size) e * dim, coef, sizeof(double) * dim);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	pfree(DatumGetPointer(values[0]));
+	offsets_free(values[0]);
 	pfree(DatumGetPointer(values[1]));
 }
 
@@ -454,6 +496,11 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 							off += t->co[j].score[r];
 					offsets[r] = off;
 				}
+				/* on Citus, each block's offsets (and entity's start) to its shard */
+				if (t->citus_shards > 0 && k == -1)
+					glmix_citus_put_args(&t->citus, offsets, NULL, 0);
+				else if (t->citus_shards > 0)
+					glmix_citus_put_args(&t->co[k].citus, offsets, t->co[k].coef, t->co[k].re->dim);
 				if (k == -1)
 				{
 					int			evals = t->tron ?
@@ -518,10 +565,22 @@ glmix_drop_work(GlmixTraining *t)
 {
 	SPI_freeplan(t->plan);
 	SPI_execute(psprintf("DROP TABLE %s", t->work), false, 0);
+	if (t->citus_shards > 0)
+	{
+		if (t->citus.put)
+			SPI_freeplan(t->citus.put);
+		SPI_execute(psprintf("DROP TABLE %s", t->citus.args), false, 0);
+	}
 	for (int k = 0; k < t->nre; k++)
 	{
 		SPI_freeplan(t->co[k].plan);
 		SPI_execute(psprintf("DROP TABLE %s", t->co[k].work), false, 0);
+		if (t->citus_shards > 0)
+		{
+			if (t->co[k].citus.put)
+				SPI_freeplan(t->co[k].citus.put);
+			SPI_execute(psprintf("DROP TABLE %s", t->co[k].citus.args), false, 0);
+		}
 	}
 }
 

@@ -53,6 +53,7 @@ split_by_time(GlmixOptions *o)
 	const char *col;
 	bool		isnull;
 	char	   *cutoff;
+	char	   *ddl;
 
 	if (o->ro.time_column == NULL)
 		ereport(ERROR,
@@ -72,11 +73,13 @@ split_by_time(GlmixOptions *o)
 				(errcode(ERRCODE_NO_DATA),
 				 errmsg("l2_auto needs impressions with a time in column %s", col),
 				 errhint("Pass validation => a relation of later impressions.")));
+	ddl = glmix_citus_ddl_local();
 	if (SPI_execute(psprintf("CREATE TEMP VIEW recs_glmix_l2_fit AS SELECT * FROM %s WHERE %s < %s; "
 							 "CREATE TEMP VIEW recs_glmix_l2_valid AS SELECT * FROM %s WHERE %s >= %s",
 							 rel, col, quote_literal_cstr(cutoff), rel, col, quote_literal_cstr(cutoff)),
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the l2 search's views");
+	glmix_citus_ddl_restore(ddl);
 	o->impressions = RelnameGetRelid("recs_glmix_l2_fit");
 	o->validation = RelnameGetRelid("recs_glmix_l2_valid");
 	return cutoff;
@@ -168,7 +171,12 @@ glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
 
 	glmix_drop_work(&t);
 	if (cutoff)
+	{
+		char	   *ddl = glmix_citus_ddl_local();
+
 		SPI_execute("DROP VIEW pg_temp.recs_glmix_l2_fit, pg_temp.recs_glmix_l2_valid", false, 0);
+		glmix_citus_ddl_restore(ddl);
+	}
 	ereport(NOTICE,
 			(errmsg("train_glmix l2_auto: %s", detail.data),
 			 errdetail("Chosen on %s among 10, 3, 1, 1/3 and 1/10 times the starting values, one warm-started pass each.",

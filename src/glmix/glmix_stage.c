@@ -23,12 +23,26 @@
 #include "rng.h"
 
 /*
+ * On Citus (glmix_citus.c), how cut_blocks keys, numbers and records its
+ * blocks: the fixed effect's go to parts[] in turn; a random effect's rows
+ * get the row ids first_id, first_id + 1, ... (their positions in the
+ * entity-grouped order), so each block's offsets are one slice.
+ */
+typedef struct CitusCut
+{
+	GlmixCitusWork *cw;
+	const int32 *parts;
+	int			nparts;
+	int64		first_id;		/* -1: the row ids are the training rows */
+} CitusCut;
+
+/*
  * Cut rows[0..n) of design X into blocks of at most GLMIX_BLOCK_MAX_BYTES
- * and write them out; returns how many.
+ * and write them out, keyed by entity (or as cc says); returns how many.
  */
 static int
 cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *data, double wscale,
-		   const GlmixDesign *X, int entity)
+		   const GlmixDesign *X, int entity, const CitusCut *cc)
 {
 	int64		lo = 0;
 	int64		total_nnz = 0;
@@ -70,12 +84,16 @@ cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *dat
 					 errmsg("an impression has %d features, more than one block can hold", nnz),
 					 errhint("Use fewer crosses or multi-hot elements.")));
 		{
-			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, data->y, data->w, wscale,
-											  X->ptr, X->col, X->val, X->dim, entity,
+			int64		first_id = cc && cc->first_id >= 0 ? cc->first_id + lo : -1;
+			int32		key = cc && cc->nparts > 0 ? cc->parts[nblocks % cc->nparts] : entity;
+			bytea	   *b = glmix_block_build((int) (hi - lo), rows + lo, first_id, data->y, data->w,
+											  wscale, X->ptr, X->col, X->val, X->dim, entity,
 											  entity >= 0 ? (int) n : 0,
 											  (int) Min(total_nnz, PG_INT32_MAX));
 
-			glmix_work_put(ww, entity, b);
+			glmix_work_put(ww, key, b);
+			if (cc)
+				glmix_citus_note_block(cc->cw, key, first_id >= 0 ? first_id : rows[lo], (int) (hi - lo));
 			pfree(b);
 			nblocks++;
 		}
@@ -84,19 +102,38 @@ cut_blocks(GlmixWorkWriter *ww, const int64 *rows, int64 n, const GlmixRows *dat
 	return nblocks;
 }
 
-/* the fixed effect's work relation: every row, in row order (contiguous blocks) */
+/*
+ * The fixed effect's work relation: every row, in row order (contiguous
+ * blocks).  On Citus (t->citus_shards > 0) it is distributed by "part", the
+ * blocks dealt out to the shards in turn, one part value per shard.
+ */
 static void
 stage_fixed(GlmixTraining *t, bool parallel)
 {
 	int64		n = t->rows->n;
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	CitusCut	cc = {&t->citus, NULL, 0, -1};
 	GlmixWorkWriter *ww;
 
-	t->work = glmix_work_table("fixed", 0, false, parallel);
+	t->work = t->citus_shards > 0 ?
+		glmix_citus_work_table("fixed", 0, "part", t->citus_shards, &t->citus) : NULL;
+	if (t->work)
+	{
+		int32	   *parts;
+
+		cc.nparts = glmix_citus_shard_keys(t->work, t->citus_shards, &parts);
+		cc.parts = parts;
+		ww = glmix_work_open_distributed(t->work);
+	}
+	else
+	{
+		t->citus_shards = 0;
+		t->work = glmix_work_table("fixed", 0, false, parallel);
+		ww = glmix_work_open(glmix_work_oid(t->work));
+	}
 	for (int64 r = 0; r < n; r++)
 		ids[r] = r;
-	ww = glmix_work_open(glmix_work_oid(t->work));
-	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1);
+	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1, t->citus_shards > 0 ? &cc : NULL);
 	glmix_work_close(ww);
 	pfree(ids);
 }
@@ -128,8 +165,23 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 		if (c->row_ent[r] >= 0)
 			order[fill[c->row_ent[r]]++] = r;
 
-	c->work = glmix_work_table("re", serial, true, parallel);
-	ww = glmix_work_open(glmix_work_oid(c->work));
+	/*
+	 * On Citus distributed by entity: GROUP BY entity runs on the workers.
+	 * Row ids are positions in order[], which the coordinate keeps to send
+	 * each block its offsets.
+	 */
+	if (t->citus_shards > 0)
+	{
+		c->work = glmix_citus_work_table("re", serial, "entity", t->citus_shards, &c->citus);
+		c->citus.order = order;
+		c->citus.norder = n;
+		ww = glmix_work_open_distributed(c->work);
+	}
+	else
+	{
+		c->work = glmix_work_table("re", serial, true, parallel);
+		ww = glmix_work_open(glmix_work_oid(c->work));
+	}
 	c->nblocks = 0;
 	c->rows = palloc0(sizeof(int) * Max(E, 1));
 	c->nmodels = 0;
@@ -159,12 +211,32 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 		}
 		c->rows[e] = (int) use;
 		c->nmodels++;
-		c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e);
+		if (t->citus_shards > 0)
+		{
+			CitusCut	cc = {&c->citus, NULL, 0, start[e]};
+
+			c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e, &cc);
+		}
+		else
+			c->nblocks += cut_blocks(ww, mine, use, t->rows, wscale, c->Z, e, NULL);
 	}
 	glmix_work_close(ww);
 	pfree(start);
-	pfree(order);
+	if (t->citus_shards == 0)
+		pfree(order);
 	pfree(fill);
+}
+
+/*
+ * Generic, parallel-safe plans: the parameters change, the plan does not.
+ * Citus cannot distribute a generic plan with parameters: there the plans
+ * are custom, the parameters' values planned in and sent with each task.
+ */
+static int
+plan_options(const GlmixTraining *t)
+{
+	return CURSOR_OPT_PARALLEL_OK |
+		(t->citus_shards > 0 ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
 }
 
 /* phase 2: the work relations, their plans, and the solver's buffers */
@@ -174,34 +246,53 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 	RecsRng		rng;
 	int			d = t->lay.dim;
 	StringInfoData b;
+	char	   *fixed_sql;
 
 	rng_seed(&rng, (uint64) o->seed);
+	t->citus_shards = glmix_citus_shards(o->impressions);
 	stage_fixed(t, true);
-	/* TRON: $3 is the direction of a Hessian-vector product, NULL for none */
-	if (t->tron)
-		t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_grad(block, $1, $2, $3) FROM %s",
-											  t->work),
-									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
-									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+	/*
+	 * The statistics are one row, or on Citus one row per shard (grouped by
+	 * the distribution column, so each task aggregates its shard whole),
+	 * which the fit adds up in shard order; there each block's offsets come
+	 * from the co-located argument relation ($1 is unused).  TRON: $3 is the
+	 * direction of a Hessian-vector product, NULL for none.
+	 */
+	if (t->citus_shards > 0)
+		fixed_sql = psprintf("SELECT recs.%s(w.block, a.offsets, $2%s) FROM %s w JOIN %s a "
+							 "ON a.part = w.part AND a.block_no = w.block_no GROUP BY w.part ORDER BY w.part",
+							 t->tron ? "glmix_fixed_block_grad" : "glmix_fixed_block_stats",
+							 t->tron ? ", $3" : "", t->work, t->citus.args);
+	else if (t->tron)
+		fixed_sql = psprintf("SELECT recs.glmix_fixed_block_grad(block, $1, $2, $3) FROM %s", t->work);
 	else
-		t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s",
-											  t->work),
-									 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID},
-									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+		fixed_sql = psprintf("SELECT recs.glmix_fixed_block_stats(block, $1, $2) FROM %s", t->work);
+	t->plan = SPI_prepare_cursor(fixed_sql, t->tron ? 3 : 2,
+								 (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+								 plan_options(t));
 	if (t->plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int k = 0; k < t->nre; k++)
 	{
 		GlmixCoordinate *c = &t->co[k];
+		char	   *sql;
 
 		stage_random(t, c, k, o->min_rows, o->max_rows, &rng, true);
-		c->plan = SPI_prepare_cursor(psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
-											  "FROM %s GROUP BY entity", c->work),
-									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
-									 CURSOR_OPT_PARALLEL_OK | CURSOR_OPT_GENERIC_PLAN);
+		if (t->citus_shards > 0)
+			sql = psprintf("SELECT w.entity, recs.glmix_entity_fit(w.block, a.offsets, a.start, $3) "
+						   "FROM %s w JOIN %s a ON a.entity = w.entity AND a.block_no = w.block_no "
+						   "GROUP BY w.entity", c->work, c->citus.args);
+		else
+			sql = psprintf("SELECT entity, recs.glmix_entity_fit(block, $1, $2, $3) "
+						   "FROM %s GROUP BY entity", c->work);
+		c->plan = SPI_prepare_cursor(sql, 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8OID},
+									 plan_options(t));
 		if (c->plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	}
+	if (t->citus_shards > 0)
+		ereport(DEBUG1,
+				(errmsg("train_glmix: the fixed effect's statistics: %s", fixed_sql)));
 	t->beta = palloc0(sizeof(double) * d);
 	t->g = palloc(sizeof(double) * d);
 	t->step = palloc(sizeof(double) * d);
@@ -227,5 +318,8 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 					"%d learners, %d courses; fixed effect %d features%s",
 					t->rows->n, t->rows->n_positive, t->learners->n, t->courses->n, t->lay.dim,
 					t->tron ? psprintf(" (TRON solver, " INT64_FORMAT " nonzeros)", t->fixed_nnz) : ""),
-			 errdetail("%s.", t->nre == 0 ? "No random effects" : b.data)));
+			 errdetail("%s.%s", t->nre == 0 ? "No random effects" : b.data,
+					   t->citus_shards > 0 ?
+					   psprintf(" Work relations distributed over %d Citus shards: the aggregates run on the workers.",
+								t->citus_shards) : "")));
 }

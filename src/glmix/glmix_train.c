@@ -337,6 +337,9 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	for (int k = 0; k < t->nre; k++)
 		json_out_int(&j, t->co[k].re->column, t->co[k].nmodels);
 	json_out_end(&j);
+	/* on Citus: the shards the work relations were distributed over */
+	if (t->citus_shards > 0)
+		json_out_int(&j, "citus_shards", t->citus_shards);
 	if (t->vrows)
 	{
 		json_out_number(&j, "validation_auc", vauc, "%.6f");

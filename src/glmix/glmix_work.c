@@ -16,6 +16,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "glmix.h"
@@ -88,7 +89,15 @@ struct GlmixWorkWriter
 	BulkInsertState bis;
 	CommandId	cid;
 	int64		n;
+	/* a Citus distributed work table: batches of INSERT ... SELECT unnest() */
+	SPIPlanPtr	plan;
+	int			nbuf;
+	Datum	   *keys;
+	Datum	   *blocks;
 };
+
+/* a batch of blocks sent to a distributed work table in one statement */
+#define GLMIX_WORK_BATCH 256
 
 GlmixWorkWriter *
 glmix_work_open(Oid relid)
@@ -101,16 +110,72 @@ glmix_work_open(Oid relid)
 	return w;
 }
 
+/*
+ * A distributed work table (glmix_citus.c) cannot take heap inserts on the
+ * coordinator, where it is an empty shell: blocks are buffered and sent
+ * through Citus, which routes each to its shard.  entity is the table's key
+ * (an entity, or the fixed effect's part).
+ */
+GlmixWorkWriter *
+glmix_work_open_distributed(const char *name)
+{
+	GlmixWorkWriter *w = palloc0(sizeof(GlmixWorkWriter));
+
+	/* block_no: the blocks in the order they were put, from 0 ($3 before the batch) */
+	w->plan = SPI_prepare(psprintf("INSERT INTO %s SELECT k, ($3 + b - 1)::integer, block "
+								   "FROM unnest($1::integer[], $2::bytea[]) WITH ORDINALITY u(k, block, b)", name),
+						  3, (Oid[]) {INT4ARRAYOID, BYTEAARRAYOID, INT8OID});
+	if (w->plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	w->keys = palloc(sizeof(Datum) * GLMIX_WORK_BATCH);
+	w->blocks = palloc(sizeof(Datum) * GLMIX_WORK_BATCH);
+	return w;
+}
+
+static void
+work_flush(GlmixWorkWriter *w)
+{
+	Datum		values[3];
+	int			rc;
+
+	if (w->nbuf == 0)
+		return;
+	values[2] = Int64GetDatum(w->n - w->nbuf);
+	values[0] = PointerGetDatum(construct_array(w->keys, w->nbuf, INT4OID, 4, true, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(w->blocks, w->nbuf, BYTEAOID, -1, false, TYPALIGN_INT));
+	rc = SPI_execute_plan(w->plan, values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write work blocks: %s", SPI_result_code_string(rc));
+	for (int i = 0; i < w->nbuf; i++)
+		pfree(DatumGetPointer(w->blocks[i]));
+	pfree(DatumGetPointer(values[0]));
+	pfree(DatumGetPointer(values[1]));
+	w->nbuf = 0;
+}
+
 void
 glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block)
 {
-	TupleDesc	desc = RelationGetDescr(w->rel);
+	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	HeapTuple	tup;
 
 	if ((w->n++ & 1023) == 0)
 		CHECK_FOR_INTERRUPTS();
+	if (w->plan)
+	{
+		Size		len = VARSIZE(block);
+		bytea	   *copy = palloc(len);
+
+		memcpy(copy, block, len);
+		w->keys[w->nbuf] = Int32GetDatum(entity);
+		w->blocks[w->nbuf++] = PointerGetDatum(copy);
+		if (w->nbuf == GLMIX_WORK_BATCH)
+			work_flush(w);
+		return;
+	}
+	desc = RelationGetDescr(w->rel);
 	if (desc->natts == 2)
 	{
 		values[0] = Int32GetDatum(entity);
@@ -126,6 +191,12 @@ glmix_work_put(GlmixWorkWriter *w, int entity, bytea *block)
 void
 glmix_work_close(GlmixWorkWriter *w)
 {
+	if (w->plan)
+	{
+		work_flush(w);
+		SPI_freeplan(w->plan);
+		return;
+	}
 	FreeBulkInsertState(w->bis);
 	table_close(w->rel, NoLock);
 	CommandCounterIncrement();

@@ -7,7 +7,7 @@
 -- when a later one still catches the block.  Blocks are built byte by byte by
 -- blocks_fuzz.block() from test/fuzz/blocks.sql (layout in src/glmix/glmix.h).
 BEGIN;
-SELECT plan(149);
+SELECT plan(154);
 SET LOCAL client_min_messages = warning;
 \ir ../fuzz/blocks.sql
 
@@ -168,6 +168,21 @@ SELECT * FROM hb.corrupt($$SELECT hb.fixed(hb.blk(flags => 2, val => '{1,1,-Infi
 -- ---------------------------------------------------------------------------
 SELECT throws_ok($$SELECT recs.glmix_fixed_block_stats(hb.blk(first_row => 5), '{0,0,0,0,0,0}', '{0,0,0}')$$,
                  '2202E', 'block row 6 is beyond the 6 offsets given', 'a row id beyond the offsets');
+-- an offsets or start array keeps its subscripts: a slice serves its rows as the whole would
+SELECT is(recs.glmix_fixed_block_stats(hb.blk(first_row => 5), '[6:7]={0.5,-0.25}', '{0.1,0.2,0.3}'),
+          recs.glmix_fixed_block_stats(hb.blk(first_row => 5), '{9,9,9,9,9,0.5,-0.25}', '{0.1,0.2,0.3}'),
+          'a slice of the offsets with its subscripts ([6:7], rows 5 and 6) is the whole array''s');
+SELECT throws_ok($$SELECT recs.glmix_fixed_block_stats(hb.blk(first_row => 5), '{0.5,-0.25}', '{0,0,0}')$$,
+                 '2202E', 'block row 5 is beyond the 2 offsets given',
+                 'the same values from subscript 1 stand for rows 0 and 1');
+SELECT throws_ok($$SELECT recs.glmix_fixed_block_stats(hb.blk(first_row => 5), '[7:8]={0.5,-0.25}', '{0,0,0}')$$,
+                 '2202E', 'block row 5 is outside the offsets given, rows 6 to 7',
+                 'a slice that misses a row of the block');
+SELECT is(recs.glmix_entity_fit(hb.blk(entity => 1, erows => 2, ennz => 3), NULL, '[4:6]={0.1,0.2,0.3}', 1),
+          recs.glmix_entity_fit(hb.blk(entity => 1, erows => 2, ennz => 3), NULL, '{7,7,7,0.1,0.2,0.3}', 1),
+          'an entity''s starting coefficients as a slice ([4:6] for entity 1 of dimension 3)');
+SELECT throws_ok($$SELECT recs.glmix_entity_fit(hb.blk(entity => 1, erows => 2, ennz => 3), NULL, '[5:7]={0,0,0}', 1)$$,
+                 '2202E', 'no starting coefficients for entity 1', 'a start slice that misses the entity');
 SELECT throws_ok($$SELECT recs.glmix_fixed_block_stats(hb.blk(), '{0,NaN}', '{0,0,0}')$$,
                  '22023', 'offset 2 is not finite', 'a NaN offset of one of the block''s rows');
 SELECT lives_ok($$SELECT recs.glmix_fixed_block_stats(hb.blk(), '{0,0,NaN}', '{0,0,0}')$$,
