@@ -44,6 +44,11 @@ typedef struct WatchSet
 
 extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
 								double min_seconds);
+/*
+ * Free ws's per-learner and per-watch arrays once a trainer has copied
+ * what it keeps; its counts (and first and last time) stay
+ */
+extern void ingest_watches_release(WatchSet *ws);
 /* a NOTICE with what was read and dropped; an error (02000) when nothing is left */
 extern void ingest_report(const WatchSet *ws, const char *what);
 /* what cleaning dropped, as the member "skipped" of j's open object */
