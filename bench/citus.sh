@@ -28,7 +28,7 @@ tick=$(getconf CLK_TCK)
 steps=" ${RECS_BENCH_CITUS_STEPS:-glmix ncf popularity batch} "
 # the cluster goes with the script, however it ends
 hold_pid=
-trap 'if [ -n "$hold_pid" ]; then kill "$hold_pid" 2>/dev/null; fi' EXIT
+trap 'if [ -n "$hold_pid" ]; then kill "$hold_pid" 2>/dev/null || true; fi' EXIT
 
 # cpu_of DATADIR: CPU seconds of a server: reaped children plus live processes
 cpu_of() {
