@@ -91,7 +91,8 @@ ingest_watch_counts(const WatchesSql *q)
 				   "                 FROM (%s) w GROUP BY l, c, why) g) x"
 				   " GROUP BY c, why",
 				   q->rows);
-	rc = SPI_execute(sql, true, 0);
+	/* not read-only: it must see the keys keys_id has just added (keys.c) */
+	rc = SPI_execute(sql, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not count the watches: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)

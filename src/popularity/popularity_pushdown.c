@@ -95,7 +95,8 @@ popularity_count_sql(const WatchesSql *watches, const char *langs, double since,
 				   langs ? "ll.lang" : "NULL::text", watches->pairs,
 				   langs ? " LEFT JOIN (" : "", langs ? langs : "",
 				   langs ? ") ll ON ll.l = p.l" : "", since, through);
-	rc = SPI_execute(sql, true, 0);
+	/* not read-only: it must see the keys keys_id has just added (keys.c) */
+	rc = SPI_execute(sql, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not count the watches in the window: %s", SPI_result_code_string(rc));
 	tt = SPI_tuptable;
