@@ -4207,3 +4207,13 @@ COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, tim
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
     text, integer, text, text) IS
     'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower); returns the model id';
+
+-- ---------------------------------------------------------------------------
+-- NCF attention encoder (train_ncf(encoder => 'attention')): its parameters
+-- are one row of recs.ncf_layer, tower 'attention'.
+-- ---------------------------------------------------------------------------
+ALTER TABLE recs.ncf_layer DROP CONSTRAINT ncf_layer_tower_check;
+ALTER TABLE recs.ncf_layer ADD CONSTRAINT ncf_layer_tower_check
+    CHECK (tower IN ('learner', 'course', 'attention'));
+COMMENT ON TABLE recs.ncf_layer IS
+    'per NCF model: the weights (n_in x n_out, row-major) and biases of each layer of both towers; layer 0 is the sparse layer; with encoder attention one more row, tower attention: the position embeddings (n_in = attention_window rows, latest watch first) as weight, the query as bias';
