@@ -263,7 +263,7 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 				ncf_attention_pool(&tr->att, s->t.w[0], ctx, len,
 								   tr->att_val ? tr->att_val + d->ctx_cap - len : NULL,
 								   tr->att_h + slot * w1, tr->att_alpha + slot, y);
-				len = 0;		/* pooled: no bag */
+				len = 0;		/* the encoder did the whole layer */
 			}
 			for (int j = 0; j < len; j++)
 			{
@@ -415,7 +415,6 @@ phase_forward_backward(Trainer *tr, int th)
 		for (int64 g = g0; g < g1; g++)
 		{
 			Size		slot = (Size) g * tr->att.window;
-
 			int			len = tr->d->ctx_len[tr->batch.pos[g]];
 
 			ncf_attention_backward(&tr->att, len, tr->att_h + slot * w1, tr->att_alpha + slot,
@@ -625,7 +624,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 
 		/*
 		 * Position embeddings and query start at 0: the first pooling is the
-		 * mean of the context, and no draw is taken from rng, so that the
+		 * bag plus the mean of the context, and no draw is taken from rng, so that the
 		 * rest of the training draws as a bag's does.
 		 */
 		tr->att_n = ncf_attention_size(win, w1);
