@@ -75,11 +75,21 @@ def machine_busy_s():
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def variant(spec):
+    """an --order-decays entry: "0.7" is the bag at order_decay 0.7, "att0.7" (or "att")
+    the attention encoder at that order_decay (1 by default)"""
+    if spec.startswith("att"):
+        return "attention", float(spec[3:] or 1)
+    return "bag", float(spec)
+
+
 def train(psql, table, name, args, decay=1.0, courses="'ml.courses'", schema="ml"):
+    encoder, decay = variant(str(decay))
     sql = (f"SELECT recs.train_ncf('{schema}.{table}', '{name}', courses => {courses}, seconds_column => NULL,"
            f" window_days => 365, layers => '{{256,128}}', dim => 64, epochs => {args.epochs},"
            f" negatives => 4, learning_rate => 0.001, batch_size => 256, neighbours => 50,"
-           f" seed => {args.seed}, threads => {args.threads}, order_decay => {decay})")
+           f" seed => {args.seed}, threads => {args.threads}, order_decay => {decay},"
+           f" encoder => '{encoder}', attention_window => {args.attention_window})")
     busy0 = machine_busy_s()
     out, err, dt = psql.run(sql)
     busy = machine_busy_s() - busy0
@@ -387,6 +397,8 @@ def main():
     ap.add_argument("--series", action="store_true",
                     help="also the generated series data set (bench/ncf_series.sql)")
     ap.add_argument("--series-learners", type=int, default=2000)
+    ap.add_argument("--attention-window", type=int, default=20,
+                    help="train_ncf's attention_window for the attention variants (att, att0.7) of --order-decays")
     args = ap.parse_args()
     psql = Psql(args.db)
     load(psql, args.data)
@@ -455,7 +467,7 @@ def main():
 def order_sweep(psql, args, splits):
     """train_ncf at several order_decay values: LOO and time-split quality, training speed, and
     (--knn) the item-kNN baselines, (--series) the generated series data set."""
-    decays = [float(x) for x in args.order_decays.split(",")]
+    decays = [x if x.startswith("att") else float(x) for x in args.order_decays.split(",")]
     res = {"epochs": args.epochs, "threads": args.threads, "order_decays": decays}
     for d in decays:
         r = {}
@@ -483,7 +495,7 @@ def order_sweep(psql, args, splits):
           f"{'LOO ex/s':>10}{'time ex/s':>11}")
     for d in decays:
         lo, ti = res[str(d)].get("loo", {}), res[str(d)].get("time", {})
-        print(f"{'ncf order_decay ' + str(d):<24}{fmt(lo.get('hr10')):>11}{fmt(lo.get('ndcg10')):>10}"
+        print(f"{'ncf ' + (d if isinstance(d, str) else 'order_decay ' + str(d)):<24}{fmt(lo.get('hr10')):>11}{fmt(lo.get('ndcg10')):>10}"
               f"{fmt(ti.get('recall10')):>11}{fmt(ti.get('ndcg10')):>11}"
               f"{fmt(lo.get('examples_per_s'), 0):>10}{fmt(ti.get('examples_per_s'), 0):>11}")
     for mode in ("hist", "last"):

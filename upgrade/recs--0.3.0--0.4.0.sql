@@ -4961,3 +4961,11 @@ END
 $$;
 COMMENT ON FUNCTION recs.revoke_access(regrole) IS
     'take back what recs.grant_access gave a role (on a Citus coordinator, on every worker too)';
+-- NCF attention encoder (train_ncf(encoder => 'attention')): its parameters
+-- are one row of recs.ncf_layer, tower 'attention'.
+-- ---------------------------------------------------------------------------
+ALTER TABLE recs.ncf_layer DROP CONSTRAINT ncf_layer_tower_check;
+ALTER TABLE recs.ncf_layer ADD CONSTRAINT ncf_layer_tower_check
+    CHECK (tower IN ('learner', 'course', 'attention'));
+COMMENT ON TABLE recs.ncf_layer IS
+    'per NCF model: the weights (n_in x n_out, row-major) and biases of each layer of both towers; layer 0 is the sparse layer; with encoder attention one more row, tower attention: the position embeddings (n_in = attention_window rows, latest watch first) as weight, the query as bias';

@@ -3,9 +3,11 @@
 
 -- Tower parameters.  Layer 0 is the sparse layer: its weight has one row of
 -- n_out floats per input course, in the order of recs.ncf_course.input_row.
+-- The learner tower's attention encoder (encoder => 'attention') is one row
+-- of tower 'attention', layer 0.
 CREATE TABLE recs.ncf_layer (
     model_id bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
-    tower    text NOT NULL CHECK (tower IN ('learner', 'course')),
+    tower    text NOT NULL CHECK (tower IN ('learner', 'course', 'attention')),
     layer    integer NOT NULL CHECK (layer >= 0),
     n_in     integer NOT NULL CHECK (n_in > 0),
     n_out    integer NOT NULL CHECK (n_out > 0),
@@ -14,7 +16,7 @@ CREATE TABLE recs.ncf_layer (
     PRIMARY KEY (model_id, tower, layer)
 );
 COMMENT ON TABLE recs.ncf_layer IS
-    'per NCF model: the weights (n_in x n_out, row-major) and biases of each layer of both towers; layer 0 is the sparse layer';
+    'per NCF model: the weights (n_in x n_out, row-major) and biases of each layer of both towers; layer 0 is the sparse layer; with encoder attention one more row, tower attention: the position embeddings (n_in = attention_window rows, latest watch first) as weight, the query as bias';
 
 CREATE TABLE recs.ncf_course (
     model_id  bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,

@@ -5,6 +5,7 @@
  *   ncf_cowatch.c  sparse co-watch cosine similarity, top-N per course
  *   ncf_kernels.c  SIMD row kernels (sparse rows, ReLU, Adam)
  *   ncf_net.c      tower shapes, initialisation, batched forward pass
+ *   ncf_attention.c the attention encoder: pooling of a context, its backward
  *   ncf_batch.c    training data: contexts, negatives, batches, transposes
  *   ncf_fit.c      the training loop
  *   ncf_pool.c     the training loop's worker threads
@@ -129,12 +130,15 @@ extern void ncf_adam_sum(float *restrict w, float *restrict m, float *restrict v
  * 1..nlayers-1 are dense; ReLU after every layer but the last, whose output
  * is the embedding.  w[l] is width[l] x width[l+1], row-major.
  */
+struct NcfAttention;
 typedef struct NcfTower
 {
 	int			nlayers;
 	int			width[NCF_MAX_LAYERS + 1];
 	float	   *w[NCF_MAX_LAYERS];
 	float	   *b[NCF_MAX_LAYERS];
+	/* the learner tower's attention encoder (encoder 'attention'); NULL: a bag */
+	struct NcfAttention *att;
 } NcfTower;
 
 /* shape of both towers: hidden widths then the embedding dimension */
@@ -165,6 +169,60 @@ extern void ncf_context_values(const float *w, int n, float *val);
  */
 extern void ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 							  const int32 *col, const float *val, float *out);
+
+/* ---- ncf_attention.c: the attention encoder ---- */
+
+/*
+ * Target-free attention pooling over a context's latest `window` watches
+ * (train_ncf's encoder => 'attention'): the watch of recency rank k (0: the
+ * latest) enters as h_k = W0[course] + pos[k], scored q . h_k / sqrt(width);
+ * the sparse layer's output is sum_k (w_k + alpha_k) h_k, alpha =
+ * softmax(scores), w_k the order weight of rank k (order_decay^k, 1 by
+ * default): the bag of the positioned inputs plus their attention pooling
+ * (then bias and ReLU, as a bag).  pos and query are one flat array: pos
+ * (window x width) then query (width).
+ */
+typedef struct NcfAttention
+{
+	int			window;			/* positions: the latest watches the encoder sees */
+	int			width;			/* the learner tower's width[1] */
+	float	   *params;			/* (window + 1) x width */
+	float	   *pos;			/* params: row k = rank k's embedding */
+	float	   *query;			/* params + window * width */
+} NcfAttention;
+
+/* floats of an encoder's parameters */
+static inline int64
+ncf_attention_size(int window, int width)
+{
+	return (int64) (window + 1) * width;
+}
+
+/* point pos and query into params */
+extern void ncf_attention_bind(NcfAttention *a, int window, int width, float *params);
+
+/*
+ * y (width floats) = the attention pooling of the context ctx[0 .. n),
+ * oldest first, over rows of w0; val[j] the order weight of ctx[j] (NULL:
+ * all 1).  Only the latest window entries are seen.  h (window x width) and
+ * alpha (window) receive the used entries' inputs and weights, oldest
+ * first, for the backward pass; returns their number.  An empty context
+ * gives y = 0.
+ */
+extern int	ncf_attention_pool(const NcfAttention *a, const float *w0, const int32 *ctx, int n,
+							   const float *val, float *h, float *alpha, float *y);
+
+/*
+ * Backward of one pooling of m entries (h, alpha from ncf_attention_pool;
+ * val their m order weights, NULL: all 1) given dy, the gradient at its
+ * output: dh (m x width) receives the
+ * gradient at each entry's input h_j (that of its W0 row and of its
+ * position's embedding); the gradient of the parameters is added to g
+ * (ncf_attention_size floats: pos rows by rank, then query).
+ */
+extern void ncf_attention_backward(const NcfAttention *a, int m, const float *h,
+								   const float *alpha, const float *val, const float *dy,
+								   float *dh, float *g);
 
 /* ---- ncf_batch.c: the training data ---- */
 
@@ -224,7 +282,9 @@ typedef struct NcfData
 	int32	   *ctx_len;
 	int64		n_empty_ctx;
 	int64		n_capped_ctx;	/* contexts cut to their latest NCF_MAX_CONTEXT watches */
-	int			ctx_cap;		/* the longest context: ncf_order_length(order_decay) */
+	int			ctx_cap;		/* the longest context: ncf_order_length(order_decay),
+								 * at most attention_window with attention */
+	int			att_window;		/* attention encoder's positions; 0: a bag */
 	float	   *ctx_weight;		/* weight of the k-th latest watch; NULL: all 1 */
 	double		mean_ctx;
 	NcfSparse	cowatch;		/* co-watch similarity rows */

@@ -74,6 +74,10 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	d->n_empty_ctx = 0;
 	d->n_capped_ctx = 0;
 	d->ctx_cap = ncf_order_length(cfg->order_decay);
+	/* the attention encoder sees its window's latest watches, no more */
+	d->att_window = cfg->encoder == NCF_ENCODER_ATTENTION ? cfg->attention_window : 0;
+	if (d->att_window > 0)
+		d->ctx_cap = Min(d->ctx_cap, d->att_window);
 	d->ctx_weight = ncf_order_weights(cfg->order_decay);
 	n = 0;
 	for (int u = 0; u < d->n_learners; u++)
@@ -94,7 +98,10 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 			b = lower_bound_time(d->when, a, w + 1, t);
 			if (b - a > d->ctx_cap)
 			{
-				/* only NCF_MAX_CONTEXT's cut is news; order weights' is by design */
+				/*
+				 * only NCF_MAX_CONTEXT's cut is news; order weights' and
+				 * attention_window's are by design
+				 */
 				if (b - a > NCF_MAX_CONTEXT)
 					d->n_capped_ctx++;
 				a = b - d->ctx_cap;
@@ -336,8 +343,16 @@ ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 			const int32 *ctx = d->items + d->ctx_start[p];
 			int			len = d->ctx_len[p];
 
+			/*
+			 * A bag's row gets the batch row's gradient times the watch's
+			 * weight; an attention encoder's gets entry j's own gradient
+			 * (row g * att_window + j of the trainer's attention gradients).
+			 */
 			for (int j = 0; j < len; j++)
-				transpose_put(s, ctx[j], g, d->ctx_weight ? d->ctx_weight[len - 1 - j] : 1.0f);
+				if (d->att_window > 0)
+					transpose_put(s, ctx[j], g * d->att_window + j, 1.0f);
+				else
+					transpose_put(s, ctx[j], g, d->ctx_weight ? d->ctx_weight[len - 1 - j] : 1.0f);
 		}
 	}
 	else

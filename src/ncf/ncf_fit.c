@@ -32,6 +32,15 @@
  * content features draws exactly as before), so that the content rows alone
  * must place a course: how a course nobody watched yet is embedded.
  *
+ * Attention.  With encoder 'attention' the learner tower's sparse layer
+ * pools its context by attention (ncf_attention.c): the forward pass keeps
+ * each group's entries h_j and weights alpha_j, the backward pass turns the
+ * gradient at the pooled output into one gradient per entry (the rows of
+ * att_dh that the learner's transpose points to) plus the encoder's own
+ * parameter gradient, kept per thread and summed in thread order like the
+ * dense ones; Adam then updates the position embeddings and the query with
+ * the dense parameters.
+ *
  * Threads.  threads - 1 POSIX threads (the pool of ncf_pool.c) run only the
  * numeric phases: no palloc, no elog, no PostgreSQL calls of any kind, all
  * signals blocked.
@@ -94,6 +103,16 @@ typedef struct Trainer
 	int32	   *negs;			/* n_pos x negatives */
 	int32	   *perm;
 	RecsRng		drop_rng;		/* content dropout's draws (batch.drop) */
+	/* the attention encoder (encoder 'attention'), else att_n = 0 */
+	NcfAttention att;
+	int64		att_n;			/* its parameters */
+	float	   *att_m;
+	float	   *att_v;
+	float	   *att_g;			/* nthreads partial gradients, att_n apart */
+	float	   *att_h;			/* per group: window x width entries h_j */
+	float	   *att_alpha;		/* per group: window weights */
+	float	   *att_dh;			/* per group: window x width entry gradients */
+	float	   *att_val;		/* ctx_cap order weights, oldest position first; NULL: all 1 */
 } Trainer;
 
 /* n floats starting on a cache line (rows of W0 are then lines apart) */
@@ -144,6 +163,15 @@ ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 	if (d->content_start)
 		total = add_size(total, add_size(mul_size(groups * per_group, sizeof(bool)),
 										 mul_size(d->course_in.nnz, sizeof(int32) + sizeof(float))));
+	/* the attention encoder: parameters, moments, gradients, per-group entries */
+	if (cfg->encoder == NCF_ENCODER_ATTENTION)
+	{
+		Size		n = ncf_attention_size(cfg->attention_window, cfg->hidden[0]);
+
+		total = add_size(total, mul_size(n, (3 + cfg->threads) * sizeof(float)));
+		total = add_size(total, mul_size(mul_size(groups, cfg->attention_window),
+										 (2 * cfg->hidden[0] + 1) * sizeof(float)));
+	}
 	/* data: positives, contexts, negatives, permutation, sorted sets */
 	total = add_size(total, mul_size(d->n_pos, 4 * sizeof(int32) + sizeof(int64)
 									 + cfg->negatives * sizeof(int32)));
@@ -227,6 +255,16 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 			const int32 *ctx = d->items + d->ctx_start[p];
 			int			len = d->ctx_len[p];
 
+			if (tr->att_n > 0)
+			{
+				/* len <= ctx_cap <= window: every entry is seen, j in place */
+				Size		slot = (Size) r * tr->att.window;
+
+				ncf_attention_pool(&tr->att, s->t.w[0], ctx, len,
+								   tr->att_val ? tr->att_val + d->ctx_cap - len : NULL,
+								   tr->att_h + slot * w1, tr->att_alpha + slot, y);
+				len = 0;		/* the encoder did the whole layer */
+			}
 			for (int j = 0; j < len; j++)
 			{
 				if (j + 2 < len)
@@ -368,6 +406,23 @@ phase_forward_backward(Trainer *tr, int th)
 
 	dense_backward(L, th, g0, g1);
 	dense_backward(C, th, g0 * P, g1 * P);
+
+	/* through the attention pooling: each entry's gradient, and the encoder's */
+	if (tr->att_n > 0)
+	{
+		int			w1 = L->t.width[1];
+
+		for (int64 g = g0; g < g1; g++)
+		{
+			Size		slot = (Size) g * tr->att.window;
+			int			len = tr->d->ctx_len[tr->batch.pos[g]];
+
+			ncf_attention_backward(&tr->att, len, tr->att_h + slot * w1, tr->att_alpha + slot,
+								   tr->att_val ? tr->att_val + tr->d->ctx_cap - len : NULL,
+								   L->dact[0] + (Size) g * w1, tr->att_dh + slot * w1,
+								   tr->att_g + (Size) th * tr->att_n);
+		}
+	}
 }
 
 /*
@@ -408,11 +463,14 @@ sparse_update(Trainer *tr, int k, int th, float *gacc)
 		{
 			Size		off = (Size) s->tp.touched[prev] * w1;
 
+			/* an attention encoder's rows take its entries' own gradients */
+			const float *src = (k == NCF_LEARNER && tr->att_n > 0) ? tr->att_dh : s->dact[0];
+
 			for (int64 e = s->tp.tptr[prev]; e < s->tp.tptr[prev + 1]; e++)
 			{
-				const float *dy = s->dact[0] + (Size) s->tp.tsrc[e] * w1;
+				const float *dy = src + (Size) s->tp.tsrc[e] * w1;
 
-				if (k == NCF_LEARNER && tr->d->ctx_weight == NULL)
+				if (k == NCF_LEARNER && (tr->d->ctx_weight == NULL || tr->att_n > 0))
 					ncf_vec_add(gacc, dy, w1);
 				else
 					ncf_vec_axpy(gacc, s->tp.tval[e], dy, w1);
@@ -468,6 +526,16 @@ phase_update(Trainer *tr, int th)
 			ncf_adam_sum(s->dense + a, s->dense_m + a, s->dense_v + a, s->dense_g + a,
 						 s->dense_n, tr->nthreads, b - a, &tr->adam);
 		sparse_update(tr, k, th, tr->gacc + (Size) th * tr->gacc_stride);
+	}
+	if (tr->att_n > 0)
+	{
+		int64		a,
+					b;
+
+		split_range(tr->att_n, tr->nthreads, th, CACHELINE_FLOATS, &a, &b);
+		if (a < b)
+			ncf_adam_sum(tr->att.params + a, tr->att_m + a, tr->att_v + a, tr->att_g + a,
+						 tr->att_n, tr->nthreads, b - a, &tr->adam);
 	}
 }
 
@@ -525,9 +593,18 @@ copy_model(const Trainer *tr, NcfModel *model, bool allocated)
 			*t = s->t;
 			ncf_tower_bind_dense(t, alloc_floats(s->dense_n));
 			t->w[0] = alloc_floats(nw0);
+			t->att = NULL;
+			if (k == NCF_LEARNER && tr->att_n > 0)
+			{
+				t->att = palloc(sizeof(NcfAttention));
+				ncf_attention_bind(t->att, tr->att.window, tr->att.width,
+								   alloc_floats(tr->att_n));
+			}
 		}
 		memcpy(t->b[0], s->dense, sizeof(float) * s->dense_n);
 		memcpy(t->w[0], s->t.w[0], sizeof(float) * nw0);
+		if (t->att)
+			memcpy(t->att->params, tr->att.params, sizeof(float) * tr->att_n);
 	}
 }
 
@@ -544,6 +621,8 @@ validate_epoch(Trainer *tr, NcfEpochLog *log, int epoch, NcfModel *best,
 
 	now.tower[NCF_LEARNER] = tr->tw[NCF_LEARNER].t;
 	now.tower[NCF_COURSE] = tr->tw[NCF_COURSE].t;
+	now.tower[NCF_LEARNER].att = tr->att_n > 0 ? &tr->att : NULL;
+	now.tower[NCF_COURSE].att = NULL;
 	ncf_holdout_score(tr->d->holdout, tr->d, tr->cfg, &now, &log[epoch].recall, &log[epoch].ndcg);
 	if (ncf_best_epoch(log, epoch + 1) == epoch)
 	{
@@ -597,6 +676,30 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	{
 		tr->batch.drop = palloc0(sizeof(bool) * G * tr->batch.per_group);
 		rng_seed(&tr->drop_rng, cfg->seed ^ UINT64CONST(0x636f6e74656e7473));
+	}
+	if (cfg->encoder == NCF_ENCODER_ATTENTION)
+	{
+		int			w1 = tr->tw[NCF_LEARNER].t.width[1];
+		int			win = cfg->attention_window;
+
+		/*
+		 * Position embeddings and query start at 0: the first pooling is the
+		 * bag plus the mean of the context, and no draw is taken from rng, so that the
+		 * rest of the training draws as a bag's does.
+		 */
+		tr->att_n = ncf_attention_size(win, w1);
+		ncf_attention_bind(&tr->att, win, w1, alloc_zero_floats(tr->att_n));
+		tr->att_m = alloc_zero_floats(tr->att_n);
+		tr->att_v = alloc_zero_floats(tr->att_n);
+		tr->att_g = alloc_zero_floats(tr->att_n * tr->nthreads);
+		tr->att_h = alloc_floats((int64) G * win * w1);
+		tr->att_alpha = alloc_floats((int64) G * win);
+		tr->att_dh = alloc_floats((int64) G * win * w1);
+		if (d->ctx_weight)
+		{
+			tr->att_val = palloc(sizeof(float) * d->ctx_cap);
+			ncf_context_values(d->ctx_weight, d->ctx_cap, tr->att_val);
+		}
 	}
 	tr->loss_part = palloc0(sizeof(double) * 8 * tr->nthreads);
 	tr->gacc_stride = (cfg->hidden[0] + CACHELINE_FLOATS - 1) / CACHELINE_FLOATS * CACHELINE_FLOATS;

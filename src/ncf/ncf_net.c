@@ -30,6 +30,11 @@
  * NCF_ORDER_MIN_WEIGHT (ncf_order_length).  The towers keep their shape:
  * course embeddings are still precomputed and recommend() is still one
  * matrix-vector product.
+ *
+ * Attention.  With train_ncf's encoder 'attention' the sparse layer of the
+ * learner tower pools its context by attention instead of summing it
+ * (ncf_attention.c); ncf_tower_forward does either, so that every path that
+ * embeds a context gets the very same encoder.
  */
 #include "postgres.h"
 
@@ -141,11 +146,18 @@ ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 	int			maxw = 0;
 	int			dim = t->width[t->nlayers];
 	float	   *buf[2];
+	float	   *att_h = NULL;
+	float	   *att_alpha = NULL;
 
 	for (int l = 1; l < t->nlayers; l++)
 		maxw = Max(maxw, t->width[l]);
 	buf[0] = palloc(sizeof(float) * FORWARD_BLOCK * maxw);
 	buf[1] = palloc(sizeof(float) * FORWARD_BLOCK * maxw);
+	if (t->att)
+	{
+		att_h = palloc(mul_size(sizeof(float), mul_size(t->att->window, t->width[1])));
+		att_alpha = palloc(sizeof(float) * t->att->window);
+	}
 
 	for (int r0 = 0; r0 < nrows; r0 += FORWARD_BLOCK)
 	{
@@ -158,15 +170,24 @@ ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 		{
 			float	   *y = x + (Size) r * w1;
 
-			memset(y, 0, sizeof(float) * w1);
-			for (int64 k = rowptr[r0 + r]; k < rowptr[r0 + r + 1]; k++)
-			{
-				const float *wr = t->w[0] + (Size) col[k] * w1;
+			int64		lo = rowptr[r0 + r],
+						hi = rowptr[r0 + r + 1];
 
-				if (val)
-					ncf_vec_axpy(y, val[k], wr, w1);
-				else
-					ncf_vec_add(y, wr, w1);
+			if (t->att)
+				ncf_attention_pool(t->att, t->w[0], col + lo, (int) (hi - lo),
+								   val ? val + lo : NULL, att_h, att_alpha, y);
+			else
+			{
+				memset(y, 0, sizeof(float) * w1);
+				for (int64 k = lo; k < hi; k++)
+				{
+					const float *wr = t->w[0] + (Size) col[k] * w1;
+
+					if (val)
+						ncf_vec_axpy(y, val[k], wr, w1);
+					else
+						ncf_vec_add(y, wr, w1);
+				}
 			}
 			ncf_vec_bias_relu(y, t->b[0], w1, t->nlayers > 1);
 		}
@@ -187,6 +208,11 @@ ncf_tower_forward(const NcfTower *t, int nrows, const int64 *rowptr,
 	}
 	pfree(buf[0]);
 	pfree(buf[1]);
+	if (att_h)
+	{
+		pfree(att_h);
+		pfree(att_alpha);
+	}
 }
 
 void
@@ -196,7 +222,7 @@ ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *c
 {
 	int			n_learners = in->n_learners;
 	const int64 *offsets = in->offsets;
-	int			cap = ncf_order_length(cfg->order_decay);
+	int			cap = data->ctx_cap;	/* as in training */
 	int64	   *rowptr = palloc(sizeof(int64) * (n_learners + 1));
 	int32	   *ctx = MemoryContextAllocHuge(CurrentMemoryContext,
 											 sizeof(int32) * Max(offsets[n_learners], 1));
@@ -213,7 +239,7 @@ ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *c
 	 * what they watched last, as every training positive's context was the
 	 * window before its own time.  Watches are time-sorted, so the window is
 	 * a suffix (of at most cap watches: NCF_MAX_CONTEXT, or the positions an
-	 * order decay leaves a weight); the latest watch itself is in it, so no
+	 * order decay leaves a weight, or attention_window); the latest watch itself is in it, so no
 	 * context is empty.
 	 */
 	rowptr[0] = 0;

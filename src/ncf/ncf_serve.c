@@ -224,6 +224,94 @@ load_order(int64 model_id, NcfLearnerTower *lt, MemoryContext cxt)
 }
 
 /*
+ * The model's attention encoder (train_ncf's encoder 'attention'), if any:
+ * params->>'encoder' (absent before 0.4.0: a bag) and the row of tower
+ * 'attention' of recs.ncf_layer must agree.  Validated: one row, layer 0,
+ * n_in equal to params->>'attention_window' (1..NCF_MAX_CONTEXT), n_out
+ * equal to the learner tower's width[1], weight (the position embeddings)
+ * n_in * n_out and bias (the query) n_out finite floats.  The encoder sees
+ * a history's latest window watches: order_len is cut to it.
+ */
+static void
+load_attention(int64 model_id, NcfLearnerTower *lt, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.model");
+	char	   *encoder = NULL;
+	int64		window = 0;
+	int			rc;
+
+	rc = SPI_execute_with_args(psprintf("SELECT params->>'encoder', params->>'attention_window'"
+										" FROM %s WHERE model_id = $1", serving_table_sql("model")),
+							   1, types, values, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		char	   *w = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		encoder = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (w)
+		{
+			char	   *end;
+
+			errno = 0;
+			window = strtol(w, &end, 10);
+			if (errno != 0 || *end != '\0' || end == w)
+				model_row_corrupt(&row, "params->attention_window is \"%s\", not an integer", w);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (encoder != NULL && strcmp(encoder, "bag") != 0 && strcmp(encoder, "attention") != 0)
+		model_row_corrupt(&row, "params->encoder is \"%s\", neither bag nor attention", encoder);
+	if (encoder == NULL || strcmp(encoder, "bag") == 0)
+		window = 0;
+	else
+		check_model_range(&row, "params->attention_window", window, 1, NCF_MAX_CONTEXT);
+
+	rc = SPI_execute_with_args(psprintf("SELECT layer, n_in, n_out, weight, bias FROM %s"
+										" WHERE model_id = $1 AND tower = 'attention' ORDER BY layer",
+										serving_table_sql("ncf_layer")),
+							   1, types, values, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.ncf_layer: %s", SPI_result_code_string(rc));
+	row = MODEL_ROW(model_id, "recs.ncf_layer");
+	if (SPI_processed != (window > 0 ? 1 : 0))
+		model_row_corrupt(&row, "the model has %d rows of tower attention for encoder %s",
+						  (int) SPI_processed, window > 0 ? "attention" : "bag");
+	if (window > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			layer = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		int			n_in = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		int			n_out = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		int			width[2];
+		float	   *params = palloc(sizeof(float) * ncf_attention_size(window, lt->t.width[1]));
+		float	   *f;
+
+		ncf_check_layer_row(&row, "attention", 0, layer, n_in, n_out, width);
+		check_model_equal(&row, "n_in", n_in, window, "params->attention_window");
+		check_model_equal(&row, "n_out", n_out, lt->t.width[1], "the learner tower's n_out of layer 0");
+		f = ncf_model_floats(&row, "weight", SPI_getbinval(tup, desc, 4, &isnull),
+							 (int64) n_in * n_out, "n_in * n_out", NULL);
+		memcpy(params, f, sizeof(float) * n_in * n_out);
+		pfree(f);
+		f = ncf_model_floats(&row, "bias", SPI_getbinval(tup, desc, 5, &isnull), n_out, "n_out", NULL);
+		memcpy(params + (Size) n_in * n_out, f, sizeof(float) * n_out);
+		pfree(f);
+		lt->t.att = palloc(sizeof(NcfAttention));
+		ncf_attention_bind(lt->t.att, n_in, n_out, params);
+		lt->order_len = Min(lt->order_len, n_in);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
  * Serving cache loader of "ncf:learner": the learner tower, to embed a
  * watch list (cold starts, recommend's recent argument, embed_learner).
  * Validated, for both towers: layers numbered 0, 1, ... with 2 to
@@ -252,7 +340,7 @@ load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cx
 							   " CASE WHEN tower = 'learner' THEN weight END,"
 							   " CASE WHEN tower = 'learner' THEN bias END,"
 							   " cardinality(weight), cardinality(bias)"
-							   " FROM %s WHERE model_id = $1"
+							   " FROM %s WHERE model_id = $1 AND tower <> 'attention'"
 							   " ORDER BY tower = 'learner' DESC, tower, layer", serving_table_sql("ncf_layer")),
 							   1, types, values, NULL, true, 0);
 	MemoryContextSwitchTo(partcxt);
@@ -302,9 +390,10 @@ load_learner_tower(int64 model_id, const char *part, void *arg, MemoryContext cx
 	lt->t.nlayers = nlayers[NCF_LEARNER];
 	memcpy(lt->t.width, width[NCF_LEARNER], sizeof(int) * (lt->t.nlayers + 1));
 	SPI_freetuptable(SPI_tuptable);
+	load_order(model_id, lt, partcxt);
+	load_attention(model_id, lt, partcxt);
 	lt->cold = palloc(sizeof(float) * lt->t.width[lt->t.nlayers]);
 	ncf_tower_forward(&lt->t, 1, empty, NULL, NULL, lt->cold);
-	load_order(model_id, lt, partcxt);
 	return lt;
 }
 
@@ -456,7 +545,8 @@ int32_cmp(const void *a, const void *b)
  * ordered one (order_decay < 1) reads them as one history, a then b, oldest
  * first: a course listed twice counts at its first place (training keeps a
  * learner's earliest watch of a course), and the latest order_len courses
- * enter with the model's order weights -- so a history in the order training
+ * enter with the model's order weights (an attention encoder's model is
+ * ordered too, and sees its window's latest courses) -- so a history in the order training
  * saw it embeds exactly as the stored embedding.
  */
 static void
@@ -478,7 +568,7 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 		if (idx >= 0 && c->input_row[idx] >= 0)
 			rows[nrows++] = c->input_row[idx];
 	}
-	if (lt->order_w)
+	if (lt->order_w || lt->t.att)
 	{
 		int64	   *key = palloc(sizeof(int64) * Max(nrows, 1));
 		bool	   *dup = palloc0(sizeof(bool) * Max(nrows, 1));
@@ -499,8 +589,11 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 				rows[w++] = rows[i];
 		nrows = Min(w, lt->order_len);
 		rows += w - nrows;
-		val = palloc(sizeof(float) * Max(nrows, 1));
-		ncf_context_values(lt->order_w, nrows, val);
+		if (lt->order_w)
+		{
+			val = palloc(sizeof(float) * Max(nrows, 1));
+			ncf_context_values(lt->order_w, nrows, val);
+		}
 		pfree(key);
 		pfree(dup);
 	}

@@ -83,6 +83,28 @@ store_layers(int64 model_id, const NcfModel *m)
 				elog(ERROR, "could not insert into recs.ncf_layer: %s", SPI_result_code_string(rc));
 		}
 	}
+	/*
+	 * The attention encoder, one row of tower 'attention': its position
+	 * embeddings as the weight (n_in = window rows of n_out = the learner
+	 * tower's width[1]), its query as the bias.
+	 */
+	if (m->tower[NCF_LEARNER].att)
+	{
+		const NcfAttention *a = m->tower[NCF_LEARNER].att;
+		Datum		values[7];
+		int			rc;
+
+		values[0] = Int64GetDatum(model_id);
+		values[1] = CStringGetTextDatum("attention");
+		values[2] = Int32GetDatum(0);
+		values[3] = Int32GetDatum(a->window);
+		values[4] = Int32GetDatum(a->width);
+		values[5] = PointerGetDatum(float_array(a->pos, a->window * a->width));
+		values[6] = PointerGetDatum(float_array(a->query, a->width));
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into recs.ncf_layer: %s", SPI_result_code_string(rc));
+	}
 	SPI_freeplan(plan);
 }
 
@@ -296,6 +318,9 @@ params_json(const NcfOptions *o)
 	json_out_number(&j, "window_days", o->window_days, "%g");
 	json_out_number(&j, "min_watch_seconds", o->min_seconds, "%g");
 	json_out_number(&j, "order_decay", cfg->order_decay, "%.17g");
+	json_out_string(&j, "encoder", cfg->encoder == NCF_ENCODER_ATTENTION ? "attention" : "bag");
+	if (cfg->encoder == NCF_ENCODER_ATTENTION)
+		json_out_int(&j, "attention_window", cfg->attention_window);
 	json_out_string(&j, "optimizer", "adam, lazy on the sparse layers");
 	json_out_string(&j, "labels_from", o->labels_given ?
 					timestamptz_to_str(recs_epoch_to_timestamptz(cfg->labels_from)) : NULL);

@@ -150,10 +150,10 @@ method_args(FunctionCallInfo fcinfo, int first, NcfConfig *cfg)
 										 "attention_window");
 	cfg->loss = (NcfLoss) choice_arg(fcinfo, first + 2, "loss", losses, 2, NCF_LOSS_BINARY);
 	cfg->validation_auto = choice_arg(fcinfo, first + 3, "validation", validations, 2, 0) == 1;
-	if (cfg->encoder != NCF_ENCODER_BAG || cfg->loss != NCF_LOSS_BINARY)
+	if (cfg->loss != NCF_LOSS_BINARY)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this build of recs trains only encoder 'bag' and loss 'binary'")));
+				 errmsg("this build of recs trains only loss 'binary'")));
 }
 
 /* train_ncf's arguments, with defaults, checked before any work */

@@ -3,7 +3,7 @@
 -- held-out learners are recorded per epoch, the best epoch's network is the
 -- model.
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 SELECT coalesce(nullif(current_setting('recs_test.time_factor', true), ''), '1')::int AS time_factor \gset
 SET LOCAL client_min_messages = warning;
 
@@ -84,6 +84,21 @@ SELECT is((SELECT count(*) FROM recs.ncf_course x JOIN recs.ncf_course y USING (
             WHERE x.model_id = :t2a AND y.model_id = :t2b AND x.embedding = y.embedding),
           (SELECT count(*) FROM recs.ncf_course WHERE model_id = :t2a),
           'with validation, two trainings on 2 threads agree bit for bit');
+
+-- the attention encoder's parameters are part of the kept network: its best
+-- epoch is a training of that many epochs, bit for bit
+SELECT recs.train_ncf('nv.watches', 'nv_att', layers => '{128}', dim => 64, epochs => 10, seed => 3,
+                      activate => false, validation => 'auto', encoder => 'attention',
+                      attention_window => 8, learning_rate => 0.1) AS a \gset
+SELECT (metrics->'validation'->>'best_epoch')::int AS abest FROM recs.model WHERE model_id = :a \gset
+SELECT cmp_ok(:abest, '<', 10, 'the attention setting peaks before its last epoch (else the next check proves little)');
+SELECT recs.train_ncf('nv.watches', 'nv_att_best', layers => '{128}', dim => 64, epochs => :abest, seed => 3,
+                      activate => false, validation => 'auto', encoder => 'attention',
+                      attention_window => 8, learning_rate => 0.1) AS ab \gset
+SELECT is((SELECT count(*) FROM recs.ncf_learner x JOIN recs.ncf_learner y USING (learner_id)
+            WHERE x.model_id = :a AND y.model_id = :ab AND x.embedding = y.embedding),
+          (SELECT count(*) FROM recs.ncf_learner WHERE model_id = :a),
+          'attention: the stored learner embeddings are those of a training of best_epoch epochs, bit for bit');
 
 -- ---------------------------------------------------------------- overfitting
 -- a wide network, a high learning rate and many epochs on 300 learners: the
