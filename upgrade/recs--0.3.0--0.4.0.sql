@@ -4207,3 +4207,19 @@ COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, tim
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
     text, integer, text, text) IS
     'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower); returns the model id';
+
+-- ---------------------------------------------------------------------------
+-- train_ncf(loss => 'softmax'): the private test function of its loss
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION recs._ncf_softmax_loss(
+    scores real[],
+    label integer,
+    log_q real[],
+    temperature real DEFAULT 1,
+    OUT loss float8,
+    OUT gradient real[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'ncf_softmax_loss'
+LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION recs._ncf_softmax_loss(real[], integer, real[], real) IS
+    'private, for tests: one row of train_ncf''s softmax loss (scores, 1-based label, log q per column; -Infinity masks a column) and its gradient with respect to the scores, by the trainer''s own code';
