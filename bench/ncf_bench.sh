@@ -8,6 +8,7 @@
 # repository: the split directory is an argument.
 #
 #   bash bench/ncf_bench.sh [SPLIT_DIR] [--epochs N] [--threads N] [--skip-peer]
+#   bash bench/ncf_bench.sh --loss softmax --batch-size 2048 [--learning-rate X]   # recs' loss
 #   bash bench/ncf_bench.sh --order-decays 1,0.9,0.7 [--knn] [--series]   # order weights
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"

@@ -87,9 +87,9 @@ def train(psql, table, name, args, decay=1.0, courses="'ml.courses'", schema="ml
     encoder, decay = variant(str(decay))
     sql = (f"SELECT recs.train_ncf('{schema}.{table}', '{name}', courses => {courses}, seconds_column => NULL,"
            f" window_days => 365, layers => '{{256,128}}', dim => 64, epochs => {args.epochs},"
-           f" negatives => 4, learning_rate => 0.001, batch_size => 256, neighbours => 50,"
+           f" negatives => 4, learning_rate => {args.learning_rate}, batch_size => {args.batch_size}, neighbours => 50,"
            f" seed => {args.seed}, threads => {args.threads}, order_decay => {decay},"
-           f" encoder => '{encoder}', attention_window => {args.attention_window})")
+           f" encoder => '{encoder}', attention_window => {args.attention_window}, loss => '{args.loss}')")
     busy0 = machine_busy_s()
     out, err, dt = psql.run(sql)
     busy = machine_busy_s() - busy0
@@ -358,7 +358,7 @@ def latency_scaling(psql, sizes=(2000, 20000, 100000), dim=64, n_learners=200):
 
 def run_peer(args):
     cmd = ["/usr/bin/python3", os.path.join(PEER_DIR, "ncf_torch.py"), "--split-dir", args.data,
-           "--epochs", str(args.epochs), "--threads", str(args.threads), "--splits", args.splits]
+           "--epochs", str(args.peer_epochs or args.epochs), "--threads", str(args.threads), "--splits", args.splits]
     log("running the peer: " + " ".join(cmd))
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -387,6 +387,11 @@ def main():
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--splits", default="loo,time")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--loss", default="binary", choices=["binary", "softmax"],
+                    help="train_ncf's loss (softmax: batch_size positives, in-batch negatives)")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--learning-rate", type=float, default=0.001)
+    ap.add_argument("--peer-epochs", type=int, default=None, help="the peer's epochs (default: --epochs)")
     ap.add_argument("--latency", action="store_true",
                     help="also time recommend() on synthetic catalogues of 2k, 20k and 100k courses")
     ap.add_argument("--order-decays", default=None,
@@ -424,7 +429,10 @@ def main():
     res["peer"] = peer
 
     print()
-    print(f"NCF two-tower 256-128-64, {args.epochs} epochs, {args.threads} threads, batch 256, lr 1e-3, 4 negatives")
+    print(f"NCF two-tower 256-128-64, {args.epochs} epochs, {args.threads} threads, loss {args.loss}, "
+          f"batch {args.batch_size}, lr {args.learning_rate:g}"
+          + (", 4 negatives" if args.loss == "binary" else ", in-batch negatives")
+          + f"; peer: {args.peer_epochs or args.epochs} epochs, batch 256, lr 1e-3, 4 negatives")
     print(f"{'figure':<34}{'recs':>12}{'peer':>12}{'recs/peer':>11}")
 
     def row(label, a, b, nd=4):

@@ -4969,3 +4969,17 @@ ALTER TABLE recs.ncf_layer ADD CONSTRAINT ncf_layer_tower_check
     CHECK (tower IN ('learner', 'course', 'attention'));
 COMMENT ON TABLE recs.ncf_layer IS
     'per NCF model: the weights (n_in x n_out, row-major) and biases of each layer of both towers; layer 0 is the sparse layer; with encoder attention one more row, tower attention: the position embeddings (n_in = attention_window rows, latest watch first) as weight, the query as bias';
+-- train_ncf(loss => 'softmax'): the private test function of its loss
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION recs._ncf_softmax_loss(
+    scores real[],
+    label integer,
+    log_q real[],
+    temperature real DEFAULT 1,
+    OUT loss float8,
+    OUT gradient real[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'ncf_softmax_loss'
+LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION recs._ncf_softmax_loss(real[], integer, real[], real) IS
+    'private, for tests: one row of train_ncf''s softmax loss (scores, 1-based label, log q per column; -Infinity masks a column) and its gradient with respect to the scores, by the trainer''s own code';

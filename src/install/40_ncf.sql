@@ -274,3 +274,16 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs._ncf_training_contexts(regclass, float8, float8, timestamptz,
     text, text, text, text) IS
     'private, for tests: each training positive of train_ncf and its learner-tower context, from the trainer''s own code';
+
+CREATE FUNCTION recs._ncf_softmax_loss(
+    scores real[],
+    label integer,
+    log_q real[],
+    temperature real DEFAULT 1,
+    OUT loss float8,
+    OUT gradient real[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'ncf_softmax_loss'
+LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION recs._ncf_softmax_loss(real[], integer, real[], real) IS
+    'private, for tests: one row of train_ncf''s softmax loss (scores, 1-based label, log q per column; -Infinity masks a column) and its gradient with respect to the scores, by the trainer''s own code';

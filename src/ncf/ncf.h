@@ -8,6 +8,7 @@
  *   ncf_attention.c the attention encoder: pooling of a context, its backward
  *   ncf_batch.c    training data: contexts, negatives, batches, transposes
  *   ncf_fit.c      the training loop
+ *   ncf_softmax.c  loss 'softmax': in-batch negatives, log-Q correction
  *   ncf_pool.c     the training loop's worker threads
  *   ncf_data.c     the watches and the course catalogue a training reads
  *   ncf_train.c    recs.train_ncf(): options, then data -> fit -> store
@@ -17,8 +18,8 @@
  *   ncf_content.c  course content features: vocabulary, scaled input rows
  *   ncf_newcourse.c embed_course(), add_courses(): courses from features alone
  *   ncf_validate.c validation 'auto': the held-out slice, per-epoch Recall/NDCG
- * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_pool and
- * ncf_validate are pure numerics: no SPI, no catalog access.
+ * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_softmax, ncf_pool
+ * and ncf_validate are pure numerics: no SPI, no catalog access.
  */
 #ifndef RECS_NCF_H
 #define RECS_NCF_H
@@ -358,6 +359,47 @@ extern void ncf_batch_fill(NcfBatch *b, const NcfData *d, const int32 *perm,
 extern void ncf_batch_reserve(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s);
 /* tower k's inputs of the batch, transposed; allocates nothing (worker threads) */
 extern void ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s);
+
+/* ---- ncf_softmax.c: loss 'softmax' ---- */
+
+/*
+ * train_ncf(loss => 'softmax')'s temperature: logits are score / T.
+ * Chosen by measurement (docs/ncf.md, "Softmax loss").
+ */
+#define NCF_SOFTMAX_TEMPERATURE 1.0f
+
+/* a softmax batch's columns (its distinct courses) and logits */
+typedef struct NcfSoftmax
+{
+	float		temperature;
+	float	   *logq_item;		/* n_items: log of the course's share of the positives */
+	int32	   *col_of;			/* n_items: the course's column, if colmark == stamp */
+	int32	   *colmark;		/* n_items: the last batch the course was a column of */
+	int32		stamp;
+	int			ncols;
+	int32	   *label;			/* positive of the batch -> its course's column */
+	float	   *col_logq;		/* column -> log q */
+	float	   *z;				/* B x ncols logits, then dL/dscore */
+} NcfSoftmax;
+
+/* bytes ncf_softmax_init allocates for batches of batch positives */
+extern Size ncf_softmax_memory(const NcfData *d, int batch);
+extern void ncf_softmax_init(NcfSoftmax *sm, const NcfData *d, int batch, float temperature);
+/*
+ * the batch of positives perm[first .. first + npos): b->pos the positives,
+ * b->item (b->ninst of them) the distinct courses, sm->label their columns
+ */
+extern void ncf_softmax_batch(NcfSoftmax *sm, NcfBatch *b, const NcfData *d, const int32 *perm,
+							  int64 first, int npos, int32 stamp);
+/* mask (-inf) the columns of z that are the learner's other watched courses */
+extern void ncf_softmax_mask_row(const NcfSoftmax *sm, const NcfData *d, int32 learner,
+								 int label, float *z);
+/*
+ * One row: z holds the scores (-inf: masked); returns the row's loss and
+ * leaves scale * dL/dscore in z
+ */
+extern double ncf_softmax_row(float *z, int ncols, int label, const float *logq,
+							  float temperature, float scale);
 
 /* ---- ncf_fit.c: the training loop ---- */
 

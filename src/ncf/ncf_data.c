@@ -166,7 +166,7 @@ ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
 	recs_check_memory((double) need, "training this NCF model");
 	ereport(NOTICE,
 			(errmsg("train_ncf: " INT64_FORMAT " positives x %d instances, mean context %.1f courses, %d courses, %.1f neighbours per course",
-					data->n_pos, 1 + cfg->negatives, data->mean_ctx, in->n_items,
+					data->n_pos, cfg->loss == NCF_LOSS_SOFTMAX ? 1 : 1 + cfg->negatives, data->mean_ctx, in->n_items,
 					(double) data->cowatch.nnz / Max(in->n_items, 1)),
 			 errdetail(INT64_FORMAT " positives have an empty context, " INT64_FORMAT
 					   " a context cut to the latest %d watches; about %zu MB for training.",

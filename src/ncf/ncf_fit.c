@@ -26,6 +26,16 @@
  * row's moments stay in one core's cache.  The result is deterministic for
  * a seed and a thread count (the sparse part even for any thread count).
  *
+ * Softmax (loss => 'softmax', ncf_softmax.c).  A batch is batch_size
+ * positives and no drawn negatives: the course tower runs once per
+ * distinct course of the batch, and every course of the batch is a negative
+ * for every other positive.  It takes three fork-joins before the update
+ * instead of one, because the loss of a row needs every column's embedding
+ * and a column's gradient every row's: (forward both towers, split by rows
+ * and by columns) -> (B x C logits for a range of rows, one sgemm; masked,
+ * log-Q corrected softmax; dU = dZ V; learner tower backward) -> (dV =
+ * dZ' U for a range of columns; course tower backward) -> Adam as above.
+ *
  * Content dropout.  With course content features, each instance's course
  * input loses its co-watch part with probability content_dropout (drawn in
  * the backend's thread from a stream of its own, so that a model without
@@ -98,7 +108,7 @@ typedef struct Trainer
 	float	   *gacc;			/* per thread, one W0 row of gradient */
 	int64		gacc_stride;
 	NcfAdam		adam;
-	double		busy[NCF_MAX_THREADS][2];	/* seconds computing, per thread and phase */
+	double		busy[NCF_MAX_THREADS][2];	/* seconds computing, per thread: step / update */
 	/* per epoch */
 	int32	   *negs;			/* n_pos x negatives */
 	int32	   *perm;
@@ -113,7 +123,15 @@ typedef struct Trainer
 	float	   *att_alpha;		/* per group: window weights */
 	float	   *att_dh;			/* per group: window x width entry gradients */
 	float	   *att_val;		/* ctx_cap order weights, oldest position first; NULL: all 1 */
+	NcfSoftmax *sm;				/* loss 'softmax': the batch's columns; NULL: binary */
 } Trainer;
+
+/* pool phases: binary's step, the update, softmax's three steps */
+#define PHASE_BINARY 0
+#define PHASE_UPDATE 1
+#define PHASE_SM_FORWARD 2
+#define PHASE_SM_LOSS 3
+#define PHASE_SM_COURSES 4
 
 /* n floats starting on a cache line (rows of W0 are then lines apart) */
 static float *
@@ -137,7 +155,9 @@ alloc_zero_floats(int64 n)
 Size
 ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 {
-	int			per_group = 1 + cfg->negatives;
+	bool		softmax = cfg->loss == NCF_LOSS_SOFTMAX;
+	int			negatives = softmax ? 0 : cfg->negatives;
+	int			per_group = 1 + negatives;
 	int			groups = Max(1, cfg->batch_size / per_group);
 	Size		total = 0;
 	NcfTower	shape;
@@ -174,7 +194,9 @@ ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 	}
 	/* data: positives, contexts, negatives, permutation, sorted sets */
 	total = add_size(total, mul_size(d->n_pos, 4 * sizeof(int32) + sizeof(int64)
-									 + cfg->negatives * sizeof(int32)));
+									 + negatives * sizeof(int32)));
+	if (softmax)
+		total = add_size(total, ncf_softmax_memory(d, groups));
 	total = add_size(total, mul_size(d->offsets[d->n_learners], sizeof(int32)));
 	return total;
 }
@@ -313,6 +335,32 @@ dense_forward(TowerState *s, int r0, int r1)
 	}
 }
 
+/*
+ * Through the attention pooling of learner rows [g0, g1) (encoder
+ * 'attention'; nothing otherwise): each entry's gradient, and the encoder's
+ * into thread th's partial gradient.  After the learner tower's dense
+ * backward pass, under either loss.
+ */
+static void
+attention_backward(Trainer *tr, int th, int64 g0, int64 g1)
+{
+	TowerState *L = &tr->tw[NCF_LEARNER];
+	int			w1 = L->t.width[1];
+
+	if (tr->att_n == 0)
+		return;
+	for (int64 g = g0; g < g1; g++)
+	{
+		Size		slot = (Size) g * tr->att.window;
+		int			len = tr->d->ctx_len[tr->batch.pos[g]];
+
+		ncf_attention_backward(&tr->att, len, tr->att_h + slot * w1, tr->att_alpha + slot,
+							   tr->att_val ? tr->att_val + tr->d->ctx_cap - len : NULL,
+							   L->dact[0] + (Size) g * w1, tr->att_dh + slot * w1,
+							   tr->att_g + (Size) th * tr->att_n);
+	}
+}
+
 /* backward from dact[last] down to dact[0], rows [r0, r1), thread th's partials */
 static void
 dense_backward(TowerState *s, int th, int r0, int r1)
@@ -407,22 +455,100 @@ phase_forward_backward(Trainer *tr, int th)
 	dense_backward(L, th, g0, g1);
 	dense_backward(C, th, g0 * P, g1 * P);
 
-	/* through the attention pooling: each entry's gradient, and the encoder's */
-	if (tr->att_n > 0)
+	attention_backward(tr, th, g0, g1);
+}
+
+/*
+ * Softmax, first step: the transposes, then both towers forward, the
+ * learner's over a range of the positives, the course's over a range of
+ * the columns.
+ */
+static void
+phase_softmax_forward(Trainer *tr, int th)
+{
+	int64		g0,
+				g1,
+				c0,
+				c1;
+
+	if (th == 0)
+		ncf_batch_transpose(&tr->batch, tr->d, NCF_LEARNER, &tr->tw[NCF_LEARNER].tp);
+	if (th == tr->nthreads - 1)
+		ncf_batch_transpose(&tr->batch, tr->d, NCF_COURSE, &tr->tw[NCF_COURSE].tp);
+	split_range(tr->batch.ngroups, tr->nthreads, th, 1, &g0, &g1);
+	split_range(tr->batch.ninst, tr->nthreads, th, 1, &c0, &c1);
+	if (g0 < g1)
 	{
-		int			w1 = L->t.width[1];
-
-		for (int64 g = g0; g < g1; g++)
-		{
-			Size		slot = (Size) g * tr->att.window;
-			int			len = tr->d->ctx_len[tr->batch.pos[g]];
-
-			ncf_attention_backward(&tr->att, len, tr->att_h + slot * w1, tr->att_alpha + slot,
-								   tr->att_val ? tr->att_val + tr->d->ctx_cap - len : NULL,
-								   L->dact[0] + (Size) g * w1, tr->att_dh + slot * w1,
-								   tr->att_g + (Size) th * tr->att_n);
-		}
+		sparse_forward(tr, NCF_LEARNER, g0, g1);
+		dense_forward(&tr->tw[NCF_LEARNER], g0, g1);
 	}
+	if (c0 < c1)
+	{
+		sparse_forward(tr, NCF_COURSE, c0, c1);
+		dense_forward(&tr->tw[NCF_COURSE], c0, c1);
+	}
+}
+
+/*
+ * Softmax, second step, rows [g0, g1): their logits against every column
+ * (one sgemm), the masked, log-Q corrected softmax and its gradient, dU =
+ * dZ V, and the learner tower's backward pass.
+ */
+static void
+phase_softmax_loss(Trainer *tr, int th)
+{
+	NcfSoftmax *sm = tr->sm;
+	TowerState *L = &tr->tw[NCF_LEARNER];
+	TowerState *C = &tr->tw[NCF_COURSE];
+	int			nlast = L->t.nlayers - 1;
+	int			dim = tr->cfg->dim;
+	int			ncols = sm->ncols;
+	float		scale = 1.0f / tr->batch.ngroups;
+	double		loss = 0;
+	int64		g0,
+				g1;
+
+	split_range(tr->batch.ngroups, tr->nthreads, th, 1, &g0, &g1);
+	tr->loss_part[th * 8] = 0;
+	if (g0 >= g1)
+		return;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g1 - g0, ncols, dim,
+				1.0f, L->act[nlast] + g0 * dim, dim, C->act[nlast], dim,
+				0.0f, sm->z + g0 * ncols, ncols);
+	for (int64 g = g0; g < g1; g++)
+	{
+		float	   *z = sm->z + g * ncols;
+
+		ncf_softmax_mask_row(sm, tr->d, tr->d->pos_learner[tr->batch.pos[g]], sm->label[g], z);
+		loss += ncf_softmax_row(z, ncols, sm->label[g], sm->col_logq, sm->temperature, scale);
+	}
+	tr->loss_part[th * 8] = loss;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g1 - g0, dim, ncols,
+				1.0f, sm->z + g0 * ncols, ncols, C->act[nlast], dim,
+				0.0f, L->dact[nlast] + g0 * dim, dim);
+	dense_backward(L, th, g0, g1);
+	attention_backward(tr, th, g0, g1);
+}
+
+/* Softmax, third step, columns [c0, c1): dV = dZ' U, the course tower's backward */
+static void
+phase_softmax_courses(Trainer *tr, int th)
+{
+	NcfSoftmax *sm = tr->sm;
+	TowerState *L = &tr->tw[NCF_LEARNER];
+	TowerState *C = &tr->tw[NCF_COURSE];
+	int			nlast = C->t.nlayers - 1;
+	int			dim = tr->cfg->dim;
+	int64		c0,
+				c1;
+
+	split_range(sm->ncols, tr->nthreads, th, 1, &c0, &c1);
+	if (c0 >= c1)
+		return;
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, dim, tr->batch.ngroups,
+				1.0f, sm->z + c0, sm->ncols, L->act[nlast], dim,
+				0.0f, C->dact[nlast] + c0 * dim, dim);
+	dense_backward(C, th, c0, c1);
 }
 
 /*
@@ -551,11 +677,25 @@ run_phase(void *arg, int th, int phase)
 	{
 		double		t0 = recs_clock_seconds();
 
-		if (phase == 0)
-			phase_forward_backward(tr, th);
-		else
-			phase_update(tr, th);
-		tr->busy[th][phase] += recs_clock_seconds() - t0;
+		switch (phase)
+		{
+			case PHASE_BINARY:
+				phase_forward_backward(tr, th);
+				break;
+			case PHASE_UPDATE:
+				phase_update(tr, th);
+				break;
+			case PHASE_SM_FORWARD:
+				phase_softmax_forward(tr, th);
+				break;
+			case PHASE_SM_LOSS:
+				phase_softmax_loss(tr, th);
+				break;
+			case PHASE_SM_COURSES:
+				phase_softmax_courses(tr, th);
+				break;
+		}
+		tr->busy[th][phase == PHASE_UPDATE ? 1 : 0] += recs_clock_seconds() - t0;
 	}
 }
 
@@ -565,7 +705,10 @@ run_phase(void *arg, int th, int phase)
 static void
 prepare_batch(Trainer *tr, int64 first, int ngroups, int32 stamp)
 {
-	ncf_batch_fill(&tr->batch, tr->d, tr->perm, tr->negs, first, ngroups, stamp);
+	if (tr->sm)
+		ncf_softmax_batch(tr->sm, &tr->batch, tr->d, tr->perm, first, ngroups, stamp);
+	else
+		ncf_batch_fill(&tr->batch, tr->d, tr->perm, tr->negs, first, ngroups, stamp);
 	/* which instances see their course's content part alone */
 	if (tr->batch.drop)
 		for (int i = 0; i < tr->batch.ninst; i++)
@@ -643,6 +786,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	Trainer    *tr;
 	RecsRng		rng;
 	int			G;
+	int			negatives = cfg->loss == NCF_LOSS_SOFTMAX ? 0 : cfg->negatives;
 	int64		nbatches;
 	int64		step = 0;
 	double		t_start = recs_clock_seconds();
@@ -661,7 +805,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	tr->d = d;
 	tr->cfg = cfg;
 	tr->nthreads = Max(1, Min(cfg->threads, NCF_MAX_THREADS));
-	tr->batch.per_group = 1 + cfg->negatives;
+	tr->batch.per_group = 1 + negatives;
 	G = Max(1, cfg->batch_size / tr->batch.per_group);
 	nbatches = (d->n_pos + G - 1) / G;
 
@@ -704,7 +848,12 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	tr->loss_part = palloc0(sizeof(double) * 8 * tr->nthreads);
 	tr->gacc_stride = (cfg->hidden[0] + CACHELINE_FLOATS - 1) / CACHELINE_FLOATS * CACHELINE_FLOATS;
 	tr->gacc = alloc_zero_floats(tr->gacc_stride * tr->nthreads);
-	tr->negs = MemoryContextAllocHuge(workcxt, sizeof(int32) * Max(d->n_pos * cfg->negatives, 1));
+	tr->negs = MemoryContextAllocHuge(workcxt, sizeof(int32) * Max(d->n_pos * negatives, 1));
+	if (cfg->loss == NCF_LOSS_SOFTMAX)
+	{
+		tr->sm = palloc0(sizeof(NcfSoftmax));
+		ncf_softmax_init(tr->sm, d, G, NCF_SOFTMAX_TEMPERATURE);
+	}
 	tr->perm = MemoryContextAllocHuge(workcxt, sizeof(int32) * Max(d->n_pos, 1));
 	for (int64 p = 0; p < d->n_pos; p++)
 		tr->perm[p] = (int32) p;
@@ -736,7 +885,8 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			double		elapsed,
 						secs;
 
-			ncf_draw_negatives(d, cfg->negatives, &rng, tr->negs);
+			if (negatives > 0)
+				ncf_draw_negatives(d, negatives, &rng, tr->negs);
 			/* Fisher-Yates over the positives (groups) */
 			for (int64 p = d->n_pos - 1; p > 0; p--)
 			{
@@ -765,10 +915,17 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 					prepare_batch(tr, first, ng, (int32) (step & 0x7FFFFFFF));
 					prep_s += recs_clock_seconds() - tp;
 				}
-				ncf_pool_run(&pool, 0);
+				if (tr->sm)
+				{
+					ncf_pool_run(&pool, PHASE_SM_FORWARD);
+					ncf_pool_run(&pool, PHASE_SM_LOSS);
+					ncf_pool_run(&pool, PHASE_SM_COURSES);
+				}
+				else
+					ncf_pool_run(&pool, PHASE_BINARY);
 				for (int t = 0; t < tr->nthreads; t++)
 					loss += tr->loss_part[t * 8];
-				ncf_pool_run(&pool, 1);
+				ncf_pool_run(&pool, PHASE_UPDATE);
 			}
 			rebalance_rows(tr);
 			secs = recs_clock_seconds() - t0;

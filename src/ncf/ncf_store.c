@@ -308,7 +308,11 @@ params_json(const NcfOptions *o)
 	json_out_end(&j);
 	json_out_int(&j, "dim", cfg->dim);
 	json_out_int(&j, "epochs", cfg->epochs);
-	json_out_int(&j, "negatives", cfg->negatives);
+	json_out_string(&j, "loss", cfg->loss == NCF_LOSS_SOFTMAX ? "softmax" : "binary");
+	if (cfg->loss == NCF_LOSS_SOFTMAX)
+		json_out_number(&j, "temperature", NCF_SOFTMAX_TEMPERATURE, "%g");
+	else
+		json_out_int(&j, "negatives", cfg->negatives);
 	json_out_number(&j, "learning_rate", cfg->learning_rate, "%g");
 	json_out_int(&j, "batch_size", cfg->batch_size);
 	json_out_number(&j, "l2", cfg->l2, "%g");
@@ -377,7 +381,8 @@ metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const
 {
 	const NcfConfig *cfg = &o->cfg;
 	const WatchSet *ws = in->ws;
-	int64		instances = data->n_pos * (1 + cfg->negatives);
+	/* softmax: one instance per positive, its negatives are the batch's courses */
+	int64		instances = data->n_pos * (cfg->loss == NCF_LOSS_SOFTMAX ? 1 : 1 + cfg->negatives);
 	JsonOut		j;
 
 	json_out_begin(&j);

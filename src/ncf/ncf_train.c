@@ -19,6 +19,7 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -150,10 +151,6 @@ method_args(FunctionCallInfo fcinfo, int first, NcfConfig *cfg)
 										 "attention_window");
 	cfg->loss = (NcfLoss) choice_arg(fcinfo, first + 2, "loss", losses, 2, NCF_LOSS_BINARY);
 	cfg->validation_auto = choice_arg(fcinfo, first + 3, "validation", validations, 2, 0) == 1;
-	if (cfg->loss != NCF_LOSS_BINARY)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this build of recs trains only loss 'binary'")));
 }
 
 /* train_ncf's arguments, with defaults, checked before any work */
@@ -191,16 +188,23 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 				 errmsg("order_decay must be between 0 and 1, not %g", cfg->order_decay),
 				 errdetail("The k-th latest watch of a context weighs order_decay^k: 1 ignores order, 0 keeps only the latest watch."),
 				 errhint("Pass a number such as 0.9, or 1 for an unordered history.")));
-	if (cfg->batch_size < 1 + cfg->negatives)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must hold at least one positive with its negatives"),
-				 errdetail("batch_size is %d and negatives is %d.", cfg->batch_size, cfg->negatives)));
 	watch_columns_arg(fcinfo, 18, &o->cols, &o->min_seconds);
 	o->through = PG_ARGISNULL(6) ? NAN : recs_timestamp_arg(fcinfo, 6, "through");
 	cfg->labels_from = o->labels_given ? recs_timestamp_arg(fcinfo, 5, "labels_from") : -INFINITY;
 	content_args(fcinfo, 24, o);
 	method_args(fcinfo, 26, cfg);
+	/* softmax draws no negatives: the batch's other courses are its negatives */
+	if (cfg->loss == NCF_LOSS_SOFTMAX && cfg->batch_size < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be at least 2 with loss 'softmax'"),
+				 errdetail("The softmax's negatives are the other courses of a batch of batch_size positives."),
+				 errhint("Pass a batch_size such as 1024.")));
+	if (cfg->loss == NCF_LOSS_BINARY && cfg->batch_size < 1 + cfg->negatives)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must hold at least one positive with its negatives"),
+				 errdetail("batch_size is %d and negatives is %d.", cfg->batch_size, cfg->negatives)));
 }
 
 /*
@@ -361,4 +365,57 @@ ncf_training_contexts(PG_FUNCTION_ARGS)
 	}
 	recs_spi_finish(spi_level);
 	return (Datum) 0;
+}
+
+/*
+ * recs._ncf_softmax_loss(scores, label, log_q, temperature): one row of the
+ * softmax loss, by the trainer's own kernel (ncf_softmax_row), with its
+ * gradient with respect to the scores.  For tests: a known answer on a
+ * hand-checkable row.  label is 1-based; a score of -Infinity is a masked
+ * column.
+ */
+PG_FUNCTION_INFO_V1(ncf_softmax_loss);
+Datum
+ncf_softmax_loss(PG_FUNCTION_ARGS)
+{
+	ArrayType  *scores = PG_GETARG_ARRAYTYPE_P(0);
+	int32		label = PG_GETARG_INT32(1);
+	ArrayType  *logq = PG_GETARG_ARRAYTYPE_P(2);
+	float4		temperature = PG_GETARG_FLOAT4(3);
+	int			n = ArrayGetNItems(ARR_NDIM(scores), ARR_DIMS(scores));
+	float	   *z;
+	Datum	   *grad;
+	double		loss;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (ARR_NDIM(scores) > 1 || ARR_HASNULL(scores) || ARR_HASNULL(logq) ||
+		ArrayGetNItems(ARR_NDIM(logq), ARR_DIMS(logq)) != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scores and log_q must be one-dimensional arrays of the same length without NULLs")));
+	if (label < 1 || label > n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label must be between 1 and %d", n)));
+	if (!(temperature > 0) || isinf(temperature))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("temperature must be positive and finite")));
+	z = palloc(sizeof(float) * n);
+	memcpy(z, ARR_DATA_PTR(scores), sizeof(float) * n);
+	if (!isfinite(z[label - 1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the label's score must be finite")));
+	loss = ncf_softmax_row(z, n, label - 1, (const float *) ARR_DATA_PTR(logq), temperature, 1.0f);
+	grad = palloc(sizeof(Datum) * n);
+	for (int c = 0; c < n; c++)
+		grad[c] = Float4GetDatum(z[c]);
+	values[0] = Float8GetDatum(loss);
+	values[1] = PointerGetDatum(construct_array(grad, n, FLOAT4OID, 4, true, TYPALIGN_INT));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
