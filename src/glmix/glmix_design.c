@@ -13,7 +13,10 @@
  * glmix_fixed_row(), so they cannot disagree.  A training's designs are
  * assembled once, in C, from the sides' vectors (glmix_features.c): lengths
  * are counted first, so every array is allocated once at its final size,
- * and val is left NULL when every value is 1 (no numeric columns).
+ * and val is left NULL when every value is 1 (no numeric columns).  On
+ * Citus a design lives only while its blocks are cut (glmix_stage.c); the
+ * scores are then rebuilt from the sides (glmix_fixed_scores,
+ * glmix_random_scores, at the end), row by row as the design had them.
  */
 #include "postgres.h"
 
