@@ -9,18 +9,30 @@
 # RssAnon) and CPU time (utime + stime), read from its own /proc/self at the
 # end of the session, and the CPU seconds each worker's server processes
 # used: the postmaster's reaped children (cutime + cstime) plus its live
-# ones, before and after.
+# ones, before and after.  train_popularity runs on the distributed tables
+# (its counts pushed down to the shards) and on the plain copy (the C path).
+# Per-shard times: EXPLAIN ANALYZE with citus.explain_all_tasks of each
+# statement that runs as tasks on the shards -- popularity's two counting
+# statements (their text logged by auto_explain during a training) and the
+# batch -- gives each task's execution time on its worker: the min, median
+# and max of the 8 tasks, and their sum.
 #
 # Usage: bash bench/citus.sh [LEARNERS at 1x, default 20000] [COURSES, default 2000]
-# RECS_BENCH_CITUS=glmix measures train_glmix only: on the distributed tables
-# (its aggregates on the workers) and on the plain copy (all on the
-# coordinator), for the figures of docs/performance.md#glmix-on-citus.
+# RECS_BENCH_CITUS_STEPS (default "glmix ncf popularity batch") picks the steps;
+# the glmix step trains on the distributed tables (its aggregates on the
+# workers) and on the plain copy (all on the coordinator), for the figures of
+# docs/performance.md#glmix-on-citus. RECS_BENCH_CITUS=glmix is the glmix step alone.
 # Needs citus.so for PG_CONFIG (bash ../shared/citus/build.sh).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
 base_learners=${1:-20000}
 courses=${2:-2000}
 tick=$(getconf CLK_TCK)
+steps=" ${RECS_BENCH_CITUS_STEPS:-glmix ncf popularity batch} "
+[ "${RECS_BENCH_CITUS:-}" = glmix ] && steps=" glmix "
+# the cluster goes with the script, however it ends
+hold_pid=
+trap 'if [ -n "$hold_pid" ]; then kill "$hold_pid" 2>/dev/null || true; fi' EXIT
 
 # cpu_of DATADIR: CPU seconds of a server: reaped children plus live processes
 cpu_of() {
@@ -42,6 +54,7 @@ run_scale() {
 	RECS_CITUS_HOLD=1 RECS_CITUS_LEARNERS=$n RECS_CITUS_COURSES=$courses \
 		bash "$RECS_ROOT/scripts/test_citus.sh" >"$log" 2>&1 &
 	pid=$!
+	hold_pid=$pid
 	until grep -q '^# holding' "$log"; do
 		sleep 2
 		kill -0 $pid 2>/dev/null || { cat "$log"; return 1; }
@@ -67,18 +80,43 @@ run_scale() {
 			"$what" "$(echo "$t1 - $t0" | bc)" "$(echo "$out" | tr -s ' \t' ' ')" \
 			"$(echo "(${c1[1]} - ${c0[1]}) / $tick" | bc -l)" "$(echo "(${c1[2]} - ${c0[2]}) / $tick" | bc -l)"
 	}
+	# shard_times WHAT SQL: each task's execution time on its worker
+	shard_times() {
+		psql -X -q -A -t -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+			-c "SET citus.explain_all_tasks = on" -c "EXPLAIN (ANALYZE, TIMING off) $2" |
+			sed -nE 's/^ +Execution Time: ([0-9.]+) ms/\1/p' | sort -n |
+			awk -v what="$1" '{ t[NR] = $1; s += $1 } END {
+				printf "%-34s per-shard ms: %d tasks, min %.0f, median %.0f, max %.0f, sum %.0f\n",
+					what, NR, t[1], t[int((NR + 1) / 2)], t[NR], s }'
+	}
+	case $steps in *" glmix "*)
 	measure "train_glmix (distributed input)" "SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}', '{language,topic,difficulty}', name => 'bench_glmix')"
-	if [ "${RECS_BENCH_CITUS:-}" = glmix ]; then
-		measure "train_glmix (single tables)" "SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}', '{language,topic,difficulty}', name => 'bench_glmix_s')"
-		psql -X -A -t -c "SELECT format('  %s: seconds %s, objective %s', name, metrics->'seconds', metrics->>'objective') FROM recs.model WHERE name LIKE 'bench_glmix%' ORDER BY name"
-		kill $pid
-		wait $pid 2>/dev/null || true
-		rm -f "$log"
-		return 0
-	fi
+	measure "train_glmix (single tables)" "SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}', '{language,topic,difficulty}', name => 'bench_glmix_s')"
+	psql -X -A -t -c "SELECT format('  %s: seconds %s, objective %s', name, metrics->'seconds', metrics->>'objective') FROM recs.model WHERE name LIKE 'bench_glmix%' ORDER BY name"
+	esac
+	case $steps in *" ncf "*)
 	measure "train_ncf, 1 epoch (distributed)" "SELECT recs.train_ncf('app.watches', name => 'bench_ncf', courses => 'app.courses', epochs => 1)"
+	esac
+	case $steps in *" popularity "*)
+	measure "train_popularity (pushed down)" "SELECT recs.train_popularity('app.watches', 'app.learners', name => 'bench_pop_d', activate => false)"
+	measure "train_popularity (plain copy, C)" "SELECT recs.train_popularity('single.watches', 'single.learners', name => 'bench_pop_s', activate => false)"
+	echo "  same model: $(psql -X -A -t -c "SELECT count(*) = 0 FROM (SELECT language, course_id, watchers, score FROM recs.course_popularity WHERE model_id = recs.model_id('bench_pop_d') EXCEPT ALL SELECT language, course_id, watchers, score FROM recs.course_popularity WHERE model_id = recs.model_id('bench_pop_s')) x")"
+	# (with auto_explain loaded, Citus refuses the model's catalog INSERT ...
+	# SELECT after the counting, "could not create distributed plan": this
+	# run only logs the counting statements' text)
+	local texts
+	texts=$( (psql -X -q -A -t -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
+		-c "SET auto_explain.log_nested_statements = on" -c "SET auto_explain.log_level = notice" \
+		-c "SELECT recs.train_popularity('app.watches', 'app.learners', name => 'bench_pop_x', activate => false)" 2>&1 || true) |
+		sed -n 's/^Query Text: //p')
+	shard_times "popularity: count of the watches" "$(printf '%s\n' "$texts" | grep -m1 '^SELECT why, sum(n)')"
+	shard_times "popularity: per language and course" "$(printf '%s\n' "$texts" | grep -m1 '^SELECT lang, c, count')"
+	esac
+	case $steps in *" batch "*)
 	measure "batch over app.learners (pushed)" "CREATE TABLE public.b_d AS SELECT l.learner_id, r.* FROM app.learners l, recs.recommend(l.learner_id, 10) r"
 	measure "batch over single.learners" "CREATE TABLE public.b_s AS SELECT l.learner_id, r.* FROM single.learners l, recs.recommend(l.learner_id, 10) r"
+	shard_times "batch (the active model)" "SELECT l.learner_id, r.* FROM app.learners l, recs.recommend(l.learner_id, 10) r"
+	esac
 	kill $pid
 	wait $pid 2>/dev/null || true
 	rm -f "$log"

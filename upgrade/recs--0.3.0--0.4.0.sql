@@ -4847,3 +4847,117 @@ COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[
     timestamptz, text[], integer, integer, boolean, integer, text[], integer, boolean, text, text, text, text, text,
     text, text, text, text, jsonb) IS
     'the nightly pipeline: inputs and memory checked first; components before the last blend_days, candidate blends after, the best on a validation slice refitted through the end of the data and activated';
+-- ============================================================================
+-- citus-counts: grant_access and revoke_access on a Citus coordinator reach
+-- every worker (recs._citus_on_workers, 90_citus.sql); one call suffices.
+-- ============================================================================
+
+-- grant_access and revoke_access on a coordinator: the same call on every
+-- worker.  The serving functions are no Citus objects, so Citus does not
+-- propagate their GRANTs; each node makes its own, with DDL propagation
+-- off (grant_access sets it), and a worker calls no further:
+-- citus_is_coordinator() is false there.  The workers commit on their own
+-- connections: should one fail, the coordinator's transaction fails and
+-- the call, idempotent, can be repeated.
+CREATE FUNCTION recs._citus_on_workers(call text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    n integer := 0;
+    coordinator boolean;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+        RETURN 0;
+    END IF;
+    -- Citus's functions by dynamic SQL: this function must install without it
+    EXECUTE 'SELECT citus_is_coordinator()' INTO coordinator;
+    IF NOT coordinator THEN
+        RETURN 0;
+    END IF;
+    -- one statement of one column (of a list of statements
+    -- run_command_on_workers reports the first one's result only)
+    FOR r IN EXECUTE 'SELECT nodename, nodeport, success, result FROM run_command_on_workers($1)'
+             USING 'SELECT ' || call
+    LOOP
+        IF NOT r.success THEN
+            RAISE EXCEPTION USING ERRCODE = 'external_routine_exception',
+                MESSAGE = format('%s failed on Citus worker %s:%s', call, r.nodename, r.nodeport),
+                DETAIL = r.result,
+                HINT = 'Fix the worker (recs installed, the role present), then run the call again on the coordinator.';
+        END IF;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recs._citus_on_workers(text) IS
+    'private: on a Citus coordinator, run a recs call (SELECT call) on every worker; returns how many workers, 0 elsewhere';
+REVOKE EXECUTE ON FUNCTION recs._citus_on_workers(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- NULL without Citus
+    ddl_propagation text := current_setting('citus.enable_ddl_propagation', true);
+BEGIN
+    PERFORM recs._require_owner('grant_access');
+    -- on Citus, this node's grants only, with DDL propagation off: each worker
+    -- makes its own (below), and grants this transaction propagated would hold
+    -- locks there that the workers' own calls wait for
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
+    EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
+    IF training THEN
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
+                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
+    END IF;
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
+    END IF;
+    -- on a Citus coordinator, every worker too (90_citus.sql)
+    PERFORM recs._citus_on_workers(format('recs.grant_access(%L::regrole, %L)', grantee, training));
+END
+$$;
+COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
+    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models); on a Citus coordinator, on every worker too';
+
+CREATE OR REPLACE FUNCTION recs.revoke_access(grantee regrole)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ddl_propagation text := current_setting('citus.enable_ddl_propagation', true);
+BEGIN
+    PERFORM recs._require_owner('revoke_access');
+    -- as in grant_access: this node's, then each worker's own
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
+                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
+    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
+    END IF;
+    PERFORM recs._citus_on_workers(format('recs.revoke_access(%L::regrole)', grantee));
+END
+$$;
+COMMENT ON FUNCTION recs.revoke_access(regrole) IS
+    'take back what recs.grant_access gave a role (on a Citus coordinator, on every worker too)';

@@ -275,6 +275,20 @@ ingest_watches(Oid relid, const WatchColumns *cols, double min_seconds)
 	return ws;
 }
 
+void
+ingest_watches_release(WatchSet *ws)
+{
+	void	  **arrays[] = {(void **) &ws->learner_ids, (void **) &ws->course_ids,
+	(void **) &ws->offsets, (void **) &ws->course, (void **) &ws->when, (void **) &ws->seconds};
+
+	for (int i = 0; i < lengthof(arrays); i++)
+	{
+		if (*arrays[i])
+			pfree(*arrays[i]);
+		*arrays[i] = NULL;
+	}
+}
+
 /* the column names as JSON members: "learner": ..., "watch_seconds": ... */
 void
 ingest_columns_json(JsonOut *j, const WatchColumns *cols)

@@ -44,6 +44,11 @@ typedef struct WatchSet
 
 extern WatchSet *ingest_watches(Oid relid, const WatchColumns *cols,
 								double min_seconds);
+/*
+ * Free ws's per-learner and per-watch arrays once a trainer has copied
+ * what it keeps; its counts (and first and last time) stay
+ */
+extern void ingest_watches_release(WatchSet *ws);
 /* a NOTICE with what was read and dropped; an error (02000) when nothing is left */
 extern void ingest_report(const WatchSet *ws, const char *what);
 /* what cleaning dropped, as the member "skipped" of j's open object */
@@ -52,6 +57,27 @@ extern void ingest_skipped_json(JsonOut *j, const WatchSet *ws);
 extern char *ingest_time_column(Oid relid, const char *col, const char *argname);
 /* the column names as members of j's open object, for a model's params */
 extern void ingest_columns_json(JsonOut *j, const WatchColumns *cols);
+/*
+ * The same cleaning as SQL (watches_sql.c), for trainers that need counts
+ * only: rows is "SELECT l, c, t, why" over every row (why 0 kept, 1-4 the
+ * reasons ingest_watches skips it), pairs is "SELECT l, c, first" over the
+ * kept (learner, course) pairs with their earliest time.  Both group by
+ * the learner, so Citus pushes them down to the shards of watches
+ * distributed by learner.
+ */
+typedef struct WatchesSql
+{
+	char	   *rows;
+	char	   *pairs;
+} WatchesSql;
+
+extern void ingest_watches_sql(Oid relid, const WatchColumns *cols, double min_seconds,
+							   WatchesSql *out);
+/*
+ * What ingest_watches would read, keep and skip, by aggregates: a WatchSet
+ * with its counts, first_time and last_time, and no arrays
+ */
+extern WatchSet *ingest_watch_counts(const WatchesSql *q);
 /* dense index of a course id, or -1 */
 extern int	watchset_course_index(const WatchSet *ws, int64 course_id);
 

@@ -90,8 +90,17 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- NULL without Citus
+    ddl_propagation text := current_setting('citus.enable_ddl_propagation', true);
 BEGIN
     PERFORM recs._require_owner('grant_access');
+    -- on Citus, this node's grants only, with DDL propagation off: each worker
+    -- makes its own (below), and grants this transaction propagated would hold
+    -- locks there that the workers' own calls wait for
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
     EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
@@ -102,18 +111,29 @@ BEGIN
                        'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                        'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
     END IF;
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
+    END IF;
+    -- on a Citus coordinator, every worker too (90_citus.sql)
+    PERFORM recs._citus_on_workers(format('recs.grant_access(%L::regrole, %L)', grantee, training));
 END
 $$;
 COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
-    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models)';
+    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models); on a Citus coordinator, on every worker too';
 
 CREATE FUNCTION recs.revoke_access(grantee regrole)
 RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    ddl_propagation text := current_setting('citus.enable_ddl_propagation', true);
 BEGIN
     PERFORM recs._require_owner('revoke_access');
+    -- as in grant_access: this node's, then each worker's own
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
     EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
@@ -121,7 +141,11 @@ BEGIN
                    'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                    'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
+    END IF;
+    PERFORM recs._citus_on_workers(format('recs.revoke_access(%L::regrole)', grantee));
 END
 $$;
 COMMENT ON FUNCTION recs.revoke_access(regrole) IS
-    'take back what recs.grant_access gave a role';
+    'take back what recs.grant_access gave a role (on a Citus coordinator, on every worker too)';

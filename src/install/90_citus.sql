@@ -68,3 +68,48 @@ $$;
 COMMENT ON FUNCTION recs.citus_setup() IS
     'on a Citus coordinator: make every recs table a reference table, so models are stored on, and served by, every node (idempotent)';
 REVOKE EXECUTE ON FUNCTION recs.citus_setup() FROM PUBLIC;
+
+-- grant_access and revoke_access on a coordinator: the same call on every
+-- worker.  The serving functions are no Citus objects, so Citus does not
+-- propagate their GRANTs; each node makes its own, with DDL propagation
+-- off (grant_access sets it), and a worker calls no further:
+-- citus_is_coordinator() is false there.  The workers commit on their own
+-- connections: should one fail, the coordinator's transaction fails and
+-- the call, idempotent, can be repeated.
+CREATE FUNCTION recs._citus_on_workers(call text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    n integer := 0;
+    coordinator boolean;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension e WHERE e.extname = 'citus') THEN
+        RETURN 0;
+    END IF;
+    -- Citus's functions by dynamic SQL: this function must install without it
+    EXECUTE 'SELECT citus_is_coordinator()' INTO coordinator;
+    IF NOT coordinator THEN
+        RETURN 0;
+    END IF;
+    -- one statement of one column (of a list of statements
+    -- run_command_on_workers reports the first one's result only)
+    FOR r IN EXECUTE 'SELECT nodename, nodeport, success, result FROM run_command_on_workers($1)'
+             USING 'SELECT ' || call
+    LOOP
+        IF NOT r.success THEN
+            RAISE EXCEPTION USING ERRCODE = 'external_routine_exception',
+                MESSAGE = format('%s failed on Citus worker %s:%s', call, r.nodename, r.nodeport),
+                DETAIL = r.result,
+                HINT = 'Fix the worker (recs installed, the role present), then run the call again on the coordinator.';
+        END IF;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recs._citus_on_workers(text) IS
+    'private: on a Citus coordinator, run a recs call (SELECT call) on every worker; returns how many workers, 0 elsewhere';
+REVOKE EXECUTE ON FUNCTION recs._citus_on_workers(text) FROM PUBLIC;

@@ -332,7 +332,7 @@ extern void ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model,
 
 typedef struct NcfInput
 {
-	WatchSet   *ws;
+	WatchSet   *ws;				/* its counts only: ncf_input frees its arrays */
 	double		through;		/* end of the data */
 	int			n_items;
 	int64	   *item_ids;		/* item index -> course id, ascending */

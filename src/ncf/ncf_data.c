@@ -2,8 +2,10 @@
  * ncf_data.c -- what an NCF training reads: watches and the course catalogue
  *
  * The watches come through the one watches path (ingest/watches.c):
- * cleaned, deduplicated, dense ids, per-learner time-sorted CSR.  Then the
- * `through` cut (a prefix of each learner's list) and the catalogue: the
+ * read through a cursor, cleaned, deduplicated, dense ids, per-learner
+ * time-sorted CSR.  Then the `through` cut (a prefix of each learner's
+ * list, copied into NcfInput's arrays, after which the WatchSet's are
+ * freed: the watches are held once) and the catalogue: the
  * watched courses plus every course of the optional courses relation, so
  * that courses nobody watched yet still get an embedding and can be ranked.
  * From those, the training data: co-watch similarity rows (ncf_cowatch.c)
@@ -123,6 +125,9 @@ ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses
 				(errcode(ERRCODE_NO_DATA),
 				 errmsg("no watches up to %s", timestamptz_to_str(recs_epoch_to_timestamptz(in->through))),
 				 errhint("Move through later, or leave it NULL to use all watches.")));
+	/* the watches are held once, as in's arrays: the WatchSet keeps its counts */
+	pfree(item_of_course);
+	ingest_watches_release(ws);
 }
 
 void
@@ -148,9 +153,13 @@ ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
 				(errcode(ERRCODE_NO_DATA),
 				 errmsg("no watches at or after labels_from to use as labels"),
 				 errhint("Move labels_from earlier, or leave it NULL to use every watch.")));
-	/* the training's own arrays, and the watches and co-watch matrix it reads */
+	/*
+	 * the training's own arrays, and the watches (in's arrays, 12 bytes a
+	 * watch and 16 a learner) and co-watch matrix it reads
+	 */
 	need = add_size(ncf_train_memory(data, cfg),
-					add_size(mul_size(in->ws->n_watches + in->ws->n_duplicate, 32),
+					add_size(add_size(mul_size(in->offsets[in->n_learners], sizeof(int32) + sizeof(double)),
+									  mul_size(in->n_learners + 1, 2 * sizeof(int64))),
 							 mul_size(data->cowatch.nnz, sizeof(int32) + sizeof(float))));
 	if (content)
 		need = add_size(need, mul_size(data->course_in.nnz, sizeof(int32) + sizeof(float)));

@@ -45,7 +45,12 @@ popularity_count(const WatchSet *ws, const LearnerLanguages *ll, double since, d
 	int			all = ngroups - 1;
 
 	pc->ngroups = ngroups;
+	pc->names = palloc(sizeof(char *) * ngroups);
+	for (int g = 0; g < all; g++)
+		pc->names[g] = ll->names[g];
+	pc->names[all] = NULL;
 	pc->ncourses = ws->n_courses;
+	pc->course_ids = ws->course_ids;
 	pc->watchers = palloc0(sizeof(int) * (Size) ngroups * Max(ws->n_courses, 1));
 	pc->active = palloc0(sizeof(int) * ngroups);
 	pc->used = 0;

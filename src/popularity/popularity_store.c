@@ -20,11 +20,10 @@
 #include "spi_util.h"
 
 void
-popularity_store_scores(int64 model_id, const WatchSet *ws, const LearnerLanguages *ll,
-						const PopularityCounts *pc, double alpha)
+popularity_store_scores(int64 model_id, const PopularityCounts *pc, double alpha)
 {
 	int			ngroups = pc->ngroups;
-	int64		cap = (int64) ngroups * ws->n_courses;
+	int64		cap = (int64) ngroups * pc->ncourses;
 	Datum	   *mid = palloc(sizeof(Datum) * Max(cap, 1));
 	Datum	   *lang = palloc(sizeof(Datum) * Max(cap, 1));
 	bool	   *langnull = palloc0(sizeof(bool) * Max(cap, 1));
@@ -34,7 +33,7 @@ popularity_store_scores(int64 model_id, const WatchSet *ws, const LearnerLanguag
 	Datum	   *vals[5] = {mid, lang, cid, cnt, score};
 	const bool *nulls[5] = {NULL, langnull, NULL, NULL, NULL};
 	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, INT4OID, FLOAT8OID};
-	const int  *all = &pc->watchers[(Size) (ngroups - 1) * ws->n_courses];
+	const int  *all = &pc->watchers[(Size) (ngroups - 1) * pc->ncourses];
 	int64		n = 0;
 
 	for (int g = 0; g < ngroups; g++)
@@ -42,15 +41,15 @@ popularity_store_scores(int64 model_id, const WatchSet *ws, const LearnerLanguag
 		/* a group with nobody active in the window is served the everyone list */
 		if (pc->active[g] == 0)
 			continue;
-		for (int c = 0; c < ws->n_courses; c++)
+		for (int c = 0; c < pc->ncourses; c++)
 		{
 			if (all[c] == 0)
 				continue;
 			mid[n] = Int64GetDatum(model_id);
 			langnull[n] = (g == ngroups - 1);
-			lang[n] = langnull[n] ? (Datum) 0 : CStringGetTextDatum(ll->names[g]);
-			cid[n] = Int64GetDatum(ws->course_ids[c]);
-			cnt[n] = Int32GetDatum(pc->watchers[(Size) g * ws->n_courses + c]);
+			lang[n] = langnull[n] ? (Datum) 0 : CStringGetTextDatum(pc->names[g]);
+			cid[n] = Int64GetDatum(pc->course_ids[c]);
+			cnt[n] = Int32GetDatum(pc->watchers[(Size) g * pc->ncourses + c]);
 			score[n] = Float8GetDatum(popularity_score(pc, g, c, alpha));
 			n++;
 		}

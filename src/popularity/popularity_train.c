@@ -7,7 +7,10 @@
  * the options, the watches (the one watches path, ingest/watches.c) and the
  * learners' languages, counts (popularity_fit.c) and stores
  * (popularity_store.c): recs.course_popularity, and each learner's language
- * and watched courses in recs.model_learner for serving.
+ * and watched courses in recs.model_learner for serving.  Watches that a
+ * Citus cluster distributes are counted by the database instead
+ * (popularity_pushdown.c: partial aggregates on the workers' shards, the
+ * cleaning of ingest/watches.c as SQL), into the same counts.
  */
 #include "postgres.h"
 
@@ -18,6 +21,7 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
+#include "citus_util.h"
 #include "json_out.h"
 #include "options.h"
 #include "popularity.h"
@@ -137,7 +141,7 @@ create_model(const PopularityOptions *o, double through)
  * watches inside the window (with through, fewer than the reader kept)
  */
 static char *
-metrics_json(const WatchSet *ws, int64 used, int nlearners, int active)
+metrics_json(const WatchSet *ws, int64 used, int64 nlearners, int active)
 {
 	JsonOut		j;
 
@@ -157,23 +161,38 @@ train_popularity(PG_FUNCTION_ARGS)
 {
 	PopularityOptions o;
 	WatchSet   *ws;
+	WatchesSql	watches;
 	LearnerLanguages *ll = NULL;
+	char	   *langs = NULL;
 	PopularityCounts pc;
 	double		through;
 	int64		model_id;
-	int			nlearners;
+	int64		nlearners;
 	int			spi_level;
+	bool		pushdown;
 
 	popularity_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
 	keys_begin();
-	ws = ingest_watches(o.watches, &o.cols, o.min_seconds);
+	pushdown = recs_citus_distributed(o.watches);
+	if (pushdown)
+	{
+		ingest_watches_sql(o.watches, &o.cols, o.min_seconds, &watches);
+		ws = ingest_watch_counts(&watches);
+	}
+	else
+		ws = ingest_watches(o.watches, &o.cols, o.min_seconds);
 	ingest_report(ws, "train_popularity");
 	through = isnan(o.through) ? ws->last_time : o.through;
-	if (OidIsValid(o.learners))
+	if (OidIsValid(o.learners) && pushdown)
+		langs = popularity_languages_sql(o.learners, o.learners_idcol, o.learners_idarg, o.langcol);
+	else if (OidIsValid(o.learners))
 		ll = read_learner_languages(o.learners, o.learners_idcol, o.learners_idarg, o.langcol);
 
-	popularity_count(ws, ll, through - o.window_days * 86400.0, through, &pc);
+	if (pushdown)
+		popularity_count_sql(&watches, langs, through - o.window_days * 86400.0, through, &pc);
+	else
+		popularity_count(ws, ll, through - o.window_days * 86400.0, through, &pc);
 	if (pc.active[pc.ngroups - 1] == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
@@ -189,8 +208,11 @@ train_popularity(PG_FUNCTION_ARGS)
 						   timestamptz_to_str(recs_epoch_to_timestamptz(through)))));
 
 	model_id = create_model(&o, through);
-	popularity_store_scores(model_id, ws, ll, &pc, o.alpha);
-	nlearners = popularity_store_learners(model_id, ws, ll, through);
+	popularity_store_scores(model_id, &pc, o.alpha);
+	if (pushdown)
+		nlearners = popularity_store_learners_sql(model_id, &watches, langs, through);
+	else
+		nlearners = popularity_store_learners(model_id, ws, ll, through);
 	model_store_set_metrics(model_id, metrics_json(ws, pc.used, nlearners, pc.active[pc.ngroups - 1]));
 	if (o.activate)
 		model_store_activate(model_id, "default");

@@ -150,17 +150,22 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
                     + (SELECT count(*) FROM recs.glmix_entity WHERE side = 'learner' AND id = 100007)$$)),
           ARRAY['0', '0'], 'forget_learner removes the learner from every node''s copy of every model');
 
--- serving access: the coordinator's grant_access, then each worker's (the
--- serving functions are not Citus objects, so their GRANTs do not propagate)
+-- serving access: one grant_access on the coordinator reaches every worker
+-- (the serving functions are not Citus objects, so their GRANTs do not
+-- propagate: grant_access runs itself on each worker); access.sh then
+-- serves as that role on the workers
 CREATE ROLE ct_app LOGIN;
 SELECT recs.grant_access('ct_app');
 SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
-             $$SELECT has_function_privilege('ct_app', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)', 'EXECUTE')$$)),
-          ARRAY['f', 'f'], 'grant_access on the coordinator gives no EXECUTE on the workers');
-SELECT run_command_on_workers($$SET citus.enable_ddl_propagation = off; SELECT recs.grant_access('ct_app')$$);
+             $$SELECT has_function_privilege('ct_app', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)', 'EXECUTE')
+                      AND has_schema_privilege('ct_app', 'recs', 'USAGE')$$)),
+          ARRAY['t', 't'], 'one grant_access on the coordinator gives EXECUTE (and USAGE on recs) on every worker');
+SELECT recs.revoke_access('ct_app');
 SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
-             $$SELECT has_function_privilege('ct_app', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)', 'EXECUTE')$$)),
-          ARRAY['t', 't'], 'the documented per-worker grant_access (DDL propagation off) gives it');
+             $$SELECT has_function_privilege('ct_app', 'recs.recommend(bigint,integer,boolean,bigint[],bigint[],bigint,bigint[],text)', 'EXECUTE')
+                      OR has_schema_privilege('ct_app', 'recs', 'USAGE')$$)),
+          ARRAY['f', 'f'], 'and one revoke_access takes it back on every worker');
+SELECT recs.grant_access('ct_app');
 
 SELECT * FROM finish();
 DROP TABLE public.ct_recs_today, public.ct_recs_dist;
