@@ -381,11 +381,11 @@ idpair_cmp(const void *a, const void *b)
 }
 
 /* learners per INSERT of recs.model_learner */
-#define LEARNERS_BATCH 4096
+#define LEARNERS_BATCH 1024
 
 static void
 glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
-					 const char *learners_id_column, const char *learners_id_arg)
+					 const char *learners_id_column, const char *learners_id_arg, bool citus)
 {
 	IdPair	   *pairs = palloc(sizeof(IdPair) * Max(rows->n, 1));
 	Datum	   *ids = palloc(sizeof(Datum) * Max(rows->n, 1));
@@ -402,6 +402,7 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 	char	   *join = "";
 	char	   *sql;
 	SPIPlanPtr	plan;
+	int64		batch;
 
 	/* (learner, positive course) pairs; negatives keep the learner with no course */
 	for (int64 r = 0; r < rows->n; r++)
@@ -430,8 +431,13 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 
 		keys_from_init(&from, learners_rel);
 		idexpr = keys_id(&from, learners_id_column, learners_id_arg, RECS_SIDE_LEARNER);
-		join = psprintf(" LEFT JOIN (SELECT %s AS id, language FROM %s) x ON x.id = u.l",
-						idexpr, keys_from(&from));
+		/*
+		 * In batches (on Citus), each batch's learners only: Citus pulls the
+		 * subquery's rows to the coordinator for every statement
+		 */
+		join = psprintf(" LEFT JOIN (SELECT %s AS id, language FROM %s%s) x ON x.id = u.l",
+						idexpr, keys_from(&from),
+						citus ? psprintf(" WHERE %s = ANY ($2)", idexpr) : "");
 	}
 	sql = psprintf("INSERT INTO recs.model_learner (model_id, learner_id, language, watched)"
 				   " SELECT $1, u.l, %s, coalesce($4[$3[u.i] + 1 : $3[u.i + 1]], '{}')"
@@ -442,14 +448,16 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 
 	/*
-	 * LEARNERS_BATCH learners a statement: on Citus, recs.model_learner is a
-	 * reference table and an INSERT ... SELECT into it is collected on the
-	 * coordinator before it is copied to the nodes (about 40 MB for 20,000
-	 * learners and 570,000 impressions in one statement).
+	 * On Citus (the impressions distributed), LEARNERS_BATCH learners a
+	 * statement: recs.model_learner is a reference table, and an INSERT ...
+	 * SELECT into it is collected on the coordinator before it is copied to
+	 * the nodes (about 40 MB for 20,000 learners and 570,000 impressions in
+	 * one statement).  Elsewhere one statement, one join.
 	 */
-	for (int64 lo = 0; lo < nl; lo += LEARNERS_BATCH)
+	batch = citus ? LEARNERS_BATCH : Max(nl, 1);
+	for (int64 lo = 0; lo < nl; lo += batch)
 	{
-		int			n = (int) Min(LEARNERS_BATCH, nl - lo);
+		int			n = (int) Min(batch, nl - lo);
 		int32		c0 = DatumGetInt32(ptr[lo]);
 		int32		c1 = DatumGetInt32(ptr[lo + n]);
 		Datum	   *bptr = palloc(sizeof(Datum) * (n + 1));
@@ -494,5 +502,6 @@ glmix_store_training(int64 model_id, const GlmixTraining *t, const GlmixOptions 
 		m.rows[k] = t->co[k].rows;
 	}
 	glmix_store(model_id, &m);
-	glmix_store_learners(model_id, t->rows, o->learners, o->learners_id_column, o->learners_id_arg);
+	glmix_store_learners(model_id, t->rows, o->learners, o->learners_id_column, o->learners_id_arg,
+						 t->citus_shards > 0);
 }

@@ -14,7 +14,7 @@
 -- citus_setup again changes nothing).
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(20);
+SELECT plan(22);
 SELECT count(*) FROM recs.citus_setup();
 
 -- the query shapes of glmix_stage.c, on work tables made the same way: the
@@ -86,6 +86,15 @@ SELECT cmp_ok(abs(pg_temp.logloss('cw_fixed_d') - pg_temp.logloss('cw_fixed_s'))
 SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
                  FROM recs.model d, recs.model s WHERE d.name = 'cw_fixed_d' AND s.name = 'cw_fixed_s'),
               '<', 1e-9::float8, 'and the objective within 1e-9 relative');
+-- the learners' stored rows (language, positive courses), written on Citus
+-- 1,024 learners a statement, each joining its own learners' languages
+SELECT cmp_ok((SELECT count(*) FROM recs.model_learner WHERE model_id = recs.model_id('cw_fixed_d')),
+              '>', 2048::bigint, 'the distributed model stores its learners'' rows, in more than two statements');
+SELECT is((SELECT array_agg(format('%s %s %s', learner_id, language, watched) ORDER BY learner_id)
+             FROM recs.model_learner WHERE model_id = recs.model_id('cw_fixed_d')),
+          (SELECT array_agg(format('%s %s %s', learner_id, language, watched) ORDER BY learner_id)
+             FROM recs.model_learner WHERE model_id = recs.model_id('cw_fixed_s')),
+          'the same learners, languages and positive courses as the single-table model''s');
 -- TRON
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
                         '{language,topic,difficulty}', name => 'cw_tron_d', solver => 'tron', passes => 2,
