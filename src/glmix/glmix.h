@@ -389,6 +389,7 @@ typedef struct GlmixDesign
 	int32	   *ptr;
 	int32	   *col;
 	double	   *val;			/* NULL: every value is 1 */
+	int32		row_max;		/* fixed design: the largest row's length bound */
 } GlmixDesign;
 
 /* the fixed design's layout from the sides and the cross list */
@@ -412,6 +413,19 @@ extern bool glmix_fixed_binary(const GlmixFixedLayout *lay, const GlmixSide *lea
 extern GlmixDesign *glmix_random_design(const GlmixRandom *re, const GlmixSide *other,
 										const int *other_index, int64 n);
 extern void glmix_free_design(GlmixDesign *d);
+/*
+ * Scores without a design (the Citus path frees its designs once their
+ * blocks are on the workers): out[r] = x(l_r, c_r) . beta, each row built
+ * by glmix_fixed_row() into buffers of row_max entries; and a random
+ * effect's z_r . coef[ent[r]] from the other side's vector.  The same
+ * arithmetic, in the same order, as glmix_design_scores() on the designs.
+ */
+extern void glmix_fixed_scores(const GlmixFixedLayout *lay, const GlmixSide *learners,
+							   const GlmixSide *courses, const GlmixRows *rows, int32 row_max,
+							   const double *beta, double *out);
+extern void glmix_random_scores(const GlmixRandom *re, const GlmixSide *other,
+								const int *other_index, const int *ent, int64 n,
+								const double *coef, double *out);
 
 /* ---- glmix_match.c: match features ---- */
 
@@ -631,6 +645,7 @@ typedef struct GlmixTraining
 	int			tron_cg_steps;
 	/* on Citus (glmix_citus.c): the work relations' shards; 0: local ones */
 	int			citus_shards;
+	int32		fixed_row_max;	/* on Citus, X freed: its largest row (glmix_fixed_scores) */
 	GlmixCitusWork citus;		/* the fixed effect's blocks and argument relation */
 	/* scratch for the Newton loop (H and L: dense Newton only) */
 	double	   *tron_work;

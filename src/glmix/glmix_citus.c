@@ -34,6 +34,11 @@
  * reading the impressions, building the designs and blocks (written to the
  * shards in batches through Citus) and computing the offsets from the
  * scores it keeps per row: its memory still grows with the impressions.
+ * It holds one design at a time, though: each is built when its blocks are
+ * cut (glmix_stage.c) and freed once they are on the workers, and the
+ * scores are rebuilt from the sides' vectors (glmix_fixed_scores,
+ * glmix_random_scores in glmix_design.c) -- the same arithmetic, in the
+ * same order, so the same model.
  */
 #include "postgres.h"
 

@@ -302,7 +302,9 @@ setup_random_effect(GlmixTraining *t, const GlmixOptions *o, int k)
 				 errdetail("Each entity's Newton step factors a dense matrix of that size."),
 				 errhint("Name fewer %s feature columns.", re->learner_side ? "course" : "learner")));
 	c->row_ent = row_entities(c, k, t->rows);
-	c->Z = glmix_random_design(re, other, re->learner_side ? t->rows->ci : t->rows->li, t->rows->n);
+	/* on Citus each design is built when staged and freed once on the workers */
+	if (t->citus_shards == 0)
+		c->Z = glmix_random_design(re, other, re->learner_side ? t->rows->ci : t->rows->li, t->rows->n);
 	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
 	c->score = palloc0(sizeof(double) * t->rows->n);
 	if (t->vrows)
@@ -584,6 +586,8 @@ glmix_build_designs(GlmixTraining *t, const GlmixOptions *o)
 
 	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
 	t->l2_fixed = o->l2[0];
+	/* distributed impressions: the work relations will be too (glmix_citus.c) */
+	t->citus_shards = glmix_citus_shards(o->impressions);
 	t->tron = choose_solver(o->solver, t->lay.dim, t->rows->n);
 	solver_bytes = fixed_solver_bytes(t->tron, t->lay.dim);
 

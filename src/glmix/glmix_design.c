@@ -13,7 +13,10 @@
  * glmix_fixed_row(), so they cannot disagree.  A training's designs are
  * assembled once, in C, from the sides' vectors (glmix_features.c): lengths
  * are counted first, so every array is allocated once at its final size,
- * and val is left NULL when every value is 1 (no numeric columns).
+ * and val is left NULL when every value is 1 (no numeric columns).  On
+ * Citus a design lives only while its blocks are cut (glmix_stage.c); the
+ * scores are then rebuilt from the sides (glmix_fixed_scores,
+ * glmix_random_scores, at the end), row by row as the design had them.
  */
 #include "postgres.h"
 
@@ -228,6 +231,7 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 	{
 		int			li = rows->li[r],
 					ci = rows->ci[r];
+		int64		before = nnz;
 
 		nnz += (lay->intercept ? 1 : 0) +
 			(li >= 0 ? learners->ptr[li + 1] - learners->ptr[li] : 0) +
@@ -237,6 +241,7 @@ glmix_fixed_design(const GlmixFixedLayout *lay, const GlmixSide *learners,
 				nnz += lcnt[(Size) li * np + p] * ccnt[(Size) ci * np + p];
 		if (lay->nmatch > 0)
 			nnz += glmix_match_row(lay, learners, courses, li, ci, NULL, NULL);
+		d->row_max = (int32) Max(d->row_max, Min(nnz - before, PG_INT32_MAX));
 		if (nnz > PG_INT32_MAX / 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -318,4 +323,64 @@ glmix_free_design(GlmixDesign *d)
 	if (d->val)
 		pfree(d->val);
 	pfree(d);
+}
+
+/* ---- scores without the designs (the Citus path: glmix.h) ---- */
+
+void
+glmix_fixed_scores(const GlmixFixedLayout *lay, const GlmixSide *learners,
+				   const GlmixSide *courses, const GlmixRows *rows, int32 row_max,
+				   const double *beta, double *out)
+{
+	int32	   *col = palloc(sizeof(int32) * Max(row_max, 1));
+	double	   *val = glmix_fixed_binary(lay, learners, courses) ? NULL :
+		palloc(sizeof(double) * Max(row_max, 1));
+
+	for (int64 r = 0; r < rows->n; r++)
+	{
+		double		s = 0.0;
+		int			len;
+
+		if ((r & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		len = glmix_fixed_row(lay, learners, courses, rows->li[r], rows->ci[r], col, val);
+		if (val)
+			for (int k = 0; k < len; k++)
+				s += val[k] * beta[col[k]];
+		else
+			for (int k = 0; k < len; k++)
+				s += beta[col[k]];
+		out[r] = s;
+	}
+	pfree(col);
+	if (val)
+		pfree(val);
+}
+
+void
+glmix_random_scores(const GlmixRandom *re, const GlmixSide *other, const int *other_index,
+					const int *ent, int64 n, const double *coef, double *out)
+{
+	int			shift = re->intercept ? 1 : 0;
+	bool		binary = glmix_side_binary(other);
+
+	for (int64 r = 0; r < n; r++)
+	{
+		double		s = 0.0;
+		int			o = other_index[r];
+		const double *b;
+
+		if (ent[r] < 0)
+		{
+			out[r] = 0.0;
+			continue;
+		}
+		b = coef + (Size) ent[r] * re->dim;
+		if (re->intercept)
+			s += binary ? b[0] : 1.0 * b[0];
+		if (o >= 0)
+			for (int32 k = other->ptr[o]; k < glmix_side_model_end(other, o); k++)
+				s += binary ? b[shift + other->col[k]] : other->val[k] * b[shift + other->col[k]];
+		out[r] = s;
+	}
 }

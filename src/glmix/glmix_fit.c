@@ -509,7 +509,11 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 
 					t->fixed_passes += evals;
 
-					glmix_design_scores(t->X, NULL, t->beta, t->score);
+					if (t->X)
+						glmix_design_scores(t->X, NULL, t->beta, t->score);
+					else
+						glmix_fixed_scores(&t->lay, t->learners, t->courses, t->rows,
+										   t->fixed_row_max, t->beta, t->score);
 					if (t->vrows)
 						glmix_design_scores(t->Xv, NULL, t->beta, t->vscore);
 					snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
@@ -519,7 +523,12 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 					GlmixCoordinate *c = &t->co[k];
 
 					glmix_fit_random(t, c, offsets);
-					glmix_design_scores(c->Z, c->row_ent, c->coef, c->score);
+					if (c->Z)
+						glmix_design_scores(c->Z, c->row_ent, c->coef, c->score);
+					else
+						glmix_random_scores(c->re, c->re->learner_side ? t->courses : t->learners,
+											c->re->learner_side ? t->rows->ci : t->rows->li,
+											c->row_ent, t->rows->n, c->coef, c->score);
 					if (t->vrows)
 						glmix_design_scores(c->Zv, c->val_ent, c->coef, c->vscore);
 					snprintf(detail, sizeof(detail), "%d entity models", c->nmodels);

@@ -136,6 +136,13 @@ stage_fixed(GlmixTraining *t, bool parallel)
 	t->nblocks = cut_blocks(ww, ids, n, t->rows, 1.0, t->X, -1, t->citus_shards > 0 ? &cc : NULL);
 	glmix_work_close(ww);
 	pfree(ids);
+	/* on Citus the blocks are on the workers: the scores come from the sides */
+	if (t->citus_shards > 0)
+	{
+		t->fixed_row_max = t->X->row_max;
+		glmix_free_design(t->X);
+		t->X = NULL;
+	}
 }
 
 /*
@@ -153,6 +160,15 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 	int64	   *order = palloc(sizeof(int64) * Max(n, 1));
 	int64	   *fill = palloc(sizeof(int64) * Max(E, 1));
 	GlmixWorkWriter *ww;
+
+	/*
+	 * On Citus the design is built here, one coordinate at a time, and freed
+	 * once its blocks are on the workers (also when the work relations fell
+	 * back to local ones: then it is kept for the scores).
+	 */
+	if (c->Z == NULL)
+		c->Z = glmix_random_design(c->re, c->re->learner_side ? t->courses : t->learners,
+								   c->re->learner_side ? t->rows->ci : t->rows->li, n);
 
 	/* rows grouped by entity (counting sort keeps row order) */
 	for (int64 r = 0; r < n; r++)
@@ -224,6 +240,11 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 	pfree(start);
 	if (t->citus_shards == 0)
 		pfree(order);
+	else
+	{
+		glmix_free_design(c->Z);
+		c->Z = NULL;
+	}
 	pfree(fill);
 }
 
@@ -249,7 +270,6 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 	char	   *fixed_sql;
 
 	rng_seed(&rng, (uint64) o->seed);
-	t->citus_shards = glmix_citus_shards(o->impressions);
 	stage_fixed(t, true);
 	/*
 	 * The statistics are one row, or on Citus one row per shard (grouped by

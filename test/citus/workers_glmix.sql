@@ -14,7 +14,7 @@
 -- citus_setup again changes nothing).
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(18);
+SELECT plan(22);
 SELECT count(*) FROM recs.citus_setup();
 
 -- the query shapes of glmix_stage.c, on work tables made the same way: the
@@ -86,6 +86,15 @@ SELECT cmp_ok(abs(pg_temp.logloss('cw_fixed_d') - pg_temp.logloss('cw_fixed_s'))
 SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
                  FROM recs.model d, recs.model s WHERE d.name = 'cw_fixed_d' AND s.name = 'cw_fixed_s'),
               '<', 1e-9::float8, 'and the objective within 1e-9 relative');
+-- the learners' stored rows (language, positive courses), written on Citus
+-- 1,024 learners a statement, each joining its own learners' languages
+SELECT cmp_ok((SELECT count(*) FROM recs.model_learner WHERE model_id = recs.model_id('cw_fixed_d')),
+              '>', 2048::bigint, 'the distributed model stores its learners'' rows, in more than two statements');
+SELECT is((SELECT array_agg(format('%s %s %s', learner_id, language, watched) ORDER BY learner_id)
+             FROM recs.model_learner WHERE model_id = recs.model_id('cw_fixed_d')),
+          (SELECT array_agg(format('%s %s %s', learner_id, language, watched) ORDER BY learner_id)
+             FROM recs.model_learner WHERE model_id = recs.model_id('cw_fixed_s')),
+          'the same learners, languages and positive courses as the single-table model''s');
 -- TRON
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
                         '{language,topic,difficulty}', name => 'cw_tron_d', solver => 'tron', passes => 2,
@@ -108,6 +117,24 @@ SELECT is((SELECT metrics->'entity_models' FROM recs.model WHERE name = 'cw_ch_d
           (SELECT metrics->'entity_models' FROM recs.model WHERE name = 'cw_ch_s'),
           'the same entity models');
 SELECT cmp_ok(pg_temp.logloss('cw_ch_d'), '<', 0.6::float8, 'and it learnt something (a constant: 0.69)');
+-- the coordinator keeps no design once the blocks are on the workers: each
+-- coordinate's scores are rebuilt from the sides (glmix_fixed_scores,
+-- glmix_random_scores).  Numeric and multi-hot columns (values other than 1),
+-- hashed crosses and match features (overlap counts, Jaccard) exercise every
+-- branch of that rebuild; a wrong score would be a wrong offset, and the
+-- model would differ
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,skills}',
+                        '{topic,duration_minutes,skills}', name => 'cw_num_d', hash_bits => 6,
+                        crosses => '{industry:topic,language=language,skills~skills}', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,skills}',
+                        '{topic,duration_minutes,skills}', name => 'cw_num_s', hash_bits => 6,
+                        crosses => '{industry:topic,language=language,skills~skills}', activate => false);
+SELECT cmp_ok(abs(pg_temp.logloss('cw_num_d') - pg_temp.logloss('cw_num_s')), '<', 1e-6::float8,
+              'numeric and multi-hot columns, hashed crosses and matches on the workers: log-loss within 1e-6');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cw_num_d' AND s.name = 'cw_num_s'),
+              '<', 1e-9::float8, 'and the objective within 1e-9 relative');
+
 -- max_rows: a learner's rows sampled, weights scaled up.  The sample depends
 -- on the order the rows are read in, which on Citus is the order the shards
 -- answer: not the single table's, nor the same every time -- so the same
@@ -138,5 +165,5 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'nor any of their shards on the workers');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cw_fixed_d,cw_fixed_s,cw_tron_d,cw_tron_s,cw_ch_d,cw_ch_s,cw_l2_d,cw_l2_s,cw_cap_d,cw_cap_s}'::text[]) n;
+  FROM unnest('{cw_num_d,cw_num_s,cw_fixed_d,cw_fixed_s,cw_tron_d,cw_tron_s,cw_ch_d,cw_ch_s,cw_l2_d,cw_l2_s,cw_cap_d,cw_cap_s}'::text[]) n;
 SELECT * FROM finish();
