@@ -138,7 +138,7 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 	}
 	if (spec->negatives)
 	{
-		appendStringInfo(&sql, ", %s", keys_id_array_expr(relid, spec->negatives, "negatives_column",
+		appendStringInfo(&sql, ", %s", keys_id_array_expr(&from, spec->negatives, "negatives_column",
 														   RECS_SIDE_COURSE));
 		plan->negatives = ++att;
 	}

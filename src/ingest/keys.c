@@ -26,11 +26,16 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "compat.h"
 #include "keys.h"
 #include "spi_util.h"
+
+/* keys a batch adds to the dictionary: one array of them in memory at a time */
+#define KEYS_BATCH 10000
 
 static const char *const side_names[2] = {"learner", "course"};
 
@@ -115,42 +120,81 @@ record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relnam
  * keys in different orders (one relation's, then another's) could each
  * wait for the other's uncommitted key; so they add one after the other,
  * while trainings on known keys -- a nightly retraining -- never wait.
+ *
+ * Two steps, each a form Citus runs when the relation is distributed
+ * (README "Scaling out with Citus"): a cursor reads the new keys -- the
+ * relation's distinct keys (on the shards, merged by the coordinator),
+ * then an anti-join with the dictionary (a join, not the correlated
+ * subquery Citus refuses over a distributed relation); then each batch of
+ * them goes into the dictionary as an array, so that no INSERT ... SELECT
+ * reads the user's relation and the dictionary at once (Citus plans that
+ * one wrongly: it inserts nothing).  The distinct keys come first, as a
+ * plain NOT EXISTS would have them: the anti-join per row instead can get
+ * a ruinous plan on a dictionary filled in the same transaction (no
+ * statistics yet).
  */
 static void
 add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 {
-	StringInfoData news;
 	StringInfoData sql;
-	int			rc;
-	bool		isnull;
+	Portal		portal;
+	bool		locked = false;
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
 
-	initStringInfo(&news);
-	appendStringInfo(&news,
-					 "SELECT '%s', k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
-					 "LATERAL (SELECT %s%s%s) u(e) WHERE e IS NOT NULL) d "
-					 "WHERE NOT EXISTS (SELECT FROM recs.id_key x WHERE x.side = '%s' "
-					 "AND x.key = d.k COLLATE \"default\")",
-					 side_names[side], relname, array ? "unnest(" : "", qcol, array ? ")" : "",
-					 side_names[side]);
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT EXISTS (%s)", news.data);
-	rc = SPI_execute(sql.data, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read recs.id_key: %s", SPI_result_code_string(rc));
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-		return;
+	appendStringInfo(&sql,
+					 "SELECT d.k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
+					 "LATERAL (SELECT %s%s%s) u(e) WHERE e IS NOT NULL) d "
+					 "LEFT JOIN recs.id_key x ON x.side = '%s' AND x.key = d.k COLLATE \"default\" "
+					 "WHERE x.id IS NULL ORDER BY d.k",
+					 relname, array ? "unnest(" : "", qcol, array ? ")" : "", side_names[side]);
+	/* not read-only: the keys this training has just added are known */
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, false,
+									   CURSOR_OPT_NO_SCROLL);
+	values[0] = CStringGetTextDatum(side_names[side]);
+	for (;;)
+	{
+		SPITupleTable *tt;
+		Datum	   *keys;
+		uint64		n;
+		int			rc;
 
-	rc = SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('recs.id_key'))",
-					 false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not lock recs.id_key: %s", SPI_result_code_string(rc));
-	resetStringInfo(&sql);
-	/* ON CONFLICT: a key added by a training that committed meanwhile */
-	appendStringInfo(&sql, "INSERT INTO recs.id_key (side, key) %s ORDER BY k ON CONFLICT DO NOTHING",
-					 news.data);
-	rc = SPI_execute(sql.data, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not add keys to recs.id_key: %s", SPI_result_code_string(rc));
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, KEYS_BATCH);
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		if (!locked)
+		{
+			rc = SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('recs.id_key'))",
+							 false, 0);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "could not lock recs.id_key: %s", SPI_result_code_string(rc));
+			locked = true;
+		}
+		/* the keys are never NULL (filtered above) */
+		keys = palloc(n * sizeof(Datum));
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			keys[i] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+		}
+		values[1] = PointerGetDatum(construct_array(keys, (int) n, TEXTOID, -1, false, TYPALIGN_INT));
+		/* ON CONFLICT: a key added by a training that committed meanwhile */
+		rc = SPI_execute_with_args("INSERT INTO recs.id_key (side, key) "
+								   "SELECT $1, u.k FROM unnest($2) WITH ORDINALITY u(k, o) ORDER BY u.o "
+								   "ON CONFLICT DO NOTHING",
+								   2, types, values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not add keys to recs.id_key: %s", SPI_result_code_string(rc));
+		pfree(DatumGetPointer(values[1]));
+		pfree(keys);
+		SPI_freetuptable(tt);
+	}
+	SPI_cursor_close(portal);
 }
 
 char *
@@ -215,20 +259,31 @@ keys_from(const KeysFrom *f)
 }
 
 char *
-keys_id_array_expr(Oid relid, const char *col, const char *argname, RecsKeySide side)
+keys_id_array_expr(KeysFrom *f, const char *col, const char *argname, RecsKeySide side)
 {
 	static const Oid array_types[] = {INT8ARRAYOID, INT4ARRAYOID, UUIDARRAYOID, TEXTARRAYOID};
-	char	   *relname = recs_relation_name(relid);
 	const char *qcol = quote_identifier(col);
-	Oid			type = recs_check_column(relid, col, argname, array_types, lengthof(array_types));
+	Oid			type = recs_check_column(f->relid, col, argname, array_types, lengthof(array_types));
 	RecsKeyType t = type == UUIDARRAYOID ? RECS_KEY_UUID
 		: type == TEXTARRAYOID ? RECS_KEY_TEXT : RECS_KEY_INTEGER;
+	int			n;
 
-	record_type(side, t, col, relname);
+	record_type(side, t, col, f->relname);
 	if (t == RECS_KEY_INTEGER)
 		return psprintf("%s::int8[]", qcol);
-	add_keys(relname, qcol, side, true);
-	return psprintf("ARRAY(SELECT (SELECT k.id FROM recs.id_key k WHERE k.side = '%s' AND k.key = u.e::text) "
-					"FROM unnest(%s.%s) WITH ORDINALITY u(e, o) ORDER BY u.o)",
-					side_names[side], relname, qcol);
+	add_keys(f->relname, qcol, side, true);
+
+	/*
+	 * Each row's ids in the elements' order (a NULL element: a NULL id), by
+	 * a lateral join rather than a subquery per element, which Citus
+	 * refuses on a distributed relation; no element, or a NULL array, is an
+	 * empty array as before.
+	 */
+	n = ++f->njoins;
+	appendStringInfo(&f->joins,
+					 " LEFT JOIN LATERAL (SELECT array_agg(k.id ORDER BY u.o) AS recs_key_%d_ids"
+					 " FROM unnest(%s.%s) WITH ORDINALITY u(e, o)"
+					 " LEFT JOIN recs.id_key k ON k.side = '%s' AND k.key = u.e::text) recs_key_%d ON true",
+					 n, f->relname, qcol, side_names[side], n);
+	return psprintf("coalesce(recs_key_%d.recs_key_%d_ids, '{}'::int8[])", n, n);
 }

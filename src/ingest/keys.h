@@ -57,9 +57,10 @@ extern char *keys_from(const KeysFrom *f);
 
 /*
  * The same for an array column of ids (int8[]): integer arrays as they are,
- * uuid[] and text[] element by element in order, after adding their keys.
+ * uuid[] and text[] element by element in order (a lateral join the FROM
+ * item brings), after adding their keys.
  */
-extern char *keys_id_array_expr(Oid relid, const char *col, const char *argname, RecsKeySide side);
+extern char *keys_id_array_expr(KeysFrom *f, const char *col, const char *argname, RecsKeySide side);
 
 /*
  * How a message names a learner or course this training read: the id, or
