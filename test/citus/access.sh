@@ -21,7 +21,7 @@ for p in "${ports[@]}"; do
 	else echo "not ok $n - ct_app on worker :$p serves # $there"; fi
 	n=$((n + 1))
 	out=$(q -p "$p" -U ct_nobody -c "SELECT count(*) FROM recs.recommend(100001, 10)" 2>&1)
-	if printf '%s' "$out" | grep -q 'permission denied'; then echo "ok $n - a role without grant_access is refused on worker :$p"
+	if [[ $out == *'permission denied'* ]]; then echo "ok $n - a role without grant_access is refused on worker :$p"
 	else echo "not ok $n - a role without grant_access is refused on worker :$p # $out"; fi
 done
 q -c "SET client_min_messages = warning" -c "DROP ROLE ct_nobody" >/dev/null
