@@ -54,6 +54,7 @@
 #include "utils/guc.h"
 
 #include "glmix.h"
+#include "compat.h"
 
 /*
  * The shard count of relid when Citus is installed and relid is one of its
