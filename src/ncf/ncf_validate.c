@@ -38,6 +38,7 @@
 #include "rng.h"
 #include "sorted_ids.h"
 #include "timing.h"
+#include "topk.h"
 
 /* the sample's own stream: "validate" */
 #define HOLDOUT_SEED_SALT UINT64CONST(0x76616c6964617465)
@@ -190,13 +191,6 @@ ncf_holdout_split(const NcfInput *in, const NcfConfig *cfg, NcfInput *train, Ncf
 	pfree(nrel);
 }
 
-/* does (sa, a) rank before (sb, b): score descending, then the smaller index */
-static inline bool
-ranks_before(float sa, int32 a, float sb, int32 b)
-{
-	return sa > sb || (sa == sb && a < b);
-}
-
 void
 ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 				  const NcfModel *model, double *recall, double *ndcg)
@@ -210,7 +204,8 @@ ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 	float	   *course_emb,
 			   *learner_emb;
 	NcfSparse	contexts;
-	int32	   *seen = palloc0(sizeof(int32) * Max(n_items, 1));
+	double	   *score = palloc(sizeof(double) * Max(n_items, 1));
+	bool	   *seen = palloc0(sizeof(bool) * Max(n_items, 1));
 	double		rsum = 0,
 				nsum = 0;
 
@@ -220,36 +215,20 @@ ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 		const float *u = learner_emb + (Size) i * dim;
 		const int32 *rel = h->rel + h->rel_offsets[i];
 		int			nrel = (int) (h->rel_offsets[i + 1] - h->rel_offsets[i]);
-		int32		top[NCF_HOLDOUT_K];
-		float		topscore[NCF_HOLDOUT_K];
-		int			ntop = 0;
+		int			top[NCF_HOLDOUT_K];
+		int			ntop;
 		int			hits = 0;
 		double		dcg = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		for (int64 w = s->offsets[i]; w < s->offsets[i + 1]; w++)
-			seen[s->items[w]] = i + 1;
-		/* the top K unseen courses, kept sorted by insertion */
 		for (int c = 0; c < n_items; c++)
-		{
-			float		z;
-			int			j;
-
-			if (seen[c] == i + 1)
-				continue;
-			z = ncf_vec_dot(u, course_emb + (Size) c * dim, dim);
-			if (ntop == NCF_HOLDOUT_K && !ranks_before(z, c, topscore[ntop - 1], top[ntop - 1]))
-				continue;
-			j = ntop < NCF_HOLDOUT_K ? ntop++ : ntop - 1;
-			while (j > 0 && ranks_before(z, c, topscore[j - 1], top[j - 1]))
-			{
-				top[j] = top[j - 1];
-				topscore[j] = topscore[j - 1];
-				j--;
-			}
-			top[j] = c;
-			topscore[j] = z;
-		}
+			score[c] = ncf_vec_dot(u, course_emb + (Size) c * dim, dim);
+		for (int64 w = s->offsets[i]; w < s->offsets[i + 1]; w++)
+			seen[s->items[w]] = true;
+		/* the top K unseen courses: score descending, then the smaller index */
+		ntop = topk_select(score, seen, n_items, NCF_HOLDOUT_K, top);
+		for (int64 w = s->offsets[i]; w < s->offsets[i + 1]; w++)
+			seen[s->items[w]] = false;
 		for (int r = 0; r < ntop; r++)
 			if (bsearch(&top[r], rel, nrel, sizeof(int32), recs_int32_cmp))
 			{
