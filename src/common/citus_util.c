@@ -9,26 +9,46 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "utils/builtins.h"
 
 #include "citus_util.h"
+
+/*
+ * The shards of relid whose partition method is one of methods (Citus's
+ * pg_dist_partition.partmethod letters); 0 when it is not such a table or
+ * Citus is not installed
+ */
+static int64
+citus_shards(Oid relid, const char *methods)
+{
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(methods)};
+	bool		isnull;
+	int64		n;
+
+	if (!OidIsValid(get_extension_oid("citus", true)))
+		return 0;
+	if (SPI_execute_with_args("SELECT count(*) FROM pg_catalog.pg_dist_partition p"
+							  " JOIN pg_catalog.pg_dist_shard s USING (logicalrelid)"
+							  " WHERE p.logicalrelid = $1"
+							  " AND pg_catalog.strpos($2, p.partmethod::text) > 0",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read Citus's catalog");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
 
 bool
 recs_citus_distributed(Oid relid)
 {
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	int			rc;
-	bool		distributed;
+	/* not n: a reference table or a Citus local table, on one node */
+	return citus_shards(relid, "har") > 0;
+}
 
-	if (!OidIsValid(get_extension_oid("citus", true)))
-		return false;
-	/* partmethod n: a reference table or a Citus local table, on one node */
-	rc = SPI_execute_with_args("SELECT FROM pg_catalog.pg_dist_partition"
-							   " WHERE logicalrelid = $1 AND partmethod <> 'n'",
-							   1, types, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_dist_partition: %s", SPI_result_code_string(rc));
-	distributed = SPI_processed > 0;
-	SPI_freetuptable(SPI_tuptable);
-	return distributed;
+int
+recs_citus_hash_shards(Oid relid)
+{
+	return (int) Min(citus_shards(relid, "h"), 4096);
 }

@@ -1,6 +1,6 @@
 /*
  * citus_util.h -- what a trainer asks about Citus: whether a relation is
- * distributed (sharded over the workers)
+ * distributed (sharded over the workers), and over how many shards
  */
 #ifndef RECS_CITUS_UTIL_H
 #define RECS_CITUS_UTIL_H
@@ -13,5 +13,12 @@
  * Needs an SPI connection.
  */
 extern bool recs_citus_distributed(Oid relid);
+
+/*
+ * The shard count of relid when it is a Citus hash-distributed table (at
+ * most 4096); 0 otherwise or without the citus extension.  Needs an SPI
+ * connection.
+ */
+extern int	recs_citus_hash_shards(Oid relid);
 
 #endif							/* RECS_CITUS_UTIL_H */

@@ -513,8 +513,6 @@ typedef struct GlmixCitusWork
 	int64		norder;
 } GlmixCitusWork;
 
-/* shards of a Citus hash-distributed table, 0 when it is not one */
-extern int	glmix_citus_shards(Oid relid);
 /* a distributed work table keyed by keycol, NULL when recs is not writable */
 extern char *glmix_citus_work_table(const char *kind, int serial, const char *keycol, int shards,
 									GlmixCitusWork *cw);

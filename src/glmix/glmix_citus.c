@@ -46,7 +46,6 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -55,31 +54,6 @@
 
 #include "glmix.h"
 #include "compat.h"
-
-/*
- * The shard count of relid when Citus is installed and relid is one of its
- * hash-distributed tables; 0 otherwise.
- */
-int
-glmix_citus_shards(Oid relid)
-{
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	bool		isnull;
-	int64		n;
-
-	if (!OidIsValid(get_extension_oid("citus", true)))
-		return 0;
-	if (SPI_execute_with_args("SELECT count(*) FROM pg_catalog.pg_dist_partition p "
-							  "JOIN pg_catalog.pg_dist_shard s USING (logicalrelid) "
-							  "WHERE p.logicalrelid = $1 AND p.partmethod = 'h'",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read Citus's catalog");
-	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-	return (int) Min(n, 4096);
-}
 
 /*
  * CREATE an unlogged table and distribute it by keycol (its column block,

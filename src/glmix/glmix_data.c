@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "citus_util.h"
 #include "memory_budget.h"
 #include "options.h"
 #include "sorted_ids.h"
@@ -587,7 +588,7 @@ glmix_build_designs(GlmixTraining *t, const GlmixOptions *o)
 	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
 	t->l2_fixed = o->l2[0];
 	/* distributed impressions: the work relations will be too (glmix_citus.c) */
-	t->citus_shards = glmix_citus_shards(o->impressions);
+	t->citus_shards = recs_citus_hash_shards(o->impressions);
 	t->tron = choose_solver(o->solver, t->lay.dim, t->rows->n);
 	solver_bytes = fixed_solver_bytes(t->tron, t->lay.dim);
 
