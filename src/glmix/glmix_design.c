@@ -377,7 +377,7 @@ glmix_random_scores(const GlmixRandom *re, const GlmixSide *other, const int *ot
 		}
 		b = coef + (Size) ent[r] * re->dim;
 		if (re->intercept)
-			s += binary ? b[0] : 1.0 * b[0];
+			s += b[0];			/* the intercept column holds 1 */
 		if (o >= 0)
 			for (int32 k = other->ptr[o]; k < glmix_side_model_end(other, o); k++)
 				s += binary ? b[shift + other->col[k]] : other->val[k] * b[shift + other->col[k]];

@@ -765,7 +765,6 @@ validate_epoch(Trainer *tr, NcfEpochLog *log, int epoch, NcfModel *best,
 	now.tower[NCF_LEARNER] = tr->tw[NCF_LEARNER].t;
 	now.tower[NCF_COURSE] = tr->tw[NCF_COURSE].t;
 	now.tower[NCF_LEARNER].att = tr->att_n > 0 ? &tr->att : NULL;
-	now.tower[NCF_COURSE].att = NULL;
 	ncf_holdout_score(tr->d->holdout, tr->d, tr->cfg, &now, &log[epoch].recall, &log[epoch].ndcg);
 	if (ncf_best_epoch(log, epoch + 1) == epoch)
 	{
