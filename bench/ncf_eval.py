@@ -83,13 +83,18 @@ def variant(spec):
     return "bag", float(spec)
 
 
-def train(psql, table, name, args, decay=1.0, courses="'ml.courses'", schema="ml"):
+def train(psql, table, name, args, decay=1.0, courses="'ml.courses'", schema="ml", overrides=None):
+    """train_ncf with the bench's settings; overrides (train_ncf argument name -> SQL literal)
+    replace or add named arguments (the --series-grid variants)."""
     encoder, decay = variant(str(decay))
-    sql = (f"SELECT recs.train_ncf('{schema}.{table}', '{name}', courses => {courses}, seconds_column => NULL,"
-           f" window_days => 365, layers => '{{256,128}}', dim => 64, epochs => {args.epochs},"
-           f" negatives => 4, learning_rate => {args.learning_rate}, batch_size => {args.batch_size}, neighbours => 50,"
-           f" seed => {args.seed}, threads => {args.threads}, order_decay => {decay},"
-           f" encoder => '{encoder}', attention_window => {args.attention_window}, loss => '{args.loss}')")
+    named = {"courses": courses, "seconds_column": "NULL", "window_days": "365", "layers": "'{256,128}'",
+             "dim": "64", "epochs": str(args.epochs), "negatives": "4", "learning_rate": str(args.learning_rate),
+             "batch_size": str(args.batch_size), "neighbours": "50", "seed": str(args.seed),
+             "threads": str(args.threads), "order_decay": str(decay), "encoder": f"'{encoder}'",
+             "attention_window": str(args.attention_window), "loss": f"'{args.loss}'"}
+    named.update(overrides or {})
+    sql = (f"SELECT recs.train_ncf('{schema}.{table}', '{name}', "
+           + ", ".join(f"{k} => {v}" for k, v in named.items()) + ")")
     busy0 = machine_busy_s()
     out, err, dt = psql.run(sql)
     busy = machine_busy_s() - busy0
@@ -218,41 +223,118 @@ def eval_time_knn(psql, model, mode):
     return {"recall10": round(statistics.mean(recalls), 4), "ndcg10": round(statistics.mean(ndcgs), 4)}
 
 
-def series_bench(psql, args, decays):
-    """Generated series data (bench/ncf_series.sql): each learner's latest watch held out, NCF at
-    each order_decay against item-kNN on the full history and on the latest watch, full ranking
-    of the unwatched courses: HR@1, HR@10, NDCG@10."""
+# the generator's arguments of the series data: series, parts, series per learner, stay, seed
+SERIES_GEN = (40, 6, 4, 0.8, 0.42)
+
+
+def series_setup(psql, args):
+    """Generated series data (bench/ncf_series.sql) in ml.series; ml.series_test is each learner's
+    latest watch, ml.series_train the rest; ml.series_val is the latest watch of series_train
+    and ml.series_vtrain the rest (the validation holdout: settings are chosen on it, never on
+    series_test). ml.series_courses has content columns for course_features: ident (the
+    course id as text: a one-hot id input), series_id and series_part."""
     sql = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "ncf_series.sql")).read()
     sql = sql.replace("pg_temp.series_watches", "ml.series_watches")
     psql.run(sql)
+    n, ln, per, stay, seed = SERIES_GEN
     psql.run(f"""
-        CREATE TABLE ml.series AS SELECT * FROM ml.series_watches({args.series_learners}, 40, 6, 4, 0.8, 0.42);
+        CREATE TABLE ml.series AS SELECT * FROM ml.series_watches({args.series_learners}, {n}, {ln}, {per}, {stay}, {seed});
         CREATE TABLE ml.series_test AS SELECT DISTINCT ON (learner_id) * FROM ml.series
          ORDER BY learner_id, watched_at DESC;
         CREATE TABLE ml.series_train AS SELECT s.* FROM ml.series s
          WHERE NOT EXISTS (SELECT FROM ml.series_test t WHERE t.learner_id = s.learner_id
                               AND t.course_id = s.course_id);
-        CREATE TABLE ml.series_courses AS SELECT DISTINCT course_id FROM ml.series;
-        ANALYZE ml.series_train;""")
-    test = {int(l): int(c) for l, c in psql.rows("SELECT learner_id, course_id FROM ml.series_test")}
-    courses = [int(r[0]) for r in psql.rows("SELECT course_id FROM ml.series_courses ORDER BY 1")]
-    watched = {}
-    for lid, cid in psql.rows("SELECT learner_id, course_id FROM ml.series_train"):
-        watched.setdefault(int(lid), set()).add(int(cid))
+        CREATE TABLE ml.series_val AS SELECT DISTINCT ON (learner_id) * FROM ml.series_train
+         ORDER BY learner_id, watched_at DESC;
+        CREATE TABLE ml.series_vtrain AS SELECT s.* FROM ml.series_train s
+         WHERE NOT EXISTS (SELECT FROM ml.series_val t WHERE t.learner_id = s.learner_id
+                              AND t.course_id = s.course_id);
+        CREATE TABLE ml.series_courses AS
+        SELECT DISTINCT course_id, course_id::text AS ident,
+               (course_id - 1) / {ln} AS series_id, (course_id - 1) % {ln} + 1 AS series_part FROM ml.series;
+        ANALYZE ml.series_train; ANALYZE ml.series_vtrain;""")
 
-    def measure(tops):
+
+class SeriesSplit:
+    """One holdout of the series data: train table, held-out course per learner, histories."""
+
+    def __init__(self, psql, train_table, test_table, courses_table="series_courses"):
+        self.train = train_table
+        self.test = {int(l): int(c) for l, c in psql.rows(f"SELECT learner_id, course_id FROM ml.{test_table}")}
+        self.courses = [int(r[0]) for r in psql.rows(f"SELECT course_id FROM ml.{courses_table} ORDER BY 1")]
+        self.history = {}
+        for lid, cid in psql.rows(f"SELECT learner_id, course_id FROM ml.{train_table} ORDER BY learner_id, watched_at"):
+            self.history.setdefault(int(lid), []).append(int(cid))
+        self.watched = {lid: set(h) for lid, h in self.history.items()}
+
+    def measure(self, tops):
         h1 = h10 = nd = 0.0
-        for lid, c in test.items():
+        for lid, c in self.test.items():
             top = tops.get(lid, [])
             if c in top:
                 r = top.index(c) + 1
                 h1 += r == 1
                 h10 += 1
                 nd += 1 / math.log2(r + 1)
-        n = len(test)
+        n = len(self.test)
         return {"hr1": round(h1 / n, 4), "hr10": round(h10 / n, 4), "ndcg10": round(nd / n, 4)}
 
+    def recs_tops(self, psql, model):
+        rows = psql.rows(f"""SELECT l.learner_id, r.rank, r.course_id
+                               FROM unnest('{{{",".join(map(str, sorted(self.test)))}}}'::bigint[]) l(learner_id),
+                                    recs.recommend(l.learner_id, 10, model => {model}) r""")
+        tops = {}
+        for lid, rank, cid in sorted(rows, key=lambda r: (int(r[0]), int(r[1]))):
+            tops.setdefault(int(lid), []).append(int(cid))
+        return tops
+
+    def knn_tops(self, psql, model, mode):
+        sc = knn_scores(psql, model, f"ml.{self.train}", mode)
+        return {lid: topk_full(sc.get(lid, {}), self.watched.get(lid, set()), self.courses) for lid in self.test}
+
+    def oracle_tops(self):
+        """The generator's Bayes ranking (the ceiling of any ranker that sees the history): with
+        probability stay the next part of the series of the latest watch, else the next part of
+        one of the learner's other unfinished series, uniformly; the series a learner has not
+        started are unknown, so each of the n - started series' part 1 shares that series'
+        chance. Ties to the smaller course id."""
+        n_series, ln, per, stay, _ = SERIES_GEN
+        tops = {}
+        for lid in self.test:
+            h = self.history.get(lid, [])
+            pos = {}
+            for c in h:
+                pos[(c - 1) // ln] = pos.get((c - 1) // ln, 0) + 1
+            cur = (h[-1] - 1) // ln if h else None
+            others = [s for s, p in pos.items() if s != cur and p < ln]
+            unstarted = per - len(pos)
+            k_avail = len(others) + unstarted
+            prob = {}
+            switch = 1.0
+            if cur is not None and pos[cur] < ln:
+                prob[cur * ln + pos[cur] + 1] = stay + (1 - stay) * (k_avail == 0)
+                switch = 1 - stay
+            if k_avail:
+                for s in others:
+                    prob[s * ln + pos[s] + 1] = switch / k_avail
+                for s in range(n_series):
+                    if s not in pos:
+                        prob[s * ln + 1] = switch * unstarted / k_avail / (n_series - len(pos))
+            tops[lid] = sorted((c for c in self.courses if c not in self.watched.get(lid, ())),
+                               key=lambda c: (-prob.get(c, 0.0), c))[:10]
+        return tops
+
+
+def series_bench(psql, args, decays):
+    """Generated series data (bench/ncf_series.sql): each learner's latest watch held out, NCF at
+    each order_decay against item-kNN on the full history and on the latest watch, full ranking
+    of the unwatched courses: HR@1, HR@10, NDCG@10."""
+    series_setup(psql, args)
+    split = SeriesSplit(psql, "series_train", "series_test")
+    test, watched, courses, measure = split.test, split.watched, split.courses, split.measure
     res = {"learners": len(test), "watches": sum(len(w) for w in watched.values()) + len(test)}
+    res["oracle"] = measure(split.oracle_tops())
+    log(f"[series] oracle: {res['oracle']}")
     model = None
     for d in decays:
         m, info = train(psql, "series_train", f"ncf_series_{d}", args, d, "'ml.series_courses'")
@@ -271,6 +353,121 @@ def series_bench(psql, args, decays):
         res[f"knn_{mode}"] = measure(tops)
         log(f"[series] item-kNN {mode}: {res[f'knn_{mode}']}")
     return res
+
+
+def grid_variants(spec):
+    """--series-grid: variants separated by ';', each a ','-list of train_ncf name=value
+    (numbers as they are, anything else quoted; '/' inside a value stands for ',', so
+    layers={512/256} is '{512,256}'); an empty variant is the bench's settings."""
+    out = []
+    for v in spec.split(";"):
+        named = {}
+        for kv in filter(None, (x.strip() for x in v.split(","))):
+            k, val = kv.split("=", 1)
+            val = val.replace("/", ",")
+            try:
+                float(val)
+            except ValueError:
+                val = "'" + val.replace("'", "''") + "'"
+            named[k.strip()] = val
+        out.append((v.strip() or "bench settings", named))
+    return out
+
+
+def series_grid(psql, args, splits):
+    """The series data with settings chosen on validation: every --series-grid variant is trained
+    on series_vtrain and scored on series_val (each learner's second-latest watch), and on
+    series_train and scored on series_test (the latest); the variant with the best validation
+    HR@10 is the choice (ties: the earlier). item-kNN and the generator's oracle on both
+    holdouts. With the time split in --splits, the chosen variant and the bench's settings also
+    train on ML-100K's time_train (same run)."""
+    series_setup(psql, args)
+    holdouts = {"val": SeriesSplit(psql, "series_vtrain", "series_val"),
+                "test": SeriesSplit(psql, "series_train", "series_test")}
+    res = {"variants": [], "learners": len(holdouts["test"].test)}
+    for i, (label, named) in enumerate(grid_variants(args.series_grid)):
+        row = {"variant": label}
+        for h, split in holdouts.items():
+            m, info = train(psql, split.train, f"grid_{h}_{i}", args, 1.0, "'ml.series_courses'", overrides=named)
+            row[h] = dict(split.measure(split.recs_tops(psql, m)), train_cpu_s=info["train_cpu_s"])
+            if "knn" not in res:
+                res.setdefault("knn_model", {})[h] = m
+        log(f"[series grid] {row}")
+        res["variants"].append(row)
+        if "knn" not in res and len(res.get("knn_model", {})) == 2:
+            res["knn"] = {f"item-kNN {mode}": {h: holdouts[h].measure(holdouts[h].knn_tops(psql, res["knn_model"][h], mode))
+                                                for h in holdouts} for mode in ("hist", "last")}
+    res["knn"]["oracle"] = {h: holdouts[h].measure(holdouts[h].oracle_tops()) for h in holdouts}
+    best = max(range(len(res["variants"])), key=lambda j: (res["variants"][j]["val"]["hr10"], -j))
+    res["chosen"] = res["variants"][best]["variant"]
+    if args.sample:
+        res["sample"] = sample_check(psql, args, res["chosen"])
+    if "time" in splits:
+        res["time"] = {}
+        for label, named in (("bench settings", {}), (res["chosen"], grid_variants(res["chosen"])[0][1])):
+            m, info = train(psql, "time_train", "grid_time", args, 1.0, overrides=named)
+            psql.run(f"SELECT recs.activate({m})")
+            res["time"][label] = dict(eval_time(psql), train_cpu_s=info["train_cpu_s"])
+            log(f"[time] {label}: {res['time'][label]}")
+        res["time"]["item-kNN hist"] = eval_time_knn(psql, m, "hist")
+        res["time"]["item-kNN last"] = eval_time_knn(psql, m, "last")
+
+    print()
+    print(f"series data ({res['learners']} learners), settings chosen on validation (second-latest watch),"
+          f" test = latest watch; {args.threads} thread(s), seed {args.seed}; bench settings: 256-128-64,"
+          f" {args.epochs} epochs, loss {args.loss}, batch {args.batch_size}, lr {args.learning_rate:g}")
+    print(f"{'variant':<64}{'val HR@1':>9}{'val HR@10':>10}{'test HR@1':>10}{'test HR@10':>11}{'test NDCG':>10}{'CPU s':>8}")
+    for j, r in enumerate(res["variants"]):
+        mark = "*" if j == best else " "
+        print(f"{mark}{r['variant'][:63]:<63}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
+              f"{fmt(r['test']['hr1']):>10}{fmt(r['test']['hr10']):>11}{fmt(r['test']['ndcg10']):>10}"
+              f"{fmt(r['test']['train_cpu_s'], 1):>8}")
+    for k, r in res["knn"].items():
+        print(f" {k:<63}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
+              f"{fmt(r['test']['hr1']):>10}{fmt(r['test']['hr10']):>11}{fmt(r['test']['ndcg10']):>10}")
+    best_knn = max(res["knn"]["item-kNN hist"]["test"]["hr10"], res["knn"]["item-kNN last"]["test"]["hr10"])
+    chosen_t = res["variants"][best]["test"]["hr10"]
+    print(f"chosen (*): test HR@10 {chosen_t:.4f} = {chosen_t / best_knn:.3f} x the better item-kNN ({best_knn:.4f});"
+          f" the oracle's {res['knn']['oracle']['test']['hr10']:.4f} = {res['knn']['oracle']['test']['hr10'] / best_knn:.3f} x")
+    if "sample" in res:
+        print("generate_sample('s', 2000, 300, 42, platform => true), watches of 60 s or more, learners with"
+              " 3+ courses, latest watch held out:")
+        for k, r in res["sample"].items():
+            print(f"  {k[:62]:<62} HR@1 {fmt(r['hr1'])}  HR@10 {fmt(r['hr10'])}  NDCG@10 {fmt(r['ndcg10'])}")
+    for k, r in res.get("time", {}).items():
+        print(f"ML-100K time split, {k[:50]}: Recall@10 {fmt(r['recall10'])}, NDCG@10 {fmt(r['ndcg10'])}"
+              + (f", training CPU s {r['train_cpu_s']:.1f}" if "train_cpu_s" in r else ""))
+    print(json.dumps(res))
+
+
+def sample_check(psql, args, chosen):
+    """recs.generate_sample(platform => true) (series of 2-4 parts, one followed at a time, among
+    topic-driven watches): each learner's latest watch (of 60 s or more, learners with 3 or more
+    courses) held out; the bench's settings and the chosen series variant (its course_features
+    dropped: the sample's courses have other columns) against item-kNN."""
+    psql.run("""
+        DROP SCHEMA IF EXISTS s CASCADE;
+        SELECT count(*) FROM recs.generate_sample('s', 2000, 300, 42, platform => true);
+        CREATE TABLE ml.sample_w AS SELECT learner_id, course_id, watched_at FROM s.watches WHERE watch_seconds >= 60;
+        CREATE TABLE ml.sample_test AS
+        SELECT DISTINCT ON (learner_id) learner_id, course_id FROM ml.sample_w
+         WHERE learner_id IN (SELECT learner_id FROM ml.sample_w GROUP BY 1 HAVING count(DISTINCT course_id) >= 3)
+         ORDER BY learner_id, watched_at DESC, course_id;
+        CREATE TABLE ml.sample_train AS SELECT w.* FROM ml.sample_w w
+         WHERE NOT EXISTS (SELECT FROM ml.sample_test t WHERE t.learner_id = w.learner_id AND t.course_id = w.course_id);
+        CREATE TABLE ml.sample_courses AS SELECT course_id FROM s.courses;
+        ANALYZE ml.sample_train;""")
+    split = SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")
+    named = {k: v for k, v in grid_variants(chosen)[0][1].items() if k not in ("course_features", "content_dropout")}
+    out, model = {}, None
+    for label, ov in (("NCF, bench settings", {}), ("NCF, " + chosen, named)):
+        m, info = train(psql, "sample_train", "sample", args, 1.0, "'ml.sample_courses'", overrides=ov)
+        out[label] = split.measure(split.recs_tops(psql, m))
+        model = model or m
+        log(f"[sample] {label}: {out[label]}")
+    for mode in ("hist", "last"):
+        out[f"item-kNN {mode}"] = split.measure(split.knn_tops(psql, model, mode))
+    return out
 
 
 def eval_time(psql):
@@ -402,12 +599,21 @@ def main():
     ap.add_argument("--series", action="store_true",
                     help="also the generated series data set (bench/ncf_series.sql)")
     ap.add_argument("--series-learners", type=int, default=2000)
+    ap.add_argument("--series-grid", default=None,
+                    help="';'-separated train_ncf settings (name=value,...) for the series data, chosen on a"
+                         " validation holdout (each learner's second-latest watch), reported on the latest"
+                         " with item-kNN and the generator's oracle; with --splits time also ML-100K's time split")
+    ap.add_argument("--sample", action="store_true",
+                    help="with --series-grid: also generate_sample(platform => true) data, the bench's settings and"
+                         " the chosen variant against item-kNN (latest watch held out)")
     ap.add_argument("--attention-window", type=int, default=20,
                     help="train_ncf's attention_window for the attention variants (att, att0.7) of --order-decays")
     args = ap.parse_args()
     psql = Psql(args.db)
     load(psql, args.data)
     splits = args.splits.split(",")
+    if args.series_grid is not None:
+        return series_grid(psql, args, splits)
     if args.order_decays:
         return order_sweep(psql, args, splits)
     res = {"epochs": args.epochs, "threads": args.threads}
@@ -515,7 +721,7 @@ def order_sweep(psql, args, splits):
         sr = res["series"]
         print(f"series data: {sr['learners']} learners, {sr['watches']} watches, latest watch held out")
         print(f"{'model':<24}{'HR@1':>8}{'HR@10':>8}{'NDCG@10':>9}")
-        for key in [f"ncf_{d}" for d in decays] + ["knn_hist", "knn_last"]:
+        for key in [f"ncf_{d}" for d in decays] + ["knn_hist", "knn_last", "oracle"]:
             v = sr[key]
             print(f"{key:<24}{fmt(v['hr1']):>8}{fmt(v['hr10']):>8}{fmt(v['ndcg10']):>9}")
     print(json.dumps(res))
