@@ -10,6 +10,8 @@
 #   bash bench/ncf_bench.sh [SPLIT_DIR] [--epochs N] [--threads N] [--skip-peer]
 #   bash bench/ncf_bench.sh --loss softmax --batch-size 2048 [--learning-rate X]   # recs' loss
 #   bash bench/ncf_bench.sh --order-decays 1,0.9,0.7 [--knn] [--series]   # order weights
+#   bash bench/ncf_bench.sh --series-grid 'loss=softmax,batch_size=256;...' [--splits time] [--sample]
+#                                           # series data, settings chosen on validation
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
 

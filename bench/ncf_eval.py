@@ -379,8 +379,8 @@ def series_grid(psql, args, splits):
     on series_vtrain and scored on series_val (each learner's second-latest watch), and on
     series_train and scored on series_test (the latest); the variant with the best validation
     HR@10 is the choice (ties: the earlier). item-kNN and the generator's oracle on both
-    holdouts. With the time split in --splits, the chosen variant and the bench's settings also
-    train on ML-100K's time_train (same run)."""
+    holdouts. With the time split in --splits, the chosen variant also trains on ML-100K's
+    time_train, with item-kNN beside it (same run)."""
     series_setup(psql, args)
     holdouts = {"val": SeriesSplit(psql, "series_vtrain", "series_val"),
                 "test": SeriesSplit(psql, "series_train", "series_test")}
@@ -404,7 +404,7 @@ def series_grid(psql, args, splits):
         res["sample"] = sample_check(psql, args, res["chosen"])
     if "time" in splits:
         res["time"] = {}
-        for label, named in (("bench settings", {}), (res["chosen"], grid_variants(res["chosen"])[0][1])):
+        for label, named in ((res["chosen"], grid_variants(res["chosen"])[0][1]),):
             m, info = train(psql, "time_train", "grid_time", args, 1.0, overrides=named)
             psql.run(f"SELECT recs.activate({m})")
             res["time"][label] = dict(eval_time(psql), train_cpu_s=info["train_cpu_s"])
