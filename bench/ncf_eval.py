@@ -416,14 +416,14 @@ def series_grid(psql, args, splits):
     print(f"series data ({res['learners']} learners), settings chosen on validation (second-latest watch),"
           f" test = latest watch; {args.threads} thread(s), seed {args.seed}; bench settings: 256-128-64,"
           f" {args.epochs} epochs, loss {args.loss}, batch {args.batch_size}, lr {args.learning_rate:g}")
-    print(f"{'variant':<64}{'val HR@1':>9}{'val HR@10':>10}{'test HR@1':>10}{'test HR@10':>11}{'test NDCG':>10}{'CPU s':>8}")
+    print(f"{'variant':<100}{'val HR@1':>9}{'val HR@10':>10}{'test HR@1':>10}{'test HR@10':>11}{'test NDCG':>10}{'CPU s':>8}")
     for j, r in enumerate(res["variants"]):
         mark = "*" if j == best else " "
-        print(f"{mark}{r['variant'][:63]:<63}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
+        print(f"{mark}{r['variant'][:99]:<99}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
               f"{fmt(r['test']['hr1']):>10}{fmt(r['test']['hr10']):>11}{fmt(r['test']['ndcg10']):>10}"
               f"{fmt(r['test']['train_cpu_s'], 1):>8}")
     for k, r in res["knn"].items():
-        print(f" {k:<63}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
+        print(f" {k:<99}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
               f"{fmt(r['test']['hr1']):>10}{fmt(r['test']['hr10']):>11}{fmt(r['test']['ndcg10']):>10}")
     best_knn = max(res["knn"]["item-kNN hist"]["test"]["hr10"], res["knn"]["item-kNN last"]["test"]["hr10"])
     chosen_t = res["variants"][best]["test"]["hr10"]
@@ -433,9 +433,9 @@ def series_grid(psql, args, splits):
         print("generate_sample('s', 2000, 300, 42, platform => true), watches of 60 s or more, learners with"
               " 3+ courses, latest watch held out:")
         for k, r in res["sample"].items():
-            print(f"  {k[:62]:<62} HR@1 {fmt(r['hr1'])}  HR@10 {fmt(r['hr10'])}  NDCG@10 {fmt(r['ndcg10'])}")
+            print(f"  {k[:99]:<99} HR@1 {fmt(r['hr1'])}  HR@10 {fmt(r['hr10'])}  NDCG@10 {fmt(r['ndcg10'])}")
     for k, r in res.get("time", {}).items():
-        print(f"ML-100K time split, {k[:50]}: Recall@10 {fmt(r['recall10'])}, NDCG@10 {fmt(r['ndcg10'])}"
+        print(f"ML-100K time split, {k}: Recall@10 {fmt(r['recall10'])}, NDCG@10 {fmt(r['ndcg10'])}"
               + (f", training CPU s {r['train_cpu_s']:.1f}" if "train_cpu_s" in r else ""))
     print(json.dumps(res))
 
