@@ -15,6 +15,12 @@
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
 
+case " $* " in
+*" --help "*|*" -h "*)
+	# the usage, without building or starting anything
+	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+	exec /usr/bin/python3 "$RECS_ROOT/bench/ncf_eval.py" --help ;;
+esac
 data=$RECS_ROOT/../shared/data/ml-100k-splits
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then data=$1; shift; fi
 data=$(cd "$data" && pwd)
