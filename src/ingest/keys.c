@@ -131,14 +131,15 @@ record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relnam
  * one wrongly: it inserts nothing).  The distinct keys come first, as a
  * plain NOT EXISTS would have them: the anti-join per row instead can get
  * a ruinous plan on a dictionary filled in the same transaction (no
- * statistics yet).
+ * statistics yet).  Returns how many keys it added.
  */
-static void
+static uint64
 add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 {
 	StringInfoData sql;
 	Portal		portal;
 	bool		locked = false;
+	uint64		added = 0;
 	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 	Datum		values[2];
 
@@ -190,11 +191,13 @@ add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 								   2, types, values, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not add keys to recs.id_key: %s", SPI_result_code_string(rc));
+		added += SPI_processed;
 		pfree(DatumGetPointer(values[1]));
 		pfree(keys);
 		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(portal);
+	return added;
 }
 
 char *
@@ -221,6 +224,7 @@ keys_from_init(KeysFrom *f, Oid relid)
 	f->relname = recs_relation_name(relid);
 	initStringInfo(&f->joins);
 	f->njoins = 0;
+	f->added = 0;
 }
 
 char *
@@ -236,7 +240,7 @@ keys_id(KeysFrom *f, const char *col, const char *argname, RecsKeySide side)
 	record_type(side, t, col, f->relname);
 	if (t == RECS_KEY_INTEGER)
 		return psprintf("%s::int8", qcol);
-	add_keys(f->relname, qcol, side, false);
+	f->added += add_keys(f->relname, qcol, side, false);
 
 	/*
 	 * A LEFT JOIN keeps the rows with a NULL key (a NULL id, which the
@@ -253,8 +257,14 @@ keys_id(KeysFrom *f, const char *col, const char *argname, RecsKeySide side)
 }
 
 char *
-keys_from(const KeysFrom *f)
+keys_from(KeysFrom *f)
 {
+	/*
+	 * The reader's joins to the dictionary are planned next: with the keys
+	 * just added to both sides counted (keys_stats.c).
+	 */
+	keys_analyze_after_adding(f->added);
+	f->added = 0;
 	return psprintf("%s%s", f->relname, f->joins.data);
 }
 
@@ -271,7 +281,7 @@ keys_id_array_expr(KeysFrom *f, const char *col, const char *argname, RecsKeySid
 	record_type(side, t, col, f->relname);
 	if (t == RECS_KEY_INTEGER)
 		return psprintf("%s::int8[]", qcol);
-	add_keys(f->relname, qcol, side, true);
+	f->added += add_keys(f->relname, qcol, side, true);
 
 	/*
 	 * Each row's ids in the elements' order (a NULL element: a NULL id), by
