@@ -123,15 +123,24 @@ record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relnam
  *
  * Two steps, each a form Citus runs when the relation is distributed
  * (README "Scaling out with Citus"): a cursor reads the new keys -- the
- * relation's distinct keys (on the shards, merged by the coordinator),
- * then an anti-join with the dictionary (a join, not the correlated
- * subquery Citus refuses over a distributed relation); then each batch of
- * them goes into the dictionary as an array, so that no INSERT ... SELECT
- * reads the user's relation and the dictionary at once (Citus plans that
- * one wrongly: it inserts nothing).  The distinct keys come first, as a
- * plain NOT EXISTS would have them: the anti-join per row instead can get
- * a ruinous plan on a dictionary filled in the same transaction (no
- * statistics yet).  Returns how many keys it added.
+ * relation's distinct keys, then an anti-join with the dictionary (a join,
+ * not the correlated subquery Citus refuses over a distributed relation);
+ * then each batch of them goes into the dictionary as an array, so that no
+ * INSERT ... SELECT reads the user's relation and the dictionary at once
+ * (Citus plans that one wrongly: it inserts nothing).  The distinct keys
+ * come first, as a plain NOT EXISTS would have them: the anti-join per row
+ * instead can get a ruinous plan on a dictionary filled in the same
+ * transaction (no statistics yet).
+ *
+ * A scalar column's keys are DISTINCT on the column itself, cast to text
+ * only after: when the relation is distributed by that column, Citus then
+ * runs the whole anti-join on each shard (beside the dictionary's
+ * placement) and the coordinator receives the new keys alone -- none on a
+ * retraining.  Grouped on an expression (the cast) it would ship every
+ * distinct key to the coordinator, merge them there and send the merged
+ * set back to every node for the anti-join (docs/architecture.md, figures).
+ * An array column's elements are distinct keys of no distribution column:
+ * those still travel.  Returns how many keys it added.
  */
 static uint64
 add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
@@ -144,12 +153,20 @@ add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 	Datum		values[2];
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT d.k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
-					 "LATERAL (SELECT %s%s%s) u(e) WHERE e IS NOT NULL) d "
-					 "LEFT JOIN recs.id_key x ON x.side = '%s' AND x.key = d.k COLLATE \"default\" "
-					 "WHERE x.id IS NULL ORDER BY d.k",
-					 relname, array ? "unnest(" : "", qcol, array ? ")" : "", side_names[side]);
+	if (array)
+		appendStringInfo(&sql,
+						 "SELECT d.k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
+						 "LATERAL (SELECT unnest(%s)) u(e) WHERE e IS NOT NULL) d "
+						 "LEFT JOIN recs.id_key x ON x.side = '%s' AND x.key = d.k COLLATE \"default\" "
+						 "WHERE x.id IS NULL ORDER BY d.k",
+						 relname, qcol, side_names[side]);
+	else
+		appendStringInfo(&sql,
+						 "SELECT d.c::text COLLATE \"C\" AS k FROM (SELECT DISTINCT %s AS c FROM %s "
+						 "WHERE %s IS NOT NULL) d "
+						 "LEFT JOIN recs.id_key x ON x.side = '%s' AND x.key = d.c::text COLLATE \"default\" "
+						 "WHERE x.id IS NULL ORDER BY 1",
+						 qcol, relname, qcol, side_names[side]);
 	/* not read-only: the keys this training has just added are known */
 	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, false,
 									   CURSOR_OPT_NO_SCROLL);

@@ -19,6 +19,12 @@
  * autovacuum's would: a training role may insert keys but does not own the
  * table.  The identity switch is a security-restricted operation, undone
  * at once (and by the (sub)transaction's abort on error).
+ *
+ * Not on Citus, once recs.citus_setup made the dictionary a reference
+ * table: Citus refuses an ANALYZE of it in a transaction that wrote its
+ * coordinator placement ("a local execution has accessed a placement"),
+ * and could not reach the workers' placements' uncommitted rows anyway
+ * (docs/architecture.md, "Stale statistics").
  */
 #include "postgres.h"
 
@@ -30,6 +36,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "citus_util.h"
 #include "keys.h"
 
 /* autovacuum's defaults: autovacuum_analyze_threshold, _scale_factor */
@@ -62,6 +69,8 @@ keys_analyze_after_adding(uint64 added)
 	owner = form->relowner;
 	ReleaseSysCache(tuple);
 	if ((double) added <= KEYS_ANALYZE_THRESHOLD + KEYS_ANALYZE_SCALE * believed)
+		return;
+	if (recs_citus_table(relid))
 		return;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
