@@ -4,8 +4,9 @@
 -- them to recs.id_key), then again with every key known, three times, each
 -- pair in a transaction rolled back; then the same on the bigint tables.
 -- The dictionary is truncated before each pair, so the planner sees it as
--- new (a dictionary vacuumed empty but not truncated, reltuples 0, makes
--- the second training's plans ruinous, before and after 0.4.0's change).
+-- new (a dictionary vacuumed empty but not truncated, reltuples 0, made
+-- the second training's plans ruinous; trainings now analyze it after
+-- adding many keys: docs/architecture.md, "Stale statistics").
 -- Run in a scratch database with recs installed:
 --   psql -X -d scratch -f bench/keys_train.sql 2>&1 | grep -E 'Time|ERROR'
 SET client_min_messages = warning;

@@ -4983,3 +4983,61 @@ AS 'MODULE_PATHNAME', 'ncf_softmax_loss'
 LANGUAGE C IMMUTABLE STRICT;
 COMMENT ON FUNCTION recs._ncf_softmax_loss(real[], integer, real[], real) IS
     'private, for tests: one row of train_ncf''s softmax loss (scores, 1-based label, log q per column; -Infinity masks a column) and its gradient with respect to the scores, by the trainer''s own code';
+
+-- train_all's blend rebase: recs.model_learner's rows of the new components in
+-- one pass grouped by learner (no self-join whose plan stale statistics ruin)
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION recs._blend_rebase(blend bigint, components bigint[], name text, trained_through timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+    next_version integer;
+BEGIN
+    -- one training per name at a time, as in model_store_create()
+    PERFORM pg_advisory_xact_lock(hashtext('recs.model:' || _blend_rebase.name));
+    IF EXISTS (SELECT 1 FROM recs.model m WHERE m.name = _blend_rebase.name AND m.kind <> 'blend') THEN
+        RAISE EXCEPTION USING ERRCODE = 'duplicate_object',
+            MESSAGE = format('model name "%s" is already used by a %s model', _blend_rebase.name,
+                             (SELECT m.kind FROM recs.model m WHERE m.name = _blend_rebase.name LIMIT 1));
+    END IF;
+    -- the version first, then the row (no subquery beside Citus's reference table)
+    SELECT COALESCE(max(m2.version), 0) + 1 INTO next_version FROM recs.model m2 WHERE m2.name = _blend_rebase.name;
+    INSERT INTO recs.model (name, kind, version, trained_through, source, params, metrics,
+                            learner_key, course_key)
+    SELECT _blend_rebase.name, 'blend', next_version, _blend_rebase.trained_through,
+           b.source || jsonb_build_object('components', to_jsonb(components)),
+           b.params || jsonb_build_object('weights_fitted_through', b.trained_through),
+           b.metrics - 'evaluation', b.learner_key, b.course_key
+      FROM recs.model b WHERE b.model_id = blend
+    RETURNING model_id INTO id;
+    INSERT INTO recs.blend_component (model_id, position, component_id, transform, mean, sd)
+    SELECT id, c.position, components[c.position], c.transform, c.mean, c.sd
+      FROM recs.blend_component c WHERE c.model_id = blend;
+    INSERT INTO recs.blend_coef (model_id, coordinate, entity, coefs)
+    SELECT id, c.coordinate, c.entity, c.coefs FROM recs.blend_coef c WHERE c.model_id = blend;
+    INSERT INTO recs.blend_learner (model_id, learner_id, keys)
+    SELECT id, l.learner_id, l.keys FROM recs.blend_learner l WHERE l.model_id = blend;
+    -- the learners and histories of the new components (their watch-based ones), as blend_store.c does
+    -- (no correlated subquery: Citus plans none over its reference tables,
+    -- which recs' tables are after citus_setup).  One pass grouped by learner,
+    -- no join of the components' learners to their histories: the rows were
+    -- written in this transaction, and on a recs.model_learner whose
+    -- statistics say empty (vacuumed, not truncated) the planner took each
+    -- side for one row and nested-looped them, learners x learners (70 s at
+    -- 5,000 learners; sql/stale_stats.sql).
+    INSERT INTO recs.model_learner (model_id, learner_id, language, watched)
+    SELECT id, m.learner_id, (array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1],
+           COALESCE(array_agg(DISTINCT e.course ORDER BY e.course)
+                        FILTER (WHERE k.kind <> 'glmix' AND e.course IS NOT NULL), '{}')
+      FROM recs.model_learner m JOIN recs.model k ON k.model_id = m.model_id
+      LEFT JOIN LATERAL unnest(m.watched) e(course) ON true
+     WHERE m.model_id = ANY (components)
+     GROUP BY m.learner_id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION recs._blend_rebase(bigint, bigint[], text, timestamptz) IS
+    'private, for train_all: a new version of a blend with the same weights over other (refitted) components';

@@ -47,6 +47,12 @@ recs_citus_distributed(Oid relid)
 	return citus_shards(relid, "har") > 0;
 }
 
+bool
+recs_citus_table(Oid relid)
+{
+	return citus_shards(relid, "harn") > 0;
+}
+
 int
 recs_citus_hash_shards(Oid relid)
 {

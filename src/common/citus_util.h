@@ -15,6 +15,13 @@
 extern bool recs_citus_distributed(Oid relid);
 
 /*
+ * Whether relid is any Citus table (distributed, reference or Citus local;
+ * after recs.citus_setup, every table of recs); false without the citus
+ * extension.  Needs an SPI connection.
+ */
+extern bool recs_citus_table(Oid relid);
+
+/*
  * The shard count of relid when it is a Citus hash-distributed table (at
  * most 4096); 0 otherwise or without the citus extension.  Needs an SPI
  * connection.

@@ -24,9 +24,10 @@ int64
 model_store_create(const char *name, const char *kind, const char *source_json,
 				   const char *params_json, double trained_through)
 {
-	Oid			types[7] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	/* $1 name, $2 kind (then the version), $3 through, $4 source, $5 params, $6 kind, $7-8 key types */
+	Oid			types[8] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	RecsKeyType lkey = keys_training_type(RECS_SIDE_LEARNER);
 	RecsKeyType ckey = keys_training_type(RECS_SIDE_COURSE);
 	bool		isnull;
@@ -65,24 +66,39 @@ model_store_create(const char *name, const char *kind, const char *source_json,
 		values[2] = TimestampTzGetDatum(recs_epoch_to_timestamptz(trained_through));
 	values[3] = CStringGetTextDatum(source_json ? source_json : "{}");
 	values[4] = CStringGetTextDatum(params_json ? params_json : "{}");
-	values[5] = CStringGetTextDatum(keys_type_name(lkey));
-	values[6] = CStringGetTextDatum(keys_type_name(ckey));
+	values[5] = CStringGetTextDatum(kind);
+	values[6] = CStringGetTextDatum(keys_type_name(lkey));
+	values[7] = CStringGetTextDatum(keys_type_name(ckey));
+
+	/*
+	 * The version first, then the row by VALUES: not one INSERT ... SELECT
+	 * with parameters, whose plan Citus, once recs.citus_setup made
+	 * recs.model a reference table, cannot rebuild without their values when
+	 * auto_explain logs it ("could not create distributed plan"; README
+	 * "Scaling out with Citus").  The name's lock above keeps the version
+	 * ours.
+	 */
+	rc = SPI_execute_with_args("SELECT COALESCE(max(version), 0) + 1 FROM recs.model WHERE name = $1",
+							   1, types, values, nulls, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
+	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	types[1] = INT4OID;
+	SPI_freetuptable(SPI_tuptable);
 	/* key types only when not integers: a catalog before 0.4.0 has no such columns */
 	if (lkey == RECS_KEY_INTEGER && ckey == RECS_KEY_INTEGER)
 		rc = SPI_execute_with_args("INSERT INTO recs.model "
-								   "(name, kind, version, trained_through, source, params) "
-								   "SELECT $1, $2, COALESCE(max(version), 0) + 1, $3, "
-								   "$4::jsonb, $5::jsonb FROM recs.model WHERE name = $1 "
+								   "(name, version, trained_through, source, params, kind) "
+								   "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6) "
 								   "RETURNING model_id",
-								   5, types, values, nulls, false, 0);
+								   6, types, values, nulls, false, 0);
 	else
 		rc = SPI_execute_with_args("INSERT INTO recs.model "
-								   "(name, kind, version, trained_through, source, params, "
+								   "(name, version, trained_through, source, params, kind, "
 								   "learner_key, course_key) "
-								   "SELECT $1, $2, COALESCE(max(version), 0) + 1, $3, "
-								   "$4::jsonb, $5::jsonb, $6, $7 FROM recs.model WHERE name = $1 "
+								   "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8) "
 								   "RETURNING model_id",
-								   7, types, values, nulls, false, 0);
+								   8, types, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert into recs.model: %s", SPI_result_code_string(rc));
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

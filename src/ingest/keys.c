@@ -123,32 +123,50 @@ record_type(RecsKeySide side, RecsKeyType t, const char *col, const char *relnam
  *
  * Two steps, each a form Citus runs when the relation is distributed
  * (README "Scaling out with Citus"): a cursor reads the new keys -- the
- * relation's distinct keys (on the shards, merged by the coordinator),
- * then an anti-join with the dictionary (a join, not the correlated
- * subquery Citus refuses over a distributed relation); then each batch of
- * them goes into the dictionary as an array, so that no INSERT ... SELECT
- * reads the user's relation and the dictionary at once (Citus plans that
- * one wrongly: it inserts nothing).  The distinct keys come first, as a
- * plain NOT EXISTS would have them: the anti-join per row instead can get
- * a ruinous plan on a dictionary filled in the same transaction (no
- * statistics yet).
+ * relation's distinct keys, then an anti-join with the dictionary (a join,
+ * not the correlated subquery Citus refuses over a distributed relation);
+ * then each batch of them goes into the dictionary as an array, so that no
+ * INSERT ... SELECT reads the user's relation and the dictionary at once
+ * (Citus plans that one wrongly: it inserts nothing).  The distinct keys
+ * come first, as a plain NOT EXISTS would have them: the anti-join per row
+ * instead can get a ruinous plan on a dictionary filled in the same
+ * transaction (no statistics yet).
+ *
+ * A scalar column's keys are DISTINCT on the column itself, cast to text
+ * only after: when the relation is distributed by that column, Citus then
+ * runs the whole anti-join on each shard (beside the dictionary's
+ * placement) and the coordinator receives the new keys alone -- none on a
+ * retraining.  Grouped on an expression (the cast) it would ship every
+ * distinct key to the coordinator, merge them there and send the merged
+ * set back to every node for the anti-join (docs/architecture.md, figures).
+ * An array column's elements are distinct keys of no distribution column:
+ * those still travel.  Returns how many keys it added.
  */
-static void
+static uint64
 add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 {
 	StringInfoData sql;
 	Portal		portal;
 	bool		locked = false;
+	uint64		added = 0;
 	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 	Datum		values[2];
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT d.k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
-					 "LATERAL (SELECT %s%s%s) u(e) WHERE e IS NOT NULL) d "
-					 "LEFT JOIN recs.id_key x ON x.side = '%s' AND x.key = d.k COLLATE \"default\" "
-					 "WHERE x.id IS NULL ORDER BY d.k",
-					 relname, array ? "unnest(" : "", qcol, array ? ")" : "", side_names[side]);
+	if (array)
+		appendStringInfo(&sql,
+						 "SELECT d.k FROM (SELECT DISTINCT e::text COLLATE \"C\" AS k FROM %s, "
+						 "LATERAL (SELECT unnest(%s)) u(e) WHERE e IS NOT NULL) d "
+						 "LEFT JOIN recs.id_key x ON x.side = '%s' AND x.key = d.k COLLATE \"default\" "
+						 "WHERE x.id IS NULL ORDER BY d.k",
+						 relname, qcol, side_names[side]);
+	else
+		appendStringInfo(&sql,
+						 "SELECT d.c::text COLLATE \"C\" AS k FROM (SELECT DISTINCT %s AS c FROM %s "
+						 "WHERE %s IS NOT NULL) d "
+						 "LEFT JOIN recs.id_key x ON x.side = '%s' AND x.key = d.c::text COLLATE \"default\" "
+						 "WHERE x.id IS NULL ORDER BY 1",
+						 qcol, relname, qcol, side_names[side]);
 	/* not read-only: the keys this training has just added are known */
 	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, false,
 									   CURSOR_OPT_NO_SCROLL);
@@ -190,11 +208,13 @@ add_keys(const char *relname, const char *qcol, RecsKeySide side, bool array)
 								   2, types, values, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not add keys to recs.id_key: %s", SPI_result_code_string(rc));
+		added += SPI_processed;
 		pfree(DatumGetPointer(values[1]));
 		pfree(keys);
 		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(portal);
+	return added;
 }
 
 char *
@@ -221,6 +241,7 @@ keys_from_init(KeysFrom *f, Oid relid)
 	f->relname = recs_relation_name(relid);
 	initStringInfo(&f->joins);
 	f->njoins = 0;
+	f->added = 0;
 }
 
 char *
@@ -236,7 +257,7 @@ keys_id(KeysFrom *f, const char *col, const char *argname, RecsKeySide side)
 	record_type(side, t, col, f->relname);
 	if (t == RECS_KEY_INTEGER)
 		return psprintf("%s::int8", qcol);
-	add_keys(f->relname, qcol, side, false);
+	f->added += add_keys(f->relname, qcol, side, false);
 
 	/*
 	 * A LEFT JOIN keeps the rows with a NULL key (a NULL id, which the
@@ -253,8 +274,14 @@ keys_id(KeysFrom *f, const char *col, const char *argname, RecsKeySide side)
 }
 
 char *
-keys_from(const KeysFrom *f)
+keys_from(KeysFrom *f)
 {
+	/*
+	 * The reader's joins to the dictionary are planned next: with the keys
+	 * just added to both sides counted (keys_stats.c).
+	 */
+	keys_analyze_after_adding(f->added);
+	f->added = 0;
 	return psprintf("%s%s", f->relname, f->joins.data);
 }
 
@@ -271,7 +298,7 @@ keys_id_array_expr(KeysFrom *f, const char *col, const char *argname, RecsKeySid
 	record_type(side, t, col, f->relname);
 	if (t == RECS_KEY_INTEGER)
 		return psprintf("%s::int8[]", qcol);
-	add_keys(f->relname, qcol, side, true);
+	f->added += add_keys(f->relname, qcol, side, true);
 
 	/*
 	 * Each row's ids in the elements' order (a NULL element: a NULL id), by

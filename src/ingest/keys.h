@@ -38,6 +38,7 @@ typedef struct KeysFrom
 	char	   *relname;
 	StringInfoData joins;
 	int			njoins;
+	uint64		added;			/* keys added to the dictionary for it */
 } KeysFrom;
 
 extern void keys_from_init(KeysFrom *f, Oid relid);
@@ -52,8 +53,12 @@ extern void keys_from_init(KeysFrom *f, Oid relid);
  */
 extern char *keys_id(KeysFrom *f, const char *col, const char *argname, RecsKeySide side);
 
-/* the FROM item: the relation and its dictionary joins */
-extern char *keys_from(const KeysFrom *f);
+/*
+ * The FROM item: the relation and its dictionary joins.  When keys_id added
+ * many keys, it first analyzes the dictionary (keys_analyze_after_adding),
+ * so that the reader's plan sees them.
+ */
+extern char *keys_from(KeysFrom *f);
 
 /*
  * The same for an array column of ids (int8[]): integer arrays as they are,
@@ -67,6 +72,14 @@ extern char *keys_id_array_expr(KeysFrom *f, const char *col, const char *argnam
  * for keys the quoted key.  Needs an SPI connection.
  */
 extern char *keys_id_name(RecsKeySide side, int64 id);
+
+/*
+ * After a training added keys to recs.id_key: ANALYZE it (as its owner) when
+ * they are more than autovacuum's analyze threshold of the rows the planner
+ * believes it holds (keys_stats.c).  Needs an SPI connection.  keys_from
+ * calls it.
+ */
+extern void keys_analyze_after_adding(uint64 added);
 
 /* the key type this training read for a side (RECS_KEY_INTEGER if none) */
 extern RecsKeyType keys_training_type(RecsKeySide side);

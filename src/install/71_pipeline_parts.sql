@@ -170,17 +170,21 @@ BEGIN
     INSERT INTO recs.blend_learner (model_id, learner_id, keys)
     SELECT id, l.learner_id, l.keys FROM recs.blend_learner l WHERE l.model_id = blend;
     -- the learners and histories of the new components (their watch-based ones), as blend_store.c does
-    -- (joined, not a correlated subquery: Citus plans no correlated subquery
-    -- over its reference tables, which recs' tables are after citus_setup)
+    -- (no correlated subquery: Citus plans none over its reference tables,
+    -- which recs' tables are after citus_setup).  One pass grouped by learner,
+    -- no join of the components' learners to their histories: the rows were
+    -- written in this transaction, and on a recs.model_learner whose
+    -- statistics say empty (vacuumed, not truncated) the planner took each
+    -- side for one row and nested-looped them, learners x learners (70 s at
+    -- 5,000 learners; sql/stale_stats.sql).
     INSERT INTO recs.model_learner (model_id, learner_id, language, watched)
-    SELECT id, l.learner_id, l.language, COALESCE(w.watched, '{}')
-      FROM (SELECT m.learner_id, (array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1] AS language
-              FROM recs.model_learner m WHERE m.model_id = ANY (components) GROUP BY m.learner_id) l
-      LEFT JOIN (SELECT m2.learner_id, array_agg(DISTINCT e ORDER BY e) AS watched
-                   FROM recs.model_learner m2 JOIN recs.model k ON k.model_id = m2.model_id,
-                        unnest(m2.watched) e
-                  WHERE m2.model_id = ANY (components) AND k.kind <> 'glmix'
-                  GROUP BY m2.learner_id) w ON w.learner_id = l.learner_id;
+    SELECT id, m.learner_id, (array_agg(m.language) FILTER (WHERE m.language IS NOT NULL))[1],
+           COALESCE(array_agg(DISTINCT e.course ORDER BY e.course)
+                        FILTER (WHERE k.kind <> 'glmix' AND e.course IS NOT NULL), '{}')
+      FROM recs.model_learner m JOIN recs.model k ON k.model_id = m.model_id
+      LEFT JOIN LATERAL unnest(m.watched) e(course) ON true
+     WHERE m.model_id = ANY (components)
+     GROUP BY m.learner_id;
     RETURN id;
 END
 $$;
