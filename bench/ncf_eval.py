@@ -61,6 +61,9 @@ def load(psql, data):
         psql.run(f"CREATE TABLE ml.{name} ({cols})")
         path = os.path.join(data, name + ".tsv")
         psql.run(f"\\copy ml.{name} FROM '{path}' WITH (FORMAT csv, DELIMITER E'\\t', HEADER true, QUOTE E'\\x01')")
+    # the genres as an array too, for train_ncf(course_features => '{decade,genre_list}')
+    psql.run("ALTER TABLE ml.courses ADD COLUMN genre_list text[]"
+             " GENERATED ALWAYS AS (pg_catalog.string_to_array(genres, ',')) STORED")
     psql.run("ANALYZE")
 
 
@@ -83,16 +86,42 @@ def variant(spec):
     return "bag", float(spec)
 
 
-def train(psql, table, name, args, decay=1.0, courses="'ml.courses'", schema="ml", overrides=None):
-    """train_ncf with the bench's settings; overrides (train_ncf argument name -> SQL literal)
-    replace or add named arguments (the --series-grid variants)."""
+def split_args(text):
+    """'dim => 128, layers => '{512,256}'' -> {'dim': '128', 'layers': "'{512,256}'"}: named SQL
+    arguments, split on the commas outside quotes and braces."""
+    out, part, depth, quote = {}, "", 0, False
+    for ch in (text or "") + ",":
+        if ch == "'":
+            quote = not quote
+        elif not quote and ch in "{(":
+            depth += 1
+        elif not quote and ch in "})":
+            depth -= 1
+        if ch == "," and depth == 0 and not quote:
+            if part.strip():
+                k, sep, v = part.partition("=>")
+                if not sep:
+                    raise SystemExit(f"--ncf-args: '{part.strip()}' is not 'name => value'")
+                out[k.strip()] = v.strip()
+            part = ""
+        else:
+            part += ch
+    return out
+
+
+def train(psql, table, name, args, decay=1.0, courses="'ml.courses'", schema="ml", extra=None, overrides=None):
+    """train_ncf with the bench's settings; --ncf-args, then a --sweep setting (extra), then
+    overrides (train_ncf argument name -> SQL literal: the --series-grid variants) replace or add
+    named arguments."""
     encoder, decay = variant(str(decay))
     named = {"courses": courses, "seconds_column": "NULL", "window_days": "365", "layers": "'{256,128}'",
              "dim": "64", "epochs": str(args.epochs), "negatives": "4", "learning_rate": str(args.learning_rate),
              "batch_size": str(args.batch_size), "neighbours": "50", "seed": str(args.seed),
              "threads": str(args.threads), "order_decay": str(decay), "encoder": f"'{encoder}'",
              "attention_window": str(args.attention_window), "loss": f"'{args.loss}'"}
-    named.update(overrides or {})
+    named.update(split_args(args.ncf_args))     # --ncf-args overrides the bench's settings
+    named.update(split_args(extra))             # a --sweep setting overrides both
+    named.update(overrides or {})            # a --series-grid variant overrides all
     sql = (f"SELECT recs.train_ncf('{schema}.{table}', '{name}', "
            + ", ".join(f"{k} => {v}" for k, v in named.items()) + ")")
     busy0 = machine_busy_s()
@@ -138,6 +167,49 @@ def check_cowatch(psql, model, data, table):
     same_pairs = set(ref) == set(got)
     max_diff = max((abs(ref[k] - got[k]) for k in ref if k in got), default=0.0)
     return {"pairs": len(got), "peer_pairs": len(ref), "same_pairs": same_pairs, "max_abs_diff": max_diff}
+
+
+def make_validation_dir(data, out):
+    """A validation split directory carved out of the training files only, in the test split's
+    format, so that every evaluation here runs on it unchanged (PROTOCOL.md, "Validation
+    splits"): loo_train's latest watch per learner (ties: the larger course id) becomes
+    loo_test, with 100 negatives from evalcommon.make_loo_validation (default_rng(2020), the
+    peers' --valid); time_train split at its own percentile_disc(0.9) cutoff, the test rule
+    of the time split (learners with an earlier watch, pairs not already trained on)."""
+    sys.path.insert(0, PEER_DIR)
+    import threadsetup  # noqa: F401
+    threadsetup.setup_threads(default=1)
+    import numpy as np
+    import evalcommon as ec
+    ids = ec.IdMap.from_split_dir(data)
+    os.makedirs(out, exist_ok=True)
+    raw = ec.read_tsv(data, "loo_train.tsv")
+    tr = ec.load_interactions(data, "loo_train.tsv", ids)
+    tr["rating"] = raw["rating"].to_numpy()
+    fit, users, pos, negs = ec.make_loo_validation(tr, ids.n_learners, ids.n_courses)
+    rows = raw.sort_values(["learner_id", "watched_at", "course_id"]).reset_index(drop=True)
+    last = ~rows["learner_id"].duplicated(keep="last")
+    assert np.array_equal(ids.course_index(rows[last].sort_values("learner_id")["course_id"]), pos)
+    rows[~last].to_csv(os.path.join(out, "loo_train.tsv"), sep="\t", index=False)
+    rows[last].sort_values("learner_id").to_csv(os.path.join(out, "loo_test.tsv"), sep="\t", index=False)
+    with open(os.path.join(out, "loo_test_negatives.tsv"), "w") as f:
+        f.write("learner_id\tnegatives\n")
+        for u, ng in zip(users, negs):
+            f.write(f"{ids.learner_ids[u]}\t{','.join(str(c) for c in ids.course_ids[ng])}\n")
+    tt = ec.read_tsv(data, "time_train.tsv")
+    ts = np.sort(tt["watched_at"].to_numpy())
+    cut = int(ts[math.ceil(0.9 * len(ts)) - 1])       # percentile_disc(0.9)
+    before, after = tt[tt["watched_at"] < cut], tt[tt["watched_at"] >= cut]
+    seen = set(zip(before["learner_id"], before["course_id"]))
+    after = after[after["learner_id"].isin(set(before["learner_id"]))]
+    after = after[[(l, c) not in seen for l, c in zip(after["learner_id"], after["course_id"])]]
+    before.to_csv(os.path.join(out, "time_train.tsv"), sep="\t", index=False)
+    after.to_csv(os.path.join(out, "time_test.tsv"), sep="\t", index=False)
+    with open(os.path.join(data, "courses.tsv")) as src, open(os.path.join(out, "courses.tsv"), "w") as dst:
+        dst.write(src.read())
+    log(f"validation split in {out}: loo {len(rows) - int(last.sum())} + {int(last.sum())}, time cutoff {cut}:"
+        f" {len(before)} + {len(after)} ({after['learner_id'].nunique()} learners)")
+    return out
 
 
 def eval_loo(psql, model):
@@ -608,7 +680,19 @@ def main():
                          " the chosen variant against item-kNN (latest watch held out)")
     ap.add_argument("--attention-window", type=int, default=20,
                     help="train_ncf's attention_window for the attention variants (att, att0.7) of --order-decays")
+    ap.add_argument("--ncf-args", default="",
+                    help="more train_ncf named arguments, overriding the bench's: \"dim => 128, negatives => 8\"")
+    ap.add_argument("--sweep", default=None,
+                    help="'label: ncf args; label: ncf args; ...': train and evaluate each setting (on top of"
+                         " --ncf-args) on the splits, print a table; implies --skip-peer")
+    ap.add_argument("--valid", action="store_true",
+                    help="evaluate on a validation split carved out of the training files (the latest"
+                         " loo_train watch per learner; time_train at its own 90th percentile), never the tests")
     args = ap.parse_args()
+    if args.valid:
+        args.data = make_validation_dir(args.data, os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                                f"recs-ncf-valid-{os.getpid()}"))
+        args.skip_peer = True
     psql = Psql(args.db)
     load(psql, args.data)
     splits = args.splits.split(",")
@@ -616,6 +700,8 @@ def main():
         return series_grid(psql, args, splits)
     if args.order_decays:
         return order_sweep(psql, args, splits)
+    if args.sweep:
+        return settings_sweep(psql, args, splits)
     res = {"epochs": args.epochs, "threads": args.threads}
     if "loo" in splits:
         m, info = train(psql, "loo_train", "ncf_loo", args)
@@ -639,6 +725,8 @@ def main():
           f"batch {args.batch_size}, lr {args.learning_rate:g}"
           + (", 4 negatives" if args.loss == "binary" else ", in-batch negatives")
           + f"; peer: {args.peer_epochs or args.epochs} epochs, batch 256, lr 1e-3, 4 negatives")
+    if args.ncf_args:
+        print(f"recs' train_ncf arguments overridden (--ncf-args): {args.ncf_args}")
     print(f"{'figure':<34}{'recs':>12}{'peer':>12}{'recs/peer':>11}")
 
     def row(label, a, b, nd=4):
@@ -675,6 +763,44 @@ def main():
         print(f"recommend(learner, 10) latency, synthetic {n:,} courses x 64-d: median {v['median_ms']} ms, p95 {v['p95_ms']} ms")
     print("reference (peers/README): ItemPop HR@10 0.3171 / Recall@10 0.0605; "
           "ItemKNN HR@10 0.5027 / Recall@10 0.0563")
+    print(json.dumps(res))
+
+
+def settings_sweep(psql, args, splits):
+    """--sweep: train_ncf at each setting on the splits (validation or test, --valid), one table."""
+    settings = []
+    for item in args.sweep.split(";"):
+        if item.strip():
+            label, sep, extra = item.partition(":")
+            settings.append((label.strip(), extra.strip() if sep else ""))
+    res = {"epochs": args.epochs, "threads": args.threads, "ncf_args": args.ncf_args, "valid": args.valid,
+           "settings": {}}
+    for i, (label, extra) in enumerate(settings):
+        r = {"args": extra}
+        if "loo" in splits:
+            m, info = train(psql, "loo_train", f"sw{i}_loo", args, extra=extra)
+            info.update(eval_loo(psql, m))
+            r["loo"] = info
+        if "time" in splits:
+            m, info = train(psql, "time_train", f"sw{i}_time", args, extra=extra)
+            psql.run(f"SELECT recs.activate({m})")
+            info.update(eval_time(psql))
+            r["time"] = info
+        res["settings"][label] = r
+        lo, ti = r.get("loo", {}), r.get("time", {})
+        log(f"[sweep {label}] LOO HR@10 {fmt(lo.get('hr10'))} NDCG@10 {fmt(lo.get('ndcg10'))}"
+            f" time R@10 {fmt(ti.get('recall10'))} NDCG@10 {fmt(ti.get('ndcg10'))}"
+            f" cpu s {lo.get('train_cpu_s')} / {ti.get('train_cpu_s')}")
+    print()
+    print(f"NCF settings on the {'VALIDATION' if args.valid else 'TEST'} splits of {args.data}; base: 256-128-64,"
+          f" {args.epochs} epochs, loss {args.loss}, batch {args.batch_size}, lr {args.learning_rate:g},"
+          f" seed {args.seed}, {args.threads} threads; --ncf-args {args.ncf_args!r}")
+    print(f"{'setting':<16}{'LOO HR@10':>10}{'LOO NDCG':>10}{'time R@10':>10}{'time NDCG':>10}{'CPU s':>8}  args")
+    for label, r in res["settings"].items():
+        lo, ti = r.get("loo", {}), r.get("time", {})
+        cpu = sum(x.get("train_cpu_s") or 0 for x in (lo, ti))
+        print(f"{label:<16}{fmt(lo.get('hr10')):>10}{fmt(lo.get('ndcg10')):>10}{fmt(ti.get('recall10')):>10}"
+              f"{fmt(ti.get('ndcg10')):>10}{cpu:>8.0f}  {r['args']}")
     print(json.dumps(res))
 
 
