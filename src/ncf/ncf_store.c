@@ -310,6 +310,9 @@ params_json(const NcfOptions *o)
 	json_out_int(&j, "dim", cfg->dim);
 	json_out_int(&j, "epochs", cfg->epochs);
 	json_out_string(&j, "loss", cfg->loss == NCF_LOSS_SOFTMAX ? "softmax" : "binary");
+	/* loss 'auto', epochs NULL: the two above were chosen from the data */
+	json_out_bool(&j, "loss_auto", cfg->loss_auto);
+	json_out_bool(&j, "epochs_auto", cfg->epochs_auto);
 	if (cfg->loss == NCF_LOSS_SOFTMAX)
 		json_out_number(&j, "temperature", NCF_SOFTMAX_TEMPERATURE, "%g");
 	else
