@@ -123,18 +123,18 @@ SELECT is((SELECT params->>'loss_auto' || ' ' || (params->>'epochs_auto') FROM r
           'false false', 'a loss and epochs given are not chosen');
 
 -- loss 'auto' and epochs NULL on any number of positives (ncf_auto_config):
--- the softmax from 200,000 positives on, 20 epochs up to 2 million
--- positives, then at most 40 million positives in all, at least one epoch
+-- the softmax from 200,000 positives on; the binary loss's 20 epochs, the
+-- softmax's epochs of 2 million positives (rounded up, 1 to 20)
 SELECT is(ARRAY(SELECT chosen_loss || ' ' || chosen_epochs
-                  FROM unnest(ARRAY[1, 199999, 200000, 2000000, 2000001, 9800000, 40000000, 40000001, 1000000000]::bigint[]) n,
+                  FROM unnest(ARRAY[1, 199999, 200000, 670349, 1999999, 2000000, 9800000, 1000000000]::bigint[]) n,
                        recs._ncf_auto_config(n)),
-          ARRAY['binary 20', 'binary 20', 'softmax 20', 'softmax 20', 'softmax 19', 'softmax 4', 'softmax 1',
-                'softmax 1', 'softmax 1'],
-          'loss ''auto'': binary below 200,000 positives; epochs NULL: 20, at most 40 million positives, at least 1');
+          ARRAY['binary 20', 'binary 20', 'softmax 10', 'softmax 3', 'softmax 2', 'softmax 1', 'softmax 1', 'softmax 1'],
+          'loss ''auto'': binary below 200,000 positives; epochs NULL: 20 binary, 2 million positives softmax');
 SELECT is(ARRAY(SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(9800000, 'binary')
                 UNION ALL SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(9800000, 'auto', 30)
-                UNION ALL SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(1000, 'softmax', 3)),
-          ARRAY['binary 4', 'softmax 30', 'softmax 3'],
+                UNION ALL SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(1000, 'softmax', 3)
+                UNION ALL SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(1000, 'softmax')),
+          ARRAY['binary 20', 'softmax 30', 'softmax 3', 'softmax 20'],
           'a loss or epochs given stays; the other is still chosen');
 SELECT is((SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(1000, NULL, NULL)),
           'binary 20', 'NULL loss is ''auto''');
