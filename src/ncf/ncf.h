@@ -12,6 +12,7 @@
  *   ncf_pool.c     the training loop's worker threads
  *   ncf_data.c     the watches and the course catalogue a training reads
  *   ncf_train.c    recs.train_ncf(): options, then data -> fit -> store
+ *   ncf_defaults.c loss 'auto' and epochs NULL: chosen from the data's size
  *   ncf_store.c    writing a trained model to the model tables
  *   ncf_serve.c    recommend() branch, score, similar_courses, embed_learner
  *   ncf_map.c      course_map(): 2-D PCA of course embeddings, SVG rendering

@@ -143,27 +143,6 @@ choice_arg(FunctionCallInfo fcinfo, int argno, const char *what, const char *con
 	pg_unreachable();
 }
 
-void
-ncf_auto_config(NcfConfig *cfg, int64 n_pos)
-{
-	if (cfg->loss_auto)
-		cfg->loss = n_pos >= NCF_AUTO_SOFTMAX_POSITIVES ? NCF_LOSS_SOFTMAX : NCF_LOSS_BINARY;
-	if (cfg->epochs_auto)
-		cfg->epochs = cfg->loss == NCF_LOSS_SOFTMAX ?
-			(int) Min((int64) NCF_DEFAULT_EPOCHS,
-					  (NCF_SOFTMAX_EPOCH_POSITIVES + Max(n_pos, 1) - 1) / Max(n_pos, 1)) :
-			NCF_DEFAULT_EPOCHS;
-	if (cfg->loss_auto || cfg->epochs_auto)
-		ereport(NOTICE,
-				(errmsg("train_ncf: %d epochs with loss '%s' for " INT64_FORMAT " positives",
-						cfg->epochs, cfg->loss == NCF_LOSS_SOFTMAX ? "softmax" : "binary", n_pos),
-				 errdetail("%s%s",
-						   cfg->loss_auto ? psprintf("loss 'auto' is the softmax from %d positives on. ",
-													 NCF_AUTO_SOFTMAX_POSITIVES) : "",
-						   cfg->epochs_auto ? psprintf("epochs NULL is %d with the binary loss and, with the softmax, the epochs of %d million positives.",
-													   NCF_DEFAULT_EPOCHS, NCF_SOFTMAX_EPOCH_POSITIVES / 1000000) : "")));
-}
-
 /* train_ncf's loss; 'auto' is the binary loss until ncf_auto_config has seen the data */
 static void
 loss_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
