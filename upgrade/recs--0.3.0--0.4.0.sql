@@ -4178,7 +4178,7 @@ CREATE FUNCTION recs.train_ncf(
     through timestamptz DEFAULT NULL,
     layers integer[] DEFAULT '{256,128}',
     dim integer DEFAULT 64,
-    epochs integer DEFAULT 20,
+    epochs integer DEFAULT NULL,
     negatives integer DEFAULT 4,
     learning_rate float8 DEFAULT 0.001,
     batch_size integer DEFAULT 256,
@@ -4197,7 +4197,7 @@ CREATE FUNCTION recs.train_ncf(
     content_dropout float8 DEFAULT 0.3,
     encoder text DEFAULT 'bag',
     attention_window integer DEFAULT 20,
-    loss text DEFAULT 'binary',
+    loss text DEFAULT 'auto',
     validation text DEFAULT 'none')
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
@@ -5041,3 +5041,18 @@ END
 $$;
 COMMENT ON FUNCTION recs._blend_rebase(bigint, bigint[], text, timestamptz) IS
     'private, for train_all: a new version of a blend with the same weights over other (refitted) components';
+-- ---------------------------------------------------------------------------
+-- train_ncf's loss 'auto' and epochs NULL (their defaults now, edited in the
+-- train_ncf section above): the private test function of their choice
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION recs._ncf_auto_config(
+    positives bigint,
+    loss text DEFAULT 'auto',
+    epochs integer DEFAULT NULL,
+    OUT chosen_loss text,
+    OUT chosen_epochs integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ncf_auto_config_sql'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION recs._ncf_auto_config(bigint, text, integer) IS
+    'private, for tests: the loss and epochs train_ncf trains with on that many positives, given its loss and epochs arguments (loss ''auto'', epochs NULL: chosen from the data), by the trainer''s own code';

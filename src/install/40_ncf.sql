@@ -80,7 +80,7 @@ CREATE FUNCTION recs.train_ncf(
     through timestamptz DEFAULT NULL,
     layers integer[] DEFAULT '{256,128}',
     dim integer DEFAULT 64,
-    epochs integer DEFAULT 20,
+    epochs integer DEFAULT NULL,
     negatives integer DEFAULT 4,
     learning_rate float8 DEFAULT 0.001,
     batch_size integer DEFAULT 256,
@@ -99,7 +99,7 @@ CREATE FUNCTION recs.train_ncf(
     content_dropout float8 DEFAULT 0.3,
     encoder text DEFAULT 'bag',
     attention_window integer DEFAULT 20,
-    loss text DEFAULT 'binary',
+    loss text DEFAULT 'auto',
     validation text DEFAULT 'none')
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
@@ -287,3 +287,15 @@ AS 'MODULE_PATHNAME', 'ncf_softmax_loss'
 LANGUAGE C IMMUTABLE STRICT;
 COMMENT ON FUNCTION recs._ncf_softmax_loss(real[], integer, real[], real) IS
     'private, for tests: one row of train_ncf''s softmax loss (scores, 1-based label, log q per column; -Infinity masks a column) and its gradient with respect to the scores, by the trainer''s own code';
+
+CREATE FUNCTION recs._ncf_auto_config(
+    positives bigint,
+    loss text DEFAULT 'auto',
+    epochs integer DEFAULT NULL,
+    OUT chosen_loss text,
+    OUT chosen_epochs integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ncf_auto_config_sql'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION recs._ncf_auto_config(bigint, text, integer) IS
+    'private, for tests: the loss and epochs train_ncf trains with on that many positives, given its loss and epochs arguments (loss ''auto'', epochs NULL: chosen from the data), by the trainer''s own code';

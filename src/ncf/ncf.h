@@ -12,6 +12,7 @@
  *   ncf_pool.c     the training loop's worker threads
  *   ncf_data.c     the watches and the course catalogue a training reads
  *   ncf_train.c    recs.train_ncf(): options, then data -> fit -> store
+ *   ncf_defaults.c loss 'auto' and epochs NULL: chosen from the data's size
  *   ncf_store.c    writing a trained model to the model tables
  *   ncf_serve.c    recommend() branch, score, similar_courses, embed_learner
  *   ncf_map.c      course_map(): 2-D PCA of course embeddings, SVG rendering
@@ -260,8 +261,26 @@ typedef struct NcfConfig
 	NcfEncoder	encoder;
 	int			attention_window;	/* watches the attention encoder sees */
 	NcfLoss		loss;
+	bool		loss_auto;		/* loss 'auto': loss is chosen from the data (ncf_auto_config) */
+	bool		epochs_auto;	/* epochs NULL: epochs is chosen from the data (ncf_auto_config) */
 	bool		validation_auto;	/* hold out the latest slice, keep the best epoch */
 } NcfConfig;
+
+/*
+ * train_ncf's choices from the data's size (docs/ncf.md, "Defaults at
+ * scale", for the measurements): loss 'auto' is the softmax from
+ * NCF_AUTO_SOFTMAX_POSITIVES positives on, the binary loss below (it wins on
+ * small data); epochs NULL is NCF_DEFAULT_EPOCHS with the binary loss and,
+ * with the softmax, as many epochs as pass NCF_SOFTMAX_EPOCH_POSITIVES
+ * positives (rounded up, at least 1, at most NCF_DEFAULT_EPOCHS): its
+ * held-out Recall@10 peaks there and then falls.
+ */
+#define NCF_AUTO_SOFTMAX_POSITIVES 200000
+#define NCF_DEFAULT_EPOCHS 20
+#define NCF_SOFTMAX_EPOCH_POSITIVES 2000000
+
+/* resolve loss 'auto' and epochs NULL for n_pos positives */
+extern void ncf_auto_config(NcfConfig *cfg, int64 n_pos);
 
 /*
  * Training data: per learner, watches sorted by time (items[offsets[u] ..
@@ -460,7 +479,7 @@ extern int64 *ncf_read_course_ids(Oid relid, const char *col, const char *argnam
  * rows unless NULL), positives, contexts
  */
 struct NcfContent;
-extern void ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
+extern void ncf_data_from_input(const NcfInput *in, NcfConfig *cfg, int topn,
 								struct NcfContent *content, NcfData *data);
 /*
  * ncf_net.c: each learner's context at their own latest watch t_u ([t_u -

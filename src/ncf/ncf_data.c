@@ -131,7 +131,7 @@ ncf_input(Oid watches, const WatchColumns *cols, double min_seconds, Oid courses
 }
 
 void
-ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
+ncf_data_from_input(const NcfInput *in, NcfConfig *cfg, int topn,
 					NcfContent *content, NcfData *data)
 {
 	Size		need;
@@ -153,6 +153,8 @@ ncf_data_from_input(const NcfInput *in, const NcfConfig *cfg, int topn,
 				(errcode(ERRCODE_NO_DATA),
 				 errmsg("no watches at or after labels_from to use as labels"),
 				 errhint("Move labels_from earlier, or leave it NULL to use every watch.")));
+	/* loss 'auto' and epochs NULL: the memory below depends on the loss */
+	ncf_auto_config(cfg, data->n_pos);
 	/*
 	 * the training's own arrays, and the watches (in's arrays, 12 bytes a
 	 * watch and 16 a learner) and co-watch matrix it reads

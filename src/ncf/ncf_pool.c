@@ -22,7 +22,15 @@
 
 #include "ncf_pool.h"
 
-#define POOL_SPIN 20000
+/*
+ * Pauses a waiting thread spins before it sleeps: about 35 us (a pause is
+ * some 18 ns on a recent Xeon).  A step's phases take milliseconds, so a
+ * thread that is not done within that is usually descheduled or simply has
+ * more work, and spinning on would only burn CPU time another process (or
+ * the other training thread) could use; 20,000 spent up to a fifth of the
+ * training's CPU seconds on a loaded machine.
+ */
+#define POOL_SPIN 2000
 
 static inline void
 cpu_relax(void)

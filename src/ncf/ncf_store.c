@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "blas_core.h"
 #include "json_out.h"
 #include "ncf.h"
 #include "model_store.h"
@@ -309,6 +310,9 @@ params_json(const NcfOptions *o)
 	json_out_int(&j, "dim", cfg->dim);
 	json_out_int(&j, "epochs", cfg->epochs);
 	json_out_string(&j, "loss", cfg->loss == NCF_LOSS_SOFTMAX ? "softmax" : "binary");
+	/* loss 'auto', epochs NULL: the two above were chosen from the data */
+	json_out_bool(&j, "loss_auto", cfg->loss_auto);
+	json_out_bool(&j, "epochs_auto", cfg->epochs_auto);
 	if (cfg->loss == NCF_LOSS_SOFTMAX)
 		json_out_number(&j, "temperature", NCF_SOFTMAX_TEMPERATURE, "%g");
 	else
@@ -397,6 +401,7 @@ metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const
 	json_out_int(&j, "cowatch_pairs", data->cowatch.nnz);
 	json_out_number(&j, "train_seconds", run->train_seconds, "%.3f");
 	json_out_number(&j, "train_cpu_seconds", run->cpu_seconds, "%.3f");
+	json_out_string(&j, "blas_core", recs_blas_core());
 	json_out_number(&j, "examples_per_second",
 					(double) instances * cfg->epochs / Max(run->train_seconds, 1e-9), "%.1f");
 	json_out_array(&j, "loss");

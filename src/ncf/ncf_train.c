@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -124,6 +125,7 @@ choice_arg(FunctionCallInfo fcinfo, int argno, const char *what, const char *con
 		   int n, int dflt)
 {
 	char	   *v;
+	StringInfoData list;
 
 	if (PG_ARGISNULL(argno))
 		return dflt;
@@ -131,11 +133,25 @@ choice_arg(FunctionCallInfo fcinfo, int argno, const char *what, const char *con
 	for (int i = 0; i < n; i++)
 		if (strcmp(v, choices[i]) == 0)
 			return i;
+	/* 'a' or 'b';  'a', 'b' or 'c' */
+	initStringInfo(&list);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&list, "%s'%s'", i == 0 ? "" : (i == n - 1 ? " or " : ", "), choices[i]);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s must be one of %s, not \"%s\"", what,
-					n == 2 ? psprintf("'%s' or '%s'", choices[0], choices[1]) : choices[0], v)));
+			 errmsg("%s must be one of %s, not \"%s\"", what, list.data, v)));
 	pg_unreachable();
+}
+
+/* train_ncf's loss; 'auto' is the binary loss until ncf_auto_config has seen the data */
+static void
+loss_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
+{
+	static const char *const losses[] = {"binary", "softmax", "auto"};
+	int			loss = choice_arg(fcinfo, argno, "loss", losses, 3, 2);
+
+	cfg->loss_auto = loss == 2;
+	cfg->loss = loss == 1 ? NCF_LOSS_SOFTMAX : NCF_LOSS_BINARY;
 }
 
 /* the learner encoder, the loss and the validation of train_ncf */
@@ -143,13 +159,12 @@ static void
 method_args(FunctionCallInfo fcinfo, int first, NcfConfig *cfg)
 {
 	static const char *const encoders[] = {"bag", "attention"};
-	static const char *const losses[] = {"binary", "softmax"};
 	static const char *const validations[] = {"none", "auto"};
 
 	cfg->encoder = (NcfEncoder) choice_arg(fcinfo, first, "encoder", encoders, 2, NCF_ENCODER_BAG);
 	cfg->attention_window = recs_int_arg(fcinfo, first + 1, 20, 1, NCF_MAX_CONTEXT,
 										 "attention_window");
-	cfg->loss = (NcfLoss) choice_arg(fcinfo, first + 2, "loss", losses, 2, NCF_LOSS_BINARY);
+	loss_arg(fcinfo, first + 2, cfg);
 	cfg->validation_auto = choice_arg(fcinfo, first + 3, "validation", validations, 2, 0) == 1;
 }
 
@@ -172,7 +187,9 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	o->watches = PG_GETARG_OID(0);
 	layers_arg(fcinfo, 7, cfg);
 	cfg->dim = recs_int_arg(fcinfo, 8, 64, 1, MAX_WIDTH, "dim");
-	cfg->epochs = recs_int_arg(fcinfo, 9, 20, 1, MAX_EPOCHS, "epochs");
+	/* NULL: NCF_DEFAULT_EPOCHS, or fewer on large data (ncf_auto_config) */
+	cfg->epochs_auto = PG_ARGISNULL(9);
+	cfg->epochs = recs_int_arg(fcinfo, 9, NCF_DEFAULT_EPOCHS, 1, MAX_EPOCHS, "epochs");
 	cfg->negatives = recs_int_arg(fcinfo, 10, 4, 1, 1000, "negatives");
 	cfg->learning_rate = (float) recs_float_arg(fcinfo, 11, 0.001, 0.0, true, "learning_rate");
 	cfg->batch_size = recs_int_arg(fcinfo, 12, 256, 1, 1 << 20, "batch_size");
@@ -193,8 +210,11 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	cfg->labels_from = o->labels_given ? recs_timestamp_arg(fcinfo, 5, "labels_from") : -INFINITY;
 	content_args(fcinfo, 24, o);
 	method_args(fcinfo, 26, cfg);
-	/* softmax draws no negatives: the batch's other courses are its negatives */
-	if (cfg->loss == NCF_LOSS_SOFTMAX && cfg->batch_size < 2)
+	/*
+	 * softmax draws no negatives: the batch's other courses are its
+	 * negatives; 'auto' may choose either loss
+	 */
+	if ((cfg->loss == NCF_LOSS_SOFTMAX || cfg->loss_auto) && cfg->batch_size < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be at least 2 with loss 'softmax'"),
@@ -212,7 +232,7 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
  * (ncf_validate.c), data->holdout the learners scored after each epoch
  */
 static void
-validation_split(const NcfInput *in, const NcfOptions *o, NcfData *data, NcfHoldout *h)
+validation_split(const NcfInput *in, NcfOptions *o, NcfData *data, NcfHoldout *h)
 {
 	NcfInput	train;
 
@@ -267,11 +287,11 @@ train_ncf(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(phasecxt);
 	}
 	run.holdout = NULL;
-	run.best_epoch = o.cfg.epochs - 1;
 	if (o.cfg.validation_auto)
 		validation_split(&in, &o, &data, &holdout);
 	else
 		ncf_data_from_input(&in, &o.cfg, o.topn, o.content, &data);
+	run.best_epoch = o.cfg.epochs - 1;	/* epochs is known now (ncf_auto_config) */
 
 	/* 2. fit */
 	run.epochs = palloc0(sizeof(NcfEpochLog) * o.cfg.epochs);
@@ -417,5 +437,39 @@ ncf_softmax_loss(PG_FUNCTION_ARGS)
 		grad[c] = Float4GetDatum(z[c]);
 	values[0] = Float8GetDatum(loss);
 	values[1] = PointerGetDatum(construct_array(grad, n, FLOAT4OID, 4, true, TYPALIGN_INT));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/*
+ * recs._ncf_auto_config(positives, loss, epochs): the loss and the epochs
+ * train_ncf trains with on data of that many positives, given its loss and
+ * epochs arguments (loss 'auto', epochs NULL: chosen by ncf_auto_config).
+ * For tests: the thresholds without training on millions of positives.
+ */
+PG_FUNCTION_INFO_V1(ncf_auto_config_sql);
+Datum
+ncf_auto_config_sql(PG_FUNCTION_ARGS)
+{
+	NcfConfig	cfg;
+	int64		n_pos;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	recs_require_arg(fcinfo, 0, "positives");
+	n_pos = PG_GETARG_INT64(0);
+	if (n_pos < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("positives must be at least 1")));
+	memset(&cfg, 0, sizeof(cfg));
+	loss_arg(fcinfo, 1, &cfg);
+	cfg.epochs_auto = PG_ARGISNULL(2);
+	cfg.epochs = recs_int_arg(fcinfo, 2, NCF_DEFAULT_EPOCHS, 1, MAX_EPOCHS, "epochs");
+	ncf_auto_config(&cfg, n_pos);
+	values[0] = CStringGetTextDatum(cfg.loss == NCF_LOSS_SOFTMAX ? "softmax" : "binary");
+	values[1] = Int32GetDatum(cfg.epochs);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

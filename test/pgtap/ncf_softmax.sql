@@ -4,7 +4,7 @@
 -- one-batch epoch against the same loss computed in SQL from the model's own
 -- towers; reproducibility; quality on generated data; the options.
 BEGIN;
-SELECT plan(25);
+SELECT plan(33);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- the row kernel
@@ -115,10 +115,34 @@ SELECT ok((SELECT (metrics->'loss'->>3)::float8 < (metrics->'loss'->>0)::float8 
 
 -- ---------------------------------------------------------------- options
 SELECT throws_ok($$SELECT recs.train_ncf('sm.watches', epochs => 1, loss => 'hinge')$$, '22023',
-                 'loss must be one of ''binary'' or ''softmax'', not "hinge"', 'an unknown loss is an error');
+                 'loss must be one of ''binary'', ''softmax'' or ''auto'', not "hinge"', 'an unknown loss is an error');
 SELECT throws_ok($$SELECT recs.train_ncf('sm.watches', epochs => 1, loss => 'softmax', batch_size => 1)$$, '22023',
                  'batch_size must be at least 2 with loss ''softmax''',
                  'a softmax batch needs a second course to be a negative');
+SELECT is((SELECT params->>'loss_auto' || ' ' || (params->>'epochs_auto') FROM recs.model WHERE model_id = :a),
+          'false false', 'a loss and epochs given are not chosen');
+
+-- loss 'auto' and epochs NULL on any number of positives (ncf_auto_config):
+-- the softmax from 200,000 positives on; the binary loss's 20 epochs, the
+-- softmax's epochs of 2 million positives (rounded up, 1 to 20)
+SELECT is(ARRAY(SELECT chosen_loss || ' ' || chosen_epochs
+                  FROM unnest(ARRAY[1, 199999, 200000, 670349, 1999999, 2000000, 9800000, 1000000000]::bigint[]) n,
+                       recs._ncf_auto_config(n)),
+          ARRAY['binary 20', 'binary 20', 'softmax 10', 'softmax 3', 'softmax 2', 'softmax 1', 'softmax 1', 'softmax 1'],
+          'loss ''auto'': binary below 200,000 positives; epochs NULL: 20 binary, 2 million positives softmax');
+SELECT is(ARRAY(SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(9800000, 'binary')
+                UNION ALL SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(9800000, 'auto', 30)
+                UNION ALL SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(1000, 'softmax', 3)
+                UNION ALL SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(1000, 'softmax')),
+          ARRAY['binary 20', 'softmax 30', 'softmax 3', 'softmax 20'],
+          'a loss or epochs given stays; the other is still chosen');
+SELECT is((SELECT chosen_loss || ' ' || chosen_epochs FROM recs._ncf_auto_config(1000, NULL, NULL)),
+          'binary 20', 'NULL loss is ''auto''');
+SELECT throws_ok($$SELECT recs._ncf_auto_config(0)$$, '22023', 'positives must be at least 1',
+                 'no positives: an error');
+SELECT throws_ok($$SELECT recs._ncf_auto_config(NULL)$$, '22004', NULL, 'NULL positives: an error');
+SELECT throws_ok($$SELECT recs.train_ncf('sm.watches', loss => 'auto', batch_size => 1, negatives => 0)$$, '22023', NULL,
+                 'loss ''auto'' takes the stricter of the two losses'' batch_size checks');
 SELECT lives_ok($$SELECT recs.train_ncf('sm.watches', 'sm_small', epochs => 1, loss => 'softmax',
                                         batch_size => 3, negatives => 4, activate => false)$$,
                 'negatives means nothing to the softmax: batch_size 3 with negatives 4 is fine');
@@ -142,6 +166,10 @@ SELECT recs.train_ncf('nq.train', 'nq_bin', courses => 'nq.courses', seed => 1, 
                       activate => false) AS bin \gset
 SELECT recs.train_ncf('nq.train', 'nq_sm', courses => 'nq.courses', seed => 1, threads => 2,
                       batch_size => 128, loss => 'softmax', activate => false) AS sm \gset
+-- nq_bin has the default loss, 'auto', on 4,200 positives: the binary loss, 20 epochs
+SELECT is((SELECT params->>'loss' || ' ' || (params->>'loss_auto') || ' ' || (params->>'epochs')
+                  || ' ' || (params->>'epochs_auto') FROM recs.model WHERE model_id = :bin),
+          'binary true 20 true', 'loss ''auto'' and epochs NULL (the defaults) on small data: binary, 20 epochs');
 SELECT (recs.evaluate(:pop, 'future', 10, store => false)->>'recall')::float8 AS pop_recall \gset
 SELECT (recs.evaluate(:bin, 'future', 10, store => false)->>'recall')::float8 AS bin_recall \gset
 SELECT (recs.evaluate(:sm, 'future', 10, store => false)->>'recall')::float8 AS sm_recall \gset
