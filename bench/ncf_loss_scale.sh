@@ -53,15 +53,20 @@ ANALYZE ls.future;
 SQL
 echo "cut $cut; test pairs $(q -c 'SELECT count(*) FROM ls.future'), learners $(q -c 'SELECT count(DISTINCT learner_id) FROM ls.future')"
 
-printf '%-28s %12s %10s %10s %10s\n' run positives/s epoch_s train_s recall@10 >"${TMPDIR:-/tmp}/ncf_loss_scale.$$"
+printf '%-28s %12s %10s %10s %10s %10s\n' run positives/s epoch_s train_s call_s recall@10 >"${TMPDIR:-/tmp}/ncf_loss_scale.$$"
 for run in "${runs[@]}"; do
-	IFS=: read -r loss epochs batch lr <<<"$run"
-	batch=${batch:-256}
-	lr=${lr:-0.001}
+	if [ "$run" = defaults ]; then
+		args="threads => $threads"
+	else
+		IFS=: read -r loss epochs batch lr <<<"$run"
+		args="epochs => $epochs, batch_size => ${batch:-256}, learning_rate => ${lr:-0.001},
+		      threads => $threads, loss => '$loss'"
+	fi
 	echo "== $run"
-	out=$(q -c "SET recs.memory_limit = '8GB'" -c "SELECT recs.train_ncf('ls.train', 'ls_$loss', courses => 'ls.courses',
-	                 epochs => $epochs, batch_size => $batch, learning_rate => $lr, threads => $threads,
-	                 loss => '$loss', activate => false)" 2>&1)
+	c0=$(date +%s.%N)
+	out=$(q -c "SET recs.memory_limit = '8GB'" -c "SELECT recs.train_ncf('ls.train', 'ls_${run%%:*}',
+	                 courses => 'ls.courses', $args, activate => false)" 2>&1)
+	call=$(awk -v a="$c0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
 	echo "$out" | grep -E 'NOTICE|DETAIL' | sed 's/^/  /'
 	model=$(echo "$out" | grep -E '^[0-9]+$' | tail -1)
 	read -r pos ts es <<<"$(q -F ' ' -c "SELECT metrics->>'positives', metrics->>'train_seconds',
@@ -69,8 +74,8 @@ for run in "${runs[@]}"; do
 	           FROM jsonb_array_elements_text(metrics->'epoch_seconds') e)
 	   FROM recs.model WHERE model_id = $model")"
 	recall=$(q -c "SELECT (recs.evaluate($model, 'ls.future', 10, store => false))->>'recall'")
-	printf '%-28s %12.0f %10.1f %10.1f %10.4f\n' "$run" "$(awk -v p="$pos" -v e="$es" 'BEGIN {print p / e}')" \
-		"$es" "$ts" "$recall" >>"${TMPDIR:-/tmp}/ncf_loss_scale.$$"
+	printf '%-28s %12.0f %10.1f %10.1f %10.1f %10.4f\n' "$run" "$(awk -v p="$pos" -v e="$es" 'BEGIN {print p / e}')" \
+		"$es" "$ts" "$call" "$recall" >>"${TMPDIR:-/tmp}/ncf_loss_scale.$$"
 done
 uptime
 cat "${TMPDIR:-/tmp}/ncf_loss_scale.$$"
