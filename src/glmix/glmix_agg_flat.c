@@ -4,7 +4,7 @@
  * scores for the offsets, and the fixed effect's statistics and the loss as
  * aggregates that Citus pushes down as partial aggregates
  *
- * recs.glmix_flat_blocks(enc, learner_id, course ids, labels, label2,
+ * recs._glmix_flat_blocks(enc, learner_id, course ids, labels, label2,
  * times) is called once per learner by a GROUP BY learner_id over the
  * impressions (co-located with the work relation, so the INSERT ... SELECT
  * runs whole in each shard's task).  It applies the impressions reader's
@@ -21,9 +21,9 @@
  * Offsets never leave the worker: the fixed effect's offset of a row is its
  * learner-effect score z_r . coef_l (the learner's coefficients, joined
  * from the co-located coefficient relation), the learner effect's is its
- * fixed score x_r . beta (recs.glmix_flat_scores(fblock, beta)).
+ * fixed score x_r . beta (recs._glmix_flat_scores(fblock, beta)).
  *
- * recs.glmix_flat_fixed_stats and recs.glmix_flat_loss have a bytea
+ * recs._glmix_flat_fixed_stats and recs._glmix_flat_loss have a bytea
  * transition state, not internal: Citus pushes such a custom aggregate down
  * as a partial aggregate (worker_partial_agg in each task, the states sent
  * as text, coord_combine_agg on the coordinator), so each shard returns one
@@ -186,7 +186,7 @@ twin_offsets(FunctionCallInfo fcinfo, int rargno, int cargno, const GlmixBlock *
 }
 
 PG_FUNCTION_INFO_V1(glmix_flat_scores);
-/* recs.glmix_flat_scores(block, coef): the block's rows' scores, float8[] */
+/* recs._glmix_flat_scores(block, coef): the block's rows' scores, float8[] */
 Datum
 glmix_flat_scores(PG_FUNCTION_ARGS)
 {
@@ -463,7 +463,7 @@ too_wide(int nnz)
 
 PG_FUNCTION_INFO_V1(glmix_flat_blocks);
 /*
- * recs.glmix_flat_blocks(enc, learner_id, course_ids, labels, labels2,
+ * recs._glmix_flat_blocks(enc, learner_id, course_ids, labels, labels2,
  * times): the learner's kept rows as (fixed, learner-effect) block pairs
  * with the learner's counts.  Materialize mode: a learner's rows are one
  * call's.

@@ -11,17 +11,17 @@
  *      crosses, as on one node; the fixed layout;
  *   2. stage: one INSERT ... SELECT, grouped by the learner column and so
  *      run whole in each shard's task, builds every learner's block pairs
- *      (recs.glmix_flat_blocks, glmix_agg_flat.c) into a work relation W
+ *      (recs._glmix_flat_blocks, glmix_agg_flat.c) into a work relation W
  *      co-located with the impressions, from the encoding of the sides and
  *      layout sent once as its parameter (glmix_flat_enc.c); the learners'
  *      coefficient relation C, co-located too, gets a row per learner with
  *      a model; the counts come back as sums;
  *   3. fit: the fixed effect's Newton statistics are one partial aggregate
- *      over W joined with C (recs.glmix_flat_fixed_stats: each task sums its
+ *      over W joined with C (recs._glmix_flat_fixed_stats: each task sums its
  *      shard, the offsets z_r . coef_l computed from the twin blocks there);
  *      the learner effect is one pushed-down UPDATE of C from a GROUP BY
  *      learner aggregate (recs.glmix_entity_fit, its offsets x_r . beta from
- *      recs.glmix_flat_scores); the objective is a partial aggregate too;
+ *      recs._glmix_flat_scores); the objective is a partial aggregate too;
  *   4. store: the learners' coefficients (O(learners)) and, a cursor's batch
  *      at a time, their positive courses for recs.model_learner.
  *
@@ -268,7 +268,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 */
 	sql = psprintf("INSERT INTO %s SELECT g.l, b.* FROM "
 				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t FROM %s%s GROUP BY %s) g, "
-				   "LATERAL recs.glmix_flat_blocks($1, g.l::int8, g.c, g.y1, g.y2, g.t) b",
+				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, g.c, g.y1, g.y2, g.t) b",
 				   f->w, lcol, quote_identifier(o->ro.course_column), labels[0], labels[1],
 				   texpr ? psprintf("array_agg((%s)::float8)", texpr) : "NULL::float8[]",
 				   recs_relation_name(o->impressions),
@@ -336,11 +336,11 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * offsets, unused: they are computed in the tasks); one row comes back,
 	 * Citus having combined the shards' partial states.
 	 */
-	t->plan = SPI_prepare_cursor(psprintf("SELECT recs.glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, $2) "
+	t->plan = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, $2) "
 										  "FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id",
 										  f->w, f->c),
 								 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
-	f->loss = SPI_prepare_cursor(psprintf("SELECT recs.glmix_flat_loss(w.fblock, w.rblock, c.coef, $1, "
+	f->loss = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_loss(w.fblock, w.rblock, c.coef, $1, "
 										  "w.block_no = 0) FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id",
 										  f->w, f->c),
 								 1, (Oid[]) {FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
@@ -350,7 +350,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	{
 		f->refit = SPI_prepare_cursor(psprintf("UPDATE %s c SET coef = f.coef FROM "
 											   "(SELECT w.learner_id AS l, recs.glmix_entity_fit(w.rblock, "
-											   "recs.glmix_flat_scores(w.fblock, $1), s.coef, $2) AS coef "
+											   "recs._glmix_flat_scores(w.fblock, $1), s.coef, $2) AS coef "
 											   "FROM %s w JOIN %s s ON s.learner_id = w.learner_id "
 											   "WHERE w.rblock IS NOT NULL GROUP BY w.learner_id) f "
 											   "WHERE c.learner_id = f.l", f->c, f->w, f->c),

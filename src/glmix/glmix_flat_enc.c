@@ -4,7 +4,7 @@
  * effect's design and the reader's row policy, as one bytea
  *
  * The flat path (glmix_flat.c) builds each learner's blocks on the worker
- * that holds the learner's impressions (recs.glmix_flat_blocks).  What it
+ * that holds the learner's impressions (recs._glmix_flat_blocks).  What it
  * needs from the coordinator is O(learners + courses + features): every
  * learner's and course's sparse feature vector (GlmixSide: ids, CSR rows,
  * column ranges), the crosses, the learner effect's shape and the policy's
