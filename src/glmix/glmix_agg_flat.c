@@ -4,10 +4,11 @@
  * scores for the offsets, and the fixed effect's statistics and the loss as
  * aggregates that Citus pushes down as partial aggregates
  *
- * recs._glmix_flat_blocks(enc, learner_id, course ids, labels, label2,
- * times) is called once per learner by a GROUP BY learner_id over the
- * impressions (co-located with the work relation, so the INSERT ... SELECT
- * runs whole in each shard's task).  It applies the impressions reader's
+ * recs._glmix_flat_blocks(enc, learner_id, learner features, values,
+ * course ids, labels, label2, times) is called once per learner by a GROUP
+ * BY learner_id over the impressions, joined with the training's learner
+ * relation for the learner's feature vector (both co-located with the work
+ * relation, so the INSERT ... SELECT runs whole in each shard's task).  It applies the impressions reader's
  * row policy (ingest/impressions.c: a NULL, NaN or infinite time skipped,
  * a time after `through` left out, a NULL id skipped, labels OR-ed with a
  * NULL skipped when no label is 1, a label other than 0 or 1 an error),
@@ -461,10 +462,57 @@ too_wide(int nnz)
 			 errhint("Use fewer crosses or multi-hot elements.")));
 }
 
+/*
+ * The learner's side as a one-row GlmixSide: the encoding's columns (their
+ * feature ranges) and the learner's own vector, arguments 2 and 3 (joined
+ * from the training's co-located learner relation; NULL: not among the
+ * learners, no features).  Returns its index, 0, or -1.
+ */
+static int
+learner_side(FunctionCallInfo fcinfo, const GlmixFlatEnc *e, int64 learner, GlmixSide *me)
+{
+	ArrayType  *ca;
+	int			nc,
+				nv;
+	const double *val;
+	int32	   *col;
+
+	*me = *e->learners;
+	me->n = 0;
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		return -1;
+	ca = PG_GETARG_ARRAYTYPE_P(2);
+	if (ARR_NDIM(ca) > 1 || ARR_HASNULL(ca) || ARR_ELEMTYPE(ca) != INT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("learner features must be a one-dimensional integer[] without NULLs")));
+	nc = ArrayGetNItems(ARR_NDIM(ca), ARR_DIMS(ca));
+	col = (int32 *) ARR_DATA_PTR(ca);
+	val = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(3), &nv, "learner values");
+	if (nv != nc)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%d learner features with %d values", nc, nv)));
+	for (int k = 0; k < nc; k++)
+		if (col[k] < 0 || col[k] >= me->nfeat || (k > 0 && col[k] <= col[k - 1]) || !isfinite(val[k]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("learner features must ascend within 0..%d, their values be finite", me->nfeat - 1)));
+	me->n = 1;
+	me->ids = palloc(sizeof(int64));
+	me->ids[0] = learner;
+	me->ptr = palloc(sizeof(int32) * 2);
+	me->ptr[0] = 0;
+	me->ptr[1] = nc;
+	me->col = col;
+	me->val = (double *) val;
+	return 0;
+}
+
 PG_FUNCTION_INFO_V1(glmix_flat_blocks);
 /*
- * recs._glmix_flat_blocks(enc, learner_id, course_ids, labels, labels2,
- * times): the learner's kept rows as (fixed, learner-effect) block pairs
+ * recs._glmix_flat_blocks(enc, learner_id, learner features, values,
+ * course_ids, labels, labels2, times): the learner's kept rows as (fixed, learner-effect) block pairs
  * with the learner's counts.  Materialize mode: a learner's rows are one
  * call's.
  */
@@ -495,36 +543,37 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 	int64	   *pos;
 	Csr			x = {0},
 				z = {0};
+	GlmixSide	me;
 	int			re_nnz = 0;
 	int			block_no = 0;
 	int			lo;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("the encoding, the learner and the course ids must not be NULL")));
 	e = enc_arg(fcinfo);
 	learner = PG_GETARG_INT64(1);
-	course = array_arg(fcinfo, 2, INT8OID, -1, &cnull, "course ids");
-	n = ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(2)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(2)));
+	li = learner_side(fcinfo, e, learner, &me);
+	course = array_arg(fcinfo, 4, INT8OID, -1, &cnull, "course ids");
+	n = ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(4)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(4)));
 	for (int i = 0; i < e->nlabels; i++)
 	{
-		if (PG_ARGISNULL(3 + i))
+		if (PG_ARGISNULL(5 + i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("labels must not be NULL")));
-		lab[i] = array_arg(fcinfo, 3 + i, FLOAT8OID, n, &lnull[i], "labels");
+		lab[i] = array_arg(fcinfo, 5 + i, FLOAT8OID, n, &lnull[i], "labels");
 	}
 	if (e->has_time)
 	{
-		if (PG_ARGISNULL(5))
+		if (PG_ARGISNULL(7))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("times must not be NULL")));
-		tim = array_arg(fcinfo, 5, FLOAT8OID, n, &tnull, "times");
+		tim = array_arg(fcinfo, 7, FLOAT8OID, n, &tnull, "times");
 	}
-	li = glmix_side_index(e->learners, learner);
 	y = palloc(sizeof(double) * Max(n, 1));
 	w = palloc(sizeof(double) * Max(n, 1));
 	pos = palloc(sizeof(int64) * Max(n, 1));
@@ -593,9 +642,9 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 		if (label > 0)
 			pos[npos++] = DatumGetInt64(course[r]);
 		/* x(l, c), as glmix_fixed_design() builds it */
-		len = glmix_fixed_row(&e->lay, e->learners, e->courses, li, ci, NULL, NULL);
+		len = glmix_fixed_row(&e->lay, &me, e->courses, li, ci, NULL, NULL);
 		csr_reserve(&x, len);
-		(void) glmix_fixed_row(&e->lay, e->learners, e->courses, li, ci, x.col + x.nnz, x.val + x.nnz);
+		(void) glmix_fixed_row(&e->lay, &me, e->courses, li, ci, x.col + x.nnz, x.val + x.nnz);
 		for (int k = 0; k < len; k++)
 			if (x.col[x.nnz + k] < 0 || x.col[x.nnz + k] >= e->lay.dim)
 				elog(ERROR, "fixed row column %d outside dimension %d", x.col[x.nnz + k], e->lay.dim);

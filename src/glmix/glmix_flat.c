@@ -9,13 +9,15 @@
  *
  *   1. read: the sides (learners, courses: O(learners + courses)) and the
  *      crosses, as on one node; the fixed layout;
- *   2. stage: one INSERT ... SELECT, grouped by the learner column and so
- *      run whole in each shard's task, builds every learner's block pairs
- *      (recs._glmix_flat_blocks, glmix_agg_flat.c) into a work relation W
- *      co-located with the impressions, from the encoding of the sides and
- *      layout sent once as its parameter (glmix_flat_enc.c); the learners'
- *      coefficient relation C, co-located too, gets a row per learner with
- *      a model; the counts come back as sums;
+ *   2. stage: each learner's feature vector is written once to a relation
+ *      L co-located with the impressions; one INSERT ... SELECT, grouped by
+ *      the learner column and joined with L, so run whole in each shard's
+ *      task, builds every learner's block pairs (recs._glmix_flat_blocks,
+ *      glmix_agg_flat.c) into a work relation W co-located too, from the
+ *      encoding of the courses and the layout sent as its parameter
+ *      (glmix_flat_enc.c); the learners' coefficient relation C, co-located
+ *      too, gets a row per learner with a model; the counts come back as
+ *      sums;
  *   3. fit: the fixed effect's Newton statistics are one partial aggregate
  *      over W joined with C (recs._glmix_flat_fixed_stats: each task sums its
  *      shard, the offsets z_r . coef_l computed from the twin blocks there);
@@ -75,6 +77,7 @@ struct GlmixFlatWork
 {
 	char	   *w;				/* blocks: recs.glmix_work_<pid>_flat */
 	char	   *c;				/* learner coefficients */
+	char	   *l;				/* learner feature vectors */
 	SPIPlanPtr	loss;
 	SPIPlanPtr	refit;			/* the learner effect's UPDATE */
 	int64		learners;		/* learners with rows */
@@ -202,6 +205,53 @@ result_int64(int col)
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
+/* learners per INSERT of the learner relation */
+#define FLAT_PUT_BATCH 4096
+
+/*
+ * Each learner's feature vector into the co-located learner relation, a
+ * batch a statement (Citus routes each row to its shard): O(learners) sent
+ * once, rather than every learner's vector to every shard in the encoding
+ */
+static void
+put_learners(const char *table, const GlmixSide *s, const char *ltype)
+{
+	SPIPlanPtr	plan = SPI_prepare(psprintf("INSERT INTO %s SELECT u.id::%s, "
+											"coalesce($2[$4[u.i] + 1 : $4[u.i + 1]], '{}'), "
+											"coalesce($3[$4[u.i] + 1 : $4[u.i + 1]], '{}') "
+											"FROM unnest($1::int8[]) WITH ORDINALITY u(id, i)", table, ltype),
+								   4, (Oid[]) {INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID});
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	for (int lo = 0; lo < s->n; lo += FLAT_PUT_BATCH)
+	{
+		int			n = Min(FLAT_PUT_BATCH, s->n - lo);
+		int32		k0 = s->ptr[lo],
+					k1 = s->ptr[lo + n];
+		Datum	   *d = palloc(sizeof(Datum) * (Max(n, k1 - k0) + 1));
+		Datum		values[4];
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+			d[i] = Int64GetDatum(s->ids[lo + i]);
+		values[0] = PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		for (int32 k = k0; k < k1; k++)
+			d[k - k0] = Int32GetDatum(s->col[k]);
+		values[1] = PointerGetDatum(construct_array(d, k1 - k0, INT4OID, 4, true, TYPALIGN_INT));
+		values[2] = PointerGetDatum(glmix_float8_array(s->val + k0, k1 - k0));
+		for (int i = 0; i <= n; i++)
+			d[i] = Int32GetDatum(s->ptr[lo + i] - k0);
+		values[3] = PointerGetDatum(construct_array(d, n + 1, INT4OID, 4, true, TYPALIGN_INT));
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write the learners' feature vectors");
+		for (int i = 0; i < 4; i++)
+			pfree(DatumGetPointer(values[i]));
+		pfree(d);
+	}
+	SPI_freeplan(plan);
+}
+
 /*
  * Phase 2: the blocks built on the workers, the counts summed, the
  * coefficient relation and the plans.
@@ -221,10 +271,12 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	Datum		values[1];
 	ImpressionSet counts;
 	GlmixRows  *rows;
+	GlmixSide	lcols;
 	char	   *sql;
 
 	f->w = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat", MyProcPid)));
 	f->c = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_coef", MyProcPid)));
+	f->l = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_learners", MyProcPid)));
 	/*
 	 * A block pair and the learner's counts fit a page (toast_tuple_target):
 	 * blocks stay inline, uncompressed (EXTERNAL: moved out only when a
@@ -240,11 +292,17 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 					 o->impressions, "learner_id");
 	create_colocated(f->c, psprintf("learner_id %s NOT NULL, rows integer NOT NULL, coef float8[]", ltype),
 					 "", o->impressions, "learner_id");
+	create_colocated(f->l, psprintf("learner_id %s NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL", ltype),
+					 "", o->impressions, "learner_id");
+	put_learners(f->l, t->learners, ltype);
 
 	/* the encoding: sides, layout, the learner effect, the policy */
 	memset(&enc, 0, sizeof(enc));
 	enc.lay = t->lay;
-	enc.learners = t->learners;
+	/* the learners' columns only: their vectors are in f->l */
+	lcols = *t->learners;
+	lcols.n = 0;
+	enc.learners = &lcols;
 	enc.courses = t->courses;
 	enc.learner_effect = t->nre == 1;
 	enc.re_intercept = t->nre == 1 && t->co[0].re->intercept;
@@ -267,13 +325,14 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * query skips a time of -infinity (not after since), as here.
 	 */
 	sql = psprintf("INSERT INTO %s SELECT g.l, b.* FROM "
-				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t FROM %s%s GROUP BY %s) g, "
-				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, g.c, g.y1, g.y2, g.t) b",
+				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t FROM %s%s GROUP BY %s) g "
+				   "LEFT JOIN %s v ON v.learner_id = g.l, "
+				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b",
 				   f->w, lcol, quote_identifier(o->ro.course_column), labels[0], labels[1],
 				   texpr ? psprintf("array_agg((%s)::float8)", texpr) : "NULL::float8[]",
 				   recs_relation_name(o->impressions),
 				   texpr ? psprintf(" WHERE (%s)::float8 > '-Infinity'::float8 OR (%s) IS NULL", texpr, texpr) : "",
-				   lcol);
+				   lcol, f->l);
 	ereport(DEBUG1, (errmsg("train_glmix (flat): %s", sql)));
 	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not build the blocks on the workers");
@@ -614,5 +673,5 @@ glmix_flat_drop(GlmixTraining *t)
 	SPI_freeplan(f->loss);
 	if (f->refit)
 		SPI_freeplan(f->refit);
-	SPI_execute(psprintf("DROP TABLE %s, %s", f->w, f->c), false, 0);
+	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->w, f->c, f->l), false, 0);
 }

@@ -1,15 +1,18 @@
 /*
  * glmix_flat_enc.c -- the encoding a flat Citus training sends to its
- * workers once: both sides' feature vectors, the fixed layout, the learner
- * effect's design and the reader's row policy, as one bytea
+ * workers once: the courses' feature vectors, the learners' columns, the
+ * fixed layout, the learner effect's design and the reader's row policy,
+ * as one bytea
  *
  * The flat path (glmix_flat.c) builds each learner's blocks on the worker
  * that holds the learner's impressions (recs._glmix_flat_blocks).  What it
- * needs from the coordinator is O(learners + courses + features): every
- * learner's and course's sparse feature vector (GlmixSide: ids, CSR rows,
- * column ranges), the crosses, the learner effect's shape and the policy's
- * parameters.  The encoding is a parameter of the one INSERT ... SELECT
- * that builds the blocks, so Citus sends it once with each shard's task.
+ * needs from the coordinator is O(courses + features): every course's
+ * sparse feature vector (GlmixSide: ids, CSR rows, column ranges), the
+ * learner side's columns (their feature ranges, no rows: each learner's
+ * vector is in a relation co-located with its impressions), the crosses,
+ * the learner effect's shape and the policy's parameters.  The encoding is
+ * a parameter of the one INSERT ... SELECT that builds the blocks, so Citus
+ * sends it with each shard's task: its size times the shard count.
  *
  * The bytes are hostile input (the function is callable by a training
  * role): glmix_flat_decode() checks every count against the length before

@@ -43,20 +43,24 @@ CREATE UNLOGGED TABLE recs.ct_flat (learner_id bigint NOT NULL, block_no integer
     null_id bigint NOT NULL, null_label bigint NOT NULL, bad_time bigint NOT NULL,
     after_through bigint NOT NULL, t_max float8, watched bigint[]);
 CREATE UNLOGGED TABLE recs.ct_flat_coef (learner_id bigint NOT NULL, rows integer NOT NULL, coef float8[]);
+CREATE UNLOGGED TABLE recs.ct_flat_learners (learner_id bigint NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL);
 SELECT create_distributed_table('recs.ct_flat', 'learner_id', colocate_with => 'app.impressions');
 SELECT create_distributed_table('recs.ct_flat_coef', 'learner_id', colocate_with => 'app.impressions');
+SELECT create_distributed_table('recs.ct_flat_learners', 'learner_id', colocate_with => 'app.impressions');
 
 SELECT ok(pg_temp.in_tasks(
             $$INSERT INTO recs.ct_flat SELECT g.l, b.* FROM
                 (SELECT learner_id AS l, array_agg(course_id::int8) AS c, array_agg(clicked::int::float8) AS y1,
-                        NULL::float8[] AS y2, NULL::float8[] AS t FROM app.impressions GROUP BY learner_id) g,
-                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, g.c, g.y1, g.y2, g.t) b$$, 'ModifyTable'),
-          'the blocks are built and inserted inside the shards'' tasks (grouped by the distribution column, co-located)');
+                        NULL::float8[] AS y2, NULL::float8[] AS t FROM app.impressions GROUP BY learner_id) g
+                LEFT JOIN recs.ct_flat_learners v ON v.learner_id = g.l,
+                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b$$, 'ModifyTable'),
+          'the blocks are built and inserted inside the shards'' tasks (grouped by the distribution column, joined with the learners'' vectors, co-located)');
 SELECT is(pg_temp.task_count(
             $$INSERT INTO recs.ct_flat SELECT g.l, b.* FROM
                 (SELECT learner_id AS l, array_agg(course_id::int8) AS c, array_agg(clicked::int::float8) AS y1,
-                        NULL::float8[] AS y2, NULL::float8[] AS t FROM app.impressions GROUP BY learner_id) g,
-                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, g.c, g.y1, g.y2, g.t) b$$),
+                        NULL::float8[] AS y2, NULL::float8[] AS t FROM app.impressions GROUP BY learner_id) g
+                LEFT JOIN recs.ct_flat_learners v ON v.learner_id = g.l,
+                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b$$),
           8, 'one task per shard');
 SELECT ok(pg_temp.in_tasks(
             $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[])
@@ -83,7 +87,7 @@ SELECT ok(pg_temp.in_tasks(
                   WHERE w.rblock IS NOT NULL GROUP BY w.learner_id) f
                WHERE c.learner_id = f.l$$, 'ModifyTable'),
           'the learner effect''s fit and its UPDATE of the coefficients run inside the tasks');
-DROP TABLE recs.ct_flat, recs.ct_flat_coef;
+DROP TABLE recs.ct_flat, recs.ct_flat_coef, recs.ct_flat_learners;
 
 -- a fixed effect and a per-learner effect, distributed and single
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
@@ -160,7 +164,7 @@ SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'citus_shard
           '[null, 8]'::jsonb, 'a per-course effect is not on the flat path yet: the earlier Citus path');
 
 -- bad input to the workers' functions
-SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, '{1}', '{1}', NULL, NULL)$$,
+SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, NULL, NULL, '{1}', '{1}', NULL, NULL)$$,
                  'XX001', 'invalid glmix flat encoding', 'a damaged encoding is refused');
 SELECT throws_ok($$SELECT recs._glmix_flat_fixed_final('\x0102'::bytea)$$,
                  'XX001', 'not a glmix flat aggregate state', 'and a forged aggregate state');
