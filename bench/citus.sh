@@ -105,7 +105,14 @@ run_scale() {
 	measure "train_glmix flat (distributed)" "SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_d')"
 	measure "train_glmix rows (glmix_flat off)" "SET recs.glmix_flat = off; SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_r')"
 	measure "train_glmix (single tables)" "SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', $flat_model, name => 'bench_flat_s')"
-	psql -X -A -t -c "SELECT format('  %s: seconds %s, objective %s, flat %s', name, metrics->'seconds', metrics->>'objective', coalesce(metrics->>'citus_flat', 'no')) FROM recs.model WHERE name LIKE 'bench_flat%' ORDER BY name"
+	# the same learners with every impression four times: what grows with the
+	# impressions alone (the coordinator should not)
+	psql -X -q -c "SET client_min_messages = warning" -c "CREATE TABLE app.impressions4 (LIKE app.impressions)" \
+		-c "SELECT create_distributed_table('app.impressions4', 'learner_id', colocate_with => 'app.impressions')" \
+		-c "INSERT INTO app.impressions4 SELECT i.* FROM app.impressions i, generate_series(1, 4)" >/dev/null
+	measure "train_glmix flat, impressions x4" "SELECT recs.train_glmix('app.impressions4', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_d4')"
+	measure "train_glmix rows, impressions x4" "SET recs.glmix_flat = off; SELECT recs.train_glmix('app.impressions4', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_r4')"
+	psql -X -A -t -c "SELECT format('  %s: %s rows, seconds %s, objective %s, flat %s', name, metrics->>'train_rows', metrics->'seconds', metrics->>'objective', coalesce(metrics->>'citus_flat', 'no')) FROM recs.model WHERE name LIKE 'bench_flat%' ORDER BY name"
 	esac
 	case $steps in *" ncf "*)
 	measure "train_ncf, 1 epoch (distributed)" "SELECT recs.train_ncf('app.watches', name => 'bench_ncf', courses => 'app.courses', epochs => 1)"
