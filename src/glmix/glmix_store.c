@@ -29,7 +29,6 @@
 #include "utils/lsyscache.h"
 
 #include "glmix.h"
-#include "glmix_flat.h"
 #include "keys.h"
 #include "spi_util.h"
 
@@ -524,9 +523,8 @@ glmix_store_training(int64 model_id, const GlmixTraining *t, const GlmixOptions 
 		m.rows[k] = t->co[k].rows;
 	}
 	glmix_store(model_id, &m);
-	if (t->flat)
-		glmix_flat_store_learners(model_id, (GlmixTraining *) t, o);
-	else
+	/* a flat Citus training has no rows here: glmix_flat_store_learners() writes them */
+	if (t->flat == NULL)
 		glmix_store_learners(model_id, t->rows, o->learners, o->learners_id_column, o->learners_id_arg,
 							 t->citus_shards > 0);
 }

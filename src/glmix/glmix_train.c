@@ -455,7 +455,10 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 		glmix_flat_collect(&t);
 	glmix_store_training(model_id, &t, &o);
 	if (flat)
+	{
+		glmix_flat_store_learners(model_id, &t, &o);
 		glmix_flat_drop(&t);
+	}
 	phase[3] = recs_clock_seconds() - tp;
 
 	model_store_set_metrics(model_id, metrics_json(&t, &o, final_obj, history, vauc, vll, phase,
