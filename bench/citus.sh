@@ -21,7 +21,9 @@
 # RECS_BENCH_CITUS_STEPS (default "glmix ncf popularity batch") picks the steps;
 # the glmix step trains on the distributed tables (its aggregates on the
 # workers) and on the plain copy (all on the coordinator), for the figures of
-# docs/performance.md#glmix-on-citus. RECS_BENCH_CITUS=glmix is the glmix step alone.
+# docs/performance.md#glmix-on-citus. RECS_BENCH_CITUS=glmix is the glmix step alone;
+# RECS_BENCH_CITUS=glmix_flat trains a fixed and a per-learner effect on the
+# flat path (glmix_flat.c), on the earlier Citus path and on the plain copy.
 # Needs citus.so for PG_CONFIG (bash ../shared/citus/build.sh).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
@@ -30,6 +32,7 @@ courses=${2:-2000}
 tick=$(getconf CLK_TCK)
 steps=" ${RECS_BENCH_CITUS_STEPS:-glmix ncf popularity batch} "
 [ "${RECS_BENCH_CITUS:-}" = glmix ] && steps=" glmix "
+[ "${RECS_BENCH_CITUS:-}" = glmix_flat ] && steps=" glmix_flat "
 # the cluster goes with the script, however it ends
 hold_pid=
 trap 'if [ -n "$hold_pid" ]; then kill "$hold_pid" 2>/dev/null || true; fi' EXIT
@@ -93,6 +96,23 @@ run_scale() {
 	measure "train_glmix (distributed input)" "SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}', '{language,topic,difficulty}', name => 'bench_glmix')"
 	measure "train_glmix (single tables)" "SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}', '{language,topic,difficulty}', name => 'bench_glmix_s')"
 	psql -X -A -t -c "SELECT format('  %s: seconds %s, objective %s', name, metrics->'seconds', metrics->>'objective') FROM recs.model WHERE name LIKE 'bench_glmix%' ORDER BY name"
+	esac
+	case $steps in *" glmix_flat "*)
+	# a fixed effect and a per-learner effect: the flat path (glmix_flat.c),
+	# the earlier Citus path (recs.glmix_flat off: the coordinator reads the
+	# rows) and the plain copy
+	local flat_model="'{language,industry,segment}', '{language,topic,difficulty}', random_effects => '{learner_id}'"
+	measure "train_glmix flat (distributed)" "SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_d')"
+	measure "train_glmix rows (glmix_flat off)" "SET recs.glmix_flat = off; SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_r')"
+	measure "train_glmix (single tables)" "SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', $flat_model, name => 'bench_flat_s')"
+	# the same learners with every impression four times: what grows with the
+	# impressions alone (the coordinator should not)
+	psql -X -q -c "SET client_min_messages = warning" -c "CREATE TABLE app.impressions4 (LIKE app.impressions)" \
+		-c "SELECT create_distributed_table('app.impressions4', 'learner_id', colocate_with => 'app.impressions')" \
+		-c "INSERT INTO app.impressions4 SELECT i.* FROM app.impressions i, generate_series(1, 4)" >/dev/null
+	measure "train_glmix flat, impressions x4" "SELECT recs.train_glmix('app.impressions4', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_d4')"
+	measure "train_glmix rows, impressions x4" "SET recs.glmix_flat = off; SELECT recs.train_glmix('app.impressions4', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_r4')"
+	psql -X -A -t -c "SELECT format('  %s: %s rows, seconds %s, objective %s, flat %s', name, metrics->>'train_rows', metrics->'seconds', metrics->>'objective', coalesce(metrics->>'citus_flat', 'no')) FROM recs.model WHERE name LIKE 'bench_flat%' ORDER BY name"
 	esac
 	case $steps in *" ncf "*)
 	measure "train_ncf, 1 epoch (distributed)" "SELECT recs.train_ncf('app.watches', name => 'bench_ncf', courses => 'app.courses', epochs => 1)"

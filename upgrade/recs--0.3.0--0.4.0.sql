@@ -5056,3 +5056,167 @@ AS 'MODULE_PATHNAME', 'ncf_auto_config_sql'
 LANGUAGE C IMMUTABLE;
 COMMENT ON FUNCTION recs._ncf_auto_config(bigint, text, integer) IS
     'private, for tests: the loss and epochs train_ncf trains with on that many positives, given its loss and epochs arguments (loss ''auto'', epochs NULL: chosen from the data), by the trainer''s own code';
+-- ===========================================================================
+-- GLMix on Citus with a flat coordinator (issue #14): the block builder, the
+-- block scores and the pushed-down aggregates of glmix_flat.c; grant_access
+-- gives training roles EXECUTE on them, and roles that may train already get
+-- it here.
+-- ===========================================================================
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION recs._glmix_flat_blocks(enc bytea, learner_id bigint, learner_features integer[],
+                                        learner_values float8[], course_ids bigint[],
+                                        labels float8[], labels2 float8[], times float8[])
+RETURNS TABLE (block_no integer, fblock bytea, rblock bytea, "rows" integer, positives integer,
+               nonzeros bigint, null_id bigint, null_label bigint, bad_time bigint,
+               after_through bigint, t_max float8, watched bigint[])
+AS 'MODULE_PATHNAME', 'glmix_flat_blocks'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
+COMMENT ON FUNCTION recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]) IS
+    'train_glmix on Citus: one learner''s impressions (course ids, labels, the second label column''s, times; arrays in one order) as pairs of fixed-effect and learner-effect blocks over the same rows, with the learner''s counts and positive courses on the first, built from the learner''s feature vector (NULL: not in the learners relation) and the training''s encoding';
+
+CREATE FUNCTION recs._glmix_flat_scores(block bytea, coefficients float8[])
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_scores'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_scores(bytea, float8[]) IS
+    'train_glmix on Citus: each row''s score (row . coefficients) of a block, as the offsets of its twin block';
+
+CREATE FUNCTION recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[])
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_fixed_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_loss_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_combine(bytea, bytea)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_fixed_final(bytea)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_fixed_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_loss_final(bytea)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_loss_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE recs._glmix_flat_fixed_stats(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                             coefficients float8[]) (
+    SFUNC = recs._glmix_flat_fixed_accum,
+    STYPE = bytea,
+    FINALFUNC = recs._glmix_flat_fixed_final,
+    COMBINEFUNC = recs._glmix_flat_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]) IS
+    'train_glmix on Citus: glmix_fixed_block_stats over fixed blocks whose offsets are their twin learner-effect blocks'' scores at the learner''s coefficients; a bytea state, so Citus pushes it down as a partial aggregate';
+
+CREATE AGGREGATE recs._glmix_flat_loss(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                      coefficients float8[], first boolean) (
+    SFUNC = recs._glmix_flat_loss_accum,
+    STYPE = bytea,
+    FINALFUNC = recs._glmix_flat_loss_final,
+    COMBINEFUNC = recs._glmix_flat_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) IS
+    'train_glmix on Citus: rows, weight, weighted log-loss of the blocks at the coefficients (offsets as glmix_flat_fixed_stats), and the sum of the squared learner coefficients of the rows marked first';
+
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]),
+    recs._glmix_flat_scores(bytea, float8[]),
+    recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[]),
+    recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean),
+    recs._glmix_flat_combine(bytea, bytea),
+    recs._glmix_flat_fixed_final(bytea),
+    recs._glmix_flat_loss_final(bytea),
+    recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]),
+    recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean)
+FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- NULL without Citus
+    ddl_propagation text := current_setting('citus.enable_ddl_propagation', true);
+BEGIN
+    PERFORM recs._require_owner('grant_access');
+    -- on Citus, this node's grants only, with DDL propagation off: each worker
+    -- makes its own (below), and grants this transaction propagated would hold
+    -- locks there that the workers' own calls wait for
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
+    EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
+    IF training THEN
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
+                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
+                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                       'recs._glmix_flat_scores(bytea, float8[]), '
+                       'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
+                       'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) TO %s', grantee);
+    END IF;
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
+    END IF;
+    -- on a Citus coordinator, every worker too (90_citus.sql)
+    PERFORM recs._citus_on_workers(format('recs.grant_access(%L::regrole, %L)', grantee, training));
+END
+$$;
+COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
+    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models); on a Citus coordinator, on every worker too';
+
+CREATE OR REPLACE FUNCTION recs.revoke_access(grantee regrole)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ddl_propagation text := current_setting('citus.enable_ddl_propagation', true);
+BEGIN
+    PERFORM recs._require_owner('revoke_access');
+    -- as in grant_access: this node's, then each worker's own
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
+                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
+                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                   'recs._glmix_flat_scores(bytea, float8[]), '
+                   'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
+                   'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) FROM %s', grantee);
+    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
+    IF ddl_propagation IS NOT NULL THEN
+        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
+    END IF;
+    PERFORM recs._citus_on_workers(format('recs.revoke_access(%L::regrole)', grantee));
+END
+$$;
+COMMENT ON FUNCTION recs.revoke_access(regrole) IS
+    'take back what recs.grant_access gave a role (on a Citus coordinator, on every worker too)';
+
+DO $$
+DECLARE
+    r regrole;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::regrole
+               FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid = 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])'::pg_catalog.regprocedure
+                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
+                                  'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                                  'recs._glmix_flat_scores(bytea, float8[]), '
+                                  'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
+                                  'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) TO %s', r);
+    END LOOP;
+END
+$$;

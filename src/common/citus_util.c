@@ -58,3 +58,23 @@ recs_citus_hash_shards(Oid relid)
 {
 	return (int) Min(citus_shards(relid, "h"), 4096);
 }
+
+char *
+recs_citus_distribution_column(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *name = NULL;
+
+	if (!OidIsValid(get_extension_oid("citus", true)))
+		return NULL;
+	if (SPI_execute_with_args("SELECT pg_catalog.column_to_column_name(logicalrelid, partkey)"
+							  " FROM pg_catalog.pg_dist_partition"
+							  " WHERE logicalrelid = $1 AND partmethod = 'h'",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read Citus's catalog");
+	if (SPI_processed == 1)
+		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return name;
+}

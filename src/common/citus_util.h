@@ -28,4 +28,11 @@ extern bool recs_citus_table(Oid relid);
  */
 extern int	recs_citus_hash_shards(Oid relid);
 
+/*
+ * The distribution column's name when relid is a Citus hash-distributed
+ * table; NULL otherwise or without the citus extension.  Needs an SPI
+ * connection.
+ */
+extern char *recs_citus_distribution_column(Oid relid);
+
 #endif							/* RECS_CITUS_UTIL_H */

@@ -20,6 +20,7 @@
 #include "memory_budget.h"
 #include "blend.h"
 #include "glmix.h"
+#include "glmix_flat.h"
 #include "ncf.h"
 #include "popularity.h"
 #include "serving.h"
@@ -39,6 +40,7 @@ _PG_init(void)
 	serving_cache_define_guc();
 	serving_memo_define_guc();
 	serving_keys_define_guc();
+	glmix_flat_define_guc();
 	/* the model kinds serving knows (serving.h) */
 	serving_register_kind(&popularity_kind);
 	serving_register_kind(&ncf_kind);

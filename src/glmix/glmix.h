@@ -14,6 +14,7 @@
  *   glmix_hash.c        hashed crosses (hash_bits)
  *   glmix_work.c        the work relations: DDL and block inserts
  *   glmix_citus.c       work relations distributed over a Citus cluster
+ *   glmix_flat*.c, glmix_agg_flat.c   Citus with a flat coordinator (glmix_flat.h)
  *   glmix_train.c  recs.train_glmix(): options, then the phases:
  *   glmix_data.c   1. read: impressions, sides, designs, random effects
  *   glmix_stage.c  2. stage: the designs' blocks into work relations
@@ -616,6 +617,9 @@ typedef struct GlmixCoordinate
 	GlmixCitusWork citus;		/* on Citus: its blocks and argument relation */
 } GlmixCoordinate;
 
+/* a flat Citus training's work relations and plans (glmix_flat.c) */
+typedef struct GlmixFlatWork GlmixFlatWork;
+
 /* one training: data, designs, the fixed effect and the random effects */
 typedef struct GlmixTraining
 {
@@ -645,6 +649,11 @@ typedef struct GlmixTraining
 	int			citus_shards;
 	int32		fixed_row_max;	/* on Citus, X freed: its largest row (glmix_fixed_scores) */
 	GlmixCitusWork citus;		/* the fixed effect's blocks and argument relation */
+	/*
+	 * A flat Citus training (glmix_flat.c), NULL otherwise: rows then holds
+	 * the counts only, no per-row arrays
+	 */
+	GlmixFlatWork *flat;
 	/* scratch for the Newton loop (H and L: dense Newton only) */
 	double	   *tron_work;
 	double	   *g,
@@ -703,6 +712,8 @@ extern void glmix_stage(GlmixTraining *t, const GlmixOptions *o);
  */
 extern double glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history,
 						double *vauc, double *vll);
+/* the flat Citus path's fixed effect: Newton over t->plan, offsets in the tasks */
+extern int	glmix_fit_fixed_flat(GlmixTraining *t);
 /* after the fit: drop the work relations and their plans */
 extern void glmix_drop_work(GlmixTraining *t);
 /* after the fit: free the designs, scores and row entities */
@@ -734,6 +745,15 @@ typedef struct GlmixModel
  * text column "language"
  */
 extern void glmix_store_training(int64 model_id, const GlmixTraining *t, const GlmixOptions *o);
+/*
+ * recs.model_learner's INSERT (learners_rel's language joined when it has
+ * one; batched: each statement joins its own learners only), and one batch
+ * of it: ids[0..n), learner i's courses courses[ptr[i] .. ptr[i + 1])
+ */
+extern SPIPlanPtr glmix_learners_plan(Oid learners_rel, const char *learners_id_column,
+									  const char *learners_id_arg, bool batched);
+extern void glmix_learners_put(SPIPlanPtr plan, int64 model_id, Datum *ids, int n, const Datum *ptr,
+							   Datum *courses, int ncourses);
 
 /* ---- glmix_learner.c: the learner's rows of a served model, per call ---- */
 

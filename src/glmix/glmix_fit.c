@@ -235,6 +235,16 @@ glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 	return evals;
 }
 
+/*
+ * The flat Citus path (glmix_flat.c): its plan computes each row's offset
+ * in the shards' tasks, so there are none to pass
+ */
+int
+glmix_fit_fixed_flat(GlmixTraining *t)
+{
+	return glmix_fit_fixed(t, NULL);
+}
+
 /* ---- the fixed effect: TRON over the gradient aggregate ---- */
 
 typedef struct TronCall

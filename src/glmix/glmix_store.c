@@ -383,6 +383,67 @@ idpair_cmp(const void *a, const void *b)
 /* learners per INSERT of recs.model_learner */
 #define LEARNERS_BATCH 1024
 
+/*
+ * recs.model_learner's INSERT.  Batched (on Citus: the impressions
+ * distributed), each statement joins only its own learners' languages:
+ * Citus pulls the subquery's rows to the coordinator for every statement.
+ */
+SPIPlanPtr
+glmix_learners_plan(Oid learners_rel, const char *learners_id_column, const char *learners_id_arg,
+					bool batched)
+{
+	Oid			types[4] = {INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
+	AttrNumber	lang = get_attnum(learners_rel, "language");
+	bool		has_lang = lang > 0 && (get_atttype(learners_rel, lang) == TEXTOID ||
+										get_atttype(learners_rel, lang) == VARCHAROID);
+	char	   *join = "";
+	char	   *sql;
+	SPIPlanPtr	plan;
+
+	if (has_lang)
+	{
+		KeysFrom	from;
+		char	   *idexpr;
+
+		keys_from_init(&from, learners_rel);
+		idexpr = keys_id(&from, learners_id_column, learners_id_arg, RECS_SIDE_LEARNER);
+		join = psprintf(" LEFT JOIN (SELECT %s AS id, language FROM %s%s) x ON x.id = u.l",
+						idexpr, keys_from(&from),
+						batched ? psprintf(" WHERE %s = ANY ($2)", idexpr) : "");
+	}
+	sql = psprintf("INSERT INTO recs.model_learner (model_id, learner_id, language, watched)"
+				   " SELECT $1, u.l, %s, coalesce($4[$3[u.i] + 1 : $3[u.i + 1]], '{}')"
+				   " FROM unnest($2) WITH ORDINALITY AS u(l, i)%s",
+				   has_lang ? "x.language::text" : "NULL", join);
+	plan = SPI_prepare(sql, 4, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+/* learners ids[0..n), learner i's courses courses[ptr[i] - ptr[0] ..] */
+void
+glmix_learners_put(SPIPlanPtr plan, int64 model_id, Datum *ids, int n, const Datum *ptr,
+				   Datum *courses, int ncourses)
+{
+	Datum		values[4];
+	int32		c0 = DatumGetInt32(ptr[0]);
+	Datum	   *bptr = palloc(sizeof(Datum) * (n + 1));
+
+	for (int i = 0; i <= n; i++)
+		bptr[i] = Int32GetDatum(DatumGetInt32(ptr[i]) - c0);
+	values[0] = Int64GetDatum(model_id);
+	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(bptr, n + 1, INT4OID, 4, true, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(courses, ncourses, INT8OID, 8, true,
+												TYPALIGN_DOUBLE));
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write recs.model_learner");
+	for (int i = 1; i < 4; i++)
+		pfree(DatumGetPointer(values[i]));
+	pfree(bptr);
+}
+
 static void
 glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 					 const char *learners_id_column, const char *learners_id_arg, bool citus)
@@ -394,13 +455,6 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 	int64		np = 0,
 				nl = 0,
 				nc = 0;
-	Oid			types[4] = {INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
-	Datum		values[4];
-	AttrNumber	lang = get_attnum(learners_rel, "language");
-	bool		has_lang = lang > 0 && (get_atttype(learners_rel, lang) == TEXTOID ||
-										get_atttype(learners_rel, lang) == VARCHAROID);
-	char	   *join = "";
-	char	   *sql;
 	SPIPlanPtr	plan;
 	int64		batch;
 
@@ -424,28 +478,7 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 			courses[nc++] = Int64GetDatum(pairs[k].c);
 	}
 	ptr[nl] = Int32GetDatum((int32) nc);
-	if (has_lang)
-	{
-		KeysFrom	from;
-		char	   *idexpr;
-
-		keys_from_init(&from, learners_rel);
-		idexpr = keys_id(&from, learners_id_column, learners_id_arg, RECS_SIDE_LEARNER);
-		/*
-		 * In batches (on Citus), each batch's learners only: Citus pulls the
-		 * subquery's rows to the coordinator for every statement
-		 */
-		join = psprintf(" LEFT JOIN (SELECT %s AS id, language FROM %s%s) x ON x.id = u.l",
-						idexpr, keys_from(&from),
-						citus ? psprintf(" WHERE %s = ANY ($2)", idexpr) : "");
-	}
-	sql = psprintf("INSERT INTO recs.model_learner (model_id, learner_id, language, watched)"
-				   " SELECT $1, u.l, %s, coalesce($4[$3[u.i] + 1 : $3[u.i + 1]], '{}')"
-				   " FROM unnest($2) WITH ORDINALITY AS u(l, i)%s",
-				   has_lang ? "x.language::text" : "NULL", join);
-	plan = SPI_prepare(sql, 4, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	plan = glmix_learners_plan(learners_rel, learners_id_column, learners_id_arg, citus);
 
 	/*
 	 * On Citus (the impressions distributed), LEARNERS_BATCH learners a
@@ -460,21 +493,9 @@ glmix_store_learners(int64 model_id, const GlmixRows *rows, Oid learners_rel,
 		int			n = (int) Min(batch, nl - lo);
 		int32		c0 = DatumGetInt32(ptr[lo]);
 		int32		c1 = DatumGetInt32(ptr[lo + n]);
-		Datum	   *bptr = palloc(sizeof(Datum) * (n + 1));
 
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i <= n; i++)
-			bptr[i] = Int32GetDatum(DatumGetInt32(ptr[lo + i]) - c0);
-		values[0] = Int64GetDatum(model_id);
-		values[1] = PointerGetDatum(construct_array(ids + lo, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		values[2] = PointerGetDatum(construct_array(bptr, n + 1, INT4OID, 4, true, TYPALIGN_INT));
-		values[3] = PointerGetDatum(construct_array(courses + c0, c1 - c0, INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write recs.model_learner");
-		for (int i = 1; i < 4; i++)
-			pfree(DatumGetPointer(values[i]));
-		pfree(bptr);
+		glmix_learners_put(plan, model_id, ids + lo, n, ptr + lo, courses + c0, c1 - c0);
 	}
 	SPI_freeplan(plan);
 }
@@ -502,6 +523,8 @@ glmix_store_training(int64 model_id, const GlmixTraining *t, const GlmixOptions 
 		m.rows[k] = t->co[k].rows;
 	}
 	glmix_store(model_id, &m);
-	glmix_store_learners(model_id, t->rows, o->learners, o->learners_id_column, o->learners_id_arg,
-						 t->citus_shards > 0);
+	/* a flat Citus training has no rows here: glmix_flat_store_learners() writes them */
+	if (t->flat == NULL)
+		glmix_store_learners(model_id, t->rows, o->learners, o->learners_id_column, o->learners_id_arg,
+							 t->citus_shards > 0);
 }

@@ -56,6 +56,7 @@
 #include "utils/timestamp.h"
 
 #include "glmix.h"
+#include "glmix_flat.h"
 #include "json_out.h"
 #include "options.h"
 #include "model_store.h"
@@ -340,6 +341,9 @@ metrics_json(const GlmixTraining *t, const GlmixOptions *o, double final_obj,
 	/* on Citus: the shards the work relations were distributed over */
 	if (t->citus_shards > 0)
 		json_out_int(&j, "citus_shards", t->citus_shards);
+	/* and whether the blocks were built there, the coordinator flat (glmix_flat.c) */
+	if (t->flat)
+		json_out_bool(&j, "citus_flat", true);
 	if (t->vrows)
 	{
 		json_out_number(&j, "validation_auc", vauc, "%.6f");
@@ -389,6 +393,8 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 	double		final_obj,
 				vauc = NAN,
 				vll = NAN;
+	bool		flat;
+	const char *why;
 
 	memset(&t, 0, sizeof(t));
 	spi_level = recs_spi_connect();
@@ -409,27 +415,50 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 		glmix_l2_search(fcinfo, &o);
 
 	tp = recs_clock_seconds();
-	glmix_read_data(&t, &o);
-	glmix_parse_crosses(fcinfo, 11, &t, o.hash_bits);
-	glmix_build_designs(&t, &o);
-	phase[0] = recs_clock_seconds() - tp;
+	flat = glmix_flat_wanted(&o, &why) && glmix_flat_prepare(fcinfo, &t, &o);
+	if (flat)
+	{
+		/* a flat Citus training (glmix_flat.c): the rows stay on the workers */
+		phase[0] = recs_clock_seconds() - tp;
+		tp = recs_clock_seconds();
+		glmix_flat_stage(&t, &o);
+		phase[1] = recs_clock_seconds() - tp;
+		tp = recs_clock_seconds();
+		final_obj = glmix_flat_fit(&t, &o, history);
+		AtEOXact_GUC(true, save_nestlevel);
+		phase[2] = recs_clock_seconds() - tp;
+	}
+	else
+	{
+		glmix_read_data(&t, &o);
+		glmix_parse_crosses(fcinfo, 11, &t, o.hash_bits);
+		glmix_build_designs(&t, &o);
+		phase[0] = recs_clock_seconds() - tp;
 
-	tp = recs_clock_seconds();
-	glmix_stage(&t, &o);
-	phase[1] = recs_clock_seconds() - tp;
+		tp = recs_clock_seconds();
+		glmix_stage(&t, &o);
+		phase[1] = recs_clock_seconds() - tp;
 
-	tp = recs_clock_seconds();
-	final_obj = glmix_fit(&t, &o, history, &vauc, &vll);
-	glmix_drop_work(&t);
-	AtEOXact_GUC(true, save_nestlevel);
-	glmix_release_fit_data(&t);
-	phase[2] = recs_clock_seconds() - tp;
+		tp = recs_clock_seconds();
+		final_obj = glmix_fit(&t, &o, history, &vauc, &vll);
+		glmix_drop_work(&t);
+		AtEOXact_GUC(true, save_nestlevel);
+		glmix_release_fit_data(&t);
+		phase[2] = recs_clock_seconds() - tp;
+	}
 
 	tp = recs_clock_seconds();
 	/* trained through: the given end, else the last impression used */
 	model_id = model_store_create(o.name, "glmix", source_json(&o), params_json(&t, &o),
 								  !isnan(o.ro.through) ? o.ro.through : t.rows->t_max);
+	if (flat)
+		glmix_flat_collect(&t);
 	glmix_store_training(model_id, &t, &o);
+	if (flat)
+	{
+		glmix_flat_store_learners(model_id, &t, &o);
+		glmix_flat_drop(&t);
+	}
 	phase[3] = recs_clock_seconds() - tp;
 
 	model_store_set_metrics(model_id, metrics_json(&t, &o, final_obj, history, vauc, vll, phase,

@@ -99,6 +99,13 @@ label_expression(Oid relid, const char *col, const char *argname)
 	return psprintf(type == BOOLOID ? "%s::int::float8" : "%s::float8", quote_identifier(col));
 }
 
+/* the same, for GLMix's flat Citus path (glmix_flat.c), which reads on the workers */
+char *
+impressions_label_expression(Oid relid, const char *col, const char *argname)
+{
+	return label_expression(relid, col, argname);
+}
+
 /* the query, its columns checked; plan says where each optional column is */
 static char *
 build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)

@@ -82,5 +82,7 @@ extern ImpressionSet *ingest_impressions(Oid relid, const ImpressionSpec *spec);
 extern int64 impressions_skipped(const ImpressionSet *set);
 /* a NOTICE "what: read N rows, kept K" with the reasons, when rows were skipped */
 extern void impressions_report(const ImpressionSet *set, const char *what);
+/* a label column checked (boolean, or a number that must be 0 or 1), as float8 SQL */
+extern char *impressions_label_expression(Oid relid, const char *col, const char *argname);
 
 #endif							/* RECS_IMPRESSIONS_H */

@@ -169,6 +169,79 @@ REVOKE EXECUTE ON FUNCTION
 FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
+-- GLMix on Citus with a flat coordinator (glmix_flat.c): each learner's
+-- blocks built in the shards' tasks, and aggregates with a bytea state that
+-- Citus pushes down as partial aggregates.  Private to train_glmix: not
+-- PUBLIC; grant_access(role, training => true) gives them.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION recs._glmix_flat_blocks(enc bytea, learner_id bigint, learner_features integer[],
+                                        learner_values float8[], course_ids bigint[],
+                                        labels float8[], labels2 float8[], times float8[])
+RETURNS TABLE (block_no integer, fblock bytea, rblock bytea, "rows" integer, positives integer,
+               nonzeros bigint, null_id bigint, null_label bigint, bad_time bigint,
+               after_through bigint, t_max float8, watched bigint[])
+AS 'MODULE_PATHNAME', 'glmix_flat_blocks'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
+COMMENT ON FUNCTION recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]) IS
+    'train_glmix on Citus: one learner''s impressions (course ids, labels, the second label column''s, times; arrays in one order) as pairs of fixed-effect and learner-effect blocks over the same rows, with the learner''s counts and positive courses on the first, built from the learner''s feature vector (NULL: not in the learners relation) and the training''s encoding';
+
+CREATE FUNCTION recs._glmix_flat_scores(block bytea, coefficients float8[])
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_scores'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_scores(bytea, float8[]) IS
+    'train_glmix on Citus: each row''s score (row . coefficients) of a block, as the offsets of its twin block';
+
+CREATE FUNCTION recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[])
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_fixed_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_loss_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_combine(bytea, bytea)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_fixed_final(bytea)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_fixed_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_loss_final(bytea)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_loss_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE recs._glmix_flat_fixed_stats(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                             coefficients float8[]) (
+    SFUNC = recs._glmix_flat_fixed_accum,
+    STYPE = bytea,
+    FINALFUNC = recs._glmix_flat_fixed_final,
+    COMBINEFUNC = recs._glmix_flat_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]) IS
+    'train_glmix on Citus: glmix_fixed_block_stats over fixed blocks whose offsets are their twin learner-effect blocks'' scores at the learner''s coefficients; a bytea state, so Citus pushes it down as a partial aggregate';
+
+CREATE AGGREGATE recs._glmix_flat_loss(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                      coefficients float8[], first boolean) (
+    SFUNC = recs._glmix_flat_loss_accum,
+    STYPE = bytea,
+    FINALFUNC = recs._glmix_flat_loss_final,
+    COMBINEFUNC = recs._glmix_flat_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) IS
+    'train_glmix on Citus: rows, weight, weighted log-loss of the blocks at the coefficients (offsets as glmix_flat_fixed_stats), and the sum of the squared learner coefficients of the rows marked first';
+
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]),
+    recs._glmix_flat_scores(bytea, float8[]),
+    recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[]),
+    recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean),
+    recs._glmix_flat_combine(bytea, bytea),
+    recs._glmix_flat_fixed_final(bytea),
+    recs._glmix_flat_loss_final(bytea),
+    recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]),
+    recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean)
+FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
 -- Model storage
 -- ---------------------------------------------------------------------------
 

@@ -109,7 +109,11 @@ BEGIN
         EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
         EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
                        'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
+                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
+                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                       'recs._glmix_flat_scores(bytea, float8[]), '
+                       'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
+                       'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) TO %s', grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -139,7 +143,11 @@ BEGIN
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
                    'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
+                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
+                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                   'recs._glmix_flat_scores(bytea, float8[]), '
+                   'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
+                   'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);

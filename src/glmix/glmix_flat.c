@@ -1,0 +1,677 @@
+/*
+ * glmix_flat.c -- GLMix on a Citus cluster with a flat coordinator: the
+ * impressions never come to the coordinator
+ *
+ * When the impressions are hash-distributed by the learner column and the
+ * model is a fixed effect with or without a per-learner effect (the parts
+ * of the plan of issue #14 that have landed; see glmix_flat_wanted), the
+ * training keeps every per-impression value on the workers:
+ *
+ *   1. read: the sides (learners, courses: O(learners + courses)) and the
+ *      crosses, as on one node; the fixed layout;
+ *   2. stage: each learner's feature vector is written once to a relation
+ *      L co-located with the impressions; one INSERT ... SELECT, grouped by
+ *      the learner column and joined with L, so run whole in each shard's
+ *      task, builds every learner's block pairs (recs._glmix_flat_blocks,
+ *      glmix_agg_flat.c) into a work relation W co-located too, from the
+ *      encoding of the courses and the layout sent as its parameter
+ *      (glmix_flat_enc.c); the learners' coefficient relation C, co-located
+ *      too, gets a row per learner with a model; the counts come back as
+ *      sums;
+ *   3. fit: the fixed effect's Newton statistics are one partial aggregate
+ *      over W joined with C (recs._glmix_flat_fixed_stats: each task sums its
+ *      shard, the offsets z_r . coef_l computed from the twin blocks there);
+ *      the learner effect is one pushed-down UPDATE of C from a GROUP BY
+ *      learner aggregate (recs.glmix_entity_fit, its offsets x_r . beta from
+ *      recs._glmix_flat_scores); the objective is a partial aggregate too;
+ *   4. store: the learners' coefficients (O(learners)) and, a cursor's batch
+ *      at a time, their positive courses for recs.model_learner.
+ *
+ * What crosses the network per pass is beta (O(features)) down and the
+ * shards' sums (O(features^2)) up; per training the encoding down and the
+ * learners' coefficients and positive courses up.  The coordinator's
+ * memory does not grow with the impressions: it holds the sides, the
+ * Hessian and O(learners) coefficients.
+ *
+ * Everything else -- a course or attribute or channel effect, validation,
+ * l2 => auto, max_rows, hashed crosses, matches, weights, TRON -- takes the
+ * Citus path of glmix_citus.c, whose coordinator still reads the rows.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+#include "citus_util.h"
+#include "compat.h"
+#include "impressions.h"
+#include "memory_budget.h"
+#include "spi_util.h"
+#include "glmix.h"
+#include "glmix_flat.h"
+#include "timing.h"
+#include "watches.h"
+
+static bool glmix_flat_enabled = true;
+
+void
+glmix_flat_define_guc(void)
+{
+	DefineCustomBoolVariable("recs.glmix_flat",
+							 "Train GLMix on Citus with a flat coordinator when the model allows.",
+							 "Off: the coordinator reads the impressions (the earlier Citus path).",
+							 &glmix_flat_enabled, true, PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
+/* the work of a flat training */
+struct GlmixFlatWork
+{
+	char	   *w;				/* blocks: recs.glmix_work_<pid>_flat */
+	char	   *c;				/* learner coefficients */
+	char	   *l;				/* learner feature vectors */
+	SPIPlanPtr	loss;
+	SPIPlanPtr	refit;			/* the learner effect's UPDATE */
+	int64		learners;		/* learners with rows */
+};
+
+static bool
+integer_type(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
+
+bool
+glmix_flat_wanted(const GlmixOptions *o, const char **why)
+{
+	char	   *dist;
+
+	*why = NULL;
+	if (recs_citus_hash_shards(o->impressions) == 0)
+		return false;
+	if (!glmix_flat_enabled)
+		*why = "recs.glmix_flat is off";
+	else if (OidIsValid(o->validation) || o->l2_auto)
+		*why = "a validation relation or l2 => auto";
+	else if (o->max_rows > 0 || o->hash_bits > 0 || o->nlmatch > 0 || o->ncmatch > 0)
+		*why = "max_rows, hash_bits or match columns";
+	else if (strcmp(o->ro.weighting, "none") != 0 || o->ro.weight_column != NULL)
+		*why = "weights";
+	else if (strcmp(o->solver, "tron") == 0)
+		*why = "solver 'tron'";
+	else if (o->nrecols > 1 ||
+			 (o->nrecols == 1 && strcmp(o->recols[0], o->ro.learner_column) != 0))
+		*why = "a random effect not keyed by the learner column";
+	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
+			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
+		*why = "id columns that are not integers";
+	else if (pg_namespace_aclcheck(get_namespace_oid("recs", false), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		*why = "no CREATE on schema recs";
+	else if ((dist = recs_citus_distribution_column(o->impressions)) == NULL ||
+			 strcmp(dist, o->ro.learner_column) != 0)
+		*why = "impressions not hash-distributed by the learner column";
+	if (*why)
+		ereport(DEBUG1,
+				(errmsg("train_glmix: not the flat Citus path: %s", *why)));
+	return *why == NULL;
+}
+
+/*
+ * Phase 1 of a flat training: the sides, the crosses, the layout, the
+ * learner effect.  False (t reset) when the crosses hold matches or the
+ * fixed effect is for TRON: the usual path then reads everything again.
+ */
+bool
+glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions *o)
+{
+	int			d;
+
+	t->learners = glmix_read_side(o->learners, "learner", o->learners_id_column, o->learners_id_arg,
+								  o->lfeat, o->nlfeat, o->lmatch, o->nlmatch);
+	t->courses = glmix_read_side(o->courses, "course", o->courses_id_column, o->courses_id_arg,
+								 o->cfeat, o->ncfeat, o->cmatch, o->ncmatch);
+	glmix_parse_crosses(fcinfo, 11, t, o->hash_bits);
+	if (t->lay.nmatch > 0)
+	{
+		memset(t, 0, sizeof(*t));
+		return false;
+	}
+	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
+	d = t->lay.dim;
+	if (d > (strcmp(o->solver, "newton") == 0 ? GLMIX_DENSE_MAX_DIM : GLMIX_NEWTON_MAX_DIM) ||
+		(o->nrecols == 1 && (o->intercept[1] ? 1 : 0) + t->courses->nmodel == 0))
+	{
+		memset(t, 0, sizeof(*t));
+		return false;
+	}
+	t->l2_fixed = o->l2[0];
+	t->tron = false;
+	t->citus_shards = recs_citus_hash_shards(o->impressions);
+	/* dense Newton's four d x d matrices; nothing grows with the rows */
+	recs_check_memory(4.0 * 8.0 * d * d, "train_glmix (fixed-effect Hessian)");
+	t->nre = o->nrecols;
+	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
+	if (t->nre == 1)
+	{
+		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
+
+		re->column = o->recols[0];
+		re->learner_side = true;
+		re->by_id = true;
+		re->intercept = o->intercept[1];
+		re->l2 = o->l2[1];
+		re->dim = (re->intercept ? 1 : 0) + t->courses->nmodel;
+		t->co[0].re = re;
+	}
+	t->flat = palloc0(sizeof(GlmixFlatWork));
+	return true;
+}
+
+/* CREATE an unlogged table co-located with the impressions */
+static void
+create_colocated(const char *name, const char *columns, const char *storage, Oid impressions,
+				 const char *keycol)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+
+	if (SPI_execute(psprintf("CREATE UNLOGGED TABLE %s (%s) USING heap "
+							 "WITH (autovacuum_enabled = false, toast_tuple_target = 8160)%s",
+							 name, columns, storage), false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create work table %s", name);
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(keycol);
+	values[2] = CStringGetTextDatum(recs_relation_name(impressions));
+	if (SPI_execute_with_args("SELECT pg_catalog.create_distributed_table($1::regclass, $2, "
+							  "colocate_with => $3)", 3, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not distribute work table %s", name);
+}
+
+/* a bigint sum or count of the one-row result, column col */
+static int64
+result_int64(int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* learners per INSERT of the learner relation */
+#define FLAT_PUT_BATCH 4096
+
+/*
+ * Each learner's feature vector into the co-located learner relation, a
+ * batch a statement (Citus routes each row to its shard): O(learners) sent
+ * once, rather than every learner's vector to every shard in the encoding
+ */
+static void
+put_learners(const char *table, const GlmixSide *s, const char *ltype)
+{
+	SPIPlanPtr	plan = SPI_prepare(psprintf("INSERT INTO %s SELECT u.id::%s, "
+											"coalesce($2[$4[u.i] + 1 : $4[u.i + 1]], '{}'), "
+											"coalesce($3[$4[u.i] + 1 : $4[u.i + 1]], '{}') "
+											"FROM unnest($1::int8[]) WITH ORDINALITY u(id, i)", table, ltype),
+								   4, (Oid[]) {INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID});
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	for (int lo = 0; lo < s->n; lo += FLAT_PUT_BATCH)
+	{
+		int			n = Min(FLAT_PUT_BATCH, s->n - lo);
+		int32		k0 = s->ptr[lo],
+					k1 = s->ptr[lo + n];
+		Datum	   *d = palloc(sizeof(Datum) * (Max(n, k1 - k0) + 1));
+		Datum		values[4];
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+			d[i] = Int64GetDatum(s->ids[lo + i]);
+		values[0] = PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		for (int32 k = k0; k < k1; k++)
+			d[k - k0] = Int32GetDatum(s->col[k]);
+		values[1] = PointerGetDatum(construct_array(d, k1 - k0, INT4OID, 4, true, TYPALIGN_INT));
+		values[2] = PointerGetDatum(glmix_float8_array(s->val + k0, k1 - k0));
+		for (int i = 0; i <= n; i++)
+			d[i] = Int32GetDatum(s->ptr[lo + i] - k0);
+		values[3] = PointerGetDatum(construct_array(d, n + 1, INT4OID, 4, true, TYPALIGN_INT));
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write the learners' feature vectors");
+		for (int i = 0; i < 4; i++)
+			pfree(DatumGetPointer(values[i]));
+		pfree(d);
+	}
+	SPI_freeplan(plan);
+}
+
+/*
+ * Phase 2: the blocks built on the workers, the counts summed, the
+ * coefficient relation and the plans.
+ */
+void
+glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
+{
+	GlmixFlatWork *f = t->flat;
+	GlmixFlatEnc enc;
+	const char *lcol = quote_identifier(o->ro.learner_column);
+	char	   *ltype = format_type_be(get_atttype(o->impressions, get_attnum(o->impressions,
+																			  o->ro.learner_column)));
+	char	   *labels[2] = {"NULL::float8[]", "NULL::float8[]"};
+	int			nlabels = 0;
+	char	   *texpr = NULL;
+	Oid			types[1] = {BYTEAOID};
+	Datum		values[1];
+	ImpressionSet counts;
+	GlmixRows  *rows;
+	GlmixSide	lcols;
+	char	   *sql;
+
+	f->w = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat", MyProcPid)));
+	f->c = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_coef", MyProcPid)));
+	f->l = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_learners", MyProcPid)));
+	/*
+	 * A block pair and the learner's counts fit a page (toast_tuple_target):
+	 * blocks stay inline, uncompressed (EXTERNAL: moved out only when a
+	 * learner's positive courses make the row too long)
+	 */
+	create_colocated(f->w, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, fblock bytea, "
+									"rblock bytea, rows integer NOT NULL, positives integer NOT NULL, "
+									"nonzeros bigint NOT NULL, null_id bigint NOT NULL, "
+									"null_label bigint NOT NULL, bad_time bigint NOT NULL, "
+									"after_through bigint NOT NULL, t_max float8, watched bigint[]", ltype),
+					 psprintf("; ALTER TABLE %s ALTER COLUMN fblock SET STORAGE EXTERNAL, "
+							  "ALTER COLUMN rblock SET STORAGE EXTERNAL", f->w),
+					 o->impressions, "learner_id");
+	create_colocated(f->c, psprintf("learner_id %s NOT NULL, rows integer NOT NULL, coef float8[]", ltype),
+					 "", o->impressions, "learner_id");
+	create_colocated(f->l, psprintf("learner_id %s NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL", ltype),
+					 "", o->impressions, "learner_id");
+	put_learners(f->l, t->learners, ltype);
+
+	/* the encoding: sides, layout, the learner effect, the policy */
+	memset(&enc, 0, sizeof(enc));
+	enc.lay = t->lay;
+	/* the learners' columns only: their vectors are in f->l */
+	lcols = *t->learners;
+	lcols.n = 0;
+	enc.learners = &lcols;
+	enc.courses = t->courses;
+	enc.learner_effect = t->nre == 1;
+	enc.re_intercept = t->nre == 1 && t->co[0].re->intercept;
+	enc.re_dim = t->nre == 1 ? t->co[0].re->dim : 0;
+	enc.min_rows = o->min_rows;
+	if (strcmp(o->ro.label, "bookmarked") != 0)
+		labels[nlabels++] = psprintf("array_agg(%s)", impressions_label_expression(o->impressions, o->ro.click_column, "click_column"));
+	if (strcmp(o->ro.label, "clicked") != 0)
+		labels[nlabels++] = psprintf("array_agg(%s)", impressions_label_expression(o->impressions, o->ro.bookmark_column, "bookmark_column"));
+	enc.nlabels = nlabels;
+	if (o->ro.time_column)
+		texpr = ingest_time_column(o->impressions, o->ro.time_column, "time_column");
+	enc.has_time = texpr != NULL;
+	enc.through = o->ro.through;
+	values[0] = PointerGetDatum(glmix_flat_encode(&enc));
+
+	/*
+	 * One statement: grouped by the distribution column and inserted into a
+	 * co-located table, it runs whole in each shard's task.  The reader's
+	 * query skips a time of -infinity (not after since), as here.
+	 */
+	sql = psprintf("INSERT INTO %s SELECT g.l, b.* FROM "
+				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t FROM %s%s GROUP BY %s) g "
+				   "LEFT JOIN %s v ON v.learner_id = g.l, "
+				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b",
+				   f->w, lcol, quote_identifier(o->ro.course_column), labels[0], labels[1],
+				   texpr ? psprintf("array_agg((%s)::float8)", texpr) : "NULL::float8[]",
+				   recs_relation_name(o->impressions),
+				   texpr ? psprintf(" WHERE (%s)::float8 > '-Infinity'::float8 OR (%s) IS NULL", texpr, texpr) : "",
+				   lcol, f->l);
+	ereport(DEBUG1, (errmsg("train_glmix (flat): %s", sql)));
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not build the blocks on the workers");
+	pfree(DatumGetPointer(values[0]));
+
+	/* the counts, as sums over the shards */
+	if (SPI_execute(psprintf("SELECT sum(rows)::int8, sum(positives)::int8, sum(null_id)::int8, "
+							 "sum(null_label)::int8, sum(bad_time)::int8, sum(after_through)::int8, "
+							 "max(t_max), count(*) FILTER (WHERE block_no = 0 AND rows > 0), "
+							 "count(*) FILTER (WHERE block_no = 0 AND rblock IS NOT NULL), "
+							 "sum(nonzeros)::int8, count(*) FILTER (WHERE fblock IS NOT NULL) FROM %s", f->w),
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the blocks");
+	rows = palloc0(sizeof(GlmixRows));
+	rows->n = result_int64(1);
+	rows->n_positive = result_int64(2);
+	rows->null_id = result_int64(3);
+	rows->null_label = result_int64(4);
+	rows->bad_time = result_int64(5);
+	rows->after_through = result_int64(6);
+	{
+		bool		isnull;
+		Datum		tm = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull);
+
+		rows->t_max = isnull ? NAN : DatumGetFloat8(tm);
+	}
+	f->learners = result_int64(8);
+	if (t->nre == 1)
+		t->co[0].nmodels = (int) result_int64(9);
+	t->fixed_nnz = result_int64(10);
+	t->nblocks = (int) result_int64(11);
+	SPI_freetuptable(SPI_tuptable);
+	t->rows = rows;
+	memset(&counts, 0, sizeof(counts));
+	counts.n = rows->n;
+	counts.n_null_id = rows->null_id;
+	counts.n_null_label = rows->null_label;
+	counts.n_bad_time = rows->bad_time;
+	counts.n_after_through = rows->after_through;
+	impressions_report(&counts, "train_glmix");
+	if (rows->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("%s has no rows to train on", recs_relation_name(o->impressions))));
+	if (rows->n_positive == 0 || rows->n_positive == rows->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("every impression has the same label"),
+				 errdetail("A response model needs both positive and negative rows.")));
+
+	/* a coefficient row per learner with a model, co-located: fits update it in place */
+	if (t->nre == 1 &&
+		SPI_execute(psprintf("INSERT INTO %s (learner_id, rows) SELECT learner_id, sum(rows) FROM %s "
+							 "WHERE rblock IS NOT NULL GROUP BY learner_id", f->c, f->w),
+					false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not create the learner coefficients");
+
+	/*
+	 * The plans.  The fixed effect's takes glmix_fit.c's parameters ($1, the
+	 * offsets, unused: they are computed in the tasks); one row comes back,
+	 * Citus having combined the shards' partial states.
+	 */
+	t->plan = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, $2) "
+										  "FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id",
+										  f->w, f->c),
+								 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
+	f->loss = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_loss(w.fblock, w.rblock, c.coef, $1, "
+										  "w.block_no = 0) FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id",
+										  f->w, f->c),
+								 1, (Oid[]) {FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
+	if (t->plan == NULL || f->loss == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (t->nre == 1)
+	{
+		f->refit = SPI_prepare_cursor(psprintf("UPDATE %s c SET coef = f.coef FROM "
+											   "(SELECT w.learner_id AS l, recs.glmix_entity_fit(w.rblock, "
+											   "recs._glmix_flat_scores(w.fblock, $1), s.coef, $2) AS coef "
+											   "FROM %s w JOIN %s s ON s.learner_id = w.learner_id "
+											   "WHERE w.rblock IS NOT NULL GROUP BY w.learner_id) f "
+											   "WHERE c.learner_id = f.l", f->c, f->w, f->c),
+									  2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8OID}, CURSOR_OPT_CUSTOM_PLAN);
+		if (f->refit == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	}
+	t->beta = palloc0(sizeof(double) * t->lay.dim);
+	t->g = palloc(sizeof(double) * t->lay.dim);
+	t->step = palloc(sizeof(double) * t->lay.dim);
+	t->cand = palloc(sizeof(double) * t->lay.dim);
+	t->H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * t->lay.dim * t->lay.dim);
+	t->L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * t->lay.dim * t->lay.dim);
+
+	if (!t->quiet)
+		ereport(NOTICE,
+				(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
+						INT64_FORMAT " learners, %d courses; fixed effect %d features",
+						rows->n, rows->n_positive, f->learners, t->courses->n, t->lay.dim),
+				 errdetail("%s. Built on the workers, over %d Citus shards: the coordinator holds no impressions.",
+						   t->nre == 0 ? "No random effects" :
+						   psprintf("Random effects: %s: %d features, %d of " INT64_FORMAT " entities with a model",
+									t->co[0].re->column, t->co[0].re->dim, t->co[0].nmodels, f->learners),
+						   t->citus_shards)));
+}
+
+/* the objective: the loss summed on the workers, the penalties */
+static double
+flat_objective(GlmixTraining *t, double *mean_loss)
+{
+	Datum		values[1];
+	double		f,
+				sumsq;
+	const double *v;
+	int			nv;
+	bool		isnull;
+	Datum		d;
+
+	values[0] = PointerGetDatum(glmix_float8_array(t->beta, t->lay.dim));
+	if (SPI_execute_plan(t->flat->loss, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "the loss aggregate failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "the loss aggregate returned NULL");
+	v = glmix_float8_data(DatumGetArrayTypeP(d), &nv, "loss");
+	if (nv != 4)
+		elog(ERROR, "the loss aggregate returned %d values", nv);
+	f = v[2];
+	sumsq = v[3];
+	*mean_loss = v[1] > 0 ? f / v[1] : NAN;
+	SPI_freetuptable(SPI_tuptable);
+	pfree(DatumGetPointer(values[0]));
+	for (int j = 0; j < t->lay.dim; j++)
+		f += 0.5 * t->l2_fixed * t->beta[j] * t->beta[j];
+	if (t->nre == 1)
+		f += 0.5 * t->co[0].re->l2 * sumsq;
+	return f;
+}
+
+/*
+ * Phase 3: coordinate descent as glmix_fit() does it, each coordinate one
+ * statement (or Newton's few) over the workers' blocks.
+ */
+double
+glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history)
+{
+	double		final_obj = 0.0;
+	double		t0 = recs_clock_seconds();
+
+	for (int pass = 1; pass <= o->passes; pass++)
+	{
+		double		tp = recs_clock_seconds();
+		double		loss = 0.0;
+		double		elapsed;
+
+		for (int k = -1; k < t->nre; k++)
+		{
+			char		detail[128];
+			double		obj;
+			double		tc = recs_clock_seconds();
+
+			CHECK_FOR_INTERRUPTS();
+			if (k == -1)
+			{
+				int			evals = glmix_fit_fixed_flat(t);
+
+				t->fixed_passes += evals;
+				snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
+			}
+			else
+			{
+				Datum		values[2];
+
+				values[0] = PointerGetDatum(glmix_float8_array(t->beta, t->lay.dim));
+				values[1] = Float8GetDatum(t->co[k].re->l2);
+				if (SPI_execute_plan(t->flat->refit, values, NULL, false, 0) != SPI_OK_UPDATE)
+					elog(ERROR, "the learner effect's fit failed");
+				pfree(DatumGetPointer(values[0]));
+				snprintf(detail, sizeof(detail), "%d entity models", t->co[k].nmodels);
+			}
+			obj = flat_objective(t, &loss);
+			if (!t->quiet)
+				ereport(DEBUG1,
+						(errmsg("train_glmix pass %d/%d %s: objective %.4f, train log-loss %.4f, %s, %.3f s",
+								pass, o->passes, k == -1 ? "fixed" : t->co[k].re->column, obj, loss,
+								detail, recs_clock_seconds() - tc)));
+			final_obj = obj;
+		}
+		elapsed = recs_clock_seconds() - t0;
+		if (!t->quiet)
+			ereport(NOTICE,
+					(errmsg("train_glmix: pass %d/%d: objective %.4f, train log-loss %.4f, "
+							"%.0f impressions/s, elapsed %.1f s, about %.1f s left",
+							pass, o->passes, final_obj, loss,
+							(double) t->rows->n / Max(recs_clock_seconds() - tp, 1e-9),
+							elapsed, elapsed / pass * (o->passes - pass))));
+		history[pass - 1].objective = final_obj;
+		history[pass - 1].vauc = NAN;
+		history[pass - 1].vll = NAN;
+	}
+	return final_obj;
+}
+
+/*
+ * Before the store: the learner effect's entities (every learner with
+ * rows, ascending), their active rows and coefficients -- O(learners)
+ */
+void
+glmix_flat_collect(GlmixTraining *t)
+{
+	GlmixCoordinate *c;
+	GlmixRandom *re;
+
+	if (t->nre == 0)
+		return;
+	c = &t->co[0];
+	re = c->re;
+	if (SPI_execute(psprintf("SELECT w.learner_id::int8, c.rows, c.coef FROM %s w LEFT JOIN %s c "
+							 "ON c.learner_id = w.learner_id WHERE w.block_no = 0 AND w.rows > 0 ORDER BY 1",
+							 t->flat->w, t->flat->c), true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the learner coefficients");
+	re->nent = (int) SPI_processed;
+	re->keys = palloc(sizeof(char *) * Max(re->nent, 1));
+	c->rows = palloc0(sizeof(int) * Max(re->nent, 1));
+	c->coef = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max((Size) re->nent * re->dim, 1));
+	memset(c->coef, 0, sizeof(double) * Max((Size) re->nent * re->dim, 1));
+	c->nmodels = 0;
+	for (int e = 0; e < re->nent; e++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[e];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull,
+					cnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		Datum		rows = SPI_getbinval(tup, desc, 2, &isnull);
+		Datum		coef = SPI_getbinval(tup, desc, 3, &cnull);
+
+		re->keys[e] = psprintf(INT64_FORMAT, id);
+		if (!isnull && !cnull)
+		{
+			int			n;
+			const double *v = glmix_float8_data(DatumGetArrayTypeP(coef), &n, "learner coefficients");
+
+			if (n != re->dim)
+				elog(ERROR, "learner " INT64_FORMAT " has %d coefficients, not %d", id, n, re->dim);
+			memcpy(c->coef + (Size) e * re->dim, v, sizeof(double) * re->dim);
+			c->rows[e] = DatumGetInt32(rows);
+			c->nmodels++;
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* learners per fetch for recs.model_learner (as glmix_store.c's batches) */
+#define FLAT_LEARNERS_BATCH 1024
+
+/*
+ * recs.model_learner from the workers' first rows: each learner's positive
+ * courses, fetched a batch at a time through a cursor
+ */
+void
+glmix_flat_store_learners(int64 model_id, GlmixTraining *t, const GlmixOptions *o)
+{
+	SPIPlanPtr	plan = glmix_learners_plan(o->learners, o->learners_id_column, o->learners_id_arg, true);
+	Portal		cur = SPI_cursor_open_with_args(NULL,
+												psprintf("SELECT learner_id::int8, watched FROM %s "
+														 "WHERE block_no = 0 AND rows > 0 ORDER BY 1",
+														 t->flat->w),
+												0, NULL, NULL, NULL, true, 0);
+
+	for (;;)
+	{
+		SPITupleTable *tt;
+		int			n;
+		Datum	   *ids;
+		Datum	   *ptr;
+		Datum	   *courses;
+		int			nc = 0,
+					cap = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(cur, true, FLAT_LEARNERS_BATCH);
+		n = (int) SPI_processed;
+		tt = SPI_tuptable;
+		if (n == 0)
+			break;
+		ids = palloc(sizeof(Datum) * n);
+		ptr = palloc(sizeof(Datum) * (n + 1));
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		wd = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+
+			ids[i] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+			if (!isnull)
+			{
+				ArrayType  *a = DatumGetArrayTypeP(wd);
+				int			m = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+
+				cap += m;
+			}
+		}
+		courses = palloc(sizeof(Datum) * Max(cap, 1));
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		wd = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+
+			ptr[i] = Int32GetDatum(nc);
+			if (!isnull)
+			{
+				Datum	   *el;
+				bool	   *nulls;
+				int			m;
+
+				deconstruct_array(DatumGetArrayTypeP(wd), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+								  &el, &nulls, &m);
+				for (int j = 0; j < m; j++)
+					if (!nulls[j])
+						courses[nc++] = el[j];
+			}
+		}
+		ptr[n] = Int32GetDatum(nc);
+		SPI_freetuptable(tt);
+		glmix_learners_put(plan, model_id, ids, n, ptr, courses, nc);
+		pfree(ids);
+		pfree(ptr);
+		pfree(courses);
+	}
+	SPI_cursor_close(cur);
+	SPI_freeplan(plan);
+}
+
+/* drop the work relations and plans now rather than at commit */
+void
+glmix_flat_drop(GlmixTraining *t)
+{
+	GlmixFlatWork *f = t->flat;
+
+	SPI_freeplan(t->plan);
+	SPI_freeplan(f->loss);
+	if (f->refit)
+		SPI_freeplan(f->refit);
+	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->w, f->c, f->l), false, 0);
+}

@@ -1,0 +1,263 @@
+/*
+ * glmix_flat_enc.c -- the encoding a flat Citus training sends to its
+ * workers once: the courses' feature vectors, the learners' columns, the
+ * fixed layout, the learner effect's design and the reader's row policy,
+ * as one bytea
+ *
+ * The flat path (glmix_flat.c) builds each learner's blocks on the worker
+ * that holds the learner's impressions (recs._glmix_flat_blocks).  What it
+ * needs from the coordinator is O(courses + features): every course's
+ * sparse feature vector (GlmixSide: ids, CSR rows, column ranges), the
+ * learner side's columns (their feature ranges, no rows: each learner's
+ * vector is in a relation co-located with its impressions), the crosses,
+ * the learner effect's shape and the policy's parameters.  The encoding is
+ * a parameter of the one INSERT ... SELECT that builds the blocks, so Citus
+ * sends it with each shard's task: its size times the shard count.
+ *
+ * The bytes are hostile input (the function is callable by a training
+ * role): glmix_flat_decode() checks every count against the length before
+ * allocating and every index that glmix_fixed_row() and the design loops
+ * will follow, so a decoded encoding cannot make them read out of bounds.
+ * Violations are ERRCODE_DATA_CORRUPTED.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "lib/stringinfo.h"
+#include "utils/memutils.h"
+
+#include "glmix.h"
+#include "glmix_flat.h"
+
+#define FLAT_ENC_MAGIC 0x474D4645	/* "GMFE" */
+#define FLAT_ENC_VERSION 1
+
+typedef struct FlatEncHeader
+{
+	uint32		magic;
+	int32		version;
+	int32		dim;
+	int32		intercept;
+	int32		l_base;
+	int32		c_base;
+	int32		ncross;
+	int32		learner_effect;
+	int32		re_intercept;
+	int32		re_dim;
+	int32		min_rows;
+	int32		nlabels;
+	int32		has_time;
+	int32		pad;
+	double		through;
+} FlatEncHeader;
+
+typedef struct FlatSideHeader
+{
+	int32		n;
+	int32		nnz;
+	int32		nfeat;
+	int32		nmodel;
+	int32		ncols;
+	int32		pad;
+} FlatSideHeader;
+
+#define ENC_CORRUPT(...) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_DATA_CORRUPTED), \
+			 errmsg("invalid glmix flat encoding"), \
+			 errdetail(__VA_ARGS__)))
+
+static void
+put_side(StringInfo buf, const GlmixSide *s)
+{
+	FlatSideHeader h = {s->n, s->ptr[s->n], s->nfeat, s->nmodel, s->ncols, 0};
+
+	appendBinaryStringInfo(buf, (char *) &h, sizeof(h));
+	appendBinaryStringInfo(buf, (char *) s->ids, sizeof(int64) * s->n);
+	appendBinaryStringInfo(buf, (char *) s->ptr, sizeof(int32) * (s->n + 1));
+	appendBinaryStringInfo(buf, (char *) s->col, sizeof(int32) * h.nnz);
+	appendBinaryStringInfo(buf, (char *) s->val, sizeof(double) * h.nnz);
+	for (int c = 0; c < s->ncols; c++)
+	{
+		int32		range[2] = {s->cols[c].start, s->cols[c].end};
+
+		appendBinaryStringInfo(buf, (char *) range, sizeof(range));
+	}
+}
+
+bytea *
+glmix_flat_encode(const GlmixFlatEnc *e)
+{
+	StringInfoData buf;
+	FlatEncHeader h;
+	bytea	   *out;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = FLAT_ENC_MAGIC;
+	h.version = FLAT_ENC_VERSION;
+	h.dim = e->lay.dim;
+	h.intercept = e->lay.intercept;
+	h.l_base = e->lay.l_base;
+	h.c_base = e->lay.c_base;
+	h.ncross = e->lay.ncross;
+	h.learner_effect = e->learner_effect;
+	h.re_intercept = e->re_intercept;
+	h.re_dim = e->re_dim;
+	h.min_rows = e->min_rows;
+	h.nlabels = e->nlabels;
+	h.has_time = e->has_time;
+	h.through = e->through;
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
+	put_side(&buf, e->learners);
+	put_side(&buf, e->courses);
+	for (int p = 0; p < e->lay.ncross; p++)
+	{
+		int32		x[3] = {e->lay.cross[p].lcol, e->lay.cross[p].ccol, e->lay.cross[p].base};
+
+		appendBinaryStringInfo(&buf, (char *) x, sizeof(x));
+	}
+	out = palloc(VARHDRSZ + buf.len);
+	SET_VARSIZE(out, VARHDRSZ + buf.len);
+	memcpy(VARDATA(out), buf.data, buf.len);
+	pfree(buf.data);
+	return out;
+}
+
+/* a reader over the encoding's bytes: every take is bounds-checked */
+typedef struct EncReader
+{
+	const char *p;
+	Size		left;
+} EncReader;
+
+static void *
+take(EncReader *r, Size elem, int64 count, const char *what)
+{
+	Size		len;
+	void	   *out;
+
+	if (count < 0 || (uint64) count > MaxAllocHugeSize / Max(elem, 1))
+		ENC_CORRUPT("The %s count %lld is out of range.", what, (long long) count);
+	len = elem * (Size) count;
+	if (len > r->left)
+		ENC_CORRUPT("The %s need %zu bytes, %zu are left.", what, len, r->left);
+	out = MemoryContextAllocHuge(CurrentMemoryContext, Max(len, 1));
+	memcpy(out, r->p, len);
+	r->p += len;
+	r->left -= len;
+	return out;
+}
+
+static GlmixSide *
+get_side(EncReader *r, const char *what)
+{
+	FlatSideHeader *h = take(r, sizeof(FlatSideHeader), 1, "side header");
+	GlmixSide  *s = palloc0(sizeof(GlmixSide));
+
+	if (h->n < 0 || h->nnz < 0 || h->nfeat < 0 || h->nmodel < 0 || h->nmodel > h->nfeat ||
+		h->ncols < 0)
+		ENC_CORRUPT("The %s side's header is out of range.", what);
+	s->what = what;
+	s->n = h->n;
+	s->nfeat = h->nfeat;
+	s->nmodel = h->nmodel;
+	s->ncols = h->ncols;
+	s->ids = take(r, sizeof(int64), h->n, "ids");
+	s->ptr = take(r, sizeof(int32), (int64) h->n + 1, "row pointers");
+	s->col = take(r, sizeof(int32), h->nnz, "columns");
+	s->val = take(r, sizeof(double), h->nnz, "values");
+	if (s->ptr[0] != 0 || s->ptr[h->n] != h->nnz)
+		ENC_CORRUPT("The %s side's row pointers do not span its %d nonzeros.", what, h->nnz);
+	for (int i = 0; i < h->n; i++)
+	{
+		if (s->ptr[i + 1] < s->ptr[i])
+			ENC_CORRUPT("The %s side's row pointers decrease at row %d.", what, i);
+		if (i > 0 && s->ids[i] <= s->ids[i - 1])
+			ENC_CORRUPT("The %s side's ids are not ascending at row %d.", what, i);
+	}
+	for (int k = 0; k < h->nnz; k++)
+	{
+		if (s->col[k] < 0 || s->col[k] >= h->nfeat)
+			ENC_CORRUPT("The %s side's column %d is outside its %d features.", what, s->col[k], h->nfeat);
+		if (!isfinite(s->val[k]))
+			ENC_CORRUPT("The %s side's value %d is not finite.", what, k);
+	}
+	s->cols = palloc0(sizeof(GlmixColumn) * Max(h->ncols, 1));
+	for (int c = 0; c < h->ncols; c++)
+	{
+		int32	   *range = take(r, sizeof(int32), 2, "column ranges");
+
+		if (range[0] < 0 || range[1] < range[0] || range[1] > h->nmodel)
+			ENC_CORRUPT("The %s side's column %d spans features %d to %d of %d.",
+						what, c, range[0], range[1], h->nmodel);
+		s->cols[c].start = range[0];
+		s->cols[c].end = range[1];
+	}
+	return s;
+}
+
+GlmixFlatEnc *
+glmix_flat_decode(bytea *b)
+{
+	EncReader	r = {VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)};
+	FlatEncHeader *h = take(&r, sizeof(FlatEncHeader), 1, "header");
+	GlmixFlatEnc *e = palloc0(sizeof(GlmixFlatEnc));
+	int64		end;
+
+	if (h->magic != FLAT_ENC_MAGIC || h->version != FLAT_ENC_VERSION)
+		ENC_CORRUPT("Magic %08x, version %d.", h->magic, h->version);
+	if (h->dim <= 0 || h->dim > GLMIX_MAX_FIXED_DIM || h->ncross < 0 || h->nlabels < 0 ||
+		h->nlabels > 2 || h->min_rows < 0 || h->re_dim < 0 || h->re_dim > 1024)
+		ENC_CORRUPT("The header's counts are out of range.");
+	e->lay.dim = h->dim;
+	e->lay.intercept = h->intercept != 0;
+	e->lay.l_base = h->l_base;
+	e->lay.c_base = h->c_base;
+	e->lay.ncross = h->ncross;
+	e->learner_effect = h->learner_effect != 0;
+	e->re_intercept = h->re_intercept != 0;
+	e->re_dim = h->re_dim;
+	e->min_rows = h->min_rows;
+	e->nlabels = h->nlabels;
+	e->has_time = h->has_time != 0;
+	e->through = h->through;
+	e->learners = get_side(&r, "learner");
+	e->courses = get_side(&r, "course");
+	/* the layout's parts inside the dimension, as glmix_fixed_layout() puts them */
+	if (e->lay.l_base != (e->lay.intercept ? 1 : 0) ||
+		e->lay.c_base != e->lay.l_base + e->learners->nmodel ||
+		(int64) e->lay.c_base + e->courses->nmodel > e->lay.dim)
+		ENC_CORRUPT("The fixed layout does not fit its %d features.", e->lay.dim);
+	if (e->learner_effect &&
+		e->re_dim != (e->re_intercept ? 1 : 0) + e->courses->nmodel)
+		ENC_CORRUPT("The learner effect's dimension %d does not match the courses' features.",
+					e->re_dim);
+	e->lay.cross = palloc0(sizeof(GlmixCross) * Max(h->ncross, 1));
+	end = (int64) e->lay.c_base + e->courses->nmodel;
+	for (int p = 0; p < h->ncross; p++)
+	{
+		int32	   *x = take(&r, sizeof(int32), 3, "crosses");
+		const GlmixColumn *lc,
+				   *cc;
+
+		if (x[0] < 0 || x[0] >= e->learners->ncols || x[1] < 0 || x[1] >= e->courses->ncols)
+			ENC_CORRUPT("Cross %d names column %d x %d.", p, x[0], x[1]);
+		lc = &e->learners->cols[x[0]];
+		cc = &e->courses->cols[x[1]];
+		if (x[2] != end)
+			ENC_CORRUPT("Cross %d starts at %d, not %lld.", p, x[2], (long long) end);
+		end += (int64) (lc->end - lc->start) * (cc->end - cc->start);
+		if (end > e->lay.dim)
+			ENC_CORRUPT("Cross %d ends beyond the %d features.", p, e->lay.dim);
+		e->lay.cross[p].lcol = x[0];
+		e->lay.cross[p].ccol = x[1];
+		e->lay.cross[p].base = x[2];
+	}
+	if (end != e->lay.dim)
+		ENC_CORRUPT("The layout's parts hold %lld features, not %d.", (long long) end, e->lay.dim);
+	if (r.left != 0)
+		ENC_CORRUPT("%zu bytes follow the encoding.", r.left);
+	return e;
+}

@@ -1,0 +1,181 @@
+-- workers_glmix_flat.sql -- train_glmix on Citus with a flat coordinator
+-- (src/glmix/glmix_flat.c).  When the impressions are distributed by the
+-- learner column and the model is a fixed effect with or without a
+-- per-learner effect, the blocks are built in the shards' tasks (one INSERT
+-- ... SELECT grouped by the learner column), the offsets computed there from
+-- the twin blocks and the co-located learner coefficients, Newton's
+-- statistics and the loss summed by partial aggregates, the learner effect
+-- refitted by a pushed-down UPDATE.  Checked here: those statements' plans
+-- run their work inside the shards' tasks; the flat fits equal the
+-- single-table ones (log-loss within 1e-6, objective within 1e-9 relative,
+-- the same coefficients, counts and recs.model_learner rows), also with two
+-- label columns and a time window; recs.glmix_flat = off and models outside
+-- the path take the earlier Citus path; nothing is left behind.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+SELECT plan(25);
+SELECT count(*) FROM recs.citus_setup();
+
+SET citus.enable_ddl_propagation = off;
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE p jsonb;
+BEGIN
+	EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO p;
+	RETURN p;
+END $$;
+CREATE FUNCTION pg_temp.in_tasks(q text, node text) RETURNS boolean LANGUAGE sql AS $$
+	SELECT jsonb_path_exists(pg_temp.plan_of(q), '$.**."Remote Plan".**."Node Type" ? (@ == $n)',
+	                         jsonb_build_object('n', node))
+$$;
+CREATE FUNCTION pg_temp.task_count(q text) RETURNS integer LANGUAGE sql AS $$
+	SELECT (jsonb_path_query_first(pg_temp.plan_of(q), '$.**."Task Count"'))::integer
+$$;
+CREATE FUNCTION pg_temp.logloss(model text) RETURNS float8 LANGUAGE sql AS $$
+	SELECT avg(CASE WHEN i.clicked THEN -ln(p) ELSE -ln(1 - p) END)
+	  FROM single.impressions i,
+	       LATERAL (SELECT 1 / (1 + exp(-recs.glmix_logit(recs.model_id(model), i.learner_id, i.course_id))) AS p) s
+$$;
+RESET citus.enable_ddl_propagation;
+
+-- the statements of glmix_flat.c, on work tables made the same way
+CREATE UNLOGGED TABLE recs.ct_flat (learner_id bigint NOT NULL, block_no integer NOT NULL, fblock bytea,
+    rblock bytea, rows integer NOT NULL, positives integer NOT NULL, nonzeros bigint NOT NULL,
+    null_id bigint NOT NULL, null_label bigint NOT NULL, bad_time bigint NOT NULL,
+    after_through bigint NOT NULL, t_max float8, watched bigint[]);
+CREATE UNLOGGED TABLE recs.ct_flat_coef (learner_id bigint NOT NULL, rows integer NOT NULL, coef float8[]);
+CREATE UNLOGGED TABLE recs.ct_flat_learners (learner_id bigint NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL);
+SELECT create_distributed_table('recs.ct_flat', 'learner_id', colocate_with => 'app.impressions');
+SELECT create_distributed_table('recs.ct_flat_coef', 'learner_id', colocate_with => 'app.impressions');
+SELECT create_distributed_table('recs.ct_flat_learners', 'learner_id', colocate_with => 'app.impressions');
+
+SELECT ok(pg_temp.in_tasks(
+            $$INSERT INTO recs.ct_flat SELECT g.l, b.* FROM
+                (SELECT learner_id AS l, array_agg(course_id::int8) AS c, array_agg(clicked::int::float8) AS y1,
+                        NULL::float8[] AS y2, NULL::float8[] AS t FROM app.impressions GROUP BY learner_id) g
+                LEFT JOIN recs.ct_flat_learners v ON v.learner_id = g.l,
+                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b$$, 'ModifyTable'),
+          'the blocks are built and inserted inside the shards'' tasks (grouped by the distribution column, joined with the learners'' vectors, co-located)');
+SELECT is(pg_temp.task_count(
+            $$INSERT INTO recs.ct_flat SELECT g.l, b.* FROM
+                (SELECT learner_id AS l, array_agg(course_id::int8) AS c, array_agg(clicked::int::float8) AS y1,
+                        NULL::float8[] AS y2, NULL::float8[] AS t FROM app.impressions GROUP BY learner_id) g
+                LEFT JOIN recs.ct_flat_learners v ON v.learner_id = g.l,
+                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b$$),
+          8, 'one task per shard');
+SELECT ok(pg_temp.in_tasks(
+            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[])
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id$$, 'Aggregate'),
+          'Newton''s statistics, without GROUP BY, are aggregated inside the tasks (a bytea state: a partial aggregate)');
+SELECT ok(pg_temp.plan_of(
+            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[])
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id$$)::text
+          LIKE '%worker_partial_agg%coord_combine_agg%'
+          OR pg_temp.plan_of(
+            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[])
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id$$)::text
+          LIKE '%coord_combine_agg%worker_partial_agg%',
+          'as worker_partial_agg in each task and coord_combine_agg on the coordinator');
+SELECT ok(pg_temp.in_tasks(
+            $$SELECT recs._glmix_flat_loss(w.fblock, w.rblock, c.coef, '{0}'::float8[], w.block_no = 0)
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id$$, 'Aggregate'),
+          'and so is the loss');
+SELECT ok(pg_temp.in_tasks(
+            $$UPDATE recs.ct_flat_coef c SET coef = f.coef FROM
+                (SELECT w.learner_id AS l, recs.glmix_entity_fit(w.rblock, recs._glmix_flat_scores(w.fblock, '{0}'::float8[]),
+                        s.coef, 1::float8) AS coef
+                   FROM recs.ct_flat w JOIN recs.ct_flat_coef s ON s.learner_id = w.learner_id
+                  WHERE w.rblock IS NOT NULL GROUP BY w.learner_id) f
+               WHERE c.learner_id = f.l$$, 'ModifyTable'),
+          'the learner effect''s fit and its UPDATE of the coefficients run inside the tasks');
+DROP TABLE recs.ct_flat, recs.ct_flat_coef, recs.ct_flat_learners;
+
+-- a fixed effect and a per-learner effect, distributed and single
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_le_d', random_effects => '{learner_id}',
+                        crosses => '{language:language,industry:topic}', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_le_s', random_effects => '{learner_id}',
+                        crosses => '{language:language,industry:topic}', activate => false);
+SELECT is((SELECT metrics->'citus_flat' FROM recs.model WHERE name = 'cf_le_d'), 'true'::jsonb,
+          'the distributed training took the flat path');
+SELECT cmp_ok(abs(pg_temp.logloss('cf_le_d') - pg_temp.logloss('cf_le_s')), '<', 1e-6::float8,
+              'flat: the per-learner effect and crosses fit the single-table model, log-loss within 1e-6');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_le_d' AND s.name = 'cf_le_s'),
+              '<', 1e-9::float8, 'and the objective within 1e-9 relative');
+SELECT is((SELECT jsonb_build_array(metrics->'train_rows', metrics->'train_positive', metrics->'skipped',
+                                    metrics->'entity_models', metrics->'fixed_nonzeros', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_le_d'),
+          (SELECT jsonb_build_array(metrics->'train_rows', metrics->'train_positive', metrics->'skipped',
+                                    metrics->'entity_models', metrics->'fixed_nonzeros', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_le_s'),
+          'the same rows, positives, skips, entity models, nonzeros and Newton passes, summed on the workers');
+SELECT cmp_ok((SELECT max(abs(a.x - b.x))
+                 FROM (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_le_d')) a
+                 JOIN (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_le_s')) b USING (entity, i)), '<', 1e-6::float8,
+              'every coefficient, fixed and per learner, within 1e-6');
+SELECT is((SELECT count(*)::int FROM recs.glmix_coef WHERE model_id = recs.model_id('cf_le_d')),
+          (SELECT count(*)::int FROM recs.glmix_coef WHERE model_id = recs.model_id('cf_le_s')),
+          'the same coefficient rows');
+SELECT is_empty($$SELECT learner_id, language, watched FROM recs.model_learner WHERE model_id = recs.model_id('cf_le_d')
+                  EXCEPT ALL SELECT learner_id, language, watched FROM recs.model_learner WHERE model_id = recs.model_id('cf_le_s')$$,
+                'the same recs.model_learner rows (positive courses gathered on the workers)');
+SELECT is((SELECT count(*)::int FROM recs.model_learner WHERE model_id = recs.model_id('cf_le_d')),
+          (SELECT count(*)::int FROM recs.model_learner WHERE model_id = recs.model_id('cf_le_s')),
+          'as many of them');
+SELECT is((SELECT trained_through FROM recs.model WHERE name = 'cf_le_d'),
+          (SELECT trained_through FROM recs.model WHERE name = 'cf_le_s'), 'trained through the same last impression');
+SELECT cmp_ok(pg_temp.logloss('cf_le_d'), '<', 0.6::float8, 'and it learnt something (a constant: 0.69)');
+
+-- the reader's policy on the workers: two label columns (OR) and a time window
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
+                        name => 'cf_win_d', random_effects => '{learner_id}', label => 'either', through => '2025-12-10', min_rows => 12,
+                        activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}', '{topic}',
+                        name => 'cf_win_s', random_effects => '{learner_id}', label => 'either', through => '2025-12-10', min_rows => 12,
+                        activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'train_rows', metrics->'train_positive',
+                                    metrics->'after_through', metrics->'entity_models', trained_through)
+             FROM recs.model WHERE name = 'cf_win_d'),
+          (SELECT jsonb_build_array(true, metrics->'train_rows', metrics->'train_positive',
+                                    metrics->'after_through', metrics->'entity_models', trained_through)
+             FROM recs.model WHERE name = 'cf_win_s'),
+          'label => either, through and min_rows: the same rows, positives, left-out rows and entity models');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_win_d' AND s.name = 'cf_win_s'),
+              '<', 1e-9::float8, 'and the same objective (1e-9 relative)');
+
+-- the switch, and a model outside the path
+SET recs.glmix_flat = off;
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_le_r', random_effects => '{learner_id}',
+                        crosses => '{language:language,industry:topic}', activate => false);
+RESET recs.glmix_flat;
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'citus_shards') FROM recs.model WHERE name = 'cf_le_r'),
+          '[null, 8]'::jsonb, 'recs.glmix_flat = off: the earlier Citus path (work relations on the workers, rows read)');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_le_d' AND s.name = 'cf_le_r'),
+              '<', 1e-9::float8, 'the same model both ways');
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry}', '{topic}',
+                        name => 'cf_ce_d', random_effects => '{learner_id,course_id}', passes => 1, activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'citus_shards') FROM recs.model WHERE name = 'cf_ce_d'),
+          '[null, 8]'::jsonb, 'a per-course effect is not on the flat path yet: the earlier Citus path');
+
+-- bad input to the workers' functions
+SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, NULL, NULL, '{1}', '{1}', NULL, NULL)$$,
+                 'XX001', 'invalid glmix flat encoding', 'a damaged encoding is refused');
+SELECT throws_ok($$SELECT recs._glmix_flat_fixed_final('\x0102'::bytea)$$,
+                 'XX001', 'not a glmix flat aggregate state', 'and a forged aggregate state');
+
+-- nothing left behind
+SELECT is((SELECT count(*)::int FROM pg_dist_partition WHERE logicalrelid::text LIKE 'recs.glmix_work%'), 0,
+          'no flat work relation is left in Citus''s catalog');
+SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
+             $$SELECT count(*) FROM pg_class WHERE relname LIKE 'glmix_work%'$$)),
+          ARRAY['0', '0'], 'nor any of their shards on the workers');
+
+SELECT recs.drop_model(recs.model_id(n))
+  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_ce_d}'::text[]) n;
+SELECT * FROM finish();
