@@ -381,10 +381,12 @@ typedef struct EncCache
 } EncCache;
 
 /*
- * The encoding of argument 0.  Within one query it is one constant (the
- * training's parameter), so it is decoded once per task: the cache is keyed
- * by the argument's address and size, and a toasted argument (which could
- * differ behind the same address) is decoded every time.
+ * The encoding of argument 0.  In the training's statements it is one
+ * constant (a Const or a Param: get_fn_expr_arg_stable), so it is decoded
+ * once per task; the cache is also keyed by the argument's address and
+ * size.  An argument that can change from row to row (a column, an
+ * expression: a caller other than recs' own statements), or a toasted one,
+ * is decoded every time: a new value may sit behind the same address.
  */
 static GlmixFlatEnc *
 enc_arg(FunctionCallInfo fcinfo)
@@ -392,7 +394,8 @@ enc_arg(FunctionCallInfo fcinfo)
 	Datum		raw = PG_GETARG_DATUM(0);
 	EncCache   *c = fcinfo->flinfo->fn_extra;
 	MemoryContext old;
-	bool		plain = !VARATT_IS_EXTENDED(DatumGetPointer(raw));
+	bool		plain = !VARATT_IS_EXTENDED(DatumGetPointer(raw)) &&
+		get_fn_expr_arg_stable(fcinfo->flinfo, 0);
 
 	if (plain && c != NULL && c->raw == raw && c->size == VARSIZE(DatumGetPointer(raw)))
 		return c->enc;

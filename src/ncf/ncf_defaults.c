@@ -27,8 +27,10 @@ ncf_auto_config(NcfConfig *cfg, int64 n_pos)
 			NCF_DEFAULT_EPOCHS;
 	if (cfg->loss_auto || cfg->epochs_auto)
 		ereport(NOTICE,
-				(errmsg("train_ncf: %d epochs with loss '%s' for " INT64_FORMAT " positives",
-						cfg->epochs, cfg->loss == NCF_LOSS_SOFTMAX ? "softmax" : "binary", n_pos),
+				(errmsg_plural("train_ncf: %d epoch with loss '%s' for " INT64_FORMAT " positives",
+							   "train_ncf: %d epochs with loss '%s' for " INT64_FORMAT " positives",
+							   cfg->epochs,
+							   cfg->epochs, cfg->loss == NCF_LOSS_SOFTMAX ? "softmax" : "binary", n_pos),
 				 errdetail("%s%s",
 						   cfg->loss_auto ? psprintf("loss 'auto' is the softmax from %d positives on. ",
 													 NCF_AUTO_SOFTMAX_POSITIVES) : "",
