@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -630,7 +631,9 @@ def run_peer(args):
            "--epochs", str(args.peer_epochs or args.epochs), "--threads", str(args.threads), "--splits", args.splits]
     log("running the peer: " + " ".join(cmd))
     t0 = time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(cmd, capture_output=True, text=True)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise RuntimeError("peer failed: " + p.stderr[-2000:])
     for line in p.stderr.splitlines():
@@ -638,6 +641,9 @@ def run_peer(args):
             log("  " + line)
     res = json.loads(p.stdout.strip().splitlines()[-1])
     res["wall_s"] = round(time.perf_counter() - t0, 1)
+    # the peer process's whole CPU time (user + system, all its threads): loading and
+    # evaluation included, so per CPU second the peer is if anything flattered
+    res["process_cpu_s"] = round(ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime, 1)
     return res
 
 
@@ -759,6 +765,16 @@ def main():
         row("time train s", float(res["time"]["train_s"]), pt.get("train_s"), 1)
         print(f"recommend(learner, 10) latency: median {res['time']['recommend_latency']['median_ms']} ms, "
               f"p95 {res['time']['recommend_latency']['p95_ms']} ms (1,682 courses)")
+    if p.get("process_cpu_s"):
+        # examples per CPU second over both splits: recs' training CPU (metrics->'train_cpu_seconds')
+        # against the peer process's whole CPU time
+        both = [sp for sp in ("loo", "time") if sp in res]
+        r_ex = sum(float(res[sp]["examples_per_s"]) * float(res[sp]["train_s"]) for sp in both)
+        r_cpu = sum(float(res[sp]["train_cpu_s"]) for sp in both)
+        p_ex = sum(float(p[sp]["train_examples_per_s"]) * float(p[sp]["train_s"]) for sp in both if sp in p)
+        row("training CPU s (peer: process)", r_cpu, p["process_cpu_s"], 1)
+        row("examples per CPU second", r_ex / r_cpu if r_cpu else None,
+            p_ex / p["process_cpu_s"] if p_ex else None, 0)
     for n, v in res.get("latency_scaling", {}).items():
         print(f"recommend(learner, 10) latency, synthetic {n:,} courses x 64-d: median {v['median_ms']} ms, p95 {v['p95_ms']} ms")
     print("reference (peers/README): ItemPop HR@10 0.3171 / Recall@10 0.0605; "
