@@ -4,8 +4,6 @@
 #ifndef RECS_BLAS_CORE_H
 #define RECS_BLAS_CORE_H
 
-/* at load: replace OpenBLAS's Prescott fallback by the CPU's best kernels */
-extern void recs_blas_pick_core(void);
 /* the OpenBLAS core name in force ("unknown" for another BLAS) */
 extern const char *recs_blas_core(void);
 

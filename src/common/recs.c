@@ -4,9 +4,7 @@
  * Serving runs in many backends at once, so no backend may spawn BLAS
  * worker threads on its own: OpenBLAS is pinned to one thread at load time,
  * and trainers raise the count only for the duration of a training (see the
- * threads option of the trainers).  Before that, an OpenBLAS that fell back
- * to its generic kernels on a CPU newer than itself gets the CPU's own
- * (blas_core.c).
+ * threads option of the trainers).
  */
 #include "postgres.h"
 
@@ -16,7 +14,6 @@
 
 #include "utils/guc.h"
 
-#include "blas_core.h"
 #include "memory_budget.h"
 #include "blend.h"
 #include "glmix.h"
@@ -34,7 +31,6 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	recs_blas_pick_core();
 	openblas_set_num_threads(1);
 	recs_define_memory_guc();
 	serving_cache_define_guc();
