@@ -48,6 +48,7 @@
 
 #include "glmix.h"
 #include "glmix_flat.h"
+#include "impressions.h"
 
 /*
  * ---- the summing state: int64 rows, then nsum doubles: the fixed
@@ -587,8 +588,9 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 	/* the reader's policy, in its order (ingest/impressions.c, read_row) */
 	for (int r = 0; r < n; r++)
 	{
-		double		label = e->nlabels > 0 ? 0.0 : 1.0;
-		bool		ynull = false;
+		double		label;
+		double		v[IMPRESSIONS_MAX_LABELS];
+		bool		vnull[IMPRESSIONS_MAX_LABELS];
 		int			ci,
 					len;
 
@@ -618,23 +620,11 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 		}
 		for (int i = 0; i < e->nlabels; i++)
 		{
-			double		v = DatumGetFloat8(lab[i][r]);
-
-			if (lnull[i][r])
-			{
-				ynull = true;
-				continue;
-			}
-			if (v != 0.0 && v != 1.0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("labels must be 0 or 1, found %g", v),
-						 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT ".",
-								   learner, DatumGetInt64(course[r]))));
-			if (v == 1.0)
-				label = 1.0;
+			v[i] = lnull[i][r] ? 0.0 : DatumGetFloat8(lab[i][r]);
+			vnull[i] = lnull[i][r];
 		}
-		if (ynull && label != 1.0)
+		label = impressions_label(e->nlabels, v, vnull, learner, DatumGetInt64(course[r]), NULL);
+		if (isnan(label))
 		{
 			null_label++;
 			continue;

@@ -283,6 +283,43 @@ add_negatives(ImpressionSet *set, int64 r, Datum d, int64 *negcap)
 }
 
 /*
+ * A row's label from the values of its label columns, OR-ed by SQL's rules:
+ * 1 when any is 1, else 0 when none is NULL, else NaN (the row is skipped:
+ * a NULL label); a value other than 0 or 1 is an error naming the row (in
+ * relation relname, when given).  With no label columns every row is a
+ * positive.  The reader and the flat path's block builder (glmix_agg_flat.c)
+ * both apply it, so the two keep the same rows.
+ */
+double
+impressions_label(int nlabels, const double *v, const bool *isnull,
+				  int64 learner, int64 course, const char *relname)
+{
+	double		y = nlabels > 0 ? 0.0 : 1.0;
+	bool		ynull = false;
+
+	for (int i = 0; i < nlabels; i++)
+	{
+		if (isnull[i])
+		{
+			ynull = true;
+			continue;
+		}
+		if (v[i] != 0.0 && v[i] != 1.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("labels must be 0 or 1, found %g", v[i]),
+					 relname ?
+					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.",
+							   learner, course, relname) :
+					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT ".",
+							   learner, course)));
+		if (v[i] == 1.0)
+			y = 1.0;
+	}
+	return (ynull && y != 1.0) ? NAN : y;
+}
+
+/*
  * One fetched row into the arrays at index set->n, or counted as skipped;
  * false when skipped.
  */
@@ -295,8 +332,7 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 				isnull;
 	int64		l = DatumGetInt64(SPI_getbinval(tup, desc, 1, &lnull));
 	int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 2, &cnull));
-	double		y = spec->nlabels > 0 ? 0.0 : 1.0;
-	bool		ynull = false;
+	double		y = 1.0;
 	double		w = 1.0;
 	double		t = NAN;
 	int64		r = set->n;
@@ -320,27 +356,19 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 		set->n_null_id++;
 		return false;
 	}
-	for (int i = 0; i < spec->nlabels; i++)
+	if (spec->nlabels > 0)
 	{
-		double		v = DatumGetFloat8(SPI_getbinval(tup, desc, plan->label[i], &isnull));
+		double		v[IMPRESSIONS_MAX_LABELS];
+		bool		vnull[IMPRESSIONS_MAX_LABELS];
 
-		if (isnull)
+		for (int i = 0; i < spec->nlabels; i++)
+			v[i] = DatumGetFloat8(SPI_getbinval(tup, desc, plan->label[i], &vnull[i]));
+		y = impressions_label(spec->nlabels, v, vnull, l, c, relname);
+		if (isnan(y))
 		{
-			ynull = true;
-			continue;
+			set->n_null_label++;
+			return false;
 		}
-		if (v != 0.0 && v != 1.0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("labels must be 0 or 1, found %g", v),
-					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.", l, c, relname)));
-		if (v == 1.0)
-			y = 1.0;
-	}
-	if (ynull && y != 1.0)
-	{
-		set->n_null_label++;
-		return false;
 	}
 	if (plan->seconds && y == 1.0)
 	{

@@ -78,6 +78,9 @@ extern void impressions_spec_init(ImpressionSpec *spec, const char *learner, con
 extern void impressions_spec_label(ImpressionSpec *spec, const char *column, const char *argname);
 
 extern ImpressionSet *ingest_impressions(Oid relid, const ImpressionSpec *spec);
+/* a row's label from its label columns' values: 0, 1, or NaN for a NULL label */
+extern double impressions_label(int nlabels, const double *v, const bool *isnull,
+								int64 learner, int64 course, const char *relname);
 /* the rows skipped: NULL ids, NULL labels and bad times */
 extern int64 impressions_skipped(const ImpressionSet *set);
 /* a NOTICE "what: read N rows, kept K" with the reasons, when rows were skipped */
