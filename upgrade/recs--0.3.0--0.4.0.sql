@@ -5065,14 +5065,15 @@ COMMENT ON FUNCTION recs._ncf_auto_config(bigint, text, integer) IS
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION recs._glmix_flat_blocks(enc bytea, learner_id bigint, learner_features integer[],
                                         learner_values float8[], course_ids bigint[],
-                                        labels float8[], labels2 float8[], times float8[])
+                                        labels float8[], labels2 float8[], times float8[],
+                                        watch_seconds float8[], weights float8[])
 RETURNS TABLE (block_no integer, fblock bytea, rblock bytea, "rows" integer, positives integer,
                nonzeros bigint, null_id bigint, null_label bigint, bad_time bigint,
                after_through bigint, t_max float8, watched bigint[])
 AS 'MODULE_PATHNAME', 'glmix_flat_blocks'
 LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
-COMMENT ON FUNCTION recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]) IS
-    'train_glmix on Citus: one learner''s impressions (course ids, labels, the second label column''s, times; arrays in one order) as pairs of fixed-effect and learner-effect blocks over the same rows, with the learner''s counts and positive courses on the first, built from the learner''s feature vector (NULL: not in the learners relation) and the training''s encoding';
+COMMENT ON FUNCTION recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]) IS
+    'train_glmix on Citus: one learner''s impressions (course ids, labels, the second label column''s, times, watch times, weights; arrays in one order) as pairs of fixed-effect and learner-effect blocks over the same rows, with the learner''s counts and positive courses on the first, built from the learner''s feature vector (NULL: not in the learners relation) and the training''s encoding';
 
 CREATE FUNCTION recs._glmix_flat_scores(block bytea, coefficients float8[])
 RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_scores'
@@ -5119,7 +5120,7 @@ COMMENT ON AGGREGATE recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boo
     'train_glmix on Citus: rows, weight, weighted log-loss of the blocks at the coefficients (offsets as glmix_flat_fixed_stats), and the sum of the squared learner coefficients of the rows marked first';
 
 REVOKE EXECUTE ON FUNCTION
-    recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]),
+    recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]),
     recs._glmix_flat_scores(bytea, float8[]),
     recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[]),
     recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean),
@@ -5155,7 +5156,7 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
                        'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                        'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
-                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
                        'recs._glmix_flat_scores(bytea, float8[]), '
                        'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
                        'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) TO %s', grantee);
@@ -5189,7 +5190,7 @@ BEGIN
     EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
                    'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                    'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
-                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
                    'recs._glmix_flat_scores(bytea, float8[]), '
                    'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
                    'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) FROM %s', grantee);
@@ -5213,7 +5214,7 @@ BEGIN
                 AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
     LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
-                                  'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                                  'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
                                   'recs._glmix_flat_scores(bytea, float8[]), '
                                   'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
                                   'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) TO %s', r);

@@ -516,7 +516,7 @@ learner_side(FunctionCallInfo fcinfo, const GlmixFlatEnc *e, int64 learner, Glmi
 PG_FUNCTION_INFO_V1(glmix_flat_blocks);
 /*
  * recs._glmix_flat_blocks(enc, learner_id, learner features, values,
- * course_ids, labels, labels2, times): the learner's kept rows as (fixed, learner-effect) block pairs
+ * course_ids, labels, labels2, times, watch times, weights): the learner's kept rows as (fixed, learner-effect) block pairs
  * with the learner's counts.  Materialize mode: a learner's rows are one
  * call's.
  */
@@ -538,10 +538,14 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 	double		t_max = NAN;
 	Datum	   *course,
 			   *lab[2] = {NULL, NULL},
-			   *tim = NULL;
+			   *tim = NULL,
+			   *sec = NULL,
+			   *wcol = NULL;
 	bool	   *cnull,
 			   *lnull[2] = {NULL, NULL},
-			   *tnull = NULL;
+			   *tnull = NULL,
+			   *snull = NULL,
+			   *wnull = NULL;
 	double	   *y;
 	double	   *w;
 	int64	   *pos;
@@ -577,6 +581,22 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("times must not be NULL")));
 		tim = array_arg(fcinfo, 7, FLOAT8OID, n, &tnull, "times");
+	}
+	if (e->weights & GLMIX_FLAT_WEIGHT_SECONDS)
+	{
+		if (PG_ARGISNULL(8))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("watch times must not be NULL")));
+		sec = array_arg(fcinfo, 8, FLOAT8OID, n, &snull, "watch times");
+	}
+	if (e->weights & GLMIX_FLAT_WEIGHT_COLUMN)
+	{
+		if (PG_ARGISNULL(9))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("weights must not be NULL")));
+		wcol = array_arg(fcinfo, 9, FLOAT8OID, n, &wnull, "weights");
 	}
 	y = palloc(sizeof(double) * Max(n, 1));
 	w = palloc(sizeof(double) * Max(n, 1));
@@ -631,7 +651,10 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 		}
 		ci = glmix_side_index(e->courses, DatumGetInt64(course[r]));
 		y[kept] = label;
-		w[kept] = 1.0;
+		w[kept] = e->weights == 0 ? 1.0 :
+			impressions_weight(label, sec != NULL, sec ? DatumGetFloat8(sec[r]) : 0.0, sec ? snull[r] : true,
+							   wcol != NULL, wcol ? DatumGetFloat8(wcol[r]) : 0.0, wcol ? wnull[r] : true,
+							   learner, DatumGetInt64(course[r]), NULL);
 		if (label > 0)
 			pos[npos++] = DatumGetInt64(course[r]);
 		/* x(l, c), as glmix_fixed_design() builds it */

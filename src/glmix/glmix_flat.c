@@ -34,7 +34,7 @@
  * Hessian and O(learners) coefficients.
  *
  * Everything else -- a course or attribute or channel effect, validation,
- * l2 => auto, max_rows, hashed crosses, matches, weights, TRON -- takes the
+ * l2 => auto, max_rows, hashed crosses, matches, TRON -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -103,8 +103,6 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 		*why = "a validation relation or l2 => auto";
 	else if (o->max_rows > 0 || o->hash_bits > 0 || o->nlmatch > 0 || o->ncmatch > 0)
 		*why = "max_rows, hash_bits or match columns";
-	else if (strcmp(o->ro.weighting, "none") != 0 || o->ro.weight_column != NULL)
-		*why = "weights";
 	else if (strcmp(o->solver, "tron") == 0)
 		*why = "solver 'tron'";
 	else if (o->nrecols > 1 ||
@@ -266,7 +264,9 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 																			  o->ro.learner_column)));
 	char	   *labels[2] = {"NULL::float8[]", "NULL::float8[]"};
 	int			nlabels = 0;
-	char	   *texpr = NULL;
+	char	   *texpr = NULL,
+			   *sexpr = NULL,
+			   *wexpr = NULL;
 	Oid			types[1] = {BYTEAOID};
 	Datum		values[1];
 	ImpressionSet counts;
@@ -317,6 +317,19 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		texpr = ingest_time_column(o->impressions, o->ro.time_column, "time_column");
 	enc.has_time = texpr != NULL;
 	enc.through = o->ro.through;
+	/* weights as the reader's: watch time of positives, times the weight column */
+	if (strcmp(o->ro.weighting, "watch_time") == 0)
+	{
+		sexpr = psprintf("array_agg(%s)", impressions_number_expression(o->impressions, o->ro.seconds_column,
+																		  "seconds_column"));
+		enc.weights |= GLMIX_FLAT_WEIGHT_SECONDS;
+	}
+	if (o->ro.weight_column)
+	{
+		wexpr = psprintf("array_agg(%s)", impressions_number_expression(o->impressions, o->ro.weight_column,
+																		  "weight_column"));
+		enc.weights |= GLMIX_FLAT_WEIGHT_COLUMN;
+	}
 	values[0] = PointerGetDatum(glmix_flat_encode(&enc));
 
 	/*
@@ -325,11 +338,13 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * query skips a time of -infinity (not after since), as here.
 	 */
 	sql = psprintf("INSERT INTO %s SELECT g.l, b.* FROM "
-				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t FROM %s%s GROUP BY %s) g "
+				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t, %s AS s, %s AS w "
+				   "FROM %s%s GROUP BY %s) g "
 				   "LEFT JOIN %s v ON v.learner_id = g.l, "
-				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b",
+				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, g.s, g.w) b",
 				   f->w, lcol, quote_identifier(o->ro.course_column), labels[0], labels[1],
 				   texpr ? psprintf("array_agg((%s)::float8)", texpr) : "NULL::float8[]",
+				   sexpr ? sexpr : "NULL::float8[]", wexpr ? wexpr : "NULL::float8[]",
 				   recs_relation_name(o->impressions),
 				   texpr ? psprintf(" WHERE (%s)::float8 > '-Infinity'::float8 OR (%s) IS NULL", texpr, texpr) : "",
 				   lcol, f->l);

@@ -26,7 +26,11 @@ typedef struct GlmixFlatEnc
 	int			nlabels;		/* 0: every row a positive; 1 or 2 (OR-ed) */
 	bool		has_time;
 	double		through;		/* NaN: none */
+	int			weights;		/* GLMIX_FLAT_WEIGHT_* bits: which weights the rows carry */
 } GlmixFlatEnc;
+
+#define GLMIX_FLAT_WEIGHT_SECONDS 1	/* positives by watch time (weighting => 'watch_time') */
+#define GLMIX_FLAT_WEIGHT_COLUMN 2	/* the weight column */
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */
 extern void glmix_flat_define_guc(void);

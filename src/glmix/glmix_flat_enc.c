@@ -48,7 +48,7 @@ typedef struct FlatEncHeader
 	int32		min_rows;
 	int32		nlabels;
 	int32		has_time;
-	int32		pad;
+	int32		weights;		/* GLMIX_FLAT_WEIGHT_* bits */
 	double		through;
 } FlatEncHeader;
 
@@ -107,6 +107,7 @@ glmix_flat_encode(const GlmixFlatEnc *e)
 	h.min_rows = e->min_rows;
 	h.nlabels = e->nlabels;
 	h.has_time = e->has_time;
+	h.weights = e->weights;
 	h.through = e->through;
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
@@ -209,7 +210,8 @@ glmix_flat_decode(bytea *b)
 	if (h->magic != FLAT_ENC_MAGIC || h->version != FLAT_ENC_VERSION)
 		ENC_CORRUPT("Magic %08x, version %d.", h->magic, h->version);
 	if (h->dim <= 0 || h->dim > GLMIX_MAX_FIXED_DIM || h->ncross < 0 || h->nlabels < 0 ||
-		h->nlabels > 2 || h->min_rows < 0 || h->re_dim < 0 || h->re_dim > 1024)
+		h->nlabels > 2 || h->min_rows < 0 || h->re_dim < 0 || h->re_dim > 1024 ||
+		(h->weights & ~(GLMIX_FLAT_WEIGHT_SECONDS | GLMIX_FLAT_WEIGHT_COLUMN)) != 0)
 		ENC_CORRUPT("The header's counts are out of range.");
 	e->lay.dim = h->dim;
 	e->lay.intercept = h->intercept != 0;
@@ -222,6 +224,7 @@ glmix_flat_decode(bytea *b)
 	e->min_rows = h->min_rows;
 	e->nlabels = h->nlabels;
 	e->has_time = h->has_time != 0;
+	e->weights = h->weights;
 	e->through = h->through;
 	e->learners = get_side(&r, "learner");
 	e->courses = get_side(&r, "course");

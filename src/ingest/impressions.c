@@ -106,6 +106,14 @@ impressions_label_expression(Oid relid, const char *col, const char *argname)
 	return label_expression(relid, col, argname);
 }
 
+/* a watch time or weight column checked (a number), as float8 SQL */
+char *
+impressions_number_expression(Oid relid, const char *col, const char *argname)
+{
+	recs_check_column(relid, col, argname, number_types, lengthof(number_types));
+	return psprintf("%s::float8", quote_identifier(col));
+}
+
 /* the query, its columns checked; plan says where each optional column is */
 static char *
 build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
@@ -133,14 +141,12 @@ build_query(Oid relid, const ImpressionSpec *spec, ReadPlan *plan, char **texpr)
 	}
 	if (spec->seconds)
 	{
-		recs_check_column(relid, spec->seconds, "seconds_column", number_types, lengthof(number_types));
-		appendStringInfo(&sql, ", %s::float8", quote_identifier(spec->seconds));
+		appendStringInfo(&sql, ", %s", impressions_number_expression(relid, spec->seconds, "seconds_column"));
 		plan->seconds = ++att;
 	}
 	if (spec->weight)
 	{
-		recs_check_column(relid, spec->weight, "weight_column", number_types, lengthof(number_types));
-		appendStringInfo(&sql, ", %s::float8", quote_identifier(spec->weight));
+		appendStringInfo(&sql, ", %s", impressions_number_expression(relid, spec->weight, "weight_column"));
 		plan->weight = ++att;
 	}
 	if (spec->negatives)
@@ -173,7 +179,9 @@ bad_value(const char *what, double v, int64 l, int64 c, const char *relname)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s must be a finite number >= 0, not %g", what, v),
-			 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.", l, c, relname)));
+			 relname ?
+			 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT " in %s.", l, c, relname) :
+			 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT ".", l, c)));
 }
 
 /* the row arrays, grown to cap rows */
@@ -320,6 +328,41 @@ impressions_label(int nlabels, const double *v, const bool *isnull,
 }
 
 /*
+ * A kept row's weight: 1, or for a positive with a watch time s (when
+ * has_seconds) 1 + log(1 + s / 60), times the weight column's value (when
+ * has_weight).  A negative, NaN or infinite watch time or weight, and a NULL
+ * weight, are errors naming the row (in relation relname, when given).  The
+ * reader and the flat path's block builder both apply it.
+ */
+double
+impressions_weight(double y, bool has_seconds, double s, bool snull,
+				   bool has_weight, double v, bool wnull,
+				   int64 learner, int64 course, const char *relname)
+{
+	double		w = 1.0;
+
+	if (has_seconds && y == 1.0 && !snull)
+	{
+		if (!(s >= 0) || isinf(s))
+			bad_value("watch time", s, learner, course, relname);
+		w = 1.0 + log1p(s / 60.0);
+	}
+	if (has_weight)
+	{
+		if (wnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 relname ? errmsg("%s has a row with a NULL weight", relname) :
+					 errmsg("a row has a NULL weight"),
+					 errdetail("Learner " INT64_FORMAT ", course " INT64_FORMAT ".", learner, course)));
+		if (!(v >= 0) || isinf(v))
+			bad_value("weight", v, learner, course, relname);
+		w *= v;
+	}
+	return w;
+}
+
+/*
  * One fetched row into the arrays at index set->n, or counted as skipped;
  * false when skipped.
  */
@@ -370,29 +413,17 @@ read_row(ImpressionSet *set, const ImpressionSpec *spec, const ReadPlan *plan,
 			return false;
 		}
 	}
-	if (plan->seconds && y == 1.0)
+	if (plan->seconds || plan->weight)
 	{
-		double		s = DatumGetFloat8(SPI_getbinval(tup, desc, plan->seconds, &isnull));
+		bool		snull = true,
+					wnull = true;
+		double		s = plan->seconds ? DatumGetFloat8(SPI_getbinval(tup, desc, plan->seconds, &snull)) : 0.0;
+		double		v = plan->weight ? DatumGetFloat8(SPI_getbinval(tup, desc, plan->weight, &wnull)) : 0.0;
 
-		if (!isnull)
-		{
-			if (!(s >= 0) || isinf(s))
-				bad_value("watch time", s, l, c, relname);
-			w = 1.0 + log1p(s / 60.0);
+		w = impressions_weight(y, plan->seconds != 0, s, snull, plan->weight != 0, v, wnull,
+							   l, c, relname);
+		if (plan->seconds && y == 1.0 && !snull)
 			set->n_watch_weighted++;
-		}
-	}
-	if (plan->weight)
-	{
-		double		v = DatumGetFloat8(SPI_getbinval(tup, desc, plan->weight, &isnull));
-
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s has a row with a NULL weight", relname)));
-		if (!(v >= 0) || isinf(v))
-			bad_value("weight", v, l, c, relname);
-		w *= v;
 	}
 	if (plan->negatives)
 	{

@@ -81,11 +81,17 @@ extern ImpressionSet *ingest_impressions(Oid relid, const ImpressionSpec *spec);
 /* a row's label from its label columns' values: 0, 1, or NaN for a NULL label */
 extern double impressions_label(int nlabels, const double *v, const bool *isnull,
 								int64 learner, int64 course, const char *relname);
+/* a kept row's weight: watch time (positives, has_seconds) times the weight column */
+extern double impressions_weight(double y, bool has_seconds, double s, bool snull,
+								 bool has_weight, double v, bool wnull,
+								 int64 learner, int64 course, const char *relname);
 /* the rows skipped: NULL ids, NULL labels and bad times */
 extern int64 impressions_skipped(const ImpressionSet *set);
 /* a NOTICE "what: read N rows, kept K" with the reasons, when rows were skipped */
 extern void impressions_report(const ImpressionSet *set, const char *what);
 /* a label column checked (boolean, or a number that must be 0 or 1), as float8 SQL */
 extern char *impressions_label_expression(Oid relid, const char *col, const char *argname);
+/* a watch time or weight column checked (a number), as float8 SQL */
+extern char *impressions_number_expression(Oid relid, const char *col, const char *argname);
 
 #endif							/* RECS_IMPRESSIONS_H */

@@ -176,14 +176,15 @@ FROM PUBLIC;
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION recs._glmix_flat_blocks(enc bytea, learner_id bigint, learner_features integer[],
                                         learner_values float8[], course_ids bigint[],
-                                        labels float8[], labels2 float8[], times float8[])
+                                        labels float8[], labels2 float8[], times float8[],
+                                        watch_seconds float8[], weights float8[])
 RETURNS TABLE (block_no integer, fblock bytea, rblock bytea, "rows" integer, positives integer,
                nonzeros bigint, null_id bigint, null_label bigint, bad_time bigint,
                after_through bigint, t_max float8, watched bigint[])
 AS 'MODULE_PATHNAME', 'glmix_flat_blocks'
 LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
-COMMENT ON FUNCTION recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]) IS
-    'train_glmix on Citus: one learner''s impressions (course ids, labels, the second label column''s, times; arrays in one order) as pairs of fixed-effect and learner-effect blocks over the same rows, with the learner''s counts and positive courses on the first, built from the learner''s feature vector (NULL: not in the learners relation) and the training''s encoding';
+COMMENT ON FUNCTION recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]) IS
+    'train_glmix on Citus: one learner''s impressions (course ids, labels, the second label column''s, times, watch times, weights; arrays in one order) as pairs of fixed-effect and learner-effect blocks over the same rows, with the learner''s counts and positive courses on the first, built from the learner''s feature vector (NULL: not in the learners relation) and the training''s encoding';
 
 CREATE FUNCTION recs._glmix_flat_scores(block bytea, coefficients float8[])
 RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_scores'
@@ -230,7 +231,7 @@ COMMENT ON AGGREGATE recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boo
     'train_glmix on Citus: rows, weight, weighted log-loss of the blocks at the coefficients (offsets as glmix_flat_fixed_stats), and the sum of the squared learner coefficients of the rows marked first';
 
 REVOKE EXECUTE ON FUNCTION
-    recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]),
+    recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]),
     recs._glmix_flat_scores(bytea, float8[]),
     recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[]),
     recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean),

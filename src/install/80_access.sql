@@ -110,7 +110,7 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
                        'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                        'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
-                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
                        'recs._glmix_flat_scores(bytea, float8[]), '
                        'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
                        'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) TO %s', grantee);
@@ -144,7 +144,7 @@ BEGIN
     EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
                    'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                    'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
-                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]), '
+                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
                    'recs._glmix_flat_scores(bytea, float8[]), '
                    'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
                    'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) FROM %s', grantee);

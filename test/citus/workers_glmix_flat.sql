@@ -9,11 +9,12 @@
 -- run their work inside the shards' tasks; the flat fits equal the
 -- single-table ones (log-loss within 1e-6, objective within 1e-9 relative,
 -- the same coefficients, counts and recs.model_learner rows), also with two
--- label columns and a time window; recs.glmix_flat = off and models outside
+-- label columns, a time window and weights (watch time, a weight column);
+-- recs.glmix_flat = off and models outside
 -- the path take the earlier Citus path; nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(25);
+SELECT plan(30);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -53,14 +54,14 @@ SELECT ok(pg_temp.in_tasks(
                 (SELECT learner_id AS l, array_agg(course_id::int8) AS c, array_agg(clicked::int::float8) AS y1,
                         NULL::float8[] AS y2, NULL::float8[] AS t FROM app.impressions GROUP BY learner_id) g
                 LEFT JOIN recs.ct_flat_learners v ON v.learner_id = g.l,
-                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b$$, 'ModifyTable'),
+                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, NULL, NULL) b$$, 'ModifyTable'),
           'the blocks are built and inserted inside the shards'' tasks (grouped by the distribution column, joined with the learners'' vectors, co-located)');
 SELECT is(pg_temp.task_count(
             $$INSERT INTO recs.ct_flat SELECT g.l, b.* FROM
                 (SELECT learner_id AS l, array_agg(course_id::int8) AS c, array_agg(clicked::int::float8) AS y1,
                         NULL::float8[] AS y2, NULL::float8[] AS t FROM app.impressions GROUP BY learner_id) g
                 LEFT JOIN recs.ct_flat_learners v ON v.learner_id = g.l,
-                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t) b$$),
+                LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, NULL, NULL) b$$),
           8, 'one task per shard');
 SELECT ok(pg_temp.in_tasks(
             $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[])
@@ -147,6 +148,44 @@ SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'obje
                  FROM recs.model d, recs.model s WHERE d.name = 'cf_win_d' AND s.name = 'cf_win_s'),
               '<', 1e-9::float8, 'and the same objective (1e-9 relative)');
 
+-- weights on the workers: watch time of positives (weighting => 'watch_time') times a weight column
+ALTER TABLE app.impressions ADD COLUMN w float8;
+UPDATE app.impressions SET w = 1 + (course_id % 3) * 0.5;
+ALTER TABLE single.impressions ADD COLUMN w float8;
+UPDATE single.impressions SET w = 1 + (course_id % 3) * 0.5;
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
+                        name => 'cf_w_d', random_effects => '{learner_id}', weighting => 'watch_time',
+                        weight_column => 'w', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}', '{topic}',
+                        name => 'cf_w_s', random_effects => '{learner_id}', weighting => 'watch_time',
+                        weight_column => 'w', activate => false);
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
+                        name => 'cf_uw_d', random_effects => '{learner_id}', activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'train_rows', metrics->'entity_models')
+             FROM recs.model WHERE name = 'cf_w_d'),
+          (SELECT jsonb_build_array(true, metrics->'train_rows', metrics->'entity_models')
+             FROM recs.model WHERE name = 'cf_w_s'),
+          'weights: the flat path, the same rows and entity models');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_w_d' AND s.name = 'cf_w_s'),
+              '<', 1e-9::float8, 'weighted: the same objective as the single-table fit (1e-9 relative)');
+SELECT cmp_ok((SELECT max(abs(a.x - b.x))
+                 FROM (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_w_d')) a
+                 JOIN (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_w_s')) b USING (entity, i)), '<', 1e-6::float8,
+              'and every coefficient within 1e-6');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (u.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model u WHERE d.name = 'cf_w_d' AND u.name = 'cf_uw_d'),
+              '>', 0.1::float8, 'the weights were applied (the unweighted objective differs)');
+UPDATE app.impressions SET w = -2 WHERE learner_id = (SELECT min(learner_id) FROM single.impressions);
+SELECT throws_ok($$SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry}', '{topic}',
+                        name => 'cf_w_bad', random_effects => '{learner_id}', weight_column => 'w')$$,
+                 '22023', 'weight must be a finite number >= 0, not -2',
+                 'a negative weight is refused on the workers as on one node');
+ALTER TABLE app.impressions DROP COLUMN w;
+ALTER TABLE single.impressions DROP COLUMN w;
+
 -- the switch, and a model outside the path
 SET recs.glmix_flat = off;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
@@ -164,7 +203,7 @@ SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'citus_shard
           '[null, 8]'::jsonb, 'a per-course effect is not on the flat path yet: the earlier Citus path');
 
 -- bad input to the workers' functions
-SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, NULL, NULL, '{1}', '{1}', NULL, NULL)$$,
+SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, NULL, NULL, '{1}', '{1}', NULL, NULL, NULL, NULL)$$,
                  'XX001', 'invalid glmix flat encoding', 'a damaged encoding is refused');
 SELECT throws_ok($$SELECT recs._glmix_flat_fixed_final('\x0102'::bytea)$$,
                  'XX001', 'not a glmix flat aggregate state', 'and a forged aggregate state');
@@ -177,5 +216,5 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'nor any of their shards on the workers');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_ce_d}'::text[]) n;
+  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d}'::text[]) n;
 SELECT * FROM finish();
