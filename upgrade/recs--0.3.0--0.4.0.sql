@@ -4699,7 +4699,6 @@ BEGIN
                    learner_column, course_column, shown_column, click_column, impressions, shown_column, t_end,
                    learner_column, course_column, click_column);
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_watches AS SELECT * FROM recs_pipeline_all_watches WHERE watched_at < %L', t_cut);
-    EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_impressions AS SELECT * FROM recs_pipeline_all_impressions WHERE shown_at < %L', t_cut);
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend AS SELECT * FROM recs_pipeline_all_impressions WHERE shown_at < %L', t_val);
     EXECUTE format('CREATE OR REPLACE TEMP VIEW recs_pipeline_blend_watches AS SELECT * FROM recs_pipeline_all_watches WHERE watched_at < %L', t_val);
     -- the validation slice: courses first watched in it (for longer than the trainers' 60 s)
@@ -4729,9 +4728,12 @@ BEGIN
            INTO ncf USING name || '_fit_ncf', epochs, threads, CASE WHEN seconds_column IS NULL THEN 0 ELSE 60 END;
         fit := fit || jsonb_build_object('ncf', ncf);
         fit := fit || jsonb_build_object('glmix',
-            recs.train_glmix('pg_temp.recs_pipeline_impressions', 'pg_temp.recs_pipeline_learners', 'pg_temp.recs_pipeline_courses',
+            recs.train_glmix(impressions, 'pg_temp.recs_pipeline_learners', 'pg_temp.recs_pipeline_courses',
                              learner_features, course_features, name => name || '_fit_glmix', crosses => crosses,
-                             threads => threads, activate => false));
+                             threads => threads, activate => false, learner_column => learner_column,
+                             course_column => course_column, click_column => click_column,
+                             time_column => shown_column, through => t_cut - interval '1 microsecond',
+                             learners_id_column => 'learner_id', courses_id_column => 'course_id'));
         IF 'click_blend' = ANY (candidates) THEN
             fit := fit || jsonb_build_object('click_blend',
                 recs.train_blend(ARRAY[(fit->>'ncf')::bigint, (fit->>'glmix')::bigint, (fit->>'popularity')::bigint],
@@ -4791,9 +4793,12 @@ BEGIN
         IF winner = 'ncf' THEN
             served := ncf;
         ELSE
-            glmix := recs.train_glmix('pg_temp.recs_pipeline_all_impressions', 'pg_temp.recs_pipeline_learners',
+            glmix := recs.train_glmix(impressions, 'pg_temp.recs_pipeline_learners',
                                       'pg_temp.recs_pipeline_courses', learner_features, course_features,
-                                      name => name || '_glmix', crosses => crosses, threads => threads, activate => false);
+                                      name => name || '_glmix', crosses => crosses, threads => threads, activate => false,
+                                      learner_column => learner_column, course_column => course_column,
+                                      click_column => click_column, time_column => shown_column, through => t_end,
+                                      learners_id_column => 'learner_id', courses_id_column => 'course_id');
             ids := CASE winner WHEN 'click_blend' THEN ARRAY[ncf, glmix, pop] ELSE ARRAY[ncf, glmix] END;
             served := recs._blend_rebase((fit->>winner)::bigint, ids, name || '_blend', t_end);
         END IF;
@@ -4835,7 +4840,7 @@ BEGIN
     IF activate THEN
         PERFORM recs.activate(served);
     END IF;
-    DROP VIEW recs_pipeline_validation, recs_pipeline_blend, recs_pipeline_blend_watches, recs_pipeline_impressions,
+    DROP VIEW recs_pipeline_validation, recs_pipeline_blend, recs_pipeline_blend_watches,
               recs_pipeline_watches, recs_pipeline_all_impressions, recs_pipeline_all_watches,
               recs_pipeline_courses, recs_pipeline_learners;
     RAISE NOTICE 'train_all: done in % s; the % (model %) serves%', secs->>'total', winner, served,

@@ -2,11 +2,13 @@
 # pipeline.sh -- recs.train_all on the Citus cluster of scripts/test_citus.sh
 # (after serving.sql has run recs.citus_setup()): it trains, validates and
 # activates without a warning, and the model it activates is served with the
-# same lists by the coordinator and both workers.  Prints TAP.
+# same lists by the coordinator and both workers; its GLMix fits read the
+# distributed impressions themselves (not a view), so their aggregates run on
+# the workers.  Prints TAP.
 set -uo pipefail
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
-echo "1..4"
+echo "1..5"
 out=$(q -c "SET client_min_messages = warning" \
 	-c "SELECT recs.train_all('app.watches', 'app.impressions', 'app.learners', 'app.courses', epochs => 3, name => 'ct_all')" 2>&1)
 rc=$?
@@ -27,3 +29,11 @@ here=$(q -c "$lists")
 there=$(q -c "SELECT string_agg(result, ',' ORDER BY nodeport) FROM run_command_on_workers(\$q\$$lists\$q\$)")
 if [ -n "$here" ] && [ "$there" = "$here,$here" ]; then echo "ok 4 - and every node returns the same lists"
 else echo "not ok 4 - every node returns the same lists # coordinator $here, workers $there"; fi
+
+# a single candidate (no validation) that serves GLMix's model: its fit's metrics
+out=$(q -c "SET client_min_messages = warning" \
+	-c "SELECT recs.train_all('app.watches', 'app.impressions', 'app.learners', 'app.courses', epochs => 1, name => 'ct_all2', candidates => '{rerank_blend}', activate => false)" 2>&1)
+shards=$(q -c "SELECT coalesce(metrics->>'citus_shards', 'none') FROM recs.model WHERE name = 'ct_all2_glmix'")
+if [ "$shards" = "8" ]; then echo "ok 5 - its GLMix fits read the distributed impressions: work over $shards shards"
+else echo "not ok 5 - its GLMix fits read the distributed impressions # citus_shards: '$shards'"; printf '%s\n' "$out" | sed 's/^/# /'; fi
+q -c "SELECT recs.drop_model(model_id) FROM recs.model WHERE name LIKE 'ct\_all2\_%' ORDER BY kind = 'blend' DESC" >/dev/null
