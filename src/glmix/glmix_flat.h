@@ -25,8 +25,31 @@ typedef struct GlmixFlatEnc
 	int			min_rows;
 	int			nlabels;		/* 0: every row a positive; 1 or 2 (OR-ed) */
 	bool		has_time;
+	bool		course_effect;	/* a random effect keyed by course_id: each block's
+								 * rows' course ids beside it */
 	double		through;		/* NaN: none */
 } GlmixFlatEnc;
+
+/* the work of a flat training (glmix_flat.c; the course effect's: glmix_flat_course.c) */
+struct GlmixFlatWork
+{
+	char	   *w;				/* blocks: recs.glmix_work_<pid>_flat */
+	char	   *c;				/* learner coefficients */
+	char	   *l;				/* learner feature vectors */
+	SPIPlanPtr	loss;
+	SPIPlanPtr	refit;			/* the learner effect's UPDATE */
+	int64		learners;		/* learners with rows */
+	int			lk;				/* the coordinate keyed by the learner column, -1 none */
+	int			ck;				/* the coordinate keyed by the course column, -1 none */
+	/* the course effect (glmix_flat_course.c) */
+	char	   *s;				/* its scores beside each block, co-located with w */
+	char	   *r;				/* its rows, repartitioned by course each visit */
+	char	   *k;				/* its coefficients, co-located with r */
+	SPIPlanPtr	crows;			/* INSERT INTO r ... SELECT (repartitioned) */
+	SPIPlanPtr	cfit;			/* UPDATE k from GROUP BY course_id over r */
+	SPIPlanPtr	cscore;			/* UPDATE s */
+	int64	   *cids;			/* the courses with a model, ascending */
+};
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */
 extern void glmix_flat_define_guc(void);
@@ -51,5 +74,26 @@ extern double glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassL
 extern void glmix_flat_collect(GlmixTraining *t);
 extern void glmix_flat_store_learners(int64 model_id, GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_flat_drop(GlmixTraining *t);
+
+/* an unlogged work table co-located with the impressions (glmix_flat.c) */
+extern void glmix_flat_create_colocated(const char *name, const char *columns, const char *storage,
+										Oid impressions, const char *keycol);
+
+/*
+ * The course effect on the flat path (glmix_flat_course.c): its relations,
+ * entities and plans after the blocks are built; one coordinate visit (the
+ * rows repartitioned by course, fitted there, the scores put back beside
+ * the blocks); its penalty's sum of squares; its relations dropped
+ */
+extern void glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o);
+extern void glmix_flat_course_fit(GlmixTraining *t);
+extern double glmix_flat_course_sumsq(const GlmixTraining *t);
+extern void glmix_flat_course_drop(GlmixTraining *t);
+
+/* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
+extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);
+extern const double *glmix_flat_coef_arg(FunctionCallInfo fcinfo, int argno, int dim, const char *what);
+extern double *glmix_flat_twin_offsets(FunctionCallInfo fcinfo, int rargno, int cargno, int sargno,
+									   const GlmixBlock *fblk);
 
 #endif							/* RECS_GLMIX_FLAT_H */
