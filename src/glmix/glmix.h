@@ -688,6 +688,12 @@ typedef struct GlmixTraining
 extern void glmix_read_data(GlmixTraining *t, const GlmixOptions *o);
 /* the fixed layout (t->lay.cross set), the designs and the random effects */
 extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
+/*
+ * An attribute-keyed random effect's keys: each side row's entity in
+ * re->side_entity (-1 none), the distinct values (ascending) in re->keys
+ */
+extern void glmix_read_attribute_keys(Oid relid, const char *idcol, const char *idarg, GlmixSide *side,
+									  GlmixRandom *re);
 /* a random-effect column keyed by a column of the impressions (a context) */
 extern bool glmix_context_column(const GlmixOptions *o, const char *col);
 

@@ -16,12 +16,17 @@
  * recs.glmix_entity_fit there fits each course's model.
  *
  * recs._glmix_flat_course_scores(course ids, learner features, values,
- * model ids, coefficients, dim, intercept) is the way back: each row's
- * course-effect score z_l . coef_c (0 for a course without a model), kept
- * beside the block as the other coordinates' offsets.  The model ids and
- * coefficients (O(courses x dim)) are the statement's parameters; they are
- * checked once per task when they are (as in recs' statements) one
+ * model keys, coefficients, dim, intercept, key map) is the way back: each
+ * row's course-effect score z_l . coef_c (0 for a course without a model),
+ * kept beside the block as the other coordinates' offsets.  The model keys
+ * and coefficients (O(courses x dim)) are the statement's parameters; they
+ * are checked once per task when they are (as in recs' statements) one
  * constant, every call otherwise.
+ *
+ * The same two functions serve an effect keyed by a course attribute (a
+ * per-topic model over learner features): their last two arguments map
+ * each course id to its key, the attribute value's index; NULL, NULL: the
+ * key is the course id.
  *
  * Every argument is hostile input: blocks go through glmix_block_map(),
  * arrays are checked for length, order and finiteness.
@@ -136,6 +141,153 @@ course_ids_arg(FunctionCallInfo fcinfo, int argno, int n)
 	return (const int64 *) ARR_DATA_PTR(a);
 }
 
+/*
+ * The map from course ids to the effect's keys (arguments argno, argno + 1:
+ * ascending course ids and their keys, both NULL for the identity: a
+ * per-course effect), checked, kept across one query's calls when both
+ * are one constant of the statement
+ */
+typedef struct KeyMap
+{
+	Datum		ids_raw;		/* the arguments as passed; 0: not cached */
+	Datum		keys_raw;
+	bool		identity;
+	int			n;
+	int64	   *ids;
+	int64	   *keys;
+} KeyMap;
+
+/* what a function keeps in fn_extra */
+typedef struct CourseCache
+{
+	KeyMap		map;
+	Datum		ids_raw;		/* the model's arguments as passed; 0: not cached */
+	Datum		coef_raw;
+	int			dim;
+	bool		intercept;
+	int			n;
+	int64	   *ids;			/* ascending model keys */
+	double	   *coef;			/* n x dim */
+} CourseCache;
+
+static CourseCache *
+course_cache(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CourseCache));
+	return fcinfo->flinfo->fn_extra;
+}
+
+/* both arguments one constant of the statement, not toasted: may be cached */
+static bool
+stable_args(FunctionCallInfo fcinfo, int a, int b)
+{
+	return !VARATT_IS_EXTENDED(DatumGetPointer(PG_GETARG_DATUM(a))) &&
+		!VARATT_IS_EXTENDED(DatumGetPointer(PG_GETARG_DATUM(b))) &&
+		get_fn_expr_arg_stable(fcinfo->flinfo, a) && get_fn_expr_arg_stable(fcinfo->flinfo, b);
+}
+
+/* an int8[] argument's elements, one-dimensional without NULLs, copied into cxt */
+static int64 *
+int8_array_copy(FunctionCallInfo fcinfo, int argno, MemoryContext cxt, int *n, const char *what)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
+	int64	   *out;
+
+	if (ARR_NDIM(a) > 1 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional bigint[] without NULLs", what)));
+	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	out = MemoryContextAlloc(cxt, sizeof(int64) * Max(*n, 1));
+	memcpy(out, ARR_DATA_PTR(a), sizeof(int64) * *n);
+	return out;
+}
+
+static const KeyMap *
+key_map_arg(FunctionCallInfo fcinfo, int argno)
+{
+	CourseCache *cc = course_cache(fcinfo);
+	KeyMap	   *m = &cc->map;
+	bool		stable;
+	int			nk;
+
+	if (PG_ARGISNULL(argno) && PG_ARGISNULL(argno + 1))
+	{
+		m->identity = true;
+		return m;
+	}
+	if (PG_ARGISNULL(argno) || PG_ARGISNULL(argno + 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key_course_ids and keys must both be NULL or both be given")));
+	stable = stable_args(fcinfo, argno, argno + 1);
+	if (stable && !m->identity && m->ids_raw == PG_GETARG_DATUM(argno) &&
+		m->keys_raw == PG_GETARG_DATUM(argno + 1) && m->ids != NULL)
+		return m;
+	if (m->ids)
+		pfree(m->ids);
+	if (m->keys)
+		pfree(m->keys);
+	m->ids = m->keys = NULL;
+	m->ids_raw = m->keys_raw = (Datum) 0;
+	m->identity = false;
+	m->ids = int8_array_copy(fcinfo, argno, fcinfo->flinfo->fn_mcxt, &m->n, "key_course_ids");
+	m->keys = int8_array_copy(fcinfo, argno + 1, fcinfo->flinfo->fn_mcxt, &nk, "keys");
+	if (nk != m->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%d keys for %d course ids", nk, m->n)));
+	for (int i = 1; i < m->n; i++)
+		if (m->ids[i] <= m->ids[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key_course_ids must ascend")));
+	if (stable)
+	{
+		m->ids_raw = PG_GETARG_DATUM(argno);
+		m->keys_raw = PG_GETARG_DATUM(argno + 1);
+	}
+	return m;
+}
+
+/* position of x in ascending a[0..n), or -1 */
+static int
+find_int64(const int64 *a, int n, int64 x)
+{
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (a[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && a[lo] == x ? lo : -1;
+}
+
+/* a course's key under the map; false when the course has none */
+static bool
+map_key(const KeyMap *m, int64 course, int64 *key)
+{
+	int			i;
+
+	if (m->identity)
+	{
+		*key = course;
+		return true;
+	}
+	i = find_int64(m->ids, m->n, course);
+	if (i < 0)
+		return false;
+	*key = m->keys[i];
+	return true;
+}
+
 /* a row of a block and its course, to group the rows by course */
 typedef struct CourseRow
 {
@@ -157,8 +309,10 @@ course_row_cmp(const void *a, const void *b)
 PG_FUNCTION_INFO_V1(glmix_flat_course_rows);
 /*
  * recs._glmix_flat_course_rows(fblock, rblock, learner coef, beta,
- * course_ids, learner features, values, dim, intercept): (course_id, block,
- * offsets) per course of the block's rows, each block within a page
+ * course_ids, learner features, values, dim, intercept, key_course_ids,
+ * keys): (key, block, offsets) per key of the block's rows' courses (the
+ * course id itself without a map; a course the map lacks: the row is left
+ * out), each block within a page
  */
 Datum
 glmix_flat_course_rows(PG_FUNCTION_ARGS)
@@ -180,6 +334,8 @@ glmix_flat_course_rows(PG_FUNCTION_ARGS)
 	double	   *val;
 	CourseRow  *order;
 	int64	   *rows;
+	const KeyMap *map;
+	int			kept = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
@@ -195,6 +351,7 @@ glmix_flat_course_rows(PG_FUNCTION_ARGS)
 	beta = glmix_flat_coef_arg(fcinfo, 3, fblk.hdr->dim, "coefficients");
 	course = course_ids_arg(fcinfo, 4, n);
 	znnz = learner_row(fcinfo, 5, dim, intercept, &zcol, &zval);
+	map = key_map_arg(fcinfo, 9);
 
 	/* the other coordinates' scores: the learner effect's (twin block), the fixed effect's */
 	offsets = glmix_flat_twin_offsets(fcinfo, 1, 2, -1, &fblk);
@@ -215,13 +372,12 @@ glmix_flat_course_rows(PG_FUNCTION_ARGS)
 		ptr[r + 1] = ptr[r] + znnz;
 	}
 
-	/* the rows by course, in row order within a course */
+	/* the rows by key, in row order within a key */
 	order = palloc(sizeof(CourseRow) * Max(n, 1));
 	for (int r = 0; r < n; r++)
-	{
-		order[r].course = course[r];
-		order[r].row = r;
-	}
+		if (map_key(map, course[r], &order[kept].course))
+			order[kept++].row = r;
+	n = kept;
 	qsort(order, n, sizeof(CourseRow), course_row_cmp);
 	rows = palloc(sizeof(int64) * Max(n, 1));
 	for (int lo = 0; lo < n;)
@@ -257,72 +413,41 @@ glmix_flat_course_rows(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* the checked model of a course_scores call, kept across one query's calls */
-typedef struct CourseModel
-{
-	Datum		ids_raw;		/* the arguments as passed; 0: not cached */
-	Datum		coef_raw;
-	int			dim;
-	bool		intercept;
-	int			n;
-	int64	   *ids;			/* ascending */
-	double	   *coef;			/* n x dim */
-} CourseModel;
-
 /*
- * The model ids and coefficients of arguments 3 and 4, checked: ids
+ * The model keys and coefficients of arguments 3 and 4, checked: keys
  * ascending without NULLs, n x dim finite coefficients.  Cached in fn_extra
  * when both are one constant of the statement (see enc_arg in
  * glmix_agg_flat.c).
  */
-static const CourseModel *
+static const CourseCache *
 course_model_arg(FunctionCallInfo fcinfo, int dim, bool intercept)
 {
-	CourseModel *m = fcinfo->flinfo->fn_extra;
-	Datum		ids_raw = PG_GETARG_DATUM(3);
-	Datum		coef_raw = PG_GETARG_DATUM(4);
-	bool		stable = !VARATT_IS_EXTENDED(DatumGetPointer(ids_raw)) &&
-		!VARATT_IS_EXTENDED(DatumGetPointer(coef_raw)) &&
-		get_fn_expr_arg_stable(fcinfo->flinfo, 3) && get_fn_expr_arg_stable(fcinfo->flinfo, 4);
-	MemoryContext old;
-	ArrayType  *ia;
+	CourseCache *m = course_cache(fcinfo);
+	bool		stable = stable_args(fcinfo, 3, 4);
 	int			nc;
 	const double *c;
 
-	if (stable && m != NULL && m->ids_raw == ids_raw && m->coef_raw == coef_raw &&
-		m->dim == dim && m->intercept == intercept)
+	if (stable && m->ids != NULL && m->ids_raw == PG_GETARG_DATUM(3) &&
+		m->coef_raw == PG_GETARG_DATUM(4) && m->dim == dim && m->intercept == intercept)
 		return m;
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	if (m == NULL)
-		m = fcinfo->flinfo->fn_extra = palloc0(sizeof(CourseModel));
-	else
-	{
-		if (m->ids)
-			pfree(m->ids);
-		if (m->coef)
-			pfree(m->coef);
-		m->ids = NULL;
-		m->coef = NULL;
-	}
+	if (m->ids)
+		pfree(m->ids);
+	if (m->coef)
+		pfree(m->coef);
+	m->ids = NULL;
+	m->coef = NULL;
 	m->ids_raw = m->coef_raw = (Datum) 0;
-	ia = PG_GETARG_ARRAYTYPE_P(3);
-	if (ARR_NDIM(ia) > 1 || ARR_HASNULL(ia) || ARR_ELEMTYPE(ia) != INT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model course ids must be a one-dimensional bigint[] without NULLs")));
-	m->n = ArrayGetNItems(ARR_NDIM(ia), ARR_DIMS(ia));
-	m->ids = palloc(sizeof(int64) * Max(m->n, 1));
-	memcpy(m->ids, ARR_DATA_PTR(ia), sizeof(int64) * m->n);
+	m->ids = int8_array_copy(fcinfo, 3, fcinfo->flinfo->fn_mcxt, &m->n, "model keys");
 	for (int i = 1; i < m->n; i++)
 		if (m->ids[i] <= m->ids[i - 1])
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("model course ids must ascend")));
+					 errmsg("model keys must ascend")));
 	c = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(4), &nc, "course coefficients");
 	if ((int64) nc != (int64) m->n * dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%d course coefficients for %d courses of dimension %d", nc, m->n, dim)));
+				 errmsg("%d course coefficients for %d keys of dimension %d", nc, m->n, dim)));
 	m->coef = MemoryContextAllocHuge(fcinfo->flinfo->fn_mcxt, sizeof(double) * Max(nc, 1));
 	for (int j = 0; j < nc; j++)
 	{
@@ -336,18 +461,18 @@ course_model_arg(FunctionCallInfo fcinfo, int dim, bool intercept)
 	m->intercept = intercept;
 	if (stable)
 	{
-		m->ids_raw = ids_raw;
-		m->coef_raw = coef_raw;
+		m->ids_raw = PG_GETARG_DATUM(3);
+		m->coef_raw = PG_GETARG_DATUM(4);
 	}
-	MemoryContextSwitchTo(old);
 	return m;
 }
 
 PG_FUNCTION_INFO_V1(glmix_flat_course_scores);
 /*
  * recs._glmix_flat_course_scores(course_ids, learner features, values,
- * model ids, coefficients, dim, intercept): each row's z_l . coef_c,
- * float8[] (NULL for NULL course ids)
+ * model keys, coefficients, dim, intercept, key_course_ids, keys): each
+ * row's z_l . coef_k for the key k of its course (0 for a course without a
+ * key or a key without a model), float8[] (NULL for NULL course ids)
  */
 Datum
 glmix_flat_course_scores(PG_FUNCTION_ARGS)
@@ -358,7 +483,8 @@ glmix_flat_course_scores(PG_FUNCTION_ARGS)
 				znnz;
 	bool		intercept;
 	const int64 *course;
-	const CourseModel *m;
+	const CourseCache *m;
+	const KeyMap *map;
 	int32	   *zcol;
 	double	   *zval;
 	double	   *out;
@@ -375,27 +501,19 @@ glmix_flat_course_scores(PG_FUNCTION_ARGS)
 	n = ArrayGetNItems(ARR_NDIM(ca), ARR_DIMS(ca));
 	course = course_ids_arg(fcinfo, 0, n);
 	znnz = learner_row(fcinfo, 1, dim, intercept, &zcol, &zval);
+	map = key_map_arg(fcinfo, 7);
 	m = course_model_arg(fcinfo, dim, intercept);
 	out = palloc(sizeof(double) * Max(n, 1));
 	for (int r = 0; r < n; r++)
 	{
-		int			lo = 0,
-					hi = m->n;
+		int64		key;
+		int			i;
 		double		s = 0.0;
 
-		/* the course's row of coefficients: binary search of the ascending ids */
-		while (lo < hi)
+		/* the row's key's coefficients: binary search of the ascending keys */
+		if (map_key(map, course[r], &key) && (i = find_int64(m->ids, m->n, key)) >= 0)
 		{
-			int			mid = lo + (hi - lo) / 2;
-
-			if (m->ids[mid] < course[r])
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < m->n && m->ids[lo] == course[r])
-		{
-			const double *b = m->coef + (Size) lo * dim;
+			const double *b = m->coef + (Size) i * dim;
 
 			for (int k = 0; k < znnz; k++)
 				s += zval[k] * b[zcol[k]];

@@ -82,7 +82,22 @@ integer_type(Oid t)
 	return t == INT2OID || t == INT4OID || t == INT8OID;
 }
 
-/* at most one effect keyed by the learner column and one by the course column */
+/*
+ * A random-effect column keyed by a course attribute: a column of the
+ * courses relation that is not one of the learners' (glmix_data.c looks at
+ * the learners first)
+ */
+static bool
+course_attribute(const GlmixOptions *o, const char *col)
+{
+	return strcmp(col, o->ro.learner_column) != 0 && strcmp(col, o->ro.course_column) != 0 &&
+		get_attnum(o->learners, col) <= 0 && get_attnum(o->courses, col) > 0;
+}
+
+/*
+ * At most one effect keyed by the learner column and one keyed by the
+ * course column or a course attribute
+ */
 static bool
 flat_effects_supported(const GlmixOptions *o)
 {
@@ -93,7 +108,7 @@ flat_effects_supported(const GlmixOptions *o)
 	{
 		if (strcmp(o->recols[k], o->ro.learner_column) == 0)
 			nl++;
-		else if (strcmp(o->recols[k], o->ro.course_column) == 0)
+		else if (strcmp(o->recols[k], o->ro.course_column) == 0 || course_attribute(o, o->recols[k]))
 			nc++;
 		else
 			return false;
@@ -120,7 +135,7 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 	else if (strcmp(o->solver, "tron") == 0)
 		*why = "solver 'tron'";
 	else if (!flat_effects_supported(o))
-		*why = "a random effect not keyed by the learner or the course column (or one listed twice)";
+		*why = "a random effect not keyed by the learner column, the course column or a course attribute (or two on a side)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
 			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
 		*why = "id columns that are not integers";
@@ -190,7 +205,7 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 
 		re->column = o->recols[k];
 		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0;
-		re->by_id = true;
+		re->by_id = re->learner_side || strcmp(re->column, o->ro.course_column) == 0;
 		re->intercept = o->intercept[k + 1];
 		re->l2 = o->l2[k + 1];
 		re->dim = (re->intercept ? 1 : 0) + (re->learner_side ? t->courses->nmodel : t->learners->nmodel);
@@ -199,6 +214,9 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 			f->lk = k;
 		else
 			f->ck = k;
+		/* a course attribute's keys: each course's value, as glmix_data.c reads them */
+		if (!re->by_id)
+			glmix_read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
 	}
 	return true;
 }

@@ -40,7 +40,8 @@ struct GlmixFlatWork
 	SPIPlanPtr	refit;			/* the learner effect's UPDATE */
 	int64		learners;		/* learners with rows */
 	int			lk;				/* the coordinate keyed by the learner column, -1 none */
-	int			ck;				/* the coordinate keyed by the course column, -1 none */
+	int			ck;				/* the coordinate keyed by the course column or a course
+								 * attribute, -1 none */
 	/* the course effect (glmix_flat_course.c) */
 	char	   *s;				/* its scores beside each block, co-located with w */
 	char	   *r;				/* its rows, repartitioned by course each visit */
@@ -48,7 +49,14 @@ struct GlmixFlatWork
 	SPIPlanPtr	crows;			/* INSERT INTO r ... SELECT (repartitioned) */
 	SPIPlanPtr	cfit;			/* UPDATE k from GROUP BY course_id over r */
 	SPIPlanPtr	cscore;			/* UPDATE s */
-	int64	   *cids;			/* the courses with a model, ascending */
+	int			nk;				/* keys with a model (rows of k) */
+	int64	   *cids;			/* their keys, ascending: a course id, or an
+								 * attribute value's index */
+	int		   *cent;			/* the entity of each */
+	double	   *ccoef;			/* their coefficients, nk x dim: the statements' parameter */
+	int64	   *cids_of_entity;	/* keyed by course id: each entity's */
+	Datum		map_ids;		/* keyed by a course attribute: the courses with a value */
+	Datum		map_keys;		/* (int8[], ascending) and its index; 0: keyed by the id */
 };
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */

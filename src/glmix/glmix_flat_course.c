@@ -46,86 +46,160 @@
 #include "glmix_flat.h"
 #include "timing.h"
 
-/* an unlogged work table distributed by course_id, co-located with colocate */
+/* an unlogged work table distributed by key, co-located with colocate */
 static void
-create_by_course(const char *name, const char *columns, const char *colocate, int shards)
+create_by_key(const char *name, const char *columns, const char *colocate, int shards)
 {
 	if (SPI_execute(psprintf("CREATE UNLOGGED TABLE %s (%s) USING heap WITH (autovacuum_enabled = false)",
 							 name, columns), false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create work table %s", name);
 	if (SPI_execute(colocate ?
-					psprintf("SELECT pg_catalog.create_distributed_table(%s::regclass, 'course_id', "
+					psprintf("SELECT pg_catalog.create_distributed_table(%s::regclass, 'key', "
 							 "colocate_with => %s)", quote_literal_cstr(name), quote_literal_cstr(colocate)) :
-					psprintf("SELECT pg_catalog.create_distributed_table(%s::regclass, 'course_id', "
+					psprintf("SELECT pg_catalog.create_distributed_table(%s::regclass, 'key', "
 							 "colocate_with => 'none', shard_count => %d)", quote_literal_cstr(name), shards),
 					false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not distribute work table %s", name);
 }
 
-/*
- * K to the coordinator, ascending: at the stage the entities (ids, rows),
- * after a fit their coefficients
- */
+/* K's coefficients to the coordinator after a fit: each key's into its entity's row */
 static void
-read_courses(GlmixTraining *t, bool stage)
+read_coefficients(GlmixTraining *t)
 {
 	GlmixFlatWork *f = t->flat;
 	GlmixCoordinate *c = &t->co[f->ck];
-	GlmixRandom *re = c->re;
+	int			dim = c->re->dim;
 
-	if (SPI_execute(psprintf("SELECT course_id, rows, coef FROM %s ORDER BY course_id", f->k),
-					true, 0) != SPI_OK_SELECT)
+	if (SPI_execute(psprintf("SELECT key, coef FROM %s ORDER BY key", f->k), true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the course coefficients");
-	if (stage)
+	if ((int) SPI_processed != f->nk)
+		elog(ERROR, "the course coefficients hold %d keys, not %d", (int) SPI_processed, f->nk);
+	for (int m = 0; m < f->nk; m++)
 	{
-		re->nent = (int) SPI_processed;
-		/* the coefficients and ids here, twice over for the parameter's copy */
-		recs_check_memory(3.0 * 8.0 * (re->nent * (double) re->dim + re->nent),
-						  "train_glmix (course coefficients)");
-		re->keys = palloc(sizeof(char *) * Max(re->nent, 1));
-		c->rows = palloc0(sizeof(int) * Max(re->nent, 1));
-		c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
-		f->cids = palloc(sizeof(int64) * Max(re->nent, 1));
-		c->nmodels = re->nent;
-	}
-	else if ((int) SPI_processed != re->nent)
-		elog(ERROR, "the course coefficients hold %d courses, not %d", (int) SPI_processed, re->nent);
-	for (int e = 0; e < re->nent; e++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[e];
+		HeapTuple	tup = SPI_tuptable->vals[m];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		Datum		coef;
+		int64		key = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		Datum		coef = SPI_getbinval(tup, desc, 2, &isnull);
+		int			n;
+		const double *v;
 
-		if (stage)
-		{
-			f->cids[e] = id;
-			re->keys[e] = psprintf(INT64_FORMAT, id);
-			c->rows[e] = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-			continue;
-		}
-		if (f->cids[e] != id)
-			elog(ERROR, "the course coefficients changed their courses");
-		coef = SPI_getbinval(tup, desc, 3, &isnull);
+		if (f->cids[m] != key)
+			elog(ERROR, "the course coefficients changed their keys");
 		if (isnull)
-			elog(ERROR, "course " INT64_FORMAT " has no fit", id);
-		{
-			int			n;
-			const double *v = glmix_float8_data(DatumGetArrayTypeP(coef), &n, "course coefficients");
-
-			if (n != re->dim)
-				elog(ERROR, "course " INT64_FORMAT " has %d coefficients, not %d", id, n, re->dim);
-			memcpy(c->coef + (Size) e * re->dim, v, sizeof(double) * re->dim);
-		}
+			elog(ERROR, "key " INT64_FORMAT " of the course effect has no fit", key);
+		v = glmix_float8_data(DatumGetArrayTypeP(coef), &n, "course coefficients");
+		if (n != dim)
+			elog(ERROR, "key " INT64_FORMAT " has %d coefficients, not %d", key, n, dim);
+		memcpy(c->coef + (Size) f->cent[m] * dim, v, sizeof(double) * dim);
+		memcpy(f->ccoef + (Size) m * dim, v, sizeof(double) * dim);
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
 
 /*
+ * The effect's entities and their rows: each course's rows counted on the
+ * shards (O(courses) to the coordinator), mapped to keys -- the course id
+ * itself, or the index of the course's attribute value -- and the keys with
+ * at least min_rows rows put in K
+ */
+static void
+count_keys(GlmixTraining *t, const GlmixOptions *o)
+{
+	GlmixFlatWork *f = t->flat;
+	GlmixCoordinate *c = &t->co[f->ck];
+	GlmixRandom *re = c->re;
+	int64	   *cnt = NULL;
+	Datum	   *kd,
+			   *rd;
+	Datum		values[2];
+
+	if (SPI_execute(psprintf("SELECT u.c, count(*) FROM %s w, unnest(w.courses) u(c) GROUP BY u.c ORDER BY u.c",
+							 f->w), true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the courses' rows");
+	if (re->by_id)
+	{
+		/* the entities: every course with rows, ascending (as glmix_data.c) */
+		re->nent = (int) SPI_processed;
+		re->keys = palloc(sizeof(char *) * Max(re->nent, 1));
+	}
+	recs_check_memory(4.0 * 8.0 * ((double) re->nent * re->dim + re->nent),
+					  "train_glmix (course coefficients)");
+	cnt = palloc0(sizeof(int64) * Max(re->nent, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		int			e;
+
+		if (re->by_id)
+		{
+			e = (int) i;
+			re->keys[e] = psprintf(INT64_FORMAT, id);
+			f->cids_of_entity = f->cids_of_entity ? f->cids_of_entity : palloc(sizeof(int64) * Max(re->nent, 1));
+			f->cids_of_entity[e] = id;
+		}
+		else
+		{
+			int			ci = glmix_side_index(t->courses, id);
+
+			e = ci >= 0 ? re->side_entity[ci] : -1;
+		}
+		if (e >= 0)
+			cnt[e] += n;
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	/* the keys with a model, ascending */
+	c->rows = palloc0(sizeof(int) * Max(re->nent, 1));
+	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
+	f->cids = palloc(sizeof(int64) * Max(re->nent, 1));
+	f->cent = palloc(sizeof(int) * Max(re->nent, 1));
+	kd = palloc(sizeof(Datum) * Max(re->nent, 1));
+	rd = palloc(sizeof(Datum) * Max(re->nent, 1));
+	f->nk = 0;
+	for (int e = 0; e < re->nent; e++)
+	{
+		if (cnt[e] < o->min_rows || cnt[e] == 0)
+			continue;
+		c->rows[e] = (int) cnt[e];
+		f->cids[f->nk] = re->by_id ? f->cids_of_entity[e] : e;
+		f->cent[f->nk] = e;
+		kd[f->nk] = Int64GetDatum(f->cids[f->nk]);
+		rd[f->nk] = Int32GetDatum(c->rows[e]);
+		f->nk++;
+	}
+	c->nmodels = f->nk;
+	f->ccoef = palloc0(sizeof(double) * Max((Size) f->nk * re->dim, 1));
+	values[0] = PointerGetDatum(construct_array(kd, f->nk, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(rd, f->nk, INT4OID, 4, true, TYPALIGN_INT));
+	if (SPI_execute_with_args(psprintf("INSERT INTO %s (key, rows) SELECT * FROM unnest($1::int8[], $2::int4[])",
+									   f->k), 2, (Oid[]) {INT8ARRAYOID, INT4ARRAYOID}, values, NULL,
+							  false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not create the course coefficients");
+
+	/* an attribute's map from course ids to keys (the parameters of the statements) */
+	if (!re->by_id)
+	{
+		Datum	   *id = palloc(sizeof(Datum) * Max(t->courses->n, 1));
+		Datum	   *key = palloc(sizeof(Datum) * Max(t->courses->n, 1));
+		int			n = 0;
+
+		for (int i = 0; i < t->courses->n; i++)
+			if (re->side_entity[i] >= 0)
+			{
+				id[n] = Int64GetDatum(t->courses->ids[i]);
+				key[n++] = Int64GetDatum((int64) re->side_entity[i]);
+			}
+		f->map_ids = PointerGetDatum(construct_array(id, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		f->map_keys = PointerGetDatum(construct_array(key, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+}
+
+/*
  * After the blocks are built: the relations (S beside the blocks, R and K
- * by course), the courses with a model and their row counts (K, from the
- * blocks' course ids: O(courses) to the coordinator), the plans
+ * by key), the keys with a model and their row counts, the plans
  */
 void
 glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o)
@@ -134,7 +208,6 @@ glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o)
 	GlmixRandom *re = t->co[f->ck].re;
 	char	   *ltype = format_type_be(get_atttype(o->impressions, get_attnum(o->impressions,
 																			  o->ro.learner_column)));
-	Datum		values[1];
 
 	f->s = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_cscore", MyProcPid)));
 	f->r = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_crows", MyProcPid)));
@@ -142,42 +215,39 @@ glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o)
 	glmix_flat_create_colocated(f->s, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, "
 											   "cscore float8[]", ltype),
 								"", o->impressions, "learner_id");
-	create_by_course(f->r, "course_id bigint NOT NULL, block bytea NOT NULL, offsets float8[] NOT NULL",
-					 NULL, t->citus_shards);
-	create_by_course(f->k, "course_id bigint NOT NULL, rows integer NOT NULL, coef float8[]", f->r, 0);
-
-	/* the courses with at least min_rows rows: summed over the shards */
-	values[0] = Int32GetDatum(o->min_rows);
-	if (SPI_execute_with_args(psprintf("INSERT INTO %s (course_id, rows) SELECT u.c, count(*) "
-									   "FROM %s w, unnest(w.courses) u(c) GROUP BY u.c "
-									   "HAVING count(*) >= $1", f->k, f->w),
-							  1, (Oid[]) {INT4OID}, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not count the courses' rows");
+	create_by_key(f->r, "key bigint NOT NULL, block bytea NOT NULL, offsets float8[] NOT NULL",
+				  NULL, t->citus_shards);
+	create_by_key(f->k, "key bigint NOT NULL, rows integer NOT NULL, coef float8[]", f->r, 0);
+	count_keys(t, o);
 	if (SPI_execute(psprintf("INSERT INTO %s (learner_id, block_no) SELECT learner_id, block_no FROM %s "
 							 "WHERE fblock IS NOT NULL", f->s, f->w), false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not create the course scores");
-	read_courses(t, true);
 
-	/* each visit: the rows by course (repartitioned), the fits there, the scores back */
-	f->crows = SPI_prepare_cursor(psprintf("INSERT INTO %s (course_id, block, offsets) "
-										   "SELECT s.course_id, s.block, s.offsets FROM %s w "
+	/*
+	 * each visit: the rows by key (repartitioned), the fits there, the
+	 * scores back; the last two parameters are the attribute's map (NULL:
+	 * keyed by the course id)
+	 */
+	f->crows = SPI_prepare_cursor(psprintf("INSERT INTO %s (key, block, offsets) "
+										   "SELECT s.key, s.block, s.offsets FROM %s w "
 										   "LEFT JOIN %s c ON c.learner_id = w.learner_id "
 										   "LEFT JOIN %s v ON v.learner_id = w.learner_id, "
 										   "LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, $1, "
-										   "w.courses, v.col, v.val, %d, %s) s WHERE w.fblock IS NOT NULL",
+										   "w.courses, v.col, v.val, %d, %s, $2, $3) s WHERE w.fblock IS NOT NULL",
 										   f->r, f->w, f->c, f->l, re->dim, re->intercept ? "true" : "false"),
-								  1, (Oid[]) {FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
+								  3, (Oid[]) {FLOAT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
 	f->cfit = SPI_prepare_cursor(psprintf("UPDATE %s k SET coef = f.coef FROM "
-										  "(SELECT r.course_id AS c, recs.glmix_entity_fit(r.block, r.offsets, "
-										  "s.coef, $1) AS coef FROM %s r JOIN %s s ON s.course_id = r.course_id "
-										  "GROUP BY r.course_id) f WHERE k.course_id = f.c", f->k, f->r, f->k),
+										  "(SELECT r.key AS c, recs.glmix_entity_fit(r.block, r.offsets, "
+										  "s.coef, $1) AS coef FROM %s r JOIN %s s ON s.key = r.key "
+										  "GROUP BY r.key) f WHERE k.key = f.c", f->k, f->r, f->k),
 								 1, (Oid[]) {FLOAT8OID}, CURSOR_OPT_CUSTOM_PLAN);
 	f->cscore = SPI_prepare_cursor(psprintf("UPDATE %s s SET cscore = recs._glmix_flat_course_scores(w.courses, "
-											"v.col, v.val, $1, $2, %d, %s) FROM %s w LEFT JOIN %s v "
+											"v.col, v.val, $1, $2, %d, %s, $3, $4) FROM %s w LEFT JOIN %s v "
 											"ON v.learner_id = w.learner_id WHERE s.learner_id = w.learner_id "
 											"AND s.block_no = w.block_no", f->s, re->dim,
 											re->intercept ? "true" : "false", f->w, f->l),
-								   2, (Oid[]) {INT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
+								   4, (Oid[]) {INT8ARRAYOID, FLOAT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID},
+								   CURSOR_OPT_CUSTOM_PLAN);
 	if (f->crows == NULL || f->cfit == NULL || f->cscore == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 }
@@ -188,8 +258,8 @@ glmix_flat_course_fit(GlmixTraining *tr)
 {
 	GlmixFlatWork *f = tr->flat;
 	GlmixCoordinate *c = &tr->co[f->ck];
-	int			n = c->re->nent;
-	Datum		values[2];
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	Datum	   *ids;
 	double		t[4];
 
@@ -197,7 +267,10 @@ glmix_flat_course_fit(GlmixTraining *tr)
 	if (SPI_execute(psprintf("TRUNCATE %s", f->r), false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not empty the course rows");
 	values[0] = PointerGetDatum(glmix_float8_array(tr->beta, tr->lay.dim));
-	if (SPI_execute_plan(f->crows, values, NULL, false, 0) != SPI_OK_INSERT)
+	values[1] = f->map_ids;
+	values[2] = f->map_keys;
+	nulls[1] = nulls[2] = f->map_ids == (Datum) 0 ? 'n' : ' ';
+	if (SPI_execute_plan(f->crows, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not repartition the rows by course");
 	pfree(DatumGetPointer(values[0]));
 	CHECK_FOR_INTERRUPTS();
@@ -207,13 +280,17 @@ glmix_flat_course_fit(GlmixTraining *tr)
 		elog(ERROR, "the course effect's fit failed");
 	CHECK_FOR_INTERRUPTS();
 	t[2] = recs_clock_seconds();
-	read_courses(tr, false);
-	ids = palloc(sizeof(Datum) * Max(n, 1));
-	for (int e = 0; e < n; e++)
-		ids[e] = Int64GetDatum(f->cids[e]);
-	values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(glmix_float8_array(c->coef, n * c->re->dim));
-	if (SPI_execute_plan(f->cscore, values, NULL, false, 0) != SPI_OK_UPDATE)
+	read_coefficients(tr);
+	ids = palloc(sizeof(Datum) * Max(f->nk, 1));
+	for (int m = 0; m < f->nk; m++)
+		ids[m] = Int64GetDatum(f->cids[m]);
+	values[0] = PointerGetDatum(construct_array(ids, f->nk, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(glmix_float8_array(f->ccoef, f->nk * c->re->dim));
+	values[2] = f->map_ids;
+	values[3] = f->map_keys;
+	nulls[0] = nulls[1] = ' ';
+	nulls[2] = nulls[3] = f->map_ids == (Datum) 0 ? 'n' : ' ';
+	if (SPI_execute_plan(f->cscore, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update the course scores");
 	pfree(DatumGetPointer(values[0]));
 	pfree(DatumGetPointer(values[1]));

@@ -232,20 +232,22 @@ COMMENT ON AGGREGATE recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boo
 CREATE FUNCTION recs._glmix_flat_course_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
                                              coefficients float8[], course_ids bigint[],
                                              learner_features integer[], learner_values float8[],
-                                             dim integer, intercept boolean)
-RETURNS TABLE (course_id bigint, block bytea, offsets float8[])
+                                             dim integer, intercept boolean, key_course_ids bigint[],
+                                             keys bigint[])
+RETURNS TABLE (key bigint, block bytea, offsets float8[])
 AS 'MODULE_PATHNAME', 'glmix_flat_course_rows'
 LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 4;
-COMMENT ON FUNCTION recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean) IS
-    'train_glmix on Citus: a block pair''s rows grouped by course (course_ids, one per row) as the course effect''s blocks over the learner''s design [1 | learner features], with each row''s offset x . coefficients + the learner effect''s score; inserted into a relation distributed by course (Citus repartitions them)';
+COMMENT ON FUNCTION recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]) IS
+    'train_glmix on Citus: a block pair''s rows grouped by key (the course id of each row, course_ids; or with key_course_ids, ascending, and keys the key of each such course, a row of another course left out) as the course-side effect''s blocks over the learner''s design [1 | learner features], with each row''s offset x . coefficients + the learner effect''s score; inserted into a relation distributed by key (Citus repartitions them)';
 
 CREATE FUNCTION recs._glmix_flat_course_scores(course_ids bigint[], learner_features integer[],
-                                               learner_values float8[], model_course_ids bigint[],
-                                               coefficients float8[], dim integer, intercept boolean)
+                                               learner_values float8[], model_keys bigint[],
+                                               coefficients float8[], dim integer, intercept boolean,
+                                               key_course_ids bigint[], keys bigint[])
 RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_course_scores'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean) IS
-    'train_glmix on Citus: each row''s course-effect score [1 | learner features] . the course''s coefficients (model_course_ids ascending, coefficients one row of dim per course; 0 for a course without a model)';
+COMMENT ON FUNCTION recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) IS
+    'train_glmix on Citus: each row''s course-side effect score [1 | learner features] . its key''s coefficients (model_keys ascending, coefficients one row of dim per key; the key of a course: its id, or with key_course_ids and keys as in _glmix_flat_course_rows; 0 without a key or a model)';
 
 REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[]),
@@ -257,8 +259,8 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_loss_final(bytea),
     recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]),
     recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]),
-    recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean),
-    recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean)
+    recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]),
+    recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[])
 FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------

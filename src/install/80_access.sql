@@ -114,8 +114,8 @@ BEGIN
                        'recs._glmix_flat_scores(bytea, float8[], float8[]), '
                        'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
                        'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
-                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean), '
-                       'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean) TO %s', grantee);
+                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                       'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) TO %s', grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -150,8 +150,8 @@ BEGIN
                    'recs._glmix_flat_scores(bytea, float8[], float8[]), '
                    'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
                    'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
-                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean), '
-                   'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean) FROM %s', grantee);
+                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                   'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);

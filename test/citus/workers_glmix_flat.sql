@@ -16,7 +16,7 @@
 -- refused; nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(50);
+SELECT plan(59);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -48,14 +48,14 @@ CREATE UNLOGGED TABLE recs.ct_flat (learner_id bigint NOT NULL, block_no integer
 CREATE UNLOGGED TABLE recs.ct_flat_coef (learner_id bigint NOT NULL, rows integer NOT NULL, coef float8[]);
 CREATE UNLOGGED TABLE recs.ct_flat_learners (learner_id bigint NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL);
 CREATE UNLOGGED TABLE recs.ct_flat_cscore (learner_id bigint NOT NULL, block_no integer NOT NULL, cscore float8[]);
-CREATE UNLOGGED TABLE recs.ct_flat_crows (course_id bigint NOT NULL, block bytea NOT NULL, offsets float8[] NOT NULL);
-CREATE UNLOGGED TABLE recs.ct_flat_ccoef (course_id bigint NOT NULL, rows integer NOT NULL, coef float8[]);
+CREATE UNLOGGED TABLE recs.ct_flat_crows (key bigint NOT NULL, block bytea NOT NULL, offsets float8[] NOT NULL);
+CREATE UNLOGGED TABLE recs.ct_flat_ccoef (key bigint NOT NULL, rows integer NOT NULL, coef float8[]);
 SELECT create_distributed_table('recs.ct_flat', 'learner_id', colocate_with => 'app.impressions');
 SELECT create_distributed_table('recs.ct_flat_coef', 'learner_id', colocate_with => 'app.impressions');
 SELECT create_distributed_table('recs.ct_flat_learners', 'learner_id', colocate_with => 'app.impressions');
 SELECT create_distributed_table('recs.ct_flat_cscore', 'learner_id', colocate_with => 'app.impressions');
-SELECT create_distributed_table('recs.ct_flat_crows', 'course_id', colocate_with => 'none', shard_count => 8);
-SELECT create_distributed_table('recs.ct_flat_ccoef', 'course_id', colocate_with => 'recs.ct_flat_crows');
+SELECT create_distributed_table('recs.ct_flat_crows', 'key', colocate_with => 'none', shard_count => 8);
+SELECT create_distributed_table('recs.ct_flat_ccoef', 'key', colocate_with => 'recs.ct_flat_crows');
 
 SELECT ok(pg_temp.in_tasks(
             $$INSERT INTO recs.ct_flat SELECT g.l, b.* FROM
@@ -102,38 +102,38 @@ SELECT ok(pg_temp.in_tasks(
           'the learner effect''s fit and its UPDATE of the coefficients run inside the tasks');
 -- the course effect (glmix_flat_course.c): rows by course, the fits there, the scores back
 SELECT ok(pg_temp.plan_of(
-            $$INSERT INTO recs.ct_flat_crows (course_id, block, offsets)
-              SELECT s.course_id, s.block, s.offsets FROM recs.ct_flat w
+            $$INSERT INTO recs.ct_flat_crows (key, block, offsets)
+              SELECT s.key, s.block, s.offsets FROM recs.ct_flat w
                 LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
                 LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id,
-                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true) s
+                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true, NULL, NULL) s
                WHERE w.fblock IS NOT NULL$$)::text LIKE '%"INSERT/SELECT method": "repartition"%',
           'the course effect''s rows go to the relation distributed by course by repartition: worker to worker');
 SELECT is(pg_temp.task_count(
-            $$INSERT INTO recs.ct_flat_crows (course_id, block, offsets)
-              SELECT s.course_id, s.block, s.offsets FROM recs.ct_flat w
+            $$INSERT INTO recs.ct_flat_crows (key, block, offsets)
+              SELECT s.key, s.block, s.offsets FROM recs.ct_flat w
                 LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
                 LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id,
-                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true) s
+                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true, NULL, NULL) s
                WHERE w.fblock IS NOT NULL$$),
           8, 'their SELECT (blocks, learners, coefficients: co-located) runs in one task per shard');
 SELECT ok(pg_temp.in_tasks(
-            $$INSERT INTO recs.ct_flat_crows (course_id, block, offsets)
-              SELECT s.course_id, s.block, s.offsets FROM recs.ct_flat w
+            $$INSERT INTO recs.ct_flat_crows (key, block, offsets)
+              SELECT s.key, s.block, s.offsets FROM recs.ct_flat w
                 LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
                 LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id,
-                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true) s
+                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true, NULL, NULL) s
                WHERE w.fblock IS NOT NULL$$, 'Function Scan'),
           'with the rows built inside the tasks');
 SELECT ok(pg_temp.in_tasks(
             $$UPDATE recs.ct_flat_ccoef k SET coef = f.coef FROM
-                (SELECT r.course_id AS c, recs.glmix_entity_fit(r.block, r.offsets, s.coef, 1::float8) AS coef
-                   FROM recs.ct_flat_crows r JOIN recs.ct_flat_ccoef s ON s.course_id = r.course_id GROUP BY r.course_id) f
-               WHERE k.course_id = f.c$$, 'ModifyTable'),
+                (SELECT r.key AS c, recs.glmix_entity_fit(r.block, r.offsets, s.coef, 1::float8) AS coef
+                   FROM recs.ct_flat_crows r JOIN recs.ct_flat_ccoef s ON s.key = r.key GROUP BY r.key) f
+               WHERE k.key = f.c$$, 'ModifyTable'),
           'the course effect''s fits (GROUP BY course_id) and their UPDATE run inside the tasks of the course-distributed relations');
 SELECT ok(pg_temp.in_tasks(
             $$UPDATE recs.ct_flat_cscore s SET cscore = recs._glmix_flat_course_scores(w.courses, v.col, v.val,
-                   '{1}', '{0,0,0}', 3, true)
+                   '{1}', '{0,0,0}', 3, true, NULL, NULL)
                 FROM recs.ct_flat w LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id
                WHERE s.learner_id = w.learner_id AND s.block_no = w.block_no$$, 'ModifyTable'),
           'and the course scores are written back beside the blocks inside the tasks');
@@ -261,6 +261,31 @@ SELECT cmp_ok((SELECT max(coalesce(abs(a.x - b.x), 1))
 SELECT cmp_ok(abs(pg_temp.logloss('cf_c_d') - pg_temp.logloss('cf_c_s')), '<', 1e-6::float8,
               'served, the same log-loss within 1e-6');
 
+-- an effect keyed by a course attribute (a per-topic model over learner features)
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}', '{language,difficulty}',
+                        name => 'cf_t_d', random_effects => '{learner_id,topic}', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}', '{language,difficulty}',
+                        name => 'cf_t_s', random_effects => '{learner_id,topic}', activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_t_d'),
+          (SELECT jsonb_build_array(true, metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_t_s'),
+          'a course attribute''s effect: the flat path, the same topic models and Newton passes');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_t_d' AND s.name = 'cf_t_s'),
+              '<', 1e-9::float8, 'the same objective (1e-9 relative)');
+SELECT cmp_ok((SELECT max(coalesce(abs(a.x - b.x), 1))
+                 FROM (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_t_d')) a
+                 FULL JOIN (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_t_s')) b USING (coordinate, entity, rows, i)), '<', 1e-6::float8,
+              'every coefficient within 1e-6, the topics'' too (keyed by the topic''s value)');
+SELECT is_empty($$SELECT side, id, keys FROM recs.glmix_entity WHERE model_id = recs.model_id('cf_t_d')
+                  EXCEPT ALL SELECT side, id, keys FROM recs.glmix_entity WHERE model_id = recs.model_id('cf_t_s')$$,
+                'the same entity rows, each course with its topic as its key');
+SELECT cmp_ok(abs(pg_temp.logloss('cf_t_d') - pg_temp.logloss('cf_t_s')), '<', 1e-6::float8,
+              'served, the same log-loss within 1e-6');
+
 -- the switch, and a model outside the path
 SET recs.glmix_flat = off;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
@@ -282,20 +307,29 @@ SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, NULL,
                  'XX001', 'invalid glmix flat encoding', 'a damaged encoding is refused');
 SELECT throws_ok($$SELECT recs._glmix_flat_fixed_final('\x0102'::bytea)$$,
                  'XX001', 'not a glmix flat aggregate state', 'and a forged aggregate state');
-SELECT throws_ok($$SELECT * FROM recs._glmix_flat_course_rows('\x0102'::bytea, NULL, NULL, '{0}', '{1}', NULL, NULL, 3, true)$$,
+SELECT throws_ok($$SELECT * FROM recs._glmix_flat_course_rows('\x0102'::bytea, NULL, NULL, '{0}', '{1}', NULL, NULL, 3, true, NULL, NULL)$$,
                  'XX001', 'invalid glmix block', 'the course rows'' builder refuses a forged block');
-SELECT throws_ok($$SELECT * FROM recs._glmix_flat_course_rows('\x0102'::bytea, NULL, NULL, '{0}', '{1}', NULL, NULL, 5000, true)$$,
+SELECT throws_ok($$SELECT * FROM recs._glmix_flat_course_rows('\x0102'::bytea, NULL, NULL, '{0}', '{1}', NULL, NULL, 5000, true, NULL, NULL)$$,
                  '54000', 'per-course dimension 5000 is outside 1..1024', 'and a dimension out of range');
-SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{2,1}', '{0,0,0,0}', 2, true)$$,
-                 '22023', 'model course ids must ascend', 'the course scores refuse unordered model ids');
-SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{1,2}', '{0,0,0}', 2, true)$$,
-                 '2202E', '3 course coefficients for 2 courses of dimension 2', 'coefficients of the wrong length');
-SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{5}', '{1}', '{1,2}', '{0,0,0,0}', 2, true)$$,
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{2,1}', '{0,0,0,0}', 2, true, NULL, NULL)$$,
+                 '22023', 'model keys must ascend', 'the course scores refuse unordered model keys');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{1,2}', '{0,0,0}', 2, true, NULL, NULL)$$,
+                 '2202E', '3 course coefficients for 2 keys of dimension 2', 'coefficients of the wrong length');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{5}', '{1}', '{1,2}', '{0,0,0,0}', 2, true, NULL, NULL)$$,
                  '22023', 'learner features must ascend within 0..0, their values be finite', 'a learner feature outside the design');
-SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{1,2}', '{0,0,0,NaN}', 2, true)$$,
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{1,2}', '{0,0,0,NaN}', 2, true, NULL, NULL)$$,
                  '22023', 'course coefficients must be finite', 'and a NaN coefficient');
-SELECT is(recs._glmix_flat_course_scores('{1,2,3}', '{0}', '{2}', '{1,3}', '{0.5,1,-1,2}', 2, true),
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{0}', '{0,0}', 2, true, '{2,1}', '{0,0}')$$,
+                 '22023', 'key_course_ids must ascend', 'a course-to-key map out of order');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{0}', '{0,0}', 2, true, '{1,2}', '{0}')$$,
+                 '2202E', '1 keys for 2 course ids', 'or of two lengths');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{0}', '{0,0}', 2, true, '{1,2}', NULL)$$,
+                 '22004', 'key_course_ids and keys must both be NULL or both be given', 'or half of one');
+SELECT is(recs._glmix_flat_course_scores('{1,2,3}', '{0}', '{2}', '{1,3}', '{0.5,1,-1,2}', 2, true, NULL, NULL),
           '{2.5,0,3}'::float8[], 'and scores z_l . coef_c, 0 for a course without a model (a known answer)');
+SELECT is(recs._glmix_flat_course_scores('{1,2,3,4}', '{0}', '{2}', '{0,7}', '{0.5,1,-1,2}', 2, true,
+                                         '{1,2,3}', '{7,0,7}'),
+          '{3,2.5,3,0}'::float8[], 'through a course-to-key map: keys 7, 0, 7 and none (a known answer)');
 
 -- nothing left behind
 SELECT is((SELECT count(*)::int FROM pg_dist_partition WHERE logicalrelid::text LIKE 'recs.glmix_work%'), 0,
@@ -305,5 +339,5 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'nor any of their shards on the workers');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_ce_d,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s}'::text[]) n;
+  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_ce_d,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s,cf_t_d,cf_t_s}'::text[]) n;
 SELECT * FROM finish();
