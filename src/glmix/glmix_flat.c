@@ -4,9 +4,9 @@
  *
  * When the impressions are hash-distributed by the learner column and the
  * model is a fixed effect with or without a per-learner and a per-course
- * effect (the parts of the plan of issue #14 that have landed; see
- * glmix_flat_wanted), the training keeps every per-impression value on the
- * workers:
+ * (or course-attribute) effect (the parts of the plan of issue #14 that have
+ * landed; see glmix_flat_wanted), the training keeps every per-impression
+ * value on the workers:
  *
  *   1. read: the sides (learners, courses: O(learners + courses)) and the
  *      crosses, as on one node; the fixed layout;
@@ -37,7 +37,7 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- an attribute or channel effect, validation,
+ * Everything else -- a learner-attribute or channel effect, validation,
  * l2 => auto, max_rows, hashed crosses, matches, weights, TRON -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */

@@ -5,20 +5,23 @@
  *
  * A course's model is over learner features (z_l = [1 | the learner's
  * features]) and needs all of the course's rows, which the impressions,
- * distributed by learner, scatter over every shard.  Each visit:
+ * distributed by learner, scatter over every shard.  Each row has a key:
+ * its course id, or for an effect keyed by a course attribute (a per-topic
+ * model) the index of its course's value, through a map from course ids to
+ * keys sent with the statements.  Each visit:
  *
- *   1. TRUNCATE R; INSERT INTO R (course_id, block, offsets) SELECT ... FROM
- *      the blocks W JOIN the learner coefficients C and vectors L,
+ *   1. TRUNCATE R; INSERT INTO R (key, block, offsets) SELECT ... FROM the
+ *      blocks W JOIN the learner coefficients C and vectors L,
  *      LATERAL recs._glmix_flat_course_rows(...): each block's rows grouped
- *      by course as blocks of z_l with their offsets (x . beta + z . coef_l,
- *      computed in the task).  R is distributed by course_id, so Citus
- *      runs the SELECT in the shards' tasks and moves the rows worker to
- *      worker ("repartition"): none passes through the coordinator.
- *   2. UPDATE K SET coef = ... FROM (SELECT course_id,
+ *      by key as blocks of z_l with their offsets (x . beta + z . coef_l,
+ *      computed in the task).  R is distributed by key, so Citus runs the
+ *      SELECT in the shards' tasks and moves the rows worker to worker
+ *      ("repartition"): none passes through the coordinator.
+ *   2. UPDATE K SET coef = ... FROM (SELECT key,
  *      recs.glmix_entity_fit(block, offsets, start, l2) FROM R JOIN K GROUP BY
- *      course_id): K, the course coefficients, is co-located with R, so the
- *      fits (the single-node entity Newton, warm started from K) and the
- *      UPDATE run in the tasks.
+ *      key): K, the coefficients, is co-located with R, so the fits (the
+ *      single-node entity Newton, warm started from K) and the UPDATE run
+ *      in the tasks.
  *   3. K to the coordinator: O(courses x dim), for the store and the penalty.
  *   4. UPDATE S SET cscore = recs._glmix_flat_course_scores(...) FROM W JOIN L:
  *      each block's rows' course scores z_l . coef_c, co-located with W, the
@@ -27,9 +30,9 @@
  *
  * Per visit the rows cross the network once, worker to worker (about the
  * learner's nonzeros times 10 bytes plus 60 a row), and O(courses x dim)
- * comes to the coordinator and goes back to each shard.  Courses with
- * fewer than min_rows rows have no row in K and no model; their rows are
- * moved and left out by the join.
+ * comes to the coordinator and goes back to each shard.  Keys with fewer
+ * than min_rows rows have no row in K and no model; their rows are moved
+ * and left out by the join.
  */
 #include "postgres.h"
 
