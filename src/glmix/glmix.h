@@ -485,6 +485,9 @@ extern int	glmix_hash_row(const GlmixFixedLayout *lay, const GlmixSide *learners
 extern char *glmix_work_table(const char *kind, int serial, bool with_entity,
 							  bool parallel);
 extern Oid	glmix_work_oid(const char *name);
+/* an unlogged table co-located with the impressions, distributed by keycol */
+extern void glmix_work_colocated(const char *name, const char *columns, const char *storage,
+								 Oid impressions, const char *keycol);
 
 typedef struct GlmixWorkWriter GlmixWorkWriter;
 extern GlmixWorkWriter *glmix_work_open(Oid relid);

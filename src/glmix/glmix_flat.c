@@ -221,26 +221,6 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	return true;
 }
 
-/* CREATE an unlogged table co-located with the impressions */
-void
-glmix_flat_create_colocated(const char *name, const char *columns, const char *storage, Oid impressions,
-				 const char *keycol)
-{
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-
-	if (SPI_execute(psprintf("CREATE UNLOGGED TABLE %s (%s) USING heap "
-							 "WITH (autovacuum_enabled = false, toast_tuple_target = 8160)%s",
-							 name, columns, storage), false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create work table %s", name);
-	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum(keycol);
-	values[2] = CStringGetTextDatum(recs_relation_name(impressions));
-	if (SPI_execute_with_args("SELECT pg_catalog.create_distributed_table($1::regclass, $2, "
-							  "colocate_with => $3)", 3, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not distribute work table %s", name);
-}
-
 /* a bigint sum or count of the one-row result, column col */
 static int64
 result_int64(int col)
@@ -331,19 +311,19 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * blocks stay inline, uncompressed (EXTERNAL: moved out only when a
 	 * learner's positive courses make the row too long)
 	 */
-	glmix_flat_create_colocated(f->w, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, fblock bytea, "
-									"rblock bytea, rows integer NOT NULL, positives integer NOT NULL, "
-									"nonzeros bigint NOT NULL, null_id bigint NOT NULL, "
-									"null_label bigint NOT NULL, bad_time bigint NOT NULL, "
-									"after_through bigint NOT NULL, t_max float8, watched bigint[], "
-									"courses bigint[]", ltype),
-					 psprintf("; ALTER TABLE %s ALTER COLUMN fblock SET STORAGE EXTERNAL, "
-							  "ALTER COLUMN rblock SET STORAGE EXTERNAL", f->w),
-					 o->impressions, "learner_id");
-	glmix_flat_create_colocated(f->c, psprintf("learner_id %s NOT NULL, rows integer NOT NULL, coef float8[]", ltype),
-					 "", o->impressions, "learner_id");
-	glmix_flat_create_colocated(f->l, psprintf("learner_id %s NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL", ltype),
-					 "", o->impressions, "learner_id");
+	glmix_work_colocated(f->w, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, fblock bytea, "
+										"rblock bytea, rows integer NOT NULL, positives integer NOT NULL, "
+										"nonzeros bigint NOT NULL, null_id bigint NOT NULL, "
+										"null_label bigint NOT NULL, bad_time bigint NOT NULL, "
+										"after_through bigint NOT NULL, t_max float8, watched bigint[], "
+										"courses bigint[]", ltype),
+						 psprintf("; ALTER TABLE %s ALTER COLUMN fblock SET STORAGE EXTERNAL, "
+								  "ALTER COLUMN rblock SET STORAGE EXTERNAL", f->w),
+						 o->impressions, "learner_id");
+	glmix_work_colocated(f->c, psprintf("learner_id %s NOT NULL, rows integer NOT NULL, coef float8[]", ltype),
+						 "", o->impressions, "learner_id");
+	glmix_work_colocated(f->l, psprintf("learner_id %s NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL", ltype),
+						 "", o->impressions, "learner_id");
 	put_learners(f->l, t->learners, ltype);
 
 	/* the encoding: sides, layout, the learner effect, the policy */

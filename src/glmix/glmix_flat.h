@@ -83,10 +83,6 @@ extern void glmix_flat_collect(GlmixTraining *t);
 extern void glmix_flat_store_learners(int64 model_id, GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_flat_drop(GlmixTraining *t);
 
-/* an unlogged work table co-located with the impressions (glmix_flat.c) */
-extern void glmix_flat_create_colocated(const char *name, const char *columns, const char *storage,
-										Oid impressions, const char *keycol);
-
 /*
  * The course effect on the flat path (glmix_flat_course.c): its relations,
  * entities and plans after the blocks are built; one coordinate visit (the

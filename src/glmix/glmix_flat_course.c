@@ -215,9 +215,9 @@ glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o)
 	f->s = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_cscore", MyProcPid)));
 	f->r = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_crows", MyProcPid)));
 	f->k = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_ccoef", MyProcPid)));
-	glmix_flat_create_colocated(f->s, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, "
-											   "cscore float8[]", ltype),
-								"", o->impressions, "learner_id");
+	glmix_work_colocated(f->s, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, "
+										"cscore float8[]", ltype),
+						 "", o->impressions, "learner_id");
 	create_by_key(f->r, "key bigint NOT NULL, block bytea NOT NULL, offsets float8[] NOT NULL",
 				  NULL, t->citus_shards);
 	create_by_key(f->k, "key bigint NOT NULL, rows integer NOT NULL, coef float8[]", f->r, 0);
