@@ -42,6 +42,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "memory_budget.h"
@@ -212,6 +213,13 @@ glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o)
 	char	   *ltype = format_type_be(get_atttype(o->impressions, get_attnum(o->impressions,
 																			  o->ro.learner_column)));
 
+	/*
+	 * The rows go worker to worker only by Citus's repartition; with it off
+	 * (a user's setting) Citus would pull them through the coordinator.  On
+	 * for the training (train_glmix's GUC nest level restores it).
+	 */
+	(void) set_config_option("citus.enable_repartitioned_insert_select", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	f->s = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_cscore", MyProcPid)));
 	f->r = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_crows", MyProcPid)));
 	f->k = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_ccoef", MyProcPid)));

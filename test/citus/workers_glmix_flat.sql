@@ -16,7 +16,7 @@
 -- refused; nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(59);
+SELECT plan(60);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -235,9 +235,14 @@ SELECT is((SELECT count(*)::int FROM recs.glmix_coef WHERE model_id = recs.model
 SELECT is_empty($$SELECT learner_id, language, watched FROM recs.model_learner WHERE model_id = recs.model_id('cf_lc_d')
                   EXCEPT ALL SELECT learner_id, language, watched FROM recs.model_learner WHERE model_id = recs.model_id('cf_lc_s')$$,
                 'the same recs.model_learner rows');
+-- (with Citus's repartition turned off by the user: the training turns it on for itself)
+SET citus.enable_repartitioned_insert_select = off;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
                         name => 'cf_c_d', random_effects => '{course_id}', min_rows => 450, label => 'either',
                         through => '2025-12-10', activate => false);
+SELECT is(current_setting('citus.enable_repartitioned_insert_select'), 'off',
+          'the user''s citus.enable_repartitioned_insert_select is as it was after the training');
+RESET citus.enable_repartitioned_insert_select;
 SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}', '{topic}',
                         name => 'cf_c_s', random_effects => '{course_id}', min_rows => 450, label => 'either',
                         through => '2025-12-10', activate => false);
