@@ -126,6 +126,7 @@ count_keys(GlmixTraining *t, const GlmixOptions *o)
 		/* the entities: every course with rows, ascending (as glmix_data.c) */
 		re->nent = (int) SPI_processed;
 		re->keys = palloc(sizeof(char *) * Max(re->nent, 1));
+		f->cids_of_entity = palloc(sizeof(int64) * Max(re->nent, 1));
 	}
 	recs_check_memory(4.0 * 8.0 * ((double) re->nent * re->dim + re->nent),
 					  "train_glmix (course coefficients)");
@@ -141,7 +142,6 @@ count_keys(GlmixTraining *t, const GlmixOptions *o)
 		{
 			e = (int) i;
 			re->keys[e] = psprintf(INT64_FORMAT, id);
-			f->cids_of_entity = f->cids_of_entity ? f->cids_of_entity : palloc(sizeof(int64) * Max(re->nent, 1));
 			f->cids_of_entity[e] = id;
 		}
 		else
