@@ -39,6 +39,7 @@ struct GlmixFlatWork
 	SPIPlanPtr	loss;
 	SPIPlanPtr	refit;			/* the learner effect's UPDATE */
 	int64		learners;		/* learners with rows */
+	char	   *jit;			/* the session's jit, set back after the passes */
 	int			lk;				/* the coordinate keyed by the learner column, -1 none */
 	int			ck;				/* the coordinate keyed by the course column or a course
 								 * attribute, -1 none */
