@@ -14,7 +14,7 @@
  *   glmix_hash.c        hashed crosses (hash_bits)
  *   glmix_work.c        the work relations: DDL and block inserts
  *   glmix_citus.c       work relations distributed over a Citus cluster
- *   glmix_flat*.c, glmix_agg_flat.c   Citus with a flat coordinator (glmix_flat.h)
+ *   glmix_flat*.c, glmix_agg_flat*.c  Citus with a flat coordinator (glmix_flat.h)
  *   glmix_train.c  recs.train_glmix(): options, then the phases:
  *   glmix_data.c   1. read: impressions, sides, designs, random effects
  *   glmix_stage.c  2. stage: the designs' blocks into work relations

@@ -7,6 +7,9 @@
  *   glmix_flat_enc.c  the encoding sent to the workers once
  *   glmix_agg_flat.c  what runs in the shards' tasks: the block builder,
  *                     block scores, and the summing aggregates
+ *   glmix_flat_course.c       the per-course (or course-attribute) effect:
+ *                             its rows repartitioned by key each visit
+ *   glmix_agg_flat_course.c   its rows and scores, built in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H

@@ -11,7 +11,8 @@
 -- work inside the shards' tasks; the flat fits equal the single-table ones
 -- (log-loss within 1e-6, objective within 1e-9 relative, the same
 -- coefficients, counts and recs.model_learner rows), also with two label
--- columns and a time window; recs.glmix_flat = off and models outside the
+-- columns and a time window, with a course effect and with a course
+-- attribute's effect; recs.glmix_flat = off and models outside the
 -- path take the earlier Citus path; bad input to the workers' functions is
 -- refused; nothing is left behind.
 \set ON_ERROR_STOP 1
