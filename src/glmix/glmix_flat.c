@@ -230,7 +230,8 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
  * sends to the workers (citus.propagate_set_commands = 'local' for the
  * training's GUC nest level); Citus propagates it only in what it takes for
  * a transaction block, so it is issued from a DO block.  jit_restore() sets
- * the value back after the passes.
+ * it back after the passes: on the workers to their own configured value
+ * (SET LOCAL jit TO DEFAULT), here to the session's.
  */
 static void
 jit_off(GlmixFlatWork *f)
@@ -245,9 +246,9 @@ jit_off(GlmixFlatWork *f)
 static void
 jit_restore(GlmixFlatWork *f)
 {
-	if (SPI_execute(psprintf("DO $$BEGIN SET LOCAL jit = %s; END$$", quote_literal_cstr(f->jit)),
-					false, 0) != SPI_OK_UTILITY)
+	if (SPI_execute("DO $$BEGIN SET LOCAL jit TO DEFAULT; END$$", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not restore jit");
+	(void) set_config_option("jit", f->jit, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 }
 
 /* a bigint sum or count of the one-row result, column col */
