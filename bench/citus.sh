@@ -22,7 +22,9 @@
 # the glmix step trains on the distributed tables (its aggregates on the
 # workers) and on the plain copy (all on the coordinator), for the figures of
 # docs/performance.md#glmix-on-citus. RECS_BENCH_CITUS=glmix is the glmix step alone;
-# RECS_BENCH_CITUS=glmix_flat trains a fixed and a per-learner effect on the
+# RECS_BENCH_CITUS=glmix_flat trains a fixed effect with a per-learner and a
+# per-course effect (RECS_BENCH_FLAT_EFFECTS, default {learner_id,course_id};
+# {learner_id} for the figures before the course effect was flat) on the
 # flat path (glmix_flat.c), on the earlier Citus path and on the plain copy.
 # Needs citus.so for PG_CONFIG (bash ../shared/citus/build.sh).
 set -euo pipefail
@@ -98,10 +100,10 @@ run_scale() {
 	psql -X -A -t -c "SELECT format('  %s: seconds %s, objective %s', name, metrics->'seconds', metrics->>'objective') FROM recs.model WHERE name LIKE 'bench_glmix%' ORDER BY name"
 	esac
 	case $steps in *" glmix_flat "*)
-	# a fixed effect and a per-learner effect: the flat path (glmix_flat.c),
-	# the earlier Citus path (recs.glmix_flat off: the coordinator reads the
-	# rows) and the plain copy
-	local flat_model="'{language,industry,segment}', '{language,topic,difficulty}', random_effects => '{learner_id}'"
+	# a fixed effect and the random effects of RECS_BENCH_FLAT_EFFECTS: the
+	# flat path (glmix_flat.c), the earlier Citus path (recs.glmix_flat off:
+	# the coordinator reads the rows) and the plain copy
+	local flat_model="'{language,industry,segment}', '{language,topic,difficulty}', random_effects => '${RECS_BENCH_FLAT_EFFECTS:-{learner_id,course_id\}}'"
 	measure "train_glmix flat (distributed)" "SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_d')"
 	measure "train_glmix rows (glmix_flat off)" "SET recs.glmix_flat = off; SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', $flat_model, name => 'bench_flat_r')"
 	measure "train_glmix (single tables)" "SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', $flat_model, name => 'bench_flat_s')"

@@ -14,7 +14,7 @@
  *   glmix_hash.c        hashed crosses (hash_bits)
  *   glmix_work.c        the work relations: DDL and block inserts
  *   glmix_citus.c       work relations distributed over a Citus cluster
- *   glmix_flat*.c, glmix_agg_flat.c   Citus with a flat coordinator (glmix_flat.h)
+ *   glmix_flat*.c, glmix_agg_flat*.c  Citus with a flat coordinator (glmix_flat.h)
  *   glmix_train.c  recs.train_glmix(): options, then the phases:
  *   glmix_data.c   1. read: impressions, sides, designs, random effects
  *   glmix_stage.c  2. stage: the designs' blocks into work relations
@@ -485,6 +485,9 @@ extern int	glmix_hash_row(const GlmixFixedLayout *lay, const GlmixSide *learners
 extern char *glmix_work_table(const char *kind, int serial, bool with_entity,
 							  bool parallel);
 extern Oid	glmix_work_oid(const char *name);
+/* an unlogged table co-located with the impressions, distributed by keycol */
+extern void glmix_work_colocated(const char *name, const char *columns, const char *storage,
+								 Oid impressions, const char *keycol);
 
 typedef struct GlmixWorkWriter GlmixWorkWriter;
 extern GlmixWorkWriter *glmix_work_open(Oid relid);
@@ -688,6 +691,12 @@ typedef struct GlmixTraining
 extern void glmix_read_data(GlmixTraining *t, const GlmixOptions *o);
 /* the fixed layout (t->lay.cross set), the designs and the random effects */
 extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
+/*
+ * An attribute-keyed random effect's keys: each side row's entity in
+ * re->side_entity (-1 none), the distinct values (ascending) in re->keys
+ */
+extern void glmix_read_attribute_keys(Oid relid, const char *idcol, const char *idarg, GlmixSide *side,
+									  GlmixRandom *re);
 /* a random-effect column keyed by a column of the impressions (a context) */
 extern bool glmix_context_column(const GlmixOptions *o, const char *col);
 

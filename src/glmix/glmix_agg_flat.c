@@ -133,8 +133,8 @@ sum_writable(FunctionCallInfo fcinfo, FlatSum *s, int dim)
 /* ---- block scores: the offsets, computed where the blocks are ---- */
 
 /* out[r] = row r of the block . coef (coef of the block's dimension) */
-static void
-block_scores(const GlmixBlock *blk, const double *coef, double *out)
+void
+glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out)
 {
 	for (int r = 0; r < blk->hdr->n; r++)
 	{
@@ -147,8 +147,8 @@ block_scores(const GlmixBlock *blk, const double *coef, double *out)
 }
 
 /* a coefficient argument of the block's dimension, checked finite */
-static const double *
-coef_arg(FunctionCallInfo fcinfo, int argno, int dim, const char *what)
+const double *
+glmix_flat_coef_arg(FunctionCallInfo fcinfo, int argno, int dim, const char *what)
 {
 	int			n;
 	const double *c = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(argno), &n, what);
@@ -166,15 +166,45 @@ coef_arg(FunctionCallInfo fcinfo, int argno, int dim, const char *what)
 }
 
 /*
- * The offsets of a fixed block's rows: its twin learner-effect block's
- * scores at the learner's coefficients (zeros without either)
+ * Add a block's per-row scores of another coordinate (argument argno, a
+ * float8[] of one value per row; NULL: none) to o[0..n): the course
+ * effect's scores z_l . coef_c, kept beside the blocks (glmix_flat_course.c)
  */
-static double *
-twin_offsets(FunctionCallInfo fcinfo, int rargno, int cargno, const GlmixBlock *fblk)
+static void
+add_row_scores(FunctionCallInfo fcinfo, int argno, int n, double *o)
+{
+	int			m;
+	const double *v;
+
+	if (argno < 0 || PG_ARGISNULL(argno))
+		return;
+	v = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(argno), &m, "row scores");
+	if (m != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%d row scores for a block of %d rows", m, n)));
+	for (int r = 0; r < n; r++)
+	{
+		if (!isfinite(v[r]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("row scores must be finite")));
+		o[r] += v[r];
+	}
+}
+
+/*
+ * The offsets of a fixed block's rows: its twin learner-effect block's
+ * scores at the learner's coefficients (zeros without either), plus the
+ * rows' course-effect scores of argument sargno
+ */
+double *
+glmix_flat_twin_offsets(FunctionCallInfo fcinfo, int rargno, int cargno, int sargno, const GlmixBlock *fblk)
 {
 	double	   *o = palloc0(sizeof(double) * Max(fblk->hdr->n, 1));
 	GlmixBlock	rblk;
 
+	add_row_scores(fcinfo, sargno, fblk->hdr->n, o);
 	if (PG_ARGISNULL(rargno) || PG_ARGISNULL(cargno))
 		return o;
 	glmix_block_map(glmix_block_arg(fcinfo, rargno), &rblk);
@@ -183,28 +213,42 @@ twin_offsets(FunctionCallInfo fcinfo, int rargno, int cargno, const GlmixBlock *
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a learner-effect block of %d rows beside a fixed block of %d",
 						rblk.hdr->n, fblk->hdr->n)));
-	block_scores(&rblk, coef_arg(fcinfo, cargno, rblk.hdr->dim, "learner coefficients"), o);
+	{
+		double	   *ls = palloc(sizeof(double) * Max(rblk.hdr->n, 1));
+
+		glmix_flat_block_scores(&rblk, glmix_flat_coef_arg(fcinfo, cargno, rblk.hdr->dim, "learner coefficients"), ls);
+		for (int r = 0; r < rblk.hdr->n; r++)
+			o[r] += ls[r];
+		pfree(ls);
+	}
 	return o;
 }
 
 PG_FUNCTION_INFO_V1(glmix_flat_scores);
-/* recs._glmix_flat_scores(block, coef): the block's rows' scores, float8[] */
+/*
+ * recs._glmix_flat_scores(block, coef, plus): the block's rows' scores,
+ * float8[], plus the rows' values of plus (NULL: none); NULL for a NULL
+ * block or coef
+ */
 Datum
 glmix_flat_scores(PG_FUNCTION_ARGS)
 {
 	GlmixBlock	blk;
 	double	   *out;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
 	glmix_block_map(glmix_block_arg(fcinfo, 0), &blk);
 	out = palloc(sizeof(double) * Max(blk.hdr->n, 1));
-	block_scores(&blk, coef_arg(fcinfo, 1, blk.hdr->dim, "coefficients"), out);
+	glmix_flat_block_scores(&blk, glmix_flat_coef_arg(fcinfo, 1, blk.hdr->dim, "coefficients"), out);
+	add_row_scores(fcinfo, 2, blk.hdr->n, out);
 	PG_RETURN_ARRAYTYPE_P(glmix_float8_array(out, blk.hdr->n));
 }
 
 /* ---- the fixed effect's statistics and the loss, summed per shard ---- */
 
 PG_FUNCTION_INFO_V1(glmix_flat_fixed_accum);
-/* (state, fblock, rblock, learner coef, beta): add the block's rows */
+/* (state, fblock, rblock, learner coef, beta, course scores): add the block's rows */
 Datum
 glmix_flat_fixed_accum(PG_FUNCTION_ARGS)
 {
@@ -234,8 +278,8 @@ glmix_flat_fixed_accum(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("blocks of dimensions %d and %d in one aggregate", s->dim, d)));
-	beta = coef_arg(fcinfo, 4, d, "coefficients");
-	offsets = twin_offsets(fcinfo, 2, 3, &blk);
+	beta = glmix_flat_coef_arg(fcinfo, 4, d, "coefficients");
+	offsets = glmix_flat_twin_offsets(fcinfo, 2, 3, 5, &blk);
 	s = sum_writable(fcinfo, s, d);
 	s->sum[1] += glmix_accum_stats(blk.hdr->n, blk.y, blk.w, offsets, blk.ptr, blk.col, blk.val,
 								   d, beta, s->sum + 2, s->sum + 2 + d);
@@ -248,9 +292,9 @@ glmix_flat_fixed_accum(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(glmix_flat_loss_accum);
 /*
- * (state, fblock, rblock, learner coef, beta, first): the rows' weighted
- * loss; on a learner's first row (first) also its squared coefficients,
- * for the learner effect's penalty
+ * (state, fblock, rblock, learner coef, beta, first, course scores): the
+ * rows' weighted loss; on a learner's first row (first) also its squared
+ * coefficients, for the learner effect's penalty
  */
 Datum
 glmix_flat_loss_accum(PG_FUNCTION_ARGS)
@@ -275,8 +319,8 @@ glmix_flat_loss_accum(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("not a glmix flat loss state")));
 	glmix_block_map(glmix_block_arg(fcinfo, 1), &blk);
-	beta = coef_arg(fcinfo, 4, blk.hdr->dim, "coefficients");
-	margin = twin_offsets(fcinfo, 2, 3, &blk);
+	beta = glmix_flat_coef_arg(fcinfo, 4, blk.hdr->dim, "coefficients");
+	margin = glmix_flat_twin_offsets(fcinfo, 2, 3, 6, &blk);
 	s = sum_writable(fcinfo, s, 0);
 	for (int r = 0; r < blk.hdr->n; r++)
 	{
@@ -517,7 +561,7 @@ PG_FUNCTION_INFO_V1(glmix_flat_blocks);
 /*
  * recs._glmix_flat_blocks(enc, learner_id, learner features, values,
  * course_ids, labels, labels2, times, watch times, weights): the learner's kept rows as (fixed, learner-effect) block pairs
- * with the learner's counts.  Materialize mode: a learner's rows are one
+ * with the learner's counts (and with a course effect the rows' course ids).  Materialize mode: a learner's rows are one
  * call's.
  */
 Datum
@@ -549,6 +593,7 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 	double	   *y;
 	double	   *w;
 	int64	   *pos;
+	int64	   *rcourse;
 	Csr			x = {0},
 				z = {0};
 	GlmixSide	me;
@@ -601,6 +646,7 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 	y = palloc(sizeof(double) * Max(n, 1));
 	w = palloc(sizeof(double) * Max(n, 1));
 	pos = palloc(sizeof(int64) * Max(n, 1));
+	rcourse = palloc(sizeof(int64) * Max(n, 1));
 	x.ptr = palloc(sizeof(int32) * (n + 1));
 	z.ptr = palloc(sizeof(int32) * (n + 1));
 	x.ptr[0] = z.ptr[0] = 0;
@@ -655,6 +701,7 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 			impressions_weight(label, sec != NULL, sec ? DatumGetFloat8(sec[r]) : 0.0, sec ? snull[r] : true,
 							   wcol != NULL, wcol ? DatumGetFloat8(wcol[r]) : 0.0, wcol ? wnull[r] : true,
 							   learner, DatumGetInt64(course[r]), NULL);
+		rcourse[kept] = DatumGetInt64(course[r]);
 		if (label > 0)
 			pos[npos++] = DatumGetInt64(course[r]);
 		/* x(l, c), as glmix_fixed_design() builds it */
@@ -701,8 +748,8 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 	{
 		int			hi = lo;
 		bool		with_re = e->learner_effect && kept >= e->min_rows && kept > 0;
-		Datum		values[12];
-		bool		nulls[12] = {0};
+		Datum		values[13];
+		bool		nulls[13] = {0};
 		int64	   *ids;
 		int			positives = 0;
 
@@ -712,7 +759,8 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 			int			rn = with_re ? z.ptr[hi + 1] - z.ptr[lo] : 0;
 
 			Size		bytes = glmix_block_size(hi - lo + 1, fn, false, true, e->lay.dim) +
-				(with_re ? glmix_block_size(hi - lo + 1, rn, false, true, e->re_dim) : 0);
+				(with_re ? glmix_block_size(hi - lo + 1, rn, false, true, e->re_dim) : 0) +
+				(e->course_effect ? sizeof(int64) * (Size) (hi - lo + 1) : 0);
 
 			if (bytes > GLMIX_BLOCK_MAX_BYTES - FLAT_ROW_SLACK)
 			{
@@ -762,6 +810,18 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[11] = true;
+		/* with a course effect: each row's course id (glmix_flat_course.c) */
+		if (e->course_effect && hi > lo)
+		{
+			Datum	   *d = palloc(sizeof(Datum) * (hi - lo));
+
+			for (int r = lo; r < hi; r++)
+				d[r - lo] = Int64GetDatum(rcourse[r]);
+			values[12] = PointerGetDatum(construct_array(d, hi - lo, INT8OID, 8, FLOAT8PASSBYVAL,
+														 TYPALIGN_DOUBLE));
+		}
+		else
+			nulls[12] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		block_no++;
 		lo = hi;

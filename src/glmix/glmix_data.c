@@ -128,8 +128,8 @@ read_rows(Oid relid, const GlmixOptions *o, const GlmixSide *learners,
 }
 
 /* attribute-keyed random effect: each side row's key, and the distinct keys */
-static void
-read_attribute_keys(Oid relid, const char *idcol, const char *idarg, GlmixSide *side, GlmixRandom *re)
+void
+glmix_read_attribute_keys(Oid relid, const char *idcol, const char *idarg, GlmixSide *side, GlmixRandom *re)
 {
 	StringInfoData sql;
 	char	  **vals = palloc0(sizeof(char *) * Max(side->n, 1));
@@ -265,12 +265,12 @@ setup_random_effect(GlmixTraining *t, const GlmixOptions *o, int k)
 	else if (get_attnum(o->learners, re->column) > 0)
 	{
 		re->learner_side = true;
-		read_attribute_keys(o->learners, o->learners_id_column, o->learners_id_arg, t->learners, re);
+		glmix_read_attribute_keys(o->learners, o->learners_id_column, o->learners_id_arg, t->learners, re);
 	}
 	else if (get_attnum(o->courses, re->column) > 0)
 	{
 		re->learner_side = false;
-		read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
+		glmix_read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
 	}
 	else if (t->rows->ctx[k] != NULL)
 	{

@@ -3,9 +3,10 @@
  * impressions never come to the coordinator
  *
  * When the impressions are hash-distributed by the learner column and the
- * model is a fixed effect with or without a per-learner effect (the parts
- * of the plan of issue #14 that have landed; see glmix_flat_wanted), the
- * training keeps every per-impression value on the workers:
+ * model is a fixed effect with or without a per-learner and a per-course
+ * (or course-attribute) effect (the parts of the plan of issue #14 that have
+ * landed; see glmix_flat_wanted), the training keeps every per-impression
+ * value on the workers:
  *
  *   1. read: the sides (learners, courses: O(learners + courses)) and the
  *      crosses, as on one node; the fixed layout;
@@ -23,7 +24,10 @@
  *      shard, the offsets z_r . coef_l computed from the twin blocks there);
  *      the learner effect is one pushed-down UPDATE of C from a GROUP BY
  *      learner aggregate (recs.glmix_entity_fit, its offsets x_r . beta from
- *      recs._glmix_flat_scores); the objective is a partial aggregate too;
+ *      recs._glmix_flat_scores); the course effect repartitions the rows by
+ *      course each visit and fits them there (glmix_flat_course.c), its
+ *      scores kept beside the blocks; the objective is a partial aggregate
+ *      too;
  *   4. store: the learners' coefficients (O(learners)) and, a cursor's batch
  *      at a time, their positive courses for recs.model_learner.
  *
@@ -33,7 +37,7 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- a course or attribute or channel effect, validation,
+ * Everything else -- a learner-attribute or channel effect, validation,
  * l2 => auto, max_rows, hashed crosses, matches, TRON -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
@@ -72,21 +76,44 @@ glmix_flat_define_guc(void)
 							 &glmix_flat_enabled, true, PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
-/* the work of a flat training */
-struct GlmixFlatWork
-{
-	char	   *w;				/* blocks: recs.glmix_work_<pid>_flat */
-	char	   *c;				/* learner coefficients */
-	char	   *l;				/* learner feature vectors */
-	SPIPlanPtr	loss;
-	SPIPlanPtr	refit;			/* the learner effect's UPDATE */
-	int64		learners;		/* learners with rows */
-};
-
 static bool
 integer_type(Oid t)
 {
 	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
+
+/*
+ * A random-effect column keyed by a course attribute: a column of the
+ * courses relation that is not one of the learners' (glmix_data.c looks at
+ * the learners first)
+ */
+static bool
+course_attribute(const GlmixOptions *o, const char *col)
+{
+	return strcmp(col, o->ro.learner_column) != 0 && strcmp(col, o->ro.course_column) != 0 &&
+		get_attnum(o->learners, col) <= 0 && get_attnum(o->courses, col) > 0;
+}
+
+/*
+ * At most one effect keyed by the learner column and one keyed by the
+ * course column or a course attribute
+ */
+static bool
+flat_effects_supported(const GlmixOptions *o)
+{
+	int			nl = 0,
+				nc = 0;
+
+	for (int k = 0; k < o->nrecols; k++)
+	{
+		if (strcmp(o->recols[k], o->ro.learner_column) == 0)
+			nl++;
+		else if (strcmp(o->recols[k], o->ro.course_column) == 0 || course_attribute(o, o->recols[k]))
+			nc++;
+		else
+			return false;
+	}
+	return nl <= 1 && nc <= 1;
 }
 
 bool
@@ -105,9 +132,8 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 		*why = "max_rows, hash_bits or match columns";
 	else if (strcmp(o->solver, "tron") == 0)
 		*why = "solver 'tron'";
-	else if (o->nrecols > 1 ||
-			 (o->nrecols == 1 && strcmp(o->recols[0], o->ro.learner_column) != 0))
-		*why = "a random effect not keyed by the learner column";
+	else if (!flat_effects_supported(o))
+		*why = "a random effect not keyed by the learner column, the course column or a course attribute (or two on a side)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
 			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
 		*why = "id columns that are not integers";
@@ -131,6 +157,8 @@ bool
 glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions *o)
 {
 	int			d;
+	bool		bad;
+	GlmixFlatWork *f;
 
 	t->learners = glmix_read_side(o->learners, "learner", o->learners_id_column, o->learners_id_arg,
 								  o->lfeat, o->nlfeat, o->lmatch, o->nlmatch);
@@ -144,8 +172,18 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	}
 	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
 	d = t->lay.dim;
-	if (d > (strcmp(o->solver, "newton") == 0 ? GLMIX_DENSE_MAX_DIM : GLMIX_NEWTON_MAX_DIM) ||
-		(o->nrecols == 1 && (o->intercept[1] ? 1 : 0) + t->courses->nmodel == 0))
+	bad = d > (strcmp(o->solver, "newton") == 0 ? GLMIX_DENSE_MAX_DIM : GLMIX_NEWTON_MAX_DIM);
+	/* an effect without features, or too many for its Newton: the usual path says so */
+	for (int k = 0; k < o->nrecols; k++)
+	{
+		bool		by_learner = strcmp(o->recols[k], o->ro.learner_column) == 0;
+		int			rd = (o->intercept[k + 1] ? 1 : 0) +
+			(by_learner ? t->courses->nmodel : t->learners->nmodel);
+
+		if (rd == 0 || rd > 1024)
+			bad = true;
+	}
+	if (bad)
 	{
 		memset(t, 0, sizeof(*t));
 		return false;
@@ -157,40 +195,58 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	recs_check_memory(4.0 * 8.0 * d * d, "train_glmix (fixed-effect Hessian)");
 	t->nre = o->nrecols;
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
-	if (t->nre == 1)
+	f = t->flat = palloc0(sizeof(GlmixFlatWork));
+	f->lk = f->ck = -1;
+	for (int k = 0; k < t->nre; k++)
 	{
 		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
 
-		re->column = o->recols[0];
-		re->learner_side = true;
-		re->by_id = true;
-		re->intercept = o->intercept[1];
-		re->l2 = o->l2[1];
-		re->dim = (re->intercept ? 1 : 0) + t->courses->nmodel;
-		t->co[0].re = re;
+		re->column = o->recols[k];
+		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0;
+		re->by_id = re->learner_side || strcmp(re->column, o->ro.course_column) == 0;
+		re->intercept = o->intercept[k + 1];
+		re->l2 = o->l2[k + 1];
+		re->dim = (re->intercept ? 1 : 0) + (re->learner_side ? t->courses->nmodel : t->learners->nmodel);
+		t->co[k].re = re;
+		if (re->learner_side)
+			f->lk = k;
+		else
+			f->ck = k;
+		/* a course attribute's keys: each course's value, as glmix_data.c reads them */
+		if (!re->by_id)
+			glmix_read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
 	}
-	t->flat = palloc0(sizeof(GlmixFlatWork));
 	return true;
 }
 
-/* CREATE an unlogged table co-located with the impressions */
+/*
+ * JIT off in the shards' tasks for the staging and the passes.  Their plans
+ * cost enough for PostgreSQL to compile their expressions, in every task of
+ * every statement, for a few hundred milliseconds of work each: on the
+ * bench's 20,000 learners, 29 % of the workers' CPU went to LLVM, and the
+ * fit took 6.6 s with it against 4.3 s without.  A SET LOCAL that Citus
+ * sends to the workers (citus.propagate_set_commands = 'local' for the
+ * training's GUC nest level); Citus propagates it only in what it takes for
+ * a transaction block, so it is issued from a DO block.  jit_restore() sets
+ * it back after the passes: on the workers to their own configured value
+ * (SET LOCAL jit TO DEFAULT), here to the session's.
+ */
 static void
-create_colocated(const char *name, const char *columns, const char *storage, Oid impressions,
-				 const char *keycol)
+jit_off(GlmixFlatWork *f)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
+	f->jit = pstrdup(GetConfigOption("jit", false, false));
+	(void) set_config_option("citus.propagate_set_commands", "local", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_execute("DO $$BEGIN SET LOCAL jit = off; END$$", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not turn JIT off for the training");
+}
 
-	if (SPI_execute(psprintf("CREATE UNLOGGED TABLE %s (%s) USING heap "
-							 "WITH (autovacuum_enabled = false, toast_tuple_target = 8160)%s",
-							 name, columns, storage), false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create work table %s", name);
-	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum(keycol);
-	values[2] = CStringGetTextDatum(recs_relation_name(impressions));
-	if (SPI_execute_with_args("SELECT pg_catalog.create_distributed_table($1::regclass, $2, "
-							  "colocate_with => $3)", 3, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not distribute work table %s", name);
+static void
+jit_restore(GlmixFlatWork *f)
+{
+	if (SPI_execute("DO $$BEGIN SET LOCAL jit TO DEFAULT; END$$", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not restore jit");
+	(void) set_config_option("jit", f->jit, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 }
 
 /* a bigint sum or count of the one-row result, column col */
@@ -265,7 +321,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	char	   *labels[2] = {"NULL::float8[]", "NULL::float8[]"};
 	int			nlabels = 0;
 	char	   *texpr = NULL,
-			   *sexpr = NULL,
+			   *secexpr = NULL,
 			   *wexpr = NULL;
 	Oid			types[1] = {BYTEAOID};
 	Datum		values[1];
@@ -273,7 +329,11 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	GlmixRows  *rows;
 	GlmixSide	lcols;
 	char	   *sql;
+	char	   *sjoin = "";
+	const char *sexpr = "NULL::float8[]";
+	StringInfoData effects;
 
+	jit_off(f);
 	f->w = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat", MyProcPid)));
 	f->c = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_coef", MyProcPid)));
 	f->l = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_learners", MyProcPid)));
@@ -282,18 +342,19 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * blocks stay inline, uncompressed (EXTERNAL: moved out only when a
 	 * learner's positive courses make the row too long)
 	 */
-	create_colocated(f->w, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, fblock bytea, "
-									"rblock bytea, rows integer NOT NULL, positives integer NOT NULL, "
-									"nonzeros bigint NOT NULL, null_id bigint NOT NULL, "
-									"null_label bigint NOT NULL, bad_time bigint NOT NULL, "
-									"after_through bigint NOT NULL, t_max float8, watched bigint[]", ltype),
-					 psprintf("; ALTER TABLE %s ALTER COLUMN fblock SET STORAGE EXTERNAL, "
-							  "ALTER COLUMN rblock SET STORAGE EXTERNAL", f->w),
-					 o->impressions, "learner_id");
-	create_colocated(f->c, psprintf("learner_id %s NOT NULL, rows integer NOT NULL, coef float8[]", ltype),
-					 "", o->impressions, "learner_id");
-	create_colocated(f->l, psprintf("learner_id %s NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL", ltype),
-					 "", o->impressions, "learner_id");
+	glmix_work_colocated(f->w, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, fblock bytea, "
+										"rblock bytea, rows integer NOT NULL, positives integer NOT NULL, "
+										"nonzeros bigint NOT NULL, null_id bigint NOT NULL, "
+										"null_label bigint NOT NULL, bad_time bigint NOT NULL, "
+										"after_through bigint NOT NULL, t_max float8, watched bigint[], "
+										"courses bigint[]", ltype),
+						 psprintf("; ALTER TABLE %s ALTER COLUMN fblock SET STORAGE EXTERNAL, "
+								  "ALTER COLUMN rblock SET STORAGE EXTERNAL", f->w),
+						 o->impressions, "learner_id");
+	glmix_work_colocated(f->c, psprintf("learner_id %s NOT NULL, rows integer NOT NULL, coef float8[]", ltype),
+						 "", o->impressions, "learner_id");
+	glmix_work_colocated(f->l, psprintf("learner_id %s NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL", ltype),
+						 "", o->impressions, "learner_id");
 	put_learners(f->l, t->learners, ltype);
 
 	/* the encoding: sides, layout, the learner effect, the policy */
@@ -304,9 +365,10 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	lcols.n = 0;
 	enc.learners = &lcols;
 	enc.courses = t->courses;
-	enc.learner_effect = t->nre == 1;
-	enc.re_intercept = t->nre == 1 && t->co[0].re->intercept;
-	enc.re_dim = t->nre == 1 ? t->co[0].re->dim : 0;
+	enc.learner_effect = f->lk >= 0;
+	enc.re_intercept = f->lk >= 0 && t->co[f->lk].re->intercept;
+	enc.re_dim = f->lk >= 0 ? t->co[f->lk].re->dim : 0;
+	enc.course_effect = f->ck >= 0;
 	enc.min_rows = o->min_rows;
 	if (strcmp(o->ro.label, "bookmarked") != 0)
 		labels[nlabels++] = psprintf("array_agg(%s)", impressions_label_expression(o->impressions, o->ro.click_column, "click_column"));
@@ -320,7 +382,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	/* weights as the reader's: watch time of positives, times the weight column */
 	if (strcmp(o->ro.weighting, "watch_time") == 0)
 	{
-		sexpr = psprintf("array_agg(%s)", impressions_number_expression(o->impressions, o->ro.seconds_column,
+		secexpr = psprintf("array_agg(%s)", impressions_number_expression(o->impressions, o->ro.seconds_column,
 																		  "seconds_column"));
 		enc.weights |= GLMIX_FLAT_WEIGHT_SECONDS;
 	}
@@ -344,7 +406,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, g.s, g.w) b",
 				   f->w, lcol, quote_identifier(o->ro.course_column), labels[0], labels[1],
 				   texpr ? psprintf("array_agg((%s)::float8)", texpr) : "NULL::float8[]",
-				   sexpr ? sexpr : "NULL::float8[]", wexpr ? wexpr : "NULL::float8[]",
+				   secexpr ? secexpr : "NULL::float8[]", wexpr ? wexpr : "NULL::float8[]",
 				   recs_relation_name(o->impressions),
 				   texpr ? psprintf(" WHERE (%s)::float8 > '-Infinity'::float8 OR (%s) IS NULL", texpr, texpr) : "",
 				   lcol, f->l);
@@ -375,8 +437,8 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		rows->t_max = isnull ? NAN : DatumGetFloat8(tm);
 	}
 	f->learners = result_int64(8);
-	if (t->nre == 1)
-		t->co[0].nmodels = (int) result_int64(9);
+	if (f->lk >= 0)
+		t->co[f->lk].nmodels = (int) result_int64(9);
 	t->fixed_nnz = result_int64(10);
 	t->nblocks = (int) result_int64(11);
 	SPI_freetuptable(SPI_tuptable);
@@ -399,35 +461,45 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 				 errdetail("A response model needs both positive and negative rows.")));
 
 	/* a coefficient row per learner with a model, co-located: fits update it in place */
-	if (t->nre == 1 &&
+	if (f->lk >= 0 &&
 		SPI_execute(psprintf("INSERT INTO %s (learner_id, rows) SELECT learner_id, sum(rows) FROM %s "
 							 "WHERE rblock IS NOT NULL GROUP BY learner_id", f->c, f->w),
 					false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not create the learner coefficients");
 
+	/* the course effect: its relations, entities and plans */
+	if (f->ck >= 0)
+	{
+		glmix_flat_course_stage(t, o);
+		sjoin = psprintf(" LEFT JOIN %s cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no", f->s);
+		sexpr = "cs.cscore";
+	}
+
 	/*
 	 * The plans.  The fixed effect's takes glmix_fit.c's parameters ($1, the
 	 * offsets, unused: they are computed in the tasks); one row comes back,
-	 * Citus having combined the shards' partial states.
+	 * Citus having combined the shards' partial states.  A row's offset is
+	 * its learner effect's score from the twin block and its course effect's
+	 * score kept beside the block (sexpr).
 	 */
-	t->plan = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, $2) "
-										  "FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id",
-										  f->w, f->c),
+	t->plan = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, $2, %s) "
+										  "FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id%s",
+										  sexpr, f->w, f->c, sjoin),
 								 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
 	f->loss = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_loss(w.fblock, w.rblock, c.coef, $1, "
-										  "w.block_no = 0) FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id",
-										  f->w, f->c),
+										  "w.block_no = 0, %s) FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id%s",
+										  sexpr, f->w, f->c, sjoin),
 								 1, (Oid[]) {FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
 	if (t->plan == NULL || f->loss == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (t->nre == 1)
+	if (f->lk >= 0)
 	{
 		f->refit = SPI_prepare_cursor(psprintf("UPDATE %s c SET coef = f.coef FROM "
 											   "(SELECT w.learner_id AS l, recs.glmix_entity_fit(w.rblock, "
-											   "recs._glmix_flat_scores(w.fblock, $1), s.coef, $2) AS coef "
-											   "FROM %s w JOIN %s s ON s.learner_id = w.learner_id "
+											   "recs._glmix_flat_scores(w.fblock, $1, %s), s.coef, $2) AS coef "
+											   "FROM %s w JOIN %s s ON s.learner_id = w.learner_id%s "
 											   "WHERE w.rblock IS NOT NULL GROUP BY w.learner_id) f "
-											   "WHERE c.learner_id = f.l", f->c, f->w, f->c),
+											   "WHERE c.learner_id = f.l", f->c, sexpr, f->w, f->c, sjoin),
 									  2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8OID}, CURSOR_OPT_CUSTOM_PLAN);
 		if (f->refit == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -439,16 +511,18 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	t->H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * t->lay.dim * t->lay.dim);
 	t->L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * t->lay.dim * t->lay.dim);
 
+	initStringInfo(&effects);
+	for (int k = 0; k < t->nre; k++)
+		appendStringInfo(&effects, "%s%s: %d features, %d of " INT64_FORMAT " entities with a model",
+						 k == 0 ? "Random effects: " : "; ", t->co[k].re->column, t->co[k].re->dim,
+						 t->co[k].nmodels, k == f->lk ? f->learners : (int64) t->co[k].re->nent);
 	if (!t->quiet)
 		ereport(NOTICE,
 				(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
 						INT64_FORMAT " learners, %d courses; fixed effect %d features",
 						rows->n, rows->n_positive, f->learners, t->courses->n, t->lay.dim),
 				 errdetail("%s. Built on the workers, over %d Citus shards: the coordinator holds no impressions.",
-						   t->nre == 0 ? "No random effects" :
-						   psprintf("Random effects: %s: %d features, %d of " INT64_FORMAT " entities with a model",
-									t->co[0].re->column, t->co[0].re->dim, t->co[0].nmodels, f->learners),
-						   t->citus_shards)));
+						   t->nre == 0 ? "No random effects" : effects.data, t->citus_shards)));
 }
 
 /* the objective: the loss summed on the workers, the penalties */
@@ -479,8 +553,10 @@ flat_objective(GlmixTraining *t, double *mean_loss)
 	pfree(DatumGetPointer(values[0]));
 	for (int j = 0; j < t->lay.dim; j++)
 		f += 0.5 * t->l2_fixed * t->beta[j] * t->beta[j];
-	if (t->nre == 1)
-		f += 0.5 * t->co[0].re->l2 * sumsq;
+	if (t->flat->lk >= 0)
+		f += 0.5 * t->co[t->flat->lk].re->l2 * sumsq;
+	if (t->flat->ck >= 0)
+		f += 0.5 * t->co[t->flat->ck].re->l2 * glmix_flat_course_sumsq(t);
 	return f;
 }
 
@@ -514,6 +590,12 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history)
 				t->fixed_passes += evals;
 				snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
 			}
+			else if (k == t->flat->ck)
+			{
+				glmix_flat_course_fit(t);
+				snprintf(detail, sizeof(detail), "%d entity models, repartitioned by course",
+						 t->co[k].nmodels);
+			}
 			else
 			{
 				Datum		values[2];
@@ -545,6 +627,7 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history)
 		history[pass - 1].vauc = NAN;
 		history[pass - 1].vll = NAN;
 	}
+	jit_restore(t->flat);
 	return final_obj;
 }
 
@@ -558,9 +641,10 @@ glmix_flat_collect(GlmixTraining *t)
 	GlmixCoordinate *c;
 	GlmixRandom *re;
 
-	if (t->nre == 0)
+	/* the course effect's coefficients are here already (glmix_flat_course.c) */
+	if (t->flat->lk < 0)
 		return;
-	c = &t->co[0];
+	c = &t->co[t->flat->lk];
 	re = c->re;
 	if (SPI_execute(psprintf("SELECT w.learner_id::int8, c.rows, c.coef FROM %s w LEFT JOIN %s c "
 							 "ON c.learner_id = w.learner_id WHERE w.block_no = 0 AND w.rows > 0 ORDER BY 1",
@@ -689,4 +773,6 @@ glmix_flat_drop(GlmixTraining *t)
 	if (f->refit)
 		SPI_freeplan(f->refit);
 	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->w, f->c, f->l), false, 0);
+	if (f->ck >= 0)
+		glmix_flat_course_drop(t);
 }

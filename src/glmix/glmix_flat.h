@@ -7,6 +7,9 @@
  *   glmix_flat_enc.c  the encoding sent to the workers once
  *   glmix_agg_flat.c  what runs in the shards' tasks: the block builder,
  *                     block scores, and the summing aggregates
+ *   glmix_flat_course.c       the per-course (or course-attribute) effect:
+ *                             its rows repartitioned by key each visit
+ *   glmix_agg_flat_course.c   its rows and scores, built in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
@@ -25,12 +28,44 @@ typedef struct GlmixFlatEnc
 	int			min_rows;
 	int			nlabels;		/* 0: every row a positive; 1 or 2 (OR-ed) */
 	bool		has_time;
+	bool		course_effect;	/* a random effect keyed by course_id: each block's
+								 * rows' course ids beside it */
 	double		through;		/* NaN: none */
 	int			weights;		/* GLMIX_FLAT_WEIGHT_* bits: which weights the rows carry */
 } GlmixFlatEnc;
 
 #define GLMIX_FLAT_WEIGHT_SECONDS 1	/* positives by watch time (weighting => 'watch_time') */
 #define GLMIX_FLAT_WEIGHT_COLUMN 2	/* the weight column */
+
+/* the work of a flat training (glmix_flat.c; the course effect's: glmix_flat_course.c) */
+struct GlmixFlatWork
+{
+	char	   *w;				/* blocks: recs.glmix_work_<pid>_flat */
+	char	   *c;				/* learner coefficients */
+	char	   *l;				/* learner feature vectors */
+	SPIPlanPtr	loss;
+	SPIPlanPtr	refit;			/* the learner effect's UPDATE */
+	int64		learners;		/* learners with rows */
+	char	   *jit;			/* the session's jit, set back after the passes */
+	int			lk;				/* the coordinate keyed by the learner column, -1 none */
+	int			ck;				/* the coordinate keyed by the course column or a course
+								 * attribute, -1 none */
+	/* the course effect (glmix_flat_course.c) */
+	char	   *s;				/* its scores beside each block, co-located with w */
+	char	   *r;				/* its rows, repartitioned by course each visit */
+	char	   *k;				/* its coefficients, co-located with r */
+	SPIPlanPtr	crows;			/* INSERT INTO r ... SELECT (repartitioned) */
+	SPIPlanPtr	cfit;			/* UPDATE k from GROUP BY course_id over r */
+	SPIPlanPtr	cscore;			/* UPDATE s */
+	int			nk;				/* keys with a model (rows of k) */
+	int64	   *cids;			/* their keys, ascending: a course id, or an
+								 * attribute value's index */
+	int		   *cent;			/* the entity of each */
+	double	   *ccoef;			/* their coefficients, nk x dim: the statements' parameter */
+	int64	   *cids_of_entity;	/* keyed by course id: each entity's */
+	Datum		map_ids;		/* keyed by a course attribute: the courses with a value */
+	Datum		map_keys;		/* (int8[], ascending) and its index; 0: keyed by the id */
+};
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */
 extern void glmix_flat_define_guc(void);
@@ -55,5 +90,22 @@ extern double glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassL
 extern void glmix_flat_collect(GlmixTraining *t);
 extern void glmix_flat_store_learners(int64 model_id, GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_flat_drop(GlmixTraining *t);
+
+/*
+ * The course effect on the flat path (glmix_flat_course.c): its relations,
+ * entities and plans after the blocks are built; one coordinate visit (the
+ * rows repartitioned by course, fitted there, the scores put back beside
+ * the blocks); its penalty's sum of squares; its relations dropped
+ */
+extern void glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o);
+extern void glmix_flat_course_fit(GlmixTraining *t);
+extern double glmix_flat_course_sumsq(const GlmixTraining *t);
+extern void glmix_flat_course_drop(GlmixTraining *t);
+
+/* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
+extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);
+extern const double *glmix_flat_coef_arg(FunctionCallInfo fcinfo, int argno, int dim, const char *what);
+extern double *glmix_flat_twin_offsets(FunctionCallInfo fcinfo, int rargno, int cargno, int sargno,
+									   const GlmixBlock *fblk);
 
 #endif							/* RECS_GLMIX_FLAT_H */

@@ -10,7 +10,8 @@
  * sparse feature vector (GlmixSide: ids, CSR rows, column ranges), the
  * learner side's columns (their feature ranges, no rows: each learner's
  * vector is in a relation co-located with its impressions), the crosses,
- * the learner effect's shape and the policy's parameters.  The encoding is
+ * the learner effect's shape, whether a course effect needs each row's
+ * course, and the policy's parameters.  The encoding is
  * a parameter of the one INSERT ... SELECT that builds the blocks, so Citus
  * sends it with each shard's task: its size times the shard count.
  *
@@ -49,6 +50,8 @@ typedef struct FlatEncHeader
 	int32		nlabels;
 	int32		has_time;
 	int32		weights;		/* GLMIX_FLAT_WEIGHT_* bits */
+	int32		course_effect;
+	int32		pad;
 	double		through;
 } FlatEncHeader;
 
@@ -108,6 +111,7 @@ glmix_flat_encode(const GlmixFlatEnc *e)
 	h.nlabels = e->nlabels;
 	h.has_time = e->has_time;
 	h.weights = e->weights;
+	h.course_effect = e->course_effect;
 	h.through = e->through;
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
@@ -225,6 +229,7 @@ glmix_flat_decode(bytea *b)
 	e->nlabels = h->nlabels;
 	e->has_time = h->has_time != 0;
 	e->weights = h->weights;
+	e->course_effect = h->course_effect != 0;
 	e->through = h->through;
 	e->learners = get_side(&r, "learner");
 	e->courses = get_side(&r, "course");

@@ -3,7 +3,8 @@
  * and appending blocks to them
  *
  * The staging (glmix_stage.c) writes each design's page-sized blocks
- * (glmix.h) here; the fits scan them through the block aggregates.
+ * (glmix.h) here; the fits scan them through the block aggregates.  A flat
+ * Citus training creates its co-located relations here too.
  */
 #include "postgres.h"
 
@@ -21,6 +22,7 @@
 
 #include "glmix.h"
 #include "compat.h"
+#include "spi_util.h"
 
 /*
  * A relation of blocks for one training.  It is an unlogged table in schema
@@ -200,4 +202,27 @@ glmix_work_close(GlmixWorkWriter *w)
 	FreeBulkInsertState(w->bis);
 	table_close(w->rel, NoLock);
 	CommandCounterIncrement();
+}
+
+/*
+ * CREATE an unlogged table co-located with the impressions, distributed by
+ * keycol (a flat Citus training's work relations, glmix_flat*.c)
+ */
+void
+glmix_work_colocated(const char *name, const char *columns, const char *storage, Oid impressions,
+				 const char *keycol)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+
+	if (SPI_execute(psprintf("CREATE UNLOGGED TABLE %s (%s) USING heap "
+							 "WITH (autovacuum_enabled = false, toast_tuple_target = 8160)%s",
+							 name, columns, storage), false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create work table %s", name);
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(keycol);
+	values[2] = CStringGetTextDatum(recs_relation_name(impressions));
+	if (SPI_execute_with_args("SELECT pg_catalog.create_distributed_table($1::regclass, $2, "
+							  "colocate_with => $3)", 3, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not distribute work table %s", name);
 }

@@ -180,22 +180,22 @@ CREATE FUNCTION recs._glmix_flat_blocks(enc bytea, learner_id bigint, learner_fe
                                         watch_seconds float8[], weights float8[])
 RETURNS TABLE (block_no integer, fblock bytea, rblock bytea, "rows" integer, positives integer,
                nonzeros bigint, null_id bigint, null_label bigint, bad_time bigint,
-               after_through bigint, t_max float8, watched bigint[])
+               after_through bigint, t_max float8, watched bigint[], courses bigint[])
 AS 'MODULE_PATHNAME', 'glmix_flat_blocks'
 LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
 COMMENT ON FUNCTION recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]) IS
-    'train_glmix on Citus: one learner''s impressions (course ids, labels, the second label column''s, times, watch times, weights; arrays in one order) as pairs of fixed-effect and learner-effect blocks over the same rows, with the learner''s counts and positive courses on the first, built from the learner''s feature vector (NULL: not in the learners relation) and the training''s encoding';
+    'train_glmix on Citus: one learner''s impressions (course ids, labels, the second label column''s, times, watch times, weights; arrays in one order) as pairs of fixed-effect and learner-effect blocks over the same rows, with the learner''s counts and positive courses on the first (and, for a course effect, each block''s rows'' course ids), built from the learner''s feature vector (NULL: not in the learners relation) and the training''s encoding';
 
-CREATE FUNCTION recs._glmix_flat_scores(block bytea, coefficients float8[])
+CREATE FUNCTION recs._glmix_flat_scores(block bytea, coefficients float8[], plus float8[])
 RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_scores'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION recs._glmix_flat_scores(bytea, float8[]) IS
-    'train_glmix on Citus: each row''s score (row . coefficients) of a block, as the offsets of its twin block';
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_scores(bytea, float8[], float8[]) IS
+    'train_glmix on Citus: each row''s score (row . coefficients) of a block plus the row''s value of plus (NULL: none; the course effect''s scores), as the offsets of its twin block; NULL for a NULL block or coefficients';
 
-CREATE FUNCTION recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[])
+CREATE FUNCTION recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[], float8[])
 RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_fixed_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean)
+CREATE FUNCTION recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean, float8[])
 RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_loss_accum'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION recs._glmix_flat_combine(bytea, bytea)
@@ -209,37 +209,59 @@ RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_loss_final'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE recs._glmix_flat_fixed_stats(fblock bytea, rblock bytea, learner_coefficients float8[],
-                                             coefficients float8[]) (
+                                             coefficients float8[], course_scores float8[]) (
     SFUNC = recs._glmix_flat_fixed_accum,
     STYPE = bytea,
     FINALFUNC = recs._glmix_flat_fixed_final,
     COMBINEFUNC = recs._glmix_flat_combine,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]) IS
-    'train_glmix on Citus: glmix_fixed_block_stats over fixed blocks whose offsets are their twin learner-effect blocks'' scores at the learner''s coefficients; a bytea state, so Citus pushes it down as a partial aggregate';
+COMMENT ON AGGREGATE recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]) IS
+    'train_glmix on Citus: glmix_fixed_block_stats over fixed blocks whose offsets are their twin learner-effect blocks'' scores at the learner''s coefficients plus the rows'' course scores (NULL: none); a bytea state, so Citus pushes it down as a partial aggregate';
 
 CREATE AGGREGATE recs._glmix_flat_loss(fblock bytea, rblock bytea, learner_coefficients float8[],
-                                      coefficients float8[], first boolean) (
+                                      coefficients float8[], first boolean, course_scores float8[]) (
     SFUNC = recs._glmix_flat_loss_accum,
     STYPE = bytea,
     FINALFUNC = recs._glmix_flat_loss_final,
     COMBINEFUNC = recs._glmix_flat_combine,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) IS
+COMMENT ON AGGREGATE recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]) IS
     'train_glmix on Citus: rows, weight, weighted log-loss of the blocks at the coefficients (offsets as glmix_flat_fixed_stats), and the sum of the squared learner coefficients of the rows marked first';
+
+CREATE FUNCTION recs._glmix_flat_course_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                             coefficients float8[], course_ids bigint[],
+                                             learner_features integer[], learner_values float8[],
+                                             dim integer, intercept boolean, key_course_ids bigint[],
+                                             keys bigint[])
+RETURNS TABLE (key bigint, block bytea, offsets float8[])
+AS 'MODULE_PATHNAME', 'glmix_flat_course_rows'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 4;
+COMMENT ON FUNCTION recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]) IS
+    'train_glmix on Citus: a block pair''s rows grouped by key (the course id of each row, course_ids; or with key_course_ids, ascending, and keys the key of each such course, a row of another course left out) as the course-side effect''s blocks over the learner''s design [1 | learner features], with each row''s offset x . coefficients + the learner effect''s score; inserted into a relation distributed by key (Citus repartitions them)';
+
+CREATE FUNCTION recs._glmix_flat_course_scores(course_ids bigint[], learner_features integer[],
+                                               learner_values float8[], model_keys bigint[],
+                                               coefficients float8[], dim integer, intercept boolean,
+                                               key_course_ids bigint[], keys bigint[])
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_course_scores'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) IS
+    'train_glmix on Citus: each row''s course-side effect score [1 | learner features] . its key''s coefficients (model_keys ascending, coefficients one row of dim per key; the key of a course: its id, or with key_course_ids and keys as in _glmix_flat_course_rows; 0 without a key or a model)';
 
 REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]),
-    recs._glmix_flat_scores(bytea, float8[]),
-    recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[]),
-    recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean),
+    recs._glmix_flat_scores(bytea, float8[], float8[]),
+    recs._glmix_flat_fixed_accum(bytea, bytea, bytea, float8[], float8[], float8[]),
+    recs._glmix_flat_loss_accum(bytea, bytea, bytea, float8[], float8[], boolean, float8[]),
     recs._glmix_flat_combine(bytea, bytea),
     recs._glmix_flat_fixed_final(bytea),
     recs._glmix_flat_loss_final(bytea),
-    recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]),
-    recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean)
+    recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]),
+    recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]),
+    recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]),
+    recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[])
 FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------

@@ -111,9 +111,11 @@ BEGIN
                        'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                        'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
                        'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
-                       'recs._glmix_flat_scores(bytea, float8[]), '
-                       'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
-                       'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) TO %s', grantee);
+                       'recs._glmix_flat_scores(bytea, float8[], float8[]), '
+                       'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
+                       'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
+                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                       'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) TO %s', grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -145,9 +147,11 @@ BEGIN
                    'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
                    'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
                    'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
-                   'recs._glmix_flat_scores(bytea, float8[]), '
-                   'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[]), '
-                   'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean) FROM %s', grantee);
+                   'recs._glmix_flat_scores(bytea, float8[], float8[]), '
+                   'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
+                   'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
+                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                   'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);

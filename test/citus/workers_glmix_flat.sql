@@ -1,20 +1,23 @@
 -- workers_glmix_flat.sql -- train_glmix on Citus with a flat coordinator
--- (src/glmix/glmix_flat.c).  When the impressions are distributed by the
--- learner column and the model is a fixed effect with or without a
--- per-learner effect, the blocks are built in the shards' tasks (one INSERT
--- ... SELECT grouped by the learner column), the offsets computed there from
--- the twin blocks and the co-located learner coefficients, Newton's
--- statistics and the loss summed by partial aggregates, the learner effect
--- refitted by a pushed-down UPDATE.  Checked here: those statements' plans
--- run their work inside the shards' tasks; the flat fits equal the
--- single-table ones (log-loss within 1e-6, objective within 1e-9 relative,
--- the same coefficients, counts and recs.model_learner rows), also with two
--- label columns, a time window and weights (watch time, a weight column);
--- recs.glmix_flat = off and models outside
--- the path take the earlier Citus path; nothing is left behind.
+-- (src/glmix/glmix_flat.c, glmix_flat_course.c).  When the impressions are
+-- distributed by the learner column and the model is a fixed effect with or
+-- without a per-learner and a per-course effect, the blocks are built in the
+-- shards' tasks (one INSERT ... SELECT grouped by the learner column), the
+-- offsets computed there from the twin blocks, the co-located learner
+-- coefficients and course scores, Newton's statistics and the loss summed by
+-- partial aggregates, the learner effect refitted by a pushed-down UPDATE,
+-- the course effect by rows repartitioned by course (worker to worker) and a
+-- pushed-down UPDATE there.  Checked here: those statements' plans run their
+-- work inside the shards' tasks; the flat fits equal the single-table ones
+-- (log-loss within 1e-6, objective within 1e-9 relative, the same
+-- coefficients, counts and recs.model_learner rows), also with two label
+-- columns and a time window, with a course effect and with a course
+-- attribute's effect, with weights (watch time, a weight column); recs.glmix_flat = off and models outside the
+-- path take the earlier Citus path; bad input to the workers' functions is
+-- refused; nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(30);
+SELECT plan(65);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -42,12 +45,18 @@ RESET citus.enable_ddl_propagation;
 CREATE UNLOGGED TABLE recs.ct_flat (learner_id bigint NOT NULL, block_no integer NOT NULL, fblock bytea,
     rblock bytea, rows integer NOT NULL, positives integer NOT NULL, nonzeros bigint NOT NULL,
     null_id bigint NOT NULL, null_label bigint NOT NULL, bad_time bigint NOT NULL,
-    after_through bigint NOT NULL, t_max float8, watched bigint[]);
+    after_through bigint NOT NULL, t_max float8, watched bigint[], courses bigint[]);
 CREATE UNLOGGED TABLE recs.ct_flat_coef (learner_id bigint NOT NULL, rows integer NOT NULL, coef float8[]);
 CREATE UNLOGGED TABLE recs.ct_flat_learners (learner_id bigint NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL);
+CREATE UNLOGGED TABLE recs.ct_flat_cscore (learner_id bigint NOT NULL, block_no integer NOT NULL, cscore float8[]);
+CREATE UNLOGGED TABLE recs.ct_flat_crows (key bigint NOT NULL, block bytea NOT NULL, offsets float8[] NOT NULL);
+CREATE UNLOGGED TABLE recs.ct_flat_ccoef (key bigint NOT NULL, rows integer NOT NULL, coef float8[]);
 SELECT create_distributed_table('recs.ct_flat', 'learner_id', colocate_with => 'app.impressions');
 SELECT create_distributed_table('recs.ct_flat_coef', 'learner_id', colocate_with => 'app.impressions');
 SELECT create_distributed_table('recs.ct_flat_learners', 'learner_id', colocate_with => 'app.impressions');
+SELECT create_distributed_table('recs.ct_flat_cscore', 'learner_id', colocate_with => 'app.impressions');
+SELECT create_distributed_table('recs.ct_flat_crows', 'key', colocate_with => 'none', shard_count => 8);
+SELECT create_distributed_table('recs.ct_flat_ccoef', 'key', colocate_with => 'recs.ct_flat_crows');
 
 SELECT ok(pg_temp.in_tasks(
             $$INSERT INTO recs.ct_flat SELECT g.l, b.* FROM
@@ -64,31 +73,73 @@ SELECT is(pg_temp.task_count(
                 LATERAL recs._glmix_flat_blocks(NULL::bytea, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, NULL, NULL) b$$),
           8, 'one task per shard');
 SELECT ok(pg_temp.in_tasks(
-            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[])
-                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id$$, 'Aggregate'),
+            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[], cs.cscore)
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no$$, 'Aggregate'),
           'Newton''s statistics, without GROUP BY, are aggregated inside the tasks (a bytea state: a partial aggregate)');
 SELECT ok(pg_temp.plan_of(
-            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[])
-                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id$$)::text
+            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[], cs.cscore)
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no$$)::text
           LIKE '%worker_partial_agg%coord_combine_agg%'
           OR pg_temp.plan_of(
-            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[])
-                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id$$)::text
+            $$SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, '{0}'::float8[], cs.cscore)
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no$$)::text
           LIKE '%coord_combine_agg%worker_partial_agg%',
           'as worker_partial_agg in each task and coord_combine_agg on the coordinator');
 SELECT ok(pg_temp.in_tasks(
-            $$SELECT recs._glmix_flat_loss(w.fblock, w.rblock, c.coef, '{0}'::float8[], w.block_no = 0)
-                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id$$, 'Aggregate'),
+            $$SELECT recs._glmix_flat_loss(w.fblock, w.rblock, c.coef, '{0}'::float8[], w.block_no = 0, cs.cscore)
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no$$, 'Aggregate'),
           'and so is the loss');
 SELECT ok(pg_temp.in_tasks(
             $$UPDATE recs.ct_flat_coef c SET coef = f.coef FROM
-                (SELECT w.learner_id AS l, recs.glmix_entity_fit(w.rblock, recs._glmix_flat_scores(w.fblock, '{0}'::float8[]),
+                (SELECT w.learner_id AS l, recs.glmix_entity_fit(w.rblock, recs._glmix_flat_scores(w.fblock, '{0}'::float8[], NULL),
                         s.coef, 1::float8) AS coef
                    FROM recs.ct_flat w JOIN recs.ct_flat_coef s ON s.learner_id = w.learner_id
                   WHERE w.rblock IS NOT NULL GROUP BY w.learner_id) f
                WHERE c.learner_id = f.l$$, 'ModifyTable'),
           'the learner effect''s fit and its UPDATE of the coefficients run inside the tasks');
-DROP TABLE recs.ct_flat, recs.ct_flat_coef, recs.ct_flat_learners;
+-- the course effect (glmix_flat_course.c): rows by course, the fits there, the scores back
+SELECT ok(pg_temp.plan_of(
+            $$INSERT INTO recs.ct_flat_crows (key, block, offsets)
+              SELECT s.key, s.block, s.offsets FROM recs.ct_flat w
+                LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id,
+                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true, NULL, NULL) s
+               WHERE w.fblock IS NOT NULL$$)::text LIKE '%"INSERT/SELECT method": "repartition"%',
+          'the course effect''s rows go to the relation distributed by course by repartition: worker to worker');
+SELECT is(pg_temp.task_count(
+            $$INSERT INTO recs.ct_flat_crows (key, block, offsets)
+              SELECT s.key, s.block, s.offsets FROM recs.ct_flat w
+                LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id,
+                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true, NULL, NULL) s
+               WHERE w.fblock IS NOT NULL$$),
+          8, 'their SELECT (blocks, learners, coefficients: co-located) runs in one task per shard');
+SELECT ok(pg_temp.in_tasks(
+            $$INSERT INTO recs.ct_flat_crows (key, block, offsets)
+              SELECT s.key, s.block, s.offsets FROM recs.ct_flat w
+                LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id,
+                LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, c.coef, '{0}', w.courses, v.col, v.val, 3, true, NULL, NULL) s
+               WHERE w.fblock IS NOT NULL$$, 'Function Scan'),
+          'with the rows built inside the tasks');
+SELECT ok(pg_temp.in_tasks(
+            $$UPDATE recs.ct_flat_ccoef k SET coef = f.coef FROM
+                (SELECT r.key AS c, recs.glmix_entity_fit(r.block, r.offsets, s.coef, 1::float8) AS coef
+                   FROM recs.ct_flat_crows r JOIN recs.ct_flat_ccoef s ON s.key = r.key GROUP BY r.key) f
+               WHERE k.key = f.c$$, 'ModifyTable'),
+          'the course effect''s fits (GROUP BY course_id) and their UPDATE run inside the tasks of the course-distributed relations');
+SELECT ok(pg_temp.in_tasks(
+            $$UPDATE recs.ct_flat_cscore s SET cscore = recs._glmix_flat_course_scores(w.courses, v.col, v.val,
+                   '{1}', '{0,0,0}', 3, true, NULL, NULL)
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id
+               WHERE s.learner_id = w.learner_id AND s.block_no = w.block_no$$, 'ModifyTable'),
+          'and the course scores are written back beside the blocks inside the tasks');
+DROP TABLE recs.ct_flat, recs.ct_flat_coef, recs.ct_flat_learners, recs.ct_flat_cscore, recs.ct_flat_crows,
+           recs.ct_flat_ccoef;
 
 -- a fixed effect and a per-learner effect, distributed and single
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
@@ -148,19 +199,20 @@ SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'obje
                  FROM recs.model d, recs.model s WHERE d.name = 'cf_win_d' AND s.name = 'cf_win_s'),
               '<', 1e-9::float8, 'and the same objective (1e-9 relative)');
 
--- weights on the workers: watch time of positives (weighting => 'watch_time') times a weight column
+-- weights on the workers: watch time of positives (weighting => 'watch_time') times a weight
+-- column, with a learner and a course effect (the course rows carry the blocks' weights)
 ALTER TABLE app.impressions ADD COLUMN w float8;
 UPDATE app.impressions SET w = 1 + (course_id % 3) * 0.5;
 ALTER TABLE single.impressions ADD COLUMN w float8;
 UPDATE single.impressions SET w = 1 + (course_id % 3) * 0.5;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
-                        name => 'cf_w_d', random_effects => '{learner_id}', weighting => 'watch_time',
+                        name => 'cf_w_d', random_effects => '{learner_id,course_id}', weighting => 'watch_time',
                         weight_column => 'w', activate => false);
 SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}', '{topic}',
-                        name => 'cf_w_s', random_effects => '{learner_id}', weighting => 'watch_time',
+                        name => 'cf_w_s', random_effects => '{learner_id,course_id}', weighting => 'watch_time',
                         weight_column => 'w', activate => false);
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
-                        name => 'cf_uw_d', random_effects => '{learner_id}', activate => false);
+                        name => 'cf_uw_d', random_effects => '{learner_id,course_id}', activate => false);
 SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'train_rows', metrics->'entity_models')
              FROM recs.model WHERE name = 'cf_w_d'),
           (SELECT jsonb_build_array(true, metrics->'train_rows', metrics->'entity_models')
@@ -170,10 +222,10 @@ SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'obje
                  FROM recs.model d, recs.model s WHERE d.name = 'cf_w_d' AND s.name = 'cf_w_s'),
               '<', 1e-9::float8, 'weighted: the same objective as the single-table fit (1e-9 relative)');
 SELECT cmp_ok((SELECT max(abs(a.x - b.x))
-                 FROM (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                 FROM (SELECT c.coordinate, c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
                         WHERE c.model_id = recs.model_id('cf_w_d')) a
-                 JOIN (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
-                        WHERE c.model_id = recs.model_id('cf_w_s')) b USING (entity, i)), '<', 1e-6::float8,
+                 JOIN (SELECT c.coordinate, c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_w_s')) b USING (coordinate, entity, i)), '<', 1e-6::float8,
               'and every coefficient within 1e-6');
 SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (u.metrics->>'objective')::float8 - 1)
                  FROM recs.model d, recs.model u WHERE d.name = 'cf_w_d' AND u.name = 'cf_uw_d'),
@@ -185,6 +237,99 @@ SELECT throws_ok($$SELECT recs.train_glmix('app.impressions', 'app.learners', 'a
                  'a negative weight is refused on the workers as on one node');
 ALTER TABLE app.impressions DROP COLUMN w;
 ALTER TABLE single.impressions DROP COLUMN w;
+
+-- a per-learner and a per-course effect (the default), and a per-course effect alone
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_lc_d', random_effects => '{learner_id,course_id}',
+                        crosses => '{language:language,industry:topic}', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_lc_s', random_effects => '{learner_id,course_id}',
+                        crosses => '{language:language,industry:topic}', activate => false);
+SELECT is((SELECT metrics->'citus_flat' FROM recs.model WHERE name = 'cf_lc_d'), 'true'::jsonb,
+          'learner and course effects: the flat path');
+SELECT cmp_ok(abs(pg_temp.logloss('cf_lc_d') - pg_temp.logloss('cf_lc_s')), '<', 1e-6::float8,
+              'the flat fit with a course effect serves the single-table log-loss within 1e-6');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_lc_d' AND s.name = 'cf_lc_s'),
+              '<', 1e-9::float8, 'and the objective within 1e-9 relative');
+SELECT is((SELECT jsonb_build_array(metrics->'train_rows', metrics->'train_positive', metrics->'entity_models',
+                                    metrics->'fixed_nonzeros', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_lc_d'),
+          (SELECT jsonb_build_array(metrics->'train_rows', metrics->'train_positive', metrics->'entity_models',
+                                    metrics->'fixed_nonzeros', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_lc_s'),
+          'the same rows, positives, entity models (learners and courses), nonzeros and Newton passes');
+SELECT cmp_ok((SELECT max(abs(a.x - b.x))
+                 FROM (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_lc_d')) a
+                 JOIN (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_lc_s')) b USING (coordinate, entity, rows, i)), '<', 1e-6::float8,
+              'every coefficient, fixed, per learner and per course, within 1e-6');
+SELECT is((SELECT jsonb_build_array(count(*), count(*) FILTER (WHERE coordinate = 'course_id'))
+             FROM recs.glmix_coef WHERE model_id = recs.model_id('cf_lc_d')),
+          (SELECT jsonb_build_array(count(*), count(*) FILTER (WHERE coordinate = 'course_id'))
+             FROM recs.glmix_coef WHERE model_id = recs.model_id('cf_lc_s')),
+          'the same coefficient rows (with the same active rows: joined on them above)');
+SELECT is((SELECT count(*)::int FROM recs.glmix_coef WHERE model_id = recs.model_id('cf_lc_d') AND coordinate = 'course_id'),
+          (SELECT count(DISTINCT course_id)::int FROM single.impressions), 'a model for every course shown');
+SELECT is_empty($$SELECT learner_id, language, watched FROM recs.model_learner WHERE model_id = recs.model_id('cf_lc_d')
+                  EXCEPT ALL SELECT learner_id, language, watched FROM recs.model_learner WHERE model_id = recs.model_id('cf_lc_s')$$,
+                'the same recs.model_learner rows');
+-- (with Citus's repartition turned off by the user: the training turns it on for itself)
+SET citus.enable_repartitioned_insert_select = off;
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
+                        name => 'cf_c_d', random_effects => '{course_id}', min_rows => 450, label => 'either',
+                        through => '2025-12-10', activate => false);
+SELECT is(current_setting('citus.enable_repartitioned_insert_select'), 'off',
+          'the user''s citus.enable_repartitioned_insert_select is as it was after the training');
+RESET citus.enable_repartitioned_insert_select;
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}', '{topic}',
+                        name => 'cf_c_s', random_effects => '{course_id}', min_rows => 450, label => 'either',
+                        through => '2025-12-10', activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'train_rows', metrics->'entity_models',
+                                    metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_c_d'),
+          (SELECT jsonb_build_array(true, metrics->'train_rows', metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_c_s'),
+          'a course effect alone, min_rows, label => either and through: the flat path, the same rows, course models and passes');
+SELECT cmp_ok((SELECT (metrics->'entity_models'->>'course_id')::int FROM recs.model WHERE name = 'cf_c_d'),
+              '<', (SELECT count(DISTINCT course_id)::int FROM single.impressions), 'min_rows left some courses without a model');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_c_d' AND s.name = 'cf_c_s'),
+              '<', 1e-9::float8, 'the same objective (1e-9 relative)');
+SELECT cmp_ok((SELECT max(coalesce(abs(a.x - b.x), 1))
+                 FROM (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_c_d')) a
+                 FULL JOIN (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_c_s')) b USING (coordinate, entity, rows, i)), '<', 1e-6::float8,
+              'and every coefficient within 1e-6 (the same entities: a full join)');
+SELECT cmp_ok(abs(pg_temp.logloss('cf_c_d') - pg_temp.logloss('cf_c_s')), '<', 1e-6::float8,
+              'served, the same log-loss within 1e-6');
+
+-- an effect keyed by a course attribute (a per-topic model over learner features)
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}', '{language,difficulty}',
+                        name => 'cf_t_d', random_effects => '{learner_id,topic}', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}', '{language,difficulty}',
+                        name => 'cf_t_s', random_effects => '{learner_id,topic}', activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_t_d'),
+          (SELECT jsonb_build_array(true, metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_t_s'),
+          'a course attribute''s effect: the flat path, the same topic models and Newton passes');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_t_d' AND s.name = 'cf_t_s'),
+              '<', 1e-9::float8, 'the same objective (1e-9 relative)');
+SELECT cmp_ok((SELECT max(coalesce(abs(a.x - b.x), 1))
+                 FROM (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_t_d')) a
+                 FULL JOIN (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_t_s')) b USING (coordinate, entity, rows, i)), '<', 1e-6::float8,
+              'every coefficient within 1e-6, the topics'' too (keyed by the topic''s value)');
+SELECT is_empty($$SELECT side, id, keys FROM recs.glmix_entity WHERE model_id = recs.model_id('cf_t_d')
+                  EXCEPT ALL SELECT side, id, keys FROM recs.glmix_entity WHERE model_id = recs.model_id('cf_t_s')$$,
+                'the same entity rows, each course with its topic as its key');
+SELECT cmp_ok(abs(pg_temp.logloss('cf_t_d') - pg_temp.logloss('cf_t_s')), '<', 1e-6::float8,
+              'served, the same log-loss within 1e-6');
 
 -- the switch, and a model outside the path
 SET recs.glmix_flat = off;
@@ -198,15 +343,38 @@ SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'obje
                  FROM recs.model d, recs.model s WHERE d.name = 'cf_le_d' AND s.name = 'cf_le_r'),
               '<', 1e-9::float8, 'the same model both ways');
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry}', '{topic}',
-                        name => 'cf_ce_d', random_effects => '{learner_id,course_id}', passes => 1, activate => false);
+                        name => 'cf_ce_d', random_effects => '{learner_id,segment}', passes => 1, activate => false);
 SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'citus_shards') FROM recs.model WHERE name = 'cf_ce_d'),
-          '[null, 8]'::jsonb, 'a per-course effect is not on the flat path yet: the earlier Citus path');
+          '[null, 8]'::jsonb, 'an effect keyed by a learner attribute is not on the flat path yet: the earlier Citus path');
 
 -- bad input to the workers' functions
 SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, NULL, NULL, '{1}', '{1}', NULL, NULL, NULL, NULL)$$,
                  'XX001', 'invalid glmix flat encoding', 'a damaged encoding is refused');
 SELECT throws_ok($$SELECT recs._glmix_flat_fixed_final('\x0102'::bytea)$$,
                  'XX001', 'not a glmix flat aggregate state', 'and a forged aggregate state');
+SELECT throws_ok($$SELECT * FROM recs._glmix_flat_course_rows('\x0102'::bytea, NULL, NULL, '{0}', '{1}', NULL, NULL, 3, true, NULL, NULL)$$,
+                 'XX001', 'invalid glmix block', 'the course rows'' builder refuses a forged block');
+SELECT throws_ok($$SELECT * FROM recs._glmix_flat_course_rows('\x0102'::bytea, NULL, NULL, '{0}', '{1}', NULL, NULL, 5000, true, NULL, NULL)$$,
+                 '54000', 'per-course dimension 5000 is outside 1..1024', 'and a dimension out of range');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{2,1}', '{0,0,0,0}', 2, true, NULL, NULL)$$,
+                 '22023', 'model keys must ascend', 'the course scores refuse unordered model keys');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{1,2}', '{0,0,0}', 2, true, NULL, NULL)$$,
+                 '2202E', '3 course coefficients for 2 keys of dimension 2', 'coefficients of the wrong length');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{5}', '{1}', '{1,2}', '{0,0,0,0}', 2, true, NULL, NULL)$$,
+                 '22023', 'learner features must ascend within 0..0, their values be finite', 'a learner feature outside the design');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{1,2}', '{0,0,0,NaN}', 2, true, NULL, NULL)$$,
+                 '22023', 'course coefficients must be finite', 'and a NaN coefficient');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{0}', '{0,0}', 2, true, '{2,1}', '{0,0}')$$,
+                 '22023', 'key_course_ids must ascend', 'a course-to-key map out of order');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{0}', '{0,0}', 2, true, '{1,2}', '{0}')$$,
+                 '2202E', '1 keys for 2 course ids', 'or of two lengths');
+SELECT throws_ok($$SELECT recs._glmix_flat_course_scores('{1,2}', '{0}', '{1}', '{0}', '{0,0}', 2, true, '{1,2}', NULL)$$,
+                 '22004', 'key_course_ids and keys must both be NULL or both be given', 'or half of one');
+SELECT is(recs._glmix_flat_course_scores('{1,2,3}', '{0}', '{2}', '{1,3}', '{0.5,1,-1,2}', 2, true, NULL, NULL),
+          '{2.5,0,3}'::float8[], 'and scores z_l . coef_c, 0 for a course without a model (a known answer)');
+SELECT is(recs._glmix_flat_course_scores('{1,2,3,4}', '{0}', '{2}', '{0,7}', '{0.5,1,-1,2}', 2, true,
+                                         '{1,2,3}', '{7,0,7}'),
+          '{3,2.5,3,0}'::float8[], 'through a course-to-key map: keys 7, 0, 7 and none (a known answer)');
 
 -- nothing left behind
 SELECT is((SELECT count(*)::int FROM pg_dist_partition WHERE logicalrelid::text LIKE 'recs.glmix_work%'), 0,
@@ -216,5 +384,5 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'nor any of their shards on the workers');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d}'::text[]) n;
+  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s,cf_t_d,cf_t_s}'::text[]) n;
 SELECT * FROM finish();
