@@ -275,14 +275,20 @@ SELECT is((SELECT count(*)::int FROM recs.glmix_coef WHERE model_id = recs.model
 SELECT is_empty($$SELECT learner_id, language, watched FROM recs.model_learner WHERE model_id = recs.model_id('cf_lc_d')
                   EXCEPT ALL SELECT learner_id, language, watched FROM recs.model_learner WHERE model_id = recs.model_id('cf_lc_s')$$,
                 'the same recs.model_learner rows');
--- (with Citus's repartition turned off by the user: the training turns it on for itself)
+-- (with Citus's repartition turned off by the user: the training turns it on for itself;
+-- and JIT off in its tasks, then back to the session's value, within the transaction)
 SET citus.enable_repartitioned_insert_select = off;
+SET jit = off;
+BEGIN;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
                         name => 'cf_c_d', random_effects => '{course_id}', min_rows => 450, label => 'either',
                         through => '2025-12-10', activate => false);
-SELECT is(current_setting('citus.enable_repartitioned_insert_select'), 'off',
-          'the user''s citus.enable_repartitioned_insert_select is as it was after the training');
+SELECT is(current_setting('citus.enable_repartitioned_insert_select') || ' ' || current_setting('jit') || ' '
+          || current_setting('citus.propagate_set_commands'), 'off off none',
+          'the user''s citus.enable_repartitioned_insert_select, jit and citus.propagate_set_commands are as they were after the training, in its transaction');
+COMMIT;
 RESET citus.enable_repartitioned_insert_select;
+RESET jit;
 SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}', '{topic}',
                         name => 'cf_c_s', random_effects => '{course_id}', min_rows => 450, label => 'either',
                         through => '2025-12-10', activate => false);
