@@ -27,12 +27,16 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "glmix.h"
 #include "keys.h"
 #include "spi_util.h"
 
 static const char *const kind_names[] = {"onehot", "multihot", "numeric"};
+
+/* entities (feature vectors, coefficient vectors) per INSERT of a store */
+#define STORE_BATCH 8192
 
 /*
  * A column read for matches only has no coefficients, so its feature names
@@ -80,7 +84,6 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 	double	   *f1,
 			   *f2;
 	int			rc;
-	int64		nnz = s->ptr[s->n];
 	Datum	   *keys;
 	bool	   *keynulls;
 	int			nkey = Max(m->nre, 0);
@@ -128,58 +131,34 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 	 * float8 without NULLs: a slice is found in O(1)); the attribute keys
 	 * travel as one text[] per key position, unnested together with the ids.
 	 * Slicing one flat text[] per row would walk it from its start on every
-	 * row -- quadratic, hours for a million learners.
+	 * row -- quadratic, hours for a million learners.  STORE_BATCH entities a
+	 * statement, each batch's arrays freed after it: the memory of a store
+	 * does not grow with the entities (on Citus each statement's rows are
+	 * gathered on the coordinator before they go to every node).
 	 */
 	{
 		int			nargs = 6 + nkey;
 		Oid		   *etypes = palloc(sizeof(Oid) * nargs);
 		Datum	   *ev = palloc(sizeof(Datum) * nargs);
-		Datum	   *ids = palloc(sizeof(Datum) * Max(s->n, 1));
-		Datum	   *ptr = palloc(sizeof(Datum) * (s->n + 1));
-		Datum	   *col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * Max(nnz, 1));
 		StringInfoData sql;
 		StringInfoData cols;
+		MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "glmix store batch",
+													ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old;
+		SPIPlanPtr	plan;
 
-		for (int i = 0; i < s->n; i++)
-			ids[i] = Int64GetDatum(s->ids[i]);
-		for (int i = 0; i <= s->n; i++)
-			ptr[i] = Int32GetDatum(s->ptr[i]);
-		for (int64 k = 0; k < nnz; k++)
-			col[k] = Int32GetDatum(s->col[k]);
 		etypes[0] = INT8OID;
 		etypes[1] = TEXTOID;
 		etypes[2] = INT8ARRAYOID;
 		etypes[3] = INT4ARRAYOID;
 		etypes[4] = INT4ARRAYOID;
 		etypes[5] = FLOAT8ARRAYOID;
-		ev[0] = Int64GetDatum(model_id);
-		ev[1] = cv[1];
-		ev[2] = PointerGetDatum(construct_array(ids, s->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		ev[3] = PointerGetDatum(construct_array(ptr, s->n + 1, INT4OID, 4, true, TYPALIGN_INT));
-		ev[4] = PointerGetDatum(construct_array(col, (int) nnz, INT4OID, 4, true, TYPALIGN_INT));
-		ev[5] = PointerGetDatum(glmix_float8_array(s->val, (int) nnz));
-
-		keys = palloc(sizeof(Datum) * Max(s->n, 1));
-		keynulls = palloc(sizeof(bool) * Max(s->n, 1));
-		dims[0] = s->n;
 		initStringInfo(&cols);
 		for (int k = 0; k < nkey; k++)
 		{
-			const GlmixRandom *re = &m->re[k];
-
-			for (int i = 0; i < s->n; i++)
-			{
-				int			e = GLMIX_SIDE_KEYED(re, learner_side) ? re->side_entity[i] : -1;
-
-				keynulls[i] = e < 0;
-				keys[i] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
-			}
 			etypes[6 + k] = TEXTARRAYOID;
-			ev[6 + k] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID,
-														   -1, false, TYPALIGN_INT));
 			appendStringInfo(&cols, ", k%d", k);
 		}
-
 		initStringInfo(&sql);
 		appendStringInfoString(&sql,
 							   "INSERT INTO recs.glmix_entity (model_id, side, id, features, \"values\", keys)"
@@ -192,9 +171,62 @@ store_side(int64 model_id, const GlmixModel *m, const GlmixSide *s, bool learner
 		for (int k = 0; k < nkey; k++)
 			appendStringInfo(&sql, ", $%d", 7 + k);
 		appendStringInfo(&sql, ") WITH ORDINALITY AS u(id%s, i)", cols.data);
-		rc = SPI_execute_with_args(sql.data, nargs, etypes, ev, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "could not store glmix entities: %s", SPI_result_code_string(rc));
+		plan = SPI_prepare(sql.data, nargs, etypes);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the glmix entities' INSERT: %s",
+				 SPI_result_code_string(SPI_result));
+		ev[0] = Int64GetDatum(model_id);
+		ev[1] = cv[1];
+		for (int lo = 0; lo < s->n; lo += STORE_BATCH)
+		{
+			int			hi = Min(s->n, lo + STORE_BATCH);
+			int			n = hi - lo;
+			int32		base = s->ptr[lo];
+			int			bnnz = s->ptr[hi] - base;
+			Datum	   *ids;
+			Datum	   *ptr;
+			Datum	   *col;
+
+			CHECK_FOR_INTERRUPTS();
+			old = MemoryContextSwitchTo(batch);
+			ids = palloc(sizeof(Datum) * n);
+			ptr = palloc(sizeof(Datum) * (n + 1));
+			col = palloc(sizeof(Datum) * Max(bnnz, 1));
+			for (int i = 0; i < n; i++)
+				ids[i] = Int64GetDatum(s->ids[lo + i]);
+			for (int i = 0; i <= n; i++)
+				ptr[i] = Int32GetDatum(s->ptr[lo + i] - base);
+			for (int k = 0; k < bnnz; k++)
+				col[k] = Int32GetDatum(s->col[base + k]);
+			ev[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+			ev[3] = PointerGetDatum(construct_array(ptr, n + 1, INT4OID, 4, true, TYPALIGN_INT));
+			ev[4] = PointerGetDatum(construct_array(col, bnnz, INT4OID, 4, true, TYPALIGN_INT));
+			ev[5] = PointerGetDatum(glmix_float8_array(s->val + base, bnnz));
+			keys = palloc(sizeof(Datum) * n);
+			keynulls = palloc(sizeof(bool) * n);
+			dims[0] = n;
+			for (int k = 0; k < nkey; k++)
+			{
+				const GlmixRandom *re = &m->re[k];
+
+				for (int i = 0; i < n; i++)
+				{
+					int			e = GLMIX_SIDE_KEYED(re, learner_side) ? re->side_entity[lo + i] : -1;
+
+					keynulls[i] = e < 0;
+					keys[i] = e < 0 ? (Datum) 0 : CStringGetTextDatum(re->keys[e]);
+				}
+				ev[6 + k] = PointerGetDatum(construct_md_array(keys, keynulls, 1, dims, lbs, TEXTOID,
+															   -1, false, TYPALIGN_INT));
+			}
+			MemoryContextSwitchTo(old);
+			rc = SPI_execute_plan(plan, ev, NULL, false, 0);
+			if (rc != SPI_OK_INSERT)
+				elog(ERROR, "could not store glmix entities: %s", SPI_result_code_string(rc));
+			MemoryContextReset(batch);
+		}
+		SPI_freeplan(plan);
+		MemoryContextDelete(batch);
 	}
 }
 
@@ -267,34 +299,53 @@ store_fixed_extras(int64 model_id, const GlmixModel *m)
 		elog(ERROR, "could not store the glmix fixed effect's matches");
 }
 
-/* a coordinate's coefficient vectors (n entities x dim, flat) in one INSERT */
+/*
+ * A coordinate's coefficient vectors (n entities x dim, flat), STORE_BATCH
+ * entities an INSERT, each batch's arrays freed after it.
+ */
 static void
 store_coefs(int64 model_id, const char *coordinate, int n, char **keys, const int *rows,
 			const double *coef, int dim)
 {
 	Oid			types[6] = {INT8OID, TEXTOID, TEXTARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT4OID};
 	Datum		v[6];
-	Datum	   *kd = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *rd = palloc(sizeof(Datum) * Max(n, 1));
 	int			rc;
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "glmix store batch",
+												ALLOCSET_DEFAULT_SIZES);
+	SPIPlanPtr	plan = SPI_prepare("INSERT INTO recs.glmix_coef (model_id, coordinate, entity, rows, coef)"
+								   " SELECT $1, $2, e, r, $5[(i - 1) * $6 + 1 : i * $6]"
+								   " FROM unnest($3, $4) WITH ORDINALITY AS u(e, r, i)", 6, types);
 
-	for (int i = 0; i < n; i++)
-	{
-		kd[i] = CStringGetTextDatum(keys[i]);
-		rd[i] = Int32GetDatum(rows[i]);
-	}
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the glmix coefficients' INSERT: %s",
+			 SPI_result_code_string(SPI_result));
 	v[0] = Int64GetDatum(model_id);
 	v[1] = CStringGetTextDatum(coordinate);
-	v[2] = PointerGetDatum(construct_array(kd, n, TEXTOID, -1, false, TYPALIGN_INT));
-	v[3] = PointerGetDatum(construct_array(rd, n, INT4OID, 4, true, TYPALIGN_INT));
-	v[4] = PointerGetDatum(glmix_float8_array(coef, n * dim));
 	v[5] = Int32GetDatum(dim);
-	rc = SPI_execute_with_args("INSERT INTO recs.glmix_coef (model_id, coordinate, entity, rows, coef)"
-							   " SELECT $1, $2, e, r, $5[(i - 1) * $6 + 1 : i * $6]"
-							   " FROM unnest($3, $4) WITH ORDINALITY AS u(e, r, i)",
-							   6, types, v, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not store glmix coefficients: %s", SPI_result_code_string(rc));
+	for (int lo = 0; lo < n; lo += STORE_BATCH)
+	{
+		int			hi = Min(n, lo + STORE_BATCH);
+		MemoryContext old = MemoryContextSwitchTo(batch);
+		Datum	   *kd = palloc(sizeof(Datum) * (hi - lo));
+		Datum	   *rd = palloc(sizeof(Datum) * (hi - lo));
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = lo; i < hi; i++)
+		{
+			kd[i - lo] = CStringGetTextDatum(keys[i]);
+			rd[i - lo] = Int32GetDatum(rows[i]);
+		}
+		v[2] = PointerGetDatum(construct_array(kd, hi - lo, TEXTOID, -1, false, TYPALIGN_INT));
+		v[3] = PointerGetDatum(construct_array(rd, hi - lo, INT4OID, 4, true, TYPALIGN_INT));
+		v[4] = PointerGetDatum(glmix_float8_array(coef + (Size) lo * dim, (hi - lo) * dim));
+		MemoryContextSwitchTo(old);
+		rc = SPI_execute_plan(plan, v, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not store glmix coefficients: %s", SPI_result_code_string(rc));
+		MemoryContextReset(batch);
+	}
+	SPI_freeplan(plan);
+	MemoryContextDelete(batch);
 }
 
 /*
