@@ -842,9 +842,10 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 		if (label > 0)
 			pos[npos++] = DatumGetInt64(course[r]);
 		/* x(l, c), as glmix_fixed_design() builds it */
+		/* a bound first: hashed crosses sharing a bucket make one feature */
 		len = glmix_fixed_row(&e->lay, &me, e->courses, li, ci, NULL, NULL);
 		csr_reserve(&x, len);
-		(void) glmix_fixed_row(&e->lay, &me, e->courses, li, ci, x.col + x.nnz, x.val + x.nnz);
+		len = glmix_fixed_row(&e->lay, &me, e->courses, li, ci, x.col + x.nnz, x.val + x.nnz);
 		for (int k = 0; k < len; k++)
 			if (x.col[x.nnz + k] < 0 || x.col[x.nnz + k] >= e->lay.dim)
 				elog(ERROR, "fixed row column %d outside dimension %d", x.col[x.nnz + k], e->lay.dim);

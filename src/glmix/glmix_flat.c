@@ -40,7 +40,7 @@
  * Hessian and O(learners) coefficients.
  *
  * Everything else -- a learner-attribute or channel effect, validation,
- * l2 => auto, max_rows, hashed crosses, matches -- takes the
+ * l2 => auto, max_rows, matches -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -130,8 +130,8 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 		*why = "recs.glmix_flat is off";
 	else if (OidIsValid(o->validation) || o->l2_auto)
 		*why = "a validation relation or l2 => auto";
-	else if (o->max_rows > 0 || o->hash_bits > 0 || o->nlmatch > 0 || o->ncmatch > 0)
-		*why = "max_rows, hash_bits or match columns";
+	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
+		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
 		*why = "a random effect not keyed by the learner column, the course column or a course attribute (or two on a side)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||

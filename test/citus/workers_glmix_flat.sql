@@ -13,12 +13,13 @@
 -- coefficients, counts and recs.model_learner rows), also with two label
 -- columns and a time window, with a course effect and with a course
 -- attribute's effect, with weights (watch time, a weight column), with the
--- fixed effect by TRON (its statistics a partial aggregate too); recs.glmix_flat = off and models outside the
+-- fixed effect by TRON (its statistics a partial aggregate too), with hashed
+-- crosses; recs.glmix_flat = off and models outside the
 -- path take the earlier Citus path; bad input to the workers' functions is
 -- refused; nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(76);
+SELECT plan(80);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -382,6 +383,33 @@ SELECT cmp_ok((SELECT abs(((t.metrics->>'objective')::float8 / (n.metrics->>'obj
                 WHERE t.name = 'cf_tr_d' AND n.name = 'cf_lc_d' AND ts.name = 'cf_tr_s' AND ns.name = 'cf_lc_s'),
               '<', 1e-9::float8, 'TRON against dense Newton: the same objective gap flat as on one table (1e-9 relative)');
 
+-- hashed crosses (hash_bits): the workers bucket each row's crosses from the feature
+-- names' hashes in the encoding; 16 buckets for two crosses, so pairs share buckets
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_h_d', random_effects => '{learner_id,course_id}',
+                        crosses => '{language:language,industry:topic}', hash_bits => 4, activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_h_s', random_effects => '{learner_id,course_id}',
+                        crosses => '{language:language,industry:topic}', hash_bits => 4, activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', params->'hash_bits', metrics->'train_rows', metrics->'fixed_features',
+                                    metrics->'fixed_nonzeros', metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_h_d'),
+          (SELECT jsonb_build_array(true, 4, metrics->'train_rows', metrics->'fixed_features',
+                                    metrics->'fixed_nonzeros', metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_h_s'),
+          'hash_bits: the flat path, the same features, nonzeros (a bucket hit twice in a row is one), entity models and Newton passes');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_h_d' AND s.name = 'cf_h_s'),
+              '<', 1e-9::float8, 'the same objective as the single-table fit (1e-9 relative)');
+SELECT cmp_ok((SELECT max(coalesce(abs(a.x - b.x), 1))
+                 FROM (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_h_d')) a
+                 FULL JOIN (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_h_s')) b USING (coordinate, entity, rows, i)), '<', 1e-6::float8,
+              'every coefficient, the hashed buckets'' too, within 1e-6');
+SELECT cmp_ok(abs(pg_temp.logloss('cf_h_d') - pg_temp.logloss('cf_h_s')), '<', 1e-6::float8,
+              'served (buckets from the stored names), the same log-loss within 1e-6');
+
 -- the switch, and a model outside the path
 SET recs.glmix_flat = off;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
@@ -449,5 +477,5 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'nor any of their shards on the workers');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s,cf_t_d,cf_t_s,cf_tr_d,cf_tr_s}'::text[]) n;
+  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s,cf_t_d,cf_t_s,cf_tr_d,cf_tr_s,cf_h_d,cf_h_s}'::text[]) n;
 SELECT * FROM finish();
