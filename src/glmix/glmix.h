@@ -721,8 +721,8 @@ extern void glmix_stage(GlmixTraining *t, const GlmixOptions *o);
  */
 extern double glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history,
 						double *vauc, double *vll);
-/* the flat Citus path's fixed effect: Newton over t->plan, offsets in the tasks */
-extern int	glmix_fit_fixed_flat(GlmixTraining *t);
+/* the flat Citus path's fixed effect: Newton or TRON over t->plan, offsets in the tasks */
+extern int	glmix_fit_fixed_flat(GlmixTraining *t, const char *label);
 /* after the fit: drop the work relations and their plans */
 extern void glmix_drop_work(GlmixTraining *t);
 /* after the fit: free the designs, scores and row entities */

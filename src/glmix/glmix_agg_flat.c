@@ -24,8 +24,9 @@
  * from the co-located coefficient relation), the learner effect's is its
  * fixed score x_r . beta (recs._glmix_flat_scores(fblock, beta)).
  *
- * recs._glmix_flat_fixed_stats and recs._glmix_flat_loss have a bytea
- * transition state, not internal: Citus pushes such a custom aggregate down
+ * recs._glmix_flat_fixed_stats (Newton), recs._glmix_flat_fixed_grad (TRON:
+ * loss, gradient and a Hessian-vector product, O(d)) and recs._glmix_flat_loss
+ * have a bytea transition state, not internal: Citus pushes such a custom aggregate down
  * as a partial aggregate (worker_partial_agg in each task, the states sent
  * as text, coord_combine_agg on the coordinator), so each shard returns one
  * state -- the sums of its rows' weight, loss, gradient and Hessian.  The
@@ -52,11 +53,13 @@
 
 /*
  * ---- the summing state: int64 rows, then nsum doubles: the fixed
- * effect's weight, loss, gradient and packed Hessian; the loss's weight,
- * loss and the learners' squared coefficients ----
+ * effect's weight, loss, gradient and packed Hessian (Newton); the loss's
+ * weight, loss and the learners' squared coefficients; TRON's weight, loss,
+ * gradient and, given a direction, Hessian-vector product ----
  */
 
-#define FLAT_SUM_MAGIC 0x474D4653	/* "GMFS" */
+#define FLAT_SUM_MAGIC 0x474D4653	/* "GMFS": Newton's statistics, the loss */
+#define FLAT_GRAD_MAGIC 0x474D4647	/* "GMFG": TRON's (O(d), no Hessian) */
 #define FLAT_MAX_DIM 8192			/* as the dense fixed-effect aggregate */
 /* room in a work row beside its two blocks: ids, counts, a few positives */
 #define FLAT_ROW_SLACK 512
@@ -92,9 +95,12 @@ sum_arg(FunctionCallInfo fcinfo, int argno)
 		return NULL;
 	b = PG_GETARG_BYTEA_P(argno);
 	s = (FlatSum *) b;
-	if (VARSIZE(b) < offsetof(FlatSum, sum) || s->magic != FLAT_SUM_MAGIC ||
-		s->nsum < 2 || s->dim < 0 || s->dim > FLAT_MAX_DIM ||
-		s->nsum != (s->dim > 0 ? fixed_nsum(s->dim) : 3) ||
+	if (VARSIZE(b) < offsetof(FlatSum, sum) ||
+		(s->magic == FLAT_SUM_MAGIC ?
+		 (s->dim < 0 || s->dim > FLAT_MAX_DIM || s->nsum != (s->dim > 0 ? fixed_nsum(s->dim) : 3)) :
+		 s->magic == FLAT_GRAD_MAGIC ?
+		 (s->dim < 1 || s->dim > GLMIX_MAX_FIXED_DIM || (s->nsum != 2 + s->dim && s->nsum != 2 + 2 * s->dim)) :
+		 true) ||
 		VARSIZE(b) != FLAT_SUM_BYTES(s->nsum) || s->n < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -108,18 +114,18 @@ sum_arg(FunctionCallInfo fcinfo, int argno)
  * otherwise; a zeroed one when there is none yet.
  */
 static FlatSum *
-sum_writable(FunctionCallInfo fcinfo, FlatSum *s, int dim)
+sum_writable_of(FunctionCallInfo fcinfo, FlatSum *s, uint32 magic, int dim, int nsum)
 {
 	MemoryContext aggcontext;
 	bool		in_agg = AggCheckCallContext(fcinfo, &aggcontext) != 0;
-	int			nsum = dim > 0 ? fixed_nsum(dim) : 3;
 	FlatSum    *w;
 
 	if (s != NULL && in_agg)
 		return s;
-	w = MemoryContextAllocZero(in_agg ? aggcontext : CurrentMemoryContext, FLAT_SUM_BYTES(nsum));
+	w = MemoryContextAllocHuge(in_agg ? aggcontext : CurrentMemoryContext, FLAT_SUM_BYTES(nsum));
+	memset(w, 0, FLAT_SUM_BYTES(nsum));
 	SET_VARSIZE(w, FLAT_SUM_BYTES(nsum));
-	w->magic = FLAT_SUM_MAGIC;
+	w->magic = magic;
 	w->dim = dim;
 	w->nsum = nsum;
 	if (s != NULL)
@@ -128,6 +134,23 @@ sum_writable(FunctionCallInfo fcinfo, FlatSum *s, int dim)
 		memcpy(w->sum, s->sum, sizeof(double) * nsum);
 	}
 	return w;
+}
+
+/* a Newton or loss state (dim 0) to add into */
+static FlatSum *
+sum_writable(FunctionCallInfo fcinfo, FlatSum *s, int dim)
+{
+	return sum_writable_of(fcinfo, s, FLAT_SUM_MAGIC, dim, dim > 0 ? fixed_nsum(dim) : 3);
+}
+
+/* a state of the kind the caller sums, else XX001 */
+static void
+sum_kind(const FlatSum *s, uint32 magic, const char *what)
+{
+	if (s != NULL && s->magic != magic)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("not a glmix flat %s state", what)));
 }
 
 /* ---- block scores: the offsets, computed where the blocks are ---- */
@@ -268,6 +291,7 @@ glmix_flat_fixed_accum(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("coefficients must not be NULL")));
+	sum_kind(s, FLAT_SUM_MAGIC, "fixed-effect");
 	glmix_block_map(glmix_block_arg(fcinfo, 1), &blk);
 	d = blk.hdr->dim;
 	if (d > FLAT_MAX_DIM)
@@ -314,7 +338,7 @@ glmix_flat_loss_accum(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("coefficients must not be NULL")));
-	if (s != NULL && s->dim != 0)
+	if (s != NULL && (s->magic != FLAT_SUM_MAGIC || s->dim != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("not a glmix flat loss state")));
@@ -360,12 +384,12 @@ glmix_flat_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_BYTEA_P(a);
 	}
 	if (a == NULL)
-		PG_RETURN_BYTEA_P(sum_writable(fcinfo, b, b->dim));
-	if (a->dim != b->dim)
+		PG_RETURN_BYTEA_P(sum_writable_of(fcinfo, b, b->magic, b->dim, b->nsum));
+	if (a->magic != b->magic || a->nsum != b->nsum)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("states of dimensions %d and %d in one aggregate", a->dim, b->dim)));
-	a = sum_writable(fcinfo, a, a->dim);
+				 errmsg("states of two kinds or dimensions (%d, %d) in one aggregate", a->dim, b->dim)));
+	a = sum_writable_of(fcinfo, a, a->magic, a->dim, a->nsum);
 	a->n += b->n;
 	for (int j = 0; j < a->nsum; j++)
 		a->sum[j] += b->sum[j];
@@ -383,7 +407,7 @@ glmix_flat_fixed_final(PG_FUNCTION_ARGS)
 
 	if (s == NULL)
 		PG_RETURN_NULL();
-	if (s->dim == 0)
+	if (s->magic != FLAT_SUM_MAGIC || s->dim == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("not a glmix flat fixed-effect state")));
@@ -404,7 +428,7 @@ glmix_flat_loss_final(PG_FUNCTION_ARGS)
 
 	if (s == NULL)
 		PG_RETURN_NULL();
-	if (s->dim != 0)
+	if (s->magic != FLAT_SUM_MAGIC || s->dim != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("not a glmix flat loss state")));
@@ -413,6 +437,119 @@ glmix_flat_loss_final(PG_FUNCTION_ARGS)
 	v[2] = s->sum[1];
 	v[3] = s->sum[2];
 	PG_RETURN_ARRAYTYPE_P(glmix_float8_array(v, 4));
+}
+
+/* ---- TRON's statistics: loss, gradient and H v, O(d) a state ---- */
+
+/*
+ * The coefficients and the direction as TRON's aggregate is given them:
+ * in the training's statement two parameters, the same for every row, so
+ * their finiteness is checked once per task (cached in fn_extra by the
+ * arguments' addresses when get_fn_expr_arg_stable says they cannot change
+ * and they are plain, as enc_arg does); anything else is checked on every
+ * call.  Their length is checked on every call.
+ */
+typedef struct GradArgs
+{
+	Datum		raw[2];			/* the plain, stable arguments last checked */
+} GradArgs;
+
+static const double *
+grad_vec_arg(FunctionCallInfo fcinfo, int argno, int slot, int dim, const char *what)
+{
+	Datum		raw = PG_GETARG_DATUM(argno);
+	GradArgs   *c = fcinfo->flinfo->fn_extra;
+	bool		plain = !VARATT_IS_EXTENDED(DatumGetPointer(raw)) &&
+		get_fn_expr_arg_stable(fcinfo->flinfo, argno);
+	int			n;
+	const double *v;
+
+	if (plain && c != NULL && c->raw[slot] == raw)
+	{
+		v = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(argno), &n, what);
+		if (n != dim)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s hold %d values for a block of dimension %d", what, n, dim)));
+		return v;
+	}
+	v = glmix_flat_coef_arg(fcinfo, argno, dim, what);
+	if (c == NULL)
+		c = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(GradArgs));
+	c->raw[slot] = plain ? raw : (Datum) 0;
+	return v;
+}
+
+PG_FUNCTION_INFO_V1(glmix_flat_grad_accum);
+/*
+ * (state, fblock, rblock, learner coef, beta, direction, course scores):
+ * add the block's rows' weight, loss and gradient at beta and, with a
+ * direction, their Hessian-vector product (offsets as for Newton's)
+ */
+Datum
+glmix_flat_grad_accum(PG_FUNCTION_ARGS)
+{
+	FlatSum    *s = sum_arg(fcinfo, 0);
+	GlmixBlock	blk;
+	const double *beta;
+	const double *dir = NULL;
+	double	   *offsets;
+	int			d;
+	bool		has_dir = !PG_ARGISNULL(5);
+
+	if (PG_ARGISNULL(1))
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_BYTEA_P(s);
+	}
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("coefficients must not be NULL")));
+	sum_kind(s, FLAT_GRAD_MAGIC, "gradient");
+	glmix_block_map(glmix_block_arg(fcinfo, 1), &blk);
+	d = blk.hdr->dim;
+	if (d < 1 || d > GLMIX_MAX_FIXED_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("fixed-effect dimension %d is outside 1..%d", d, GLMIX_MAX_FIXED_DIM)));
+	if (s != NULL && (s->dim != d || s->nsum != 2 + (has_dir ? 2 : 1) * d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("blocks of dimensions %d and %d, or with and without a direction, in one aggregate",
+						s->dim, d)));
+	beta = grad_vec_arg(fcinfo, 4, 0, d, "coefficients");
+	if (has_dir)
+		dir = grad_vec_arg(fcinfo, 5, 1, d, "direction");
+	offsets = glmix_flat_twin_offsets(fcinfo, 2, 3, 6, &blk);
+	s = sum_writable_of(fcinfo, s, FLAT_GRAD_MAGIC, d, 2 + (has_dir ? 2 : 1) * d);
+	s->sum[1] += glmix_accum_grad_hv(blk.hdr->n, blk.y, blk.w, offsets, blk.ptr, blk.col, blk.val,
+									 beta, dir, s->sum + 2, has_dir ? s->sum + 2 + d : NULL);
+	for (int r = 0; r < blk.hdr->n; r++)
+		s->sum[0] += blk.w[r];
+	s->n += blk.hdr->n;
+	pfree(offsets);
+	PG_RETURN_BYTEA_P(s);
+}
+
+PG_FUNCTION_INFO_V1(glmix_flat_grad_final);
+/* as recs.glmix_fixed_block_grad: rows, weight, loss, gradient (, H v) */
+Datum
+glmix_flat_grad_final(PG_FUNCTION_ARGS)
+{
+	FlatSum    *s = sum_arg(fcinfo, 0);
+	ArrayType  *a;
+	double	   *v;
+
+	if (s == NULL)
+		PG_RETURN_NULL();
+	sum_kind(s, FLAT_GRAD_MAGIC, "gradient");
+	a = glmix_float8_array(NULL, 1 + s->nsum);
+	v = (double *) ARR_DATA_PTR(a);
+	v[0] = (double) s->n;
+	memcpy(v + 1, s->sum, sizeof(double) * s->nsum);
+	PG_RETURN_ARRAYTYPE_P(a);
 }
 
 /* ---- the block builder ---- */
@@ -705,9 +842,10 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 		if (label > 0)
 			pos[npos++] = DatumGetInt64(course[r]);
 		/* x(l, c), as glmix_fixed_design() builds it */
+		/* a bound first: hashed crosses sharing a bucket make one feature */
 		len = glmix_fixed_row(&e->lay, &me, e->courses, li, ci, NULL, NULL);
 		csr_reserve(&x, len);
-		(void) glmix_fixed_row(&e->lay, &me, e->courses, li, ci, x.col + x.nnz, x.val + x.nnz);
+		len = glmix_fixed_row(&e->lay, &me, e->courses, li, ci, x.col + x.nnz, x.val + x.nnz);
 		for (int k = 0; k < len; k++)
 			if (x.col[x.nnz + k] < 0 || x.col[x.nnz + k] >= e->lay.dim)
 				elog(ERROR, "fixed row column %d outside dimension %d", x.col[x.nnz + k], e->lay.dim);

@@ -235,15 +235,6 @@ glmix_fit_fixed(GlmixTraining *t, const double *offsets)
 	return evals;
 }
 
-/*
- * The flat Citus path (glmix_flat.c): its plan computes each row's offset
- * in the shards' tasks, so there are none to pass
- */
-int
-glmix_fit_fixed_flat(GlmixTraining *t)
-{
-	return glmix_fit_fixed(t, NULL);
-}
 
 /* ---- the fixed effect: TRON over the gradient aggregate ---- */
 
@@ -367,6 +358,20 @@ glmix_fit_fixed_tron(GlmixTraining *t, const double *offsets, const char *label)
 	t->tron_cg_steps += res.cg_steps;
 	offsets_free(c.offsets);
 	return passes;
+}
+
+/*
+ * The flat Citus path (glmix_flat.c): its plan computes each row's offset
+ * in the shards' tasks, so there are none to pass; Newton, or TRON over
+ * recs._glmix_flat_fixed_grad (t->plan takes the same parameters as
+ * recs.glmix_fixed_block_grad's)
+ */
+int
+glmix_fit_fixed_flat(GlmixTraining *t, const char *label)
+{
+	if (t->tron)
+		return glmix_fit_fixed_tron(t, NULL, label);
+	return glmix_fit_fixed(t, NULL);
 }
 
 /*

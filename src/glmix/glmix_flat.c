@@ -21,7 +21,9 @@
  *      sums;
  *   3. fit: the fixed effect's Newton statistics are one partial aggregate
  *      over W joined with C (recs._glmix_flat_fixed_stats: each task sums its
- *      shard, the offsets z_r . coef_l computed from the twin blocks there);
+ *      shard, the offsets z_r . coef_l computed from the twin blocks there),
+ *      TRON's each one of recs._glmix_flat_fixed_grad (loss and gradient, or
+ *      a Hessian-vector product: O(features) up and down);
  *      the learner effect is one pushed-down UPDATE of C from a GROUP BY
  *      learner aggregate (recs.glmix_entity_fit, its offsets x_r . beta from
  *      recs._glmix_flat_scores); the course effect repartitions the rows by
@@ -38,7 +40,7 @@
  * Hessian and O(learners) coefficients.
  *
  * Everything else -- a learner-attribute or channel effect, validation,
- * l2 => auto, max_rows, hashed crosses, matches, TRON -- takes the
+ * l2 => auto, max_rows, matches -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -128,10 +130,8 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 		*why = "recs.glmix_flat is off";
 	else if (OidIsValid(o->validation) || o->l2_auto)
 		*why = "a validation relation or l2 => auto";
-	else if (o->max_rows > 0 || o->hash_bits > 0 || o->nlmatch > 0 || o->ncmatch > 0)
-		*why = "max_rows, hash_bits or match columns";
-	else if (strcmp(o->solver, "tron") == 0)
-		*why = "solver 'tron'";
+	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
+		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
 		*why = "a random effect not keyed by the learner column, the course column or a course attribute (or two on a side)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
@@ -149,9 +149,26 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 }
 
 /*
+ * The fixed effect's solver, as glmix_data.c's choose_solver: 'tron', or
+ * under 'auto' above GLMIX_NEWTON_MAX_DIM features or when dense Newton's
+ * four d x d matrices do not fit the budget (the coordinator holds no rows
+ * here, so only they count)
+ */
+static bool
+flat_tron(const char *solver, int d)
+{
+	if (strcmp(solver, "tron") == 0)
+		return true;
+	if (strcmp(solver, "newton") == 0)
+		return false;
+	return d > GLMIX_NEWTON_MAX_DIM || 4.0 * 8.0 * d * d > (double) recs_memory_budget();
+}
+
+/*
  * Phase 1 of a flat training: the sides, the crosses, the layout, the
- * learner effect.  False (t reset) when the crosses hold matches or the
- * fixed effect is for TRON: the usual path then reads everything again.
+ * learner effect.  False (t reset) when the crosses hold matches or an
+ * effect is outside what its solver takes: the usual path then reads
+ * everything again (and says so).
  */
 bool
 glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions *o)
@@ -172,7 +189,8 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	}
 	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
 	d = t->lay.dim;
-	bad = d > (strcmp(o->solver, "newton") == 0 ? GLMIX_DENSE_MAX_DIM : GLMIX_NEWTON_MAX_DIM);
+	t->tron = flat_tron(o->solver, d);
+	bad = d > (t->tron ? GLMIX_MAX_FIXED_DIM : GLMIX_DENSE_MAX_DIM);
 	/* an effect without features, or too many for its Newton: the usual path says so */
 	for (int k = 0; k < o->nrecols; k++)
 	{
@@ -189,10 +207,15 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		return false;
 	}
 	t->l2_fixed = o->l2[0];
-	t->tron = false;
 	t->citus_shards = recs_citus_hash_shards(o->impressions);
-	/* dense Newton's four d x d matrices; nothing grows with the rows */
-	recs_check_memory(4.0 * 8.0 * d * d, "train_glmix (fixed-effect Hessian)");
+	/*
+	 * Dense Newton's four d x d matrices, or TRON's vectors (as glmix_data.c
+	 * counts them); nothing grows with the rows
+	 */
+	if (t->tron)
+		recs_check_memory((16.0 * 8.0 + 256.0) * d, "train_glmix (the fixed effect's TRON vectors)");
+	else
+		recs_check_memory(4.0 * 8.0 * d * d, "train_glmix (fixed-effect Hessian)");
 	t->nre = o->nrecols;
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
 	f = t->flat = palloc0(sizeof(GlmixFlatWork));
@@ -482,10 +505,18 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * its learner effect's score from the twin block and its course effect's
 	 * score kept beside the block (sexpr).
 	 */
-	t->plan = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, $2, %s) "
-										  "FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id%s",
-										  sexpr, f->w, f->c, sjoin),
-								 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
+	if (t->tron)
+		/* TRON's: loss, gradient and, given a direction ($3), H v (glmix_fit.c's tron_query) */
+		t->plan = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_fixed_grad(w.fblock, w.rblock, c.coef, $2, $3, %s) "
+											  "FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id%s",
+											  sexpr, f->w, f->c, sjoin),
+									 3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+									 CURSOR_OPT_CUSTOM_PLAN);
+	else
+		t->plan = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_fixed_stats(w.fblock, w.rblock, c.coef, $2, %s) "
+											  "FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id%s",
+											  sexpr, f->w, f->c, sjoin),
+									 2, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
 	f->loss = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_loss(w.fblock, w.rblock, c.coef, $1, "
 										  "w.block_no = 0, %s) FROM %s w LEFT JOIN %s c ON c.learner_id = w.learner_id%s",
 										  sexpr, f->w, f->c, sjoin),
@@ -508,8 +539,13 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	t->g = palloc(sizeof(double) * t->lay.dim);
 	t->step = palloc(sizeof(double) * t->lay.dim);
 	t->cand = palloc(sizeof(double) * t->lay.dim);
-	t->H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * t->lay.dim * t->lay.dim);
-	t->L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * t->lay.dim * t->lay.dim);
+	if (t->tron)
+		t->tron_work = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * 6 * (Size) t->lay.dim);
+	else
+	{
+		t->H = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * t->lay.dim * t->lay.dim);
+		t->L = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * t->lay.dim * t->lay.dim);
+	}
 
 	initStringInfo(&effects);
 	for (int k = 0; k < t->nre; k++)
@@ -519,8 +555,9 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	if (!t->quiet)
 		ereport(NOTICE,
 				(errmsg("train_glmix: " INT64_FORMAT " impressions (" INT64_FORMAT " positive), "
-						INT64_FORMAT " learners, %d courses; fixed effect %d features",
-						rows->n, rows->n_positive, f->learners, t->courses->n, t->lay.dim),
+						INT64_FORMAT " learners, %d courses; fixed effect %d features%s",
+						rows->n, rows->n_positive, f->learners, t->courses->n, t->lay.dim,
+						t->tron ? psprintf(" (TRON solver, " INT64_FORMAT " nonzeros)", t->fixed_nnz) : ""),
 				 errdetail("%s. Built on the workers, over %d Citus shards: the coordinator holds no impressions.",
 						   t->nre == 0 ? "No random effects" : effects.data, t->citus_shards)));
 }
@@ -585,7 +622,7 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history)
 			CHECK_FOR_INTERRUPTS();
 			if (k == -1)
 			{
-				int			evals = glmix_fit_fixed_flat(t);
+				int			evals = glmix_fit_fixed_flat(t, psprintf("pass %d/%d", pass, o->passes));
 
 				t->fixed_passes += evals;
 				snprintf(detail, sizeof(detail), "%d aggregate passes", evals);

@@ -19,7 +19,7 @@
 /* what a worker needs to build a learner's blocks (glmix_flat_enc.c) */
 typedef struct GlmixFlatEnc
 {
-	GlmixFixedLayout lay;		/* intercept, bases, crosses, dim: no hashing, no matches */
+	GlmixFixedLayout lay;		/* intercept, bases, crosses (hashed or not), dim: no matches */
 	GlmixSide  *learners;		/* ids, ptr, col, val, nfeat, nmodel, cols' ranges */
 	GlmixSide  *courses;
 	bool		learner_effect;	/* a random effect keyed by learner_id */

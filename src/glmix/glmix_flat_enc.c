@@ -11,7 +11,9 @@
  * learner side's columns (their feature ranges, no rows: each learner's
  * vector is in a relation co-located with its impressions), the crosses,
  * the learner effect's shape, whether a course effect needs each row's
- * course, and the policy's parameters.  The encoding is
+ * course, the policy's parameters, and with hashed crosses (hash_bits)
+ * each learner and course feature's name hash, so the workers bucket a
+ * row's crosses as glmix_hash_row() does on one node.  The encoding is
  * a parameter of the one INSERT ... SELECT that builds the blocks, so Citus
  * sends it with each shard's task: its size times the shard count.
  *
@@ -32,7 +34,7 @@
 #include "glmix_flat.h"
 
 #define FLAT_ENC_MAGIC 0x474D4645	/* "GMFE" */
-#define FLAT_ENC_VERSION 1
+#define FLAT_ENC_VERSION 2		/* 2: hashed crosses */
 
 typedef struct FlatEncHeader
 {
@@ -51,6 +53,8 @@ typedef struct FlatEncHeader
 	int32		has_time;
 	int32		weights;		/* GLMIX_FLAT_WEIGHT_* bits */
 	int32		course_effect;
+	int32		hash_bits;		/* > 0: the crosses share 2^hash_bits buckets */
+	int32		hash_base;
 	int32		pad;
 	double		through;
 } FlatEncHeader;
@@ -112,6 +116,8 @@ glmix_flat_encode(const GlmixFlatEnc *e)
 	h.has_time = e->has_time;
 	h.weights = e->weights;
 	h.course_effect = e->course_effect;
+	h.hash_bits = e->lay.ncross > 0 ? e->lay.hash_bits : 0;
+	h.hash_base = e->lay.hash_base;
 	h.through = e->through;
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, (char *) &h, sizeof(h));
@@ -122,6 +128,12 @@ glmix_flat_encode(const GlmixFlatEnc *e)
 		int32		x[3] = {e->lay.cross[p].lcol, e->lay.cross[p].ccol, e->lay.cross[p].base};
 
 		appendBinaryStringInfo(&buf, (char *) x, sizeof(x));
+	}
+	/* hashed crosses: each learner and course feature's name hash (glmix_hash.c) */
+	if (h.hash_bits > 0)
+	{
+		appendBinaryStringInfo(&buf, (char *) e->lay.lhash, sizeof(uint64) * e->learners->nfeat);
+		appendBinaryStringInfo(&buf, (char *) e->lay.chash, sizeof(uint64) * e->courses->nfeat);
 	}
 	out = palloc(VARHDRSZ + buf.len);
 	SET_VARSIZE(out, VARHDRSZ + buf.len);
@@ -215,6 +227,7 @@ glmix_flat_decode(bytea *b)
 		ENC_CORRUPT("Magic %08x, version %d.", h->magic, h->version);
 	if (h->dim <= 0 || h->dim > GLMIX_MAX_FIXED_DIM || h->ncross < 0 || h->nlabels < 0 ||
 		h->nlabels > 2 || h->min_rows < 0 || h->re_dim < 0 || h->re_dim > 1024 ||
+		h->hash_bits < 0 || h->hash_bits > GLMIX_MAX_HASH_BITS || (h->hash_bits > 0 && h->ncross == 0) ||
 		(h->weights & ~(GLMIX_FLAT_WEIGHT_SECONDS | GLMIX_FLAT_WEIGHT_COLUMN)) != 0)
 		ENC_CORRUPT("The header's counts are out of range.");
 	e->lay.dim = h->dim;
@@ -222,6 +235,7 @@ glmix_flat_decode(bytea *b)
 	e->lay.l_base = h->l_base;
 	e->lay.c_base = h->c_base;
 	e->lay.ncross = h->ncross;
+	e->lay.hash_bits = h->hash_bits;
 	e->learner_effect = h->learner_effect != 0;
 	e->re_intercept = h->re_intercept != 0;
 	e->re_dim = h->re_dim;
@@ -256,12 +270,23 @@ glmix_flat_decode(bytea *b)
 		cc = &e->courses->cols[x[1]];
 		if (x[2] != end)
 			ENC_CORRUPT("Cross %d starts at %d, not %lld.", p, x[2], (long long) end);
-		end += (int64) (lc->end - lc->start) * (cc->end - cc->start);
+		/* hashed, every cross starts where the shared buckets do */
+		if (e->lay.hash_bits == 0)
+			end += (int64) (lc->end - lc->start) * (cc->end - cc->start);
 		if (end > e->lay.dim)
 			ENC_CORRUPT("Cross %d ends beyond the %d features.", p, e->lay.dim);
 		e->lay.cross[p].lcol = x[0];
 		e->lay.cross[p].ccol = x[1];
 		e->lay.cross[p].base = x[2];
+	}
+	if (h->hash_base != end)
+		ENC_CORRUPT("The hashed buckets start at %d, not %lld.", h->hash_base, (long long) end);
+	e->lay.hash_base = h->hash_base;
+	if (e->lay.hash_bits > 0)
+	{
+		end += (int64) 1 << e->lay.hash_bits;
+		e->lay.lhash = take(&r, sizeof(uint64), e->learners->nfeat, "learner feature hashes");
+		e->lay.chash = take(&r, sizeof(uint64), e->courses->nfeat, "course feature hashes");
 	}
 	if (end != e->lay.dim)
 		ENC_CORRUPT("The layout's parts hold %lld features, not %d.", (long long) end, e->lay.dim);

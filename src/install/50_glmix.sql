@@ -230,6 +230,23 @@ CREATE AGGREGATE recs._glmix_flat_loss(fblock bytea, rblock bytea, learner_coeff
 COMMENT ON AGGREGATE recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]) IS
     'train_glmix on Citus: rows, weight, weighted log-loss of the blocks at the coefficients (offsets as glmix_flat_fixed_stats), and the sum of the squared learner coefficients of the rows marked first';
 
+CREATE FUNCTION recs._glmix_flat_grad_accum(bytea, bytea, bytea, float8[], float8[], float8[], float8[])
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_grad_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_grad_final(bytea)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_grad_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE recs._glmix_flat_fixed_grad(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                            coefficients float8[], direction float8[], course_scores float8[]) (
+    SFUNC = recs._glmix_flat_grad_accum,
+    STYPE = bytea,
+    FINALFUNC = recs._glmix_flat_grad_final,
+    COMBINEFUNC = recs._glmix_flat_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]) IS
+    'train_glmix on Citus, TRON: glmix_fixed_block_grad (rows, weight, loss, gradient and, with a direction, the Hessian-vector product) over fixed blocks with the offsets of glmix_flat_fixed_stats; a bytea state of O(dimension), pushed down by Citus as a partial aggregate';
+
 CREATE FUNCTION recs._glmix_flat_course_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
                                              coefficients float8[], course_ids bigint[],
                                              learner_features integer[], learner_values float8[],
@@ -260,6 +277,9 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_loss_final(bytea),
     recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]),
     recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]),
+    recs._glmix_flat_grad_accum(bytea, bytea, bytea, float8[], float8[], float8[], float8[]),
+    recs._glmix_flat_grad_final(bytea),
+    recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]),
     recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]),
     recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[])
 FROM PUBLIC;

@@ -114,6 +114,7 @@ BEGIN
                        'recs._glmix_flat_scores(bytea, float8[], float8[]), '
                        'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
                        'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
+                       'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                        'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
                        'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) TO %s', grantee);
     END IF;
@@ -150,6 +151,7 @@ BEGIN
                    'recs._glmix_flat_scores(bytea, float8[], float8[]), '
                    'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
                    'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
+                   'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                    'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
                    'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);

@@ -95,10 +95,12 @@ SELECT is((SELECT array_agg(format('%s %s %s', learner_id, language, watched) OR
           (SELECT array_agg(format('%s %s %s', learner_id, language, watched) ORDER BY learner_id)
              FROM recs.model_learner WHERE model_id = recs.model_id('cw_fixed_s')),
           'the same learners, languages and positive courses as the single-table model''s');
--- TRON
+-- TRON, on the earlier Citus path (the flat path's: workers_glmix_flat.sql)
+SET recs.glmix_flat = off;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
                         '{language,topic,difficulty}', name => 'cw_tron_d', solver => 'tron', passes => 2,
                         activate => false);
+RESET recs.glmix_flat;
 SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}',
                         '{language,topic,difficulty}', name => 'cw_tron_s', solver => 'tron', passes => 2,
                         activate => false);

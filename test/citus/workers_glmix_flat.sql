@@ -12,12 +12,14 @@
 -- (log-loss within 1e-6, objective within 1e-9 relative, the same
 -- coefficients, counts and recs.model_learner rows), also with two label
 -- columns and a time window, with a course effect and with a course
--- attribute's effect, with weights (watch time, a weight column); recs.glmix_flat = off and models outside the
+-- attribute's effect, with weights (watch time, a weight column), with the
+-- fixed effect by TRON (its statistics a partial aggregate too), with hashed
+-- crosses; recs.glmix_flat = off and models outside the
 -- path take the earlier Citus path; bad input to the workers' functions is
 -- refused; nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(65);
+SELECT plan(80);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -88,6 +90,17 @@ SELECT ok(pg_temp.plan_of(
                 LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no$$)::text
           LIKE '%coord_combine_agg%worker_partial_agg%',
           'as worker_partial_agg in each task and coord_combine_agg on the coordinator');
+SELECT ok(pg_temp.in_tasks(
+            $$SELECT recs._glmix_flat_fixed_grad(w.fblock, w.rblock, c.coef, '{0}'::float8[], '{1}'::float8[], cs.cscore)
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no$$, 'Aggregate'),
+          'TRON''s statistics (loss, gradient, H v) are aggregated inside the tasks too');
+SELECT ok(pg_temp.plan_of(
+            $$SELECT recs._glmix_flat_fixed_grad(w.fblock, w.rblock, c.coef, '{0}'::float8[], '{1}'::float8[], cs.cscore)
+                FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no$$)::text
+          ~ '(worker_partial_agg.*coord_combine_agg|coord_combine_agg.*worker_partial_agg)',
+          'as a partial aggregate: worker_partial_agg in each task, coord_combine_agg on the coordinator');
 SELECT ok(pg_temp.in_tasks(
             $$SELECT recs._glmix_flat_loss(w.fblock, w.rblock, c.coef, '{0}'::float8[], w.block_no = 0, cs.cscore)
                 FROM recs.ct_flat w LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
@@ -337,6 +350,66 @@ SELECT is_empty($$SELECT side, id, keys FROM recs.glmix_entity WHERE model_id = 
 SELECT cmp_ok(abs(pg_temp.logloss('cf_t_d') - pg_temp.logloss('cf_t_s')), '<', 1e-6::float8,
               'served, the same log-loss within 1e-6');
 
+-- the fixed effect by TRON (solver => 'tron'): each of its passes one partial aggregate
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_tr_d', random_effects => '{learner_id,course_id}',
+                        crosses => '{language:language,industry:topic}', solver => 'tron', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_tr_s', random_effects => '{learner_id,course_id}',
+                        crosses => '{language:language,industry:topic}', solver => 'tron', activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', params->'solver', metrics->'train_rows',
+                                    metrics->'entity_models', metrics->'fixed_nonzeros')
+             FROM recs.model WHERE name = 'cf_tr_d'),
+          (SELECT jsonb_build_array(true, 'tron'::text, metrics->'train_rows', metrics->'entity_models', metrics->'fixed_nonzeros')
+             FROM recs.model WHERE name = 'cf_tr_s'),
+          'solver => tron: the flat path, TRON, the same rows, entity models and nonzeros');
+SELECT cmp_ok((SELECT (metrics->>'tron_cg_steps')::int FROM recs.model WHERE name = 'cf_tr_d'), '>', 0,
+              'TRON took Hessian-vector products on the workers');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_tr_d' AND s.name = 'cf_tr_s'),
+              '<', 1e-9::float8, 'the same objective as the single-table TRON fit (1e-9 relative)');
+SELECT cmp_ok((SELECT max(coalesce(abs(a.x - b.x), 1))
+                 FROM (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_tr_d')) a
+                 FULL JOIN (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_tr_s')) b USING (coordinate, entity, rows, i)), '<', 1e-6::float8,
+              'every coefficient, fixed, per learner and per course, within 1e-6 (the same entities: a full join)');
+-- TRON and dense Newton stop at different points (Newton's last full step leaves a
+-- gap of about its decrement squared; coordinate descent carries it): the flat path
+-- shows the single-table gap between them
+SELECT cmp_ok((SELECT abs(((t.metrics->>'objective')::float8 / (n.metrics->>'objective')::float8 - 1)
+                          - ((ts.metrics->>'objective')::float8 / (ns.metrics->>'objective')::float8 - 1))
+                 FROM recs.model t, recs.model n, recs.model ts, recs.model ns
+                WHERE t.name = 'cf_tr_d' AND n.name = 'cf_lc_d' AND ts.name = 'cf_tr_s' AND ns.name = 'cf_lc_s'),
+              '<', 1e-9::float8, 'TRON against dense Newton: the same objective gap flat as on one table (1e-9 relative)');
+
+-- hashed crosses (hash_bits): the workers bucket each row's crosses from the feature
+-- names' hashes in the encoding; 16 buckets for two crosses, so pairs share buckets
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_h_d', random_effects => '{learner_id,course_id}',
+                        crosses => '{language:language,industry:topic}', hash_bits => 4, activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry,segment}',
+                        '{language,topic,difficulty}', name => 'cf_h_s', random_effects => '{learner_id,course_id}',
+                        crosses => '{language:language,industry:topic}', hash_bits => 4, activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', params->'hash_bits', metrics->'train_rows', metrics->'fixed_features',
+                                    metrics->'fixed_nonzeros', metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_h_d'),
+          (SELECT jsonb_build_array(true, 4, metrics->'train_rows', metrics->'fixed_features',
+                                    metrics->'fixed_nonzeros', metrics->'entity_models', metrics->'fixed_aggregate_passes')
+             FROM recs.model WHERE name = 'cf_h_s'),
+          'hash_bits: the flat path, the same features, nonzeros (a bucket hit twice in a row is one), entity models and Newton passes');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_h_d' AND s.name = 'cf_h_s'),
+              '<', 1e-9::float8, 'the same objective as the single-table fit (1e-9 relative)');
+SELECT cmp_ok((SELECT max(coalesce(abs(a.x - b.x), 1))
+                 FROM (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_h_d')) a
+                 FULL JOIN (SELECT c.coordinate, c.entity, c.rows, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_h_s')) b USING (coordinate, entity, rows, i)), '<', 1e-6::float8,
+              'every coefficient, the hashed buckets'' too, within 1e-6');
+SELECT cmp_ok(abs(pg_temp.logloss('cf_h_d') - pg_temp.logloss('cf_h_s')), '<', 1e-6::float8,
+              'served (buckets from the stored names), the same log-loss within 1e-6');
+
 -- the switch, and a model outside the path
 SET recs.glmix_flat = off;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
@@ -358,6 +431,20 @@ SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, NULL,
                  'XX001', 'invalid glmix flat encoding', 'a damaged encoding is refused');
 SELECT throws_ok($$SELECT recs._glmix_flat_fixed_final('\x0102'::bytea)$$,
                  'XX001', 'not a glmix flat aggregate state', 'and a forged aggregate state');
+SELECT throws_ok($$SELECT recs._glmix_flat_grad_final('\x0102'::bytea)$$,
+                 'XX001', 'not a glmix flat aggregate state', 'TRON''s final function refuses a forged state');
+-- a well-formed loss state (magic "GMFS", dimension 0, 3 sums) is not a gradient state
+SELECT throws_ok($$SELECT recs._glmix_flat_grad_final(('\x53464d47' || '00000000' || '03000000' || repeat('00', 8)
+                                                      || repeat('00', 8) || repeat('00', 24))::bytea)$$,
+                 'XX001', 'not a glmix flat gradient state', 'nor a state of the loss aggregate');
+SELECT throws_ok($$SELECT recs._glmix_flat_grad_final(('\x47464d47' || '02000000' || '05000000' || repeat('00', 8)
+                                                      || repeat('00', 8) || repeat('00', 40))::bytea)$$,
+                 'XX001', 'not a glmix flat aggregate state', 'nor a gradient state whose length fits neither form');
+-- a gradient state of dimension 1 without a product: 2 rows, weight 1.5, loss 0.75, gradient -0.25
+SELECT is(recs._glmix_flat_grad_final(('\x47464d47' || '01000000' || '03000000' || repeat('00', 8)
+                                       || '0200000000000000' || '000000000000f83f' || '000000000000e83f'
+                                       || '000000000000d0bf')::bytea),
+          '{2,1.5,0.75,-0.25}'::float8[], 'and reads a well-formed one: rows, weight, loss, gradient (a known answer)');
 SELECT throws_ok($$SELECT * FROM recs._glmix_flat_course_rows('\x0102'::bytea, NULL, NULL, '{0}', '{1}', NULL, NULL, 3, true, NULL, NULL)$$,
                  'XX001', 'invalid glmix block', 'the course rows'' builder refuses a forged block');
 SELECT throws_ok($$SELECT * FROM recs._glmix_flat_course_rows('\x0102'::bytea, NULL, NULL, '{0}', '{1}', NULL, NULL, 5000, true, NULL, NULL)$$,
@@ -390,5 +477,5 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'nor any of their shards on the workers');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s,cf_t_d,cf_t_s}'::text[]) n;
+  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s,cf_t_d,cf_t_s,cf_tr_d,cf_tr_s,cf_h_d,cf_h_s}'::text[]) n;
 SELECT * FROM finish();
