@@ -689,6 +689,8 @@ typedef struct GlmixTraining
 
 /* the sides, the impressions and the validation rows */
 extern void glmix_read_data(GlmixTraining *t, const GlmixOptions *o);
+/* the validation relation's rows into t->vrows (none: NULL) */
+extern void glmix_read_validation(GlmixTraining *t, const GlmixOptions *o);
 /* the fixed layout (t->lay.cross set), the designs and the random effects */
 extern void glmix_build_designs(GlmixTraining *t, const GlmixOptions *o);
 /*

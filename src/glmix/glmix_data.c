@@ -497,6 +497,16 @@ glmix_read_data(GlmixTraining *t, const GlmixOptions *o)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("every impression has the same label"),
 				 errdetail("A response model needs both positive and negative rows.")));
+	glmix_read_validation(t, o);
+}
+
+/*
+ * The validation relation's rows (t->vrows), when there is one: read on
+ * this node, as the sides are (the flat Citus path reads them so too)
+ */
+void
+glmix_read_validation(GlmixTraining *t, const GlmixOptions *o)
+{
 	if (OidIsValid(o->validation))
 	{
 		t->vrows = read_rows(o->validation, o, t->learners, t->courses, false);

@@ -39,8 +39,8 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- a learner-attribute or channel effect, validation,
- * l2 => auto, max_rows, matches -- takes the
+ * Everything else -- a learner-attribute or channel effect, l2 => auto,
+ * max_rows, matches -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -128,8 +128,8 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 		return false;
 	if (!glmix_flat_enabled)
 		*why = "recs.glmix_flat is off";
-	else if (OidIsValid(o->validation) || o->l2_auto)
-		*why = "a validation relation or l2 => auto";
+	else if (o->l2_auto)
+		*why = "l2 => auto";
 	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
 		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
@@ -239,6 +239,8 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		if (!re->by_id)
 			glmix_read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
 	}
+	/* the validation rows: here, as on one node (glmix_flat_valid.c scores them) */
+	glmix_read_validation(t, o);
 	return true;
 }
 
@@ -602,7 +604,7 @@ flat_objective(GlmixTraining *t, double *mean_loss)
  * statement (or Newton's few) over the workers' blocks.
  */
 double
-glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history)
+glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double *vauc, double *vll)
 {
 	double		final_obj = 0.0;
 	double		t0 = recs_clock_seconds();
@@ -652,17 +654,20 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history)
 								detail, recs_clock_seconds() - tc)));
 			final_obj = obj;
 		}
+		if (t->vrows)
+			glmix_flat_validation(t, vauc, vll);
 		elapsed = recs_clock_seconds() - t0;
 		if (!t->quiet)
 			ereport(NOTICE,
-					(errmsg("train_glmix: pass %d/%d: objective %.4f, train log-loss %.4f, "
+					(errmsg("train_glmix: pass %d/%d: objective %.4f, train log-loss %.4f%s, "
 							"%.0f impressions/s, elapsed %.1f s, about %.1f s left",
 							pass, o->passes, final_obj, loss,
+							t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
 							(double) t->rows->n / Max(recs_clock_seconds() - tp, 1e-9),
 							elapsed, elapsed / pass * (o->passes - pass))));
 		history[pass - 1].objective = final_obj;
-		history[pass - 1].vauc = NAN;
-		history[pass - 1].vll = NAN;
+		history[pass - 1].vauc = *vauc;
+		history[pass - 1].vll = *vll;
 	}
 	jit_restore(t->flat);
 	return final_obj;

@@ -47,6 +47,7 @@ struct GlmixFlatWork
 	SPIPlanPtr	refit;			/* the learner effect's UPDATE */
 	int64		learners;		/* learners with rows */
 	char	   *jit;			/* the session's jit, set back after the passes */
+	int32		valid_row_max;	/* the validation rows' longest fixed row (0: not yet) */
 	int			lk;				/* the coordinate keyed by the learner column, -1 none */
 	int			ck;				/* the coordinate keyed by the course column or a course
 								 * attribute, -1 none */
@@ -86,7 +87,10 @@ extern bool glmix_flat_wanted(const GlmixOptions *o, const char **why);
  */
 extern bool glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o);
-extern double glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history);
+extern double glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history,
+							 double *vauc, double *vll);
+/* the validation AUC and log-loss after a pass (glmix_flat_valid.c) */
+extern void glmix_flat_validation(GlmixTraining *t, double *auc, double *logloss);
 extern void glmix_flat_collect(GlmixTraining *t);
 extern void glmix_flat_store_learners(int64 model_id, GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_flat_drop(GlmixTraining *t);

@@ -424,7 +424,7 @@ run_training(FunctionCallInfo fcinfo, const GlmixOptions *op)
 		glmix_flat_stage(&t, &o);
 		phase[1] = recs_clock_seconds() - tp;
 		tp = recs_clock_seconds();
-		final_obj = glmix_flat_fit(&t, &o, history);
+		final_obj = glmix_flat_fit(&t, &o, history, &vauc, &vll);
 		AtEOXact_GUC(true, save_nestlevel);
 		phase[2] = recs_clock_seconds() - tp;
 	}

@@ -19,7 +19,7 @@
 -- refused; nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(80);
+SELECT plan(84);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -410,6 +410,36 @@ SELECT cmp_ok((SELECT max(coalesce(abs(a.x - b.x), 1))
 SELECT cmp_ok(abs(pg_temp.logloss('cf_h_d') - pg_temp.logloss('cf_h_s')), '<', 1e-6::float8,
               'served (buckets from the stored names), the same log-loss within 1e-6');
 
+-- a validation relation: its rows read on the coordinator, scored after each pass from the
+-- coefficients (the learners' fetched for the validation learners only)
+SET citus.enable_ddl_propagation = off;
+CREATE VIEW app.val_late AS SELECT * FROM app.impressions WHERE shown_at > '2025-12-10';
+CREATE VIEW single.val_late AS SELECT * FROM single.impressions WHERE shown_at > '2025-12-10';
+RESET citus.enable_ddl_propagation;
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}', '{topic,difficulty}',
+                        name => 'cf_v_d', through => '2025-12-10', validation => 'app.val_late', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}', '{topic,difficulty}',
+                        name => 'cf_v_s', through => '2025-12-10', validation => 'single.val_late', activate => false);
+SELECT is((SELECT metrics->'citus_flat' FROM recs.model WHERE name = 'cf_v_d'), 'true'::jsonb,
+          'validation: the flat path (learner and course effects)');
+SELECT cmp_ok((SELECT abs((d.metrics->>'validation_auc')::float8 - (s.metrics->>'validation_auc')::float8)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_v_d' AND s.name = 'cf_v_s'),
+              '<', 1e-6::float8, 'the validation AUC of the single-table fit (to the 6 decimals stored)');
+SELECT cmp_ok((SELECT abs((d.metrics->>'validation_logloss')::float8 - (s.metrics->>'validation_logloss')::float8)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_v_d' AND s.name = 'cf_v_s'),
+              '<', 1e-6::float8, 'and its validation log-loss');
+SELECT is((SELECT count(*)::int FROM (SELECT (p->>'pass')::int AS pass, (p->>'validation_auc')::float8 AS auc,
+                                           (p->>'validation_logloss')::float8 AS ll
+                                      FROM recs.model m, jsonb_array_elements(m.metrics->'passes') p
+                                     WHERE m.name = 'cf_v_d') d
+                            JOIN (SELECT (p->>'pass')::int AS pass, (p->>'validation_auc')::float8 AS auc,
+                                         (p->>'validation_logloss')::float8 AS ll
+                                    FROM recs.model m, jsonb_array_elements(m.metrics->'passes') p
+                                   WHERE m.name = 'cf_v_s') s USING (pass)
+            WHERE abs(d.auc - s.auc) < 1e-5 AND abs(d.ll - s.ll) < 1e-5), 3,
+          'pass by pass: each of the 3 passes'' validation AUC and log-loss (not null) within 1e-5');
+DROP VIEW app.val_late, single.val_late;
+
 -- the switch, and a model outside the path
 SET recs.glmix_flat = off;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
@@ -477,5 +507,5 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           ARRAY['0', '0'], 'nor any of their shards on the workers');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s,cf_t_d,cf_t_s,cf_tr_d,cf_tr_s,cf_h_d,cf_h_s}'::text[]) n;
+  FROM unnest('{cf_le_d,cf_le_s,cf_le_r,cf_win_d,cf_win_s,cf_w_d,cf_w_s,cf_uw_d,cf_ce_d,cf_v_d,cf_v_s,cf_lc_d,cf_lc_s,cf_c_d,cf_c_s,cf_t_d,cf_t_s,cf_tr_d,cf_tr_s,cf_h_d,cf_h_s}'::text[]) n;
 SELECT * FROM finish();
