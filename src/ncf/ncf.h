@@ -177,21 +177,6 @@ typedef enum NcfContextNorm
 	NCF_NORM_MEAN
 } NcfContextNorm;
 
-/*
- * A training positive's context (train_ncf's context): 'past', the
- * learner's watches in the window before the label's time (the default);
- * 'others', the window the learner's stored embedding sees (ending at their
- * latest watch) without the label's own watch -- every positive then sees
- * the context serving will see, as FISM and Mult-VAE train.
- */
-typedef enum NcfContextKind
-{
-	NCF_CONTEXT_PAST,
-	NCF_CONTEXT_OTHERS
-} NcfContextKind;
-
-extern const char *const ncf_context_kind_names[2];
-
 /* train_ncf's names of the norms, indexed by NcfContextNorm */
 extern const char *const ncf_context_norm_names[3];
 
@@ -298,7 +283,6 @@ typedef struct NcfConfig
 	double		labels_from;	/* positives are watches at or after this time */
 	double		order_decay;	/* weight of the k-th latest watch: order_decay^k */
 	NcfContextNorm context_norm;	/* a context's weights scaled by its length */
-	NcfContextKind context;		/* a training positive's context */
 	float		content_dropout;	/* P(a course's co-watch part is dropped), per instance */
 	NcfEncoder	encoder;
 	int			attention_window;	/* watches the attention encoder sees */
@@ -349,8 +333,6 @@ typedef struct NcfData
 	int			att_window;		/* attention encoder's positions; 0: a bag */
 	float	   *ctx_weight;		/* weight of the k-th latest watch; NULL: all 1 */
 	NcfContextNorm ctx_norm;	/* and the context's length's scaling */
-	int32	   *ctx_skip;		/* context 'others': the label's place in its
-								 * context, left out (-1: none); NULL: 'past' */
 	double		mean_ctx;
 	NcfSparse	cowatch;		/* co-watch similarity rows */
 	const struct NcfHoldout *holdout;	/* validation 'auto': held-out learners; NULL: none */
@@ -364,13 +346,6 @@ typedef struct NcfData
 	int64	   *content_start;	/* per course: where its content entries begin */
 	int			n_course_inputs;
 } NcfData;
-
-/* the place in positive p's context that is not in it (-1: none) */
-static inline int32
-ncf_ctx_skip(const NcfData *d, int64 p)
-{
-	return d->ctx_skip ? d->ctx_skip[p] : -1;
-}
 
 /* rows of tower k's sparse layer */
 static inline int

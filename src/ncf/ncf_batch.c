@@ -80,19 +80,12 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 		d->ctx_cap = Min(d->ctx_cap, d->att_window);
 	d->ctx_weight = ncf_order_weights(cfg->order_decay);
 	d->ctx_norm = cfg->context_norm;
-	d->ctx_skip = cfg->context == NCF_CONTEXT_OTHERS ?
-		MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(n, 1)) : NULL;
 	n = 0;
 	for (int u = 0; u < d->n_learners; u++)
 	{
 		int64		lo = d->offsets[u],
 					hi = d->offsets[u + 1];
-		int64		all_a = lo;
 
-		/* context 'others': the stored embedding's window, ncf_final_embeddings' */
-		if (d->ctx_skip && hi > lo)
-			all_a = Max(lower_bound_time(d->when, lo, hi, d->when[hi - 1] - cfg->window_seconds),
-						hi - d->ctx_cap);
 		for (int64 w = lo; w < hi; w++)
 		{
 			double		t = d->when[w];
@@ -101,20 +94,6 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 
 			if (t < cfg->labels_from)
 				continue;
-			if (d->ctx_skip)
-			{
-				/* [all_a, hi) without w: length hi - all_a, less one if w is in it */
-				d->pos_learner[n] = u;
-				d->pos_item[n] = d->items[w];
-				d->ctx_start[n] = all_a;
-				d->ctx_len[n] = (int32) (hi - all_a);
-				d->ctx_skip[n] = w >= all_a ? (int32) (w - all_a) : -1;
-				if (hi - all_a - (w >= all_a) == 0)
-					d->n_empty_ctx++;
-				ctx_total += (double) (hi - all_a - (w >= all_a));
-				n++;
-				continue;
-			}
 			/* context: lo <= k < hi with t - window <= when[k] < t */
 			a = lower_bound_time(d->when, lo, w + 1, t - cfg->window_seconds);
 			b = lower_bound_time(d->when, a, w + 1, t);
@@ -354,11 +333,9 @@ ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 		{
 			int32		p = b->pos[g];
 			const int32 *ctx = d->items + d->ctx_start[p];
-			int32		skip = ncf_ctx_skip(d, p);
 
 			for (int j = 0; j < d->ctx_len[p]; j++)
-				if (j != skip)
-					transpose_use(s, ctx[j], stamp);
+				transpose_use(s, ctx[j], stamp);
 		}
 		transpose_alloc(s);
 		for (int g = 0; g < b->ngroups; g++)
@@ -366,19 +343,16 @@ ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 			int32		p = b->pos[g];
 			const int32 *ctx = d->items + d->ctx_start[p];
 			int			len = d->ctx_len[p];
-			int32		skip = ncf_ctx_skip(d, p);
 
 			/*
 			 * A bag's row gets the batch row's gradient times the watch's
 			 * weight; an attention encoder's gets entry j's own gradient
 			 * (row g * att_window + j of the trainer's attention gradients).
 			 */
-			float		scale = ncf_context_scale(d->ctx_norm, len - (skip >= 0));
+			float		scale = ncf_context_scale(d->ctx_norm, len);
 
 			for (int j = 0; j < len; j++)
-				if (j == skip)
-					continue;
-				else if (d->att_window > 0)
+				if (d->att_window > 0)
 					transpose_put(s, ctx[j], g * d->att_window + j, 1.0f);
 				else
 					transpose_put(s, ctx[j], g,

@@ -194,8 +194,7 @@ ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 	}
 	/* data: positives, contexts, negatives, permutation, sorted sets */
 	total = add_size(total, mul_size(d->n_pos, 4 * sizeof(int32) + sizeof(int64)
-									 + negatives * sizeof(int32)
-									 + (cfg->context == NCF_CONTEXT_OTHERS ? sizeof(int32) : 0)));
+									 + negatives * sizeof(int32)));
 	if (softmax)
 		total = add_size(total, ncf_softmax_memory(d, groups));
 	total = add_size(total, mul_size(d->offsets[d->n_learners], sizeof(int32)));
@@ -277,8 +276,7 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 			int32		p = tr->batch.pos[r];
 			const int32 *ctx = d->items + d->ctx_start[p];
 			int			len = d->ctx_len[p];
-			int32		skip = ncf_ctx_skip(d, p);
-			float		scale = ncf_context_scale(d->ctx_norm, len - (skip >= 0));
+			float		scale = ncf_context_scale(d->ctx_norm, len);
 
 			if (tr->att_n > 0)
 			{
@@ -294,9 +292,7 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 			{
 				if (j + 2 < len)
 					prefetch_row(s->t.w[0] + (Size) ctx[j + 2] * w1, w1);
-				if (j == skip)
-					continue;
-				/* the weight as ncf_context_values computes it (no order weights with a skip) */
+				/* the weight as ncf_context_values computes it */
 				if (d->ctx_weight || d->ctx_norm != NCF_NORM_NONE)
 					ncf_vec_axpy(y, (d->ctx_weight ? d->ctx_weight[len - 1 - j] : 1.0f) * scale,
 								 s->t.w[0] + (Size) ctx[j] * w1, w1);

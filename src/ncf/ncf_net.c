@@ -137,7 +137,6 @@ ncf_order_weights(double decay)
 }
 
 const char *const ncf_context_norm_names[3] = {"none", "sqrt", "mean"};
-const char *const ncf_context_kind_names[2] = {"past", "others"};
 
 float
 ncf_context_scale(NcfContextNorm norm, int n)

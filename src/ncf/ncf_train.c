@@ -219,15 +219,6 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 						ncf_context_norm_names[cfg->context_norm]),
 				 errdetail("The attention encoder pools a context through its own softmax weights."),
 				 errhint("Pass context_norm => 'none' with encoder => 'attention'.")));
-	cfg->context = (NcfContextKind) choice_arg(fcinfo, 31, "context", ncf_context_kind_names, 2,
-											   NCF_CONTEXT_PAST);
-	if (cfg->context == NCF_CONTEXT_OTHERS &&
-		(cfg->encoder == NCF_ENCODER_ATTENTION || cfg->order_decay < 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("context 'others' needs encoder 'bag' and order_decay 1"),
-				 errdetail("A context of the learner's other watches has no order relative to the label."),
-				 errhint("Pass context => 'past' to weigh watches by their order.")));
 	/*
 	 * softmax draws no negatives: the batch's other courses are its
 	 * negatives; 'auto' may choose either loss

@@ -1,11 +1,10 @@
--- test/pgtap/ncf_context.sql -- train_ncf's learner contexts.  context_norm:
--- a context of n watches enters the learner tower's sparse layer scaled by
+-- test/pgtap/ncf_context_norm.sql -- train_ncf's context_norm: a learner
+-- context of n watches enters the learner tower's sparse layer scaled by
 -- n^-1/2 ('sqrt') or 1/n ('mean'), in the stored embeddings and in every
 -- serving path that embeds a history; checked against the tower computed by
--- hand from recs.ncf_layer.  context 'others': a training positive's context
--- is the learner's other watches, later ones too.
+-- hand from recs.ncf_layer.
 BEGIN;
-SELECT plan(28);
+SELECT plan(21);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- data
@@ -111,43 +110,6 @@ SELECT ok(pg_temp.maxdiff(pg_temp.hand_embed(:sq, '{1,4,7,10}', 1), recs.embed_l
 UPDATE recs.model SET params = params || '{"context_norm": "max"}', cache_token = cache_token + 1 WHERE model_id = :sq;
 SELECT throws_ok(format('SELECT recs.embed_learner(%s, ''{1}'')', :sq), 'XX001',
                  format('recs model %s is corrupt', :sq), 'an unknown context_norm in params is a corrupt model');
-
--- ---------------------------------------------------------------- context 'others'
--- 10 pairs of courses (2k - 1, 2k): each learner watches one pair, the odd
--- course first.  With 'past' the even course is never context, so its input
--- row stays as initialised; with 'others' each course is the other's
--- context, and a learner who watched 2k is recommended 2k - 1.
-CREATE TABLE cn.pairs AS
-SELECT u::bigint AS learner_id, (2 * (u % 10) + j)::bigint AS course_id,
-       timestamptz '2025-01-01 00:00:00+00' + (u % 30 + j) * interval '1 day' AS watched_at,
-       600::float8 AS watch_seconds
-  FROM generate_series(1, 400) u, generate_series(1, 2) j;
-SELECT recs.train_ncf('cn.pairs', 'cn_past', layers => '{16}', dim => 8, epochs => 20, batch_size => 25,
-                      seed => 5, activate => false) AS past \gset
-SELECT recs.train_ncf('cn.pairs', 'cn_others', layers => '{16}', dim => 8, epochs => 20, batch_size => 25,
-                      seed => 5, activate => false, context => 'others') AS others \gset
-SELECT recs.train_ncf('cn.pairs', 'cn_others_a', layers => '{16}', dim => 8, epochs => 2,
-                      seed => 5, activate => false, context => 'others', context_norm => 'sqrt', threads => 2) AS oth_a \gset
-SELECT recs.train_ncf('cn.pairs', 'cn_others_b', layers => '{16}', dim => 8, epochs => 2,
-                      seed => 5, activate => false, context => 'others', context_norm => 'sqrt', threads => 2) AS oth_b \gset
-SELECT is((SELECT params->>'context' FROM recs.model WHERE model_id = :others), 'others',
-          'context is stored in the model''s params');
-SELECT is((SELECT params->>'context' FROM recs.model WHERE model_id = :past), 'past',
-          'the default context is past, stored too');
-SELECT is((SELECT count(*) FROM generate_series(1, 10) k
-            WHERE (SELECT course_id FROM recs.recommend(777777, 1, model => :others, recent => ARRAY[2 * k]::bigint[])) = 2 * k - 1),
-          10::bigint, 'others: after the even course of a pair, its odd course first (learnt from a later watch)');
-SELECT ok((SELECT count(*) FROM generate_series(1, 10) k
-            WHERE (SELECT course_id FROM recs.recommend(777777, 1, model => :past, recent => ARRAY[2 * k]::bigint[])) = 2 * k - 1) < 5,
-          'past: a course only ever watched last teaches nothing as context (the check above can fail)');
-SELECT is((SELECT count(*) FROM recs.ncf_layer a JOIN recs.ncf_layer b USING (tower, layer)
-            WHERE a.model_id = :oth_a AND b.model_id = :oth_b AND a.weight = b.weight AND a.bias = b.bias),
-          4::bigint, 'context others with sqrt is bit-reproducible for a seed and a thread count');
-SELECT throws_ok($$SELECT recs.train_ncf('cn.pairs', epochs => 1, context => 'others', order_decay => 0.5)$$,
-                 '0A000', 'context ''others'' needs encoder ''bag'' and order_decay 1',
-                 'context others with an order decay is refused');
-SELECT throws_ok($$SELECT recs.train_ncf('cn.pairs', epochs => 1, context => 'future')$$, '22023',
-                 'context must be one of ''past'' or ''others'', not "future"', 'an unknown context is an error');
 
 SELECT * FROM finish();
 ROLLBACK;
