@@ -4163,7 +4163,7 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
--- train_ncf's encoder, attention_window, loss and validation
+-- train_ncf's encoder, attention_window, loss, validation and context_norm
 -- ---------------------------------------------------------------------------
 DROP FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
