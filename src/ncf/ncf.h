@@ -166,7 +166,7 @@ extern float *ncf_order_weights(double decay);
  * Context normalisation (train_ncf's context_norm): every weight of a
  * context of n watches is also scaled by n^-1/2 ('sqrt', the |N(u)|^-1/2 of
  * SVD++ and FISM) or 1/n ('mean', average pooling), so that a learner with
- * 700 watches does not feed the first layer a sum 25 times larger than one
+ * 700 watches does not feed the first layer a sum 26 times larger than one
  * with one watch.  n is the context as the tower sees it (after the
  * window, the cap and an order decay's cut).
  */
