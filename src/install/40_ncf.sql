@@ -100,14 +100,15 @@ CREATE FUNCTION recs.train_ncf(
     encoder text DEFAULT 'bag',
     attention_window integer DEFAULT 20,
     loss text DEFAULT 'auto',
-    validation text DEFAULT 'none')
+    validation text DEFAULT 'none',
+    context_norm text DEFAULT 'none')
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
-    text, integer, text, text) IS
+    text, integer, text, text, text) IS
     'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower); returns the model id';
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)

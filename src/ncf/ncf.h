@@ -162,8 +162,33 @@ extern void ncf_tower_init(NcfTower *t, struct RecsRng *rng);
  */
 extern int	ncf_order_length(double decay);
 extern float *ncf_order_weights(double decay);
-/* val[j] of a context of n watches, oldest first: the j-th gets w[n - 1 - j] */
-extern void ncf_context_values(const float *w, int n, float *val);
+/*
+ * Context normalisation (train_ncf's context_norm): every weight of a
+ * context of n watches is also scaled by n^-1/2 ('sqrt', the |N(u)|^-1/2 of
+ * SVD++ and FISM) or 1/n ('mean', average pooling), so that a learner with
+ * 700 watches does not feed the first layer a sum 26 times larger than one
+ * with one watch.  n is the context as the tower sees it (after the
+ * window, the cap and an order decay's cut).
+ */
+typedef enum NcfContextNorm
+{
+	NCF_NORM_NONE,
+	NCF_NORM_SQRT,
+	NCF_NORM_MEAN
+} NcfContextNorm;
+
+/* train_ncf's names of the norms, indexed by NcfContextNorm */
+extern const char *const ncf_context_norm_names[3];
+
+/* the factor of every weight of a context of n watches (1 for n = 0) */
+extern float ncf_context_scale(NcfContextNorm norm, int n);
+
+/*
+ * val[j] of a context of n watches, oldest first: the j-th gets
+ * w[n - 1 - j] (1 when w is NULL) times ncf_context_scale(norm, n) -- the
+ * one expression training, the stored embeddings and serving use
+ */
+extern void ncf_context_values(const float *w, NcfContextNorm norm, int n, float *val);
 
 /*
  * Embeddings of nrows sparse inputs (CSR over item indexes; val NULL = 1)
@@ -257,6 +282,7 @@ typedef struct NcfConfig
 	double		window_seconds; /* learner context look-back */
 	double		labels_from;	/* positives are watches at or after this time */
 	double		order_decay;	/* weight of the k-th latest watch: order_decay^k */
+	NcfContextNorm context_norm;	/* a context's weights scaled by its length */
 	float		content_dropout;	/* P(a course's co-watch part is dropped), per instance */
 	NcfEncoder	encoder;
 	int			attention_window;	/* watches the attention encoder sees */
@@ -306,6 +332,7 @@ typedef struct NcfData
 								 * at most attention_window with attention */
 	int			att_window;		/* attention encoder's positions; 0: a bag */
 	float	   *ctx_weight;		/* weight of the k-th latest watch; NULL: all 1 */
+	NcfContextNorm ctx_norm;	/* and the context's length's scaling */
 	double		mean_ctx;
 	NcfSparse	cowatch;		/* co-watch similarity rows */
 	const struct NcfHoldout *holdout;	/* validation 'auto': held-out learners; NULL: none */

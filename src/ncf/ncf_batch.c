@@ -79,6 +79,7 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	if (d->att_window > 0)
 		d->ctx_cap = Min(d->ctx_cap, d->att_window);
 	d->ctx_weight = ncf_order_weights(cfg->order_decay);
+	d->ctx_norm = cfg->context_norm;
 	n = 0;
 	for (int u = 0; u < d->n_learners; u++)
 	{
@@ -348,11 +349,14 @@ ncf_batch_transpose(const NcfBatch *b, const NcfData *d, int k, NcfTranspose *s)
 			 * weight; an attention encoder's gets entry j's own gradient
 			 * (row g * att_window + j of the trainer's attention gradients).
 			 */
+			float		scale = ncf_context_scale(d->ctx_norm, len);
+
 			for (int j = 0; j < len; j++)
 				if (d->att_window > 0)
 					transpose_put(s, ctx[j], g * d->att_window + j, 1.0f);
 				else
-					transpose_put(s, ctx[j], g, d->ctx_weight ? d->ctx_weight[len - 1 - j] : 1.0f);
+					transpose_put(s, ctx[j], g,
+								  (d->ctx_weight ? d->ctx_weight[len - 1 - j] : 1.0f) * scale);
 		}
 	}
 	else

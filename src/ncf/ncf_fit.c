@@ -276,6 +276,7 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 			int32		p = tr->batch.pos[r];
 			const int32 *ctx = d->items + d->ctx_start[p];
 			int			len = d->ctx_len[p];
+			float		scale = ncf_context_scale(d->ctx_norm, len);
 
 			if (tr->att_n > 0)
 			{
@@ -291,8 +292,10 @@ sparse_forward(Trainer *tr, int k, int r0, int r1)
 			{
 				if (j + 2 < len)
 					prefetch_row(s->t.w[0] + (Size) ctx[j + 2] * w1, w1);
-				if (d->ctx_weight)
-					ncf_vec_axpy(y, d->ctx_weight[len - 1 - j], s->t.w[0] + (Size) ctx[j] * w1, w1);
+				/* the weight as ncf_context_values computes it */
+				if (d->ctx_weight || d->ctx_norm != NCF_NORM_NONE)
+					ncf_vec_axpy(y, (d->ctx_weight ? d->ctx_weight[len - 1 - j] : 1.0f) * scale,
+								 s->t.w[0] + (Size) ctx[j] * w1, w1);
 				else
 					ncf_vec_add(y, s->t.w[0] + (Size) ctx[j] * w1, w1);
 			}
@@ -596,7 +599,8 @@ sparse_update(Trainer *tr, int k, int th, float *gacc)
 			{
 				const float *dy = src + (Size) s->tp.tsrc[e] * w1;
 
-				if (k == NCF_LEARNER && (tr->d->ctx_weight == NULL || tr->att_n > 0))
+				if (k == NCF_LEARNER && ((tr->d->ctx_weight == NULL &&
+										  tr->d->ctx_norm == NCF_NORM_NONE) || tr->att_n > 0))
 					ncf_vec_add(gacc, dy, w1);
 				else
 					ncf_vec_axpy(gacc, s->tp.tval[e], dy, w1);
@@ -841,7 +845,7 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 		if (d->ctx_weight)
 		{
 			tr->att_val = palloc(sizeof(float) * d->ctx_cap);
-			ncf_context_values(d->ctx_weight, d->ctx_cap, tr->att_val);
+			ncf_context_values(d->ctx_weight, NCF_NORM_NONE, d->ctx_cap, tr->att_val);
 		}
 	}
 	tr->loss_part = palloc0(sizeof(double) * 8 * tr->nthreads);

@@ -31,6 +31,10 @@
  * course embeddings are still precomputed and recommend() is still one
  * matrix-vector product.
  *
+ * Context norm.  With train_ncf's context_norm 'sqrt' (or 'mean') every
+ * weight of a context of n watches is further scaled by n^-1/2 (or 1/n),
+ * by ncf_context_values here, in training and in serving alike.
+ *
  * Attention.  With train_ncf's encoder 'attention' the sparse layer of the
  * learner tower pools its context by attention instead of summing it
  * (ncf_attention.c); ncf_tower_forward does either, so that every path that
@@ -132,11 +136,26 @@ ncf_order_weights(double decay)
 	return w;
 }
 
-void
-ncf_context_values(const float *w, int n, float *val)
+const char *const ncf_context_norm_names[3] = {"none", "sqrt", "mean"};
+
+float
+ncf_context_scale(NcfContextNorm norm, int n)
 {
+	/* in double, rounded once: the same float wherever a context is embedded */
+	if (n <= 0 || norm == NCF_NORM_NONE)
+		return 1.0f;
+	if (norm == NCF_NORM_SQRT)
+		return (float) (1.0 / sqrt((double) n));
+	return (float) (1.0 / (double) n);
+}
+
+void
+ncf_context_values(const float *w, NcfContextNorm norm, int n, float *val)
+{
+	float		s = ncf_context_scale(norm, n);
+
 	for (int j = 0; j < n; j++)
-		val[j] = w[n - 1 - j];
+		val[j] = (w ? w[n - 1 - j] : 1.0f) * s;
 }
 
 void
@@ -258,14 +277,14 @@ ncf_final_embeddings(const NcfInput *in, const NcfData *data, const NcfConfig *c
 		}
 		rowptr[u + 1] = n;
 	}
-	if (data->ctx_weight)
+	if (data->ctx_weight || data->ctx_norm != NCF_NORM_NONE)
 	{
-		/* each context's order weights, as in training */
+		/* each context's order weights and norm, as in training */
 		val = MemoryContextAllocHuge(CurrentMemoryContext,
 									 sizeof(float) * Max(rowptr[n_learners], 1));
 		for (int u = 0; u < n_learners; u++)
-			ncf_context_values(data->ctx_weight, (int) (rowptr[u + 1] - rowptr[u]),
-							   val + rowptr[u]);
+			ncf_context_values(data->ctx_weight, data->ctx_norm,
+							   (int) (rowptr[u + 1] - rowptr[u]), val + rowptr[u]);
 	}
 	*learner_emb = MemoryContextAllocHuge(CurrentMemoryContext,
 										  mul_size(sizeof(float), mul_size(n_learners, cfg->dim)));

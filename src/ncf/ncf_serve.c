@@ -50,6 +50,7 @@ typedef struct NcfLearnerTower
 	float	   *cold;			/* embedding of the empty context */
 	int			order_len;		/* a history's latest watches the tower sees */
 	float	   *order_w;		/* their weights, latest first; NULL: unordered */
+	NcfContextNorm norm;		/* train_ncf's context_norm */
 } NcfLearnerTower;
 
 /* ---- loading ---- */
@@ -189,9 +190,10 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 }
 
 /*
- * The model's order_decay (recs.model.params; absent in models trained
- * before 0.4.0, which ignore order): the weights the learner tower gives a
- * history's latest watches, exactly as training computed them.
+ * The model's order_decay and context_norm (recs.model.params; absent in
+ * models trained before 0.4.0, which ignore order and sum a context): the
+ * weights the learner tower gives a history's latest watches, exactly as
+ * training computed them.
  */
 static void
 load_order(int64 model_id, NcfLearnerTower *lt, MemoryContext cxt)
@@ -200,10 +202,11 @@ load_order(int64 model_id, NcfLearnerTower *lt, MemoryContext cxt)
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	ModelRow	row = MODEL_ROW(model_id, "recs.model");
 	double		decay = 1.0;
+	char	   *norm = NULL;
 	int			rc;
 
-	rc = SPI_execute_with_args(psprintf("SELECT (params->>'order_decay')::float8 FROM %s"
-										" WHERE model_id = $1", serving_table_sql("model")),
+	rc = SPI_execute_with_args(psprintf("SELECT (params->>'order_decay')::float8, params->>'context_norm'"
+										" FROM %s WHERE model_id = $1", serving_table_sql("model")),
 							   1, types, values, NULL, true, 0);
 	MemoryContextSwitchTo(cxt);
 	if (rc != SPI_OK_SELECT)
@@ -215,12 +218,26 @@ load_order(int64 model_id, NcfLearnerTower *lt, MemoryContext cxt)
 
 		if (!isnull)
 			decay = DatumGetFloat8(d);
+		norm = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (!(decay >= 0.0 && decay <= 1.0))
 		model_row_corrupt(&row, "params->order_decay is %g, outside 0..1", decay);
 	lt->order_len = ncf_order_length(decay);
 	lt->order_w = ncf_order_weights(decay);
+	lt->norm = NCF_NORM_NONE;
+	if (norm != NULL)
+	{
+		int			i;
+
+		for (i = 0; i < lengthof(ncf_context_norm_names); i++)
+			if (strcmp(norm, ncf_context_norm_names[i]) == 0)
+				break;
+		if (i == lengthof(ncf_context_norm_names))
+			model_row_corrupt(&row, "params->context_norm is \"%s\", not 'none', 'sqrt' or 'mean'", norm);
+		lt->norm = (NcfContextNorm) i;
+		pfree(norm);
+	}
 }
 
 /*
@@ -589,11 +606,6 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 				rows[w++] = rows[i];
 		nrows = Min(w, lt->order_len);
 		rows += w - nrows;
-		if (lt->order_w)
-		{
-			val = palloc(sizeof(float) * Max(nrows, 1));
-			ncf_context_values(lt->order_w, nrows, val);
-		}
 		pfree(key);
 		pfree(dup);
 	}
@@ -606,6 +618,12 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 			if (rows[i] != rows[w - 1])
 				rows[w++] = rows[i];
 		nrows = w;
+	}
+	if (lt->order_w || lt->norm != NCF_NORM_NONE)
+	{
+		/* the order weights and the norm of this context, as training's */
+		val = palloc(sizeof(float) * Max(nrows, 1));
+		ncf_context_values(lt->order_w, lt->norm, nrows, val);
 	}
 	rowptr[0] = 0;
 	rowptr[1] = nrows;

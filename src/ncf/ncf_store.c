@@ -326,6 +326,7 @@ params_json(const NcfOptions *o)
 	json_out_number(&j, "window_days", o->window_days, "%g");
 	json_out_number(&j, "min_watch_seconds", o->min_seconds, "%g");
 	json_out_number(&j, "order_decay", cfg->order_decay, "%.17g");
+	json_out_string(&j, "context_norm", ncf_context_norm_names[cfg->context_norm]);
 	json_out_string(&j, "encoder", cfg->encoder == NCF_ENCODER_ATTENTION ? "attention" : "bag");
 	if (cfg->encoder == NCF_ENCODER_ATTENTION)
 		json_out_int(&j, "attention_window", cfg->attention_window);

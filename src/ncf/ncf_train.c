@@ -210,6 +210,15 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	cfg->labels_from = o->labels_given ? recs_timestamp_arg(fcinfo, 5, "labels_from") : -INFINITY;
 	content_args(fcinfo, 24, o);
 	method_args(fcinfo, 26, cfg);
+	cfg->context_norm = (NcfContextNorm) choice_arg(fcinfo, 30, "context_norm",
+													ncf_context_norm_names, 3, NCF_NORM_NONE);
+	if (cfg->context_norm != NCF_NORM_NONE && cfg->encoder == NCF_ENCODER_ATTENTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("context_norm '%s' needs encoder 'bag'",
+						ncf_context_norm_names[cfg->context_norm]),
+				 errdetail("The attention encoder pools a context through its own softmax weights."),
+				 errhint("Pass context_norm => 'none' with encoder => 'attention'.")));
 	/*
 	 * softmax draws no negatives: the batch's other courses are its
 	 * negatives; 'auto' may choose either loss
