@@ -5210,7 +5210,9 @@ BEGIN
                        'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
                        'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                        'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
-                       'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) TO %s', grantee);
+                       'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
+                       'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
+                       'recs._glmix_flat_add(float8[], float8[]) TO %s', grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -5247,7 +5249,9 @@ BEGIN
                    'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
                    'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                    'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
-                   'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) FROM %s', grantee);
+                   'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
+                   'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
+                   'recs._glmix_flat_add(float8[], float8[]) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -5275,6 +5279,58 @@ BEGIN
                                   'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
                                   'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) TO %s', r);
+    END LOOP;
+END
+$$;
+
+-- train_glmix on Citus: an effect keyed by a learner attribute on the flat path
+CREATE FUNCTION recs._glmix_flat_entity_accum(bytea, bytea, float8[], integer, float8[], integer)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_entity_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_entity_combine(bytea, bytea)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_entity_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_entity_final(bytea)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_entity_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE recs._glmix_flat_entity_stats(block bytea, offsets float8[], key integer,
+                                              coefficients float8[], nkeys integer) (
+    SFUNC = recs._glmix_flat_entity_accum,
+    STYPE = bytea,
+    FINALFUNC = recs._glmix_flat_entity_final,
+    COMBINEFUNC = recs._glmix_flat_entity_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer) IS
+    'train_glmix on Citus, an effect keyed by a learner attribute: per key (0 .. nkeys - 1; a NULL block or key adds nothing) the rows, weight, loss, gradient, packed Hessian and each column''s count of stored nonzeros of the blocks'' rows at the key''s coefficients (row key of nkeys x dimension), as nkeys, dimension, then the sums key by key; a bytea state, pushed down by Citus as a partial aggregate';
+
+CREATE FUNCTION recs._glmix_flat_add(a float8[], b float8[])
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_add'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_add(float8[], float8[]) IS
+    'train_glmix on Citus: a + b element by element (a NULL one is none): a learner''s coefficients and its segment''s, over the same design';
+
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_flat_entity_accum(bytea, bytea, float8[], integer, float8[], integer),
+    recs._glmix_flat_entity_combine(bytea, bytea),
+    recs._glmix_flat_entity_final(bytea),
+    recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer),
+    recs._glmix_flat_add(float8[], float8[])
+FROM PUBLIC;
+
+-- and to the roles grant_access(..., training => true) gave the other flat functions
+DO $$
+DECLARE
+    r regrole;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::regrole
+               FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid = 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])'::pg_catalog.regprocedure
+                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
+                                  'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
+                                  'recs._glmix_flat_add(float8[], float8[]) TO %s', r);
     END LOOP;
 END
 $$;

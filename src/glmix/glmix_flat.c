@@ -96,26 +96,46 @@ course_attribute(const GlmixOptions *o, const char *col)
 		get_attnum(o->learners, col) <= 0 && get_attnum(o->courses, col) > 0;
 }
 
+/* a random-effect column keyed by a learner attribute (looked at first, as glmix_data.c) */
+static bool
+learner_attribute(const GlmixOptions *o, const char *col)
+{
+	return strcmp(col, o->ro.learner_column) != 0 && strcmp(col, o->ro.course_column) != 0 &&
+		get_attnum(o->learners, col) > 0;
+}
+
 /*
- * At most one effect keyed by the learner column and one keyed by the
- * course column or a course attribute
+ * At most one effect keyed by the learner column, one keyed by a learner
+ * attribute (its design z(c) the learner effect's: the same intercept) and
+ * one keyed by the course column or a course attribute
  */
 static bool
 flat_effects_supported(const GlmixOptions *o)
 {
 	int			nl = 0,
-				nc = 0;
+				ns = 0,
+				nc = 0,
+				il = -1,
+				is = -1;
 
 	for (int k = 0; k < o->nrecols; k++)
 	{
 		if (strcmp(o->recols[k], o->ro.learner_column) == 0)
+		{
 			nl++;
+			il = o->intercept[k + 1] ? 1 : 0;
+		}
+		else if (learner_attribute(o, o->recols[k]))
+		{
+			ns++;
+			is = o->intercept[k + 1] ? 1 : 0;
+		}
 		else if (strcmp(o->recols[k], o->ro.course_column) == 0 || course_attribute(o, o->recols[k]))
 			nc++;
 		else
 			return false;
 	}
-	return nl <= 1 && nc <= 1;
+	return nl <= 1 && ns <= 1 && nc <= 1 && (nl == 0 || ns == 0 || il == is);
 }
 
 bool
@@ -133,7 +153,7 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
 		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
-		*why = "a random effect not keyed by the learner column, the course column or a course attribute (or two on a side)";
+		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or two of a kind, or a learner attribute's intercept not the learner effect's)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
 			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
 		*why = "id columns that are not integers";
@@ -194,7 +214,8 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	/* an effect without features, or too many for its Newton: the usual path says so */
 	for (int k = 0; k < o->nrecols; k++)
 	{
-		bool		by_learner = strcmp(o->recols[k], o->ro.learner_column) == 0;
+		bool		by_learner = strcmp(o->recols[k], o->ro.learner_column) == 0 ||
+			learner_attribute(o, o->recols[k]);
 		int			rd = (o->intercept[k + 1] ? 1 : 0) +
 			(by_learner ? t->courses->nmodel : t->learners->nmodel);
 
@@ -219,24 +240,29 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	t->nre = o->nrecols;
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
 	f = t->flat = palloc0(sizeof(GlmixFlatWork));
-	f->lk = f->ck = -1;
+	f->lk = f->ck = f->sk = -1;
 	for (int k = 0; k < t->nre; k++)
 	{
 		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
 
 		re->column = o->recols[k];
-		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0;
-		re->by_id = re->learner_side || strcmp(re->column, o->ro.course_column) == 0;
+		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0 || learner_attribute(o, re->column);
+		re->by_id = strcmp(re->column, o->ro.learner_column) == 0 ||
+			strcmp(re->column, o->ro.course_column) == 0;
 		re->intercept = o->intercept[k + 1];
 		re->l2 = o->l2[k + 1];
 		re->dim = (re->intercept ? 1 : 0) + (re->learner_side ? t->courses->nmodel : t->learners->nmodel);
 		t->co[k].re = re;
-		if (re->learner_side)
+		if (re->learner_side && re->by_id)
 			f->lk = k;
+		else if (re->learner_side)
+			f->sk = k;
 		else
 			f->ck = k;
-		/* a course attribute's keys: each course's value, as glmix_data.c reads them */
-		if (!re->by_id)
+		/* an attribute's keys: each learner's or course's value, as glmix_data.c reads them */
+		if (!re->by_id && re->learner_side)
+			glmix_read_attribute_keys(o->learners, o->learners_id_column, o->learners_id_arg, t->learners, re);
+		else if (!re->by_id)
 			glmix_read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
 	}
 	/* the validation rows: here, as on one node (glmix_flat_valid.c scores them) */
@@ -356,6 +382,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	char	   *sql;
 	char	   *sjoin = "";
 	const char *sexpr = "NULL::float8[]";
+	int			zk;
 	StringInfoData effects;
 
 	jit_off(f);
@@ -381,6 +408,16 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	glmix_work_colocated(f->l, psprintf("learner_id %s NOT NULL, col integer[] NOT NULL, val float8[] NOT NULL", ltype),
 						 "", o->impressions, "learner_id");
 	put_learners(f->l, t->learners, ltype);
+	f->lcoef = "c.coef";
+	f->gjoin = "";
+	if (f->sk >= 0)
+	{
+		f->g = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_keys", MyProcPid)));
+		glmix_work_colocated(f->g, psprintf("learner_id %s NOT NULL, key integer NOT NULL, scoef float8[]", ltype),
+							 "", o->impressions, "learner_id");
+		f->lcoef = "recs._glmix_flat_add(c.coef, g.scoef)";
+		f->gjoin = psprintf(" LEFT JOIN %s g ON g.learner_id = w.learner_id", f->g);
+	}
 
 	/* the encoding: sides, layout, the learner effect, the policy */
 	memset(&enc, 0, sizeof(enc));
@@ -390,11 +427,17 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	lcols.n = 0;
 	enc.learners = &lcols;
 	enc.courses = t->courses;
-	enc.learner_effect = f->lk >= 0;
-	enc.re_intercept = f->lk >= 0 && t->co[f->lk].re->intercept;
-	enc.re_dim = f->lk >= 0 ? t->co[f->lk].re->dim : 0;
+	/*
+	 * z(c) in the learner-effect blocks: with a learner attribute's effect
+	 * for every kept row (min_rows 0), the learner effect's own min_rows
+	 * then being its coefficient relation's rows
+	 */
+	zk = f->lk >= 0 ? f->lk : f->sk;
+	enc.learner_effect = zk >= 0;
+	enc.re_intercept = zk >= 0 && t->co[zk].re->intercept;
+	enc.re_dim = zk >= 0 ? t->co[zk].re->dim : 0;
 	enc.course_effect = f->ck >= 0;
-	enc.min_rows = o->min_rows;
+	enc.min_rows = f->sk >= 0 ? 0 : o->min_rows;
 	if (strcmp(o->ro.label, "bookmarked") != 0)
 		labels[nlabels++] = psprintf("array_agg(%s)", impressions_label_expression(o->impressions, o->ro.click_column, "click_column"));
 	if (strcmp(o->ro.label, "clicked") != 0)
@@ -486,11 +529,16 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 				 errdetail("A response model needs both positive and negative rows.")));
 
 	/* a coefficient row per learner with a model, co-located: fits update it in place */
-	if (f->lk >= 0 &&
-		SPI_execute(psprintf("INSERT INTO %s (learner_id, rows) SELECT learner_id, sum(rows) FROM %s "
-							 "WHERE rblock IS NOT NULL GROUP BY learner_id", f->c, f->w),
-					false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not create the learner coefficients");
+	if (f->lk >= 0)
+	{
+		if (SPI_execute(psprintf("INSERT INTO %s (learner_id, rows) SELECT learner_id, sum(rows) FROM %s "
+								 "WHERE rblock IS NOT NULL GROUP BY learner_id HAVING sum(rows) >= %d",
+								 f->c, f->w, f->sk >= 0 ? o->min_rows : 0),
+						false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not create the learner coefficients");
+		if (f->sk >= 0)
+			t->co[f->lk].nmodels = (int) SPI_processed;
+	}
 
 	/* the course effect: its relations, entities and plans */
 	if (f->ck >= 0)
@@ -498,6 +546,13 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		glmix_flat_course_stage(t, o);
 		sjoin = psprintf(" LEFT JOIN %s cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no", f->s);
 		sexpr = "cs.cscore";
+	}
+	/* a learner attribute's effect: its score z . scoef joins the course scores */
+	if (f->sk >= 0)
+	{
+		glmix_flat_segment_stage(t, o, ltype, sexpr, sjoin);
+		sexpr = psprintf("coalesce(recs._glmix_flat_scores(w.rblock, g.scoef, %s), %s)", sexpr, sexpr);
+		sjoin = psprintf("%s%s", sjoin, f->gjoin);
 	}
 
 	/*
@@ -596,6 +651,8 @@ flat_objective(GlmixTraining *t, double *mean_loss)
 		f += 0.5 * t->co[t->flat->lk].re->l2 * sumsq;
 	if (t->flat->ck >= 0)
 		f += 0.5 * t->co[t->flat->ck].re->l2 * glmix_flat_course_sumsq(t);
+	if (t->flat->sk >= 0)
+		f += 0.5 * t->co[t->flat->sk].re->l2 * glmix_flat_segment_sumsq(t);
 	return f;
 }
 
@@ -628,6 +685,13 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 
 				t->fixed_passes += evals;
 				snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
+			}
+			else if (k == t->flat->sk)
+			{
+				int			sp = glmix_flat_segment_fit(t);
+
+				snprintf(detail, sizeof(detail), "%d entity models, %d aggregate passes",
+						 t->co[k].nmodels, sp);
 			}
 			else if (k == t->flat->ck)
 			{
@@ -817,4 +881,9 @@ glmix_flat_drop(GlmixTraining *t)
 	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->w, f->c, f->l), false, 0);
 	if (f->ck >= 0)
 		glmix_flat_course_drop(t);
+	if (f->sk >= 0)
+	{
+		glmix_flat_segment_drop(t);
+		SPI_execute(psprintf("DROP TABLE %s", f->g), false, 0);
+	}
 }

@@ -10,6 +10,9 @@
  *   glmix_flat_course.c       the per-course (or course-attribute) effect:
  *                             its rows repartitioned by key each visit
  *   glmix_agg_flat_course.c   its rows and scores, built in the tasks
+ *   glmix_flat_segment.c      an effect keyed by a learner attribute:
+ *                             per-key sufficient statistics, Newton here
+ *   glmix_agg_flat_segment.c  its aggregate, in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
@@ -66,6 +69,15 @@ struct GlmixFlatWork
 	int64	   *cids_of_entity;	/* keyed by course id: each entity's */
 	Datum		map_ids;		/* keyed by a course attribute: the courses with a value */
 	Datum		map_keys;		/* (int8[], ascending) and its index; 0: keyed by the id */
+	/* an effect keyed by a learner attribute (glmix_flat_segment.c) */
+	int			sk;				/* its coordinate, -1 none */
+	char	   *g;				/* each learner's key and its key's coefficients */
+	SPIPlanPtr	sstats;			/* the per-key statistics at given coefficients */
+	SPIPlanPtr	sscore;			/* UPDATE g: the keys' coefficients */
+	bool	   *seen;			/* nent x dim: the columns each key's rows store */
+	const char *lcoef;			/* the learner coefficients plus the segment's, for the
+								 * course rows ("c.coef" without a segment) */
+	const char *gjoin;			/* its join ("" without) */
 };
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */
@@ -105,6 +117,18 @@ extern void glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_flat_course_fit(GlmixTraining *t);
 extern double glmix_flat_course_sumsq(const GlmixTraining *t);
 extern void glmix_flat_course_drop(GlmixTraining *t);
+
+/*
+ * An effect keyed by a learner attribute on the flat path
+ * (glmix_flat_segment.c): its keys beside the learners, its rows counted and
+ * plans (cexpr, cjoin: the course scores' expression and join); one visit
+ * (returns the aggregate passes); its penalty's sum of squares
+ */
+extern void glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, const char *ltype,
+									 const char *cexpr, const char *cjoin);
+extern int	glmix_flat_segment_fit(GlmixTraining *t);
+extern double glmix_flat_segment_sumsq(const GlmixTraining *t);
+extern void glmix_flat_segment_drop(GlmixTraining *t);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);

@@ -121,6 +121,22 @@ course_scores(const GlmixTraining *t, const GlmixCoordinate *c, double *out)
 	glmix_random_scores(c->re, t->learners, v->li, ent, v->n, c->coef, out);
 }
 
+/*
+ * A learner attribute's effect's scores of the validation rows, from the
+ * coefficients the coordinator holds (keys without a model have zeros)
+ */
+static void
+segment_scores(const GlmixTraining *t, const GlmixCoordinate *c, double *out)
+{
+	const GlmixRows *v = t->vrows;
+	int		   *ent = palloc(sizeof(int) * Max(v->n, 1));
+
+	for (int64 r = 0; r < v->n; r++)
+		ent[r] = v->li[r] >= 0 ? c->re->side_entity[v->li[r]] : -1;
+	glmix_random_scores(c->re, t->courses, v->ci, ent, v->n, c->coef, out);
+	pfree(ent);
+}
+
 /* the validation AUC and log-loss after a pass */
 void
 glmix_flat_validation(GlmixTraining *t, double *auc, double *logloss)
@@ -137,6 +153,8 @@ glmix_flat_validation(GlmixTraining *t, double *auc, double *logloss)
 		CHECK_FOR_INTERRUPTS();
 		if (k == t->flat->lk)
 			learner_scores(t, &t->co[k], part);
+		else if (k == t->flat->sk)
+			segment_scores(t, &t->co[k], part);
 		else
 			course_scores(t, &t->co[k], part);
 		for (int64 r = 0; r < v->n; r++)

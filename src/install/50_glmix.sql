@@ -284,6 +284,40 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[])
 FROM PUBLIC;
 
+CREATE FUNCTION recs._glmix_flat_entity_accum(bytea, bytea, float8[], integer, float8[], integer)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_entity_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_entity_combine(bytea, bytea)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_entity_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION recs._glmix_flat_entity_final(bytea)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_entity_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE recs._glmix_flat_entity_stats(block bytea, offsets float8[], key integer,
+                                              coefficients float8[], nkeys integer) (
+    SFUNC = recs._glmix_flat_entity_accum,
+    STYPE = bytea,
+    FINALFUNC = recs._glmix_flat_entity_final,
+    COMBINEFUNC = recs._glmix_flat_entity_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer) IS
+    'train_glmix on Citus, an effect keyed by a learner attribute: per key (0 .. nkeys - 1; a NULL block or key adds nothing) the rows, weight, loss, gradient, packed Hessian and each column''s count of stored nonzeros of the blocks'' rows at the key''s coefficients (row key of nkeys x dimension), as nkeys, dimension, then the sums key by key; a bytea state, pushed down by Citus as a partial aggregate';
+
+CREATE FUNCTION recs._glmix_flat_add(a float8[], b float8[])
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_add'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_add(float8[], float8[]) IS
+    'train_glmix on Citus: a + b element by element (a NULL one is none): a learner''s coefficients and its segment''s, over the same design';
+
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_flat_entity_accum(bytea, bytea, float8[], integer, float8[], integer),
+    recs._glmix_flat_entity_combine(bytea, bytea),
+    recs._glmix_flat_entity_final(bytea),
+    recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer),
+    recs._glmix_flat_add(float8[], float8[])
+FROM PUBLIC;
+
 -- ---------------------------------------------------------------------------
 -- Model storage
 -- ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@
 -- refused; nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(84);
+SELECT plan(99);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -151,6 +151,28 @@ SELECT ok(pg_temp.in_tasks(
                 FROM recs.ct_flat w LEFT JOIN recs.ct_flat_learners v ON v.learner_id = w.learner_id
                WHERE s.learner_id = w.learner_id AND s.block_no = w.block_no$$, 'ModifyTable'),
           'and the course scores are written back beside the blocks inside the tasks');
+-- a learner attribute's effect (glmix_flat_segment.c): per-key sums in the tasks, the keys beside the learners
+CREATE UNLOGGED TABLE recs.ct_flat_keys (learner_id bigint NOT NULL, key integer NOT NULL, scoef float8[]);
+SELECT create_distributed_table('recs.ct_flat_keys', 'learner_id', colocate_with => 'app.impressions');
+SELECT ok(pg_temp.in_tasks(
+            $$SELECT recs._glmix_flat_entity_stats(w.rblock, recs._glmix_flat_scores(w.fblock, '{0}'::float8[],
+                       coalesce(recs._glmix_flat_scores(w.rblock, c.coef, cs.cscore), cs.cscore)), g.key, '{0,0,0}', 3)
+                FROM recs.ct_flat w JOIN recs.ct_flat_keys g ON g.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no
+               WHERE w.rblock IS NOT NULL$$, 'Aggregate')
+          AND pg_temp.plan_of(
+            $$SELECT recs._glmix_flat_entity_stats(w.rblock, recs._glmix_flat_scores(w.fblock, '{0}'::float8[],
+                       coalesce(recs._glmix_flat_scores(w.rblock, c.coef, cs.cscore), cs.cscore)), g.key, '{0,0,0}', 3)
+                FROM recs.ct_flat w JOIN recs.ct_flat_keys g ON g.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_coef c ON c.learner_id = w.learner_id
+                LEFT JOIN recs.ct_flat_cscore cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no
+               WHERE w.rblock IS NOT NULL$$)::text ~ '(worker_partial_agg.*coord_combine_agg|coord_combine_agg.*worker_partial_agg)',
+          'a segment effect''s per-key statistics are summed inside the tasks (worker_partial_agg, coord_combine_agg)');
+SELECT ok(pg_temp.in_tasks($$UPDATE recs.ct_flat_keys SET scoef = ('{0,0,0}'::float8[])[key * 1 + 1 : key * 1 + 1]$$,
+                           'ModifyTable'),
+          'and its coefficients written beside the learners inside the tasks');
+DROP TABLE recs.ct_flat_keys;
 DROP TABLE recs.ct_flat, recs.ct_flat_coef, recs.ct_flat_learners, recs.ct_flat_cscore, recs.ct_flat_crows,
            recs.ct_flat_ccoef;
 
@@ -452,15 +474,85 @@ SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'obje
                  FROM recs.model d, recs.model s WHERE d.name = 'cf_le_d' AND s.name = 'cf_le_r'),
               '<', 1e-9::float8, 'the same model both ways');
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry}', '{topic}',
-                        name => 'cf_ce_d', random_effects => '{learner_id,segment}', passes => 1, activate => false);
+                        name => 'cf_ce_d', random_effects => '{segment,language}', passes => 1, activate => false);
 SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'citus_shards') FROM recs.model WHERE name = 'cf_ce_d'),
-          '[null, 8]'::jsonb, 'an effect keyed by a learner attribute is not on the flat path yet: the earlier Citus path');
+          '[null, 8]'::jsonb, 'two effects keyed by learner attributes are not on the flat path: the earlier Citus path');
+
+-- an effect keyed by a learner attribute (the segment), with a learner and a course effect
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry}',
+                        '{language,topic,difficulty}', name => 'cf_sg_d', random_effects => '{learner_id,course_id,segment}',
+                        activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry}',
+                        '{language,topic,difficulty}', name => 'cf_sg_s', random_effects => '{learner_id,course_id,segment}',
+                        activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'entity_models') FROM recs.model WHERE name = 'cf_sg_d'),
+          (SELECT jsonb_build_array(true, metrics->'entity_models') FROM recs.model WHERE name = 'cf_sg_s'),
+          'segment: the flat path, with the single-table fit''s entity models');
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_sg_d' AND s.name = 'cf_sg_s'),
+              '<', 1e-9::float8, 'its objective within 1e-9 relative of the single-table fit');
+SELECT cmp_ok((SELECT max(abs(a.x - b.x))
+                 FROM (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_sg_d')) a
+                 JOIN (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_sg_s')) b USING (entity, i)), '<', 1e-6::float8,
+              'every coefficient (fixed, per learner, per course, per segment) within 1e-6');
+SELECT is((SELECT count(*)::int FROM recs.glmix_coef WHERE model_id = recs.model_id('cf_sg_d')),
+          (SELECT count(*)::int FROM recs.glmix_coef WHERE model_id = recs.model_id('cf_sg_s')),
+          'the same coefficient rows');
+SELECT is_empty($$SELECT side, id, keys FROM recs.glmix_entity WHERE model_id = recs.model_id('cf_sg_d')
+                  EXCEPT ALL SELECT side, id, keys FROM recs.glmix_entity WHERE model_id = recs.model_id('cf_sg_s')$$,
+                'each learner''s segment stored as its key, as on one node');
+-- min_rows: learners under it have no model of their own, their rows still count for their segment
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry}', '{topic}',
+                        name => 'cf_sg2_d', random_effects => '{segment,learner_id}', min_rows => 40,
+                        label => 'either', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry}', '{topic}',
+                        name => 'cf_sg2_s', random_effects => '{segment,learner_id}', min_rows => 40,
+                        label => 'either', activate => false);
+SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_sg2_d' AND s.name = 'cf_sg2_s'
+                  AND d.metrics->'citus_flat' = 'true' AND d.metrics->'entity_models' = s.metrics->'entity_models'),
+              '<', 1e-9::float8, 'segment with min_rows 40: the flat fit''s objective within 1e-9 relative, the same entity models');
+SELECT cmp_ok((SELECT max(abs(a.x - b.x))
+                 FROM (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_sg2_d')) a
+                 JOIN (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_sg2_s')) b USING (entity, i)), '<', 1e-6::float8,
+              'and every coefficient within 1e-6');
+-- without a learner effect, beside a course attribute's, TRON for the fixed effect, and validation
+CREATE VIEW app.val_sg AS SELECT * FROM single.impressions WHERE learner_id % 10 = 3;
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry}', '{topic,difficulty}',
+                        name => 'cf_sg3_d', random_effects => '{segment,topic}', solver => 'tron',
+                        validation => 'app.val_sg', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language,industry}', '{topic,difficulty}',
+                        name => 'cf_sg3_s', random_effects => '{segment,topic}', solver => 'tron',
+                        validation => 'app.val_sg', activate => false);
+SELECT cmp_ok((SELECT greatest(abs((d.metrics->>'objective')::float8 / (s.metrics->>'objective')::float8 - 1),
+                               abs((d.metrics->>'validation_auc')::float8 - (s.metrics->>'validation_auc')::float8) * 1e-3)
+                 FROM recs.model d, recs.model s WHERE d.name = 'cf_sg3_d' AND s.name = 'cf_sg3_s'
+                  AND d.metrics->'citus_flat' = 'true' AND d.metrics->>'validation_auc' IS NOT NULL),
+              '<', 1e-9::float8, '''{segment,topic}'' with TRON: flat, objective within 1e-9 relative, validation AUC within 1e-6');
+SELECT cmp_ok((SELECT max(abs(a.x - b.x))
+                 FROM (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_sg3_d')) a
+                 JOIN (SELECT c.entity, u.x, u.i FROM recs.glmix_coef c, unnest(c.coef) WITH ORDINALITY u(x, i)
+                        WHERE c.model_id = recs.model_id('cf_sg3_s')) b USING (entity, i)), '<', 1e-6::float8,
+              'and every coefficient within 1e-6');
+DROP VIEW app.val_sg;
 
 -- bad input to the workers' functions
 SELECT throws_ok($$SELECT * FROM recs._glmix_flat_blocks('\x00'::bytea, 1, NULL, NULL, '{1}', '{1}', NULL, NULL, NULL, NULL)$$,
                  'XX001', 'invalid glmix flat encoding', 'a damaged encoding is refused');
 SELECT throws_ok($$SELECT recs._glmix_flat_fixed_final('\x0102'::bytea)$$,
                  'XX001', 'not a glmix flat aggregate state', 'and a forged aggregate state');
+SELECT throws_ok($$SELECT recs._glmix_flat_entity_final('\x0102'::bytea)$$,
+                 'XX001', 'not a glmix flat entity state', 'the segment effect''s final function refuses a forged state');
+SELECT throws_ok($$SELECT recs._glmix_flat_entity_final(('\x45464d47' || '01000000' || '01000000' || '06000000'
+                                                        || '00000000' || repeat('00', 40))::bytea)$$,
+                 'XX001', 'not a glmix flat entity state', 'and one whose length is not its keys'' and dimension''s');
+SELECT is(recs._glmix_flat_add('{1,2}', NULL), '{1,2}'::float8[], '_glmix_flat_add: a NULL operand is none');
+SELECT is(recs._glmix_flat_add('{1,2}', '{0.5,-2}'), '{1.5,0}'::float8[], 'and two are added element by element');
 SELECT throws_ok($$SELECT recs._glmix_flat_grad_final('\x0102'::bytea)$$,
                  'XX001', 'not a glmix flat aggregate state', 'TRON''s final function refuses a forged state');
 -- a well-formed loss state (magic "GMFS", dimension 0, 3 sums) is not a gradient state
