@@ -721,6 +721,10 @@ extern void glmix_stage(GlmixTraining *t, const GlmixOptions *o);
  * The passes; logs each in history[0..passes) and returns the final
  * objective; *vauc and *vll get the validation figures.
  */
+/* a pass's NOTICE and history line (glmix_fit.c; the flat path's too) */
+extern void glmix_pass_end(const GlmixTraining *t, const GlmixOptions *o, int pass, double obj,
+						   double loss, double vauc, double vll, double tp, double t0,
+						   GlmixPassLog *history);
 extern double glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history,
 						double *vauc, double *vll);
 /* the flat Citus path's fixed effect: Newton or TRON over t->plan, offsets in the tasks */

@@ -464,6 +464,29 @@ glmix_validation_metrics(GlmixTraining *t, double *auc, double *logloss)
 }
 
 /*
+ * The end of a pass, on one node or on the workers (glmix_flat.c): its
+ * NOTICE (objective, losses, rate, time left) and its line of history
+ */
+void
+glmix_pass_end(const GlmixTraining *t, const GlmixOptions *o, int pass, double obj, double loss,
+			   double vauc, double vll, double tp, double t0, GlmixPassLog *history)
+{
+	double		elapsed = recs_clock_seconds() - t0;
+
+	if (!t->quiet)
+		ereport(NOTICE,
+				(errmsg("train_glmix: pass %d/%d: objective %.4f, train log-loss %.4f%s, "
+						"%.0f impressions/s, elapsed %.1f s, about %.1f s left",
+						pass, o->passes, obj, loss,
+						t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", vauc, vll) : "",
+						(double) t->rows->n / Max(recs_clock_seconds() - tp, 1e-9),
+						elapsed, elapsed / pass * (o->passes - pass))));
+	history[pass - 1].objective = obj;
+	history[pass - 1].vauc = vauc;
+	history[pass - 1].vll = vll;
+}
+
+/*
  * phase 3: coordinate descent.  Logs each pass in history[0..passes) and
  * returns the final objective; *vauc and *vll get the validation figures.
  * One NOTICE per pass (objective, losses, rate, time left), as train_ncf
@@ -491,7 +514,6 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 		{
 			double		tp = recs_clock_seconds();
 			double		loss = 0.0;
-			double		elapsed;
 
 			/* k = -1 is the fixed effect, then the random effects in order */
 			for (int k = -1; k < t->nre; k++)
@@ -559,18 +581,7 @@ glmix_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, double
 									recs_clock_seconds() - tc)));
 				final_obj = obj;
 			}
-			elapsed = recs_clock_seconds() - t0;
-			if (!t->quiet)
-				ereport(NOTICE,
-						(errmsg("train_glmix: pass %d/%d: objective %.4f, train log-loss %.4f%s, "
-								"%.0f impressions/s, elapsed %.1f s, about %.1f s left",
-								pass, o->passes, final_obj, loss,
-								t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
-								(double) t->rows->n / Max(recs_clock_seconds() - tp, 1e-9),
-								elapsed, elapsed / pass * (o->passes - pass))));
-			history[pass - 1].objective = final_obj;
-			history[pass - 1].vauc = *vauc;
-			history[pass - 1].vll = *vll;
+			glmix_pass_end(t, o, pass, final_obj, loss, *vauc, *vll, tp, t0, history);
 		}
 	}
 	PG_FINALLY();

@@ -670,7 +670,6 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 	{
 		double		tp = recs_clock_seconds();
 		double		loss = 0.0;
-		double		elapsed;
 
 		for (int k = -1; k < t->nre; k++)
 		{
@@ -720,18 +719,7 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 		}
 		if (t->vrows)
 			glmix_flat_validation(t, vauc, vll);
-		elapsed = recs_clock_seconds() - t0;
-		if (!t->quiet)
-			ereport(NOTICE,
-					(errmsg("train_glmix: pass %d/%d: objective %.4f, train log-loss %.4f%s, "
-							"%.0f impressions/s, elapsed %.1f s, about %.1f s left",
-							pass, o->passes, final_obj, loss,
-							t->vrows ? psprintf(", validation AUC %.4f log-loss %.4f", *vauc, *vll) : "",
-							(double) t->rows->n / Max(recs_clock_seconds() - tp, 1e-9),
-							elapsed, elapsed / pass * (o->passes - pass))));
-		history[pass - 1].objective = final_obj;
-		history[pass - 1].vauc = *vauc;
-		history[pass - 1].vll = *vll;
+		glmix_pass_end(t, o, pass, final_obj, loss, *vauc, *vll, tp, t0, history);
 	}
 	jit_restore(t->flat);
 	return final_obj;
