@@ -6,10 +6,16 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "citus_util.h"
 
@@ -40,11 +46,55 @@ citus_shards(Oid relid, const char *methods)
 	return n;
 }
 
-bool
-recs_citus_distributed(Oid relid)
+/* views followed to their base table at most this deep (a cycle is impossible, this bounds the work) */
+#define VIEW_DEPTH_MAX 16
+
+/*
+ * The one relation a plain view reads: its query selects, filters and
+ * renames the columns of a single relation -- no join, grouping,
+ * aggregate, window, DISTINCT, set operation, LIMIT, sublink or set-returning
+ * function -- so that the planner inlines it into a query over that
+ * relation unchanged in its rows.  InvalidOid for any other view.
+ */
+static Oid
+plain_view_base(Oid viewid)
 {
+	Relation	view = table_open(viewid, AccessShareLock);
+	Query	   *q = get_view_query(view);
+	Oid			base = InvalidOid;
+
+	if (q->commandType == CMD_SELECT && q->setOperations == NULL && q->groupClause == NIL &&
+		q->groupingSets == NIL && q->distinctClause == NIL && q->havingQual == NULL &&
+		!q->hasAggs && !q->hasWindowFuncs && !q->hasTargetSRFs && !q->hasSubLinks &&
+		!q->hasRecursive && q->cteList == NIL && q->limitCount == NULL && q->limitOffset == NULL &&
+		q->rowMarks == NIL && q->jointree != NULL && list_length(q->jointree->fromlist) == 1 &&
+		IsA(linitial(q->jointree->fromlist), RangeTblRef))
+	{
+		RangeTblEntry *rte = rt_fetch(((RangeTblRef *) linitial(q->jointree->fromlist))->rtindex, q->rtable);
+
+		if (rte->rtekind == RTE_RELATION && rte->tablesample == NULL)
+			base = rte->relid;
+	}
+	table_close(view, AccessShareLock);
+	return base;
+}
+
+int
+recs_citus_distributed_shards(Oid relid)
+{
+	if (!OidIsValid(get_extension_oid("citus", true)))
+		return 0;
+	/* a plain view is planned as its base relation: distributed when that is */
+	for (int depth = 0; get_rel_relkind(relid) == RELKIND_VIEW; depth++)
+	{
+		if (depth == VIEW_DEPTH_MAX)
+			return 0;
+		relid = plain_view_base(relid);
+		if (!OidIsValid(relid))
+			return 0;
+	}
 	/* not n: a reference table or a Citus local table, on one node */
-	return citus_shards(relid, "har") > 0;
+	return (int) Min(citus_shards(relid, "har"), INT_MAX);
 }
 
 bool

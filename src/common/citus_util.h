@@ -8,11 +8,14 @@
 #include "postgres.h"
 
 /*
- * Whether relid is a Citus distributed table (hash, range or append; not
- * a reference or Citus local table); false without the citus extension.
- * Needs an SPI connection.
+ * The shard count of relid when it is a Citus distributed table (hash,
+ * range or append; not a reference or Citus local table), or a plain view
+ * of one (a view that only selects, filters and renames one relation's
+ * columns, through other such views: a query over it is planned over the
+ * table, and pushed down as the same query over the table would be); 0
+ * otherwise or without the citus extension.  Needs an SPI connection.
  */
-extern bool recs_citus_distributed(Oid relid);
+extern int	recs_citus_distributed_shards(Oid relid);
 
 /*
  * Whether relid is any Citus table (distributed, reference or Citus local;

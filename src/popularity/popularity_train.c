@@ -8,9 +8,11 @@
  * learners' languages, counts (popularity_fit.c) and stores
  * (popularity_store.c): recs.course_popularity, and each learner's language
  * and watched courses in recs.model_learner for serving.  Watches that a
- * Citus cluster distributes are counted by the database instead
- * (popularity_pushdown.c: partial aggregates on the workers' shards, the
- * cleaning of ingest/watches.c as SQL), into the same counts.
+ * Citus cluster distributes -- a distributed table, or a plain view of one
+ * such as train_all's cut of the watches in time -- are counted by the
+ * database instead (popularity_pushdown.c: partial aggregates on the
+ * workers' shards, the cleaning of ingest/watches.c as SQL), into the same
+ * counts; metrics->'citus_shards' then says over how many shards.
  */
 #include "postgres.h"
 
@@ -141,11 +143,13 @@ create_model(const PopularityOptions *o, double through)
  * watches inside the window (with through, fewer than the reader kept)
  */
 static char *
-metrics_json(const WatchSet *ws, int64 used, int64 nlearners, int active)
+metrics_json(const WatchSet *ws, int64 used, int64 nlearners, int active, int shards)
 {
 	JsonOut		j;
 
 	json_out_begin(&j);
+	if (shards > 0)
+		json_out_int(&j, "citus_shards", shards);
 	json_out_int(&j, "watches_read", ws->n_read);
 	json_out_int(&j, "watches_used", used);
 	json_out_int(&j, "learners", nlearners);
@@ -169,12 +173,14 @@ train_popularity(PG_FUNCTION_ARGS)
 	int64		model_id;
 	int64		nlearners;
 	int			spi_level;
+	int			shards;
 	bool		pushdown;
 
 	popularity_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
 	keys_begin();
-	pushdown = recs_citus_distributed(o.watches);
+	shards = recs_citus_distributed_shards(o.watches);
+	pushdown = shards > 0;
 	if (pushdown)
 	{
 		ingest_watches_sql(o.watches, &o.cols, o.min_seconds, &watches);
@@ -213,7 +219,7 @@ train_popularity(PG_FUNCTION_ARGS)
 		nlearners = popularity_store_learners_sql(model_id, &watches, langs, through);
 	else
 		nlearners = popularity_store_learners(model_id, ws, ll, through);
-	model_store_set_metrics(model_id, metrics_json(ws, pc.used, nlearners, pc.active[pc.ngroups - 1]));
+	model_store_set_metrics(model_id, metrics_json(ws, pc.used, nlearners, pc.active[pc.ngroups - 1], shards));
 	if (o.activate)
 		model_store_activate(model_id, "default");
 	recs_spi_finish(spi_level);

@@ -4,11 +4,12 @@
 # activates without a warning, and the model it activates is served with the
 # same lists by the coordinator and both workers; its GLMix fits read the
 # distributed impressions themselves (not a view), so their aggregates run on
-# the workers.  Prints TAP.
+# the workers, and its popularity reads a plain view of the distributed
+# watches, counted on the workers too.  Prints TAP.
 set -uo pipefail
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
-echo "1..5"
+echo "1..6"
 out=$(q -c "SET client_min_messages = warning" \
 	-c "SELECT recs.train_all('app.watches', 'app.impressions', 'app.learners', 'app.courses', epochs => 3, name => 'ct_all')" 2>&1)
 rc=$?
@@ -32,8 +33,11 @@ else echo "not ok 4 - every node returns the same lists # coordinator $here, wor
 
 # a single candidate (no validation) that serves GLMix's model: its fit's metrics
 out=$(q -c "SET client_min_messages = warning" \
-	-c "SELECT recs.train_all('app.watches', 'app.impressions', 'app.learners', 'app.courses', epochs => 1, name => 'ct_all2', candidates => '{rerank_blend}', activate => false)" 2>&1)
+	-c "SELECT recs.train_all('app.watches', 'app.impressions', 'app.learners', 'app.courses', epochs => 1, name => 'ct_all2', candidates => '{click_blend}', activate => false)" 2>&1)
 shards=$(q -c "SELECT coalesce(metrics->>'citus_shards', 'none') FROM recs.model WHERE name = 'ct_all2_glmix'")
 if [ "$shards" = "8" ]; then echo "ok 5 - its GLMix fits read the distributed impressions: work over $shards shards"
 else echo "not ok 5 - its GLMix fits read the distributed impressions # citus_shards: '$shards'"; printf '%s\n' "$out" | sed 's/^/# /'; fi
+pop=$(q -c "SELECT string_agg(coalesce(metrics->>'citus_shards', 'none'), ',') FROM recs.model WHERE name = 'ct_all2_popularity'")
+if [ "$pop" = "8" ]; then echo "ok 6 - and its popularity counts the watches through its view of them on the shards ($pop)"
+else echo "not ok 6 - its popularity is counted on the shards # citus_shards: '$pop'"; fi
 q -c "SELECT recs.drop_model(model_id) FROM recs.model WHERE name LIKE 'ct\_all2\_%' ORDER BY kind = 'blend' DESC" >/dev/null

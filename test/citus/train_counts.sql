@@ -6,7 +6,7 @@
 -- checked by train_counts_plan.sh.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(9);
+SELECT plan(13);
 
 -- a part of the platform, plus every kind of row ingest skips or merges
 -- (a distribution column cannot be NULL: NULL ids are NULL courses here)
@@ -49,13 +49,42 @@ CREATE FUNCTION pg_temp.model_text(mname text) RETURNS text LANGUAGE sql AS $$
            FROM recs.course_popularity WHERE model_id = recs.model_id(mname)),
         (SELECT md5(string_agg(format('%s/%s/%s', learner_id, language, watched), ',' ORDER BY learner_id))
            FROM recs.model_learner WHERE model_id = recs.model_id(mname)),
-        (SELECT metrics::text || ' ' || trained_through FROM recs.model WHERE model_id = recs.model_id(mname)))
+        (SELECT (metrics - 'citus_shards')::text || ' ' || trained_through FROM recs.model WHERE model_id = recs.model_id(mname)))
 $$;
 
 SELECT recs.train_popularity('app.dirty', 'app.dirty_learners', name => 'tc_d', activate => false);
 SELECT recs.train_popularity('single.dirty', 'single.dirty_learners', name => 'tc_s', activate => false);
 SELECT is(pg_temp.model_text('tc_d'), pg_temp.model_text('tc_s'),
           'pushed-down counts: the same scores, learners, metrics and through as the C path, dirty rows included');
+SELECT is((SELECT array_agg(coalesce(metrics->>'citus_shards', 'none') ORDER BY name) FROM recs.model WHERE name IN ('tc_d', 'tc_s')),
+          ARRAY['8', 'none'], 'metrics->''citus_shards'': 8 for the pushed-down counts, absent for the C path');
+
+-- plain views (what train_all passes: a cut in time, columns renamed) of a
+-- distributed table are pushed down too; any other view is read by the C path
+SET client_min_messages = error;
+SET citus.enable_ddl_propagation = off;
+CREATE TEMP VIEW cut_d AS SELECT learner_id AS l, course_id AS c, watched_at AS t, watch_seconds AS s
+    FROM app.dirty WHERE watched_at < '2025-12-01';
+CREATE TEMP VIEW cut_d2 AS SELECT * FROM cut_d WHERE s IS NOT NULL;
+CREATE TEMP VIEW cut_s AS SELECT learner_id AS l, course_id AS c, watched_at AS t, watch_seconds AS s
+    FROM single.dirty WHERE watched_at < '2025-12-01';
+CREATE TEMP VIEW cut_d_distinct AS SELECT DISTINCT * FROM cut_d;
+CREATE TEMP VIEW lang_d AS SELECT learner_id AS l, language AS lang FROM app.dirty_learners;
+CREATE TEMP VIEW lang_s AS SELECT learner_id AS l, language AS lang FROM single.dirty_learners;
+RESET citus.enable_ddl_propagation;
+SET client_min_messages = warning;
+SELECT recs.train_popularity(v, lv, name => v, activate => false, learner_column => 'l', course_column => 'c',
+                             time_column => 't', seconds_column => 's', language_column => 'lang', learners_id_column => 'l')
+  FROM (VALUES ('pg_temp.cut_d', 'pg_temp.lang_d'), ('pg_temp.cut_d2', 'pg_temp.lang_d'), ('pg_temp.cut_s', 'pg_temp.lang_s'),
+               ('pg_temp.cut_d_distinct', 'pg_temp.lang_d')) x(v, lv);
+SELECT is((SELECT array_agg(coalesce(metrics->>'citus_shards', 'none') ORDER BY name) FROM recs.model
+            WHERE name IN ('pg_temp.cut_d', 'pg_temp.cut_d2', 'pg_temp.cut_s', 'pg_temp.cut_d_distinct')),
+          ARRAY['8', '8', 'none', 'none'],
+          'a plain view of distributed watches, and a view of that view, are pushed down; a plain table''s and a DISTINCT view are not');
+SELECT is(pg_temp.model_text('pg_temp.cut_d'), pg_temp.model_text('pg_temp.cut_s'),
+          'a plain view of distributed watches: the same model as the same view of the plain copy');
+SELECT is(pg_temp.model_text('pg_temp.cut_d_distinct'), pg_temp.model_text('pg_temp.cut_s'),
+          'a DISTINCT view of them (read by the C path): the same model too');
 -- the dirty rows by hand; short and repeated over the whole table by SQL
 SELECT is((SELECT metrics->'skipped' FROM recs.model WHERE name = 'tc_d'),
           (SELECT jsonb_build_object('null_id', 1, 'bad_time', 3, 'bad_watch_seconds', 4,
@@ -109,4 +138,4 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
           'recommend() on each worker with the pushed-down model: the coordinator''s lists from the C-path model');
 
 SELECT * FROM finish();
-DROP TABLE single.dirty, single.dirty_learners, single.clean, app.dirty, app.dirty_learners;
+DROP TABLE single.dirty, single.dirty_learners, single.clean, app.dirty, app.dirty_learners CASCADE;
