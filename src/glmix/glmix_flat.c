@@ -105,37 +105,36 @@ learner_attribute(const GlmixOptions *o, const char *col)
 }
 
 /*
- * At most one effect keyed by the learner column, one keyed by a learner
- * attribute (its design z(c) the learner effect's: the same intercept) and
- * one keyed by the course column or a course attribute
+ * At most one effect keyed by the learner column, any number keyed by
+ * learner attributes and any number keyed by the course column or course
+ * attributes.  The learner-side effects share one design z(c), the twin
+ * block's: the learner effect and every learner attribute's must agree on
+ * the intercept (the blocks carry z(c) with it or without it, not both).
  */
 static bool
 flat_effects_supported(const GlmixOptions *o)
 {
 	int			nl = 0,
-				ns = 0,
-				nc = 0,
-				il = -1,
-				is = -1;
+				il = -1;
 
 	for (int k = 0; k < o->nrecols; k++)
 	{
-		if (strcmp(o->recols[k], o->ro.learner_column) == 0)
+		bool		by_learner = strcmp(o->recols[k], o->ro.learner_column) == 0;
+
+		if (by_learner || learner_attribute(o, o->recols[k]))
 		{
-			nl++;
-			il = o->intercept[k + 1] ? 1 : 0;
+			int			i = o->intercept[k + 1] ? 1 : 0;
+
+			if (by_learner && ++nl > 1)
+				return false;
+			if (il >= 0 && i != il)
+				return false;
+			il = i;
 		}
-		else if (learner_attribute(o, o->recols[k]))
-		{
-			ns++;
-			is = o->intercept[k + 1] ? 1 : 0;
-		}
-		else if (strcmp(o->recols[k], o->ro.course_column) == 0 || course_attribute(o, o->recols[k]))
-			nc++;
-		else
+		else if (strcmp(o->recols[k], o->ro.course_column) != 0 && !course_attribute(o, o->recols[k]))
 			return false;
 	}
-	return nl <= 1 && ns <= 1 && nc <= 1 && (nl == 0 || ns == 0 || il == is);
+	return true;
 }
 
 bool
@@ -153,7 +152,7 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
 		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
-		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or two of a kind, or a learner attribute's intercept not the learner effect's)";
+		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or learner-side effects with and without an intercept)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
 			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
 		*why = "id columns that are not integers";
@@ -241,6 +240,8 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
 	f = t->flat = palloc0(sizeof(GlmixFlatWork));
 	f->lk = f->ck = f->sk = -1;
+	f->course = palloc0(sizeof(GlmixFlatCourse) * Max(o->nrecols, 1));
+	f->seg = palloc0(sizeof(GlmixFlatSeg) * Max(o->nrecols, 1));
 	for (int k = 0; k < t->nre; k++)
 	{
 		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
@@ -256,9 +257,21 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		if (re->learner_side && re->by_id)
 			f->lk = k;
 		else if (re->learner_side)
-			f->sk = k;
+		{
+			if (f->sk < 0)
+				f->sk = k;
+			f->seg[f->nseg].co = k;
+			f->seg[f->nseg].alias = f->nseg == 0 ? "g" : psprintf("g%d", f->nseg + 1);
+			f->nseg++;
+		}
 		else
-			f->ck = k;
+		{
+			if (f->ck < 0)
+				f->ck = k;
+			f->course[f->ncourse].co = k;
+			f->course[f->ncourse].alias = f->ncourse == 0 ? "cs" : psprintf("cs%d", f->ncourse + 1);
+			f->ncourse++;
+		}
 		/* an attribute's keys: each learner's or course's value, as glmix_data.c reads them */
 		if (!re->by_id && re->learner_side)
 			glmix_read_attribute_keys(o->learners, o->learners_id_column, o->learners_id_arg, t->learners, re);
@@ -358,6 +371,32 @@ put_learners(const char *table, const GlmixSide *s, const char *ltype)
 }
 
 /*
+ * The course-side effects' scores but effect skip's (-1: all of them), as
+ * one float8[] expression (NULL when there is none), and their joins
+ * (*join).  One effect: "cs.cscore", as with one; more: their sum, by
+ * recs._glmix_flat_add (a NULL, an effect not fitted yet, adds nothing).
+ */
+static const char *
+flat_course_scores(const GlmixFlatWork *f, int skip, const char **join)
+{
+	const char *e = NULL;
+	const char *j = "";
+
+	for (int i = 0; i < f->ncourse; i++)
+	{
+		const GlmixFlatCourse *cf = &f->course[i];
+
+		if (i == skip)
+			continue;
+		e = e ? psprintf("recs._glmix_flat_add(%s, %s.cscore)", e, cf->alias) : psprintf("%s.cscore", cf->alias);
+		j = psprintf("%s LEFT JOIN %s %s ON %s.learner_id = w.learner_id AND %s.block_no = w.block_no",
+					 j, cf->s, cf->alias, cf->alias, cf->alias);
+	}
+	*join = j;
+	return e;
+}
+
+/*
  * Phase 2: the blocks built on the workers, the counts summed, the
  * coefficient relation and the plans.
  */
@@ -380,7 +419,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	GlmixRows  *rows;
 	GlmixSide	lcols;
 	char	   *sql;
-	char	   *sjoin = "";
+	const char *sjoin = "";
 	const char *sexpr = "NULL::float8[]";
 	int			zk;
 	StringInfoData effects;
@@ -410,13 +449,18 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	put_learners(f->l, t->learners, ltype);
 	f->lcoef = "c.coef";
 	f->gjoin = "";
-	if (f->sk >= 0)
+	/* each learner attribute's keys: its own relation (the first one's name as with one) */
+	for (int i = 0; i < f->nseg; i++)
 	{
-		f->g = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_keys", MyProcPid)));
-		glmix_work_colocated(f->g, psprintf("learner_id %s NOT NULL, key integer NOT NULL, scoef float8[]", ltype),
+		GlmixFlatSeg *sf = &f->seg[i];
+
+		sf->g = psprintf("recs.%s", quote_identifier(i == 0 ? psprintf("glmix_work_%d_flat_keys", MyProcPid) :
+												   psprintf("glmix_work_%d_flat_keys_%d", MyProcPid, i + 1)));
+		glmix_work_colocated(sf->g, psprintf("learner_id %s NOT NULL, key integer NOT NULL, scoef float8[]", ltype),
 							 "", o->impressions, "learner_id");
-		f->lcoef = "recs._glmix_flat_add(c.coef, g.scoef)";
-		f->gjoin = psprintf(" LEFT JOIN %s g ON g.learner_id = w.learner_id", f->g);
+		f->lcoef = psprintf("recs._glmix_flat_add(%s, %s.scoef)", f->lcoef, sf->alias);
+		f->gjoin = psprintf("%s LEFT JOIN %s %s ON %s.learner_id = w.learner_id", f->gjoin, sf->g,
+							sf->alias, sf->alias);
 	}
 
 	/* the encoding: sides, layout, the learner effect, the policy */
@@ -540,18 +584,47 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 			t->co[f->lk].nmodels = (int) SPI_processed;
 	}
 
-	/* the course effect: its relations, entities and plans */
-	if (f->ck >= 0)
+	/*
+	 * The course-side effects: their relations, entities and plans; each
+	 * one's offsets take the others' scores (flat_side_scores)
+	 */
+	for (int i = 0; i < f->ncourse; i++)
+		glmix_flat_course_create(t, o, &f->course[i], i);
+	for (int i = 0; i < f->ncourse; i++)
 	{
-		glmix_flat_course_stage(t, o);
-		sjoin = psprintf(" LEFT JOIN %s cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no", f->s);
-		sexpr = "cs.cscore";
+		const char *ojoin = "";
+		const char *others = flat_course_scores(f, i, &ojoin);
+
+		glmix_flat_course_stage(t, o, &f->course[i], others, ojoin);
 	}
-	/* a learner attribute's effect: its score z . scoef joins the course scores */
-	if (f->sk >= 0)
+	if (f->ncourse > 0)
+		sexpr = flat_course_scores(f, -1, &sjoin);
+	/*
+	 * The learner attributes' effects: each one's score z . scoef joins the
+	 * course scores in the others' offsets; each one's own statistics take
+	 * the learner coefficients plus the other segments'
+	 */
+	for (int i = 0; i < f->nseg; i++)
 	{
-		glmix_flat_segment_stage(t, o, ltype, sexpr, sjoin);
-		sexpr = psprintf("coalesce(recs._glmix_flat_scores(w.rblock, g.scoef, %s), %s)", sexpr, sexpr);
+		const char *lcoef = "c.coef";
+		char	   *cjoin = pstrdup(sjoin);
+
+		for (int j = 0; j < f->nseg; j++)
+			if (j != i)
+			{
+				lcoef = psprintf("recs._glmix_flat_add(%s, %s.scoef)", lcoef, f->seg[j].alias);
+				cjoin = psprintf("%s LEFT JOIN %s %s ON %s.learner_id = w.learner_id", cjoin, f->seg[j].g,
+								 f->seg[j].alias, f->seg[j].alias);
+			}
+		glmix_flat_segment_stage(t, o, &f->seg[i], ltype, sexpr, cjoin, lcoef);
+	}
+	if (f->nseg > 0)
+	{
+		const char *ssum = psprintf("%s.scoef", f->seg[0].alias);
+
+		for (int j = 1; j < f->nseg; j++)
+			ssum = psprintf("recs._glmix_flat_add(%s, %s.scoef)", ssum, f->seg[j].alias);
+		sexpr = psprintf("coalesce(recs._glmix_flat_scores(w.rblock, %s, %s), %s)", ssum, sexpr, sexpr);
 		sjoin = psprintf("%s%s", sjoin, f->gjoin);
 	}
 
@@ -649,10 +722,10 @@ flat_objective(GlmixTraining *t, double *mean_loss)
 		f += 0.5 * t->l2_fixed * t->beta[j] * t->beta[j];
 	if (t->flat->lk >= 0)
 		f += 0.5 * t->co[t->flat->lk].re->l2 * sumsq;
-	if (t->flat->ck >= 0)
-		f += 0.5 * t->co[t->flat->ck].re->l2 * glmix_flat_course_sumsq(t);
-	if (t->flat->sk >= 0)
-		f += 0.5 * t->co[t->flat->sk].re->l2 * glmix_flat_segment_sumsq(t);
+	for (int i = 0; i < t->flat->ncourse; i++)
+		f += 0.5 * t->co[t->flat->course[i].co].re->l2 * glmix_flat_course_sumsq(t, &t->flat->course[i]);
+	for (int i = 0; i < t->flat->nseg; i++)
+		f += 0.5 * t->co[t->flat->seg[i].co].re->l2 * glmix_flat_segment_sumsq(t, &t->flat->seg[i]);
 	return f;
 }
 
@@ -685,16 +758,16 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 				t->fixed_passes += evals;
 				snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
 			}
-			else if (k == t->flat->sk)
+			else if (glmix_flat_seg_of(t, k))
 			{
-				int			sp = glmix_flat_segment_fit(t);
+				int			sp = glmix_flat_segment_fit(t, glmix_flat_seg_of(t, k));
 
 				snprintf(detail, sizeof(detail), "%d entity models, %d aggregate passes",
 						 t->co[k].nmodels, sp);
 			}
-			else if (k == t->flat->ck)
+			else if (glmix_flat_course_of(t, k))
 			{
-				glmix_flat_course_fit(t);
+				glmix_flat_course_fit(t, glmix_flat_course_of(t, k));
 				snprintf(detail, sizeof(detail), "%d entity models, repartitioned by course",
 						 t->co[k].nmodels);
 			}
@@ -867,11 +940,26 @@ glmix_flat_drop(GlmixTraining *t)
 	if (f->refit)
 		SPI_freeplan(f->refit);
 	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->w, f->c, f->l), false, 0);
-	if (f->ck >= 0)
-		glmix_flat_course_drop(t);
-	if (f->sk >= 0)
-	{
-		glmix_flat_segment_drop(t);
-		SPI_execute(psprintf("DROP TABLE %s", f->g), false, 0);
-	}
+	for (int i = 0; i < f->ncourse; i++)
+		glmix_flat_course_drop(t, &f->course[i]);
+	for (int i = 0; i < f->nseg; i++)
+		glmix_flat_segment_drop(t, &f->seg[i]);
+}
+
+GlmixFlatCourse *
+glmix_flat_course_of(const GlmixTraining *t, int k)
+{
+	for (int i = 0; i < t->flat->ncourse; i++)
+		if (t->flat->course[i].co == k)
+			return &t->flat->course[i];
+	return NULL;
+}
+
+GlmixFlatSeg *
+glmix_flat_seg_of(const GlmixTraining *t, int k)
+{
+	for (int i = 0; i < t->flat->nseg; i++)
+		if (t->flat->seg[i].co == k)
+			return &t->flat->seg[i];
+	return NULL;
 }
