@@ -3,8 +3,9 @@
  * impressions never come to the coordinator
  *
  * When the impressions are hash-distributed by the learner column and the
- * model is a fixed effect with or without a per-learner and a per-course
- * (or course-attribute) effect (the parts of the plan of issue #14 that have
+ * model is a fixed effect with or without a per-learner effect, any number
+ * of per-course or course-attribute effects and any number of
+ * learner-attribute effects (the parts of the plan of issue #14 that have
  * landed; see glmix_flat_wanted), the training keeps every per-impression
  * value on the workers:
  *
@@ -26,10 +27,12 @@
  *      a Hessian-vector product: O(features) up and down);
  *      the learner effect is one pushed-down UPDATE of C from a GROUP BY
  *      learner aggregate (recs.glmix_entity_fit, its offsets x_r . beta from
- *      recs._glmix_flat_scores); the course effect repartitions the rows by
- *      course each visit and fits them there (glmix_flat_course.c), its
- *      scores kept beside the blocks; the objective is a partial aggregate
- *      too;
+ *      recs._glmix_flat_scores); each course-side effect repartitions the
+ *      rows by its key each visit and fits them there (glmix_flat_course.c),
+ *      its scores kept beside the blocks; each learner attribute's effect is
+ *      Newton on the coordinator from per-key sums (glmix_flat_segment.c),
+ *      its coefficients beside the learners; every coordinate's offsets are
+ *      the others' scores; the objective is a partial aggregate too;
  *   4. store: the learners' coefficients (O(learners)) and, a cursor's batch
  *      at a time, their positive courses for recs.model_learner.
  *
@@ -39,8 +42,8 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- a learner-attribute or channel effect, l2 => auto,
- * max_rows, matches -- takes the
+ * Everything else -- a channel effect, learner-side effects that disagree
+ * on the intercept, l2 => auto, max_rows, matches -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"

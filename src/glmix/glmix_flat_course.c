@@ -33,6 +33,12 @@
  * comes to the coordinator and goes back to each shard.  Keys with fewer
  * than min_rows rows have no row in K and no model; their rows are moved
  * and left out by the join.
+ *
+ * A model may have several course-side effects (GlmixFlatCourse each, with
+ * its own S, R, K and plans; the first one's relations named as with one):
+ * each one's rows take the others' scores into their offsets through the
+ * twelve-argument recs._glmix_flat_course_rows, and the other coordinates
+ * add all of them (glmix_flat.c).
  */
 #include "postgres.h"
 

@@ -20,7 +20,10 @@
  * pass per Newton iteration, one more per step halving.  The segment's
  * score z.scoef enters the other coordinates' offsets through the course
  * scores' argument (glmix_flat.c) and the course rows' learner
- * coefficients (recs._glmix_flat_add).
+ * coefficients (recs._glmix_flat_add).  A model may have several such
+ * effects (GlmixFlatSeg each, its own G): each one's statistics take the
+ * learner coefficients plus the other segments' on the twin block, as all
+ * of them share the design z(c).
  */
 #include "postgres.h"
 
