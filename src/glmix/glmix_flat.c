@@ -42,8 +42,9 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- a channel effect, learner-side effects that disagree
- * on the intercept, l2 => auto, max_rows, matches -- takes the
+ * Everything else -- a channel effect, a learner effect without an
+ * intercept beside a learner attribute's with one, l2 => auto, max_rows,
+ * matches -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -111,33 +112,32 @@ learner_attribute(const GlmixOptions *o, const char *col)
  * At most one effect keyed by the learner column, any number keyed by
  * learner attributes and any number keyed by the course column or course
  * attributes.  The learner-side effects share one design z(c), the twin
- * block's: the learner effect and every learner attribute's must agree on
- * the intercept (the blocks carry z(c) with it or without it, not both).
+ * block's, with the intercept column when any of them has one: a learner
+ * attribute's effect without it holds that column at 0 (glmix_flat_segment.c),
+ * but the learner effect's fit (recs.glmix_entity_fit) takes every column,
+ * so a learner effect without an intercept rules out attributes with one.
  */
 static bool
 flat_effects_supported(const GlmixOptions *o)
 {
 	int			nl = 0,
 				il = -1;
+	bool		si = false;
 
 	for (int k = 0; k < o->nrecols; k++)
 	{
-		bool		by_learner = strcmp(o->recols[k], o->ro.learner_column) == 0;
-
-		if (by_learner || learner_attribute(o, o->recols[k]))
+		if (strcmp(o->recols[k], o->ro.learner_column) == 0)
 		{
-			int			i = o->intercept[k + 1] ? 1 : 0;
-
-			if (by_learner && ++nl > 1)
+			if (++nl > 1)
 				return false;
-			if (il >= 0 && i != il)
-				return false;
-			il = i;
+			il = o->intercept[k + 1] ? 1 : 0;
 		}
+		else if (learner_attribute(o, o->recols[k]))
+			si |= o->intercept[k + 1];
 		else if (strcmp(o->recols[k], o->ro.course_column) != 0 && !course_attribute(o, o->recols[k]))
 			return false;
 	}
-	return true;
+	return !(il == 0 && si);
 }
 
 bool
@@ -155,7 +155,7 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
 		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
-		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or learner-side effects with and without an intercept)";
+		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or a learner effect without an intercept beside a learner attribute's with one)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
 			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
 		*why = "id columns that are not integers";
@@ -479,7 +479,14 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * for every kept row (min_rows 0), the learner effect's own min_rows
 	 * then being its coefficient relation's rows
 	 */
+	/* the learner effect's z(c); without one, a segment's, with the intercept if any has it */
 	zk = f->lk >= 0 ? f->lk : f->sk;
+	for (int i = 0; i < f->nseg && f->lk < 0; i++)
+		if (t->co[f->seg[i].co].re->intercept)
+		{
+			zk = f->seg[i].co;
+			break;
+		}
 	enc.learner_effect = zk >= 0;
 	enc.re_intercept = zk >= 0 && t->co[zk].re->intercept;
 	enc.re_dim = zk >= 0 ? t->co[zk].re->dim : 0;

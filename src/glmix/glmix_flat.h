@@ -76,7 +76,13 @@ typedef struct GlmixFlatSeg
 	char	   *g;				/* each learner's key and its key's coefficients */
 	SPIPlanPtr	sstats;			/* the per-key statistics at given coefficients */
 	SPIPlanPtr	sscore;			/* UPDATE g: the keys' coefficients */
-	bool	   *seen;			/* nent x dim: the columns each key's rows store */
+	int			bdim;			/* the twin blocks' z(c) dimension: dim, or dim + 1 for
+								 * an effect without an intercept beside one with */
+	int			shift;			/* bdim - dim: its columns' offset in the blocks */
+	double	   *bcoef;			/* nent x bdim: its coefficients in the blocks' columns
+								 * (the intercept's held at 0); the coordinate's own
+								 * coef when shift is 0 */
+	bool	   *seen;			/* nent x bdim: the columns each key's rows store */
 } GlmixFlatSeg;
 
 /* the work of a flat training (glmix_flat.c; the course effects': glmix_flat_course.c) */

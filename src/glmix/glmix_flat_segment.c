@@ -103,10 +103,17 @@ glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatSeg *
 	GlmixFlatWork *f = t->flat;
 	GlmixCoordinate *c = &t->co[sf->co];
 	GlmixRandom *re = c->re;
-	int			d = re->dim;
+	int			d;
 
+	/* the blocks' z(c) has the intercept column when any learner-side effect has one */
+	sf->shift = 0;
+	for (int k = 0; k < t->nre; k++)
+		if (t->co[k].re->learner_side && t->co[k].re->intercept && !re->intercept)
+			sf->shift = 1;
+	sf->bdim = d = re->dim + sf->shift;
 	put_keys(t, sf, re, ltype);
-	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * d, 1));
+	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
+	sf->bcoef = sf->shift == 0 ? c->coef : palloc0(sizeof(double) * Max((Size) re->nent * d, 1));
 	c->rows = palloc0(sizeof(int) * Max(re->nent, 1));
 	sf->seen = palloc0(sizeof(bool) * Max((Size) re->nent * d, 1));
 	c->nmodels = 0;
@@ -156,7 +163,7 @@ static double *
 seg_pass(GlmixTraining *t, const GlmixFlatSeg *sf, const double *coef)
 {
 	GlmixCoordinate *c = &t->co[sf->co];
-	int			d = c->re->dim;
+	int			d = sf->bdim;
 	Size		per = 3 + 2 * (Size) d + (Size) d * (d + 1) / 2;
 	Size		want = 2 + per * c->re->nent;
 	double	   *out = palloc0(sizeof(double) * want);
@@ -229,9 +236,10 @@ glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *f)
 {
 	GlmixCoordinate *c = &t->co[f->co];
 	GlmixRandom *re = c->re;
-	int			d = re->dim,
+	int			d = f->bdim,
 				E = re->nent,
 				passes = 0;
+	double	   *coef = f->bcoef;
 	double		lambda = re->l2;
 	Size		per = 3 + 2 * (Size) d + (Size) d * (d + 1) / 2;
 	int		   *state = palloc0(sizeof(int) * Max(E, 1));
@@ -249,19 +257,23 @@ glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *f)
 	double	   *cand = palloc(sizeof(double) * Max((Size) E * d, 1));
 	double	   *v;
 
-	v = seg_pass(t, f, c->coef);
+	v = seg_pass(t, f, coef);
 	passes++;
 	for (int e = 0; e < E; e++)
 	{
-		double	   *beta = c->coef + (Size) e * d;
+		double	   *beta = coef + (Size) e * d;
 		const double *cnt = v + 2 + per * e + 3 + d + (Size) d * (d + 1) / 2;
 
 		if (c->rows[e] == 0)
 			continue;
-		/* the columns the entity's rows store (fixed across visits); the others stay 0 */
+		/*
+		 * the columns the entity's rows store (fixed across visits); the
+		 * others stay 0, as the blocks' intercept column does for an effect
+		 * without one
+		 */
 		for (int j = 0; j < d; j++)
 		{
-			if (cnt[j] > 0)
+			if (cnt[j] > 0 && j >= f->shift)
 				f->seen[(Size) e * d + j] = true;
 			if (f->seen[(Size) e * d + j])
 				map[(Size) e * d + da[e]++] = j;
@@ -282,7 +294,7 @@ glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *f)
 		bool		any = false;
 
 		CHECK_FOR_INTERRUPTS();
-		memcpy(cand, c->coef, sizeof(double) * (Size) E * d);
+		memcpy(cand, coef, sizeof(double) * (Size) E * d);
 		for (int e = 0; e < E; e++)
 		{
 			int			n = da[e];
@@ -314,7 +326,7 @@ glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *f)
 			if (state[e] == SEG_TRY)
 			{
 				for (int a = 0; a < n; a++)
-					cand[(Size) e * d + m[a]] = c->coef[(Size) e * d + m[a]] + tt[e] * se[a];
+					cand[(Size) e * d + m[a]] = coef[(Size) e * d + m[a]] + tt[e] * se[a];
 				any = true;
 			}
 		}
@@ -326,7 +338,7 @@ glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *f)
 		{
 			int			n = da[e];
 			const int  *m = map + (Size) e * d;
-			double	   *beta = c->coef + (Size) e * d;
+			double	   *beta = coef + (Size) e * d;
 			double	   *ce = cand + (Size) e * d;
 			double		fc,
 						maxmove = 0.0;
@@ -360,11 +372,15 @@ glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *f)
 	{
 		Datum		values[1];
 
-		values[0] = PointerGetDatum(glmix_float8_array(c->coef, E * d));
+		values[0] = PointerGetDatum(glmix_float8_array(coef, E * d));
 		if (SPI_execute_plan(f->sscore, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not write the %s effect's coefficients", re->column);
 		pfree(DatumGetPointer(values[0]));
 	}
+	/* and the coordinate's own, without the blocks' intercept column */
+	if (f->shift > 0)
+		for (int e = 0; e < E; e++)
+			memcpy(c->coef + (Size) e * re->dim, coef + (Size) e * d + f->shift, sizeof(double) * re->dim);
 	pfree(state);
 	pfree(it);
 	pfree(tries);

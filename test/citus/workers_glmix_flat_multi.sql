@@ -17,7 +17,7 @@
 -- is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(42);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -218,15 +218,42 @@ SET citus.enable_ddl_propagation = off;
 DROP VIEW app.val_fm;
 RESET citus.enable_ddl_propagation;
 
--- learner-side effects with and without an intercept share no design z(c): the earlier path, the same model
+-- learner attributes without an intercept beside learner-side effects with one: the
+-- blocks' intercept column held at 0 for them
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry}', '{topic,difficulty}',
+                        name => 'fm_i1_d', random_effects => '{learner_id,segment,course_id}',
+                        intercepts => '{true,true,false,true}', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry}', '{topic,difficulty}',
+                        name => 'fm_i1_s', random_effects => '{learner_id,segment,course_id}',
+                        intercepts => '{true,true,false,true}', activate => false);
+SELECT is(pg_temp.flat('fm_i1_d'), 'true'::jsonb, 'a segment without an intercept beside a learner effect with one: the flat path');
+SELECT cmp_ok(greatest(pg_temp.obj('fm_i1_d', 'fm_i1_s'), pg_temp.coef('fm_i1_d', 'fm_i1_s') * 1e-3), '<', 1e-9::float8,
+              'its objective within 1e-9 relative, every coefficient within 1e-6');
+SELECT ok(pg_temp.same_rows('fm_i1_d', 'fm_i1_s')
+          AND (SELECT count(*) = 0 FROM recs.glmix_coef c WHERE c.model_id = recs.model_id('fm_i1_d') AND c.coordinate = 'segment'
+                 AND cardinality(c.coef) <> (SELECT cardinality(coef) FROM recs.glmix_coef
+                                               WHERE model_id = recs.model_id('fm_i1_s') AND coordinate = 'segment' LIMIT 1)),
+          'the same rows, the segment''s coefficients stored without the intercept');
+SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language}', '{topic}',
+                        name => 'fm_i2_d', random_effects => '{industry,segment}', intercepts => '{true,false,true}',
+                        solver => 'tron', activate => false);
+SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{language}', '{topic}',
+                        name => 'fm_i2_s', random_effects => '{industry,segment}', intercepts => '{true,false,true}',
+                        solver => 'tron', activate => false);
+SELECT is(pg_temp.flat('fm_i2_d'), 'true'::jsonb, 'two learner attributes, the first without an intercept, the second with: the flat path');
+SELECT cmp_ok(greatest(pg_temp.obj('fm_i2_d', 'fm_i2_s'), pg_temp.coef('fm_i2_d', 'fm_i2_s') * 1e-3), '<', 1e-9::float8,
+              'its objective within 1e-9 relative, every coefficient within 1e-6');
+SELECT ok(pg_temp.same_rows('fm_i2_d', 'fm_i2_s'), 'the same coefficient rows and entities');
+-- a learner effect without an intercept beside a learner attribute with one: its fit
+-- would take the blocks' intercept column; the earlier path, the same model
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry}', '{topic}',
-                        name => 'fm_int_d', random_effects => '{learner_id,segment}', intercepts => '{true,true,false}',
+                        name => 'fm_int_d', random_effects => '{learner_id,segment}', intercepts => '{true,false,true}',
                         passes => 1, activate => false);
 SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry}', '{topic}',
-                        name => 'fm_int_s', random_effects => '{learner_id,segment}', intercepts => '{true,true,false}',
+                        name => 'fm_int_s', random_effects => '{learner_id,segment}', intercepts => '{true,false,true}',
                         passes => 1, activate => false);
 SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'citus_shards') FROM recs.model WHERE name = 'fm_int_d'),
-          '[null, 8]'::jsonb, 'a learner effect with an intercept beside a segment without one: the earlier Citus path');
+          '[null, 8]'::jsonb, 'a learner effect without an intercept beside a segment with one: the earlier Citus path');
 SELECT cmp_ok(pg_temp.obj('fm_int_d', 'fm_int_s'), '<', 1e-9::float8, 'and the same model as on one node');
 
 -- nothing left behind
