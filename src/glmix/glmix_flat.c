@@ -596,7 +596,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 
 	/*
 	 * The course-side effects: their relations, entities and plans; each
-	 * one's offsets take the others' scores (flat_side_scores)
+	 * one's offsets take the others' scores (flat_course_scores)
 	 */
 	for (int i = 0; i < f->ncourse; i++)
 		glmix_flat_course_create(t, o, &f->course[i], i);
