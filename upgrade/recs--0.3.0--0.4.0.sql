@@ -5210,6 +5210,7 @@ BEGIN
                        'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
                        'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                        'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
                        'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                        'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
                        'recs._glmix_flat_add(float8[], float8[]) TO %s', grantee);
@@ -5249,6 +5250,7 @@ BEGIN
                    'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
                    'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                    'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
                    'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                    'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
                    'recs._glmix_flat_add(float8[], float8[]) FROM %s', grantee);
@@ -5331,6 +5333,38 @@ BEGIN
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
                                   'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
                                   'recs._glmix_flat_add(float8[], float8[]) TO %s', r);
+    END LOOP;
+END
+$$;
+
+-- train_glmix on Citus: several course-side effects on the flat path, each
+-- one's rows' offsets taking the others' scores (the overload of twelve)
+CREATE FUNCTION recs._glmix_flat_course_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                             coefficients float8[], course_ids bigint[],
+                                             learner_features integer[], learner_values float8[],
+                                             dim integer, intercept boolean, key_course_ids bigint[],
+                                             keys bigint[], row_scores float8[])
+RETURNS TABLE (key bigint, block bytea, offsets float8[])
+AS 'MODULE_PATHNAME', 'glmix_flat_course_rows'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 4;
+COMMENT ON FUNCTION recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]) IS
+    'train_glmix on Citus: _glmix_flat_course_rows with row_scores (one a row of the block; NULL: none) added to each row''s offset: a model''s other course-side effects'' scores';
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[])
+FROM PUBLIC;
+
+-- and to the roles grant_access(..., training => true) gave the other flat functions
+DO $$
+DECLARE
+    r regrole;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::regrole
+               FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid = 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])'::pg_catalog.regprocedure
+                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
+                                  'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]) TO %s', r);
     END LOOP;
 END
 $$;

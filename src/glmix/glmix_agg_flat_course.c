@@ -310,9 +310,10 @@ PG_FUNCTION_INFO_V1(glmix_flat_course_rows);
 /*
  * recs._glmix_flat_course_rows(fblock, rblock, learner coef, beta,
  * course_ids, learner features, values, dim, intercept, key_course_ids,
- * keys): (key, block, offsets) per key of the block's rows' courses (the
- * course id itself without a map; a course the map lacks: the row is left
- * out), each block within a page
+ * keys[, row scores]): (key, block, offsets) per key of the block's rows'
+ * courses (the course id itself without a map; a course the map lacks: the
+ * row is left out), each block within a page; row scores, one a row of the
+ * block, add to the offsets (a model's other course-side effects)
  */
 Datum
 glmix_flat_course_rows(PG_FUNCTION_ARGS)
@@ -353,8 +354,12 @@ glmix_flat_course_rows(PG_FUNCTION_ARGS)
 	znnz = learner_row(fcinfo, 5, dim, intercept, &zcol, &zval);
 	map = key_map_arg(fcinfo, 9);
 
-	/* the other coordinates' scores: the learner effect's (twin block), the fixed effect's */
-	offsets = glmix_flat_twin_offsets(fcinfo, 1, 2, -1, &fblk);
+	/*
+	 * the other coordinates' scores: the learner effect's (twin block), the
+	 * fixed effect's; with twelve arguments also the rows' other course-side
+	 * effects' scores (NULL: none)
+	 */
+	offsets = glmix_flat_twin_offsets(fcinfo, 1, 2, PG_NARGS() > 11 ? 11 : -1, &fblk);
 	xb = palloc(sizeof(double) * Max(n, 1));
 	glmix_flat_block_scores(&fblk, beta, xb);
 	for (int r = 0; r < n; r++)

@@ -3,8 +3,9 @@
  * impressions never come to the coordinator
  *
  * When the impressions are hash-distributed by the learner column and the
- * model is a fixed effect with or without a per-learner and a per-course
- * (or course-attribute) effect (the parts of the plan of issue #14 that have
+ * model is a fixed effect with or without a per-learner effect, any number
+ * of per-course or course-attribute effects and any number of
+ * learner-attribute effects (the parts of the plan of issue #14 that have
  * landed; see glmix_flat_wanted), the training keeps every per-impression
  * value on the workers:
  *
@@ -26,10 +27,12 @@
  *      a Hessian-vector product: O(features) up and down);
  *      the learner effect is one pushed-down UPDATE of C from a GROUP BY
  *      learner aggregate (recs.glmix_entity_fit, its offsets x_r . beta from
- *      recs._glmix_flat_scores); the course effect repartitions the rows by
- *      course each visit and fits them there (glmix_flat_course.c), its
- *      scores kept beside the blocks; the objective is a partial aggregate
- *      too;
+ *      recs._glmix_flat_scores); each course-side effect repartitions the
+ *      rows by its key each visit and fits them there (glmix_flat_course.c),
+ *      its scores kept beside the blocks; each learner attribute's effect is
+ *      Newton on the coordinator from per-key sums (glmix_flat_segment.c),
+ *      its coefficients beside the learners; every coordinate's offsets are
+ *      the others' scores; the objective is a partial aggregate too;
  *   4. store: the learners' coefficients (O(learners)) and, a cursor's batch
  *      at a time, their positive courses for recs.model_learner.
  *
@@ -39,8 +42,9 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- a learner-attribute or channel effect, l2 => auto,
- * max_rows, matches -- takes the
+ * Everything else -- a channel effect, a learner effect without an
+ * intercept beside a learner attribute's with one, l2 => auto, max_rows,
+ * matches -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -105,37 +109,35 @@ learner_attribute(const GlmixOptions *o, const char *col)
 }
 
 /*
- * At most one effect keyed by the learner column, one keyed by a learner
- * attribute (its design z(c) the learner effect's: the same intercept) and
- * one keyed by the course column or a course attribute
+ * At most one effect keyed by the learner column, any number keyed by
+ * learner attributes and any number keyed by the course column or course
+ * attributes.  The learner-side effects share one design z(c), the twin
+ * block's, with the intercept column when any of them has one: a learner
+ * attribute's effect without it holds that column at 0 (glmix_flat_segment.c),
+ * but the learner effect's fit (recs.glmix_entity_fit) takes every column,
+ * so a learner effect without an intercept rules out attributes with one.
  */
 static bool
 flat_effects_supported(const GlmixOptions *o)
 {
 	int			nl = 0,
-				ns = 0,
-				nc = 0,
-				il = -1,
-				is = -1;
+				il = -1;
+	bool		si = false;
 
 	for (int k = 0; k < o->nrecols; k++)
 	{
 		if (strcmp(o->recols[k], o->ro.learner_column) == 0)
 		{
-			nl++;
+			if (++nl > 1)
+				return false;
 			il = o->intercept[k + 1] ? 1 : 0;
 		}
 		else if (learner_attribute(o, o->recols[k]))
-		{
-			ns++;
-			is = o->intercept[k + 1] ? 1 : 0;
-		}
-		else if (strcmp(o->recols[k], o->ro.course_column) == 0 || course_attribute(o, o->recols[k]))
-			nc++;
-		else
+			si |= o->intercept[k + 1];
+		else if (strcmp(o->recols[k], o->ro.course_column) != 0 && !course_attribute(o, o->recols[k]))
 			return false;
 	}
-	return nl <= 1 && ns <= 1 && nc <= 1 && (nl == 0 || ns == 0 || il == is);
+	return !(il == 0 && si);
 }
 
 bool
@@ -153,7 +155,7 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
 		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
-		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or two of a kind, or a learner attribute's intercept not the learner effect's)";
+		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or a learner effect without an intercept beside a learner attribute's with one)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
 			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
 		*why = "id columns that are not integers";
@@ -241,6 +243,8 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
 	f = t->flat = palloc0(sizeof(GlmixFlatWork));
 	f->lk = f->ck = f->sk = -1;
+	f->course = palloc0(sizeof(GlmixFlatCourse) * Max(o->nrecols, 1));
+	f->seg = palloc0(sizeof(GlmixFlatSeg) * Max(o->nrecols, 1));
 	for (int k = 0; k < t->nre; k++)
 	{
 		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
@@ -256,9 +260,21 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		if (re->learner_side && re->by_id)
 			f->lk = k;
 		else if (re->learner_side)
-			f->sk = k;
+		{
+			if (f->sk < 0)
+				f->sk = k;
+			f->seg[f->nseg].co = k;
+			f->seg[f->nseg].alias = f->nseg == 0 ? "g" : psprintf("g%d", f->nseg + 1);
+			f->nseg++;
+		}
 		else
-			f->ck = k;
+		{
+			if (f->ck < 0)
+				f->ck = k;
+			f->course[f->ncourse].co = k;
+			f->course[f->ncourse].alias = f->ncourse == 0 ? "cs" : psprintf("cs%d", f->ncourse + 1);
+			f->ncourse++;
+		}
 		/* an attribute's keys: each learner's or course's value, as glmix_data.c reads them */
 		if (!re->by_id && re->learner_side)
 			glmix_read_attribute_keys(o->learners, o->learners_id_column, o->learners_id_arg, t->learners, re);
@@ -358,6 +374,32 @@ put_learners(const char *table, const GlmixSide *s, const char *ltype)
 }
 
 /*
+ * The course-side effects' scores but effect skip's (-1: all of them), as
+ * one float8[] expression (NULL when there is none), and their joins
+ * (*join).  One effect: "cs.cscore", as with one; more: their sum, by
+ * recs._glmix_flat_add (a NULL, an effect not fitted yet, adds nothing).
+ */
+static const char *
+flat_course_scores(const GlmixFlatWork *f, int skip, const char **join)
+{
+	const char *e = NULL;
+	const char *j = "";
+
+	for (int i = 0; i < f->ncourse; i++)
+	{
+		const GlmixFlatCourse *cf = &f->course[i];
+
+		if (i == skip)
+			continue;
+		e = e ? psprintf("recs._glmix_flat_add(%s, %s.cscore)", e, cf->alias) : psprintf("%s.cscore", cf->alias);
+		j = psprintf("%s LEFT JOIN %s %s ON %s.learner_id = w.learner_id AND %s.block_no = w.block_no",
+					 j, cf->s, cf->alias, cf->alias, cf->alias);
+	}
+	*join = j;
+	return e;
+}
+
+/*
  * Phase 2: the blocks built on the workers, the counts summed, the
  * coefficient relation and the plans.
  */
@@ -380,7 +422,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	GlmixRows  *rows;
 	GlmixSide	lcols;
 	char	   *sql;
-	char	   *sjoin = "";
+	const char *sjoin = "";
 	const char *sexpr = "NULL::float8[]";
 	int			zk;
 	StringInfoData effects;
@@ -410,13 +452,18 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	put_learners(f->l, t->learners, ltype);
 	f->lcoef = "c.coef";
 	f->gjoin = "";
-	if (f->sk >= 0)
+	/* each learner attribute's keys: its own relation (the first one's name as with one) */
+	for (int i = 0; i < f->nseg; i++)
 	{
-		f->g = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_keys", MyProcPid)));
-		glmix_work_colocated(f->g, psprintf("learner_id %s NOT NULL, key integer NOT NULL, scoef float8[]", ltype),
+		GlmixFlatSeg *sf = &f->seg[i];
+
+		sf->g = psprintf("recs.%s", quote_identifier(i == 0 ? psprintf("glmix_work_%d_flat_keys", MyProcPid) :
+												   psprintf("glmix_work_%d_flat_keys_%d", MyProcPid, i + 1)));
+		glmix_work_colocated(sf->g, psprintf("learner_id %s NOT NULL, key integer NOT NULL, scoef float8[]", ltype),
 							 "", o->impressions, "learner_id");
-		f->lcoef = "recs._glmix_flat_add(c.coef, g.scoef)";
-		f->gjoin = psprintf(" LEFT JOIN %s g ON g.learner_id = w.learner_id", f->g);
+		f->lcoef = psprintf("recs._glmix_flat_add(%s, %s.scoef)", f->lcoef, sf->alias);
+		f->gjoin = psprintf("%s LEFT JOIN %s %s ON %s.learner_id = w.learner_id", f->gjoin, sf->g,
+							sf->alias, sf->alias);
 	}
 
 	/* the encoding: sides, layout, the learner effect, the policy */
@@ -432,7 +479,14 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * for every kept row (min_rows 0), the learner effect's own min_rows
 	 * then being its coefficient relation's rows
 	 */
+	/* the learner effect's z(c); without one, a segment's, with the intercept if any has it */
 	zk = f->lk >= 0 ? f->lk : f->sk;
+	for (int i = 0; i < f->nseg && f->lk < 0; i++)
+		if (t->co[f->seg[i].co].re->intercept)
+		{
+			zk = f->seg[i].co;
+			break;
+		}
 	enc.learner_effect = zk >= 0;
 	enc.re_intercept = zk >= 0 && t->co[zk].re->intercept;
 	enc.re_dim = zk >= 0 ? t->co[zk].re->dim : 0;
@@ -540,18 +594,47 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 			t->co[f->lk].nmodels = (int) SPI_processed;
 	}
 
-	/* the course effect: its relations, entities and plans */
-	if (f->ck >= 0)
+	/*
+	 * The course-side effects: their relations, entities and plans; each
+	 * one's offsets take the others' scores (flat_course_scores)
+	 */
+	for (int i = 0; i < f->ncourse; i++)
+		glmix_flat_course_create(t, o, &f->course[i], i);
+	for (int i = 0; i < f->ncourse; i++)
 	{
-		glmix_flat_course_stage(t, o);
-		sjoin = psprintf(" LEFT JOIN %s cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no", f->s);
-		sexpr = "cs.cscore";
+		const char *ojoin = "";
+		const char *others = flat_course_scores(f, i, &ojoin);
+
+		glmix_flat_course_stage(t, o, &f->course[i], others, ojoin);
 	}
-	/* a learner attribute's effect: its score z . scoef joins the course scores */
-	if (f->sk >= 0)
+	if (f->ncourse > 0)
+		sexpr = flat_course_scores(f, -1, &sjoin);
+	/*
+	 * The learner attributes' effects: each one's score z . scoef joins the
+	 * course scores in the others' offsets; each one's own statistics take
+	 * the learner coefficients plus the other segments'
+	 */
+	for (int i = 0; i < f->nseg; i++)
 	{
-		glmix_flat_segment_stage(t, o, ltype, sexpr, sjoin);
-		sexpr = psprintf("coalesce(recs._glmix_flat_scores(w.rblock, g.scoef, %s), %s)", sexpr, sexpr);
+		const char *lcoef = "c.coef";
+		char	   *cjoin = pstrdup(sjoin);
+
+		for (int j = 0; j < f->nseg; j++)
+			if (j != i)
+			{
+				lcoef = psprintf("recs._glmix_flat_add(%s, %s.scoef)", lcoef, f->seg[j].alias);
+				cjoin = psprintf("%s LEFT JOIN %s %s ON %s.learner_id = w.learner_id", cjoin, f->seg[j].g,
+								 f->seg[j].alias, f->seg[j].alias);
+			}
+		glmix_flat_segment_stage(t, o, &f->seg[i], ltype, sexpr, cjoin, lcoef);
+	}
+	if (f->nseg > 0)
+	{
+		const char *ssum = psprintf("%s.scoef", f->seg[0].alias);
+
+		for (int j = 1; j < f->nseg; j++)
+			ssum = psprintf("recs._glmix_flat_add(%s, %s.scoef)", ssum, f->seg[j].alias);
+		sexpr = psprintf("coalesce(recs._glmix_flat_scores(w.rblock, %s, %s), %s)", ssum, sexpr, sexpr);
 		sjoin = psprintf("%s%s", sjoin, f->gjoin);
 	}
 
@@ -649,10 +732,10 @@ flat_objective(GlmixTraining *t, double *mean_loss)
 		f += 0.5 * t->l2_fixed * t->beta[j] * t->beta[j];
 	if (t->flat->lk >= 0)
 		f += 0.5 * t->co[t->flat->lk].re->l2 * sumsq;
-	if (t->flat->ck >= 0)
-		f += 0.5 * t->co[t->flat->ck].re->l2 * glmix_flat_course_sumsq(t);
-	if (t->flat->sk >= 0)
-		f += 0.5 * t->co[t->flat->sk].re->l2 * glmix_flat_segment_sumsq(t);
+	for (int i = 0; i < t->flat->ncourse; i++)
+		f += 0.5 * t->co[t->flat->course[i].co].re->l2 * glmix_flat_course_sumsq(t, &t->flat->course[i]);
+	for (int i = 0; i < t->flat->nseg; i++)
+		f += 0.5 * t->co[t->flat->seg[i].co].re->l2 * glmix_flat_segment_sumsq(t, &t->flat->seg[i]);
 	return f;
 }
 
@@ -685,16 +768,16 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 				t->fixed_passes += evals;
 				snprintf(detail, sizeof(detail), "%d aggregate passes", evals);
 			}
-			else if (k == t->flat->sk)
+			else if (glmix_flat_seg_of(t, k))
 			{
-				int			sp = glmix_flat_segment_fit(t);
+				int			sp = glmix_flat_segment_fit(t, glmix_flat_seg_of(t, k));
 
 				snprintf(detail, sizeof(detail), "%d entity models, %d aggregate passes",
 						 t->co[k].nmodels, sp);
 			}
-			else if (k == t->flat->ck)
+			else if (glmix_flat_course_of(t, k))
 			{
-				glmix_flat_course_fit(t);
+				glmix_flat_course_fit(t, glmix_flat_course_of(t, k));
 				snprintf(detail, sizeof(detail), "%d entity models, repartitioned by course",
 						 t->co[k].nmodels);
 			}
@@ -867,11 +950,26 @@ glmix_flat_drop(GlmixTraining *t)
 	if (f->refit)
 		SPI_freeplan(f->refit);
 	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->w, f->c, f->l), false, 0);
-	if (f->ck >= 0)
-		glmix_flat_course_drop(t);
-	if (f->sk >= 0)
-	{
-		glmix_flat_segment_drop(t);
-		SPI_execute(psprintf("DROP TABLE %s", f->g), false, 0);
-	}
+	for (int i = 0; i < f->ncourse; i++)
+		glmix_flat_course_drop(t, &f->course[i]);
+	for (int i = 0; i < f->nseg; i++)
+		glmix_flat_segment_drop(t, &f->seg[i]);
+}
+
+GlmixFlatCourse *
+glmix_flat_course_of(const GlmixTraining *t, int k)
+{
+	for (int i = 0; i < t->flat->ncourse; i++)
+		if (t->flat->course[i].co == k)
+			return &t->flat->course[i];
+	return NULL;
+}
+
+GlmixFlatSeg *
+glmix_flat_seg_of(const GlmixTraining *t, int k)
+{
+	for (int i = 0; i < t->flat->nseg; i++)
+		if (t->flat->seg[i].co == k)
+			return &t->flat->seg[i];
+	return NULL;
 }

@@ -40,7 +40,52 @@ typedef struct GlmixFlatEnc
 #define GLMIX_FLAT_WEIGHT_SECONDS 1	/* positives by watch time (weighting => 'watch_time') */
 #define GLMIX_FLAT_WEIGHT_COLUMN 2	/* the weight column */
 
-/* the work of a flat training (glmix_flat.c; the course effect's: glmix_flat_course.c) */
+/*
+ * One course-side effect of a flat training (glmix_flat_course.c): keyed by
+ * the course column or a course attribute; a model has any number of them,
+ * each with its own relations and plans
+ */
+typedef struct GlmixFlatCourse
+{
+	int			co;				/* its coordinate */
+	const char *alias;			/* its scores' alias in the statements ("cs", "cs2", ...) */
+	char	   *s;				/* its scores beside each block, co-located with w */
+	char	   *r;				/* its rows, repartitioned by key each visit */
+	char	   *k;				/* its coefficients, co-located with r */
+	SPIPlanPtr	crows;			/* INSERT INTO r ... SELECT (repartitioned) */
+	SPIPlanPtr	cfit;			/* UPDATE k from GROUP BY key over r */
+	SPIPlanPtr	cscore;			/* UPDATE s */
+	int			nk;				/* keys with a model (rows of k) */
+	int64	   *cids;			/* their keys, ascending: a course id, or an
+								 * attribute value's index */
+	int		   *cent;			/* the entity of each */
+	double	   *ccoef;			/* their coefficients, nk x dim: the statements' parameter */
+	int64	   *cids_of_entity;	/* keyed by course id: each entity's */
+	Datum		map_ids;		/* keyed by a course attribute: the courses with a value */
+	Datum		map_keys;		/* (int8[], ascending) and its index; 0: keyed by the id */
+} GlmixFlatCourse;
+
+/*
+ * One effect keyed by a learner attribute (glmix_flat_segment.c); a model
+ * has any number of them, their design z(c) the learner effect's
+ */
+typedef struct GlmixFlatSeg
+{
+	int			co;				/* its coordinate */
+	const char *alias;			/* its relation's alias in the statements ("g", "g2", ...) */
+	char	   *g;				/* each learner's key and its key's coefficients */
+	SPIPlanPtr	sstats;			/* the per-key statistics at given coefficients */
+	SPIPlanPtr	sscore;			/* UPDATE g: the keys' coefficients */
+	int			bdim;			/* the twin blocks' z(c) dimension: dim, or dim + 1 for
+								 * an effect without an intercept beside one with */
+	int			shift;			/* bdim - dim: its columns' offset in the blocks */
+	double	   *bcoef;			/* nent x bdim: its coefficients in the blocks' columns
+								 * (the intercept's held at 0); the coordinate's own
+								 * coef when shift is 0 */
+	bool	   *seen;			/* nent x bdim: the columns each key's rows store */
+} GlmixFlatSeg;
+
+/* the work of a flat training (glmix_flat.c; the course effects': glmix_flat_course.c) */
 struct GlmixFlatWork
 {
 	char	   *w;				/* blocks: recs.glmix_work_<pid>_flat */
@@ -52,33 +97,21 @@ struct GlmixFlatWork
 	char	   *jit;			/* the session's jit, set back after the passes */
 	int32		valid_row_max;	/* the validation rows' longest fixed row (0: not yet) */
 	int			lk;				/* the coordinate keyed by the learner column, -1 none */
-	int			ck;				/* the coordinate keyed by the course column or a course
-								 * attribute, -1 none */
-	/* the course effect (glmix_flat_course.c) */
-	char	   *s;				/* its scores beside each block, co-located with w */
-	char	   *r;				/* its rows, repartitioned by course each visit */
-	char	   *k;				/* its coefficients, co-located with r */
-	SPIPlanPtr	crows;			/* INSERT INTO r ... SELECT (repartitioned) */
-	SPIPlanPtr	cfit;			/* UPDATE k from GROUP BY course_id over r */
-	SPIPlanPtr	cscore;			/* UPDATE s */
-	int			nk;				/* keys with a model (rows of k) */
-	int64	   *cids;			/* their keys, ascending: a course id, or an
-								 * attribute value's index */
-	int		   *cent;			/* the entity of each */
-	double	   *ccoef;			/* their coefficients, nk x dim: the statements' parameter */
-	int64	   *cids_of_entity;	/* keyed by course id: each entity's */
-	Datum		map_ids;		/* keyed by a course attribute: the courses with a value */
-	Datum		map_keys;		/* (int8[], ascending) and its index; 0: keyed by the id */
-	/* an effect keyed by a learner attribute (glmix_flat_segment.c) */
-	int			sk;				/* its coordinate, -1 none */
-	char	   *g;				/* each learner's key and its key's coefficients */
-	SPIPlanPtr	sstats;			/* the per-key statistics at given coefficients */
-	SPIPlanPtr	sscore;			/* UPDATE g: the keys' coefficients */
-	bool	   *seen;			/* nent x dim: the columns each key's rows store */
-	const char *lcoef;			/* the learner coefficients plus the segment's, for the
+	int			ck;				/* the first coordinate keyed by the course column or a
+								 * course attribute, -1 none */
+	int			ncourse;		/* the course-side effects, in coordinate order */
+	GlmixFlatCourse *course;
+	int			sk;				/* the first coordinate keyed by a learner attribute, -1 none */
+	int			nseg;			/* the learner-attribute effects, in coordinate order */
+	GlmixFlatSeg *seg;
+	const char *lcoef;			/* the learner coefficients plus the segments', for the
 								 * course rows ("c.coef" without a segment) */
-	const char *gjoin;			/* its join ("" without) */
+	const char *gjoin;			/* the segments' joins ("" without) */
 };
+
+/* the course-side effect or learner-attribute effect of coordinate k, NULL if none */
+extern GlmixFlatCourse *glmix_flat_course_of(const GlmixTraining *t, int k);
+extern GlmixFlatSeg *glmix_flat_seg_of(const GlmixTraining *t, int k);
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */
 extern void glmix_flat_define_guc(void);
@@ -108,27 +141,33 @@ extern void glmix_flat_store_learners(int64 model_id, GlmixTraining *t, const Gl
 extern void glmix_flat_drop(GlmixTraining *t);
 
 /*
- * The course effect on the flat path (glmix_flat_course.c): its relations,
- * entities and plans after the blocks are built; one coordinate visit (the
- * rows repartitioned by course, fitted there, the scores put back beside
- * the blocks); its penalty's sum of squares; its relations dropped
+ * A course-side effect on the flat path (glmix_flat_course.c): its relations,
+ * entities and plans after the blocks are built (others, ojoin: the other
+ * course-side effects' scores' expression and join, NULL and "" without);
+ * one coordinate visit (the rows repartitioned by course, fitted there, the
+ * scores put back beside the blocks); its penalty's sum of squares; its
+ * relations dropped
  */
-extern void glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o);
-extern void glmix_flat_course_fit(GlmixTraining *t);
-extern double glmix_flat_course_sumsq(const GlmixTraining *t);
-extern void glmix_flat_course_drop(GlmixTraining *t);
+extern void glmix_flat_course_create(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *cf, int nth);
+extern void glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *cf,
+									const char *others, const char *ojoin);
+extern void glmix_flat_course_fit(GlmixTraining *t, GlmixFlatCourse *cf);
+extern double glmix_flat_course_sumsq(const GlmixTraining *t, const GlmixFlatCourse *cf);
+extern void glmix_flat_course_drop(GlmixTraining *t, GlmixFlatCourse *cf);
 
 /*
  * An effect keyed by a learner attribute on the flat path
  * (glmix_flat_segment.c): its keys beside the learners, its rows counted and
- * plans (cexpr, cjoin: the course scores' expression and join); one visit
+ * plans (cexpr, cjoin: the course scores' and the other segments' joins;
+ * lcoef: the learner coefficients plus the other segments'); one visit
  * (returns the aggregate passes); its penalty's sum of squares
  */
-extern void glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, const char *ltype,
-									 const char *cexpr, const char *cjoin);
-extern int	glmix_flat_segment_fit(GlmixTraining *t);
-extern double glmix_flat_segment_sumsq(const GlmixTraining *t);
-extern void glmix_flat_segment_drop(GlmixTraining *t);
+extern void glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatSeg *sf,
+									 const char *ltype, const char *cexpr, const char *cjoin,
+									 const char *lcoef);
+extern int	glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *sf);
+extern double glmix_flat_segment_sumsq(const GlmixTraining *t, const GlmixFlatSeg *sf);
+extern void glmix_flat_segment_drop(GlmixTraining *t, GlmixFlatSeg *sf);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);

@@ -33,6 +33,12 @@
  * comes to the coordinator and goes back to each shard.  Keys with fewer
  * than min_rows rows have no row in K and no model; their rows are moved
  * and left out by the join.
+ *
+ * A model may have several course-side effects (GlmixFlatCourse each, with
+ * its own S, R, K and plans; the first one's relations named as with one):
+ * each one's rows take the others' scores into their offsets through the
+ * twelve-argument recs._glmix_flat_course_rows, and the other coordinates
+ * add all of them (glmix_flat.c).
  */
 #include "postgres.h"
 
@@ -68,10 +74,9 @@ create_by_key(const char *name, const char *columns, const char *colocate, int s
 
 /* K's coefficients to the coordinator after a fit: each key's into its entity's row */
 static void
-read_coefficients(GlmixTraining *t)
+read_coefficients(GlmixTraining *t, GlmixFlatCourse *f)
 {
-	GlmixFlatWork *f = t->flat;
-	GlmixCoordinate *c = &t->co[f->ck];
+	GlmixCoordinate *c = &t->co[f->co];
 	int			dim = c->re->dim;
 
 	if (SPI_execute(psprintf("SELECT key, coef FROM %s ORDER BY key", f->k), true, 0) != SPI_OK_SELECT)
@@ -108,10 +113,9 @@ read_coefficients(GlmixTraining *t)
  * at least min_rows rows put in K
  */
 static void
-count_keys(GlmixTraining *t, const GlmixOptions *o)
+count_keys(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *f)
 {
-	GlmixFlatWork *f = t->flat;
-	GlmixCoordinate *c = &t->co[f->ck];
+	GlmixCoordinate *c = &t->co[f->co];
 	GlmixRandom *re = c->re;
 	int64	   *cnt = NULL;
 	Datum	   *kd,
@@ -119,7 +123,7 @@ count_keys(GlmixTraining *t, const GlmixOptions *o)
 	Datum		values[2];
 
 	if (SPI_execute(psprintf("SELECT u.c, count(*) FROM %s w, unnest(w.courses) u(c) GROUP BY u.c ORDER BY u.c",
-							 f->w), true, 0) != SPI_OK_SELECT)
+							 t->flat->w), true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not count the courses' rows");
 	if (re->by_id)
 	{
@@ -202,16 +206,41 @@ count_keys(GlmixTraining *t, const GlmixOptions *o)
 }
 
 /*
- * After the blocks are built: the relations (S beside the blocks, R and K
- * by key), the keys with a model and their row counts, the plans
+ * The names of the nth course-side effect's relations (the first one's those
+ * of a model with one, the next ones' with a suffix) and its scores' S,
+ * before any is staged: each one's statements join the others' scores
  */
 void
-glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o)
+glmix_flat_course_create(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *cf, int nth)
 {
-	GlmixFlatWork *f = t->flat;
-	GlmixRandom *re = t->co[f->ck].re;
+	char	   *sfx = nth == 0 ? "" : psprintf("_%d", nth + 1);
 	char	   *ltype = format_type_be(get_atttype(o->impressions, get_attnum(o->impressions,
 																			  o->ro.learner_column)));
+
+	cf->s = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_cscore%s", MyProcPid, sfx)));
+	cf->r = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_crows%s", MyProcPid, sfx)));
+	cf->k = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_ccoef%s", MyProcPid, sfx)));
+	glmix_work_colocated(cf->s, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, "
+										 "cscore float8[]", ltype),
+						 "", o->impressions, "learner_id");
+	if (SPI_execute(psprintf("INSERT INTO %s (learner_id, block_no) SELECT learner_id, block_no FROM %s "
+							 "WHERE fblock IS NOT NULL", cf->s, t->flat->w), false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not create the course scores");
+}
+
+/*
+ * After the blocks are built: the relations (S beside the blocks, R and K
+ * by key), the keys with a model and their row counts, the plans.  others
+ * (NULL: none) is the other course-side effects' scores, joined by ojoin:
+ * they enter this effect's rows' offsets.  Its relations are named and
+ * its scores' S made already (glmix_flat_course_create).
+ */
+void
+glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *cf,
+						const char *others, const char *ojoin)
+{
+	GlmixFlatWork *f = t->flat;
+	GlmixRandom *re = t->co[cf->co].re;
 
 	/*
 	 * The rows go worker to worker only by Citus's repartition; with it off
@@ -220,56 +249,48 @@ glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o)
 	 */
 	(void) set_config_option("citus.enable_repartitioned_insert_select", "on", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	f->s = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_cscore", MyProcPid)));
-	f->r = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_crows", MyProcPid)));
-	f->k = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_ccoef", MyProcPid)));
-	glmix_work_colocated(f->s, psprintf("learner_id %s NOT NULL, block_no integer NOT NULL, "
-										"cscore float8[]", ltype),
-						 "", o->impressions, "learner_id");
-	create_by_key(f->r, "key bigint NOT NULL, block bytea NOT NULL, offsets float8[] NOT NULL",
+	create_by_key(cf->r, "key bigint NOT NULL, block bytea NOT NULL, offsets float8[] NOT NULL",
 				  NULL, t->citus_shards);
-	create_by_key(f->k, "key bigint NOT NULL, rows integer NOT NULL, coef float8[]", f->r, 0);
-	count_keys(t, o);
-	if (SPI_execute(psprintf("INSERT INTO %s (learner_id, block_no) SELECT learner_id, block_no FROM %s "
-							 "WHERE fblock IS NOT NULL", f->s, f->w), false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not create the course scores");
+	create_by_key(cf->k, "key bigint NOT NULL, rows integer NOT NULL, coef float8[]", cf->r, 0);
+	count_keys(t, o, cf);
 
 	/*
 	 * each visit: the rows by key (repartitioned), the fits there, the
 	 * scores back; the last two parameters are the attribute's map (NULL:
-	 * keyed by the course id)
+	 * keyed by the course id).  The other course-side effects' scores enter
+	 * the offsets as the rows' scores argument of the overload of twelve.
 	 */
-	f->crows = SPI_prepare_cursor(psprintf("INSERT INTO %s (key, block, offsets) "
-										   "SELECT s.key, s.block, s.offsets FROM %s w "
-										   "LEFT JOIN %s c ON c.learner_id = w.learner_id%s "
-										   "LEFT JOIN %s v ON v.learner_id = w.learner_id, "
-										   "LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, %s, $1, "
-										   "w.courses, v.col, v.val, %d, %s, $2, $3) s WHERE w.fblock IS NOT NULL",
-										   f->r, f->w, f->c, f->gjoin, f->l, f->lcoef, re->dim,
-										   re->intercept ? "true" : "false"),
+	cf->crows = SPI_prepare_cursor(psprintf("INSERT INTO %s (key, block, offsets) "
+											"SELECT s.key, s.block, s.offsets FROM %s w "
+											"LEFT JOIN %s c ON c.learner_id = w.learner_id%s%s "
+											"LEFT JOIN %s v ON v.learner_id = w.learner_id, "
+											"LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, %s, $1, "
+											"w.courses, v.col, v.val, %d, %s, $2, $3%s) s WHERE w.fblock IS NOT NULL",
+											cf->r, f->w, f->c, f->gjoin, others ? ojoin : "", f->l, f->lcoef,
+											re->dim, re->intercept ? "true" : "false",
+											others ? psprintf(", %s", others) : ""),
 								  3, (Oid[]) {FLOAT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
-	f->cfit = SPI_prepare_cursor(psprintf("UPDATE %s k SET coef = f.coef FROM "
-										  "(SELECT r.key AS c, recs.glmix_entity_fit(r.block, r.offsets, "
-										  "s.coef, $1) AS coef FROM %s r JOIN %s s ON s.key = r.key "
-										  "GROUP BY r.key) f WHERE k.key = f.c", f->k, f->r, f->k),
+	cf->cfit = SPI_prepare_cursor(psprintf("UPDATE %s k SET coef = f.coef FROM "
+										   "(SELECT r.key AS c, recs.glmix_entity_fit(r.block, r.offsets, "
+										   "s.coef, $1) AS coef FROM %s r JOIN %s s ON s.key = r.key "
+										   "GROUP BY r.key) f WHERE k.key = f.c", cf->k, cf->r, cf->k),
 								 1, (Oid[]) {FLOAT8OID}, CURSOR_OPT_CUSTOM_PLAN);
-	f->cscore = SPI_prepare_cursor(psprintf("UPDATE %s s SET cscore = recs._glmix_flat_course_scores(w.courses, "
-											"v.col, v.val, $1, $2, %d, %s, $3, $4) FROM %s w LEFT JOIN %s v "
-											"ON v.learner_id = w.learner_id WHERE s.learner_id = w.learner_id "
-											"AND s.block_no = w.block_no", f->s, re->dim,
-											re->intercept ? "true" : "false", f->w, f->l),
+	cf->cscore = SPI_prepare_cursor(psprintf("UPDATE %s s SET cscore = recs._glmix_flat_course_scores(w.courses, "
+											 "v.col, v.val, $1, $2, %d, %s, $3, $4) FROM %s w LEFT JOIN %s v "
+											 "ON v.learner_id = w.learner_id WHERE s.learner_id = w.learner_id "
+											 "AND s.block_no = w.block_no", cf->s, re->dim,
+											 re->intercept ? "true" : "false", f->w, f->l),
 								   4, (Oid[]) {INT8ARRAYOID, FLOAT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID},
 								   CURSOR_OPT_CUSTOM_PLAN);
-	if (f->crows == NULL || f->cfit == NULL || f->cscore == NULL)
+	if (cf->crows == NULL || cf->cfit == NULL || cf->cscore == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 }
 
 /* one visit of the course coordinate */
 void
-glmix_flat_course_fit(GlmixTraining *tr)
+glmix_flat_course_fit(GlmixTraining *tr, GlmixFlatCourse *f)
 {
-	GlmixFlatWork *f = tr->flat;
-	GlmixCoordinate *c = &tr->co[f->ck];
+	GlmixCoordinate *c = &tr->co[f->co];
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	Datum	   *ids;
@@ -292,7 +313,7 @@ glmix_flat_course_fit(GlmixTraining *tr)
 		elog(ERROR, "the course effect's fit failed");
 	CHECK_FOR_INTERRUPTS();
 	t[2] = recs_clock_seconds();
-	read_coefficients(tr);
+	read_coefficients(tr, f);
 	ids = palloc(sizeof(Datum) * Max(f->nk, 1));
 	for (int m = 0; m < f->nk; m++)
 		ids[m] = Int64GetDatum(f->cids[m]);
@@ -315,9 +336,9 @@ glmix_flat_course_fit(GlmixTraining *tr)
 
 /* the course coefficients' sum of squares, for the objective's penalty */
 double
-glmix_flat_course_sumsq(const GlmixTraining *t)
+glmix_flat_course_sumsq(const GlmixTraining *t, const GlmixFlatCourse *cf)
 {
-	const GlmixCoordinate *c = &t->co[t->flat->ck];
+	const GlmixCoordinate *c = &t->co[cf->co];
 	double		s = 0.0;
 
 	for (Size j = 0; j < (Size) c->re->nent * c->re->dim; j++)
@@ -326,9 +347,8 @@ glmix_flat_course_sumsq(const GlmixTraining *t)
 }
 
 void
-glmix_flat_course_drop(GlmixTraining *t)
+glmix_flat_course_drop(GlmixTraining *t, GlmixFlatCourse *f)
 {
-	GlmixFlatWork *f = t->flat;
 
 	SPI_freeplan(f->crows);
 	SPI_freeplan(f->cfit);

@@ -20,7 +20,10 @@
  * pass per Newton iteration, one more per step halving.  The segment's
  * score z.scoef enters the other coordinates' offsets through the course
  * scores' argument (glmix_flat.c) and the course rows' learner
- * coefficients (recs._glmix_flat_add).
+ * coefficients (recs._glmix_flat_add).  A model may have several such
+ * effects (GlmixFlatSeg each, its own G): each one's statistics take the
+ * learner coefficients plus the other segments' on the twin block, as all
+ * of them share the design z(c).
  */
 #include "postgres.h"
 
@@ -49,11 +52,11 @@
 #define SEG_PUT_BATCH 4096
 
 static void
-put_keys(const GlmixTraining *t, const GlmixRandom *re, const char *ltype)
+put_keys(const GlmixTraining *t, const GlmixFlatSeg *sf, const GlmixRandom *re, const char *ltype)
 {
 	const GlmixSide *s = t->learners;
 	SPIPlanPtr	plan = SPI_prepare(psprintf("INSERT INTO %s (learner_id, key) SELECT u.id::%s, u.k "
-											"FROM unnest($1::int8[], $2::int4[]) u(id, k)", t->flat->g, ltype),
+											"FROM unnest($1::int8[], $2::int4[]) u(id, k)", sf->g, ltype),
 								   2, (Oid[]) {INT8ARRAYOID, INT4ARRAYOID});
 
 	if (plan == NULL)
@@ -87,26 +90,35 @@ put_keys(const GlmixTraining *t, const GlmixRandom *re, const char *ltype)
 }
 
 /*
- * After the blocks: G filled, the entities' rows counted (those under
- * min_rows get no model), the plans.  cexpr is the course scores'
- * expression (NULL::float8[] without a course effect), cjoin its join.
+ * After the blocks: G (created by glmix_flat.c) filled, the entities' rows
+ * counted (those under min_rows get no model), the plans.  cexpr is the
+ * course scores' expression (NULL::float8[] without a course effect), cjoin
+ * its join and the other segments' relations'; lcoef the learner
+ * coefficients plus the other segments' ("c.coef" without others).
  */
 void
-glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, const char *ltype,
-						 const char *cexpr, const char *cjoin)
+glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatSeg *sf, const char *ltype,
+						 const char *cexpr, const char *cjoin, const char *lcoef)
 {
 	GlmixFlatWork *f = t->flat;
-	GlmixCoordinate *c = &t->co[f->sk];
+	GlmixCoordinate *c = &t->co[sf->co];
 	GlmixRandom *re = c->re;
-	int			d = re->dim;
+	int			d;
 
-	put_keys(t, re, ltype);
-	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * d, 1));
+	/* the blocks' z(c) has the intercept column when any learner-side effect has one */
+	sf->shift = 0;
+	for (int k = 0; k < t->nre; k++)
+		if (t->co[k].re->learner_side && t->co[k].re->intercept && !re->intercept)
+			sf->shift = 1;
+	sf->bdim = d = re->dim + sf->shift;
+	put_keys(t, sf, re, ltype);
+	c->coef = palloc0(sizeof(double) * Max((Size) re->nent * re->dim, 1));
+	sf->bcoef = sf->shift == 0 ? c->coef : palloc0(sizeof(double) * Max((Size) re->nent * d, 1));
 	c->rows = palloc0(sizeof(int) * Max(re->nent, 1));
-	f->seen = palloc0(sizeof(bool) * Max((Size) re->nent * d, 1));
+	sf->seen = palloc0(sizeof(bool) * Max((Size) re->nent * d, 1));
 	c->nmodels = 0;
 	if (SPI_execute(psprintf("SELECT g.key, sum(w.rows)::int8 FROM %s w JOIN %s g ON g.learner_id = w.learner_id "
-							 "WHERE w.rblock IS NOT NULL GROUP BY g.key", f->w, f->g),
+							 "WHERE w.rblock IS NOT NULL GROUP BY g.key", f->w, sf->g),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not count the rows by %s", re->column);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -130,27 +142,28 @@ glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, const char *lt
 	SPI_freetuptable(SPI_tuptable);
 
 	/* the statistics at the keys' coefficients; offsets x.beta + z.coef_l + course scores */
-	f->sstats = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_entity_stats(w.rblock, "
-											"recs._glmix_flat_scores(w.fblock, $1, coalesce("
-											"recs._glmix_flat_scores(w.rblock, c.coef, %s), %s)), g.key, $2, $3) "
-											"FROM %s w JOIN %s g ON g.learner_id = w.learner_id "
-											"LEFT JOIN %s c ON c.learner_id = w.learner_id%s "
-											"WHERE w.rblock IS NOT NULL",
-											cexpr, cexpr, f->w, f->g, f->c, cjoin),
+	sf->sstats = SPI_prepare_cursor(psprintf("SELECT recs._glmix_flat_entity_stats(w.rblock, "
+											 "recs._glmix_flat_scores(w.fblock, $1, coalesce("
+											 "recs._glmix_flat_scores(w.rblock, %s, %s), %s)), %s.key, $2, $3) "
+											 "FROM %s w JOIN %s %s ON %s.learner_id = w.learner_id "
+											 "LEFT JOIN %s c ON c.learner_id = w.learner_id%s "
+											 "WHERE w.rblock IS NOT NULL",
+											 lcoef, cexpr, cexpr, sf->alias, f->w, sf->g, sf->alias, sf->alias,
+											 f->c, cjoin),
 								   3, (Oid[]) {FLOAT8ARRAYOID, FLOAT8ARRAYOID, INT4OID}, CURSOR_OPT_CUSTOM_PLAN);
-	f->sscore = SPI_prepare_cursor(psprintf("UPDATE %s SET scoef = ($1::float8[])[key * %d + 1 : key * %d + %d]",
-											f->g, d, d, d),
-								   1, (Oid[]) {FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
-	if (f->sstats == NULL || f->sscore == NULL)
+	sf->sscore = SPI_prepare_cursor(psprintf("UPDATE %s SET scoef = ($1::float8[])[key * %d + 1 : key * %d + %d]",
+											 sf->g, d, d, d),
+									1, (Oid[]) {FLOAT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
+	if (sf->sstats == NULL || sf->sscore == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 }
 
 /* one aggregate pass at coefficients coef (nent x dim): its sums, palloc'd */
 static double *
-seg_pass(GlmixTraining *t, const double *coef)
+seg_pass(GlmixTraining *t, const GlmixFlatSeg *sf, const double *coef)
 {
-	GlmixCoordinate *c = &t->co[t->flat->sk];
-	int			d = c->re->dim;
+	GlmixCoordinate *c = &t->co[sf->co];
+	int			d = sf->bdim;
 	Size		per = 3 + 2 * (Size) d + (Size) d * (d + 1) / 2;
 	Size		want = 2 + per * c->re->nent;
 	double	   *out = palloc0(sizeof(double) * want);
@@ -161,7 +174,7 @@ seg_pass(GlmixTraining *t, const double *coef)
 	values[0] = PointerGetDatum(glmix_float8_array(t->beta, t->lay.dim));
 	values[1] = PointerGetDatum(glmix_float8_array(coef, c->re->nent * d));
 	values[2] = Int32GetDatum(c->re->nent);
-	if (SPI_execute_plan(t->flat->sstats, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(sf->sstats, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "the %s effect's statistics failed", c->re->column);
 	r = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
@@ -219,14 +232,14 @@ seg_load(const double *v, int e, int d, const int *map, int da, double lambda,
  * updated after.  Returns the aggregate passes.
  */
 int
-glmix_flat_segment_fit(GlmixTraining *t)
+glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *f)
 {
-	GlmixFlatWork *f = t->flat;
-	GlmixCoordinate *c = &t->co[f->sk];
+	GlmixCoordinate *c = &t->co[f->co];
 	GlmixRandom *re = c->re;
-	int			d = re->dim,
+	int			d = f->bdim,
 				E = re->nent,
 				passes = 0;
+	double	   *coef = f->bcoef;
 	double		lambda = re->l2;
 	Size		per = 3 + 2 * (Size) d + (Size) d * (d + 1) / 2;
 	int		   *state = palloc0(sizeof(int) * Max(E, 1));
@@ -244,19 +257,23 @@ glmix_flat_segment_fit(GlmixTraining *t)
 	double	   *cand = palloc(sizeof(double) * Max((Size) E * d, 1));
 	double	   *v;
 
-	v = seg_pass(t, c->coef);
+	v = seg_pass(t, f, coef);
 	passes++;
 	for (int e = 0; e < E; e++)
 	{
-		double	   *beta = c->coef + (Size) e * d;
+		double	   *beta = coef + (Size) e * d;
 		const double *cnt = v + 2 + per * e + 3 + d + (Size) d * (d + 1) / 2;
 
 		if (c->rows[e] == 0)
 			continue;
-		/* the columns the entity's rows store (fixed across visits); the others stay 0 */
+		/*
+		 * the columns the entity's rows store (fixed across visits); the
+		 * others stay 0, as the blocks' intercept column does for an effect
+		 * without one
+		 */
 		for (int j = 0; j < d; j++)
 		{
-			if (cnt[j] > 0)
+			if (cnt[j] > 0 && j >= f->shift)
 				f->seen[(Size) e * d + j] = true;
 			if (f->seen[(Size) e * d + j])
 				map[(Size) e * d + da[e]++] = j;
@@ -277,7 +294,7 @@ glmix_flat_segment_fit(GlmixTraining *t)
 		bool		any = false;
 
 		CHECK_FOR_INTERRUPTS();
-		memcpy(cand, c->coef, sizeof(double) * (Size) E * d);
+		memcpy(cand, coef, sizeof(double) * (Size) E * d);
 		for (int e = 0; e < E; e++)
 		{
 			int			n = da[e];
@@ -309,19 +326,19 @@ glmix_flat_segment_fit(GlmixTraining *t)
 			if (state[e] == SEG_TRY)
 			{
 				for (int a = 0; a < n; a++)
-					cand[(Size) e * d + m[a]] = c->coef[(Size) e * d + m[a]] + tt[e] * se[a];
+					cand[(Size) e * d + m[a]] = coef[(Size) e * d + m[a]] + tt[e] * se[a];
 				any = true;
 			}
 		}
 		if (!any)
 			break;
-		v = seg_pass(t, cand);
+		v = seg_pass(t, f, cand);
 		passes++;
 		for (int e = 0; e < E; e++)
 		{
 			int			n = da[e];
 			const int  *m = map + (Size) e * d;
-			double	   *beta = c->coef + (Size) e * d;
+			double	   *beta = coef + (Size) e * d;
 			double	   *ce = cand + (Size) e * d;
 			double		fc,
 						maxmove = 0.0;
@@ -355,11 +372,15 @@ glmix_flat_segment_fit(GlmixTraining *t)
 	{
 		Datum		values[1];
 
-		values[0] = PointerGetDatum(glmix_float8_array(c->coef, E * d));
+		values[0] = PointerGetDatum(glmix_float8_array(coef, E * d));
 		if (SPI_execute_plan(f->sscore, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not write the %s effect's coefficients", re->column);
 		pfree(DatumGetPointer(values[0]));
 	}
+	/* and the coordinate's own, without the blocks' intercept column */
+	if (f->shift > 0)
+		for (int e = 0; e < E; e++)
+			memcpy(c->coef + (Size) e * re->dim, coef + (Size) e * d + f->shift, sizeof(double) * re->dim);
 	pfree(state);
 	pfree(it);
 	pfree(tries);
@@ -377,9 +398,9 @@ glmix_flat_segment_fit(GlmixTraining *t)
 }
 
 double
-glmix_flat_segment_sumsq(const GlmixTraining *t)
+glmix_flat_segment_sumsq(const GlmixTraining *t, const GlmixFlatSeg *sf)
 {
-	const GlmixCoordinate *c = &t->co[t->flat->sk];
+	const GlmixCoordinate *c = &t->co[sf->co];
 	double		s = 0.0;
 
 	for (Size j = 0; j < (Size) c->re->nent * c->re->dim; j++)
@@ -388,10 +409,9 @@ glmix_flat_segment_sumsq(const GlmixTraining *t)
 }
 
 void
-glmix_flat_segment_drop(GlmixTraining *t)
+glmix_flat_segment_drop(GlmixTraining *t, GlmixFlatSeg *sf)
 {
-	GlmixFlatWork *f = t->flat;
-
-	SPI_freeplan(f->sstats);
-	SPI_freeplan(f->sscore);
+	SPI_freeplan(sf->sstats);
+	SPI_freeplan(sf->sscore);
+	SPI_execute(psprintf("DROP TABLE %s", sf->g), false, 0);
 }

@@ -104,7 +104,7 @@ static void
 course_scores(const GlmixTraining *t, const GlmixCoordinate *c, double *out)
 {
 	const GlmixRows *v = t->vrows;
-	const GlmixFlatWork *f = t->flat;
+	const GlmixFlatCourse *f = glmix_flat_course_of(t, (int) (c - t->co));
 	int		   *ent = palloc(sizeof(int) * Max(v->n, 1));
 
 	for (int64 r = 0; r < v->n; r++)
@@ -153,7 +153,7 @@ glmix_flat_validation(GlmixTraining *t, double *auc, double *logloss)
 		CHECK_FOR_INTERRUPTS();
 		if (k == t->flat->lk)
 			learner_scores(t, &t->co[k], part);
-		else if (k == t->flat->sk)
+		else if (glmix_flat_seg_of(t, k))
 			segment_scores(t, &t->co[k], part);
 		else
 			course_scores(t, &t->co[k], part);

@@ -318,6 +318,20 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_add(float8[], float8[])
 FROM PUBLIC;
 
+CREATE FUNCTION recs._glmix_flat_course_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                             coefficients float8[], course_ids bigint[],
+                                             learner_features integer[], learner_values float8[],
+                                             dim integer, intercept boolean, key_course_ids bigint[],
+                                             keys bigint[], row_scores float8[])
+RETURNS TABLE (key bigint, block bytea, offsets float8[])
+AS 'MODULE_PATHNAME', 'glmix_flat_course_rows'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 4;
+COMMENT ON FUNCTION recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]) IS
+    'train_glmix on Citus: _glmix_flat_course_rows with row_scores (one a row of the block; NULL: none) added to each row''s offset: a model''s other course-side effects'' scores';
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[])
+FROM PUBLIC;
+
 -- ---------------------------------------------------------------------------
 -- Model storage
 -- ---------------------------------------------------------------------------

@@ -116,6 +116,7 @@ BEGIN
                        'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
                        'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                        'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
                        'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                        'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
                        'recs._glmix_flat_add(float8[], float8[]) TO %s', grantee);
@@ -155,6 +156,7 @@ BEGIN
                    'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
                    'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
                    'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
                    'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                    'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
                    'recs._glmix_flat_add(float8[], float8[]) FROM %s', grantee);

@@ -474,9 +474,10 @@ SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'obje
                  FROM recs.model d, recs.model s WHERE d.name = 'cf_le_d' AND s.name = 'cf_le_r'),
               '<', 1e-9::float8, 'the same model both ways');
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry}', '{topic}',
-                        name => 'cf_ce_d', random_effects => '{segment,language}', passes => 1, activate => false);
+                        name => 'cf_ce_d', random_effects => '{learner_id,segment}', intercepts => '{true,false,true}',
+                        passes => 1, activate => false);
 SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'citus_shards') FROM recs.model WHERE name = 'cf_ce_d'),
-          '[null, 8]'::jsonb, 'two effects keyed by learner attributes are not on the flat path: the earlier Citus path');
+          '[null, 8]'::jsonb, 'a learner effect without an intercept beside a learner attribute''s with one is not on the flat path: the earlier Citus path');
 
 -- an effect keyed by a learner attribute (the segment), with a learner and a course effect
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry}',
