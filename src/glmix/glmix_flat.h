@@ -22,7 +22,7 @@
 /* what a worker needs to build a learner's blocks (glmix_flat_enc.c) */
 typedef struct GlmixFlatEnc
 {
-	GlmixFixedLayout lay;		/* intercept, bases, crosses (hashed or not), dim: no matches */
+	GlmixFixedLayout lay;		/* intercept, bases, crosses (hashed or not), matches, dim */
 	GlmixSide  *learners;		/* ids, ptr, col, val, nfeat, nmodel, cols' ranges */
 	GlmixSide  *courses;
 	bool		learner_effect;	/* a random effect keyed by learner_id */
@@ -35,6 +35,10 @@ typedef struct GlmixFlatEnc
 								 * rows' course ids beside it */
 	double		through;		/* NaN: none */
 	int			weights;		/* GLMIX_FLAT_WEIGHT_* bits: which weights the rows carry */
+	int			max_rows;		/* the learner effect's cap (0: none), sampled as one node
+								 * does with the seed and the coordinate's position */
+	int			re_serial;
+	int64		seed;
 } GlmixFlatEnc;
 
 #define GLMIX_FLAT_WEIGHT_SECONDS 1	/* positives by watch time (weighting => 'watch_time') */
