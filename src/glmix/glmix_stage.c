@@ -5,7 +5,8 @@
  *
  * The fixed effect's work relation holds every row, in row order; a random
  * effect's holds each active entity's rows (at most max_rows of them, drawn
- * with the seed, their weights scaled up to keep the entity's total).
+ * from the entity's own seeded stream (glmix_sample.c), their weights
+ * scaled up to keep the entity's total).
  * Entities with fewer than min_rows rows get no model: their effect is
  * zero.  Blocks are written as they are cut (glmix_work.c), so memory holds
  * one at a time.  The plans are generic and parallel-safe: offsets and
