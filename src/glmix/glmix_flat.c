@@ -41,8 +41,9 @@
  *
  * Match features are computed in the tasks from value maps in the
  * encoding; max_rows caps the learner effect's rows with the sample one
- * node draws (glmix_sample.c).  Everything else -- a channel effect,
- * l2 => auto, max_rows beside an effect other than the learner's -- takes
+ * node draws (glmix_sample.c), and the course-side effect's with samples
+ * drawn on the workers (glmix_flat_cap.c).  Everything else -- a channel
+ * effect, l2 => auto, max_rows beside a learner attribute's effect -- takes
  * the Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -142,14 +143,15 @@ flat_effects_supported(const GlmixOptions *o)
 
 /*
  * max_rows: the per-learner cap is drawn in the learner's blocks
- * (glmix_agg_flat.c); a course or attribute effect's cap is not drawn on
- * the workers yet
+ * (glmix_agg_flat.c), a course-side effect's on the workers once
+ * (glmix_flat_cap.c); a learner attribute's is not drawn there (its
+ * keys' rows span learners and feed per-key statistics)
  */
 static bool
 flat_max_rows_supported(const GlmixOptions *o)
 {
 	for (int k = 0; k < o->nrecols; k++)
-		if (strcmp(o->recols[k], o->ro.learner_column) != 0)
+		if (learner_attribute(o, o->recols[k]))
 			return false;
 	return true;
 }
@@ -167,7 +169,7 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 	else if (o->l2_auto)
 		*why = "l2 => auto";
 	else if (o->max_rows > 0 && !flat_max_rows_supported(o))
-		*why = "max_rows with a random effect not keyed by the learner column";
+		*why = "max_rows with a learner attribute's effect";
 	else if (!flat_effects_supported(o))
 		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or two of a kind, or a learner attribute's intercept not the learner effect's)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
@@ -449,7 +451,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	enc.re_dim = zk >= 0 ? t->co[zk].re->dim : 0;
 	enc.course_effect = f->ck >= 0;
 	enc.min_rows = f->sk >= 0 ? 0 : o->min_rows;
-	/* the learner effect's cap (glmix_flat_wanted: no other effect beside it then) */
+	/* the learner effect's cap (a course-side effect's: glmix_flat_cap.c) */
 	enc.max_rows = f->lk >= 0 ? o->max_rows : 0;
 	enc.re_serial = Max(f->lk, 0);
 	enc.seed = o->seed;

@@ -13,6 +13,9 @@
  *   glmix_flat_segment.c      an effect keyed by a learner attribute:
  *                             per-key sufficient statistics, Newton here
  *   glmix_agg_flat_segment.c  its aggregate, in the tasks
+ *   glmix_flat_cap.c          max_rows on the course-side effect: the
+ *                             samples drawn on the workers once
+ *   glmix_agg_flat_cap.c      its functions, in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
@@ -82,6 +85,9 @@ struct GlmixFlatWork
 	const char *lcoef;			/* the learner coefficients plus the segment's, for the
 								 * course rows ("c.coef" without a segment) */
 	const char *gjoin;			/* its join ("" without) */
+	/* max_rows on the course-side effect (glmix_flat_cap.c) */
+	int64	   *ccnt;			/* each entity's rows, before the cap */
+	char	   *m;				/* each block's course-effect weights; NULL: no key capped */
 };
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */
@@ -133,6 +139,14 @@ extern void glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, co
 extern int	glmix_flat_segment_fit(GlmixTraining *t);
 extern double glmix_flat_segment_sumsq(const GlmixTraining *t);
 extern void glmix_flat_segment_drop(GlmixTraining *t);
+
+/*
+ * max_rows on the course-side effect (glmix_flat_cap.c): the capped keys'
+ * samples drawn on the workers, each block's course-effect weights (f->m);
+ * its relation dropped
+ */
+extern void glmix_flat_cap_stage(GlmixTraining *t, const GlmixOptions *o, const char *ltype);
+extern void glmix_flat_cap_drop(GlmixTraining *t);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);
