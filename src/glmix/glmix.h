@@ -474,6 +474,16 @@ extern char **glmix_side_names(const GlmixSide *side, char **fixed_names);
 
 /* a feature name's hash (64-bit FNV-1a: the same on every platform) */
 extern uint64 glmix_name_hash(const char *name);
+
+/*
+ * glmix_sample.c: an entity's max_rows sample, the same on one node and on
+ * the workers: its random stream (seed, the coordinate's position, the
+ * entity's key), then rows[0..cnt) reordered so rows[0..max_rows) is the
+ * sample, ascending (rows index lid, cid, y, w: the canonical order)
+ */
+extern uint64 glmix_sample_seed(int64 seed, int serial, const char *key);
+extern void glmix_sample_entity(int64 *rows, int64 cnt, int max_rows, uint64 stream,
+								const int64 *lid, const int64 *cid, const double *y, const double *w);
 /* the bucket (0 .. 2^bits - 1) of the cross of two features */
 extern int	glmix_cross_bucket(uint64 lhash, uint64 chash, int bits);
 /* the hashed crosses of x(l, c), sorted, a bucket hit twice summed; col NULL: a bound */

@@ -694,6 +694,44 @@ learner_side(FunctionCallInfo fcinfo, const GlmixFlatEnc *e, int64 learner, Glmi
 	return 0;
 }
 
+/*
+ * The learner effect's weights under max_rows: a learner with more kept
+ * rows than the cap keeps the sample one node draws (glmix_sample.c), its
+ * other rows at weight 0 (they stay in the block, whose rows are the fixed
+ * block's, for the offsets; a row of weight 0 adds nothing to the entity's
+ * fit), the sample's weights scaled by rows / max_rows (*scale) as
+ * glmix_stage.c scales them.  Without a cap, w itself and 1.
+ */
+static double *
+learner_sample(const GlmixFlatEnc *e, int64 learner, int kept, const double *y,
+			   const double *w, const int64 *rcourse, double *scale)
+{
+	int64	   *idx;
+	int64	   *lid;
+	double	   *zw;
+
+	*scale = 1.0;
+	if (e->max_rows == 0 || !e->learner_effect || kept <= e->max_rows)
+		return (double *) w;
+	idx = palloc(sizeof(int64) * kept);
+	lid = palloc(sizeof(int64) * kept);
+	zw = palloc0(sizeof(double) * kept);
+	for (int r = 0; r < kept; r++)
+	{
+		idx[r] = r;
+		lid[r] = learner;
+	}
+	glmix_sample_entity(idx, kept, e->max_rows,
+						glmix_sample_seed(e->seed, e->re_serial, psprintf(INT64_FORMAT, learner)),
+						lid, rcourse, y, w);
+	for (int k = 0; k < e->max_rows; k++)
+		zw[idx[k]] = w[idx[k]];
+	*scale = (double) kept / e->max_rows;
+	pfree(idx);
+	pfree(lid);
+	return zw;
+}
+
 PG_FUNCTION_INFO_V1(glmix_flat_blocks);
 /*
  * recs._glmix_flat_blocks(enc, learner_id, learner features, values,
@@ -735,6 +773,8 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 				z = {0};
 	GlmixSide	me;
 	int			re_nnz = 0;
+	double	   *zw;
+	double		zscale;
 	int			block_no = 0;
 	int			lo;
 
@@ -874,6 +914,7 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 		kept++;
 	}
 	re_nnz = z.nnz;
+	zw = learner_sample(e, learner, kept, y, w, rcourse, &zscale);
 	/* the distinct positive courses, ascending (recs.model_learner.watched) */
 	qsort(pos, npos, sizeof(int64), int64_cmp);
 	for (int i = 0; i < npos; i++)
@@ -920,7 +961,7 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 			values[1] = PointerGetDatum(glmix_block_build(hi - lo, ids, 0, y, w, 1.0, x.ptr, x.col,
 														  x.val, e->lay.dim, -1, 0, 0));
 			if (with_re)
-				values[2] = PointerGetDatum(glmix_block_build(hi - lo, ids, 0, y, w, 1.0, z.ptr, z.col,
+				values[2] = PointerGetDatum(glmix_block_build(hi - lo, ids, 0, y, zw, zscale, z.ptr, z.col,
 															  z.val, e->re_dim, 0, kept, re_nnz));
 			else
 				nulls[2] = true;

@@ -70,7 +70,9 @@ dim_arg(FunctionCallInfo fcinfo, int argno)
 /*
  * The learner's design row z_l = [1 | its features shifted by one] from
  * arguments colarg and colarg + 1 (NULL: a learner outside the learners
- * relation, the intercept only); checked against dim.  Returns its nonzeros.
+ * relation, the intercept only); checked against dim.  Features from dim
+ * - intercept on are the learner's columns read for matches only (they
+ * follow its model features): not in z_l.  Returns its nonzeros.
  */
 static int
 learner_row(FunctionCallInfo fcinfo, int colarg, int dim, bool intercept, int32 **col, double **val)
@@ -97,11 +99,12 @@ learner_row(FunctionCallInfo fcinfo, int colarg, int dim, bool intercept, int32 
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 					 errmsg("%d learner features with %d values", nc, nv)));
 		for (int k = 0; k < nc; k++)
-			if (lc[k] < 0 || lc[k] >= dim - shift || (k > 0 && lc[k] <= lc[k - 1]) || !isfinite(lv[k]))
+			if (lc[k] < 0 || (k > 0 && lc[k] <= lc[k - 1]) || !isfinite(lv[k]))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("learner features must ascend within 0..%d, their values be finite",
-								dim - shift - 1)));
+						 errmsg("learner features must ascend from 0, their values be finite")));
+		while (nc > 0 && lc[nc - 1] >= dim - shift)
+			nc--;
 	}
 	*col = palloc(sizeof(int32) * (nc + 1));
 	*val = palloc(sizeof(double) * (nc + 1));

@@ -42,10 +42,14 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- a channel effect, a learner effect without an
- * intercept beside a learner attribute's with one, l2 => auto, max_rows,
- * matches -- takes the
- * Citus path of glmix_citus.c, whose coordinator still reads the rows.
+ * Match features are computed in the tasks from value maps in the
+ * encoding; max_rows caps the learner effect's rows with the sample one
+ * node draws (glmix_sample.c), and each course-side effect's with samples
+ * drawn on the workers (glmix_flat_cap.c).  Everything else -- a channel
+ * effect, a learner effect without an intercept beside a learner
+ * attribute's with one, l2 => auto, max_rows beside a learner attribute's
+ * effect -- takes the Citus path of glmix_citus.c, whose coordinator still
+ * reads the rows.
  */
 #include "postgres.h"
 
@@ -140,6 +144,21 @@ flat_effects_supported(const GlmixOptions *o)
 	return !(il == 0 && si);
 }
 
+/*
+ * max_rows: the per-learner cap is drawn in the learner's blocks
+ * (glmix_agg_flat.c), a course-side effect's on the workers once
+ * (glmix_flat_cap.c); a learner attribute's is not drawn there (its
+ * keys' rows span learners and feed per-key statistics)
+ */
+static bool
+flat_max_rows_supported(const GlmixOptions *o)
+{
+	for (int k = 0; k < o->nrecols; k++)
+		if (learner_attribute(o, o->recols[k]))
+			return false;
+	return true;
+}
+
 bool
 glmix_flat_wanted(const GlmixOptions *o, const char **why)
 {
@@ -152,8 +171,8 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 		*why = "recs.glmix_flat is off";
 	else if (o->l2_auto)
 		*why = "l2 => auto";
-	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
-		*why = "max_rows or match columns";
+	else if (o->max_rows > 0 && !flat_max_rows_supported(o))
+		*why = "max_rows with a learner attribute's effect";
 	else if (!flat_effects_supported(o))
 		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or a learner effect without an intercept beside a learner attribute's with one)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
@@ -188,8 +207,8 @@ flat_tron(const char *solver, int d)
 
 /*
  * Phase 1 of a flat training: the sides, the crosses, the layout, the
- * learner effect.  False (t reset) when the crosses hold matches or an
- * effect is outside what its solver takes: the usual path then reads
+ * learner effect.  False (t reset) when an effect is outside what its
+ * solver takes: the usual path then reads
  * everything again (and says so).
  */
 bool
@@ -204,11 +223,6 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	t->courses = glmix_read_side(o->courses, "course", o->courses_id_column, o->courses_id_arg,
 								 o->cfeat, o->ncfeat, o->cmatch, o->ncmatch);
 	glmix_parse_crosses(fcinfo, 11, t, o->hash_bits);
-	if (t->lay.nmatch > 0)
-	{
-		memset(t, 0, sizeof(*t));
-		return false;
-	}
 	glmix_fixed_layout(&t->lay, o->intercept[0], t->learners, t->courses);
 	d = t->lay.dim;
 	t->tron = flat_tron(o->solver, d);
@@ -492,6 +506,10 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	enc.re_dim = zk >= 0 ? t->co[zk].re->dim : 0;
 	enc.course_effect = f->ck >= 0;
 	enc.min_rows = f->sk >= 0 ? 0 : o->min_rows;
+	/* the learner effect's cap (a course-side effect's: glmix_flat_cap.c) */
+	enc.max_rows = f->lk >= 0 ? o->max_rows : 0;
+	enc.re_serial = Max(f->lk, 0);
+	enc.seed = o->seed;
 	if (strcmp(o->ro.label, "bookmarked") != 0)
 		labels[nlabels++] = psprintf("array_agg(%s)", impressions_label_expression(o->impressions, o->ro.click_column, "click_column"));
 	if (strcmp(o->ro.label, "clicked") != 0)
@@ -585,9 +603,11 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	/* a coefficient row per learner with a model, co-located: fits update it in place */
 	if (f->lk >= 0)
 	{
-		if (SPI_execute(psprintf("INSERT INTO %s (learner_id, rows) SELECT learner_id, sum(rows) FROM %s "
+		/* its active rows: at most max_rows (the sample's), as one node counts them */
+		if (SPI_execute(psprintf("INSERT INTO %s (learner_id, rows) SELECT learner_id, %s FROM %s "
 								 "WHERE rblock IS NOT NULL GROUP BY learner_id HAVING sum(rows) >= %d",
-								 f->c, f->w, f->sk >= 0 ? o->min_rows : 0),
+								 f->c, o->max_rows > 0 ? psprintf("least(sum(rows), %d)", o->max_rows) : "sum(rows)",
+								 f->w, f->sk >= 0 ? o->min_rows : 0),
 						false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not create the learner coefficients");
 		if (f->sk >= 0)

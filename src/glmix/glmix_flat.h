@@ -13,6 +13,9 @@
  *   glmix_flat_segment.c      an effect keyed by a learner attribute:
  *                             per-key sufficient statistics, Newton here
  *   glmix_agg_flat_segment.c  its aggregate, in the tasks
+ *   glmix_flat_cap.c          max_rows on the course-side effect: the
+ *                             samples drawn on the workers once
+ *   glmix_agg_flat_cap.c      its functions, in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
@@ -22,7 +25,7 @@
 /* what a worker needs to build a learner's blocks (glmix_flat_enc.c) */
 typedef struct GlmixFlatEnc
 {
-	GlmixFixedLayout lay;		/* intercept, bases, crosses (hashed or not), dim: no matches */
+	GlmixFixedLayout lay;		/* intercept, bases, crosses (hashed or not), matches, dim */
 	GlmixSide  *learners;		/* ids, ptr, col, val, nfeat, nmodel, cols' ranges */
 	GlmixSide  *courses;
 	bool		learner_effect;	/* a random effect keyed by learner_id */
@@ -35,6 +38,10 @@ typedef struct GlmixFlatEnc
 								 * rows' course ids beside it */
 	double		through;		/* NaN: none */
 	int			weights;		/* GLMIX_FLAT_WEIGHT_* bits: which weights the rows carry */
+	int			max_rows;		/* the learner effect's cap (0: none), sampled as one node
+								 * does with the seed and the coordinate's position */
+	int			re_serial;
+	int64		seed;
 } GlmixFlatEnc;
 
 #define GLMIX_FLAT_WEIGHT_SECONDS 1	/* positives by watch time (weighting => 'watch_time') */
@@ -63,6 +70,9 @@ typedef struct GlmixFlatCourse
 	int64	   *cids_of_entity;	/* keyed by course id: each entity's */
 	Datum		map_ids;		/* keyed by a course attribute: the courses with a value */
 	Datum		map_keys;		/* (int8[], ascending) and its index; 0: keyed by the id */
+	/* max_rows on the effect (glmix_flat_cap.c) */
+	int64	   *ccnt;			/* each entity's rows, before the cap */
+	char	   *m;				/* each block's weights for its rows; NULL: no key capped */
 } GlmixFlatCourse;
 
 /*
@@ -168,6 +178,14 @@ extern void glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, Gl
 extern int	glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *sf);
 extern double glmix_flat_segment_sumsq(const GlmixTraining *t, const GlmixFlatSeg *sf);
 extern void glmix_flat_segment_drop(GlmixTraining *t, GlmixFlatSeg *sf);
+
+/*
+ * max_rows on a course-side effect (glmix_flat_cap.c): the capped keys'
+ * samples drawn on the workers, each block's weights for its rows (cf->m);
+ * its relation dropped
+ */
+extern void glmix_flat_cap_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *cf);
+extern void glmix_flat_cap_drop(GlmixFlatCourse *cf);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);

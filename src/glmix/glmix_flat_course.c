@@ -171,7 +171,8 @@ count_keys(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *f)
 	{
 		if (cnt[e] < o->min_rows || cnt[e] == 0)
 			continue;
-		c->rows[e] = (int) cnt[e];
+		/* its active rows: at most max_rows, the sample's (glmix_flat_cap.c) */
+		c->rows[e] = (int) (o->max_rows > 0 ? Min(cnt[e], o->max_rows) : cnt[e]);
 		f->cids[f->nk] = re->by_id ? f->cids_of_entity[e] : e;
 		f->cent[f->nk] = e;
 		kd[f->nk] = Int64GetDatum(f->cids[f->nk]);
@@ -179,6 +180,7 @@ count_keys(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *f)
 		f->nk++;
 	}
 	c->nmodels = f->nk;
+	f->ccnt = cnt;
 	f->ccoef = palloc0(sizeof(double) * Max((Size) f->nk * re->dim, 1));
 	values[0] = PointerGetDatum(construct_array(kd, f->nk, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = PointerGetDatum(construct_array(rd, f->nk, INT4OID, 4, true, TYPALIGN_INT));
@@ -253,6 +255,9 @@ glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse
 				  NULL, t->citus_shards);
 	create_by_key(cf->k, "key bigint NOT NULL, rows integer NOT NULL, coef float8[]", cf->r, 0);
 	count_keys(t, o, cf);
+	/* max_rows: the capped keys' samples, each block's weights for the effect's rows */
+	if (o->max_rows > 0)
+		glmix_flat_cap_stage(t, o, cf);
 
 	/*
 	 * each visit: the rows by key (repartitioned), the fits there, the
@@ -263,11 +268,14 @@ glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse
 	cf->crows = SPI_prepare_cursor(psprintf("INSERT INTO %s (key, block, offsets) "
 											"SELECT s.key, s.block, s.offsets FROM %s w "
 											"LEFT JOIN %s c ON c.learner_id = w.learner_id%s%s "
-											"LEFT JOIN %s v ON v.learner_id = w.learner_id, "
-											"LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, %s, $1, "
+											"LEFT JOIN %s v ON v.learner_id = w.learner_id%s, "
+											"LATERAL recs._glmix_flat_course_rows(%s, w.rblock, %s, $1, "
 											"w.courses, v.col, v.val, %d, %s, $2, $3%s) s WHERE w.fblock IS NOT NULL",
-											cf->r, f->w, f->c, f->gjoin, others ? ojoin : "", f->l, f->lcoef,
-											re->dim, re->intercept ? "true" : "false",
+											cf->r, f->w, f->c, f->gjoin, others ? ojoin : "", f->l,
+											cf->m ? psprintf(" LEFT JOIN %s m ON m.learner_id = w.learner_id "
+															 "AND m.block_no = w.block_no", cf->m) : "",
+											cf->m ? "recs._glmix_flat_reweight(w.fblock, m.cw)" : "w.fblock",
+											f->lcoef, re->dim, re->intercept ? "true" : "false",
 											others ? psprintf(", %s", others) : ""),
 								  3, (Oid[]) {FLOAT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
 	cf->cfit = SPI_prepare_cursor(psprintf("UPDATE %s k SET coef = f.coef FROM "
@@ -349,9 +357,9 @@ glmix_flat_course_sumsq(const GlmixTraining *t, const GlmixFlatCourse *cf)
 void
 glmix_flat_course_drop(GlmixTraining *t, GlmixFlatCourse *f)
 {
-
 	SPI_freeplan(f->crows);
 	SPI_freeplan(f->cfit);
 	SPI_freeplan(f->cscore);
 	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->s, f->k, f->r), false, 0);
+	glmix_flat_cap_drop(f);
 }

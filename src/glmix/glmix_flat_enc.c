@@ -13,7 +13,12 @@
  * the learner effect's shape, whether a course effect needs each row's
  * course, the policy's parameters, and with hashed crosses (hash_bits)
  * each learner and course feature's name hash, so the workers bucket a
- * row's crosses as glmix_hash_row() does on one node.  The encoding is
+ * row's crosses as glmix_hash_row() does on one node.  Then (version 3)
+ * the match features' value maps (glmix_match.c: per feature of the
+ * learner column, the course column's feature with the same value), so the
+ * workers compute them as glmix_match_row() does, and the learner effect's
+ * max_rows with the seed and its coordinate's position (glmix_sample.c).
+ * The encoding is
  * a parameter of the one INSERT ... SELECT that builds the blocks, so Citus
  * sends it with each shard's task: its size times the shard count.
  *
@@ -34,7 +39,7 @@
 #include "glmix_flat.h"
 
 #define FLAT_ENC_MAGIC 0x474D4645	/* "GMFE" */
-#define FLAT_ENC_VERSION 2		/* 2: hashed crosses */
+#define FLAT_ENC_VERSION 3		/* 2: hashed crosses; 3: matches, max_rows */
 
 typedef struct FlatEncHeader
 {
@@ -58,6 +63,26 @@ typedef struct FlatEncHeader
 	int32		pad;
 	double		through;
 } FlatEncHeader;
+
+/* version 3's trailer, after the hashes: the matches and the row cap */
+typedef struct FlatEncMatchHeader
+{
+	int32		nmatch;
+	int32		max_rows;		/* the learner effect's cap, 0: none */
+	int32		re_serial;		/* its coordinate's position (the sample's stream) */
+	int32		pad;
+	int64		seed;
+} FlatEncMatchHeader;
+
+/* one match: kind, columns, first feature, then nmap ints of its value map */
+typedef struct FlatEncMatch
+{
+	int32		kind;
+	int32		lcol;
+	int32		ccol;
+	int32		base;
+	int32		nmap;
+} FlatEncMatch;
 
 typedef struct FlatSideHeader
 {
@@ -90,6 +115,25 @@ put_side(StringInfo buf, const GlmixSide *s)
 		int32		range[2] = {s->cols[c].start, s->cols[c].end};
 
 		appendBinaryStringInfo(buf, (char *) range, sizeof(range));
+	}
+}
+
+/* the matches' value maps and the row cap (version 3) */
+static void
+put_matches(StringInfo buf, const GlmixFlatEnc *e)
+{
+	FlatEncMatchHeader mh = {e->lay.nmatch, e->max_rows, e->re_serial, 0, e->seed};
+
+	appendBinaryStringInfo(buf, (char *) &mh, sizeof(mh));
+	for (int q = 0; q < e->lay.nmatch; q++)
+	{
+		const GlmixMatch *mt = &e->lay.match[q];
+		const GlmixColumn *lc = &e->learners->cols[mt->lcol];
+		FlatEncMatch m = {mt->kind == GLMIX_MATCH_EQUAL ? 0 : 1, mt->lcol, mt->ccol, mt->base,
+		lc->end - lc->start};
+
+		appendBinaryStringInfo(buf, (char *) &m, sizeof(m));
+		appendBinaryStringInfo(buf, (char *) mt->lmap, sizeof(int32) * m.nmap);
 	}
 }
 
@@ -135,6 +179,7 @@ glmix_flat_encode(const GlmixFlatEnc *e)
 		appendBinaryStringInfo(&buf, (char *) e->lay.lhash, sizeof(uint64) * e->learners->nfeat);
 		appendBinaryStringInfo(&buf, (char *) e->lay.chash, sizeof(uint64) * e->courses->nfeat);
 	}
+	put_matches(&buf, e);
 	out = palloc(VARHDRSZ + buf.len);
 	SET_VARSIZE(out, VARHDRSZ + buf.len);
 	memcpy(VARDATA(out), buf.data, buf.len);
@@ -206,13 +251,71 @@ get_side(EncReader *r, const char *what)
 	{
 		int32	   *range = take(r, sizeof(int32), 2, "column ranges");
 
-		if (range[0] < 0 || range[1] < range[0] || range[1] > h->nmodel)
+		/* a column read for matches only lies after the model features */
+		if (range[0] < 0 || range[1] < range[0] || range[1] > h->nfeat ||
+			(range[0] < h->nmodel && range[1] > h->nmodel))
 			ENC_CORRUPT("The %s side's column %d spans features %d to %d of %d.",
-						what, c, range[0], range[1], h->nmodel);
+						what, c, range[0], range[1], h->nfeat);
 		s->cols[c].start = range[0];
 		s->cols[c].end = range[1];
 	}
 	return s;
+}
+
+/*
+ * The matches (each where the layout puts it, its value map within the
+ * course column) and the row cap; returns the features' end after them
+ */
+static int64
+get_matches(EncReader *r, GlmixFlatEnc *e, int64 end)
+{
+	FlatEncMatchHeader *mh = take(r, sizeof(FlatEncMatchHeader), 1, "match header");
+
+	if (mh->nmatch < 0 || mh->nmatch > e->lay.dim || mh->max_rows < 0 ||
+		(mh->max_rows > 0 && (!e->learner_effect || mh->max_rows < e->min_rows)) ||
+		mh->re_serial < 0 || mh->re_serial >= GLMIX_MAX_RANDOM)
+		ENC_CORRUPT("The match header's counts are out of range.");
+	e->max_rows = mh->max_rows;
+	e->re_serial = mh->re_serial;
+	e->seed = mh->seed;
+	e->lay.nmatch = mh->nmatch;
+	e->lay.match = palloc0(sizeof(GlmixMatch) * Max(mh->nmatch, 1));
+	for (int q = 0; q < mh->nmatch; q++)
+	{
+		FlatEncMatch *m = take(r, sizeof(FlatEncMatch), 1, "matches");
+		GlmixMatch *mt = &e->lay.match[q];
+		const GlmixColumn *lc,
+				   *cc;
+
+		if (m->kind < 0 || m->kind > 1 || m->lcol < 0 || m->lcol >= e->learners->ncols ||
+			m->ccol < 0 || m->ccol >= e->courses->ncols)
+			ENC_CORRUPT("Match %d is of kind %d and names column %d x %d.", q, m->kind, m->lcol, m->ccol);
+		lc = &e->learners->cols[m->lcol];
+		cc = &e->courses->cols[m->ccol];
+		mt->kind = m->kind == 0 ? GLMIX_MATCH_EQUAL : GLMIX_MATCH_OVERLAP;
+		mt->lcol = m->lcol;
+		mt->ccol = m->ccol;
+		if (m->base != end)
+			ENC_CORRUPT("Match %d starts at %d, not %lld.", q, m->base, (long long) end);
+		mt->base = m->base;
+		end += GLMIX_MATCH_WIDTH(mt->kind);
+		if (end > e->lay.dim)
+			ENC_CORRUPT("Match %d ends beyond the %d features.", q, e->lay.dim);
+		if (m->nmap != lc->end - lc->start)
+			ENC_CORRUPT("Match %d maps %d values of a column of %d.", q, m->nmap, lc->end - lc->start);
+		mt->lmap = take(r, sizeof(int32), m->nmap, "match maps");
+		for (int k = 0; k < m->nmap; k++)
+			if (mt->lmap[k] < -1 || mt->lmap[k] >= cc->end - cc->start)
+				ENC_CORRUPT("Match %d maps value %d to %d, outside the course column's %d values.",
+							q, k, mt->lmap[k], cc->end - cc->start);
+	}
+	/* a match looks a learner's value up by binary search among the course's */
+	if (mh->nmatch > 0)
+		for (int i = 0; i < e->courses->n; i++)
+			for (int32 k = e->courses->ptr[i] + 1; k < e->courses->ptr[i + 1]; k++)
+				if (e->courses->col[k] <= e->courses->col[k - 1])
+					ENC_CORRUPT("The course side's features do not ascend at row %d.", i);
+	return end;
 }
 
 GlmixFlatEnc *
@@ -268,6 +371,8 @@ glmix_flat_decode(bytea *b)
 			ENC_CORRUPT("Cross %d names column %d x %d.", p, x[0], x[1]);
 		lc = &e->learners->cols[x[0]];
 		cc = &e->courses->cols[x[1]];
+		if (lc->end > e->learners->nmodel || cc->end > e->courses->nmodel)
+			ENC_CORRUPT("Cross %d names a column read for matches only.", p);
 		if (x[2] != end)
 			ENC_CORRUPT("Cross %d starts at %d, not %lld.", p, x[2], (long long) end);
 		/* hashed, every cross starts where the shared buckets do */
@@ -288,6 +393,7 @@ glmix_flat_decode(bytea *b)
 		e->lay.lhash = take(&r, sizeof(uint64), e->learners->nfeat, "learner feature hashes");
 		e->lay.chash = take(&r, sizeof(uint64), e->courses->nfeat, "course feature hashes");
 	}
+	end = get_matches(&r, e, end);
 	if (end != e->lay.dim)
 		ENC_CORRUPT("The layout's parts hold %lld features, not %d.", (long long) end, e->lay.dim);
 	if (r.left != 0)

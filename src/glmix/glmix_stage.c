@@ -5,7 +5,8 @@
  *
  * The fixed effect's work relation holds every row, in row order; a random
  * effect's holds each active entity's rows (at most max_rows of them, drawn
- * with the seed, their weights scaled up to keep the entity's total).
+ * from the entity's own seeded stream (glmix_sample.c), their weights
+ * scaled up to keep the entity's total).
  * Entities with fewer than min_rows rows get no model: their effect is
  * zero.  Blocks are written as they are cut (glmix_work.c), so memory holds
  * one at a time.  The plans are generic and parallel-safe: offsets and
@@ -20,7 +21,6 @@
 
 #include "sorted_ids.h"
 #include "glmix.h"
-#include "rng.h"
 
 /*
  * On Citus (glmix_citus.c), how cut_blocks keys, numbers and records its
@@ -152,7 +152,7 @@ stage_fixed(GlmixTraining *t, bool parallel)
  */
 static void
 stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int max_rows,
-			 RecsRng *rng, bool parallel)
+			 int64 seed, bool parallel)
 {
 	int			E = c->re->nent;
 	int64		n = t->rows->n;
@@ -212,18 +212,14 @@ stage_random(GlmixTraining *t, GlmixCoordinate *c, int serial, int min_rows, int
 			continue;
 		if (max_rows > 0 && cnt > max_rows)
 		{
-			/* a seeded uniform sample of max_rows rows (partial Fisher-Yates) */
-			for (int64 k = 0; k < max_rows; k++)
-			{
-				int64		j = k + (int64) rng_below(rng, (uint64) (cnt - k));
-				int64		tmp = mine[k];
-
-				mine[k] = mine[j];
-				mine[j] = tmp;
-			}
+			/*
+			 * a seeded uniform sample of max_rows rows from the entity's own
+			 * stream (glmix_sample.c: as the flat Citus path draws it)
+			 */
+			glmix_sample_entity(mine, cnt, max_rows, glmix_sample_seed(seed, serial, c->re->keys[e]),
+								t->rows->learner_id, t->rows->course_id, t->rows->y, t->rows->w);
 			use = max_rows;
 			wscale = (double) cnt / max_rows;
-			qsort(mine, use, sizeof(int64), recs_int64_cmp);
 		}
 		c->rows[e] = (int) use;
 		c->nmodels++;
@@ -264,12 +260,10 @@ plan_options(const GlmixTraining *t)
 void
 glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 {
-	RecsRng		rng;
 	int			d = t->lay.dim;
 	StringInfoData b;
 	char	   *fixed_sql;
 
-	rng_seed(&rng, (uint64) o->seed);
 	stage_fixed(t, true);
 	/*
 	 * The statistics are one row, or on Citus one row per shard (grouped by
@@ -297,7 +291,7 @@ glmix_stage(GlmixTraining *t, const GlmixOptions *o)
 		GlmixCoordinate *c = &t->co[k];
 		char	   *sql;
 
-		stage_random(t, c, k, o->min_rows, o->max_rows, &rng, true);
+		stage_random(t, c, k, o->min_rows, o->max_rows, o->seed, true);
 		if (t->citus_shards > 0)
 			sql = psprintf("SELECT w.entity, recs.glmix_entity_fit(w.block, a.offsets, a.start, $3) "
 						   "FROM %s w JOIN %s a ON a.entity = w.entity AND a.block_no = w.block_no "

@@ -332,6 +332,41 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[])
 FROM PUBLIC;
 
+-- max_rows on a flat training's course-side effect (glmix_flat_cap.c): the
+-- capped keys' samples drawn on the workers once, the blocks reweighted each
+-- visit.  Private to train_glmix, as the other flat functions.
+CREATE FUNCTION recs._glmix_flat_cap_rows(fblock bytea, course_ids bigint[], capped_course_ids bigint[],
+                                          capped_keys bigint[])
+RETURNS TABLE (key bigint, rn integer, course bigint, y float8, w float8)
+AS 'MODULE_PATHNAME', 'glmix_flat_cap_rows'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]) IS
+    'train_glmix on Citus: the rows of a block whose course has a capped key (capped_course_ids ascending, their keys), as (key, row, course, label, weight)';
+CREATE FUNCTION recs._glmix_flat_cap_sample(key text, learner_ids bigint[], course_ids bigint[], labels float8[],
+                                            weights float8[], max_rows integer, seed bigint, serial integer)
+RETURNS TABLE (pos integer, weight float8)
+AS 'MODULE_PATHNAME', 'glmix_flat_cap_sample'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer) IS
+    'train_glmix on Citus: one key''s max_rows sample as one node draws it (the key''s stream from seed, serial and key; its rows ordered by learner, course, label and weight): the chosen positions (1-based) and their weights scaled by rows / max_rows; none at max_rows rows or fewer';
+CREATE FUNCTION recs._glmix_flat_cap_weights(fblock bytea, course_ids bigint[], capped_course_ids bigint[],
+                                             capped_keys bigint[], sampled_rows integer[], sampled_weights float8[])
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_cap_weights'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]) IS
+    'train_glmix on Citus: a block''s rows'' course-effect weights: a capped key''s row its sampled weight (sampled_rows 0-based) or 0, any other row its own';
+CREATE FUNCTION recs._glmix_flat_reweight(block bytea, weights float8[])
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_reweight'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_reweight(bytea, float8[]) IS
+    'train_glmix on Citus: a copy of a block with its rows'' weights replaced (finite, >= 0, one a row); the block for NULL weights';
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]),
+    recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer),
+    recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]),
+    recs._glmix_flat_reweight(bytea, float8[])
+FROM PUBLIC;
+
 -- ---------------------------------------------------------------------------
 -- Model storage
 -- ---------------------------------------------------------------------------

@@ -120,6 +120,11 @@ BEGIN
                        'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                        'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
                        'recs._glmix_flat_add(float8[], float8[]) TO %s', grantee);
+        -- max_rows on the course-side effect (glmix_flat_cap.c)
+        EXECUTE format('GRANT EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
+                       'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
+                       'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
+                       'recs._glmix_flat_reweight(bytea, float8[]) TO %s', grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -160,6 +165,10 @@ BEGIN
                    'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                    'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
                    'recs._glmix_flat_add(float8[], float8[]) FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
+                   'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
+                   'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
+                   'recs._glmix_flat_reweight(bytea, float8[]) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
