@@ -353,8 +353,12 @@ glmix_flat_course_rows(PG_FUNCTION_ARGS)
 	znnz = learner_row(fcinfo, 5, dim, intercept, &zcol, &zval);
 	map = key_map_arg(fcinfo, 9);
 
-	/* the other coordinates' scores: the learner effect's (twin block), the fixed effect's */
-	offsets = glmix_flat_twin_offsets(fcinfo, 1, 2, -1, &fblk);
+	/*
+	 * the other coordinates' scores: the learner effect's (twin block), the
+	 * fixed effect's, and in the overload with a twelfth argument the rows'
+	 * scores of an effect keyed by an impressions column (glmix_flat_channel.c)
+	 */
+	offsets = glmix_flat_twin_offsets(fcinfo, 1, 2, PG_NARGS() > 11 ? 11 : -1, &fblk);
 	xb = palloc(sizeof(double) * Max(n, 1));
 	glmix_flat_block_scores(&fblk, beta, xb);
 	for (int r = 0; r < n; r++)

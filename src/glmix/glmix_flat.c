@@ -39,8 +39,9 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- a learner-attribute or channel effect, l2 => auto,
- * max_rows, matches -- takes the
+ * (A learner attribute's effect: glmix_flat_segment.c; a channel's, an
+ * impressions column: glmix_flat_channel.c.)  Everything else -- two
+ * effects of a kind, l2 => auto, max_rows, matches -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -106,7 +107,8 @@ learner_attribute(const GlmixOptions *o, const char *col)
 
 /*
  * At most one effect keyed by the learner column, one keyed by a learner
- * attribute (its design z(c) the learner effect's: the same intercept) and
+ * attribute, one keyed by a column of the impressions (a channel: the
+ * last two's design z(c) the learner effect's, so the same intercept) and
  * one keyed by the course column or a course attribute
  */
 static bool
@@ -115,8 +117,10 @@ flat_effects_supported(const GlmixOptions *o)
 	int			nl = 0,
 				ns = 0,
 				nc = 0,
+				nh = 0,
 				il = -1,
-				is = -1;
+				is = -1,
+				ih = -1;
 
 	for (int k = 0; k < o->nrecols; k++)
 	{
@@ -132,10 +136,16 @@ flat_effects_supported(const GlmixOptions *o)
 		}
 		else if (strcmp(o->recols[k], o->ro.course_column) == 0 || course_attribute(o, o->recols[k]))
 			nc++;
+		else if (glmix_context_column(o, o->recols[k]))
+		{
+			nh++;
+			ih = o->intercept[k + 1] ? 1 : 0;
+		}
 		else
 			return false;
 	}
-	return nl <= 1 && ns <= 1 && nc <= 1 && (nl == 0 || ns == 0 || il == is);
+	return nl <= 1 && ns <= 1 && nc <= 1 && nh <= 1 && (nl == 0 || ns == 0 || il == is) &&
+		(nh == 0 || ((nl == 0 || il == ih) && (ns == 0 || is == ih)));
 }
 
 bool
@@ -153,7 +163,7 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
 		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
-		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or two of a kind, or a learner attribute's intercept not the learner effect's)";
+		*why = "a random effect not keyed by the learner column, a learner attribute, an impressions column, the course column or a course attribute (or two of a kind, or a learner attribute's or an impressions column's intercept not the learner effect's)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
 			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
 		*why = "id columns that are not integers";
@@ -215,7 +225,7 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	for (int k = 0; k < o->nrecols; k++)
 	{
 		bool		by_learner = strcmp(o->recols[k], o->ro.learner_column) == 0 ||
-			learner_attribute(o, o->recols[k]);
+			learner_attribute(o, o->recols[k]) || glmix_context_column(o, o->recols[k]);
 		int			rd = (o->intercept[k + 1] ? 1 : 0) +
 			(by_learner ? t->courses->nmodel : t->learners->nmodel);
 
@@ -240,13 +250,14 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	t->nre = o->nrecols;
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
 	f = t->flat = palloc0(sizeof(GlmixFlatWork));
-	f->lk = f->ck = f->sk = -1;
+	f->lk = f->ck = f->sk = f->hk = -1;
 	for (int k = 0; k < t->nre; k++)
 	{
 		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
 
 		re->column = o->recols[k];
-		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0 || learner_attribute(o, re->column);
+		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0 || learner_attribute(o, re->column) ||
+			glmix_context_column(o, re->column);
 		re->by_id = strcmp(re->column, o->ro.learner_column) == 0 ||
 			strcmp(re->column, o->ro.course_column) == 0;
 		re->intercept = o->intercept[k + 1];
@@ -255,15 +266,25 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		t->co[k].re = re;
 		if (re->learner_side && re->by_id)
 			f->lk = k;
+		else if (glmix_context_column(o, re->column))
+			f->hk = k;
 		else if (re->learner_side)
 			f->sk = k;
 		else
 			f->ck = k;
 		/* an attribute's keys: each learner's or course's value, as glmix_data.c reads them */
+		if (k == f->hk)
+			continue;			/* its values: glmix_flat_channel_read, below */
 		if (!re->by_id && re->learner_side)
 			glmix_read_attribute_keys(o->learners, o->learners_id_column, o->learners_id_arg, t->learners, re);
 		else if (!re->by_id)
 			glmix_read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
+	}
+	/* a channel's values: few, or the rows path */
+	if (f->hk >= 0 && !glmix_flat_channel_read(t, o))
+	{
+		memset(t, 0, sizeof(*t));
+		return false;
 	}
 	/* the validation rows: here, as on one node (glmix_flat_valid.c scores them) */
 	glmix_read_validation(t, o);
@@ -374,14 +395,16 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	char	   *texpr = NULL,
 			   *secexpr = NULL,
 			   *wexpr = NULL;
-	Oid			types[1] = {BYTEAOID};
-	Datum		values[1];
+	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
+	Datum		values[2];
 	ImpressionSet counts;
 	GlmixRows  *rows;
 	GlmixSide	lcols;
 	char	   *sql;
 	char	   *sjoin = "";
 	const char *sexpr = "NULL::float8[]";
+	const char *cexpr;
+	const char *cjoin;
 	int			zk;
 	StringInfoData effects;
 
@@ -399,7 +422,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 										"nonzeros bigint NOT NULL, null_id bigint NOT NULL, "
 										"null_label bigint NOT NULL, bad_time bigint NOT NULL, "
 										"after_through bigint NOT NULL, t_max float8, watched bigint[], "
-										"courses bigint[]", ltype),
+										"courses bigint[]%s", ltype, f->hk >= 0 ? ", keys integer[]" : ""),
 						 psprintf("; ALTER TABLE %s ALTER COLUMN fblock SET STORAGE EXTERNAL, "
 								  "ALTER COLUMN rblock SET STORAGE EXTERNAL", f->w),
 						 o->impressions, "learner_id");
@@ -410,6 +433,8 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	put_learners(f->l, t->learners, ltype);
 	f->lcoef = "c.coef";
 	f->gjoin = "";
+	f->hjoin = "";
+	f->hrows = "";
 	if (f->sk >= 0)
 	{
 		f->g = psprintf("recs.%s", quote_identifier(psprintf("glmix_work_%d_flat_keys", MyProcPid)));
@@ -432,12 +457,12 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * for every kept row (min_rows 0), the learner effect's own min_rows
 	 * then being its coefficient relation's rows
 	 */
-	zk = f->lk >= 0 ? f->lk : f->sk;
+	zk = f->lk >= 0 ? f->lk : f->sk >= 0 ? f->sk : f->hk;
 	enc.learner_effect = zk >= 0;
 	enc.re_intercept = zk >= 0 && t->co[zk].re->intercept;
 	enc.re_dim = zk >= 0 ? t->co[zk].re->dim : 0;
 	enc.course_effect = f->ck >= 0;
-	enc.min_rows = f->sk >= 0 ? 0 : o->min_rows;
+	enc.min_rows = f->sk >= 0 || f->hk >= 0 ? 0 : o->min_rows;
 	if (strcmp(o->ro.label, "bookmarked") != 0)
 		labels[nlabels++] = psprintf("array_agg(%s)", impressions_label_expression(o->impressions, o->ro.click_column, "click_column"));
 	if (strcmp(o->ro.label, "clicked") != 0)
@@ -467,19 +492,26 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * co-located table, it runs whole in each shard's task.  The reader's
 	 * query skips a time of -infinity (not after since), as here.
 	 */
+	/*
+	 * With a channel, each impression's key (its value's index among $2, the
+	 * values) goes to the keyed overload, which keeps the rows' keys
+	 */
 	sql = psprintf("INSERT INTO %s SELECT g.l, b.* FROM "
-				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t, %s AS s, %s AS w "
+				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t, %s AS s, %s AS w%s "
 				   "FROM %s%s GROUP BY %s) g "
 				   "LEFT JOIN %s v ON v.learner_id = g.l, "
-				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, g.s, g.w) b",
+				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, g.s, g.w%s) b",
 				   f->w, lcol, quote_identifier(o->ro.course_column), labels[0], labels[1],
 				   texpr ? psprintf("array_agg((%s)::float8)", texpr) : "NULL::float8[]",
 				   secexpr ? secexpr : "NULL::float8[]", wexpr ? wexpr : "NULL::float8[]",
+				   f->hk >= 0 ? psprintf(", array_agg(array_position($2::text[], %s::text) - 1) AS h",
+										 quote_identifier(t->co[f->hk].re->column)) : "",
 				   recs_relation_name(o->impressions),
 				   texpr ? psprintf(" WHERE (%s)::float8 > '-Infinity'::float8 OR (%s) IS NULL", texpr, texpr) : "",
-				   lcol, f->l);
+				   lcol, f->l, f->hk >= 0 ? ", g.h" : "");
 	ereport(DEBUG1, (errmsg("train_glmix (flat): %s", sql)));
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
+	values[1] = f->hvalues;
+	if (SPI_execute_with_args(sql, f->hk >= 0 ? 2 : 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not build the blocks on the workers");
 	pfree(DatumGetPointer(values[0]));
 
@@ -533,12 +565,16 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	{
 		if (SPI_execute(psprintf("INSERT INTO %s (learner_id, rows) SELECT learner_id, sum(rows) FROM %s "
 								 "WHERE rblock IS NOT NULL GROUP BY learner_id HAVING sum(rows) >= %d",
-								 f->c, f->w, f->sk >= 0 ? o->min_rows : 0),
+								 f->c, f->w, f->sk >= 0 || f->hk >= 0 ? o->min_rows : 0),
 						false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not create the learner coefficients");
-		if (f->sk >= 0)
+		if (f->sk >= 0 || f->hk >= 0)
 			t->co[f->lk].nmodels = (int) SPI_processed;
 	}
+
+	/* a channel's scores beside the blocks: the course rows' plan joins them */
+	if (f->hk >= 0)
+		glmix_flat_channel_create(t, o, ltype);
 
 	/* the course effect: its relations, entities and plans */
 	if (f->ck >= 0)
@@ -547,6 +583,14 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		sjoin = psprintf(" LEFT JOIN %s cs ON cs.learner_id = w.learner_id AND cs.block_no = w.block_no", f->s);
 		sexpr = "cs.cscore";
 	}
+	/* a channel's scores, per row, join the course scores */
+	cexpr = sexpr;
+	cjoin = sjoin;
+	if (f->hk >= 0)
+	{
+		sexpr = psprintf("recs._glmix_flat_add(%s, h.hscore)", sexpr);
+		sjoin = psprintf("%s%s", sjoin, f->hjoin);
+	}
 	/* a learner attribute's effect: its score z . scoef joins the course scores */
 	if (f->sk >= 0)
 	{
@@ -554,6 +598,11 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		sexpr = psprintf("coalesce(recs._glmix_flat_scores(w.rblock, g.scoef, %s), %s)", sexpr, sexpr);
 		sjoin = psprintf("%s%s", sjoin, f->gjoin);
 	}
+	/* the channel's statistics: the offsets of every other coordinate */
+	if (f->hk >= 0)
+		glmix_flat_channel_stage(t, o, f->lcoef,
+								 psprintf(" LEFT JOIN %s c ON c.learner_id = w.learner_id%s", f->c, f->gjoin),
+								 cexpr, cjoin);
 
 	/*
 	 * The plans.  The fixed effect's takes glmix_fit.c's parameters ($1, the
@@ -653,6 +702,8 @@ flat_objective(GlmixTraining *t, double *mean_loss)
 		f += 0.5 * t->co[t->flat->ck].re->l2 * glmix_flat_course_sumsq(t);
 	if (t->flat->sk >= 0)
 		f += 0.5 * t->co[t->flat->sk].re->l2 * glmix_flat_segment_sumsq(t);
+	if (t->flat->hk >= 0)
+		f += 0.5 * t->co[t->flat->hk].re->l2 * glmix_flat_channel_sumsq(t);
 	return f;
 }
 
@@ -691,6 +742,13 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 
 				snprintf(detail, sizeof(detail), "%d entity models, %d aggregate passes",
 						 t->co[k].nmodels, sp);
+			}
+			else if (k == t->flat->hk)
+			{
+				int			hp = glmix_flat_channel_fit(t);
+
+				snprintf(detail, sizeof(detail), "%d entity models, %d aggregate passes",
+						 t->co[k].nmodels, hp);
 			}
 			else if (k == t->flat->ck)
 			{
@@ -874,4 +932,6 @@ glmix_flat_drop(GlmixTraining *t)
 		glmix_flat_segment_drop(t);
 		SPI_execute(psprintf("DROP TABLE %s", f->g), false, 0);
 	}
+	if (f->hk >= 0)
+		glmix_flat_channel_drop(t);
 }

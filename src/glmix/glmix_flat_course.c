@@ -241,12 +241,12 @@ glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o)
 	 */
 	f->crows = SPI_prepare_cursor(psprintf("INSERT INTO %s (key, block, offsets) "
 										   "SELECT s.key, s.block, s.offsets FROM %s w "
-										   "LEFT JOIN %s c ON c.learner_id = w.learner_id%s "
+										   "LEFT JOIN %s c ON c.learner_id = w.learner_id%s%s "
 										   "LEFT JOIN %s v ON v.learner_id = w.learner_id, "
 										   "LATERAL recs._glmix_flat_course_rows(w.fblock, w.rblock, %s, $1, "
-										   "w.courses, v.col, v.val, %d, %s, $2, $3) s WHERE w.fblock IS NOT NULL",
-										   f->r, f->w, f->c, f->gjoin, f->l, f->lcoef, re->dim,
-										   re->intercept ? "true" : "false"),
+										   "w.courses, v.col, v.val, %d, %s, $2, $3%s) s WHERE w.fblock IS NOT NULL",
+										   f->r, f->w, f->c, f->gjoin, f->hjoin, f->l, f->lcoef, re->dim,
+										   re->intercept ? "true" : "false", f->hrows),
 								  3, (Oid[]) {FLOAT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, CURSOR_OPT_CUSTOM_PLAN);
 	f->cfit = SPI_prepare_cursor(psprintf("UPDATE %s k SET coef = f.coef FROM "
 										  "(SELECT r.key AS c, recs.glmix_entity_fit(r.block, r.offsets, "
