@@ -9,7 +9,9 @@
  * z(c) rows, with a count of the stored nonzeros of each column (the
  * entity Newton works on the columns its rows have): recs._glmix_flat_
  * entity_stats, a partial aggregate with a bytea state that Citus pushes
- * down.  The coordinator steps (glmix_flat_segment.c).  Also
+ * down.  The coordinator steps (glmix_flat_segment.c).  The state's layout
+ * (glmix_flat.h) and its combine and final functions also serve the
+ * channel's statistics, a key per row (glmix_agg_flat_channel.c).  Also
  * recs._glmix_flat_add, two coefficient vectors added (a learner's own and
  * its segment's: the same design z(c)).
  *

@@ -13,6 +13,9 @@
  *   glmix_flat_segment.c      an effect keyed by a learner attribute:
  *                             per-key sufficient statistics, Newton here
  *   glmix_agg_flat_segment.c  its aggregate, in the tasks
+ *   glmix_flat_channel.c      an effect keyed by an impressions column (a
+ *                             channel): the same statistics, a key per row
+ *   glmix_agg_flat_channel.c  its aggregate and rows' scores, in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
