@@ -45,11 +45,9 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 
 #include "glmix.h"
 #include "glmix_flat.h"
-#include "impressions.h"
 #include "spi_util.h"
 
 /* recs.glmix_entity_fit's rule (glmix_agg_entity.c), as glmix_flat_segment.c */
