@@ -31,12 +31,16 @@ $$;
 CREATE FUNCTION pg_temp.task_count(q text) RETURNS integer LANGUAGE sql AS $$
 	SELECT (jsonb_path_query_first(pg_temp.plan_of(q), '$.**."Task Count"'))::integer
 $$;
--- the objective's relative difference, or NULL when d is not flat or the entity models differ
+-- the objective's relative difference, or NULL when d is not flat or the entity models
+-- or the counts (rows, positives, skipped rows) differ
 CREATE FUNCTION pg_temp.obj_gap(d text, s text) RETURNS float8 LANGUAGE sql AS $$
 	SELECT abs((dm.metrics->>'objective')::float8 / (sm.metrics->>'objective')::float8 - 1)
 	  FROM recs.model dm, recs.model sm
 	 WHERE dm.name = d AND sm.name = s AND dm.metrics->'citus_flat' = 'true'
 	   AND dm.metrics->'entity_models' = sm.metrics->'entity_models'
+	   AND dm.metrics->'train_rows' = sm.metrics->'train_rows'
+	   AND dm.metrics->'train_positive' = sm.metrics->'train_positive'
+	   AND dm.metrics->'skipped' = sm.metrics->'skipped'
 $$;
 -- the largest coefficient difference, or NULL when the coefficient rows differ in number
 CREATE FUNCTION pg_temp.coef_gap(d text, s text) RETURNS float8 LANGUAGE sql AS $$
@@ -120,7 +124,7 @@ SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses
 SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', metrics->'entity_models') FROM recs.model WHERE name = 'fch_d'),
           (SELECT jsonb_build_array(true, metrics->'entity_models') FROM recs.model WHERE name = 'fch_s'),
           '''{learner_id,course_id,channel}'': the flat path, with the single-table fit''s entity models');
-SELECT cmp_ok(pg_temp.obj_gap('fch_d', 'fch_s'), '<', 1e-9::float8, 'its objective within 1e-9 relative');
+SELECT cmp_ok(pg_temp.obj_gap('fch_d', 'fch_s'), '<', 1e-9::float8, 'its objective within 1e-9 relative, the same counts');
 SELECT cmp_ok(pg_temp.coef_gap('fch_d', 'fch_s'), '<', 1e-6::float8,
               'every coefficient (fixed, per learner, per course, per channel) within 1e-6, the same rows');
 SELECT is((SELECT array_agg(entity ORDER BY entity) FROM recs.glmix_coef
