@@ -490,11 +490,9 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	/*
 	 * One statement: grouped by the distribution column and inserted into a
 	 * co-located table, it runs whole in each shard's task.  The reader's
-	 * query skips a time of -infinity (not after since), as here.
-	 */
-	/*
-	 * With a channel, each impression's key (its value's index among $2, the
-	 * values) goes to the keyed overload, which keeps the rows' keys
+	 * query skips a time of -infinity (not after since), as here.  With a
+	 * channel, each impression's key (its value's index among $2, the
+	 * values) goes to the keyed overload, which keeps the rows' keys.
 	 */
 	sql = psprintf("INSERT INTO %s SELECT g.l, b.* FROM "
 				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t, %s AS s, %s AS w%s "
