@@ -737,7 +737,10 @@ PG_FUNCTION_INFO_V1(glmix_flat_blocks);
  * recs._glmix_flat_blocks(enc, learner_id, learner features, values,
  * course_ids, labels, labels2, times, watch times, weights): the learner's kept rows as (fixed, learner-effect) block pairs
  * with the learner's counts (and with a course effect the rows' course ids).  Materialize mode: a learner's rows are one
- * call's.
+ * call's.  Its overload with an eleventh argument, each impression's key
+ * of an effect keyed by an impressions column (a channel: the index of its
+ * value, NULL none; glmix_flat_channel.c), returns each block's rows' keys
+ * (-1: none) as a fourteenth column.
  */
 Datum
 glmix_flat_blocks(PG_FUNCTION_ARGS)
@@ -777,6 +780,9 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 	double		zscale;
 	int			block_no = 0;
 	int			lo;
+	bool		keyed = PG_NARGS() > 10;
+	int32	   *ikey = NULL;	/* keyed: each impression's key, -1 none */
+	int32	   *rkey = NULL;	/* keyed: each kept row's */
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(4))
@@ -820,8 +826,11 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 					 errmsg("weights must not be NULL")));
 		wcol = array_arg(fcinfo, 9, FLOAT8OID, n, &wnull, "weights");
 	}
+	if (keyed)
+		ikey = glmix_flat_row_keys_arg(fcinfo, 10, n);
 	y = palloc(sizeof(double) * Max(n, 1));
 	w = palloc(sizeof(double) * Max(n, 1));
+	rkey = palloc(sizeof(int32) * Max(n, 1));
 	pos = palloc(sizeof(int64) * Max(n, 1));
 	rcourse = palloc(sizeof(int64) * Max(n, 1));
 	x.ptr = palloc(sizeof(int32) * (n + 1));
@@ -879,6 +888,7 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 							   wcol != NULL, wcol ? DatumGetFloat8(wcol[r]) : 0.0, wcol ? wnull[r] : true,
 							   learner, DatumGetInt64(course[r]), NULL);
 		rcourse[kept] = DatumGetInt64(course[r]);
+		rkey[kept] = ikey ? ikey[r] : -1;
 		if (label > 0)
 			pos[npos++] = DatumGetInt64(course[r]);
 		/* x(l, c), as glmix_fixed_design() builds it */
@@ -927,8 +937,8 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 	{
 		int			hi = lo;
 		bool		with_re = e->learner_effect && kept >= e->min_rows && kept > 0;
-		Datum		values[13];
-		bool		nulls[13] = {0};
+		Datum		values[14];
+		bool		nulls[14] = {0};
 		int64	   *ids;
 		int			positives = 0;
 
@@ -939,7 +949,8 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 
 			Size		bytes = glmix_block_size(hi - lo + 1, fn, false, true, e->lay.dim) +
 				(with_re ? glmix_block_size(hi - lo + 1, rn, false, true, e->re_dim) : 0) +
-				(e->course_effect ? sizeof(int64) * (Size) (hi - lo + 1) : 0);
+				(e->course_effect ? sizeof(int64) * (Size) (hi - lo + 1) : 0) +
+				(keyed ? sizeof(int32) * (Size) (hi - lo + 1) : 0);
 
 			if (bytes > GLMIX_BLOCK_MAX_BYTES - FLAT_ROW_SLACK)
 			{
@@ -1001,6 +1012,17 @@ glmix_flat_blocks(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[12] = true;
+		/* keyed by an impressions column: each row's key */
+		if (keyed && hi > lo)
+		{
+			Datum	   *d = palloc(sizeof(Datum) * (hi - lo));
+
+			for (int r = lo; r < hi; r++)
+				d[r - lo] = Int32GetDatum(rkey[r]);
+			values[13] = PointerGetDatum(construct_array(d, hi - lo, INT4OID, 4, true, TYPALIGN_INT));
+		}
+		else
+			nulls[13] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		block_no++;
 		lo = hi;

@@ -359,8 +359,9 @@ glmix_flat_course_rows(PG_FUNCTION_ARGS)
 
 	/*
 	 * the other coordinates' scores: the learner effect's (twin block), the
-	 * fixed effect's; with twelve arguments also the rows' other course-side
-	 * effects' scores (NULL: none)
+	 * fixed effect's; with twelve arguments also the rows' other scores (NULL:
+	 * none): the model's other course-side effects' and a channel's
+	 * (glmix_flat_channel.c)
 	 */
 	offsets = glmix_flat_twin_offsets(fcinfo, 1, 2, PG_NARGS() > 11 ? 11 : -1, &fblk);
 	xb = palloc(sizeof(double) * Max(n, 1));

@@ -9,7 +9,9 @@
  * z(c) rows, with a count of the stored nonzeros of each column (the
  * entity Newton works on the columns its rows have): recs._glmix_flat_
  * entity_stats, a partial aggregate with a bytea state that Citus pushes
- * down.  The coordinator steps (glmix_flat_segment.c).  Also
+ * down.  The coordinator steps (glmix_flat_segment.c).  The state's layout
+ * (glmix_flat.h) and its combine and final functions also serve the
+ * channel's statistics, a key per row (glmix_agg_flat_channel.c).  Also
  * recs._glmix_flat_add, two coefficient vectors added (a learner's own and
  * its segment's: the same design z(c)).
  *
@@ -28,19 +30,8 @@
 #include "glmix_flat.h"
 
 #define FLAT_ENT_MAGIC 0x474D4645	/* "GMFE" */
-#define FLAT_ENT_MAX_DIM 1024		/* as recs.glmix_entity_fit */
-#define FLAT_ENT_MAX_KEYS 65536
-
-typedef struct FlatEntSum
-{
-	int32		vl_len_;
-	uint32		magic;
-	int32		nkeys;
-	int32		dim;
-	int32		per;			/* doubles per key */
-	int32		pad;
-	double		sum[FLEXIBLE_ARRAY_MEMBER];
-} FlatEntSum;
+#define FLAT_ENT_MAX_DIM GLMIX_FLAT_ENT_MAX_DIM
+#define FLAT_ENT_MAX_KEYS GLMIX_FLAT_MAX_KEYS
 
 #define FLAT_ENT_BYTES(nkeys, per) (offsetof(FlatEntSum, sum) + sizeof(double) * (Size) (nkeys) * (per))
 
@@ -51,8 +42,8 @@ ent_per(int d)
 	return 3 + 2 * d + (int) ((Size) d * (d + 1) / 2);
 }
 
-static FlatEntSum *
-ent_arg(FunctionCallInfo fcinfo, int argno)
+FlatEntSum *
+glmix_flat_ent_arg(FunctionCallInfo fcinfo, int argno)
 {
 	bytea	   *b;
 	FlatEntSum *s;
@@ -71,8 +62,8 @@ ent_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 /* the state to add into: in place inside an aggregate (see glmix_agg_flat.c) */
-static FlatEntSum *
-ent_writable(FunctionCallInfo fcinfo, FlatEntSum *s, int nkeys, int dim)
+FlatEntSum *
+glmix_flat_ent_writable(FunctionCallInfo fcinfo, FlatEntSum *s, int nkeys, int dim)
 {
 	MemoryContext aggcontext;
 	bool		in_agg = AggCheckCallContext(fcinfo, &aggcontext) != 0;
@@ -107,7 +98,7 @@ PG_FUNCTION_INFO_V1(glmix_flat_entity_accum);
 Datum
 glmix_flat_entity_accum(PG_FUNCTION_ARGS)
 {
-	FlatEntSum *s = ent_arg(fcinfo, 0);
+	FlatEntSum *s = glmix_flat_ent_arg(fcinfo, 0);
 	GlmixBlock	blk;
 	int			d,
 				nk,
@@ -157,7 +148,7 @@ glmix_flat_entity_accum(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("coefficients must be finite")));
 	offsets = glmix_block_offsets(fcinfo, 2, &blk);
-	s = ent_writable(fcinfo, s, nk, d);
+	s = glmix_flat_ent_writable(fcinfo, s, nk, d);
 	base = s->sum + (Size) key * s->per;
 	base[0] += blk.hdr->n;
 	for (int r = 0; r < blk.hdr->n; r++)
@@ -176,8 +167,8 @@ PG_FUNCTION_INFO_V1(glmix_flat_entity_combine);
 Datum
 glmix_flat_entity_combine(PG_FUNCTION_ARGS)
 {
-	FlatEntSum *a = ent_arg(fcinfo, 0);
-	FlatEntSum *b = ent_arg(fcinfo, 1);
+	FlatEntSum *a = glmix_flat_ent_arg(fcinfo, 0);
+	FlatEntSum *b = glmix_flat_ent_arg(fcinfo, 1);
 	Size		n;
 
 	if (b == NULL)
@@ -187,13 +178,13 @@ glmix_flat_entity_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_BYTEA_P(a);
 	}
 	if (a == NULL)
-		PG_RETURN_BYTEA_P(ent_writable(fcinfo, b, b->nkeys, b->dim));
+		PG_RETURN_BYTEA_P(glmix_flat_ent_writable(fcinfo, b, b->nkeys, b->dim));
 	if (a->nkeys != b->nkeys || a->dim != b->dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("states of %d keys of dimension %d and %d of %d in one aggregate",
 						a->nkeys, a->dim, b->nkeys, b->dim)));
-	a = ent_writable(fcinfo, a, a->nkeys, a->dim);
+	a = glmix_flat_ent_writable(fcinfo, a, a->nkeys, a->dim);
 	n = (Size) a->nkeys * a->per;
 	for (Size j = 0; j < n; j++)
 		a->sum[j] += b->sum[j];
@@ -205,7 +196,7 @@ PG_FUNCTION_INFO_V1(glmix_flat_entity_final);
 Datum
 glmix_flat_entity_final(PG_FUNCTION_ARGS)
 {
-	FlatEntSum *s = ent_arg(fcinfo, 0);
+	FlatEntSum *s = glmix_flat_ent_arg(fcinfo, 0);
 	Size		n;
 	ArrayType  *a;
 	double	   *v;

@@ -45,11 +45,13 @@
  * Match features are computed in the tasks from value maps in the
  * encoding; max_rows caps the learner effect's rows with the sample one
  * node draws (glmix_sample.c), and each course-side effect's with samples
- * drawn on the workers (glmix_flat_cap.c).  Everything else -- a channel
- * effect, a learner effect without an intercept beside a learner
- * attribute's with one, l2 => auto, max_rows beside a learner attribute's
- * effect -- takes the Citus path of glmix_citus.c, whose coordinator still
- * reads the rows.
+ * drawn on the workers (glmix_flat_cap.c).  (Learner attributes' effects:
+ * glmix_flat_segment.c; a channel's, an impressions column:
+ * glmix_flat_channel.c.)  Everything else -- two channels, a learner
+ * effect without an intercept beside a learner attribute's with one,
+ * l2 => auto, max_rows beside a learner attribute's or a channel's effect
+ * -- takes the Citus path of glmix_citus.c, whose coordinator still reads
+ * the rows.
  */
 #include "postgres.h"
 
@@ -114,19 +116,25 @@ learner_attribute(const GlmixOptions *o, const char *col)
 
 /*
  * At most one effect keyed by the learner column, any number keyed by
- * learner attributes and any number keyed by the course column or course
- * attributes.  The learner-side effects share one design z(c), the twin
- * block's, with the intercept column when any of them has one: a learner
- * attribute's effect without it holds that column at 0 (glmix_flat_segment.c),
- * but the learner effect's fit (recs.glmix_entity_fit) takes every column,
- * so a learner effect without an intercept rules out attributes with one.
+ * learner attributes, any number keyed by the course column or course
+ * attributes and one keyed by a column of the impressions (a channel).  The
+ * learner-side effects share one design z(c), the twin block's, with the
+ * intercept column when any of them has one: a learner attribute's effect
+ * without it holds that column at 0 (glmix_flat_segment.c), but the learner
+ * effect's fit (recs.glmix_entity_fit) takes every column, so a learner
+ * effect without an intercept rules out attributes with one; a channel's
+ * statistics take the twin block as it is, so with a channel every
+ * learner-side effect has the channel's intercept.
  */
 static bool
 flat_effects_supported(const GlmixOptions *o)
 {
 	int			nl = 0,
-				il = -1;
-	bool		si = false;
+				nh = 0,
+				il = -1,
+				ih = -1;
+	bool		si = false,
+				sn = false;
 
 	for (int k = 0; k < o->nrecols; k++)
 	{
@@ -137,24 +145,40 @@ flat_effects_supported(const GlmixOptions *o)
 			il = o->intercept[k + 1] ? 1 : 0;
 		}
 		else if (learner_attribute(o, o->recols[k]))
+		{
 			si |= o->intercept[k + 1];
-		else if (strcmp(o->recols[k], o->ro.course_column) != 0 && !course_attribute(o, o->recols[k]))
+			sn |= !o->intercept[k + 1];
+		}
+		else if (strcmp(o->recols[k], o->ro.course_column) == 0 || course_attribute(o, o->recols[k]))
+			continue;
+		else if (glmix_context_column(o, o->recols[k]))
+		{
+			if (++nh > 1)
+				return false;
+			ih = o->intercept[k + 1] ? 1 : 0;
+		}
+		else
 			return false;
 	}
-	return !(il == 0 && si);
+	if (il == 0 && si)
+		return false;
+	/* a channel: every learner-side effect with its intercept */
+	return nh == 0 || ((il < 0 || il == ih) && !(ih == 1 && sn) && !(ih == 0 && si));
 }
 
 /*
  * max_rows: the per-learner cap is drawn in the learner's blocks
  * (glmix_agg_flat.c), a course-side effect's on the workers once
- * (glmix_flat_cap.c); a learner attribute's is not drawn there (its
- * keys' rows span learners and feed per-key statistics)
+ * (glmix_flat_cap.c); a learner attribute's or a channel's is not drawn
+ * there (its keys' rows span learners and feed per-key statistics; one
+ * node's sample orders rows by learner, course, label and weight, which do
+ * not tell a channel's rows apart)
  */
 static bool
 flat_max_rows_supported(const GlmixOptions *o)
 {
 	for (int k = 0; k < o->nrecols; k++)
-		if (learner_attribute(o, o->recols[k]))
+		if (learner_attribute(o, o->recols[k]) || glmix_context_column(o, o->recols[k]))
 			return false;
 	return true;
 }
@@ -172,9 +196,9 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 	else if (o->l2_auto)
 		*why = "l2 => auto";
 	else if (o->max_rows > 0 && !flat_max_rows_supported(o))
-		*why = "max_rows with a learner attribute's effect";
+		*why = "max_rows with a learner attribute's or a channel's effect";
 	else if (!flat_effects_supported(o))
-		*why = "a random effect not keyed by the learner column, a learner attribute, the course column or a course attribute (or a learner effect without an intercept beside a learner attribute's with one)";
+		*why = "a random effect not keyed by the learner column, a learner attribute, an impressions column, the course column or a course attribute (or two impressions columns, a learner effect without an intercept beside a learner attribute's with one, or a channel's intercept not every learner-side effect's)";
 	else if (!integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.learner_column))) ||
 			 !integer_type(get_atttype(o->impressions, get_attnum(o->impressions, o->ro.course_column))))
 		*why = "id columns that are not integers";
@@ -231,7 +255,7 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	for (int k = 0; k < o->nrecols; k++)
 	{
 		bool		by_learner = strcmp(o->recols[k], o->ro.learner_column) == 0 ||
-			learner_attribute(o, o->recols[k]);
+			learner_attribute(o, o->recols[k]) || glmix_context_column(o, o->recols[k]);
 		int			rd = (o->intercept[k + 1] ? 1 : 0) +
 			(by_learner ? t->courses->nmodel : t->learners->nmodel);
 
@@ -256,7 +280,7 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 	t->nre = o->nrecols;
 	t->co = palloc0(sizeof(GlmixCoordinate) * Max(o->nrecols, 1));
 	f = t->flat = palloc0(sizeof(GlmixFlatWork));
-	f->lk = f->ck = f->sk = -1;
+	f->lk = f->ck = f->sk = f->hk = -1;
 	f->course = palloc0(sizeof(GlmixFlatCourse) * Max(o->nrecols, 1));
 	f->seg = palloc0(sizeof(GlmixFlatSeg) * Max(o->nrecols, 1));
 	for (int k = 0; k < t->nre; k++)
@@ -264,7 +288,8 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		GlmixRandom *re = palloc0(sizeof(GlmixRandom));
 
 		re->column = o->recols[k];
-		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0 || learner_attribute(o, re->column);
+		re->learner_side = strcmp(re->column, o->ro.learner_column) == 0 || learner_attribute(o, re->column) ||
+			glmix_context_column(o, re->column);
 		re->by_id = strcmp(re->column, o->ro.learner_column) == 0 ||
 			strcmp(re->column, o->ro.course_column) == 0;
 		re->intercept = o->intercept[k + 1];
@@ -273,6 +298,8 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		t->co[k].re = re;
 		if (re->learner_side && re->by_id)
 			f->lk = k;
+		else if (glmix_context_column(o, re->column))
+			f->hk = k;
 		else if (re->learner_side)
 		{
 			if (f->sk < 0)
@@ -290,10 +317,18 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 			f->ncourse++;
 		}
 		/* an attribute's keys: each learner's or course's value, as glmix_data.c reads them */
+		if (k == f->hk)
+			continue;			/* its values: glmix_flat_channel_read, below */
 		if (!re->by_id && re->learner_side)
 			glmix_read_attribute_keys(o->learners, o->learners_id_column, o->learners_id_arg, t->learners, re);
 		else if (!re->by_id)
 			glmix_read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
+	}
+	/* a channel's values: few, or the rows path */
+	if (f->hk >= 0 && !glmix_flat_channel_read(t, o))
+	{
+		memset(t, 0, sizeof(*t));
+		return false;
 	}
 	/* the validation rows: here, as on one node (glmix_flat_valid.c scores them) */
 	glmix_read_validation(t, o);
@@ -430,14 +465,16 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	char	   *texpr = NULL,
 			   *secexpr = NULL,
 			   *wexpr = NULL;
-	Oid			types[1] = {BYTEAOID};
-	Datum		values[1];
+	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
+	Datum		values[2];
 	ImpressionSet counts;
 	GlmixRows  *rows;
 	GlmixSide	lcols;
 	char	   *sql;
 	const char *sjoin = "";
 	const char *sexpr = "NULL::float8[]";
+	const char *cexpr;
+	const char *cjoin;
 	int			zk;
 	StringInfoData effects;
 
@@ -455,7 +492,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 										"nonzeros bigint NOT NULL, null_id bigint NOT NULL, "
 										"null_label bigint NOT NULL, bad_time bigint NOT NULL, "
 										"after_through bigint NOT NULL, t_max float8, watched bigint[], "
-										"courses bigint[]", ltype),
+										"courses bigint[]%s", ltype, f->hk >= 0 ? ", keys integer[]" : ""),
 						 psprintf("; ALTER TABLE %s ALTER COLUMN fblock SET STORAGE EXTERNAL, "
 								  "ALTER COLUMN rblock SET STORAGE EXTERNAL", f->w),
 						 o->impressions, "learner_id");
@@ -466,6 +503,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	put_learners(f->l, t->learners, ltype);
 	f->lcoef = "c.coef";
 	f->gjoin = "";
+	f->hjoin = "";
 	/* each learner attribute's keys: its own relation (the first one's name as with one) */
 	for (int i = 0; i < f->nseg; i++)
 	{
@@ -493,8 +531,11 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	 * for every kept row (min_rows 0), the learner effect's own min_rows
 	 * then being its coefficient relation's rows
 	 */
-	/* the learner effect's z(c); without one, a segment's, with the intercept if any has it */
-	zk = f->lk >= 0 ? f->lk : f->sk;
+	/*
+	 * the learner effect's z(c); without one, a segment's, with the
+	 * intercept if any has it; without either, a channel's
+	 */
+	zk = f->lk >= 0 ? f->lk : f->sk >= 0 ? f->sk : f->hk;
 	for (int i = 0; i < f->nseg && f->lk < 0; i++)
 		if (t->co[f->seg[i].co].re->intercept)
 		{
@@ -505,7 +546,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	enc.re_intercept = zk >= 0 && t->co[zk].re->intercept;
 	enc.re_dim = zk >= 0 ? t->co[zk].re->dim : 0;
 	enc.course_effect = f->ck >= 0;
-	enc.min_rows = f->sk >= 0 ? 0 : o->min_rows;
+	enc.min_rows = f->sk >= 0 || f->hk >= 0 ? 0 : o->min_rows;
 	/* the learner effect's cap (a course-side effect's: glmix_flat_cap.c) */
 	enc.max_rows = f->lk >= 0 ? o->max_rows : 0;
 	enc.re_serial = Max(f->lk, 0);
@@ -537,21 +578,26 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	/*
 	 * One statement: grouped by the distribution column and inserted into a
 	 * co-located table, it runs whole in each shard's task.  The reader's
-	 * query skips a time of -infinity (not after since), as here.
+	 * query skips a time of -infinity (not after since), as here.  With a
+	 * channel, each impression's key (its value's index among $2, the
+	 * values) goes to the keyed overload, which keeps the rows' keys.
 	 */
 	sql = psprintf("INSERT INTO %s SELECT g.l, b.* FROM "
-				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t, %s AS s, %s AS w "
+				   "(SELECT %s AS l, array_agg(%s::int8) AS c, %s AS y1, %s AS y2, %s AS t, %s AS s, %s AS w%s "
 				   "FROM %s%s GROUP BY %s) g "
 				   "LEFT JOIN %s v ON v.learner_id = g.l, "
-				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, g.s, g.w) b",
+				   "LATERAL recs._glmix_flat_blocks($1, g.l::int8, v.col, v.val, g.c, g.y1, g.y2, g.t, g.s, g.w%s) b",
 				   f->w, lcol, quote_identifier(o->ro.course_column), labels[0], labels[1],
 				   texpr ? psprintf("array_agg((%s)::float8)", texpr) : "NULL::float8[]",
 				   secexpr ? secexpr : "NULL::float8[]", wexpr ? wexpr : "NULL::float8[]",
+				   f->hk >= 0 ? psprintf(", array_agg(array_position($2::text[], %s::text) - 1) AS h",
+										 quote_identifier(t->co[f->hk].re->column)) : "",
 				   recs_relation_name(o->impressions),
 				   texpr ? psprintf(" WHERE (%s)::float8 > '-Infinity'::float8 OR (%s) IS NULL", texpr, texpr) : "",
-				   lcol, f->l);
+				   lcol, f->l, f->hk >= 0 ? ", g.h" : "");
 	ereport(DEBUG1, (errmsg("train_glmix (flat): %s", sql)));
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
+	values[1] = f->hvalues;
+	if (SPI_execute_with_args(sql, f->hk >= 0 ? 2 : 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not build the blocks on the workers");
 	pfree(DatumGetPointer(values[0]));
 
@@ -607,16 +653,21 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		if (SPI_execute(psprintf("INSERT INTO %s (learner_id, rows) SELECT learner_id, %s FROM %s "
 								 "WHERE rblock IS NOT NULL GROUP BY learner_id HAVING sum(rows) >= %d",
 								 f->c, o->max_rows > 0 ? psprintf("least(sum(rows), %d)", o->max_rows) : "sum(rows)",
-								 f->w, f->sk >= 0 ? o->min_rows : 0),
+								 f->w, f->sk >= 0 || f->hk >= 0 ? o->min_rows : 0),
 						false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not create the learner coefficients");
-		if (f->sk >= 0)
+		if (f->sk >= 0 || f->hk >= 0)
 			t->co[f->lk].nmodels = (int) SPI_processed;
 	}
 
+	/* a channel's scores beside the blocks: the course rows' plans join them */
+	if (f->hk >= 0)
+		glmix_flat_channel_create(t, o, ltype);
+
 	/*
 	 * The course-side effects: their relations, entities and plans; each
-	 * one's offsets take the others' scores (flat_course_scores)
+	 * one's offsets take the others' scores (flat_course_scores) and a
+	 * channel's, per row
 	 */
 	for (int i = 0; i < f->ncourse; i++)
 		glmix_flat_course_create(t, o, &f->course[i], i);
@@ -625,14 +676,27 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		const char *ojoin = "";
 		const char *others = flat_course_scores(f, i, &ojoin);
 
+		if (f->hk >= 0)
+		{
+			others = others ? psprintf("recs._glmix_flat_add(%s, h.hscore)", others) : "h.hscore";
+			ojoin = psprintf("%s%s", ojoin, f->hjoin);
+		}
 		glmix_flat_course_stage(t, o, &f->course[i], others, ojoin);
 	}
 	if (f->ncourse > 0)
 		sexpr = flat_course_scores(f, -1, &sjoin);
+	/* a channel's scores, per row, join the course scores */
+	cexpr = sexpr;
+	cjoin = sjoin;
+	if (f->hk >= 0)
+	{
+		sexpr = psprintf("recs._glmix_flat_add(%s, h.hscore)", sexpr);
+		sjoin = psprintf("%s%s", sjoin, f->hjoin);
+	}
 	/*
 	 * The learner attributes' effects: each one's score z . scoef joins the
-	 * course scores in the others' offsets; each one's own statistics take
-	 * the learner coefficients plus the other segments'
+	 * course and channel scores in the others' offsets; each one's own
+	 * statistics take the learner coefficients plus the other segments'
 	 */
 	for (int i = 0; i < f->nseg; i++)
 	{
@@ -657,6 +721,11 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		sexpr = psprintf("coalesce(recs._glmix_flat_scores(w.rblock, %s, %s), %s)", ssum, sexpr, sexpr);
 		sjoin = psprintf("%s%s", sjoin, f->gjoin);
 	}
+	/* the channel's statistics: the offsets of every other coordinate */
+	if (f->hk >= 0)
+		glmix_flat_channel_stage(t, o, f->lcoef,
+								 psprintf(" LEFT JOIN %s c ON c.learner_id = w.learner_id%s", f->c, f->gjoin),
+								 cexpr, cjoin);
 
 	/*
 	 * The plans.  The fixed effect's takes glmix_fit.c's parameters ($1, the
@@ -756,6 +825,8 @@ flat_objective(GlmixTraining *t, double *mean_loss)
 		f += 0.5 * t->co[t->flat->course[i].co].re->l2 * glmix_flat_course_sumsq(t, &t->flat->course[i]);
 	for (int i = 0; i < t->flat->nseg; i++)
 		f += 0.5 * t->co[t->flat->seg[i].co].re->l2 * glmix_flat_segment_sumsq(t, &t->flat->seg[i]);
+	if (t->flat->hk >= 0)
+		f += 0.5 * t->co[t->flat->hk].re->l2 * glmix_flat_channel_sumsq(t);
 	return f;
 }
 
@@ -794,6 +865,13 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 
 				snprintf(detail, sizeof(detail), "%d entity models, %d aggregate passes",
 						 t->co[k].nmodels, sp);
+			}
+			else if (k == t->flat->hk)
+			{
+				int			hp = glmix_flat_channel_fit(t);
+
+				snprintf(detail, sizeof(detail), "%d entity models, %d aggregate passes",
+						 t->co[k].nmodels, hp);
 			}
 			else if (glmix_flat_course_of(t, k))
 			{
@@ -974,6 +1052,8 @@ glmix_flat_drop(GlmixTraining *t)
 		glmix_flat_course_drop(t, &f->course[i]);
 	for (int i = 0; i < f->nseg; i++)
 		glmix_flat_segment_drop(t, &f->seg[i]);
+	if (f->hk >= 0)
+		glmix_flat_channel_drop(t);
 }
 
 GlmixFlatCourse *

@@ -16,6 +16,9 @@
  *   glmix_flat_cap.c          max_rows on the course-side effect: the
  *                             samples drawn on the workers once
  *   glmix_agg_flat_cap.c      its functions, in the tasks
+ *   glmix_flat_channel.c      an effect keyed by an impressions column (a
+ *                             channel): the same statistics, a key per row
+ *   glmix_agg_flat_channel.c  its aggregate and rows' scores, in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
@@ -117,6 +120,15 @@ struct GlmixFlatWork
 	const char *lcoef;			/* the learner coefficients plus the segments', for the
 								 * course rows ("c.coef" without a segment) */
 	const char *gjoin;			/* the segments' joins ("" without) */
+	/* an effect keyed by an impressions column, a channel (glmix_flat_channel.c) */
+	int			hk;				/* its coordinate, -1 none */
+	char	   *h;				/* each block's rows' channel scores, co-located with w */
+	Datum		hvalues;		/* the column's distinct values (text[], ascending bytewise) */
+	int			hnkeys;			/* how many */
+	SPIPlanPtr	hstats;			/* the per-key statistics at given coefficients */
+	SPIPlanPtr	hscore;			/* UPDATE h: the rows' scores */
+	bool	   *hseen;			/* nkeys x dim: the columns each key's rows store */
+	const char *hjoin;			/* h's join ("" without) */
 };
 
 /* the course-side effect or learner-attribute effect of coordinate k, NULL if none */
@@ -186,6 +198,49 @@ extern void glmix_flat_segment_drop(GlmixTraining *t, GlmixFlatSeg *sf);
  */
 extern void glmix_flat_cap_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *cf);
 extern void glmix_flat_cap_drop(GlmixFlatCourse *cf);
+
+/*
+ * The per-key sums of an effect keyed by a learner attribute or by an
+ * impressions column (glmix_agg_flat_segment.c, glmix_agg_flat_channel.c):
+ * a bytea state, per key rows, weight, loss, gradient, packed Hessian and
+ * each column's count of stored nonzeros
+ */
+#define GLMIX_FLAT_ENT_MAX_DIM 1024	/* as recs.glmix_entity_fit */
+#define GLMIX_FLAT_MAX_KEYS 65536
+
+typedef struct FlatEntSum
+{
+	int32		vl_len_;
+	uint32		magic;
+	int32		nkeys;
+	int32		dim;
+	int32		per;			/* doubles per key */
+	int32		pad;
+	double		sum[FLEXIBLE_ARRAY_MEMBER];
+} FlatEntSum;
+
+/* a state argument checked (NULL: none); the state to add into */
+extern FlatEntSum *glmix_flat_ent_arg(FunctionCallInfo fcinfo, int argno);
+extern FlatEntSum *glmix_flat_ent_writable(FunctionCallInfo fcinfo, FlatEntSum *s, int nkeys, int dim);
+/* an int4[] of one key per row, n of them (NULL elements: -1) */
+extern int32 *glmix_flat_row_keys_arg(FunctionCallInfo fcinfo, int argno, int n);
+
+/*
+ * An effect keyed by a column of the impressions (a channel) on the flat
+ * path (glmix_flat_channel.c): its distinct values (false: too many for the
+ * path); its score relation before the course effect's plans; its rows
+ * counted and plans (lexpr: the learner-side coefficients' expression,
+ * ljoin, cexpr and cjoin: the other scores' expression and joins); one visit
+ * (returns the aggregate passes); its penalty; the validation rows' scores
+ */
+extern bool glmix_flat_channel_read(GlmixTraining *t, const GlmixOptions *o);
+extern void glmix_flat_channel_create(GlmixTraining *t, const GlmixOptions *o, const char *ltype);
+extern void glmix_flat_channel_stage(GlmixTraining *t, const GlmixOptions *o, const char *lexpr,
+									 const char *ljoin, const char *cexpr, const char *cjoin);
+extern int	glmix_flat_channel_fit(GlmixTraining *t);
+extern double glmix_flat_channel_sumsq(const GlmixTraining *t);
+extern void glmix_flat_channel_valid_scores(const GlmixTraining *t, double *out);
+extern void glmix_flat_channel_drop(GlmixTraining *t);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);

@@ -155,6 +155,8 @@ glmix_flat_validation(GlmixTraining *t, double *auc, double *logloss)
 			learner_scores(t, &t->co[k], part);
 		else if (glmix_flat_seg_of(t, k))
 			segment_scores(t, &t->co[k], part);
+		else if (k == t->flat->hk)
+			glmix_flat_channel_valid_scores(t, part);
 		else
 			course_scores(t, &t->co[k], part);
 		for (int64 r = 0; r < v->n; r++)

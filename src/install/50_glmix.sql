@@ -318,6 +318,20 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_add(float8[], float8[])
 FROM PUBLIC;
 
+-- an effect keyed by a column of the impressions (a channel) on the flat path
+-- (glmix_flat_channel.c, glmix_agg_flat_channel.c)
+CREATE FUNCTION recs._glmix_flat_blocks(enc bytea, learner_id bigint, learner_features integer[],
+                                        learner_values float8[], course_ids bigint[],
+                                        labels float8[], labels2 float8[], times float8[],
+                                        watch_seconds float8[], weights float8[], row_keys integer[])
+RETURNS TABLE (block_no integer, fblock bytea, rblock bytea, "rows" integer, positives integer,
+               nonzeros bigint, null_id bigint, null_label bigint, bad_time bigint,
+               after_through bigint, t_max float8, watched bigint[], courses bigint[], keys integer[])
+AS 'MODULE_PATHNAME', 'glmix_flat_blocks'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
+COMMENT ON FUNCTION recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]) IS
+    'train_glmix on Citus: recs._glmix_flat_blocks with each impression''s key of an effect keyed by an impressions column (row_keys: its value''s index, NULL none), returned as each block''s rows'' keys (-1: none)';
+
 CREATE FUNCTION recs._glmix_flat_course_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
                                              coefficients float8[], course_ids bigint[],
                                              learner_features integer[], learner_values float8[],
@@ -327,7 +341,7 @@ RETURNS TABLE (key bigint, block bytea, offsets float8[])
 AS 'MODULE_PATHNAME', 'glmix_flat_course_rows'
 LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 4;
 COMMENT ON FUNCTION recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]) IS
-    'train_glmix on Citus: _glmix_flat_course_rows with row_scores (one a row of the block; NULL: none) added to each row''s offset: a model''s other course-side effects'' scores';
+    'train_glmix on Citus: _glmix_flat_course_rows with row_scores (one a row of the block; NULL: none) added to each row''s offset: a model''s other course-side effects'' scores and a channel''s';
 REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[])
 FROM PUBLIC;
@@ -365,6 +379,33 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer),
     recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]),
     recs._glmix_flat_reweight(bytea, float8[])
+FROM PUBLIC;
+
+CREATE FUNCTION recs._glmix_flat_channel_accum(bytea, bytea, float8[], integer[], float8[], integer)
+RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_channel_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE recs._glmix_flat_channel_stats(block bytea, offsets float8[], keys integer[],
+                                               coefficients float8[], nkeys integer) (
+    SFUNC = recs._glmix_flat_channel_accum,
+    STYPE = bytea,
+    FINALFUNC = recs._glmix_flat_entity_final,
+    COMBINEFUNC = recs._glmix_flat_entity_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer) IS
+    'train_glmix on Citus, an effect keyed by an impressions column: recs._glmix_flat_entity_stats with a key per row (keys, one per block row, -1 or NULL none) rather than per block';
+
+CREATE FUNCTION recs._glmix_flat_channel_scores(block bytea, keys integer[], coefficients float8[], nkeys integer)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'glmix_flat_channel_scores'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer) IS
+    'train_glmix on Citus: each block row''s score z . coefficients of its key (row key of nkeys x dimension; 0 for a row without a key), the other coordinates'' offsets; NULL for a NULL block or keys';
+
+REVOKE EXECUTE ON FUNCTION
+    recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]),
+    recs._glmix_flat_channel_accum(bytea, bytea, float8[], integer[], float8[], integer),
+    recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer),
+    recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer)
 FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------

@@ -106,10 +106,13 @@ SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses
                         activate => false);
 SELECT cmp_ok(abs(pg_temp.logloss('cw_tron_d') - pg_temp.logloss('cw_tron_s')), '<', 1e-6::float8,
               'TRON on the workers, with per-learner and per-course effects: log-loss within 1e-6');
--- a per-channel effect (keyed by an impressions column) and crosses
+-- a per-channel effect (keyed by an impressions column) and crosses, on the
+-- earlier Citus path (the flat path's: workers_glmix_flat_channel.sql)
+SET recs.glmix_flat = off;
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{industry,segment}',
                         '{topic,difficulty}', name => 'cw_ch_d', crosses => '{industry:topic}',
                         random_effects => '{learner_id,course_id,channel}', activate => false);
+RESET recs.glmix_flat;
 SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses', '{industry,segment}',
                         '{topic,difficulty}', name => 'cw_ch_s', crosses => '{industry:topic}',
                         random_effects => '{learner_id,course_id,channel}', activate => false);

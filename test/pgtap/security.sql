@@ -4,7 +4,7 @@
 -- one transaction, and feature names that cannot collide.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(13);
+SELECT plan(15);
 
 -- ---- the aggregates' internals are not PUBLIC ----
 CREATE ROLE recs_sec_app;
@@ -22,9 +22,18 @@ RESET ROLE;
 SELECT ok(has_function_privilege('recs_sec_etl', 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])', 'EXECUTE')
           AND has_function_privilege('recs_sec_etl', 'recs.glmix_entity_fit(bytea, float8[], float8[], float8)', 'EXECUTE'),
           'grant_access(training => true) lets a training role run the block aggregates');
+SELECT ok(has_function_privilege('recs_sec_etl', 'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer)', 'EXECUTE')
+          AND has_function_privilege('recs_sec_etl', 'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer)', 'EXECUTE')
+          AND has_function_privilege('recs_sec_etl', 'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[])', 'EXECUTE')
+          AND has_function_privilege('recs_sec_etl', 'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[])', 'EXECUTE')
+          AND NOT has_function_privilege('recs_sec_app', 'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer)', 'EXECUTE'),
+          'and the flat path''s channel functions (a serving role: not)');
 SELECT recs.revoke_access('recs_sec_etl');
 SELECT ok(NOT has_function_privilege('recs_sec_etl', 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])', 'EXECUTE'),
           'and revoke_access takes that back');
+SELECT ok(NOT has_function_privilege('recs_sec_etl', 'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer)', 'EXECUTE')
+          AND NOT has_function_privilege('recs_sec_etl', 'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer)', 'EXECUTE'),
+          'the channel functions too');
 -- (their internal arguments keep them from SQL, and only a superuser can
 -- build an aggregate with internal state over them; still, nobody has them)
 SELECT is((SELECT count(*)::int FROM pg_proc p
