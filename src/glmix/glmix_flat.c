@@ -39,8 +39,9 @@
  * memory does not grow with the impressions: it holds the sides, the
  * Hessian and O(learners) coefficients.
  *
- * Everything else -- a learner-attribute or channel effect, l2 => auto,
- * max_rows, matches -- takes the
+ * l2 => auto searches on the workers too (glmix_l2auto.c,
+ * glmix_flat_l2auto.c).  Everything else -- a channel effect, a second
+ * attribute effect, max_rows, matches -- takes the
  * Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
@@ -148,8 +149,6 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 		return false;
 	if (!glmix_flat_enabled)
 		*why = "recs.glmix_flat is off";
-	else if (o->l2_auto)
-		*why = "l2 => auto";
 	else if (o->max_rows > 0 || o->nlmatch > 0 || o->ncmatch > 0)
 		*why = "max_rows or match columns";
 	else if (!flat_effects_supported(o))
@@ -517,7 +516,9 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	counts.n_null_label = rows->null_label;
 	counts.n_bad_time = rows->bad_time;
 	counts.n_after_through = rows->after_through;
-	impressions_report(&counts, "train_glmix");
+	/* the l2 search's fits say nothing (its `through` leaves out the validation tenth) */
+	if (!t->quiet)
+		impressions_report(&counts, "train_glmix");
 	if (rows->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),

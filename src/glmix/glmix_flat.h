@@ -13,6 +13,7 @@
  *   glmix_flat_segment.c      an effect keyed by a learner attribute:
  *                             per-key sufficient statistics, Newton here
  *   glmix_agg_flat_segment.c  its aggregate, in the tasks
+ *   glmix_flat_l2auto.c       l2_auto's split by time, pushed down
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
@@ -129,6 +130,14 @@ extern void glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, co
 extern int	glmix_flat_segment_fit(GlmixTraining *t);
 extern double glmix_flat_segment_sumsq(const GlmixTraining *t);
 extern void glmix_flat_segment_drop(GlmixTraining *t);
+
+/*
+ * l2_auto's cutoff of distributed impressions, exactly percentile_disc(0.9)
+ * of the time column, by pushed-down statements (glmix_flat_l2auto.c); NULL
+ * when the column's type or the cutoff keeps the views.  *epoch: its epoch
+ * seconds.
+ */
+extern char *glmix_flat_l2_cutoff(const GlmixOptions *o, double *epoch);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);
