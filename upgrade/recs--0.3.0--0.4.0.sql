@@ -5212,7 +5212,8 @@ BEGIN
                        'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
                        'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                        'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                       'recs._glmix_flat_add(float8[], float8[]) TO %s', grantee);
+                       'recs._glmix_flat_add(float8[], float8[]), '
+                       'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -5251,7 +5252,8 @@ BEGIN
                    'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
                    'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                    'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                   'recs._glmix_flat_add(float8[], float8[]) FROM %s', grantee);
+                   'recs._glmix_flat_add(float8[], float8[]), '
+                   'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -5331,6 +5333,33 @@ BEGIN
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
                                   'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
                                   'recs._glmix_flat_add(float8[], float8[]) TO %s', r);
+    END LOOP;
+END
+$$;
+
+-- GLMix on Citus (flat path): validation rows scored on the workers (glmix_flat_valid_workers.c)
+
+CREATE FUNCTION recs._glmix_flat_valid_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                            coefficients float8[], plus float8[])
+RETURNS TABLE (bucket integer, positive boolean, logloss float8, score float8)
+AS 'MODULE_PATHNAME', 'glmix_flat_valid_rows'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) IS
+    'train_glmix on Citus: each validation row of a block pair, its score (fixed row . coefficients + learner-effect row . learner_coefficients + plus), its label, its log-loss term and its bucket of the score histogram (the logit clamped to +-32 in 65536 buckets)';
+REVOKE EXECUTE ON FUNCTION recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM PUBLIC;
+
+-- and to the roles grant_access(..., training => true) gave the other flat functions
+DO $$
+DECLARE
+    r regrole;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::regrole
+               FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid = 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])'::pg_catalog.regprocedure
+                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
+                                  'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', r);
     END LOOP;
 END
 $$;

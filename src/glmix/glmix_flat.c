@@ -264,8 +264,13 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		else if (!re->by_id)
 			glmix_read_attribute_keys(o->courses, o->courses_id_column, o->courses_id_arg, t->courses, re);
 	}
-	/* the validation rows: here, as on one node (glmix_flat_valid.c scores them) */
-	glmix_read_validation(t, o);
+	/*
+	 * the validation rows: on the workers when they live there
+	 * (glmix_flat_valid_workers.c), else here, as on one node
+	 * (glmix_flat_valid.c scores them)
+	 */
+	if (!glmix_flat_valid_workers_wanted(t, o))
+		glmix_read_validation(t, o);
 	return true;
 }
 
@@ -593,6 +598,9 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		if (f->refit == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	}
+	/* validation rows on the workers: their blocks and plans */
+	if (OidIsValid(f->vrel))
+		glmix_flat_valid_workers_stage(t, o, ltype);
 	t->beta = palloc0(sizeof(double) * t->lay.dim);
 	t->g = palloc(sizeof(double) * t->lay.dim);
 	t->step = palloc(sizeof(double) * t->lay.dim);
@@ -870,6 +878,8 @@ glmix_flat_drop(GlmixTraining *t)
 	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->w, f->c, f->l), false, 0);
 	if (f->ck >= 0)
 		glmix_flat_course_drop(t);
+	if (OidIsValid(f->vrel))
+		glmix_flat_valid_workers_drop(t);
 	if (f->sk >= 0)
 	{
 		glmix_flat_segment_drop(t);

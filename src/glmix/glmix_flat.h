@@ -14,6 +14,8 @@
  *                             per-key sufficient statistics, Newton here
  *   glmix_agg_flat_segment.c  its aggregate, in the tasks
  *   glmix_flat_l2auto.c       l2_auto's split by time, pushed down
+ *   glmix_flat_valid_workers.c  validation rows scored on the workers
+ *   glmix_agg_flat_valid.c    their scores, labels and log-loss, in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
@@ -79,6 +81,13 @@ struct GlmixFlatWork
 	const char *lcoef;			/* the learner coefficients plus the segment's, for the
 								 * course rows ("c.coef" without a segment) */
 	const char *gjoin;			/* its join ("" without) */
+	/* validation rows scored on the workers (glmix_flat_valid_workers.c) */
+	Oid			vrel;			/* their relation (InvalidOid: read here, glmix_flat_valid.c) */
+	const char *vwhere;			/* the rows of it that validate ("": all) */
+	char	   *v;				/* their blocks, co-located with w */
+	SPIPlanPtr	vbins;			/* the per-pass histogram of scores by label */
+	SPIPlanPtr	vties;			/* its mixed buckets' scores, for the exact AUC */
+	double		vbound;			/* the largest AUC error bound reported (0: exact so far) */
 };
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */
@@ -138,6 +147,24 @@ extern void glmix_flat_segment_drop(GlmixTraining *t);
  * seconds.
  */
 extern char *glmix_flat_l2_cutoff(const GlmixOptions *o, double *epoch);
+
+/*
+ * Validation rows scored on the workers (glmix_flat_valid_workers.c): whether
+ * o's validation rows take that path (the l2 search's slice of the
+ * impressions, or a validation relation distributed by the learner column
+ * co-located with them), and then t->vrows holds their counts only; their
+ * blocks built after the training's; the AUC and log-loss after a pass;
+ * their relation dropped
+ */
+extern bool glmix_flat_valid_workers_wanted(GlmixTraining *t, const GlmixOptions *o);
+extern void glmix_flat_valid_workers_stage(GlmixTraining *t, const GlmixOptions *o, const char *ltype);
+extern void glmix_flat_valid_workers(GlmixTraining *t, double *auc, double *logloss);
+extern void glmix_flat_valid_workers_drop(GlmixTraining *t);
+
+/* the validation scores' histogram: the logit clamped to +-32 in 65536 buckets */
+#define GLMIX_VALID_BUCKETS 65536
+#define GLMIX_VALID_LOGIT 32.0
+extern int	glmix_valid_bucket(double score);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);

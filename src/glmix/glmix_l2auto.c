@@ -79,12 +79,8 @@ split_by_time(GlmixOptions *o, bool flat)
 		epoch = nextafter(epoch, -INFINITY);
 		if (isnan(o->ro.through) || epoch < o->ro.through)
 			o->ro.through = epoch;
-		ddl = glmix_citus_ddl_local();
-		if (SPI_execute(psprintf("CREATE TEMP VIEW recs_glmix_l2_valid AS SELECT * FROM %s WHERE %s >= %s",
-								 rel, col, quote_literal_cstr(cutoff)), false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not create the l2 search's view");
-		glmix_citus_ddl_restore(ddl);
-		o->validation = RelnameGetRelid("recs_glmix_l2_valid");
+		/* the validation slice: the rows from the cutoff on, scored on the workers */
+		o->l2_cutoff = cutoff;
 		return cutoff;
 	}
 	if (SPI_execute(psprintf("SELECT (percentile_disc(0.9) WITHIN GROUP (ORDER BY %s))::text FROM %s",
@@ -114,17 +110,6 @@ static double *
 coordinate_l2(GlmixTraining *t, int k)
 {
 	return k == 0 ? &t->l2_fixed : &t->co[k - 1].re->l2;
-}
-
-/* the search's views dropped (the flat split makes only the validation one) */
-static void
-drop_views(bool fit_view)
-{
-	char	   *ddl = glmix_citus_ddl_local();
-
-	SPI_execute(fit_view ? "DROP VIEW pg_temp.recs_glmix_l2_fit, pg_temp.recs_glmix_l2_valid" :
-				"DROP VIEW pg_temp.recs_glmix_l2_valid", false, 0);
-	glmix_citus_ddl_restore(ddl);
 }
 
 /* one fit of the search: on this node, or the flat Citus path's passes */
@@ -166,12 +151,11 @@ glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
 	{
 		if (!OidIsValid(o->validation))
 			cutoff = split_by_time(&so, true);
-		if (OidIsValid(so.validation))
+		if (OidIsValid(so.validation) || so.l2_cutoff)
 			flat = glmix_flat_prepare(fcinfo, &t, &so);
 		if (!flat && cutoff)
 		{
-			/* not after all: the views, as on one node, with the same cutoff */
-			drop_views(false);
+			/* not after all: the views, as on one node */
 			so = *o;
 			cutoff = NULL;
 		}
@@ -244,8 +228,13 @@ glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
 		glmix_flat_drop(&t);
 	else
 		glmix_drop_work(&t);
-	if (cutoff)
-		drop_views(!flat);
+	if (cutoff && !flat)
+	{
+		char	   *ddl = glmix_citus_ddl_local();
+
+		SPI_execute("DROP VIEW pg_temp.recs_glmix_l2_fit, pg_temp.recs_glmix_l2_valid", false, 0);
+		glmix_citus_ddl_restore(ddl);
+	}
 	ereport(NOTICE,
 			(errmsg("train_glmix l2_auto: %s", detail.data),
 			 errdetail("Chosen on %s among 10, 3, 1, 1/3 and 1/10 times the starting values, one warm-started pass each.",

@@ -118,7 +118,8 @@ BEGIN
                        'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
                        'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                        'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                       'recs._glmix_flat_add(float8[], float8[]) TO %s', grantee);
+                       'recs._glmix_flat_add(float8[], float8[]), '
+                       'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -157,7 +158,8 @@ BEGIN
                    'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
                    'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
                    'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                   'recs._glmix_flat_add(float8[], float8[]) FROM %s', grantee);
+                   'recs._glmix_flat_add(float8[], float8[]), '
+                   'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM %s', grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
