@@ -18,6 +18,12 @@
  * impressions, with the chosen values.  The grid and each point's
  * validation figures go to a NOTICE and to the model's metrics
  * (metrics->'l2_search'); params->'l2' holds the chosen values.
+ *
+ * On Citus, when the model takes the flat path (glmix_flat.c), the search
+ * does too, without views: the cutoff found by pushed-down statements
+ * (glmix_flat_l2auto.c), the training part the impressions up to just
+ * before it (`through`), the validation slice scored on the workers
+ * (glmix_flat_valid_workers.c).
  */
 #include "postgres.h"
 
@@ -45,7 +51,9 @@ static const double l2_grid[] = {10.0, 3.0, 1.0, 1.0 / 3.0, 0.1};
  * Two temporary views splitting the impressions at the 90th percentile of
  * the training's time column (time_column, else shown_at: o->ro.time_column
  * is already resolved); sets o->impressions and o->validation to them and
- * returns the cutoff as text.
+ * returns the cutoff as text.  With flat: no views, the training part by
+ * o->ro.through and the slice by o->l2_cutoff (NULL returned, o unchanged,
+ * when the time column does not allow it).
  */
 static char *
 split_by_time(GlmixOptions *o, bool flat)
