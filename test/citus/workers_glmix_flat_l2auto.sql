@@ -16,7 +16,7 @@
 -- nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(26);
+SELECT plan(28);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -191,6 +191,25 @@ SELECT cmp_ok((SELECT abs((d.metrics->>'objective')::float8 / (s.metrics->>'obje
               '<', 1e-9::float8, 'and the objective within 1e-9 relative');
 DROP TABLE app.val_d, single.val_d;
 
+-- a time column of type timestamp (a daylight-saving gap maps two local times to one epoch):
+-- the search keeps the views (the rows path), the final training is flat, the same model
+CREATE TABLE app.imp_ts (LIKE single.impressions);
+ALTER TABLE app.imp_ts ALTER COLUMN shown_at TYPE timestamp;
+SELECT create_distributed_table('app.imp_ts', 'learner_id', colocate_with => 'app.impressions');
+INSERT INTO app.imp_ts SELECT * FROM single.impressions;
+CREATE TABLE single.imp_ts AS SELECT * FROM app.imp_ts;
+SELECT recs.train_glmix('app.imp_ts', 'app.learners', 'app.courses', '{industry,segment}', '{topic}',
+                        name => 'cfa_ts_d', random_effects => '{learner_id}', l2_auto => true, passes => 1,
+                        threads => 1, activate => false);
+SELECT recs.train_glmix('single.imp_ts', 'single.learners', 'single.courses', '{industry,segment}', '{topic}',
+                        name => 'cfa_ts_s', random_effects => '{learner_id}', l2_auto => true, passes => 1,
+                        threads => 1, activate => false);
+SELECT is((SELECT jsonb_build_array(metrics->'citus_flat', params->'l2', metrics->'l2_search') FROM recs.model WHERE name = 'cfa_ts_d'),
+          (SELECT jsonb_build_array(true, params->'l2', metrics->'l2_search') FROM recs.model WHERE name = 'cfa_ts_s'),
+          'a timestamp time column: the search on the rows path, the same choice and figures, the model flat');
+SELECT cmp_ok(pg_temp.coef_diff('cfa_ts_d', 'cfa_ts_s'), '<', 1e-6::float8, 'every coefficient within 1e-6');
+DROP TABLE app.imp_ts, single.imp_ts;
+
 -- bad input to the workers' function
 SELECT throws_ok($$SELECT * FROM recs._glmix_flat_valid_rows('\x0102'::bytea, NULL, NULL, '{0}', NULL)$$,
                  'XX001', NULL, '_glmix_flat_valid_rows refuses a forged block');
@@ -205,5 +224,5 @@ SELECT is((SELECT count(*)::int FROM pg_dist_partition WHERE logicalrelid::text 
 SELECT is((SELECT count(*)::int FROM pg_class WHERE relname LIKE 'recs_glmix_l2%'), 0, 'nor a view of the search');
 
 SELECT recs.drop_model(recs.model_id(n))
-  FROM unnest('{cfa_le_d,cfa_le_s,cfa_all_d,cfa_all_s,cfa_v_d,cfa_v_s}'::text[]) n;
+  FROM unnest('{cfa_le_d,cfa_le_s,cfa_all_d,cfa_all_s,cfa_v_d,cfa_v_s,cfa_ts_d,cfa_ts_s}'::text[]) n;
 SELECT * FROM finish();
