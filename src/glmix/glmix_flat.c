@@ -521,6 +521,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	counts.n_null_label = rows->null_label;
 	counts.n_bad_time = rows->bad_time;
 	counts.n_after_through = rows->after_through;
+	counts.n_read = rows->n + rows->null_id + rows->null_label + rows->bad_time + rows->after_through;
 	/* the l2 search's fits say nothing (its `through` leaves out the validation tenth) */
 	if (!t->quiet)
 		impressions_report(&counts, "train_glmix");
@@ -730,7 +731,9 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 			glmix_flat_validation(t, vauc, vll);
 		glmix_pass_end(t, o, pass, final_obj, loss, *vauc, *vll, tp, t0, history);
 	}
-	jit_restore(t->flat);
+	/* the l2 search's fits (quiet) keep JIT off until its glmix_flat_drop() */
+	if (!t->quiet)
+		jit_restore(t->flat);
 	return final_obj;
 }
 
@@ -871,6 +874,8 @@ glmix_flat_drop(GlmixTraining *t)
 {
 	GlmixFlatWork *f = t->flat;
 
+	if (t->quiet)
+		jit_restore(f);
 	SPI_freeplan(t->plan);
 	SPI_freeplan(f->loss);
 	if (f->refit)

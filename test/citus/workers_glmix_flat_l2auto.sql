@@ -16,7 +16,7 @@
 -- nothing is left behind.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(28);
+SELECT plan(29);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
@@ -110,6 +110,7 @@ SELECT ok(pg_temp.in_tasks(
 DROP TABLE recs.ct_fv, recs.ct_fv_coef, recs.ct_fv_learners;
 
 -- l2_auto, a fixed effect and a per-learner effect
+SELECT current_setting('jit') AS jit_before, current_setting('citus.propagate_set_commands') AS psc_before \gset
 SELECT recs.train_glmix('app.impressions', 'app.learners', 'app.courses', '{language,industry,segment}',
                         '{language,topic,difficulty}', name => 'cfa_le_d', random_effects => '{learner_id}',
                         l2_auto => true, passes => 2, threads => 1, activate => false);
@@ -118,6 +119,8 @@ SELECT recs.train_glmix('single.impressions', 'single.learners', 'single.courses
                         l2_auto => true, passes => 2, threads => 1, activate => false);
 SELECT is((SELECT metrics->'citus_flat' FROM recs.model WHERE name = 'cfa_le_d'), 'true'::jsonb,
           'l2_auto on distributed impressions takes the flat path');
+SELECT is(current_setting('jit') || ' ' || current_setting('citus.propagate_set_commands'),
+          :'jit_before' || ' ' || :'psc_before', 'and leaves the session''s jit and Citus settings as they were');
 SELECT is((SELECT metrics->'l2_search'->>'validation_from' FROM recs.model WHERE name = 'cfa_le_d'),
           (SELECT (percentile_disc(0.9) WITHIN GROUP (ORDER BY shown_at))::text FROM single.impressions),
           'its cutoff is percentile_disc(0.9) of the times, exactly');
