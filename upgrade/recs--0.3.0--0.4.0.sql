@@ -5216,7 +5216,8 @@ BEGIN
                        'recs._glmix_flat_add(float8[], float8[]), '
                        'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
                        'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                       'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer) TO %s', grantee);
+                       'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
+                       'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', grantee);
         -- max_rows on the course-side effect (glmix_flat_cap.c)
         EXECUTE format('GRANT EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
                        'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
@@ -5264,7 +5265,8 @@ BEGIN
                    'recs._glmix_flat_add(float8[], float8[]), '
                    'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
                    'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                   'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer) FROM %s', grantee);
+                   'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
+                   'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM %s', grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
                    'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
                    'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
@@ -5449,6 +5451,16 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer),
     recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer)
 FROM PUBLIC;
+-- GLMix on Citus (flat path): validation rows scored on the workers (glmix_flat_valid_workers.c)
+
+CREATE FUNCTION recs._glmix_flat_valid_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                            coefficients float8[], plus float8[])
+RETURNS TABLE (bucket integer, positive boolean, logloss float8, score float8)
+AS 'MODULE_PATHNAME', 'glmix_flat_valid_rows'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) IS
+    'train_glmix on Citus: each validation row of a block pair, its score (fixed row . coefficients + learner-effect row . learner_coefficients + plus), its label, its log-loss term and its bucket of the score histogram (the logit clamped to +-32 in 65536 buckets)';
+REVOKE EXECUTE ON FUNCTION recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM PUBLIC;
 
 -- and to the roles grant_access(..., training => true) gave the other flat functions
 DO $$
@@ -5466,10 +5478,10 @@ BEGIN
                                   'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
                                   'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
                                   'recs._glmix_flat_reweight(bytea, float8[]), '
-
                                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
                                   'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                                  'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer) TO %s', r);
+                                  'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
+                                  'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', r);
     END LOOP;
 END
 $$;

@@ -600,6 +600,12 @@ typedef struct GlmixOptions
 	char	   *l2_search;		/* the search's figures (JSON), for the metrics */
 	double		l2[1 + GLMIX_MAX_RANDOM];
 	bool		intercept[1 + GLMIX_MAX_RANDOM];
+	/*
+	 * The l2 search's split on the flat Citus path (glmix_flat_l2auto.c):
+	 * the cutoff (the time column's text); the validation slice is the
+	 * impressions from it on, scored on the workers.  NULL: none.
+	 */
+	const char *l2_cutoff;
 } GlmixOptions;
 
 /* the objective and validation figures after each pass */

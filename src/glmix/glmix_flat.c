@@ -47,11 +47,11 @@
  * node draws (glmix_sample.c), and each course-side effect's with samples
  * drawn on the workers (glmix_flat_cap.c).  (Learner attributes' effects:
  * glmix_flat_segment.c; a channel's, an impressions column:
- * glmix_flat_channel.c.)  Everything else -- two channels, a learner
- * effect without an intercept beside a learner attribute's with one,
- * l2 => auto, max_rows beside a learner attribute's or a channel's effect
- * -- takes the Citus path of glmix_citus.c, whose coordinator still reads
- * the rows.
+ * glmix_flat_channel.c.)  l2 => auto searches on the workers too
+ * (glmix_l2auto.c, glmix_flat_l2auto.c).  Everything else -- two channels,
+ * a learner effect without an intercept beside a learner attribute's with
+ * one, max_rows beside a learner attribute's or a channel's effect -- takes
+ * the Citus path of glmix_citus.c, whose coordinator still reads the rows.
  */
 #include "postgres.h"
 
@@ -193,8 +193,6 @@ glmix_flat_wanted(const GlmixOptions *o, const char **why)
 		return false;
 	if (!glmix_flat_enabled)
 		*why = "recs.glmix_flat is off";
-	else if (o->l2_auto)
-		*why = "l2 => auto";
 	else if (o->max_rows > 0 && !flat_max_rows_supported(o))
 		*why = "max_rows with a learner attribute's or a channel's effect";
 	else if (!flat_effects_supported(o))
@@ -330,8 +328,21 @@ glmix_flat_prepare(FunctionCallInfo fcinfo, GlmixTraining *t, const GlmixOptions
 		memset(t, 0, sizeof(*t));
 		return false;
 	}
-	/* the validation rows: here, as on one node (glmix_flat_valid.c scores them) */
-	glmix_read_validation(t, o);
+	/*
+	 * the validation rows: on the workers when they live there
+	 * (glmix_flat_valid_workers.c), else here, as on one node
+	 * (glmix_flat_valid.c scores them); l2 => auto's slice of the
+	 * impressions only on the workers (with a channel: the search's views)
+	 */
+	if (!glmix_flat_valid_workers_wanted(t, o))
+	{
+		if (o->l2_cutoff)
+		{
+			memset(t, 0, sizeof(*t));
+			return false;
+		}
+		glmix_read_validation(t, o);
+	}
 	return true;
 }
 
@@ -542,6 +553,7 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 			zk = f->seg[i].co;
 			break;
 		}
+	f->zk = zk;
 	enc.learner_effect = zk >= 0;
 	enc.re_intercept = zk >= 0 && t->co[zk].re->intercept;
 	enc.re_dim = zk >= 0 ? t->co[zk].re->dim : 0;
@@ -635,7 +647,10 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 	counts.n_null_label = rows->null_label;
 	counts.n_bad_time = rows->bad_time;
 	counts.n_after_through = rows->after_through;
-	impressions_report(&counts, "train_glmix");
+	counts.n_read = rows->n + rows->null_id + rows->null_label + rows->bad_time + rows->after_through;
+	/* the l2 search's fits say nothing (its `through` leaves out the validation tenth) */
+	if (!t->quiet)
+		impressions_report(&counts, "train_glmix");
 	if (rows->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
@@ -764,6 +779,9 @@ glmix_flat_stage(GlmixTraining *t, const GlmixOptions *o)
 		if (f->refit == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	}
+	/* validation rows on the workers: their blocks and plans */
+	if (OidIsValid(f->vrel))
+		glmix_flat_valid_workers_stage(t, o, ltype);
 	t->beta = palloc0(sizeof(double) * t->lay.dim);
 	t->g = palloc(sizeof(double) * t->lay.dim);
 	t->step = palloc(sizeof(double) * t->lay.dim);
@@ -902,7 +920,9 @@ glmix_flat_fit(GlmixTraining *t, const GlmixOptions *o, GlmixPassLog *history, d
 			glmix_flat_validation(t, vauc, vll);
 		glmix_pass_end(t, o, pass, final_obj, loss, *vauc, *vll, tp, t0, history);
 	}
-	jit_restore(t->flat);
+	/* the l2 search's fits (quiet) keep JIT off until its glmix_flat_drop() */
+	if (!t->quiet)
+		jit_restore(t->flat);
 	return final_obj;
 }
 
@@ -1043,6 +1063,8 @@ glmix_flat_drop(GlmixTraining *t)
 {
 	GlmixFlatWork *f = t->flat;
 
+	if (t->quiet)
+		jit_restore(f);
 	SPI_freeplan(t->plan);
 	SPI_freeplan(f->loss);
 	if (f->refit)
@@ -1050,6 +1072,8 @@ glmix_flat_drop(GlmixTraining *t)
 	SPI_execute(psprintf("DROP TABLE %s, %s, %s", f->w, f->c, f->l), false, 0);
 	for (int i = 0; i < f->ncourse; i++)
 		glmix_flat_course_drop(t, &f->course[i]);
+	if (OidIsValid(f->vrel))
+		glmix_flat_valid_workers_drop(t);
 	for (int i = 0; i < f->nseg; i++)
 		glmix_flat_segment_drop(t, &f->seg[i]);
 	if (f->hk >= 0)

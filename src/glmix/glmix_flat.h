@@ -19,6 +19,9 @@
  *   glmix_flat_channel.c      an effect keyed by an impressions column (a
  *                             channel): the same statistics, a key per row
  *   glmix_agg_flat_channel.c  its aggregate and rows' scores, in the tasks
+ *   glmix_flat_l2auto.c       l2_auto's split by time, pushed down
+ *   glmix_flat_valid_workers.c  validation rows scored on the workers
+ *   glmix_agg_flat_valid.c    their scores, labels and log-loss, in the tasks
  */
 #ifndef RECS_GLMIX_FLAT_H
 #define RECS_GLMIX_FLAT_H
@@ -129,6 +132,15 @@ struct GlmixFlatWork
 	SPIPlanPtr	hscore;			/* UPDATE h: the rows' scores */
 	bool	   *hseen;			/* nkeys x dim: the columns each key's rows store */
 	const char *hjoin;			/* h's join ("" without) */
+	/* validation rows scored on the workers (glmix_flat_valid_workers.c) */
+	Oid			vrel;			/* their relation (InvalidOid: read here, glmix_flat_valid.c) */
+	const char *vwhere;			/* the rows of it that validate ("": all) */
+	char	   *v;				/* their blocks, co-located with w */
+	SPIPlanPtr	vbins;			/* the per-pass histogram of scores by label */
+	SPIPlanPtr	vties;			/* its mixed buckets' scores, for the exact AUC */
+	double		vbound;			/* the largest AUC error bound reported (0: exact so far) */
+	int			vnparams;		/* the plans' parameters: 2 + 4 a course-side effect */
+	int			zk;				/* the coordinate whose z(c) the learner-effect blocks carry, -1 none */
 };
 
 /* the course-side effect or learner-attribute effect of coordinate k, NULL if none */
@@ -241,6 +253,32 @@ extern int	glmix_flat_channel_fit(GlmixTraining *t);
 extern double glmix_flat_channel_sumsq(const GlmixTraining *t);
 extern void glmix_flat_channel_valid_scores(const GlmixTraining *t, double *out);
 extern void glmix_flat_channel_drop(GlmixTraining *t);
+
+/*
+ * l2_auto's cutoff of distributed impressions, exactly percentile_disc(0.9)
+ * of the time column, by pushed-down statements (glmix_flat_l2auto.c); NULL
+ * when the column's type or the cutoff keeps the views.  *epoch: its epoch
+ * seconds.
+ */
+extern char *glmix_flat_l2_cutoff(const GlmixOptions *o, double *epoch);
+
+/*
+ * Validation rows scored on the workers (glmix_flat_valid_workers.c): whether
+ * o's validation rows take that path (the l2 search's slice of the
+ * impressions, or a validation relation distributed by the learner column
+ * co-located with them), and then t->vrows holds their counts only; their
+ * blocks built after the training's; the AUC and log-loss after a pass;
+ * their relation dropped
+ */
+extern bool glmix_flat_valid_workers_wanted(GlmixTraining *t, const GlmixOptions *o);
+extern void glmix_flat_valid_workers_stage(GlmixTraining *t, const GlmixOptions *o, const char *ltype);
+extern void glmix_flat_valid_workers(GlmixTraining *t, double *auc, double *logloss);
+extern void glmix_flat_valid_workers_drop(GlmixTraining *t);
+
+/* the validation scores' histogram: the logit clamped to +-32 in 65536 buckets */
+#define GLMIX_VALID_BUCKETS 65536
+#define GLMIX_VALID_LOGIT 32.0
+extern int	glmix_valid_bucket(double score);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);

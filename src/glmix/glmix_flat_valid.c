@@ -142,9 +142,17 @@ void
 glmix_flat_validation(GlmixTraining *t, double *auc, double *logloss)
 {
 	const GlmixRows *v = t->vrows;
-	double	   *total = palloc(sizeof(double) * Max(v->n, 1));
-	double	   *part = palloc(sizeof(double) * Max(v->n, 1));
+	double	   *total;
+	double	   *part;
 
+	/* rows that live on the workers are scored there (glmix_flat_valid_workers.c) */
+	if (OidIsValid(t->flat->vrel))
+	{
+		glmix_flat_valid_workers(t, auc, logloss);
+		return;
+	}
+	total = palloc(sizeof(double) * Max(v->n, 1));
+	part = palloc(sizeof(double) * Max(v->n, 1));
 	if (t->flat->valid_row_max == 0)
 		t->flat->valid_row_max = validation_row_max(t);
 	glmix_fixed_scores(&t->lay, t->learners, t->courses, v, t->flat->valid_row_max, t->beta, total);

@@ -18,6 +18,12 @@
  * impressions, with the chosen values.  The grid and each point's
  * validation figures go to a NOTICE and to the model's metrics
  * (metrics->'l2_search'); params->'l2' holds the chosen values.
+ *
+ * On Citus, when the model takes the flat path (glmix_flat.c), the search
+ * does too, without views: the cutoff found by pushed-down statements
+ * (glmix_flat_l2auto.c), the training part the impressions up to just
+ * before it (`through`), the validation slice scored on the workers
+ * (glmix_flat_valid_workers.c).
  */
 #include "postgres.h"
 
@@ -32,6 +38,7 @@
 #include "utils/memutils.h"
 
 #include "glmix.h"
+#include "glmix_flat.h"
 #include "json_out.h"
 #include "spi_util.h"
 #include "watches.h"
@@ -44,10 +51,12 @@ static const double l2_grid[] = {10.0, 3.0, 1.0, 1.0 / 3.0, 0.1};
  * Two temporary views splitting the impressions at the 90th percentile of
  * the training's time column (time_column, else shown_at: o->ro.time_column
  * is already resolved); sets o->impressions and o->validation to them and
- * returns the cutoff as text.
+ * returns the cutoff as text.  With flat: no views, the training part by
+ * o->ro.through and the slice by o->l2_cutoff (NULL returned, o unchanged,
+ * when the time column does not allow it).
  */
 static char *
-split_by_time(GlmixOptions *o)
+split_by_time(GlmixOptions *o, bool flat)
 {
 	const char *rel = recs_relation_name(o->impressions);
 	const char *col;
@@ -63,6 +72,25 @@ split_by_time(GlmixOptions *o)
 	/* a missing column or one of another type is the training's own error */
 	(void) ingest_time_column(o->impressions, o->ro.time_column, "time_column");
 	col = quote_identifier(o->ro.time_column);
+	/*
+	 * On the flat Citus path: the exact cutoff by pushed-down statements,
+	 * the training part the impressions themselves up to just before it
+	 * (glmix_flat_l2auto.c); NULL when the time column does not allow it
+	 */
+	if (flat)
+	{
+		double		epoch;
+
+		cutoff = glmix_flat_l2_cutoff(o, &epoch);
+		if (cutoff == NULL)
+			return NULL;
+		epoch = nextafter(epoch, -INFINITY);
+		if (isnan(o->ro.through) || epoch < o->ro.through)
+			o->ro.through = epoch;
+		/* the validation slice: the rows from the cutoff on, scored on the workers */
+		o->l2_cutoff = cutoff;
+		return cutoff;
+	}
 	if (SPI_execute(psprintf("SELECT (percentile_disc(0.9) WITHIN GROUP (ORDER BY %s))::text FROM %s",
 							 col, rel), true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read %s of %s", col, rel);
@@ -92,6 +120,16 @@ coordinate_l2(GlmixTraining *t, int k)
 	return k == 0 ? &t->l2_fixed : &t->co[k - 1].re->l2;
 }
 
+/* one fit of the search: on this node, or the flat Citus path's passes */
+static double
+search_fit(GlmixTraining *t, const GlmixOptions *o, bool flat, GlmixPassLog *history,
+		   double *vauc, double *vll)
+{
+	if (flat)
+		return glmix_flat_fit(t, o, history, vauc, vll);
+	return glmix_fit(t, o, history, vauc, vll);
+}
+
 void
 glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
 {
@@ -108,18 +146,43 @@ glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
 	StringInfoData detail;
 	double		chosen[1 + GLMIX_MAX_RANDOM];
 	char	   *json;
+	bool		flat = false;
+	const char *why;
 
-	if (!OidIsValid(o->validation))
-		cutoff = split_by_time(&so);
 	memset(&t, 0, sizeof(t));
 	t.quiet = true;
-	glmix_read_data(&t, &so);
-	glmix_parse_crosses(fcinfo, 11, &t, o->hash_bits);
-	glmix_build_designs(&t, &so);
-	glmix_stage(&t, &so);
+	/*
+	 * The flat Citus path when the model takes it: the split by `through`
+	 * (no view over the training rows), the passes on the workers
+	 */
+	if (glmix_flat_wanted(o, &why))
+	{
+		if (!OidIsValid(o->validation))
+			cutoff = split_by_time(&so, true);
+		if (OidIsValid(so.validation) || so.l2_cutoff)
+			flat = glmix_flat_prepare(fcinfo, &t, &so);
+		if (!flat && cutoff)
+		{
+			/* not after all: the views, as on one node */
+			so = *o;
+			cutoff = NULL;
+		}
+		t.quiet = true;
+	}
+	if (!flat && !OidIsValid(o->validation))
+		cutoff = split_by_time(&so, false);
+	if (flat)
+		glmix_flat_stage(&t, &so);
+	else
+	{
+		glmix_read_data(&t, &so);
+		glmix_parse_crosses(fcinfo, 11, &t, o->hash_bits);
+		glmix_build_designs(&t, &so);
+		glmix_stage(&t, &so);
+	}
 
 	/* the warm-up at the starting values */
-	(void) glmix_fit(&t, &so, history, &vauc, &vll);
+	(void) search_fit(&t, &so, flat, history, &vauc, &vll);
 
 	json_out_begin(&j);
 	if (cutoff)
@@ -147,7 +210,7 @@ glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
 			CHECK_FOR_INTERRUPTS();
 			/* six significant digits, as params->'l2' prints them */
 			*l2 = strtod(psprintf("%.6g", start * l2_grid[g]), NULL);
-			(void) glmix_fit(&t, &so, history, &vauc, &vll);
+			(void) search_fit(&t, &so, flat, history, &vauc, &vll);
 			json_out_object(&j, NULL);
 			json_out_number(&j, "l2", *l2, "%g");
 			json_out_number(&j, "validation_logloss", vll, "%.6f");
@@ -169,8 +232,11 @@ glmix_l2_search(FunctionCallInfo fcinfo, GlmixOptions *o)
 	json_out_end(&j);
 	json = json_out_finish(&j);
 
-	glmix_drop_work(&t);
-	if (cutoff)
+	if (flat)
+		glmix_flat_drop(&t);
+	else
+		glmix_drop_work(&t);
+	if (cutoff && !flat)
 	{
 		char	   *ddl = glmix_citus_ddl_local();
 

@@ -407,6 +407,14 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer),
     recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer)
 FROM PUBLIC;
+CREATE FUNCTION recs._glmix_flat_valid_rows(fblock bytea, rblock bytea, learner_coefficients float8[],
+                                            coefficients float8[], plus float8[])
+RETURNS TABLE (bucket integer, positive boolean, logloss float8, score float8)
+AS 'MODULE_PATHNAME', 'glmix_flat_valid_rows'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) IS
+    'train_glmix on Citus: each validation row of a block pair, its score (fixed row . coefficients + learner-effect row . learner_coefficients + plus), its label, its log-loss term and its bucket of the score histogram (the logit clamped to +-32 in 65536 buckets)';
+REVOKE EXECUTE ON FUNCTION recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Model storage

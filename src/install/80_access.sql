@@ -122,7 +122,8 @@ BEGIN
                        'recs._glmix_flat_add(float8[], float8[]), '
                        'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
                        'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                       'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer) TO %s', grantee);
+                       'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
+                       'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', grantee);
         -- max_rows on the course-side effect (glmix_flat_cap.c)
         EXECUTE format('GRANT EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
                        'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
@@ -170,7 +171,8 @@ BEGIN
                    'recs._glmix_flat_add(float8[], float8[]), '
                    'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
                    'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                   'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer) FROM %s', grantee);
+                   'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
+                   'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM %s', grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
                    'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
                    'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
