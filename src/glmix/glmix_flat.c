@@ -1079,21 +1079,3 @@ glmix_flat_drop(GlmixTraining *t)
 	if (f->hk >= 0)
 		glmix_flat_channel_drop(t);
 }
-
-GlmixFlatCourse *
-glmix_flat_course_of(const GlmixTraining *t, int k)
-{
-	for (int i = 0; i < t->flat->ncourse; i++)
-		if (t->flat->course[i].co == k)
-			return &t->flat->course[i];
-	return NULL;
-}
-
-GlmixFlatSeg *
-glmix_flat_seg_of(const GlmixTraining *t, int k)
-{
-	for (int i = 0; i < t->flat->nseg; i++)
-		if (t->flat->seg[i].co == k)
-			return &t->flat->seg[i];
-	return NULL;
-}

@@ -143,9 +143,25 @@ struct GlmixFlatWork
 	int			zk;				/* the coordinate whose z(c) the learner-effect blocks carry, -1 none */
 };
 
-/* the course-side effect or learner-attribute effect of coordinate k, NULL if none */
-extern GlmixFlatCourse *glmix_flat_course_of(const GlmixTraining *t, int k);
-extern GlmixFlatSeg *glmix_flat_seg_of(const GlmixTraining *t, int k);
+/* the course-side effect of coordinate k, NULL if none */
+static inline GlmixFlatCourse *
+glmix_flat_course_of(const GlmixTraining *t, int k)
+{
+	for (int i = 0; i < t->flat->ncourse; i++)
+		if (t->flat->course[i].co == k)
+			return &t->flat->course[i];
+	return NULL;
+}
+
+/* the learner-attribute effect of coordinate k, NULL if none */
+static inline GlmixFlatSeg *
+glmix_flat_seg_of(const GlmixTraining *t, int k)
+{
+	for (int i = 0; i < t->flat->nseg; i++)
+		if (t->flat->seg[i].co == k)
+			return &t->flat->seg[i];
+	return NULL;
+}
 
 /* recs.glmix_flat: take the flat path when it applies (default on) */
 extern void glmix_flat_define_guc(void);
