@@ -842,9 +842,9 @@ flat_objective(GlmixTraining *t, double *mean_loss)
 	for (int i = 0; i < t->flat->ncourse; i++)
 		f += 0.5 * t->co[t->flat->course[i].co].re->l2 * glmix_flat_course_sumsq(t, &t->flat->course[i]);
 	for (int i = 0; i < t->flat->nseg; i++)
-		f += 0.5 * t->co[t->flat->seg[i].co].re->l2 * glmix_flat_segment_sumsq(t, &t->flat->seg[i]);
+		f += 0.5 * t->co[t->flat->seg[i].co].re->l2 * glmix_flat_keyed_sumsq(&t->co[t->flat->seg[i].co]);
 	if (t->flat->hk >= 0)
-		f += 0.5 * t->co[t->flat->hk].re->l2 * glmix_flat_channel_sumsq(t);
+		f += 0.5 * t->co[t->flat->hk].re->l2 * glmix_flat_keyed_sumsq(&t->co[t->flat->hk]);
 	return f;
 }
 

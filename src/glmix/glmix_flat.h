@@ -11,7 +11,8 @@
  *                             its rows repartitioned by key each visit
  *   glmix_agg_flat_course.c   its rows and scores, built in the tasks
  *   glmix_flat_segment.c      an effect keyed by a learner attribute:
- *                             per-key sufficient statistics, Newton here
+ *                             per-key sufficient statistics
+ *   glmix_flat_keyed.c        Newton per key here, for it and a channel
  *   glmix_agg_flat_segment.c  its aggregate, in the tasks
  *   glmix_flat_cap.c          max_rows on the course-side effect: the
  *                             samples drawn on the workers once
@@ -210,14 +211,39 @@ extern void glmix_flat_course_drop(GlmixTraining *t, GlmixFlatCourse *cf);
  * (glmix_flat_segment.c): its keys beside the learners, its rows counted and
  * plans (cexpr, cjoin: the course scores' and the other segments' joins;
  * lcoef: the learner coefficients plus the other segments'); one visit
- * (returns the aggregate passes); its penalty's sum of squares
+ * (glmix_flat_keyed.c's Newton; returns the aggregate passes)
  */
 extern void glmix_flat_segment_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatSeg *sf,
 									 const char *ltype, const char *cexpr, const char *cjoin,
 									 const char *lcoef);
 extern int	glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *sf);
-extern double glmix_flat_segment_sumsq(const GlmixTraining *t, const GlmixFlatSeg *sf);
 extern void glmix_flat_segment_drop(GlmixTraining *t, GlmixFlatSeg *sf);
+
+/*
+ * One visit of an effect keyed by a learner attribute or an impressions
+ * column (glmix_flat_keyed.c): Newton per key, each pass one statement
+ */
+typedef struct GlmixFlatKeyed
+{
+	const GlmixCoordinate *c;	/* its coordinate: re (nent, l2, column), rows */
+	SPIPlanPtr	stats;			/* one pass: $1 beta, $2 the keys' coefficients
+								 * (nent x d), $3 nent; returns the per-key sums */
+	double	   *coef;			/* nent x d: the coefficients, updated in place */
+	int			d;				/* coefficients a key (the blocks' z(c) columns) */
+	int			shift;			/* leading columns held at 0 (a segment's bdim - dim) */
+	bool	   *seen;			/* nent x d: the columns each key's rows store, kept
+								 * across visits */
+} GlmixFlatKeyed;
+
+/*
+ * doubles per key in the statistics; the keys' rows counted (sql: key, rows)
+ * into c->rows and c->nmodels; one visit (returns the passes); the penalty's
+ * sum of squares of a keyed effect's coefficients (nent x dim)
+ */
+extern Size glmix_flat_keyed_per(int d);
+extern void glmix_flat_keyed_rows(GlmixCoordinate *c, const GlmixOptions *o, const char *sql);
+extern int	glmix_flat_keyed_fit(GlmixTraining *t, const GlmixFlatKeyed *k);
+extern double glmix_flat_keyed_sumsq(const GlmixCoordinate *c);
 
 /*
  * max_rows on a course-side effect (glmix_flat_cap.c): the capped keys'
@@ -259,14 +285,14 @@ extern int32 *glmix_flat_row_keys_arg(FunctionCallInfo fcinfo, int argno, int n)
  * path); its score relation before the course effect's plans; its rows
  * counted and plans (lexpr: the learner-side coefficients' expression,
  * ljoin, cexpr and cjoin: the other scores' expression and joins); one visit
- * (returns the aggregate passes); its penalty; the validation rows' scores
+ * (glmix_flat_keyed.c's Newton; returns the aggregate passes); the
+ * validation rows' scores
  */
 extern bool glmix_flat_channel_read(GlmixTraining *t, const GlmixOptions *o);
 extern void glmix_flat_channel_create(GlmixTraining *t, const GlmixOptions *o, const char *ltype);
 extern void glmix_flat_channel_stage(GlmixTraining *t, const GlmixOptions *o, const char *lexpr,
 									 const char *ljoin, const char *cexpr, const char *cjoin);
 extern int	glmix_flat_channel_fit(GlmixTraining *t);
-extern double glmix_flat_channel_sumsq(const GlmixTraining *t);
 extern void glmix_flat_channel_valid_scores(const GlmixTraining *t, double *out);
 extern void glmix_flat_channel_drop(GlmixTraining *t);
 
