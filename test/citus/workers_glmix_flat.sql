@@ -17,25 +17,15 @@
 -- crosses; recs.glmix_flat = off and models outside the
 -- path take the earlier Citus path; bad input to the workers' functions is
 -- refused; nothing is left behind.
+-- The helpers shared with the other flat tests (plan_of, in_tasks,
+-- task_count) are in flat_helpers.psql; this file's own are below it.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 SELECT plan(99);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE p jsonb;
-BEGIN
-	EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO p;
-	RETURN p;
-END $$;
-CREATE FUNCTION pg_temp.in_tasks(q text, node text) RETURNS boolean LANGUAGE sql AS $$
-	SELECT jsonb_path_exists(pg_temp.plan_of(q), '$.**."Remote Plan".**."Node Type" ? (@ == $n)',
-	                         jsonb_build_object('n', node))
-$$;
-CREATE FUNCTION pg_temp.task_count(q text) RETURNS integer LANGUAGE sql AS $$
-	SELECT (jsonb_path_query_first(pg_temp.plan_of(q), '$.**."Task Count"'))::integer
-$$;
+\ir flat_helpers.psql
 CREATE FUNCTION pg_temp.logloss(model text) RETURNS float8 LANGUAGE sql AS $$
 	SELECT avg(CASE WHEN i.clicked THEN -ln(p) ELSE -ln(1 - p) END)
 	  FROM single.impressions i,

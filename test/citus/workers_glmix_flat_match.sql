@@ -16,22 +16,15 @@
 -- (encodings with a match map out of its column, a match out of place,
 -- course rows out of order; blocks) is refused with XX001, and well-formed
 -- input gives known answers.
+-- The helpers shared with the other flat tests (plan_of, in_tasks,
+-- task_count) are in flat_helpers.psql; this file's own are below it.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 SELECT plan(45);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE p jsonb;
-BEGIN
-	EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO p;
-	RETURN p;
-END $$;
-CREATE FUNCTION pg_temp.in_tasks(q text, node text) RETURNS boolean LANGUAGE sql AS $$
-	SELECT jsonb_path_exists(pg_temp.plan_of(q), '$.**."Remote Plan".**."Node Type" ? (@ == $n)',
-	                         jsonb_build_object('n', node))
-$$;
+\ir flat_helpers.psql
 -- the relative difference of two models' objectives
 CREATE FUNCTION pg_temp.obj_gap(a text, b text) RETURNS float8 LANGUAGE sql AS $$
 	SELECT abs((x.metrics->>'objective')::float8 / (y.metrics->>'objective')::float8 - 1)

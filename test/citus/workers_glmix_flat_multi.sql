@@ -15,25 +15,15 @@
 -- all six kinds with min_rows, and TRON with validation; learner-side
 -- effects with and without an intercept take the earlier Citus path; nothing
 -- is left behind.
+-- The helpers shared with the other flat tests (plan_of, in_tasks,
+-- task_count) are in flat_helpers.psql; this file's own are below it.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 SELECT plan(42);
 SELECT count(*) FROM recs.citus_setup();
 
 SET citus.enable_ddl_propagation = off;
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE p jsonb;
-BEGIN
-	EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO p;
-	RETURN p;
-END $$;
-CREATE FUNCTION pg_temp.in_tasks(q text, node text) RETURNS boolean LANGUAGE sql AS $$
-	SELECT jsonb_path_exists(pg_temp.plan_of(q), '$.**."Remote Plan".**."Node Type" ? (@ == $n)',
-	                         jsonb_build_object('n', node))
-$$;
-CREATE FUNCTION pg_temp.task_count(q text) RETURNS integer LANGUAGE sql AS $$
-	SELECT (jsonb_path_query_first(pg_temp.plan_of(q), '$.**."Task Count"'))::integer
-$$;
+\ir flat_helpers.psql
 -- the flat model d against the single-table model s: on the flat path, the
 -- objective's relative difference, the largest coefficient difference (joined
 -- on coordinate, entity and active rows), and whether the coefficient rows
