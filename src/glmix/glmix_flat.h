@@ -220,29 +220,19 @@ extern int	glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *sf);
 extern void glmix_flat_segment_drop(GlmixTraining *t, GlmixFlatSeg *sf);
 
 /*
- * One visit of an effect keyed by a learner attribute or an impressions
- * column (glmix_flat_keyed.c): Newton per key, each pass one statement
- */
-typedef struct GlmixFlatKeyed
-{
-	const GlmixCoordinate *c;	/* its coordinate: re (nent, l2, column), rows */
-	SPIPlanPtr	stats;			/* one pass: $1 beta, $2 the keys' coefficients
-								 * (nent x d), $3 nent; returns the per-key sums */
-	double	   *coef;			/* nent x d: the coefficients, updated in place */
-	int			d;				/* coefficients a key (the blocks' z(c) columns) */
-	int			shift;			/* leading columns held at 0 (a segment's bdim - dim) */
-	bool	   *seen;			/* nent x d: the columns each key's rows store, kept
-								 * across visits */
-} GlmixFlatKeyed;
-
-/*
- * doubles per key in the statistics; the keys' rows counted (sql: key, rows)
- * into c->rows and c->nmodels; one visit (returns the passes); the penalty's
- * sum of squares of a keyed effect's coefficients (nent x dim)
+ * An effect keyed by a learner attribute or an impressions column
+ * (glmix_flat_keyed.c): doubles per key in its statistics; its keys' rows
+ * counted (sql: key int4, rows int8) into c->rows and c->nmodels; one visit,
+ * Newton per key (stats: one aggregate pass, $1 beta, $2 the keys'
+ * coefficients nent x d, $3 nent; coef: nent x d, the blocks' z(c) columns,
+ * updated in place; the first shift columns held at 0; seen: nent x d, the
+ * columns each key's rows store, kept across visits; returns the passes);
+ * the penalty's sum of squares of its coefficients (nent x dim)
  */
 extern Size glmix_flat_keyed_per(int d);
 extern void glmix_flat_keyed_rows(GlmixCoordinate *c, const GlmixOptions *o, const char *sql);
-extern int	glmix_flat_keyed_fit(GlmixTraining *t, const GlmixFlatKeyed *k);
+extern int	glmix_flat_keyed_fit(GlmixTraining *t, const GlmixCoordinate *c, SPIPlanPtr stats,
+								 double *coef, int d, int shift, bool *seen);
 extern double glmix_flat_keyed_sumsq(const GlmixCoordinate *c);
 
 /*

@@ -164,17 +164,8 @@ glmix_flat_channel_fit(GlmixTraining *t)
 	GlmixFlatWork *f = t->flat;
 	GlmixCoordinate *c = &t->co[f->hk];
 	GlmixRandom *re = c->re;
-	GlmixFlatKeyed k;
-	int			passes;
+	int			passes = glmix_flat_keyed_fit(t, c, f->hstats, c->coef, re->dim, 0, f->hseen);
 	Datum		values[2];
-
-	k.c = c;
-	k.stats = f->hstats;
-	k.coef = c->coef;
-	k.d = re->dim;
-	k.shift = 0;
-	k.seen = f->hseen;
-	passes = glmix_flat_keyed_fit(t, &k);
 
 	/* the rows' scores beside the blocks, for the other coordinates' offsets */
 	values[0] = PointerGetDatum(glmix_float8_array(c->coef, re->nent * re->dim));

@@ -44,6 +44,14 @@
 #define KEYED_STEP 1
 #define KEYED_TRY 2
 
+/* what a pass needs: the effect, its statement, its coefficients' width */
+typedef struct KeyedPass
+{
+	const GlmixRandom *re;
+	SPIPlanPtr	stats;
+	int			d;
+} KeyedPass;
+
 Size
 glmix_flat_keyed_per(int d)
 {
@@ -86,9 +94,9 @@ glmix_flat_keyed_rows(GlmixCoordinate *c, const GlmixOptions *o, const char *sql
 
 /* one aggregate pass at coefficients coef (nent x d): its sums, palloc'd */
 static double *
-keyed_pass(GlmixTraining *t, const GlmixFlatKeyed *k, const double *coef)
+keyed_pass(GlmixTraining *t, const KeyedPass *k, const double *coef)
 {
-	const GlmixRandom *re = k->c->re;
+	const GlmixRandom *re = k->re;
 	int			d = k->d;
 	Size		want = 2 + glmix_flat_keyed_per(d) * re->nent;
 	double	   *out = palloc0(sizeof(double) * want);
@@ -152,17 +160,17 @@ keyed_load(const double *v, int e, int d, const int *map, int da, double lambda,
 }
 
 /*
- * One visit: Newton per key, all keys' passes shared; k->coef updated in
- * place (the caller writes its scores).  Returns the aggregate passes.
+ * One visit: Newton per key, all keys' passes shared; coef updated in place
+ * (the caller writes its scores).  Returns the aggregate passes.
  */
 int
-glmix_flat_keyed_fit(GlmixTraining *t, const GlmixFlatKeyed *k)
+glmix_flat_keyed_fit(GlmixTraining *t, const GlmixCoordinate *c, SPIPlanPtr stats,
+					 double *coef, int d, int shift, bool *seen)
 {
-	const GlmixRandom *re = k->c->re;
-	int			d = k->d,
-				E = re->nent,
+	const GlmixRandom *re = c->re;
+	KeyedPass	k = {re, stats, d};
+	int			E = re->nent,
 				passes = 0;
-	double	   *coef = k->coef;
 	double		lambda = re->l2;
 	Size		per = glmix_flat_keyed_per(d);
 	int		   *state = palloc0(sizeof(int) * Max(E, 1));
@@ -180,14 +188,14 @@ glmix_flat_keyed_fit(GlmixTraining *t, const GlmixFlatKeyed *k)
 	double	   *cand = palloc(sizeof(double) * Max((Size) E * d, 1));
 	double	   *v;
 
-	v = keyed_pass(t, k, coef);
+	v = keyed_pass(t, &k, coef);
 	passes++;
 	for (int e = 0; e < E; e++)
 	{
 		double	   *beta = coef + (Size) e * d;
 		const double *cnt = v + 2 + per * e + 3 + d + (Size) d * (d + 1) / 2;
 
-		if (k->c->rows[e] == 0)
+		if (c->rows[e] == 0)
 			continue;
 		/*
 		 * the columns the key's rows store (fixed across visits); the others
@@ -196,9 +204,9 @@ glmix_flat_keyed_fit(GlmixTraining *t, const GlmixFlatKeyed *k)
 		 */
 		for (int j = 0; j < d; j++)
 		{
-			if (cnt[j] > 0 && j >= k->shift)
-				k->seen[(Size) e * d + j] = true;
-			if (k->seen[(Size) e * d + j])
+			if (cnt[j] > 0 && j >= shift)
+				seen[(Size) e * d + j] = true;
+			if (seen[(Size) e * d + j])
 				map[(Size) e * d + da[e]++] = j;
 			else
 				beta[j] = 0.0;
@@ -255,7 +263,7 @@ glmix_flat_keyed_fit(GlmixTraining *t, const GlmixFlatKeyed *k)
 		}
 		if (!any)
 			break;
-		v = keyed_pass(t, k, cand);
+		v = keyed_pass(t, &k, cand);
 		passes++;
 		for (int e = 0; e < E; e++)
 		{

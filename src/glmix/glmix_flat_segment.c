@@ -135,17 +135,8 @@ glmix_flat_segment_fit(GlmixTraining *t, GlmixFlatSeg *f)
 	GlmixRandom *re = c->re;
 	int			d = f->bdim,
 				E = re->nent;
-	GlmixFlatKeyed k;
-	int			passes;
+	int			passes = glmix_flat_keyed_fit(t, c, f->sstats, f->bcoef, d, f->shift, f->seen);
 	Datum		values[1];
-
-	k.c = c;
-	k.stats = f->sstats;
-	k.coef = f->bcoef;
-	k.d = d;
-	k.shift = f->shift;
-	k.seen = f->seen;
-	passes = glmix_flat_keyed_fit(t, &k);
 
 	/* the keys' coefficients beside the learners, for the other coordinates' offsets */
 	values[0] = PointerGetDatum(glmix_float8_array(f->bcoef, E * d));
