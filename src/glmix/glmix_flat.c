@@ -840,7 +840,7 @@ flat_objective(GlmixTraining *t, double *mean_loss)
 	if (t->flat->lk >= 0)
 		f += 0.5 * t->co[t->flat->lk].re->l2 * sumsq;
 	for (int i = 0; i < t->flat->ncourse; i++)
-		f += 0.5 * t->co[t->flat->course[i].co].re->l2 * glmix_flat_course_sumsq(t, &t->flat->course[i]);
+		f += 0.5 * t->co[t->flat->course[i].co].re->l2 * glmix_flat_keyed_sumsq(&t->co[t->flat->course[i].co]);
 	for (int i = 0; i < t->flat->nseg; i++)
 		f += 0.5 * t->co[t->flat->seg[i].co].re->l2 * glmix_flat_keyed_sumsq(&t->co[t->flat->seg[i].co]);
 	if (t->flat->hk >= 0)

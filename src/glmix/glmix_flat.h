@@ -196,14 +196,12 @@ extern void glmix_flat_drop(GlmixTraining *t);
  * entities and plans after the blocks are built (others, ojoin: the other
  * course-side effects' scores' expression and join, NULL and "" without);
  * one coordinate visit (the rows repartitioned by course, fitted there, the
- * scores put back beside the blocks); its penalty's sum of squares; its
- * relations dropped
+ * scores put back beside the blocks); its relations dropped
  */
 extern void glmix_flat_course_create(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *cf, int nth);
 extern void glmix_flat_course_stage(GlmixTraining *t, const GlmixOptions *o, GlmixFlatCourse *cf,
 									const char *others, const char *ojoin);
 extern void glmix_flat_course_fit(GlmixTraining *t, GlmixFlatCourse *cf);
-extern double glmix_flat_course_sumsq(const GlmixTraining *t, const GlmixFlatCourse *cf);
 extern void glmix_flat_course_drop(GlmixTraining *t, GlmixFlatCourse *cf);
 
 /*
@@ -227,7 +225,8 @@ extern void glmix_flat_segment_drop(GlmixTraining *t, GlmixFlatSeg *sf);
  * coefficients nent x d, $3 nent; coef: nent x d, the blocks' z(c) columns,
  * updated in place; the first shift columns held at 0; seen: nent x d, the
  * columns each key's rows store, kept across visits; returns the passes);
- * the penalty's sum of squares of its coefficients (nent x dim)
+ * the penalty's sum of squares of a random effect's coefficients (nent x
+ * dim: any effect's, the course-side ones' too)
  */
 extern Size glmix_flat_keyed_per(int d);
 extern void glmix_flat_keyed_rows(GlmixCoordinate *c, const GlmixOptions *o, const char *sql);

@@ -342,18 +342,6 @@ glmix_flat_course_fit(GlmixTraining *tr, GlmixFlatCourse *f)
 					"scores written back in %.3f s", t[1] - t[0], t[2] - t[1], t[3] - t[2])));
 }
 
-/* the course coefficients' sum of squares, for the objective's penalty */
-double
-glmix_flat_course_sumsq(const GlmixTraining *t, const GlmixFlatCourse *cf)
-{
-	const GlmixCoordinate *c = &t->co[cf->co];
-	double		s = 0.0;
-
-	for (Size j = 0; j < (Size) c->re->nent * c->re->dim; j++)
-		s += c->coef[j] * c->coef[j];
-	return s;
-}
-
 void
 glmix_flat_course_drop(GlmixTraining *t, GlmixFlatCourse *f)
 {
