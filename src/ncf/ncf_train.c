@@ -168,6 +168,25 @@ method_args(FunctionCallInfo fcinfo, int first, NcfConfig *cfg)
 	cfg->validation_auto = choice_arg(fcinfo, first + 3, "validation", validations, 2, 0) == 1;
 }
 
+/* trend_days: NULL is no trend term; else a finite number of days above 0 */
+static void
+trend_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
+{
+	double		days;
+
+	cfg->trend_seconds = 0;
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	days = PG_GETARG_FLOAT8(argno);
+	if (!isfinite(days) || days <= 0 || days * SECONDS_PER_DAY > 1e12)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trend_days must be a finite number of days above 0, not %g", days),
+				 errdetail("A course's trend term counts its watches in the trend_days before each example's time."),
+				 errhint("Pass a number such as 30, or NULL for no trend term.")));
+	cfg->trend_seconds = days * SECONDS_PER_DAY;
+}
+
 /* train_ncf's arguments, with defaults, checked before any work */
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
@@ -219,6 +238,8 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 						ncf_context_norm_names[cfg->context_norm]),
 				 errdetail("The attention encoder pools a context through its own softmax weights."),
 				 errhint("Pass context_norm => 'none' with encoder => 'attention'.")));
+	trend_arg(fcinfo, 31, cfg);
+	o->trend_days = cfg->trend_seconds > 0 ? PG_GETARG_FLOAT8(31) : 0;
 	/*
 	 * softmax draws no negatives: the batch's other courses are its
 	 * negatives; 'auto' may choose either loss
@@ -272,6 +293,7 @@ train_ncf(PG_FUNCTION_ARGS)
 	NcfRunLog	run;
 	NcfHoldout	holdout;
 	float	   *course_emb,
+			   *course_trend,
 			   *learner_emb;
 	NcfSparse	contexts;
 	int64		model_id;
@@ -323,9 +345,12 @@ train_ncf(PG_FUNCTION_ARGS)
 						run.epochs[run.best_epoch].ndcg)));
 	}
 	ncf_final_embeddings(&in, &data, &o.cfg, &model, &course_emb, &learner_emb, &contexts);
+	/* the trend term at the end of the data, over every watch */
+	course_trend = ncf_trend_terms(&in, &o.cfg, &model);
 
 	/* 3. store */
-	model_id = ncf_store(&o, &in, &data, &model, &run, course_emb, learner_emb, &contexts);
+	model_id = ncf_store(&o, &in, &data, &model, &run, course_emb, course_trend, learner_emb,
+						 &contexts);
 	if (o.activate)
 		model_store_activate(model_id, "default");
 
