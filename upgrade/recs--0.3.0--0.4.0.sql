@@ -5495,3 +5495,13 @@ $$;
 ALTER TABLE recs.ncf_course ADD COLUMN trend real NOT NULL DEFAULT 0;
 COMMENT ON COLUMN recs.ncf_course.trend IS
     'train_ncf(trend_days): the course''s trend term at the end of the training data, added to every score of the course (0: no trend)';
+CREATE FUNCTION recs._ncf_trend_counts(
+    watches regclass,
+    trend_days float8,
+    at timestamptz,
+    closed boolean DEFAULT false)
+RETURNS TABLE (course_id bigint, watches bigint, bucket integer)
+AS 'MODULE_PATHNAME', 'ncf_trend_counts'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION recs._ncf_trend_counts(regclass, float8, timestamptz, boolean) IS
+    'private, for tests: each watched course''s number of cleaned watches in [at - trend_days, at) ([..., at] when closed) and its trend bucket, by the trainer''s own code (train_ncf''s trend_days)';

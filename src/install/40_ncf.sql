@@ -293,6 +293,17 @@ LANGUAGE C IMMUTABLE STRICT;
 COMMENT ON FUNCTION recs._ncf_softmax_loss(real[], integer, real[], real) IS
     'private, for tests: one row of train_ncf''s softmax loss (scores, 1-based label, log q per column; -Infinity masks a column) and its gradient with respect to the scores, by the trainer''s own code';
 
+CREATE FUNCTION recs._ncf_trend_counts(
+    watches regclass,
+    trend_days float8,
+    at timestamptz,
+    closed boolean DEFAULT false)
+RETURNS TABLE (course_id bigint, watches bigint, bucket integer)
+AS 'MODULE_PATHNAME', 'ncf_trend_counts'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION recs._ncf_trend_counts(regclass, float8, timestamptz, boolean) IS
+    'private, for tests: each watched course''s number of cleaned watches in [at - trend_days, at) ([..., at] when closed) and its trend bucket, by the trainer''s own code (train_ncf''s trend_days)';
+
 CREATE FUNCTION recs._ncf_auto_config(
     positives bigint,
     loss text DEFAULT 'auto',

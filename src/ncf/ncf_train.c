@@ -422,6 +422,52 @@ ncf_training_contexts(PG_FUNCTION_ARGS)
 }
 
 /*
+ * recs._ncf_trend_counts(watches, trend_days, at, closed): each watched
+ * course's cleaned watches in [at - trend_days, at) (closed: up to at
+ * inclusive, as the stored trend term counts at the end of the data) and
+ * its bucket, by the trainer's own code (ncf_trend.c).  For tests.
+ */
+PG_FUNCTION_INFO_V1(ncf_trend_counts);
+Datum
+ncf_trend_counts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			watches = PG_GETARG_OID(0);
+	NcfConfig	cfg;
+	double		at = recs_timestamp_arg(fcinfo, 2, "at");
+	bool		closed = PG_GETARG_BOOL(3);
+	WatchColumns cols;
+	double		min_seconds = 60.0;
+	NcfInput	in;
+	NcfTrendIndex ix;
+	int			spi_level;
+
+	trend_arg(fcinfo, 1, &cfg);
+	cols.learner = "learner_id";
+	cols.course = "course_id";
+	cols.time = "watched_at";
+	cols.seconds = "watch_seconds";
+	InitMaterializedSRF(fcinfo, 0);
+	spi_level = recs_spi_connect();
+	keys_begin();
+	ncf_input(watches, &cols, min_seconds, InvalidOid, NULL, NAN, "_ncf_trend_counts", &in);
+	ncf_trend_index(in.n_learners, in.n_items, in.offsets, in.items, in.when, &ix);
+	for (int c = 0; c < in.n_items; c++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		int64		n = ncf_trend_count(&ix, c, at - cfg.trend_seconds, at, closed);
+
+		values[0] = Int64GetDatum(in.item_ids[c]);
+		values[1] = Int64GetDatum(n);
+		values[2] = Int32GetDatum(ncf_trend_bucket(n));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	recs_spi_finish(spi_level);
+	return (Datum) 0;
+}
+
+/*
  * recs._ncf_softmax_loss(scores, label, log_q, temperature): one row of the
  * softmax loss, by the trainer's own kernel (ncf_softmax_row), with its
  * gradient with respect to the scores.  For tests: a known answer on a
