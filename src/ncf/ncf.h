@@ -315,7 +315,7 @@ extern void ncf_auto_config(NcfConfig *cfg, int64 n_pos);
 /*
  * score(u, c, t) = <u, v_c> + b[bucket(n_c(t))], n_c(t) the course's
  * training watches in [t - trend_days, t), bucket(n) = min(NB - 1,
- * floor(log2(1 + n))): 0, 1, 2-3, 4-7, ... 16384+ watches.  b is
+ * floor(log2(1 + n))): 0, 1-2, 3-6, 7-14, ... 32767+ watches.  b is
  * NCF_TREND_BUCKETS learned scalars (docs/ncf.md, "Trend term").
  */
 #define NCF_TREND_BUCKETS 16
