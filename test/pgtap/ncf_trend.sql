@@ -5,7 +5,7 @@
 -- against the embeddings read from the tables, bit-identity when off, an
 -- invariant on data with trending courses, the option's errors.
 BEGIN;
-SELECT plan(23);
+SELECT plan(25);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- counts
@@ -136,6 +136,17 @@ SELECT cmp_ok(pg_temp.trending_rank(:trend), '<', pg_temp.trending_rank(:plain),
               'binary loss: trending courses rank higher (mean rank) with trend_days => 30 than without');
 SELECT cmp_ok(pg_temp.trending_rank(:smtrend), '<', pg_temp.trending_rank(:smplain),
               'softmax loss: trending courses rank higher with trend_days => 30 than without');
+
+-- a course added after training (content features alone) has no watches: b[0]
+CREATE TABLE tr.courses AS
+SELECT c::bigint AS course_id, CASE WHEN c >= 35 THEN 'new' ELSE 'old' END AS era FROM generate_series(1, 40) c;
+SELECT recs.train_ncf('tr.watches', 'tr_content', courses => 'tr.courses', course_features => '{era}', layers => '{16}',
+                      dim => 8, epochs => 2, seed => 3, activate => false, trend_days => 30) AS content \gset
+INSERT INTO tr.courses VALUES (9001, 'new');
+SELECT is(recs.add_courses(:content, 'tr.courses'), 1, 'add_courses adds the new course to a trend model');
+SELECT is((SELECT c.trend FROM recs.ncf_course c WHERE c.model_id = :content AND c.course_id = 9001),
+          (SELECT (params->'trend_b'->>0)::real FROM recs.model WHERE model_id = :content),
+          'and stores b[0] as its trend: no watches');
 
 -- ---------------------------------------------------------------- errors
 SELECT throws_ok($$SELECT recs.train_ncf('tr.watches', epochs => 1, trend_days => 0)$$, '22023',
