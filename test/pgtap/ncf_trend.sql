@@ -5,7 +5,7 @@
 -- against the embeddings read from the tables, bit-identity when off, an
 -- invariant on data with trending courses, the option's errors.
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- counts
@@ -147,6 +147,16 @@ SELECT is(recs.add_courses(:content, 'tr.courses'), 1, 'add_courses adds the new
 SELECT is((SELECT c.trend FROM recs.ncf_course c WHERE c.model_id = :content AND c.course_id = 9001),
           (SELECT (params->'trend_b'->>0)::real FROM recs.model WHERE model_id = :content),
           'and stores b[0] as its trend: no watches');
+
+-- tune_ncf passes trend_days through, and validation 'auto' scores with the term
+CREATE TEMP TABLE tr_tune AS
+SELECT * FROM recs.tune_ncf('tr.watches', '{"trend_days": [7, 30]}', 'tr_tune', refit => false, activate => false,
+                            options => '{"layers": [16], "dim": 8, "epochs": 3, "seed": 3}');
+SELECT is((SELECT count(*) FROM tr_tune WHERE recall_at_10 IS NOT NULL), 2::bigint,
+          'tune_ncf over trend_days: both settings scored on validation');
+SELECT ok((SELECT (m.params->>'trend_days')::float8 = (t.settings->>'trend_days')::float8 AND m.params ? 'trend_b'
+             FROM tr_tune t JOIN recs.model m USING (model_id) WHERE t.chosen),
+          'the chosen setting''s model has its trend');
 
 -- ---------------------------------------------------------------- errors
 SELECT throws_ok($$SELECT recs.train_ncf('tr.watches', epochs => 1, trend_days => 0)$$, '22023',
