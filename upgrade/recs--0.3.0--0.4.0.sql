@@ -4199,15 +4199,16 @@ CREATE FUNCTION recs.train_ncf(
     attention_window integer DEFAULT 20,
     loss text DEFAULT 'auto',
     validation text DEFAULT 'none',
-    context_norm text DEFAULT 'none')
+    context_norm text DEFAULT 'none',
+    trend_days float8 DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
-    text, integer, text, text, text) IS
-    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower); returns the model id';
+    text, integer, text, text, text, float8) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count); returns the model id';
 
 -- ---------------------------------------------------------------------------
 -- NCF tuning (Neural CF v2, validation): recs.tune_ncf and the one check of
@@ -5485,3 +5486,22 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- train_ncf's trend_days (its signature is in the train_ncf section above):
+-- each course's trend term at the end of the training data, added to its
+-- scores; 0 for every model trained without it
+-- ---------------------------------------------------------------------------
+ALTER TABLE recs.ncf_course ADD COLUMN trend real NOT NULL DEFAULT 0;
+COMMENT ON COLUMN recs.ncf_course.trend IS
+    'train_ncf(trend_days): the course''s trend term at the end of the training data, added to every score of the course (0: no trend)';
+CREATE FUNCTION recs._ncf_trend_counts(
+    watches regclass,
+    trend_days float8,
+    at timestamptz,
+    closed boolean DEFAULT false)
+RETURNS TABLE (course_id bigint, watches bigint, bucket integer)
+AS 'MODULE_PATHNAME', 'ncf_trend_counts'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION recs._ncf_trend_counts(regclass, float8, timestamptz, boolean) IS
+    'private, for tests: each watched course''s number of cleaned watches in [at - trend_days, at) ([..., at] when closed) and its trend bucket, by the trainer''s own code (train_ncf''s trend_days)';

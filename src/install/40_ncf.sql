@@ -24,10 +24,13 @@ CREATE TABLE recs.ncf_course (
     input_row integer CHECK (input_row >= 0),
     watchers  integer NOT NULL CHECK (watchers >= 0),
     embedding real[] NOT NULL,
+    trend     real NOT NULL DEFAULT 0,
     PRIMARY KEY (model_id, course_id)
 );
 COMMENT ON TABLE recs.ncf_course IS
     'per NCF model: each course''s embedding (the course tower''s output), its row in the sparse layers (NULL: added by add_courses after training) and its number of training watchers';
+COMMENT ON COLUMN recs.ncf_course.trend IS
+    'train_ncf(trend_days): the course''s trend term at the end of the training data, added to every score of the course (0: no trend)';
 
 CREATE TABLE recs.ncf_learner (
     model_id   bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
@@ -101,15 +104,16 @@ CREATE FUNCTION recs.train_ncf(
     attention_window integer DEFAULT 20,
     loss text DEFAULT 'auto',
     validation text DEFAULT 'none',
-    context_norm text DEFAULT 'none')
+    context_norm text DEFAULT 'none',
+    trend_days float8 DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
-    text, integer, text, text, text) IS
-    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower); returns the model id';
+    text, integer, text, text, text, float8) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count); returns the model id';
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8
@@ -288,6 +292,17 @@ AS 'MODULE_PATHNAME', 'ncf_softmax_loss'
 LANGUAGE C IMMUTABLE STRICT;
 COMMENT ON FUNCTION recs._ncf_softmax_loss(real[], integer, real[], real) IS
     'private, for tests: one row of train_ncf''s softmax loss (scores, 1-based label, log q per column; -Infinity masks a column) and its gradient with respect to the scores, by the trainer''s own code';
+
+CREATE FUNCTION recs._ncf_trend_counts(
+    watches regclass,
+    trend_days float8,
+    at timestamptz,
+    closed boolean DEFAULT false)
+RETURNS TABLE (course_id bigint, watches bigint, bucket integer)
+AS 'MODULE_PATHNAME', 'ncf_trend_counts'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION recs._ncf_trend_counts(regclass, float8, timestamptz, boolean) IS
+    'private, for tests: each watched course''s number of cleaned watches in [at - trend_days, at) ([..., at] when closed) and its trend bucket, by the trainer''s own code (train_ncf''s trend_days)';
 
 CREATE FUNCTION recs._ncf_auto_config(
     positives bigint,

@@ -19,8 +19,9 @@
  *   ncf_content.c  course content features: vocabulary, scaled input rows
  *   ncf_newcourse.c embed_course(), add_courses(): courses from features alone
  *   ncf_validate.c validation 'auto': the held-out slice, per-epoch Recall/NDCG
+ *   ncf_trend.c    trend_days: courses' recent watch counts, their buckets
  * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_softmax, ncf_pool
- * and ncf_validate are pure numerics: no SPI, no catalog access.
+ * ncf_validate and ncf_trend are pure numerics: no SPI, no catalog access.
  */
 #ifndef RECS_NCF_H
 #define RECS_NCF_H
@@ -290,6 +291,7 @@ typedef struct NcfConfig
 	bool		loss_auto;		/* loss 'auto': loss is chosen from the data (ncf_auto_config) */
 	bool		epochs_auto;	/* epochs NULL: epochs is chosen from the data (ncf_auto_config) */
 	bool		validation_auto;	/* hold out the latest slice, keep the best epoch */
+	double		trend_seconds;	/* trend_days in seconds; 0: no trend term */
 } NcfConfig;
 
 /*
@@ -307,6 +309,48 @@ typedef struct NcfConfig
 
 /* resolve loss 'auto' and epochs NULL for n_pos positives */
 extern void ncf_auto_config(NcfConfig *cfg, int64 n_pos);
+
+/* ---- ncf_trend.c: the trend term (train_ncf's trend_days) ---- */
+
+/*
+ * score(u, c, t) = <u, v_c> + b[bucket(n_c(t))], n_c(t) the course's
+ * training watches in [t - trend_days, t), bucket(n) = min(NB - 1,
+ * floor(log2(1 + n))): 0, 1-2, 3-6, 7-14, ... 32767+ watches.  b is
+ * NCF_TREND_BUCKETS learned scalars (docs/ncf.md, "Trend term").
+ */
+#define NCF_TREND_BUCKETS 16
+
+static inline int
+ncf_trend_bucket(int64 n)
+{
+	uint64		x = (uint64) n + 1;
+	int			b = 63 - __builtin_clzll(x);
+
+	return Min(b, NCF_TREND_BUCKETS - 1);
+}
+
+/* every course's watch times, ascending (CSR by course) */
+typedef struct NcfTrendIndex
+{
+	int			n_items;
+	int64	   *off;			/* n_items + 1 */
+	double	   *when;
+} NcfTrendIndex;
+
+/* the index of the watches (offsets/items/when: per learner, as NcfInput's) */
+extern void ncf_trend_index(int n_learners, int n_items, const int64 *offsets,
+							const int32 *items, const double *when, NcfTrendIndex *ix);
+/* course c's watches in [lo, hi), or [lo, hi] when hi_inclusive */
+extern int64 ncf_trend_count(const NcfTrendIndex *ix, int32 c, double lo, double hi,
+							 bool hi_inclusive);
+/*
+ * Softmax batches: the bucket of every (row, column) pair, for the columns
+ * [c0, c1) of cols; rows in time order (order: rows by ascending t[row]);
+ * out[row * ldo + col].  One merge walk per column: O(rows + its watches).
+ */
+extern void ncf_trend_buckets(const NcfTrendIndex *ix, double window, const double *t,
+							  const int32 *order, int nrows, const int32 *cols, int c0, int c1,
+							  uint8 *out, int ldo);
 
 /*
  * Training data: per learner, watches sorted by time (items[offsets[u] ..
@@ -336,6 +380,9 @@ typedef struct NcfData
 	double		mean_ctx;
 	NcfSparse	cowatch;		/* co-watch similarity rows */
 	const struct NcfHoldout *holdout;	/* validation 'auto': held-out learners; NULL: none */
+	/* trend_days: the training watches by course, each positive's time; else off NULL */
+	NcfTrendIndex trend;
+	double	   *pos_when;
 
 	/*
 	 * The course tower's inputs: a course's co-watch row, then its content
@@ -455,7 +502,10 @@ extern Size ncf_train_memory(const NcfData *d, const NcfConfig *cfg);
 typedef struct NcfModel
 {
 	NcfTower	tower[2];		/* NCF_LEARNER, NCF_COURSE */
+	bool		trend;			/* trend_days given: trend_b is trained */
+	float		trend_b[NCF_TREND_BUCKETS];
 } NcfModel;
+
 
 typedef struct NcfEpochLog
 {
@@ -500,6 +550,13 @@ extern void ncf_input(Oid watches, const WatchColumns *cols, double min_seconds,
 					  NcfInput *in);
 /* sorted distinct ids of column col of a courses relation (SPI) */
 extern int64 *ncf_read_course_ids(Oid relid, const char *col, const char *argname, int *n);
+
+/*
+ * Each of in's courses' trend term at the end of its data (in->through):
+ * b[bucket(n_c)], n_c its watches in [through - trend_days, through]
+ * (closed: "now" is just after the latest watch); NULL without trend_days
+ */
+extern float *ncf_trend_terms(const NcfInput *in, const NcfConfig *cfg, const NcfModel *model);
 
 /*
  * the training data over in's watches: co-watch rows (joined to content's
@@ -629,6 +686,7 @@ typedef struct NcfOptions
 	WatchColumns cols;
 	NcfConfig	cfg;
 	NcfContent *content;		/* NULL: no course_features */
+	double		trend_days;		/* as given; cfg.trend_seconds 0: none */
 } NcfOptions;
 
 /* what the training loop measured */
@@ -650,11 +708,14 @@ extern void ncf_store_embeddings(const char *table, const char *idcol, const cha
 								 const char *extra_exprs, int64 model_id, const int64 *ids,
 								 const int32 *extra1, const int32 *extra2, const NcfSparse *ctx,
 								 const int64 *item_ids, const float *emb, int64 n, int dim);
-/* the catalog row, layers, embeddings, co-watch rows, learners and metrics */
+/*
+ * the catalog row, layers, embeddings (with course_trend, each course's
+ * trend term; NULL: none), co-watch rows, learners and metrics
+ */
 extern int64 ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data,
 					   const NcfModel *model, const NcfRunLog *run,
-					   const float *course_emb, const float *learner_emb,
-					   const NcfSparse *contexts);
+					   const float *course_emb, const float *course_trend,
+					   const float *learner_emb, const NcfSparse *contexts);
 
 /* ---- ncf_serve.c ---- */
 
@@ -669,6 +730,7 @@ typedef struct NcfCourses
 	float	   *emb;			/* n x dim */
 	float	   *blocked;		/* emb by blocks of NCF_BLOCK courses: see ncf_dot_blocked */
 	float	   *unit;			/* the same layout, rows scaled to length 1 (0 stays 0) */
+	float	   *trend;			/* n: each course's trend term (trend_days); NULL: all 0 */
 } NcfCourses;
 
 /* the cached courses of an NCF model, or of a blend's NCF component; errors otherwise */

@@ -80,6 +80,14 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 		d->ctx_cap = Min(d->ctx_cap, d->att_window);
 	d->ctx_weight = ncf_order_weights(cfg->order_decay);
 	d->ctx_norm = cfg->context_norm;
+	/* trend_days: the courses' watch times, and each positive's time */
+	d->pos_when = NULL;
+	memset(&d->trend, 0, sizeof(d->trend));
+	if (cfg->trend_seconds > 0)
+	{
+		ncf_trend_index(d->n_learners, d->n_items, d->offsets, d->items, d->when, &d->trend);
+		d->pos_when = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(d->n_pos, 1));
+	}
 	n = 0;
 	for (int u = 0; u < d->n_learners; u++)
 	{
@@ -111,6 +119,8 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 			d->pos_item[n] = d->items[w];
 			d->ctx_start[n] = a;
 			d->ctx_len[n] = (int32) (b - a);
+			if (d->pos_when)
+				d->pos_when[n] = t;
 			if (b == a)
 				d->n_empty_ctx++;
 			ctx_total += (double) (b - a);

@@ -51,6 +51,16 @@
  * dense ones; Adam then updates the position embeddings and the query with
  * the dense parameters.
  *
+ * Trend (trend_days => D, ncf_trend.c).  Every logit gains
+ * b[bucket(n_c(t))], t the positive's time (its negatives and, with the
+ * softmax, every column of its row use the same t): the binary loss counts
+ * each instance's course by binary search in phase A; the softmax computes
+ * the batch's row x column buckets in its first step, by columns, over the
+ * rows in time order.  b's gradient is kept per thread (NCF_TREND_BUCKETS
+ * floats, a cache line) and summed in thread order; Adam updates it with
+ * the dense parameters.  Without trend_days none of this runs and nothing
+ * is drawn: a model trains exactly as before.
+ *
  * Threads.  threads - 1 POSIX threads (the pool of ncf_pool.c) run only the
  * numeric phases: no palloc, no elog, no PostgreSQL calls of any kind, all
  * signals blocked.
@@ -124,6 +134,15 @@ typedef struct Trainer
 	float	   *att_dh;			/* per group: window x width entry gradients */
 	float	   *att_val;		/* ctx_cap order weights, oldest position first; NULL: all 1 */
 	NcfSoftmax *sm;				/* loss 'softmax': the batch's columns; NULL: binary */
+	/* trend_days: b, its moments, per-thread gradients; else trend false */
+	bool		trend;
+	float	   *trend_b;
+	float	   *trend_m;
+	float	   *trend_v;
+	float	   *trend_g;		/* nthreads x NCF_TREND_BUCKETS */
+	uint8	   *trend_bucket;	/* softmax: G x G (row, column) buckets */
+	double	   *row_when;		/* softmax: each row's time */
+	int32	   *row_order;		/* softmax: the rows by time */
 } Trainer;
 
 /* pool phases: binary's step, the update, softmax's three steps */
@@ -198,6 +217,16 @@ ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 	if (softmax)
 		total = add_size(total, ncf_softmax_memory(d, groups));
 	total = add_size(total, mul_size(d->offsets[d->n_learners], sizeof(int32)));
+	/* trend_days: the watches by course, the positives' times, softmax's buckets */
+	if (cfg->trend_seconds > 0)
+	{
+		total = add_size(total, add_size(mul_size(d->offsets[d->n_learners], sizeof(double)),
+										 mul_size(d->n_pos, sizeof(double))));
+		total = add_size(total, mul_size(d->n_items + 1, sizeof(int64)));
+		if (softmax)
+			total = add_size(total, add_size(mul_size(groups, groups),
+											 mul_size(groups, sizeof(double) + sizeof(int32))));
+	}
 	return total;
 }
 
@@ -431,6 +460,7 @@ phase_forward_backward(Trainer *tr, int th)
 	{
 		const float *u = L->act[nlast] + g * dim;
 		float	   *du = L->dact[nlast] + g * dim;
+		double		t = tr->trend ? tr->d->pos_when[tr->batch.pos[g]] : 0;
 
 		memset(du, 0, sizeof(float) * dim);
 		for (int j = 0; j < P; j++)
@@ -440,10 +470,20 @@ phase_forward_backward(Trainer *tr, int th)
 			float		z = ncf_vec_dot(u, v, dim);
 			float		y = (j == 0) ? 1.0f : 0.0f;
 			float		dz;
+			int			bk = 0;
 
+			/* the trend term of the course at the positive's time */
+			if (tr->trend)
+			{
+				bk = ncf_trend_bucket(ncf_trend_count(&tr->d->trend, tr->batch.item[i],
+													  t - tr->cfg->trend_seconds, t, false));
+				z += tr->trend_b[bk];
+			}
 			/* BCE with logits: max(z,0) - y z + log(1 + exp(-|z|)) */
 			loss += (z > 0 ? z : 0) - y * z + log1pf(expf(-fabsf(z)));
 			dz = (1.0f / (1.0f + expf(-z)) - y) * inv_n;
+			if (tr->trend)
+				tr->trend_g[th * NCF_TREND_BUCKETS + bk] += dz;
 			ncf_vec_axpy(du, dz, v, dim);
 			{
 				float	   *dv = C->dact[nlast] + i * dim;
@@ -489,6 +529,10 @@ phase_softmax_forward(Trainer *tr, int th)
 	{
 		sparse_forward(tr, NCF_COURSE, c0, c1);
 		dense_forward(&tr->tw[NCF_COURSE], c0, c1);
+		if (tr->trend)
+			ncf_trend_buckets(&tr->d->trend, tr->cfg->trend_seconds, tr->row_when, tr->row_order,
+							  tr->batch.ngroups, tr->batch.item, (int) c0, (int) c1,
+							  tr->trend_bucket, tr->batch.ninst);
 	}
 }
 
@@ -521,9 +565,21 @@ phase_softmax_loss(Trainer *tr, int th)
 	for (int64 g = g0; g < g1; g++)
 	{
 		float	   *z = sm->z + g * ncols;
+		const uint8 *bk = tr->trend ? tr->trend_bucket + g * ncols : NULL;
 
+		/* the trend term: a score is the dot product plus b[bucket] */
+		if (bk)
+			for (int c = 0; c < ncols; c++)
+				z[c] += tr->trend_b[bk[c]];
 		ncf_softmax_mask_row(sm, tr->d, tr->d->pos_learner[tr->batch.pos[g]], sm->label[g], z);
 		loss += ncf_softmax_row(z, ncols, sm->label[g], sm->col_logq, sm->temperature, scale);
+		if (bk)
+		{
+			float	   *tg = tr->trend_g + th * NCF_TREND_BUCKETS;
+
+			for (int c = 0; c < ncols; c++)
+				tg[bk[c]] += z[c];
+		}
 	}
 	tr->loss_part[th * 8] = loss;
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g1 - g0, dim, ncols,
@@ -667,6 +723,10 @@ phase_update(Trainer *tr, int th)
 			ncf_adam_sum(tr->att.params + a, tr->att_m + a, tr->att_v + a, tr->att_g + a,
 						 tr->att_n, tr->nthreads, b - a, &tr->adam);
 	}
+	/* the trend's b: a handful of floats, the last thread's */
+	if (tr->trend && th == tr->nthreads - 1)
+		ncf_adam_sum(tr->trend_b, tr->trend_m, tr->trend_v, tr->trend_g, NCF_TREND_BUCKETS,
+					 tr->nthreads, NCF_TREND_BUCKETS, &tr->adam);
 }
 
 static void
@@ -705,6 +765,25 @@ run_phase(void *arg, int th, int phase)
 
 /* ---------------------------------------------------------------- loop */
 
+/* order[0 .. n) sorted by when[order[k]], ties by row (insertion runs merged by qsort_arg) */
+static int
+row_time_cmp(const void *a, const void *b, void *arg)
+{
+	const double *when = arg;
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	if (when[x] != when[y])
+		return when[x] < when[y] ? -1 : 1;
+	return (x > y) - (x < y);
+}
+
+static void
+sort_rows_by_time(int32 *order, int n, double *when)
+{
+	qsort_arg(order, n, sizeof(int32), row_time_cmp, when);
+}
+
 /* the next batch and room for its transposes, in the backend's thread */
 static void
 prepare_batch(Trainer *tr, int64 first, int ngroups, int32 stamp)
@@ -719,6 +798,16 @@ prepare_batch(Trainer *tr, int64 first, int ngroups, int32 stamp)
 			tr->batch.drop[i] = rng_uniform(&tr->drop_rng) < tr->cfg->content_dropout;
 	for (int k = 0; k < 2; k++)
 		ncf_batch_reserve(&tr->batch, tr->d, k, &tr->tw[k].tp);
+	/* softmax with a trend: the rows' times and their order, for the buckets */
+	if (tr->sm && tr->trend)
+	{
+		for (int g = 0; g < tr->batch.ngroups; g++)
+		{
+			tr->row_when[g] = tr->d->pos_when[tr->batch.pos[g]];
+			tr->row_order[g] = g;
+		}
+		sort_rows_by_time(tr->row_order, tr->batch.ngroups, tr->row_when);
+	}
 }
 
 /*
@@ -749,6 +838,13 @@ copy_model(const Trainer *tr, NcfModel *model, bool allocated)
 			}
 		}
 		memcpy(t->b[0], s->dense, sizeof(float) * s->dense_n);
+		if (k == NCF_COURSE)
+		{
+			model->trend = tr->trend;
+			memset(model->trend_b, 0, sizeof(model->trend_b));
+			if (tr->trend)
+				memcpy(model->trend_b, tr->trend_b, sizeof(model->trend_b));
+		}
 		memcpy(t->w[0], s->t.w[0], sizeof(float) * nw0);
 		if (t->att)
 			memcpy(t->att->params, tr->att.params, sizeof(float) * tr->att_n);
@@ -769,6 +865,10 @@ validate_epoch(Trainer *tr, NcfEpochLog *log, int epoch, NcfModel *best,
 	now.tower[NCF_LEARNER] = tr->tw[NCF_LEARNER].t;
 	now.tower[NCF_COURSE] = tr->tw[NCF_COURSE].t;
 	now.tower[NCF_LEARNER].att = tr->att_n > 0 ? &tr->att : NULL;
+	now.trend = tr->trend;
+	memset(now.trend_b, 0, sizeof(now.trend_b));
+	if (tr->trend)
+		memcpy(now.trend_b, tr->trend_b, sizeof(now.trend_b));
 	ncf_holdout_score(tr->d->holdout, tr->d, tr->cfg, &now, &log[epoch].recall, &log[epoch].ndcg);
 	if (ncf_best_epoch(log, epoch + 1) == epoch)
 	{
@@ -856,6 +956,21 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 	{
 		tr->sm = palloc0(sizeof(NcfSoftmax));
 		ncf_softmax_init(tr->sm, d, G, NCF_SOFTMAX_TEMPERATURE);
+	}
+	if (cfg->trend_seconds > 0)
+	{
+		/* b starts at 0, no draw: the rest trains as without a trend */
+		tr->trend = true;
+		tr->trend_b = alloc_zero_floats(NCF_TREND_BUCKETS);
+		tr->trend_m = alloc_zero_floats(NCF_TREND_BUCKETS);
+		tr->trend_v = alloc_zero_floats(NCF_TREND_BUCKETS);
+		tr->trend_g = alloc_zero_floats((int64) NCF_TREND_BUCKETS * tr->nthreads);
+		if (tr->sm)
+		{
+			tr->trend_bucket = MemoryContextAllocHuge(workcxt, (Size) G * G);
+			tr->row_when = palloc(sizeof(double) * G);
+			tr->row_order = palloc(sizeof(int32) * G);
+		}
 	}
 	tr->perm = MemoryContextAllocHuge(workcxt, sizeof(int32) * Max(d->n_pos, 1));
 	for (int64 p = 0; p < d->n_pos; p++)

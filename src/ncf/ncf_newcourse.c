@@ -336,6 +336,27 @@ ncf_embed_course(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(real_array(e, dim));
 }
 
+/*
+ * The trend term of a course nobody watched (trend_days): b[0] of the
+ * model's params, as a float literal; '0' for a model without a trend.
+ */
+static char *
+new_course_trend(int64 model_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	char	   *v = NULL;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT (params->'trend_b'->>0)::real::text FROM recs.model WHERE model_id = $1",
+							   1, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+		v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return quote_literal_cstr(v ? v : "0");
+}
+
 /* the sorted course ids of the model's recs.ncf_course */
 static int64 *
 model_course_ids(int64 model_id, int *n)
@@ -470,7 +491,8 @@ ncf_add_courses(PG_FUNCTION_ARGS)
 
 		emb = MemoryContextAllocHuge(cxt, mul_size(sizeof(float), mul_size(nnew, dim)));
 		embed_rows(ctw, nnew, rowptr, row, val, emb);
-		ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", NULL::integer, 0",
+		ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers, trend",
+							 psprintf(", NULL::integer, 0, %s::real", new_course_trend(model_id)),
 							 model_id, new_ids, NULL, NULL, NULL, NULL, emb, nnew, dim);
 		/*
 		 * Every backend reloads the model's courses at its next call, and the

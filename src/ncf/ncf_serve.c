@@ -4,7 +4,10 @@
  *
  * A learner's score for a course is the dot product of their embeddings
  * (the logit the model was trained on; the sigmoid would not change the
- * order).  Course embeddings are loaded once per backend through the
+ * order), plus, for a model trained with trend_days, the course's trend
+ * term at the end of the training data (recs.ncf_course.trend, kept as a
+ * vector beside the embeddings: one sgemv and one add).  similar_courses
+ * and the embeddings themselves do not include it.  Course embeddings are loaded once per backend through the
  * serving cache ("ncf:courses", with unit-length copies for cosine
  * similarity); so is the learner tower ("ncf:learner"), needed to embed a
  * watch list on the fly.  A learner's stored embedding is one indexed
@@ -118,7 +121,7 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	ModelRow	row = MODEL_ROW(model_id, "recs.ncf_course");
 	int			rc;
 
-	rc = SPI_execute_with_args(psprintf("SELECT course_id, embedding, input_row FROM %s"
+	rc = SPI_execute_with_args(psprintf("SELECT course_id, embedding, input_row, trend FROM %s"
 							   " WHERE model_id = $1 ORDER BY course_id", serving_table_sql("ncf_course")),
 							   1, types, values, NULL, true, 0);
 	/* SPI returns in its procedure context; the part must live in ours */
@@ -166,6 +169,19 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		}
 		memcpy(c->emb + (Size) i * c->dim, e, sizeof(float) * c->dim);
 		pfree(e);
+		{
+			/* the trend term (0 for models without trend_days, or before 0.4.0) */
+			float		tr = DatumGetFloat4(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
+
+			if (!isnull && tr != 0)
+			{
+				if (!isfinite(tr))
+					model_row_corrupt(&row, "trend is %g, not a finite number", (double) tr);
+				if (c->trend == NULL)
+					c->trend = palloc0(sizeof(float) * c->n);
+				c->trend[i] = tr;
+			}
+		}
 	}
 	c->blocked = ncf_block_rows(c->emb, c->n, c->dim);
 	{
@@ -649,6 +665,17 @@ embed_with_recent(const ServingModel *m, const ServingLearner *l, float *out)
 
 /* ---- scoring for recommend(), evaluate() and blends ---- */
 
+/* course idx's score for embedding u, exactly as ncf_score_courses computes it */
+static float
+course_score(const NcfCourses *c, int idx, const float *u)
+{
+	float		s = ncf_dot_blocked_one(c->blocked, idx, c->dim, u);
+
+	if (c->trend)
+		s += c->trend[idx];
+	return s;
+}
+
 /*
  * Scores of every course of the model for the learner: the dot product of
  * the learner's embedding with each course embedding, one sgemv.  The
@@ -669,6 +696,8 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
 	ncf_dot_blocked(c->blocked, nblocks, c->dim, u, scores);
+	if (c->trend)
+		ncf_vec_add(scores, c->trend, c->n);
 	out->n = c->n;
 	out->course_id = c->ids;
 	out->score = palloc(sizeof(double) * c->n);
@@ -695,7 +724,7 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 	{
 		int			idx = course_index(c, course_ids[i]);
 
-		out[i] = idx >= 0 ? ncf_dot_blocked_one(c->blocked, idx, c->dim, u) : NAN;
+		out[i] = idx >= 0 ? course_score(c, idx, u) : NAN;
 	}
 	pfree(u);
 }
@@ -715,7 +744,7 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 		return NAN;				/* a course the model cannot place */
 	u = palloc(sizeof(float) * c->dim);
 	learner_embedding(m, learner_id, u, c->dim);
-	return ncf_dot_blocked_one(c->blocked, idx, c->dim, u);
+	return course_score(c, idx, u);
 }
 
 PG_FUNCTION_INFO_V1(ncf_similar_courses);

@@ -217,6 +217,29 @@ store_cowatch(int64 model_id, const NcfSparse *s, const int64 *item_ids)
 						" SELECT * FROM unnest($1, $2, $3, $4)", 4, types, vals, NULL, n);
 }
 
+/* recs.ncf_course.trend: each course's trend term at the end of the data */
+static void
+store_course_trend(int64 model_id, const int64 *item_ids, const float *trend, int n)
+{
+	Oid			types[3] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID};
+	Datum		values[3];
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+	int			rc;
+
+	for (int i = 0; i < n; i++)
+		ids[i] = Int64GetDatum(item_ids[i]);
+	values[0] = Int64GetDatum(model_id);
+	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(float_array(trend, n));
+	rc = SPI_execute_with_args("UPDATE recs.ncf_course c SET trend = u.t"
+							   " FROM unnest($2, $3) AS u(id, t)"
+							   " WHERE c.model_id = $1 AND c.course_id = u.id",
+							   3, types, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not update recs.ncf_course: %s", SPI_result_code_string(rc));
+	pfree(ids);
+}
+
 /* recs.ncf_course_feature: the content vocabulary, (column, value) -> input row */
 static void
 store_content(int64 model_id, const NcfContent *ct)
@@ -297,7 +320,7 @@ store_model_learners(int64 model_id, const NcfData *d, const int64 *learner_ids,
 
 /* the hyper-parameters as trained, for recs.model.params */
 static char *
-params_json(const NcfOptions *o)
+params_json(const NcfOptions *o, const NcfModel *model)
 {
 	const NcfConfig *cfg = &o->cfg;
 	JsonOut		j;
@@ -328,6 +351,15 @@ params_json(const NcfOptions *o)
 	json_out_number(&j, "order_decay", cfg->order_decay, "%.17g");
 	json_out_string(&j, "context_norm", ncf_context_norm_names[cfg->context_norm]);
 	json_out_string(&j, "encoder", cfg->encoder == NCF_ENCODER_ATTENTION ? "attention" : "bag");
+	if (cfg->trend_seconds > 0 && model->trend)
+	{
+		double		b[NCF_TREND_BUCKETS];
+
+		json_out_number(&j, "trend_days", o->trend_days, "%.17g");
+		for (int i = 0; i < NCF_TREND_BUCKETS; i++)
+			b[i] = model->trend_b[i];
+		json_out_numbers(&j, "trend_b", b, NCF_TREND_BUCKETS, "%.9g");
+	}
 	if (cfg->encoder == NCF_ENCODER_ATTENTION)
 		json_out_int(&j, "attention_window", cfg->attention_window);
 	json_out_string(&j, "optimizer", "adam, lazy on the sparse layers");
@@ -425,8 +457,8 @@ metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const
 
 int64
 ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const NcfModel *model,
-		  const NcfRunLog *run, const float *course_emb, const float *learner_emb,
-		  const NcfSparse *contexts)
+		  const NcfRunLog *run, const float *course_emb, const float *course_trend,
+		  const float *learner_emb, const NcfSparse *contexts)
 {
 	int32	   *watchers = palloc0(sizeof(int32) * Max(in->n_items, 1));
 	int32	   *input_row = palloc(sizeof(int32) * Max(in->n_items, 1));
@@ -442,11 +474,13 @@ ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const Nc
 	json_out_string(&j, "watches", recs_relation_name(o->watches));
 	if (OidIsValid(o->courses))
 		json_out_string(&j, "courses", recs_relation_name(o->courses));
-	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o), in->through);
+	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o, model), in->through);
 	store_layers(model_id, model);
 	ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", u.x1, u.x2",
 					 model_id, in->item_ids, input_row, watchers, NULL, NULL,
 					 course_emb, in->n_items, o->cfg.dim);
+	if (course_trend)
+		store_course_trend(model_id, in->item_ids, course_trend, in->n_items);
 	ncf_store_embeddings("ncf_learner", "learner_id", ", context", ", $7[u.x1 : u.x2]",
 					 model_id, in->learner_ids, NULL, NULL, contexts, in->item_ids,
 					 learner_emb, in->n_learners, o->cfg.dim);

@@ -168,6 +168,25 @@ method_args(FunctionCallInfo fcinfo, int first, NcfConfig *cfg)
 	cfg->validation_auto = choice_arg(fcinfo, first + 3, "validation", validations, 2, 0) == 1;
 }
 
+/* trend_days: NULL is no trend term; else a finite number of days above 0 */
+static void
+trend_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
+{
+	double		days;
+
+	cfg->trend_seconds = 0;
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	days = PG_GETARG_FLOAT8(argno);
+	if (!isfinite(days) || days <= 0 || days * SECONDS_PER_DAY > 1e12)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trend_days must be a finite number of days above 0, not %g", days),
+				 errdetail("A course's trend term counts its watches in the trend_days before each example's time."),
+				 errhint("Pass a number such as 30, or NULL for no trend term.")));
+	cfg->trend_seconds = days * SECONDS_PER_DAY;
+}
+
 /* train_ncf's arguments, with defaults, checked before any work */
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
@@ -219,6 +238,8 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 						ncf_context_norm_names[cfg->context_norm]),
 				 errdetail("The attention encoder pools a context through its own softmax weights."),
 				 errhint("Pass context_norm => 'none' with encoder => 'attention'.")));
+	trend_arg(fcinfo, 31, cfg);
+	o->trend_days = cfg->trend_seconds > 0 ? PG_GETARG_FLOAT8(31) : 0;
 	/*
 	 * softmax draws no negatives: the batch's other courses are its
 	 * negatives; 'auto' may choose either loss
@@ -272,6 +293,7 @@ train_ncf(PG_FUNCTION_ARGS)
 	NcfRunLog	run;
 	NcfHoldout	holdout;
 	float	   *course_emb,
+			   *course_trend,
 			   *learner_emb;
 	NcfSparse	contexts;
 	int64		model_id;
@@ -323,9 +345,12 @@ train_ncf(PG_FUNCTION_ARGS)
 						run.epochs[run.best_epoch].ndcg)));
 	}
 	ncf_final_embeddings(&in, &data, &o.cfg, &model, &course_emb, &learner_emb, &contexts);
+	/* the trend term at the end of the data, over every watch */
+	course_trend = ncf_trend_terms(&in, &o.cfg, &model);
 
 	/* 3. store */
-	model_id = ncf_store(&o, &in, &data, &model, &run, course_emb, learner_emb, &contexts);
+	model_id = ncf_store(&o, &in, &data, &model, &run, course_emb, course_trend, learner_emb,
+						 &contexts);
 	if (o.activate)
 		model_store_activate(model_id, "default");
 
@@ -391,6 +416,52 @@ ncf_training_contexts(PG_FUNCTION_ARGS)
 		values[3] = PointerGetDatum(construct_array(ctx, data.ctx_len[p], INT8OID, 8, true, TYPALIGN_DOUBLE));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		pfree(ctx);
+	}
+	recs_spi_finish(spi_level);
+	return (Datum) 0;
+}
+
+/*
+ * recs._ncf_trend_counts(watches, trend_days, at, closed): each watched
+ * course's cleaned watches in [at - trend_days, at) (closed: up to at
+ * inclusive, as the stored trend term counts at the end of the data) and
+ * its bucket, by the trainer's own code (ncf_trend.c).  For tests.
+ */
+PG_FUNCTION_INFO_V1(ncf_trend_counts);
+Datum
+ncf_trend_counts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			watches = PG_GETARG_OID(0);
+	NcfConfig	cfg;
+	double		at = recs_timestamp_arg(fcinfo, 2, "at");
+	bool		closed = PG_GETARG_BOOL(3);
+	WatchColumns cols;
+	double		min_seconds = 60.0;
+	NcfInput	in;
+	NcfTrendIndex ix;
+	int			spi_level;
+
+	trend_arg(fcinfo, 1, &cfg);
+	cols.learner = "learner_id";
+	cols.course = "course_id";
+	cols.time = "watched_at";
+	cols.seconds = "watch_seconds";
+	InitMaterializedSRF(fcinfo, 0);
+	spi_level = recs_spi_connect();
+	keys_begin();
+	ncf_input(watches, &cols, min_seconds, InvalidOid, NULL, NAN, "_ncf_trend_counts", &in);
+	ncf_trend_index(in.n_learners, in.n_items, in.offsets, in.items, in.when, &ix);
+	for (int c = 0; c < in.n_items; c++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		int64		n = ncf_trend_count(&ix, c, at - cfg.trend_seconds, at, closed);
+
+		values[0] = Int64GetDatum(in.item_ids[c]);
+		values[1] = Int64GetDatum(n);
+		values[2] = Int32GetDatum(ncf_trend_bucket(n));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	recs_spi_finish(spi_level);
 	return (Datum) 0;

@@ -208,8 +208,17 @@ ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 	bool	   *seen = palloc0(sizeof(bool) * Max(n_items, 1));
 	double		rsum = 0,
 				nsum = 0;
+	float	   *trend = NULL;
 
 	ncf_final_embeddings(s, d, cfg, model, &course_emb, &learner_emb, &contexts);
+	/* the trend term as of the cut, from the training watches (all before it) */
+	if (model->trend && d->trend.off)
+	{
+		trend = palloc(sizeof(float) * Max(n_items, 1));
+		for (int c = 0; c < n_items; c++)
+			trend[c] = model->trend_b[ncf_trend_bucket(ncf_trend_count(&d->trend, c, h->cut - cfg->trend_seconds,
+																	   h->cut, false))];
+	}
 	for (int i = 0; i < s->n_learners; i++)
 	{
 		const float *u = learner_emb + (Size) i * dim;
@@ -222,7 +231,7 @@ ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 
 		CHECK_FOR_INTERRUPTS();
 		for (int c = 0; c < n_items; c++)
-			score[c] = ncf_vec_dot(u, course_emb + (Size) c * dim, dim);
+			score[c] = ncf_vec_dot(u, course_emb + (Size) c * dim, dim) + (trend ? trend[c] : 0.0f);
 		for (int64 w = s->offsets[i]; w < s->offsets[i + 1]; w++)
 			seen[s->items[w]] = true;
 		/* the top K unseen courses: score descending, then the smaller index */

@@ -10,7 +10,7 @@
 -- which sees committed rows only.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(24);
 
 -- recs' tables, made reference tables once (then left as they are)
 SELECT is((SELECT count(*)::int FROM recs.citus_setup() WHERE action = 'made a reference table'),
@@ -80,6 +80,25 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
                  FROM generate_series(100001, 100060) g, recs.recommend(g, 10, slot => 'glmix') r$$)),
           ARRAY[(SELECT glmix FROM ct_coord), (SELECT glmix FROM ct_coord)],
           'and for GLMix, in another slot');
+
+-- NCF with trend_days: the stored terms (written by an UPDATE after the
+-- embeddings' INSERT) reach every node, which scores with them
+SELECT recs.train_ncf('app.watches', name => 'ct_ncf_trend', courses => 'app.courses', epochs => 2,
+                      trend_days => 30, activate => false);
+SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
+             format('SELECT count(*) FILTER (WHERE trend <> 0) || '':'' || sum(trend) FROM recs.ncf_course WHERE model_id = %s',
+                    recs.model_id('ct_ncf_trend')))),
+          (SELECT ARRAY[x, x] FROM (SELECT count(*) FILTER (WHERE trend <> 0) || ':' || sum(trend) AS x
+                                      FROM recs.ncf_course WHERE model_id = recs.model_id('ct_ncf_trend')) c),
+          'trend_days: every worker holds the coordinator''s trend terms');
+SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
+             format($f$SELECT md5(string_agg(format('%%s:%%s:%%s', g, r.course_id, r.score), ',' ORDER BY g, r.rank))
+                         FROM generate_series(100001, 100030) g, recs.recommend(g, 10, model => %s) r$f$,
+                    recs.model_id('ct_ncf_trend')))),
+          (SELECT ARRAY[x, x] FROM (SELECT md5(string_agg(format('%s:%s:%s', g, r.course_id, r.score), ',' ORDER BY g, r.rank)) AS x
+                                      FROM generate_series(100001, 100030) g,
+                                           recs.recommend(g, 10, model => recs.model_id('ct_ncf_trend')) r) c),
+          'and recommend() with the trend on each worker returns the coordinator''s lists');
 
 -- the batch: pushed down to the workers, each over its own learners
 CREATE TEMP TABLE ct_plan (line text);
