@@ -5282,27 +5282,6 @@ $$;
 COMMENT ON FUNCTION recs.revoke_access(regrole) IS
     'take back what recs.grant_access gave a role (on a Citus coordinator, on every worker too)';
 
-DO $$
-DECLARE
-    r regrole;
-BEGIN
-    FOR r IN SELECT DISTINCT a.grantee::regrole
-               FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
-              WHERE p.oid = 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])'::pg_catalog.regprocedure
-                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
-                                  'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
-                                  'recs._glmix_flat_scores(bytea, float8[], float8[]), '
-                                  'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
-                                  'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
-                                  'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
-                                  'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
-                                  'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]) TO %s', r);
-    END LOOP;
-END
-$$;
-
 -- train_glmix on Citus: an effect keyed by a learner attribute on the flat path
 CREATE FUNCTION recs._glmix_flat_entity_accum(bytea, bytea, float8[], integer, float8[], integer)
 RETURNS bytea AS 'MODULE_PATHNAME', 'glmix_flat_entity_accum'
@@ -5337,23 +5316,6 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer),
     recs._glmix_flat_add(float8[], float8[])
 FROM PUBLIC;
-
--- and to the roles grant_access(..., training => true) gave the other flat functions
-DO $$
-DECLARE
-    r regrole;
-BEGIN
-    FOR r IN SELECT DISTINCT a.grantee::regrole
-               FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
-              WHERE p.oid = 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])'::pg_catalog.regprocedure
-                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
-                                  'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                                  'recs._glmix_flat_add(float8[], float8[]) TO %s', r);
-    END LOOP;
-END
-$$;
 
 -- ---------------------------------------------------------------------------
 -- GLMix on Citus, flat path: an effect keyed by a column of the impressions (a
@@ -5463,7 +5425,8 @@ COMMENT ON FUNCTION recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[]
     'train_glmix on Citus: each validation row of a block pair, its score (fixed row . coefficients + learner-effect row . learner_coefficients + plus), its label, its log-loss term and its bucket of the score histogram (the logit clamped to +-32 in 65536 buckets)';
 REVOKE EXECUTE ON FUNCTION recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM PUBLIC;
 
--- and to the roles grant_access(..., training => true) gave the other flat functions
+-- the roles grant_access(..., training => true) gave (they can execute
+-- recs.glmix_fixed_block_stats) get every flat-path function added above
 DO $$
 DECLARE
     r regrole;
@@ -5474,6 +5437,15 @@ BEGIN
                 AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
     LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
+                                  'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
+                                  'recs._glmix_flat_scores(bytea, float8[], float8[]), '
+                                  'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
+                                  'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
+                                  'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
+                                  'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+                                  'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
+                                  'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
+                                  'recs._glmix_flat_add(float8[], float8[]), '
                                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
                                   'recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
                                   'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
