@@ -193,8 +193,8 @@ glmix_flat_coef_arg(FunctionCallInfo fcinfo, int argno, int dim, const char *wha
  * float8[] of one value per row; NULL: none) to o[0..n): the course
  * effect's scores z_l . coef_c, kept beside the blocks (glmix_flat_course.c)
  */
-static void
-add_row_scores(FunctionCallInfo fcinfo, int argno, int n, double *o)
+void
+glmix_flat_add_row_scores(FunctionCallInfo fcinfo, int argno, int n, double *o)
 {
 	int			m;
 	const double *v;
@@ -227,7 +227,7 @@ glmix_flat_twin_offsets(FunctionCallInfo fcinfo, int rargno, int cargno, int sar
 	double	   *o = palloc0(sizeof(double) * Max(fblk->hdr->n, 1));
 	GlmixBlock	rblk;
 
-	add_row_scores(fcinfo, sargno, fblk->hdr->n, o);
+	glmix_flat_add_row_scores(fcinfo, sargno, fblk->hdr->n, o);
 	if (PG_ARGISNULL(rargno) || PG_ARGISNULL(cargno))
 		return o;
 	glmix_block_map(glmix_block_arg(fcinfo, rargno), &rblk);
@@ -264,7 +264,7 @@ glmix_flat_scores(PG_FUNCTION_ARGS)
 	glmix_block_map(glmix_block_arg(fcinfo, 0), &blk);
 	out = palloc(sizeof(double) * Max(blk.hdr->n, 1));
 	glmix_flat_block_scores(&blk, glmix_flat_coef_arg(fcinfo, 1, blk.hdr->dim, "coefficients"), out);
-	add_row_scores(fcinfo, 2, blk.hdr->n, out);
+	glmix_flat_add_row_scores(fcinfo, 2, blk.hdr->n, out);
 	PG_RETURN_ARRAYTYPE_P(glmix_float8_array(out, blk.hdr->n));
 }
 

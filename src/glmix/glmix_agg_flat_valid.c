@@ -72,24 +72,7 @@ glmix_flat_valid_rows(PG_FUNCTION_ARGS)
 		for (int r = 0; r < n; r++)
 			s[r] += zs[r];
 	}
-	if (!PG_ARGISNULL(4))
-	{
-		int			m;
-		const double *v = glmix_float8_data(PG_GETARG_ARRAYTYPE_P(4), &m, "row scores");
-
-		if (m != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("%d row scores for a block of %d rows", m, n)));
-		for (int r = 0; r < n; r++)
-		{
-			if (!isfinite(v[r]))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("row scores must be finite")));
-			s[r] += v[r];
-		}
-	}
+	glmix_flat_add_row_scores(fcinfo, 4, n, s);
 	for (int r = 0; r < n; r++)
 	{
 		Datum		values[4];

@@ -313,6 +313,13 @@ extern int	glmix_valid_bucket(double score);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);
+
+/*
+ * Add a block's per-row scores of other coordinates (argument argno, a
+ * float8[] of one value per row, finite; NULL or argno < 0: none) to
+ * o[0..n) (glmix_agg_flat.c)
+ */
+extern void glmix_flat_add_row_scores(FunctionCallInfo fcinfo, int argno, int n, double *o);
 extern const double *glmix_flat_coef_arg(FunctionCallInfo fcinfo, int argno, int dim, const char *what);
 extern double *glmix_flat_twin_offsets(FunctionCallInfo fcinfo, int rargno, int cargno, int sargno,
 									   const GlmixBlock *fblk);
