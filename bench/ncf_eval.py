@@ -225,7 +225,7 @@ def eval_loo(psql, model):
           FROM cand""")
     by = {}
     for lid, pos, cid, s in rows:
-        by.setdefault(int(lid), []).append((int(pos), int(cid), float(s)))
+        by.setdefault(int(lid), []).append((int(pos), int(cid), float(s) if s != '' else -math.inf))  # NULL: a course the model cannot place, last
     hits, ndcg = 0.0, 0.0
     for lid, lst in by.items():
         pos = lst[0][0]
@@ -278,8 +278,8 @@ def topk_full(scores, watched, courses, k=10):
     return cand[:k]
 
 
-def eval_time_knn(psql, model, mode):
-    sc = knn_scores(psql, model, "ml.time_train", mode)
+def eval_time_lists(psql, scores_of):
+    """Recall@10 / NDCG@10 on the time split of the lists topk_full makes from scores_of(learner)."""
     courses = [int(r[0]) for r in psql.rows("SELECT course_id FROM ml.courses ORDER BY 1")]
     watched, test = {}, {}
     for lid, cid in psql.rows("SELECT learner_id, course_id FROM ml.time_train"):
@@ -289,11 +289,69 @@ def eval_time_knn(psql, model, mode):
     disc = [1 / math.log2(r + 1) for r in range(1, 11)]
     recalls, ndcgs = [], []
     for lid, T in test.items():
-        top = topk_full(sc.get(lid, {}), watched.get(lid, set()), courses)
+        top = topk_full(scores_of(lid), watched.get(lid, set()), courses)
         rel = [1.0 if c in T else 0.0 for c in top]
         recalls.append(sum(rel) / len(T))
         ndcgs.append(sum(r * d for r, d in zip(rel, disc)) / sum(disc[:min(10, len(T))]))
     return {"recall10": round(statistics.mean(recalls), 4), "ndcg10": round(statistics.mean(ndcgs), 4)}
+
+
+def eval_time_knn(psql, model, mode):
+    sc = knn_scores(psql, model, "ml.time_train", mode)
+    return eval_time_lists(psql, lambda lid: sc.get(lid, {}))
+
+
+def recent_pop_loo(psql, days=30):
+    """LOO HR@10 / NDCG@10 of recent popularity: each candidate's loo_train watches in the
+    days before the learner's test time, [t - days, t) (ties: the rank rule of eval_loo)."""
+    psql.run("CREATE INDEX IF NOT EXISTS loo_train_course_time ON ml.loo_train (course_id, watched_at)")
+    rows = psql.rows(f"""
+        WITH cand AS (
+            SELECT t.learner_id, t.course_id AS pos, t.watched_at AS at, n.c AS course_id
+              FROM ml.loo_test t JOIN ml.loo_test_negatives g USING (learner_id),
+                   unnest(pg_catalog.string_to_array(g.negatives, ',')::bigint[]) AS n(c)
+            UNION ALL
+            SELECT learner_id, course_id, watched_at, course_id FROM ml.loo_test)
+        SELECT c.learner_id, c.pos, c.course_id,
+               (SELECT count(*) FROM ml.loo_train w
+                 WHERE w.course_id = c.course_id AND w.watched_at >= c.at - {int(days) * 86400}
+                   AND w.watched_at < c.at)
+          FROM cand c""")
+    by = {}
+    for lid, pos, cid, n in rows:
+        by.setdefault(int(lid), []).append((int(pos), int(cid), float(n)))
+    hits, ndcg = 0.0, 0.0
+    for lid, lst in by.items():
+        pos = lst[0][0]
+        sp = [s for p, c, s in lst if c == pos][0]
+        rank = 1 + sum(1 for p, c, s in lst if c != pos and (s > sp or (s == sp and c < pos)))
+        if rank <= 10:
+            hits += 1
+            ndcg += 1 / math.log2(rank + 1)
+    return {"hr10": round(hits / len(by), 4), "ndcg10": round(ndcg / len(by), 4)}
+
+
+def recent_pop_time(psql, days=30):
+    """Time-split Recall@10 / NDCG@10 of recent popularity: every course's time_train watches
+    in the days before the cutoff (the latest training watch), one list for all learners
+    minus what each watched (the protocol's full ranking)."""
+    rows = psql.rows(f"""
+        SELECT course_id, count(*) FROM ml.time_train
+         WHERE watched_at >= (SELECT max(watched_at) FROM ml.time_train) - {int(days) * 86400}
+         GROUP BY 1""")
+    sc = {int(c): float(n) for c, n in rows}
+    return eval_time_lists(psql, lambda lid: sc)
+
+
+def recs_popularity(psql, table, days=30):
+    """recs's own popularity model over the last days of a training table (train_popularity,
+    window_days; no language column: one group), activated: the recent-popularity baseline
+    as recs serves it."""
+    # train_popularity reads a watch-time column (NULL takes the default name): none here
+    psql.run(f"CREATE OR REPLACE VIEW ml.{table}_timed AS SELECT *, 0::float8 AS watch_seconds FROM ml.{table}")
+    out, _, _ = psql.run(f"SELECT recs.train_popularity('ml.{table}_timed', name => 'pop_{table}_{days}', "
+                         f"window_days => {days}, min_watch_seconds => 0)")
+    return int(out.strip())
 
 
 # the generator's arguments of the series data: series, parts, series per learner, stay, seed
@@ -833,6 +891,8 @@ def order_sweep(psql, args, splits):
             r["loo"] = info
             if args.knn and d == decays[0]:
                 res["knn_loo"] = {mode: eval_loo_knn(psql, m, mode) for mode in ("hist", "last")}
+                res["knn_loo"]["recent30"] = recent_pop_loo(psql)
+                res["knn_loo"]["recs_pop30"] = eval_loo(psql, recs_popularity(psql, "loo_train"))
         if "time" in splits:
             m, info = train(psql, "time_train", f"ncf_time_{d}", args, d)
             psql.run(f"SELECT recs.activate({m})")
@@ -840,6 +900,9 @@ def order_sweep(psql, args, splits):
             r["time"] = info
             if args.knn and d == decays[0]:
                 res["knn_time"] = {mode: eval_time_knn(psql, m, mode) for mode in ("hist", "last")}
+                res["knn_time"]["recent30"] = recent_pop_time(psql)
+                recs_popularity(psql, "time_train")
+                res["knn_time"]["recs_pop30"] = eval_time(psql)
         res[str(d)] = r
         log(f"[order_decay {d}] {r}")
     if args.series:
@@ -854,10 +917,11 @@ def order_sweep(psql, args, splits):
         print(f"{'ncf ' + (d if isinstance(d, str) else 'order_decay ' + str(d)):<24}{fmt(lo.get('hr10')):>11}{fmt(lo.get('ndcg10')):>10}"
               f"{fmt(ti.get('recall10')):>11}{fmt(ti.get('ndcg10')):>11}"
               f"{fmt(lo.get('examples_per_s'), 0):>10}{fmt(ti.get('examples_per_s'), 0):>11}")
-    for mode in ("hist", "last"):
+    for mode, label in (("hist", "item-kNN hist"), ("last", "item-kNN last"), ("recent30", "popularity, last 30 d"),
+                        ("recs_pop30", "recs popularity, 30 d")):
         if "knn_loo" in res or "knn_time" in res:
             lo, ti = res.get("knn_loo", {}).get(mode, {}), res.get("knn_time", {}).get(mode, {})
-            print(f"{'item-kNN ' + mode:<24}{fmt(lo.get('hr10')):>11}{fmt(lo.get('ndcg10')):>10}"
+            print(f"{label:<24}{fmt(lo.get('hr10')):>11}{fmt(lo.get('ndcg10')):>10}"
                   f"{fmt(ti.get('recall10')):>11}{fmt(ti.get('ndcg10')):>11}")
     if "series" in res:
         sr = res["series"]
