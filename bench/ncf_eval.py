@@ -213,19 +213,22 @@ def make_validation_dir(data, out):
     return out
 
 
-def eval_loo(psql, model):
+def eval_loo_scores(psql, score_sql):
+    """LOO HR@10 / NDCG@10 of a score, score_sql an SQL expression over the candidate c
+    (c.learner_id, c.course_id, c.at: the learner's test time); a NULL score (a course the
+    model cannot place) ranks last."""
     rows = psql.rows(f"""
         WITH cand AS (
-            SELECT t.learner_id, t.course_id AS pos, n.c AS course_id
+            SELECT t.learner_id, t.course_id AS pos, t.watched_at AS at, n.c AS course_id
               FROM ml.loo_test t JOIN ml.loo_test_negatives g USING (learner_id),
                    unnest(pg_catalog.string_to_array(g.negatives, ',')::bigint[]) AS n(c)
             UNION ALL
-            SELECT learner_id, course_id, course_id FROM ml.loo_test)
-        SELECT learner_id, pos, course_id, recs.score({model}, learner_id, course_id)::float4::float8
-          FROM cand""")
+            SELECT learner_id, course_id, watched_at, course_id FROM ml.loo_test)
+        SELECT c.learner_id, c.pos, c.course_id, ({score_sql})::float8
+          FROM cand c""")
     by = {}
     for lid, pos, cid, s in rows:
-        by.setdefault(int(lid), []).append((int(pos), int(cid), float(s) if s != '' else -math.inf))  # NULL: a course the model cannot place, last
+        by.setdefault(int(lid), []).append((int(pos), int(cid), float(s) if s != '' else -math.inf))
     hits, ndcg = 0.0, 0.0
     for lid, lst in by.items():
         pos = lst[0][0]
@@ -236,6 +239,11 @@ def eval_loo(psql, model):
             ndcg += 1 / math.log2(rank + 1)
     n = len(by)
     return {"hr10": round(hits / n, 4), "ndcg10": round(ndcg / n, 4), "learners": n}
+
+
+def eval_loo(psql, model):
+    """LOO HR@10 / NDCG@10 of a model's recs.score (the served model's float4 scores)."""
+    return eval_loo_scores(psql, f"recs.score({model}, c.learner_id, c.course_id)::float4")
 
 
 def knn_scores(psql, model, history, mode):
@@ -303,32 +311,11 @@ def eval_time_knn(psql, model, mode):
 
 def recent_pop_loo(psql, days=30):
     """LOO HR@10 / NDCG@10 of recent popularity: each candidate's loo_train watches in the
-    days before the learner's test time, [t - days, t) (ties: the rank rule of eval_loo)."""
+    days before the learner's test time, [t - days, t)."""
     psql.run("CREATE INDEX IF NOT EXISTS loo_train_course_time ON ml.loo_train (course_id, watched_at)")
-    rows = psql.rows(f"""
-        WITH cand AS (
-            SELECT t.learner_id, t.course_id AS pos, t.watched_at AS at, n.c AS course_id
-              FROM ml.loo_test t JOIN ml.loo_test_negatives g USING (learner_id),
-                   unnest(pg_catalog.string_to_array(g.negatives, ',')::bigint[]) AS n(c)
-            UNION ALL
-            SELECT learner_id, course_id, watched_at, course_id FROM ml.loo_test)
-        SELECT c.learner_id, c.pos, c.course_id,
-               (SELECT count(*) FROM ml.loo_train w
-                 WHERE w.course_id = c.course_id AND w.watched_at >= c.at - {int(days) * 86400}
-                   AND w.watched_at < c.at)
-          FROM cand c""")
-    by = {}
-    for lid, pos, cid, n in rows:
-        by.setdefault(int(lid), []).append((int(pos), int(cid), float(n)))
-    hits, ndcg = 0.0, 0.0
-    for lid, lst in by.items():
-        pos = lst[0][0]
-        sp = [s for p, c, s in lst if c == pos][0]
-        rank = 1 + sum(1 for p, c, s in lst if c != pos and (s > sp or (s == sp and c < pos)))
-        if rank <= 10:
-            hits += 1
-            ndcg += 1 / math.log2(rank + 1)
-    return {"hr10": round(hits / len(by), 4), "ndcg10": round(ndcg / len(by), 4)}
+    return eval_loo_scores(psql, f"""SELECT count(*) FROM ml.loo_train w
+                                      WHERE w.course_id = c.course_id
+                                        AND w.watched_at >= c.at - {int(days) * 86400} AND w.watched_at < c.at""")
 
 
 def recent_pop_time(psql, days=30):
