@@ -25,7 +25,8 @@
 #include "glmix.h"
 #include "glmix_flat.h"
 
-int
+/* a score's bucket of the validation histogram */
+static int
 glmix_valid_bucket(double score)
 {
 	double		s = isnan(score) ? 0.0 : Min(Max(score, -GLMIX_VALID_LOGIT), GLMIX_VALID_LOGIT);

@@ -309,7 +309,6 @@ extern void glmix_flat_valid_workers_drop(GlmixTraining *t);
 /* the validation scores' histogram: the logit clamped to +-32 in 65536 buckets */
 #define GLMIX_VALID_BUCKETS 65536
 #define GLMIX_VALID_LOGIT 32.0
-extern int	glmix_valid_bucket(double score);
 
 /* the worker-side helpers that glmix_agg_flat_course.c shares (glmix_agg_flat.c) */
 extern void glmix_flat_block_scores(const GlmixBlock *blk, const double *coef, double *out);
