@@ -246,6 +246,27 @@ def eval_loo(psql, model):
     return eval_loo_scores(psql, f"recs.score({model}, c.learner_id, c.course_id)::float4")
 
 
+def eval_loo_trend_own_time(psql, model):
+    """For a model trained with trend_days: LOO HR@10 / NDCG@10 with each course's trend term
+    counted at the learner's own test time (watches of ml.loo_train in [at - D, at)) instead of
+    the stored one at the end of the data -- what serving "as of the learner's latest activity"
+    would give; None for a model without a trend."""
+    days = psql.rows(f"SELECT coalesce(params->>'trend_days', '') FROM recs.model WHERE model_id = {model}")
+    if not days or not days[0][0]:
+        return None
+    seconds = float(days[0][0]) * 86400
+    psql.run("CREATE INDEX IF NOT EXISTS loo_train_course_time ON ml.loo_train (course_id, watched_at)")
+    return eval_loo_scores(psql, f"""
+        recs.score({model}, c.learner_id, c.course_id)
+        - (SELECT k.trend FROM recs.ncf_course k WHERE k.model_id = {model} AND k.course_id = c.course_id)
+        + (SELECT (m.params->'trend_b'->>least(15, floor(log(2, 1 + n.cnt::numeric)))::int)::float8
+             FROM recs.model m,
+                  (SELECT count(*) AS cnt FROM ml.loo_train w
+                    WHERE w.course_id = c.course_id AND w.watched_at < c.at
+                      AND w.watched_at >= c.at - {seconds!r}) n
+            WHERE m.model_id = {model})""")
+
+
 def knn_scores(psql, model, history, mode):
     """Item-kNN scores from the model's co-watch rows (the peers' ItemKNN: top-50 cosine, self
     excluded): 'hist' sums S[j, i] over the learner's history, 'last' is S[last, i] for the
@@ -733,6 +754,9 @@ def main():
                     help="train_ncf's attention_window for the attention variants (att, att0.7) of --order-decays")
     ap.add_argument("--ncf-args", default="",
                     help="more train_ncf named arguments, overriding the bench's: \"dim => 128, negatives => 8\"")
+    ap.add_argument("--ensemble", type=int, default=1,
+                    help="with --sweep: train every setting at K seeds (--seed and the next K - 1) and also"
+                         " score the sum of their scores as one ranking")
     ap.add_argument("--sweep", default=None,
                     help="'label: ncf args; label: ncf args; ...': train and evaluate each setting (on top of"
                          " --ncf-args) on the splits, print a table; implies --skip-peer")
@@ -827,6 +851,28 @@ def main():
     print(json.dumps(res))
 
 
+def ensemble_eval(psql, models, splits):
+    """The sum of several models' scores as one ranking (an ensemble of two-tower models is a
+    two-tower model: the concatenated embeddings' dot product is the sum of the dot products):
+    LOO HR@10 / NDCG@10 over the models in models["loo"], time-split Recall@10 / NDCG@10 over
+    the full catalogue for those in models["time"]."""
+    out = {}
+    if "loo" in splits and models.get("loo"):
+        out["loo"] = eval_loo_scores(psql, " + ".join(
+            f"recs.score({m}, c.learner_id, c.course_id)" for m in models["loo"]))
+    if "time" in splits and models.get("time"):
+        scores = {}
+        for m in models["time"]:
+            for lid, cid, sc in psql.rows(f"""
+                    SELECT l.learner_id, r.course_id, r.score
+                      FROM (SELECT DISTINCT learner_id FROM ml.time_test) l,
+                           recs.recommend(l.learner_id, 100000, model => {m}) r"""):
+                d = scores.setdefault(int(lid), {})
+                d[int(cid)] = d.get(int(cid), 0.0) + float(sc)
+        out["time"] = eval_time_lists(psql, lambda lid: scores.get(lid, {}))
+    return out
+
+
 def settings_sweep(psql, args, splits):
     """--sweep: train_ncf at each setting on the splits (validation or test, --valid), one table."""
     settings = []
@@ -836,14 +882,29 @@ def settings_sweep(psql, args, splits):
             settings.append((label.strip(), extra.strip() if sep else ""))
     res = {"epochs": args.epochs, "threads": args.threads, "ncf_args": args.ncf_args, "valid": args.valid,
            "settings": {}}
-    for i, (label, extra) in enumerate(settings):
+    if args.ensemble > 1:
+        # every setting trained at seeds seed .. seed + K - 1, then scored as one ensemble
+        settings = [(f"{label}_s{args.seed + k}" if k else label,
+                     ", ".join(filter(None, [extra, f"seed => {args.seed + k}"])), label)
+                    for label, extra in settings for k in range(args.ensemble)]
+    else:
+        settings = [(label, extra, label) for label, extra in settings]
+    members = {}
+    for i, (label, extra, group) in enumerate(settings):
         r = {"args": extra}
         if "loo" in splits:
             m, info = train(psql, "loo_train", f"sw{i}_loo", args, extra=extra)
+            members.setdefault(group, {}).setdefault("loo", []).append(m)
             info.update(eval_loo(psql, m))
+            own = eval_loo_trend_own_time(psql, m)
+            if own:
+                info["trend_own_time"] = own
+                log(f"[sweep {label}] LOO with the trend at each learner's own time: HR@10 {fmt(own['hr10'])}"
+                    f" NDCG@10 {fmt(own['ndcg10'])}")
             r["loo"] = info
         if "time" in splits:
             m, info = train(psql, "time_train", f"sw{i}_time", args, extra=extra)
+            members.setdefault(group, {}).setdefault("time", []).append(m)
             psql.run(f"SELECT recs.activate({m})")
             info.update(eval_time(psql))
             r["time"] = info
@@ -852,6 +913,12 @@ def settings_sweep(psql, args, splits):
         log(f"[sweep {label}] LOO HR@10 {fmt(lo.get('hr10'))} NDCG@10 {fmt(lo.get('ndcg10'))}"
             f" time R@10 {fmt(ti.get('recall10'))} NDCG@10 {fmt(ti.get('ndcg10'))}"
             f" cpu s {lo.get('train_cpu_s')} / {ti.get('train_cpu_s')}")
+        if args.ensemble > 1 and i % args.ensemble == args.ensemble - 1:
+            e = ensemble_eval(psql, members[group], splits)
+            lo, ti = e.get("loo", {}), e.get("time", {})
+            res["settings"][f"{group}_ensemble{args.ensemble}"] = dict(e, args=f"sum of {args.ensemble} seeds")
+            log(f"[sweep {group} ensemble of {args.ensemble}] LOO HR@10 {fmt(lo.get('hr10'))}"
+                f" NDCG@10 {fmt(lo.get('ndcg10'))} time R@10 {fmt(ti.get('recall10'))} NDCG@10 {fmt(ti.get('ndcg10'))}")
     print()
     print(f"NCF settings on the {'VALIDATION' if args.valid else 'TEST'} splits of {args.data}; base: 256-128-64,"
           f" {args.epochs} epochs, loss {args.loss}, batch {args.batch_size}, lr {args.learning_rate:g},"
