@@ -20,8 +20,10 @@
  *   ncf_newcourse.c embed_course(), add_courses(): courses from features alone
  *   ncf_validate.c validation 'auto': the held-out slice, per-epoch Recall/NDCG
  *   ncf_trend.c    trend_days: courses' recent watch counts, their buckets
+ *   ncf_ensemble.c ensemble: K trained models merged into one wider network
  * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_softmax, ncf_pool
- * ncf_validate and ncf_trend are pure numerics: no SPI, no catalog access.
+ * ncf_validate, ncf_trend and ncf_ensemble are pure numerics: no SPI, no
+ * catalog access.
  */
 #ifndef RECS_NCF_H
 #define RECS_NCF_H
@@ -295,6 +297,8 @@ typedef struct NcfConfig
 	bool		validation_auto;	/* hold out the latest slice, keep the best epoch */
 	double		trend_seconds;	/* trend_days in seconds; 0: no trend term */
 	int			average_epochs; /* the model is the mean of the last so many epochs'; 0: the last */
+	int			ensemble;		/* members trained and merged (1: a single model) */
+	int			member;			/* the member being trained, 0-based (progress lines) */
 } NcfConfig;
 
 /*
@@ -509,6 +513,18 @@ typedef struct NcfModel
 	float		trend_b[NCF_TREND_BUCKETS];
 } NcfModel;
 
+
+/* ---- ncf_ensemble.c: train_ncf's ensemble ---- */
+
+#define NCF_MAX_ENSEMBLE 8
+/* bytes an ensemble adds to a training: its members until the merge, the merged model */
+extern Size ncf_ensemble_memory(const NcfData *d, const NcfConfig *cfg);
+/*
+ * k trained members (same shapes) as one network scoring the sum of their
+ * scores: widths times k, block-diagonal dense layers, trend terms summed;
+ * allocated in CurrentMemoryContext
+ */
+extern void ncf_ensemble_merge(const NcfModel *members, int k, NcfModel *out);
 
 typedef struct NcfEpochLog
 {

@@ -165,6 +165,7 @@ ncf_data_from_input(const NcfInput *in, NcfConfig *cfg, int topn,
 							 mul_size(data->cowatch.nnz, sizeof(int32) + sizeof(float))));
 	if (content)
 		need = add_size(need, mul_size(data->course_in.nnz, sizeof(int32) + sizeof(float)));
+	need = add_size(need, ncf_ensemble_memory(data, cfg));
 	recs_check_memory((double) need, "training this NCF model");
 	ereport(NOTICE,
 			(errmsg("train_ncf: " INT64_FORMAT " positives x %d instances, mean context %.1f courses, %d courses, %.1f neighbours per course",

@@ -1153,13 +1153,15 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			 * epoch), the rest at DEBUG1 above.
 			 */
 			ereport(NOTICE,
-					(errmsg("train_ncf: epoch %d/%d: loss %.4f%s, %.0f examples/s, elapsed %.1f s, about %.1f s left",
+					(errmsg("train_ncf: %sepoch %d/%d: loss %.4f%s, %.0f examples/s, elapsed %.1f s, about %.1f s left",
+							cfg->ensemble > 1 ? psprintf("member %d/%d, ", cfg->member + 1, cfg->ensemble) : "",
 							epoch + 1, cfg->epochs, log[epoch].loss,
 							d->holdout ? psprintf(", validation recall@%d %.4f, ndcg@%d %.4f",
 												  NCF_HOLDOUT_K, log[epoch].recall,
 												  NCF_HOLDOUT_K, log[epoch].ndcg) : "",
 							(double) d->n_pos * tr->batch.per_group / Max(secs, 1e-9),
-							elapsed, elapsed / (epoch + 1) * (cfg->epochs - epoch - 1)),
+							elapsed, elapsed / (epoch + 1) *
+							((cfg->epochs - epoch - 1) + (double) cfg->epochs * (Max(cfg->ensemble, 1) - cfg->member - 1))),
 					 log[epoch].foreign_cpu >= Max(0.5 * secs, 0.5) ?
 					 errdetail("Other processes used %.1f CPU seconds meanwhile.", log[epoch].foreign_cpu) : 0));
 			/* a diverging training must not store NaN embeddings */

@@ -331,6 +331,16 @@ params_json(const NcfOptions *o, const NcfModel *model)
 		json_out_int(&j, NULL, cfg->hidden[l]);
 	json_out_end(&j);
 	json_out_int(&j, "dim", cfg->dim);
+	/* ensemble: layers and dim above are the merged network's, k times a member's */
+	if (cfg->ensemble > 1)
+	{
+		json_out_int(&j, "ensemble", cfg->ensemble);
+		json_out_array(&j, "member_layers");
+		for (int l = 0; l < cfg->nhidden; l++)
+			json_out_int(&j, NULL, cfg->hidden[l] / cfg->ensemble);
+		json_out_end(&j);
+		json_out_int(&j, "member_dim", cfg->dim / cfg->ensemble);
+	}
 	json_out_int(&j, "epochs", cfg->epochs);
 	/* average_epochs: the epochs actually averaged (at most epochs) */
 	if (cfg->average_epochs > 0)

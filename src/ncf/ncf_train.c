@@ -242,6 +242,20 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	o->trend_days = cfg->trend_seconds > 0 ? PG_GETARG_FLOAT8(31) : 0;
 	/* more than epochs averages them all (epochs may be chosen from the data) */
 	cfg->average_epochs = recs_int_arg(fcinfo, 32, 0, 0, MAX_EPOCHS, "average_epochs");
+	cfg->ensemble = recs_int_arg(fcinfo, 33, 1, 1, NCF_MAX_ENSEMBLE, "ensemble");
+	cfg->member = 0;
+	if (cfg->ensemble > 1 && cfg->encoder == NCF_ENCODER_ATTENTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ensemble needs encoder 'bag'"),
+				 errdetail("The members' attention weights cannot be merged into one network."),
+				 errhint("Pass encoder => 'bag', or ensemble => 1.")));
+	if (cfg->ensemble > 1 && cfg->validation_auto)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ensemble cannot be combined with validation 'auto'"),
+				 errdetail("Each member would keep another epoch."),
+				 errhint("Choose epochs with validation => 'auto' on a single model (or recs.tune_ncf), then train the ensemble.")));
 	/*
 	 * softmax draws no negatives: the batch's other courses are its
 	 * negatives; 'auto' may choose either loss
@@ -282,6 +296,39 @@ validation_split(const NcfInput *in, NcfOptions *o, NcfData *data, NcfHoldout *h
 					h->sample.n_learners, h->eligible)));
 	ncf_data_from_input(&train, &o->cfg, o->topn, o->content, data);
 	data->holdout = h;
+}
+
+/*
+ * ensemble => K: K members at seeds seed, seed + 1, ... merged into model
+ * (ncf_ensemble.c); cfg then describes the merged network (its widths times
+ * K), which is what the final embeddings and the store read.  log gets each
+ * epoch's seconds summed over the members, its loss averaged.
+ */
+static void
+train_ensemble(const NcfData *data, NcfConfig *cfg, NcfModel *model, NcfEpochLog *log)
+{
+	int			k = cfg->ensemble;
+	NcfModel   *members = palloc0(sizeof(NcfModel) * k);
+	NcfEpochLog *one = palloc(sizeof(NcfEpochLog) * cfg->epochs);
+	NcfConfig	mc = *cfg;
+
+	for (int m = 0; m < k; m++)
+	{
+		mc.seed = cfg->seed + (uint64) m;
+		mc.member = m;
+		memset(one, 0, sizeof(NcfEpochLog) * cfg->epochs);
+		ncf_train(data, &mc, &members[m], one);
+		for (int e = 0; e < cfg->epochs; e++)
+		{
+			log[e].seconds += one[e].seconds;
+			log[e].foreign_cpu += one[e].foreign_cpu;
+			log[e].loss += one[e].loss / k;
+		}
+	}
+	ncf_ensemble_merge(members, k, model);
+	for (int l = 0; l < cfg->nhidden; l++)
+		cfg->hidden[l] *= k;
+	cfg->dim *= k;
 }
 
 PG_FUNCTION_INFO_V1(train_ncf);
@@ -329,7 +376,10 @@ train_ncf(PG_FUNCTION_ARGS)
 	/* 2. fit */
 	run.epochs = palloc0(sizeof(NcfEpochLog) * o.cfg.epochs);
 	run.cpu_seconds = -recs_cpu_seconds();
-	ncf_train(&data, &o.cfg, &model, run.epochs);
+	if (o.cfg.ensemble > 1)
+		train_ensemble(&data, &o.cfg, &model, run.epochs);
+	else
+		ncf_train(&data, &o.cfg, &model, run.epochs);
 	run.cpu_seconds += recs_cpu_seconds();
 	run.train_seconds = 0;
 	for (int e = 0; e < o.cfg.epochs; e++)
