@@ -4201,7 +4201,6 @@ CREATE FUNCTION recs.train_ncf(
     validation text DEFAULT 'none',
     context_norm text DEFAULT 'none',
     trend_days float8 DEFAULT NULL,
-    average_epochs integer DEFAULT 0,
     ensemble integer DEFAULT 1)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
@@ -4209,8 +4208,8 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
-    text, integer, text, text, text, float8, integer, integer) IS
-    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count; with average_epochs: the mean of the last epochs'' parameters; with ensemble: several models trained and merged into one); returns the model id';
+    text, integer, text, text, text, float8, integer) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count; with ensemble: several models trained and merged into one); returns the model id';
 
 -- ---------------------------------------------------------------------------
 -- NCF tuning (Neural CF v2, validation): recs.tune_ncf and the one check of

@@ -97,8 +97,6 @@ extern void ncf_vec_axpy(float *restrict y, float a, const float *restrict x, in
 extern void ncf_vec_bias_relu(float *restrict y, const float *restrict b, int n, bool relu);
 extern void ncf_vec_relu_mask(float *restrict dy, const float *restrict y, int n);
 extern float ncf_vec_dot(const float *x, const float *y, int n);
-/* the running mean: avg = x when count is 1, else avg += (x - avg) / count */
-extern void ncf_vec_mean_update(float *restrict avg, const float *restrict x, int64 n, int count);
 /*
  * Serving's scores: n rows of d floats stored by blocks of NCF_BLOCK rows,
  * dimension-major inside a block (blocked[(b * d + k) * NCF_BLOCK + lane] is
@@ -296,7 +294,6 @@ typedef struct NcfConfig
 	bool		epochs_auto;	/* epochs NULL: epochs is chosen from the data (ncf_auto_config) */
 	bool		validation_auto;	/* hold out the latest slice, keep the best epoch */
 	double		trend_seconds;	/* trend_days in seconds; 0: no trend term */
-	int			average_epochs; /* the model is the mean of the last so many epochs'; 0: the last */
 	int			ensemble;		/* members trained and merged (1: a single model) */
 	int			member;			/* the member being trained, 0-based (progress lines) */
 } NcfConfig;

@@ -61,15 +61,6 @@
  * the dense parameters.  Without trend_days none of this runs and nothing
  * is drawn: a model trains exactly as before.
  *
- * Weight averaging (average_epochs => A).  After each of the last A epochs
- * the parameters (both towers, the attention encoder, the trend term) are
- * folded into their running mean, and the mean is the stored model:
- * stochastic weight averaging (Izmailov et al., "Averaging weights leads to
- * wider optima and better generalization", UAI 2018), at the cost of one
- * copy of the parameters and one pass over them per averaged epoch.  With
- * validation 'auto' each epoch is scored as it would be stored (the mean
- * so far once averaging has begun) and the best such model is kept.
- *
  * Threads.  threads - 1 POSIX threads (the pool of ncf_pool.c) run only the
  * numeric phases: no palloc, no elog, no PostgreSQL calls of any kind, all
  * signals blocked.
@@ -152,13 +143,6 @@ typedef struct Trainer
 	uint8	   *trend_bucket;	/* softmax: G x G (row, column) buckets */
 	double	   *row_when;		/* softmax: each row's time */
 	int32	   *row_order;		/* softmax: the rows by time */
-	/* average_epochs: the parameters' running mean from epoch avg_from on */
-	int			avg_from;		/* the first epoch averaged; epochs: none */
-	int			avg_count;		/* epochs in the mean so far */
-	float	   *avg_dense[2];
-	float	   *avg_w0[2];
-	NcfAttention avg_att;		/* the attention parameters' mean (att_n > 0) */
-	float		avg_trend[NCF_TREND_BUCKETS];
 } Trainer;
 
 /* pool phases: binary's step, the update, softmax's three steps */
@@ -227,19 +211,6 @@ ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 		total = add_size(total, mul_size(mul_size(groups, cfg->attention_window),
 										 (2 * cfg->hidden[0] + 1) * sizeof(float)));
 	}
-	/* average_epochs: a second copy of every parameter */
-	if (cfg->average_epochs > 0)
-		for (int k = 0; k < 2; k++)
-		{
-			int			n_in = ncf_tower_inputs(d, k);
-
-			ncf_tower_shape(&shape, n_in, cfg->nhidden, cfg->hidden, cfg->dim);
-			total = add_size(total, mul_size(add_size(mul_size(n_in, shape.width[1]),
-													  ncf_tower_dense_size(&shape)), sizeof(float)));
-			if (k == NCF_LEARNER && cfg->encoder == NCF_ENCODER_ATTENTION)
-				total = add_size(total, mul_size(ncf_attention_size(cfg->attention_window, cfg->hidden[0]),
-												 sizeof(float)));
-		}
 	/* data: positives, contexts, negatives, permutation, sorted sets */
 	total = add_size(total, mul_size(d->n_pos, 4 * sizeof(int32) + sizeof(int64)
 									 + negatives * sizeof(int32)));
@@ -840,66 +811,16 @@ prepare_batch(Trainer *tr, int64 first, int ngroups, int32 stamp)
 }
 
 /*
- * The model as it would be stored now: the live parameters, or their mean
- * once average_epochs has begun averaging.  A view: it points into tr.
+ * The trained parameters into model, in the current memory context; into
+ * model's own arrays again when allocated is true (validation's copy of its
+ * best epoch so far)
  */
 static void
-trained_view(Trainer *tr, NcfModel *view)
+copy_model(const Trainer *tr, NcfModel *model, bool allocated)
 {
-	bool		avg = tr->avg_count > 0;
-
-	for (int k = 0; k < 2; k++)
-	{
-		view->tower[k] = tr->tw[k].t;
-		view->tower[k].att = NULL;
-		if (avg)
-		{
-			ncf_tower_bind_dense(&view->tower[k], tr->avg_dense[k]);
-			view->tower[k].w[0] = tr->avg_w0[k];
-		}
-	}
-	if (tr->att_n > 0)
-		view->tower[NCF_LEARNER].att = avg ? &tr->avg_att : &tr->att;
-	view->trend = tr->trend;
-	memset(view->trend_b, 0, sizeof(view->trend_b));
-	if (tr->trend)
-		memcpy(view->trend_b, avg ? tr->avg_trend : tr->trend_b, sizeof(view->trend_b));
-}
-
-/* average_epochs: fold the parameters after this epoch into their mean */
-static void
-average_epoch(Trainer *tr)
-{
-	tr->avg_count++;
-	for (int k = 0; k < 2; k++)
-	{
-		TowerState *s = &tr->tw[k];
-
-		ncf_vec_mean_update(tr->avg_dense[k], s->dense, s->dense_n, tr->avg_count);
-		ncf_vec_mean_update(tr->avg_w0[k], s->t.w[0],
-							(int64) ncf_tower_inputs(tr->d, k) * s->t.width[1], tr->avg_count);
-	}
-	if (tr->att_n > 0)
-		ncf_vec_mean_update(tr->avg_att.params, tr->att.params, tr->att_n, tr->avg_count);
-	if (tr->trend)
-		ncf_vec_mean_update(tr->avg_trend, tr->trend_b, NCF_TREND_BUCKETS, tr->avg_count);
-}
-
-/*
- * The trained parameters (trained_view) into model, in the current memory
- * context; into model's own arrays again when allocated is true
- * (validation's copy of its best epoch so far)
- */
-static void
-copy_model(Trainer *tr, NcfModel *model, bool allocated)
-{
-	NcfModel	src;
-
-	trained_view(tr, &src);
 	for (int k = 0; k < 2; k++)
 	{
 		const TowerState *s = &tr->tw[k];
-		const NcfTower *from = &src.tower[k];
 		NcfTower   *t = &model->tower[k];
 		int64		nw0 = (int64) ncf_tower_inputs(tr->d, k) * s->t.width[1];
 
@@ -909,26 +830,30 @@ copy_model(Trainer *tr, NcfModel *model, bool allocated)
 			ncf_tower_bind_dense(t, alloc_floats(s->dense_n));
 			t->w[0] = alloc_floats(nw0);
 			t->att = NULL;
-			if (from->att)
+			if (k == NCF_LEARNER && tr->att_n > 0)
 			{
 				t->att = palloc(sizeof(NcfAttention));
 				ncf_attention_bind(t->att, tr->att.window, tr->att.width,
 								   alloc_floats(tr->att_n));
 			}
 		}
-		memcpy(t->b[0], from->b[0], sizeof(float) * s->dense_n);
-		memcpy(t->w[0], from->w[0], sizeof(float) * nw0);
+		memcpy(t->b[0], s->dense, sizeof(float) * s->dense_n);
+		if (k == NCF_COURSE)
+		{
+			model->trend = tr->trend;
+			memset(model->trend_b, 0, sizeof(model->trend_b));
+			if (tr->trend)
+				memcpy(model->trend_b, tr->trend_b, sizeof(model->trend_b));
+		}
+		memcpy(t->w[0], s->t.w[0], sizeof(float) * nw0);
 		if (t->att)
-			memcpy(t->att->params, from->att->params, sizeof(float) * tr->att_n);
+			memcpy(t->att->params, tr->att.params, sizeof(float) * tr->att_n);
 	}
-	model->trend = src.trend;
-	memcpy(model->trend_b, src.trend_b, sizeof(model->trend_b));
 }
 
 /*
- * validation 'auto': score the network as it would be stored after an epoch
- * (trained_view); keep a copy of it when its Recall@10 beats every earlier
- * epoch's (ties: the earlier)
+ * validation 'auto': score the network as it is after an epoch; keep a copy
+ * of it when its Recall@10 beats every earlier epoch's (ties: the earlier)
  */
 static void
 validate_epoch(Trainer *tr, NcfEpochLog *log, int epoch, NcfModel *best,
@@ -937,7 +862,13 @@ validate_epoch(Trainer *tr, NcfEpochLog *log, int epoch, NcfModel *best,
 	double		t0 = recs_clock_seconds();
 	NcfModel	now;
 
-	trained_view(tr, &now);
+	now.tower[NCF_LEARNER] = tr->tw[NCF_LEARNER].t;
+	now.tower[NCF_COURSE] = tr->tw[NCF_COURSE].t;
+	now.tower[NCF_LEARNER].att = tr->att_n > 0 ? &tr->att : NULL;
+	now.trend = tr->trend;
+	memset(now.trend_b, 0, sizeof(now.trend_b));
+	if (tr->trend)
+		memcpy(now.trend_b, tr->trend_b, sizeof(now.trend_b));
 	ncf_holdout_score(tr->d->holdout, tr->d, tr->cfg, &now, &log[epoch].recall, &log[epoch].ndcg);
 	if (ncf_best_epoch(log, epoch + 1) == epoch)
 	{
@@ -1041,18 +972,6 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 			tr->row_order = palloc(sizeof(int32) * G);
 		}
 	}
-	/* average_epochs: the mean's arrays, filled by the first averaged epoch */
-	tr->avg_from = cfg->epochs - Min(cfg->average_epochs, cfg->epochs);
-	if (cfg->average_epochs > 0)
-	{
-		for (int k = 0; k < 2; k++)
-		{
-			tr->avg_dense[k] = alloc_floats(tr->tw[k].dense_n);
-			tr->avg_w0[k] = alloc_floats((int64) ncf_tower_inputs(d, k) * tr->tw[k].t.width[1]);
-		}
-		if (tr->att_n > 0)
-			ncf_attention_bind(&tr->avg_att, tr->att.window, tr->att.width, alloc_floats(tr->att_n));
-	}
 	tr->perm = MemoryContextAllocHuge(workcxt, sizeof(int32) * Max(d->n_pos, 1));
 	for (int64 p = 0; p < d->n_pos; p++)
 		tr->perm[p] = (int32) p;
@@ -1127,8 +1046,6 @@ ncf_train(const NcfData *d, const NcfConfig *cfg, NcfModel *model, NcfEpochLog *
 				ncf_pool_run(&pool, PHASE_UPDATE);
 			}
 			rebalance_rows(tr);
-			if (epoch >= tr->avg_from)
-				average_epoch(tr);
 			secs = recs_clock_seconds() - t0;
 			log[epoch].loss = loss / ((double) d->n_pos * tr->batch.per_group);
 			log[epoch].seconds = secs;

@@ -37,18 +37,6 @@ ncf_vec_add(float *restrict y, const float *restrict x, int n)
 }
 
 NCF_CLONES void
-ncf_vec_mean_update(float *restrict avg, const float *restrict x, int64 n, int count)
-{
-	float		f = 1.0f / (float) count;
-
-	if (count == 1)
-		memcpy(avg, x, sizeof(float) * n);
-	else
-		for (int64 i = 0; i < n; i++)
-			avg[i] += (x[i] - avg[i]) * f;
-}
-
-NCF_CLONES void
 ncf_vec_axpy(float *restrict y, float a, const float *restrict x, int n)
 {
 	for (int i = 0; i < n; i++)

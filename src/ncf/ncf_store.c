@@ -342,9 +342,6 @@ params_json(const NcfOptions *o, const NcfModel *model)
 		json_out_int(&j, "member_dim", cfg->dim / cfg->ensemble);
 	}
 	json_out_int(&j, "epochs", cfg->epochs);
-	/* average_epochs: the epochs actually averaged (at most epochs) */
-	if (cfg->average_epochs > 0)
-		json_out_int(&j, "average_epochs", Min(cfg->average_epochs, cfg->epochs));
 	json_out_string(&j, "loss", cfg->loss == NCF_LOSS_SOFTMAX ? "softmax" : "binary");
 	/* loss 'auto', epochs NULL: the two above were chosen from the data */
 	json_out_bool(&j, "loss_auto", cfg->loss_auto);

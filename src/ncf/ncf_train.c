@@ -240,9 +240,7 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 				 errhint("Pass context_norm => 'none' with encoder => 'attention'.")));
 	trend_arg(fcinfo, 31, cfg);
 	o->trend_days = cfg->trend_seconds > 0 ? PG_GETARG_FLOAT8(31) : 0;
-	/* more than epochs averages them all (epochs may be chosen from the data) */
-	cfg->average_epochs = recs_int_arg(fcinfo, 32, 0, 0, MAX_EPOCHS, "average_epochs");
-	cfg->ensemble = recs_int_arg(fcinfo, 33, 1, 1, NCF_MAX_ENSEMBLE, "ensemble");
+	cfg->ensemble = recs_int_arg(fcinfo, 32, 1, 1, NCF_MAX_ENSEMBLE, "ensemble");
 	cfg->member = 0;
 	if (cfg->ensemble > 1 && cfg->encoder == NCF_ENCODER_ATTENTION)
 		ereport(ERROR,

@@ -141,7 +141,6 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_ncf', 'validation', NULL, 'default', 'none'),
 ('train_ncf', 'context_norm', NULL, 'default', 'none'),
 ('train_ncf', 'trend_days', NULL, 'default', 'no trend term'),
-('train_ncf', 'average_epochs', NULL, 'default', '0: the last epoch''s parameters'),
 ('train_ncf', 'ensemble', NULL, 'default', '1: a single model'),
 ('tune_ncf', 'watches', $$'bn.watches'$$, '22004', 'watches must not be NULL'),
 ('tune_ncf', 'grid', $$'{"epochs": [1, 2]}'$$, '22004', 'grid must not be NULL'),
