@@ -429,7 +429,9 @@ metrics_json(const NcfOptions *o, const NcfInput *in, const NcfData *data, const
 	const NcfConfig *cfg = &o->cfg;
 	const WatchSet *ws = in->ws;
 	/* softmax: one instance per positive, its negatives are the batch's courses */
-	int64		instances = data->n_pos * (cfg->loss == NCF_LOSS_SOFTMAX ? 1 : 1 + cfg->negatives);
+	/* an ensemble's epoch is each member's epoch: its seconds are summed (train_ensemble) */
+	int64		instances = data->n_pos * (cfg->loss == NCF_LOSS_SOFTMAX ? 1 : 1 + cfg->negatives) *
+		Max(cfg->ensemble, 1);
 	JsonOut		j;
 
 	json_out_begin(&j);

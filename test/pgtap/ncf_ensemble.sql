@@ -6,7 +6,7 @@
 -- block-diagonal, trend terms add up.  Also: 1 is bit-identical, params,
 -- memory, errors.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 SET LOCAL client_min_messages = warning;
 
 SELECT count(*) AS n_en FROM recs.generate_sample('en', 300, 60, 7) \gset
@@ -86,6 +86,10 @@ SELECT cmp_ok(pg_temp.maxdiff(recs.embed_course(:e2, '{"topic": "data-science"}'
 SELECT is((SELECT (params->'ensemble') || (params->'member_layers') || (params->'member_dim') || (params->'dim')
              FROM recs.model WHERE model_id = :e2),
           '[2, 16, 8, 4, 8]'::jsonb, 'params: ensemble 2, the members'' layers and dim, the merged dim');
+
+SELECT is((SELECT (metrics->>'instances_per_epoch')::bigint FROM recs.model WHERE model_id = :e2),
+          (SELECT 2 * (metrics->>'instances_per_epoch')::bigint FROM recs.model WHERE model_id = :m3),
+          'metrics: an epoch of the ensemble is an epoch of each member (its seconds are summed, so the rate is the training''s)');
 
 -- memory and errors
 SET LOCAL recs.memory_limit = '24MB';
