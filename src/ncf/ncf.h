@@ -718,12 +718,14 @@ typedef struct NcfRunLog
 /*
  * Rows (model_id, idcol, extra_cols..., embedding) of recs.<table> from a flat
  * n x dim matrix; extra_exprs read u.x1 and u.x2 (extra1, extra2, NULL: 0),
- * or with ctx each row's slice of $7, their contexts' course ids (item_ids).
+ * u.x3 (real3, NULL: NULL), or with ctx each row's slice of $7, their
+ * contexts' course ids (item_ids).
  */
 extern void ncf_store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 								 const char *extra_exprs, int64 model_id, const int64 *ids,
-								 const int32 *extra1, const int32 *extra2, const NcfSparse *ctx,
-								 const int64 *item_ids, const float *emb, int64 n, int dim);
+								 const int32 *extra1, const int32 *extra2, const float *real3,
+								 const NcfSparse *ctx, const int64 *item_ids, const float *emb,
+								 int64 n, int dim);
 /*
  * the catalog row, layers, embeddings (with course_trend, each course's
  * trend term; NULL: none), co-watch rows, learners and metrics

@@ -22,14 +22,21 @@
 
 #include "ncf.h"
 
-/* parameters of one tower, times k in every width but the input's */
+/* a tower's shape k times as wide: every width but the input's */
+static void
+widen_tower(NcfTower *t, int k)
+{
+	for (int l = 1; l <= t->nlayers; l++)
+		t->width[l] *= k;
+}
+
+/* parameters of one tower, k times as wide */
 static Size
 tower_floats(const NcfTower *t, int k)
 {
 	NcfTower	wide = *t;
 
-	for (int l = 1; l <= wide.nlayers; l++)
-		wide.width[l] *= k;
+	widen_tower(&wide, k);
 	return add_size((Size) ncf_tower_dense_size(&wide), mul_size(wide.width[0], wide.width[1]));
 }
 
@@ -87,8 +94,7 @@ ncf_ensemble_merge(const NcfModel *members, int k, NcfModel *out)
 
 		*o = members[0].tower[t];
 		o->att = NULL;
-		for (int l = 1; l <= o->nlayers; l++)
-			o->width[l] *= k;
+		widen_tower(o, k);
 		/* zeros everywhere off the blocks */
 		ncf_tower_bind_dense(o, MemoryContextAllocHuge(CurrentMemoryContext,
 													   sizeof(float) * ncf_tower_dense_size(o)));

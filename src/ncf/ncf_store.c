@@ -64,7 +64,7 @@ store_layers(int64 model_id, const NcfModel *m)
 		for (int l = 0; l < t->nlayers; l++)
 		{
 			int64		nw = (int64) t->width[l] * t->width[l + 1];
-			Datum		values[7];
+			Datum		values[8];
 			int			rc;
 
 			CHECK_FOR_INTERRUPTS();
@@ -92,7 +92,7 @@ store_layers(int64 model_id, const NcfModel *m)
 	if (m->tower[NCF_LEARNER].att)
 	{
 		const NcfAttention *a = m->tower[NCF_LEARNER].att;
-		Datum		values[7];
+		Datum		values[8];
 		int			rc;
 
 		values[0] = Int64GetDatum(model_id);
@@ -112,20 +112,22 @@ store_layers(int64 model_id, const NcfModel *m)
 /*
  * Rows (model_id, id, embedding) from a flat n x dim matrix: one statement
  * per chunk, slicing the chunk's flat real[] per row in SQL.  extra_exprs
- * may use u.x1 and u.x2 (extra1, extra2) and $7, the chunk's contexts as
- * one flat bigint[] of course ids when ctx is given; then x1 and x2 are each
- * row's slice of it (1-based, inclusive) and extra1, extra2 are ignored.
+ * may use u.x1 and u.x2 (extra1, extra2), u.x3 (real3) and $7, the chunk's
+ * contexts as one flat bigint[] of course ids when ctx is given; then x1 and
+ * x2 are each row's slice of it (1-based, inclusive) and extra1, extra2 are
+ * ignored.
  */
 void
 ncf_store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 				 const char *extra_exprs, int64 model_id, const int64 *ids,
-				 const int32 *extra1, const int32 *extra2, const NcfSparse *ctx,
-				 const int64 *item_ids, const float *emb, int64 n, int dim)
+				 const int32 *extra1, const int32 *extra2, const float *real3,
+				 const NcfSparse *ctx, const int64 *item_ids, const float *emb,
+				 int64 n, int dim)
 {
 	StringInfoData sql;
 	SPIPlanPtr	plan;
-	Oid			types[7] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID,
-	INT8ARRAYOID};
+	Oid			types[8] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID,
+	INT8ARRAYOID, FLOAT4ARRAYOID};
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ncf store",
 											  ALLOCSET_DEFAULT_SIZES);
 
@@ -133,9 +135,9 @@ ncf_store_embeddings(const char *table, const char *idcol, const char *extra_col
 	appendStringInfo(&sql,
 					 "INSERT INTO recs.%s (model_id, %s%s, embedding)"
 					 " SELECT $1, u.id%s, $3[(u.o - 1) * $4 + 1 : u.o * $4]::real[]"
-					 " FROM unnest($2, $5, $6) WITH ORDINALITY AS u(id, x1, x2, o)",
+					 " FROM unnest($2, $5, $6, $8) WITH ORDINALITY AS u(id, x1, x2, x3, o)",
 					 table, idcol, extra_cols, extra_exprs);
-	plan = SPI_prepare(sql.data, 7, types);
+	plan = SPI_prepare(sql.data, 8, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int64 start = 0; start < n; start += EMBED_INSERT_ROWS)
@@ -145,7 +147,7 @@ ncf_store_embeddings(const char *table, const char *idcol, const char *extra_col
 		Datum	   *idd = palloc(sizeof(Datum) * nb);
 		Datum	   *x1 = palloc(sizeof(Datum) * nb);
 		Datum	   *x2 = palloc(sizeof(Datum) * nb);
-		Datum		values[7];
+		Datum		values[8];
 		Datum	   *cs = NULL;
 		int64		c0 = 0,
 					c1 = 0;
@@ -183,6 +185,7 @@ ncf_store_embeddings(const char *table, const char *idcol, const char *extra_col
 		values[4] = PointerGetDatum(construct_array(x1, nb, INT4OID, 4, true, TYPALIGN_INT));
 		values[5] = PointerGetDatum(construct_array(x2, nb, INT4OID, 4, true, TYPALIGN_INT));
 		values[6] = PointerGetDatum(construct_array(cs, (int) (c1 - c0), INT8OID, 8, true, TYPALIGN_DOUBLE));
+		values[7] = PointerGetDatum(float_array(real3 ? real3 + start : NULL, real3 ? nb : 0));
 		MemoryContextSwitchTo(old);
 		rc = SPI_execute_plan(plan, values, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
@@ -215,29 +218,6 @@ store_cowatch(int64 model_id, const NcfSparse *s, const int64 *item_ids)
 		}
 	recs_insert_columns("INSERT INTO recs.ncf_cowatch (model_id, course_id, neighbour_id, similarity)"
 						" SELECT * FROM unnest($1, $2, $3, $4)", 4, types, vals, NULL, n);
-}
-
-/* recs.ncf_course.trend: each course's trend term at the end of the data */
-static void
-store_course_trend(int64 model_id, const int64 *item_ids, const float *trend, int n)
-{
-	Oid			types[3] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID};
-	Datum		values[3];
-	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
-	int			rc;
-
-	for (int i = 0; i < n; i++)
-		ids[i] = Int64GetDatum(item_ids[i]);
-	values[0] = Int64GetDatum(model_id);
-	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(float_array(trend, n));
-	rc = SPI_execute_with_args("UPDATE recs.ncf_course c SET trend = u.t"
-							   " FROM unnest($2, $3) AS u(id, t)"
-							   " WHERE c.model_id = $1 AND c.course_id = u.id",
-							   3, types, values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "could not update recs.ncf_course: %s", SPI_result_code_string(rc));
-	pfree(ids);
 }
 
 /* recs.ncf_course_feature: the content vocabulary, (column, value) -> input row */
@@ -488,13 +468,13 @@ ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const Nc
 		json_out_string(&j, "courses", recs_relation_name(o->courses));
 	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o, model), in->through);
 	store_layers(model_id, model);
-	ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers", ", u.x1, u.x2",
-					 model_id, in->item_ids, input_row, watchers, NULL, NULL,
+	ncf_store_embeddings("ncf_course", "course_id",
+					 course_trend ? ", input_row, watchers, trend" : ", input_row, watchers",
+					 course_trend ? ", u.x1, u.x2, u.x3" : ", u.x1, u.x2",
+					 model_id, in->item_ids, input_row, watchers, course_trend, NULL, NULL,
 					 course_emb, in->n_items, o->cfg.dim);
-	if (course_trend)
-		store_course_trend(model_id, in->item_ids, course_trend, in->n_items);
 	ncf_store_embeddings("ncf_learner", "learner_id", ", context", ", $7[u.x1 : u.x2]",
-					 model_id, in->learner_ids, NULL, NULL, contexts, in->item_ids,
+					 model_id, in->learner_ids, NULL, NULL, NULL, contexts, in->item_ids,
 					 learner_emb, in->n_learners, o->cfg.dim);
 	store_cowatch(model_id, &data->cowatch, in->item_ids);
 	if (o->content)
