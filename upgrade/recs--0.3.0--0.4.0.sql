@@ -97,40 +97,6 @@ COMMENT ON FUNCTION recs.train_glmix(regclass, regclass, regclass, text[], text[
     text, text, text, text, text, text, text, boolean, integer) IS
     'train a GLMix response model (fixed effect + per-learner + per-course effects) by coordinate descent; returns the model id';
 
-CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
-RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
-    EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
-    IF training THEN
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
-        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
-    END IF;
-END
-$$;
-CREATE OR REPLACE FUNCTION recs.revoke_access(grantee regrole)
-RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
-    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
-    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
-END
-$$;
-
 -- roles that may train (EXECUTE on the dense aggregate, as grant_access gave
 -- it) may run the matrix-free one too
 DO $$
@@ -712,47 +678,6 @@ END
 $$;
 COMMENT ON FUNCTION recs._require_owner(text) IS
     'private: an error unless the current user is (a member of) the owner of schema recs';
-
-CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
-RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM recs._require_owner('grant_access');
-    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
-    EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
-    IF training THEN
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
-        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
-    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models)';
-
-CREATE OR REPLACE FUNCTION recs.revoke_access(grantee regrole)
-RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM recs._require_owner('revoke_access');
-    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
-    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
-    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
-END
-$$;
-COMMENT ON FUNCTION recs.revoke_access(regrole) IS
-    'take back what recs.grant_access gave a role';
 
 CREATE OR REPLACE FUNCTION recs.course_map_svg(
     model bigint,
@@ -2116,7 +2041,6 @@ AS $$ SELECT * FROM recs._forget_learner_id(learner_id, false) $$;
 COMMENT ON FUNCTION recs.forget_learner(bigint) IS
     'delete a learner''s rows from every model (histories, embeddings, features, per-learner coefficients and blend weights) and make every backend reload those models; reports the rows removed per table';
 
-
 CREATE OR REPLACE FUNCTION recs._serving_functions()
 RETURNS text
 LANGUAGE sql IMMUTABLE
@@ -3229,7 +3153,6 @@ COMMENT ON FUNCTION recs.train_all(regclass, regclass, regclass, regclass, text[
     timestamptz, text[], integer, integer, boolean, integer, text[], integer, boolean, text, text, text, text, text,
     text, text, text, text) IS
     'the nightly pipeline: inputs and memory checked first; components before the last blend_days, candidate blends after, the best on a validation slice refitted through the end of the data and activated';
-
 
 -- ---------------------------------------------------------------------------
 -- citus (issue #14): recs on a Citus cluster.  recs.citus_setup() makes
@@ -4905,70 +4828,6 @@ COMMENT ON FUNCTION recs._citus_on_workers(text) IS
     'private: on a Citus coordinator, run a recs call (SELECT call) on every worker; returns how many workers, 0 elsewhere';
 REVOKE EXECUTE ON FUNCTION recs._citus_on_workers(text) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
-RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    -- NULL without Citus
-    ddl_propagation text := current_setting('citus.enable_ddl_propagation', true);
-BEGIN
-    PERFORM recs._require_owner('grant_access');
-    -- on Citus, this node's grants only, with DDL propagation off: each worker
-    -- makes its own (below), and grants this transaction propagated would hold
-    -- locks there that the workers' own calls wait for
-    IF ddl_propagation IS NOT NULL THEN
-        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
-    END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA recs TO %s', grantee);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._serving_functions(), grantee);
-    EXECUTE format('GRANT SELECT ON recs.models TO %s', grantee);
-    IF training THEN
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
-        EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8) TO %s', grantee);
-    END IF;
-    IF ddl_propagation IS NOT NULL THEN
-        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
-    END IF;
-    -- on a Citus coordinator, every worker too (90_citus.sql)
-    PERFORM recs._citus_on_workers(format('recs.grant_access(%L::regrole, %L)', grantee, training));
-END
-$$;
-COMMENT ON FUNCTION recs.grant_access(regrole, boolean) IS
-    'let a role serve (EXECUTE on the serving functions, no access to the model tables; training => true: also train, evaluate, activate and drop models); on a Citus coordinator, on every worker too';
-
-CREATE OR REPLACE FUNCTION recs.revoke_access(grantee regrole)
-RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    ddl_propagation text := current_setting('citus.enable_ddl_propagation', true);
-BEGIN
-    PERFORM recs._require_owner('revoke_access');
-    -- as in grant_access: this node's, then each worker's own
-    IF ddl_propagation IS NOT NULL THEN
-        PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
-    END IF;
-    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
-    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8) FROM %s', grantee);
-    EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
-    IF ddl_propagation IS NOT NULL THEN
-        PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
-    END IF;
-    PERFORM recs._citus_on_workers(format('recs.revoke_access(%L::regrole)', grantee));
-END
-$$;
-COMMENT ON FUNCTION recs.revoke_access(regrole) IS
-    'take back what recs.grant_access gave a role (on a Citus coordinator, on every worker too)';
 -- NCF attention encoder (train_ncf(encoder => 'attention')): its parameters
 -- are one row of recs.ncf_layer, tower 'attention'.
 -- ---------------------------------------------------------------------------
@@ -5181,6 +5040,38 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[])
 FROM PUBLIC;
 
+-- the training-only functions: the pushed-down GLMix aggregates and block
+-- functions (not PUBLIC) that grant_access(..., training => true) gives
+CREATE FUNCTION recs._training_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+        || 'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
+        || 'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
+        || 'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
+        || 'recs._glmix_flat_scores(bytea, float8[], float8[]), '
+        || 'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
+        || 'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
+        || 'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
+        || 'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+        || 'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
+        || 'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
+        || 'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
+        || 'recs._glmix_flat_add(float8[], float8[]), '
+        || 'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
+        || 'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
+        || 'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
+        || 'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]), '
+        || 'recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
+        || 'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
+        || 'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
+        || 'recs._glmix_flat_reweight(bytea, float8[])'
+$$;
+COMMENT ON FUNCTION recs._training_functions() IS
+    'the training-only functions (GLMix''s pushed-down aggregates and block functions, not PUBLIC) that grant_access(..., training => true) gives a role, as a list for GRANT';
+
 CREATE OR REPLACE FUNCTION recs.grant_access(grantee regrole, training boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE STRICT
@@ -5203,28 +5094,7 @@ BEGIN
     IF training THEN
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
         EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
-                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
-                       'recs._glmix_flat_scores(bytea, float8[], float8[]), '
-                       'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
-                       'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
-                       'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
-                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
-                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
-                       'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
-                       'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                       'recs._glmix_flat_add(float8[], float8[]), '
-                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
-                       'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                       'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
-                       'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', grantee);
-        -- max_rows on the course-side effect (glmix_flat_cap.c)
-        EXECUTE format('GRANT EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
-                       'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
-                       'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
-                       'recs._glmix_flat_reweight(bytea, float8[]) TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._training_functions(), grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -5252,27 +5122,7 @@ BEGIN
     EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
-                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
-                   'recs._glmix_flat_scores(bytea, float8[], float8[]), '
-                   'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
-                   'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
-                   'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
-                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
-                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
-                   'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
-                   'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                   'recs._glmix_flat_add(float8[], float8[]), '
-                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
-                   'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                   'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
-                   'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM %s', grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
-                   'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
-                   'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
-                   'recs._glmix_flat_reweight(bytea, float8[]) FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._training_functions(), grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -5437,25 +5287,7 @@ BEGIN
               WHERE p.oid = 'recs.glmix_fixed_block_stats(bytea, float8[], float8[])'::pg_catalog.regprocedure
                 AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
     LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
-                                  'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
-                                  'recs._glmix_flat_scores(bytea, float8[], float8[]), '
-                                  'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
-                                  'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
-                                  'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
-                                  'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
-                                  'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
-                                  'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                                  'recs._glmix_flat_add(float8[], float8[]), '
-                                  'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
-                                  'recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
-                                  'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
-                                  'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
-                                  'recs._glmix_flat_reweight(bytea, float8[]), '
-                                  'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
-                                  'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                                  'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
-                                  'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', r);
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._training_functions(), r);
     END LOOP;
 END
 $$;

@@ -62,6 +62,38 @@ $$;
 COMMENT ON FUNCTION recs._serving_functions() IS
     'the serving functions (SECURITY DEFINER, not PUBLIC) that grant_access gives a role, as a list for GRANT';
 
+-- the training-only functions: the pushed-down GLMix aggregates and block
+-- functions (not PUBLIC) that grant_access(..., training => true) gives
+CREATE FUNCTION recs._training_functions()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
+        || 'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
+        || 'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
+        || 'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
+        || 'recs._glmix_flat_scores(bytea, float8[], float8[]), '
+        || 'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
+        || 'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
+        || 'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
+        || 'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
+        || 'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
+        || 'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
+        || 'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
+        || 'recs._glmix_flat_add(float8[], float8[]), '
+        || 'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
+        || 'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
+        || 'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
+        || 'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]), '
+        || 'recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
+        || 'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
+        || 'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
+        || 'recs._glmix_flat_reweight(bytea, float8[])'
+$$;
+COMMENT ON FUNCTION recs._training_functions() IS
+    'the training-only functions (GLMix''s pushed-down aggregates and block functions, not PUBLIC) that grant_access(..., training => true) gives a role, as a list for GRANT';
+
 -- grant_access and revoke_access change the privileges of the extension's
 -- objects: one clear error for anyone else, before any GRANT or REVOKE (a
 -- non-owner's REVOKE would warn once per object, then fail)
@@ -107,28 +139,7 @@ BEGIN
     IF training THEN
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA recs TO %s', grantee);
         EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA recs TO %s', grantee);
-        EXECUTE format('GRANT EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                       'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                       'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
-                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
-                       'recs._glmix_flat_scores(bytea, float8[], float8[]), '
-                       'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
-                       'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
-                       'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
-                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
-                       'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
-                       'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
-                       'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                       'recs._glmix_flat_add(float8[], float8[]), '
-                       'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
-                       'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                       'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
-                       'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) TO %s', grantee);
-        -- max_rows on the course-side effect (glmix_flat_cap.c)
-        EXECUTE format('GRANT EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
-                       'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
-                       'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
-                       'recs._glmix_flat_reweight(bytea, float8[]) TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', recs._training_functions(), grantee);
     END IF;
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
@@ -156,27 +167,7 @@ BEGIN
     EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA recs FROM %s', grantee);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._serving_functions(), grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs.glmix_fixed_block_stats(bytea, float8[], float8[]), '
-                   'recs.glmix_fixed_block_grad(bytea, float8[], float8[], float8[]), '
-                   'recs.glmix_entity_fit(bytea, float8[], float8[], float8), '
-                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[]), '
-                   'recs._glmix_flat_scores(bytea, float8[], float8[]), '
-                   'recs._glmix_flat_fixed_stats(bytea, bytea, float8[], float8[], float8[]), '
-                   'recs._glmix_flat_loss(bytea, bytea, float8[], float8[], boolean, float8[]), '
-                   'recs._glmix_flat_fixed_grad(bytea, bytea, float8[], float8[], float8[], float8[]), '
-                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[]), '
-                   'recs._glmix_flat_course_rows(bytea, bytea, float8[], float8[], bigint[], integer[], float8[], integer, boolean, bigint[], bigint[], float8[]), '
-                   'recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[]), '
-                   'recs._glmix_flat_entity_stats(bytea, float8[], integer, float8[], integer), '
-                   'recs._glmix_flat_add(float8[], float8[]), '
-                   'recs._glmix_flat_blocks(bytea, bigint, integer[], float8[], bigint[], float8[], float8[], float8[], float8[], float8[], integer[]), '
-                   'recs._glmix_flat_channel_stats(bytea, float8[], integer[], float8[], integer), '
-                   'recs._glmix_flat_channel_scores(bytea, integer[], float8[], integer), '
-                   'recs._glmix_flat_valid_rows(bytea, bytea, float8[], float8[], float8[]) FROM %s', grantee);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION recs._glmix_flat_cap_rows(bytea, bigint[], bigint[], bigint[]), '
-                   'recs._glmix_flat_cap_sample(text, bigint[], bigint[], float8[], float8[], integer, bigint, integer), '
-                   'recs._glmix_flat_cap_weights(bytea, bigint[], bigint[], bigint[], integer[], float8[]), '
-                   'recs._glmix_flat_reweight(bytea, float8[]) FROM %s', grantee);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', recs._training_functions(), grantee);
     EXECUTE format('REVOKE USAGE ON SCHEMA recs FROM %s', grantee);
     IF ddl_propagation IS NOT NULL THEN
         PERFORM set_config('citus.enable_ddl_propagation', ddl_propagation, true);
