@@ -4124,14 +4124,15 @@ CREATE FUNCTION recs.train_ncf(
     validation text DEFAULT 'none',
     context_norm text DEFAULT 'none',
     trend_days float8 DEFAULT NULL,
-    ensemble integer DEFAULT 1)
+    ensemble integer DEFAULT 1,
+    half_life_days float8 DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
-    text, integer, text, text, text, float8, integer) IS
+    text, integer, text, text, text, float8, integer, float8) IS
     'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count; with ensemble: several models trained and merged into one); returns the model id';
 
 -- ---------------------------------------------------------------------------

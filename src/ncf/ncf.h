@@ -294,6 +294,7 @@ typedef struct NcfConfig
 	bool		epochs_auto;	/* epochs NULL: epochs is chosen from the data (ncf_auto_config) */
 	bool		validation_auto;	/* hold out the latest slice, keep the best epoch */
 	double		trend_seconds;	/* trend_days in seconds; 0: no trend term */
+	double		half_life_seconds;	/* half_life_days in seconds; 0: every example weighs 1 */
 	int			ensemble;		/* members trained and merged (1: a single model) */
 	int			member;			/* the member being trained, 0-based (progress lines) */
 } NcfConfig;
@@ -387,6 +388,8 @@ typedef struct NcfData
 	/* trend_days: the training watches by course, each positive's time; else off NULL */
 	NcfTrendIndex trend;
 	double	   *pos_when;
+	/* half_life_days: each positive's weight (mean 1); else NULL, all 1 */
+	float	   *pos_weight;
 
 	/*
 	 * The course tower's inputs: a course's co-watch row, then its content
@@ -703,6 +706,7 @@ typedef struct NcfOptions
 	NcfConfig	cfg;
 	NcfContent *content;		/* NULL: no course_features */
 	double		trend_days;		/* as given; cfg.trend_seconds 0: none */
+	double		half_life_days; /* as given; cfg.half_life_seconds 0: none */
 } NcfOptions;
 
 /* what the training loop measured */

@@ -27,6 +27,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "utils/memutils.h"
 
 #include "ncf.h"
@@ -56,6 +58,8 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	int64		nw = d->offsets[d->n_learners];
 	int64		n = 0;
 	double		ctx_total = 0;
+	double		latest = -INFINITY;
+	double		weight_total = 0;
 
 	d->seen = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(nw, 1));
 	memcpy(d->seen, d->items, sizeof(int32) * nw);
@@ -87,6 +91,15 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 	{
 		ncf_trend_index(d->n_learners, d->n_items, d->offsets, d->items, d->when, &d->trend);
 		d->pos_when = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(d->n_pos, 1));
+	}
+	/* half_life_days: weights halve every half-life before the latest positive */
+	d->pos_weight = NULL;
+	if (cfg->half_life_seconds > 0 && d->n_pos > 0)
+	{
+		d->pos_weight = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * d->n_pos);
+		for (int64 w = 0; w < nw; w++)
+			if (d->when[w] >= cfg->labels_from)
+				latest = Max(latest, d->when[w]);
 	}
 	n = 0;
 	for (int u = 0; u < d->n_learners; u++)
@@ -121,6 +134,13 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 			d->ctx_len[n] = (int32) (b - a);
 			if (d->pos_when)
 				d->pos_when[n] = t;
+			if (d->pos_weight)
+			{
+				double		wt = exp2(-(latest - t) / cfg->half_life_seconds);
+
+				d->pos_weight[n] = (float) wt;
+				weight_total += wt;
+			}
 			if (b == a)
 				d->n_empty_ctx++;
 			ctx_total += (double) (b - a);
@@ -128,6 +148,10 @@ ncf_data_prepare(NcfData *d, const NcfConfig *cfg)
 		}
 	}
 	d->mean_ctx = n > 0 ? ctx_total / n : 0;
+	/* mean 1: the loss and the learning rate keep their scale */
+	if (d->pos_weight)
+		for (int64 k = 0; k < n; k++)
+			d->pos_weight[k] = (float) (d->pos_weight[k] * (n / weight_total));
 }
 
 /* ---------------------------------------------------------------- negatives */

@@ -461,6 +461,7 @@ phase_forward_backward(Trainer *tr, int th)
 		const float *u = L->act[nlast] + g * dim;
 		float	   *du = L->dact[nlast] + g * dim;
 		double		t = tr->trend ? tr->d->pos_when[tr->batch.pos[g]] : 0;
+		float		wg = tr->d->pos_weight ? tr->d->pos_weight[tr->batch.pos[g]] : 1.0f;
 
 		memset(du, 0, sizeof(float) * dim);
 		for (int j = 0; j < P; j++)
@@ -480,8 +481,8 @@ phase_forward_backward(Trainer *tr, int th)
 				z += tr->trend_b[bk];
 			}
 			/* BCE with logits: max(z,0) - y z + log(1 + exp(-|z|)) */
-			loss += (z > 0 ? z : 0) - y * z + log1pf(expf(-fabsf(z)));
-			dz = (1.0f / (1.0f + expf(-z)) - y) * inv_n;
+			loss += wg * ((z > 0 ? z : 0) - y * z + log1pf(expf(-fabsf(z))));
+			dz = (1.0f / (1.0f + expf(-z)) - y) * inv_n * wg;
 			if (tr->trend)
 				tr->trend_g[th * NCF_TREND_BUCKETS + bk] += dz;
 			ncf_vec_axpy(du, dz, v, dim);
@@ -566,13 +567,14 @@ phase_softmax_loss(Trainer *tr, int th)
 	{
 		float	   *z = sm->z + g * ncols;
 		const uint8 *bk = tr->trend ? tr->trend_bucket + g * ncols : NULL;
+		float		wg = tr->d->pos_weight ? tr->d->pos_weight[tr->batch.pos[g]] : 1.0f;
 
 		/* the trend term: a score is the dot product plus b[bucket] */
 		if (bk)
 			for (int c = 0; c < ncols; c++)
 				z[c] += tr->trend_b[bk[c]];
 		ncf_softmax_mask_row(sm, tr->d, tr->d->pos_learner[tr->batch.pos[g]], sm->label[g], z);
-		loss += ncf_softmax_row(z, ncols, sm->label[g], sm->col_logq, sm->temperature, scale);
+		loss += wg * ncf_softmax_row(z, ncols, sm->label[g], sm->col_logq, sm->temperature, scale * wg);
 		if (bk)
 		{
 			float	   *tg = tr->trend_g + th * NCF_TREND_BUCKETS;

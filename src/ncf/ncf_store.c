@@ -350,6 +350,8 @@ params_json(const NcfOptions *o, const NcfModel *model)
 			b[i] = model->trend_b[i];
 		json_out_numbers(&j, "trend_b", b, NCF_TREND_BUCKETS, "%.9g");
 	}
+	if (cfg->half_life_seconds > 0)
+		json_out_number(&j, "half_life_days", o->half_life_days, "%.17g");
 	if (cfg->encoder == NCF_ENCODER_ATTENTION)
 		json_out_int(&j, "attention_window", cfg->attention_window);
 	json_out_string(&j, "optimizer", "adam, lazy on the sparse layers");

@@ -187,6 +187,25 @@ trend_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
 	cfg->trend_seconds = days * SECONDS_PER_DAY;
 }
 
+/* half_life_days: NULL weighs every example 1; else a finite number of days above 0 */
+static void
+half_life_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
+{
+	double		days;
+
+	cfg->half_life_seconds = 0;
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	days = PG_GETARG_FLOAT8(argno);
+	if (!isfinite(days) || days <= 0 || days * SECONDS_PER_DAY > 1e12)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("half_life_days must be a finite number of days above 0, not %g", days),
+				 errdetail("An example's weight halves every half_life_days before the latest one."),
+				 errhint("Pass a number such as 90, or NULL to weigh every example alike.")));
+	cfg->half_life_seconds = days * SECONDS_PER_DAY;
+}
+
 /* train_ncf's arguments, with defaults, checked before any work */
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
@@ -241,6 +260,8 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	trend_arg(fcinfo, 31, cfg);
 	o->trend_days = cfg->trend_seconds > 0 ? PG_GETARG_FLOAT8(31) : 0;
 	cfg->ensemble = recs_int_arg(fcinfo, 32, 1, 1, NCF_MAX_ENSEMBLE, "ensemble");
+	half_life_arg(fcinfo, 33, cfg);
+	o->half_life_days = cfg->half_life_seconds > 0 ? PG_GETARG_FLOAT8(33) : 0;
 	cfg->member = 0;
 	if (cfg->ensemble > 1 && cfg->encoder == NCF_ENCODER_ATTENTION)
 		ereport(ERROR,
