@@ -217,6 +217,9 @@ ncf_train_memory(const NcfData *d, const NcfConfig *cfg)
 	if (softmax)
 		total = add_size(total, ncf_softmax_memory(d, groups));
 	total = add_size(total, mul_size(d->offsets[d->n_learners], sizeof(int32)));
+	/* half_life_days: the positives' weights */
+	if (cfg->half_life_seconds > 0)
+		total = add_size(total, mul_size(d->n_pos, sizeof(float)));
 	/* trend_days: the watches by course, the positives' times, softmax's buckets */
 	if (cfg->trend_seconds > 0)
 	{
