@@ -4,7 +4,7 @@
 -- disagree, near-identity when the half-life is far longer than the data,
 -- parameters, and the option's errors.
 BEGIN;
-SELECT plan(11);
+SELECT plan(13);
 SET LOCAL client_min_messages = warning;
 
 -- 120 learners and 12 courses.  In January 2024, learners 1-80 watch course 1
@@ -66,6 +66,22 @@ SELECT is((SELECT (params->>'half_life_days')::float8 FROM recs.model WHERE mode
           'half_life_days is stored in params');
 SELECT ok((SELECT NOT (params ? 'half_life_days') FROM recs.model WHERE model_id = :plain),
           'no half_life_days in params without it');
+
+-- tune_ncf grids it like any train_ncf argument (its validation holds out
+-- learners active before and after its cut: the January learners come back)
+CREATE TABLE hl.tune_watches AS
+SELECT * FROM hl.watches
+UNION ALL
+SELECT u, 4 + (u + 2) % 9, timestamptz '2024-12-05 00:00+00' + u * interval '1 minute', 600
+  FROM generate_series(1, 80) u;
+CREATE TEMP TABLE hl_tune AS
+SELECT * FROM recs.tune_ncf('hl.tune_watches', '{"half_life_days": [14, 365]}', 'hl_tune', refit => false, activate => false,
+                            options => '{"layers": [16], "dim": 8, "epochs": 3, "seed": 5, "window_days": 30}');
+SELECT is((SELECT count(*) FROM hl_tune WHERE recall_at_10 IS NOT NULL), 2::bigint,
+          'tune_ncf over half_life_days: both settings scored on validation');
+SELECT ok((SELECT (m.params->>'half_life_days')::float8 = (t.settings->>'half_life_days')::float8
+             FROM hl_tune t JOIN recs.model m USING (model_id) WHERE t.chosen),
+          'the chosen setting''s model has its half-life');
 
 SELECT throws_ok($$SELECT recs.train_ncf('hl.watches', half_life_days => 0)$$, '22023',
                  'half_life_days must be a finite number of days above 0, not 0',
