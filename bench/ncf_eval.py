@@ -464,6 +464,65 @@ class SeriesSplit:
         return tops
 
 
+def ncf_full_scores(psql, model, learners):
+    """Every course's served score for each learner (recommend over the whole catalogue)."""
+    rows = psql.rows(f"""SELECT l.learner_id, r.course_id, r.score
+                           FROM unnest('{{{",".join(map(str, sorted(learners)))}}}'::bigint[]) l(learner_id),
+                                recs.recommend(l.learner_id, 1000000, model => {model}) r""")
+    by = {}
+    for lid, cid, sc in rows:
+        by.setdefault(int(lid), {})[int(cid)] = float(sc)
+    return by
+
+
+KNN_BLEND_BETAS = (0, 1, 2, 5, 10, 20, 50, 100)
+EASE_LAMBDAS = (5, 20, 50, 100, 200, 500)
+
+
+def knn_blend(psql, holdouts, models):
+    """The NCF score plus beta x item-kNN on the history (both from the same model: its served
+    scores and its co-watch rows), beta chosen on the validation holdout: what a kNN term in
+    the NCF score would give."""
+    res = {}
+    for h, split in holdouts.items():
+        nc = ncf_full_scores(psql, models[h], split.test)
+        kn = knn_scores(psql, models[h], f"ml.{split.train}", "hist")
+        for b in KNN_BLEND_BETAS:
+            tops = {lid: topk_full({c: v + b * kn.get(lid, {}).get(c, 0.0) for c, v in nc.get(lid, {}).items()},
+                                   split.watched.get(lid, set()), split.courses) for lid in split.test}
+            res.setdefault(b, {})[h] = split.measure(tops)
+    best = max(KNN_BLEND_BETAS, key=lambda b: (res[b]["val"]["hr10"], -b))
+    log(f"[item models] NCF + beta item-kNN, validation HR@10 by beta: { {b: res[b]['val']['hr10'] for b in res} }")
+    return f"NCF (chosen) + {best:g} x item-kNN hist (beta on validation)", res[best]
+
+
+def ease(holdouts):
+    """EASE (Steck 2019), a learned item-item model in closed form, B = I - P / diag(P) with
+    P = (X'X + lambda I)^-1, scores X B; lambda chosen on the validation holdout. A strong
+    peer of item-kNN on small catalogues (numpy)."""
+    import numpy as np
+    res = {}
+    for h, split in holdouts.items():
+        idx = {c: k for k, c in enumerate(split.courses)}
+        learners = sorted(split.history)
+        row = {lid: r for r, lid in enumerate(learners)}
+        x = np.zeros((len(learners), len(split.courses)))
+        for r, lid in enumerate(learners):
+            for c in split.watched[lid]:
+                x[r, idx[c]] = 1.0
+        gram = x.T @ x
+        for lam in EASE_LAMBDAS:
+            p_inv = np.linalg.inv(gram + lam * np.eye(len(split.courses)))
+            b = -p_inv / np.diag(p_inv)
+            np.fill_diagonal(b, 0.0)
+            sc = x @ b
+            tops = {lid: topk_full({c: sc[row[lid], k] for c, k in idx.items()} if lid in row else {},
+                                   split.watched.get(lid, set()), split.courses) for lid in split.test}
+            res.setdefault(lam, {})[h] = split.measure(tops)
+    best = max(EASE_LAMBDAS, key=lambda lam: (res[lam]["val"]["hr10"], -lam))
+    return f"EASE, lambda {best} (on validation)", res[best]
+
+
 def series_bench(psql, args, decays):
     """Generated series data (bench/ncf_series.sql): each learner's latest watch held out, NCF at
     each order_decay against item-kNN on the full history and on the latest watch, full ranking
@@ -529,6 +588,7 @@ def series_grid(psql, args, splits):
         for h, split in holdouts.items():
             m, info = train(psql, split.train, f"grid_{h}_{i}", args, 1.0, "'ml.series_courses'", overrides=named)
             row[h] = dict(split.measure(split.recs_tops(psql, m)), train_cpu_s=info["train_cpu_s"])
+            row.setdefault("models", {})[h] = m
             if "knn" not in res:
                 res.setdefault("knn_model", {})[h] = m
         log(f"[series grid] {row}")
@@ -539,6 +599,9 @@ def series_grid(psql, args, splits):
     res["knn"]["oracle"] = {h: holdouts[h].measure(holdouts[h].oracle_tops()) for h in holdouts}
     best = max(range(len(res["variants"])), key=lambda j: (res["variants"][j]["val"]["hr10"], -j))
     res["chosen"] = res["variants"][best]["variant"]
+    if args.item_models:
+        for label, r in (knn_blend(psql, holdouts, res["variants"][best]["models"]), ease(holdouts)):
+            res["knn"][label] = r
     if args.sample:
         res["sample"] = sample_check(psql, args, res["chosen"])
     if "time" in splits:
@@ -570,9 +633,14 @@ def series_grid(psql, args, splits):
           f" the oracle's {res['knn']['oracle']['test']['hr10']:.4f} = {res['knn']['oracle']['test']['hr10'] / best_knn:.3f} x")
     if "sample" in res:
         print("generate_sample('s', 2000, 300, 42, platform => true), watches of 60 s or more, learners with"
-              " 3+ courses, latest watch held out:")
+              " 3+ courses, latest watch held out" + (" (validation: the second-latest; columns as above):"
+                                                      if args.item_models else ":"))
         for k, r in res["sample"].items():
-            print(f"  {k[:99]:<99} HR@1 {fmt(r['hr1'])}  HR@10 {fmt(r['hr10'])}  NDCG@10 {fmt(r['ndcg10'])}")
+            if "test" in r:     # --item-models: a validation and a test holdout
+                print(f"  {k[:97]:<97}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
+                      f"{fmt(r['test']['hr1']):>10}{fmt(r['test']['hr10']):>11}{fmt(r['test']['ndcg10']):>10}")
+            else:
+                print(f"  {k[:99]:<99} HR@1 {fmt(r['hr1'])}  HR@10 {fmt(r['hr10'])}  NDCG@10 {fmt(r['ndcg10'])}")
     for k, r in res.get("time", {}).items():
         print(f"ML-100K time split, {k}: Recall@10 {fmt(r['recall10'])}, NDCG@10 {fmt(r['ndcg10'])}"
               + (f", training CPU s {r['train_cpu_s']:.1f}" if "train_cpu_s" in r else ""))
@@ -594,8 +662,16 @@ def sample_check(psql, args, chosen):
          ORDER BY learner_id, watched_at DESC, course_id;
         CREATE TABLE ml.sample_train AS SELECT w.* FROM ml.sample_w w
          WHERE NOT EXISTS (SELECT FROM ml.sample_test t WHERE t.learner_id = w.learner_id AND t.course_id = w.course_id);
+        CREATE TABLE ml.sample_val AS
+        SELECT DISTINCT ON (learner_id) learner_id, course_id FROM ml.sample_train
+         WHERE learner_id IN (SELECT learner_id FROM ml.sample_test)
+         ORDER BY learner_id, watched_at DESC, course_id;
+        CREATE TABLE ml.sample_vtrain AS SELECT w.* FROM ml.sample_train w
+         WHERE NOT EXISTS (SELECT FROM ml.sample_val t WHERE t.learner_id = w.learner_id AND t.course_id = w.course_id);
         CREATE TABLE ml.sample_courses AS SELECT course_id FROM s.courses;
-        ANALYZE ml.sample_train;""")
+        ANALYZE ml.sample_train; ANALYZE ml.sample_vtrain;""")
+    if args.item_models:
+        return sample_item_models(psql, args, chosen)
     split = SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")
     named = {k: v for k, v in grid_variants(chosen)[0][1].items() if k not in ("course_features", "content_dropout")}
     out, model = {}, None
@@ -606,6 +682,27 @@ def sample_check(psql, args, chosen):
         log(f"[sample] {label}: {out[label]}")
     for mode in ("hist", "last"):
         out[f"item-kNN {mode}"] = split.measure(split.knn_tops(psql, model, mode))
+    return out
+
+
+def sample_item_models(psql, args, chosen):
+    """sample_check with a validation holdout (each test learner's second-latest watch): the
+    bench's settings and the chosen variant, item-kNN, NCF + beta item-kNN and EASE, beta and
+    lambda chosen on validation; rows {val, test}."""
+    holdouts = {"val": SeriesSplit(psql, "sample_vtrain", "sample_val", "sample_courses"),
+                "test": SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")}
+    named = {k: v for k, v in grid_variants(chosen)[0][1].items() if k not in ("course_features", "content_dropout")}
+    out, models = {}, {}
+    for label, ov in (("NCF, bench settings", {}), ("NCF, " + chosen, named)):
+        for h, split in holdouts.items():
+            m, info = train(psql, split.train, f"sample_{h}", args, 1.0, "'ml.sample_courses'", overrides=ov)
+            out.setdefault(label, {})[h] = split.measure(split.recs_tops(psql, m))
+            models[h] = m
+        log(f"[sample] {label}: {out[label]}")
+    for mode in ("hist", "last"):
+        out[f"item-kNN {mode}"] = {h: split.measure(split.knn_tops(psql, models[h], mode)) for h, split in holdouts.items()}
+    for label, r in (knn_blend(psql, holdouts, models), ease(holdouts)):
+        out[label] = r
     return out
 
 
@@ -750,6 +847,10 @@ def main():
     ap.add_argument("--sample", action="store_true",
                     help="with --series-grid: also generate_sample(platform => true) data, the bench's settings and"
                          " the chosen variant against item-kNN (latest watch held out)")
+    ap.add_argument("--item-models", action="store_true",
+                    help="with --series-grid: also the chosen variant's score plus beta x item-kNN on the history and"
+                         " EASE (beta and lambda chosen on validation); with --sample, on generate_sample data too,"
+                         " with a validation holdout (each learner's second-latest watch)")
     ap.add_argument("--attention-window", type=int, default=20,
                     help="train_ncf's attention_window for the attention variants (att, att0.7) of --order-decays")
     ap.add_argument("--ncf-args", default="",
