@@ -168,42 +168,35 @@ method_args(FunctionCallInfo fcinfo, int first, NcfConfig *cfg)
 	cfg->validation_auto = choice_arg(fcinfo, first + 3, "validation", validations, 2, 0) == 1;
 }
 
-/* trend_days: NULL is no trend term; else a finite number of days above 0 */
+/*
+ * A number of days given in seconds (trend_days, half_life_days): NULL is 0,
+ * none; else a finite number of days above 0
+ */
+static double
+days_arg(FunctionCallInfo fcinfo, int argno, const char *name, const char *detail,
+		 const char *hint)
+{
+	double		days;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return 0;
+	days = PG_GETARG_FLOAT8(argno);
+	if (!isfinite(days) || days <= 0 || days * SECONDS_PER_DAY > 1e12)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number of days above 0, not %g", name, days),
+				 errdetail("%s", detail),
+				 errhint("%s", hint)));
+	return days * SECONDS_PER_DAY;
+}
+
+/* trend_days (train_ncf, _ncf_trend_counts): NULL is no trend term */
 static void
 trend_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
 {
-	double		days;
-
-	cfg->trend_seconds = 0;
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return;
-	days = PG_GETARG_FLOAT8(argno);
-	if (!isfinite(days) || days <= 0 || days * SECONDS_PER_DAY > 1e12)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("trend_days must be a finite number of days above 0, not %g", days),
-				 errdetail("A course's trend term counts its watches in the trend_days before each example's time."),
-				 errhint("Pass a number such as 30, or NULL for no trend term.")));
-	cfg->trend_seconds = days * SECONDS_PER_DAY;
-}
-
-/* half_life_days: NULL weighs every example 1; else a finite number of days above 0 */
-static void
-half_life_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
-{
-	double		days;
-
-	cfg->half_life_seconds = 0;
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return;
-	days = PG_GETARG_FLOAT8(argno);
-	if (!isfinite(days) || days <= 0 || days * SECONDS_PER_DAY > 1e12)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("half_life_days must be a finite number of days above 0, not %g", days),
-				 errdetail("An example's weight halves every half_life_days before the latest one."),
-				 errhint("Pass a number such as 90, or NULL to weigh every example alike.")));
-	cfg->half_life_seconds = days * SECONDS_PER_DAY;
+	cfg->trend_seconds = days_arg(fcinfo, argno, "trend_days",
+								  "A course's trend term counts its watches in the trend_days before each example's time.",
+								  "Pass a number such as 30, or NULL for no trend term.");
 }
 
 /* train_ncf's arguments, with defaults, checked before any work */
@@ -260,7 +253,9 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 	trend_arg(fcinfo, 31, cfg);
 	o->trend_days = cfg->trend_seconds > 0 ? PG_GETARG_FLOAT8(31) : 0;
 	cfg->ensemble = recs_int_arg(fcinfo, 32, 1, 1, NCF_MAX_ENSEMBLE, "ensemble");
-	half_life_arg(fcinfo, 33, cfg);
+	cfg->half_life_seconds = days_arg(fcinfo, 33, "half_life_days",
+									  "An example's weight halves every half_life_days before the latest one.",
+									  "Pass a number such as 90, or NULL to weigh every example alike.");
 	o->half_life_days = cfg->half_life_seconds > 0 ? PG_GETARG_FLOAT8(33) : 0;
 	cfg->member = 0;
 	if (cfg->ensemble > 1 && cfg->encoder == NCF_ENCODER_ATTENTION)
