@@ -5041,7 +5041,11 @@ REVOKE EXECUTE ON FUNCTION
     recs._glmix_flat_course_scores(bigint[], integer[], float8[], bigint[], float8[], integer, boolean, bigint[], bigint[])
 FROM PUBLIC;
 
--- the training-only functions: the pushed-down GLMix aggregates and block
+-- grant_access and revoke_access as 0.4.0 has them (80_access.sql), defined
+-- once here: what the sections above add to them (the solver's aggregate,
+-- one error for a non-owner, the Citus workers, the flat path's functions)
+-- takes effect with these definitions.
+-- The training-only functions: the pushed-down GLMix aggregates and block
 -- functions (not PUBLIC) that grant_access(..., training => true) gives
 CREATE FUNCTION recs._training_functions()
 RETURNS text
