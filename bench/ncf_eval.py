@@ -662,14 +662,8 @@ def sample_check(psql, args, chosen):
          ORDER BY learner_id, watched_at DESC, course_id;
         CREATE TABLE ml.sample_train AS SELECT w.* FROM ml.sample_w w
          WHERE NOT EXISTS (SELECT FROM ml.sample_test t WHERE t.learner_id = w.learner_id AND t.course_id = w.course_id);
-        CREATE TABLE ml.sample_val AS
-        SELECT DISTINCT ON (learner_id) learner_id, course_id FROM ml.sample_train
-         WHERE learner_id IN (SELECT learner_id FROM ml.sample_test)
-         ORDER BY learner_id, watched_at DESC, course_id;
-        CREATE TABLE ml.sample_vtrain AS SELECT w.* FROM ml.sample_train w
-         WHERE NOT EXISTS (SELECT FROM ml.sample_val t WHERE t.learner_id = w.learner_id AND t.course_id = w.course_id);
         CREATE TABLE ml.sample_courses AS SELECT course_id FROM s.courses;
-        ANALYZE ml.sample_train; ANALYZE ml.sample_vtrain;""")
+        ANALYZE ml.sample_train;""")
     if args.item_models:
         return sample_item_models(psql, args, chosen)
     split = SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")
@@ -689,6 +683,14 @@ def sample_item_models(psql, args, chosen):
     """sample_check with a validation holdout (each test learner's second-latest watch): the
     bench's settings and the chosen variant, item-kNN, NCF + beta item-kNN and EASE, beta and
     lambda chosen on validation; rows {val, test}."""
+    psql.run("""
+        CREATE TABLE ml.sample_val AS
+        SELECT DISTINCT ON (learner_id) learner_id, course_id FROM ml.sample_train
+         WHERE learner_id IN (SELECT learner_id FROM ml.sample_test)
+         ORDER BY learner_id, watched_at DESC, course_id;
+        CREATE TABLE ml.sample_vtrain AS SELECT w.* FROM ml.sample_train w
+         WHERE NOT EXISTS (SELECT FROM ml.sample_val t WHERE t.learner_id = w.learner_id AND t.course_id = w.course_id);
+        ANALYZE ml.sample_vtrain;""")
     holdouts = {"val": SeriesSplit(psql, "sample_vtrain", "sample_val", "sample_courses"),
                 "test": SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")}
     named = {k: v for k, v in grid_variants(chosen)[0][1].items() if k not in ("course_features", "content_dropout")}

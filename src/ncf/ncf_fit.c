@@ -428,6 +428,13 @@ dense_backward(TowerState *s, int th, int r0, int r1)
 	}
 }
 
+/* the weight of the batch's g-th positive (half_life_days; 1 without) */
+static inline float
+positive_weight(const Trainer *tr, int64 g)
+{
+	return tr->d->pos_weight ? tr->d->pos_weight[tr->batch.pos[g]] : 1.0f;
+}
+
 static void
 phase_forward_backward(Trainer *tr, int th)
 {
@@ -464,7 +471,7 @@ phase_forward_backward(Trainer *tr, int th)
 		const float *u = L->act[nlast] + g * dim;
 		float	   *du = L->dact[nlast] + g * dim;
 		double		t = tr->trend ? tr->d->pos_when[tr->batch.pos[g]] : 0;
-		float		wg = tr->d->pos_weight ? tr->d->pos_weight[tr->batch.pos[g]] : 1.0f;
+		float		wg = positive_weight(tr, g);
 
 		memset(du, 0, sizeof(float) * dim);
 		for (int j = 0; j < P; j++)
@@ -570,7 +577,7 @@ phase_softmax_loss(Trainer *tr, int th)
 	{
 		float	   *z = sm->z + g * ncols;
 		const uint8 *bk = tr->trend ? tr->trend_bucket + g * ncols : NULL;
-		float		wg = tr->d->pos_weight ? tr->d->pos_weight[tr->batch.pos[g]] : 1.0f;
+		float		wg = positive_weight(tr, g);
 
 		/* the trend term: a score is the dot product plus b[bucket] */
 		if (bk)

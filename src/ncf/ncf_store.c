@@ -470,9 +470,9 @@ ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const Nc
 		json_out_string(&j, "courses", recs_relation_name(o->courses));
 	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o, model), in->through);
 	store_layers(model_id, model);
-	ncf_store_embeddings("ncf_course", "course_id",
-					 course_trend ? ", input_row, watchers, trend" : ", input_row, watchers",
-					 course_trend ? ", u.x1, u.x2, u.x3" : ", u.x1, u.x2",
+	/* the trend term: 0 without trend_days (u.x3 NULL) */
+	ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers, trend",
+					 ", u.x1, u.x2, coalesce(u.x3, 0)",
 					 model_id, in->item_ids, input_row, watchers, course_trend, NULL, NULL,
 					 course_emb, in->n_items, o->cfg.dim);
 	ncf_store_embeddings("ncf_learner", "learner_id", ", context", ", $7[u.x1 : u.x2]",
