@@ -260,6 +260,7 @@ def eval_loo_trend_own_time(psql, model):
         recs.score({model}, c.learner_id, c.course_id)
         - (SELECT k.trend FROM recs.ncf_course k WHERE k.model_id = {model} AND k.course_id = c.course_id)
         + (SELECT (m.params->'trend_b'->>least(15, floor(log(2, 1 + n.cnt::numeric)))::int)::float8
+                  * coalesce((m.params->>'trend_weight')::float8, 1)
              FROM recs.model m,
                   (SELECT count(*) AS cnt FROM ml.loo_train w
                     WHERE w.course_id = c.course_id AND w.watched_at < c.at

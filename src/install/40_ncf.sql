@@ -107,15 +107,16 @@ CREATE FUNCTION recs.train_ncf(
     context_norm text DEFAULT 'none',
     trend_days float8 DEFAULT NULL,
     ensemble integer DEFAULT 1,
-    half_life_days float8 DEFAULT NULL)
+    half_life_days float8 DEFAULT NULL,
+    trend_weight float8 DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
-    text, integer, text, text, text, float8, integer, float8) IS
-    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count; with ensemble: several models trained and merged into one); returns the model id';
+    text, integer, text, text, text, float8, integer, float8, float8) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count, served times trend_weight; with ensemble: several models trained and merged into one); returns the model id';
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8

@@ -294,6 +294,7 @@ typedef struct NcfConfig
 	bool		epochs_auto;	/* epochs NULL: epochs is chosen from the data (ncf_auto_config) */
 	bool		validation_auto;	/* hold out the latest slice, keep the best epoch */
 	double		trend_seconds;	/* trend_days in seconds; 0: no trend term */
+	double		trend_weight;	/* the served term's multiple of the learnt b (1) */
 	double		half_life_seconds;	/* half_life_days in seconds; 0: every example weighs 1 */
 	int			ensemble;		/* members trained and merged (1: a single model) */
 	int			member;			/* the member being trained, 0-based (progress lines) */
@@ -332,6 +333,17 @@ ncf_trend_bucket(int64 n)
 	int			b = 63 - __builtin_clzll(x);
 
 	return Min(b, NCF_TREND_BUCKETS - 1);
+}
+
+/*
+ * The term a score gets from a bucket once training is over (stored,
+ * served, validated): trend_weight x the learnt b.  Training itself
+ * always uses b.
+ */
+static inline float
+ncf_served_trend(const NcfConfig *cfg, const float *trend_b, int bucket)
+{
+	return (float) (cfg->trend_weight * (double) trend_b[bucket]);
 }
 
 /* every course's watch times, ascending (CSR by course) */

@@ -338,7 +338,8 @@ ncf_embed_course(PG_FUNCTION_ARGS)
 
 /*
  * The trend term of a course nobody watched (trend_days): b[0] of the
- * model's params, as a float literal; '0' for a model without a trend.
+ * model's params times its trend_weight (ncf_served_trend; models before
+ * it have none: 1), as a float literal; '0' for a model without a trend.
  */
 static char *
 new_course_trend(int64 model_id)
@@ -348,7 +349,9 @@ new_course_trend(int64 model_id)
 	char	   *v = NULL;
 	int			rc;
 
-	rc = SPI_execute_with_args("SELECT (params->'trend_b'->>0)::real::text FROM recs.model WHERE model_id = $1",
+	rc = SPI_execute_with_args("SELECT ((params->'trend_b'->>0)::real::float8"
+							   " * coalesce((params->>'trend_weight')::float8, 1))::real::text"
+							   " FROM recs.model WHERE model_id = $1",
 							   1, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));

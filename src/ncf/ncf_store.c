@@ -349,6 +349,7 @@ params_json(const NcfOptions *o, const NcfModel *model)
 		for (int i = 0; i < NCF_TREND_BUCKETS; i++)
 			b[i] = model->trend_b[i];
 		json_out_numbers(&j, "trend_b", b, NCF_TREND_BUCKETS, "%.9g");
+		json_out_number(&j, "trend_weight", cfg->trend_weight, "%.17g");
 	}
 	if (cfg->half_life_seconds > 0)
 		json_out_number(&j, "half_life_days", o->half_life_days, "%.17g");

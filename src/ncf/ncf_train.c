@@ -199,6 +199,31 @@ trend_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
 								  "Pass a number such as 30, or NULL for no trend term.");
 }
 
+/*
+ * trend_weight (train_ncf): the served trend term's multiple of the learnt
+ * one; NULL is 1.  Only with trend_days.
+ */
+static void
+trend_weight_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
+{
+	cfg->trend_weight = 1.0;
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	cfg->trend_weight = PG_GETARG_FLOAT8(argno);
+	if (!isfinite(cfg->trend_weight) || cfg->trend_weight < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trend_weight must be a finite number of at least 0, not %g", cfg->trend_weight),
+				 errdetail("The served trend term is trend_weight times the learnt one."),
+				 errhint("Pass a number such as 4, or NULL for the learnt term as it is.")));
+	if (cfg->trend_seconds <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trend_weight needs trend_days"),
+				 errdetail("Without trend_days the model has no trend term to weigh."),
+				 errhint("Pass trend_days as well, such as trend_days => 30.")));
+}
+
 /* train_ncf's arguments, with defaults, checked before any work */
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
@@ -257,6 +282,7 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 									  "An example's weight halves every half_life_days before the latest one.",
 									  "Pass a number such as 90, or NULL to weigh every example alike.");
 	o->half_life_days = cfg->half_life_seconds > 0 ? PG_GETARG_FLOAT8(33) : 0;
+	trend_weight_arg(fcinfo, 34, cfg);
 	cfg->member = 0;
 	if (cfg->ensemble > 1 && cfg->encoder == NCF_ENCODER_ATTENTION)
 		ereport(ERROR,

@@ -135,8 +135,9 @@ ncf_trend_terms(const NcfInput *in, const NcfConfig *cfg, const NcfModel *model)
 	ncf_trend_index(in->n_learners, in->n_items, in->offsets, in->items, in->when, &ix);
 	term = palloc(sizeof(float) * Max(in->n_items, 1));
 	for (int c = 0; c < in->n_items; c++)
-		term[c] = model->trend_b[ncf_trend_bucket(ncf_trend_count(&ix, c, in->through - cfg->trend_seconds,
-																  in->through, true))];
+		term[c] = ncf_served_trend(cfg, model->trend_b,
+								   ncf_trend_bucket(ncf_trend_count(&ix, c, in->through - cfg->trend_seconds,
+																	in->through, true)));
 	pfree(ix.off);
 	pfree(ix.when);
 	return term;

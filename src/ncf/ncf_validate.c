@@ -211,13 +211,14 @@ ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 	float	   *trend = NULL;
 
 	ncf_final_embeddings(s, d, cfg, model, &course_emb, &learner_emb, &contexts);
-	/* the trend term as of the cut, from the training watches (all before it) */
+	/* the served trend term as of the cut, from the training watches (all before it) */
 	if (model->trend && d->trend.off)
 	{
 		trend = palloc(sizeof(float) * Max(n_items, 1));
 		for (int c = 0; c < n_items; c++)
-			trend[c] = model->trend_b[ncf_trend_bucket(ncf_trend_count(&d->trend, c, h->cut - cfg->trend_seconds,
-																	   h->cut, false))];
+			trend[c] = ncf_served_trend(cfg, model->trend_b,
+										ncf_trend_bucket(ncf_trend_count(&d->trend, c, h->cut - cfg->trend_seconds,
+																		 h->cut, false)));
 	}
 	for (int i = 0; i < s->n_learners; i++)
 	{

@@ -143,6 +143,7 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_ncf', 'trend_days', NULL, 'default', 'no trend term'),
 ('train_ncf', 'ensemble', NULL, 'default', '1: a single model'),
 ('train_ncf', 'half_life_days', NULL, 'default', 'every example weighs 1'),
+('train_ncf', 'trend_weight', NULL, 'default', '1: the learnt trend term'),
 ('tune_ncf', 'watches', $$'bn.watches'$$, '22004', 'watches must not be NULL'),
 ('tune_ncf', 'grid', $$'{"epochs": [1, 2]}'$$, '22004', 'grid must not be NULL'),
 ('tune_ncf', 'name', $$'bn_t'$$, 'default', 'ncf'),
