@@ -14,6 +14,8 @@
 #                                           # series data, settings chosen on validation
 #   bash bench/ncf_bench.sh --valid --splits loo --threads 1 --sweep "base: ; neg8: negatives => 8"   # settings on validation data
 #   bash bench/ncf_bench.sh --ncf-args "negatives => 8"   # more train_ncf arguments
+#   bash bench/ncf_bench.sh --splits time --threads 1 --tune '{"trend_weight": [1, 4, 16, 64]}' \
+#       --tune-options '{"trend_days": 30}'   # recs.tune_ncf chooses on its own held-out slice
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
 

@@ -864,6 +864,12 @@ def main():
     ap.add_argument("--sweep", default=None,
                     help="'label: ncf args; label: ncf args; ...': train and evaluate each setting (on top of"
                          " --ncf-args) on the splits, print a table; implies --skip-peer")
+    ap.add_argument("--tune", default=None,
+                    help="a tune_ncf grid as JSON ('{\"trend_weight\": [1, 4, 16]}'): recs.tune_ncf on the time split's"
+                         " training file, the bench's settings (and --tune-options) as its options; its own held-out"
+                         " slice chooses, the refit on all of it is scored on the time test; implies --skip-peer")
+    ap.add_argument("--tune-options", default=None,
+                    help="with --tune: more train_ncf arguments as JSON, over the bench's ('{\"trend_days\": 30}')")
     ap.add_argument("--valid", action="store_true",
                     help="evaluate on a validation split carved out of the training files (the latest"
                          " loo_train watch per learner; time_train at its own 90th percentile), never the tests")
@@ -881,6 +887,8 @@ def main():
         return order_sweep(psql, args, splits)
     if args.sweep:
         return settings_sweep(psql, args, splits)
+    if args.tune:
+        return tune_time(psql, args)
     res = {"epochs": args.epochs, "threads": args.threads}
     if "loo" in splits:
         m, info = train(psql, "loo_train", "ncf_loo", args)
@@ -953,6 +961,44 @@ def main():
     print("reference (peers/README): ItemPop HR@10 0.3171 / Recall@10 0.0605; "
           "ItemKNN HR@10 0.5027 / Recall@10 0.0563")
     print(json.dumps(res))
+
+
+def tune_time(psql, args):
+    """recs.tune_ncf on ML-100K's time_train: the grid --tune, the options the bench's settings
+    (train()'s) and --tune-options over them. tune_ncf holds out the latest tenth of time_train
+    (validation 'auto'), chooses the grid point and its epochs there, refits on all of
+    time_train; the refit serves the time test, with recent popularity and item-kNN beside it."""
+    opts = {"courses": "ml.courses", "seconds_column": None, "window_days": 365, "layers": [256, 128], "dim": 64,
+            "epochs": args.epochs, "negatives": 4, "learning_rate": args.learning_rate,
+            "batch_size": args.batch_size, "neighbours": 50, "seed": args.seed, "threads": args.threads,
+            "loss": args.loss}
+    opts.update(json.loads(args.tune_options or "{}"))
+    lit = lambda v: "'" + json.dumps(v).replace("'", "''") + "'"
+    busy0 = machine_busy_s()
+    out, err, dt = psql.run(f"""SELECT settings, best_epoch, recall_at_10, ndcg_at_10, seconds, chosen, model_id
+                                  FROM recs.tune_ncf('ml.time_train', {lit(json.loads(args.tune))}, 'tune',
+                                                     options => {lit(opts)})""")
+    busy = machine_busy_s() - busy0
+    for line in err.splitlines():
+        if "tune_ncf" in line:
+            log("  " + line.split("NOTICE:  ")[-1])
+    grid = [line.split("\t") for line in out.splitlines() if line]
+    chosen = [r for r in grid if r[5] == "t"][0]
+    test = eval_time(psql)
+    knn = {mode: eval_time_knn(psql, int(chosen[6]), mode) for mode in ("hist", "last")}
+    pop = recent_pop_time(psql)
+    print()
+    print(f"recs.tune_ncf on the time split's training file ({opts}); its held-out slice: the latest"
+          f" tenth of time_train; {dt:.0f} s wall, {busy:.0f} CPU s (machine)")
+    print(f"{'settings':<50}{'best epoch':>11}{'held-out R@10':>14}{'NDCG@10':>9}{'s':>7}")
+    for s_, e, r, n, sec, c, _ in grid:
+        print(f"{('* ' if c == 't' else '  ') + s_:<50}{e:>11}{float(r):>14.4f}{float(n):>9.4f}{float(sec):>7.0f}")
+    print(f"chosen, refitted on all of time_train, on the time test: Recall@10 {test['recall10']:.4f},"
+          f" NDCG@10 {test['ndcg10']:.4f} ({test['learners']} learners)")
+    for mode, r in knn.items():
+        print(f"item-kNN {mode}: Recall@10 {r['recall10']:.4f}, NDCG@10 {r['ndcg10']:.4f}")
+    print(f"popularity over the last 30 days: Recall@10 {pop['recall10']:.4f}, NDCG@10 {pop['ndcg10']:.4f}")
+    print(json.dumps({"options": opts, "grid": grid, "test": test, "knn": knn, "recent_popularity": pop}))
 
 
 def ensemble_eval(psql, models, splits):
