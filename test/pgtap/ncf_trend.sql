@@ -3,9 +3,10 @@
 -- [t - trend_days, t).  Known answers on hand-made watches (the counts, the
 -- buckets, the window's ends), the stored term against SQL, the served score
 -- against the embeddings read from the tables, bit-identity when off, an
--- invariant on data with trending courses, the option's errors.
+-- invariant on data with trending courses; trend_weight (the served term
+-- w x b: stored, scored, add_courses, validation); the options' errors.
 BEGIN;
-SELECT plan(27);
+SELECT plan(43);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- counts
@@ -158,6 +159,70 @@ SELECT ok((SELECT (m.params->>'trend_days')::float8 = (t.settings->>'trend_days'
              FROM tr_tune t JOIN recs.model m USING (model_id) WHERE t.chosen),
           'the chosen setting''s model has its trend');
 
+-- ---------------------------------------------------------------- trend_weight
+-- the served term is trend_weight x b; the training (embeddings, b) is the same
+SELECT recs.train_ncf('tr.watches', 'tr_w3', layers => '{16}', dim => 8, epochs => 6,
+                      learning_rate => 0.01, seed => 3, activate => false, trend_days => 30, trend_weight => 3) AS w3 \gset
+SELECT recs.train_ncf('tr.watches', 'tr_w0', layers => '{16}', dim => 8, epochs => 6,
+                      learning_rate => 0.01, seed => 3, activate => false, trend_days => 30, trend_weight => 0) AS w0 \gset
+
+-- the training is the same
+SELECT is((SELECT count(*) FROM recs.ncf_course a JOIN recs.ncf_course b USING (course_id)
+            WHERE a.model_id = :trend AND b.model_id = :w3 AND a.embedding <> b.embedding),
+          0::bigint, 'trend_weight 3: the same course embeddings as weight 1 (training unchanged)');
+SELECT is((SELECT params->'trend_b' FROM recs.model WHERE model_id = :w3),
+          (SELECT params->'trend_b' FROM recs.model WHERE model_id = :trend), 'and the same learnt b');
+SELECT is((SELECT (params->>'trend_weight')::float8 FROM recs.model WHERE model_id = :w3), 3::float8,
+          'trend_weight is stored in params');
+SELECT is((SELECT (params->>'trend_weight')::float8 FROM recs.model WHERE model_id = :trend), 1::float8,
+          'the default trend_weight is 1');
+
+-- the stored term is weight x b[bucket], recomputed in SQL
+SELECT is((SELECT count(*) FROM recs.ncf_course c, recs.model m,
+                  LATERAL (SELECT count(*) AS n FROM tr.watches w
+                            WHERE w.course_id = c.course_id
+                              AND w.watched_at >= (SELECT max(watched_at) FROM tr.watches) - interval '30 days') x
+            WHERE c.model_id = :w3 AND m.model_id = :w3
+              AND c.trend <> ((m.params->'trend_b'->>least(15, floor(log(2, 1 + x.n::numeric)))::int)::real::float8 * 3)::real),
+          0::bigint, 'each course''s stored trend is 3 x b[bucket], recomputed in SQL');
+SELECT ok((SELECT count(DISTINCT trend) >= 2 FROM recs.ncf_course WHERE model_id = :w3),
+          'the weighted terms still differ between old and trending courses');
+SELECT is((SELECT count(*) FROM recs.ncf_course WHERE model_id = :w0 AND trend <> 0), 0::bigint,
+          'trend_weight 0: every stored term is 0');
+
+-- serving adds the weighted term
+SELECT is((SELECT count(*) FROM recs.ncf_learner l, recs.ncf_course c
+            WHERE l.model_id = :w3 AND c.model_id = :w3 AND l.learner_id IN (5, 10, 77) AND c.course_id IN (1, 20, 35, 40)
+              AND abs(recs.score(:w3, l.learner_id, c.course_id) - (pg_temp.dot(l.embedding, c.embedding) + c.trend)) > 1e-4),
+          0::bigint, 'score() is the dot product plus the weighted term');
+SELECT is((SELECT count(*) FROM recs.ncf_learner l, recs.ncf_course c1, recs.ncf_course c3
+            WHERE l.model_id = :w3 AND c1.model_id = :trend AND c3.model_id = :w3 AND c1.course_id = c3.course_id
+              AND l.learner_id IN (5, 10, 77) AND c1.course_id IN (1, 20, 35, 40)
+              AND abs(recs.score(:w3, l.learner_id, c1.course_id) - recs.score(:trend, l.learner_id, c1.course_id)
+                      - 2 * c1.trend) > 1e-4),
+          0::bigint, 'weight 3 scores exceed weight 1''s by 2 x the learnt term');
+SELECT is((SELECT count(*) FROM recs.recommend(77, 5, model => :w3) r
+            WHERE abs(r.score - recs.score(:w3, 77, r.course_id)) > 1e-6),
+          0::bigint, 'recommend() scores as score() does');
+
+-- a course added after training gets weight x b[0]
+SELECT recs.train_ncf('tr.watches', 'tr_wcontent', courses => 'tr.courses', course_features => '{era}', layers => '{16}',
+                      dim => 8, epochs => 2, seed => 3, activate => false, trend_days => 30, trend_weight => 2.5) AS content25 \gset
+INSERT INTO tr.courses VALUES (9002, 'new');
+SELECT is(recs.add_courses(:content25, 'tr.courses'), 1, 'add_courses adds the new course to a weighted trend model');
+SELECT is((SELECT c.trend FROM recs.ncf_course c WHERE c.model_id = :content25 AND c.course_id = 9002),
+          (SELECT ((params->'trend_b'->>0)::real::float8 * 2.5)::real FROM recs.model WHERE model_id = :content25),
+          'and stores 2.5 x b[0] as its trend');
+
+-- validation 'auto' ranks with the weighted term: the same training, other scores
+SELECT recs.train_ncf('tr.watches', 'tr_wv1', layers => '{16}', dim => 8, epochs => 3, seed => 3, activate => false,
+                      trend_days => 30, validation => 'auto') AS v1 \gset
+SELECT recs.train_ncf('tr.watches', 'tr_wv0', layers => '{16}', dim => 8, epochs => 3, seed => 3, activate => false,
+                      trend_days => 30, validation => 'auto', trend_weight => 0) AS v0 \gset
+SELECT isnt((SELECT metrics->'validation'->'curve'->'ndcg_at_10' FROM recs.model WHERE model_id = :v0),
+            (SELECT metrics->'validation'->'curve'->'ndcg_at_10' FROM recs.model WHERE model_id = :v1),
+            'validation scores the held-out learners with the weighted term (weight 0 and 1 differ)');
+
 -- ---------------------------------------------------------------- errors
 SELECT throws_ok($$SELECT recs.train_ncf('tr.watches', epochs => 1, trend_days => 0)$$, '22023',
                  'trend_days must be a finite number of days above 0, not 0', 'trend_days 0 is refused');
@@ -167,6 +232,13 @@ SELECT throws_ok($$SELECT recs.train_ncf('tr.watches', epochs => 1, trend_days =
                  'trend_days must be a finite number of days above 0, not Infinity', 'an infinite trend_days is refused');
 SELECT throws_ok($$SELECT recs.train_ncf('tr.watches', epochs => 1, trend_days => 'NaN')$$, '22023',
                  'trend_days must be a finite number of days above 0, not NaN', 'a NaN trend_days is refused');
+
+SELECT throws_ok($$SELECT recs.train_ncf('tr.watches', epochs => 1, trend_weight => 2)$$, '22023',
+                 'trend_weight needs trend_days', 'trend_weight without trend_days is refused');
+SELECT throws_ok($$SELECT recs.train_ncf('tr.watches', epochs => 1, trend_days => 30, trend_weight => -1)$$, '22023',
+                 'trend_weight must be a finite number of at least 0, not -1', 'a negative trend_weight is refused');
+SELECT throws_ok($$SELECT recs.train_ncf('tr.watches', epochs => 1, trend_days => 30, trend_weight => 'NaN')$$, '22023',
+                 'trend_weight must be a finite number of at least 0, not NaN', 'a NaN trend_weight is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
