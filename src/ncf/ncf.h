@@ -335,17 +335,6 @@ ncf_trend_bucket(int64 n)
 	return Min(b, NCF_TREND_BUCKETS - 1);
 }
 
-/*
- * The term a score gets from a bucket once training is over (stored,
- * served, validated): trend_weight x the learnt b.  Training itself
- * always uses b.
- */
-static inline float
-ncf_served_trend(const NcfConfig *cfg, const float *trend_b, int bucket)
-{
-	return (float) (cfg->trend_weight * (double) trend_b[bucket]);
-}
-
 /* every course's watch times, ascending (CSR by course) */
 typedef struct NcfTrendIndex
 {
@@ -360,6 +349,13 @@ extern void ncf_trend_index(int n_learners, int n_items, const int64 *offsets,
 /* course c's watches in [lo, hi), or [lo, hi] when hi_inclusive */
 extern int64 ncf_trend_count(const NcfTrendIndex *ix, int32 c, double lo, double hi,
 							 bool hi_inclusive);
+/*
+ * Every course's term once training is over (stored, validated): at time
+ * at, trend_weight x b[bucket(n_c)], n_c its watches in [at - trend_days,
+ * at), or [..., at] when closed.  Training itself always uses b.
+ */
+extern float *ncf_served_trend_terms(const NcfTrendIndex *ix, const NcfConfig *cfg,
+									 const float *trend_b, double at, bool closed);
 /*
  * Softmax batches: the bucket of every (row, column) pair, for the columns
  * [c0, c1) of cols; rows in time order (order: rows by ascending t[row]);

@@ -338,7 +338,7 @@ ncf_embed_course(PG_FUNCTION_ARGS)
 
 /*
  * The trend term of a course nobody watched (trend_days): b[0] of the
- * model's params times its trend_weight (ncf_served_trend; models before
+ * model's params times its trend_weight (as ncf_served_trend_terms; models before
  * it have none: 1), as a float literal; '0' for a model without a trend.
  */
 static char *

@@ -64,7 +64,7 @@ store_layers(int64 model_id, const NcfModel *m)
 		for (int l = 0; l < t->nlayers; l++)
 		{
 			int64		nw = (int64) t->width[l] * t->width[l + 1];
-			Datum		values[8];
+			Datum		values[7];
 			int			rc;
 
 			CHECK_FOR_INTERRUPTS();
@@ -92,7 +92,7 @@ store_layers(int64 model_id, const NcfModel *m)
 	if (m->tower[NCF_LEARNER].att)
 	{
 		const NcfAttention *a = m->tower[NCF_LEARNER].att;
-		Datum		values[8];
+		Datum		values[7];
 		int			rc;
 
 		values[0] = Int64GetDatum(model_id);

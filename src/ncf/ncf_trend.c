@@ -125,6 +125,21 @@ ncf_trend_buckets(const NcfTrendIndex *ix, double window, const double *t,
 }
 
 float *
+ncf_served_trend_terms(const NcfTrendIndex *ix, const NcfConfig *cfg, const float *trend_b,
+					   double at, bool closed)
+{
+	float	   *term = palloc(sizeof(float) * Max(ix->n_items, 1));
+
+	for (int c = 0; c < ix->n_items; c++)
+	{
+		int			bk = ncf_trend_bucket(ncf_trend_count(ix, c, at - cfg->trend_seconds, at, closed));
+
+		term[c] = (float) (cfg->trend_weight * (double) trend_b[bk]);
+	}
+	return term;
+}
+
+float *
 ncf_trend_terms(const NcfInput *in, const NcfConfig *cfg, const NcfModel *model)
 {
 	NcfTrendIndex ix;
@@ -133,11 +148,7 @@ ncf_trend_terms(const NcfInput *in, const NcfConfig *cfg, const NcfModel *model)
 	if (cfg->trend_seconds <= 0 || !model->trend)
 		return NULL;
 	ncf_trend_index(in->n_learners, in->n_items, in->offsets, in->items, in->when, &ix);
-	term = palloc(sizeof(float) * Max(in->n_items, 1));
-	for (int c = 0; c < in->n_items; c++)
-		term[c] = ncf_served_trend(cfg, model->trend_b,
-								   ncf_trend_bucket(ncf_trend_count(&ix, c, in->through - cfg->trend_seconds,
-																	in->through, true)));
+	term = ncf_served_trend_terms(&ix, cfg, model->trend_b, in->through, true);
 	pfree(ix.off);
 	pfree(ix.when);
 	return term;

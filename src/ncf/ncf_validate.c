@@ -214,11 +214,8 @@ ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 	/* the served trend term as of the cut, from the training watches (all before it) */
 	if (model->trend && d->trend.off)
 	{
-		trend = palloc(sizeof(float) * Max(n_items, 1));
-		for (int c = 0; c < n_items; c++)
-			trend[c] = ncf_served_trend(cfg, model->trend_b,
-										ncf_trend_bucket(ncf_trend_count(&d->trend, c, h->cut - cfg->trend_seconds,
-																		 h->cut, false)));
+		Assert(d->trend.n_items == n_items);
+		trend = ncf_served_trend_terms(&d->trend, cfg, model->trend_b, h->cut, false);
 	}
 	for (int i = 0; i < s->n_learners; i++)
 	{
