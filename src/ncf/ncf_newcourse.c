@@ -496,7 +496,7 @@ ncf_add_courses(PG_FUNCTION_ARGS)
 		embed_rows(ctw, nnew, rowptr, row, val, emb);
 		ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers, trend",
 							 psprintf(", NULL::integer, 0, %s::real", new_course_trend(model_id)),
-							 model_id, new_ids, NULL, NULL, NULL, NULL, NULL, emb, nnew, dim);
+							 model_id, new_ids, NULL, NULL, NULL, NULL, NULL, emb, nnew, dim, NULL);
 		/*
 		 * Every backend reloads the model's courses at its next call, and the
 		 * blends that have it as a component (their cached part holds the

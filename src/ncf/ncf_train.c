@@ -225,6 +225,25 @@ trend_weight_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
 }
 
 /* train_ncf's arguments, with defaults, checked before any work */
+/*
+ * affinity_columns (first) and path_columns (first + 1): the history terms
+ * (ncf_history.c), fitted on the validation slice
+ */
+static void
+history_args(FunctionCallInfo fcinfo, int first, NcfOptions *o)
+{
+	int			nattr,
+				npath;
+	char	  **attr = recs_text_array_arg(fcinfo, first, &nattr);
+	char	  **path = recs_text_array_arg(fcinfo, first + 1, &npath);
+
+	if (attr == NULL && path == NULL)
+		return;
+	o->history = palloc0(sizeof(NcfHistory));
+	ncf_history_args(o->courses, attr, nattr, path, npath, o->cfg.validation_auto,
+					 o->cfg.ensemble, o->history);
+}
+
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 {
@@ -283,6 +302,7 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 									  "Pass a number such as 90, or NULL to weigh every example alike.");
 	o->half_life_days = cfg->half_life_seconds > 0 ? PG_GETARG_FLOAT8(33) : 0;
 	trend_weight_arg(fcinfo, 34, cfg);
+	history_args(fcinfo, 35, o);
 	cfg->member = 0;
 	if (cfg->ensemble > 1 && cfg->encoder == NCF_ENCODER_ATTENTION)
 		ereport(ERROR,
@@ -371,6 +391,30 @@ train_ensemble(const NcfData *data, NcfConfig *cfg, NcfModel *model, NcfEpochLog
 	cfg->dim *= k;
 }
 
+/*
+ * The history terms' weights, on the validation slice with the towers as
+ * trained on the split (before the learners are restored to all their
+ * watches); then popularity over every watch, as served.
+ */
+static void
+fit_history(NcfOptions *o, const NcfHoldout *h, const NcfData *data, const NcfModel *model)
+{
+	NcfHistory *hi = o->history;
+	StringInfoData attr;
+
+	ncf_history_fit(hi, h, data, &o->cfg, model);
+	initStringInfo(&attr);
+	for (int a = 0; a < hi->nattr; a++)
+		appendStringInfo(&attr, ", %s %.3f", hi->attr_cols[a], hi->w_attr[a]);
+	ereport(NOTICE,
+			(errmsg("train_ncf: history terms fitted on %d held-out learners (" INT64_FORMAT " new courses, " INT64_FORMAT " rows, %d Newton steps, log-loss %.4f): ncf %.3f, watches %.3f, recent watches %.3f, age %.3f%s%s",
+					hi->fit_learners, hi->fit_positives, hi->fit_rows, hi->fit_iterations,
+					hi->fit_loss, hi->w_ncf, hi->w_stats[0], hi->w_stats[1], hi->w_stats[2],
+					hi->path_cols ? psprintf(", predecessor watched %.3f, predecessor missing %.3f",
+											 hi->w_watched, hi->w_missing) : "",
+					attr.data)));
+}
+
 PG_FUNCTION_INFO_V1(train_ncf);
 Datum
 train_ncf(PG_FUNCTION_ARGS)
@@ -406,6 +450,13 @@ train_ncf(PG_FUNCTION_ARGS)
 						 o.content, &o.content->values);
 		MemoryContextSwitchTo(phasecxt);
 	}
+	if (o.history)
+	{
+		ncf_history_read(o.courses, o.courses_id_column ? o.courses_id_column : o.cols.course,
+						 o.courses_id_column ? "courses_id_column" : "course_column",
+						 &in, o.history);
+		MemoryContextSwitchTo(phasecxt);
+	}
 	run.holdout = NULL;
 	if (o.cfg.validation_auto)
 		validation_split(&in, &o, &data, &holdout);
@@ -429,7 +480,12 @@ train_ncf(PG_FUNCTION_ARGS)
 		/* the best epoch's network embeds every learner from all their watches */
 		run.holdout = &holdout;
 		run.best_epoch = ncf_best_epoch(run.epochs, o.cfg.epochs);
+		if (o.history)
+			fit_history(&o, &holdout, &data, &model);
 		ncf_holdout_restore(&data, &in);
+		/* served: the courses' statistics at the end of the data */
+		if (o.history)
+			ncf_history_stats(in.offsets, in.items, in.when, in.n_learners, in.through, o.history);
 		ereport(NOTICE,
 				(errmsg("train_ncf: validation kept epoch %d of %d: recall@%d %.4f, ndcg@%d %.4f",
 						run.best_epoch + 1, o.cfg.epochs, NCF_HOLDOUT_K,

@@ -1,0 +1,667 @@
+/*
+ * ncf_history.c -- train_ncf(affinity_columns, path_columns): the history
+ * terms of the served score
+ *
+ * The two towers see a learner's recent watches and a course's co-watch
+ * row; what they see poorly, on a learning platform, is the plain fit of a
+ * course to the learner's whole list: the share of their courses in its
+ * topic or language, and whether they watched the course before it in its
+ * series (a part 2 follows a part 1 watched; a part 3 whose part 2 was not
+ * watched is rarely next).  Measured on generated platform data
+ * (docs/ncf.md#history-terms), these few numbers move the next watch more
+ * than the towers can.  The served score becomes
+ *
+ *   w_ncf (dot + trend) + w_watches ln(1 + watches)
+ *     + w_recent ln(1 + watches in the latest 30 days) + w_age ln(1 + days since the first watch)
+ *     + w_watched [predecessor watched] + w_missing [predecessor not watched]
+ *     + sum over affinity columns a of w_a ln(V_a share_a),
+ *
+ * share_a = (n_a(v) + 1/2) / (N + V_a / 2): of the learner's N watched
+ * courses, the n_a(v) that have the course's value v of column a, smoothed
+ * towards the uniform 1/V_a (V_a the column's distinct values in the
+ * catalogue), so ln(V_a share_a) is 0 for a learner without watches and for
+ * a course without a value.  A course's predecessor is the course of its
+ * series (path_columns[1] equal) with the highest order (path_columns[2])
+ * below its own; ties on that order go to the larger course id.  The three
+ * statistics of a course are taken at the cut for the fit and at the end
+ * of the training data for serving (recs.ncf_course.statistics); a course
+ * nobody watched has 0, 0, 0.
+ *
+ * The weights are fitted after the towers, by logistic regression on the
+ * validation slice (validation => 'auto' is required): each held-out
+ * learner's new courses after the cut are positives, NCF_HISTORY_NEGATIVES
+ * courses drawn uniformly from those they had not watched are negatives
+ * for each, the features come from their watches before the cut and the
+ * towers as trained on the split (which never saw the slice), and each
+ * learner weighs 1 in total.  Newton's method with an L2 term of 1 on the
+ * weights (not the intercept) converges in a few steps: there are 5 to 20
+ * of them.  Serving reads the learner's watched list (recs.model_learner)
+ * and the courses' codes and predecessors (recs.ncf_course) from the
+ * serving cache: one pass over the watched list and one over the courses.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "datatype/timestamp.h"
+
+#include "ncf.h"
+#include "rng.h"
+#include "sorted_ids.h"
+#include "spi_util.h"
+
+/* the fit's negatives: their own stream, "history" */
+#define HISTORY_SEED_SALT UINT64CONST(0x686973746f7279)
+/* at most this many positives per held-out learner: their first new courses after the cut */
+#define HISTORY_MAX_POSITIVES 20
+#define HISTORY_L2 1.0
+#define HISTORY_MAX_ITERATIONS 50
+
+/* ---- arguments ---- */
+
+void
+ncf_history_args(Oid courses, char **attr, int nattr, char **path, int npath,
+				 bool validation, int ensemble, NcfHistory *h)
+{
+	static const Oid order_types[] = {INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID};
+
+	if (!OidIsValid(courses))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("affinity_columns and path_columns need a courses relation"),
+				 errhint("Pass courses => the relation that holds the columns.")));
+	if (!validation)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("affinity_columns and path_columns need validation 'auto'"),
+				 errdetail("Their weights are fitted on the validation slice, which the towers never see."),
+				 errhint("Pass validation => 'auto'.")));
+	Assert(ensemble == 1);		/* validation 'auto' excludes ensembles */
+	memset(h, 0, sizeof(*h));
+	if (attr)
+	{
+		NcfContent	ct;
+
+		if (nattr > NCF_HISTORY_MAX_COLUMNS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("affinity_columns must name between 1 and %d columns",
+							NCF_HISTORY_MAX_COLUMNS)));
+		ncf_content_columns(courses, attr, nattr, "affinity_columns", &ct);
+		for (int a = 0; a < nattr; a++)
+			if (type_is_array(recs_check_column(courses, attr[a], "affinity_columns", NULL, 0)))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("affinity column \"%s\" is an array", attr[a]),
+						 errdetail("An affinity column holds one value per course."),
+						 errhint("Pass an array column as course_features instead.")));
+		h->nattr = nattr;
+		h->attr_cols = attr;
+	}
+	if (path)
+	{
+		NcfContent	ct;
+
+		if (npath != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("path_columns must name two columns, not %d", npath),
+					 errdetail("The first names a course's series, the second its place in it."),
+					 errhint("Pass path_columns => '{series_id,series_part}'.")));
+		ncf_content_columns(courses, path, 2, "path_columns", &ct);
+		(void) recs_check_column(courses, path[1], "path_columns' second entry", order_types,
+								 lengthof(order_types));
+		h->path_cols = path;
+	}
+}
+
+/* ---- the courses' codes and predecessors ---- */
+
+static int
+cstring_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* one course of a series: for sorting by series, then order, then index */
+typedef struct PathEntry
+{
+	const char *series;
+	double		order;
+	int32		item;
+} PathEntry;
+
+static int
+path_entry_cmp(const void *a, const void *b)
+{
+	const PathEntry *x = a,
+			   *y = b;
+	int			c = strcmp(x->series, y->series);
+
+	if (c != 0)
+		return c;
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return (x->item > y->item) - (x->item < y->item);
+}
+
+/* the catalogue index of fv's entry k, or -1 */
+static int
+item_of(const NcfInput *in, const NcfFeatureValues *fv, int64 k)
+{
+	return recs_find_int64(in->item_ids, in->n_items, fv->id[k]);
+}
+
+static void
+read_codes(Oid courses, const char *idcol, const char *idargname, const NcfInput *in,
+		   NcfHistory *h)
+{
+	NcfContent	ct;
+	NcfFeatureValues fv;
+
+	memset(&ct, 0, sizeof(ct));
+	ct.ncols = h->nattr;
+	ct.cols = h->attr_cols;
+	ncf_content_read(courses, idcol, idargname, &ct, &fv);
+	h->nvalues = palloc0(sizeof(int32) * h->nattr);
+	h->values = palloc0(sizeof(char **) * h->nattr);
+	h->attr = MemoryContextAllocHuge(CurrentMemoryContext,
+									 sizeof(int32) * Max((Size) h->n * h->nattr, 1));
+	for (int64 i = 0; i < (int64) h->n * h->nattr; i++)
+		h->attr[i] = -1;
+	for (int a = 0; a < h->nattr; a++)
+	{
+		char	  **vals = palloc(sizeof(char *) * Max(fv.n, 1));
+		int			nv = 0;
+
+		/* the column's distinct values among the catalogue's courses */
+		for (int64 k = 0; k < fv.n; k++)
+			if (fv.col[k] == a && item_of(in, &fv, k) >= 0)
+				vals[nv++] = fv.value[k];
+		qsort(vals, nv, sizeof(char *), cstring_cmp);
+		if (nv > 1)
+		{
+			int			w = 1;
+
+			for (int i = 1; i < nv; i++)
+				if (strcmp(vals[i], vals[w - 1]) != 0)
+					vals[w++] = vals[i];
+			nv = w;
+		}
+		h->values[a] = vals;
+		h->nvalues[a] = nv;
+	}
+	/* a course's code: its first value in byte order (triples are sorted) */
+	for (int64 k = 0; k < fv.n; k++)
+	{
+		int			item = item_of(in, &fv, k);
+		int			a = fv.col[k];
+		char	  **found;
+
+		if (item < 0 || h->attr[(Size) item * h->nattr + a] >= 0)
+			continue;
+		found = bsearch(&fv.value[k], h->values[a], h->nvalues[a], sizeof(char *), cstring_cmp);
+		Assert(found != NULL);
+		h->attr[(Size) item * h->nattr + a] = (int32) (found - h->values[a]);
+	}
+}
+
+static void
+read_predecessors(Oid courses, const char *idcol, const char *idargname, const NcfInput *in,
+				  NcfHistory *h)
+{
+	NcfContent	ct;
+	NcfFeatureValues fv;
+	const char **series = palloc0(sizeof(char *) * Max(h->n, 1));
+	double	   *order = palloc(sizeof(double) * Max(h->n, 1));
+	bool	   *has_order = palloc0(sizeof(bool) * Max(h->n, 1));
+	PathEntry  *e = palloc(sizeof(PathEntry) * Max(h->n, 1));
+	int			ne = 0;
+
+	memset(&ct, 0, sizeof(ct));
+	ct.ncols = 2;
+	ct.cols = h->path_cols;
+	ncf_content_read(courses, idcol, idargname, &ct, &fv);
+	for (int64 k = 0; k < fv.n; k++)
+	{
+		int			item = item_of(in, &fv, k);
+
+		if (item < 0)
+			continue;
+		if (fv.col[k] == 0 && series[item] == NULL)
+			series[item] = fv.value[k];
+		else if (fv.col[k] == 1 && !has_order[item])
+		{
+			char	   *end;
+			double		v = strtod(fv.value[k], &end);
+
+			/* numeric text: NaN and infinities leave the course out of its series */
+			if (*end == '\0' && isfinite(v))
+			{
+				order[item] = v;
+				has_order[item] = true;
+			}
+		}
+	}
+	h->pred = palloc(sizeof(int32) * Max(h->n, 1));
+	for (int i = 0; i < h->n; i++)
+	{
+		h->pred[i] = -1;
+		if (series[i] && has_order[i])
+		{
+			e[ne].series = series[i];
+			e[ne].order = order[i];
+			e[ne].item = i;
+			ne++;
+		}
+	}
+	qsort(e, ne, sizeof(PathEntry), path_entry_cmp);
+	for (int i = 0, start = 0; i < ne; i++)
+	{
+		int			lower = -1;
+
+		if (i > 0 && strcmp(e[i].series, e[i - 1].series) != 0)
+			start = i;
+		/* the last entry of the series below this order: the highest order, then the larger id */
+		for (int j = i - 1; j >= start; j--)
+			if (e[j].order < e[i].order)
+			{
+				lower = e[j].item;
+				break;
+			}
+		h->pred[e[i].item] = lower;
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+void
+ncf_history_read(Oid courses, const char *idcol, const char *idargname, const NcfInput *in,
+				 NcfHistory *h)
+{
+	h->n = in->n_items;
+	if (h->nattr > 0)
+		read_codes(courses, idcol, idargname, in, h);
+	if (h->path_cols)
+		read_predecessors(courses, idcol, idargname, in, h);
+	h->stats = palloc0(sizeof(float) * NCF_HISTORY_STATS * Max(h->n, 1));
+	h->w_attr = palloc0(sizeof(double) * Max(h->nattr, 1));
+}
+
+void
+ncf_history_stats(const int64 *offsets, const int32 *items, const double *when, int n_learners,
+				  double at, NcfHistory *h)
+{
+	int64	   *n = palloc0(sizeof(int64) * Max(h->n, 1));
+	int64	   *recent = palloc0(sizeof(int64) * Max(h->n, 1));
+	double	   *first = palloc(sizeof(double) * Max(h->n, 1));
+	double		since = at - NCF_HISTORY_RECENT_DAYS * SECS_PER_DAY;
+
+	for (int i = 0; i < h->n; i++)
+		first[i] = at;
+	for (int64 w = 0; w < offsets[n_learners]; w++)
+	{
+		int32		c = items[w];
+
+		if (when[w] > at)
+			continue;
+		n[c]++;
+		if (when[w] >= since)
+			recent[c]++;
+		first[c] = Min(first[c], when[w]);
+	}
+	for (int i = 0; i < h->n; i++)
+	{
+		float	   *st = h->stats + (Size) i * NCF_HISTORY_STATS;
+
+		st[0] = (float) log1p((double) n[i]);
+		st[1] = (float) log1p((double) recent[i]);
+		st[2] = (float) log1p((at - first[i]) / SECS_PER_DAY);
+	}
+	pfree(n);
+	pfree(recent);
+	pfree(first);
+}
+
+/* ---- a learner's features ---- */
+
+static void
+learner_alloc(const NcfHistory *h, NcfHistoryLearner *st)
+{
+	int			total = 0;
+
+	st->watched = palloc0(sizeof(bool) * Max(h->n, 1));
+	st->offset = palloc(sizeof(int32) * Max(h->nattr, 1));
+	for (int a = 0; a < h->nattr; a++)
+	{
+		st->offset[a] = total;
+		total += h->nvalues[a];
+	}
+	st->count = palloc0(sizeof(int32) * Max(total, 1));
+	st->nwatched = 0;
+}
+
+/* mark idx's courses on st (allocated, all clear) */
+static void
+learner_mark(const NcfHistory *h, const int32 *idx, int n, NcfHistoryLearner *st)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			c = idx[i];
+
+		if (c < 0 || c >= h->n || st->watched[c])
+			continue;
+		st->watched[c] = true;
+		st->nwatched++;
+		for (int a = 0; a < h->nattr; a++)
+		{
+			int32		v = h->attr[(Size) c * h->nattr + a];
+
+			if (v >= 0)
+				st->count[st->offset[a] + v]++;
+		}
+	}
+}
+
+/* undo learner_mark */
+static void
+learner_clear(const NcfHistory *h, const int32 *idx, int n, NcfHistoryLearner *st)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int			c = idx[i];
+
+		if (c < 0 || c >= h->n || !st->watched[c])
+			continue;
+		st->watched[c] = false;
+		for (int a = 0; a < h->nattr; a++)
+		{
+			int32		v = h->attr[(Size) c * h->nattr + a];
+
+			if (v >= 0)
+				st->count[st->offset[a] + v]--;
+		}
+	}
+	st->nwatched = 0;
+}
+
+void
+ncf_history_learner(const NcfHistory *h, const int32 *idx, int n, NcfHistoryLearner *st)
+{
+	learner_alloc(h, st);
+	learner_mark(h, idx, n, st);
+}
+
+void
+ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *st, int c, double *f)
+{
+	int			p = h->pred ? h->pred[c] : -1;
+	double	   *fa = f + NCF_HISTORY_STATS + 2;
+
+	for (int k = 0; k < NCF_HISTORY_STATS; k++)
+		f[k] = h->stats[(Size) c * NCF_HISTORY_STATS + k];
+	f[NCF_HISTORY_STATS] = p >= 0 && st->watched[p] ? 1.0 : 0.0;
+	f[NCF_HISTORY_STATS + 1] = p >= 0 && !st->watched[p] ? 1.0 : 0.0;
+	for (int a = 0; a < h->nattr; a++)
+	{
+		int32		v = h->attr[(Size) c * h->nattr + a];
+		double		nv = h->nvalues[a];
+
+		fa[a] = v < 0 ? 0.0 :
+			log(nv * (st->count[st->offset[a] + v] + 0.5) / (st->nwatched + 0.5 * nv));
+	}
+}
+
+double
+ncf_history_score(const NcfHistory *h, const NcfHistoryLearner *st, int c, double ncf)
+{
+	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 2];
+	double		s = h->w_ncf * ncf;
+
+	ncf_history_features(h, st, c, f);
+	for (int k = 0; k < NCF_HISTORY_STATS; k++)
+		s += h->w_stats[k] * f[k];
+	s += h->w_watched * f[NCF_HISTORY_STATS] + h->w_missing * f[NCF_HISTORY_STATS + 1];
+	for (int a = 0; a < h->nattr; a++)
+		s += h->w_attr[a] * f[NCF_HISTORY_STATS + 2 + a];
+	return s;
+}
+
+/* ---- the fit ---- */
+
+/* the fit's rows: x is nrows x (1 + features): the NCF score, then the features */
+typedef struct HistoryRows
+{
+	NcfHistory *h;
+	const NcfHoldout *ho;
+	NcfHistoryLearner st;
+	RecsRng		rng;
+	int			k;				/* columns of x */
+	int64		n;
+	int64		cap;
+	float	   *x;
+	bool	   *y;
+	double	   *w;
+	int64		positives;
+} HistoryRows;
+
+static void
+add_row(HistoryRows *r, int c, const double *score, bool y, double w)
+{
+	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 2];
+	float	   *x;
+
+	if (r->n == r->cap)
+	{
+		r->cap *= 2;
+		r->x = repalloc_huge(r->x, sizeof(float) * r->cap * r->k);
+		r->y = repalloc_huge(r->y, sizeof(bool) * r->cap);
+		r->w = repalloc_huge(r->w, sizeof(double) * r->cap);
+	}
+	ncf_history_features(r->h, &r->st, c, f);
+	x = r->x + r->n * r->k;
+	x[0] = (float) score[c];
+	for (int j = 1; j < r->k; j++)
+		x[j] = (float) f[j - 1];
+	r->y[r->n] = y;
+	r->w[r->n] = w;
+	r->n++;
+}
+
+/* one held-out learner's rows: their new courses and negatives for each */
+static void
+add_learner_rows(void *arg, int i, const double *score)
+{
+	HistoryRows *r = arg;
+	const NcfInput *s = &r->ho->sample;
+	const int32 *hist = s->items + s->offsets[i];
+	int			nhist = (int) (s->offsets[i + 1] - s->offsets[i]);
+	const int32 *rel = r->ho->rel + r->ho->rel_offsets[i];
+	int			nrel = (int) (r->ho->rel_offsets[i + 1] - r->ho->rel_offsets[i]);
+	int			npos = Min(nrel, HISTORY_MAX_POSITIVES);
+	int			n = r->h->n;
+
+	const int32 *next = r->ho->rel_in_time + r->ho->rel_offsets[i];
+
+	learner_mark(r->h, hist, nhist, &r->st);
+	for (int j = 0; j < npos; j++)
+	{
+		int			c = next[j];
+		double		w = 1.0 / (npos * (1 + NCF_HISTORY_NEGATIVES));
+
+		add_row(r, c, score, true, w);
+		r->positives++;
+		for (int k = 0; k < NCF_HISTORY_NEGATIVES; k++)
+		{
+			/* a course they had not watched and is not one of their new ones */
+			for (int attempt = 0; attempt < 100; attempt++)
+			{
+				int32		neg = (int32) rng_below(&r->rng, (uint64) n);
+
+				if (r->st.watched[neg] ||
+					bsearch(&neg, rel, nrel, sizeof(int32), recs_int32_cmp))
+					continue;
+				add_row(r, neg, score, false, w);
+				break;
+			}
+		}
+		/* the next new course sees this one among the watched */
+		learner_mark(r->h, &c, 1, &r->st);
+	}
+	learner_clear(r->h, hist, nhist, &r->st);
+	learner_clear(r->h, next, npos, &r->st);
+}
+
+/* solve a x = b for symmetric positive definite a (k x k, overwritten): Cholesky */
+static bool
+cholesky_solve(double *a, double *b, int k)
+{
+	for (int j = 0; j < k; j++)
+	{
+		double		d = a[j * k + j];
+
+		for (int m = 0; m < j; m++)
+			d -= a[j * k + m] * a[j * k + m];
+		if (!(d > 0))
+			return false;
+		d = sqrt(d);
+		a[j * k + j] = d;
+		for (int i = j + 1; i < k; i++)
+		{
+			double		v = a[i * k + j];
+
+			for (int m = 0; m < j; m++)
+				v -= a[i * k + m] * a[j * k + m];
+			a[i * k + j] = v / d;
+		}
+	}
+	for (int i = 0; i < k; i++)
+	{
+		for (int m = 0; m < i; m++)
+			b[i] -= a[i * k + m] * b[m];
+		b[i] /= a[i * k + i];
+	}
+	for (int i = k - 1; i >= 0; i--)
+	{
+		for (int m = i + 1; m < k; m++)
+			b[i] -= a[m * k + i] * b[m];
+		b[i] /= a[i * k + i];
+	}
+	return true;
+}
+
+/*
+ * Weighted L2-penalised logistic regression of y on [1, x] by Newton's
+ * method; theta (1 + k) gets the intercept, then the weights.  Returns the
+ * steps taken; *loss the final mean log-loss (per unit of weight).
+ */
+static int
+newton_fit(const HistoryRows *r, double *theta, double *loss)
+{
+	int			k = r->k + 1;
+	double	   *hess = palloc(sizeof(double) * k * k);
+	double	   *grad = palloc(sizeof(double) * k);
+	double	   *xi = palloc(sizeof(double) * k);
+	int			it;
+
+	memset(theta, 0, sizeof(double) * k);
+	for (it = 1; it <= HISTORY_MAX_ITERATIONS; it++)
+	{
+		double		step = 0,
+					wsum = 0,
+					ll = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(hess, 0, sizeof(double) * k * k);
+		memset(grad, 0, sizeof(double) * k);
+		for (int64 i = 0; i < r->n; i++)
+		{
+			const float *x = r->x + i * r->k;
+			double		z = theta[0],
+						p,
+						w = r->w[i];
+
+			xi[0] = 1.0;
+			for (int j = 1; j < k; j++)
+			{
+				xi[j] = x[j - 1];
+				z += theta[j] * xi[j];
+			}
+			p = 1.0 / (1.0 + exp(-z));
+			ll -= w * (r->y[i] ? (z >= 0 ? -log1p(exp(-z)) : z - log1p(exp(z)))
+					   : (z >= 0 ? -z - log1p(exp(-z)) : -log1p(exp(z))));
+			wsum += w;
+			for (int a = 0; a < k; a++)
+			{
+				grad[a] += w * (p - (r->y[i] ? 1.0 : 0.0)) * xi[a];
+				for (int b = 0; b <= a; b++)
+					hess[a * k + b] += w * p * (1 - p) * xi[a] * xi[b];
+			}
+		}
+		*loss = ll / Max(wsum, 1e-300);
+		for (int a = 1; a < k; a++)
+		{
+			grad[a] += HISTORY_L2 * theta[a];
+			hess[a * k + a] += HISTORY_L2;
+		}
+		hess[0] += 1e-9;
+		for (int a = 0; a < k; a++)
+			for (int b = a + 1; b < k; b++)
+				hess[a * k + b] = hess[b * k + a];
+		if (!cholesky_solve(hess, grad, k))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("the history terms' fit is singular")));
+		for (int a = 0; a < k; a++)
+		{
+			theta[a] -= grad[a];
+			step = Max(step, fabs(grad[a]));
+		}
+		if (step < 1e-8)
+			break;
+	}
+	return Min(it, HISTORY_MAX_ITERATIONS);
+}
+
+void
+ncf_history_fit(NcfHistory *h, const NcfHoldout *ho, const NcfData *d, const NcfConfig *cfg,
+				const NcfModel *model)
+{
+	HistoryRows r;
+	double		theta[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 4];
+
+	memset(&r, 0, sizeof(r));
+	r.h = h;
+	r.ho = ho;
+	r.k = 1 + NCF_HISTORY_FEATURES(h);
+	r.cap = 4096;
+	r.x = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * r.cap * r.k);
+	r.y = palloc(sizeof(bool) * r.cap);
+	r.w = palloc(sizeof(double) * r.cap);
+	rng_seed(&r.rng, cfg->seed ^ HISTORY_SEED_SALT);
+	learner_alloc(h, &r.st);
+	/* the courses' statistics as of the cut: the split's training watches */
+	ncf_history_stats(d->offsets, d->items, d->when, d->n_learners, ho->cut, h);
+	ncf_holdout_scores(ho, d, cfg, model, add_learner_rows, &r);
+	h->fit_iterations = newton_fit(&r, theta, &h->fit_loss);
+	h->fit_learners = ho->sample.n_learners;
+	h->fit_positives = r.positives;
+	h->fit_rows = r.n;
+	h->w_ncf = theta[1];
+	for (int k = 0; k < NCF_HISTORY_STATS; k++)
+		h->w_stats[k] = theta[2 + k];
+	h->w_watched = theta[2 + NCF_HISTORY_STATS];
+	h->w_missing = theta[3 + NCF_HISTORY_STATS];
+	for (int a = 0; a < h->nattr; a++)
+		h->w_attr[a] = theta[4 + NCF_HISTORY_STATS + a];
+	if (!h->path_cols)
+		h->w_watched = h->w_missing = 0;
+	pfree(r.x);
+	pfree(r.y);
+	pfree(r.w);
+}
