@@ -721,6 +721,15 @@ extern void ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *s
 /* the served score of course c from its NCF score (dot + trend) */
 extern double ncf_history_score(const NcfHistory *h, const NcfHistoryLearner *st, int c,
 								double ncf);
+struct NcfRowCodes;
+/*
+ * add_courses: the history inputs of courses new to a model (codes by the
+ * model's own values, predecessors among its courses and the new ones,
+ * statistics 0); false when the model has no history terms
+ */
+extern bool ncf_history_new_courses(int64 model_id, Oid courses, const char *idcol,
+									const char *idargname, const int64 *known, int nknown,
+									const int64 *new_ids, int nnew, struct NcfRowCodes *out);
 struct NcfHoldout;
 /* fit the weights on the held-out learners (the towers as trained on the split) */
 extern void ncf_history_fit(NcfHistory *h, const struct NcfHoldout *ho, const NcfData *d,

@@ -44,7 +44,9 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -664,4 +666,123 @@ ncf_history_fit(NcfHistory *h, const NcfHoldout *ho, const NcfData *d, const Ncf
 	pfree(r.x);
 	pfree(r.y);
 	pfree(r.w);
+}
+
+/* ---- add_courses ---- */
+
+/* a text[] column of the one-row SPI result (NULL: *n = 0) */
+static char **
+spi_text_array(int col, int *n)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	*n = 0;
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = nulls[i] ? pstrdup("") : TextDatumGetCString(elems[i]);
+	return out;
+}
+
+bool
+ncf_history_new_courses(int64 model_id, Oid courses, const char *idcol, const char *idargname,
+						const int64 *known, int nknown, const int64 *new_ids, int nnew,
+						NcfRowCodes *out)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	MemoryContext cxt = CurrentMemoryContext;
+	NcfHistory	h;
+	NcfInput	cat;
+	int			npath;
+	int			rc;
+	int32	   *codes,
+			   *pred;
+	float	   *stats;
+
+	rc = SPI_execute_with_args("SELECT ARRAY(SELECT jsonb_array_elements_text(h->'affinity_columns')),"
+							   " CASE WHEN h ? 'path_columns'"
+							   " THEN ARRAY(SELECT jsonb_array_elements_text(h->'path_columns')) END"
+							   " FROM (SELECT params->'history' AS h FROM recs.model WHERE model_id = $1) s"
+							   " WHERE h IS NOT NULL", 1, types, values, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return false;
+	memset(&h, 0, sizeof(h));
+	h.attr_cols = spi_text_array(1, &h.nattr);
+	h.path_cols = spi_text_array(2, &npath);
+	SPI_freetuptable(SPI_tuptable);
+	h.nvalues = palloc0(sizeof(int32) * Max(h.nattr, 1));
+	h.values = palloc0(sizeof(char **) * Max(h.nattr, 1));
+	for (int a = 0; a < h.nattr; a++)
+	{
+		Datum		v[2] = {Int64GetDatum(model_id), Int32GetDatum(a)};
+		Oid			t[2] = {INT8OID, INT4OID};
+
+		rc = SPI_execute_with_args("SELECT ARRAY(SELECT jsonb_array_elements_text(params->'history'->'affinity_values'->$2))"
+								   " FROM recs.model WHERE model_id = $1", 2, t, v, NULL, true, 0);
+		MemoryContextSwitchTo(cxt);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
+		h.values[a] = spi_text_array(1, &h.nvalues[a]);
+		SPI_freetuptable(SPI_tuptable);
+	}
+
+	/* the catalogue the predecessors are found in: the model's courses and the new ones */
+	memset(&cat, 0, sizeof(cat));
+	cat.item_ids = palloc(sizeof(int64) * Max(nknown + nnew, 1));
+	memcpy(cat.item_ids, known, sizeof(int64) * nknown);
+	memcpy(cat.item_ids + nknown, new_ids, sizeof(int64) * nnew);
+	qsort(cat.item_ids, nknown + nnew, sizeof(int64), recs_int64_cmp);
+	cat.n_items = nknown + nnew;
+	h.n = cat.n_items;
+	if (h.nattr > 0)
+	{
+		/* the courses' codes by the model's own values (a value it never saw: none) */
+		char	 ***trained = h.values;
+		int32	   *ntrained = h.nvalues;
+
+		h.values = NULL;
+		h.nvalues = NULL;
+		read_codes(courses, idcol, idargname, &cat, &h);
+		for (int64 i = 0; i < (int64) h.n * h.nattr; i++)
+		{
+			int			a = (int) (i % h.nattr);
+			char	  **found;
+
+			if (h.attr[i] < 0)
+				continue;
+			found = bsearch(&h.values[a][h.attr[i]], trained[a], ntrained[a], sizeof(char *),
+							cstring_cmp);
+			h.attr[i] = found ? (int32) (found - trained[a]) : -1;
+		}
+	}
+	if (h.path_cols)
+		read_predecessors(courses, idcol, idargname, &cat, &h);
+
+	codes = palloc(sizeof(int32) * Max((Size) nnew * h.nattr, 1));
+	pred = palloc(sizeof(int32) * Max(nnew, 1));
+	stats = palloc0(sizeof(float) * NCF_HISTORY_STATS * Max(nnew, 1));
+	for (int j = 0; j < nnew; j++)
+	{
+		int			c = recs_find_int64(cat.item_ids, cat.n_items, new_ids[j]);
+
+		for (int a = 0; a < h.nattr; a++)
+			codes[(Size) j * h.nattr + a] = h.attr[(Size) c * h.nattr + a];
+		pred[j] = h.path_cols ? h.pred[c] : -1;
+	}
+	out->ncodes = h.nattr;
+	out->codes = codes;
+	out->pred = pred;
+	out->pred_ids = cat.item_ids;
+	out->stats = stats;
+	return true;
 }
