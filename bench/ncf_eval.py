@@ -642,6 +642,10 @@ def series_grid(psql, args, splits):
                       f"{fmt(r['test']['hr1']):>10}{fmt(r['test']['hr10']):>11}{fmt(r['test']['ndcg10']):>10}")
             else:
                 print(f"  {k[:99]:<99} HR@1 {fmt(r['hr1'])}  HR@10 {fmt(r['hr10'])}  NDCG@10 {fmt(r['ndcg10'])}")
+        hr = lambda r: r["test"]["hr10"] if "test" in r else r["hr10"]
+        knn = max(hr(res["sample"]["item-kNN hist"]), hr(res["sample"]["item-kNN last"]))
+        ht = hr(res["sample"]["NCF, " + res["chosen"] + ", history terms"])
+        print(f"  the history terms: test HR@10 {ht:.4f} = {ht / knn:.3f} x the better item-kNN ({knn:.4f})")
     for k, r in res.get("time", {}).items():
         print(f"ML-100K time split, {k}: Recall@10 {fmt(r['recall10'])}, NDCG@10 {fmt(r['ndcg10'])}"
               + (f", training CPU s {r['train_cpu_s']:.1f}" if "train_cpu_s" in r else ""))
@@ -663,14 +667,13 @@ def sample_check(psql, args, chosen):
          ORDER BY learner_id, watched_at DESC, course_id;
         CREATE TABLE ml.sample_train AS SELECT w.* FROM ml.sample_w w
          WHERE NOT EXISTS (SELECT FROM ml.sample_test t WHERE t.learner_id = w.learner_id AND t.course_id = w.course_id);
-        CREATE TABLE ml.sample_courses AS SELECT course_id FROM s.courses;
+        CREATE TABLE ml.sample_courses AS SELECT * FROM s.courses;
         ANALYZE ml.sample_train;""")
     if args.item_models:
         return sample_item_models(psql, args, chosen)
     split = SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")
-    named = {k: v for k, v in grid_variants(chosen)[0][1].items() if k not in ("course_features", "content_dropout")}
     out, model = {}, None
-    for label, ov in (("NCF, bench settings", {}), ("NCF, " + chosen, named)):
+    for label, ov in sample_variants(chosen):
         m, info = train(psql, "sample_train", "sample", args, 1.0, "'ml.sample_courses'", overrides=ov)
         out[label] = split.measure(split.recs_tops(psql, m))
         model = model or m
@@ -694,19 +697,35 @@ def sample_item_models(psql, args, chosen):
         ANALYZE ml.sample_vtrain;""")
     holdouts = {"val": SeriesSplit(psql, "sample_vtrain", "sample_val", "sample_courses"),
                 "test": SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")}
-    named = {k: v for k, v in grid_variants(chosen)[0][1].items() if k not in ("course_features", "content_dropout")}
-    out, models = {}, {}
-    for label, ov in (("NCF, bench settings", {}), ("NCF, " + chosen, named)):
+    out, models, chosen_models = {}, {}, {}
+    for label, ov in sample_variants(chosen):
         for h, split in holdouts.items():
             m, info = train(psql, split.train, f"sample_{h}", args, 1.0, "'ml.sample_courses'", overrides=ov)
             out.setdefault(label, {})[h] = split.measure(split.recs_tops(psql, m))
-            models[h] = m
+            models.setdefault(h, m)     # item-kNN: the co-watch rows of the bench settings (all watches)
+            if label == "NCF, " + chosen:
+                chosen_models[h] = m
         log(f"[sample] {label}: {out[label]}")
     for mode in ("hist", "last"):
         out[f"item-kNN {mode}"] = {h: split.measure(split.knn_tops(psql, models[h], mode)) for h, split in holdouts.items()}
-    for label, r in (knn_blend(psql, holdouts, models), ease(holdouts)):
+    for label, r in (knn_blend(psql, holdouts, chosen_models), ease(holdouts)):
         out[label] = r
     return out
+
+
+# the sample's columns for train_ncf's history terms (affinity_columns, path_columns)
+SAMPLE_HISTORY = {"validation": "'auto'", "affinity_columns": "'{language,topic,difficulty}'",
+                  "path_columns": "'{series_id,series_part}'"}
+
+
+def sample_variants(chosen):
+    """The NCF variants on the platform sample: the bench's settings, the chosen series variant
+    (its course_features and history columns dropped: the sample's courses have other columns),
+    and that variant with the history terms on the sample's columns (validation 'auto')."""
+    named = {k: v for k, v in grid_variants(chosen)[0][1].items()
+             if k not in ("course_features", "content_dropout", "affinity_columns", "path_columns", "validation")}
+    return (("NCF, bench settings", {}), ("NCF, " + chosen, named),
+            ("NCF, " + chosen + ", history terms", dict(named, **SAMPLE_HISTORY)))
 
 
 def eval_time(psql):

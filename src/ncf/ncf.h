@@ -657,6 +657,7 @@ extern void ncf_holdout_restore(NcfData *data, const NcfInput *in);
  *   score = w_ncf (dot + trend) + w_stats . stats(course)
  *         + w_watched [its predecessor watched] + w_missing [a predecessor, not watched]
  *         + sum_a w_a ln(V_a share_a),
+ * + w_cowatch ln(1 + sum over the watched courses j of cowatch(j, course)),
  * stats the course's ln(1 + watches), ln(1 + watches in the latest
  * NCF_HISTORY_RECENT_DAYS) and ln(1 + days since its first watch);
  * share_a = (n_a(v) + 1/2) / (N + V_a / 2): of the N watched courses, those
@@ -666,7 +667,7 @@ extern void ncf_holdout_restore(NcfData *data, const NcfInput *in);
 #define NCF_HISTORY_NEGATIVES 20
 #define NCF_HISTORY_STATS 3
 #define NCF_HISTORY_RECENT_DAYS 30
-#define NCF_HISTORY_FEATURES(h) (NCF_HISTORY_STATS + 2 + (h)->nattr)
+#define NCF_HISTORY_FEATURES(h) (NCF_HISTORY_STATS + 3 + (h)->nattr)
 
 typedef struct NcfHistory
 {
@@ -679,13 +680,16 @@ typedef struct NcfHistory
 	char	  **path_cols;		/* the series and order columns; NULL: no path terms */
 	int32	   *pred;			/* n: the predecessor's index, -1: none */
 	float	   *stats;			/* n x NCF_HISTORY_STATS, see above */
+	const NcfSparse *cowatch;	/* the model's co-watch rows, by item index */
 	/* the fitted weights */
 	double		w_ncf;
 	double		w_stats[NCF_HISTORY_STATS];
+	double		w_cowatch;
 	double		w_watched;
 	double		w_missing;
 	double	   *w_attr;			/* nattr */
 	/* the fit */
+	int			refit_epochs;	/* the served towers' epochs, on every watch */
 	int			fit_learners;
 	int64		fit_positives;
 	int64		fit_rows;
@@ -700,6 +704,7 @@ typedef struct NcfHistoryLearner
 	int32	   *count;			/* per column and value (column-major offsets) */
 	int32	   *offset;			/* nattr: each column's first entry of count */
 	int			nwatched;		/* distinct watched courses of the catalogue */
+	float	   *cowatch;		/* n: the sum of the watched courses' co-watch rows */
 } NcfHistoryLearner;
 
 struct NcfOptions;

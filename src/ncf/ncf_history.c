@@ -11,7 +11,8 @@
  * (docs/ncf.md#history-terms), these few numbers move the next watch more
  * than the towers can.  The served score becomes
  *
- *   w_ncf (dot + trend) + w_watches ln(1 + watches)
+ *   w_ncf (dot + trend) + w_cowatch ln(1 + co-watch similarity to the watched courses)
+ *     + w_watches ln(1 + watches)
  *     + w_recent ln(1 + watches in the latest 30 days) + w_age ln(1 + days since the first watch)
  *     + w_watched [predecessor watched] + w_missing [predecessor not watched]
  *     + sum over affinity columns a of w_a ln(V_a share_a),
@@ -20,7 +21,10 @@
  * courses, the n_a(v) that have the course's value v of column a, smoothed
  * towards the uniform 1/V_a (V_a the column's distinct values in the
  * catalogue), so ln(V_a share_a) is 0 for a learner without watches and for
- * a course without a value.  A course's predecessor is the course of its
+ * a course without a value.  The co-watch sum is item-kNN on the history
+ * from the model's own co-watch rows (recs.ncf_cowatch, the course tower's
+ * input): a full-rank course-to-course signal the dot product of two
+ * narrow embeddings only approximates.  A course's predecessor is the course of its
  * series (path_columns[1] equal) with the highest order (path_columns[2])
  * below its own; ties on that order go to the larger course id.  The three
  * statistics of a course are taken at the cut for the fit and at the end
@@ -345,6 +349,7 @@ learner_alloc(const NcfHistory *h, NcfHistoryLearner *st)
 		total += h->nvalues[a];
 	}
 	st->count = palloc0(sizeof(int32) * Max(total, 1));
+	st->cowatch = palloc0(sizeof(float) * Max(h->n, 1));
 	st->nwatched = 0;
 }
 
@@ -367,6 +372,9 @@ learner_mark(const NcfHistory *h, const int32 *idx, int n, NcfHistoryLearner *st
 			if (v >= 0)
 				st->count[st->offset[a] + v]++;
 		}
+		if (h->cowatch && c < h->cowatch->nrows)
+			for (int64 k = h->cowatch->rowptr[c]; k < h->cowatch->rowptr[c + 1]; k++)
+				st->cowatch[h->cowatch->col[k]] += h->cowatch->val[k];
 	}
 }
 
@@ -388,6 +396,10 @@ learner_clear(const NcfHistory *h, const int32 *idx, int n, NcfHistoryLearner *s
 			if (v >= 0)
 				st->count[st->offset[a] + v]--;
 		}
+		/* zeroed, not subtracted: no rounding carried to the next learner */
+		if (h->cowatch && c < h->cowatch->nrows)
+			for (int64 k = h->cowatch->rowptr[c]; k < h->cowatch->rowptr[c + 1]; k++)
+				st->cowatch[h->cowatch->col[k]] = 0.0f;
 	}
 	st->nwatched = 0;
 }
@@ -403,12 +415,13 @@ void
 ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *st, int c, double *f)
 {
 	int			p = h->pred ? h->pred[c] : -1;
-	double	   *fa = f + NCF_HISTORY_STATS + 2;
+	double	   *fa = f + NCF_HISTORY_STATS + 3;
 
 	for (int k = 0; k < NCF_HISTORY_STATS; k++)
 		f[k] = h->stats[(Size) c * NCF_HISTORY_STATS + k];
-	f[NCF_HISTORY_STATS] = p >= 0 && st->watched[p] ? 1.0 : 0.0;
-	f[NCF_HISTORY_STATS + 1] = p >= 0 && !st->watched[p] ? 1.0 : 0.0;
+	f[NCF_HISTORY_STATS] = log1p((double) st->cowatch[c]);
+	f[NCF_HISTORY_STATS + 1] = p >= 0 && st->watched[p] ? 1.0 : 0.0;
+	f[NCF_HISTORY_STATS + 2] = p >= 0 && !st->watched[p] ? 1.0 : 0.0;
 	for (int a = 0; a < h->nattr; a++)
 	{
 		int32		v = h->attr[(Size) c * h->nattr + a];
@@ -422,15 +435,16 @@ ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *st, int c, do
 double
 ncf_history_score(const NcfHistory *h, const NcfHistoryLearner *st, int c, double ncf)
 {
-	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 2];
+	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 3];
 	double		s = h->w_ncf * ncf;
 
 	ncf_history_features(h, st, c, f);
 	for (int k = 0; k < NCF_HISTORY_STATS; k++)
 		s += h->w_stats[k] * f[k];
-	s += h->w_watched * f[NCF_HISTORY_STATS] + h->w_missing * f[NCF_HISTORY_STATS + 1];
+	s += h->w_cowatch * f[NCF_HISTORY_STATS];
+	s += h->w_watched * f[NCF_HISTORY_STATS + 1] + h->w_missing * f[NCF_HISTORY_STATS + 2];
 	for (int a = 0; a < h->nattr; a++)
-		s += h->w_attr[a] * f[NCF_HISTORY_STATS + 2 + a];
+		s += h->w_attr[a] * f[NCF_HISTORY_STATS + 3 + a];
 	return s;
 }
 
@@ -455,7 +469,7 @@ typedef struct HistoryRows
 static void
 add_row(HistoryRows *r, int c, const double *score, bool y, double w)
 {
-	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 2];
+	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 3];
 	float	   *x;
 
 	if (r->n == r->cap)
@@ -635,7 +649,7 @@ ncf_history_fit(NcfHistory *h, const NcfHoldout *ho, const NcfData *d, const Ncf
 				const NcfModel *model)
 {
 	HistoryRows r;
-	double		theta[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 4];
+	double		theta[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 5];
 
 	memset(&r, 0, sizeof(r));
 	r.h = h;
@@ -647,8 +661,9 @@ ncf_history_fit(NcfHistory *h, const NcfHoldout *ho, const NcfData *d, const Ncf
 	r.w = palloc(sizeof(double) * r.cap);
 	rng_seed(&r.rng, cfg->seed ^ HISTORY_SEED_SALT);
 	learner_alloc(h, &r.st);
-	/* the courses' statistics as of the cut: the split's training watches */
+	/* the courses' statistics as of the cut, and the co-watch rows: the split's training watches */
 	ncf_history_stats(d->offsets, d->items, d->when, d->n_learners, ho->cut, h);
+	h->cowatch = &d->cowatch;
 	ncf_holdout_scores(ho, d, cfg, model, add_learner_rows, &r);
 	h->fit_iterations = newton_fit(&r, theta, &h->fit_loss);
 	h->fit_learners = ho->sample.n_learners;
@@ -657,10 +672,11 @@ ncf_history_fit(NcfHistory *h, const NcfHoldout *ho, const NcfData *d, const Ncf
 	h->w_ncf = theta[1];
 	for (int k = 0; k < NCF_HISTORY_STATS; k++)
 		h->w_stats[k] = theta[2 + k];
-	h->w_watched = theta[2 + NCF_HISTORY_STATS];
-	h->w_missing = theta[3 + NCF_HISTORY_STATS];
+	h->w_cowatch = theta[2 + NCF_HISTORY_STATS];
+	h->w_watched = theta[3 + NCF_HISTORY_STATS];
+	h->w_missing = theta[4 + NCF_HISTORY_STATS];
 	for (int a = 0; a < h->nattr; a++)
-		h->w_attr[a] = theta[4 + NCF_HISTORY_STATS + a];
+		h->w_attr[a] = theta[5 + NCF_HISTORY_STATS + a];
 	if (!h->path_cols)
 		h->w_watched = h->w_missing = 0;
 	pfree(r.x);

@@ -125,6 +125,7 @@ load_history(int64 model_id, MemoryContext cxt)
 	rc = SPI_execute_with_args(psprintf("SELECT (h->'weights'->>'ncf')::float8,"
 										" (h->'weights'->>'predecessor_watched')::float8,"
 										" (h->'weights'->>'predecessor_missing')::float8,"
+										" (h->'weights'->>'cowatch')::float8,"
 										" ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(h->'weights'->'statistics')"
 										" WITH ORDINALITY AS e(x, o) ORDER BY o),"
 										" ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(h->'weights'->'affinity')"
@@ -146,12 +147,13 @@ load_history(int64 model_id, MemoryContext cxt)
 	desc = SPI_tuptable->tupdesc;
 	h = palloc0(sizeof(NcfHistory));
 	{
-		double	   *dst[3] = {&h->w_ncf, &h->w_watched, &h->w_missing};
-		static const char *const names[3] = {"params->history->weights->ncf",
+		double	   *dst[4] = {&h->w_ncf, &h->w_watched, &h->w_missing, &h->w_cowatch};
+		static const char *const names[4] = {"params->history->weights->ncf",
 			"params->history->weights->predecessor_watched",
-		"params->history->weights->predecessor_missing"};
+			"params->history->weights->predecessor_missing",
+		"params->history->weights->cowatch"};
 
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < 4; k++)
 		{
 			Datum		d = SPI_getbinval(tup, desc, k + 1, &isnull);
 
@@ -161,14 +163,14 @@ load_history(int64 model_id, MemoryContext cxt)
 			check_model_finite(&row, names[k], *dst[k]);
 		}
 	}
-	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull));
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull));
 	w = check_model_float8s(&row, "params->history->weights->statistics", arr, NCF_HISTORY_STATS,
 							"the number of a course's statistics", NULL);
 	memcpy(h->w_stats, w, sizeof(double) * NCF_HISTORY_STATS);
-	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull));
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 6, &isnull));
 	w = check_model_float8s(&row, "params->history->weights->affinity", arr, -1, NULL, &nw);
 	check_model_range(&row, "the number of affinity weights", nw, 0, NCF_HISTORY_MAX_COLUMNS);
-	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 6, &isnull));
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 7, &isnull));
 	nv = check_model_array(&row, "params->history->affinity_values", arr, INT4OID, nw,
 						   "the number of affinity weights");
 	h->nattr = nw;
@@ -226,6 +228,62 @@ history_row(ModelRow *row, NcfHistory *h, HeapTuple tup, int i, int64 *pred_ids)
 	d = SPI_getbinval(tup, desc, 7, &isnull);
 	h->pred[i] = isnull ? -1 : 0;
 	pred_ids[i] = isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * The co-watch rows of a model with history terms (recs.ncf_cowatch) as
+ * rows of course indexes of c.  Validated: both ids courses of the model,
+ * similarities in (0, 1.0001] as the table's check has it.
+ */
+static NcfSparse *
+load_cowatch(int64 model_id, const NcfCourses *c, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.ncf_cowatch");
+	NcfSparse  *s;
+	int			rc;
+
+	rc = SPI_execute_with_args(psprintf("SELECT course_id, neighbour_id, similarity FROM %s"
+										" WHERE model_id = $1 ORDER BY course_id, neighbour_id",
+										serving_table_sql("ncf_cowatch")),
+							   1, types, values, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.ncf_cowatch: %s", SPI_result_code_string(rc));
+	s = palloc0(sizeof(NcfSparse));
+	s->nrows = c->n;
+	s->nnz = (int64) SPI_processed;
+	s->rowptr = palloc0(sizeof(int64) * (c->n + 1));
+	s->col = MemoryContextAllocHuge(cxt, sizeof(int32) * Max(s->nnz, 1));
+	s->val = MemoryContextAllocHuge(cxt, sizeof(float) * Max(s->nnz, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		bool		isnull;
+		int64		from = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		int64		to = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		float		sim = DatumGetFloat4(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		int			i = recs_find_int64(c->ids, c->n, from),
+					j = recs_find_int64(c->ids, c->n, to);
+
+		if ((r & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		model_row_key_int(&row, 0, "course_id", from);
+		if (i < 0 || j < 0)
+			model_row_corrupt(&row, "course " INT64_FORMAT " or its neighbour " INT64_FORMAT " is no course of the model",
+							  from, to);
+		if (!(sim > 0 && sim <= 1.0001f))
+			model_row_corrupt(&row, "similarity is %g, outside (0, 1.0001]", (double) sim);
+		s->rowptr[i + 1]++;
+		s->col[r] = j;
+		s->val[r] = sim;
+	}
+	/* rows are in course order: counts to offsets */
+	for (int i = 0; i < c->n; i++)
+		s->rowptr[i + 1] += s->rowptr[i];
+	SPI_freetuptable(SPI_tuptable);
+	return s;
 }
 
 /*
@@ -361,6 +419,8 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		pfree(unit);
 	}
 	SPI_freetuptable(SPI_tuptable);
+	if (c->history)
+		c->history->cowatch = load_cowatch(model_id, c, partcxt);
 	return c;
 }
 

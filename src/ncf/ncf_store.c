@@ -364,6 +364,7 @@ history_json(JsonOut *j, const NcfHistory *h)
 	json_out_object(j, "weights");
 	json_out_number(j, "ncf", h->w_ncf, "%.17g");
 	json_out_numbers(j, "statistics", h->w_stats, NCF_HISTORY_STATS, "%.17g");
+	json_out_number(j, "cowatch", h->w_cowatch, "%.17g");
 	json_out_number(j, "predecessor_watched", h->w_watched, "%.17g");
 	json_out_number(j, "predecessor_missing", h->w_missing, "%.17g");
 	json_out_numbers(j, "affinity", h->w_attr, h->nattr, "%.17g");
@@ -375,6 +376,7 @@ history_json(JsonOut *j, const NcfHistory *h)
 	json_out_int(j, "negatives_per_positive", NCF_HISTORY_NEGATIVES);
 	json_out_int(j, "recent_days", NCF_HISTORY_RECENT_DAYS);
 	json_out_int(j, "newton_steps", h->fit_iterations);
+	json_out_int(j, "refit_epochs", h->refit_epochs);
 	json_out_number(j, "log_loss", h->fit_loss, "%.6f");
 	json_out_end(j);
 	json_out_end(j);

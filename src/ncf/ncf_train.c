@@ -407,12 +407,43 @@ fit_history(NcfOptions *o, const NcfHoldout *h, const NcfData *data, const NcfMo
 	for (int a = 0; a < hi->nattr; a++)
 		appendStringInfo(&attr, ", %s %.3f", hi->attr_cols[a], hi->w_attr[a]);
 	ereport(NOTICE,
-			(errmsg("train_ncf: history terms fitted on %d held-out learners (" INT64_FORMAT " new courses, " INT64_FORMAT " rows, %d Newton steps, log-loss %.4f): ncf %.3f, watches %.3f, recent watches %.3f, age %.3f%s%s",
+			(errmsg("train_ncf: history terms fitted on %d held-out learners (" INT64_FORMAT " new courses, " INT64_FORMAT " rows, %d Newton steps, log-loss %.4f): ncf %.3f, co-watch %.3f, watches %.3f, recent watches %.3f, age %.3f%s%s",
 					hi->fit_learners, hi->fit_positives, hi->fit_rows, hi->fit_iterations,
-					hi->fit_loss, hi->w_ncf, hi->w_stats[0], hi->w_stats[1], hi->w_stats[2],
+					hi->fit_loss, hi->w_ncf, hi->w_cowatch, hi->w_stats[0], hi->w_stats[1], hi->w_stats[2],
 					hi->path_cols ? psprintf(", predecessor watched %.3f, predecessor missing %.3f",
 											 hi->w_watched, hi->w_missing) : "",
 					attr.data)));
+}
+
+/*
+ * The towers a model with history terms serves: trained again, on every
+ * watch, for the epochs validation chose (the weights were fitted with the
+ * split's towers, which never saw the latest tenth; the refit has seen
+ * everything, as the model without history terms would after choosing
+ * its epochs).  The loss and epochs are fixed to the split's.  data and
+ * model are replaced; the run log keeps the split's curve, its time and
+ * CPU gain the refit's.
+ */
+static void
+refit_history(NcfOptions *o, const NcfInput *in, NcfData *data, NcfModel *model, NcfRunLog *run)
+{
+	NcfConfig	cfg = o->cfg;
+	NcfEpochLog *log;
+
+	cfg.epochs = run->best_epoch + 1;
+	cfg.epochs_auto = false;
+	cfg.loss_auto = false;
+	o->history->refit_epochs = cfg.epochs;
+	o->history->cowatch = NULL; /* the split's rows are gone */
+	ereport(NOTICE,
+			(errmsg("train_ncf: the history terms' towers: %d epochs on every watch", cfg.epochs)));
+	ncf_data_from_input(in, &cfg, o->topn, o->content, data);
+	log = palloc0(sizeof(NcfEpochLog) * cfg.epochs);
+	run->cpu_seconds -= recs_cpu_seconds();
+	ncf_train(data, &cfg, model, log);
+	run->cpu_seconds += recs_cpu_seconds();
+	for (int e = 0; e < cfg.epochs; e++)
+		run->train_seconds += log[e].seconds;
 }
 
 PG_FUNCTION_INFO_V1(train_ncf);
@@ -432,7 +463,8 @@ train_ncf(PG_FUNCTION_ARGS)
 	int64		model_id;
 	int			spi_level;
 	MemoryContext phasecxt,
-				oldcxt;
+				oldcxt,
+				splitcxt = NULL;
 
 	ncf_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
@@ -459,7 +491,14 @@ train_ncf(PG_FUNCTION_ARGS)
 	}
 	run.holdout = NULL;
 	if (o.cfg.validation_auto)
+	{
+		/* with history terms the split is dropped after their fit (refit_history) */
+		if (o.history)
+			splitcxt = AllocSetContextCreate(phasecxt, "ncf split", ALLOCSET_DEFAULT_SIZES);
+		MemoryContextSwitchTo(splitcxt ? splitcxt : phasecxt);
 		validation_split(&in, &o, &data, &holdout);
+		MemoryContextSwitchTo(phasecxt);
+	}
 	else
 		ncf_data_from_input(&in, &o.cfg, o.topn, o.content, &data);
 	run.best_epoch = o.cfg.epochs - 1;	/* epochs is known now (ncf_auto_config) */
@@ -480,17 +519,21 @@ train_ncf(PG_FUNCTION_ARGS)
 		/* the best epoch's network embeds every learner from all their watches */
 		run.holdout = &holdout;
 		run.best_epoch = ncf_best_epoch(run.epochs, o.cfg.epochs);
-		if (o.history)
-			fit_history(&o, &holdout, &data, &model);
-		ncf_holdout_restore(&data, &in);
-		/* served: the courses' statistics at the end of the data */
-		if (o.history)
-			ncf_history_stats(in.offsets, in.items, in.when, in.n_learners, in.through, o.history);
 		ereport(NOTICE,
 				(errmsg("train_ncf: validation kept epoch %d of %d: recall@%d %.4f, ndcg@%d %.4f",
 						run.best_epoch + 1, o.cfg.epochs, NCF_HOLDOUT_K,
 						run.epochs[run.best_epoch].recall, NCF_HOLDOUT_K,
 						run.epochs[run.best_epoch].ndcg)));
+		if (o.history)
+		{
+			fit_history(&o, &holdout, &data, &model);
+			MemoryContextDelete(splitcxt);
+			refit_history(&o, &in, &data, &model, &run);
+			/* served: the courses' statistics at the end of the data */
+			ncf_history_stats(in.offsets, in.items, in.when, in.n_learners, in.through, o.history);
+		}
+		else
+			ncf_holdout_restore(&data, &in);
 	}
 	ncf_final_embeddings(&in, &data, &o.cfg, &model, &course_emb, &learner_emb, &contexts);
 	/* the trend term at the end of the data, over every watch */

@@ -47,8 +47,9 @@ SELECT ok((SELECT (h->'fit'->>'learners')::int > 0 AND (h->'fit'->>'positives'):
                   AND (h->'fit'->>'rows')::int = 21 * (h->'fit'->>'positives')::int
                   AND jsonb_array_length(h->'weights'->'statistics') = 3
                   AND jsonb_array_length(h->'weights'->'affinity') = 1
-             FROM (SELECT params->'history' AS h FROM recs.model WHERE model_id = :m) s),
-          'the fit: held-out learners, their new courses, 20 negatives each; 3 statistics and 1 affinity weight');
+                  AND (h->'fit'->>'refit_epochs')::int = (metrics->'validation'->>'best_epoch')::int
+             FROM (SELECT params->'history' AS h, metrics FROM recs.model WHERE model_id = :m) s),
+          'the fit: held-out learners, their new courses, 20 negatives each; 3 statistics and 1 affinity weight; the towers refit for the chosen epochs');
 
 -- the statistics at the end of the data: ln(1 + watches), ln(1 + watches in
 -- the last 30 days), ln(1 + days since the first watch)
@@ -63,6 +64,7 @@ SELECT is((SELECT count(*) FROM recs.ncf_course c,
           8::bigint, 'every course''s statistics, recomputed in SQL');
 
 -- the served score, recomputed from the tables: w_ncf (dot + trend) + w_stats . statistics
+-- + w_cowatch ln(1 + the co-watch similarities from the watched courses)
 -- + w_watched [predecessor watched] + w_missing [predecessor not watched]
 -- + w_topic ln(3 (n_topic + 1/2) / (N + 3/2))
 CREATE VIEW hs.expected AS
@@ -75,6 +77,10 @@ SELECT l.learner_id, c.course_id,
        (h.w->>'ncf')::float8 * ((SELECT sum(a * b) FROM unnest(e.embedding, c.embedding) x(a, b))::real + c.trend)
        + (h.w->'statistics'->>0)::float8 * c.statistics[1] + (h.w->'statistics'->>1)::float8 * c.statistics[2]
        + (h.w->'statistics'->>2)::float8 * c.statistics[3]
+       + (h.w->>'cowatch')::float8
+         * ln(1 + coalesce((SELECT sum(cw.similarity::float8) FROM recs.ncf_cowatch cw
+                             WHERE cw.model_id = :m AND cw.neighbour_id = c.course_id
+                               AND cw.course_id = ANY (l.watched)), 0))
        + CASE WHEN c.predecessor IS NULL THEN 0
               WHEN c.predecessor = ANY (l.watched) THEN (h.w->>'predecessor_watched')::float8
               ELSE (h.w->>'predecessor_missing')::float8 END
@@ -146,9 +152,9 @@ SELECT m.model_id, avg((t.course_id IN (SELECT course_id FROM recs.recommend(t.l
   FROM hq.test t, (VALUES (:plain::bigint), (:hist::bigint)) m(model_id)
  GROUP BY 1;
 SELECT ok((SELECT (h->>'predecessor_watched')::float8 > 0 AND (h->>'predecessor_missing')::float8 < 0
-                  AND (h->'affinity'->>1)::float8 > 0
+                  AND (h->'affinity'->>1)::float8 > 0 AND (h->>'cowatch')::float8 > 0
              FROM (SELECT params->'history'->'weights' AS h FROM recs.model WHERE model_id = :hist) s),
-          'fitted on platform data: a watched predecessor raises a part, a missing one lowers it, the learner''s topic share raises a course');
+          'fitted on platform data: a watched predecessor raises a part, a missing one lowers it, the learner''s topic share and the co-watch sum raise a course');
 SELECT ok((SELECT hr FROM hq.hr WHERE model_id = :hist) > (SELECT hr FROM hq.hr WHERE model_id = :plain) + 0.1,
           format('the next watch is in the top 10 far more often with the terms (HR@10 %s against %s)',
                  (SELECT round(hr, 3) FROM hq.hr WHERE model_id = :hist),
