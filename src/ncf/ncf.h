@@ -21,6 +21,7 @@
  *   ncf_validate.c validation 'auto': the held-out slice, per-epoch Recall/NDCG
  *   ncf_trend.c    trend_days: courses' recent watch counts, their buckets
  *   ncf_ensemble.c ensemble: K trained models merged into one wider network
+ *   ncf_history.c  affinity_columns, path_columns: the history terms, their fit
  * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_softmax, ncf_pool
  * ncf_validate, ncf_trend and ncf_ensemble are pure numerics: no SPI, no
  * catalog access.

@@ -15,7 +15,9 @@
  * add_courses(model, courses) embeds every course of a relation that the
  * model does not hold yet and adds it to recs.ncf_course with no input_row
  * (it is ranked, but is no input of the learner tower, which never saw
- * it), then gives the model (and every blend over it) a new cache_token so
+ * it) -- for a model with history terms with its predecessor, the trained
+ * codes of its affinity values and statistics 0 (ncf_history.c) -- then
+ * gives the model (and every blend over it) a new cache_token so
  * that every backend's serving cache reloads the course embeddings at its
  * next call.  It reads
  * the caller's relation and writes the model's tables, so it runs as the

@@ -6,8 +6,12 @@
  * (the logit the model was trained on; the sigmoid would not change the
  * order), plus, for a model trained with trend_days, the course's trend
  * term at the end of the training data (recs.ncf_course.trend, kept as a
- * vector beside the embeddings: one sgemv and one add).  similar_courses
- * and the embeddings themselves do not include it.  Course embeddings are loaded once per backend through the
+ * vector beside the embeddings: one sgemv and one add), and, for a model
+ * trained with affinity_columns or path_columns, its history terms
+ * (ncf_history.c: the NCF score weighted, plus terms from the learner's
+ * watched list, the courses' codes, predecessors, statistics and co-watch
+ * rows, all loaded with the embeddings).  similar_courses
+ * and the embeddings themselves include neither.  Course embeddings are loaded once per backend through the
  * serving cache ("ncf:courses", with unit-length copies for cosine
  * similarity); so is the learner tower ("ncf:learner"), needed to embed a
  * watch list on the fly.  A learner's stored embedding is one indexed

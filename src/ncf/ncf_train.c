@@ -8,7 +8,9 @@
  *             any; co-watch rows, positives with their
  *             contexts, and the memory estimate checked against
  *             recs.memory_limit before the big allocations;
- *   2. fit    ncf_fit.c: ncf_train(), a NOTICE per epoch; then the final
+ *   2. fit    ncf_fit.c: ncf_train(), a NOTICE per epoch; with history
+ *             terms, their weights on the validation slice (ncf_history.c)
+ *             and the towers trained again on every watch; then the final
  *             embeddings of every course and learner (ncf_net.c);
  *   3. store  ncf_store.c: the model row, both towers' layers, the
  *             embeddings, the co-watch rows, recs.model_learner, metrics.

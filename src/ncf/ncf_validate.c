@@ -24,7 +24,10 @@
  * watched before the cut is ranked by the dot product (ties to the smaller
  * course id, as evaluate() does); Recall@10 is the share of the relevant
  * set in the top 10, NDCG@10 its DCG over the ideal one; both are averaged
- * over the learners.  Pure numerics: no SPI, no catalog access.
+ * over the learners.  ncf_holdout_scores() hands each learner's scores to a
+ * callback: the metrics here, the history terms' fit (ncf_history.c), which
+ * also reads each learner's new courses in the order they were watched.
+ * Pure numerics: no SPI, no catalog access.
  */
 #include "postgres.h"
 
