@@ -21,9 +21,10 @@
  *   ncf_validate.c validation 'auto': the held-out slice, per-epoch Recall/NDCG
  *   ncf_trend.c    trend_days: courses' recent watch counts, their buckets
  *   ncf_ensemble.c ensemble: K trained models merged into one wider network
- *   ncf_history.c  affinity_columns, path_columns: the history terms, their fit
+ *   ncf_history.c  affinity_columns, path_columns: the history terms' inputs
+ *   ncf_history_fit.c their weights, fitted on the validation slice
  * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_softmax, ncf_pool
- * ncf_validate, ncf_trend and ncf_ensemble are pure numerics: no SPI, no
+ * ncf_validate, ncf_trend, ncf_ensemble and ncf_history_fit are pure numerics: no SPI, no
  * catalog access.
  */
 #ifndef RECS_NCF_H
@@ -718,6 +719,14 @@ extern void ncf_history_read(Oid courses, const char *idcol, const char *idargna
 /* each item's statistics at time at from the watches (time-sorted per learner) */
 extern void ncf_history_stats(const int64 *offsets, const int32 *items, const double *when,
 							  int n_learners, double at, NcfHistory *h);
+/* a learner's state, allocated with nothing watched */
+extern void ncf_history_learner_alloc(const NcfHistory *h, NcfHistoryLearner *st);
+/* add n item indexes to it (unknown ones -1 are skipped, duplicates once) */
+extern void ncf_history_learner_mark(const NcfHistory *h, const int32 *idx, int n,
+									 NcfHistoryLearner *st);
+/* take them out again (the state is then as allocated) */
+extern void ncf_history_learner_clear(const NcfHistory *h, const int32 *idx, int n,
+									  NcfHistoryLearner *st);
 /* a learner's state from n item indexes (unknown ones -1 are skipped, duplicates once) */
 extern void ncf_history_learner(const NcfHistory *h, const int32 *idx, int n,
 								NcfHistoryLearner *st);
