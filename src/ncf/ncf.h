@@ -658,6 +658,7 @@ extern void ncf_holdout_restore(NcfData *data, const NcfInput *in);
  * ncf_history.c):
  *   score = w_ncf (dot + trend) + w_stats . stats(course)
  *         + w_watched [its predecessor watched] + w_missing [a predecessor, not watched]
+ *         + w_latest [its predecessor is the latest watched course that has a successor]
  *         + sum_a w_a ln(V_a share_a),
  * + w_cowatch ln(1 + sum over the watched courses j of cowatch(j, course)),
  * stats the course's ln(1 + watches), ln(1 + watches in the latest
@@ -669,7 +670,7 @@ extern void ncf_holdout_restore(NcfData *data, const NcfInput *in);
 #define NCF_HISTORY_NEGATIVES 20
 #define NCF_HISTORY_STATS 3
 #define NCF_HISTORY_RECENT_DAYS 30
-#define NCF_HISTORY_FEATURES(h) (NCF_HISTORY_STATS + 3 + (h)->nattr)
+#define NCF_HISTORY_FEATURES(h) (NCF_HISTORY_STATS + 4 + (h)->nattr)
 
 typedef struct NcfHistory
 {
@@ -681,6 +682,7 @@ typedef struct NcfHistory
 	int32	   *attr;			/* n x nattr value codes, -1: none */
 	char	  **path_cols;		/* the series and order columns; NULL: no path terms */
 	int32	   *pred;			/* n: the predecessor's index, -1: none */
+	bool	   *has_next;		/* n: some course's predecessor (NULL without path terms) */
 	float	   *stats;			/* n x NCF_HISTORY_STATS, see above */
 	const NcfSparse *cowatch;	/* the model's co-watch rows, by item index */
 	/* the fitted weights */
@@ -689,6 +691,7 @@ typedef struct NcfHistory
 	double		w_cowatch;
 	double		w_watched;
 	double		w_missing;
+	double		w_latest;
 	double	   *w_attr;			/* nattr */
 	/* the fit */
 	int			refit_epochs;	/* the served towers' epochs, on every watch */
@@ -707,6 +710,7 @@ typedef struct NcfHistoryLearner
 	int32	   *offset;			/* nattr: each column's first entry of count */
 	int			nwatched;		/* distinct watched courses of the catalogue */
 	float	   *cowatch;		/* n: the sum of the watched courses' co-watch rows */
+	int			latest;			/* the latest watched course with a successor, -1: none */
 } NcfHistoryLearner;
 
 struct NcfOptions;
@@ -727,6 +731,11 @@ extern void ncf_history_learner_mark(const NcfHistory *h, const int32 *idx, int 
 /* take them out again (the state is then as allocated) */
 extern void ncf_history_learner_clear(const NcfHistory *h, const int32 *idx, int n,
 									  NcfHistoryLearner *st);
+/* the latest course of idx (n, oldest first) that has a successor, into st->latest */
+extern void ncf_history_learner_latest(const NcfHistory *h, const int32 *idx, int n,
+									   NcfHistoryLearner *st);
+/* after the predecessors are known: which courses have a successor */
+extern void ncf_history_successors(NcfHistory *h);
 /* a learner's state from n item indexes (unknown ones -1 are skipped, duplicates once) */
 extern void ncf_history_learner(const NcfHistory *h, const int32 *idx, int n,
 								NcfHistoryLearner *st);

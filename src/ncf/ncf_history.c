@@ -15,6 +15,7 @@
  *     + w_watches ln(1 + watches)
  *     + w_recent ln(1 + watches in the latest 30 days) + w_age ln(1 + days since the first watch)
  *     + w_watched [predecessor watched] + w_missing [predecessor not watched]
+ *     + w_latest [predecessor = the latest watched course that has a successor]
  *     + sum over affinity columns a of w_a ln(V_a share_a),
  *
  * share_a = (n_a(v) + 1/2) / (N + V_a / 2): of the learner's N watched
@@ -26,7 +27,8 @@
  * input): a full-rank course-to-course signal the dot product of two
  * narrow embeddings only approximates.  A course's predecessor is the course of its
  * series (path_columns[1] equal) with the highest order (path_columns[2])
- * below its own; ties on that order go to the larger course id.  The three
+ * below its own; ties on that order go to the larger course id.  The last
+ * term is the series the learner is in the middle of: its next part.  The three
  * statistics of a course are taken at the cut for the fit and at the end
  * of the training data for serving (recs.ncf_course.statistics); a course
  * nobody watched has 0, 0, 0.
@@ -269,6 +271,16 @@ read_predecessors(Oid courses, const char *idcol, const char *idargname, const N
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
+	ncf_history_successors(h);
+}
+
+void
+ncf_history_successors(NcfHistory *h)
+{
+	h->has_next = palloc0(sizeof(bool) * Max(h->n, 1));
+	for (int i = 0; i < h->n; i++)
+		if (h->pred[i] >= 0)
+			h->has_next[h->pred[i]] = true;
 }
 
 void
@@ -336,6 +348,17 @@ ncf_history_learner_alloc(const NcfHistory *h, NcfHistoryLearner *st)
 	st->count = palloc0(sizeof(int32) * Max(total, 1));
 	st->cowatch = palloc0(sizeof(float) * Max(h->n, 1));
 	st->nwatched = 0;
+	st->latest = -1;
+}
+
+void
+ncf_history_learner_latest(const NcfHistory *h, const int32 *idx, int n, NcfHistoryLearner *st)
+{
+	if (h->has_next == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		if (idx[i] >= 0 && idx[i] < h->n && h->has_next[idx[i]])
+			st->latest = idx[i];
 }
 
 void
@@ -385,6 +408,7 @@ ncf_history_learner_clear(const NcfHistory *h, const int32 *idx, int n, NcfHisto
 				st->cowatch[h->cowatch->col[k]] = 0.0f;
 	}
 	st->nwatched = 0;
+	st->latest = -1;
 }
 
 void
@@ -398,13 +422,14 @@ void
 ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *st, int c, double *f)
 {
 	int			p = h->pred ? h->pred[c] : -1;
-	double	   *fa = f + NCF_HISTORY_STATS + 3;
+	double	   *fa = f + NCF_HISTORY_STATS + 4;
 
 	for (int k = 0; k < NCF_HISTORY_STATS; k++)
 		f[k] = h->stats[(Size) c * NCF_HISTORY_STATS + k];
 	f[NCF_HISTORY_STATS] = log1p((double) st->cowatch[c]);
 	f[NCF_HISTORY_STATS + 1] = p >= 0 && st->watched[p] ? 1.0 : 0.0;
 	f[NCF_HISTORY_STATS + 2] = p >= 0 && !st->watched[p] ? 1.0 : 0.0;
+	f[NCF_HISTORY_STATS + 3] = p >= 0 && p == st->latest ? 1.0 : 0.0;
 	for (int a = 0; a < h->nattr; a++)
 	{
 		int32		v = h->attr[(Size) c * h->nattr + a];
@@ -418,7 +443,7 @@ ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *st, int c, do
 double
 ncf_history_score(const NcfHistory *h, const NcfHistoryLearner *st, int c, double ncf)
 {
-	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 3];
+	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 4];
 	double		s = h->w_ncf * ncf;
 
 	ncf_history_features(h, st, c, f);
@@ -426,8 +451,9 @@ ncf_history_score(const NcfHistory *h, const NcfHistoryLearner *st, int c, doubl
 		s += h->w_stats[k] * f[k];
 	s += h->w_cowatch * f[NCF_HISTORY_STATS];
 	s += h->w_watched * f[NCF_HISTORY_STATS + 1] + h->w_missing * f[NCF_HISTORY_STATS + 2];
+	s += h->w_latest * f[NCF_HISTORY_STATS + 3];
 	for (int a = 0; a < h->nattr; a++)
-		s += h->w_attr[a] * f[NCF_HISTORY_STATS + 3 + a];
+		s += h->w_attr[a] * f[NCF_HISTORY_STATS + 4 + a];
 	return s;
 }
 

@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "memory_budget.h"
 #include "ncf.h"
 #include "rng.h"
 #include "sorted_ids.h"
@@ -51,7 +52,7 @@ typedef struct HistoryRows
 static void
 add_row(HistoryRows *r, int c, const double *score, bool y, double w)
 {
-	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 3];
+	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 4];
 	float	   *x;
 
 	if (r->n == r->cap)
@@ -87,6 +88,7 @@ add_learner_rows(void *arg, int i, const double *score)
 	const int32 *next = r->ho->rel_in_time + r->ho->rel_offsets[i];
 
 	ncf_history_learner_mark(r->h, hist, nhist, &r->st);
+	ncf_history_learner_latest(r->h, hist, nhist, &r->st);
 	for (int j = 0; j < npos; j++)
 	{
 		int			c = next[j];
@@ -108,8 +110,9 @@ add_learner_rows(void *arg, int i, const double *score)
 				break;
 			}
 		}
-		/* the next new course sees this one among the watched */
+		/* the next new course sees this one among the watched, and as the latest */
 		ncf_history_learner_mark(r->h, &c, 1, &r->st);
+		ncf_history_learner_latest(r->h, &c, 1, &r->st);
 	}
 	ncf_history_learner_clear(r->h, hist, nhist, &r->st);
 	ncf_history_learner_clear(r->h, next, npos, &r->st);
@@ -184,6 +187,8 @@ newton_fit(const HistoryRows *r, double *theta, double *loss)
 						p,
 						w = r->w[i];
 
+			if ((i & 65535) == 0)
+				CHECK_FOR_INTERRUPTS();
 			xi[0] = 1.0;
 			for (int j = 1; j < k; j++)
 			{
@@ -231,12 +236,23 @@ ncf_history_fit(NcfHistory *h, const NcfHoldout *ho, const NcfData *d, const Ncf
 				const NcfModel *model)
 {
 	HistoryRows r;
-	double		theta[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 5];
+	double		theta[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 6];
 
 	memset(&r, 0, sizeof(r));
 	r.h = h;
 	r.ho = ho;
 	r.k = 1 + NCF_HISTORY_FEATURES(h);
+	{
+		/* the rows: each held-out learner's positives and their negatives */
+		int64		rows = 0;
+
+		for (int i = 0; i < ho->sample.n_learners; i++)
+			rows += Min(ho->rel_offsets[i + 1] - ho->rel_offsets[i], HISTORY_MAX_POSITIVES) *
+				(1 + NCF_HISTORY_NEGATIVES);
+		recs_check_memory((double) rows * (sizeof(float) * r.k + sizeof(bool) + sizeof(double)) +
+						  (double) h->n * (sizeof(bool) + sizeof(float)),
+						  "fitting the history terms");
+	}
 	r.cap = 4096;
 	r.x = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * r.cap * r.k);
 	r.y = palloc(sizeof(bool) * r.cap);
@@ -257,10 +273,11 @@ ncf_history_fit(NcfHistory *h, const NcfHoldout *ho, const NcfData *d, const Ncf
 	h->w_cowatch = theta[2 + NCF_HISTORY_STATS];
 	h->w_watched = theta[3 + NCF_HISTORY_STATS];
 	h->w_missing = theta[4 + NCF_HISTORY_STATS];
+	h->w_latest = theta[5 + NCF_HISTORY_STATS];
 	for (int a = 0; a < h->nattr; a++)
-		h->w_attr[a] = theta[5 + NCF_HISTORY_STATS + a];
+		h->w_attr[a] = theta[6 + NCF_HISTORY_STATS + a];
 	if (!h->path_cols)
-		h->w_watched = h->w_missing = 0;
+		h->w_watched = h->w_missing = h->w_latest = 0;
 	pfree(r.x);
 	pfree(r.y);
 	pfree(r.w);

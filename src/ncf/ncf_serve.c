@@ -130,6 +130,7 @@ load_history(int64 model_id, MemoryContext cxt)
 										" (h->'weights'->>'predecessor_watched')::float8,"
 										" (h->'weights'->>'predecessor_missing')::float8,"
 										" (h->'weights'->>'cowatch')::float8,"
+										" (h->'weights'->>'predecessor_latest')::float8,"
 										" ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(h->'weights'->'statistics')"
 										" WITH ORDINALITY AS e(x, o) ORDER BY o),"
 										" ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(h->'weights'->'affinity')"
@@ -151,13 +152,14 @@ load_history(int64 model_id, MemoryContext cxt)
 	desc = SPI_tuptable->tupdesc;
 	h = palloc0(sizeof(NcfHistory));
 	{
-		double	   *dst[4] = {&h->w_ncf, &h->w_watched, &h->w_missing, &h->w_cowatch};
-		static const char *const names[4] = {"params->history->weights->ncf",
+		double	   *dst[5] = {&h->w_ncf, &h->w_watched, &h->w_missing, &h->w_cowatch, &h->w_latest};
+		static const char *const names[5] = {"params->history->weights->ncf",
 			"params->history->weights->predecessor_watched",
 			"params->history->weights->predecessor_missing",
-		"params->history->weights->cowatch"};
+			"params->history->weights->cowatch",
+		"params->history->weights->predecessor_latest"};
 
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 		{
 			Datum		d = SPI_getbinval(tup, desc, k + 1, &isnull);
 
@@ -167,14 +169,14 @@ load_history(int64 model_id, MemoryContext cxt)
 			check_model_finite(&row, names[k], *dst[k]);
 		}
 	}
-	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull));
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 6, &isnull));
 	w = check_model_float8s(&row, "params->history->weights->statistics", arr, NCF_HISTORY_STATS,
 							"the number of a course's statistics", NULL);
 	memcpy(h->w_stats, w, sizeof(double) * NCF_HISTORY_STATS);
-	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 6, &isnull));
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 7, &isnull));
 	w = check_model_float8s(&row, "params->history->weights->affinity", arr, -1, NULL, &nw);
 	check_model_range(&row, "the number of affinity weights", nw, 0, NCF_HISTORY_MAX_COLUMNS);
-	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 7, &isnull));
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 8, &isnull));
 	nv = check_model_array(&row, "params->history->affinity_values", arr, INT4OID, nw,
 						   "the number of affinity weights");
 	h->nattr = nw;
@@ -402,6 +404,7 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 									  pred_ids[i]);
 				hist->pred[i] = p;
 			}
+		ncf_history_successors(hist);
 		c->history = hist;
 	}
 	c->blocked = ncf_block_rows(c->emb, c->n, c->dim);
@@ -904,14 +907,23 @@ course_score(const NcfCourses *c, int idx, const float *u)
  * path_columns): their watched courses and the ones reported since training
  */
 static void
-history_learner(const NcfCourses *c, const ServingLearner *l, NcfHistoryLearner *st)
+history_learner(const ServingModel *m, const NcfCourses *c, const ServingLearner *l,
+				NcfHistoryLearner *st)
 {
 	int			n = l->nwatched + l->nrecent;
 	int32	   *idx = palloc(sizeof(int32) * Max(n, 1));
+	const int64 *ordered;
+	int			nordered;
 
 	for (int i = 0; i < n; i++)
 		idx[i] = course_index(c, i < l->nwatched ? l->watched[i] : l->recent[i - l->nwatched]);
 	ncf_history_learner(c->history, idx, n, st);
+	/* the latest: from the stored context (in time order), then the recent watches */
+	recent_base(m, l, &ordered, &nordered);
+	idx = repalloc(idx, sizeof(int32) * Max(nordered + l->nrecent, 1));
+	for (int i = 0; i < nordered + l->nrecent; i++)
+		idx[i] = course_index(c, i < nordered ? ordered[i] : l->recent[i - nordered]);
+	ncf_history_learner_latest(c->history, idx, nordered + l->nrecent, st);
 	pfree(idx);
 }
 
@@ -946,7 +958,7 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	if (c->trend)
 		ncf_vec_add(scores, c->trend, c->n);
 	if (c->history)
-		history_learner(c, l, &st);
+		history_learner(m, c, l, &st);
 	out->n = c->n;
 	out->course_id = c->ids;
 	out->score = palloc(sizeof(double) * c->n);
@@ -972,7 +984,7 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
 	if (c->history)
-		history_learner(c, l, &st);
+		history_learner(m, c, l, &st);
 	for (int i = 0; i < n; i++)
 	{
 		int			idx = course_index(c, course_ids[i]);
@@ -1003,7 +1015,7 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 		NcfHistoryLearner st;
 
 		serving_learner(m, learner_id, &l);
-		history_learner(c, &l, &st);
+		history_learner(m, c, &l, &st);
 		return served_score(c, &st, idx, course_score(c, idx, u));
 	}
 	return course_score(c, idx, u);

@@ -367,6 +367,7 @@ history_json(JsonOut *j, const NcfHistory *h)
 	json_out_number(j, "cowatch", h->w_cowatch, "%.17g");
 	json_out_number(j, "predecessor_watched", h->w_watched, "%.17g");
 	json_out_number(j, "predecessor_missing", h->w_missing, "%.17g");
+	json_out_number(j, "predecessor_latest", h->w_latest, "%.17g");
 	json_out_numbers(j, "affinity", h->w_attr, h->nattr, "%.17g");
 	json_out_end(j);
 	json_out_object(j, "fit");

@@ -412,8 +412,8 @@ fit_history(NcfOptions *o, const NcfHoldout *h, const NcfData *data, const NcfMo
 			(errmsg("train_ncf: history terms fitted on %d held-out learners (" INT64_FORMAT " new courses, " INT64_FORMAT " rows, %d Newton steps, log-loss %.4f): ncf %.3f, co-watch %.3f, watches %.3f, recent watches %.3f, age %.3f%s%s",
 					hi->fit_learners, hi->fit_positives, hi->fit_rows, hi->fit_iterations,
 					hi->fit_loss, hi->w_ncf, hi->w_cowatch, hi->w_stats[0], hi->w_stats[1], hi->w_stats[2],
-					hi->path_cols ? psprintf(", predecessor watched %.3f, predecessor missing %.3f",
-											 hi->w_watched, hi->w_missing) : "",
+					hi->path_cols ? psprintf(", predecessor watched %.3f, predecessor missing %.3f, predecessor latest %.3f",
+											 hi->w_watched, hi->w_missing, hi->w_latest) : "",
 					attr.data)));
 }
 

@@ -66,11 +66,16 @@ SELECT is((SELECT count(*) FROM recs.ncf_course c,
 -- the served score, recomputed from the tables: w_ncf (dot + trend) + w_stats . statistics
 -- + w_cowatch ln(1 + the co-watch similarities from the watched courses)
 -- + w_watched [predecessor watched] + w_missing [predecessor not watched]
+-- + w_latest [predecessor = the latest course of the learner's context that has a successor]
 -- + w_topic ln(3 (n_topic + 1/2) / (N + 3/2))
 CREATE VIEW hs.expected AS
 WITH h AS (SELECT params->'history'->'weights' AS w FROM recs.model WHERE model_id = :m),
      l AS (SELECT learner_id, watched FROM recs.model_learner WHERE model_id = :m AND learner_id IN (3, 50, 177)),
-     e AS (SELECT learner_id, embedding FROM recs.ncf_learner WHERE model_id = :m),
+     e AS (SELECT learner_id, embedding,
+                  (SELECT x FROM unnest(context) WITH ORDINALITY u(x, o)
+                    WHERE x IN (SELECT predecessor FROM recs.ncf_course WHERE model_id = :m)
+                    ORDER BY o DESC LIMIT 1) AS latest
+             FROM recs.ncf_learner WHERE model_id = :m),
      cnt AS (SELECT l.learner_id, c.affinity[1] AS v, count(*) AS n
                FROM l JOIN recs.ncf_course c ON c.model_id = :m AND c.course_id = ANY (l.watched) GROUP BY 1, 2)
 SELECT l.learner_id, c.course_id,
@@ -84,6 +89,7 @@ SELECT l.learner_id, c.course_id,
        + CASE WHEN c.predecessor IS NULL THEN 0
               WHEN c.predecessor = ANY (l.watched) THEN (h.w->>'predecessor_watched')::float8
               ELSE (h.w->>'predecessor_missing')::float8 END
+       + CASE WHEN c.predecessor = e.latest THEN (h.w->>'predecessor_latest')::float8 ELSE 0 END
        + CASE WHEN c.affinity[1] < 0 THEN 0
               ELSE (h.w->'affinity'->>0)::float8
                    * ln(3 * (coalesce((SELECT n FROM cnt WHERE cnt.learner_id = l.learner_id AND cnt.v = c.affinity[1]), 0) + 0.5)
@@ -94,9 +100,13 @@ SELECT is((SELECT count(*) FROM hs.expected x
             WHERE abs(recs.score(:m, x.learner_id, x.course_id) - x.score) < 1e-4 * (1 + abs(x.score))
               AND x.course_id <= 8),
           24::bigint, 'score = the NCF score and the history terms, recomputed in SQL for 3 learners x 8 courses');
-SELECT ok((SELECT count(DISTINCT round(score::numeric, 6)) > 1 FROM hs.expected x
-            WHERE x.course_id IN (2, 4)),
-          'the terms differ between courses of one learner');
+SELECT ok((SELECT count(*) FILTER (WHERE c.predecessor = e.latest) > 0 AND count(*) FILTER (WHERE c.predecessor <> e.latest) > 0
+             FROM (SELECT (SELECT x FROM unnest(context) WITH ORDINALITY u(x, o)
+                            WHERE x IN (SELECT predecessor FROM recs.ncf_course WHERE model_id = :m)
+                            ORDER BY o DESC LIMIT 1) AS latest
+                     FROM recs.ncf_learner WHERE model_id = :m AND learner_id IN (3, 50, 177)) e,
+                  recs.ncf_course c WHERE c.model_id = :m),
+          'the three learners'' courses include continuations of their latest series course and others');
 SELECT results_eq(
     $$SELECT course_id FROM recs.recommend(177, 3, model => $$ || :m || $$) ORDER BY rank$$,
     $$SELECT x.course_id FROM hs.expected x
