@@ -8,7 +8,7 @@
 -- platform data, the fitted signs and the next watch found far more often
 -- than without the terms; corrupt rows; the options' errors.
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- hand-made
@@ -138,6 +138,16 @@ SELECT recs.train_ncf('hs.watches', 'hs_hist2', courses => 'hs.courses', layers 
 SELECT is((SELECT params->'history'->'weights' FROM recs.model WHERE model_id = :m2),
           (SELECT params->'history'->'weights' FROM recs.model WHERE model_id = :m),
           'bit-reproducible: the same weights from the same training');
+
+-- tune_ncf keeps the chosen grid model itself: it has refitted its towers
+CREATE TABLE hs.tuned AS
+SELECT * FROM recs.tune_ncf('hs.watches', '{"dim": [4, 8]}', name => 'hs_tune', activate => false,
+                            options => '{"courses": "hs.courses", "layers": [16], "epochs": 2, "seed": 5,
+                                         "affinity_columns": ["topic"], "path_columns": ["series", "part"]}');
+SELECT is((SELECT count(*) FROM hs.tuned t JOIN recs.model mo USING (model_id)
+            WHERE t.chosen AND mo.name = 'hs_tune' AND mo.params ? 'history' AND mo.metrics ? 'validation'
+              AND (SELECT count(*) FROM recs.model WHERE name = 'hs_tune') = 1),
+          1::bigint, 'tune_ncf with history terms keeps the chosen grid model (validated, with its terms) instead of a refit');
 
 -- ---------------------------------------------------------------- platform
 -- generated platform data (series, topics, languages): each learner's latest
