@@ -716,7 +716,7 @@ typedef struct NcfHistoryLearner
 struct NcfOptions;
 /* the columns' checks (train_ncf's arguments) */
 extern void ncf_history_args(Oid courses, char **attr, int nattr, char **path, int npath,
-							 bool validation, int ensemble, NcfHistory *h);
+							 bool validation, NcfHistory *h);
 /* the courses relation's values of the columns, as codes and predecessors over in's items */
 extern void ncf_history_read(Oid courses, const char *idcol, const char *idargname,
 							 const NcfInput *in, NcfHistory *h);

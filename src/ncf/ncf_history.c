@@ -24,19 +24,20 @@
  * catalogue), so ln(V_a share_a) is 0 for a learner without watches and for
  * a course without a value.  The co-watch sum is item-kNN on the history
  * from the model's own co-watch rows (recs.ncf_cowatch, the course tower's
- * input): a full-rank course-to-course signal the dot product of two
- * narrow embeddings only approximates.  A course's predecessor is the course of its
- * series (path_columns[1] equal) with the highest order (path_columns[2])
- * below its own; ties on that order go to the larger course id.  The last
- * term is the series the learner is in the middle of: its next part.  The three
- * statistics of a course are taken at the cut for the fit and at the end
- * of the training data for serving (recs.ncf_course.statistics); a course
- * nobody watched has 0, 0, 0.
+ * input): a full-rank course-to-course signal that the dot product of two
+ * narrow embeddings only approximates.  A course's predecessor is the
+ * course of its series (path_columns[1] equal) with the highest order
+ * (path_columns[2]) below its own; ties on that order go to the larger
+ * course id.  The last term marks the next part of the series the learner
+ * is in the middle of.  The three statistics of a course are taken at the
+ * cut for the fit and at the end of the training data for serving
+ * (recs.ncf_course.statistics); a course nobody watched has 0, 0, 0.
  *
  * The weights are fitted after the towers on the validation slice
- * (ncf_history_fit.c).  Serving reads the learner's watched list (recs.model_learner)
- * and the courses' codes and predecessors (recs.ncf_course) from the
- * serving cache: one pass over the watched list and one over the courses.
+ * (ncf_history_fit.c).  Serving reads the learner's watched list
+ * (recs.model_learner) and stored context (the order), and the courses'
+ * codes, predecessors, statistics and co-watch rows from the serving
+ * cache: one pass over the watched list and one over the courses.
  */
 #include "postgres.h"
 
@@ -59,7 +60,7 @@
 
 void
 ncf_history_args(Oid courses, char **attr, int nattr, char **path, int npath,
-				 bool validation, int ensemble, NcfHistory *h)
+				 bool validation, NcfHistory *h)
 {
 	static const Oid order_types[] = {INT2OID, INT4OID, INT8OID, FLOAT4OID, FLOAT8OID, NUMERICOID};
 
@@ -74,7 +75,6 @@ ncf_history_args(Oid courses, char **attr, int nattr, char **path, int npath,
 				 errmsg("affinity_columns and path_columns need validation 'auto'"),
 				 errdetail("Their weights are fitted on the validation slice, which the towers never see."),
 				 errhint("Pass validation => 'auto'.")));
-	Assert(ensemble == 1);		/* validation 'auto' excludes ensembles */
 	memset(h, 0, sizeof(*h));
 	if (attr)
 	{
@@ -254,20 +254,19 @@ read_predecessors(Oid courses, const char *idcol, const char *idargname, const N
 		}
 	}
 	qsort(e, ne, sizeof(PathEntry), path_entry_cmp);
-	for (int i = 0, start = 0; i < ne; i++)
-	{
-		int			lower = -1;
 
+	/*
+	 * The predecessor is the entry just before the course's group of equal
+	 * order, if that is of the same series: the highest order below, and of
+	 * those the larger id.
+	 */
+	for (int i = 0, series_start = 0, group_start = 0; i < ne; i++)
+	{
 		if (i > 0 && strcmp(e[i].series, e[i - 1].series) != 0)
-			start = i;
-		/* the last entry of the series below this order: the highest order, then the larger id */
-		for (int j = i - 1; j >= start; j--)
-			if (e[j].order < e[i].order)
-			{
-				lower = e[j].item;
-				break;
-			}
-		h->pred[e[i].item] = lower;
+			series_start = group_start = i;
+		else if (i > 0 && e[i].order != e[i - 1].order)
+			group_start = i;
+		h->pred[e[i].item] = group_start > series_start ? e[group_start - 1].item : -1;
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}

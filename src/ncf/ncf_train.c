@@ -242,8 +242,7 @@ history_args(FunctionCallInfo fcinfo, int first, NcfOptions *o)
 	if (attr == NULL && path == NULL)
 		return;
 	o->history = palloc0(sizeof(NcfHistory));
-	ncf_history_args(o->courses, attr, nattr, path, npath, o->cfg.validation_auto,
-					 o->cfg.ensemble, o->history);
+	ncf_history_args(o->courses, attr, nattr, path, npath, o->cfg.validation_auto, o->history);
 }
 
 static void
