@@ -639,6 +639,7 @@ def series_grid(psql, args, splits):
               " 3+ courses, latest watch held out" + (" (validation: the second-latest; columns as above):"
                                                       if args.item_models else ":"))
         for k, r in res["sample"].items():
+            k = k.replace(res["chosen"], "the chosen variant")
             if "test" in r:     # --item-models: a validation and a test holdout
                 print(f"  {k[:97]:<97}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
                       f"{fmt(r['test']['hr1']):>10}{fmt(r['test']['hr10']):>11}{fmt(r['test']['ndcg10']):>10}")
@@ -654,6 +655,7 @@ def series_grid(psql, args, splits):
               f" out ({st['learners']['test']} learners), the tenth before it for validation"
               f" ({st['learners']['val']}); Recall@10 / NDCG@10 of each learner's new courses:")
         for k, r in st["rows"].items():
+            k = k.replace(res["chosen"], "the chosen variant")
             print(f"  {k[:90]:<90} val {fmt(r['val']['recall10'])} / {fmt(r['val']['ndcg10'])}"
                   f"   test {fmt(r['test']['recall10'])} / {fmt(r['test']['ndcg10'])}")
         knn = max(st["rows"]["item-kNN hist"]["test"]["recall10"], st["rows"]["item-kNN last"]["test"]["recall10"])
