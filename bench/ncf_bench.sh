@@ -10,7 +10,7 @@
 #   bash bench/ncf_bench.sh [SPLIT_DIR] [--epochs N] [--threads N] [--skip-peer]
 #   bash bench/ncf_bench.sh --loss softmax --batch-size 2048 [--learning-rate X]   # recs' loss
 #   bash bench/ncf_bench.sh --order-decays 1,0.9,0.7 [--knn] [--series]   # order weights
-#   bash bench/ncf_bench.sh --series-grid 'loss=softmax,batch_size=256;...' [--splits time] [--sample] [--item-models]
+#   bash bench/ncf_bench.sh --series-grid 'loss=softmax,batch_size=256;...' [--splits time] [--sample] [--sample-time] [--item-models]
 #                                           # series data, settings chosen on validation
 #   bash bench/ncf_bench.sh --valid --splits loo --threads 1 --sweep "base: ; neg8: negatives => 8"   # settings on validation data
 #   bash bench/ncf_bench.sh --ncf-args "negatives => 8"   # more train_ncf arguments

@@ -605,6 +605,8 @@ def series_grid(psql, args, splits):
             res["knn"][label] = r
     if args.sample:
         res["sample"] = sample_check(psql, args, res["chosen"])
+    if args.sample_time:
+        res["sample_time"] = sample_time_split(psql, args, res["chosen"])
     if "time" in splits:
         res["time"] = {}
         for label, named in ((res["chosen"], grid_variants(res["chosen"])[0][1]),):
@@ -637,11 +639,28 @@ def series_grid(psql, args, splits):
               " 3+ courses, latest watch held out" + (" (validation: the second-latest; columns as above):"
                                                       if args.item_models else ":"))
         for k, r in res["sample"].items():
+            k = k.replace(res["chosen"], "the chosen variant")
             if "test" in r:     # --item-models: a validation and a test holdout
                 print(f"  {k[:97]:<97}{fmt(r['val']['hr1']):>9}{fmt(r['val']['hr10']):>10}"
                       f"{fmt(r['test']['hr1']):>10}{fmt(r['test']['hr10']):>11}{fmt(r['test']['ndcg10']):>10}")
             else:
                 print(f"  {k[:99]:<99} HR@1 {fmt(r['hr1'])}  HR@10 {fmt(r['hr10'])}  NDCG@10 {fmt(r['ndcg10'])}")
+        hr = lambda r: r["test"]["hr10"] if "test" in r else r["hr10"]
+        knn = max(hr(res["sample"]["item-kNN hist"]), hr(res["sample"]["item-kNN last"]))
+        ht = hr(res["sample"]["NCF, " + res["chosen"] + ", history terms"])
+        print(f"  the history terms: test HR@10 {ht:.4f} = {ht / knn:.3f} x the better item-kNN ({knn:.4f})")
+    if "sample_time" in res:
+        st = res["sample_time"]
+        print(f"generate_sample('s', 2000, 300, 42, platform => true), time split: the latest tenth of the span held"
+              f" out ({st['learners']['test']} learners), the tenth before it for validation"
+              f" ({st['learners']['val']}); Recall@10 / NDCG@10 of each learner's new courses:")
+        for k, r in st["rows"].items():
+            k = k.replace(res["chosen"], "the chosen variant")
+            print(f"  {k[:90]:<90} val {fmt(r['val']['recall10'])} / {fmt(r['val']['ndcg10'])}"
+                  f"   test {fmt(r['test']['recall10'])} / {fmt(r['test']['ndcg10'])}")
+        knn = max(st["rows"]["item-kNN hist"]["test"]["recall10"], st["rows"]["item-kNN last"]["test"]["recall10"])
+        ht = st["rows"]["NCF, " + res["chosen"] + ", history terms"]["test"]["recall10"]
+        print(f"  the history terms: test Recall@10 {ht:.4f} = {ht / knn:.3f} x the better item-kNN ({knn:.4f})")
     for k, r in res.get("time", {}).items():
         print(f"ML-100K time split, {k}: Recall@10 {fmt(r['recall10'])}, NDCG@10 {fmt(r['ndcg10'])}"
               + (f", training CPU s {r['train_cpu_s']:.1f}" if "train_cpu_s" in r else ""))
@@ -663,14 +682,13 @@ def sample_check(psql, args, chosen):
          ORDER BY learner_id, watched_at DESC, course_id;
         CREATE TABLE ml.sample_train AS SELECT w.* FROM ml.sample_w w
          WHERE NOT EXISTS (SELECT FROM ml.sample_test t WHERE t.learner_id = w.learner_id AND t.course_id = w.course_id);
-        CREATE TABLE ml.sample_courses AS SELECT course_id FROM s.courses;
+        CREATE TABLE ml.sample_courses AS SELECT * FROM s.courses;
         ANALYZE ml.sample_train;""")
     if args.item_models:
         return sample_item_models(psql, args, chosen)
     split = SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")
-    named = {k: v for k, v in grid_variants(chosen)[0][1].items() if k not in ("course_features", "content_dropout")}
     out, model = {}, None
-    for label, ov in (("NCF, bench settings", {}), ("NCF, " + chosen, named)):
+    for label, ov in sample_variants(chosen):
         m, info = train(psql, "sample_train", "sample", args, 1.0, "'ml.sample_courses'", overrides=ov)
         out[label] = split.measure(split.recs_tops(psql, m))
         model = model or m
@@ -694,19 +712,102 @@ def sample_item_models(psql, args, chosen):
         ANALYZE ml.sample_vtrain;""")
     holdouts = {"val": SeriesSplit(psql, "sample_vtrain", "sample_val", "sample_courses"),
                 "test": SeriesSplit(psql, "sample_train", "sample_test", "sample_courses")}
-    named = {k: v for k, v in grid_variants(chosen)[0][1].items() if k not in ("course_features", "content_dropout")}
-    out, models = {}, {}
-    for label, ov in (("NCF, bench settings", {}), ("NCF, " + chosen, named)):
+    out, models, chosen_models = {}, {}, {}
+    for label, ov in sample_variants(chosen):
         for h, split in holdouts.items():
             m, info = train(psql, split.train, f"sample_{h}", args, 1.0, "'ml.sample_courses'", overrides=ov)
             out.setdefault(label, {})[h] = split.measure(split.recs_tops(psql, m))
-            models[h] = m
+            models.setdefault(h, m)     # item-kNN: the co-watch rows of the bench settings (all watches)
+            if label == "NCF, " + chosen:
+                chosen_models[h] = m
         log(f"[sample] {label}: {out[label]}")
     for mode in ("hist", "last"):
         out[f"item-kNN {mode}"] = {h: split.measure(split.knn_tops(psql, models[h], mode)) for h, split in holdouts.items()}
-    for label, r in (knn_blend(psql, holdouts, models), ease(holdouts)):
+    for label, r in (knn_blend(psql, holdouts, chosen_models), ease(holdouts)):
         out[label] = r
     return out
+
+
+# the sample's columns for train_ncf's history terms (affinity_columns, path_columns)
+SAMPLE_HISTORY = {"validation": "'auto'", "affinity_columns": "'{language,topic,difficulty}'",
+                  "path_columns": "'{series_id,series_part}'"}
+
+
+def sample_variants(chosen):
+    """The NCF variants on the platform sample: the bench's settings, the chosen series variant
+    (its course_features and history columns dropped: the sample's courses have other columns),
+    and that variant with the history terms on the sample's columns (validation 'auto')."""
+    named = {k: v for k, v in grid_variants(chosen)[0][1].items()
+             if k not in ("course_features", "content_dropout", "affinity_columns", "path_columns", "validation")}
+    return (("NCF, bench settings", {}), ("NCF, " + chosen, named),
+            ("NCF, " + chosen + ", history terms", dict(named, **SAMPLE_HISTORY)))
+
+
+def sample_time_split(psql, args, chosen):
+    """A time split of generate_sample(platform => true): the latest tenth of the watches' span
+    is the test, the tenth before it the validation; each split trains on the watches before
+    its cut and is scored on each learner's courses after it (up to the next cut) that they
+    had not watched before, Recall@10 / NDCG@10 over the whole catalogue. The --sample
+    variants, item-kNN (the bench settings' co-watch rows) and popularity over the last 30
+    days before the cut."""
+    psql.run("""
+        DROP SCHEMA IF EXISTS st CASCADE; CREATE SCHEMA st;
+        SELECT count(*) FROM recs.generate_sample('st', 2000, 300, 42, platform => true);
+        CREATE TABLE ml.st_w AS SELECT learner_id, course_id, watched_at FROM st.watches WHERE watch_seconds >= 60;
+        CREATE TABLE ml.st_courses AS SELECT * FROM st.courses;""")
+    lo, hi = [float(x) for x in psql.rows(
+        "SELECT extract(epoch FROM min(watched_at)), extract(epoch FROM max(watched_at)) FROM ml.st_w")[0]]
+    cuts = {"test": (hi - (hi - lo) / 10, hi + 1)}
+    cuts["val"] = (cuts["test"][0] - (hi - lo) / 10, cuts["test"][0])
+    courses = [int(r[0]) for r in psql.rows("SELECT course_id FROM ml.st_courses ORDER BY 1")]
+    data = {}
+    for h, (cut, upto) in cuts.items():
+        psql.run(f"""
+          CREATE TABLE ml.st_{h}_train AS SELECT * FROM ml.st_w WHERE watched_at < to_timestamp({cut});
+          CREATE TABLE ml.st_{h}_test AS SELECT DISTINCT learner_id, course_id FROM ml.st_w x
+           WHERE watched_at >= to_timestamp({cut}) AND watched_at < to_timestamp({upto})
+             AND EXISTS (SELECT FROM ml.st_{h}_train a WHERE a.learner_id = x.learner_id)
+             AND NOT EXISTS (SELECT FROM ml.st_{h}_train a WHERE a.learner_id = x.learner_id AND a.course_id = x.course_id);
+          ANALYZE ml.st_{h}_train;""")
+        watched, test = {}, {}
+        for lid, cid in psql.rows(f"SELECT learner_id, course_id FROM ml.st_{h}_train"):
+            watched.setdefault(int(lid), set()).add(int(cid))
+        for lid, cid in psql.rows(f"SELECT learner_id, course_id FROM ml.st_{h}_test"):
+            test.setdefault(int(lid), set()).add(int(cid))
+        data[h] = (watched, test)
+    disc = [1 / math.log2(r + 1) for r in range(1, 11)]
+
+    def measure(h, top_of):
+        watched, test = data[h]
+        recalls, ndcgs = [], []
+        for lid, T in test.items():
+            top = top_of(lid, watched.get(lid, set()))
+            rel = [1.0 if c in T else 0.0 for c in top[:10]]
+            recalls.append(sum(rel) / len(T))
+            ndcgs.append(sum(r * d for r, d in zip(rel, disc)) / sum(disc[:min(10, len(T))]))
+        return {"recall10": round(statistics.mean(recalls), 4), "ndcg10": round(statistics.mean(ndcgs), 4)}
+
+    rows, knn_model = {}, {}
+    for label, ov in sample_variants(chosen):
+        for h in cuts:
+            m, info = train(psql, f"st_{h}_train", f"st_{h}", args, 1.0, "'ml.st_courses'", overrides=ov)
+            knn_model.setdefault(h, m)
+            tops = {}
+            for lid, rank, cid in psql.rows(f"""SELECT l.learner_id, r.rank, r.course_id
+                                                  FROM (SELECT DISTINCT learner_id FROM ml.st_{h}_test) l,
+                                                       recs.recommend(l.learner_id, 10, model => {m}) r"""):
+                tops.setdefault(int(lid), []).append((int(rank), int(cid)))
+            rows.setdefault(label, {})[h] = measure(h, lambda lid, w: [c for _, c in sorted(tops.get(lid, []))])
+        log(f"[sample time] {label}: {rows[label]}")
+    for mode in ("hist", "last"):
+        for h in cuts:
+            sc = knn_scores(psql, knn_model[h], f"ml.st_{h}_train", mode)
+            rows.setdefault(f"item-kNN {mode}", {})[h] = measure(h, lambda lid, w: topk_full(sc.get(lid, {}), w, courses))
+    for h, (cut, _) in cuts.items():
+        sc = {int(c): float(n) for c, n in psql.rows(
+            f"SELECT course_id, count(*) FROM ml.st_{h}_train WHERE watched_at >= to_timestamp({cut - 30 * 86400}) GROUP BY 1")}
+        rows.setdefault("popularity over the last 30 days", {})[h] = measure(h, lambda lid, w: topk_full(sc, w, courses))
+    return {"rows": rows, "learners": {h: len(data[h][1]) for h in cuts}}
 
 
 def eval_time(psql):
@@ -850,6 +951,10 @@ def main():
     ap.add_argument("--sample", action="store_true",
                     help="with --series-grid: also generate_sample(platform => true) data, the bench's settings and"
                          " the chosen variant against item-kNN (latest watch held out)")
+    ap.add_argument("--sample-time", action="store_true",
+                    help="with --series-grid: also a time split of generate_sample(platform => true) data (the"
+                         " latest tenth of its span held out, the tenth before it for validation): the --sample"
+                         " variants against item-kNN and recent popularity, Recall@10 of each learner's new courses")
     ap.add_argument("--item-models", action="store_true",
                     help="with --series-grid: also the chosen variant's score plus beta x item-kNN on the history and"
                          " EASE (beta and lambda chosen on validation); with --sample, on generate_sample data too,"

@@ -4126,15 +4126,17 @@ CREATE FUNCTION recs.train_ncf(
     trend_days float8 DEFAULT NULL,
     ensemble integer DEFAULT 1,
     half_life_days float8 DEFAULT NULL,
-    trend_weight float8 DEFAULT NULL)
+    trend_weight float8 DEFAULT NULL,
+    affinity_columns text[] DEFAULT NULL,
+    path_columns text[] DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
-    text, integer, text, text, text, float8, integer, float8, float8) IS
-    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count, served times trend_weight; with ensemble: several models trained and merged into one); returns the model id';
+    text, integer, text, text, text, float8, integer, float8, float8, text[], text[]) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count, served times trend_weight; with ensemble: several models trained and merged into one; with affinity_columns or path_columns: history terms fitted on the validation slice); returns the model id';
 
 -- ---------------------------------------------------------------------------
 -- NCF tuning (Neural CF v2, validation): recs.tune_ncf and the one check of
@@ -4299,7 +4301,8 @@ BEGIN
             best := i;
         END IF;
     END LOOP;
-    IF refit THEN
+    -- a model with history terms has refitted its towers on all the data itself
+    IF refit AND NOT (coalesce(options, '{}') || points[best]) ?| ARRAY['affinity_columns', 'path_columns'] THEN
         t0 := clock_timestamp();
         EXECUTE format('SELECT recs.train_ncf(%L::regclass, name => %L, activate => false%s)',
                        watches::text, tune_ncf.name,
@@ -5306,6 +5309,16 @@ $$;
 ALTER TABLE recs.ncf_course ADD COLUMN trend real NOT NULL DEFAULT 0;
 COMMENT ON COLUMN recs.ncf_course.trend IS
     'train_ncf(trend_days): the course''s trend term at the end of the training data, added to every score of the course (0: no trend)';
+-- train_ncf's affinity_columns and path_columns (the history terms; the
+-- signature is in the train_ncf section above)
+ALTER TABLE recs.ncf_course ADD COLUMN affinity integer[], ADD COLUMN predecessor bigint,
+    ADD COLUMN statistics real[];
+COMMENT ON COLUMN recs.ncf_course.affinity IS
+    'train_ncf(affinity_columns): the course''s value of each affinity column, as its place in params->''history''->''affinity_values'' (0-based; -1: none); NULL: no affinity columns';
+COMMENT ON COLUMN recs.ncf_course.predecessor IS
+    'train_ncf(path_columns): the course before this one in its series (the highest order below its own); NULL: none';
+COMMENT ON COLUMN recs.ncf_course.statistics IS
+    'train_ncf(affinity_columns, path_columns): the course''s ln(1 + training watches), ln(1 + watches in the last 30 days) and ln(1 + days since its first watch), at the end of the training data; NULL: no history terms (or added by add_courses: 0, 0, 0)';
 CREATE FUNCTION recs._ncf_trend_counts(
     watches regclass,
     trend_days float8,

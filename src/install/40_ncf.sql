@@ -25,12 +25,21 @@ CREATE TABLE recs.ncf_course (
     watchers  integer NOT NULL CHECK (watchers >= 0),
     embedding real[] NOT NULL,
     trend     real NOT NULL DEFAULT 0,
+    affinity  integer[],
+    predecessor bigint,
+    statistics real[],
     PRIMARY KEY (model_id, course_id)
 );
 COMMENT ON TABLE recs.ncf_course IS
     'per NCF model: each course''s embedding (the course tower''s output), its row in the sparse layers (NULL: added by add_courses after training) and its number of training watchers';
 COMMENT ON COLUMN recs.ncf_course.trend IS
     'train_ncf(trend_days): the course''s trend term at the end of the training data, added to every score of the course (0: no trend)';
+COMMENT ON COLUMN recs.ncf_course.affinity IS
+    'train_ncf(affinity_columns): the course''s value of each affinity column, as its place in params->''history''->''affinity_values'' (0-based; -1: none); NULL: no affinity columns';
+COMMENT ON COLUMN recs.ncf_course.predecessor IS
+    'train_ncf(path_columns): the course before this one in its series (the highest order below its own); NULL: none';
+COMMENT ON COLUMN recs.ncf_course.statistics IS
+    'train_ncf(affinity_columns, path_columns): the course''s ln(1 + training watches), ln(1 + watches in the last 30 days) and ln(1 + days since its first watch), at the end of the training data; NULL: no history terms (or added by add_courses: 0, 0, 0)';
 
 CREATE TABLE recs.ncf_learner (
     model_id   bigint NOT NULL REFERENCES recs.model (model_id) ON DELETE CASCADE,
@@ -108,15 +117,17 @@ CREATE FUNCTION recs.train_ncf(
     trend_days float8 DEFAULT NULL,
     ensemble integer DEFAULT 1,
     half_life_days float8 DEFAULT NULL,
-    trend_weight float8 DEFAULT NULL)
+    trend_weight float8 DEFAULT NULL,
+    affinity_columns text[] DEFAULT NULL,
+    path_columns text[] DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'train_ncf'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, timestamptz,
     timestamptz, integer[], integer, integer, integer, float8, integer, float8, integer,
     bigint, integer, boolean, text, text, text, text, text, float8, text[], float8,
-    text, integer, text, text, text, float8, integer, float8, float8) IS
-    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count, served times trend_weight; with ensemble: several models trained and merged into one); returns the model id';
+    text, integer, text, text, text, float8, integer, float8, float8, text[], text[]) IS
+    'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count, served times trend_weight; with ensemble: several models trained and merged into one; with affinity_columns or path_columns: history terms fitted on the validation slice); returns the model id';
 
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8

@@ -166,7 +166,8 @@ BEGIN
             best := i;
         END IF;
     END LOOP;
-    IF refit THEN
+    -- a model with history terms has refitted its towers on all the data itself
+    IF refit AND NOT (coalesce(options, '{}') || points[best]) ?| ARRAY['affinity_columns', 'path_columns'] THEN
         t0 := clock_timestamp();
         EXECUTE format('SELECT recs.train_ncf(%L::regclass, name => %L, activate => false%s)',
                        watches::text, tune_ncf.name,

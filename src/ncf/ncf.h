@@ -21,8 +21,10 @@
  *   ncf_validate.c validation 'auto': the held-out slice, per-epoch Recall/NDCG
  *   ncf_trend.c    trend_days: courses' recent watch counts, their buckets
  *   ncf_ensemble.c ensemble: K trained models merged into one wider network
+ *   ncf_history.c  affinity_columns, path_columns: the history terms' inputs
+ *   ncf_history_fit.c their weights, fitted on the validation slice
  * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_softmax, ncf_pool
- * ncf_validate, ncf_trend and ncf_ensemble are pure numerics: no SPI, no
+ * ncf_validate, ncf_trend, ncf_ensemble and ncf_history_fit are pure numerics: no SPI, no
  * catalog access.
  */
 #ifndef RECS_NCF_H
@@ -623,6 +625,7 @@ typedef struct NcfHoldout
 	NcfInput	sample;			/* the scored learners' watches before the cut */
 	int64	   *rel_offsets;	/* per sampled learner, their new courses after the cut */
 	int32	   *rel;			/* ascending item indexes */
+	int32	   *rel_in_time;	/* the same, in the order they were first watched */
 } NcfHoldout;
 
 /*
@@ -635,10 +638,126 @@ extern void ncf_holdout_split(const NcfInput *in, const NcfConfig *cfg, NcfInput
 /* Recall@K and NDCG@K of the model over h's learners (ncf_final_embeddings' path) */
 extern void ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 							  const NcfModel *model, double *recall, double *ndcg);
+/*
+ * The held-out learners' NCF scores as the stored model would serve them at
+ * the cut (dot + trend), learner by learner: fn(arg, i, score[n_items]).
+ */
+extern void ncf_holdout_scores(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
+							   const NcfModel *model,
+							   void (*fn) (void *arg, int i, const double *score), void *arg);
 /* the epoch (0-based) of the best Recall@10 in log, ties to the earlier */
 extern int	ncf_best_epoch(const NcfEpochLog *log, int epochs);
 /* after training on a split: data's learner lists become in's (all watches) */
 extern void ncf_holdout_restore(NcfData *data, const NcfInput *in);
+
+/* ---- ncf_history.c: the history terms (affinity_columns, path_columns) ---- */
+
+/*
+ * Terms of the served score that compare a course with the learner's whole
+ * watched list, fitted on the validation slice after the towers (see
+ * ncf_history.c):
+ *   score = w_ncf (dot + trend) + w_stats . stats(course)
+ *         + w_watched [its predecessor watched] + w_missing [a predecessor, not watched]
+ *         + w_latest [its predecessor is the latest watched course that has a successor]
+ *         + sum_a w_a ln(V_a share_a),
+ * + w_cowatch ln(1 + sum over the watched courses j of cowatch(j, course)),
+ * stats the course's ln(1 + watches), ln(1 + watches in the latest
+ * NCF_HISTORY_RECENT_DAYS) and ln(1 + days since its first watch);
+ * share_a = (n_a(v) + 1/2) / (N + V_a / 2): of the N watched courses, those
+ * with the course's value v of column a (V_a values; 0 when it has none).
+ */
+#define NCF_HISTORY_MAX_COLUMNS 16
+#define NCF_HISTORY_NEGATIVES 20
+#define NCF_HISTORY_STATS 3
+#define NCF_HISTORY_RECENT_DAYS 30
+#define NCF_HISTORY_FEATURES(h) (NCF_HISTORY_STATS + 4 + (h)->nattr)
+
+typedef struct NcfHistory
+{
+	int			n;				/* courses: the model's item indexes */
+	int			nattr;			/* affinity columns */
+	char	  **attr_cols;
+	int32	   *nvalues;		/* per column: its distinct values (V_a) */
+	char	 ***values;			/* per column, in byte order (training only) */
+	int32	   *attr;			/* n x nattr value codes, -1: none */
+	char	  **path_cols;		/* the series and order columns; NULL: no path terms */
+	int32	   *pred;			/* n: the predecessor's index, -1: none */
+	bool	   *has_next;		/* n: some course's predecessor (NULL without path terms) */
+	float	   *stats;			/* n x NCF_HISTORY_STATS, see above */
+	const NcfSparse *cowatch;	/* the model's co-watch rows, by item index */
+	/* the fitted weights */
+	double		w_ncf;
+	double		w_stats[NCF_HISTORY_STATS];
+	double		w_cowatch;
+	double		w_watched;
+	double		w_missing;
+	double		w_latest;
+	double	   *w_attr;			/* nattr */
+	/* the fit */
+	int			refit_epochs;	/* the served towers' epochs, on every watch */
+	int			fit_learners;
+	int64		fit_positives;
+	int64		fit_rows;
+	int			fit_iterations;
+	double		fit_loss;
+} NcfHistory;
+
+/* one learner's watched list, as the terms read it */
+typedef struct NcfHistoryLearner
+{
+	bool	   *watched;		/* n */
+	int32	   *count;			/* per column and value (column-major offsets) */
+	int32	   *offset;			/* nattr: each column's first entry of count */
+	int			nwatched;		/* distinct watched courses of the catalogue */
+	float	   *cowatch;		/* n: the sum of the watched courses' co-watch rows */
+	int			latest;			/* the latest watched course with a successor, -1: none */
+} NcfHistoryLearner;
+
+struct NcfOptions;
+/* the columns' checks (train_ncf's arguments) */
+extern void ncf_history_args(Oid courses, char **attr, int nattr, char **path, int npath,
+							 bool validation, NcfHistory *h);
+/* the courses relation's values of the columns, as codes and predecessors over in's items */
+extern void ncf_history_read(Oid courses, const char *idcol, const char *idargname,
+							 const NcfInput *in, NcfHistory *h);
+/* each item's statistics at time at from the watches (time-sorted per learner) */
+extern void ncf_history_stats(const int64 *offsets, const int32 *items, const double *when,
+							  int n_learners, double at, NcfHistory *h);
+/* a learner's state, allocated with nothing watched */
+extern void ncf_history_learner_alloc(const NcfHistory *h, NcfHistoryLearner *st);
+/* add n item indexes to it (unknown ones -1 are skipped, duplicates once) */
+extern void ncf_history_learner_mark(const NcfHistory *h, const int32 *idx, int n,
+									 NcfHistoryLearner *st);
+/* take them out again (the state is then as allocated) */
+extern void ncf_history_learner_clear(const NcfHistory *h, const int32 *idx, int n,
+									  NcfHistoryLearner *st);
+/* the latest course of idx (n, oldest first) that has a successor, into st->latest */
+extern void ncf_history_learner_latest(const NcfHistory *h, const int32 *idx, int n,
+									   NcfHistoryLearner *st);
+/* after the predecessors are known: which courses have a successor */
+extern void ncf_history_successors(NcfHistory *h);
+/* a learner's state from n item indexes (unknown ones -1 are skipped, duplicates once) */
+extern void ncf_history_learner(const NcfHistory *h, const int32 *idx, int n,
+								NcfHistoryLearner *st);
+/* the features of course c for the learner (NCF_HISTORY_FEATURES(h) values) */
+extern void ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *st, int c,
+								 double *f);
+/* the served score of course c from its NCF score (dot + trend) */
+extern double ncf_history_score(const NcfHistory *h, const NcfHistoryLearner *st, int c,
+								double ncf);
+struct NcfRowCodes;
+/*
+ * add_courses: the history inputs of courses new to a model (codes by the
+ * model's own values, predecessors among its courses and the new ones,
+ * statistics 0); false when the model has no history terms
+ */
+extern bool ncf_history_new_courses(int64 model_id, Oid courses, const char *idcol,
+									const char *idargname, const int64 *known, int nknown,
+									const int64 *new_ids, int nnew, struct NcfRowCodes *out);
+struct NcfHoldout;
+/* fit the weights on the held-out learners (the towers as trained on the split) */
+extern void ncf_history_fit(NcfHistory *h, const struct NcfHoldout *ho, const NcfData *d,
+							const NcfConfig *cfg, const NcfModel *model);
 
 /* ---- ncf_content.c: course content features ---- */
 
@@ -715,6 +834,7 @@ typedef struct NcfOptions
 	NcfContent *content;		/* NULL: no course_features */
 	double		trend_days;		/* as given; cfg.trend_seconds 0: none */
 	double		half_life_days; /* as given; cfg.half_life_seconds 0: none */
+	NcfHistory *history;		/* affinity_columns, path_columns; NULL: none */
 } NcfOptions;
 
 /* what the training loop measured */
@@ -727,17 +847,26 @@ typedef struct NcfRunLog
 	int			best_epoch;		/* validation 'auto': the stored epoch, 0-based */
 } NcfRunLog;
 
+/* ncf_store_embeddings' history-term inputs of each row (NULL: none) */
+typedef struct NcfRowCodes
+{
+	int			ncodes;			/* per row: ncodes of $9's codes (flat, the chunk's) */
+	const int32 *codes;			/* n x ncodes */
+	const int32 *pred;			/* n: u.x4, pred_ids[pred] or NULL when -1; NULL: all NULL */
+	const int64 *pred_ids;
+	const float *stats;			/* n x NCF_HISTORY_STATS: $11 (flat, the chunk's); NULL: none */
+} NcfRowCodes;
 /*
  * Rows (model_id, idcol, extra_cols..., embedding) of recs.<table> from a flat
  * n x dim matrix; extra_exprs read u.x1 and u.x2 (extra1, extra2, NULL: 0),
  * u.x3 (real3, NULL: NULL), or with ctx each row's slice of $7, their
- * contexts' course ids (item_ids).
+ * contexts' course ids (item_ids); with codes, $9, u.x4 and $11 (NcfRowCodes).
  */
 extern void ncf_store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 								 const char *extra_exprs, int64 model_id, const int64 *ids,
 								 const int32 *extra1, const int32 *extra2, const float *real3,
 								 const NcfSparse *ctx, const int64 *item_ids, const float *emb,
-								 int64 n, int dim);
+								 int64 n, int dim, const NcfRowCodes *codes);
 /*
  * the catalog row, layers, embeddings (with course_trend, each course's
  * trend term; NULL: none), co-watch rows, learners and metrics
@@ -761,6 +890,7 @@ typedef struct NcfCourses
 	float	   *blocked;		/* emb by blocks of NCF_BLOCK courses: see ncf_dot_blocked */
 	float	   *unit;			/* the same layout, rows scaled to length 1 (0 stays 0) */
 	float	   *trend;			/* n: each course's trend term (trend_days); NULL: all 0 */
+	NcfHistory *history;		/* affinity_columns, path_columns; NULL: none */
 } NcfCourses;
 
 /* the cached courses of an NCF model, or of a blend's NCF component; errors otherwise */

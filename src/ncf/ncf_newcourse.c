@@ -15,7 +15,9 @@
  * add_courses(model, courses) embeds every course of a relation that the
  * model does not hold yet and adds it to recs.ncf_course with no input_row
  * (it is ranked, but is no input of the learner tower, which never saw
- * it), then gives the model (and every blend over it) a new cache_token so
+ * it) -- for a model with history terms with its predecessor, the trained
+ * codes of its affinity values and statistics 0 (ncf_history.c) -- then
+ * gives the model (and every blend over it) a new cache_token so
  * that every backend's serving cache reloads the course embeddings at its
  * next call.  It reads
  * the caller's relation and writes the model's tables, so it runs as the
@@ -491,12 +493,29 @@ ncf_add_courses(PG_FUNCTION_ARGS)
 		Oid			types[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(model_id)};
 		int			rc;
+		NcfRowCodes codes = {0};
+		const char *hist_cols = "";
+		const char *hist_exprs = "";
 
 		emb = MemoryContextAllocHuge(cxt, mul_size(sizeof(float), mul_size(nnew, dim)));
 		embed_rows(ctw, nnew, rowptr, row, val, emb);
-		ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers, trend",
-							 psprintf(", NULL::integer, 0, %s::real", new_course_trend(model_id)),
-							 model_id, new_ids, NULL, NULL, NULL, NULL, NULL, emb, nnew, dim);
+		/* a model with history terms: the new courses' codes, predecessors and statistics */
+		if (ncf_history_new_courses(model_id, courses, idcol, idarg, known, nknown, new_ids, nnew,
+									&codes))
+		{
+			MemoryContextSwitchTo(cxt);
+			hist_cols = ", affinity, predecessor, statistics";
+			hist_exprs = psprintf(", %s, u.x4, $11[(u.o - 1) * %d + 1 : u.o * %d]",
+								  codes.ncodes > 0 ?
+								  psprintf("$9[(u.o - 1) * %d + 1 : u.o * %d]", codes.ncodes, codes.ncodes) :
+								  "NULL::integer[]",
+								  NCF_HISTORY_STATS, NCF_HISTORY_STATS);
+		}
+		MemoryContextSwitchTo(cxt);
+		ncf_store_embeddings("ncf_course", "course_id", psprintf(", input_row, watchers, trend%s", hist_cols),
+							 psprintf(", NULL::integer, 0, %s::real%s", new_course_trend(model_id), hist_exprs),
+							 model_id, new_ids, NULL, NULL, NULL, NULL, NULL, emb, nnew, dim,
+							 hist_cols[0] ? &codes : NULL);
 		/*
 		 * Every backend reloads the model's courses at its next call, and the
 		 * blends that have it as a component (their cached part holds the

@@ -6,8 +6,12 @@
  * (the logit the model was trained on; the sigmoid would not change the
  * order), plus, for a model trained with trend_days, the course's trend
  * term at the end of the training data (recs.ncf_course.trend, kept as a
- * vector beside the embeddings: one sgemv and one add).  similar_courses
- * and the embeddings themselves do not include it.  Course embeddings are loaded once per backend through the
+ * vector beside the embeddings: one sgemv and one add), and, for a model
+ * trained with affinity_columns or path_columns, its history terms
+ * (ncf_history.c: the NCF score weighted, plus terms from the learner's
+ * watched list, the courses' codes, predecessors, statistics and co-watch
+ * rows, all loaded with the embeddings).  similar_courses
+ * and the embeddings themselves include neither.  Course embeddings are loaded once per backend through the
  * serving cache ("ncf:courses", with unit-length copies for cosine
  * similarity); so is the learner tower ("ncf:learner"), needed to embed a
  * watch list on the fly.  A learner's stored embedding is one indexed
@@ -101,6 +105,194 @@ ncf_check_layer_row(ModelRow *row, const char *tower, int l, int layer, int n_in
 }
 
 /*
+ * The history terms of a model trained with affinity_columns or
+ * path_columns (params->'history'; NULL when it has none): the weights;
+ * load_courses sizes the courses' arrays, history_row() fills them.  Validated: finite weights, at
+ * most NCF_HISTORY_MAX_COLUMNS affinity columns, one weight per column.
+ */
+static NcfHistory *
+load_history(int64 model_id, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.model");
+	NcfHistory *h;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	const double *w;
+	int			nw,
+				nv;
+	ArrayType  *arr;
+	int			rc;
+
+	rc = SPI_execute_with_args(psprintf("SELECT (h->'weights'->>'ncf')::float8,"
+										" (h->'weights'->>'predecessor_watched')::float8,"
+										" (h->'weights'->>'predecessor_missing')::float8,"
+										" (h->'weights'->>'cowatch')::float8,"
+										" (h->'weights'->>'predecessor_latest')::float8,"
+										" ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(h->'weights'->'statistics')"
+										" WITH ORDINALITY AS e(x, o) ORDER BY o),"
+										" ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(h->'weights'->'affinity')"
+										" WITH ORDINALITY AS e(x, o) ORDER BY o),"
+										" ARRAY(SELECT jsonb_array_length(v) FROM jsonb_array_elements(h->'affinity_values')"
+										" WITH ORDINALITY AS e(v, o) ORDER BY o)"
+										" FROM (SELECT params->'history' AS h FROM %s WHERE model_id = $1) s"
+										" WHERE h IS NOT NULL", serving_table_sql("model")),
+							   1, types, values, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.model: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return NULL;
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	h = palloc0(sizeof(NcfHistory));
+	{
+		double	   *dst[5] = {&h->w_ncf, &h->w_watched, &h->w_missing, &h->w_cowatch, &h->w_latest};
+		static const char *const names[5] = {"params->history->weights->ncf",
+			"params->history->weights->predecessor_watched",
+			"params->history->weights->predecessor_missing",
+			"params->history->weights->cowatch",
+		"params->history->weights->predecessor_latest"};
+
+		for (int k = 0; k < 5; k++)
+		{
+			Datum		d = SPI_getbinval(tup, desc, k + 1, &isnull);
+
+			if (isnull)
+				model_row_corrupt(&row, "%s is missing", names[k]);
+			*dst[k] = DatumGetFloat8(d);
+			check_model_finite(&row, names[k], *dst[k]);
+		}
+	}
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 6, &isnull));
+	w = check_model_float8s(&row, "params->history->weights->statistics", arr, NCF_HISTORY_STATS,
+							"the number of a course's statistics", NULL);
+	memcpy(h->w_stats, w, sizeof(double) * NCF_HISTORY_STATS);
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 7, &isnull));
+	w = check_model_float8s(&row, "params->history->weights->affinity", arr, -1, NULL, &nw);
+	check_model_range(&row, "the number of affinity weights", nw, 0, NCF_HISTORY_MAX_COLUMNS);
+	arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 8, &isnull));
+	nv = check_model_array(&row, "params->history->affinity_values", arr, INT4OID, nw,
+						   "the number of affinity weights");
+	h->nattr = nw;
+	h->w_attr = palloc0(sizeof(double) * Max(nw, 1));
+	h->nvalues = palloc0(sizeof(int32) * Max(nw, 1));
+	memcpy(h->w_attr, w, sizeof(double) * nw);
+	memcpy(h->nvalues, ARR_DATA_PTR(arr), sizeof(int32) * nv);
+	for (int a = 0; a < nv; a++)
+		check_model_range(&row, "the number of an affinity column's values", h->nvalues[a], 0, PG_INT32_MAX);
+	SPI_freetuptable(SPI_tuptable);
+	return h;
+}
+
+/*
+ * Course i's history inputs from its recs.ncf_course row (columns 5-7):
+ * statistics, NCF_HISTORY_STATS finite floats (NULL: a course add_courses
+ * placed, 0s); affinity, nattr codes in -1..V_a - 1 (NULL: no values);
+ * predecessor, kept as an id in pred_ids[i] until every course is loaded
+ * (-1 in pred: none).
+ */
+static void
+history_row(ModelRow *row, NcfHistory *h, HeapTuple tup, int i, int64 *pred_ids)
+{
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		d;
+
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	for (int k = 0; k < NCF_HISTORY_STATS; k++)
+		h->stats[(Size) i * NCF_HISTORY_STATS + k] = 0.0f;
+	if (!isnull)
+	{
+		float	   *st = ncf_model_floats(row, "statistics", d, NCF_HISTORY_STATS,
+										  "the number of a course's statistics", NULL);
+
+		memcpy(h->stats + (Size) i * NCF_HISTORY_STATS, st, sizeof(float) * NCF_HISTORY_STATS);
+		pfree(st);
+	}
+	for (int a = 0; a < h->nattr; a++)
+		h->attr[(Size) i * h->nattr + a] = -1;
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	if (!isnull && h->nattr > 0)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		const int32 *v;
+
+		check_model_array(row, "affinity", arr, INT4OID, h->nattr, "the number of affinity columns");
+		v = (const int32 *) ARR_DATA_PTR(arr);
+		for (int a = 0; a < h->nattr; a++)
+		{
+			check_model_range(row, "an affinity code", v[a], -1, h->nvalues[a] - 1);
+			h->attr[(Size) i * h->nattr + a] = v[a];
+		}
+	}
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	h->pred[i] = isnull ? -1 : 0;
+	pred_ids[i] = isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * The co-watch rows of a model with history terms (recs.ncf_cowatch) as
+ * rows of course indexes of c.  Validated: both ids courses of the model,
+ * similarities in (0, 1.0001] as the table's check has it.
+ */
+static NcfSparse *
+load_cowatch(int64 model_id, const NcfCourses *c, MemoryContext cxt)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	ModelRow	row = MODEL_ROW(model_id, "recs.ncf_cowatch");
+	NcfSparse  *s;
+	int			rc;
+
+	rc = SPI_execute_with_args(psprintf("SELECT course_id, neighbour_id, similarity FROM %s"
+										" WHERE model_id = $1 ORDER BY course_id, neighbour_id",
+										serving_table_sql("ncf_cowatch")),
+							   1, types, values, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read recs.ncf_cowatch: %s", SPI_result_code_string(rc));
+	s = palloc0(sizeof(NcfSparse));
+	s->nrows = c->n;
+	s->nnz = (int64) SPI_processed;
+	s->rowptr = palloc0(sizeof(int64) * (c->n + 1));
+	s->col = MemoryContextAllocHuge(cxt, sizeof(int32) * Max(s->nnz, 1));
+	s->val = MemoryContextAllocHuge(cxt, sizeof(float) * Max(s->nnz, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		bool		isnull;
+		int64		from = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		int64		to = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		float		sim = DatumGetFloat4(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		int			i = recs_find_int64(c->ids, c->n, from),
+					j = recs_find_int64(c->ids, c->n, to);
+
+		if ((r & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		model_row_key_int(&row, 0, "course_id", from);
+		if (i < 0 || j < 0)
+			model_row_corrupt(&row, "course " INT64_FORMAT " or its neighbour " INT64_FORMAT " is no course of the model",
+							  from, to);
+		if (!(sim > 0 && sim <= 1.0001f))
+			model_row_corrupt(&row, "similarity is %g, outside (0, 1.0001]", (double) sim);
+		s->rowptr[i + 1]++;
+		s->col[r] = j;
+		s->val[r] = sim;
+	}
+	/* rows are in course order: counts to offsets */
+	for (int i = 0; i < c->n; i++)
+		s->rowptr[i + 1] += s->rowptr[i];
+	SPI_freetuptable(SPI_tuptable);
+	return s;
+}
+
+/*
  * Serving cache loader of "ncf:courses": every course's embedding, by
  * course id.  Validated: at least one course; every embedding one-
  * dimensional, without NULLs, finite and of one width (the first row's,
@@ -119,9 +311,14 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 	NcfCourses *c = MemoryContextAllocZero(cxt, sizeof(NcfCourses));
 	MemoryContext partcxt = cxt;
 	ModelRow	row = MODEL_ROW(model_id, "recs.ncf_course");
+	NcfHistory *hist;
+	int64	   *pred_ids = NULL;
 	int			rc;
 
-	rc = SPI_execute_with_args(psprintf("SELECT course_id, embedding, input_row, trend FROM %s"
+	/* the history terms' weights first: the courses' query below keeps SPI_tuptable */
+	hist = load_history(model_id, partcxt);
+	rc = SPI_execute_with_args(psprintf("SELECT course_id, embedding, input_row, trend, statistics,"
+										" affinity, predecessor FROM %s"
 							   " WHERE model_id = $1 ORDER BY course_id", serving_table_sql("ncf_course")),
 							   1, types, values, NULL, true, 0);
 	/* SPI returns in its procedure context; the part must live in ours */
@@ -134,6 +331,14 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		model_row_corrupt(&row, "the model has " UINT64_FORMAT " courses, more than %d",
 						  SPI_processed, PG_INT32_MAX);
 	c->n = (int) SPI_processed;
+	if (hist)
+	{
+		hist->n = c->n;
+		hist->attr = MemoryContextAllocHuge(partcxt, sizeof(int32) * Max((Size) c->n * hist->nattr, 1));
+		hist->pred = palloc(sizeof(int32) * c->n);
+		hist->stats = palloc(sizeof(float) * NCF_HISTORY_STATS * c->n);
+		pred_ids = palloc(sizeof(int64) * c->n);
+	}
 	c->ids = palloc(sizeof(int64) * c->n);
 	c->input_row = palloc(sizeof(int32) * c->n);
 	c->n_inputs = 0;
@@ -182,6 +387,25 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 				c->trend[i] = tr;
 			}
 		}
+		if (hist)
+			history_row(&row, hist, tup, i, pred_ids);
+	}
+	if (hist)
+	{
+		/* predecessors by course id, now that every id is known */
+		for (int i = 0; i < c->n; i++)
+			if (hist->pred[i] >= 0)
+			{
+				int			p = recs_find_int64(c->ids, c->n, pred_ids[i]);
+
+				model_row_key_int(&row, 0, "course_id", c->ids[i]);
+				if (p < 0)
+					model_row_corrupt(&row, "predecessor " INT64_FORMAT " is no course of the model",
+									  pred_ids[i]);
+				hist->pred[i] = p;
+			}
+		ncf_history_successors(hist);
+		c->history = hist;
 	}
 	c->blocked = ncf_block_rows(c->emb, c->n, c->dim);
 	{
@@ -202,6 +426,8 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 		pfree(unit);
 	}
 	SPI_freetuptable(SPI_tuptable);
+	if (c->history)
+		c->history->cowatch = load_cowatch(model_id, c, partcxt);
 	return c;
 }
 
@@ -665,7 +891,7 @@ embed_with_recent(const ServingModel *m, const ServingLearner *l, float *out)
 
 /* ---- scoring for recommend(), evaluate() and blends ---- */
 
-/* course idx's score for embedding u, exactly as ncf_score_courses computes it */
+/* course idx's NCF score for embedding u (dot + trend), as ncf_score_courses computes it */
 static float
 course_score(const NcfCourses *c, int idx, const float *u)
 {
@@ -674,6 +900,38 @@ course_score(const NcfCourses *c, int idx, const float *u)
 	if (c->trend)
 		s += c->trend[idx];
 	return s;
+}
+
+/*
+ * The history terms' view of the learner (models with affinity_columns or
+ * path_columns): their watched courses and the ones reported since training
+ */
+static void
+history_learner(const ServingModel *m, const NcfCourses *c, const ServingLearner *l,
+				NcfHistoryLearner *st)
+{
+	int			n = l->nwatched + l->nrecent;
+	int32	   *idx = palloc(sizeof(int32) * Max(n, 1));
+	const int64 *ordered;
+	int			nordered;
+
+	for (int i = 0; i < n; i++)
+		idx[i] = course_index(c, i < l->nwatched ? l->watched[i] : l->recent[i - l->nwatched]);
+	ncf_history_learner(c->history, idx, n, st);
+	/* the latest: from the stored context (in time order), then the recent watches */
+	recent_base(m, l, &ordered, &nordered);
+	idx = repalloc(idx, sizeof(int32) * Max(nordered + l->nrecent, 1));
+	for (int i = 0; i < nordered + l->nrecent; i++)
+		idx[i] = course_index(c, i < nordered ? ordered[i] : l->recent[i - nordered]);
+	ncf_history_learner_latest(c->history, idx, nordered + l->nrecent, st);
+	pfree(idx);
+}
+
+/* the served score of course idx from its NCF score (st: NULL without history terms) */
+static double
+served_score(const NcfCourses *c, const NcfHistoryLearner *st, int idx, float ncf)
+{
+	return c->history ? ncf_history_score(c->history, st, idx, ncf) : (double) ncf;
 }
 
 /*
@@ -690,6 +948,7 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	float	   *u = palloc(sizeof(float) * c->dim);
 	int64		nblocks = (c->n + NCF_BLOCK - 1) / NCF_BLOCK;
 	float	   *scores = palloc(sizeof(float) * nblocks * NCF_BLOCK);
+	NcfHistoryLearner st;
 
 	if (l->nrecent > 0)
 		embed_with_recent(m, l, u);
@@ -698,11 +957,13 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	ncf_dot_blocked(c->blocked, nblocks, c->dim, u, scores);
 	if (c->trend)
 		ncf_vec_add(scores, c->trend, c->n);
+	if (c->history)
+		history_learner(m, c, l, &st);
 	out->n = c->n;
 	out->course_id = c->ids;
 	out->score = palloc(sizeof(double) * c->n);
 	for (int i = 0; i < c->n; i++)
-		out->score[i] = scores[i];
+		out->score[i] = served_score(c, &st, i, scores[i]);
 }
 
 /*
@@ -716,15 +977,19 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 	NcfCourses *c = get_courses(m);
 	float	   *u = palloc(sizeof(float) * c->dim);
 
+	NcfHistoryLearner st;
+
 	if (l->nrecent > 0)
 		embed_with_recent(m, l, u);
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
+	if (c->history)
+		history_learner(m, c, l, &st);
 	for (int i = 0; i < n; i++)
 	{
 		int			idx = course_index(c, course_ids[i]);
 
-		out[i] = idx >= 0 ? course_score(c, idx, u) : NAN;
+		out[i] = idx >= 0 ? served_score(c, &st, idx, course_score(c, idx, u)) : NAN;
 	}
 	pfree(u);
 }
@@ -744,6 +1009,15 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 		return NAN;				/* a course the model cannot place */
 	u = palloc(sizeof(float) * c->dim);
 	learner_embedding(m, learner_id, u, c->dim);
+	if (c->history)
+	{
+		ServingLearner l;
+		NcfHistoryLearner st;
+
+		serving_learner(m, learner_id, &l);
+		history_learner(m, c, &l, &st);
+		return served_score(c, &st, idx, course_score(c, idx, u));
+	}
 	return course_score(c, idx, u);
 }
 

@@ -115,19 +115,22 @@ store_layers(int64 model_id, const NcfModel *m)
  * may use u.x1 and u.x2 (extra1, extra2), u.x3 (real3) and $7, the chunk's
  * contexts as one flat bigint[] of course ids when ctx is given; then x1 and
  * x2 are each row's slice of it (1-based, inclusive) and extra1, extra2 are
- * ignored.
+ * ignored.  With codes, $9 is the chunk's codes (ncodes per row, flat),
+ * u.x4 each row's predecessor id (NULL: none) and $11 the chunk's
+ * statistics (NCF_HISTORY_STATS per row, flat).
  */
 void
 ncf_store_embeddings(const char *table, const char *idcol, const char *extra_cols,
 				 const char *extra_exprs, int64 model_id, const int64 *ids,
 				 const int32 *extra1, const int32 *extra2, const float *real3,
 				 const NcfSparse *ctx, const int64 *item_ids, const float *emb,
-				 int64 n, int dim)
+				 int64 n, int dim, const NcfRowCodes *codes)
 {
 	StringInfoData sql;
 	SPIPlanPtr	plan;
-	Oid			types[8] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID,
-	INT8ARRAYOID, FLOAT4ARRAYOID};
+	Oid			types[11] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, INT4ARRAYOID, INT4ARRAYOID,
+	INT8ARRAYOID, FLOAT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, FLOAT4ARRAYOID};
+	int			ncodes = codes ? codes->ncodes : 0;
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ncf store",
 											  ALLOCSET_DEFAULT_SIZES);
 
@@ -135,9 +138,9 @@ ncf_store_embeddings(const char *table, const char *idcol, const char *extra_col
 	appendStringInfo(&sql,
 					 "INSERT INTO recs.%s (model_id, %s%s, embedding)"
 					 " SELECT $1, u.id%s, $3[(u.o - 1) * $4 + 1 : u.o * $4]::real[]"
-					 " FROM unnest($2, $5, $6, $8) WITH ORDINALITY AS u(id, x1, x2, x3, o)",
+					 " FROM unnest($2, $5, $6, $8, $10) WITH ORDINALITY AS u(id, x1, x2, x3, x4, o)",
 					 table, idcol, extra_cols, extra_exprs);
-	plan = SPI_prepare(sql.data, 8, types);
+	plan = SPI_prepare(sql.data, 11, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	for (int64 start = 0; start < n; start += EMBED_INSERT_ROWS)
@@ -147,8 +150,13 @@ ncf_store_embeddings(const char *table, const char *idcol, const char *extra_col
 		Datum	   *idd = palloc(sizeof(Datum) * nb);
 		Datum	   *x1 = palloc(sizeof(Datum) * nb);
 		Datum	   *x2 = palloc(sizeof(Datum) * nb);
-		Datum		values[8];
+		Datum		values[11];
 		Datum	   *cs = NULL;
+		Datum	   *cd = NULL;
+		Datum	   *pd = NULL;
+		bool	   *pnull = NULL;
+		int			dims[1];
+		int			lbs[1] = {1};
 		int64		c0 = 0,
 					c1 = 0;
 		int			rc;
@@ -186,6 +194,32 @@ ncf_store_embeddings(const char *table, const char *idcol, const char *extra_col
 		values[5] = PointerGetDatum(construct_array(x2, nb, INT4OID, 4, true, TYPALIGN_INT));
 		values[6] = PointerGetDatum(construct_array(cs, (int) (c1 - c0), INT8OID, 8, true, TYPALIGN_DOUBLE));
 		values[7] = PointerGetDatum(float_array(real3 ? real3 + start : NULL, real3 ? nb : 0));
+		/* the history terms' inputs: nb x ncodes codes, and each row's predecessor (NULL: none) */
+		if (ncodes > 0)
+		{
+			cd = palloc(sizeof(Datum) * nb * ncodes);
+			for (int64 k = 0; k < (int64) nb * ncodes; k++)
+				cd[k] = Int32GetDatum(codes->codes[start * ncodes + k]);
+		}
+		values[8] = PointerGetDatum(construct_array(cd, nb * ncodes, INT4OID, 4, true, TYPALIGN_INT));
+		if (codes && codes->pred)
+		{
+			pd = palloc(sizeof(Datum) * nb);
+			pnull = palloc(sizeof(bool) * nb);
+			for (int i = 0; i < nb; i++)
+			{
+				int32		p = codes->pred[start + i];
+
+				pnull[i] = p < 0;
+				pd[i] = Int64GetDatum(p < 0 ? 0 : codes->pred_ids[p]);
+			}
+		}
+		dims[0] = pd ? nb : 0;
+		values[9] = PointerGetDatum(construct_md_array(pd, pnull, 1, dims, lbs, INT8OID, 8, true,
+													   TYPALIGN_DOUBLE));
+		values[10] = PointerGetDatum(float_array(codes && codes->stats ?
+												 codes->stats + start * NCF_HISTORY_STATS : NULL,
+												 codes && codes->stats ? nb * NCF_HISTORY_STATS : 0));
 		MemoryContextSwitchTo(old);
 		rc = SPI_execute_plan(plan, values, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
@@ -298,6 +332,57 @@ store_model_learners(int64 model_id, const NcfData *d, const int64 *learner_ids,
 	MemoryContextDelete(cxt);
 }
 
+/*
+ * params->'history': the columns, each affinity column's values (their
+ * codes are the places in these lists: add_courses maps new courses with
+ * them), the weights serving reads, and the fit
+ */
+static void
+history_json(JsonOut *j, const NcfHistory *h)
+{
+	json_out_object(j, "history");
+	json_out_array(j, "affinity_columns");
+	for (int a = 0; a < h->nattr; a++)
+		json_out_string(j, NULL, h->attr_cols[a]);
+	json_out_end(j);
+	json_out_array(j, "affinity_values");
+	for (int a = 0; a < h->nattr; a++)
+	{
+		json_out_array(j, NULL);
+		for (int v = 0; v < h->nvalues[a]; v++)
+			json_out_string(j, NULL, h->values[a][v]);
+		json_out_end(j);
+	}
+	json_out_end(j);
+	if (h->path_cols)
+	{
+		json_out_array(j, "path_columns");
+		json_out_string(j, NULL, h->path_cols[0]);
+		json_out_string(j, NULL, h->path_cols[1]);
+		json_out_end(j);
+	}
+	json_out_object(j, "weights");
+	json_out_number(j, "ncf", h->w_ncf, "%.17g");
+	json_out_numbers(j, "statistics", h->w_stats, NCF_HISTORY_STATS, "%.17g");
+	json_out_number(j, "cowatch", h->w_cowatch, "%.17g");
+	json_out_number(j, "predecessor_watched", h->w_watched, "%.17g");
+	json_out_number(j, "predecessor_missing", h->w_missing, "%.17g");
+	json_out_number(j, "predecessor_latest", h->w_latest, "%.17g");
+	json_out_numbers(j, "affinity", h->w_attr, h->nattr, "%.17g");
+	json_out_end(j);
+	json_out_object(j, "fit");
+	json_out_int(j, "learners", h->fit_learners);
+	json_out_int(j, "positives", h->fit_positives);
+	json_out_int(j, "rows", h->fit_rows);
+	json_out_int(j, "negatives_per_positive", NCF_HISTORY_NEGATIVES);
+	json_out_int(j, "recent_days", NCF_HISTORY_RECENT_DAYS);
+	json_out_int(j, "newton_steps", h->fit_iterations);
+	json_out_int(j, "refit_epochs", h->refit_epochs);
+	json_out_number(j, "log_loss", h->fit_loss, "%.6f");
+	json_out_end(j);
+	json_out_end(j);
+}
+
 /* the hyper-parameters as trained, for recs.model.params */
 static char *
 params_json(const NcfOptions *o, const NcfModel *model)
@@ -368,6 +453,8 @@ params_json(const NcfOptions *o, const NcfModel *model)
 		/* exactly, for embed_course's inputs */
 		json_out_number(&j, "content_scale", o->content->scale, "%.17g");
 	}
+	if (o->history)
+		history_json(&j, o->history);
 	json_out_object(&j, "columns");
 	ingest_columns_json(&j, &o->cols);
 	return json_out_finish(&j);
@@ -459,6 +546,7 @@ ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const Nc
 	int32	   *input_row = palloc(sizeof(int32) * Max(in->n_items, 1));
 	int64		model_id;
 	JsonOut		j;
+	NcfRowCodes codes = {0};
 
 	for (int64 w = 0; w < in->offsets[in->n_learners]; w++)
 		watchers[in->items[w]]++;
@@ -471,14 +559,33 @@ ncf_store(const NcfOptions *o, const NcfInput *in, const NcfData *data, const Nc
 		json_out_string(&j, "courses", recs_relation_name(o->courses));
 	model_id = model_store_create(o->name, "ncf", json_out_finish(&j), params_json(o, model), in->through);
 	store_layers(model_id, model);
-	/* the trend term: 0 without trend_days (u.x3 NULL) */
-	ncf_store_embeddings("ncf_course", "course_id", ", input_row, watchers, trend",
-					 ", u.x1, u.x2, coalesce(u.x3, 0)",
+	/*
+	 * the trend term: 0 without trend_days (u.x3 NULL); the history terms'
+	 * codes and predecessors: NULL without them
+	 */
+	if (o->history)
+	{
+		codes.ncodes = o->history->nattr;
+		codes.codes = o->history->attr;
+		codes.pred = o->history->pred;
+		codes.pred_ids = in->item_ids;
+		codes.stats = o->history->stats;
+	}
+	ncf_store_embeddings("ncf_course", "course_id",
+					 ", input_row, watchers, trend, affinity, predecessor, statistics",
+					 psprintf(", u.x1, u.x2, coalesce(u.x3, 0), %s, u.x4, %s",
+							  codes.ncodes > 0 ?
+							  psprintf("$9[(u.o - 1) * %d + 1 : u.o * %d]", codes.ncodes, codes.ncodes) :
+							  "NULL::integer[]",
+							  o->history ?
+							  psprintf("$11[(u.o - 1) * %d + 1 : u.o * %d]",
+									   NCF_HISTORY_STATS, NCF_HISTORY_STATS) :
+							  "NULL::real[]"),
 					 model_id, in->item_ids, input_row, watchers, course_trend, NULL, NULL,
-					 course_emb, in->n_items, o->cfg.dim);
+					 course_emb, in->n_items, o->cfg.dim, o->history ? &codes : NULL);
 	ncf_store_embeddings("ncf_learner", "learner_id", ", context", ", $7[u.x1 : u.x2]",
 					 model_id, in->learner_ids, NULL, NULL, NULL, contexts, in->item_ids,
-					 learner_emb, in->n_learners, o->cfg.dim);
+					 learner_emb, in->n_learners, o->cfg.dim, NULL);
 	store_cowatch(model_id, &data->cowatch, in->item_ids);
 	if (o->content)
 		store_content(model_id, o->content);

@@ -8,7 +8,9 @@
  *             any; co-watch rows, positives with their
  *             contexts, and the memory estimate checked against
  *             recs.memory_limit before the big allocations;
- *   2. fit    ncf_fit.c: ncf_train(), a NOTICE per epoch; then the final
+ *   2. fit    ncf_fit.c: ncf_train(), a NOTICE per epoch; with history
+ *             terms, their weights on the validation slice (ncf_history.c)
+ *             and the towers trained again on every watch; then the final
  *             embeddings of every course and learner (ncf_net.c);
  *   3. store  ncf_store.c: the model row, both towers' layers, the
  *             embeddings, the co-watch rows, recs.model_learner, metrics.
@@ -225,6 +227,24 @@ trend_weight_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
 }
 
 /* train_ncf's arguments, with defaults, checked before any work */
+/*
+ * affinity_columns (first) and path_columns (first + 1): the history terms
+ * (ncf_history.c), fitted on the validation slice
+ */
+static void
+history_args(FunctionCallInfo fcinfo, int first, NcfOptions *o)
+{
+	int			nattr,
+				npath;
+	char	  **attr = recs_text_array_arg(fcinfo, first, &nattr);
+	char	  **path = recs_text_array_arg(fcinfo, first + 1, &npath);
+
+	if (attr == NULL && path == NULL)
+		return;
+	o->history = palloc0(sizeof(NcfHistory));
+	ncf_history_args(o->courses, attr, nattr, path, npath, o->cfg.validation_auto, o->history);
+}
+
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 {
@@ -283,6 +303,7 @@ ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 									  "Pass a number such as 90, or NULL to weigh every example alike.");
 	o->half_life_days = cfg->half_life_seconds > 0 ? PG_GETARG_FLOAT8(33) : 0;
 	trend_weight_arg(fcinfo, 34, cfg);
+	history_args(fcinfo, 35, o);
 	cfg->member = 0;
 	if (cfg->ensemble > 1 && cfg->encoder == NCF_ENCODER_ATTENTION)
 		ereport(ERROR,
@@ -371,6 +392,61 @@ train_ensemble(const NcfData *data, NcfConfig *cfg, NcfModel *model, NcfEpochLog
 	cfg->dim *= k;
 }
 
+/*
+ * The history terms' weights, on the validation slice with the towers as
+ * trained on the split (before the learners are restored to all their
+ * watches); then popularity over every watch, as served.
+ */
+static void
+fit_history(NcfOptions *o, const NcfHoldout *h, const NcfData *data, const NcfModel *model)
+{
+	NcfHistory *hi = o->history;
+	StringInfoData attr;
+
+	ncf_history_fit(hi, h, data, &o->cfg, model);
+	initStringInfo(&attr);
+	for (int a = 0; a < hi->nattr; a++)
+		appendStringInfo(&attr, ", %s %.3f", hi->attr_cols[a], hi->w_attr[a]);
+	ereport(NOTICE,
+			(errmsg("train_ncf: history terms fitted on %d held-out learners (" INT64_FORMAT " new courses, " INT64_FORMAT " rows, %d Newton steps, log-loss %.4f): ncf %.3f, co-watch %.3f, watches %.3f, recent watches %.3f, age %.3f%s%s",
+					hi->fit_learners, hi->fit_positives, hi->fit_rows, hi->fit_iterations,
+					hi->fit_loss, hi->w_ncf, hi->w_cowatch, hi->w_stats[0], hi->w_stats[1], hi->w_stats[2],
+					hi->path_cols ? psprintf(", predecessor watched %.3f, predecessor missing %.3f, predecessor latest %.3f",
+											 hi->w_watched, hi->w_missing, hi->w_latest) : "",
+					attr.data)));
+}
+
+/*
+ * The towers a model with history terms serves: trained again, on every
+ * watch, for the epochs validation chose (the weights were fitted with the
+ * split's towers, which never saw the latest tenth; the refit has seen
+ * everything, as the model without history terms would after choosing
+ * its epochs).  The loss and epochs are fixed to the split's.  data and
+ * model are replaced; the run log keeps the split's curve, its time and
+ * CPU gain the refit's.
+ */
+static void
+refit_history(NcfOptions *o, const NcfInput *in, NcfData *data, NcfModel *model, NcfRunLog *run)
+{
+	NcfConfig	cfg = o->cfg;
+	NcfEpochLog *log;
+
+	cfg.epochs = run->best_epoch + 1;
+	cfg.epochs_auto = false;
+	cfg.loss_auto = false;
+	o->history->refit_epochs = cfg.epochs;
+	o->history->cowatch = NULL; /* the split's rows are gone */
+	ereport(NOTICE,
+			(errmsg("train_ncf: the history terms' towers: %d epochs on every watch", cfg.epochs)));
+	ncf_data_from_input(in, &cfg, o->topn, o->content, data);
+	log = palloc0(sizeof(NcfEpochLog) * cfg.epochs);
+	run->cpu_seconds -= recs_cpu_seconds();
+	ncf_train(data, &cfg, model, log);
+	run->cpu_seconds += recs_cpu_seconds();
+	for (int e = 0; e < cfg.epochs; e++)
+		run->train_seconds += log[e].seconds;
+}
+
 PG_FUNCTION_INFO_V1(train_ncf);
 Datum
 train_ncf(PG_FUNCTION_ARGS)
@@ -388,7 +464,8 @@ train_ncf(PG_FUNCTION_ARGS)
 	int64		model_id;
 	int			spi_level;
 	MemoryContext phasecxt,
-				oldcxt;
+				oldcxt,
+				splitcxt = NULL;
 
 	ncf_parse_options(fcinfo, &o);
 	spi_level = recs_spi_connect();
@@ -406,9 +483,23 @@ train_ncf(PG_FUNCTION_ARGS)
 						 o.content, &o.content->values);
 		MemoryContextSwitchTo(phasecxt);
 	}
+	if (o.history)
+	{
+		ncf_history_read(o.courses, o.courses_id_column ? o.courses_id_column : o.cols.course,
+						 o.courses_id_column ? "courses_id_column" : "course_column",
+						 &in, o.history);
+		MemoryContextSwitchTo(phasecxt);
+	}
 	run.holdout = NULL;
 	if (o.cfg.validation_auto)
+	{
+		/* with history terms the split is dropped after their fit (refit_history) */
+		if (o.history)
+			splitcxt = AllocSetContextCreate(phasecxt, "ncf split", ALLOCSET_DEFAULT_SIZES);
+		MemoryContextSwitchTo(splitcxt ? splitcxt : phasecxt);
 		validation_split(&in, &o, &data, &holdout);
+		MemoryContextSwitchTo(phasecxt);
+	}
 	else
 		ncf_data_from_input(&in, &o.cfg, o.topn, o.content, &data);
 	run.best_epoch = o.cfg.epochs - 1;	/* epochs is known now (ncf_auto_config) */
@@ -429,12 +520,21 @@ train_ncf(PG_FUNCTION_ARGS)
 		/* the best epoch's network embeds every learner from all their watches */
 		run.holdout = &holdout;
 		run.best_epoch = ncf_best_epoch(run.epochs, o.cfg.epochs);
-		ncf_holdout_restore(&data, &in);
 		ereport(NOTICE,
 				(errmsg("train_ncf: validation kept epoch %d of %d: recall@%d %.4f, ndcg@%d %.4f",
 						run.best_epoch + 1, o.cfg.epochs, NCF_HOLDOUT_K,
 						run.epochs[run.best_epoch].recall, NCF_HOLDOUT_K,
 						run.epochs[run.best_epoch].ndcg)));
+		if (o.history)
+		{
+			fit_history(&o, &holdout, &data, &model);
+			MemoryContextDelete(splitcxt);
+			refit_history(&o, &in, &data, &model, &run);
+			/* served: the courses' statistics at the end of the data */
+			ncf_history_stats(in.offsets, in.items, in.when, in.n_learners, in.through, o.history);
+		}
+		else
+			ncf_holdout_restore(&data, &in);
 	}
 	ncf_final_embeddings(&in, &data, &o.cfg, &model, &course_emb, &learner_emb, &contexts);
 	/* the trend term at the end of the data, over every watch */

@@ -24,7 +24,10 @@
  * watched before the cut is ranked by the dot product (ties to the smaller
  * course id, as evaluate() does); Recall@10 is the share of the relevant
  * set in the top 10, NDCG@10 its DCG over the ideal one; both are averaged
- * over the learners.  Pure numerics: no SPI, no catalog access.
+ * over the learners.  ncf_holdout_scores() hands each learner's scores to a
+ * callback: the metrics here, the history terms' fit (ncf_history.c), which
+ * also reads each learner's new courses in the order they were watched.
+ * Pure numerics: no SPI, no catalog access.
  */
 #include "postgres.h"
 
@@ -164,6 +167,7 @@ ncf_holdout_split(const NcfInput *in, const NcfConfig *cfg, NcfInput *train, Ncf
 	h->sample.items = palloc(sizeof(int32) * Max(h->sample.offsets[m], 1));
 	h->sample.when = palloc(sizeof(double) * Max(h->sample.offsets[m], 1));
 	h->rel = palloc(sizeof(int32) * Max(h->rel_offsets[m], 1));
+	h->rel_in_time = palloc(sizeof(int32) * Max(h->rel_offsets[m], 1));
 	memset(mark, 0, sizeof(int64) * Max(in->n_items, 1));
 	for (int i = 0; i < m; i++)
 	{
@@ -184,6 +188,8 @@ ncf_holdout_split(const NcfInput *in, const NcfConfig *cfg, NcfInput *train, Ncf
 				h->rel[n++] = in->items[w];
 			}
 		Assert(n == h->rel_offsets[i + 1]);
+		memcpy(h->rel_in_time + h->rel_offsets[i], h->rel + h->rel_offsets[i],
+			   sizeof(int32) * (n - h->rel_offsets[i]));
 		qsort(h->rel + h->rel_offsets[i], n - h->rel_offsets[i], sizeof(int32), recs_int32_cmp);
 	}
 	pfree(mark);
@@ -192,8 +198,9 @@ ncf_holdout_split(const NcfInput *in, const NcfConfig *cfg, NcfInput *train, Ncf
 }
 
 void
-ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
-				  const NcfModel *model, double *recall, double *ndcg)
+ncf_holdout_scores(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
+				   const NcfModel *model, void (*fn) (void *arg, int i, const double *score),
+				   void *arg)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "ncf validation",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -205,9 +212,6 @@ ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 			   *learner_emb;
 	NcfSparse	contexts;
 	double	   *score = palloc(sizeof(double) * Max(n_items, 1));
-	bool	   *seen = palloc0(sizeof(bool) * Max(n_items, 1));
-	double		rsum = 0,
-				nsum = 0;
 	float	   *trend = NULL;
 
 	ncf_final_embeddings(s, d, cfg, model, &course_emb, &learner_emb, &contexts);
@@ -220,35 +224,67 @@ ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
 	for (int i = 0; i < s->n_learners; i++)
 	{
 		const float *u = learner_emb + (Size) i * dim;
-		const int32 *rel = h->rel + h->rel_offsets[i];
-		int			nrel = (int) (h->rel_offsets[i + 1] - h->rel_offsets[i]);
-		int			top[NCF_HOLDOUT_K];
-		int			ntop;
-		int			hits = 0;
-		double		dcg = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		for (int c = 0; c < n_items; c++)
 			score[c] = ncf_vec_dot(u, course_emb + (Size) c * dim, dim) + (trend ? trend[c] : 0.0f);
-		for (int64 w = s->offsets[i]; w < s->offsets[i + 1]; w++)
-			seen[s->items[w]] = true;
-		/* the top K unseen courses: score descending, then the smaller index */
-		ntop = topk_select(score, seen, n_items, NCF_HOLDOUT_K, top);
-		for (int64 w = s->offsets[i]; w < s->offsets[i + 1]; w++)
-			seen[s->items[w]] = false;
-		for (int r = 0; r < ntop; r++)
-			if (bsearch(&top[r], rel, nrel, sizeof(int32), recs_int32_cmp))
-			{
-				hits++;
-				dcg += metrics_gain(r + 1);
-			}
-		rsum += (double) hits / nrel;
-		nsum += dcg / metrics_ideal_dcg(nrel, NCF_HOLDOUT_K);
+		fn(arg, i, score);
 	}
-	*recall = rsum / Max(s->n_learners, 1);
-	*ndcg = nsum / Max(s->n_learners, 1);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+}
+
+/* ncf_holdout_score's sums over the learners */
+typedef struct HoldoutMetrics
+{
+	const NcfHoldout *h;
+	bool	   *seen;
+	double		rsum;
+	double		nsum;
+} HoldoutMetrics;
+
+static void
+add_learner_metrics(void *arg, int i, const double *score)
+{
+	HoldoutMetrics *hm = arg;
+	const NcfInput *s = &hm->h->sample;
+	const int32 *rel = hm->h->rel + hm->h->rel_offsets[i];
+	int			nrel = (int) (hm->h->rel_offsets[i + 1] - hm->h->rel_offsets[i]);
+	int			top[NCF_HOLDOUT_K];
+	int			ntop;
+	int			hits = 0;
+	double		dcg = 0;
+
+	for (int64 w = s->offsets[i]; w < s->offsets[i + 1]; w++)
+		hm->seen[s->items[w]] = true;
+	/* the top K unseen courses: score descending, then the smaller index */
+	ntop = topk_select(score, hm->seen, s->n_items, NCF_HOLDOUT_K, top);
+	for (int64 w = s->offsets[i]; w < s->offsets[i + 1]; w++)
+		hm->seen[s->items[w]] = false;
+	for (int r = 0; r < ntop; r++)
+		if (bsearch(&top[r], rel, nrel, sizeof(int32), recs_int32_cmp))
+		{
+			hits++;
+			dcg += metrics_gain(r + 1);
+		}
+	hm->rsum += (double) hits / nrel;
+	hm->nsum += dcg / metrics_ideal_dcg(nrel, NCF_HOLDOUT_K);
+}
+
+void
+ncf_holdout_score(const NcfHoldout *h, const NcfData *d, const NcfConfig *cfg,
+				  const NcfModel *model, double *recall, double *ndcg)
+{
+	HoldoutMetrics hm;
+	int			n = h->sample.n_learners;
+
+	hm.h = h;
+	hm.seen = palloc0(sizeof(bool) * Max(h->sample.n_items, 1));
+	hm.rsum = hm.nsum = 0;
+	ncf_holdout_scores(h, d, cfg, model, add_learner_metrics, &hm);
+	pfree(hm.seen);
+	*recall = hm.rsum / Max(n, 1);
+	*ndcg = hm.nsum / Max(n, 1);
 }
 
 int

@@ -144,6 +144,8 @@ INSERT INTO null_expect (fn, arg, valid, expect, detail) VALUES
 ('train_ncf', 'ensemble', NULL, 'default', '1: a single model'),
 ('train_ncf', 'half_life_days', NULL, 'default', 'every example weighs 1'),
 ('train_ncf', 'trend_weight', NULL, 'default', '1: the learnt trend term'),
+('train_ncf', 'affinity_columns', NULL, 'default', 'no affinity terms'),
+('train_ncf', 'path_columns', NULL, 'default', 'no path terms'),
 ('tune_ncf', 'watches', $$'bn.watches'$$, '22004', 'watches must not be NULL'),
 ('tune_ncf', 'grid', $$'{"epochs": [1, 2]}'$$, '22004', 'grid must not be NULL'),
 ('tune_ncf', 'name', $$'bn_t'$$, 'default', 'ncf'),
