@@ -2535,6 +2535,11 @@ BEGIN
         detail := CASE WHEN m_kind = 'glmix' THEN
                     ARRAY(SELECT format('%s: %s', e.coordinate, array_to_string(e.top_features[1:3], ', '))
                             FROM recs.explain(m, learner_id, course_id) e WHERE e.coordinate <> 'total')
+                       WHEN m_kind = 'ncf' THEN
+                    -- a model with history terms: each term, value x weight = contribution
+                    NULLIF(ARRAY(SELECT format('%s: %s x %s = %s', t.term, round(t.value::numeric, 3),
+                                               round(t.weight::numeric, 3), round(t.contribution::numeric, 3))
+                                   FROM recs._ncf_history_terms(m, learner_id, course_id) t), '{}')
                   END;
         RETURN NEXT;
         RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);
@@ -5319,6 +5324,16 @@ COMMENT ON COLUMN recs.ncf_course.predecessor IS
     'train_ncf(path_columns): the course before this one in its series (the highest order below its own); NULL: none';
 COMMENT ON COLUMN recs.ncf_course.statistics IS
     'train_ncf(affinity_columns, path_columns): the course''s ln(1 + training watches), ln(1 + watches in the last 30 days) and ln(1 + days since its first watch), at the end of the training data; NULL: no history terms (or added by add_courses: 0, 0, 0)';
+
+-- explain_recommendation's rows for a model with history terms (ncf_explain.c):
+-- not PUBLIC, as it reads the serving cache and the learner's stored rows
+CREATE FUNCTION recs._ncf_history_terms(model bigint, learner_id bigint, course_id bigint)
+RETURNS TABLE (term text, value float8, weight float8, contribution float8)
+AS 'MODULE_PATHNAME', 'ncf_history_terms'
+LANGUAGE C STABLE;
+REVOKE EXECUTE ON FUNCTION recs._ncf_history_terms(bigint, bigint, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION recs._ncf_history_terms(bigint, bigint, bigint) IS
+    'private, for explain_recommendation: an NCF model''s served score taken apart into its history terms (feature value, weight, contribution; the first row the towers'' part); no rows for other models';
 CREATE FUNCTION recs._ncf_trend_counts(
     watches regclass,
     trend_days float8,

@@ -129,6 +129,16 @@ COMMENT ON FUNCTION recs.train_ncf(regclass, text, regclass, float8, float8, tim
     text, integer, text, text, text, float8, integer, float8, float8, text[], text[]) IS
     'train a two-tower neural collaborative filtering model from a watches relation (with course_features: content inputs of the course tower; with trend_days: a learned term of each course''s recent watch count, served times trend_weight; with ensemble: several models trained and merged into one; with affinity_columns or path_columns: history terms fitted on the validation slice); returns the model id';
 
+-- explain_recommendation's rows for a model with history terms (ncf_explain.c):
+-- not PUBLIC, as it reads the serving cache and the learner's stored rows
+CREATE FUNCTION recs._ncf_history_terms(model bigint, learner_id bigint, course_id bigint)
+RETURNS TABLE (term text, value float8, weight float8, contribution float8)
+AS 'MODULE_PATHNAME', 'ncf_history_terms'
+LANGUAGE C STABLE;
+REVOKE EXECUTE ON FUNCTION recs._ncf_history_terms(bigint, bigint, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION recs._ncf_history_terms(bigint, bigint, bigint) IS
+    'private, for explain_recommendation: an NCF model''s served score taken apart into its history terms (feature value, weight, contribution; the first row the towers'' part); no rows for other models';
+
 CREATE FUNCTION recs.score(model bigint, learner_id bigint, course_id bigint, slot text DEFAULT NULL)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'score_pair'

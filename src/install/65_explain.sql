@@ -92,6 +92,11 @@ BEGIN
         detail := CASE WHEN m_kind = 'glmix' THEN
                     ARRAY(SELECT format('%s: %s', e.coordinate, array_to_string(e.top_features[1:3], ', '))
                             FROM recs.explain(m, learner_id, course_id) e WHERE e.coordinate <> 'total')
+                       WHEN m_kind = 'ncf' THEN
+                    -- a model with history terms: each term, value x weight = contribution
+                    NULLIF(ARRAY(SELECT format('%s: %s x %s = %s', t.term, round(t.value::numeric, 3),
+                                               round(t.weight::numeric, 3), round(t.contribution::numeric, 3))
+                                   FROM recs._ncf_history_terms(m, learner_id, course_id) t), '{}')
                   END;
         RETURN NEXT;
         RETURN QUERY SELECT * FROM recs._explain_history(m, m_kind, em, learner_id, course_id);

@@ -23,6 +23,7 @@
  *   ncf_ensemble.c ensemble: K trained models merged into one wider network
  *   ncf_history.c  affinity_columns, path_columns: the history terms' inputs
  *   ncf_history_fit.c their weights, fitted on the validation slice
+ *   ncf_explain.c  a served score taken apart into its history terms
  * ncf_cowatch, ncf_kernels, ncf_net, ncf_batch, ncf_fit, ncf_softmax, ncf_pool
  * ncf_validate, ncf_trend, ncf_ensemble and ncf_history_fit are pure numerics: no SPI, no
  * catalog access.
@@ -893,6 +894,13 @@ typedef struct NcfCourses
 	NcfHistory *history;		/* affinity_columns, path_columns; NULL: none */
 } NcfCourses;
 
+/*
+ * The history terms' view of a learner at serving: their watched courses
+ * and recent ones, the latest in time order (their stored context, then
+ * recent); c must have history terms
+ */
+extern void ncf_history_serving_learner(const ServingModel *m, const NcfCourses *c,
+										const ServingLearner *l, NcfHistoryLearner *st);
 /* the cached courses of an NCF model, or of a blend's NCF component; errors otherwise */
 extern const NcfCourses *ncf_model_courses(const ServingModel *given);
 

@@ -136,7 +136,9 @@ load_history(int64 model_id, MemoryContext cxt)
 										" ARRAY(SELECT x::float8 FROM jsonb_array_elements_text(h->'weights'->'affinity')"
 										" WITH ORDINALITY AS e(x, o) ORDER BY o),"
 										" ARRAY(SELECT jsonb_array_length(v) FROM jsonb_array_elements(h->'affinity_values')"
-										" WITH ORDINALITY AS e(v, o) ORDER BY o)"
+										" WITH ORDINALITY AS e(v, o) ORDER BY o),"
+										" ARRAY(SELECT x FROM jsonb_array_elements_text(h->'affinity_columns')"
+										" WITH ORDINALITY AS e(x, o) ORDER BY o)"
 										" FROM (SELECT params->'history' AS h FROM %s WHERE model_id = $1) s"
 										" WHERE h IS NOT NULL", serving_table_sql("model")),
 							   1, types, values, NULL, true, 0);
@@ -186,6 +188,22 @@ load_history(int64 model_id, MemoryContext cxt)
 	memcpy(h->nvalues, ARR_DATA_PTR(arr), sizeof(int32) * nv);
 	for (int a = 0; a < nv; a++)
 		check_model_range(&row, "the number of an affinity column's values", h->nvalues[a], 0, PG_INT32_MAX);
+	{
+		/* the columns' names, for explain_recommendation */
+		Datum	   *names;
+		bool	   *nulls;
+		int			nn;
+
+		arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 9, &isnull));
+		check_model_array(&row, "params->history->affinity_columns", arr, TEXTOID, nw,
+						  "the number of affinity weights");
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &nn);
+		h->attr_cols = palloc(sizeof(char *) * Max(nn, 1));
+		for (int a = 0; a < nn; a++)
+			h->attr_cols[a] = TextDatumGetCString(names[a]);
+		pfree(names);
+		pfree(nulls);
+	}
 	SPI_freetuptable(SPI_tuptable);
 	return h;
 }
@@ -906,9 +924,9 @@ course_score(const NcfCourses *c, int idx, const float *u)
  * The history terms' view of the learner (models with affinity_columns or
  * path_columns): their watched courses and the ones reported since training
  */
-static void
-history_learner(const ServingModel *m, const NcfCourses *c, const ServingLearner *l,
-				NcfHistoryLearner *st)
+void
+ncf_history_serving_learner(const ServingModel *m, const NcfCourses *c, const ServingLearner *l,
+							NcfHistoryLearner *st)
 {
 	int			n = l->nwatched + l->nrecent;
 	int32	   *idx = palloc(sizeof(int32) * Max(n, 1));
@@ -958,7 +976,7 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	if (c->trend)
 		ncf_vec_add(scores, c->trend, c->n);
 	if (c->history)
-		history_learner(m, c, l, &st);
+		ncf_history_serving_learner(m, c, l, &st);
 	out->n = c->n;
 	out->course_id = c->ids;
 	out->score = palloc(sizeof(double) * c->n);
@@ -984,7 +1002,7 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 	else
 		learner_embedding(m, l->learner_id, u, c->dim);
 	if (c->history)
-		history_learner(m, c, l, &st);
+		ncf_history_serving_learner(m, c, l, &st);
 	for (int i = 0; i < n; i++)
 	{
 		int			idx = course_index(c, course_ids[i]);
@@ -1015,7 +1033,7 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 		NcfHistoryLearner st;
 
 		serving_learner(m, learner_id, &l);
-		history_learner(m, c, &l, &st);
+		ncf_history_serving_learner(m, c, &l, &st);
 		return served_score(c, &st, idx, course_score(c, idx, u));
 	}
 	return course_score(c, idx, u);

@@ -8,7 +8,7 @@
 -- platform data, the fitted signs and the next watch found far more often
 -- than without the terms; corrupt rows; the options' errors.
 BEGIN;
-SELECT plan(24);
+SELECT plan(29);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- hand-made
@@ -116,6 +116,26 @@ SELECT results_eq(
        ORDER BY x.score DESC, x.course_id LIMIT 3$$,
     'recommend ranks by the served score');
 
+-- explain_recommendation takes the served score apart: one row per term, the
+-- towers' part first; the contributions add up to recs.score
+SELECT is((SELECT count(*) FROM (VALUES (3::bigint), (50), (177)) l(lid), generate_series(1, 8) c
+            WHERE abs((SELECT sum(contribution) FROM recs._ncf_history_terms(:m, l.lid, c))
+                      - recs.score(:m, l.lid, c)) < 1e-9
+              AND (SELECT count(*) FROM recs._ncf_history_terms(:m, l.lid, c)) = 9),
+          24::bigint, 'the history terms'' rows (the towers'' part, 7 terms, 1 affinity column) add up to the served score');
+SELECT is((SELECT count(*) FROM recs.ncf_learner e, recs.ncf_course c, recs._ncf_history_terms(:m, e.learner_id, c.course_id) t
+            WHERE e.model_id = :m AND c.model_id = :m AND e.learner_id IN (3, 50, 177) AND t.term = 'ncf'
+              AND abs(t.value - ((SELECT sum(a * b) FROM unnest(e.embedding, c.embedding) x(a, b))::real + c.trend)) < 1e-4
+              AND abs(t.value * t.weight - t.contribution) < 1e-9),
+          24::bigint, 'its first row is the towers'' dot product and trend, times their weight');
+SELECT results_eq(
+    $$SELECT cardinality(detail), detail[1] LIKE 'ncf: %', detail[9] LIKE 'topic share: %'
+        FROM recs.explain_recommendation(177, 2, model => $$ || :m || $$) WHERE part = 'model'$$,
+    $$VALUES (9, true, true)$$,
+    'explain_recommendation lists the terms in the model row''s detail');
+SELECT ok(NOT has_function_privilege('public', 'recs._ncf_history_terms(bigint, bigint, bigint)', 'EXECUTE'),
+          'the terms'' function is not PUBLIC: it reads the serving cache');
+
 -- add_courses: a new part 4 of series s and a course of an unknown topic
 CREATE TABLE hs.more (course_id bigint, topic text, series text, part numeric);
 INSERT INTO hs.more SELECT * FROM hs.courses;
@@ -175,6 +195,8 @@ SELECT ok((SELECT (h->>'predecessor_watched')::float8 > 0 AND (h->>'predecessor_
                   AND (h->'affinity'->>1)::float8 > 0 AND (h->>'cowatch')::float8 > 0
              FROM (SELECT params->'history'->'weights' AS h FROM recs.model WHERE model_id = :hist) s),
           'fitted on platform data: a watched predecessor raises a part, a missing one lowers it, the learner''s topic share and the co-watch sum raise a course');
+SELECT is((SELECT count(*) FROM recs._ncf_history_terms(:plain, (SELECT min(learner_id) FROM hq.test), 1)), 0::bigint,
+          'a model without history terms has no rows to list');
 SELECT ok((SELECT hr FROM hq.hr WHERE model_id = :hist) > (SELECT hr FROM hq.hr WHERE model_id = :plain) + 0.1,
           format('the next watch is in the top 10 far more often with the terms (HR@10 %s against %s)',
                  (SELECT round(hr, 3) FROM hq.hr WHERE model_id = :hist),
