@@ -65,7 +65,7 @@ ncf_history_terms(PG_FUNCTION_ARGS)
 	course_id = PG_GETARG_INT64(2);
 	InitMaterializedSRF(fcinfo, 0);
 	serving_model_by_id(PG_GETARG_INT64(0), &m);
-	if (strcmp(m.kind, "ncf") != 0)
+	if (m.routine != &ncf_kind)
 		PG_RETURN_NULL();
 	c = ncf_model_courses(&m);
 	h = c->history;
