@@ -75,7 +75,7 @@ ncf_history_terms(PG_FUNCTION_ARGS)
 
 	served = serving_score_pair(&m, learner_id, course_id);
 	serving_learner(&m, learner_id, &l);
-	ncf_history_serving_learner(&m, c, &l, &st);
+	ncf_learner_inputs(&m, c, &l, palloc(sizeof(float) * c->dim), &st);
 	ncf_history_features(h, &st, idx, f);
 	nf = NCF_HISTORY_FEATURES(h);
 	for (int k = 0; k < NCF_HISTORY_STATS; k++)
