@@ -58,12 +58,12 @@ ncf_history_terms(PG_FUNCTION_ARGS)
 				rest = 0;
 	int			nf;
 
+	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < 3; i++)
 		if (PG_ARGISNULL(i))
-			PG_RETURN_NULL();
+			PG_RETURN_NULL();	/* no rows */
 	learner_id = PG_GETARG_INT64(1);
 	course_id = PG_GETARG_INT64(2);
-	InitMaterializedSRF(fcinfo, 0);
 	serving_model_by_id(PG_GETARG_INT64(0), &m);
 	if (m.routine != &ncf_kind)
 		PG_RETURN_NULL();

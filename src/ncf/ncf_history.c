@@ -80,7 +80,7 @@ ncf_history_args(Oid courses, char **attr, int nattr, char **path, int npath,
 	{
 		NcfContent	ct;
 
-		if (nattr > NCF_HISTORY_MAX_COLUMNS)
+		if (nattr < 1 || nattr > NCF_HISTORY_MAX_COLUMNS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("affinity_columns must name between 1 and %d columns",
