@@ -685,6 +685,7 @@ typedef struct NcfHistory
 	int32	   *pred;			/* n: the predecessor's index, -1: none */
 	bool	   *has_next;		/* n: some course's predecessor (NULL without path terms) */
 	float	   *stats;			/* n x NCF_HISTORY_STATS, see above */
+	double	   *static_term;	/* serving: n, w_stats . stats (ncf_history_static_terms) */
 	const NcfSparse *cowatch;	/* the model's co-watch rows, by item index */
 	/* the fitted weights */
 	double		w_ncf;
@@ -712,6 +713,7 @@ typedef struct NcfHistoryLearner
 	int			nwatched;		/* distinct watched courses of the catalogue */
 	float	   *cowatch;		/* n: the sum of the watched courses' co-watch rows */
 	int			latest;			/* the latest watched course with a successor, -1: none */
+	double	   *share_term;		/* serving: w_a ln(V_a share) per column and value (as count) */
 } NcfHistoryLearner;
 
 struct NcfOptions;
@@ -737,13 +739,21 @@ extern void ncf_history_learner_latest(const NcfHistory *h, const int32 *idx, in
 									   NcfHistoryLearner *st);
 /* after the predecessors are known: which courses have a successor */
 extern void ncf_history_successors(NcfHistory *h);
-/* a learner's state from n item indexes (unknown ones -1 are skipped, duplicates once) */
+/* serving: each course's w_stats . stats, once per loaded model */
+extern void ncf_history_static_terms(NcfHistory *h);
+/*
+ * serving: a learner's state from n item indexes (unknown ones -1 are
+ * skipped, duplicates once), with their weighted share terms
+ */
 extern void ncf_history_learner(const NcfHistory *h, const int32 *idx, int n,
 								NcfHistoryLearner *st);
 /* the features of course c for the learner (NCF_HISTORY_FEATURES(h) values) */
 extern void ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *st, int c,
 								 double *f);
-/* the served score of course c from its NCF score (dot + trend) */
+/*
+ * the served score of course c from its NCF score (dot + trend): the
+ * features' weighted sum, from the serving state (static and share terms)
+ */
 extern double ncf_history_score(const NcfHistory *h, const NcfHistoryLearner *st, int c,
 								double ncf);
 struct NcfRowCodes;
@@ -895,12 +905,12 @@ typedef struct NcfCourses
 } NcfCourses;
 
 /*
- * The history terms' view of a learner at serving: their watched courses
- * and recent ones, the latest in time order (their stored context, then
- * recent); c must have history terms
+ * A learner's embedding into u (c->dim floats) and, for a model with
+ * history terms, their state st, from one read of their stored row
+ * (ncf_serve.c)
  */
-extern void ncf_history_serving_learner(const ServingModel *m, const NcfCourses *c,
-										const ServingLearner *l, NcfHistoryLearner *st);
+extern void ncf_learner_inputs(const ServingModel *m, const NcfCourses *c, const ServingLearner *l,
+							   float *u, NcfHistoryLearner *st);
 /* the cached courses of an NCF model, or of a blend's NCF component; errors otherwise */
 extern const NcfCourses *ncf_model_courses(const ServingModel *given);
 

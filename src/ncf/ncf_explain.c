@@ -58,12 +58,12 @@ ncf_history_terms(PG_FUNCTION_ARGS)
 				rest = 0;
 	int			nf;
 
+	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < 3; i++)
 		if (PG_ARGISNULL(i))
-			PG_RETURN_NULL();
+			PG_RETURN_NULL();	/* no rows */
 	learner_id = PG_GETARG_INT64(1);
 	course_id = PG_GETARG_INT64(2);
-	InitMaterializedSRF(fcinfo, 0);
 	serving_model_by_id(PG_GETARG_INT64(0), &m);
 	if (m.routine != &ncf_kind)
 		PG_RETURN_NULL();
@@ -75,7 +75,7 @@ ncf_history_terms(PG_FUNCTION_ARGS)
 
 	served = serving_score_pair(&m, learner_id, course_id);
 	serving_learner(&m, learner_id, &l);
-	ncf_history_serving_learner(&m, c, &l, &st);
+	ncf_learner_inputs(&m, c, &l, palloc(sizeof(float) * c->dim), &st);
 	ncf_history_features(h, &st, idx, f);
 	nf = NCF_HISTORY_FEATURES(h);
 	for (int k = 0; k < NCF_HISTORY_STATS; k++)

@@ -80,7 +80,7 @@ ncf_history_args(Oid courses, char **attr, int nattr, char **path, int npath,
 	{
 		NcfContent	ct;
 
-		if (nattr > NCF_HISTORY_MAX_COLUMNS)
+		if (nattr < 1 || nattr > NCF_HISTORY_MAX_COLUMNS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("affinity_columns must name between 1 and %d columns",
@@ -410,11 +410,40 @@ ncf_history_learner_clear(const NcfHistory *h, const int32 *idx, int n, NcfHisto
 	st->latest = -1;
 }
 
+/* ln(V_a share_a) of value v of affinity column a for the learner */
+static inline double
+share_feature(const NcfHistory *h, const NcfHistoryLearner *st, int a, int32 v)
+{
+	double		nv = h->nvalues[a];
+
+	return log(nv * (st->count[st->offset[a] + v] + 0.5) / (st->nwatched + 0.5 * nv));
+}
+
+void
+ncf_history_static_terms(NcfHistory *h)
+{
+	h->static_term = palloc(sizeof(double) * Max(h->n, 1));
+	for (int c = 0; c < h->n; c++)
+	{
+		double		s = 0;
+
+		for (int k = 0; k < NCF_HISTORY_STATS; k++)
+			s += h->w_stats[k] * h->stats[(Size) c * NCF_HISTORY_STATS + k];
+		h->static_term[c] = s;
+	}
+}
+
 void
 ncf_history_learner(const NcfHistory *h, const int32 *idx, int n, NcfHistoryLearner *st)
 {
 	ncf_history_learner_alloc(h, st);
 	ncf_history_learner_mark(h, idx, n, st);
+	/* one logarithm per value, not per course */
+	st->share_term = palloc(sizeof(double) * Max(h->nattr > 0 ? st->offset[h->nattr - 1] +
+												 h->nvalues[h->nattr - 1] : 0, 1));
+	for (int a = 0; a < h->nattr; a++)
+		for (int v = 0; v < h->nvalues[a]; v++)
+			st->share_term[st->offset[a] + v] = h->w_attr[a] * share_feature(h, st, a, v);
 }
 
 void
@@ -432,27 +461,28 @@ ncf_history_features(const NcfHistory *h, const NcfHistoryLearner *st, int c, do
 	for (int a = 0; a < h->nattr; a++)
 	{
 		int32		v = h->attr[(Size) c * h->nattr + a];
-		double		nv = h->nvalues[a];
 
-		fa[a] = v < 0 ? 0.0 :
-			log(nv * (st->count[st->offset[a] + v] + 0.5) / (st->nwatched + 0.5 * nv));
+		fa[a] = v < 0 ? 0.0 : share_feature(h, st, a, v);
 	}
 }
 
 double
 ncf_history_score(const NcfHistory *h, const NcfHistoryLearner *st, int c, double ncf)
 {
-	double		f[NCF_HISTORY_MAX_COLUMNS + NCF_HISTORY_STATS + 4];
-	double		s = h->w_ncf * ncf;
+	int			p = h->pred ? h->pred[c] : -1;
+	double		s = h->w_ncf * ncf + h->static_term[c];
 
-	ncf_history_features(h, st, c, f);
-	for (int k = 0; k < NCF_HISTORY_STATS; k++)
-		s += h->w_stats[k] * f[k];
-	s += h->w_cowatch * f[NCF_HISTORY_STATS];
-	s += h->w_watched * f[NCF_HISTORY_STATS + 1] + h->w_missing * f[NCF_HISTORY_STATS + 2];
-	s += h->w_latest * f[NCF_HISTORY_STATS + 3];
+	if (st->cowatch[c] != 0)
+		s += h->w_cowatch * log1p((double) st->cowatch[c]);
+	if (p >= 0)
+		s += (st->watched[p] ? h->w_watched : h->w_missing) + (p == st->latest ? h->w_latest : 0.0);
 	for (int a = 0; a < h->nattr; a++)
-		s += h->w_attr[a] * f[NCF_HISTORY_STATS + 4 + a];
+	{
+		int32		v = h->attr[(Size) c * h->nattr + a];
+
+		if (v >= 0)
+			s += st->share_term[st->offset[a] + v];
+	}
 	return s;
 }
 

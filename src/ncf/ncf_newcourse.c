@@ -503,7 +503,6 @@ ncf_add_courses(PG_FUNCTION_ARGS)
 		if (ncf_history_new_courses(model_id, courses, idcol, idarg, known, nknown, new_ids, nnew,
 									&codes))
 		{
-			MemoryContextSwitchTo(cxt);
 			hist_cols = ", affinity, predecessor, statistics";
 			hist_exprs = psprintf(", %s, u.x4, $11[(u.o - 1) * %d + 1 : u.o * %d]",
 								  codes.ncodes > 0 ?

@@ -9,9 +9,10 @@
  * vector beside the embeddings: one sgemv and one add), and, for a model
  * trained with affinity_columns or path_columns, its history terms
  * (ncf_history.c: the NCF score weighted, plus terms from the learner's
- * watched list, the courses' codes, predecessors, statistics and co-watch
- * rows, all loaded with the embeddings).  similar_courses
- * and the embeddings themselves include neither.  Course embeddings are loaded once per backend through the
+ * watched list and the courses' codes, predecessors, statistics and
+ * co-watch rows, all loaded with the embeddings; a linear pass after the
+ * sgemv).  similar_courses and the embeddings themselves include neither.
+ * Course embeddings are loaded once per backend through the
  * serving cache ("ncf:courses", with unit-length copies for cosine
  * similarity); so is the learner tower ("ncf:learner"), needed to embed a
  * watch list on the fly.  A learner's stored embedding is one indexed
@@ -107,8 +108,9 @@ ncf_check_layer_row(ModelRow *row, const char *tower, int l, int layer, int n_in
 /*
  * The history terms of a model trained with affinity_columns or
  * path_columns (params->'history'; NULL when it has none): the weights;
- * load_courses sizes the courses' arrays, history_row() fills them.  Validated: finite weights, at
- * most NCF_HISTORY_MAX_COLUMNS affinity columns, one weight per column.
+ * load_courses sizes the courses' arrays, history_row() fills them.
+ * Validated: finite weights, at most NCF_HISTORY_MAX_COLUMNS affinity
+ * columns, one weight, value count and name per column.
  */
 static NcfHistory *
 load_history(int64 model_id, MemoryContext cxt)
@@ -423,6 +425,7 @@ load_courses(int64 model_id, const char *part, void *arg, MemoryContext cxt)
 				hist->pred[i] = p;
 			}
 		ncf_history_successors(hist);
+		ncf_history_static_terms(hist);
 		c->history = hist;
 	}
 	c->blocked = ncf_block_rows(c->emb, c->n, c->dim);
@@ -730,72 +733,56 @@ ncf_model_courses(const ServingModel *given)
 	return get_courses(&m);
 }
 
-/* the learner's stored embedding into out (dim floats); false if unknown */
+/*
+ * The learner's stored row (recs.ncf_learner), in one read: the embedding
+ * into out (dim floats) when out is given, and when ctx is given the
+ * context it was computed from (the window ending at their latest training
+ * watch, oldest first, in a palloc'd copy; NULL for models trained before
+ * 0.4.0).  False when the model does not know the learner.
+ */
 static bool
-stored_learner_embedding(const ServingModel *m, int64 learner_id, float *out, int dim)
+stored_learner(const ServingModel *m, int64 learner_id, float *out, int dim,
+			   const int64 **ctx, int *nctx)
 {
-	static const char *const cols[1] = {"embedding"};
+	static const char *const cols[2] = {"embedding", "context"};
 	ServingKey	keys[2] = {{"model_id", INT8OID, Int64GetDatum(m->model_id)},
 	{"learner_id", INT8OID, Int64GetDatum(learner_id)}};
-	Datum		value;
-	bool		isnull;
-	float	   *e;
+	Datum		values[2];
+	bool		nulls[2];
+	int			first = out ? 0 : 1;
+	int			ncols = (out ? 1 : 0) + (ctx ? 1 : 0);
 	ModelRow	row = MODEL_ROW(m->model_id, "recs.ncf_learner");
 
-	if (!serving_fetch_row("ncf_learner", 2, keys, 1, cols, &value, &isnull, NULL))
+	Assert(ncols > 0);
+	if (ctx)
+	{
+		*ctx = NULL;
+		*nctx = 0;
+	}
+	if (!serving_fetch_row("ncf_learner", 2, keys, ncols, cols + first, values, nulls, NULL))
 		return false;
 	model_row_key_int(&row, 0, "learner_id", learner_id);
-	e = ncf_model_floats(&row, "embedding", value, dim, "the width of the course embeddings", NULL);
-	memcpy(out, e, sizeof(float) * dim);
-	pfree(e);
-	return true;
-}
-
-/*
- * The watches to extend with the caller's recent ones: the context the
- * learner's stored embedding was computed from (recs.ncf_learner.context,
- * the window ending at their latest training watch), so that a dormant
- * learner's recent watches join what they watched last, as in training.
- * Models trained before 0.4.0 stored no context: for them (and for
- * learners the model does not know) the whole watched list, as before.
- * *ids points into a palloc'd copy, or at watched.
- */
-static void
-recent_base(const ServingModel *m, const ServingLearner *l, const int64 **ids, int *n)
-{
-	static const char *const cols[1] = {"context"};
-	ServingKey	keys[2] = {{"model_id", INT8OID, Int64GetDatum(m->model_id)},
-	{"learner_id", INT8OID, Int64GetDatum(l->learner_id)}};
-	Datum		value;
-	bool		isnull;
-	ArrayType  *arr;
-	int64	   *copy;
-	ModelRow	row = MODEL_ROW(m->model_id, "recs.ncf_learner");
-
-	*ids = l->watched;
-	*n = l->nwatched;
-	if (!serving_fetch_row("ncf_learner", 2, keys, 1, cols, &value, &isnull, NULL) || isnull)
-		return;
-	model_row_key_int(&row, 0, "learner_id", l->learner_id);
-	arr = DatumGetArrayTypeP(value);
-	check_model_array(&row, "context", arr, INT8OID, -1, NULL);
-	*n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-	copy = palloc(sizeof(int64) * Max(*n, 1));
-	if (*n > 0)
-		memcpy(copy, ARR_DATA_PTR(arr), sizeof(int64) * *n);
-	*ids = copy;
-}
-
-static void
-learner_embedding(const ServingModel *m, int64 learner_id, float *out, int dim)
-{
-	if (!stored_learner_embedding(m, learner_id, out, dim))
+	if (out)
 	{
-		NcfLearnerTower *lt = get_learner_tower(m);
+		float	   *e = ncf_model_floats(&row, "embedding", values[0], dim,
+										 "the width of the course embeddings", NULL);
 
-		tower_fits(m, lt, get_courses(m));
-		memcpy(out, lt->cold, sizeof(float) * dim);
+		memcpy(out, e, sizeof(float) * dim);
+		pfree(e);
 	}
+	if (ctx && !nulls[ncols - 1])
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(values[ncols - 1]);
+		int64	   *copy;
+
+		check_model_array(&row, "context", arr, INT8OID, -1, NULL);
+		*nctx = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+		copy = palloc(sizeof(int64) * Max(*nctx, 1));
+		if (*nctx > 0)
+			memcpy(copy, ARR_DATA_PTR(arr), sizeof(int64) * *nctx);
+		*ctx = copy;
+	}
+	return true;
 }
 
 static int
@@ -891,20 +878,65 @@ embed_courses(const ServingModel *m, const int64 *a, int na, const int64 *b, int
 }
 
 /*
- * A known learner's embedding extended by the watches the caller reports
- * since training (recommend's recent argument): the learner tower on the
- * stored context (recent_base: the window ending at their latest training
- * watch, oldest first) followed by the new watches -- for an ordered model
- * the known watches keep their order behind the new ones.
+ * The history terms' view of the learner: every watched and recent course,
+ * the latest of them in time order (ordered, then recent)
  */
 static void
-embed_with_recent(const ServingModel *m, const ServingLearner *l, float *out)
+history_view(const NcfCourses *c, const ServingLearner *l, const int64 *ordered, int nordered,
+			 NcfHistoryLearner *st)
 {
-	const int64 *base;
-	int			nbase;
+	int			n = l->nwatched + l->nrecent;
+	int32	   *idx = palloc(sizeof(int32) * Max(Max(n, nordered + l->nrecent), 1));
 
-	recent_base(m, l, &base, &nbase);
-	embed_courses(m, base, nbase, l->recent, l->nrecent, out);
+	for (int i = 0; i < n; i++)
+		idx[i] = course_index(c, i < l->nwatched ? l->watched[i] : l->recent[i - l->nwatched]);
+	ncf_history_learner(c->history, idx, n, st);
+	for (int i = 0; i < nordered + l->nrecent; i++)
+		idx[i] = course_index(c, i < nordered ? ordered[i] : l->recent[i - nordered]);
+	ncf_history_learner_latest(c->history, idx, nordered + l->nrecent, st);
+	pfree(idx);
+}
+
+/*
+ * The learner's embedding into u (c->dim floats) and, for a model with
+ * history terms, their state st, from one read of their stored row:
+ *   - without recent watches, the stored embedding, or the embedding of an
+ *     empty history for a learner the model does not know;
+ *   - with the watches the caller reports since training (recommend's
+ *     recent argument), the learner tower on the stored context followed
+ *     by them, so that a dormant learner's recent watches join what they
+ *     watched last, as in training (an ordered model keeps the known
+ *     watches' order behind the new ones);
+ *   - the history terms read the same context for their order.
+ * Models trained before 0.4.0 stored no context: for them, and for learners
+ * the model does not know, the whole watched list stands for it.
+ */
+void
+ncf_learner_inputs(const ServingModel *m, const NcfCourses *c, const ServingLearner *l, float *u,
+				   NcfHistoryLearner *st)
+{
+	bool		need_ctx = l->nrecent > 0 || c->history;
+	const int64 *ctx = NULL;
+	int			nctx = 0;
+	bool		known = stored_learner(m, l->learner_id, l->nrecent > 0 ? NULL : u, c->dim,
+									   need_ctx ? &ctx : NULL, &nctx);
+
+	if (need_ctx && ctx == NULL)
+	{
+		ctx = l->watched;
+		nctx = l->nwatched;
+	}
+	if (l->nrecent > 0)
+		embed_courses(m, ctx, nctx, l->recent, l->nrecent, u);
+	else if (!known)
+	{
+		NcfLearnerTower *lt = get_learner_tower(m);
+
+		tower_fits(m, lt, c);
+		memcpy(u, lt->cold, sizeof(float) * c->dim);
+	}
+	if (c->history)
+		history_view(c, l, ctx, nctx, st);
 }
 
 /* ---- scoring for recommend(), evaluate() and blends ---- */
@@ -920,32 +952,7 @@ course_score(const NcfCourses *c, int idx, const float *u)
 	return s;
 }
 
-/*
- * The history terms' view of the learner (models with affinity_columns or
- * path_columns): their watched courses and the ones reported since training
- */
-void
-ncf_history_serving_learner(const ServingModel *m, const NcfCourses *c, const ServingLearner *l,
-							NcfHistoryLearner *st)
-{
-	int			n = l->nwatched + l->nrecent;
-	int32	   *idx = palloc(sizeof(int32) * Max(n, 1));
-	const int64 *ordered;
-	int			nordered;
-
-	for (int i = 0; i < n; i++)
-		idx[i] = course_index(c, i < l->nwatched ? l->watched[i] : l->recent[i - l->nwatched]);
-	ncf_history_learner(c->history, idx, n, st);
-	/* the latest: from the stored context (in time order), then the recent watches */
-	recent_base(m, l, &ordered, &nordered);
-	idx = repalloc(idx, sizeof(int32) * Max(nordered + l->nrecent, 1));
-	for (int i = 0; i < nordered + l->nrecent; i++)
-		idx[i] = course_index(c, i < nordered ? ordered[i] : l->recent[i - nordered]);
-	ncf_history_learner_latest(c->history, idx, nordered + l->nrecent, st);
-	pfree(idx);
-}
-
-/* the served score of course idx from its NCF score (st: NULL without history terms) */
+/* the served score of course idx from its NCF score (st is read only with history terms) */
 static double
 served_score(const NcfCourses *c, const NcfHistoryLearner *st, int idx, float ncf)
 {
@@ -968,15 +975,10 @@ ncf_score_courses(const ServingModel *m, const ServingLearner *l, CourseScores *
 	float	   *scores = palloc(sizeof(float) * nblocks * NCF_BLOCK);
 	NcfHistoryLearner st;
 
-	if (l->nrecent > 0)
-		embed_with_recent(m, l, u);
-	else
-		learner_embedding(m, l->learner_id, u, c->dim);
+	ncf_learner_inputs(m, c, l, u, &st);
 	ncf_dot_blocked(c->blocked, nblocks, c->dim, u, scores);
 	if (c->trend)
 		ncf_vec_add(scores, c->trend, c->n);
-	if (c->history)
-		ncf_history_serving_learner(m, c, l, &st);
 	out->n = c->n;
 	out->course_id = c->ids;
 	out->score = palloc(sizeof(double) * c->n);
@@ -994,15 +996,9 @@ ncf_score_listed(const ServingModel *m, const ServingLearner *l, int n,
 {
 	NcfCourses *c = get_courses(m);
 	float	   *u = palloc(sizeof(float) * c->dim);
-
 	NcfHistoryLearner st;
 
-	if (l->nrecent > 0)
-		embed_with_recent(m, l, u);
-	else
-		learner_embedding(m, l->learner_id, u, c->dim);
-	if (c->history)
-		ncf_history_serving_learner(m, c, l, &st);
+	ncf_learner_inputs(m, c, l, u, &st);
 	for (int i = 0; i < n; i++)
 	{
 		int			idx = course_index(c, course_ids[i]);
@@ -1021,22 +1017,23 @@ ncf_score_pair(const ServingModel *m, int64 learner_id, int64 course_id)
 	NcfCourses *c = get_courses(m);
 	float	   *u;
 	int			idx;
+	ServingLearner l;
+	NcfHistoryLearner st;
 
 	idx = course_index(c, course_id);
 	if (idx < 0)
 		return NAN;				/* a course the model cannot place */
 	u = palloc(sizeof(float) * c->dim);
-	learner_embedding(m, learner_id, u, c->dim);
+	/* the history terms need the watched list; the towers alone, the stored embedding */
 	if (c->history)
-	{
-		ServingLearner l;
-		NcfHistoryLearner st;
-
 		serving_learner(m, learner_id, &l);
-		ncf_history_serving_learner(m, c, &l, &st);
-		return served_score(c, &st, idx, course_score(c, idx, u));
+	else
+	{
+		memset(&l, 0, sizeof(l));
+		l.learner_id = learner_id;
 	}
-	return course_score(c, idx, u);
+	ncf_learner_inputs(m, c, &l, u, &st);
+	return served_score(c, &st, idx, course_score(c, idx, u));
 }
 
 PG_FUNCTION_INFO_V1(ncf_similar_courses);

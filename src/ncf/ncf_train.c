@@ -226,7 +226,6 @@ trend_weight_arg(FunctionCallInfo fcinfo, int argno, NcfConfig *cfg)
 				 errhint("Pass trend_days as well, such as trend_days => 30.")));
 }
 
-/* train_ncf's arguments, with defaults, checked before any work */
 /*
  * affinity_columns (first) and path_columns (first + 1): the history terms
  * (ncf_history.c), fitted on the validation slice
@@ -245,6 +244,7 @@ history_args(FunctionCallInfo fcinfo, int first, NcfOptions *o)
 	ncf_history_args(o->courses, attr, nattr, path, npath, o->cfg.validation_auto, o->history);
 }
 
+/* train_ncf's arguments, with defaults, checked before any work */
 static void
 ncf_parse_options(FunctionCallInfo fcinfo, NcfOptions *o)
 {
@@ -394,8 +394,7 @@ train_ensemble(const NcfData *data, NcfConfig *cfg, NcfModel *model, NcfEpochLog
 
 /*
  * The history terms' weights, on the validation slice with the towers as
- * trained on the split (before the learners are restored to all their
- * watches); then popularity over every watch, as served.
+ * trained on the split, and a NOTICE with them
  */
 static void
 fit_history(NcfOptions *o, const NcfHoldout *h, const NcfData *data, const NcfModel *model)

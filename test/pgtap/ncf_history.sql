@@ -8,7 +8,7 @@
 -- platform data, the fitted signs and the next watch found far more often
 -- than without the terms; corrupt rows; the options' errors.
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 SET LOCAL client_min_messages = warning;
 
 -- ---------------------------------------------------------------- hand-made
@@ -197,6 +197,7 @@ SELECT ok((SELECT (h->>'predecessor_watched')::float8 > 0 AND (h->>'predecessor_
           'fitted on platform data: a watched predecessor raises a part, a missing one lowers it, the learner''s topic share and the co-watch sum raise a course');
 SELECT is((SELECT count(*) FROM recs._ncf_history_terms(:plain, (SELECT min(learner_id) FROM hq.test), 1)), 0::bigint,
           'a model without history terms has no rows to list');
+SELECT is((SELECT count(*) FROM recs._ncf_history_terms(:hist, NULL, 1)), 0::bigint, 'nor a NULL learner');
 SELECT ok((SELECT hr FROM hq.hr WHERE model_id = :hist) > (SELECT hr FROM hq.hr WHERE model_id = :plain) + 0.1,
           format('the next watch is in the top 10 far more often with the terms (HR@10 %s against %s)',
                  (SELECT round(hr, 3) FROM hq.hr WHERE model_id = :hist),
@@ -222,6 +223,8 @@ SELECT throws_ok($$SELECT recs.train_ncf('hs.watches', 'e', courses => 'hs.cours
 SELECT throws_ok($$SELECT recs.train_ncf('hs.watches', 'e', validation => 'auto', path_columns => '{series,part}')$$,
                  '22023', 'affinity_columns and path_columns need a courses relation',
                  'the columns need a courses relation');
+SELECT throws_ok($$SELECT recs.train_ncf('hs.watches', 'e', courses => 'hs.courses', validation => 'auto', affinity_columns => '{}')$$,
+                 '22023', 'affinity_columns must name between 1 and 16 columns', 'an empty list of affinity columns');
 SELECT throws_ok($$SELECT recs.train_ncf('hs.watches', 'e', courses => 'hs.courses', validation => 'auto', affinity_columns => '{nope}')$$,
                  '42703', NULL, 'an unknown affinity column');
 SELECT throws_ok($$SELECT recs.train_ncf('hs.watches', 'e', courses => 'hs.courses', validation => 'auto', path_columns => '{series}')$$,
